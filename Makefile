@@ -1,0 +1,129 @@
+# parkpulse — plain GNU make build.
+#
+#   make            build the daemon, the collectors and the client into build/
+#   make check      install missing packages, build, run every test (also under ASan/UBSan)
+#   make run        install missing packages, build, start the demo in the foreground
+#   make install    PREFIX=/usr/local DESTDIR= (staged installs honoured)
+#
+# Layout: daemon/*.c except main.c form libparkpulse.a, which the daemon, the
+# client and every Check suite link; collectors/*.c each become a shared object;
+# tests/check_*.c each become one Check suite.
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+UNITDIR    ?= /lib/systemd/system
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors
+PKGS     := librrd libconfuse libzmq libmicrohttpd
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+LDLIBS   += $(PKG_LIBS) -ldl -lpthread -lm
+
+# BUILD selects the output directory; SAN adds sanitizer flags (make check uses both).
+BUILD ?= build
+SAN   ?=
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -fPIC -MMD -MP
+
+LIB_SRC   := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+COLL_SRC  := $(wildcard collectors/*.c)
+COLL_SO   := $(COLL_SRC:collectors/%.c=$(BUILD)/collectors/%.so)
+TOOL_SRC  := $(wildcard tools/*.c)
+TEST_SRC  := $(wildcard tests/check_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIBPP     := $(BUILD)/libparkpulse.a
+DAEMON    := $(BUILD)/parkpulsed
+CLIENT    := $(BUILD)/parkpulse
+
+DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
+            libmicrohttpd-dev check rrdtool fonts-wqy-zenhei python3 python3-zmq \
+            curl
+
+.PHONY: all deps check unit integration asan run install uninstall clean bench
+all: $(DAEMON) $(CLIENT) $(COLL_SO) $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBPP): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(DAEMON): $(BUILD)/daemon/main.o $(LIBPP)
+	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(CLIENT): $(TOOL_SRC:%.c=$(BUILD)/%.o) $(LIBPP)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/collectors/%.so: $(BUILD)/collectors/%.o
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LDFLAGS) -lpthread
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBPP)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
+
+# deps: install the Debian packages that are missing (as root), else print the line.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "deps: installing$$missing"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: missing packages; run as root:"; echo "  sudo apt-get install -y$$missing"; exit 1; fi
+
+unit: all
+	@BUILD=$(BUILD) sh tests/run-unit.sh $(TEST_BIN)
+
+integration: all
+	@BUILD=$(BUILD) /usr/bin/python3 tests/integration/run.py
+
+# check: the whole suite twice — once plain, once under AddressSanitizer and UBSan.
+check: deps
+	$(MAKE) unit integration
+	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    CFLAGS="-O1 -g" unit integration
+
+DEMO_DIR := demo
+run: deps all
+	@sh config/demo.sh $(BUILD) $(DEMO_DIR)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/parkpulse/collectors \
+	    $(DESTDIR)$(SYSCONFDIR)/parkpulse $(DESTDIR)$(DATADIR)/parkpulse/dashboards \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/parkpulsed
+	install -m 755 $(CLIENT) $(DESTDIR)$(BINDIR)/parkpulse
+	install -m 644 $(COLL_SO) $(DESTDIR)$(LIBDIR)/parkpulse/collectors/
+	install -m 644 config/indicators.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/indicators.conf
+	install -m 644 config/parkpulse.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf ] || \
+	    install -m 644 config/parkpulse.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf
+	cp -R dashboards/. $(DESTDIR)$(DATADIR)/parkpulse/dashboards/
+	[ ! -f config/parkpulsed.service ] || install -m 644 config/parkpulsed.service $(DESTDIR)$(UNITDIR)/
+	for m in man/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
+	for m in man/*.5; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
+	for m in man/*.8; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/parkpulsed $(DESTDIR)$(BINDIR)/parkpulse
+	rm -rf $(DESTDIR)$(LIBDIR)/parkpulse $(DESTDIR)$(DATADIR)/parkpulse
+	rm -f $(DESTDIR)$(UNITDIR)/parkpulsed.service
+	rm -f $(DESTDIR)$(MANDIR)/man1/parkpulse.1 $(DESTDIR)$(MANDIR)/man5/parkpulse.conf.5 \
+	      $(DESTDIR)$(MANDIR)/man8/parkpulsed.8
+	rm -f $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf.example $(DESTDIR)$(SYSCONFDIR)/parkpulse/indicators.conf
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

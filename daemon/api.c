@@ -1,0 +1,405 @@
+/*
+ * api.c — the route table of SPEC §8 and the JSON answers (see api.h).
+ *
+ * Paths are matched against a fixed table; nothing in a URL is ever mapped
+ * onto a file. Ids taken from a path are checked with pp_id_valid() and then
+ * looked up in the configuration: an id that is not configured answers 404
+ * before it reaches the db, a file path or an rrdtool argument.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "ingest.h"
+#include "json.h"
+#include "log.h"
+#include "pace.h"
+#include "status.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+#define API_TOKEN_MAX 4096
+
+void api_response_free(api_response *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+}
+
+static void set_body(api_response *resp, int status, const char *type, jbuf *b)
+{
+    size_t len;
+    char *body = jbuf_take(b, &len);
+    if (body == NULL) {
+        resp->status = 503;
+        resp->content_type = JSON_TYPE;
+        resp->body = strdup("{\"error\":\"out of memory\"}");
+        resp->len = resp->body ? strlen(resp->body) : 0;
+        return;
+    }
+    resp->status = status;
+    resp->content_type = type;
+    resp->body = body;
+    resp->len = len;
+}
+
+void api_error(api_response *resp, int status, const char *msg)
+{
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "{");
+    json_key(&b, "error", true);
+    json_str(&b, msg);
+    jbuf_puts(&b, "}\n");
+    free(resp->body);
+    resp->body = NULL;
+    set_body(resp, status, JSON_TYPE, &b);
+}
+
+/* A strong ETag from the body bytes (FNV-1a 64). */
+static void set_etag(api_response *resp)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < resp->len; i++) {
+        h ^= (unsigned char)resp->body[i];
+        h *= 1099511628211ULL;
+    }
+    snprintf(resp->etag, sizeof resp->etag, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* Answers with a JSON body, an ETag and 304 when the client has it already. */
+static void reply_json(const api_request *req, api_response *resp, jbuf *b, int64_t last_mod)
+{
+    jbuf_puts(b, "\n");
+    set_body(resp, 200, JSON_TYPE, b);
+    if (resp->status != 200)
+        return;
+    set_etag(resp);
+    resp->last_modified = last_mod;
+    if (req->if_none_match && strstr(req->if_none_match, resp->etag)) {
+        free(resp->body);
+        resp->body = NULL;
+        resp->len = 0;
+        resp->status = 304;
+    }
+}
+
+/* Splits path into at most max segments after prefix; returns the count or -1
+ * when the path has empty segments, control bytes or more segments. */
+static int split_path(const char *path, const char *prefix, char seg[][PP_ID_MAX + 16], int max)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(path, prefix, pl) != 0)
+        return -1;
+    const char *p = path + pl;
+    int n = 0;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || n >= max || len >= PP_ID_MAX + 16)
+            return -1;
+        memcpy(seg[n], p, len);
+        seg[n][len] = '\0';
+        n++;
+        p += len;
+        if (*p == '/')
+            p++;
+        if (slash && *p == '\0')
+            return -1; /* trailing slash */
+    }
+    return n;
+}
+
+/* Looks up a configured park; answers 400/404 itself when it is not one. */
+static const pp_park *want_park(const pp_app *app, const char *id, api_response *resp)
+{
+    if (!pp_id_valid(id)) {
+        api_error(resp, 400, "invalid park id");
+        return NULL;
+    }
+    const pp_park *p = pp_catalog_park(&app->cfg->catalog, id);
+    if (p == NULL || strcmp(p->id, id) != 0) {
+        api_error(resp, 404, "unknown park");
+        return NULL;
+    }
+    return p;
+}
+
+static const pp_indicator *want_indicator(const pp_app *app, const char *id, api_response *resp)
+{
+    if (!pp_id_valid(id)) {
+        api_error(resp, 400, "invalid indicator id");
+        return NULL;
+    }
+    const pp_indicator *i = pp_catalog_indicator(&app->cfg->catalog, id);
+    if (i == NULL || strcmp(i->id, id) != 0) {
+        api_error(resp, 404, "unknown indicator");
+        return NULL;
+    }
+    return i;
+}
+
+/* Parses an optional period query parameter; -1 when absent; answers 400 on a bad one. */
+static bool query_period(const api_request *req, const char *key, int *period,
+                         api_response *resp)
+{
+    const char *v = req->query ? req->query(req->query_ctx, key) : NULL;
+    *period = -1;
+    if (v == NULL || *v == '\0')
+        return true;
+    char why[160];
+    if (strlen(v) > 64 || csv_parse_period(v, period, why, sizeof why) != 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "bad %s: expected YYYY-MM", key);
+        api_error(resp, 400, msg);
+        return false;
+    }
+    return true;
+}
+
+static int64_t newest_update(const pp_app *app)
+{
+    int64_t t = 0;
+    for (size_t i = 0; i < db_series_count(app->db); i++) {
+        const db_series *s = db_series_at(app->db, i);
+        if (s->updated_at > t)
+            t = s->updated_at;
+    }
+    return t;
+}
+
+static void route_status(pp_app *app, const api_request *req, api_response *resp)
+{
+    int64_t now = app_now(app);
+    char buf[40];
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "{");
+    json_key(&b, "generated_at", true);
+    json_str(&b, app_format_time(now, buf, sizeof buf));
+    json_key(&b, "parks", false);
+    jbuf_puts(&b, "[");
+    for (size_t i = 0; i < app->cfg->catalog.n_parks; i++) {
+        if (i)
+            jbuf_puts(&b, ",");
+        status_park_json(&b, app, &app->cfg->catalog.parks[i], now);
+    }
+    jbuf_puts(&b, "]}");
+    reply_json(req, resp, &b, newest_update(app));
+}
+
+static void route_park(pp_app *app, const api_request *req, api_response *resp, const char *id)
+{
+    const pp_park *park = want_park(app, id, resp);
+    if (park == NULL)
+        return;
+    jbuf b;
+    jbuf_init(&b);
+    status_park_json(&b, app, park, app_now(app));
+    reply_json(req, resp, &b, newest_update(app));
+}
+
+static void route_series(pp_app *app, const api_request *req, api_response *resp,
+                         const char *park_id, const char *ind_id)
+{
+    const pp_park *park = want_park(app, park_id, resp);
+    if (park == NULL)
+        return;
+    const pp_indicator *ind = want_indicator(app, ind_id, resp);
+    if (ind == NULL)
+        return;
+    int from, to;
+    if (!query_period(req, "from", &from, resp) || !query_period(req, "to", &to, resp))
+        return;
+    if (from >= 0 && to >= 0 && from > to) {
+        api_error(resp, 400, "from is after to");
+        return;
+    }
+    const db_series *s = db_series_get(app->db, park->id, ind->id);
+    char buf[16];
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "{");
+    json_key(&b, "park", true);
+    json_str(&b, park->id);
+    json_key(&b, "indicator", false);
+    json_str(&b, ind->id);
+    json_key(&b, "label", false);
+    json_str(&b, ind->label);
+    json_key(&b, "unit", false);
+    json_str(&b, ind->unit);
+    json_key(&b, "points", false);
+    jbuf_puts(&b, "[");
+    bool first = true;
+    for (size_t i = 0; s && i < s->n_points; i++) {
+        const db_point *p = &s->points[i];
+        if (p->n_vintages == 0 || (from >= 0 && p->period < from) || (to >= 0 && p->period > to))
+            continue;
+        if (!first)
+            jbuf_puts(&b, ",");
+        first = false;
+        double target;
+        bool has_t = db_target(app->db, park->id, ind->id, pp_period_year(p->period), &target);
+        jbuf_puts(&b, "{");
+        json_key(&b, "period", true);
+        json_str(&b, pp_period_format(p->period, buf, sizeof buf));
+        json_key(&b, "value", false);
+        json_num(&b, p->vintages[p->n_vintages - 1].value);
+        json_key(&b, "pace", false);
+        if (has_t)
+            json_num(&b, pace_expected(ind, p->period, target));
+        else
+            json_null(&b);
+        jbuf_puts(&b, "}");
+    }
+    jbuf_puts(&b, "]}");
+    reply_json(req, resp, &b, s ? s->updated_at : 0);
+}
+
+/* Reads the token file; returns 1 and fills tok, 0 when there is no token file, -1 on error. */
+static int read_token(const char *file, char *tok, size_t len)
+{
+    if (file == NULL || *file == '\0')
+        return 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    ssize_t n = read(fd, tok, len - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    tok[n] = '\0';
+    while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
+        tok[--n] = '\0';
+    return n > 0 ? 1 : -1;
+}
+
+/* Constant-time comparison of the presented token with the configured one. */
+static bool token_matches(const char *want, const char *got)
+{
+    size_t lw = strlen(want), lg = strlen(got);
+    unsigned char diff = (unsigned char)(lw != lg);
+    for (size_t i = 0; i < lw; i++)
+        diff |= (unsigned char)(want[i] ^ (i < lg ? got[i] : 0));
+    return diff == 0;
+}
+
+static void route_post_observations(pp_app *app, const api_request *req, api_response *resp)
+{
+    char tok[API_TOKEN_MAX];
+    int tr = read_token(app->cfg->http_token_file, tok, sizeof tok);
+    if (tr == 0) {
+        api_error(resp, 403, "writes are disabled: no http.token_file");
+        return;
+    }
+    if (tr < 0) {
+        api_error(resp, 503, "token file unreadable");
+        return;
+    }
+    const char *auth = req->authorization;
+    if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(tok, auth + 7)) {
+        resp->www_authenticate = "Bearer realm=\"parkpulse\"";
+        api_error(resp, 401, "missing or wrong bearer token");
+        return;
+    }
+    ingest_result res;
+    ingest_status st = ingest_csv(app, "http", req->body ? req->body : "", req->body_len, &res);
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "{");
+    if (st == INGEST_OK) {
+        json_key(&b, "accepted", true);
+        json_int(&b, (int64_t)res.n_obs);
+        json_key(&b, "unchanged", false);
+        json_int(&b, (int64_t)res.n_unchanged);
+        json_key(&b, "targets", false);
+        json_int(&b, (int64_t)res.n_targets);
+        jbuf_puts(&b, "}\n");
+        set_body(resp, 202, JSON_TYPE, &b);
+    } else {
+        json_key(&b, "error", true);
+        json_str(&b, st == INGEST_REFUSED ? "bad rows: nothing was accepted" : "could not store");
+        json_key(&b, "errors", false);
+        jbuf_puts(&b, "[");
+        const char *p = res.report ? res.report : "";
+        bool first = true;
+        while (*p) {
+            const char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p) : strlen(p);
+            char line[512];
+            snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
+            if (!first)
+                jbuf_puts(&b, ",");
+            first = false;
+            json_str(&b, line);
+            p += n + (nl ? 1 : 0);
+        }
+        jbuf_puts(&b, "]}\n");
+        set_body(resp, st == INGEST_REFUSED ? 400 : 503, JSON_TYPE, &b);
+    }
+    free(res.report);
+}
+
+void api_handle(pp_app *app, const api_request *req, api_response *resp)
+{
+    char seg[4][PP_ID_MAX + 16];
+    memset(resp, 0, sizeof *resp);
+    const char *path = req->path;
+
+    for (const char *p = path; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == '\\') {
+            api_error(resp, 400, "bad characters in path");
+            return;
+        }
+    }
+    if (path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") || strstr(path, "//") ||
+        (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0)) {
+        api_error(resp, 400, "bad path");
+        return;
+    }
+    bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool is_post = strcmp(req->method, "POST") == 0;
+
+    if (strcmp(path, "/api/v1/observations") == 0) {
+        if (!is_post) {
+            resp->allow = "POST";
+            api_error(resp, 405, "method not allowed");
+            return;
+        }
+        pthread_rwlock_rdlock(&app->cfg_lock);
+        route_post_observations(app, req, resp);
+        pthread_rwlock_unlock(&app->cfg_lock);
+        return;
+    }
+    if (!is_get) {
+        resp->allow = "GET, HEAD";
+        api_error(resp, 405, "method not allowed");
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        jbuf b;
+        jbuf_init(&b);
+        jbuf_puts(&b, "ok\n");
+        set_body(resp, 200, "text/plain; charset=utf-8", &b);
+        return;
+    }
+
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    db_rdlock(app->db);
+    int n;
+    if (strcmp(path, "/api/v1/status") == 0)
+        route_status(app, req, resp);
+    else if ((n = split_path(path, "/api/v1/parks/", seg, 1)) == 1)
+        route_park(app, req, resp, seg[0]);
+    else if ((n = split_path(path, "/api/v1/series/", seg, 2)) == 2)
+        route_series(app, req, resp, seg[0], seg[1]);
+    else
+        api_error(resp, 404, "not found");
+    db_unlock(app->db);
+    pthread_rwlock_unlock(&app->cfg_lock);
+}

@@ -1,0 +1,46 @@
+/*
+ * api.h — the HTTP routes of SPEC §8 as plain functions: a request in, a
+ * response out, with no libmicrohttpd type in sight (http.c is the only file
+ * that knows the library). Each route validates its ids against the
+ * configuration before they reach anything else.
+ */
+#ifndef PP_API_H
+#define PP_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app.h"
+
+typedef struct api_request {
+    const char *method;          /* "GET", "POST", … */
+    const char *path;            /* decoded path; an encoded '/', NUL or control byte is 0x01 */
+    const char *(*query)(void *ctx, const char *key); /* decoded query value or NULL */
+    void *query_ctx;
+    const char *if_none_match;   /* header or NULL */
+    const char *authorization;   /* header or NULL */
+    const char *body;            /* POST body (not NUL-terminated) */
+    size_t body_len;
+} api_request;
+
+typedef struct api_response {
+    int status;
+    const char *content_type;    /* static string */
+    char *body;                  /* malloc'd, owned by the response */
+    size_t len;
+    char etag[48];               /* "" for none; quoted */
+    int64_t last_modified;       /* 0 for none */
+    const char *allow;           /* for 405 */
+    const char *www_authenticate; /* for 401 */
+} api_response;
+
+/* Fills resp for req. Always sets a status and a body. */
+void api_handle(pp_app *app, const api_request *req, api_response *resp);
+
+void api_response_free(api_response *resp);
+
+/* Answers a JSON error {"error": msg} with status. */
+void api_error(api_response *resp, int status, const char *msg);
+
+#endif

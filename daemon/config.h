@@ -1,0 +1,70 @@
+/*
+ * config.h — parkpulse.conf (SPEC §9), read with libconfuse into plain structs.
+ *
+ * Only config.c includes confuse.h. conf_load() validates strictly — unknown
+ * keys, bad ids, bad kinds, a pace profile that is not 12 non-decreasing
+ * percentages ending at 100, warn > crit, duplicate ids — and every message
+ * names the file and line. A loaded pp_config is immutable; a reload builds a
+ * new one and swaps it in only when it is valid.
+ */
+#ifndef PP_CONFIG_H
+#define PP_CONFIG_H
+
+#include "model.h"
+
+#define CONF_MAX_OPTIONS 32
+
+typedef struct conf_option {     /* a collector's own key = value settings */
+    char *key;
+    char *value;
+} conf_option;
+
+typedef struct conf_collector {
+    char name[PP_ID_MAX + 1];    /* the section title: collector "name" { … } */
+    char *plugin;                /* shared object name, e.g. "spool" → <plugin_dir>/spool.so */
+    char *user;                  /* run as this user when the daemon is root, or NULL */
+    int interval;                /* seconds (exec), default 3600 */
+    int timeout;                 /* seconds (exec), default 60 */
+    conf_option *options;        /* every other key of the section: path, command, rescan, … */
+    size_t n_options;
+    int line;                    /* where the section starts */
+} conf_collector;
+
+typedef struct pp_config {
+    char *file;                  /* the main file, as given */
+    char *timezone;              /* default "Asia/Shanghai" */
+    char *state_dir;             /* default "/var/lib/parkpulse" */
+    char *plugin_dir;            /* default "/usr/lib/parkpulse/collectors" */
+    char *dashboard_dir;         /* default "/usr/share/parkpulse/dashboards" */
+    int due_day;                 /* 1..28, default 20 */
+
+    char *http_listen;           /* "127.0.0.1:8080" */
+    char *http_token_file;       /* NULL: writes refused with 403 */
+    int http_threads;            /* default 4 */
+    int http_max_connections;    /* default 256 */
+    int http_max_per_ip;         /* default 32 */
+    int http_timeout;            /* seconds, default 30 */
+    long http_max_body;          /* bytes, default 8 MiB */
+
+    char *bus_publish;           /* "tcp://127.0.0.1:5556" */
+    int bus_heartbeat;           /* seconds, default 5 */
+    int bus_hwm;                 /* messages per subscriber, default 1000 */
+    char *bus_curve_secret_key;  /* NULL: no CURVE */
+    char *bus_curve_clients;     /* directory of client public keys, or NULL */
+
+    conf_collector *collectors;
+    size_t n_collectors;
+    pp_catalog catalog;          /* parks and indicators */
+} pp_config;
+
+/* Reads and validates file. Returns a new config (free with conf_free) or NULL;
+ * on failure each problem is written as "file:line: message" lines into err
+ * (NUL-terminated, truncated to errlen). */
+pp_config *conf_load(const char *file, char *err, size_t errlen);
+
+void conf_free(pp_config *cfg);
+
+/* A collector's option by key, or NULL. */
+const char *conf_collector_option(const conf_collector *c, const char *key);
+
+#endif

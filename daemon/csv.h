@@ -1,0 +1,71 @@
+/*
+ * csv.h — the CSV reader of SPEC §3: bytes in, validated observations and
+ * targets out. Pure: no file I/O, no global state (iconv is used for GB18030).
+ *
+ * It accepts RFC 4180 (quoted fields, embedded commas and newlines, CRLF or
+ * LF), UTF-8 with or without BOM and otherwise GB18030; English or Chinese
+ * headers; the observation, target and wide layouts; every period and value
+ * form of SPEC §3; units converted within a family (元/万元/亿元,
+ * 美元/万美元/亿美元) and refused across families. Every row is checked against
+ * the catalogue; a bad row yields an error with its line number and reason
+ * (with a "did you mean" for an unknown park or indicator). The caller refuses
+ * a whole input when n_errors > 0.
+ */
+#ifndef PP_CSV_H
+#define PP_CSV_H
+
+#include "model.h"
+
+#define CSV_MAX_BYTES   (32u << 20) /* larger inputs are refused whole */
+#define CSV_MAX_FIELD   4096        /* bytes in one field */
+#define CSV_MAX_COLUMNS 256
+#define CSV_MAX_ERRORS  1000        /* further errors are counted, not kept */
+
+typedef enum { CSV_LAYOUT_NONE = 0, CSV_LAYOUT_OBSERVATIONS, CSV_LAYOUT_TARGETS, CSV_LAYOUT_WIDE } csv_layout;
+
+typedef struct csv_error {
+    int line;            /* 1-based physical line where the record starts; 0 for the whole input */
+    char reason[320];    /* e.g. "unknown park 'xiangtan-etd' (did you mean 'xiangtan-etdz'?)" */
+} csv_error;
+
+typedef struct csv_result {
+    csv_layout layout;
+    const char *encoding;    /* "UTF-8" or "GB18030" (static string) */
+    pp_obs *obs;             /* received_at is 0: the caller stamps it */
+    size_t n_obs;
+    pp_target *targets;
+    size_t n_targets;
+    csv_error *errors;       /* at most CSV_MAX_ERRORS kept */
+    size_t n_errors;         /* kept errors */
+    size_t n_errors_total;   /* all errors, including those not kept */
+    size_t n_rows;           /* data records read (not counting the header) */
+} csv_result;
+
+/* Parses len bytes. Always fills *out (free it with csv_result_free), also on
+ * error. Returns 0 when the input is wholly good, -1 when any error was found
+ * (then out->n_errors_total > 0). The input need not be NUL-terminated. */
+int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *out);
+
+void csv_result_free(csv_result *r);
+
+/* Formats every error as "<name>:<line>: <reason>\n" into a malloc'd string
+ * (caller frees); returns NULL on allocation failure. */
+char *csv_errors_report(const csv_result *r, const char *name);
+
+/* ---- the pieces, exposed for tests and for other inputs (HTTP query strings) ---- */
+
+/* Parses every period form of SPEC §3 ("2024-11", "2024年1-11月", "2024年一季度", …,
+ * full-width too). Returns 0 and sets *period, or -1 and a reason in why. */
+int csv_parse_period(const char *s, int *period, char *why, size_t whylen);
+
+/* Parses a value ("1,234.5", "１９２．２", "12.3%", "192.2亿元") and converts it to
+ * to_unit using the unit in the value or, if none, unit_col (may be NULL or "").
+ * Returns 1 and sets *value; 0 when the cell means "missing" ("", "-", "—",
+ * "N/A", "/"); -1 with a reason in why for a bad number or a unit of another family. */
+int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, double *value,
+                    char *why, size_t whylen);
+
+/* Levenshtein distance over bytes, for "did you mean". */
+size_t csv_edit_distance(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * http.h — the HTTP endpoint of SPEC §8, the only module that includes
+ * microhttpd.h. It owns the libmicrohttpd daemon (a bounded thread pool,
+ * connection limits total and per client, idle timeouts, a body cap) and
+ * hands each complete request to api_handle().
+ */
+#ifndef PP_HTTP_H
+#define PP_HTTP_H
+
+#include "app.h"
+
+typedef struct http_server http_server;
+
+/* Binds cfg's http.listen and starts serving. Returns NULL (logged) on failure. */
+http_server *http_start(pp_app *app);
+
+/* The bound port (useful with port 0). */
+int http_port(const http_server *s);
+
+void http_stop(http_server *s);
+
+#endif

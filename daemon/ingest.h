@@ -1,0 +1,44 @@
+/*
+ * ingest.h — the one road every figure takes into parkpulse (STYLE.md's data
+ * flow): CSV or parsed figures → validation against the configuration (csv.c)
+ * → journal (fsync) → db → RRD files. Spool files, exec output and HTTP POSTs
+ * all come through here, so they are refused and acknowledged the same way.
+ */
+#ifndef PP_INGEST_H
+#define PP_INGEST_H
+
+#include "app.h"
+#include "csv.h"
+
+typedef enum { INGEST_OK = 0, INGEST_REFUSED = 1, INGEST_ERROR = -1 } ingest_status;
+
+typedef struct ingest_result {
+    size_t n_obs;        /* observations accepted (new or revised) */
+    size_t n_unchanged;  /* observations identical to the value already in force */
+    size_t n_targets;    /* targets accepted (new or changed) */
+    char *report;        /* REFUSED/ERROR: malloc'd "source:line: reason\n" lines (caller frees) */
+} ingest_result;
+
+/* Reads, validates and stores a CSV input. source names it in reports and is
+ * the default `source` of its observations. INGEST_OK: everything is on disk
+ * (journal fsync'd) — acknowledge now. INGEST_REFUSED: a bad row; nothing was
+ * taken. INGEST_ERROR: could not store (I/O); nothing acknowledged, retry. */
+ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
+                         ingest_result *res);
+
+/* Stores figures that are already validated pp_obs/pp_target (received_at 0 is
+ * stamped with the clock). Same results as ingest_csv. */
+ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg,
+                             size_t n_tg, ingest_result *res);
+
+/* Replays the journal into the db (at start-up, before anything is served). */
+int ingest_replay(pp_app *app);
+
+/* Rewrites every series' RRD file from the db (parkpulsed --rebuild, or after
+ * an unclean stop). Returns the number of files that failed. */
+int ingest_rebuild_all(pp_app *app);
+
+/* Rewrites one series' RRD file; changed_from as in store_series. */
+int ingest_write_series(pp_app *app, const char *park, const char *indicator, int changed_from);
+
+#endif

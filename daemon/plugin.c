@@ -1,0 +1,285 @@
+/*
+ * plugin.c — collector host (see plugin.h and collectors/collector.h).
+ *
+ * Each collector instance gets its own host structure carrying a copy of its
+ * configuration section, so the configuration can be swapped on reload while
+ * it runs. What a collector submits goes through ingest_csv(), the same road
+ * as every other input; parsed figures are written as CSV first, so that they
+ * are validated by the same reader.
+ */
+#include "plugin.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../collectors/collector.h"
+#include "ingest.h"
+#include "json.h"
+#include "log.h"
+
+typedef struct plugin_inst {
+    pp_collector_host host;       /* first: the collector sees only this */
+    pp_app *app;
+    char name[PP_ID_MAX + 1];
+    char **keys, **values;        /* copied options, incl. plugin/user/interval/timeout */
+    size_t n_opts;
+    void *dl;
+    const pp_collector_def *def;
+    void *state;
+    pthread_t thread;
+    bool started;
+} plugin_inst;
+
+struct plugin_set {
+    plugin_inst **inst;
+    size_t n;
+};
+
+static const char *host_option(const pp_collector_host *host, const char *key)
+{
+    const plugin_inst *pi = (const plugin_inst *)host;
+    for (size_t i = 0; i < pi->n_opts; i++)
+        if (strcmp(pi->keys[i], key) == 0)
+            return pi->values[i];
+    return NULL;
+}
+
+static int to_submit_code(ingest_status st)
+{
+    return st == INGEST_OK ? PP_SUBMIT_OK : st == INGEST_REFUSED ? PP_SUBMIT_REFUSED : PP_SUBMIT_ERROR;
+}
+
+static int host_submit_csv(const pp_collector_host *host, const char *source, const char *data,
+                           size_t len, char **report)
+{
+    const plugin_inst *pi = (const plugin_inst *)host;
+    ingest_result res;
+    ingest_status st = ingest_csv(pi->app, source && *source ? source : pi->name, data, len, &res);
+    if (report)
+        *report = res.report;
+    else
+        free(res.report);
+    return to_submit_code(st);
+}
+
+/* Writes one CSV field, quoted when it needs to be. */
+static void csv_field(jbuf *b, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        jbuf_puts(b, s);
+        return;
+    }
+    jbuf_puts(b, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            jbuf_puts(b, "\"");
+        jbuf_raw(b, p, 1);
+    }
+    jbuf_puts(b, "\"");
+}
+
+static int host_submit_obs(const pp_collector_host *host, const char *source,
+                           const pp_collector_obs *obs, size_t n, char **report)
+{
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "park,indicator,period,value,unit,status,source\n");
+    for (size_t i = 0; i < n; i++) {
+        char st[2] = { obs[i].status ? obs[i].status : 'A', 0 };
+        csv_field(&b, obs[i].park);
+        jbuf_puts(&b, ",");
+        csv_field(&b, obs[i].indicator);
+        jbuf_puts(&b, ",");
+        csv_field(&b, obs[i].period);
+        jbuf_printf(&b, ",%.17g,", obs[i].value);
+        csv_field(&b, obs[i].unit);
+        jbuf_puts(&b, ",");
+        csv_field(&b, st);
+        jbuf_puts(&b, ",");
+        csv_field(&b, obs[i].source);
+        jbuf_puts(&b, "\n");
+    }
+    size_t len;
+    char *csv = jbuf_take(&b, &len);
+    if (csv == NULL) {
+        if (report)
+            *report = strdup("out of memory\n");
+        return PP_SUBMIT_ERROR;
+    }
+    int rc = host_submit_csv(host, source, csv, len, report);
+    free(csv);
+    return rc;
+}
+
+static void host_log(const pp_collector_host *host, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_msg(level, host->name, "%s", msg);
+}
+
+static int add_opt(plugin_inst *pi, const char *k, const char *v)
+{
+    char **nk = realloc(pi->keys, (pi->n_opts + 1) * sizeof *nk);
+    if (nk == NULL)
+        return -1;
+    pi->keys = nk;
+    char **nv = realloc(pi->values, (pi->n_opts + 1) * sizeof *nv);
+    if (nv == NULL)
+        return -1;
+    pi->values = nv;
+    pi->keys[pi->n_opts] = strdup(k);
+    pi->values[pi->n_opts] = strdup(v);
+    pi->n_opts++;
+    return pi->keys[pi->n_opts - 1] && pi->values[pi->n_opts - 1] ? 0 : -1;
+}
+
+static void inst_free(plugin_inst *pi)
+{
+    if (pi == NULL)
+        return;
+    if (pi->state && pi->def && pi->def->destroy)
+        pi->def->destroy(pi->state);
+    if (pi->dl)
+        dlclose(pi->dl);
+    for (size_t i = 0; i < pi->n_opts; i++) {
+        free(pi->keys[i]);
+        free(pi->values[i]);
+    }
+    free(pi->keys);
+    free(pi->values);
+    free(pi);
+}
+
+static plugin_inst *inst_load(pp_app *app, const pp_config *cfg, const conf_collector *c)
+{
+    char path[PATH_MAX], num[32];
+    plugin_inst *pi = calloc(1, sizeof *pi);
+    if (pi == NULL)
+        return NULL;
+    pi->app = app;
+    snprintf(pi->name, sizeof pi->name, "%s", c->name);
+    pi->host.abi_version = PP_COLLECTOR_ABI_VERSION;
+    pi->host.name = pi->name;
+    pi->host.option = host_option;
+    pi->host.submit_csv = host_submit_csv;
+    pi->host.submit_obs = host_submit_obs;
+    pi->host.log = host_log;
+    pi->host.daemon_data = app;
+
+    int bad = add_opt(pi, "plugin", c->plugin);
+    if (c->user)
+        bad |= add_opt(pi, "user", c->user);
+    snprintf(num, sizeof num, "%d", c->interval);
+    bad |= add_opt(pi, "interval", num);
+    snprintf(num, sizeof num, "%d", c->timeout);
+    bad |= add_opt(pi, "timeout", num);
+    for (size_t i = 0; i < c->n_options; i++)
+        bad |= add_opt(pi, c->options[i].key, c->options[i].value);
+    if (bad) {
+        log_err("plugin", "collector %s: out of memory", c->name);
+        goto fail;
+    }
+    if (!pp_id_valid(c->plugin)) {
+        log_err("plugin", "collector %s: bad plugin name '%s'", c->name, c->plugin);
+        goto fail;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.so", cfg->plugin_dir, c->plugin) >= sizeof path) {
+        log_err("plugin", "collector %s: plugin path too long", c->name);
+        goto fail;
+    }
+    pi->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (pi->dl == NULL) {
+        log_err("plugin", "collector %s: cannot load %s: %s", c->name, path, dlerror());
+        goto fail;
+    }
+    pi->def = dlsym(pi->dl, PP_COLLECTOR_SYMBOL);
+    if (pi->def == NULL) {
+        log_err("plugin", "collector %s: %s exports no '%s'", c->name, path, PP_COLLECTOR_SYMBOL);
+        goto fail;
+    }
+    if (pi->def->abi_version != PP_COLLECTOR_ABI_VERSION || !pi->def->init || !pi->def->run ||
+        !pi->def->shutdown) {
+        log_err("plugin", "collector %s: %s speaks ABI %d, the daemon %d (or lacks a function)",
+                c->name, path, pi->def->abi_version, PP_COLLECTOR_ABI_VERSION);
+        pi->def = NULL;
+        goto fail;
+    }
+    if (pi->def->init(&pi->host, &pi->state) != 0) {
+        log_err("plugin", "collector %s: initialisation failed", c->name);
+        pi->state = NULL;
+        goto fail;
+    }
+    return pi;
+fail:
+    inst_free(pi);
+    return NULL;
+}
+
+static void *inst_thread(void *arg)
+{
+    plugin_inst *pi = arg;
+    if (pi->def->run(pi->state) != 0)
+        log_err("plugin", "collector %s stopped with an error", pi->name);
+    return NULL;
+}
+
+plugin_set *plugin_start_all(pp_app *app, const pp_config *cfg)
+{
+    plugin_set *set = calloc(1, sizeof *set);
+    if (set == NULL)
+        return NULL;
+    if (cfg->n_collectors > 0) {
+        set->inst = calloc(cfg->n_collectors, sizeof *set->inst);
+        if (set->inst == NULL) {
+            free(set);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_collectors; i++) {
+        plugin_inst *pi = inst_load(app, cfg, &cfg->collectors[i]);
+        if (pi == NULL) {
+            plugin_stop_all(set);
+            return NULL;
+        }
+        set->inst[set->n++] = pi;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        plugin_inst *pi = set->inst[i];
+        if (pthread_create(&pi->thread, NULL, inst_thread, pi) != 0) {
+            log_err("plugin", "collector %s: cannot start a thread", pi->name);
+            plugin_stop_all(set);
+            return NULL;
+        }
+        pi->started = true;
+        log_info("plugin", "collector %s (%s) started", pi->name, pi->def->name);
+    }
+    return set;
+}
+
+void plugin_stop_all(plugin_set *set)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        if (set->inst[i]->started)
+            set->inst[i]->def->shutdown(set->inst[i]->state);
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->inst[i]->started)
+            pthread_join(set->inst[i]->thread, NULL);
+        inst_free(set->inst[i]);
+    }
+    free(set->inst);
+    free(set);
+}
+
+size_t plugin_count(const plugin_set *set) { return set ? set->n : 0; }

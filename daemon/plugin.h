@@ -1,0 +1,25 @@
+/*
+ * plugin.h — the collector host: loads each configured collector's shared
+ * object from plugin_dir with dlopen, gives it the pp_collector_host of
+ * collectors/collector.h (options, submit, log), and runs it in a thread.
+ */
+#ifndef PP_PLUGIN_H
+#define PP_PLUGIN_H
+
+#include "app.h"
+
+typedef struct plugin_set plugin_set;
+
+/* Loads, initialises and starts every collector of cfg (which must stay alive
+ * until plugin_stop_all: options are copied, but names are checked against it).
+ * Returns the running set (possibly empty), or NULL when any collector failed
+ * to load or initialise (each reason logged; none is left running). */
+plugin_set *plugin_start_all(pp_app *app, const pp_config *cfg);
+
+/* Asks every collector to stop, joins its thread and unloads it. NULL is fine. */
+void plugin_stop_all(plugin_set *set);
+
+/* Number of collectors running in the set. */
+size_t plugin_count(const plugin_set *set);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * status.c — from db figures to the <series> object of SPEC §8 (see status.h).
+ */
+#include "status.h"
+
+#include <math.h>
+#include <string.h>
+
+bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
+                 const db_series *s, int period, int64_t now, series_status *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s == NULL || s->n_points == 0)
+        return false;
+    const db_point *p = NULL;
+    if (period < 0) {
+        for (size_t i = s->n_points; i-- > 0;)
+            if (s->points[i].n_vintages > 0) {
+                p = &s->points[i];
+                break;
+            }
+    } else {
+        p = db_series_point(s, period);
+    }
+    if (p == NULL || p->n_vintages == 0)
+        return false;
+    const db_vintage *v = &p->vintages[p->n_vintages - 1];
+    out->park = park;
+    out->ind = ind;
+    out->series = s;
+    out->period = p->period;
+    out->value = v->value;
+    out->updated_at = v->received_at;
+    out->revision = (int)p->n_vintages - 1;
+    out->has_target = db_target(app->db, park->id, ind->id, pp_period_year(p->period), &out->target);
+
+    pace_input in = { .ind = ind, .park_name = park->name, .period = p->period,
+                      .value = v->value, .has_target = out->has_target, .target = out->target,
+                      .due_day = app->cfg->due_day };
+    pp_catalog_thresholds(park, ind, &in.warn, &in.crit);
+    if (now > 0)
+        app_local_date(now, &in.today_year, &in.today_month, &in.today_day);
+    /* staleness applies to the latest figure only, not to a month looked up in the past */
+    if (period >= 0 && s->points[s->n_points - 1].period != p->period)
+        in.today_year = 0;
+    pace_evaluate(&in, &out->pace);
+    return true;
+}
+
+void status_series_json(jbuf *b, const series_status *st)
+{
+    const pace_result *r = &st->pace;
+    char buf[40];
+    jbuf_puts(b, "{");
+    json_key(b, "park", true);
+    json_str(b, st->park->id);
+    json_key(b, "indicator", false);
+    json_str(b, st->ind->id);
+    json_key(b, "label", false);
+    json_str(b, st->ind->label);
+    json_key(b, "unit", false);
+    json_str(b, st->ind->unit);
+    json_key(b, "kind", false);
+    json_str(b, pp_kind_name(st->ind->kind));
+    json_key(b, "period", false);
+    json_str(b, pp_period_format(st->period, buf, sizeof buf));
+    json_key(b, "value", false);
+    json_num(b, st->value);
+    json_key(b, "target", false);
+    if (st->has_target)
+        json_num(b, st->target);
+    else
+        json_null(b);
+#define OPT2(key, has, v)          \
+    json_key(b, key, false);       \
+    if (has)                       \
+        json_num2(b, v);           \
+    else                           \
+        json_null(b)
+    OPT2("completion_pct", r->has_completion, r->completion_pct);
+    OPT2("pace_pct", r->has_pace, r->pace_pct);
+    OPT2("gap_pp", r->has_gap, r->gap);
+    json_key(b, "status", false);
+    json_str(b, pp_status_name(r->status));
+    OPT2("projected_pct", r->has_projected, r->projected_pct);
+#undef OPT2
+    json_key(b, "needed_per_month", false);
+    if (r->has_needed)
+        json_num(b, r->needed_per_month);
+    else
+        json_null(b);
+    json_key(b, "message", false);
+    json_str(b, r->message);
+    json_key(b, "updated_at", false);
+    json_str(b, app_format_time(st->updated_at, buf, sizeof buf));
+    json_key(b, "revision", false);
+    json_int(b, st->revision);
+    jbuf_puts(b, "}");
+}
+
+void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t now)
+{
+    const pp_catalog *cat = &app->cfg->catalog;
+    jbuf_puts(b, "{");
+    json_key(b, "id", true);
+    json_str(b, park->id);
+    json_key(b, "name", false);
+    json_str(b, park->name);
+    json_key(b, "level", false);
+    json_str(b, park->level);
+    json_key(b, "type", false);
+    json_str(b, park->type);
+    json_key(b, "region", false);
+    json_str(b, park->region);
+    json_key(b, "indicators", false);
+    jbuf_puts(b, "[");
+    bool first = true;
+    for (size_t i = 0; i < cat->n_indicators; i++) {
+        const pp_indicator *ind = &cat->indicators[i];
+        series_status st;
+        if (!status_eval(app, park, ind, db_series_get(app->db, park->id, ind->id), -1, now, &st))
+            continue;
+        if (!first)
+            jbuf_puts(b, ",");
+        first = false;
+        status_series_json(b, &st);
+    }
+    jbuf_puts(b, "]}");
+}

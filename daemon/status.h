@@ -1,0 +1,39 @@
+/*
+ * status.h — a series' state as users see it: the latest figure, its target
+ * and the pace engine's verdict, assembled from the db and the configuration,
+ * and written as the <series> JSON object of SPEC §8. Used by the HTTP API,
+ * the alert bus and the report.
+ */
+#ifndef PP_STATUS_H
+#define PP_STATUS_H
+
+#include "app.h"
+#include "json.h"
+#include "pace.h"
+
+typedef struct series_status {
+    const pp_park *park;
+    const pp_indicator *ind;
+    const db_series *series;
+    int period;              /* latest period with a figure */
+    double value;
+    bool has_target;
+    double target;
+    pace_result pace;
+    int64_t updated_at;      /* received_at of the figure in force */
+    int revision;            /* 0 for the first vintage of that period, 1 after one revision… */
+} series_status;
+
+/* Evaluates a series at its latest period (or at `period` when ≥ 0: the figure
+ * in force for that month). Needs the cfg and db read locks held. Returns
+ * false when the series has no figure (at that period). */
+bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
+                 const db_series *s, int period, int64_t now, series_status *out);
+
+/* Writes the <series> object of SPEC §8. */
+void status_series_json(jbuf *b, const series_status *st);
+
+/* Writes a park object: {"id","name","level","type","region","indicators":[…]}. */
+void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t now);
+
+#endif

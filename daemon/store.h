@@ -1,0 +1,44 @@
+/*
+ * store.h — the RRD files of SPEC §5, the only module that includes rrd.h.
+ *
+ * One file per series at <rrd_dir>/<park>/<indicator>.rrd: step 86400, DS
+ * `value` and DS `pace` (GAUGE, heartbeat 40 days), RRA LAST:0.5:1:7400 (over 20
+ * years of days). Month M of year Y is written with the timestamp 00:00 UTC of
+ * the first day of month M+1, so every day of M holds the month's value; a month
+ * without a figure is written as unknown. A series whose new months all follow
+ * the last month written is appended in place (one rrd_update_r call for all its
+ * months); anything else — a revision, a late month, a changed target — rebuilds
+ * the file into <file>.tmp and renames it over the old one, so that a reader
+ * never sees half a file. librrd calls are serialised by one mutex.
+ */
+#ifndef PP_STORE_H
+#define PP_STORE_H
+
+#include "model.h"
+
+/* The months of one series to be written: first_period .. first_period+n-1,
+ * value[i] and pace[i] NAN where unknown. */
+typedef struct store_series {
+    const char *park;        /* validated ids */
+    const char *indicator;
+    int first_period;
+    size_t n;
+    const double *value;
+    const double *pace;
+    int changed_from;        /* earliest period whose value or pace changed since the
+                                last write; first_period (or less) forces a rebuild */
+} store_series;
+
+/* Writes the series under rrd_dir (created as needed). Returns 0, or -1 with
+ * librrd's or the system's error logged. */
+int store_write(const char *rrd_dir, const store_series *s);
+
+/* The path of a series' file into buf. Returns 0, or -1 if it does not fit. */
+int store_path(const char *rrd_dir, const char *park, const char *indicator, char *buf,
+               size_t len);
+
+/* 00:00 UTC on the first day of the month after `period`: the timestamp that
+ * carries month `period`. */
+long store_month_end(int period);
+
+#endif
