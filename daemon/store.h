@@ -17,7 +17,8 @@
 #include "model.h"
 
 /* The months of one series to be written: first_period .. first_period+n-1,
- * value[i] and pace[i] NAN where unknown. */
+ * value[i] and pace[i] NAN where unknown (a NULL array: all unknown). The
+ * caller owns every pointer; store_write keeps none after it returns. */
 typedef struct store_series {
     const char *park;        /* validated ids */
     const char *indicator;

@@ -1,0 +1,503 @@
+/*
+ * store.c — the RRD files of SPEC §5, and the only file that knows librrd.
+ *
+ * Each series lives in <rrd_dir>/<park>/<indicator>.rrd: step 86400 s, DS
+ * `value` and DS `pace` (GAUGE, heartbeat 40 days), one RRA LAST:0.5:1:7400.
+ * A file is created with its "last update" at 00:00 UTC on the 1st of the
+ * series' first month, and month M is written with the timestamp of 00:00 UTC
+ * on the 1st of month M+1, so every daily row of M holds M's value and no row
+ * blends two months. A month without a figure is written as `U`.
+ *
+ * librrd takes no update in the past, so a write is one of two things:
+ *   - append: the file already holds this series' months up to some month k,
+ *     agreeing with the series (layout, first month, values), and nothing
+ *     changed at or before k — months k+1.. go in with one rrd_update_r call;
+ *   - rebuild: everything else. The whole series is written into <file>.tmp
+ *     (again one rrd_update_r call), fsynced, renamed over the file, and the
+ *     directory fsynced, so a reader sees the old file or the new one.
+ * The first month of an existing file cannot be read back from librrd (the
+ * creation time is overwritten by the first update and rrd_first_r() only
+ * reports the oldest row of the ring), so the append check fetches the file
+ * and compares it with the series instead: every row before the series'
+ * first month must be unknown and day 1 of each month up to k must hold the
+ * series' value and pace.
+ *
+ * Every librrd call goes through one wrapper that holds a static mutex,
+ * clears librrd's error before the call and logs it, with the file, after.
+ */
+#include "store.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <rrd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STORE_STEP 86400L          /* one row per UTC day */
+#define STORE_HEARTBEAT 3456000L   /* 40 days: above a month, below two */
+#define STORE_ROWS 7400L           /* over 20 years of days */
+#define STORE_UPDATE_MAX 96        /* "<time>:<value>:<pace>" with %.17g values */
+#define STORE_NUM_MAX 32           /* one %.17g number or "U" */
+
+/* Serialises every librrd call. */
+static pthread_mutex_t store_rrd_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Serialises whole writes, so that two writers never share a .tmp file. */
+static pthread_mutex_t store_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- the librrd wrapper ------------------------------------------------- */
+
+/* Copies librrd's error (called with store_rrd_lock held). */
+static void store_rrd_error(char *buf, size_t len)
+{
+    const char *e = rrd_get_error();
+    snprintf(buf, len, "%s", (e != NULL && e[0] != '\0') ? e : "unknown librrd error");
+}
+
+static int store_rrd_create(const char *path, time_t start)
+{
+    static const char *defs[] = {
+        "DS:value:GAUGE:3456000:U:U",
+        "DS:pace:GAUGE:3456000:U:U",
+        "RRA:LAST:0.5:1:7400",
+    };
+    char err[512];
+
+    pthread_mutex_lock(&store_rrd_lock);
+    rrd_clear_error();
+    int rc = rrd_create_r2(path, (unsigned long)STORE_STEP, start, 1, NULL, NULL,
+                           (int)(sizeof defs / sizeof defs[0]), defs);
+    if (rc != 0)
+        store_rrd_error(err, sizeof err);
+    rrd_clear_error();
+    pthread_mutex_unlock(&store_rrd_lock);
+    if (rc != 0) {
+        log_err("store", "%s: rrd_create: %s", path, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int store_rrd_update(const char *path, int argc, const char **argv)
+{
+    char err[512];
+
+    pthread_mutex_lock(&store_rrd_lock);
+    rrd_clear_error();
+    int rc = rrd_update_r(path, NULL, argc, argv);
+    if (rc != 0)
+        store_rrd_error(err, sizeof err);
+    rrd_clear_error();
+    pthread_mutex_unlock(&store_rrd_lock);
+    if (rc != 0) {
+        log_err("store", "%s: rrd_update: %s", path, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns librrd's info list (free with rrd_info_free) or NULL, logged. */
+static rrd_info_t *store_rrd_info(const char *path)
+{
+    char err[512];
+
+    pthread_mutex_lock(&store_rrd_lock);
+    rrd_clear_error();
+    rrd_info_t *info = rrd_info_r(path);
+    if (info == NULL)
+        store_rrd_error(err, sizeof err);
+    rrd_clear_error();
+    pthread_mutex_unlock(&store_rrd_lock);
+    if (info == NULL)
+        log_err("store", "%s: rrd_info: %s", path, err);
+    return info;
+}
+
+static void store_rrd_info_free(rrd_info_t *info)
+{
+    if (info == NULL)
+        return;
+    pthread_mutex_lock(&store_rrd_lock);
+    rrd_info_free(info);
+    pthread_mutex_unlock(&store_rrd_lock);
+}
+
+/* The rows of the LAST RRA in (*start, *end]; on success *data holds
+ * (*end - *start) / *step rows of *ds_cnt values (free with free()) and the
+ * DS names have been checked to be value, pace. Returns 0 or -1, logged. */
+static int store_rrd_fetch(const char *path, time_t *start, time_t *end, unsigned long *step,
+                           unsigned long *ds_cnt, rrd_value_t **data)
+{
+    char err[512];
+    char **names = NULL;
+    rrd_value_t *rows = NULL;
+    int bad_names = 0;
+
+    pthread_mutex_lock(&store_rrd_lock);
+    rrd_clear_error();
+    int rc = rrd_fetch_r(path, "LAST", start, end, step, ds_cnt, &names, &rows);
+    if (rc != 0)
+        store_rrd_error(err, sizeof err);
+    rrd_clear_error();
+    if (rc == 0) {
+        bad_names = *ds_cnt != 2 || strcmp(names[0], "value") != 0 ||
+                    strcmp(names[1], "pace") != 0;
+        for (unsigned long i = 0; i < *ds_cnt; i++)
+            rrd_freemem(names[i]);
+        rrd_freemem(names);
+    }
+    pthread_mutex_unlock(&store_rrd_lock);
+    if (rc != 0) {
+        log_err("store", "%s: rrd_fetch: %s", path, err);
+        return -1;
+    }
+    if (bad_names) {
+        log_info("store", "%s: data sources are not value, pace", path);
+        rrd_freemem(rows);
+        return -1;
+    }
+    *data = rows;
+    return 0;
+}
+
+/* ---- months and paths --------------------------------------------------- */
+
+long store_month_end(int period)
+{
+    int next = period + 1;
+    struct tm tm = { 0 };
+    tm.tm_year = pp_period_year(next) - 1900;
+    tm.tm_mon = pp_period_month(next) - 1;
+    tm.tm_mday = 1;
+    return (long)timegm(&tm);
+}
+
+/* 00:00 UTC on the first day of `period`. */
+static long store_month_start(int period) { return store_month_end(period - 1); }
+
+int store_path(const char *rrd_dir, const char *park, const char *indicator, char *buf,
+               size_t len)
+{
+    if (rrd_dir == NULL || buf == NULL || len == 0 || !pp_id_valid(park) ||
+        !pp_id_valid(indicator))
+        return -1;
+    int n = snprintf(buf, len, "%s/%s/%s.rrd", rrd_dir, park, indicator);
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    return 0;
+}
+
+/* mkdir -p with mode 0755. Returns 0 or -1, logged. */
+static int store_mkdirs(const char *dir)
+{
+    char buf[PATH_MAX];
+    int n = snprintf(buf, sizeof buf, "%s", dir);
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        log_err("store", "%s: directory name too long", dir);
+        return -1;
+    }
+    for (char *p = buf + 1; ; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            log_err("store", "mkdir %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    struct stat st;
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        log_err("store", "%s: not a directory", buf);
+        return -1;
+    }
+    return 0;
+}
+
+static int store_fsync_path(const char *path, int flags)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    if (fd < 0) {
+        log_err("store", "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = fsync(fd);
+    if (rc != 0)
+        log_err("store", "fsync %s: %s", path, strerror(errno));
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static double store_at(const double *a, size_t i) { return a == NULL ? NAN : a[i]; }
+
+/* One number as rrd_update reads it: %.17g, or U for unknown. */
+static void store_format_num(double v, char *buf, size_t len)
+{
+    if (!isfinite(v))
+        snprintf(buf, len, "U");
+    else
+        snprintf(buf, len, "%.17g", v);
+}
+
+/* Writes months s->first_period+from .. s->first_period+n_all-1 (indexes
+ * `from` ..) with one rrd_update_r call. Returns 0 or -1, logged. */
+static int store_update_months(const char *path, const store_series *s, size_t from)
+{
+    size_t count = s->n - from;
+    char *text = malloc(count * STORE_UPDATE_MAX);
+    const char **argv = malloc(count * sizeof *argv);
+    int rc = -1;
+
+    if (text == NULL || argv == NULL) {
+        log_err("store", "%s: out of memory for %zu months", path, count);
+        goto out;
+    }
+    if (count > INT_MAX) {
+        log_err("store", "%s: too many months (%zu)", path, count);
+        goto out;
+    }
+    for (size_t j = 0; j < count; j++) {
+        size_t i = from + j;
+        char v[STORE_NUM_MAX], p[STORE_NUM_MAX];
+        store_format_num(store_at(s->value, i), v, sizeof v);
+        store_format_num(store_at(s->pace, i), p, sizeof p);
+        char *line = text + j * STORE_UPDATE_MAX;
+        int n = snprintf(line, STORE_UPDATE_MAX, "%ld:%s:%s",
+                         store_month_end(s->first_period + (int)i), v, p);
+        if (n < 0 || n >= STORE_UPDATE_MAX) {
+            log_err("store", "%s: update line too long", path);
+            goto out;
+        }
+        argv[j] = line;
+    }
+    rc = store_rrd_update(path, (int)count, argv);
+out:
+    free(argv);
+    free(text);
+    return rc;
+}
+
+/* Equal as stored: both unknown, or the same number up to librrd's
+ * arithmetic (value * seconds / seconds). */
+static int store_same(double stored, double want)
+{
+    if (!isfinite(want))
+        return isnan(stored);
+    if (isnan(stored))
+        return 0;
+    return fabs(stored - want) <= 1e-9 * fmax(fabs(stored), fabs(want));
+}
+
+/* Looks up an integer (RD_I_CNT) or string (RD_I_STR) in an info list. */
+static const rrd_info_t *store_info_find(const rrd_info_t *info, const char *key)
+{
+    for (const rrd_info_t *p = info; p != NULL; p = p->next)
+        if (strcmp(p->key, key) == 0)
+            return p;
+    return NULL;
+}
+
+static int store_info_cnt(const rrd_info_t *info, const char *key, unsigned long want)
+{
+    const rrd_info_t *p = store_info_find(info, key);
+    return p != NULL && p->type == RD_I_CNT && p->value.u_cnt == want;
+}
+
+static int store_info_str(const rrd_info_t *info, const char *key, const char *want)
+{
+    const rrd_info_t *p = store_info_find(info, key);
+    return p != NULL && p->type == RD_I_STR && p->value.u_str != NULL &&
+           strcmp(p->value.u_str, want) == 0;
+}
+
+/* Reads an existing file's layout and last update. Returns 0 and sets *last
+ * when the file has exactly our layout; -1 otherwise. */
+static int store_check_layout(const char *path, time_t *last)
+{
+    rrd_info_t *info = store_rrd_info(path);
+    int ok = 0;
+
+    if (info == NULL)
+        return -1;
+    const rrd_info_t *lu = store_info_find(info, "last_update");
+    ok = lu != NULL && lu->type == RD_I_CNT &&
+         store_info_cnt(info, "step", (unsigned long)STORE_STEP) &&
+         store_info_str(info, "ds[value].type", "GAUGE") &&
+         store_info_str(info, "ds[pace].type", "GAUGE") &&
+         store_info_cnt(info, "ds[value].minimal_heartbeat", (unsigned long)STORE_HEARTBEAT) &&
+         store_info_cnt(info, "ds[pace].minimal_heartbeat", (unsigned long)STORE_HEARTBEAT) &&
+         store_info_str(info, "rra[0].cf", "LAST") &&
+         store_info_cnt(info, "rra[0].rows", (unsigned long)STORE_ROWS) &&
+         store_info_cnt(info, "rra[0].pdp_per_row", 1) &&
+         store_info_find(info, "rra[1].cf") == NULL;
+    if (ok)
+        *last = (time_t)lu->value.u_cnt;
+    store_rrd_info_free(info);
+    if (!ok)
+        log_info("store", "%s: layout differs from this version's, rebuilding", path);
+    return ok ? 0 : -1;
+}
+
+/* Decides whether the series can be appended to the existing file. Returns
+ * the index (0 .. s->n) of the first month to write, or -1 to rebuild. */
+static long store_append_from(const char *path, const store_series *s)
+{
+    time_t last;
+    time_t start, end;
+    unsigned long step = 0, ds_cnt = 0;
+    rrd_value_t *rows = NULL;
+    long from = -1;
+
+    if (store_check_layout(path, &last) != 0)
+        return -1;
+
+    /* The last month written, k: the file's last update is the end of k. */
+    struct tm tm;
+    if (gmtime_r(&last, &tm) == NULL || tm.tm_mday != 1 || tm.tm_hour != 0 ||
+        tm.tm_min != 0 || tm.tm_sec != 0)
+        return -1;
+    int k = pp_period_make(tm.tm_year + 1900, tm.tm_mon + 1) - 1;
+    int first = s->first_period;
+    if (store_month_end(k) != (long)last || k < first - 1 || k > first + (int)s->n - 1)
+        return -1;
+    if (s->changed_from <= k)
+        return -1;
+
+    /* The file must hold this series up to k: nothing before its first month,
+     * and each month's value and pace on day 1 of the month. */
+    start = last - (time_t)(STORE_ROWS * STORE_STEP);
+    end = last;
+    if (store_rrd_fetch(path, &start, &end, &step, &ds_cnt, &rows) != 0)
+        return -1;
+    if (step != (unsigned long)STORE_STEP || end <= start) {
+        log_info("store", "%s: unexpected fetch step %lu", path, step);
+        goto out;
+    }
+    long n_rows = (long)((end - start) / (time_t)step);
+    long first_start = store_month_start(first);
+    for (long r = 0; r < n_rows; r++) {
+        long row_end = (long)start + (r + 1) * (long)step;
+        if (row_end > first_start)
+            break;
+        if (!isnan(rows[r * 2]) || !isnan(rows[r * 2 + 1])) {
+            log_info("store", "%s: holds data before the series' first month", path);
+            goto out;
+        }
+    }
+    for (int m = first; m <= k; m++) {
+        long row_end = store_month_start(m) + STORE_STEP;
+        long r = (row_end - (long)start) / (long)step - 1;
+        if (r < 0 || r >= n_rows)
+            continue; /* rolled out of the ring: nothing to compare */
+        size_t i = (size_t)(m - first);
+        if (!store_same(rows[r * 2], store_at(s->value, i)) ||
+            !store_same(rows[r * 2 + 1], store_at(s->pace, i))) {
+            log_info("store", "%s: differs from the series, rebuilding", path);
+            goto out;
+        }
+    }
+    from = (long)(k - first + 1);
+out:
+    rrd_freemem(rows);
+    return from;
+}
+
+/* Writes the whole series into <path>.tmp and renames it over <path>. */
+static int store_rebuild(const char *path, const char *dir, const store_series *s)
+{
+    char tmp[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        log_err("store", "%s: path too long", path);
+        return -1;
+    }
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        log_err("store", "unlink %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (store_rrd_create(tmp, (time_t)store_month_start(s->first_period)) != 0)
+        goto fail;
+    if (store_update_months(tmp, s, 0) != 0)
+        goto fail;
+    if (store_fsync_path(tmp, 0) != 0)
+        goto fail;
+    if (rename(tmp, path) != 0) {
+        log_err("store", "rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail;
+    }
+    if (store_fsync_path(dir, O_DIRECTORY) != 0)
+        return -1; /* the new file is in place; only its durability is in doubt */
+    return 0;
+fail:
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        log_err("store", "unlink %s: %s", tmp, strerror(errno));
+    return -1;
+}
+
+int store_write(const char *rrd_dir, const store_series *s)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    int rc = -1;
+
+    if (rrd_dir == NULL || rrd_dir[0] == '\0' || s == NULL) {
+        log_err("store", "store_write: no directory or series");
+        return -1;
+    }
+    if (!pp_id_valid(s->park) || !pp_id_valid(s->indicator)) {
+        log_err("store", "refusing invalid park or indicator id");
+        return -1;
+    }
+    if (s->n == 0)
+        return 0;
+    int min = pp_period_make(PP_PERIOD_MIN_YEAR, 1), max = pp_period_make(PP_PERIOD_MAX_YEAR, 12);
+    if (s->first_period < min || s->first_period > max || s->n > (size_t)(max - s->first_period) + 1) {
+        log_err("store", "%s/%s: months out of range", s->park, s->indicator);
+        return -1;
+    }
+    int n = snprintf(dir, sizeof dir, "%s/%s", rrd_dir, s->park);
+    if (n < 0 || (size_t)n >= sizeof dir ||
+        store_path(rrd_dir, s->park, s->indicator, path, sizeof path) != 0) {
+        log_err("store", "%s/%s: path too long under %s", s->park, s->indicator, rrd_dir);
+        return -1;
+    }
+    if (store_mkdirs(dir) != 0)
+        return -1;
+
+    pthread_mutex_lock(&store_write_lock);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT)
+            log_warn("store", "stat %s: %s", path, strerror(errno));
+    } else if (S_ISREG(st.st_mode)) {
+        long from = store_append_from(path, s);
+        if (from >= 0 && (size_t)from == s->n) {
+            rc = 0; /* the file already holds every month */
+            goto out;
+        }
+        if (from >= 0) {
+            if (store_update_months(path, s, (size_t)from) == 0) {
+                rc = 0;
+                goto out;
+            }
+            log_warn("store", "%s: append failed, rebuilding", path);
+        }
+    }
+    rc = store_rebuild(path, dir, s);
+out:
+    pthread_mutex_unlock(&store_write_lock);
+    return rc;
+}

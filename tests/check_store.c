@@ -1,0 +1,542 @@
+/*
+ * check_store.c — Check suite for daemon/store.c (SPEC §5 RRD).
+ *
+ * Every test writes into its own mkdtemp() directory and reads the result back
+ * with the real `rrdtool` command, as a user would: `rrdtool fetch FILE LAST -s
+ * <noon> -e <noon>` for one day, `rrdtool info FILE` for the layout. The
+ * helpers below run the command and parse its rows; the tests check the
+ * monthly layout (every day of a month holds its value, a gap month is NaN),
+ * appends in place, rebuilds for late months and revisions, refused ids and a
+ * ten-year round trip.
+ */
+#include "store.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char test_dir[PATH_MAX];
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    int n = snprintf(test_dir, sizeof test_dir, "%s/check_store.XXXXXX", base);
+    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
+    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    ck_assert_ptr_null(strchr(test_dir, '\'')); /* quoted with '…' in commands */
+}
+
+static void teardown(void)
+{
+    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static time_t utc(int y, int m, int d, int hour)
+{
+    struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = hour };
+    return timegm(&tm);
+}
+
+static int days_in_month(int y, int m)
+{
+    int ny = m == 12 ? y + 1 : y, nm = m == 12 ? 1 : m + 1;
+    return (int)((utc(ny, nm, 1, 0) - utc(y, m, 1, 0)) / 86400);
+}
+
+static void series_file(const char *park, const char *ind, char *buf, size_t len)
+{
+    ck_assert_int_eq(store_path(test_dir, park, ind, buf, len), 0);
+}
+
+static ino_t inode_of(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* a followed by b into buf, which must hold them. */
+static void join(char *buf, size_t len, const char *a, const char *b)
+{
+    int n = snprintf(buf, len, "%s%s", a, b);
+    ck_assert(n > 0 && (size_t)n < len);
+}
+
+static int tmp_exists(const char *path)
+{
+    char tmp[PATH_MAX];
+    join(tmp, sizeof tmp, path, ".tmp");
+    return exists(tmp);
+}
+
+static size_t dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* One row of `rrdtool fetch`: the end of its day and the two DS. */
+typedef struct fetch_row {
+    long t;
+    double value, pace;
+} fetch_row;
+
+/* Parses a row "1612224000: 1.0010000000e+02 -nan". Returns 0 or -1 (not a row). */
+static int parse_fetch_line(const char *line, fetch_row *row)
+{
+    char *end;
+    errno = 0;
+    long t = strtol(line, &end, 10);
+    if (end == line || *end != ':' || errno != 0)
+        return -1;
+    const char *p = end + 1;
+    row->value = strtod(p, &end); /* glibc reads "nan" and "-nan" as NaN */
+    if (end == p)
+        return -1;
+    p = end;
+    row->pace = strtod(p, &end);
+    if (end == p)
+        return -1;
+    row->t = t;
+    return 0;
+}
+
+/* Runs `rrdtool fetch FILE LAST -s START -e END` and parses up to max rows.
+ * Returns the number of rows, or -1. */
+static long fetch_rows(const char *file, long start, long end, fetch_row *rows, size_t max)
+{
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "rrdtool fetch '%s' LAST -s %ld -e %ld 2>/dev/null", file,
+             start, end);
+    FILE *f = popen(cmd, "r");
+    if (f == NULL)
+        return -1;
+    char line[512];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        fetch_row r;
+        if (parse_fetch_line(line, &r) == 0 && n < max)
+            rows[n++] = r;
+    }
+    int st = pclose(f);
+    return st == 0 ? (long)n : -1;
+}
+
+/* The row of day y-m-d, fetched as SPEC §5 says: -s and -e at noon UTC. */
+static fetch_row fetch_day(const char *file, int y, int m, int d)
+{
+    fetch_row rows[4];
+    long noon = (long)utc(y, m, d, 12);
+    long n = fetch_rows(file, noon, noon, rows, 4);
+    ck_assert_msg(n == 1, "fetch %d-%02d-%02d: %ld rows", y, m, d, n);
+    ck_assert_int_eq(rows[0].t, noon + 43200); /* labelled with the end of its day */
+    return rows[0];
+}
+
+/* Runs `rrdtool info FILE` into a malloc'ed string. */
+static char *info_text(const char *file)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "rrdtool info '%s'", file);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - 1 - len, f)) > 0) {
+        len += got;
+        if (len == cap - 1) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+    }
+    buf[len] = '\0';
+    ck_assert_int_eq(pclose(f), 0);
+    return buf;
+}
+
+static int same(double got, double want)
+{
+    if (isnan(want))
+        return isnan(got);
+    return !isnan(got) && fabs(got - want) <= 1e-9 * fmax(1.0, fabs(want));
+}
+
+#define ck_assert_same(got, want, what, y, m, d)                                             \
+    ck_assert_msg(same((got), (want)), "%s on %d-%02d-%02d: got %.17g, want %.17g", (what),  \
+                  (y), (m), (d), (got), (want))
+
+/* Asserts that days 1, 15 and the last of month `period` hold value and pace. */
+static void check_month(const char *file, int period, double value, double pace)
+{
+    int y = pp_period_year(period), m = pp_period_month(period);
+    int days[] = { 1, 15, days_in_month(y, m) };
+    for (size_t i = 0; i < sizeof days / sizeof days[0]; i++) {
+        fetch_row r = fetch_day(file, y, m, days[i]);
+        ck_assert_same(r.value, value, "value", y, m, days[i]);
+        ck_assert_same(r.pace, pace, "pace", y, m, days[i]);
+    }
+}
+
+/* The sample series: 2021-02 .. 2021-08, March missing, May without a pace. */
+enum { SAMPLE_N = 7 };
+static const double sample_value[SAMPLE_N] = { 192.2, NAN, 300.25, 412.5, 510.0, 615.75, 0.1 };
+static const double sample_pace[SAMPLE_N] = { 26.666666666666668, 40.0, 53.333333333333336, NAN,
+                                              80.0, 93.333333333333329, 106.66666666666667 };
+
+static store_series sample_series(const double *value, const double *pace, size_t n,
+                                  int changed_from)
+{
+    store_series s = { .park = "xiangtan-etdz", .indicator = "fixed_asset_investment",
+                       .first_period = pp_period_make(2021, 2), .n = n, .value = value,
+                       .pace = pace, .changed_from = changed_from };
+    return s;
+}
+
+static void write_sample(char *file, size_t len)
+{
+    store_series s = sample_series(sample_value, sample_pace, SAMPLE_N, pp_period_make(2021, 2));
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    series_file("xiangtan-etdz", "fixed_asset_investment", file, len);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+START_TEST(test_month_end)
+{
+    static const struct {
+        int y, m;
+        long want;
+    } cases[] = {
+        { 1970, 1, 2678400L },      /* 1970-02-01 */
+        { 2021, 2, 1614556800L },   /* 2021-03-01 */
+        { 2021, 12, 1640995200L },  /* 2022-01-01 */
+        { 2024, 2, 1709251200L },   /* 2024-03-01, leap year */
+        { 2024, 1, 1706745600L },   /* 2024-02-01 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_int_eq(store_month_end(pp_period_make(cases[i].y, cases[i].m)), cases[i].want);
+}
+END_TEST
+
+START_TEST(test_path)
+{
+    static const struct {
+        const char *park, *ind;
+        size_t len;
+        int rc;
+        const char *want;
+    } cases[] = {
+        { "p1", "tax_revenue", 64, 0, "/s/rrd/p1/tax_revenue.rrd" },
+        { "p1", "tax_revenue", 26, 0, "/s/rrd/p1/tax_revenue.rrd" }, /* exactly fits */
+        { "p1", "tax_revenue", 25, -1, NULL },                       /* one byte short */
+        { "../x", "tax_revenue", 64, -1, NULL },
+        { "p1", "A", 64, -1, NULL },
+        { "", "tax_revenue", 64, -1, NULL },
+        { NULL, "tax_revenue", 64, -1, NULL },
+        { "p1", "a/b", 64, -1, NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[64];
+        ck_assert_int_eq(store_path("/s/rrd", cases[i].park, cases[i].ind, buf, cases[i].len),
+                         cases[i].rc);
+        if (cases[i].want != NULL)
+            ck_assert_str_eq(buf, cases[i].want);
+    }
+}
+END_TEST
+
+START_TEST(test_write_and_fetch)
+{
+    char file[PATH_MAX];
+    write_sample(file, sizeof file);
+    ck_assert(!tmp_exists(file));
+    for (int i = 0; i < SAMPLE_N; i++)
+        check_month(file, pp_period_make(2021, 2) + i, sample_value[i], sample_pace[i]);
+    /* nothing before the first month, nothing after the last */
+    fetch_row r = fetch_day(file, 2021, 1, 31);
+    ck_assert(isnan(r.value) && isnan(r.pace));
+    r = fetch_day(file, 2021, 9, 1);
+    ck_assert(isnan(r.value) && isnan(r.pace));
+}
+END_TEST
+
+START_TEST(test_info)
+{
+    char file[PATH_MAX];
+    write_sample(file, sizeof file);
+    char *info = info_text(file);
+    static const char *lines[] = {
+        "step = 86400\n",
+        "ds[value].type = \"GAUGE\"\n",
+        "ds[value].minimal_heartbeat = 3456000\n",
+        "ds[pace].type = \"GAUGE\"\n",
+        "ds[pace].minimal_heartbeat = 3456000\n",
+        "rra[0].cf = \"LAST\"\n",
+        "rra[0].rows = 7400\n",
+        "rra[0].pdp_per_row = 1\n",
+        "last_update = 1630454400\n", /* 2021-09-01: the end of 2021-08 */
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        ck_assert_msg(strstr(info, lines[i]) != NULL, "missing %s", lines[i]);
+    ck_assert_ptr_null(strstr(info, "rra[1]"));
+    free(info);
+}
+END_TEST
+
+START_TEST(test_append_in_place)
+{
+    char file[PATH_MAX];
+    write_sample(file, sizeof file);
+    ino_t before = inode_of(file);
+
+    double value[SAMPLE_N + 1], pace[SAMPLE_N + 1];
+    memcpy(value, sample_value, sizeof sample_value);
+    memcpy(pace, sample_pace, sizeof sample_pace);
+    value[SAMPLE_N] = 833.5;
+    pace[SAMPLE_N] = 120.0;
+    store_series s = sample_series(value, pace, SAMPLE_N + 1, pp_period_make(2021, 9));
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+
+    ck_assert_uint_eq(inode_of(file), before);
+    ck_assert(!tmp_exists(file));
+    check_month(file, pp_period_make(2021, 9), 833.5, 120.0);
+    check_month(file, pp_period_make(2021, 8), sample_value[6], sample_pace[6]);
+    check_month(file, pp_period_make(2021, 3), NAN, sample_pace[1]);
+
+    /* writing it again with nothing changed touches nothing */
+    s.changed_from = pp_period_make(2021, 10);
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_uint_eq(inode_of(file), before);
+    check_month(file, pp_period_make(2021, 9), 833.5, 120.0);
+}
+END_TEST
+
+/* Cases that must rebuild: the new series and the month it changed from. */
+START_TEST(test_rebuilds)
+{
+    static const struct {
+        const char *name;
+        int first_y, first_m; /* first month of the new series */
+        int changed_y, changed_m;
+        int edit;             /* index (in the new series) given a new value, or -1 */
+        double new_value;
+    } cases[] = {
+        { "late month fills the gap", 2021, 2, 2021, 3, 1, 250.5 },
+        { "revised value", 2021, 2, 2021, 5, 3, 415.0 },
+        { "revised first month", 2021, 2, 2021, 2, 0, 190.0 },
+        { "earlier first month", 2021, 1, 2021, 1, 0, 88.25 },
+        { "revision with a wrong changed_from", 2021, 2, 2021, 9, 4, 509.5 },
+        { "later first month, nothing flagged", 2021, 3, 2021, 9, 0, 251.0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char file[PATH_MAX];
+        write_sample(file, sizeof file);
+        ino_t before = inode_of(file);
+
+        int first = pp_period_make(cases[c].first_y, cases[c].first_m);
+        int offset = first - pp_period_make(2021, 2); /* sample index of new index 0 */
+        size_t n = (size_t)(SAMPLE_N - offset);
+        double value[SAMPLE_N + 1], pace[SAMPLE_N + 1];
+        for (size_t i = 0; i < n; i++) {
+            int j = (int)i + offset;
+            value[i] = j >= 0 ? sample_value[j] : NAN;
+            pace[i] = j >= 0 ? sample_pace[j] : 10.0;
+        }
+        value[cases[c].edit] = cases[c].new_value;
+        store_series s = { .park = "xiangtan-etdz", .indicator = "fixed_asset_investment",
+                           .first_period = first, .n = n, .value = value, .pace = pace,
+                           .changed_from = pp_period_make(cases[c].changed_y, cases[c].changed_m) };
+        ck_assert_int_eq(store_write(test_dir, &s), 0);
+
+        ck_assert_msg(inode_of(file) != before, "%s: not rebuilt", cases[c].name);
+        ck_assert_msg(!tmp_exists(file), "%s: .tmp left", cases[c].name);
+        for (size_t i = 0; i < n; i++)
+            check_month(file, first + (int)i, value[i], pace[i]);
+        fetch_row r = fetch_day(file, pp_period_year(first - 1), pp_period_month(first - 1), 28);
+        ck_assert_msg(isnan(r.value) && isnan(r.pace), "%s: data before the first month",
+                      cases[c].name);
+        ck_assert_int_eq(remove(file), 0);
+    }
+}
+END_TEST
+
+START_TEST(test_invalid_ids)
+{
+    static const struct {
+        const char *park, *ind;
+    } cases[] = {
+        { "../x", "tax_revenue" }, { "A", "tax_revenue" }, { "p1", "../x" }, { "p1", "A" },
+        { "", "tax_revenue" },     { NULL, "tax_revenue" }, { "p1", NULL },   { "p1/x", "t" },
+    };
+    double v[1] = { 1.0 }, p[1] = { NAN };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        store_series s = { .park = cases[i].park, .indicator = cases[i].ind,
+                           .first_period = pp_period_make(2021, 1), .n = 1, .value = v, .pace = p,
+                           .changed_from = pp_period_make(2021, 1) };
+        ck_assert_int_eq(store_write(test_dir, &s), -1);
+        ck_assert_uint_eq(dir_entries(test_dir), 0);
+    }
+    store_series s = { .park = "x", .indicator = "y", .n = 1, .value = v, .pace = p,
+                       .first_period = pp_period_make(2021, 1) };
+    ck_assert_int_eq(store_write(test_dir, NULL), -1);
+    ck_assert_int_eq(store_write(NULL, &s), -1);
+    s.first_period = pp_period_make(1899, 12); /* out of the period range */
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    ck_assert_uint_eq(dir_entries(test_dir), 0);
+}
+END_TEST
+
+START_TEST(test_empty_series)
+{
+    store_series s = sample_series(sample_value, sample_pace, 0, pp_period_make(2021, 2));
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_uint_eq(dir_entries(test_dir), 0);
+
+    char file[PATH_MAX];
+    write_sample(file, sizeof file);
+    ino_t before = inode_of(file);
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_uint_eq(inode_of(file), before);
+    check_month(file, pp_period_make(2021, 2), sample_value[0], sample_pace[0]);
+}
+END_TEST
+
+START_TEST(test_garbage_and_stale_tmp)
+{
+    char dir[PATH_MAX], file[PATH_MAX], tmp[PATH_MAX];
+    join(dir, sizeof dir, test_dir, "/xiangtan-etdz");
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    series_file("xiangtan-etdz", "fixed_asset_investment", file, sizeof file);
+    join(tmp, sizeof tmp, file, ".tmp");
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not an rrd file\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    f = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("half a file from a crash\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+
+    /* changed_from past the end: only the garbage itself forces the rebuild */
+    store_series s = sample_series(sample_value, sample_pace, SAMPLE_N, pp_period_make(2030, 1));
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert(!exists(tmp));
+    for (int i = 0; i < SAMPLE_N; i++)
+        check_month(file, pp_period_make(2021, 2) + i, sample_value[i], sample_pace[i]);
+}
+END_TEST
+
+START_TEST(test_ten_years)
+{
+    enum { N = 120 };
+    double value[N], pace[N];
+    for (int i = 0; i < N; i++) {
+        value[i] = i % 17 == 5 ? NAN : 1.5 * i + 0.1 + i / 7.0;
+        pace[i] = 100.0 * (i % 12 + 1) / 12.0;
+    }
+    int first = pp_period_make(2015, 1);
+    store_series s = { .park = "p-10y", .indicator = "tax_revenue", .first_period = first,
+                       .n = N, .value = value, .pace = pace, .changed_from = first };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    char file[PATH_MAX];
+    series_file("p-10y", "tax_revenue", file, sizeof file);
+
+    /* every day from 2014-12-31 to 2024-12-31 in one fetch, from noon to noon */
+    long start = (long)utc(2014, 12, 31, 12), end = (long)utc(2024, 12, 31, 12);
+    size_t max = 3660;
+    fetch_row *rows = calloc(max, sizeof *rows);
+    ck_assert_ptr_nonnull(rows);
+    long n = fetch_rows(file, start, end, rows, max);
+    ck_assert_int_eq(n, 3654);
+    ck_assert_int_eq(rows[0].t, (long)utc(2015, 1, 1, 0));
+    ck_assert_int_eq(rows[n - 1].t, (long)utc(2025, 1, 1, 0));
+    size_t days = 0;
+    for (long r = 0; r < n; r++) {
+        time_t day = (time_t)(rows[r].t - 86400); /* the row covers the day starting here */
+        struct tm tm;
+        ck_assert_ptr_nonnull(gmtime_r(&day, &tm));
+        int period = pp_period_make(tm.tm_year + 1900, tm.tm_mon + 1);
+        int y = tm.tm_year + 1900, m = tm.tm_mon + 1;
+        if (period < first) {
+            ck_assert(isnan(rows[r].value) && isnan(rows[r].pace));
+            continue;
+        }
+        int i = period - first;
+        ck_assert_same(rows[r].value, value[i], "value", y, m, tm.tm_mday);
+        ck_assert_same(rows[r].pace, pace[i], "pace", y, m, tm.tm_mday);
+        days++;
+    }
+    ck_assert_uint_eq(days, 3653); /* 2015..2024: three leap years */
+    free(rows);
+
+    /* and the noon fetch of SPEC §5 on the first and the last month */
+    check_month(file, first, value[0], pace[0]);
+    check_month(file, first + N - 1, value[N - 1], pace[N - 1]);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("rrd");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_month_end);
+    tcase_add_test(tc, test_path);
+    tcase_add_test(tc, test_write_and_fetch);
+    tcase_add_test(tc, test_info);
+    tcase_add_test(tc, test_append_in_place);
+    tcase_add_test(tc, test_rebuilds);
+    tcase_add_test(tc, test_invalid_ids);
+    tcase_add_test(tc, test_empty_series);
+    tcase_add_test(tc, test_garbage_and_stale_tmp);
+    tcase_add_test(tc, test_ten_years);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
