@@ -1,0 +1,886 @@
+/*
+ * check_csv.c — Check suite for daemon/csv.c and daemon/text.c (SPEC §3).
+ *
+ * The catalogue is built by hand: the three parks of tests/fixtures/parks.conf
+ * and the standard indicators of SPEC §9 with their Chinese labels and units.
+ * Table-driven cases cover every period and value form (good and bad), the
+ * RFC 4180 record reader (quotes, embedded commas and newlines, CRLF, BOM,
+ * blank lines, line numbers), the three layouts with English and Chinese
+ * headers, unit conversion and refusal across currencies, duplicates, bounds,
+ * encodings (GB18030 produced with iconv in the test) and the shipped
+ * fixtures, read from tests/fixtures (or $PP_FIXTURE_DIR).
+ */
+#include "csv.h"
+#include "text.h"
+
+#include <check.h>
+#include <iconv.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the catalogue -------------------------------------------------------- */
+
+static pp_park parks[] = {
+    {.id = "xiangtan-etdz", .name = (char *)"湘潭经开区"},
+    {.id = "xiangtan-hitech", .name = (char *)"湘潭高新区"},
+    {.id = "liuyang-etdz", .name = (char *)"浏阳经开区"},
+};
+
+#define IND(i, l, u, k) {.id = i, .label = (char *)l, .unit = (char *)u, .kind = k, .warn = 5, .crit = 15}
+static pp_indicator indicators[] = {
+    IND("industrial_output", "工业总产值", "亿元", PP_KIND_CUMULATIVE),
+    IND("above_scale_output", "规模以上工业总产值", "亿元", PP_KIND_CUMULATIVE),
+    IND("value_added_growth", "规模以上工业增加值增速", "%", PP_KIND_RATE),
+    IND("fixed_asset_investment", "固定资产投资", "亿元", PP_KIND_CUMULATIVE),
+    IND("industrial_investment", "工业投资", "亿元", PP_KIND_CUMULATIVE),
+    IND("tax_revenue", "税收收入", "亿元", PP_KIND_CUMULATIVE),
+    IND("fiscal_revenue", "财税收入", "亿元", PP_KIND_CUMULATIVE),
+    IND("fdi_actual", "实际利用外资", "万美元", PP_KIND_CUMULATIVE),
+    IND("domestic_capital", "实际到位内资", "亿元", PP_KIND_CUMULATIVE),
+    IND("trade_total", "进出口总额", "亿元", PP_KIND_CUMULATIVE),
+    IND("high_tech_revenue", "高新技术产业营业收入", "亿元", PP_KIND_CUMULATIVE),
+    IND("key_project_completion", "重点项目完成率", "%", PP_KIND_COMPLETION),
+    IND("projects_signed", "新签约项目数", "个", PP_KIND_CUMULATIVE),
+    IND("rank_province", "全省排名", "位", PP_KIND_RANK),
+};
+
+static const pp_catalog cat = {
+    .parks = parks,
+    .n_parks = sizeof parks / sizeof parks[0],
+    .indicators = indicators,
+    .n_indicators = sizeof indicators / sizeof indicators[0],
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static int parse_str(const char *s, csv_result *r)
+{
+    return csv_parse(s, strlen(s), &cat, r);
+}
+
+static bool close_to(double a, double b)
+{
+    return fabs(a - b) <= 1e-9 * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+static char *read_fixture(const char *name, size_t *len)
+{
+    const char *dir = getenv("PP_FIXTURE_DIR");
+    char path[4096];
+    if (dir == NULL || dir[0] == '\0')
+        dir = "tests/fixtures";
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert(n > 0 && (size_t)n < sizeof path);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the project root)", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long sz = ftell(f);
+    ck_assert(sz >= 0);
+    rewind(f);
+    char *buf = malloc((size_t)sz + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+    buf[sz] = '\0';
+    fclose(f);
+    *len = (size_t)sz;
+    return buf;
+}
+
+static const pp_obs *find_obs(const csv_result *r, const char *park, const char *ind, int y,
+                              int m)
+{
+    for (size_t i = 0; i < r->n_obs; i++)
+        if (strcmp(r->obs[i].park, park) == 0 && strcmp(r->obs[i].indicator, ind) == 0 &&
+            r->obs[i].period == pp_period_make(y, m))
+            return &r->obs[i];
+    return NULL;
+}
+
+/* Converts UTF-8 to GB18030 with iconv, as a spreadsheet on Windows would save it. */
+static char *to_gb18030(const char *utf8, size_t len, size_t *outlen)
+{
+    iconv_t cd = iconv_open("GB18030", "UTF-8");
+    ck_assert(cd != (iconv_t)-1);
+    size_t cap = len * 2 + 16, left = cap;
+    char *buf = malloc(cap), *in = (char *)utf8, *out = buf;
+    size_t inleft = len;
+    ck_assert_ptr_nonnull(buf);
+    ck_assert(iconv(cd, &in, &inleft, &out, &left) != (size_t)-1);
+    iconv_close(cd);
+    *outlen = cap - left;
+    return buf;
+}
+
+/* ---- periods ------------------------------------------------------------------ */
+
+static const struct {
+    const char *in;
+    int year, month;
+} good_periods[] = {
+    {"2024-11", 2024, 11},
+    {"2024-1", 2024, 1},
+    {"2024-01", 2024, 1},
+    {"2024/11", 2024, 11},
+    {"202411", 2024, 11},
+    {"202401", 2024, 1},
+    {"2024M11", 2024, 11},
+    {"2024m3", 2024, 3},
+    {"2024年11月", 2024, 11},
+    {"2024年1-11月", 2024, 11},
+    {"2024年1—11月份", 2024, 11},
+    {"2024年1～11月", 2024, 11},
+    {"2024年1〜11月", 2024, 11},
+    {"2024年1–11月", 2024, 11},
+    {"2024年1~11月", 2024, 11},
+    {"2024年1-2月", 2024, 2},
+    {"2024年1-1月", 2024, 1},
+    {"2024年3月份", 2024, 3},
+    {"2024年前11个月", 2024, 11},
+    {"2024年前两个月", 2024, 2},
+    {"2024年一季度", 2024, 3},
+    {"2024年二季度", 2024, 6},
+    {"2024年三季度", 2024, 9},
+    {"2024年四季度", 2024, 12},
+    {"2024年第一季度", 2024, 3},
+    {"2024年1季度", 2024, 3},
+    {"2024年上半年", 2024, 6},
+    {"2024年前三季度", 2024, 9},
+    {"2024年全年", 2024, 12},
+    {"2024年十一月", 2024, 11},
+    {"2024年1-11月累计", 2024, 11},
+    {"２０２４年１－１１月", 2024, 11},
+    {"２０２４－１１", 2024, 11},
+    {"  2024-11  ", 2024, 11},
+    {"\xE3\x80\x80" "2024年 1-8 月\xE3\x80\x80", 2024, 8},
+    {"1900-01", 1900, 1},
+    {"2199-12", 2199, 12},
+    {"2024Q3", 2024, 9},
+};
+
+START_TEST(test_period_good)
+{
+    int p = -1;
+    char why[320] = "";
+    int rc = csv_parse_period(good_periods[_i].in, &p, why, sizeof why);
+    ck_assert_msg(rc == 0, "'%s' refused: %s", good_periods[_i].in, why);
+    ck_assert_int_eq(pp_period_year(p), good_periods[_i].year);
+    ck_assert_int_eq(pp_period_month(p), good_periods[_i].month);
+}
+END_TEST
+
+static const struct {
+    const char *in;
+    const char *why; /* expected reason, exactly */
+} bad_periods[] = {
+    {"2021-13", "bad period '2021-13': month must be 1..12"},
+    {"2021-0", "bad period '2021-0': month must be 1..12"},
+    {"202100", "bad period '202100': month must be 1..12"},
+    {"2024年13月", "bad period '2024年13月': month must be 1..12"},
+    {"1899-12", "bad period '1899-12': year must be 1900..2199"},
+    {"2200-01", "bad period '2200-01': year must be 1900..2199"},
+    {"2024年3-5月",
+     "bad period '2024年3-5月': a range must start at month 1 (figures are cumulative from "
+     "January)"},
+    {"2024年五季度", "bad period '2024年五季度': quarter must be 1..4"},
+    {"", "missing period"},
+    {"2024", "bad period '2024': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"24-11", "bad period '24-11': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024-11-05", "bad period '2024-11-05': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024.11", "bad period '2024.11': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024年下半年", "bad period '2024年下半年': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024年11", "bad period '2024年11': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"abc", "bad period 'abc': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024-11x", "bad period '2024-11x': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024M", "bad period '2024M': not a period (e.g. 2024-11 or 2024年1-11月)"},
+};
+
+START_TEST(test_period_bad)
+{
+    int p = 12345;
+    char why[320] = "";
+    ck_assert_int_eq(csv_parse_period(bad_periods[_i].in, &p, why, sizeof why), -1);
+    ck_assert_str_eq(why, bad_periods[_i].why);
+    ck_assert_int_eq(p, 12345); /* untouched */
+}
+END_TEST
+
+START_TEST(test_period_long_and_small_why)
+{
+    char big[300];
+    memset(big, '9', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    int p;
+    char why[320];
+    ck_assert_int_eq(csv_parse_period(big, &p, why, sizeof why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "too long"));
+    char tiny[12];
+    ck_assert_int_eq(csv_parse_period("2021-13", &p, tiny, sizeof tiny), -1);
+    ck_assert_str_eq(tiny, "bad period ");
+    ck_assert_int_eq(csv_parse_period("2021-13", &p, NULL, 0), -1);
+}
+END_TEST
+
+/* ---- values -------------------------------------------------------------------- */
+
+static const struct {
+    const char *in, *unit_col, *to;
+    double want;
+} good_values[] = {
+    {"192.2", NULL, "亿元", 192.2},
+    {"1,234.5", NULL, "亿元", 1234.5},
+    {"1,234,567", "", "亿元", 1234567},
+    {"1，234.5", NULL, "亿元", 1234.5},
+    {"-3.1", NULL, "%", -3.1},
+    {"+3.1", NULL, "%", 3.1},
+    {"−3.1", NULL, "%", -3.1},
+    {"１９２．２", NULL, "亿元", 192.2},
+    {"12.3%", NULL, "%", 12.3},
+    {"12.3％", NULL, "%", 12.3},
+    {"12.3", "%", "%", 12.3},
+    {"12.3", "％", "%", 12.3},
+    {"192.2亿元", NULL, "亿元", 192.2},
+    {"192.2 亿元", "亿元", "亿元", 192.2},
+    {"192.2亿元", NULL, "万元", 1922000},
+    {"192.2", "亿元", "万元", 1922000},
+    {"1922000万元", NULL, "亿元", 192.2},
+    {"1922000", "万元", "亿元", 192.2},
+    {"5000000元", NULL, "万元", 500},
+    {"3.5亿美元", NULL, "万美元", 35000},
+    {"2690万美元", NULL, "万美元", 2690},
+    {"2690", "万美元", "万美元", 2690},
+    {"12000美元", NULL, "万美元", 1.2},
+    {"26个", NULL, "个", 26},
+    {"1位", NULL, "位", 1},
+    {"  42 ", NULL, "个", 42},
+    {"0", NULL, "亿元", 0},
+    {"0.0", NULL, "亿元", 0},
+    {".5", NULL, "亿元", 0.5},
+    {"7", NULL, NULL, 7},
+};
+
+START_TEST(test_value_good)
+{
+    double v = -999;
+    char why[320] = "";
+    int rc = csv_parse_value(good_values[_i].in, good_values[_i].unit_col, good_values[_i].to, &v,
+                             why, sizeof why);
+    ck_assert_msg(rc == 1, "'%s' gave %d: %s", good_values[_i].in, rc, why);
+    ck_assert_msg(close_to(v, good_values[_i].want), "'%s' -> %.17g, want %.17g",
+                  good_values[_i].in, v, good_values[_i].want);
+}
+END_TEST
+
+static const char *const missing_values[] = {"", "   ", "-", "—", "——", "N/A", "n/a", "NA",
+                                             "na", "/", "…", "……", "－", "\xE3\x80\x80"};
+
+START_TEST(test_value_missing)
+{
+    double v = -999;
+    char why[320] = "";
+    ck_assert_int_eq(csv_parse_value(missing_values[_i], "亿元", "亿元", &v, why, sizeof why), 0);
+    ck_assert(v == -999); /* untouched: never zero */
+}
+END_TEST
+
+static const struct {
+    const char *in, *unit_col, *to, *why;
+} bad_values[] = {
+    {"abc", NULL, "亿元", "bad value 'abc': not a number"},
+    {"inf", NULL, "亿元", "bad value 'inf': not a number"},
+    {"nan", NULL, "亿元", "bad value 'nan': not a number"},
+    {"0x1A", NULL, "亿元", "bad value '0x1A': not a number"},
+    {"1e5", NULL, "亿元", "bad value '1e5': not a number"},
+    {"12.3.4", NULL, "亿元", "bad value '12.3.4': not a number"},
+    {"1-2", NULL, "亿元", "bad value '1-2': not a number"},
+    {"--5", NULL, "亿元", "bad value '--5': not a number"},
+    {"1,5", NULL, "亿元", "bad value '1,5': misplaced thousands separator"},
+    {"1234,567", NULL, "亿元", "bad value '1234,567': misplaced thousands separator"},
+    {",123", NULL, "亿元", "bad value ',123': misplaced thousands separator"},
+    {"0.3", "亿元", "万美元", "unit '亿元' cannot be converted to '万美元' (never converts currencies)"},
+    {"0.3亿元", NULL, "万美元", "unit '亿元' cannot be converted to '万美元' (never converts currencies)"},
+    {"2690万美元", NULL, "亿元", "unit '万美元' cannot be converted to '亿元' (never converts currencies)"},
+    {"12%", NULL, "亿元", "unit '%' does not match the indicator's unit '亿元'"},
+    {"12亿元", NULL, "%", "unit '亿元' does not match the indicator's unit '%'"},
+    {"26个", NULL, "位", "unit '个' does not match the indicator's unit '位'"},
+    {"12", "furlongs", "亿元", "unknown unit 'furlongs'"},
+    {"12abc", NULL, "亿元", "unknown unit 'abc'"},
+    {"12亿元", "万元", "万元", "unit '亿元' in the value disagrees with unit column '万元'"},
+    {"12%", NULL, "", "unit '%' given but the indicator has no unit"},
+    {"1" "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+     "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+     "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+     "000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+     NULL, "亿元", NULL},
+};
+
+START_TEST(test_value_bad)
+{
+    double v = -999;
+    char why[320] = "";
+    ck_assert_int_eq(csv_parse_value(bad_values[_i].in, bad_values[_i].unit_col, bad_values[_i].to,
+                                     &v, why, sizeof why),
+                     -1);
+    if (bad_values[_i].why)
+        ck_assert_str_eq(why, bad_values[_i].why);
+    else
+        ck_assert(why[0] != '\0');
+    ck_assert(v == -999);
+}
+END_TEST
+
+/* ---- edit distance and text helpers --------------------------------------------- */
+
+static const struct {
+    const char *a, *b;
+    size_t d;
+} distances[] = {
+    {"", "", 0},          {"abc", "", 3},         {"", "abc", 3},
+    {"kitten", "sitting", 3}, {"xiangtan-etd", "xiangtan-etdz", 1},
+    {"fixed_asset_investmnt", "fixed_asset_investment", 1}, {"same", "same", 0},
+    {"flaw", "lawn", 2},
+};
+
+START_TEST(test_edit_distance)
+{
+    ck_assert_uint_eq(csv_edit_distance(distances[_i].a, distances[_i].b), distances[_i].d);
+    ck_assert_uint_eq(csv_edit_distance(distances[_i].b, distances[_i].a), distances[_i].d);
+}
+END_TEST
+
+START_TEST(test_text_helpers)
+{
+    char s[64];
+    strcpy(s, "１９２．２％\xE3\x80\x80ＡＺａｚ～！");
+    ck_assert_uint_eq(text_fold_ascii(s), strlen("192.2% AZaz~!"));
+    ck_assert_str_eq(s, "192.2% AZaz~!");
+    strcpy(s, "固定资产投资（亿元）");
+    text_fold_ascii(s);
+    ck_assert_str_eq(s, "固定资产投资(亿元)");
+
+    strcpy(s, " \t\xC2\xA0\xE3\x80\x80 a b \xE3\x80\x80\r\n");
+    ck_assert_str_eq(text_trim(s), "a b");
+    strcpy(s, "   ");
+    ck_assert_str_eq(text_trim(s), "");
+
+    ck_assert(text_utf8_valid("abc 湘潭", strlen("abc 湘潭"), NULL));
+    size_t off = 99;
+    ck_assert(!text_utf8_valid("ab\xC0\x80", 4, &off)); /* overlong NUL */
+    ck_assert_uint_eq(off, 2);
+    ck_assert(!text_utf8_valid("\xED\xA0\x80", 3, &off)); /* surrogate */
+    ck_assert(!text_utf8_valid("\xF4\x90\x80\x80", 4, &off)); /* > U+10FFFF */
+    ck_assert(!text_utf8_valid("\xE6\xB9", 2, &off)); /* cut */
+    ck_assert_uint_eq(off, 0);
+    ck_assert(!text_utf8_valid("\xB9", 1, &off));
+
+    char d[8];
+    ck_assert_uint_eq(text_copy_utf8(d, sizeof d, "ab湘潭"), 5); /* 2 + 3, not half of 潭 */
+    ck_assert_str_eq(d, "ab湘");
+    ck_assert_uint_eq(text_copy_utf8(d, sizeof d, "abcd湘"), 7);
+    ck_assert_uint_eq(text_copy_utf8(d, sizeof d, "abcde湘"), 5);
+    ck_assert_str_eq(d, "abcde");
+
+    char *u = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(text_gb18030_to_utf8("\xCF\xE6\xCC\xB6", 4, &u, &n), 0); /* 湘潭 */
+    ck_assert_str_eq(u, "湘潭");
+    ck_assert_uint_eq(n, 6);
+    free(u);
+    ck_assert_int_lt(text_gb18030_to_utf8("\xFF\xFF", 2, &u, &n), 0);
+    ck_assert_ptr_null(u);
+}
+END_TEST
+
+/* ---- whole inputs, table-driven --------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    const char *in;
+    int rc;
+    csv_layout layout;
+    size_t n_obs, n_targets, n_errors, n_rows;
+    int line;          /* of the first error */
+    const char *why;   /* first error's reason, or a prefix of it ending in '*' */
+} inputs[] = {
+    {"lf", "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,2021-08,192.2\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"crlf", "park,indicator,period,value\r\nxiangtan-etdz,fixed_asset_investment,2021-08,192.2\r\n"
+             "xiangtan-etdz,fixed_asset_investment,2021-07,166.5\r\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 2, 0, 0, 2, 0, NULL},
+    {"no final newline", "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,25.6",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"bom", "\xEF\xBB\xBFpark,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,25.6\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"blank lines and spaces",
+     "\n  \npark , Indicator,PERIOD, Value \n\n xiangtan-etdz ,\t fiscal_revenue , 2021-08 , 25.6 \n"
+     "\r\n,,,\n\nxiangtan-etdz,fiscal_revenue,2021-07,zz\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 9, "bad value 'zz': not a number"},
+    {"quoted comma and newline",
+     "park,indicator,period,value,note\n"
+     "\"xiangtan-etdz\",\"fixed_asset_investment\",\"2021-08\",\"1,234.5\",\"a, b\nc \"\"q\"\"\"\n"
+     "xiangtan-etdz,fixed_asset_investment,2021-13,1,\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 4, "bad period '2021-13': month must be 1..12"},
+    {"chinese header", "园区,指标,时间,值,单位,状态,来源,备注\n湘潭经开区,固定资产投资,2021年1-8月,1922000,万元,p,统计局,\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"chinese header 2", "园区,指标,期间,数值\nxiangtan-etdz,实际利用外资,2021年1-8月,2690万美元\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"missing value is no observation",
+     "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,—\n"
+     "xiangtan-etdz,fiscal_revenue,2021-07,N/A\nxiangtan-etdz,fiscal_revenue,2021-06,\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 0, 0, 0, 3, 0, NULL},
+    {"bad status", "park,indicator,period,value,status\nxiangtan-etdz,fiscal_revenue,2021-08,1,X\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 2, "bad status 'X': must be A, P, E or R"},
+    {"duplicate obs",
+     "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,1\n"
+     "湘潭经开区,财税收入,2021年1-8月,2\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 3, "duplicate of line 2"},
+    {"missing column", "park,indicator,value\nxiangtan-etdz,fiscal_revenue,1\n", -1,
+     CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 0, 1, "missing column 'period' in the header"},
+    {"duplicate column", "park,indicator,period,value,时间\n", -1, CSV_LAYOUT_NONE, 0, 0, 1, 0, 1,
+     "duplicate column '时间' (columns 3 and 5 are both 'period')"},
+    {"unknown column", "park,indicator,period,value,comment\n", -1, CSV_LAYOUT_OBSERVATIONS, 0, 0,
+     1, 0, 1,
+     "unknown column 'comment' (an observations file has park, indicator, period, value, unit, "
+     "status, source, note)"},
+    {"unknown column suggestion", "park,indicator,period,value,sourse\n", -1,
+     CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 0, 1, "unknown column 'sourse' (did you mean 'source'?)*"},
+    {"targets", "park,indicator,year,target,unit\nxiangtan-etdz,fixed_asset_investment,2021,300,\n"
+                "xiangtan-etdz,fdi_actual,２０２１年,0.6亿美元,\n"
+                "xiangtan-etdz,fiscal_revenue,2021,,\n",
+     -1, CSV_LAYOUT_TARGETS, 0, 2, 1, 3, 4, "missing target value"},
+    {"targets duplicate", "园区,指标,年度,目标\nxiangtan-etdz,固定资产投资,2021,300\n"
+                          "xiangtan-etdz,fixed_asset_investment,2021年,310\n"
+                          "xiangtan-etdz,fixed_asset_investment,21,310\n",
+     -1, CSV_LAYOUT_TARGETS, 0, 1, 2, 3, 3, "duplicate of line 2"},
+    {"targets with period", "park,indicator,year,target,period\n", -1, CSV_LAYOUT_TARGETS, 0, 0, 1,
+     0, 1, "column 'period' does not belong in a targets file"},
+    {"wide", "园区,期间,固定资产投资,fdi_actual,source\n"
+             "xiangtan-etdz,2021年1-8月,192.2,2690,published\n"
+             "xiangtan-etdz,2021年1-7月,,,\n"
+             "xiangtan-etdz,2021-08,1,,\n",
+     -1, CSV_LAYOUT_WIDE, 2, 0, 1, 3, 4, "column '固定资产投资': duplicate of line 2"},
+    {"wide bad cell adds nothing", "park,period,固定资产投资,fdi_actual\n"
+                                   "xiangtan-etdz,2021-08,192.2,0.3亿元\n",
+     -1, CSV_LAYOUT_WIDE, 0, 0, 1, 1, 2,
+     "column 'fdi_actual': unit '亿元' cannot be converted to '万美元' (never converts currencies)"},
+    {"wide unknown indicator", "park,period,固定资产投,fdi_actual\n", -1, CSV_LAYOUT_WIDE, 0, 0, 1,
+     0, 1, "unknown indicator column '固定资产投' (did you mean '固定资产投资'?)"},
+    {"wide far indicator", "park,period,population\n", -1, CSV_LAYOUT_WIDE, 0, 0, 1, 0, 1,
+     "unknown indicator column 'population'"},
+    {"wide same indicator twice", "park,period,固定资产投资,fixed_asset_investment\n", -1,
+     CSV_LAYOUT_WIDE, 0, 0, 1, 0, 1,
+     "duplicate column 'fixed_asset_investment': column 3 is also 'fixed_asset_investment'"},
+    {"wide unit column", "park,period,固定资产投资,unit\n", -1, CSV_LAYOUT_WIDE, 0, 0, 1, 0, 1,
+     "column 'unit' is ambiguous in a wide table (write the unit in the cells)"},
+    {"unknown park far", "park,indicator,period,value\nshanghai,fiscal_revenue,2021-08,1\n", -1,
+     CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 2, "unknown park 'shanghai'"},
+    {"unknown park by name", "park,indicator,period,value\n湘潭经开,fiscal_revenue,2021-08,1\n", -1,
+     CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 2, "unknown park '湘潭经开' (did you mean '湘潭经开区'?)"},
+    {"short row", "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08\n", -1,
+     CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 2, "the row has 3 fields, the header has 4"},
+    {"extra empty cells", "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,1,,\n"
+                          "xiangtan-etdz,fiscal_revenue,2021-07,1,x\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 3, "the row has 5 fields, the header has 4"},
+    {"text after quote", "park,indicator,period,value\n\"xiangtan-etdz\"x,fiscal_revenue,2021-08,1\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 2, "field 1 has text after its closing quote"},
+    {"unterminated quote", "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,1\n"
+                           "xiangtan-etdz,\"fiscal_revenue,2021-07,1\nmore\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 1, 3,
+     "unterminated quoted field: the quote runs to the end of the input"},
+    {"empty", "", -1, CSV_LAYOUT_NONE, 0, 0, 1, 0, 0, "empty input: no header"},
+    {"header only", "park,indicator,period,value\n", 0, CSV_LAYOUT_OBSERVATIONS, 0, 0, 0, 0, 0, NULL},
+    {"not utf8 nor gb18030", "park,indicator,period,value\n\xFF\xFF\n", -1, CSV_LAYOUT_NONE, 0, 0,
+     1, 0, 0, "the input is neither UTF-8 (bad byte at offset 28) nor GB18030"},
+    {"full-width row", "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,２０２１年１－８月,１９２．２亿元\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"unnamed column", "park,indicator,period,value,\nxiangtan-etdz,fiscal_revenue,2021-08,1,\n"
+                       "xiangtan-etdz,fiscal_revenue,2021-07,1,x\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 3,
+     "a value in column 5, which has no name in the header"},
+};
+
+START_TEST(test_inputs)
+{
+    csv_result r;
+    int rc = parse_str(inputs[_i].in, &r);
+    char *rep = csv_errors_report(&r, inputs[_i].name);
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_msg(rc == inputs[_i].rc, "%s: rc %d\n%s", inputs[_i].name, rc, rep);
+    ck_assert_int_eq(r.layout, inputs[_i].layout);
+    ck_assert_uint_eq(r.n_obs, inputs[_i].n_obs);
+    ck_assert_uint_eq(r.n_targets, inputs[_i].n_targets);
+    ck_assert_msg(r.n_errors == inputs[_i].n_errors, "%s: %zu errors\n%s", inputs[_i].name,
+                  r.n_errors, rep);
+    ck_assert_uint_eq(r.n_errors_total, r.n_errors);
+    ck_assert_uint_eq(r.n_rows, inputs[_i].n_rows);
+    ck_assert_str_eq(r.encoding, "UTF-8");
+    if (inputs[_i].why) {
+        const char *want = inputs[_i].why;
+        size_t wl = strlen(want);
+        ck_assert_int_eq(r.errors[0].line, inputs[_i].line);
+        if (want[wl - 1] == '*')
+            ck_assert_msg(strncmp(r.errors[0].reason, want, wl - 1) == 0, "%s", r.errors[0].reason);
+        else
+            ck_assert_str_eq(r.errors[0].reason, want);
+    }
+    free(rep);
+    csv_result_free(&r);
+    ck_assert_ptr_null(r.obs);
+}
+END_TEST
+
+START_TEST(test_row_contents)
+{
+    csv_result r;
+    const char *in =
+        "park,indicator,period,value,unit,status,source,note\n"
+        "xiangtan-etdz,fixed_asset_investment,\"2021年1-8月\",\"192.2\",亿元,r,\"bureau, monthly\","
+        "\"line one\nline two\"\n"
+        "浏阳经开区,projects_signed,2023年全年,66,个,,,\n"
+        "xiangtan-etdz,value_added_growth,2021-08,12.1%,,e,,\n";
+    ck_assert_int_eq(parse_str(in, &r), 0);
+    ck_assert_uint_eq(r.n_obs, 3);
+    const pp_obs *o = &r.obs[0];
+    ck_assert_str_eq(o->park, "xiangtan-etdz");
+    ck_assert_str_eq(o->indicator, "fixed_asset_investment");
+    ck_assert_int_eq(o->period, pp_period_make(2021, 8));
+    ck_assert(close_to(o->value, 192.2));
+    ck_assert_int_eq(o->status, 'R');
+    ck_assert_str_eq(o->source, "bureau, monthly");
+    ck_assert_str_eq(o->note, "line one\nline two");
+    ck_assert_int_eq(o->received_at, 0);
+    o = &r.obs[1];
+    ck_assert_str_eq(o->park, "liuyang-etdz");
+    ck_assert_int_eq(o->period, pp_period_make(2023, 12));
+    ck_assert(close_to(o->value, 66));
+    ck_assert_int_eq(o->status, 'A');
+    ck_assert_str_eq(o->source, "");
+    ck_assert_int_eq(r.obs[2].status, 'E');
+    ck_assert(close_to(r.obs[2].value, 12.1));
+    csv_result_free(&r);
+
+    /* line numbers count the physical lines of a quoted field */
+    in = "park,indicator,period,value,note\n"
+         "xiangtan-etdz,fiscal_revenue,2021-08,1,\"a\nb\r\nc\"\n"
+         "\n"
+         "xiangtan-etdz,fiscal_revenue,2021-13,1,\n";
+    ck_assert_int_eq(parse_str(in, &r), -1);
+    ck_assert_uint_eq(r.n_errors, 1);
+    ck_assert_int_eq(r.errors[0].line, 6);
+    csv_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_truncation)
+{
+    char in[8192];
+    char src[200] = "a", note[600] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(src, "湘");
+    for (int i = 0; i < 100; i++)
+        strcat(note, "浏");
+    snprintf(in, sizeof in, "park,indicator,period,value,source,note\n"
+                            "xiangtan-etdz,fiscal_revenue,2021-08,1,%s,%s\n", src, note);
+    csv_result r;
+    ck_assert_int_eq(parse_str(in, &r), 0);
+    ck_assert_uint_eq(r.n_obs, 1);
+    ck_assert_uint_eq(strlen(r.obs[0].source), 61); /* 1 + 20·3 ≤ 63 */
+    ck_assert_uint_eq(strlen(r.obs[0].note), 255);  /* 85·3 */
+    ck_assert(text_utf8_valid(r.obs[0].source, strlen(r.obs[0].source), NULL));
+    ck_assert(strncmp(r.obs[0].note, note, 255) == 0);
+    csv_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_bounds)
+{
+    csv_result r;
+
+    /* a NUL byte refuses the whole input */
+    static const char nul[] = "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,1\0\n";
+    ck_assert_int_eq(csv_parse(nul, sizeof nul - 1, &cat, &r), -1);
+    ck_assert_uint_eq(r.n_errors, 1);
+    ck_assert_int_eq(r.errors[0].line, 0);
+    ck_assert_ptr_nonnull(strstr(r.errors[0].reason, "NUL"));
+    ck_assert_uint_eq(r.n_obs, 0);
+    csv_result_free(&r);
+
+    /* too large */
+    size_t big = (size_t)CSV_MAX_BYTES + 1;
+    char *buf = malloc(big);
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 'a', big);
+    ck_assert_int_eq(csv_parse(buf, big, &cat, &r), -1);
+    ck_assert_uint_eq(r.n_errors, 1);
+    ck_assert_int_eq(r.errors[0].line, 0);
+    ck_assert_ptr_nonnull(strstr(r.errors[0].reason, "larger than"));
+    csv_result_free(&r);
+    free(buf);
+
+    /* too many columns */
+    char cols[4096] = "park,indicator,period,value";
+    for (int i = 0; i < CSV_MAX_COLUMNS; i++)
+        strcat(cols, ",");
+    ck_assert_int_eq(parse_str(cols, &r), -1);
+    ck_assert_uint_eq(r.n_errors, 1);
+    ck_assert_int_eq(r.errors[0].line, 0);
+    ck_assert_str_eq(r.errors[0].reason, "line 1 has more than 256 columns");
+    csv_result_free(&r);
+
+    /* an overlong field is an error for its row only */
+    size_t n = CSV_MAX_FIELD + 200;
+    buf = malloc(n + 256);
+    ck_assert_ptr_nonnull(buf);
+    strcpy(buf, "park,indicator,period,value,note\nxiangtan-etdz,fiscal_revenue,2021-08,1,");
+    size_t at = strlen(buf);
+    memset(buf + at, 'x', CSV_MAX_FIELD + 1);
+    strcpy(buf + at + CSV_MAX_FIELD + 1, "\nxiangtan-etdz,fiscal_revenue,2021-07,1,ok\n");
+    ck_assert_int_eq(parse_str(buf, &r), -1);
+    ck_assert_uint_eq(r.n_errors, 1);
+    ck_assert_int_eq(r.errors[0].line, 2);
+    ck_assert_str_eq(r.errors[0].reason, "field 5 is longer than 4096 bytes");
+    ck_assert_uint_eq(r.n_obs, 1);
+    csv_result_free(&r);
+    /* exactly CSV_MAX_FIELD is fine */
+    memset(buf + at, 'x', CSV_MAX_FIELD);
+    strcpy(buf + at + CSV_MAX_FIELD, "\n");
+    ck_assert_int_eq(parse_str(buf, &r), 0);
+    csv_result_free(&r);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_error_cap_and_report)
+{
+    size_t rows = CSV_MAX_ERRORS + 5;
+    size_t cap = 64 + rows * 48;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t at = (size_t)snprintf(buf, cap, "park,indicator,period,value\n");
+    for (size_t i = 0; i < rows; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "nowhere,fiscal_revenue,2021-08,1\n");
+    csv_result r;
+    ck_assert_int_eq(csv_parse(buf, at, &cat, &r), -1);
+    ck_assert_uint_eq(r.n_errors, CSV_MAX_ERRORS);
+    ck_assert_uint_eq(r.n_errors_total, rows);
+    ck_assert_uint_eq(r.n_rows, rows);
+    ck_assert_int_eq(r.errors[CSV_MAX_ERRORS - 1].line, CSV_MAX_ERRORS + 1);
+    char *rep = csv_errors_report(&r, "x.csv");
+    ck_assert_ptr_nonnull(rep);
+    ck_assert(strncmp(rep, "x.csv:2: unknown park 'nowhere'\nx.csv:3: ", 41) == 0);
+    const char *tail = "x.csv:1001: unknown park 'nowhere'\nx.csv: 5 more errors not shown\n";
+    ck_assert_str_eq(rep + strlen(rep) - strlen(tail), tail);
+    free(rep);
+    csv_result_free(&r);
+    free(buf);
+
+    /* a good input reports nothing */
+    ck_assert_int_eq(parse_str("park,indicator,period,value\n", &r), 0);
+    rep = csv_errors_report(&r, "y.csv");
+    ck_assert_str_eq(rep, "");
+    free(rep);
+    csv_result_free(&r);
+}
+END_TEST
+
+/* ---- the shipped fixtures -------------------------------------------------------------- */
+
+START_TEST(test_fixture_long)
+{
+    size_t len;
+    char *data = read_fixture("xiangtan-etdz-2021.csv", &len);
+    csv_result r;
+    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
+    ck_assert_int_eq(r.layout, CSV_LAYOUT_OBSERVATIONS);
+    ck_assert_uint_eq(r.n_obs, 31);
+    ck_assert_uint_eq(r.n_rows, 31);
+    const pp_obs *o = find_obs(&r, "xiangtan-etdz", "fixed_asset_investment", 2021, 8);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 192.2));
+    ck_assert_str_eq(o->source, "published");
+    o = find_obs(&r, "xiangtan-etdz", "fdi_actual", 2021, 8);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 2690));
+    o = find_obs(&r, "xiangtan-etdz", "value_added_growth", 2021, 8);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 12.1));
+    ck_assert_int_eq(o->status, 'A');
+    csv_result_free(&r);
+    free(data);
+}
+END_TEST
+
+static const struct {
+    const char *ind;
+    double target;
+} fixture_targets[] = {
+    {"fixed_asset_investment", 300}, {"fiscal_revenue", 42}, {"fdi_actual", 6000},
+    {"domestic_capital", 140},       {"value_added_growth", 10},
+};
+
+static void check_targets(const csv_result *r)
+{
+    ck_assert_int_eq(r->layout, CSV_LAYOUT_TARGETS);
+    ck_assert_uint_eq(r->n_targets, 5);
+    ck_assert_uint_eq(r->n_obs, 0);
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_str_eq(r->targets[i].park, "xiangtan-etdz");
+        ck_assert_str_eq(r->targets[i].indicator, fixture_targets[i].ind);
+        ck_assert_int_eq(r->targets[i].year, 2021);
+        ck_assert(close_to(r->targets[i].value, fixture_targets[i].target));
+    }
+}
+
+START_TEST(test_fixture_targets)
+{
+    size_t len;
+    char *data = read_fixture("targets-2021.csv", &len);
+    csv_result r;
+    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
+    ck_assert_str_eq(r.encoding, "UTF-8");
+    check_targets(&r);
+    csv_result_free(&r);
+
+    /* the same file saved as GB18030 by a spreadsheet */
+    size_t glen;
+    char *gb = to_gb18030(data, len, &glen);
+    ck_assert(!text_utf8_valid(gb, glen, NULL));
+    ck_assert_int_eq(csv_parse(gb, glen, &cat, &r), 0);
+    ck_assert_str_eq(r.encoding, "GB18030");
+    check_targets(&r);
+    csv_result_free(&r);
+    free(gb);
+
+    /* with a BOM and CRLF line ends */
+    char *crlf = malloc(len * 2 + 4);
+    ck_assert_ptr_nonnull(crlf);
+    size_t n = 0;
+    memcpy(crlf, "\xEF\xBB\xBF", 3);
+    n = 3;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n')
+            crlf[n++] = '\r';
+        crlf[n++] = data[i];
+    }
+    ck_assert_int_eq(csv_parse(crlf, n, &cat, &r), 0);
+    ck_assert_str_eq(r.encoding, "UTF-8");
+    check_targets(&r);
+    csv_result_free(&r);
+    free(crlf);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_fixture_wide)
+{
+    size_t len;
+    char *data = read_fixture("wide-2024.csv", &len);
+    csv_result r;
+    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
+    ck_assert_int_eq(r.layout, CSV_LAYOUT_WIDE);
+    ck_assert_uint_eq(r.n_rows, 7);
+    /* the non-empty cells: 4 rows × 2, then 118.85, 26 and 66 */
+    ck_assert_uint_eq(r.n_obs, 11);
+    const pp_obs *o = find_obs(&r, "xiangtan-etdz", "value_added_growth", 2024, 11);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 33.6));
+    o = find_obs(&r, "xiangtan-etdz", "rank_province", 2024, 2);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 1));
+    o = find_obs(&r, "xiangtan-etdz", "key_project_completion", 2024, 12);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 118.85));
+    o = find_obs(&r, "xiangtan-hitech", "projects_signed", 2024, 11);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 26));
+    o = find_obs(&r, "liuyang-etdz", "projects_signed", 2023, 12);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(close_to(o->value, 66));
+    ck_assert_ptr_null(find_obs(&r, "xiangtan-etdz", "projects_signed", 2024, 2));
+    csv_result_free(&r);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_fixture_bad_rows)
+{
+    static const struct {
+        int line;
+        const char *why;
+    } want[] = {
+        {3, "unknown park 'xiangtan-etd' (did you mean 'xiangtan-etdz'?)"},
+        {4, "unknown indicator 'fixed_asset_investmnt' (did you mean 'fixed_asset_investment'?)"},
+        {5, "bad period '2021-13': month must be 1..12"},
+        {6, "bad value 'abc': not a number"},
+        {7, "unit '亿元' cannot be converted to '万美元' (never converts currencies)"},
+    };
+    size_t len;
+    char *data = read_fixture("bad-rows.csv", &len);
+    csv_result r;
+    ck_assert_int_eq(csv_parse(data, len, &cat, &r), -1);
+    ck_assert_uint_eq(r.n_errors, 5);
+    ck_assert_uint_eq(r.n_errors_total, 5);
+    ck_assert_uint_eq(r.n_rows, 6);
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(r.errors[i].line, want[i].line);
+        ck_assert_str_eq(r.errors[i].reason, want[i].why);
+    }
+    /* line 2 is good (the caller refuses the file anyway) */
+    ck_assert_uint_eq(r.n_obs, 1);
+    ck_assert(close_to(r.obs[0].value, 210.5));
+    char *rep = csv_errors_report(&r, "bad-rows.csv");
+    ck_assert_ptr_nonnull(rep);
+    ck_assert(strncmp(rep, "bad-rows.csv:3: unknown park 'xiangtan-etd' (did you mean "
+                           "'xiangtan-etdz'?)\nbad-rows.csv:4: ", 91) == 0);
+    ck_assert_ptr_null(strstr(rep, "more errors"));
+    free(rep);
+    csv_result_free(&r);
+    free(data);
+}
+END_TEST
+
+/* ---- suite ----------------------------------------------------------------------------- */
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static Suite *csv_suite(void)
+{
+    Suite *s = suite_create("csv");
+    TCase *tc = tcase_create("pieces");
+    tcase_add_loop_test(tc, test_period_good, 0, N(good_periods));
+    tcase_add_loop_test(tc, test_period_bad, 0, N(bad_periods));
+    tcase_add_test(tc, test_period_long_and_small_why);
+    tcase_add_loop_test(tc, test_value_good, 0, N(good_values));
+    tcase_add_loop_test(tc, test_value_missing, 0, N(missing_values));
+    tcase_add_loop_test(tc, test_value_bad, 0, N(bad_values));
+    tcase_add_loop_test(tc, test_edit_distance, 0, N(distances));
+    tcase_add_test(tc, test_text_helpers);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("inputs");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_inputs, 0, N(inputs));
+    tcase_add_test(tc, test_row_contents);
+    tcase_add_test(tc, test_truncation);
+    tcase_add_test(tc, test_bounds);
+    tcase_add_test(tc, test_error_cap_and_report);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fixtures");
+    tcase_add_test(tc, test_fixture_long);
+    tcase_add_test(tc, test_fixture_targets);
+    tcase_add_test(tc, test_fixture_wide);
+    tcase_add_test(tc, test_fixture_bad_rows);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(csv_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
