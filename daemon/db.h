@@ -37,6 +37,8 @@ typedef struct db_series {
 
 typedef struct db db;
 
+/* An empty db, or NULL on ENOMEM (logged). db_free releases everything,
+ * including the interned sources every db_vintage points to. */
 db *db_new(void);
 void db_free(db *d);
 
@@ -45,12 +47,15 @@ void db_wrlock(db *d);
 void db_unlock(db *d);
 
 /* Adds an observation as a new vintage. Returns 1 when it changed the value in
- * force (new period or different value/status), 0 when it repeats the latest
- * vintage exactly (ignored: re-ingesting a file is idempotent), -1 on ENOMEM. */
+ * force (new period or different value/status/source), 0 when it repeats the
+ * latest vintage exactly (ignored: re-ingesting a file is idempotent), -1 on
+ * ENOMEM or an invalid observation (non-finite value, status not A/P/E/R; logged).
+ * On -1 nothing changed. The db keeps its own copy of o->source. */
 int db_add_obs(db *d, const pp_obs *o);
 
-/* Sets a target. Returns 1 when new or changed, 0 when identical, -1 on ENOMEM.
- * The series' version is bumped (creating an empty series if needed). */
+/* Sets a target. Returns 1 when new or changed, 0 when identical (same value),
+ * -1 on ENOMEM or a non-finite value. On 1 the series' version and the
+ * generation are bumped (creating an empty series if needed). */
 int db_add_target(db *d, const pp_target *t);
 
 /* Look-ups; NULL / false when absent. */

@@ -8,6 +8,10 @@
  * last line (a crash in the middle of a write) is detected by its checksum and
  * ignored on replay, and cut off before the next append. The on-disk format is
  * described at the top of journal.c.
+ *
+ * A journal has no lock of its own: the caller serialises every call on one
+ * journal (ingest holds its ingest lock). Only one process at a time can hold
+ * the journal open (flock); a second journal_open() returns -EWOULDBLOCK.
  */
 #ifndef PP_JOURNAL_H
 #define PP_JOURNAL_H
@@ -31,16 +35,21 @@ typedef struct journal_record {
 
 typedef struct journal journal;
 
-/* Opens (creating) the journal in dir. Returns 0 or a negative errno (logged). */
+/* Opens (creating) the journal in dir (and dir itself, mode 0750, if missing),
+ * and cuts off a torn last line. Returns 0 or a negative errno (logged): -EINVAL
+ * when the file is not a journal of this format version. Free with journal_close. */
 int journal_open(const char *dir, journal **out);
 
 /* Calls cb for every intact record, oldest first; stops early when cb returns
  * non-zero (and returns that). Returns 0, or a negative errno on I/O error.
- * Corrupt lines other than a torn tail are reported and skipped. */
+ * Corrupt lines other than a torn tail are reported and skipped. rec is valid
+ * only during the call, and only its member for rec->type is filled in. */
 int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), void *ud);
 
 /* Appends n records and fsyncs. Returns 0, or a negative errno (nothing of the
- * batch is then to be acknowledged; a partial batch is cut off again). */
+ * batch is then to be acknowledged; a partial batch is cut off again): -EINVAL
+ * when a record is invalid (bad id, period, status, non-finite value; nothing
+ * written), -ENOSPC/-EFBIG/-EIO from the disk. */
 int journal_append(journal *j, const journal_record *recs, size_t n);
 
 /* Number of intact records in the journal (after replay/appends). */

@@ -1,0 +1,878 @@
+/*
+ * journal.c — the append-only journal (SPEC §5): every accepted observation and
+ * target, as one line of text each, fsynced before the caller acknowledges it.
+ *
+ * The file is <dir>/journal.log. Its first line names the format and version;
+ * every further line is one record of tab-separated fields ending in the CRC-32
+ * (IEEE 802.3, as zlib's crc32) of the bytes before that last tab, as 8
+ * lower-case hex digits. Sample (→ is a TAB):
+ *
+ *   #parkpulse-journal 1
+ *   O→1732060800→xiangtan-etdz→fai→2024-10→192.2→A→spool:fai-2024-10.csv→→aa79d1f8
+ *   O→1732147200→xiangtan-etdz→fai→2024-10→193.05→R→POST→统计局修订\t二稿→69caf4ee
+ *   T→1732060800→xiangtan-etdz→fai→2024→250→targets-2024.csv→38757543
+ *   E→alert xiangtan-etdz fai warning→9fc8db60
+ *
+ *   O  received_at park indicator period(YYYY-MM) value status(A|P|E|R) source note crc
+ *   T  received_at park indicator year value source crc
+ *   E  payload crc
+ *
+ * received_at is unix seconds; value is the shortest of %.15g/%.16g/%.17g that
+ * reads back as the same double. source, note and payload may hold any bytes but
+ * NUL; a backslash, TAB, LF and CR in them are written as \\ \t \n \r. Every
+ * field is validated on reading: a line whose checksum or fields are wrong is
+ * corrupt and skipped (with its line number in the log); a last line with no
+ * newline or a bad checksum is what a crash in the middle of a write leaves
+ * behind, and journal_open cuts it off so that the next append starts clean.
+ *
+ * An append writes the whole batch with one write loop and fdatasync()s; on any
+ * failure the file is truncated back to its previous size, so a batch is either
+ * entirely in the journal or not at all. The journal has no lock of its own: the
+ * caller serialises journal_append/journal_replay on one journal (ingest holds
+ * its ingest lock). Another process is kept out by flock() on the file.
+ */
+#include "journal.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define JOURNAL_FILE "journal.log"
+#define JOURNAL_HEADER "#parkpulse-journal 1\n"
+#define JOURNAL_MAGIC "#parkpulse-journal "
+#define JOURNAL_LINE_MAX 16384        /* longer lines are corrupt (the longest valid is ~8.3 KiB) */
+#define JOURNAL_READ_CHUNK (1u << 20) /* replay reads the file in pieces this large */
+#define JOURNAL_REPORT_MAX 20         /* corrupt lines logged one by one per replay */
+#define JOURNAL_MAX_FIELDS 9          /* an O line: type + 8 fields before the checksum */
+
+struct journal {
+    int fd;
+    char *path;
+    off_t data_start; /* just past the header line */
+    off_t size;       /* end of the last intact line: where the next append goes */
+    uint64_t count;   /* intact records */
+    bool tail_dirty;  /* a failed append could not be cut off yet: retry first */
+};
+
+/* ---- CRC-32 (reflected polynomial 0xEDB88320), slicing by 8 ---------------- */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+static uint32_t journal_crc32(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t c = 0xFFFFFFFFu;
+
+    while (len >= 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                           (uint32_t)p[3] << 24);
+        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+                      (uint32_t)p[7] << 24;
+        c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+            crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+            crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+            crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- writing records -------------------------------------------------------- */
+
+/* A growable output buffer for one batch. */
+typedef struct journal_out {
+    char *p;
+    size_t len, cap;
+} journal_out;
+
+static int out_reserve(journal_out *o, size_t more)
+{
+    if (o->cap - o->len >= more)
+        return 0;
+    size_t cap = o->cap ? o->cap : 4096;
+    while (cap - o->len < more) {
+        if (cap > SIZE_MAX / 2)
+            return -ENOMEM;
+        cap *= 2;
+    }
+    char *np = realloc(o->p, cap);
+    if (np == NULL)
+        return -ENOMEM;
+    o->p = np;
+    o->cap = cap;
+    return 0;
+}
+
+/* The writers below rely on out_reserve(JOURNAL_LINE_MAX) per record: the
+ * longest record (an E with 4095 escaped bytes) is well below that. */
+static void out_raw(journal_out *o, const char *s, size_t n)
+{
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void out_str(journal_out *o, const char *s) { out_raw(o, s, strlen(s)); }
+
+static void out_tab(journal_out *o) { o->p[o->len++] = '\t'; }
+
+static void out_escaped(journal_out *o, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': out_raw(o, "\\\\", 2); break;
+        case '\t': out_raw(o, "\\t", 2); break;
+        case '\n': out_raw(o, "\\n", 2); break;
+        case '\r': out_raw(o, "\\r", 2); break;
+        default: o->p[o->len++] = *s; break;
+        }
+    }
+}
+
+static void out_i64(journal_out *o, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    out_raw(o, tmp, (size_t)n);
+}
+
+/* The shortest %.Ng (N = 15..17) that reads back as exactly v. */
+static void out_double(journal_out *o, double v)
+{
+    char tmp[40];
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (prec == 17 || strtod(tmp, NULL) == v)
+            break;
+    }
+    out_raw(o, tmp, (size_t)n);
+}
+
+static void out_end(journal_out *o, size_t line_start)
+{
+    char tmp[16];
+    uint32_t crc = journal_crc32(o->p + line_start, o->len - line_start);
+    int n = snprintf(tmp, sizeof tmp, "\t%08" PRIx32 "\n", crc);
+    out_raw(o, tmp, (size_t)n);
+}
+
+static bool status_valid(char c) { return c == 'A' || c == 'P' || c == 'E' || c == 'R'; }
+
+static bool period_valid(int period)
+{
+    return period >= pp_period_make(PP_PERIOD_MIN_YEAR, 1) &&
+           period <= pp_period_make(PP_PERIOD_MAX_YEAR, 12);
+}
+
+/* Returns NULL when r can be journaled, else why not. */
+static const char *record_invalid(const journal_record *r)
+{
+    switch (r->type) {
+    case JREC_OBS:
+        if (!pp_id_valid(r->obs.park) || !pp_id_valid(r->obs.indicator))
+            return "bad park or indicator id";
+        if (!period_valid(r->obs.period))
+            return "period out of range";
+        if (!isfinite(r->obs.value))
+            return "value not finite";
+        if (!status_valid(r->obs.status))
+            return "status not one of A, P, E, R";
+        if (strnlen(r->obs.source, sizeof r->obs.source) == sizeof r->obs.source ||
+            strnlen(r->obs.note, sizeof r->obs.note) == sizeof r->obs.note)
+            return "source or note not terminated";
+        return NULL;
+    case JREC_TARGET:
+        if (!pp_id_valid(r->target.park) || !pp_id_valid(r->target.indicator))
+            return "bad park or indicator id";
+        if (r->target.year < PP_PERIOD_MIN_YEAR || r->target.year > PP_PERIOD_MAX_YEAR)
+            return "year out of range";
+        if (!isfinite(r->target.value))
+            return "value not finite";
+        if (strnlen(r->target.source, sizeof r->target.source) == sizeof r->target.source)
+            return "source not terminated";
+        return NULL;
+    case JREC_EVENT:
+        if (strnlen(r->event, sizeof r->event) == sizeof r->event)
+            return "event payload too long";
+        return NULL;
+    }
+    return "unknown record type";
+}
+
+static int out_record(journal_out *o, const journal_record *r)
+{
+    char per[16];
+    int rc = out_reserve(o, JOURNAL_LINE_MAX);
+    if (rc < 0)
+        return rc;
+    size_t start = o->len;
+    switch (r->type) {
+    case JREC_OBS:
+        out_str(o, "O\t");
+        out_i64(o, r->obs.received_at);
+        out_tab(o);
+        out_str(o, r->obs.park);
+        out_tab(o);
+        out_str(o, r->obs.indicator);
+        out_tab(o);
+        out_str(o, pp_period_format(r->obs.period, per, sizeof per));
+        out_tab(o);
+        out_double(o, r->obs.value);
+        out_tab(o);
+        o->p[o->len++] = r->obs.status;
+        out_tab(o);
+        out_escaped(o, r->obs.source);
+        out_tab(o);
+        out_escaped(o, r->obs.note);
+        break;
+    case JREC_TARGET:
+        out_str(o, "T\t");
+        out_i64(o, r->target.received_at);
+        out_tab(o);
+        out_str(o, r->target.park);
+        out_tab(o);
+        out_str(o, r->target.indicator);
+        out_tab(o);
+        out_i64(o, r->target.year);
+        out_tab(o);
+        out_double(o, r->target.value);
+        out_tab(o);
+        out_escaped(o, r->target.source);
+        break;
+    case JREC_EVENT:
+        out_str(o, "E\t");
+        out_escaped(o, r->event);
+        break;
+    }
+    out_end(o, start);
+    return 0;
+}
+
+/* ---- reading records -------------------------------------------------------- */
+
+typedef struct jfield {
+    const char *p;
+    size_t n;
+} jfield;
+
+enum { LINE_OK = 0, LINE_BAD_CRC, LINE_BAD_FIELDS };
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static bool parse_id(jfield f, char *dst)
+{
+    if (f.n == 0 || f.n > PP_ID_MAX)
+        return false;
+    memcpy(dst, f.p, f.n);
+    dst[f.n] = '\0';
+    return pp_id_valid(dst);
+}
+
+static bool parse_i64(jfield f, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    uint64_t v = 0;
+    if (f.n > 0 && f.p[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (i == f.n || f.n - i > 19)
+        return false;
+    for (; i < f.n; i++) {
+        if (f.p[i] < '0' || f.p[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(f.p[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + (neg ? 1 : 0))
+        return false;
+    *out = !neg ? (int64_t)v : v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    return true;
+}
+
+static bool parse_double(jfield f, double *out)
+{
+    char tmp[40];
+    if (f.n == 0 || f.n >= sizeof tmp)
+        return false;
+    for (size_t i = 0; i < f.n; i++) {
+        char c = f.p[i];
+        if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e'))
+            return false;
+    }
+    memcpy(tmp, f.p, f.n);
+    tmp[f.n] = '\0';
+    char *end;
+    double v = strtod(tmp, &end);
+    if (end != tmp + f.n || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Unescapes f into dst (cap bytes with the NUL). */
+static bool parse_text(jfield f, char *dst, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        char c = f.p[i];
+        if (c == '\0')
+            return false;
+        if (c == '\\') {
+            if (++i == f.n)
+                return false;
+            switch (f.p[i]) {
+            case '\\': c = '\\'; break;
+            case 't': c = '\t'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            default: return false;
+            }
+        }
+        if (k + 1 >= cap)
+            return false;
+        dst[k++] = c;
+    }
+    dst[k] = '\0';
+    return true;
+}
+
+/* Parses one line (without its newline) into rec. Returns LINE_OK, or
+ * LINE_BAD_CRC / LINE_BAD_FIELDS with *why set. */
+static int parse_line(const char *line, size_t len, journal_record *rec, const char **why)
+{
+    jfield f[JOURNAL_MAX_FIELDS];
+    size_t nf = 0;
+    uint32_t want = 0;
+
+    if (len > JOURNAL_LINE_MAX) {
+        *why = "line too long";
+        return LINE_BAD_CRC;
+    }
+    if (len < 11 || line[len - 9] != '\t') {
+        *why = "no checksum";
+        return LINE_BAD_CRC;
+    }
+    for (size_t i = len - 8; i < len; i++) {
+        int h = hexval(line[i]);
+        if (h < 0) {
+            *why = "no checksum";
+            return LINE_BAD_CRC;
+        }
+        want = want << 4 | (uint32_t)h;
+    }
+    len -= 9;
+    if (journal_crc32(line, len) != want) {
+        *why = "checksum mismatch";
+        return LINE_BAD_CRC;
+    }
+
+    *why = "bad fields";
+    const char *p = line, *end = line + len;
+    for (;;) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p));
+        if (nf == JOURNAL_MAX_FIELDS)
+            return LINE_BAD_FIELDS;
+        f[nf].p = p;
+        f[nf].n = (size_t)((tab ? tab : end) - p);
+        nf++;
+        if (tab == NULL)
+            break;
+        p = tab + 1;
+    }
+    if (f[0].n != 1)
+        return LINE_BAD_FIELDS;
+
+    int64_t i64;
+    char per[8];
+    switch (f[0].p[0]) {
+    case 'O': {
+        pp_obs *o = &rec->obs;
+        rec->type = JREC_OBS;
+        if (nf != 9 || !parse_i64(f[1], &o->received_at) || !parse_id(f[2], o->park) ||
+            !parse_id(f[3], o->indicator) || f[4].n != 7 || !parse_double(f[5], &o->value) ||
+            f[6].n != 1 || !status_valid(f[6].p[0]) ||
+            !parse_text(f[7], o->source, sizeof o->source) ||
+            !parse_text(f[8], o->note, sizeof o->note))
+            return LINE_BAD_FIELDS;
+        memcpy(per, f[4].p, 7);
+        per[7] = '\0';
+        if (pp_period_parse_canonical(per, &o->period) != 0)
+            return LINE_BAD_FIELDS;
+        o->status = f[6].p[0];
+        return LINE_OK;
+    }
+    case 'T': {
+        pp_target *t = &rec->target;
+        rec->type = JREC_TARGET;
+        if (nf != 7 || !parse_i64(f[1], &t->received_at) || !parse_id(f[2], t->park) ||
+            !parse_id(f[3], t->indicator) || !parse_i64(f[4], &i64) ||
+            i64 < PP_PERIOD_MIN_YEAR || i64 > PP_PERIOD_MAX_YEAR ||
+            !parse_double(f[5], &t->value) || !parse_text(f[6], t->source, sizeof t->source))
+            return LINE_BAD_FIELDS;
+        t->year = (int)i64;
+        return LINE_OK;
+    }
+    case 'E':
+        rec->type = JREC_EVENT;
+        if (nf != 2 || !parse_text(f[1], rec->event, sizeof rec->event))
+            return LINE_BAD_FIELDS;
+        return LINE_OK;
+    default:
+        *why = "unknown record type";
+        return LINE_BAD_FIELDS;
+    }
+}
+
+/* State of one pass over the journal's lines. */
+typedef struct jscan {
+    int (*cb)(const journal_record *rec, void *ud); /* NULL: count only */
+    void *ud;
+    bool report;          /* log every corrupt line (replay), not only a summary (open) */
+    uint64_t n_ok, n_bad, first_bad, n_reported;
+    uint64_t lineno;      /* of the line being looked at; the header is line 1 */
+    off_t last_start;     /* the last complete line: its offset and result */
+    int last_res;
+    uint64_t last_lineno;
+    bool torn;            /* bytes after the last newline, from tail_start */
+    off_t tail_start;
+} jscan;
+
+/* Handles one complete line. Returns the callback's non-zero value, or 0. */
+static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t at,
+                     journal_record *rec)
+{
+    const char *why = "line too long";
+    int res = len > JOURNAL_LINE_MAX ? LINE_BAD_CRC : parse_line(line, len, rec, &why);
+
+    sc->last_start = at;
+    sc->last_res = res;
+    sc->last_lineno = sc->lineno;
+    if (res == LINE_OK) {
+        sc->n_ok++;
+        return sc->cb ? sc->cb(rec, sc->ud) : 0;
+    }
+    if (sc->n_bad++ == 0)
+        sc->first_bad = sc->lineno;
+    if (sc->report && sc->n_reported < JOURNAL_REPORT_MAX) {
+        sc->n_reported++;
+        log_warn("journal", "%s line %" PRIu64 ": %s, skipped", j->path, sc->lineno, why);
+    }
+    return 0;
+}
+
+/* Reads the lines in [from, to). Returns 0, the callback's non-zero value, or
+ * a negative errno (logged). */
+static int scan(journal *j, off_t from, off_t to, jscan *sc)
+{
+    int rc = 0;
+    char *buf = malloc(JOURNAL_READ_CHUNK);
+    journal_record *rec = malloc(sizeof *rec);
+    size_t have = 0;
+    off_t buf_at = from;       /* file offset of buf[0] */
+    off_t rd = from;           /* next offset to read */
+    bool skipping = false;     /* inside a line longer than the buffer */
+    off_t skip_start = 0;
+
+    sc->lineno = 2;
+    sc->last_start = -1;
+    sc->torn = false;
+    if (buf == NULL || rec == NULL) {
+        log_err("journal", "out of memory reading %s", j->path);
+        rc = -ENOMEM;
+        goto out;
+    }
+    while (rd < to) {
+        size_t want = JOURNAL_READ_CHUNK - have;
+        if ((off_t)want > to - rd)
+            want = (size_t)(to - rd);
+        ssize_t r = pread(j->fd, buf + have, want, rd);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            log_err("journal", "cannot read %s: %s", j->path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break; /* the file shrank under us: take what there is */
+        rd += r;
+        have += (size_t)r;
+
+        size_t off = 0;
+        for (;;) {
+            char *nl = memchr(buf + off, '\n', have - off);
+            if (nl == NULL)
+                break;
+            size_t len = (size_t)(nl - (buf + off));
+            if (skipping) {
+                /* the end of an over-long line: report it from its start */
+                rc = scan_line(j, sc, "", JOURNAL_LINE_MAX + 1, skip_start, rec);
+                skipping = false;
+            } else {
+                rc = scan_line(j, sc, buf + off, len, buf_at + (off_t)off, rec);
+            }
+            sc->lineno++;
+            off += len + 1;
+            if (rc != 0)
+                goto out;
+        }
+        if (off == 0 && have == JOURNAL_READ_CHUNK) {
+            if (!skipping) {
+                skipping = true;
+                skip_start = buf_at;
+            }
+            off = have; /* drop what we have of the over-long line */
+        }
+        memmove(buf, buf + off, have - off);
+        buf_at += (off_t)off;
+        have -= off;
+    }
+    if (skipping || have > 0) {
+        sc->torn = true;
+        sc->tail_start = skipping ? skip_start : buf_at;
+    }
+out:
+    free(buf);
+    free(rec);
+    return rc;
+}
+
+/* ---- files -------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n, off_t at)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, at);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+        at += w;
+    }
+    return 0;
+}
+
+static int sync_fd(int fd, bool data_only)
+{
+    for (;;) {
+        if ((data_only ? fdatasync(fd) : fsync(fd)) == 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        log_err("journal", "cannot open directory %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    int rc = sync_fd(fd, false);
+    if (rc < 0)
+        log_err("journal", "cannot fsync directory %s: %s", dir, strerror(-rc));
+    close(fd);
+    return rc;
+}
+
+/* Cuts the file back to size and makes that durable. */
+static int cut_to(journal *j, off_t size)
+{
+    if (ftruncate(j->fd, size) != 0) {
+        int rc = -errno;
+        log_err("journal", "cannot truncate %s to %jd bytes: %s", j->path, (intmax_t)size,
+                strerror(errno));
+        return rc;
+    }
+    int rc = sync_fd(j->fd, true);
+    if (rc < 0)
+        log_err("journal", "cannot fsync %s: %s", j->path, strerror(-rc));
+    return rc;
+}
+
+/* Writes the header into an empty (or torn-at-creation) file. */
+static int write_header(journal *j, const char *dir)
+{
+    int rc = cut_to(j, 0);
+    if (rc < 0)
+        return rc;
+    rc = write_all(j->fd, JOURNAL_HEADER, strlen(JOURNAL_HEADER), 0);
+    if (rc == 0)
+        rc = sync_fd(j->fd, false);
+    if (rc < 0) {
+        log_err("journal", "cannot write %s: %s", j->path, strerror(-rc));
+        if (ftruncate(j->fd, 0) != 0)
+            log_err("journal", "cannot truncate %s: %s", j->path, strerror(errno));
+        return rc;
+    }
+    return sync_dir(dir);
+}
+
+/* Checks the header line. Returns 0, 1 when the file must be (re)initialised
+ * (empty, or a header torn during creation), or a negative errno (logged). */
+static int check_header(journal *j, off_t size)
+{
+    char head[64];
+    size_t hl = strlen(JOURNAL_HEADER);
+    size_t want = size < (off_t)sizeof head ? (size_t)size : sizeof head;
+    size_t got = 0;
+
+    while (got < want) {
+        ssize_t r = pread(j->fd, head + got, want - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int rc = -errno;
+            log_err("journal", "cannot read %s: %s", j->path, strerror(errno));
+            return rc;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < hl && memcmp(head, JOURNAL_HEADER, got) == 0)
+        return 1;
+    if (got >= hl && memcmp(head, JOURNAL_HEADER, hl) == 0)
+        return 0;
+    char *nl = memchr(head, '\n', got);
+    if (got > strlen(JOURNAL_MAGIC) && memcmp(head, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) == 0 &&
+        nl != NULL) {
+        *nl = '\0';
+        log_err("journal", "%s: unsupported format version %s (this build reads 1)", j->path,
+                head + strlen(JOURNAL_MAGIC));
+    } else {
+        log_err("journal", "%s: not a parkpulse journal (no \"%.*s\" line)", j->path,
+                (int)strlen(JOURNAL_HEADER) - 1, JOURNAL_HEADER);
+    }
+    return -EINVAL;
+}
+
+/* Creates dir (mode 0750) unless it exists, and makes a new entry durable. */
+static int ensure_dir(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0750) == 0) {
+        char *copy = strdup(dir);
+        if (copy == NULL) {
+            log_err("journal", "out of memory");
+            return -ENOMEM;
+        }
+        int rc = sync_dir(dirname(copy));
+        free(copy);
+        return rc;
+    }
+    if (errno != EEXIST) {
+        int rc = -errno;
+        log_err("journal", "cannot create directory %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    if (stat(dir, &st) != 0) {
+        int rc = -errno;
+        log_err("journal", "cannot stat %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        log_err("journal", "%s is not a directory", dir);
+        return -ENOTDIR;
+    }
+    return 0;
+}
+
+int journal_open(const char *dir, journal **out)
+{
+    int rc;
+    journal *j = NULL;
+    struct stat st;
+    jscan sc = { 0 };
+
+    if (dir == NULL || out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    pthread_once(&crc_once, crc_init);
+    rc = ensure_dir(dir);
+    if (rc < 0)
+        return rc;
+    j = calloc(1, sizeof *j);
+    if (j != NULL)
+        j->fd = -1;
+    if (j == NULL || asprintf(&j->path, "%s/%s", dir, JOURNAL_FILE) < 0) {
+        if (j)
+            j->path = NULL;
+        log_err("journal", "out of memory opening the journal in %s", dir);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (j->fd < 0) {
+        rc = -errno;
+        log_err("journal", "cannot open %s: %s", j->path, strerror(errno));
+        goto fail;
+    }
+    if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = -errno;
+        log_err("journal", "cannot lock %s: %s%s", j->path, strerror(errno),
+                errno == EWOULDBLOCK ? " (is another parkpulsed running?)" : "");
+        goto fail;
+    }
+    if (fstat(j->fd, &st) != 0) {
+        rc = -errno;
+        log_err("journal", "cannot stat %s: %s", j->path, strerror(errno));
+        goto fail;
+    }
+    rc = check_header(j, st.st_size);
+    if (rc < 0)
+        goto fail;
+    if (rc == 1) {
+        rc = write_header(j, dir);
+        if (rc < 0)
+            goto fail;
+        st.st_size = (off_t)strlen(JOURNAL_HEADER);
+    }
+    j->data_start = (off_t)strlen(JOURNAL_HEADER);
+    j->size = st.st_size;
+
+    rc = scan(j, j->data_start, j->size, &sc);
+    if (rc < 0)
+        goto fail;
+    off_t cut = -1;
+    if (sc.torn) {
+        cut = sc.tail_start;
+        log_warn("journal", "%s: cutting off an incomplete last line (%jd bytes, no newline)",
+                 j->path, (intmax_t)(j->size - cut));
+    } else if (sc.last_start >= 0 && sc.last_res == LINE_BAD_CRC) {
+        cut = sc.last_start;
+        sc.n_bad--;
+        log_warn("journal", "%s: cutting off a torn last line %" PRIu64 " (%jd bytes, bad checksum)",
+                 j->path, sc.last_lineno, (intmax_t)(j->size - cut));
+    }
+    if (cut >= 0) {
+        rc = cut_to(j, cut);
+        if (rc < 0)
+            goto fail;
+        j->size = cut;
+    }
+    if (sc.n_bad > 0)
+        log_warn("journal", "%s: %" PRIu64 " corrupt line(s) will be skipped (the first is line %" PRIu64 ")",
+                 j->path, sc.n_bad, sc.first_bad);
+    j->count = sc.n_ok;
+    log_debug("journal", "%s: %" PRIu64 " record(s), %jd bytes", j->path, j->count,
+              (intmax_t)j->size);
+    *out = j;
+    return 0;
+fail:
+    journal_close(j);
+    return rc;
+}
+
+int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), void *ud)
+{
+    if (j == NULL || cb == NULL)
+        return -EINVAL;
+    jscan sc = { .cb = cb, .ud = ud, .report = true };
+    int rc = scan(j, j->data_start, j->size, &sc);
+    if (sc.n_bad > sc.n_reported)
+        log_warn("journal", "%s: %" PRIu64 " corrupt line(s) skipped in all", j->path, sc.n_bad);
+    return rc;
+}
+
+int journal_append(journal *j, const journal_record *recs, size_t n)
+{
+    int rc = 0;
+    journal_out o = { 0 };
+
+    if (j == NULL || (recs == NULL && n > 0))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = record_invalid(&recs[i]);
+        if (why != NULL) {
+            log_err("journal", "refusing record %zu of %zu: %s", i + 1, n, why);
+            return -EINVAL;
+        }
+    }
+    if (j->tail_dirty) {
+        rc = cut_to(j, j->size);
+        if (rc < 0)
+            return rc;
+        j->tail_dirty = false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = out_record(&o, &recs[i]);
+        if (rc < 0) {
+            log_err("journal", "out of memory for a batch of %zu records", n);
+            goto out;
+        }
+    }
+    rc = write_all(j->fd, o.p, o.len, j->size);
+    if (rc == 0)
+        rc = sync_fd(j->fd, true);
+    if (rc < 0) {
+        log_err("journal", "cannot append %zu record(s) to %s: %s", n, j->path, strerror(-rc));
+        /* cut the partial batch off; failing that, before the next append */
+        if (cut_to(j, j->size) < 0)
+            j->tail_dirty = true;
+        goto out;
+    }
+    j->size += (off_t)o.len;
+    j->count += n;
+out:
+    free(o.p);
+    return rc;
+}
+
+uint64_t journal_count(const journal *j) { return j ? j->count : 0; }
+
+void journal_close(journal *j)
+{
+    if (j == NULL)
+        return;
+    if (j->fd >= 0 && close(j->fd) != 0)
+        log_warn("journal", "closing %s: %s", j->path, strerror(errno));
+    free(j->path);
+    free(j);
+}

@@ -1,0 +1,801 @@
+/*
+ * check_journal.c — Check suite for the journal (daemon/journal.c): the exact
+ * on-disk format, round trips of every record type with awkward text, torn tails
+ * cut off, corrupt lines in the middle skipped, reopen, refusal of bad records,
+ * and an append that fails half-way (RLIMIT_FSIZE) leaving the journal intact.
+ *
+ * Lines are also written by hand here, with a bitwise CRC-32 of the test's own,
+ * to build corrupt journals byte by byte.
+ */
+#include "journal.h"
+#include "log.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[2048];
+static char jdir[2100];
+static char jpath[2200];
+
+#define HEADER "#parkpulse-journal 1\n"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* One directory per test case (removed even when a test fails, since a failed
+ * test in a forked child skips its checked teardown), one below it per test. */
+static char basedir[1024];
+
+static void suite_setup(void)
+{
+    const char *t = getenv("TMPDIR");
+    int n = snprintf(basedir, sizeof basedir, "%s/check_journal.XXXXXX", t && *t ? t : "/tmp");
+    if (n <= 0 || (size_t)n >= sizeof basedir || mkdtemp(basedir) == NULL) {
+        perror("check_journal: mkdtemp");
+        exit(1);
+    }
+}
+
+static void suite_teardown(void) { nftw(basedir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+static void setup(void)
+{
+    int n = snprintf(tmpdir, sizeof tmpdir, "%s/t.XXXXXX", basedir);
+    ck_assert(n > 0 && (size_t)n < sizeof tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(jdir, sizeof jdir, "%s/journal", tmpdir);
+    snprintf(jpath, sizeof jpath, "%s/journal.log", jdir);
+    log_set_level(getenv("PP_TEST_VERBOSE") ? LOG_LVL_DEBUG : 0);
+}
+
+static void teardown(void) { nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+static uint32_t ref_crc32(const char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--) {
+        c ^= (unsigned char)*p++;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+    }
+    return ~c;
+}
+
+/* body + TAB + crc + LF, into a static buffer. */
+static const char *line_of(const char *body, size_t n)
+{
+    static char buf[3][20000];
+    static int k;
+    char *out = buf[k++ % 3];
+    ck_assert_uint_lt(n + 11, sizeof buf[0]);
+    memcpy(out, body, n);
+    snprintf(out + n, 11, "\t%08x\n", ref_crc32(body, n));
+    return out;
+}
+
+static const char *line(const char *body) { return line_of(body, strlen(body)); }
+
+static void write_file(const char *path, const char *data, size_t n, int flags)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | flags, 0640);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, n), (ssize_t)n);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+static void put_file(const char *s) { write_file(jpath, s, strlen(s), O_TRUNC); }
+static void add_file(const char *s) { write_file(jpath, s, strlen(s), O_APPEND); }
+
+static off_t file_size(void)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(jpath, &st), 0);
+    return st.st_size;
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    rewind(f);
+    char *p = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+    p[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return p;
+}
+
+static journal_record mk_obs(const char *park, const char *ind, int y, int m, double v, char st,
+                             const char *src, const char *note, int64_t at)
+{
+    journal_record r;
+    memset(&r, 0, sizeof r);
+    r.type = JREC_OBS;
+    snprintf(r.obs.park, sizeof r.obs.park, "%s", park);
+    snprintf(r.obs.indicator, sizeof r.obs.indicator, "%s", ind);
+    r.obs.period = pp_period_make(y, m);
+    r.obs.value = v;
+    r.obs.status = st;
+    snprintf(r.obs.source, sizeof r.obs.source, "%s", src);
+    snprintf(r.obs.note, sizeof r.obs.note, "%s", note);
+    r.obs.received_at = at;
+    return r;
+}
+
+static journal_record mk_target(const char *park, const char *ind, int year, double v,
+                                const char *src, int64_t at)
+{
+    journal_record r;
+    memset(&r, 0, sizeof r);
+    r.type = JREC_TARGET;
+    snprintf(r.target.park, sizeof r.target.park, "%s", park);
+    snprintf(r.target.indicator, sizeof r.target.indicator, "%s", ind);
+    r.target.year = year;
+    r.target.value = v;
+    snprintf(r.target.source, sizeof r.target.source, "%s", src);
+    r.target.received_at = at;
+    return r;
+}
+
+static journal_record mk_event(const char *payload)
+{
+    journal_record r;
+    memset(&r, 0, sizeof r);
+    r.type = JREC_EVENT;
+    snprintf(r.event, sizeof r.event, "%s", payload);
+    return r;
+}
+
+/* Replay collects copies of the records. */
+typedef struct collected {
+    journal_record *recs;
+    size_t n, cap;
+    int stop_after; /* > 0: return 7 after this many */
+} collected;
+
+static int collect(const journal_record *rec, void *ud)
+{
+    collected *c = ud;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
+        ck_assert_ptr_nonnull(c->recs);
+    }
+    c->recs[c->n++] = *rec;
+    return c->stop_after > 0 && c->n == (size_t)c->stop_after ? 7 : 0;
+}
+
+static collected replay_all(journal *j)
+{
+    collected c = { 0 };
+    ck_assert_int_eq(journal_replay(j, collect, &c), 0);
+    return c;
+}
+
+static void assert_same(const journal_record *a, const journal_record *b)
+{
+    ck_assert_int_eq(a->type, b->type);
+    switch (a->type) {
+    case JREC_OBS:
+        ck_assert_str_eq(a->obs.park, b->obs.park);
+        ck_assert_str_eq(a->obs.indicator, b->obs.indicator);
+        ck_assert_int_eq(a->obs.period, b->obs.period);
+        ck_assert_mem_eq(&a->obs.value, &b->obs.value, sizeof(double)); /* bit for bit */
+        ck_assert_int_eq(a->obs.status, b->obs.status);
+        ck_assert_str_eq(a->obs.source, b->obs.source);
+        ck_assert_str_eq(a->obs.note, b->obs.note);
+        ck_assert_int_eq(a->obs.received_at, b->obs.received_at);
+        break;
+    case JREC_TARGET:
+        ck_assert_str_eq(a->target.park, b->target.park);
+        ck_assert_str_eq(a->target.indicator, b->target.indicator);
+        ck_assert_int_eq(a->target.year, b->target.year);
+        ck_assert_mem_eq(&a->target.value, &b->target.value, sizeof(double));
+        ck_assert_str_eq(a->target.source, b->target.source);
+        ck_assert_int_eq(a->target.received_at, b->target.received_at);
+        break;
+    case JREC_EVENT:
+        ck_assert_str_eq(a->event, b->event);
+        break;
+    }
+}
+
+static journal *open_ok(void)
+{
+    journal *j = NULL;
+    ck_assert_int_eq(journal_open(jdir, &j), 0);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+/* ---- format -------------------------------------------------------------------- */
+
+START_TEST(test_format_exact)
+{
+    journal_record r[4];
+    r[0] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
+                  1732060800);
+    r[1] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 193.05, 'R', "POST", "统计局修订\t二稿",
+                  1732147200);
+    r[2] = mk_target("xiangtan-etdz", "fai", 2024, 250, "targets-2024.csv", 1732060800);
+    r[3] = mk_event("alert xiangtan-etdz fai warning");
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 4), 0);
+    ck_assert_uint_eq(journal_count(j), 4);
+    journal_close(j);
+
+    /* checksums cross-checked with Python's zlib.crc32 */
+    const char *want =
+        "#parkpulse-journal 1\n"
+        "O\t1732060800\txiangtan-etdz\tfai\t2024-10\t192.2\tA\tspool:fai-2024-10.csv\t\taa79d1f8\n"
+        "O\t1732147200\txiangtan-etdz\tfai\t2024-10\t193.05\tR\tPOST\t统计局修订\\t二稿\t69caf4ee\n"
+        "T\t1732060800\txiangtan-etdz\tfai\t2024\t250\ttargets-2024.csv\t38757543\n"
+        "E\talert xiangtan-etdz fai warning\t9fc8db60\n";
+    char *got = read_all(jpath, NULL);
+    ck_assert_str_eq(got, want);
+    free(got);
+
+    struct stat st;
+    ck_assert_int_eq(stat(jdir, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0750);
+}
+END_TEST
+
+/* ---- round trips --------------------------------------------------------------- */
+
+START_TEST(test_roundtrip)
+{
+    static char long_note[PP_NOTE_MAX + 1], long_src[PP_SOURCE_MAX + 1];
+    static char payload[JOURNAL_EVENT_MAX];
+    memset(long_note, '\\', PP_NOTE_MAX); /* every byte escaped: twice as long on disk */
+    memset(long_src, '\t', PP_SOURCE_MAX);
+    for (size_t i = 0; i < sizeof payload - 1; i++)
+        payload[i] = "\\\t\n\rx\xe5\x9b\xad"[i % 8]; /* specials and raw UTF-8 bytes */
+
+    journal_record r[] = {
+        mk_obs("a", "b", PP_PERIOD_MIN_YEAR, 1, 0.0, 'A', "", "", 0),
+        mk_obs("xiangtan-etdz", "fai", PP_PERIOD_MAX_YEAR, 12, -0.0, 'P', "tab\there", "nl\nhere", 1),
+        mk_obs("p_1", "ind-2", 2024, 2, 0.1 + 0.2, 'E', "back\\slash\\", "cr\r\nlf", -5),
+        mk_obs("p", "i", 2024, 6, 1.7976931348623157e308, 'R', "湘潭经开区·统计局", "备注：一季度", INT64_MAX),
+        mk_obs("p", "i", 2024, 7, 4.9406564584124654e-324, 'A', "\\t is not a tab", "\\\\n", INT64_MIN),
+        mk_obs("p", "i", 2024, 8, -123456789.123456789, 'A', long_src, long_note, 1700000000),
+        mk_target("p", "i", 2024, 1234.5, "targets\t2024.csv", 1700000001),
+        mk_target("p", "i", PP_PERIOD_MIN_YEAR, -1e-7, "", 0),
+        mk_event(""),
+        mk_event("{\"seq\":17,\"text\":\"line1\\nline2\"}\n"),
+        mk_event(payload),
+    };
+    size_t n = sizeof r / sizeof r[0];
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 3), 0);
+    ck_assert_int_eq(journal_append(j, r + 3, n - 3), 0);
+    ck_assert_uint_eq(journal_count(j), n);
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_same(&r[i], &c.recs[i]);
+    free(c.recs);
+    journal_close(j);
+
+    /* and again from a fresh open */
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), n);
+    c = replay_all(j);
+    ck_assert_uint_eq(c.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_same(&r[i], &c.recs[i]);
+    free(c.recs);
+    journal_close(j);
+
+    /* no raw TAB, CR or stray LF inside a line: exactly one line per record */
+    size_t len;
+    char *all = read_all(jpath, &len);
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += all[i] == '\n';
+    ck_assert_uint_eq(lines, n + 1);
+    ck_assert_ptr_null(memchr(all, '\r', len));
+    free(all);
+}
+END_TEST
+
+START_TEST(test_many_records_cross_chunks)
+{
+    /* ~3 MiB: replay reads in 1 MiB pieces, so lines straddle the boundaries */
+    enum { N = 30000, BATCH = 1000 };
+    journal *j = open_ok();
+    journal_record *r = calloc(BATCH, sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (int b = 0; b < N / BATCH; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            int k = b * BATCH + i;
+            r[i] = mk_obs("park", "ind", 2000 + k % 100, 1 + k % 12, k * 0.5, 'A',
+                          "some-source-file-name.csv", "a note of moderate length", k);
+        }
+        ck_assert_int_eq(journal_append(j, r, BATCH), 0);
+    }
+    free(r);
+    journal_close(j);
+    ck_assert_int_gt(file_size(), 2 << 20);
+
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), N);
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, N);
+    for (int k = 0; k < N; k++) {
+        ck_assert_int_eq(c.recs[k].obs.received_at, k);
+        ck_assert(c.recs[k].obs.value == k * 0.5);
+    }
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+START_TEST(test_replay_stops_early)
+{
+    journal_record r[5];
+    for (int i = 0; i < 5; i++)
+        r[i] = mk_event("x");
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 5), 0);
+    collected c = { .stop_after = 2 };
+    ck_assert_int_eq(journal_replay(j, collect, &c), 7);
+    ck_assert_uint_eq(c.n, 2);
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+START_TEST(test_reopen_keeps_count)
+{
+    journal_record r = mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1);
+    journal *j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 0);
+    ck_assert_int_eq(journal_append(j, NULL, 0), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(journal_append(j, &r, 1), 0);
+    journal_close(j);
+    for (int round = 0; round < 2; round++) {
+        j = open_ok();
+        ck_assert_uint_eq(journal_count(j), 3 + round);
+        collected c = replay_all(j);
+        ck_assert_uint_eq(c.n, 3 + round);
+        free(c.recs);
+        ck_assert_int_eq(journal_append(j, &r, 1), 0);
+        ck_assert_uint_eq(journal_count(j), 4 + round);
+        journal_close(j);
+    }
+}
+END_TEST
+
+START_TEST(test_second_open_locked_out)
+{
+    journal *j = open_ok(), *k = NULL;
+    ck_assert_int_eq(journal_open(jdir, &k), -EWOULDBLOCK);
+    ck_assert_ptr_null(k);
+    journal_close(j);
+    k = open_ok();
+    journal_close(k);
+}
+END_TEST
+
+/* ---- torn tails ------------------------------------------------------------------- */
+
+/* How a crash can leave the end of the file. */
+static const struct {
+    const char *name;
+    int cut;            /* bytes taken off the end of the last good line */
+    const char *append; /* bytes added after it (NULL: none) */
+    size_t big;         /* or this many bytes of 'x' without a newline */
+    int survivors;      /* of the three records */
+} torn_cases[] = {
+    { "newline missing", 1, NULL, 0, 2 },
+    { "checksum cut", 5, NULL, 0, 2 },
+    { "only the type left", 0, "O", 0, 3 },
+    { "half a line", 12, NULL, 0, 2 },
+    { "garbage without newline", 0, "garbage\tgarbage", 0, 3 },
+    { "complete line, bad checksum", 0, "E\tpayload\t00000000\n", 0, 3 },
+    { "zeros", 0, "\0\0\0\0", 0, 3 },
+    { "a huge tail without newline", 0, NULL, 3u << 20, 3 },
+};
+
+START_TEST(test_torn_tail)
+{
+    journal_record r[3] = { mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1),
+                            mk_target("p", "i", 2024, 100, "t", 2),
+                            mk_event("third") };
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 3), 0);
+    journal_close(j);
+    off_t good = file_size();
+
+    if (torn_cases[_i].cut > 0)
+        ck_assert_int_eq(truncate(jpath, good - torn_cases[_i].cut), 0);
+    if (torn_cases[_i].append) {
+        const char *a = torn_cases[_i].append;
+        size_t n = strcmp(torn_cases[_i].name, "zeros") == 0 ? 4 : strlen(a);
+        write_file(jpath, a, n, O_APPEND);
+    }
+    if (torn_cases[_i].big) {
+        char *x = malloc(torn_cases[_i].big);
+        ck_assert_ptr_nonnull(x);
+        memset(x, 'x', torn_cases[_i].big);
+        write_file(jpath, x, torn_cases[_i].big, O_APPEND);
+        free(x);
+    }
+
+    j = open_ok();
+    int n = torn_cases[_i].survivors;
+    ck_assert_msg(journal_count(j) == (uint64_t)n, "%s: count %llu", torn_cases[_i].name,
+                  (unsigned long long)journal_count(j));
+    off_t now = file_size();
+    if (n == 3)
+        ck_assert_int_eq(now, good);
+    else
+        ck_assert_int_lt(now, good);
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, (size_t)n);
+    for (int i = 0; i < n; i++)
+        assert_same(&r[i], &c.recs[i]);
+    free(c.recs);
+
+    /* the next append lands on a clean line boundary */
+    journal_record more = mk_event("after the crash");
+    ck_assert_int_eq(journal_append(j, &more, 1), 0);
+    journal_close(j);
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), (uint64_t)n + 1);
+    c = replay_all(j);
+    ck_assert_uint_eq(c.n, (size_t)n + 1);
+    assert_same(&more, &c.recs[n]);
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+/* ---- corrupt lines in the middle ------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    const char *body; /* checksummed correctly unless raw */
+    bool raw;         /* written as is (with its own ending) */
+} corrupt_cases[] = {
+    { "checksum mismatch", "E\tone byte flipped\t00000001\n", true },
+    { "no checksum", "E\tno checksum\n", true },
+    { "empty line", "\n", true },
+    { "upper-case checksum", "E\tx\tDEADBEEF\n", true },
+    { "bad status", "O\t1\tp\ti\t2024-01\t1\tX\ts\t", false },
+    { "month 13", "O\t1\tp\ti\t2024-13\t1\tA\ts\t", false },
+    { "period not canonical", "O\t1\tp\ti\t2024-1\t1\tA\ts\t", false },
+    { "year out of range", "O\t1\tp\ti\t2200-01\t1\tA\ts\t", false },
+    { "value inf", "O\t1\tp\ti\t2024-01\tinf\tA\ts\t", false },
+    { "value nan", "O\t1\tp\ti\t2024-01\tnan\tA\ts\t", false },
+    { "value overflows", "O\t1\tp\ti\t2024-01\t1e999\tA\ts\t", false },
+    { "value with space", "O\t1\tp\ti\t2024-01\t 1\tA\ts\t", false },
+    { "value empty", "O\t1\tp\ti\t2024-01\t\tA\ts\t", false },
+    { "value hex", "O\t1\tp\ti\t2024-01\t0x10\tA\ts\t", false },
+    { "upper-case id", "O\t1\tPark\ti\t2024-01\t1\tA\ts\t", false },
+    { "empty id", "O\t1\t\ti\t2024-01\t1\tA\ts\t", false },
+    { "id too long",
+      "O\t1\taaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\ti\t2024-01\t1\tA\ts\t",
+      false },
+    { "received_at not a number", "O\tnow\tp\ti\t2024-01\t1\tA\ts\t", false },
+    { "received_at overflows", "O\t99999999999999999999\tp\ti\t2024-01\t1\tA\ts\t", false },
+    { "unknown escape", "O\t1\tp\ti\t2024-01\t1\tA\ts\\x\t", false },
+    { "trailing backslash", "O\t1\tp\ti\t2024-01\t1\tA\ts\t\\", false },
+    { "source too long",
+      "O\t1\tp\ti\t2024-01\t1\tA\t0123456789012345678901234567890123456789012345678901234567890123\t",
+      false },
+    { "too few fields", "O\t1\tp\ti\t2024-01\t1\tA\ts", false },
+    { "too many fields", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\textra", false },
+    { "target year bad", "T\t1\tp\ti\t24\t100\ts", false },
+    { "target extra field", "T\t1\tp\ti\t2024\t100\ts\tx", false },
+    { "event extra field", "E\ta\tb", false },
+    { "unknown type", "X\tsomething", false },
+    { "long type", "OO\t1\tp\ti\t2024-01\t1\tA\ts\t", false },
+};
+
+START_TEST(test_corrupt_middle_line)
+{
+    char file[8192];
+    const char *good1 = line("O\t1\tp\ti\t2024-01\t1.5\tA\tfirst\t");
+    snprintf(file, sizeof file, "%s%s", HEADER, good1);
+    strcat(file, corrupt_cases[_i].raw ? corrupt_cases[_i].body : line(corrupt_cases[_i].body));
+    strcat(file, line("T\t2\tp\ti\t2024\t10\tsecond"));
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(file);
+
+    journal *j = open_ok();
+    ck_assert_msg(journal_count(j) == 2, "%s: count %llu", corrupt_cases[_i].name,
+                  (unsigned long long)journal_count(j));
+    ck_assert_int_eq(file_size(), (off_t)strlen(file)); /* nothing cut */
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_str_eq(c.recs[0].obs.source, "first");
+    ck_assert(c.recs[0].obs.value == 1.5);
+    ck_assert_int_eq(c.recs[1].type, JREC_TARGET);
+    ck_assert_str_eq(c.recs[1].target.source, "second");
+    free(c.recs);
+    journal_record more = mk_event("third");
+    ck_assert_int_eq(journal_append(j, &more, 1), 0);
+    ck_assert_uint_eq(journal_count(j), 3);
+    journal_close(j);
+
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 3);
+    c = replay_all(j);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_str_eq(c.recs[2].event, "third");
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+/* A last line with a good checksum but bad fields was written whole: kept, skipped. */
+START_TEST(test_corrupt_last_line_with_good_checksum_is_kept)
+{
+    char file[1024];
+    snprintf(file, sizeof file, "%s%s%s", HEADER, line("E\tfine"),
+             line("O\t1\tp\ti\t2024-13\t1\tA\ts\t"));
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(file);
+    journal *j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 1);
+    ck_assert_int_eq(file_size(), (off_t)strlen(file));
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 1);
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+START_TEST(test_corrupt_line_is_logged_with_number)
+{
+    char file[1024];
+    snprintf(file, sizeof file, "%s%s%s%s", HEADER, line("E\tone"),
+             "E\tbroken\t12345678\n", line("E\tthree"));
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(file);
+    journal *j = open_ok();
+
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/stderr.txt", tmpdir);
+    int saved = dup(2);
+    int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(dup2(fd, 2), 0);
+    log_set_level(LOG_LVL_WARN);
+    collected c = { 0 };
+    int rc = journal_replay(j, collect, &c);
+    log_set_level(0);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(c.n, 2);
+    free(c.recs);
+    journal_close(j);
+
+    char *log = read_all(logpath, NULL);
+    ck_assert_msg(strstr(log, "journal.log line 3: checksum mismatch") != NULL, "log: %s", log);
+    free(log);
+}
+END_TEST
+
+START_TEST(test_over_long_middle_line)
+{
+    size_t big = 3u << 20;
+    char *x = malloc(big + 1);
+    ck_assert_ptr_nonnull(x);
+    memset(x, 'x', big);
+    x[big - 1] = '\n';
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(HEADER);
+    add_file(line("E\tbefore"));
+    write_file(jpath, x, big, O_APPEND);
+    add_file(line("E\tafter"));
+    free(x);
+    journal *j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 2);
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_str_eq(c.recs[0].event, "before");
+    ck_assert_str_eq(c.recs[1].event, "after");
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+/* ---- header and directory ------------------------------------------------------------ */
+
+static const struct {
+    const char *content;
+    int rc;      /* of journal_open */
+} header_cases[] = {
+    { "", 0 },                                /* empty file: initialised */
+    { "#parkpulse-jour", 0 },                 /* torn while being created */
+    { "#parkpulse-journal 2\nE\tx\t0\n", -EINVAL },
+    { "#parkpulse-journal 1", 0 },            /* header without newline: torn, redone */
+    { "time,park,value\n", -EINVAL },         /* not a journal */
+    { "#parkpulse-journal 10\n", -EINVAL },
+};
+
+START_TEST(test_header)
+{
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(header_cases[_i].content);
+    journal *j = NULL;
+    ck_assert_int_eq(journal_open(jdir, &j), header_cases[_i].rc);
+    if (header_cases[_i].rc == 0) {
+        ck_assert_uint_eq(journal_count(j), 0);
+        journal_close(j);
+        char *got = read_all(jpath, NULL);
+        ck_assert_str_eq(got, HEADER);
+        free(got);
+    } else {
+        ck_assert_ptr_null(j);
+        char *got = read_all(jpath, NULL);
+        ck_assert_str_eq(got, header_cases[_i].content); /* left alone */
+        free(got);
+    }
+}
+END_TEST
+
+START_TEST(test_dir_is_a_file)
+{
+    write_file(jdir, "x", 1, 0);
+    journal *j = NULL;
+    ck_assert_int_eq(journal_open(jdir, &j), -ENOTDIR);
+    ck_assert_ptr_null(j);
+    ck_assert_int_eq(journal_open(NULL, &j), -EINVAL);
+}
+END_TEST
+
+/* ---- refused appends ------------------------------------------------------------------- */
+
+START_TEST(test_invalid_records_refused)
+{
+    journal_record good = mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1);
+    journal_record bad[8];
+    bad[0] = mk_obs("P", "i", 2024, 1, 1, 'A', "s", "", 1);
+    bad[1] = mk_obs("p", "", 2024, 1, 1, 'A', "s", "", 1);
+    bad[2] = mk_obs("p", "i", 2024, 1, NAN, 'A', "s", "", 1);
+    bad[3] = mk_obs("p", "i", 2024, 1, 1, 'X', "s", "", 1);
+    bad[4] = mk_obs("p", "i", 2300, 1, 1, 'A', "s", "", 1);
+    bad[5] = mk_target("p", "i", 2024, INFINITY, "s", 1);
+    bad[6] = mk_event("");
+    memset(bad[6].event, 'x', sizeof bad[6].event); /* no NUL */
+    bad[7] = good;
+    bad[7].type = (journal_type)'Z';
+
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, &good, 1), 0);
+    off_t before = file_size();
+    for (size_t i = 0; i < 8; i++) {
+        journal_record batch[2] = { good, bad[i] };
+        ck_assert_msg(journal_append(j, batch, 2) == -EINVAL, "bad record %zu accepted", i);
+        ck_assert_int_eq(file_size(), before);
+        ck_assert_uint_eq(journal_count(j), 1);
+    }
+    ck_assert_int_eq(journal_append(NULL, &good, 1), -EINVAL);
+    ck_assert_int_eq(journal_append(j, NULL, 1), -EINVAL);
+    journal_close(j);
+}
+END_TEST
+
+/* A file-size limit makes the write fail part-way (EFBIG), as a full disk would. */
+START_TEST(test_append_fails_cleanly)
+{
+    journal_record small = mk_event("before the limit");
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, &small, 1), 0);
+    off_t before = file_size();
+
+    enum { N = 50 };
+    journal_record *big = calloc(N, sizeof *big);
+    ck_assert_ptr_nonnull(big);
+    for (int i = 0; i < N; i++) {
+        big[i] = mk_event("");
+        memset(big[i].event, 'y', 1000);
+    }
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)before + 10000; /* about ten of the fifty records fit */
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+    int rc = journal_append(j, big, N);
+
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, oldsig);
+    ck_assert_int_eq(rc, -EFBIG);
+    ck_assert_int_eq(file_size(), before); /* the partial batch is cut off */
+    ck_assert_uint_eq(journal_count(j), 1);
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 1);
+    free(c.recs);
+
+    /* works again once there is room, and everything survives a reopen */
+    ck_assert_int_eq(journal_append(j, big, N), 0);
+    ck_assert_uint_eq(journal_count(j), N + 1);
+    journal_close(j);
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), N + 1);
+    c = replay_all(j);
+    ck_assert_uint_eq(c.n, N + 1);
+    ck_assert_str_eq(c.recs[0].event, "before the limit");
+    ck_assert_uint_eq(strlen(c.recs[N].event), 1000);
+    free(c.recs);
+    journal_close(j);
+    free(big);
+}
+END_TEST
+
+static Suite *journal_suite(void)
+{
+    Suite *s = suite_create("journal");
+    TCase *tc = tcase_create("format");
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_format_exact);
+    tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_many_records_cross_chunks);
+    tcase_add_test(tc, test_replay_stops_early);
+    tcase_add_test(tc, test_reopen_keeps_count);
+    tcase_add_test(tc, test_second_open_locked_out);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("recovery");
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_torn_tail, 0, sizeof torn_cases / sizeof torn_cases[0]);
+    tcase_add_loop_test(tc, test_corrupt_middle_line, 0,
+                        sizeof corrupt_cases / sizeof corrupt_cases[0]);
+    tcase_add_test(tc, test_corrupt_last_line_with_good_checksum_is_kept);
+    tcase_add_test(tc, test_corrupt_line_is_logged_with_number);
+    tcase_add_test(tc, test_over_long_middle_line);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_header, 0, sizeof header_cases / sizeof header_cases[0]);
+    tcase_add_test(tc, test_dir_is_a_file);
+    tcase_add_test(tc, test_invalid_records_refused);
+    tcase_add_test(tc, test_append_fails_cleanly);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(journal_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
