@@ -50,7 +50,7 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             curl
 
 .PHONY: all deps check unit integration asan run install uninstall clean bench
-all: $(DAEMON) $(CLIENT) $(COLL_SO) $(TEST_BIN)
+all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

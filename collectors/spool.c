@@ -1,0 +1,977 @@
+/*
+ * spool.c — the `spool` collector plugin (SPEC §3 Errors, §4).
+ *
+ * Watches one directory and ingests every complete CSV file that appears in
+ * it. Writers should create `x.csv.tmp` and rename it to `x.csv` when done:
+ * the rename is atomic, and `*.tmp` files are never touched. Each file is
+ * handed to the daemon with host->submit_csv(); then
+ *
+ *     <path>/x.csv  --OK------->  <path>/done/x.csv
+ *                   --REFUSED-->  <path>/failed/x.csv + failed/x.csv.errors
+ *                   --ERROR---->  stays where it is; retried at the next rescan
+ *
+ * Nothing is ever deleted or overwritten: a name that is taken in done/ or
+ * failed/ gets the smallest free suffix `.N` (x.csv.1, x.csv.1.errors, …).
+ * Renames use renameat2(RENAME_NOREPLACE), or link+unlink where the file
+ * system lacks it, and the directories are fsync'd afterwards.
+ *
+ * Options (collector section of parkpulse.conf):
+ *     path      the spool directory, absolute (required; created if only the
+ *               last component is missing); done/ and failed/ are created in it
+ *     rescan    seconds between full rescans, 1..3600 (default 10)
+ *     max_size  largest file taken, in bytes, with an optional K, M or G
+ *               suffix (default 32M, at most 1G); larger files go to failed/
+ *
+ * run() waits on inotify (IN_CLOSE_WRITE, IN_MOVED_TO) and on a self-pipe that
+ * shutdown() writes to; the files named by events are ingested at once, and a
+ * full rescan runs at start and every `rescan` seconds, in case an event was
+ * missed. A rescan leaves alone files modified within the last two seconds:
+ * they may still be being written, and their close will be seen by inotify.
+ * Symbolic links, non-regular files and files with control characters in
+ * their names are left in place and logged once.
+ *
+ * This file includes only collector.h and system headers; it exports only
+ * `parkpulse_collector`. Each instance keeps all of its state in its own
+ * struct spool, so several instances can run in one process.
+ */
+#include "collector.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPOOL_DEFAULT_RESCAN   10
+#define SPOOL_MAX_RESCAN       3600
+#define SPOOL_DEFAULT_MAX_SIZE (32ULL * 1024 * 1024)
+#define SPOOL_LIMIT_MAX_SIZE   (1ULL << 30)
+#define SPOOL_SETTLE_NS        (2LL * 1000000000LL)
+#define SPOOL_MAX_SUFFIX       99999
+#define SPOOL_DIR_MODE         0750
+#define SPOOL_FILE_MODE        0640
+#define SPOOL_WATCH_MASK \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR)
+
+/* A growable list of file names (each malloc'd). */
+struct namelist {
+    char **v;
+    size_t n, cap;
+};
+
+/* The three directories of one spool, opened for *at() calls and fsync(). */
+struct spool_dirs {
+    int dir, done, failed;
+    dev_t dev;
+    ino_t ino;
+};
+
+struct spool {
+    const pp_collector_host *host;
+    char *path;
+    unsigned rescan;           /* seconds */
+    size_t max_size;           /* bytes */
+    struct spool_dirs d;
+    int ifd;                   /* inotify instance */
+    int wd;                    /* watch on d.dir, or -1 when lost */
+    int wake[2];               /* self-pipe: shutdown() writes, run() polls */
+    atomic_int stop;
+    bool gone_logged;          /* "directory is gone" was logged */
+    struct namelist noted;     /* files whose problem was already logged */
+    struct namelist *scan_noted; /* during a full scan: problems seen in it */
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void nl_free(struct namelist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int nl_add(struct namelist *l, const char *name)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return -ENOMEM;
+    l->v[l->n++] = copy;
+    return 0;
+}
+
+static bool nl_has(const struct namelist *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void nl_del(struct namelist *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i], name) == 0) {
+            free(l->v[i]);
+            l->v[i] = l->v[--l->n];
+            return;
+        }
+    }
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the list and drops duplicates. */
+static void nl_sort_unique(struct namelist *l)
+{
+    if (l->n < 2)
+        return;
+    qsort(l->v, l->n, sizeof *l->v, cmp_names);
+    size_t out = 1;
+    for (size_t i = 1; i < l->n; i++) {
+        if (strcmp(l->v[i], l->v[out - 1]) == 0)
+            free(l->v[i]);
+        else
+            l->v[out++] = l->v[i];
+    }
+    l->n = out;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void dirs_close(struct spool_dirs *d)
+{
+    close_fd(&d->dir);
+    close_fd(&d->done);
+    close_fd(&d->failed);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True when name looks like a spool input: *.csv (any case), not a dotfile. */
+static bool is_candidate(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && name[0] != '.' && strcasecmp(name + n - 4, ".csv") == 0;
+}
+
+static bool has_control_chars(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+/* Parses a decimal number in [min, max], with K/M/G (x1024^n) when allowed. */
+static int parse_number(const char *text, unsigned long long min, unsigned long long max,
+                        bool suffixes, unsigned long long *out)
+{
+    if (!text || text[0] < '0' || text[0] > '9')
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno)
+        return -EINVAL;
+    if (suffixes && *end) {
+        unsigned shift;
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return -EINVAL;
+        }
+        end++;
+        if (v > (ULLONG_MAX >> shift))
+            return -EINVAL;
+        v <<= shift;
+    }
+    if (*end || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Counts the non-empty lines of a report. */
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    bool content = false;
+    for (const char *p = text; p && *p; p++) {
+        if (*p == '\n') {
+            n += content;
+            content = false;
+        } else if (*p != '\r') {
+            content = true;
+        }
+    }
+    return n + content;
+}
+
+/*
+ * Logs a problem with one spool file, once: a problem that persists (a
+ * symlink, a retry) is logged at `level` the first time and at DEBUG after.
+ * During a full scan the names are collected anew, so a file that left and
+ * came back is logged again.
+ */
+static void note(struct spool *s, int level, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void note(struct spool *s, int level, const char *name, const char *fmt, ...)
+{
+    bool fresh = !nl_has(&s->noted, name);
+    if (s->scan_noted)
+        (void)nl_add(s->scan_noted, name);
+    else if (fresh)
+        (void)nl_add(&s->noted, name);
+
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    s->host->log(s->host, fresh ? level : PP_LOG_DEBUG, "%s", line);
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+/* Opens (creating if missing) a subdirectory of the spool. */
+static int open_subdir(int dir, const char *path, const char *sub, dev_t dev, char *err,
+                       size_t errsz)
+{
+    if (mkdirat(dir, sub, SPOOL_DIR_MODE) < 0 && errno != EEXIST) {
+        snprintf(err, errsz, "cannot create %s/%s: %s", path, sub, strerror(errno));
+        return -1;
+    }
+    int fd = openat(dir, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot open %s/%s (it must be a directory, not a symlink): %s",
+                 path, sub, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_dev != dev) {
+        snprintf(err, errsz, "%s/%s must be on the same file system as %s", path, sub, path);
+        close(fd);
+        return -1;
+    }
+    if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        snprintf(err, errsz, "%s/%s is not writable: %s", path, sub, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Opens the spool directory and its done/ and failed/; on failure fills err. */
+static int dirs_open(const char *path, struct spool_dirs *d, char *err, size_t errsz)
+{
+    struct stat st;
+    d->dir = d->done = d->failed = -1;
+    d->dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d->dir < 0) {
+        snprintf(err, errsz, "cannot open spool directory %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(d->dir, &st) < 0) {
+        snprintf(err, errsz, "cannot stat %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+    if (faccessat(d->dir, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        snprintf(err, errsz, "spool directory %s is not writable: %s", path, strerror(errno));
+        goto fail;
+    }
+    d->done = open_subdir(d->dir, path, "done", d->dev, err, errsz);
+    if (d->done < 0)
+        goto fail;
+    d->failed = open_subdir(d->dir, path, "failed", d->dev, err, errsz);
+    if (d->failed < 0)
+        goto fail;
+    return 0;
+fail:
+    dirs_close(d);
+    return -1;
+}
+
+/* Creates the spool directory when it is missing but its parent exists. */
+static int ensure_spool_dir(struct spool *s)
+{
+    struct stat st;
+    if (stat(s->path, &st) == 0)
+        return 0;
+    if (errno != ENOENT) {
+        s->host->log(s->host, PP_LOG_ERR, "cannot stat spool directory %s: %s", s->path,
+                     strerror(errno));
+        return -1;
+    }
+    if (mkdir(s->path, SPOOL_DIR_MODE) < 0) {
+        if (errno == ENOENT)
+            s->host->log(s->host, PP_LOG_ERR,
+                         "spool directory %s does not exist, nor does its parent directory",
+                         s->path);
+        else
+            s->host->log(s->host, PP_LOG_ERR, "cannot create spool directory %s: %s",
+                         s->path, strerror(errno));
+        return -1;
+    }
+    s->host->log(s->host, PP_LOG_INFO, "created spool directory %s", s->path);
+    return 0;
+}
+
+/*
+ * At rescan time: when the watch was lost or `path` now names another
+ * directory (removed and recreated, or moved away), open it anew.
+ */
+static void check_dirs(struct spool *s)
+{
+    struct stat st;
+    if (stat(s->path, &st) == 0 && st.st_dev == s->d.dev && st.st_ino == s->d.ino &&
+        s->wd >= 0)
+        return;
+
+    char err[PATH_MAX + 256];
+    struct spool_dirs nd;
+    if (dirs_open(s->path, &nd, err, sizeof err) < 0) {
+        if (!s->gone_logged)
+            s->host->log(s->host, PP_LOG_ERR, "%s; waiting for it to come back", err);
+        s->gone_logged = true;
+        return;
+    }
+    int wd = inotify_add_watch(s->ifd, s->path, SPOOL_WATCH_MASK);
+    if (wd < 0) {
+        if (!s->gone_logged)
+            s->host->log(s->host, PP_LOG_ERR, "cannot watch %s: %s; rescanning only",
+                         s->path, strerror(errno));
+        s->gone_logged = true;
+    }
+    if (s->wd >= 0 && s->wd != wd)
+        inotify_rm_watch(s->ifd, s->wd);
+    s->wd = wd;
+    dirs_close(&s->d);
+    s->d = nd;
+    if (wd >= 0) {
+        s->gone_logged = false;
+        s->host->log(s->host, PP_LOG_INFO, "watching %s again", s->path);
+    }
+}
+
+/* ---- moving files ------------------------------------------------------- */
+
+/* Renames without ever replacing the target: 0, -EEXIST, or another -errno. */
+static int move_noreplace(int fromdir, const char *from, int todir, const char *to)
+{
+    if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        return -errno;
+    /* File system without RENAME_NOREPLACE: link fails if the target exists. */
+    if (linkat(fromdir, from, todir, to, 0) < 0)
+        return -errno;
+    if (unlinkat(fromdir, from, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+static bool exists_at(int dir, const char *name)
+{
+    struct stat st;
+    return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/*
+ * Moves name from the spool into todir under name, or name.N with the
+ * smallest free N >= 1; with_errors also requires <chosen>.errors to be free.
+ * The name used is written to chosen. Returns 0 or -errno.
+ */
+static int move_unique(struct spool *s, const char *name, int todir, bool with_errors,
+                       char *chosen, size_t chosen_sz)
+{
+    char errname[NAME_MAX + 16];
+    for (unsigned n = 0; n <= SPOOL_MAX_SUFFIX; n++) {
+        int len = n ? snprintf(chosen, chosen_sz, "%s.%u", name, n)
+                    : snprintf(chosen, chosen_sz, "%s", name);
+        if (len < 0 || (size_t)len >= chosen_sz || len > NAME_MAX)
+            return -ENAMETOOLONG;
+        if (with_errors) {
+            /* room for the ".errors.tmp" we write next to it */
+            if (len + strlen(".errors.tmp") > NAME_MAX)
+                return -ENAMETOOLONG;
+            snprintf(errname, sizeof errname, "%s.errors", chosen);
+            if (exists_at(todir, errname))
+                continue;
+        }
+        int rc = move_noreplace(s->d.dir, name, todir, chosen);
+        if (rc != -EEXIST)
+            return rc;
+    }
+    return -EEXIST;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes failed/<chosen>.errors via a .tmp file, fsync and rename. */
+static int write_errors(struct spool *s, const char *chosen, const char *text)
+{
+    char tmp[NAME_MAX + 16], final[NAME_MAX + 16];
+    int fd = -1, rc;
+    snprintf(tmp, sizeof tmp, "%s.errors.tmp", chosen);
+    snprintf(final, sizeof final, "%s.errors", chosen);
+
+    fd = openat(s->d.failed, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                SPOOL_FILE_MODE);
+    if (fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    size_t len = strlen(text);
+    rc = write_all(fd, text, len);
+    if (rc == 0 && len > 0 && text[len - 1] != '\n')
+        rc = write_all(fd, "\n", 1);
+    if (rc < 0)
+        goto fail;
+    if (fsync(fd) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = close(fd);
+    fd = -1;
+    if (rc < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = move_noreplace(s->d.failed, tmp, s->d.failed, final);
+    if (rc < 0)
+        goto fail;
+    return 0;
+fail:
+    close_fd(&fd);
+    s->host->log(s->host, PP_LOG_ERR, "cannot write %s/failed/%s: %s", s->path, final,
+                 strerror(-rc));
+    return rc;
+}
+
+static void sync_dirs(struct spool *s, int todir)
+{
+    if (fsync(todir) < 0 || fsync(s->d.dir) < 0)
+        s->host->log(s->host, PP_LOG_ERR, "cannot fsync %s: %s", s->path, strerror(errno));
+}
+
+/* After PP_SUBMIT_OK: into done/. */
+static void finish_ok(struct spool *s, const char *name)
+{
+    char chosen[NAME_MAX + 1];
+    int rc = move_unique(s, name, s->d.done, false, chosen, sizeof chosen);
+    if (rc < 0) {
+        s->host->log(s->host, PP_LOG_ERR,
+                     "ingested %s but cannot move it to done/: %s; it will be ingested "
+                     "again at the next rescan", name, strerror(-rc));
+        return;
+    }
+    sync_dirs(s, s->d.done);
+    nl_del(&s->noted, name);
+    if (strcmp(chosen, name) == 0)
+        s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok)", name);
+    else
+        s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok), kept as done/%s", name, chosen);
+}
+
+/* After a refusal (by the daemon or for size): into failed/ with a report. */
+static void finish_refused(struct spool *s, const char *name, const char *report,
+                           const char *why)
+{
+    char chosen[NAME_MAX + 1];
+    int rc = move_unique(s, name, s->d.failed, true, chosen, sizeof chosen);
+    if (rc < 0) {
+        note(s, PP_LOG_ERR, name, "refused %s (%s) but cannot move it to failed/: %s", name,
+             why, strerror(-rc));
+        return;
+    }
+    rc = write_errors(s, chosen, report);
+    sync_dirs(s, s->d.failed);
+    nl_del(&s->noted, name);
+    if (rc < 0)
+        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, moved to failed/%s", name, why,
+                     chosen);
+    else
+        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, see failed/%s.errors", name, why,
+                     chosen);
+}
+
+/* ---- ingesting one file ------------------------------------------------- */
+
+/* Reads fd to the end; -EFBIG when it holds more than max bytes. */
+static int read_all(int fd, size_t hint, size_t max, char **out, size_t *outlen)
+{
+    size_t cap = (hint < max ? hint : max) + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -ENOMEM;
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) {
+                free(buf);
+                return -EFBIG;
+            }
+            size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int rc = -errno;
+            free(buf);
+            return rc;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (len > max) {
+        free(buf);
+        return -EFBIG;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static void refuse_too_big(struct spool *s, const char *name, unsigned long long size)
+{
+    char report[NAME_MAX + 128], why[128];
+    if (size)
+        snprintf(report, sizeof report, "%s: file is %llu bytes, larger than max_size %zu\n",
+                 name, size, s->max_size);
+    else
+        snprintf(report, sizeof report, "%s: file is larger than max_size %zu\n", name,
+                 s->max_size);
+    snprintf(why, sizeof why, "larger than max_size %zu", s->max_size);
+    finish_refused(s, name, report, why);
+}
+
+/* True when the file was modified within the settle time (it may be open). */
+static bool recently_modified(const struct stat *st)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t d = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
+                (now.tv_nsec - st->st_mtim.tv_nsec);
+    return d < SPOOL_SETTLE_NS && d > -SPOOL_SETTLE_NS;
+}
+
+/*
+ * Ingests one candidate file of the spool. from_scan: found by a rescan rather
+ * than named by an inotify event, so recently modified files are left for later.
+ */
+static void ingest_file(struct spool *s, const char *name, bool from_scan)
+{
+    struct stat st;
+    char *data = NULL, *report = NULL;
+    size_t len = 0;
+    int fd = -1;
+
+    if (has_control_chars(name)) {
+        char safe[NAME_MAX + 1];
+        size_t i;
+        for (i = 0; name[i] && i < NAME_MAX; i++)
+            safe[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+        safe[i] = 0;
+        note(s, PP_LOG_WARN, name, "leaving \"%s\" alone: control characters in its name",
+             safe);
+        return;
+    }
+    if (fstatat(s->d.dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT)
+            note(s, PP_LOG_ERR, name, "cannot stat %s: %s", name, strerror(errno));
+        return;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        note(s, PP_LOG_WARN, name, "leaving %s alone: a symbolic link (only regular files "
+             "are ingested)", name);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        note(s, PP_LOG_WARN, name, "leaving %s alone: not a regular file", name);
+        return;
+    }
+    if (from_scan && recently_modified(&st)) {
+        if (s->scan_noted && nl_has(&s->noted, name))
+            (void)nl_add(s->scan_noted, name);  /* still pending: keep it noted */
+        s->host->log(s->host, PP_LOG_DEBUG, "%s was modified just now; waiting for it to "
+                     "be closed", name);
+        return;
+    }
+
+    fd = openat(s->d.dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            note(s, PP_LOG_WARN, name, "leaving %s alone: a symbolic link", name);
+        else if (errno != ENOENT)
+            note(s, PP_LOG_ERR, name, "cannot open %s: %s", name, strerror(errno));
+        return;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        note(s, PP_LOG_WARN, name, "leaving %s alone: not a regular file", name);
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > s->max_size) {
+        close_fd(&fd);
+        refuse_too_big(s, name, (unsigned long long)st.st_size);
+        goto out;
+    }
+    int rc = read_all(fd, (size_t)st.st_size, s->max_size, &data, &len);
+    close_fd(&fd);
+    if (rc == -EFBIG) {
+        refuse_too_big(s, name, 0);
+        goto out;
+    }
+    if (rc < 0) {
+        note(s, PP_LOG_ERR, name, "cannot read %s: %s; will retry at the next rescan", name,
+             strerror(-rc));
+        goto out;
+    }
+
+    rc = s->host->submit_csv(s->host, name, data, len, &report);
+    free(data);
+    data = NULL;
+    if (rc == PP_SUBMIT_OK) {
+        finish_ok(s, name);
+    } else if (rc == PP_SUBMIT_REFUSED) {
+        size_t n = count_lines(report);
+        char why[64];
+        if (n)
+            snprintf(why, sizeof why, "%zu bad row%s", n, n == 1 ? "" : "s");
+        else
+            snprintf(why, sizeof why, "refused by the daemon");
+        if (!report || !*report) {
+            char fallback[NAME_MAX + 64];
+            snprintf(fallback, sizeof fallback, "%s: refused (no details given)\n", name);
+            finish_refused(s, name, fallback, why);
+        } else {
+            finish_refused(s, name, report, why);
+        }
+    } else {
+        const char *r = report ? report : "";
+        int rlen = (int)strcspn(r, "\n");
+        note(s, PP_LOG_WARN, name, "could not ingest %s now%s%.*s; will retry at the next "
+             "rescan", name, rlen ? ": " : "", rlen, r);
+    }
+out:
+    close_fd(&fd);
+    free(data);
+    free(report);
+}
+
+/* Ingests every candidate of the spool directory, in name order. */
+static void scan_all(struct spool *s)
+{
+    struct namelist names = {0}, seen = {0};
+    int fd = openat(s->d.dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!dir) {
+        s->host->log(s->host, PP_LOG_ERR, "cannot read %s: %s", s->path, strerror(errno));
+        close_fd(&fd);
+        return;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(dir);
+        if (!de) {
+            if (errno)
+                s->host->log(s->host, PP_LOG_ERR, "cannot read %s: %s", s->path,
+                             strerror(errno));
+            break;
+        }
+        if (is_candidate(de->d_name) && nl_add(&names, de->d_name) < 0) {
+            s->host->log(s->host, PP_LOG_ERR, "out of memory while scanning %s", s->path);
+            break;
+        }
+    }
+    closedir(dir);
+    nl_sort_unique(&names);
+
+    s->scan_noted = &seen;
+    for (size_t i = 0; i < names.n && !atomic_load(&s->stop); i++)
+        ingest_file(s, names.v[i], true);
+    s->scan_noted = NULL;
+    /* Problems not seen again are forgotten: they are logged anew if they return. */
+    nl_free(&s->noted);
+    s->noted = seen;
+    nl_free(&names);
+}
+
+/* Reads the pending inotify events and ingests the files they name. */
+static void handle_events(struct spool *s)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct namelist names = {0};
+    bool rescan = false;
+
+    for (;;) {
+        ssize_t r = read(s->ifd, buf, sizeof buf);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                s->host->log(s->host, PP_LOG_ERR, "inotify read: %s", strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        for (char *p = buf; p < buf + r;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                rescan = true;
+                continue;
+            }
+            if (ev->wd != s->wd || s->wd < 0)
+                continue;
+            if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF))
+                s->host->log(s->host, PP_LOG_WARN, "spool directory %s was %s", s->path,
+                             ev->mask & IN_MOVE_SELF ? "moved away" : "removed");
+            if (ev->mask & IN_IGNORED) {
+                s->wd = -1;  /* check_dirs() reopens it at the next rescan */
+                continue;
+            }
+            if ((ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) && ev->len > 0 &&
+                is_candidate(ev->name) && nl_add(&names, ev->name) < 0)
+                rescan = true;
+        }
+    }
+    if (rescan) {
+        scan_all(s);
+    } else {
+        nl_sort_unique(&names);
+        for (size_t i = 0; i < names.n && !atomic_load(&s->stop); i++)
+            ingest_file(s, names.v[i], false);
+    }
+    nl_free(&names);
+}
+
+/* ---- the plugin entry points ------------------------------------------- */
+
+static void spool_destroy(void *state)
+{
+    struct spool *s = state;
+    if (!s)
+        return;
+    dirs_close(&s->d);
+    close_fd(&s->ifd);
+    close_fd(&s->wake[0]);
+    close_fd(&s->wake[1]);
+    nl_free(&s->noted);
+    free(s->path);
+    free(s);
+}
+
+static int spool_init(const pp_collector_host *host, void **state)
+{
+    struct spool *s = NULL;
+    unsigned long long v;
+    const char *opt;
+    char err[PATH_MAX + 256];
+
+    if (!host || !state || !host->log || !host->option || !host->submit_csv)
+        return -1;
+    *state = NULL;
+    if (host->abi_version != PP_COLLECTOR_ABI_VERSION) {
+        host->log(host, PP_LOG_ERR, "spool collector built for ABI %d, daemon has %d",
+                  PP_COLLECTOR_ABI_VERSION, host->abi_version);
+        return -1;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        host->log(host, PP_LOG_ERR, "out of memory");
+        return -1;
+    }
+    s->host = host;
+    s->d.dir = s->d.done = s->d.failed = -1;
+    s->ifd = s->wd = -1;
+    s->wake[0] = s->wake[1] = -1;
+    atomic_init(&s->stop, 0);
+
+    opt = host->option(host, "path");
+    if (!opt || !*opt) {
+        host->log(host, PP_LOG_ERR, "option path (the spool directory) is required");
+        goto fail;
+    }
+    if (opt[0] != '/') {
+        host->log(host, PP_LOG_ERR, "path \"%s\" must be an absolute path", opt);
+        goto fail;
+    }
+    if (strlen(opt) >= PATH_MAX - 32) {
+        host->log(host, PP_LOG_ERR, "path is too long");
+        goto fail;
+    }
+    s->path = strdup(opt);
+    if (!s->path) {
+        host->log(host, PP_LOG_ERR, "out of memory");
+        goto fail;
+    }
+
+    s->rescan = SPOOL_DEFAULT_RESCAN;
+    opt = host->option(host, "rescan");
+    if (opt) {
+        if (parse_number(opt, 1, SPOOL_MAX_RESCAN, false, &v) < 0) {
+            host->log(host, PP_LOG_ERR, "rescan \"%s\" must be a number of seconds, "
+                      "1 to %d", opt, SPOOL_MAX_RESCAN);
+            goto fail;
+        }
+        s->rescan = (unsigned)v;
+    }
+    s->max_size = SPOOL_DEFAULT_MAX_SIZE;
+    opt = host->option(host, "max_size");
+    if (opt) {
+        if (parse_number(opt, 1, SPOOL_LIMIT_MAX_SIZE, true, &v) < 0) {
+            host->log(host, PP_LOG_ERR, "max_size \"%s\" must be a number of bytes "
+                      "(K, M, G suffixes allowed), 1 to 1G", opt);
+            goto fail;
+        }
+        s->max_size = (size_t)v;
+    }
+
+    if (ensure_spool_dir(s) < 0)
+        goto fail;
+    if (dirs_open(s->path, &s->d, err, sizeof err) < 0) {
+        host->log(host, PP_LOG_ERR, "%s", err);
+        goto fail;
+    }
+    s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (s->ifd < 0) {
+        host->log(host, PP_LOG_ERR, "inotify_init1: %s", strerror(errno));
+        goto fail;
+    }
+    s->wd = inotify_add_watch(s->ifd, s->path, SPOOL_WATCH_MASK);
+    if (s->wd < 0) {
+        host->log(host, PP_LOG_ERR, "cannot watch %s: %s", s->path, strerror(errno));
+        goto fail;
+    }
+    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+        host->log(host, PP_LOG_ERR, "pipe2: %s", strerror(errno));
+        goto fail;
+    }
+    *state = s;
+    return 0;
+fail:
+    spool_destroy(s);
+    return -1;
+}
+
+static int spool_run(void *state)
+{
+    struct spool *s = state;
+    int64_t next;
+
+    s->host->log(s->host, PP_LOG_INFO, "watching %s (rescan every %u s)", s->path, s->rescan);
+    if (!atomic_load(&s->stop))
+        scan_all(s);
+    next = mono_ms() + (int64_t)s->rescan * 1000;
+
+    while (!atomic_load(&s->stop)) {
+        int64_t wait = next - mono_ms();
+        struct pollfd pfd[2] = {
+            { .fd = s->wake[0], .events = POLLIN },
+            { .fd = s->ifd, .events = POLLIN },
+        };
+        int n = poll(pfd, 2, wait > 0 ? (int)wait : 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            s->host->log(s->host, PP_LOG_ERR, "poll: %s", strerror(errno));
+            return -1;
+        }
+        if (pfd[0].revents)
+            break;
+        if (pfd[1].revents & POLLIN)
+            handle_events(s);
+        if (mono_ms() >= next && !atomic_load(&s->stop)) {
+            check_dirs(s);
+            scan_all(s);
+            next = mono_ms() + (int64_t)s->rescan * 1000;
+        }
+    }
+    return 0;
+}
+
+/* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */
+static void spool_shutdown(void *state)
+{
+    struct spool *s = state;
+    if (!s)
+        return;
+    int saved = errno;
+    atomic_store(&s->stop, 1);
+    ssize_t w;
+    do
+        w = write(s->wake[1], "x", 1);
+    while (w < 0 && errno == EINTR);
+    (void)w;  /* EAGAIN: the pipe already holds a wake-up */
+    errno = saved;
+}
+
+__attribute__((visibility("default")))
+const pp_collector_def parkpulse_collector = {
+    .abi_version = PP_COLLECTOR_ABI_VERSION,
+    .name = "spool",
+    .init = spool_init,
+    .run = spool_run,
+    .shutdown = spool_shutdown,
+    .destroy = spool_destroy,
+};

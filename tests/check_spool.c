@@ -1,0 +1,812 @@
+/*
+ * check_spool.c — Check suite for the `spool` collector plugin (collectors/spool.c).
+ *
+ * The plugin is loaded the way the daemon loads it: dlopen() of the shared
+ * object named by $SPOOL_SO (default $BUILD/collectors/spool.so, or
+ * build/collectors/spool.so), then dlsym("parkpulse_collector"). A fake host
+ * serves options from a small table, records submit_csv() calls and log
+ * lines, and answers submissions by their content: "BAD" (one report line per
+ * occurrence) is refused, "RETRY" is a temporary error, anything else is OK.
+ * run() runs in a thread; each test drops files into a fresh mkdtemp()
+ * directory and polls for the expected result with a 5 s deadline.
+ */
+#include "collector.h"
+
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_OPTS  8
+#define MAX_CALLS 256
+#define MAX_LOGS  1024
+#define DEADLINE_MS 5000
+
+/* ---- the fake host ----------------------------------------------------- */
+
+struct call {
+    char *source;
+    char *data;
+    int rc;
+};
+
+struct fake {
+    pp_collector_host host;     /* first: the plugin sees &fake->host */
+    const char *opt_key[MAX_OPTS];
+    const char *opt_val[MAX_OPTS];
+    size_t nopts;
+    pthread_mutex_t mu;
+    struct call calls[MAX_CALLS];
+    size_t ncalls;
+    char *logs[MAX_LOGS];
+    int log_level[MAX_LOGS];
+    size_t nlogs;
+    atomic_bool retry_ok;       /* when set, "RETRY" files are accepted */
+};
+
+static const char *fake_option(const pp_collector_host *host, const char *key)
+{
+    const struct fake *f = (const struct fake *)host;
+    for (size_t i = 0; i < f->nopts; i++)
+        if (strcmp(f->opt_key[i], key) == 0)
+            return f->opt_val[i];
+    return NULL;
+}
+
+static int fake_submit(const pp_collector_host *host, const char *source, const char *data,
+                       size_t len, char **report)
+{
+    struct fake *f = (struct fake *)host;
+    int rc = PP_SUBMIT_OK, bad = 0;
+    char *text = NULL;
+
+    for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), "BAD", 3)); p += 3)
+        bad++;
+    if (bad > 0) {
+        size_t cap = (size_t)bad * (strlen(source) + 32) + 1, used = 0;
+        text = malloc(cap);
+        ck_assert_ptr_nonnull(text);
+        for (int i = 0; i < bad; i++)
+            used += (size_t)snprintf(text + used, cap - used, "%s:%d: bad row\n", source, i + 2);
+        rc = PP_SUBMIT_REFUSED;
+    } else if (memmem(data, len, "RETRY", 5) && !atomic_load(&f->retry_ok)) {
+        text = strdup("disk full\n");
+        ck_assert_ptr_nonnull(text);
+        rc = PP_SUBMIT_ERROR;
+    }
+    if (report)
+        *report = text;
+    else
+        free(text);
+
+    pthread_mutex_lock(&f->mu);
+    ck_assert_uint_lt(f->ncalls, MAX_CALLS);
+    struct call *c = &f->calls[f->ncalls];
+    c->source = strdup(source);
+    c->data = strndup(data, len);
+    c->rc = rc;
+    ck_assert(c->source && c->data);
+    f->ncalls++;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+static int fake_submit_obs(const pp_collector_host *host, const char *source,
+                           const pp_collector_obs *obs, size_t n, char **report)
+{
+    ck_abort_msg("spool must not call submit_obs");
+    return PP_SUBMIT_ERROR;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void fake_log(const pp_collector_host *host, int level, const char *fmt, ...)
+{
+    struct fake *f = (struct fake *)host;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (getenv("SPOOL_TEST_VERBOSE"))
+        fprintf(stderr, "[%d] %s: %s\n", level, host->name, line);
+    pthread_mutex_lock(&f->mu);
+    if (f->nlogs < MAX_LOGS) {
+        f->log_level[f->nlogs] = level;
+        f->logs[f->nlogs++] = strdup(line);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_init(struct fake *f, const char *name)
+{
+    memset(f, 0, sizeof *f);
+    f->host.abi_version = PP_COLLECTOR_ABI_VERSION;
+    f->host.name = name;
+    f->host.option = fake_option;
+    f->host.submit_csv = fake_submit;
+    f->host.submit_obs = fake_submit_obs;
+    f->host.log = fake_log;
+    pthread_mutex_init(&f->mu, NULL);
+    atomic_init(&f->retry_ok, false);
+}
+
+static void fake_set(struct fake *f, const char *key, const char *val)
+{
+    ck_assert_uint_lt(f->nopts, MAX_OPTS);
+    f->opt_key[f->nopts] = key;
+    f->opt_val[f->nopts++] = val;
+}
+
+static void fake_free(struct fake *f)
+{
+    for (size_t i = 0; i < f->ncalls; i++) {
+        free(f->calls[i].source);
+        free(f->calls[i].data);
+    }
+    for (size_t i = 0; i < f->nlogs; i++)
+        free(f->logs[i]);
+    pthread_mutex_destroy(&f->mu);
+}
+
+/* Number of submit calls for source (all sources when NULL). */
+static size_t calls_for(struct fake *f, const char *source)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->ncalls; i++)
+        n += !source || strcmp(f->calls[i].source, source) == 0;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Number of log lines containing text at level (any level when level < 0). */
+static size_t logs_with(struct fake *f, int level, const char *text)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->nlogs; i++)
+        n += strstr(f->logs[i], text) && (level < 0 || f->log_level[i] == level);
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* ---- fixture: the plugin and a temporary directory ----------------------- */
+
+static void *g_dl;
+static const pp_collector_def *g_def;
+static char g_tmp[PATH_MAX];
+
+static void setup(void)
+{
+    const char *so = getenv("SPOOL_SO");
+    char def[PATH_MAX];
+    if (!so || !*so) {
+        const char *build = getenv("BUILD");
+        snprintf(def, sizeof def, "%s/collectors/spool.so", build && *build ? build : "build");
+        so = def;
+    }
+    g_dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(g_dl != NULL, "dlopen %s: %s", so, dlerror());
+    g_def = dlsym(g_dl, PP_COLLECTOR_SYMBOL);
+    ck_assert_msg(g_def != NULL, "dlsym: %s", dlerror());
+    ck_assert_int_eq(g_def->abi_version, PP_COLLECTOR_ABI_VERSION);
+    ck_assert_str_eq(g_def->name, "spool");
+
+    const char *t = getenv("TMPDIR");
+    snprintf(g_tmp, sizeof g_tmp, "%s/check_spool.XXXXXX", t && *t ? t : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(g_tmp));
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void teardown(void)
+{
+    if (g_tmp[0])
+        nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (g_dl)
+        dlclose(g_dl);
+}
+
+/* A path under the test directory; rotating buffers so a few can be live. */
+static const char *tp(const char *fmt, ...)
+{
+    static char bufs[8][PATH_MAX];
+    static unsigned next;
+    char *b = bufs[next++ % 8];
+    char rel[PATH_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    int n = snprintf(b, PATH_MAX, "%s/%s", g_tmp, rel);
+    ck_assert(n > 0 && n < PATH_MAX);
+    return b;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/* Writes a file whose mtime is an hour old: it arrived while the daemon was down. */
+static void write_old_file(const char *path, const char *text)
+{
+    struct timespec ts[2];
+    write_file(path, text);
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= 3600;
+    ts[1] = ts[0];
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* The whole file as a string (caller frees), or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    ck_assert_ptr_nonnull(buf);
+    size_t n = fread(buf, 1, 65535, fp);
+    buf[n] = 0;
+    fclose(fp);
+    return buf;
+}
+
+static void assert_content(const char *path, const char *want)
+{
+    char *got = slurp(path);
+    ck_assert_msg(got != NULL, "%s missing", path);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Polls cond every 20 ms for up to 5 s; fails the test with msg otherwise. */
+#define WAIT_FOR(cond, msg)                                                      \
+    do {                                                                         \
+        int64_t deadline_ = now_ms() + DEADLINE_MS;                              \
+        while (!(cond) && now_ms() < deadline_)                                  \
+            sleep_ms(20);                                                        \
+        ck_assert_msg((cond), "timed out waiting for %s", msg);                  \
+    } while (0)
+
+/* Log lines are written after the file is moved: wait for exactly one. */
+#define WAIT_LOG(f, level, text)                                                 \
+    do {                                                                         \
+        WAIT_FOR(logs_with((f), (level), (text)) >= 1, text);                    \
+        ck_assert_uint_eq(logs_with((f), (level), (text)), 1);                   \
+    } while (0)
+
+/* ---- running an instance in a thread ------------------------------------ */
+
+struct runner {
+    pthread_t thread;
+    void *state;
+    int rc;
+    atomic_bool finished;
+};
+
+static void *run_thread(void *arg)
+{
+    struct runner *r = arg;
+    r->rc = g_def->run(r->state);
+    atomic_store(&r->finished, true);
+    return NULL;
+}
+
+static void start(struct runner *r, struct fake *f)
+{
+    memset(r, 0, sizeof *r);
+    atomic_init(&r->finished, false);
+    ck_assert_int_eq(g_def->init(&f->host, &r->state), 0);
+    ck_assert_ptr_nonnull(r->state);
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_thread, r), 0);
+}
+
+/* Shuts the instance down; returns how long run() took to return, in ms. */
+static int64_t stop(struct runner *r)
+{
+    int64_t t0 = now_ms();
+    g_def->shutdown(r->state);
+    while (!atomic_load(&r->finished) && now_ms() - t0 < DEADLINE_MS)
+        sleep_ms(5);
+    int64_t took = now_ms() - t0;
+    ck_assert_msg(atomic_load(&r->finished), "run() did not return after shutdown()");
+    ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
+    ck_assert_int_eq(r->rc, 0);
+    g_def->destroy(r->state);
+    return took;
+}
+
+/* ---- init: option checking ------------------------------------------------ */
+
+static const struct init_case {
+    const char *path;       /* "@" = the temp dir, NULL = unset */
+    const char *rescan;
+    const char *max_size;
+    int want;
+    const char *log;        /* expected in a log line when want is -1 */
+} init_cases[] = {
+    { NULL, NULL, NULL, -1, "path" },
+    { "", NULL, NULL, -1, "path" },
+    { "spool", NULL, NULL, -1, "absolute" },
+    { "./spool", NULL, NULL, -1, "absolute" },
+    { "@", "0", NULL, -1, "rescan" },
+    { "@", "3601", NULL, -1, "rescan" },
+    { "@", "abc", NULL, -1, "rescan" },
+    { "@", "10s", NULL, -1, "rescan" },
+    { "@", "-1", NULL, -1, "rescan" },
+    { "@", " 5", NULL, -1, "rescan" },
+    { "@", "", NULL, -1, "rescan" },
+    { "@", "99999999999999999999999", NULL, -1, "rescan" },
+    { "@", NULL, "0", -1, "max_size" },
+    { "@", NULL, "-1", -1, "max_size" },
+    { "@", NULL, "12.5", -1, "max_size" },
+    { "@", NULL, "2G", -1, "max_size" },
+    { "@", NULL, "1T", -1, "max_size" },
+    { "@", NULL, "16MB", -1, "max_size" },
+    { "@", NULL, "99999999999999999999", -1, "max_size" },
+    { "@", NULL, "17179869184G", -1, "max_size" },
+    { "@", NULL, NULL, 0, NULL },
+    { "@", "1", "1", 0, NULL },
+    { "@", "3600", "1G", 0, NULL },
+    { "@", "10", "64k", 0, NULL },
+};
+
+START_TEST(test_init_options)
+{
+    const struct init_case *c = &init_cases[_i];
+    struct fake f;
+    void *state = (void *)&f;
+    fake_init(&f, "t");
+    if (c->path)
+        fake_set(&f, "path", strcmp(c->path, "@") == 0 ? g_tmp : c->path);
+    if (c->rescan)
+        fake_set(&f, "rescan", c->rescan);
+    if (c->max_size)
+        fake_set(&f, "max_size", c->max_size);
+
+    int rc = g_def->init(&f.host, &state);
+    ck_assert_msg(rc == c->want, "case %d: init returned %d, want %d", _i, rc, c->want);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(state);
+        ck_assert(exists(tp("done")) && exists(tp("failed")));
+        g_def->destroy(state);
+    } else {
+        ck_assert_ptr_null(state);
+        ck_assert_msg(logs_with(&f, PP_LOG_ERR, c->log) >= 1, "case %d: no log naming %s", _i,
+                      c->log);
+    }
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_init_directories)
+{
+    struct fake f;
+    void *state = NULL;
+    struct stat st;
+
+    /* missing, but its parent exists: created, with done/ and failed/ */
+    fake_init(&f, "t");
+    fake_set(&f, "path", tp("new"));
+    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
+    ck_assert_int_eq(stat(tp("new/done"), &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_int_eq(stat(tp("new/failed"), &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_INFO, "created spool directory"), 1);
+    g_def->destroy(state);
+    fake_free(&f);
+
+    /* parent missing too: refused, naming the path */
+    state = NULL;
+    fake_init(&f, "t");
+    fake_set(&f, "path", tp("no/such/dir"));
+    ck_assert_int_eq(g_def->init(&f.host, &state), -1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, tp("no/such/dir")), 1);
+    ck_assert(!exists(tp("no")));
+    fake_free(&f);
+
+    /* a regular file is not a directory */
+    write_file(tp("plain"), "x");
+    fake_init(&f, "t");
+    fake_set(&f, "path", tp("plain"));
+    ck_assert_int_eq(g_def->init(&f.host, &state), -1);
+    ck_assert_uint_ge(logs_with(&f, PP_LOG_ERR, "plain"), 1);
+    fake_free(&f);
+
+    /* done as a symlink is refused */
+    ck_assert_int_eq(mkdir(tp("s"), 0750), 0);
+    ck_assert_int_eq(mkdir(tp("elsewhere"), 0750), 0);
+    ck_assert_int_eq(symlink(tp("elsewhere"), tp("s/done")), 0);
+    fake_init(&f, "t");
+    fake_set(&f, "path", tp("s"));
+    ck_assert_int_eq(g_def->init(&f.host, &state), -1);
+    ck_assert_uint_ge(logs_with(&f, PP_LOG_ERR, "done"), 1);
+    fake_free(&f);
+}
+END_TEST
+
+/* ---- ingesting ------------------------------------------------------------ */
+
+START_TEST(test_ingest_flow)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "spool1");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+    ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
+
+    /* arrived while the daemon was down; taken in name order */
+    write_old_file(tp("c.csv"), "park,indicator,period,value\nc,x,2024-01,3\n");
+    write_old_file(tp("a.csv"), "park,indicator,period,value\na,x,2024-01,1\n");
+    write_old_file(tp("b.csv"), "park,indicator,period,value\nb,x,2024-01,2\n");
+    /* never taken */
+    write_old_file(tp(".hidden.csv"), "hidden\n");
+    write_old_file(tp("notes.txt"), "notes\n");
+    write_old_file(tp("half.csv.tmp"), "half\n");
+    ck_assert_int_eq(symlink(tp("a.csv"), tp("link.csv")), 0);
+    ck_assert_int_eq(mkdir(tp("dir.csv"), 0750), 0);
+
+    start(&r, &f);
+    WAIT_FOR(exists(tp("done/c.csv")), "done/c.csv");
+    pthread_mutex_lock(&f.mu);
+    ck_assert_uint_eq(f.ncalls, 3);
+    ck_assert_str_eq(f.calls[0].source, "a.csv");
+    ck_assert_str_eq(f.calls[1].source, "b.csv");
+    ck_assert_str_eq(f.calls[2].source, "c.csv");
+    ck_assert_str_eq(f.calls[0].data, "park,indicator,period,value\na,x,2024-01,1\n");
+    pthread_mutex_unlock(&f.mu);
+    assert_content(tp("done/a.csv"), "park,indicator,period,value\na,x,2024-01,1\n");
+    ck_assert(!exists(tp("a.csv")));
+    WAIT_LOG(&f, PP_LOG_INFO, "ingested a.csv (ok)");
+
+    /* written in place (IN_CLOSE_WRITE), upper-case suffix too */
+    write_file(tp("good.csv"), "good 1\n");
+    write_file(tp("UPPER.CSV"), "upper\n");
+    WAIT_FOR(exists(tp("done/good.csv")) && exists(tp("done/UPPER.CSV")), "good and UPPER");
+    assert_content(tp("done/good.csv"), "good 1\n");
+
+    /* the same name again: never overwritten */
+    write_file(tp("good.csv"), "good 2\n");
+    WAIT_FOR(exists(tp("done/good.csv.1")), "done/good.csv.1");
+    write_file(tp("good.csv"), "good 3\n");
+    WAIT_FOR(exists(tp("done/good.csv.2")), "done/good.csv.2");
+    assert_content(tp("done/good.csv"), "good 1\n");
+    assert_content(tp("done/good.csv.1"), "good 2\n");
+    assert_content(tp("done/good.csv.2"), "good 3\n");
+    WAIT_LOG(&f, PP_LOG_INFO, "kept as done/good.csv.2");
+
+    /* refused: into failed/ beside its report */
+    write_file(tp("bad.csv"), "header\nBAD row\n");
+    WAIT_FOR(exists(tp("failed/bad.csv.errors")), "failed/bad.csv.errors");
+    assert_content(tp("failed/bad.csv"), "header\nBAD row\n");
+    assert_content(tp("failed/bad.csv.errors"), "bad.csv:2: bad row\n");
+    ck_assert(!exists(tp("bad.csv")));
+    ck_assert(!exists(tp("failed/bad.csv.errors.tmp")));
+    WAIT_LOG(&f, PP_LOG_WARN, "refused bad.csv: 1 bad row, see failed/bad.csv.errors");
+    write_file(tp("bad.csv"), "header\nBAD\nBAD\n");
+    WAIT_FOR(exists(tp("failed/bad.csv.1.errors")), "failed/bad.csv.1.errors");
+    assert_content(tp("failed/bad.csv.1"), "header\nBAD\nBAD\n");
+    assert_content(tp("failed/bad.csv.1.errors"), "bad.csv:2: bad row\nbad.csv:3: bad row\n");
+    assert_content(tp("failed/bad.csv.errors"), "bad.csv:2: bad row\n");
+    WAIT_LOG(&f, PP_LOG_WARN, "refused bad.csv: 2 bad rows, see failed/bad.csv.1.errors");
+
+    /* x.csv.tmp is left alone, through a rescan, until renamed */
+    write_file(tp("x.csv.tmp"), "x data\n");
+    sleep_ms(1300);
+    ck_assert(exists(tp("x.csv.tmp")));
+    ck_assert_uint_eq(calls_for(&f, "x.csv.tmp"), 0);
+    ck_assert_int_eq(rename(tp("x.csv.tmp"), tp("x.csv")), 0);
+    WAIT_FOR(exists(tp("done/x.csv")), "done/x.csv");
+    assert_content(tp("done/x.csv"), "x data\n");
+
+    /* the files that are never taken are still there, untouched, logged once */
+    ck_assert(exists(tp(".hidden.csv")) && exists(tp("notes.txt")));
+    ck_assert(exists(tp("half.csv.tmp")) && exists(tp("link.csv")) && exists(tp("dir.csv")));
+    ck_assert_uint_eq(calls_for(&f, ".hidden.csv") + calls_for(&f, "notes.txt") +
+                      calls_for(&f, "half.csv.tmp") + calls_for(&f, "link.csv") +
+                      calls_for(&f, "dir.csv"), 0);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "link.csv alone: a symbolic link"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "dir.csv alone: not a regular file"), 1);
+    ck_assert_uint_ge(logs_with(&f, PP_LOG_DEBUG, "link.csv alone"), 1); /* rescans */
+    ck_assert_uint_eq(logs_with(&f, -1, "hidden"), 0);
+
+    ck_assert_int_lt(stop(&r), 1000);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_retry_on_error)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+    start(&r, &f);
+
+    write_file(tp("retry.csv"), "RETRY me\n");
+    WAIT_FOR(calls_for(&f, "retry.csv") >= 1, "the first attempt");
+    ck_assert(exists(tp("retry.csv")));
+    WAIT_FOR(calls_for(&f, "retry.csv") >= 2, "the retry at the next rescan");
+    ck_assert(exists(tp("retry.csv")));
+    ck_assert(!exists(tp("done/retry.csv")) && !exists(tp("failed/retry.csv")));
+    WAIT_LOG(&f, PP_LOG_WARN, "could not ingest retry.csv now: disk full");
+
+    /* no spinning: about one attempt per rescan (1 s) */
+    size_t before = calls_for(&f, "retry.csv");
+    sleep_ms(1500);
+    ck_assert_uint_le(calls_for(&f, "retry.csv") - before, 2);
+
+    /* once the daemon can store it, the next rescan takes it */
+    atomic_store(&f.retry_ok, true);
+    WAIT_FOR(exists(tp("done/retry.csv")), "done/retry.csv");
+    ck_assert(!exists(tp("retry.csv")));
+    WAIT_LOG(&f, PP_LOG_INFO, "ingested retry.csv (ok)");
+
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_name_collisions)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
+    ck_assert_int_eq(mkdir(tp("failed"), 0750), 0);
+    write_file(tp("done/dup.csv"), "older\n");
+    /* an operator moved failed/bad.csv back for another try; the report stayed */
+    write_file(tp("failed/bad.csv.errors"), "old report\n");
+    write_file(tp("failed/bad.csv.1"), "older failure\n");
+    start(&r, &f);
+
+    write_file(tp("dup.csv"), "newer\n");
+    write_file(tp("bad.csv"), "BAD\n");
+    WAIT_FOR(exists(tp("done/dup.csv.1")), "done/dup.csv.1");
+    WAIT_FOR(exists(tp("failed/bad.csv.2.errors")), "failed/bad.csv.2.errors");
+    assert_content(tp("done/dup.csv"), "older\n");
+    assert_content(tp("done/dup.csv.1"), "newer\n");
+    ck_assert(!exists(tp("failed/bad.csv")));
+    assert_content(tp("failed/bad.csv.errors"), "old report\n");
+    assert_content(tp("failed/bad.csv.1"), "older failure\n");
+    assert_content(tp("failed/bad.csv.2"), "BAD\n");
+    assert_content(tp("failed/bad.csv.2.errors"), "bad.csv:2: bad row\n");
+
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "max_size", "10");
+    start(&r, &f);
+
+    write_file(tp("big.csv"), "01234567890123456789\n");
+    write_file(tp("small.csv"), "0123456789");
+    WAIT_FOR(exists(tp("failed/big.csv.errors")), "failed/big.csv.errors");
+    WAIT_FOR(exists(tp("done/small.csv")), "done/small.csv");
+    assert_content(tp("failed/big.csv"), "01234567890123456789\n");
+    char *rep = slurp(tp("failed/big.csv.errors"));
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_ptr_nonnull(strstr(rep, "big.csv: file is 21 bytes, larger than max_size 10"));
+    free(rep);
+    ck_assert_uint_eq(calls_for(&f, "big.csv"), 0);
+    ck_assert_uint_eq(calls_for(&f, "small.csv"), 1);
+    WAIT_LOG(&f, PP_LOG_WARN, "refused big.csv: larger than max_size 10");
+
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_file_still_open)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+
+    /* a writer is still busy with it when the daemon starts */
+    int fd = open(tp("slow.csv"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "head\n", 5), 5);
+    start(&r, &f);
+    sleep_ms(300);
+    ck_assert_uint_eq(calls_for(&f, NULL), 0);
+    ck_assert(exists(tp("slow.csv")));
+
+    ck_assert_int_eq(write(fd, "tail\n", 5), 5);
+    ck_assert_int_eq(close(fd), 0);
+    WAIT_FOR(exists(tp("done/slow.csv")), "done/slow.csv");
+    pthread_mutex_lock(&f.mu);
+    ck_assert_uint_eq(f.ncalls, 1);
+    ck_assert_str_eq(f.calls[0].data, "head\ntail\n");
+    pthread_mutex_unlock(&f.mu);
+
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_shutdown)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "3600");
+
+    /* idle in poll(): returns promptly */
+    start(&r, &f);
+    sleep_ms(100);
+    ck_assert_int_lt(stop(&r), 500);
+
+    /* shutdown() before run() started: run() returns at once, scanning nothing */
+    void *state = NULL;
+    write_old_file(tp("waiting.csv"), "w\n");
+    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
+    g_def->shutdown(state);
+    g_def->shutdown(state); /* twice is harmless */
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(g_def->run(state), 0);
+    ck_assert_int_lt(now_ms() - t0, 500);
+    g_def->destroy(state);
+    ck_assert_uint_eq(calls_for(&f, NULL), 0);
+    ck_assert(exists(tp("waiting.csv")));
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_two_instances)
+{
+    struct fake f1, f2;
+    struct runner r1, r2;
+    ck_assert_int_eq(mkdir(tp("one"), 0750), 0);
+    ck_assert_int_eq(mkdir(tp("two"), 0750), 0);
+    fake_init(&f1, "one");
+    fake_set(&f1, "path", tp("one"));
+    fake_init(&f2, "two");
+    fake_set(&f2, "path", tp("two"));
+    start(&r1, &f1);
+    start(&r2, &f2);
+
+    write_file(tp("one/a.csv"), "for one\n");
+    write_file(tp("two/a.csv"), "for two\n");
+    write_file(tp("two/b.csv"), "BAD\n");
+    WAIT_FOR(exists(tp("one/done/a.csv")) && exists(tp("two/done/a.csv")), "both a.csv");
+    WAIT_FOR(exists(tp("two/failed/b.csv.errors")), "two/failed/b.csv.errors");
+    assert_content(tp("one/done/a.csv"), "for one\n");
+    assert_content(tp("two/done/a.csv"), "for two\n");
+    ck_assert_uint_eq(calls_for(&f1, NULL), 1);
+    ck_assert_uint_eq(calls_for(&f2, NULL), 2);
+    ck_assert(!exists(tp("one/failed/b.csv")));
+
+    stop(&r1);
+    /* the other one keeps working */
+    write_file(tp("two/c.csv"), "c\n");
+    WAIT_FOR(exists(tp("two/done/c.csv")), "two/done/c.csv");
+    stop(&r2);
+    fake_free(&f1);
+    fake_free(&f2);
+}
+END_TEST
+
+static int rm_tree(const char *path)
+{
+    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+START_TEST(test_directory_recreated)
+{
+    struct fake f;
+    struct runner r;
+    ck_assert_int_eq(mkdir(tp("sp"), 0750), 0);
+    fake_init(&f, "t");
+    fake_set(&f, "path", tp("sp"));
+    fake_set(&f, "rescan", "1");
+    start(&r, &f);
+
+    write_file(tp("sp/one.csv"), "1\n");
+    WAIT_FOR(exists(tp("sp/done/one.csv")), "sp/done/one.csv");
+
+    /* an operator removes the spool and makes it again */
+    ck_assert_int_eq(rm_tree(tp("sp")), 0);
+    ck_assert_int_eq(mkdir(tp("sp"), 0750), 0);
+    write_file(tp("sp/two.csv"), "2\n");
+    WAIT_FOR(exists(tp("sp/done/two.csv")), "sp/done/two.csv after a rescan");
+    WAIT_LOG(&f, PP_LOG_INFO, "/sp again");
+
+    /* and events work again after that */
+    write_file(tp("sp/three.csv"), "3\n");
+    WAIT_FOR(exists(tp("sp/done/three.csv")), "sp/done/three.csv");
+
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+static Suite *spool_suite(void)
+{
+    Suite *s = suite_create("spool");
+    TCase *tc = tcase_create("init");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_init_options, 0,
+                        (int)(sizeof init_cases / sizeof init_cases[0]));
+    tcase_add_test(tc, test_init_directories);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("run");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_ingest_flow);
+    tcase_add_test(tc, test_retry_on_error);
+    tcase_add_test(tc, test_name_collisions);
+    tcase_add_test(tc, test_too_large);
+    tcase_add_test(tc, test_file_still_open);
+    tcase_add_test(tc, test_shutdown);
+    tcase_add_test(tc, test_two_instances);
+    tcase_add_test(tc, test_directory_recreated);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(spool_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
