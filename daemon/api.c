@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "csv.h"
 #include "ingest.h"
 #include "json.h"
@@ -345,6 +346,30 @@ static void route_post_observations(pp_app *app, const api_request *req, api_res
     free(res.report);
 }
 
+static void route_alerts(pp_app *app, const api_request *req, api_response *resp)
+{
+    const char *since = req->query ? req->query(req->query_ctx, "since") : NULL;
+    jbuf b;
+    jbuf_init(&b);
+    if (app->alerts == NULL) {
+        api_error(resp, 503, "alerts are not available");
+        return;
+    }
+    if (since) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(since, &end, 10);
+        if (*since == '\0' || *since == '-' || *end != '\0' || errno != 0 || strlen(since) > 20) {
+            api_error(resp, 400, "bad since: expected a sequence number");
+            return;
+        }
+        alert_since_json(app->alerts, (uint64_t)n, &b);
+    } else {
+        alert_active_json(app->alerts, &b);
+    }
+    reply_json(req, resp, &b, 0);
+}
+
 void api_handle(pp_app *app, const api_request *req, api_response *resp)
 {
     char seg[4][PP_ID_MAX + 16];
@@ -394,6 +419,8 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
     int n;
     if (strcmp(path, "/api/v1/status") == 0)
         route_status(app, req, resp);
+    else if (strcmp(path, "/api/v1/alerts") == 0)
+        route_alerts(app, req, resp);
     else if ((n = split_path(path, "/api/v1/parks/", seg, 1)) == 1)
         route_park(app, req, resp, seg[0]);
     else if ((n = split_path(path, "/api/v1/series/", seg, 2)) == 2)

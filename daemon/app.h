@@ -13,6 +13,9 @@
 #include "db.h"
 #include "journal.h"
 
+struct alert_engine;
+struct bus;
+
 typedef struct pp_app {
     pthread_rwlock_t cfg_lock;   /* guards cfg (swapped on reload) */
     pp_config *cfg;
@@ -22,9 +25,16 @@ typedef struct pp_app {
     pthread_mutex_t ingest_lock; /* one ingest at a time: journal appends, db writes, RRD */
     int64_t fixed_now;           /* --now: the clock is fixed at this time (0: real clock) */
     int64_t started_at;
-    /* called (with the ingest lock held) after figures changed; may be NULL */
-    void (*on_change)(struct pp_app *app, void *ud);
+    /* called (with the ingest lock held) after the figures or targets of the n
+     * series (parks[i], indicators[i]) changed; may be NULL */
+    void (*on_change)(struct pp_app *app, void *ud, const char *const *parks,
+                      const char *const *indicators, size_t n);
     void *on_change_ud;
+    /* called for each journal event record during replay; may be NULL */
+    void (*on_event)(struct pp_app *app, void *ud, const char *payload);
+    void *on_event_ud;
+    struct alert_engine *alerts; /* the alert state machine (NULL in tools) */
+    struct bus *bus;             /* the alert bus (NULL when not running) */
     /* counters for /metrics */
     uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged, n_targets_accepted;
 } pp_app;

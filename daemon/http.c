@@ -17,15 +17,38 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "alert.h"
 #include "api.h"
 #include "log.h"
+
+#define SSE_MAX_STREAMS 64   /* concurrent /api/v1/events streams */
+#define SSE_KEEPALIVE_S 15   /* a comment line this often keeps proxies and browsers content */
+
+/* One Server-Sent Events stream. While it has nothing to send, its connection
+ * is suspended (no thread, no polling); http_sse_wake() resumes it when an
+ * alert is raised or its keep-alive is due. */
+typedef struct sse_stream {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    uint64_t last_seq;
+    bool suspended;
+    int64_t next_keepalive;      /* monotonic seconds */
+    char *pending;               /* bytes not yet handed to MHD */
+    size_t pending_len, pending_off;
+    struct sse_stream *prev, *next;
+} sse_stream;
 
 struct http_server {
     struct MHD_Daemon *mhd;
     pp_app *app;
     long max_body;
     int port;
+    pthread_mutex_t sse_lock;
+    sse_stream *streams;
+    int n_streams;
+    bool stopping;
 };
 
 /* Per-request state, kept in *req_cls between calls of the access handler. */
@@ -107,6 +130,141 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
     return ret;
 }
 
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Fills s->pending with the next thing to send; false when there is nothing. */
+static bool sse_fill(sse_stream *s)
+{
+    alert_engine *ae = s->srv->app->alerts;
+    uint64_t seq = 0;
+    char *json = ae ? alert_next(ae, s->last_seq, &seq) : NULL;
+    jbuf b;
+    jbuf_init(&b);
+    if (json) {
+        jbuf_printf(&b, "id: %llu\nevent: alert\ndata: %s\n\n", (unsigned long long)seq, json);
+        free(json);
+        s->last_seq = seq;
+    } else if (mono_now() >= s->next_keepalive) {
+        jbuf_puts(&b, ": keep-alive\n\n");
+    } else {
+        return false;
+    }
+    s->next_keepalive = mono_now() + SSE_KEEPALIVE_S;
+    free(s->pending);
+    s->pending = jbuf_take(&b, &s->pending_len);
+    s->pending_off = 0;
+    return s->pending != NULL;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sse_stream *s = cls;
+    http_server *srv = s->srv;
+    ssize_t n = 0;
+    pthread_mutex_lock(&srv->sse_lock);
+    if (srv->stopping) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else if (s->pending_off < s->pending_len || sse_fill(s)) {
+        size_t left = s->pending_len - s->pending_off;
+        n = (ssize_t)(left < max ? left : max);
+        memcpy(buf, s->pending + s->pending_off, (size_t)n);
+        s->pending_off += (size_t)n;
+    } else {
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&srv->sse_lock);
+    return n;
+}
+
+static void sse_free(void *cls)
+{
+    sse_stream *s = cls;
+    http_server *srv = s->srv;
+    pthread_mutex_lock(&srv->sse_lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    srv->n_streams--;
+    pthread_mutex_unlock(&srv->sse_lock);
+    free(s->pending);
+    free(s);
+}
+
+static enum MHD_Result sse_start(http_server *srv, struct MHD_Connection *conn)
+{
+    api_response r;
+    memset(&r, 0, sizeof r);
+    if (srv->app->alerts == NULL) {
+        api_error(&r, 503, "alerts are not available");
+        return send_response(conn, &r);
+    }
+    sse_stream *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return MHD_NO;
+    s->srv = srv;
+    s->conn = conn;
+    s->last_seq = alert_seq(srv->app->alerts);
+    const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+    if (last && *last && strlen(last) <= 20 && strspn(last, "0123456789") == strlen(last))
+        s->last_seq = strtoull(last, NULL, 10);
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "retry: 5000\n: parkpulse alert stream\n\n");
+    s->pending = jbuf_take(&b, &s->pending_len);
+    s->next_keepalive = mono_now() + SSE_KEEPALIVE_S;
+
+    pthread_mutex_lock(&srv->sse_lock);
+    if (srv->n_streams >= SSE_MAX_STREAMS || srv->stopping) {
+        pthread_mutex_unlock(&srv->sse_lock);
+        free(s->pending);
+        free(s);
+        api_error(&r, 503, "too many event streams");
+        return send_response(conn, &r);
+    }
+    s->next = srv->streams;
+    if (srv->streams)
+        srv->streams->prev = s;
+    srv->streams = s;
+    srv->n_streams++;
+    pthread_mutex_unlock(&srv->sse_lock);
+
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+    if (resp == NULL) {
+        sse_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+void http_sse_wake(http_server *srv, bool keepalive_only)
+{
+    if (srv == NULL)
+        return;
+    int64_t now = mono_now();
+    pthread_mutex_lock(&srv->sse_lock);
+    for (sse_stream *s = srv->streams; s; s = s->next) {
+        if (s->suspended && (!keepalive_only || now >= s->next_keepalive)) {
+            s->suspended = false;
+            MHD_resume_connection(s->conn);
+        }
+    }
+    pthread_mutex_unlock(&srv->sse_lock);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -145,6 +303,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         hc->len += n;
         return MHD_YES;
     }
+
+    if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "GET") == 0 && !hc->too_large)
+        return sse_start(srv, conn);
 
     api_response r;
     memset(&r, 0, sizeof r);
@@ -250,8 +411,9 @@ http_server *http_start(pp_app *app)
     }
     srv->app = app;
     srv->max_body = cfg->http_max_body;
+    pthread_mutex_init(&srv->sse_lock, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->mhd = MHD_start_daemon(
@@ -269,6 +431,7 @@ http_server *http_start(pp_app *app)
     if (srv->mhd == NULL) {
         log_err("http", "cannot listen on %s (in use, or not an address of this machine)",
                 cfg->http_listen);
+        pthread_mutex_destroy(&srv->sse_lock);
         free(srv);
         return NULL;
     }
@@ -284,6 +447,26 @@ void http_stop(http_server *s)
 {
     if (s == NULL)
         return;
+    /* every suspended stream is resumed and told to end: MHD must not be
+     * stopped with suspended connections */
+    pthread_mutex_lock(&s->sse_lock);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->sse_lock);
+    http_sse_wake(s, false);
+    MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&s->sse_lock);
+        int left = s->n_streams;
+        pthread_mutex_unlock(&s->sse_lock);
+        if (left == 0)
+            break;
+        http_sse_wake(s, false);
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->mhd);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    pthread_mutex_destroy(&s->sse_lock);
     free(s);
 }

@@ -7,6 +7,8 @@
 #ifndef PP_HTTP_H
 #define PP_HTTP_H
 
+#include <stdbool.h>
+
 #include "app.h"
 
 typedef struct http_server http_server;
@@ -16,6 +18,10 @@ http_server *http_start(pp_app *app);
 
 /* The bound port (useful with port 0). */
 int http_port(const http_server *s);
+
+/* Resumes the Server-Sent Events streams: all of them (an alert was raised),
+ * or only those whose keep-alive is due. Thread-safe. */
+void http_sse_wake(http_server *s, bool keepalive_only);
 
 void http_stop(http_server *s);
 

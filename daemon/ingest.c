@@ -194,8 +194,19 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     app->n_obs_accepted += res->n_obs;
     app->n_obs_unchanged += res->n_unchanged;
     app->n_targets_accepted += res->n_targets;
-    if (n_recs > 0 && app->on_change)
-        app->on_change(app, app->on_change_ud);
+    if (n_touched > 0 && app->on_change) {
+        const char **parks = calloc(n_touched, sizeof *parks);
+        const char **inds = calloc(n_touched, sizeof *inds);
+        if (parks && inds) {
+            for (size_t i = 0; i < n_touched; i++) {
+                parks[i] = tv[i].park;
+                inds[i] = tv[i].indicator;
+            }
+            app->on_change(app, app->on_change_ud, parks, inds, n_touched);
+        }
+        free(parks);
+        free(inds);
+    }
     st = INGEST_OK;
 out:
     free(recs);
@@ -260,6 +271,8 @@ static int replay_one(const journal_record *r, void *ud)
     } else if (r->type == JREC_TARGET) {
         if (db_add_target(app->db, &r->target) < 0)
             return -ENOMEM;
+    } else if (r->type == JREC_EVENT && app->on_event) {
+        app->on_event(app, app->on_event_ud, r->event);
     }
     return 0;
 }

@@ -18,7 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "app.h"
+#include "bus.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -29,6 +31,34 @@
 #define EX_CANTCREAT_ 73
 #define EX_IOERR_ 74
 #define EX_CONFIG_ 78
+
+/* ---- the hooks that connect the rooms (ingest → alerts → bus, SSE) ---- */
+
+static void on_journal_event(pp_app *app, void *ud, const char *payload)
+{
+    alert_replay_event(app->alerts, payload);
+}
+
+static void on_figures_changed(pp_app *app, void *ud, const char *const *parks,
+                               const char *const *indicators, size_t n)
+{
+    alert_evaluate(app->alerts, parks, indicators, n, false);
+}
+
+static void on_alerts_raised(void *ud) { http_sse_wake(ud, false); }
+
+static const char *bus_clock(char *buf, size_t len, void *ud)
+{
+    return app_format_time(app_now(ud), buf, len);
+}
+
+/* Re-evaluates every series (staleness depends on the date). */
+static void evaluate_all(pp_app *app)
+{
+    pthread_mutex_lock(&app->ingest_lock);
+    alert_evaluate(app->alerts, NULL, NULL, 0, true);
+    pthread_mutex_unlock(&app->ingest_lock);
+}
 
 static void usage(FILE *f)
 {
@@ -183,7 +213,9 @@ int main(int argc, char **argv)
         goto out;
     }
     app.db = db_new();
-    if (app.db == NULL || ingest_replay(&app) != 0) {
+    app.alerts = alert_new(&app);
+    app.on_event = on_journal_event;
+    if (app.db == NULL || app.alerts == NULL || ingest_replay(&app) != 0) {
         rc = EX_IOERR_;
         goto out;
     }
@@ -200,10 +232,33 @@ int main(int argc, char **argv)
         }
     }
 
+    bus_options bo = {
+        .endpoint = app.cfg->bus_publish, .heartbeat_s = app.cfg->bus_heartbeat,
+        .hwm = app.cfg->bus_hwm, .curve_secret_key_file = app.cfg->bus_curve_secret_key,
+        .curve_clients_dir = app.cfg->bus_curve_clients, .now_fn = bus_clock, .now_ud = &app,
+        .seq = alert_seq(app.alerts),
+    };
+    app.bus = bus_open(&bo, err, sizeof err);
+    if (app.bus == NULL) {
+        log_err("bus", "cannot open the alert bus %s: %s", app.cfg->bus_publish, err);
+        rc = EX_SOFTWARE_;
+        goto out;
+    }
+    log_info("bus", "publishing alerts on %s", bus_endpoint(app.bus));
     http = http_start(&app);
     if (http == NULL) {
         rc = EX_SOFTWARE_;
         goto out;
+    }
+    alert_set_bus(app.alerts, app.bus);
+    alert_set_listener(app.alerts, on_alerts_raised, http);
+    app.on_change = on_figures_changed;
+    evaluate_all(&app); /* what changed while we were down, and staleness */
+    int last_day = 0;
+    {
+        int y, m, d;
+        app_local_date(app_now(&app), &y, &m, &d);
+        last_day = y * 10000 + m * 100 + d;
     }
     plugins = plugin_start_all(&app, app.cfg);
     if (plugins == NULL) {
@@ -222,11 +277,20 @@ int main(int argc, char **argv)
         }
         if (sig == SIGHUP)
             log_warn("main", "SIGHUP: configuration reload is not supported yet");
+        http_sse_wake(http, true);
+        int y, m, d;
+        app_local_date(app_now(&app), &y, &m, &d);
+        if (y * 10000 + m * 100 + d != last_day) {
+            last_day = y * 10000 + m * 100 + d;
+            evaluate_all(&app); /* a new day: figures may have become overdue */
+        }
     }
     rc = 0;
 out:
     plugin_stop_all(plugins);
+    app.on_change = NULL;
     http_stop(http);
+    bus_close(app.bus);
     if (app.journal) {
         pthread_mutex_lock(&app.ingest_lock);
         if (rc == 0)
@@ -234,6 +298,7 @@ out:
         journal_close(app.journal);
         pthread_mutex_unlock(&app.ingest_lock);
     }
+    alert_free(app.alerts);
     db_free(app.db);
     conf_free(app.cfg);
     if (lock_fd >= 0)
