@@ -9,6 +9,7 @@
 #include "api.h"
 
 #include <errno.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,10 @@
 #include "json.h"
 #include "log.h"
 #include "pace.h"
+#include "pages.h"
+#include "report.h"
 #include "status.h"
+#include "text.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define API_TOKEN_MAX 4096
@@ -370,6 +374,188 @@ static void route_alerts(pp_app *app, const api_request *req, api_response *resp
     reply_json(req, resp, &b, 0);
 }
 
+static void route_ranking(pp_app *app, const api_request *req, api_response *resp, const char *id)
+{
+    const pp_indicator *ind = want_indicator(app, id, resp);
+    if (ind == NULL)
+        return;
+    int period;
+    if (!query_period(req, "period", &period, resp))
+        return;
+    if (period < 0)
+        period = report_latest_period(app, ind);
+    jbuf b;
+    jbuf_init(&b);
+    report_ranking_json(app, ind, period, app_now(app), &b);
+    reply_json(req, resp, &b, newest_update(app));
+}
+
+static void route_history(pp_app *app, const api_request *req, api_response *resp,
+                          char seg[][PP_ID_MAX + 16])
+{
+    const pp_park *park = want_park(app, seg[0], resp);
+    const pp_indicator *ind = park ? want_indicator(app, seg[1], resp) : NULL;
+    if (ind == NULL)
+        return;
+    int period;
+    char why[160];
+    if (csv_parse_period(seg[2], &period, why, sizeof why) != 0) {
+        api_error(resp, 400, "bad period: expected YYYY-MM");
+        return;
+    }
+    jbuf b;
+    jbuf_init(&b);
+    report_history_json(app, park, ind, period, &b);
+    reply_json(req, resp, &b, 0);
+}
+
+static void route_report(pp_app *app, const api_request *req, api_response *resp)
+{
+    const char *fmt = req->query ? req->query(req->query_ctx, "format") : NULL;
+    const char *enc = req->query ? req->query(req->query_ctx, "encoding") : NULL;
+    int period;
+    if (!query_period(req, "period", &period, resp))
+        return;
+    if (fmt == NULL || *fmt == '\0')
+        fmt = "csv";
+    if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
+        api_error(resp, 400, "bad format: csv or json");
+        return;
+    }
+    bool gb = false;
+    if (enc && *enc) {
+        if (strcasecmp(enc, "gb18030") == 0 || strcasecmp(enc, "gbk") == 0)
+            gb = true;
+        else if (strcasecmp(enc, "utf-8") != 0 && strcasecmp(enc, "utf8") != 0) {
+            api_error(resp, 400, "bad encoding: utf-8 or gb18030");
+            return;
+        }
+    }
+    if (period < 0) {
+        for (size_t i = 0; i < app->cfg->catalog.n_indicators; i++) {
+            int p = report_latest_period(app, &app->cfg->catalog.indicators[i]);
+            if (p > period)
+                period = p;
+        }
+        if (period < 0) {
+            api_error(resp, 404, "no figures yet: give period=YYYY-MM");
+            return;
+        }
+    }
+    jbuf b;
+    jbuf_init(&b);
+    if (strcmp(fmt, "json") == 0) {
+        report_table_json(app, period, app_now(app), &b);
+        reply_json(req, resp, &b, newest_update(app));
+        return;
+    }
+    report_table_csv(app, period, app_now(app), &b);
+    size_t len;
+    char *csv = jbuf_take(&b, &len);
+    if (csv == NULL) {
+        api_error(resp, 503, "out of memory");
+        return;
+    }
+    if (gb) {
+        char *conv;
+        size_t clen;
+        if (text_convert("GB18030", "UTF-8", csv, len, &conv, &clen) != 0) {
+            free(csv);
+            api_error(resp, 503, "cannot convert to GB18030");
+            return;
+        }
+        free(csv);
+        csv = conv;
+        len = clen;
+    }
+    resp->status = 200;
+    resp->content_type = gb ? "text/csv; charset=gb18030" : "text/csv; charset=utf-8";
+    resp->body = csv;
+    resp->len = len;
+    snprintf(resp->disposition, sizeof resp->disposition,
+             "attachment; filename=\"parkpulse-report-%04d-%02d.csv\"", pp_period_year(period),
+             pp_period_month(period));
+    set_etag(resp);
+}
+
+static void route_metrics(pp_app *app, api_response *resp)
+{
+    jbuf b;
+    jbuf_init(&b);
+    report_metrics(app, app_now(app), &b);
+    set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+/* Serves a page, an asset or a dashboard definition read by pages.c. */
+static void reply_file(const api_request *req, api_response *resp, int rc, pages_file *f)
+{
+    if (rc == -1 || rc == -3) {
+        api_error(resp, 404, "not found");
+        return;
+    }
+    if (rc != 0) {
+        api_error(resp, 503, "cannot read the file");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = f->content_type;
+    resp->body = f->data;
+    resp->len = f->len;
+    resp->last_modified = f->mtime;
+    set_etag(resp);
+    if (req->if_none_match && strstr(req->if_none_match, resp->etag)) {
+        free(resp->body);
+        resp->body = NULL;
+        resp->len = 0;
+        resp->status = 304;
+    }
+}
+
+/* Routes that need neither the db nor the alerts: pages and assets. Returns
+ * true when it answered. */
+static bool route_static(pp_app *app, const api_request *req, api_response *resp)
+{
+    char seg[4][PP_ID_MAX + 16];
+    const char *dir = app->cfg->dashboard_dir;
+    const char *path = req->path;
+    pages_file f;
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+        reply_file(req, resp, pages_read_page(dir, "index.html", &f), &f);
+    } else if (split_path(path, "/park/", seg, 1) == 1) {
+        if (want_park(app, seg[0], resp))
+            reply_file(req, resp, pages_read_page(dir, "park.html", &f), &f);
+    } else if (split_path(path, "/indicator/", seg, 1) == 1) {
+        if (want_indicator(app, seg[0], resp))
+            reply_file(req, resp, pages_read_page(dir, "indicator.html", &f), &f);
+    } else if (split_path(path, "/dashboard/", seg, 1) == 1) {
+        int rc = pages_read_dashboard(dir, seg[0], &f);
+        if (rc == 0) {
+            free(f.data);
+            rc = pages_read_page(dir, "dashboard.html", &f);
+        }
+        reply_file(req, resp, rc, &f);
+    } else if (split_path(path, "/assets/", seg, 1) == 1) {
+        reply_file(req, resp, pages_read_asset(dir, seg[0], &f), &f);
+    } else if (strcmp(path, "/api/v1/dashboards") == 0) {
+        size_t len;
+        char *body = pages_list_dashboards(dir, &len);
+        if (body == NULL) {
+            api_error(resp, 503, "out of memory");
+        } else {
+            resp->status = 200;
+            resp->content_type = JSON_TYPE;
+            resp->body = body;
+            resp->len = len;
+            set_etag(resp);
+        }
+    } else if (split_path(path, "/api/v1/dashboards/", seg, 1) == 1) {
+        reply_file(req, resp, pages_read_dashboard(dir, seg[0], &f), &f);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 void api_handle(pp_app *app, const api_request *req, api_response *resp)
 {
     char seg[4][PP_ID_MAX + 16];
@@ -415,6 +601,10 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
     }
 
     pthread_rwlock_rdlock(&app->cfg_lock);
+    if (route_static(app, req, resp)) {
+        pthread_rwlock_unlock(&app->cfg_lock);
+        return;
+    }
     db_rdlock(app->db);
     int n;
     if (strcmp(path, "/api/v1/status") == 0)
@@ -425,6 +615,14 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         route_park(app, req, resp, seg[0]);
     else if ((n = split_path(path, "/api/v1/series/", seg, 2)) == 2)
         route_series(app, req, resp, seg[0], seg[1]);
+    else if ((n = split_path(path, "/api/v1/ranking/", seg, 1)) == 1)
+        route_ranking(app, req, resp, seg[0]);
+    else if ((n = split_path(path, "/api/v1/history/", seg, 3)) == 3)
+        route_history(app, req, resp, seg);
+    else if (strcmp(path, "/api/v1/report") == 0)
+        route_report(app, req, resp);
+    else if (strcmp(path, "/metrics") == 0)
+        route_metrics(app, resp);
     else
         api_error(resp, 404, "not found");
     db_unlock(app->db);

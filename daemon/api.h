@@ -33,6 +33,7 @@ typedef struct api_response {
     int64_t last_modified;       /* 0 for none */
     const char *allow;           /* for 405 */
     const char *www_authenticate; /* for 401 */
+    char disposition[128];       /* Content-Disposition, "" for none */
 } api_response;
 
 /* Fills resp for req. Always sets a status and a body. */

@@ -121,6 +121,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
     }
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->disposition[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
     if (r->www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");

@@ -51,7 +51,8 @@ bad:
     return false;
 }
 
-int text_gb18030_to_utf8(const char *in, size_t len, char **out, size_t *outlen)
+int text_convert(const char *to, const char *from, const char *in, size_t len, char **out,
+                 size_t *outlen)
 {
     iconv_t cd = (iconv_t)-1;
     char *buf = NULL;
@@ -60,7 +61,7 @@ int text_gb18030_to_utf8(const char *in, size_t len, char **out, size_t *outlen)
 
     *out = NULL;
     *outlen = 0;
-    cd = iconv_open("UTF-8", "GB18030");
+    cd = iconv_open(to, from);
     if (cd == (iconv_t)-1) {
         rc = errno ? -errno : -EINVAL;
         goto fail;
@@ -190,4 +191,9 @@ size_t text_copy_utf8(char *dst, size_t dstsize, const char *src)
     memmove(dst, src, n);
     dst[n] = '\0';
     return n;
+}
+
+int text_gb18030_to_utf8(const char *in, size_t len, char **out, size_t *outlen)
+{
+    return text_convert("UTF-8", "GB18030", in, len, out, outlen);
 }

@@ -20,6 +20,11 @@ bool text_utf8_valid(const char *s, size_t len, size_t *bad_off);
  * to a malloc'd NUL-terminated string (the caller frees it) of *outlen bytes.
  * Returns -EILSEQ or -EINVAL when the input is not GB18030, -ENOMEM, or
  * another negative errno when iconv is unavailable; *out is then NULL. */
+/* Converts len bytes from encoding `from` to `to` with iconv (e.g. "GB18030",
+ * "UTF-8"); same results and ownership as text_gb18030_to_utf8. */
+int text_convert(const char *to, const char *from, const char *in, size_t len, char **out,
+                 size_t *outlen);
+
 int text_gb18030_to_utf8(const char *in, size_t len, char **out, size_t *outlen);
 
 /* Folds in place U+FF01..U+FF5E to U+0021..U+007E and U+3000 to a space.

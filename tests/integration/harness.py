@@ -61,7 +61,8 @@ class Daemon:
             with open(self.token_file, "w") as f:
                 f.write(token + "\n")
         self.conf = os.path.join(self.dir, "parkpulse.conf")
-        parks = open(parks_conf or os.path.join(FIXTURES, "parks.conf"), encoding="utf-8").read()
+        with open(parks_conf or os.path.join(FIXTURES, "parks.conf"), encoding="utf-8") as f:
+            parks = f.read()
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write(
                 'timezone = "Asia/Shanghai"\n'

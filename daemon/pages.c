@@ -1,0 +1,176 @@
+/*
+ * pages.c — static pages, assets and dashboard definitions (see pages.h).
+ * Files are opened with O_NOFOLLOW relative to fixed names; a symlink, a
+ * directory or a file over PAGES_MAX_FILE is refused.
+ */
+#include "pages.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "model.h"
+
+#define PAGES_MAX_FILE (4u << 20)
+
+static const char *type_of(const char *name)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        { ".html", "text/html; charset=utf-8" },  { ".css", "text/css; charset=utf-8" },
+        { ".js", "text/javascript; charset=utf-8" }, { ".json", "application/json; charset=utf-8" },
+        { ".svg", "image/svg+xml" },             { ".png", "image/png" },
+        { ".ico", "image/x-icon" },              { ".txt", "text/plain; charset=utf-8" },
+        { ".woff2", "font/woff2" },
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static int read_file(const char *path, pages_file *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -1 : -2;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > PAGES_MAX_FILE) {
+        close(fd);
+        return -2;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (buf == NULL || got != (size_t)st.st_size) {
+        free(buf);
+        return -2;
+    }
+    buf[got] = '\0';
+    out->data = buf;
+    out->len = got;
+    out->content_type = type_of(path);
+    out->mtime = (long long)st.st_mtime;
+    return 0;
+}
+
+int pages_read_page(const char *dir, const char *page, pages_file *out)
+{
+    static const char *pages[] = { "index.html", "park.html", "indicator.html", "dashboard.html" };
+    char path[4200];
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        if (strcmp(page, pages[i]) == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, pages[i]);
+            return read_file(path, out);
+        }
+    }
+    return -3;
+}
+
+static bool asset_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 100 || s[0] == '.')
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+int pages_read_asset(const char *dir, const char *name, pages_file *out)
+{
+    char path[4200];
+    if (!asset_name_ok(name))
+        return -3;
+    snprintf(path, sizeof path, "%s/assets/%s", dir, name);
+    return read_file(path, out);
+}
+
+int pages_read_dashboard(const char *dir, const char *name, pages_file *out)
+{
+    char path[4200];
+    if (!pp_id_valid(name))
+        return -3;
+    snprintf(path, sizeof path, "%s/%s.json", dir, name);
+    return read_file(path, out);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The "title" of a definition, read with a plain search (the file is ours to serve, not to parse). */
+static void title_of(const char *json, char *title, size_t len)
+{
+    title[0] = '\0';
+    const char *p = strstr(json, "\"title\"");
+    if (p == NULL || (p = strchr(p + 7, '"')) == NULL)
+        return;
+    p++;
+    size_t i = 0;
+    while (*p && *p != '"' && i + 1 < len) {
+        if (*p == '\\' && p[1])
+            p++;
+        title[i++] = *p++;
+    }
+    title[i] = '\0';
+}
+
+char *pages_list_dashboards(const char *dir, size_t *len)
+{
+    char *names[256];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0) {
+            char base[PP_ID_MAX + 2];
+            if (l - 5 > PP_ID_MAX)
+                continue;
+            memcpy(base, e->d_name, l - 5);
+            base[l - 5] = '\0';
+            if (pp_id_valid(base) && (names[n] = strdup(base)) != NULL)
+                n++;
+        }
+    }
+    if (d)
+        closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "{\"dashboards\":[");
+    for (size_t i = 0; i < n; i++) {
+        pages_file f;
+        char title[256] = "";
+        if (pages_read_dashboard(dir, names[i], &f) == 0) {
+            title_of(f.data, title, sizeof title);
+            free(f.data);
+        }
+        if (i)
+            jbuf_puts(&b, ",");
+        jbuf_puts(&b, "{");
+        json_key(&b, "name", true);
+        json_str(&b, names[i]);
+        json_key(&b, "title", false);
+        json_str(&b, title[0] ? title : names[i]);
+        jbuf_puts(&b, "}");
+        free(names[i]);
+    }
+    jbuf_puts(&b, "]}\n");
+    return jbuf_take(&b, len);
+}

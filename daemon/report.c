@@ -1,0 +1,417 @@
+/*
+ * report.c — rankings, the 通报 table, history and metrics (see report.h).
+ *
+ * The ranking orders parks by gap, best first; parks without a gap (no
+ * target) follow, ordered by completion, then by value (ascending for ranks
+ * and lower-is-better rates). The 通报 table uses the same order within each
+ * indicator, so its 排名 column is the ranking's.
+ */
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "bus.h"
+#include "status.h"
+
+int report_latest_period(const pp_app *app, const pp_indicator *ind)
+{
+    int best = -1;
+    const pp_catalog *cat = &app->cfg->catalog;
+    for (size_t i = 0; i < cat->n_parks; i++) {
+        const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
+        for (size_t k = s ? s->n_points : 0; k-- > 0;) {
+            if (s->points[k].n_vintages > 0) {
+                if (s->points[k].period > best)
+                    best = s->points[k].period;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+static bool lower_is_better(const pp_indicator *ind)
+{
+    return ind->kind == PP_KIND_RANK || (ind->kind == PP_KIND_RATE && ind->direction == PP_DIR_LOWER);
+}
+
+static const pp_indicator *sort_ind; /* qsort has no context argument; callers hold a lock */
+
+static int cmp_rank(const void *pa, const void *pb)
+{
+    const series_status *a = pa, *b = pb;
+    const pace_result *x = &a->pace, *y = &b->pace;
+    if (x->has_gap != y->has_gap)
+        return x->has_gap ? -1 : 1;
+    if (x->has_gap && pace_round2(x->gap) != pace_round2(y->gap))
+        return pace_round2(x->gap) > pace_round2(y->gap) ? -1 : 1;
+    if (x->has_completion && y->has_completion && x->completion_pct != y->completion_pct)
+        return x->completion_pct > y->completion_pct ? -1 : 1;
+    if (a->value != b->value) {
+        bool asc = lower_is_better(sort_ind);
+        return (a->value < b->value) == asc ? -1 : 1;
+    }
+    return strcmp(a->park->id, b->park->id);
+}
+
+static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Evaluates every park on ind at period, ranked. Returns a malloc'd array (caller frees). */
+static series_status *ranked(const pp_app *app, const pp_indicator *ind, int period, int64_t now,
+                             size_t *n)
+{
+    const pp_catalog *cat = &app->cfg->catalog;
+    series_status *v = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *v);
+    *n = 0;
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < cat->n_parks; i++) {
+        const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
+        if (status_eval(app, &cat->parks[i], ind, s, period, now, &v[*n]))
+            (*n)++;
+    }
+    pthread_mutex_lock(&sort_lock);
+    sort_ind = ind;
+    qsort(v, *n, sizeof *v, cmp_rank);
+    pthread_mutex_unlock(&sort_lock);
+    return v;
+}
+
+/* Writes a <series> object with "rank" and "name" in front. */
+static void ranked_entry_json(jbuf *b, const series_status *st, size_t rank)
+{
+    jbuf tmp;
+    jbuf_init(&tmp);
+    status_series_json(&tmp, st);
+    jbuf_puts(b, "{");
+    json_key(b, "rank", true);
+    json_int(b, (int64_t)rank);
+    json_key(b, "name", false);
+    json_str(b, st->park->name);
+    if (tmp.data && tmp.len > 2) {
+        jbuf_puts(b, ",");
+        jbuf_raw(b, tmp.data + 1, tmp.len - 1); /* the series object without its '{' */
+    } else {
+        jbuf_puts(b, "}");
+    }
+    if (tmp.failed)
+        b->failed = true;
+    jbuf_free(&tmp);
+}
+
+void report_ranking_json(const pp_app *app, const pp_indicator *ind, int period, int64_t now, jbuf *b)
+{
+    char pbuf[16];
+    size_t n = 0;
+    series_status *v = period >= 0 ? ranked(app, ind, period, now, &n) : NULL;
+    jbuf_puts(b, "{");
+    json_key(b, "indicator", true);
+    json_str(b, ind->id);
+    json_key(b, "label", false);
+    json_str(b, ind->label);
+    json_key(b, "unit", false);
+    json_str(b, ind->unit);
+    json_key(b, "period", false);
+    if (period >= 0)
+        json_str(b, pp_period_format(period, pbuf, sizeof pbuf));
+    else
+        json_null(b);
+    json_key(b, "parks", false);
+    jbuf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            jbuf_puts(b, ",");
+        ranked_entry_json(b, &v[i], i + 1);
+    }
+    jbuf_puts(b, "]}");
+    free(v);
+}
+
+static const char *status_zh(pp_status s)
+{
+    switch (s) {
+    case PP_STATUS_OK: return "正常";
+    case PP_STATUS_WARNING: return "预警";
+    case PP_STATUS_CRITICAL: return "严重滞后";
+    case PP_STATUS_NO_TARGET: return "未设目标";
+    case PP_STATUS_STALE: return "逾期未报";
+    }
+    return "";
+}
+
+typedef void (*row_fn)(jbuf *b, const series_status *st, size_t rank, bool first);
+
+static void table_rows(const pp_app *app, int period, int64_t now, jbuf *b, row_fn fn)
+{
+    const pp_catalog *cat = &app->cfg->catalog;
+    bool first = true;
+    for (size_t j = 0; j < cat->n_indicators; j++) {
+        size_t n;
+        series_status *v = ranked(app, &cat->indicators[j], period, now, &n);
+        if (v == NULL) {
+            b->failed = true;
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            fn(b, &v[i], i + 1, first);
+            first = false;
+        }
+        free(v);
+    }
+}
+
+static void row_json(jbuf *b, const series_status *st, size_t rank, bool first)
+{
+    if (!first)
+        jbuf_puts(b, ",");
+    ranked_entry_json(b, st, rank);
+}
+
+void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b)
+{
+    char pbuf[16];
+    jbuf_puts(b, "{");
+    json_key(b, "period", true);
+    json_str(b, pp_period_format(period, pbuf, sizeof pbuf));
+    json_key(b, "rows", false);
+    jbuf_puts(b, "[");
+    table_rows(app, period, now, b, row_json);
+    jbuf_puts(b, "]}");
+}
+
+/* One CSV field, quoted when needed (RFC 4180). */
+static void csv_put(jbuf *b, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        jbuf_puts(b, s);
+        return;
+    }
+    jbuf_puts(b, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            jbuf_puts(b, "\"");
+        jbuf_raw(b, p, 1);
+    }
+    jbuf_puts(b, "\"");
+}
+
+static void csv_num(jbuf *b, bool has, double v, bool round2)
+{
+    jbuf_puts(b, ",");
+    if (!has || !isfinite(v))
+        return;
+    if (round2)
+        json_num2(b, v);
+    else
+        json_num(b, v);
+}
+
+static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
+{
+    char pbuf[16];
+    const pace_result *r = &st->pace;
+    csv_put(b, st->park->id);
+    jbuf_puts(b, ",");
+    csv_put(b, st->park->name);
+    jbuf_puts(b, ",");
+    csv_put(b, st->ind->id);
+    jbuf_puts(b, ",");
+    csv_put(b, st->ind->label);
+    jbuf_puts(b, ",");
+    csv_put(b, pp_period_format(st->period, pbuf, sizeof pbuf));
+    csv_num(b, true, st->value, false);
+    jbuf_puts(b, ",");
+    csv_put(b, st->ind->unit);
+    csv_num(b, st->has_target, st->target, false);
+    csv_num(b, r->has_completion, r->completion_pct, true);
+    csv_num(b, r->has_pace, r->pace_pct, true);
+    csv_num(b, r->has_gap, r->gap, true);
+    jbuf_printf(b, ",%zu,", rank);
+    csv_put(b, status_zh(r->status));
+    jbuf_puts(b, ",");
+    csv_put(b, pp_status_name(r->status));
+    jbuf_puts(b, ",");
+    csv_put(b, r->message);
+    jbuf_puts(b, "\r\n");
+}
+
+void report_table_csv(const pp_app *app, int period, int64_t now, jbuf *b)
+{
+    jbuf_puts(b, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),"
+                 "差距(百分点),排名,状态,status,说明\r\n");
+    table_rows(app, period, now, b, row_csv);
+}
+
+void report_history_json(const pp_app *app, const pp_park *park, const pp_indicator *ind, int period,
+                         jbuf *b)
+{
+    char pbuf[16], tbuf[40];
+    const db_series *s = db_series_get(app->db, park->id, ind->id);
+    const db_point *p = s ? db_series_point(s, period) : NULL;
+    jbuf_puts(b, "{");
+    json_key(b, "park", true);
+    json_str(b, park->id);
+    json_key(b, "indicator", false);
+    json_str(b, ind->id);
+    json_key(b, "period", false);
+    json_str(b, pp_period_format(period, pbuf, sizeof pbuf));
+    json_key(b, "unit", false);
+    json_str(b, ind->unit);
+    json_key(b, "vintages", false);
+    jbuf_puts(b, "[");
+    for (uint32_t i = 0; p && i < p->n_vintages; i++) {
+        const db_vintage *v = &p->vintages[i];
+        char st[2] = { v->status, 0 };
+        if (i)
+            jbuf_puts(b, ",");
+        jbuf_puts(b, "{");
+        json_key(b, "value", true);
+        json_num(b, v->value);
+        json_key(b, "status", false);
+        json_str(b, st);
+        json_key(b, "source", false);
+        json_str(b, v->source);
+        json_key(b, "received_at", false);
+        json_str(b, app_format_time(v->received_at, tbuf, sizeof tbuf));
+        jbuf_puts(b, "}");
+    }
+    jbuf_puts(b, "]}");
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void prom_label(jbuf *b, const char *key, const char *v, bool first)
+{
+    jbuf_printf(b, "%s%s=\"", first ? "" : ",", key);
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            jbuf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            jbuf_puts(b, "\\n");
+        else
+            jbuf_raw(b, p, 1);
+    }
+    jbuf_puts(b, "\"");
+}
+
+static void prom_series_labels(jbuf *b, const series_status *st)
+{
+    jbuf_puts(b, "{");
+    prom_label(b, "park", st->park->id, true);
+    prom_label(b, "indicator", st->ind->id, false);
+    prom_label(b, "unit", st->ind->unit, false);
+    jbuf_puts(b, "}");
+}
+
+typedef struct metric_def {
+    const char *name, *help;
+} metric_def;
+
+void report_metrics(const pp_app *app, int64_t now, jbuf *b)
+{
+    static const metric_def defs[] = {
+        { "parkpulse_value", "Latest figure of a series, in its unit." },
+        { "parkpulse_target", "Annual target of the latest figure's year." },
+        { "parkpulse_completion_pct", "Completion of the annual target, percent." },
+        { "parkpulse_pace_pct", "Pace (序时进度) at the latest month, percent." },
+        { "parkpulse_gap_pp", "Gap to pace or target, percentage points (places for ranks)." },
+        { "parkpulse_period_month", "Latest period of the series as year*100+month." },
+        { "parkpulse_updated_timestamp_seconds", "When the figure in force was received." },
+    };
+    const pp_catalog *cat = &app->cfg->catalog;
+    size_t cap = cat->n_parks * cat->n_indicators;
+    series_status *all = calloc(cap ? cap : 1, sizeof *all);
+    size_t n = 0;
+    if (all == NULL) {
+        b->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < cat->n_parks; i++)
+        for (size_t j = 0; j < cat->n_indicators; j++)
+            if (status_eval(app, &cat->parks[i], &cat->indicators[j],
+                            db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id), -1, now,
+                            &all[n]))
+                n++;
+    for (size_t d = 0; d < sizeof defs / sizeof defs[0]; d++) {
+        jbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", defs[d].name, defs[d].help, defs[d].name);
+        for (size_t i = 0; i < n; i++) {
+            const series_status *st = &all[i];
+            const pace_result *r = &st->pace;
+            double v;
+            switch (d) {
+            case 0: v = st->value; break;
+            case 1: if (!st->has_target) continue; v = st->target; break;
+            case 2: if (!r->has_completion) continue; v = r->completion_pct; break;
+            case 3: if (!r->has_pace) continue; v = r->pace_pct; break;
+            case 4: if (!r->has_gap) continue; v = r->gap; break;
+            case 5: v = pp_period_year(st->period) * 100 + pp_period_month(st->period); break;
+            default: v = (double)st->updated_at; break;
+            }
+            if (!isfinite(v))
+                continue;
+            jbuf_puts(b, defs[d].name);
+            prom_series_labels(b, st);
+            jbuf_puts(b, " ");
+            json_num(b, v);
+            jbuf_puts(b, "\n");
+        }
+    }
+    static const pp_status statuses[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
+                                          PP_STATUS_NO_TARGET, PP_STATUS_STALE };
+    jbuf_puts(b, "# HELP parkpulse_status Pace status of a series (1 for the status in force).\n"
+                 "# TYPE parkpulse_status gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < sizeof statuses / sizeof statuses[0]; k++) {
+            jbuf_puts(b, "parkpulse_status{");
+            prom_label(b, "park", all[i].park->id, true);
+            prom_label(b, "indicator", all[i].ind->id, false);
+            prom_label(b, "status", pp_status_name(statuses[k]), false);
+            jbuf_printf(b, "} %d\n", all[i].pace.status == statuses[k]);
+        }
+    }
+    free(all);
+
+    uint64_t published = 0, dropped = 0;
+    if (app->bus)
+        bus_stats(app->bus, &published, &dropped);
+    jbuf_printf(b,
+                "# HELP parkpulse_files_total Inputs (files, POSTs) ingested, by result.\n"
+                "# TYPE parkpulse_files_total counter\n"
+                "parkpulse_files_total{result=\"ok\"} %llu\n"
+                "parkpulse_files_total{result=\"refused\"} %llu\n"
+                "# HELP parkpulse_observations_total Observations received, by outcome.\n"
+                "# TYPE parkpulse_observations_total counter\n"
+                "parkpulse_observations_total{outcome=\"accepted\"} %llu\n"
+                "parkpulse_observations_total{outcome=\"unchanged\"} %llu\n"
+                "# HELP parkpulse_targets_total Targets accepted.\n"
+                "# TYPE parkpulse_targets_total counter\n"
+                "parkpulse_targets_total %llu\n"
+                "# HELP parkpulse_alert_seq Sequence number of the last alert.\n"
+                "# TYPE parkpulse_alert_seq counter\n"
+                "parkpulse_alert_seq %llu\n"
+                "# HELP parkpulse_bus_messages_total Alert messages handed to the bus, by outcome.\n"
+                "# TYPE parkpulse_bus_messages_total counter\n"
+                "parkpulse_bus_messages_total{outcome=\"published\"} %llu\n"
+                "parkpulse_bus_messages_total{outcome=\"dropped\"} %llu\n"
+                "# HELP parkpulse_series Series with at least one figure or target.\n"
+                "# TYPE parkpulse_series gauge\n"
+                "parkpulse_series %zu\n"
+                "# HELP parkpulse_journal_records Records in the journal.\n"
+                "# TYPE parkpulse_journal_records gauge\n"
+                "parkpulse_journal_records %llu\n"
+                "# HELP parkpulse_start_time_seconds When the daemon started (its clock).\n"
+                "# TYPE parkpulse_start_time_seconds gauge\n"
+                "parkpulse_start_time_seconds %lld\n",
+                (unsigned long long)app->n_files_ok, (unsigned long long)app->n_files_refused,
+                (unsigned long long)app->n_obs_accepted, (unsigned long long)app->n_obs_unchanged,
+                (unsigned long long)app->n_targets_accepted,
+                (unsigned long long)(app->alerts ? alert_seq(app->alerts) : 0),
+                (unsigned long long)published, (unsigned long long)dropped,
+                db_series_count(app->db),
+                (unsigned long long)(app->journal ? journal_count(app->journal) : 0),
+                (long long)app->started_at);
+}
