@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "notify.h"
 #include "plugin.h"
 
 #define EX_USAGE_ 64
@@ -58,6 +60,94 @@ static void evaluate_all(pp_app *app)
     pthread_mutex_lock(&app->ingest_lock);
     alert_evaluate(app->alerts, NULL, NULL, 0, true);
     pthread_mutex_unlock(&app->ingest_lock);
+}
+
+/* true when an indicator's definition that shapes the RRD `pace` DS changed. */
+static bool pace_shape_changed(const pp_config *a, const pp_config *b)
+{
+    if (a->catalog.n_indicators != b->catalog.n_indicators)
+        return true;
+    for (size_t i = 0; i < a->catalog.n_indicators; i++) {
+        const pp_indicator *x = &a->catalog.indicators[i];
+        const pp_indicator *y = pp_catalog_indicator(&b->catalog, x->id);
+        if (y == NULL || strcmp(x->id, y->id) != 0 || x->kind != y->kind || x->has_pace != y->has_pace ||
+            (x->has_pace && memcmp(x->pace, y->pace, sizeof x->pace) != 0))
+            return true;
+    }
+    return false;
+}
+
+static void warn_restart_only(const pp_config *old, const pp_config *cur)
+{
+    static const struct { const char *name; size_t off; } fields[] = {
+        { "state_dir", offsetof(pp_config, state_dir) },
+        { "timezone", offsetof(pp_config, timezone) },
+        { "http.listen", offsetof(pp_config, http_listen) },
+        { "bus.publish", offsetof(pp_config, bus_publish) },
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const char *a = *(char *const *)((const char *)old + fields[i].off);
+        const char *b = *(char *const *)((const char *)cur + fields[i].off);
+        if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+            log_warn("config", "%s changed: it takes effect at the next restart", fields[i].name);
+    }
+}
+
+/* SIGHUP: read the configuration anew; swap it in only when it is valid and
+ * its collectors start, else keep the running one. */
+static void reload(pp_app *app, const char *file, plugin_set **plugins)
+{
+    char err[8192] = "";
+    notify_send("RELOADING=1");
+    pp_config *cur = conf_load(file, err, sizeof err);
+    if (cur == NULL) {
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            log_err("config", "%s", line);
+        log_err("config", "reload refused: the running configuration stays");
+        notify_send("READY=1\nSTATUS=reload refused: configuration errors (see the log)");
+        return;
+    }
+    warn_restart_only(app->cfg, cur);
+    plugin_stop_all(*plugins);
+    *plugins = NULL;
+    pthread_rwlock_wrlock(&app->cfg_lock);
+    pp_config *old = app->cfg;
+    /* what only a restart can change stays as it runs */
+    char **keep[] = { &cur->state_dir, &cur->timezone, &cur->http_listen, &cur->bus_publish };
+    char **from[] = { &old->state_dir, &old->timezone, &old->http_listen, &old->bus_publish };
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        char *t = *keep[i];
+        *keep[i] = *from[i];
+        *from[i] = t;
+    }
+    app->cfg = cur;
+    pthread_rwlock_unlock(&app->cfg_lock);
+
+    *plugins = plugin_start_all(app, cur);
+    if (*plugins == NULL) {
+        log_err("config", "reload refused: a collector of the new configuration failed to start");
+        pthread_rwlock_wrlock(&app->cfg_lock);
+        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+            char *t = *keep[i];
+            *keep[i] = *from[i];
+            *from[i] = t;
+        }
+        app->cfg = old;
+        pthread_rwlock_unlock(&app->cfg_lock);
+        conf_free(cur);
+        *plugins = plugin_start_all(app, old);
+        notify_send("READY=1\nSTATUS=reload refused: a collector failed to start");
+        return;
+    }
+    bool rebuild = pace_shape_changed(old, cur);
+    conf_free(old);
+    if (rebuild)
+        log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild",
+                 ingest_rebuild_all(app));
+    evaluate_all(app);
+    log_info("config", "configuration reloaded: %zu parks, %zu indicators, %zu collectors",
+             cur->catalog.n_parks, cur->catalog.n_indicators, cur->n_collectors);
+    notify_send("READY=1\nSTATUS=running");
 }
 
 static void usage(FILE *f)
@@ -267,16 +357,23 @@ int main(int argc, char **argv)
     }
     log_info("main", "parkpulsed ready: http port %d, %zu collector(s)", http_port(http),
              plugin_count(plugins));
+    notify_send("READY=1\nSTATUS=running");
+    uint64_t wd_usec = notify_watchdog_usec();
 
     for (;;) {
+        /* wake at least twice per watchdog interval, and every second for the clock */
         struct timespec ts = { 1, 0 };
+        if (wd_usec && wd_usec / 2 < 1000000)
+            ts = (struct timespec){ 0, (long)(wd_usec / 2 * 1000) };
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             log_info("main", "stopping (signal %d)", sig);
             break;
         }
         if (sig == SIGHUP)
-            log_warn("main", "SIGHUP: configuration reload is not supported yet");
+            reload(&app, conf_file, &plugins);
+        if (wd_usec)
+            notify_send("WATCHDOG=1");
         http_sse_wake(http, true);
         int y, m, d;
         app_local_date(app_now(&app), &y, &m, &d);
@@ -287,6 +384,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
+    notify_send("STOPPING=1");
     plugin_stop_all(plugins);
     app.on_change = NULL;
     http_stop(http);
