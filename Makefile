@@ -22,9 +22,13 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors
+CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors \
+            -DPP_PLUGIN_DIR='"$(LIBDIR)/parkpulse/collectors"' \
+            -DPP_DASHBOARD_DIR='"$(DATADIR)/parkpulse/dashboards"'
 PKGS     := librrd libconfuse libzmq libmicrohttpd
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# the client only: libcurl (HTTP client) and jansson (strict JSON parser); see README
+CLIENT_PKGS := libcurl jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(CLIENT_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS   += $(PKG_LIBS) -ldl -lpthread -lm
@@ -46,8 +50,8 @@ DAEMON    := $(BUILD)/parkpulsed
 CLIENT    := $(BUILD)/parkpulse
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
-            libmicrohttpd-dev check rrdtool fonts-wqy-zenhei python3 python3-zmq \
-            curl
+            libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
+            libjansson-dev python3 python3-zmq curl chromium systemd
 
 .PHONY: all deps check unit integration asan run install uninstall clean bench
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
@@ -64,7 +68,7 @@ $(DAEMON): $(BUILD)/daemon/main.o $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(CLIENT): $(TOOL_SRC:%.c=$(BUILD)/%.o) $(LIBPP)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(shell pkg-config --libs $(CLIENT_PKGS)) $(LDLIBS)
 
 $(BUILD)/collectors/%.so: $(BUILD)/collectors/%.o
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(LDFLAGS) -lpthread
@@ -106,11 +110,17 @@ install: all
 	install -m 755 $(CLIENT) $(DESTDIR)$(BINDIR)/parkpulse
 	install -m 644 $(COLL_SO) $(DESTDIR)$(LIBDIR)/parkpulse/collectors/
 	install -m 644 config/indicators.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/indicators.conf
-	install -m 644 config/parkpulse.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf.example
+	sed -e 's|/usr/lib/parkpulse/collectors|$(LIBDIR)/parkpulse/collectors|' \
+	    -e 's|/usr/share/parkpulse/dashboards|$(DATADIR)/parkpulse/dashboards|' \
+	    config/parkpulse.conf > $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf ] || \
-	    install -m 644 config/parkpulse.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf
+	    cp $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf.example $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf
 	cp -R dashboards/. $(DESTDIR)$(DATADIR)/parkpulse/dashboards/
-	[ ! -f config/parkpulsed.service ] || install -m 644 config/parkpulsed.service $(DESTDIR)$(UNITDIR)/
+	sed 's|/usr/sbin/parkpulsed|$(SBINDIR)/parkpulsed|' config/parkpulsed.service > $(DESTDIR)$(UNITDIR)/parkpulsed.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/parkpulsed.service
+	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	install -m 644 config/parkpulse.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/parkpulse.conf
+	install -m 644 config/parkpulse.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/parkpulse.conf
 	for m in man/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
 	for m in man/*.8; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
@@ -118,7 +128,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/parkpulsed $(DESTDIR)$(BINDIR)/parkpulse
 	rm -rf $(DESTDIR)$(LIBDIR)/parkpulse $(DESTDIR)$(DATADIR)/parkpulse
-	rm -f $(DESTDIR)$(UNITDIR)/parkpulsed.service
+	rm -f $(DESTDIR)$(UNITDIR)/parkpulsed.service $(DESTDIR)$(PREFIX)/lib/sysusers.d/parkpulse.conf \
+	      $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/parkpulse.conf
 	rm -f $(DESTDIR)$(MANDIR)/man1/parkpulse.1 $(DESTDIR)$(MANDIR)/man5/parkpulse.conf.5 \
 	      $(DESTDIR)$(MANDIR)/man8/parkpulsed.8
 	rm -f $(DESTDIR)$(SYSCONFDIR)/parkpulse/parkpulse.conf.example $(DESTDIR)$(SYSCONFDIR)/parkpulse/indicators.conf

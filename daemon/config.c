@@ -702,8 +702,8 @@ static cfg_t *conf_schema(void)
     cfg_opt_t opts[] = {
         CFG_STR("timezone", "Asia/Shanghai", CFGF_NONE),
         CFG_STR("state_dir", "/var/lib/parkpulse", CFGF_NONE),
-        CFG_STR("plugin_dir", "/usr/lib/parkpulse/collectors", CFGF_NONE),
-        CFG_STR("dashboard_dir", "/usr/share/parkpulse/dashboards", CFGF_NONE),
+        CFG_STR("plugin_dir", PP_PLUGIN_DIR, CFGF_NONE),
+        CFG_STR("dashboard_dir", PP_DASHBOARD_DIR, CFGF_NONE),
         CFG_INT("due_day", 20, CFGF_NONE),
         CFG_FUNC("include", on_include),
         CFG_SEC("http", http_opts, CFGF_NONE),

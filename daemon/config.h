@@ -14,6 +14,15 @@
 
 #define CONF_MAX_OPTIONS 32
 
+/* Where `make install` puts collectors and dashboards (set from PREFIX by the Makefile). */
+#ifndef PP_PLUGIN_DIR
+#define PP_PLUGIN_DIR "/usr/lib/parkpulse/collectors"
+#endif
+#ifndef PP_DASHBOARD_DIR
+#define PP_DASHBOARD_DIR "/usr/share/parkpulse/dashboards"
+#endif
+
+
 typedef struct conf_option {     /* a collector's own key = value settings */
     char *key;
     char *value;

@@ -190,8 +190,8 @@ START_TEST(test_defaults_of_empty_file)
     ck_assert_str_eq(c->file, path);
     ck_assert_str_eq(c->timezone, "Asia/Shanghai");
     ck_assert_str_eq(c->state_dir, "/var/lib/parkpulse");
-    ck_assert_str_eq(c->plugin_dir, "/usr/lib/parkpulse/collectors");
-    ck_assert_str_eq(c->dashboard_dir, "/usr/share/parkpulse/dashboards");
+    ck_assert_str_eq(c->plugin_dir, PP_PLUGIN_DIR); /* set from PREFIX by the Makefile */
+    ck_assert_str_eq(c->dashboard_dir, PP_DASHBOARD_DIR);
     ck_assert_int_eq(c->due_day, 20);
     ck_assert_str_eq(c->http_listen, "127.0.0.1:8080");
     ck_assert_ptr_null(c->http_token_file);

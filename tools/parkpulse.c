@@ -1,0 +1,797 @@
+/*
+ * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (SPEC §10):
+ * the global options, the command table, and the commands status, push,
+ * check-config, rebuild and report.
+ *
+ *     parkpulse [--url URL] [--config FILE] [--token-file FILE] COMMAND [ARGS]
+ *
+ * Commands talk to the daemon over its HTTP API (tools/client.c), except
+ * check-config, which reads a configuration with the daemon's own loader
+ * (daemon/config.c), and rebuild, which runs `parkpulsed --rebuild`. Exit
+ * statuses follow sysexits(3): 64 usage, 65 data refused, 66 no input,
+ * 69 daemon not running, 74 I/O error, 77 permission, 78 configuration.
+ * Adding a command is one line in the table below plus its function.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+
+#define PUSH_MAX_FILE (256L << 20) /* bytes of CSV read for one push */
+#define TOKEN_MAX 4096
+
+static const cl_command commands[] = {
+    { "status", cl_cmd_status, "[--park P]", "a table of every park's latest figures and status" },
+    { "push", cl_cmd_push, "[--token-file F] FILE.csv", "send a CSV file of observations or targets" },
+    { "check-config", cl_cmd_check_config, "[FILE]", "check a configuration file and exit" },
+    { "rebuild", cl_cmd_rebuild, "", "regenerate every RRD file from the journal" },
+    { "report", cl_cmd_report, "--period YYYY-MM [--format F] [--encoding E]",
+      "the monthly report table (CSV or JSON)" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: parkpulse [--url URL] [--config FILE] [--token-file FILE] COMMAND [ARGS]\n"
+            "\n"
+            "  -u, --url URL          the daemon (default: http:// + http.listen of the\n"
+            "                         configuration, else " CL_DEFAULT_URL ")\n"
+            "  -c, --config FILE      configuration (default " CL_DEFAULT_CONFIG ")\n"
+            "  -t, --token-file FILE  bearer token for writes (default: http.token_file)\n"
+            "  -h, --help             this text;  -V, --version  the version\n"
+            "\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char head[96];
+        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].args);
+        fprintf(f, "  %-50s %s\n", head, commands[i].summary);
+    }
+    fprintf(f, "\n'parkpulse COMMAND --help' describes a command; see parkpulse(1).\n");
+}
+
+/* Parses a command's options: only --help (and the given extra ones) exist.
+ * Returns the option character, -1 at the end, or sets *rc and returns 0
+ * when the command must stop (help printed: rc 0; bad option: rc 64). */
+static int next_opt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                    const char *help, int *rc)
+{
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == 'h') {
+        fputs(help, stdout);
+        *rc = 0;
+        return 0;
+    }
+    if (c == '?' || c == ':') {
+        fputs(help, stderr);
+        *rc = EX_USAGE;
+        return 0;
+    }
+    return c;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static const char status_help[] =
+    "usage: parkpulse status [--park P]\n"
+    "Prints every park's latest figure of each indicator: period, value, completion\n"
+    "of the annual target, gap to the target pace in percentage points, and status\n"
+    "(ok, warning, critical, stale, no_target). Colours only on a terminal, and\n"
+    "never when NO_COLOR is set.\n"
+    "  -p, --park P   one park only\n"
+    "  -h, --help     this text\n";
+
+enum { COL_PARK, COL_IND, COL_PERIOD, COL_VALUE, COL_DONE, COL_GAP, COL_STATUS, N_COLS };
+
+static const char *const col_head[N_COLS] = { "PARK",       "INDICATOR", "PERIOD", "VALUE",
+                                              "COMPLETION", "GAP",       "STATUS" };
+static const bool col_right[N_COLS] = { false, false, false, true, true, true, false };
+
+typedef struct row {
+    char *cell[N_COLS];
+} row;
+
+typedef struct table {
+    row *rows;
+    size_t n, cap;
+} table;
+
+static void table_free(table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        for (int c = 0; c < N_COLS; c++)
+            free(t->rows[i].cell[c]);
+    free(t->rows);
+    memset(t, 0, sizeof *t);
+}
+
+/* Appends a row of copies of cells; returns 0 or -1 (out of memory). */
+static int table_add(table *t, char *const cells[N_COLS])
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        row *grown = realloc(t->rows, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        t->rows = grown;
+        t->cap = cap;
+    }
+    row *r = &t->rows[t->n];
+    for (int c = 0; c < N_COLS; c++) {
+        r->cell[c] = strdup(cells[c] ? cells[c] : "-");
+        if (r->cell[c] == NULL) {
+            for (int k = 0; k < c; k++)
+                free(r->cell[k]);
+            return -1;
+        }
+    }
+    t->n++;
+    return 0;
+}
+
+/* A number as a person writes it: no exponent for ordinary figures, no
+ * trailing zeros. */
+static void format_number(double v, char *buf, size_t len)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    snprintf(buf, len, "%.12g", v);
+}
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* Fills buf from a numeric field with fmt ("%.2f%%"), or "-" when null/absent. */
+static const char *jnum(const json_t *obj, const char *key, const char *fmt, char *buf, size_t len)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v))
+        return "-";
+    double d = json_number_value(v);
+    if (fmt == NULL)
+        format_number(d, buf, len);
+    else
+        snprintf(buf, len, fmt, d);
+    return buf;
+}
+
+static const char *status_colour(const char *status)
+{
+    if (strcmp(status, "critical") == 0)
+        return "\033[1;31m";
+    if (strcmp(status, "warning") == 0)
+        return "\033[33m";
+    if (strcmp(status, "ok") == 0)
+        return "\033[32m";
+    if (strcmp(status, "stale") == 0)
+        return "\033[35m";
+    if (strcmp(status, "no_target") == 0)
+        return "\033[2m";
+    return NULL;
+}
+
+/* Adds the rows of one park object of the status JSON. */
+static int add_park_rows(table *t, const json_t *park)
+{
+    const char *name = jstr(park, "name");
+    if (name == NULL || *name == '\0')
+        name = jstr(park, "id");
+    if (name == NULL)
+        return 1; /* not a park object */
+    const json_t *inds = json_object_get(park, "indicators");
+    if (!json_is_array(inds))
+        return 1;
+    if (json_array_size(inds) == 0) {
+        char *cells[N_COLS] = { (char *)name, "(no figures yet)", NULL, NULL, NULL, NULL, NULL };
+        return table_add(t, cells);
+    }
+    size_t i;
+    const json_t *s;
+    json_array_foreach(inds, i, s) {
+        char value[160], num[64], done[64], gap[64];
+        if (!json_is_object(s))
+            return 1;
+        const char *label = jstr(s, "label");
+        const char *unit = jstr(s, "unit");
+        const char *v = jnum(s, "value", NULL, num, sizeof num);
+        snprintf(value, sizeof value, "%s%s%s", v, unit && *unit && strcmp(v, "-") ? " " : "",
+                 unit && strcmp(v, "-") ? unit : "");
+        char *cells[N_COLS] = {
+            (char *)name,
+            (char *)(label ? label : jstr(s, "indicator")),
+            (char *)jstr(s, "period"),
+            value,
+            (char *)jnum(s, "completion_pct", "%.2f%%", done, sizeof done),
+            (char *)jnum(s, "gap_pp", "%+.2f", gap, sizeof gap),
+            (char *)jstr(s, "status"),
+        };
+        if (table_add(t, cells) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int print_table(const table *t, bool colour)
+{
+    size_t width[N_COLS];
+    for (int c = 0; c < N_COLS; c++) {
+        width[c] = cl_display_width(col_head[c]);
+        for (size_t i = 0; i < t->n; i++) {
+            size_t w = cl_display_width(t->rows[i].cell[c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    }
+    for (int c = 0; c < N_COLS; c++) {
+        cl_put_padded(stdout, col_head[c], c == N_COLS - 1 ? 0 : width[c], col_right[c]);
+        fputs(c == N_COLS - 1 ? "\n" : "  ", stdout);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const char *col = colour ? status_colour(t->rows[i].cell[COL_STATUS]) : NULL;
+        for (int c = 0; c < N_COLS; c++) {
+            bool paint = col && (c == COL_STATUS || c == COL_GAP);
+            if (paint)
+                fputs(col, stdout);
+            cl_put_padded(stdout, t->rows[i].cell[c], c == N_COLS - 1 ? 0 : width[c], col_right[c]);
+            if (paint)
+                fputs("\033[0m", stdout);
+            fputs(c == N_COLS - 1 ? "\n" : "  ", stdout);
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cl_err("status", "cannot write the table: %s", strerror(errno));
+        return EX_IOERR;
+    }
+    return 0;
+}
+
+static bool want_colour(void)
+{
+    const char *no = getenv("NO_COLOR");
+    const char *term = getenv("TERM");
+    return isatty(STDOUT_FILENO) && (no == NULL || *no == '\0') &&
+           !(term && strcmp(term, "dumb") == 0);
+}
+
+int cl_cmd_status(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "park", required_argument, NULL, 'p' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    const char *park = NULL;
+    int c, rc = 0;
+    while ((c = next_opt(argc, argv, "p:h", opts, status_help, &rc)) != -1) {
+        if (c == 0)
+            return rc;
+        if (c == 'p')
+            park = optarg;
+    }
+    if (optind != argc) {
+        fputs(status_help, stderr);
+        return EX_USAGE;
+    }
+    if (park && !pp_id_valid(park)) {
+        cl_err("status", "'%s' is not a park id ([a-z0-9][a-z0-9_-]*)", park);
+        return EX_USAGE;
+    }
+
+    char path[128];
+    snprintf(path, sizeof path, park ? "/api/v1/parks/%s" : "/api/v1/status", park ? park : "");
+    cl_answer ans;
+    table t = { 0 };
+    json_t *j = NULL;
+    rc = cl_http(ctx, "status", "GET", path, NULL, NULL, 0, NULL, &ans);
+    if (rc != 0)
+        return rc;
+    if (ans.status != 200) {
+        rc = cl_http_failure("status", path, &ans);
+        goto out;
+    }
+    if ((j = cl_json("status", &ans)) == NULL) {
+        rc = EX_PROTOCOL;
+        goto out;
+    }
+    int bad = 0;
+    if (park) {
+        bad = add_park_rows(&t, j);
+    } else {
+        const json_t *parks = json_object_get(j, "parks");
+        size_t i;
+        const json_t *p;
+        if (!json_is_array(parks))
+            bad = 1;
+        json_array_foreach(parks, i, p) {
+            if ((bad = add_park_rows(&t, p)) != 0)
+                break;
+        }
+    }
+    if (bad < 0) {
+        cl_err("status", "out of memory");
+        rc = EX_OSERR;
+        goto out;
+    }
+    if (bad > 0) {
+        cl_err("status", "the daemon's status JSON has an unexpected shape");
+        rc = EX_PROTOCOL;
+        goto out;
+    }
+    rc = print_table(&t, want_colour());
+out:
+    table_free(&t);
+    json_decref(j);
+    cl_answer_free(&ans);
+    return rc;
+}
+
+/* ---- push -------------------------------------------------------------- */
+
+static const char push_help[] =
+    "usage: parkpulse push [--token-file FILE] FILE.csv\n"
+    "Sends a CSV file (observations, targets or a wide table; UTF-8 or GB18030)\n"
+    "to POST /api/v1/observations with the bearer token. The daemon takes the\n"
+    "whole file or, when any row is bad, nothing: each bad row is printed with\n"
+    "its line number and the exit status is 65. FILE '-' reads standard input.\n"
+    "  -t, --token-file FILE  the token (default: http.token_file of the configuration)\n"
+    "  -h, --help             this text\n";
+
+/* Reads all of fd (at most max bytes); returns 0, or -errno / -EFBIG. */
+static int read_all(int fd, char **out, size_t *outlen, size_t max)
+{
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return -ENOMEM;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max) {
+                free(buf);
+                return -EFBIG;
+            }
+            cap = cap * 2 > max ? max : cap * 2;
+            char *grown = realloc(buf, cap);
+            if (grown == NULL) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = grown;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            return -e;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+/* The file name shown in messages: its last path component. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+/* Prints the rows the daemon refused, naming the file instead of "http". */
+static void print_refused_rows(const char *file, const json_t *j)
+{
+    const json_t *errors = json_object_get(j, "errors");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(errors, i, e) {
+        const char *line = json_string_value(e);
+        if (line == NULL)
+            continue;
+        if (strncmp(line, "http:", 5) == 0) {
+            line += 5;
+            fprintf(stderr, "%s:", file);
+        }
+        for (const unsigned char *p = (const unsigned char *)line; *p; p++)
+            fputc(*p < 0x20 || *p == 0x7F ? '?' : *p, stderr);
+        fputc('\n', stderr);
+    }
+}
+
+int cl_cmd_push(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "token-file", required_argument, NULL, 't' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int c, rc = 0, fd = -1;
+    char *data = NULL;
+    size_t len = 0;
+    char tok[TOKEN_MAX];
+    cl_answer ans = { 0 };
+    json_t *j = NULL;
+
+    while ((c = next_opt(argc, argv, "t:h", opts, push_help, &rc)) != -1) {
+        if (c == 0)
+            return rc;
+        if (c == 't')
+            ctx->token_opt = optarg;
+    }
+    if (optind != argc - 1) {
+        fputs(push_help, stderr);
+        return EX_USAGE;
+    }
+    const char *file = argv[optind];
+    const char *shown = strcmp(file, "-") == 0 ? "(stdin)" : base_name(file);
+    fd = strcmp(file, "-") == 0 ? STDIN_FILENO : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        cl_err("push", "cannot open %s: %s", file, strerror(errno));
+        return errno == EACCES ? EX_NOPERM : EX_NOINPUT;
+    }
+    int r = read_all(fd, &data, &len, PUSH_MAX_FILE);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (r < 0) {
+        cl_err("push", "cannot read %s: %s", file,
+               r == -EFBIG ? "larger than 256 MiB" : strerror(-r));
+        return r == -EFBIG ? EX_DATAERR : EX_IOERR;
+    }
+    if (len == 0) {
+        cl_err("push", "%s is empty", file);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    if ((rc = cl_read_token(ctx, "push", tok, sizeof tok)) != 0)
+        goto out;
+    rc = cl_http(ctx, "push", "POST", "/api/v1/observations", "text/csv", data, len, tok, &ans);
+    explicit_bzero(tok, sizeof tok);
+    if (rc != 0)
+        goto out;
+    if (ans.status == 202 || ans.status == 200) {
+        if ((j = cl_json("push", &ans)) == NULL) {
+            rc = EX_PROTOCOL;
+            goto out;
+        }
+        const json_t *acc = json_object_get(j, "accepted");
+        if (!json_is_integer(acc)) {
+            cl_err("push", "the daemon's answer has no 'accepted' count");
+            rc = EX_PROTOCOL;
+            goto out;
+        }
+        printf("%s: %lld observation(s) accepted", shown, (long long)json_integer_value(acc));
+        const json_t *unch = json_object_get(j, "unchanged");
+        const json_t *targ = json_object_get(j, "targets");
+        if (json_is_integer(unch) && json_integer_value(unch) > 0)
+            printf(", %lld unchanged", (long long)json_integer_value(unch));
+        if (json_is_integer(targ) && json_integer_value(targ) > 0)
+            printf(", %lld target(s)", (long long)json_integer_value(targ));
+        printf("\n");
+        if (fflush(stdout) != 0)
+            rc = EX_IOERR;
+        goto out;
+    }
+    if (ans.status == 400 && (j = json_loadb(ans.body, ans.len, 0, NULL)) != NULL &&
+        json_is_array(json_object_get(j, "errors"))) {
+        const char *msg = jstr(j, "error");
+        cl_err("push", "%s refused: %s", shown, msg ? msg : "bad rows");
+        print_refused_rows(shown, j);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    rc = cl_http_failure("push", shown, &ans);
+    if (ans.status == 401)
+        cl_err("push", "the token was refused: check --token-file or http.token_file");
+out:
+    json_decref(j);
+    cl_answer_free(&ans);
+    free(data);
+    return rc;
+}
+
+/* ---- check-config ------------------------------------------------------ */
+
+static const char check_config_help[] =
+    "usage: parkpulse check-config [FILE]\n"
+    "Reads a configuration (default: --config, else " CL_DEFAULT_CONFIG ")\n"
+    "with the daemon's own checks and prints 'OK' with what it declares, or each\n"
+    "problem as file:line: message (exit status 78).\n"
+    "  -h, --help   this text\n";
+
+int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int c, rc = 0;
+    while ((c = next_opt(argc, argv, "h", opts, check_config_help, &rc)) != -1)
+        if (c == 0)
+            return rc;
+    if (optind < argc - 1) {
+        fputs(check_config_help, stderr);
+        return EX_USAGE;
+    }
+    const char *file = optind < argc ? argv[optind] : cl_config_file(ctx);
+    if (access(file, R_OK) != 0) {
+        int e = errno;
+        cl_err("check-config", "cannot read %s: %s", file, strerror(e));
+        return e == EACCES ? EX_NOPERM : EX_NOINPUT;
+    }
+    size_t errlen = 65536;
+    char *err = malloc(errlen);
+    if (err == NULL) {
+        cl_err("check-config", "out of memory");
+        return EX_OSERR;
+    }
+    err[0] = '\0';
+    pp_config *cfg = conf_load(file, err, errlen);
+    if (cfg == NULL) {
+        fputs(err, stderr);
+        if (err[0] == '\0' || err[strlen(err) - 1] != '\n')
+            fputc('\n', stderr);
+        cl_err("check-config", "%s has errors", file);
+        free(err);
+        return EX_CONFIG;
+    }
+    free(err);
+    printf("%s: OK (%zu parks, %zu indicators, %zu collectors)\n", file, cfg->catalog.n_parks,
+           cfg->catalog.n_indicators, cfg->n_collectors);
+    conf_free(cfg);
+    return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
+/* ---- rebuild ----------------------------------------------------------- */
+
+static const char rebuild_help[] =
+    "usage: parkpulse rebuild\n"
+    "Regenerates every RRD file from the journal by running\n"
+    "'parkpulsed -c FILE --rebuild' (FILE: --config, else " CL_DEFAULT_CONFIG ").\n"
+    "The daemon must be stopped first (it holds the state directory), and this\n"
+    "must run as the user that owns the state directory.\n"
+    "  -h, --help   this text\n";
+
+/* Finds parkpulsed: beside this program, in ../sbin from it, in $PATH, then
+ * in the system's sbin directories. Returns 0 with the path in out, or -1. */
+static int find_daemon(char *out, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            const char *rel[] = { "/parkpulsed", "/../sbin/parkpulsed" };
+            for (size_t i = 0; i < 2; i++) {
+                if (snprintf(out, len, "%s%s", self, rel[i]) < (int)len && access(out, X_OK) == 0)
+                    return 0;
+            }
+        }
+    }
+    const char *env = getenv("PATH");
+    char *path = NULL;
+    if (asprintf(&path, "%s:/usr/sbin:/usr/local/sbin:/sbin", env ? env : "/usr/bin:/bin") < 0)
+        return -1;
+    int rc = -1;
+    for (char *save = NULL, *dir = strtok_r(path, ":", &save); dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        if (*dir == '\0')
+            continue;
+        if (snprintf(out, len, "%s/parkpulsed", dir) < (int)len && access(out, X_OK) == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    free(path);
+    return rc;
+}
+
+/* 1 when a running parkpulsed holds the state directory's lock, else 0. */
+static int daemon_holds(const char *state_dir)
+{
+    char lock[PATH_MAX];
+    if (snprintf(lock, sizeof lock, "%s/parkpulsed.lock", state_dir) >= (int)sizeof lock)
+        return 0;
+    int fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    int held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases the lock if we took it */
+    return held;
+}
+
+int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int c, rc = 0;
+    while ((c = next_opt(argc, argv, "h", opts, rebuild_help, &rc)) != -1)
+        if (c == 0)
+            return rc;
+    if (optind != argc) {
+        fputs(rebuild_help, stderr);
+        return EX_USAGE;
+    }
+    const pp_config *cfg;
+    if ((rc = cl_config(ctx, "rebuild", &cfg)) != 0)
+        return rc;
+    if (cfg == NULL) {
+        cl_err("rebuild", "cannot read the configuration %s (give --config FILE)",
+               cl_config_file(ctx));
+        return EX_CONFIG;
+    }
+    if (daemon_holds(cfg->state_dir)) {
+        cl_err("rebuild",
+               "parkpulsed is running on %s; stop it first (systemctl stop parkpulsed), "
+               "rebuild, then start it again",
+               cfg->state_dir);
+        return EX_TEMPFAIL;
+    }
+    if (access(cfg->state_dir, F_OK) == 0 && access(cfg->state_dir, W_OK) != 0) {
+        cl_err("rebuild", "cannot write %s: %s (run as the daemon's user, e.g. sudo -u parkpulse)",
+               cfg->state_dir, strerror(errno));
+        return EX_NOPERM;
+    }
+    char daemon[PATH_MAX];
+    if (find_daemon(daemon, sizeof daemon) != 0) {
+        cl_err("rebuild", "cannot find parkpulsed beside parkpulse, in PATH or in /usr/sbin");
+        return EX_UNAVAILABLE;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        cl_err("rebuild", "fork: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    if (pid == 0) {
+        char *args[] = { daemon, "-c", (char *)cl_config_file(ctx), "--rebuild", NULL };
+        execv(daemon, args);
+        fprintf(stderr, "parkpulse rebuild: cannot run %s: %s\n", daemon, strerror(errno));
+        _exit(EX_UNAVAILABLE);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            cl_err("rebuild", "waitpid: %s", strerror(errno));
+            return EX_OSERR;
+        }
+    }
+    if (WIFSIGNALED(st)) {
+        cl_err("rebuild", "%s was killed by signal %d", daemon, WTERMSIG(st));
+        return EX_SOFTWARE;
+    }
+    rc = WEXITSTATUS(st);
+    if (rc == 0) {
+        printf("RRD files under %s/rrd rebuilt from the journal\n", cfg->state_dir);
+        return fflush(stdout) == 0 ? 0 : EX_IOERR;
+    }
+    if (rc == EX_CANTCREAT)
+        cl_err("rebuild", "%s is in use by a running parkpulsed or not writable; stop the "
+               "daemon (systemctl stop parkpulsed) and run as its user", cfg->state_dir);
+    else
+        cl_err("rebuild", "%s --rebuild failed with exit status %d", daemon, rc);
+    return rc;
+}
+
+/* ---- report ------------------------------------------------------------ */
+
+static const char report_help[] =
+    "usage: parkpulse report --period YYYY-MM [--format csv|json] [--encoding gb18030]\n"
+    "Writes the monthly report table (通报) of every park to standard output.\n"
+    "  -p, --period YYYY-MM    the month (required)\n"
+    "  -f, --format csv|json   default csv\n"
+    "  -e, --encoding utf-8|gb18030\n"
+    "                          gb18030 for spreadsheet programs that expect it (default utf-8)\n"
+    "  -h, --help              this text\n";
+
+int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "period", required_argument, NULL, 'p' },
+                                          { "format", required_argument, NULL, 'f' },
+                                          { "encoding", required_argument, NULL, 'e' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    const char *period = NULL, *format = "csv", *encoding = NULL;
+    int c, rc = 0, p;
+    while ((c = next_opt(argc, argv, "p:f:e:h", opts, report_help, &rc)) != -1) {
+        if (c == 0)
+            return rc;
+        if (c == 'p')
+            period = optarg;
+        else if (c == 'f')
+            format = optarg;
+        else if (c == 'e')
+            encoding = optarg;
+    }
+    if (optind != argc || period == NULL) {
+        if (period == NULL)
+            cl_err("report", "--period YYYY-MM is required");
+        fputs(report_help, stderr);
+        return EX_USAGE;
+    }
+    if (pp_period_parse_canonical(period, &p) != 0) {
+        cl_err("report", "--period '%s': expected YYYY-MM", period);
+        return EX_USAGE;
+    }
+    if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+        cl_err("report", "--format '%s': expected csv or json", format);
+        return EX_USAGE;
+    }
+    if (encoding && strcasecmp(encoding, "utf-8") != 0 && strcasecmp(encoding, "utf8") != 0 &&
+        strcasecmp(encoding, "gb18030") != 0) {
+        cl_err("report", "--encoding '%s': expected utf-8 or gb18030", encoding);
+        return EX_USAGE;
+    }
+    bool gb = encoding && strcasecmp(encoding, "gb18030") == 0;
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/report?period=%s&format=%s%s", period, format,
+             gb ? "&encoding=gb18030" : "");
+    cl_answer ans;
+    if ((rc = cl_http(ctx, "report", "GET", path, NULL, NULL, 0, NULL, &ans)) != 0)
+        return rc;
+    if (ans.status != 200) {
+        rc = cl_http_failure("report", period, &ans);
+    } else if (fwrite(ans.body, 1, ans.len, stdout) != ans.len || fflush(stdout) != 0) {
+        cl_err("report", "cannot write the report: %s", strerror(errno));
+        rc = EX_IOERR;
+    }
+    cl_answer_free(&ans);
+    return rc;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = { { "url", required_argument, NULL, 'u' },
+                                          { "config", required_argument, NULL, 'c' },
+                                          { "token-file", required_argument, NULL, 't' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { "version", no_argument, NULL, 'V' },
+                                          { NULL, 0, NULL, 0 } };
+    cl_ctx ctx = { .prog = "parkpulse" };
+    int c;
+
+    setlocale(LC_ALL, "");
+    /* '+': stop at the command, whose own options follow it */
+    while ((c = getopt_long(argc, argv, "+u:c:t:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': ctx.url_opt = optarg; break;
+        case 'c': ctx.config_opt = optarg; break;
+        case 't': ctx.token_opt = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("parkpulse %s\n", PARKPULSE_VERSION); return 0;
+        default: usage(stderr); return EX_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    const char *name = argv[optind];
+    const cl_command *cmd = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            cmd = &commands[i];
+    if (cmd == NULL) {
+        cl_err(NULL, "unknown command '%s' (see parkpulse --help)", name);
+        return EX_USAGE;
+    }
+    int cargc = argc - optind;
+    char **cargv = argv + optind;
+    optind = 0; /* GNU getopt: start afresh on the command's arguments */
+    int rc = cmd->fn(&ctx, cargc, cargv);
+    cl_ctx_free(&ctx);
+    return rc;
+}
