@@ -36,6 +36,8 @@ static const cl_command commands[] = {
     { "push", cl_cmd_push, "[--token-file F] FILE.csv", "send a CSV file of observations or targets" },
     { "check-config", cl_cmd_check_config, "[FILE]", "check a configuration file and exit" },
     { "rebuild", cl_cmd_rebuild, "", "regenerate every RRD file from the journal" },
+    { "subscribe", cl_cmd_subscribe, "[--park P] [--json] [--endpoint E] [--http URL] [--count N]",
+      "print alerts as they come (filling gaps from the HTTP API)" },
     { "report", cl_cmd_report, "--period YYYY-MM [--format F] [--encoding E]",
       "the monthly report table (CSV or JSON)" },
 };

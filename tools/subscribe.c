@@ -1,0 +1,274 @@
+/*
+ * subscribe.c — `parkpulse subscribe`: the alert bus for people and scripts.
+ *
+ * The order follows SPEC §7's late-joiner recipe: subscribe first, then read
+ * the snapshot over HTTP (GET /api/v1/alerts: the active alerts and the
+ * current seq), then drop bus messages the snapshot already covered. Every
+ * alert and heartbeat carries the last seq: a jump means alerts were lost (a
+ * slow subscriber past its high-water mark, a restart), and the missing ones
+ * are fetched from GET /api/v1/alerts?since=N before going on. When no
+ * heartbeat arrives for three intervals the daemon is reported silent.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "client.h"
+#include "model.h"
+
+#define SUB_MAX_MSG (1 << 20)
+
+static volatile sig_atomic_t sub_stop;
+static void on_signal(int sig) { sub_stop = sig; }
+
+typedef struct sub_state {
+    cl_ctx *ctx;
+    const char *park;       /* filter, or NULL */
+    bool json;
+    uint64_t last_seq;      /* highest seq printed or covered */
+    long count, printed;    /* --count: stop after this many alerts (0: never) */
+} sub_state;
+
+static const char *status_zh(const char *s)
+{
+    static const char *map[][2] = { { "ok", "恢复正常" },        { "warning", "预警" },
+                                    { "critical", "严重滞后" },  { "no_target", "未设目标" },
+                                    { "stale", "逾期未报" },     { "none", "无" } };
+    for (size_t i = 0; s && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(s, map[i][0]) == 0)
+            return map[i][1];
+    return s ? s : "?";
+}
+
+/* Prints one alert (a JSON object) unless it belongs to another park; live
+ * alerts (not those of the starting snapshot) count towards --count. */
+static void print_alert(sub_state *st, json_t *a, const char *raw, bool live)
+{
+    const char *park = json_string_value(json_object_get(a, "park"));
+    if (st->park && (park == NULL || strcmp(park, st->park) != 0))
+        return;
+    if (st->json) {
+        char *line = raw ? NULL : json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("%s\n", raw ? raw : (line ? line : "{}"));
+        free(line);
+    } else {
+        const char *t = json_string_value(json_object_get(a, "time"));
+        const char *msg = json_string_value(json_object_get(a, "message"));
+        printf("#%lld %s [%s] %s/%s %s（此前：%s）%s\n",
+               (long long)json_integer_value(json_object_get(a, "seq")), t ? t : "",
+               status_zh(json_string_value(json_object_get(a, "status"))), park ? park : "?",
+               json_string_value(json_object_get(a, "indicator")) ? json_string_value(json_object_get(a, "indicator")) : "?",
+               json_string_value(json_object_get(a, "period")) ? json_string_value(json_object_get(a, "period")) : "",
+               status_zh(json_string_value(json_object_get(a, "previous"))), msg ? msg : "");
+    }
+    fflush(stdout);
+    if (!live)
+        return;
+    st->printed++;
+    if (st->count > 0 && st->printed >= st->count)
+        sub_stop = -1;
+}
+
+/* GET /api/v1/alerts[?since=N]; prints the alerts (since: those after last_seq).
+ * Returns 0 or an exit status. */
+static int fetch(sub_state *st, bool since, uint64_t *seq_out)
+{
+    char path[64];
+    if (since)
+        snprintf(path, sizeof path, "/api/v1/alerts?since=%llu", (unsigned long long)st->last_seq);
+    else
+        snprintf(path, sizeof path, "/api/v1/alerts");
+    cl_answer ans;
+    int rc = cl_http(st->ctx, "subscribe", "GET", path, NULL, NULL, 0, NULL, &ans);
+    if (rc != 0)
+        return rc;
+    if (ans.status != 200) {
+        rc = cl_http_failure("subscribe", "alerts", &ans);
+        cl_answer_free(&ans);
+        return rc;
+    }
+    json_t *root = cl_json("subscribe", &ans);
+    cl_answer_free(&ans);
+    if (root == NULL)
+        return EX_PROTOCOL;
+    json_t *alerts = json_object_get(root, "alerts");
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(root, "seq"));
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a) {
+        uint64_t s = (uint64_t)json_integer_value(json_object_get(a, "seq"));
+        if (since && s <= st->last_seq)
+            continue;
+        print_alert(st, a, NULL, since);
+    }
+    if (since && json_is_false(json_object_get(root, "complete")))
+        fprintf(stderr, "parkpulse subscribe: some alerts after #%llu are no longer kept by the daemon\n",
+                (unsigned long long)st->last_seq);
+    json_decref(root);
+    *seq_out = seq;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: parkpulse subscribe [--park P] [--json] [--endpoint E] [--http URL] [--count N]\n"
+               "  -p, --park P      only the alerts of park P\n"
+               "      --json        print each alert as the JSON published on the bus\n"
+               "  -e, --endpoint E  the bus (default: bus.publish of the configuration)\n"
+               "      --http URL    the daemon's HTTP endpoint for the snapshot and gaps\n"
+               "  -n, --count N     exit after N new alerts (the active ones printed first do not count)\n");
+}
+
+int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "park", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
+        { "endpoint", required_argument, NULL, 'e' }, { "http", required_argument, NULL, 'u' },
+        { "count", required_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    sub_state st = { .ctx = ctx };
+    const char *endpoint = NULL;
+    int heartbeat = 5, c, rc = 0;
+    void *zctx = NULL, *sock = NULL;
+    char *buf = NULL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:e:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': st.park = optarg; break;
+        case 'j': st.json = true; break;
+        case 'e': endpoint = optarg; break;
+        case 'u': ctx->url_opt = optarg; break;
+        case 'n': st.count = strtol(optarg, NULL, 10); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EX_USAGE;
+        }
+    }
+    if (optind != argc || st.count < 0) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (st.park && !pp_id_valid(st.park)) {
+        cl_err("subscribe", "'%s' is not a park id", st.park);
+        return EX_USAGE;
+    }
+    const pp_config *cfg = NULL;
+    if (endpoint == NULL || ctx->url_opt == NULL) {
+        if ((rc = cl_config(ctx, "subscribe", &cfg)) != 0)
+            return rc;
+    }
+    if (endpoint == NULL)
+        endpoint = cfg && cfg->bus_publish ? cfg->bus_publish : "tcp://127.0.0.1:5556";
+    if (cfg && cfg->bus_heartbeat > 0)
+        heartbeat = cfg->bus_heartbeat;
+
+    char topic[PP_ID_MAX + 16];
+    snprintf(topic, sizeof topic, st.park ? "alert.%s." : "alert.", st.park);
+    zctx = zmq_ctx_new();
+    sock = zctx ? zmq_socket(zctx, ZMQ_SUB) : NULL;
+    int linger = 0;
+    if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0 ||
+        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "hb", 2) != 0 || zmq_connect(sock, endpoint) != 0) {
+        cl_err("subscribe", "cannot subscribe to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    /* subscribed: now the snapshot; bus messages up to its seq are dropped */
+    uint64_t seq;
+    if ((rc = fetch(&st, false, &seq)) != 0)
+        goto out;
+    st.last_seq = seq;
+    if (!st.json)
+        fprintf(stderr, "parkpulse subscribe: %s, from alert #%llu on (Ctrl-C to stop)\n", endpoint,
+                (unsigned long long)seq);
+
+    buf = malloc(SUB_MAX_MSG + 1);
+    if (buf == NULL) {
+        rc = EX_OSERR;
+        goto out;
+    }
+    time_t last_heard = time(NULL);
+    bool silent = false;
+    while (!sub_stop) {
+        zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+        int n = zmq_poll(&it, 1, 500);
+        if (n < 0 && zmq_errno() == EINTR)
+            continue;
+        if (n < 0) {
+            cl_err("subscribe", "bus: %s", zmq_strerror(zmq_errno()));
+            rc = EX_IOERR;
+            break;
+        }
+        if (n == 0) {
+            if (!silent && time(NULL) - last_heard > 3 * heartbeat) {
+                fprintf(stderr, "parkpulse subscribe: no heartbeat from %s for %lds: is parkpulsed running?\n",
+                        endpoint, (long)(time(NULL) - last_heard));
+                silent = true;
+            }
+            continue;
+        }
+        char tbuf[PP_ID_MAX * 2 + 16];
+        int tl = zmq_recv(sock, tbuf, sizeof tbuf - 1, 0);
+        int more = 0;
+        size_t ml = sizeof more;
+        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+        if (tl < 0 || !more)
+            continue;
+        tbuf[tl < (int)sizeof tbuf - 1 ? tl : (int)sizeof tbuf - 1] = '\0';
+        int bl = zmq_recv(sock, buf, SUB_MAX_MSG, 0);
+        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+        while (more) { /* a message of more than two frames is not ours: drain it */
+            zmq_recv(sock, NULL, 0, 0);
+            zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+        }
+        if (bl < 0 || bl > SUB_MAX_MSG)
+            continue;
+        buf[bl] = '\0';
+        last_heard = time(NULL);
+        if (silent) {
+            fprintf(stderr, "parkpulse subscribe: heartbeats from %s again\n", endpoint);
+            silent = false;
+        }
+        json_error_t jerr;
+        json_t *m = json_loadb(buf, (size_t)bl, JSON_REJECT_DUPLICATES, &jerr);
+        if (m == NULL || !json_is_object(m)) {
+            fprintf(stderr, "parkpulse subscribe: a message on %s is not JSON: %s\n", tbuf, jerr.text);
+            json_decref(m);
+            continue;
+        }
+        uint64_t s = (uint64_t)json_integer_value(json_object_get(m, "seq"));
+        if (s > st.last_seq + (strcmp(tbuf, "hb") == 0 ? 0 : 1)) {
+            /* a gap: fetch what we missed (up to this message) over HTTP */
+            uint64_t cur;
+            if (fetch(&st, true, &cur) == 0)
+                st.last_seq = s > cur ? s - (strcmp(tbuf, "hb") != 0) : cur;
+        }
+        if (strcmp(tbuf, "hb") != 0 && s > st.last_seq) {
+            print_alert(&st, m, st.json ? buf : NULL, true);
+            st.last_seq = s;
+        } else if (strcmp(tbuf, "hb") == 0 && s > st.last_seq) {
+            st.last_seq = s;
+        }
+        json_decref(m);
+    }
+out:
+    free(buf);
+    if (sock)
+        zmq_close(sock);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    return rc;
+}
