@@ -1,0 +1,83 @@
+/* parkpulse — the overview page (GET /): summary tiles, the parks × indicators
+ * matrix (sortable by a column's gap, transposable), the live alert feed and
+ * the download links of the latest 通报 report. Data: /api/v1/status, re-read
+ * every 60 s and whenever a new alert arrives; alerts via PP.alertsCard.
+ */
+"use strict";
+
+PP.boot("overview", async (main) => {
+  const { h, replace } = PP;
+  const REFRESH_MS = 60000;
+  const matrixState = { transposed: PP.params.get("by") === "indicator", sortKey: null, sortDir: 1 };
+
+  const head = h("div", { class: "page-head" });
+  const tilesBox = h("div");
+  const ticker = h("div");
+  const matrixBox = h("div");
+  const problems = h("div");
+  const alerts = PP.alertsCard({ title: "预警动态", limit: 40 });
+  PP.replace(main,
+    head, problems, tilesBox, ticker,
+    h("div", { class: "layout-main" }, matrixBox, alerts),
+    PP.footer());
+
+  function renderHead(status, series, per) {
+    const q = (extra) => "/api/v1/report?period=" + encodeURIComponent(per) + "&format=csv" + extra;
+    const parks = Array.isArray(status.parks) ? status.parks.length : 0;
+    const inds = PP.indicatorColumns(series).length;
+    replace(head,
+      h("div", null,
+        h("h1", { text: "园区经济运行总览" }),
+        h("div", { class: "sub" },
+          per ? "数据期 " + PP.period(per) : "暂无数据",
+          " · 共 " + parks + " 个园区、" + inds + " 项指标 · 更新于 " + PP.time(status.generated_at))),
+      h("div", { class: "actions tv-hide" },
+        per ? h("a", { class: "btn", href: q(""), download: "通报-" + per + ".csv", title: "UTF-8 编码的 CSV 表格", text: "下载" + PP.period(per) + "通报（CSV）" }) : null,
+        per ? h("a", { class: "btn secondary", href: q("&encoding=gb18030"), download: "通报-" + per + "-GB18030.csv", title: "GB18030 编码，可直接用 Excel 打开", text: "GB18030 编码（Excel 用）" }) : null,
+        h("a", { class: "btn secondary", href: "/?tv=1", text: "大屏模式" })));
+  }
+
+  function renderTicker(feed) {
+    const a = feed.items[0];
+    if (!a) {
+      replace(ticker);
+      return;
+    }
+    replace(ticker, h("div", { class: "card ticker", role: "status" },
+      h("div", { class: "card-body" },
+        h("b", { text: "最新预警" }),
+        h("span", { class: "num when", text: PP.shortTime(a.time) }),
+        PP.badge(a.status),
+        h("span", { text: PP.text(a.message) }))));
+  }
+
+  let lastGood = null;
+  async function load() {
+    let status;
+    try {
+      status = await PP.getJSON("/api/v1/status");
+    } catch (e) {
+      // keep showing the last figures, say they could not be refreshed
+      replace(problems, PP.errorNotice(e, lastGood ? "数据刷新失败，以下为上次读取的数据" : "无法读取园区状态"));
+      if (!lastGood) replace(matrixBox);
+      return;
+    }
+    replace(problems);
+    lastGood = status;
+    const series = PP.allSeries(status);
+    const per = PP.latestPeriod(series);
+    PP.setMeta(per, status.generated_at);
+    renderHead(status, series, per);
+    replace(tilesBox, PP.tiles(series));
+    replace(matrixBox, PP.matrixCard(status, matrixState));
+  }
+
+  let pending = 0;
+  PP.onAlerts((feed, added) => {
+    renderTicker(feed);
+    if (added.length && !pending) pending = setTimeout(() => { pending = 0; load(); }, 1500);
+  });
+
+  await load();
+  setInterval(load, REFRESH_MS);
+});
