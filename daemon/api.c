@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "csv.h"
+#include "graph.h"
 #include "ingest.h"
 #include "json.h"
 #include "log.h"
@@ -511,6 +512,118 @@ static void reply_file(const api_request *req, api_response *resp, int rc, pages
     }
 }
 
+/* Parses an optional bounded integer query parameter. */
+static bool query_int(const api_request *req, const char *key, int lo, int hi, int *v,
+                      api_response *resp)
+{
+    const char *s = req->query ? req->query(req->query_ctx, key) : NULL;
+    if (s == NULL || *s == '\0')
+        return true;
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (*end != '\0' || errno != 0 || n < lo || n > hi) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "bad %s: expected %d..%d", key, lo, hi);
+        api_error(resp, 400, msg);
+        return false;
+    }
+    *v = (int)n;
+    return true;
+}
+
+/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under the
+ * db lock, rendered outside it (by a worker process, or from the cache). */
+static void route_graph(pp_app *app, const api_request *req, api_response *resp, const char *park_id,
+                        const char *file)
+{
+    char ind_id[PP_ID_MAX + 16];
+    graph_request g;
+    graph_request_init(&g);
+    size_t fl = strlen(file);
+    if (fl > 4 && strcmp(file + fl - 4, ".png") == 0) {
+        g.format = GRAPH_PNG;
+    } else if (fl > 4 && strcmp(file + fl - 4, ".svg") == 0) {
+        g.format = GRAPH_SVG;
+    } else {
+        api_error(resp, 404, "not found: graphs are <indicator>.png or .svg");
+        return;
+    }
+    snprintf(ind_id, sizeof ind_id, "%.*s", (int)(fl - 4), file);
+    const pp_park *park = want_park(app, park_id, resp);
+    const pp_indicator *ind = park ? want_indicator(app, ind_id, resp) : NULL;
+    if (ind == NULL)
+        return;
+    int from, to;
+    if (!query_period(req, "from", &from, resp) || !query_period(req, "to", &to, resp) ||
+        !query_int(req, "width", GRAPH_WIDTH_MIN, GRAPH_WIDTH_MAX, &g.width, resp) ||
+        !query_int(req, "height", GRAPH_HEIGHT_MIN, GRAPH_HEIGHT_MAX, &g.height, resp))
+        return;
+    snprintf(g.park, sizeof g.park, "%s", park->id);
+    snprintf(g.indicator, sizeof g.indicator, "%s", ind->id);
+    snprintf(g.title, sizeof g.title, "%s · %s (%s)", park->name, ind->label, ind->unit);
+    snprintf(g.unit, sizeof g.unit, "%s", ind->unit);
+    snprintf(g.value_label, sizeof g.value_label, "%s", ind->label);
+    snprintf(g.pace_label, sizeof g.pace_label, "%s",
+             ind->kind == PP_KIND_RATE || ind->kind == PP_KIND_RANK ? "目标" : "序时进度");
+
+    db_rdlock(app->db);
+    const db_series *s = db_series_get(app->db, park->id, ind->id);
+    int64_t updated = s ? s->updated_at : 0;
+    if (s == NULL || s->n_points == 0) {
+        db_unlock(app->db);
+        api_error(resp, 404, "no figures for this series");
+        return;
+    }
+    g.generation = s->version;
+    int first = s->points[0].period, last = s->points[s->n_points - 1].period;
+    g.to = to >= 0 ? to : last;
+    g.from = from >= 0 ? from : (first > g.to - 35 ? first : g.to - 35);
+    if (g.from > g.to)
+        g.from = g.to;
+    series_status st;
+    if (status_eval(app, park, ind, s, -1, app_now(app), &st) && st.pace.has_gap) {
+        double gap = st.pace.gap;
+        const char *what = ind->kind == PP_KIND_RANK ? "目标" : st.pace.has_pace ? "序时进度" : "目标";
+        const char *unit = ind->kind == PP_KIND_RANK ? "位" : "个百分点";
+        snprintf(g.comment, sizeof g.comment, "%s %s %s %.2f %s", pp_period_format(st.period, ind_id, sizeof ind_id),
+                 gap < 0 ? "低于" : "高于", what, gap < 0 ? -gap : gap, unit);
+    }
+    db_unlock(app->db);
+
+    if (graph_request_check(&g) != 0) {
+        api_error(resp, 400, "bad graph request (from/to out of range?)");
+        return;
+    }
+    graph_image img;
+    int rc = graph_get(app->graphs, app->graph_cache, &g, &img);
+    if (rc == -EINVAL) {
+        api_error(resp, 400, "bad graph request");
+        return;
+    }
+    if (rc == -ENOENT) {
+        api_error(resp, 404, "no RRD file for this series");
+        return;
+    }
+    if (rc != 0) {
+        api_error(resp, 500, "the graph could not be rendered");
+        return;
+    }
+    snprintf(resp->etag, sizeof resp->etag, "%s", img.etag);
+    resp->last_modified = updated;
+    if (req->if_none_match && strstr(req->if_none_match, img.etag + (img.etag[0] == 'W' ? 2 : 0))) {
+        graph_image_free(&img);
+        resp->status = 304;
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = graph_content_type(g.format);
+    resp->body = (char *)img.data;
+    resp->len = img.len;
+    img.data = NULL;
+    graph_image_free(&img);
+}
+
 /* Routes that need neither the db nor the alerts: pages and assets. Returns
  * true when it answered. */
 static bool route_static(pp_app *app, const api_request *req, api_response *resp)
@@ -550,6 +663,8 @@ static bool route_static(pp_app *app, const api_request *req, api_response *resp
         }
     } else if (split_path(path, "/api/v1/dashboards/", seg, 1) == 1) {
         reply_file(req, resp, pages_read_dashboard(dir, seg[0], &f), &f);
+    } else if (split_path(path, "/graph/", seg, 2) == 2) {
+        route_graph(app, req, resp, seg[0], seg[1]);
     } else {
         return false;
     }

@@ -15,6 +15,8 @@
 
 struct alert_engine;
 struct bus;
+struct graph_pool;
+struct graph_cache;
 
 typedef struct pp_app {
     pthread_rwlock_t cfg_lock;   /* guards cfg (swapped on reload) */
@@ -35,6 +37,8 @@ typedef struct pp_app {
     void *on_event_ud;
     struct alert_engine *alerts; /* the alert state machine (NULL in tools) */
     struct bus *bus;             /* the alert bus (NULL when not running) */
+    struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
+    struct graph_cache *graph_cache;
     /* counters for /metrics */
     uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged, n_targets_accepted;
 } pp_app;

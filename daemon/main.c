@@ -22,6 +22,7 @@
 #include "alert.h"
 #include "app.h"
 #include "bus.h"
+#include "graph.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -298,6 +299,14 @@ int main(int argc, char **argv)
         rc = EX_CANTCREAT_;
         goto out;
     }
+    if (!rebuild) {
+        /* graph workers are forked now, while this process has no other thread */
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        app.graphs = graph_pool_start(app.rrd_dir, ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu);
+        app.graph_cache = graph_cache_new(32u << 20);
+        if (app.graphs == NULL || app.graph_cache == NULL)
+            log_warn("graph", "no graph workers: graphs are rendered in-process, one at a time");
+    }
     if (journal_open(journal_dir, &app.journal) != 0) {
         rc = EX_IOERR_;
         goto out;
@@ -389,6 +398,8 @@ out:
     app.on_change = NULL;
     http_stop(http);
     bus_close(app.bus);
+    graph_pool_stop(app.graphs);
+    graph_cache_free(app.graph_cache);
     if (app.journal) {
         pthread_mutex_lock(&app.ingest_lock);
         if (rc == 0)

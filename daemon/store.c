@@ -24,6 +24,8 @@
  *
  * Every librrd call goes through one wrapper that holds a static mutex,
  * clears librrd's error before the call and logs it, with the file, after.
+ * store_graph (the last section) renders a series' graph for the HTTP
+ * endpoint through the same mutex.
  */
 #include "store.h"
 
@@ -35,6 +37,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <rrd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,5 +502,290 @@ int store_write(const char *rrd_dir, const store_series *s)
     rc = store_rebuild(path, dir, s);
 out:
     pthread_mutex_unlock(&store_write_lock);
+    return rc;
+}
+
+/* ---- graphs ------------------------------------------------------------- */
+
+/*
+ * store_graph builds the argument vector of `rrdtool graphv - …` and calls
+ * rrd_graph_v, which hands the image back in its info list ("image" blob).
+ * Caller text goes through store_graph_text first. What librrd 1.7.2 does
+ * with text, measured with `rrdtool graphv`:
+ *   - in a graph element (LINE, COMMENT, GPRINT) ':' separates fields and
+ *     "\:" is a literal colon — the only escape there is;
+ *   - '\' is otherwise kept as it is ("\\" shows two backslashes), a '\'
+ *     just before one of our ':' separators would swallow it, and "\x" at
+ *     the very end of a legend is a justification code (\l \r \c \j \g \s;
+ *     any other letter is an error). There is no way to escape a backslash,
+ *     so caller text has each '\' replaced by U+FF3C '＼', which looks alike;
+ *   - a GPRINT format is printf's: '%' in caller text becomes "%%";
+ *   - options (--title, --vertical-label) take their text as it is.
+ * Control characters are dropped and invalid UTF-8 becomes '?', so Pango
+ * never sees either.
+ */
+
+#define STORE_GRAPH_TEXT_MAX 1024      /* bytes of caller text kept per string */
+#define STORE_GRAPH_ARGS_MAX 40
+
+enum { STORE_TEXT_OPTION = 0, STORE_TEXT_ELEMENT = 1, STORE_TEXT_FORMAT = 3 };
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t store_utf8_len(const unsigned char *s)
+{
+    size_t n;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+        return 0; /* overlong, out of range, surrogate, or a C1 control */
+    return n;
+}
+
+/* Caller text made safe for one rrdtool argument (see above); `how` is
+ * STORE_TEXT_OPTION, _ELEMENT or _FORMAT. Returns a malloc'd string (empty
+ * for NULL) or NULL when out of memory. */
+static char *store_graph_text(const char *in, int how)
+{
+    const unsigned char *s = (const unsigned char *)(in != NULL ? in : "");
+    size_t n = strnlen((const char *)s, STORE_GRAPH_TEXT_MAX);
+    char *out = malloc(n * 3 + 1); /* worst case: '\' becomes 3 bytes */
+    size_t o = 0;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t k = store_utf8_len(s + i);
+        if (k == 0 || i + k > n) {
+            out[o++] = '?';
+            i++;
+            continue;
+        }
+        if (k > 1) {
+            memcpy(out + o, s + i, k);
+            o += k;
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            out[o++] = ' ';
+        } else if (c < 0x20 || c == 0x7f) {
+            ; /* other control characters are dropped */
+        } else if (c == '\\') {
+            memcpy(out + o, "\xef\xbc\xbc", 3);
+            o += 3;
+        } else if (c == ':' && (how & STORE_TEXT_ELEMENT)) {
+            out[o++] = '\\';
+            out[o++] = ':';
+        } else if (c == '%' && how == STORE_TEXT_FORMAT) {
+            out[o++] = '%';
+            out[o++] = '%';
+        } else {
+            out[o++] = (char)c;
+        }
+        i += k;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The argument vector under construction: every string malloc'd. */
+typedef struct store_args {
+    char *v[STORE_GRAPH_ARGS_MAX + 1];
+    int n;
+    int failed;
+} store_args;
+
+static void store_arg(store_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void store_arg(store_args *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    if (a->failed)
+        return;
+    va_start(ap, fmt);
+    int rc = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (rc < 0 || a->n >= STORE_GRAPH_ARGS_MAX) {
+        if (rc >= 0)
+            free(s);
+        a->failed = 1;
+        return;
+    }
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+}
+
+static void store_args_free(store_args *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->v[i]);
+    a->n = 0;
+}
+
+/* --x-grid for monthly data: a label ("2021-03", or "2021" over long spans)
+ * centred under each labelled month or year, as many as fit the width, and
+ * a thin line per month (or quarter) while they are at least 10 pixels wide. Writes ""
+ * (rrdtool's own grid) when the span is not whole months. */
+static void store_graph_xgrid(long start, long end, int width, char *buf, size_t len)
+{
+    static const int steps[] = { 1, 2, 3, 6, 12, 24, 60, 120, 240, 600, 1200 };
+    time_t ts = (time_t)start, te = (time_t)end;
+    struct tm a, b;
+
+    buf[0] = '\0';
+    if (gmtime_r(&ts, &a) == NULL || gmtime_r(&te, &b) == NULL)
+        return;
+    long months = (long)(b.tm_year - a.tm_year) * 12 + (b.tm_mon - a.tm_mon);
+    if (months <= 0)
+        return;
+    long fit = width / 64 > 1 ? width / 64 : 1;      /* labels that fit side by side */
+    int k = steps[sizeof steps / sizeof steps[0] - 1];
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if ((months + steps[i] - 1) / steps[i] <= fit) {
+            k = steps[i];
+            break;
+        }
+    }
+    const char *minor = (long)width >= 10 * months ? "MONTH:1"
+                        : (long)width >= 10 * (months / 3) ? "MONTH:3" : "YEAR:1";
+    if (k < 12)
+        snprintf(buf, len, "%s:MONTH:%d:MONTH:%d:%ld:%%Y-%%m", minor, k, k, 30L * 86400);
+    else
+        snprintf(buf, len, "%s:YEAR:%d:YEAR:%d:%ld:%%Y", k == 12 ? minor : "YEAR:1", k / 12,
+                 k / 12, 365L * 86400);
+}
+
+int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned char **out,
+                size_t *len)
+{
+    store_args a = { .n = 0 };
+    char *title = NULL, *unit = NULL, *unit_fmt = NULL, *vlab = NULL, *plab = NULL;
+    char *comment = NULL;
+    char xgrid[128];
+    char err[512];
+    rrd_info_t *info = NULL;
+    int rc = -EIO;
+
+    if (rrd_file == NULL || spec == NULL || out == NULL || len == NULL || rrd_file[0] == '\0' ||
+        spec->width < 10 || spec->width > 4000 || spec->height < 10 || spec->height > 4000 ||
+        spec->start >= spec->end)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    if (strchr(rrd_file, ':') != NULL) {
+        log_err("store", "%s: a ':' in the file name cannot be used in a graph", rrd_file);
+        return -EINVAL;
+    }
+    struct stat st;
+    if (stat(rrd_file, &st) != 0) {
+        if (errno == ENOENT)
+            return -ENOENT;
+        log_err("store", "stat %s: %s", rrd_file, strerror(errno));
+        return -EIO;
+    }
+
+    title = store_graph_text(spec->title, STORE_TEXT_OPTION);
+    unit = store_graph_text(spec->unit, STORE_TEXT_OPTION);
+    unit_fmt = store_graph_text(spec->unit, STORE_TEXT_FORMAT);
+    vlab = store_graph_text(spec->value_label, STORE_TEXT_ELEMENT);
+    plab = store_graph_text(spec->pace_label, STORE_TEXT_ELEMENT);
+    comment = store_graph_text(spec->comment, STORE_TEXT_ELEMENT);
+    if (title == NULL || unit == NULL || unit_fmt == NULL || vlab == NULL || plab == NULL ||
+        comment == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    store_graph_xgrid(spec->start, spec->end, spec->width, xgrid, sizeof xgrid);
+
+    store_arg(&a, "graphv");
+    store_arg(&a, "-"); /* no file: the image comes back in the info list */
+    store_arg(&a, "--imgformat=%s", spec->svg ? "SVG" : "PNG");
+    store_arg(&a, "--width=%d", spec->width);
+    store_arg(&a, "--height=%d", spec->height);
+    store_arg(&a, "--start=%ld", spec->start);
+    store_arg(&a, "--end=%ld", spec->end);
+    if (title[0] != '\0')
+        store_arg(&a, "--title=%s", title);
+    if (unit[0] != '\0')
+        store_arg(&a, "--vertical-label=%s", unit);
+    store_arg(&a, "--font=DEFAULT:9:WenQuanYi Zen Hei");
+    store_arg(&a, "--font=TITLE:11:WenQuanYi Zen Hei");
+    store_arg(&a, "--units-exponent=0"); /* 12000 万美元, not 12 k万美元 */
+    store_arg(&a, "--lower-limit=0");    /* from 0 unless the data goes below */
+    store_arg(&a, "--color=BACK#FFFFFF");
+    store_arg(&a, "--color=SHADEA#FFFFFF");
+    store_arg(&a, "--color=SHADEB#FFFFFF");
+    if (xgrid[0] != '\0')
+        store_arg(&a, "--x-grid=%s", xgrid);
+    store_arg(&a, "DEF:v=%s:value:LAST", rrd_file);
+    store_arg(&a, "DEF:p=%s:pace:LAST", rrd_file);
+    store_arg(&a, "AREA:v#5B8FF940");
+    store_arg(&a, "LINE2:v#2F6EBA%s%s", vlab[0] ? ":" : "", vlab);
+    store_arg(&a, "LINE1:p#E8684A:%s:dashes=6,3", plab);
+    store_arg(&a, "VDEF:vlast=v,LAST");
+    store_arg(&a, "GPRINT:vlast:最新 %%.2lf%s%s\\l", unit_fmt[0] ? " " : "", unit_fmt);
+    if (comment[0] != '\0')
+        store_arg(&a, "COMMENT:%s\\l", comment);
+    if (a.failed) {
+        log_err("store", "%s: cannot build the graph arguments", rrd_file);
+        rc = -ENOMEM;
+        goto out;
+    }
+
+    pthread_mutex_lock(&store_rrd_lock);
+    rrd_clear_error();
+    info = rrd_graph_v(a.n, a.v);
+    const rrd_info_t *img = NULL;
+    if (info != NULL)
+        img = store_info_find(info, "image");
+    if (img == NULL || img->type != RD_I_BLO || img->value.u_blo.ptr == NULL ||
+        img->value.u_blo.size == 0) {
+        if (info == NULL)
+            store_rrd_error(err, sizeof err);
+        else
+            snprintf(err, sizeof err, "no image in rrd_graph_v's answer");
+    } else {
+        *out = malloc(img->value.u_blo.size);
+        if (*out != NULL) {
+            memcpy(*out, img->value.u_blo.ptr, img->value.u_blo.size);
+            *len = img->value.u_blo.size;
+            rc = 0;
+        } else {
+            snprintf(err, sizeof err, "out of memory for %lu bytes", img->value.u_blo.size);
+            rc = -ENOMEM;
+        }
+    }
+    rrd_info_free(info);
+    rrd_clear_error();
+    pthread_mutex_unlock(&store_rrd_lock);
+    if (rc != 0)
+        log_err("store", "%s: rrd_graph: %s", rrd_file, err);
+out:
+    store_args_free(&a);
+    free(title);
+    free(unit);
+    free(unit_fmt);
+    free(vlab);
+    free(plab);
+    free(comment);
     return rc;
 }

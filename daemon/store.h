@@ -42,4 +42,30 @@ int store_path(const char *rrd_dir, const char *park, const char *indicator, cha
  * carries month `period`. */
 long store_month_end(int period);
 
+/* One graph of a series (SPEC §8): the value as a soft area with a line on
+ * top, pace (or the target) as a dashed line, the latest value and an
+ * optional comment line under the legend. Text is UTF-8 as the caller has it
+ * (NULL or "" for none); store_graph makes it safe for rrdtool's argument
+ * syntax itself. */
+typedef struct store_graph_spec {
+    bool svg;                 /* false: PNG */
+    int width, height;        /* plot area in pixels (rrdtool -w/-h), 10..4000 */
+    long start, end;          /* unix seconds, start < end; month boundaries for
+                                 the monthly x axis */
+    const char *title;        /* e.g. "湘潭经开区 · 固定资产投资 (亿元)" */
+    const char *unit;         /* vertical label and the unit after "最新 …" */
+    const char *value_label;  /* legend of the value line */
+    const char *pace_label;   /* legend of the dashed line: 序时进度, 目标 */
+    const char *comment;      /* e.g. "低于序时进度 2.60 个百分点" */
+} store_graph_spec;
+
+/* Renders the graph of the series file rrd_file with librrd (rrd_graph_v,
+ * under the module's librrd mutex: not thread-safe in librrd 1.7). Returns 0
+ * and sets *out to the image bytes (malloc'd; the caller frees them) and
+ * *len; -ENOENT when rrd_file does not exist (not logged); -EINVAL for a bad
+ * spec or a file name librrd cannot take (a ':' in it); -ENOMEM; -EIO when
+ * librrd fails (logged with its message). */
+int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned char **out,
+                size_t *len);
+
 #endif

@@ -1,0 +1,741 @@
+/*
+ * check_graph.c — Check suite for daemon/graph.c and store_graph (SPEC §8
+ * graphs).
+ *
+ * Every test writes one series (2021-02..2021-08, value and pace) with
+ * store_write into its own mkdtemp() directory and renders it, in-process
+ * (a pool of 0 workers) and through worker processes. The tests check the
+ * image formats and sizes (the PNG IHDR), determinism, that Chinese text
+ * renders as distinct glyphs (the SVG carries one <symbol> per glyph: tofu
+ * boxes would all be the same one), text escaping, concurrent renders from
+ * 8 threads, a killed worker, the cache and its ETags, refused requests and
+ * a missing file.
+ */
+#include "graph.h"
+#include "store.h"
+
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* librrd and the font stack below it keep caches and leak a few bytes per
+ * rrd_graph_v call; the in-process renders here would report them. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "fast_unwind_on_malloc=0"; /* whole stacks through librrd, for the suppressions */
+}
+
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:librrd.so\nleak:libfontconfig.so\nleak:libpango\nleak:libglib\n"
+           "leak:libcairo\nleak:libgobject\nleak:libharfbuzz\nleak:libfreetype\n";
+}
+
+static char test_dir[PATH_MAX];
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void write_series(const char *park, const char *ind)
+{
+    static const double value[] = { 10, 25, 41, 60, 75, 98, 120 };
+    static const double pace[] = { 18, 36, 54, 72, 90, 108, 126 };
+    store_series s = {
+        .park = park,
+        .indicator = ind,
+        .first_period = pp_period_make(2021, 2),
+        .n = 7,
+        .value = value,
+        .pace = pace,
+        .changed_from = pp_period_make(2021, 2),
+    };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+}
+
+static void setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    int n = snprintf(test_dir, sizeof test_dir, "%s/check_graph.XXXXXX", base);
+    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
+    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    write_series("xiangtan", "fai");
+}
+
+static void teardown(void)
+{
+    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void request(graph_request *r, graph_format f, int width, int height)
+{
+    graph_request_init(r);
+    snprintf(r->park, sizeof r->park, "xiangtan");
+    snprintf(r->indicator, sizeof r->indicator, "fai");
+    r->format = f;
+    r->width = width;
+    r->height = height;
+    r->from = pp_period_make(2021, 1);
+    r->to = pp_period_make(2021, 8);
+    r->generation = 1;
+    snprintf(r->title, sizeof r->title, "湘潭经开区 · 固定资产投资 (亿元)");
+    snprintf(r->unit, sizeof r->unit, "亿元");
+    snprintf(r->value_label, sizeof r->value_label, "固定资产投资");
+    snprintf(r->pace_label, sizeof r->pace_label, "序时进度");
+    snprintf(r->comment, sizeof r->comment, "低于序时进度 2.60 个百分点");
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Checks a PNG's signature and IHDR; returns its width and height. */
+static void png_size(const unsigned char *img, size_t len, uint32_t *w, uint32_t *h)
+{
+    ck_assert_uint_gt(len, 24);
+    ck_assert_mem_eq(img, "\x89PNG\r\n\x1a\n", 8);
+    ck_assert_mem_eq(img + 12, "IHDR", 4);
+    *w = be32(img + 16);
+    *h = be32(img + 20);
+}
+
+/* Occurrences of needle in the image bytes. */
+static size_t count_in(const unsigned char *img, size_t len, const char *needle)
+{
+    size_t n = 0, k = strlen(needle);
+    for (size_t i = 0; i + k <= len; i++)
+        if (memcmp(img + i, needle, k) == 0)
+            n++;
+    return n;
+}
+
+static const int pool_sizes[] = { 0, 2 }; /* in-process, and worker processes */
+
+static graph_pool *start_pool(int i)
+{
+    graph_pool *p = graph_pool_start(test_dir, pool_sizes[i]);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+START_TEST(test_png_size)
+{
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+    uint32_t w800, h800, w400, h400;
+
+    request(&r, GRAPH_PNG, 800, 300);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    png_size(img, len, &w800, &h800);
+    free(img);
+    ck_assert_uint_gt(w800, 800); /* -w is the plot area: axes and margins come on top */
+    ck_assert_uint_gt(h800, 300);
+
+    request(&r, GRAPH_PNG, 400, 300);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    png_size(img, len, &w400, &h400);
+    free(img);
+    ck_assert_uint_eq(w800 - w400, 400);
+    ck_assert_uint_eq(h400, h800);
+
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    png_size(img, len, &w400, &h400);
+    free(img);
+    ck_assert_uint_eq(h800 - h400, 150);
+    graph_pool_stop(p);
+}
+END_TEST
+
+START_TEST(test_svg)
+{
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+
+    request(&r, GRAPH_SVG, 800, 300);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    ck_assert_uint_gt(len, 100);
+    ck_assert_mem_eq(img, "<?xml", 5);
+    ck_assert_uint_ge(count_in(img, len, "<svg"), 1);
+    ck_assert_uint_ge(count_in(img, len, "</svg>"), 1);
+    free(img);
+    ck_assert_str_eq(graph_content_type(GRAPH_SVG), "image/svg+xml");
+    ck_assert_str_eq(graph_content_type(GRAPH_PNG), "image/png");
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* cairo's SVG holds each distinct glyph once, as a <symbol>. Against a title
+ * of one character five times, five distinct Chinese characters add four
+ * glyphs when the font has them; boxes (.notdef) would add none. */
+START_TEST(test_chinese_glyphs)
+{
+    static const struct {
+        const char *title;
+        size_t more;
+    } cases[] = {
+        { "湘潭经开区", 4 },
+        { "湘潭经开区湘潭", 4 },
+        { "湘", 0 },
+        { "经开区", 2 },
+    };
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+
+    request(&r, GRAPH_SVG, 600, 200);
+    snprintf(r.title, sizeof r.title, "湘湘湘湘湘");
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    size_t base = count_in(img, len, "<symbol");
+    free(img);
+    ck_assert_uint_gt(base, 10);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(r.title, sizeof r.title, "%s", cases[i].title);
+        ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+        size_t n = count_in(img, len, "<symbol");
+        free(img);
+        ck_assert_msg(n == base + cases[i].more, "title %s: %zu glyphs, want %zu",
+                      cases[i].title, n, base + cases[i].more);
+    }
+    graph_pool_stop(p);
+}
+END_TEST
+
+START_TEST(test_png_deterministic)
+{
+    graph_pool *p = start_pool(_i);
+    /* both pools before any rendering: fork only while single-threaded */
+    graph_pool *q = graph_pool_start(test_dir, pool_sizes[1 - _i]);
+    graph_request r;
+    unsigned char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+
+    request(&r, GRAPH_PNG, 500, 200);
+    ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
+    ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_mem_eq(a, b, la);
+    free(b);
+    /* in-process and in a worker alike */
+    ck_assert_ptr_nonnull(q);
+    ck_assert_int_eq(graph_render(q, &r, &b, &lb), 0);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_mem_eq(a, b, la);
+    free(a);
+    free(b);
+    graph_pool_stop(q);
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* Text that means something to rrdtool's argument syntax, or is not text at
+ * all, in every field that reaches it: each renders, and changes the image
+ * (it was not dropped). */
+START_TEST(test_escaping)
+{
+    static const char *texts[] = {
+        "a:b",                     /* the field separator */
+        "a\\:b",                   /* an escaped separator, as rrdtool writes it */
+        "ends with a backslash \\",
+        "\\l",                     /* a justification code */
+        "x\\",
+        "50% of 100%d %s %n %%",   /* printf in GPRINT */
+        "DEF:x=/etc/passwd:value:LAST",
+        "tab\there\nnewline\x01\x7f",
+        "bad \xff\xfe utf-8 \xe6\xb9",
+        "低于序时进度: 2.60 个百分点 \\ 100%",
+    };
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *img = NULL, *plain = NULL;
+    size_t len = 0, plain_len = 0;
+    uint32_t w, h;
+
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_render(p, &r, &plain, &plain_len), 0);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        for (int field = 0; field < 5; field++) {
+            request(&r, GRAPH_PNG, 400, 150);
+            char *dst = field == 0 ? r.title : field == 1 ? r.unit : field == 2 ? r.value_label
+                        : field == 3 ? r.pace_label : r.comment;
+            snprintf(dst, GRAPH_TEXT_MAX, "%s", texts[i]);
+            int rc = graph_render(p, &r, &img, &len);
+            ck_assert_msg(rc == 0, "text %zu in field %d: %d", i, field, rc);
+            png_size(img, len, &w, &h);
+            ck_assert(len != plain_len || memcmp(img, plain, len) != 0);
+            free(img);
+        }
+    }
+    free(plain);
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* The SVG of a text with a backslash shows U+FF3C where the backslash was:
+ * the same glyphs as the text written with U+FF3C. */
+START_TEST(test_backslash_shown)
+{
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+
+    request(&r, GRAPH_PNG, 400, 150);
+    snprintf(r.comment, sizeof r.comment, "a\\b:c");
+    ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
+    snprintf(r.comment, sizeof r.comment, "a＼b:c");
+    ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_mem_eq(a, b, la);
+    free(a);
+    free(b);
+    graph_pool_stop(p);
+}
+END_TEST
+
+typedef struct {
+    graph_pool *pool;
+    const unsigned char *want;
+    size_t want_len;
+    int ok;
+} client_arg;
+
+static void *client(void *arg)
+{
+    client_arg *c = arg;
+    graph_request r;
+    request(&r, GRAPH_PNG, 400, 150);
+    for (int i = 0; i < 10; i++) {
+        unsigned char *img = NULL;
+        size_t len = 0;
+        if (graph_render(c->pool, &r, &img, &len) == 0 && len == c->want_len &&
+            memcmp(img, c->want, len) == 0)
+            c->ok++;
+        free(img);
+    }
+    return NULL;
+}
+
+/* 8 threads x 10 renders at once: in-process (serialised by the store's
+ * mutex) and through two workers; every image is the right one. */
+START_TEST(test_concurrent)
+{
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *want = NULL;
+    size_t want_len = 0;
+    pthread_t th[8];
+    client_arg args[8];
+
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_render(p, &r, &want, &want_len), 0);
+    for (int i = 0; i < 8; i++) {
+        args[i] = (client_arg){ .pool = p, .want = want, .want_len = want_len };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, client, &args[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(args[i].ok, 10);
+    }
+    free(want);
+    pid_t pids[4];
+    ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 4), (size_t)pool_sizes[_i]);
+    graph_pool_stop(p);
+}
+END_TEST
+
+static void render_ok(graph_pool *p)
+{
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+    uint32_t w, h;
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    png_size(img, len, &w, &h);
+    free(img);
+}
+
+/* Kills a worker and waits until it is dead, leaving it for the pool to reap. */
+static void kill_worker(pid_t pid)
+{
+    siginfo_t info;
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+}
+
+/* A worker killed while idle is skipped; when none is left, the pool renders
+ * in-process. */
+START_TEST(test_worker_killed)
+{
+    graph_pool *p = graph_pool_start(test_dir, 2);
+    pid_t pids[4];
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 4), 2);
+    render_ok(p);
+    kill_worker(pids[0]);
+    for (int i = 0; i < 5; i++)
+        render_ok(p);
+    pid_t left[4];
+    ck_assert_uint_eq(graph_pool_worker_pids(p, left, 4), 1);
+    ck_assert_int_eq(left[0], pids[1]);
+    kill_worker(pids[1]);
+    for (int i = 0; i < 3; i++)
+        render_ok(p);
+    ck_assert_uint_eq(graph_pool_worker_pids(p, left, 4), 0);
+    /* both were reaped: no zombie left behind */
+    ck_assert_int_eq(waitpid(pids[0], NULL, WNOHANG), -1);
+    ck_assert_int_eq(waitpid(pids[1], NULL, WNOHANG), -1);
+    graph_pool_stop(p);
+}
+END_TEST
+
+typedef struct {
+    graph_pool *pool;
+    int rc;
+} one_arg;
+
+static void *render_one(void *arg)
+{
+    one_arg *a = arg;
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+    request(&r, GRAPH_PNG, 400, 150);
+    a->rc = graph_render(a->pool, &r, &img, &len);
+    free(img);
+    return NULL;
+}
+
+/* A worker that dies on a request fails that request (it is not retried:
+ * it might be what kills workers), and the next one is served. */
+START_TEST(test_worker_dies_on_request)
+{
+    graph_pool *p = graph_pool_start(test_dir, 1);
+    pid_t pid;
+    pthread_t th;
+    one_arg a = { .rc = 1 };
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(graph_pool_worker_pids(p, &pid, 1), 1);
+    a.pool = p;
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0); /* the request waits in its socket */
+    ck_assert_int_eq(pthread_create(&th, NULL, render_one, &a), 0);
+    struct timespec ts = { 0, 300 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    kill_worker(pid);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(a.rc, -EIO);
+    ck_assert_uint_eq(graph_pool_worker_pids(p, &pid, 1), 0);
+    render_ok(p);
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* Workers leave SIGINT and SIGHUP to the daemon, and exit when the pool is
+ * stopped. */
+START_TEST(test_worker_signals)
+{
+    graph_pool *p = graph_pool_start(test_dir, 2);
+    pid_t pids[4];
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 4), 2);
+    ck_assert_int_eq(kill(pids[0], SIGINT), 0);
+    ck_assert_int_eq(kill(pids[1], SIGHUP), 0);
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < 4; i++)
+        render_ok(p);
+    ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 4), 2);
+    graph_pool_stop(p);
+    ck_assert_int_eq(kill(pids[0], 0), -1); /* gone and reaped */
+    ck_assert_int_eq(kill(pids[1], 0), -1);
+}
+END_TEST
+
+START_TEST(test_cache)
+{
+    graph_pool *p = start_pool(_i);
+    graph_cache *c = graph_cache_new(32u << 20);
+    graph_request r;
+    graph_image a, b;
+    uint64_t hits, misses;
+    size_t bytes, entries;
+
+    ck_assert_ptr_nonnull(c);
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_get(p, c, &r, &a), 0);
+    ck_assert_int_eq(graph_get(p, c, &r, &b), 0);
+    graph_cache_stats(c, &hits, &misses, &bytes, &entries);
+    ck_assert_uint_eq(hits, 1);
+    ck_assert_uint_eq(misses, 1);
+    ck_assert_uint_eq(entries, 1);
+    ck_assert_uint_eq(bytes, a.len);
+    ck_assert_uint_eq(a.len, b.len);
+    ck_assert_mem_eq(a.data, b.data, a.len);
+    ck_assert_str_eq(a.etag, b.etag);
+    ck_assert_int_eq(a.etag[0], '"');
+    ck_assert_mem_eq(a.etag, "\"p-", 3);
+    graph_image_free(&b);
+
+    /* a new generation misses, renders the same bytes (same data), same
+     * PNG ETag, and drops the old generation */
+    r.generation = 2;
+    ck_assert_int_eq(graph_get(p, c, &r, &b), 0);
+    graph_cache_stats(c, &hits, &misses, NULL, &entries);
+    ck_assert_uint_eq(misses, 2);
+    ck_assert_uint_eq(entries, 1);
+    ck_assert_str_eq(a.etag, b.etag);
+    graph_image_free(&b);
+
+    /* new data under a new generation: a new image and ETag */
+    static const double value[] = { 11 };
+    store_series s = { .park = "xiangtan", .indicator = "fai",
+                       .first_period = pp_period_make(2021, 2), .n = 1, .value = value,
+                       .changed_from = pp_period_make(2021, 2) };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_int_eq(graph_get(p, c, &r, &b), 0); /* generation 2: still cached */
+    ck_assert_str_eq(a.etag, b.etag);
+    graph_image_free(&b);
+    r.generation = 3;
+    ck_assert_int_eq(graph_get(p, c, &r, &b), 0);
+    ck_assert_str_ne(a.etag, b.etag);
+    graph_image_free(&b);
+
+    /* SVG: a weak ETag from the request, the same on every hit */
+    request(&r, GRAPH_SVG, 400, 150);
+    ck_assert_int_eq(graph_get(p, c, &r, &b), 0);
+    ck_assert_mem_eq(b.etag, "W/\"s-", 5);
+    graph_image c2;
+    ck_assert_int_eq(graph_get(p, c, &r, &c2), 0);
+    ck_assert_str_eq(b.etag, c2.etag);
+    ck_assert_mem_eq(b.data, c2.data, b.len);
+    graph_image_free(&c2);
+    graph_image_free(&b);
+
+    /* no cache: still an ETag */
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_get(p, NULL, &r, &b), 0);
+    ck_assert_mem_eq(b.etag, "\"p-", 3);
+    graph_image_free(&b);
+    graph_image_free(&a);
+    graph_image_free(NULL);
+    graph_cache_free(c);
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* The bound in bytes, least recently used out first. */
+START_TEST(test_cache_lru)
+{
+    graph_cache *c = graph_cache_new(4000);
+    graph_request r[6];
+    unsigned char data[1000];
+    char etag[GRAPH_ETAG_MAX];
+    graph_image img;
+    size_t bytes, entries;
+
+    ck_assert_ptr_nonnull(c);
+    for (int i = 0; i < 6; i++) {
+        request(&r[i], GRAPH_PNG, 400, 150);
+        r[i].from = pp_period_make(2020, i + 1);
+        memset(data, 'a' + i, sizeof data);
+        ck_assert_int_eq(graph_cache_put(c, &r[i], data, sizeof data, etag), 0);
+        if (i == 3) { /* 0 becomes the most recently used */
+            ck_assert_int_eq(graph_cache_get(c, &r[0], &img), 1);
+            graph_image_free(&img);
+        }
+    }
+    graph_cache_stats(c, NULL, NULL, &bytes, &entries);
+    ck_assert_uint_eq(entries, 4);
+    ck_assert_uint_eq(bytes, 4000);
+    static const int kept[6] = { 1, 0, 0, 1, 1, 1 };
+    for (int i = 0; i < 6; i++) {
+        int rc = graph_cache_get(c, &r[i], &img);
+        ck_assert_msg(rc == kept[i], "entry %d: %d", i, rc);
+        if (rc == 1) {
+            ck_assert_uint_eq(img.len, sizeof data);
+            ck_assert_int_eq(img.data[0], 'a' + i);
+        }
+        graph_image_free(&img);
+    }
+    /* an image over a quarter of the bound is not kept, but gets its ETag */
+    unsigned char big[1001] = { 0 };
+    etag[0] = '\0';
+    ck_assert_int_eq(graph_cache_put(c, &r[1], big, sizeof big, etag), 0);
+    ck_assert_mem_eq(etag, "\"p-", 3);
+    ck_assert_int_eq(graph_cache_get(c, &r[1], &img), 0);
+    /* any text is part of the key */
+    graph_request t = r[0];
+    snprintf(t.comment, sizeof t.comment, "other");
+    ck_assert_int_eq(graph_cache_get(c, &t, &img), 0);
+    graph_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_bad_requests)
+{
+    graph_pool *p = start_pool(_i);
+    graph_cache *c = graph_cache_new(1u << 20);
+    graph_request r;
+    graph_image out;
+    unsigned char *img = NULL;
+    size_t len = 0;
+
+    for (int k = 0; k < 14; k++) {
+        request(&r, GRAPH_PNG, 800, 300);
+        switch (k) {
+        case 0: r.width = GRAPH_WIDTH_MIN - 1; break;
+        case 1: r.width = GRAPH_WIDTH_MAX + 1; break;
+        case 2: r.height = GRAPH_HEIGHT_MIN - 1; break;
+        case 3: r.height = GRAPH_HEIGHT_MAX + 1; break;
+        case 4: r.from = r.to + 1; break;
+        case 5: r.from = r.to - GRAPH_MONTHS_MAX; break;
+        case 6: r.from = pp_period_make(GRAPH_YEAR_MIN - 1, 12); break;
+        case 7: r.to = pp_period_make(GRAPH_YEAR_MAX + 1, 1); break;
+        case 8: snprintf(r.park, sizeof r.park, "Xiangtan"); break;
+        case 9: snprintf(r.indicator, sizeof r.indicator, "../fai"); break;
+        case 10: r.format = (graph_format)7; break;
+        case 11: memset(r.title, 'x', sizeof r.title); break;
+        case 12: memset(r.comment, 'x', sizeof r.comment); break;
+        case 13: memset(r.park, 'a', sizeof r.park); break;
+        }
+        ck_assert_msg(graph_request_check(&r) == -EINVAL, "case %d", k);
+        ck_assert_msg(graph_render(p, &r, &img, &len) == -EINVAL, "case %d", k);
+        ck_assert_ptr_null(img);
+        ck_assert_msg(graph_get(p, c, &r, &out) == -EINVAL, "case %d", k);
+    }
+    /* the bounds themselves are fine */
+    request(&r, GRAPH_PNG, GRAPH_WIDTH_MIN, GRAPH_HEIGHT_MIN);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    free(img);
+    request(&r, GRAPH_PNG, GRAPH_WIDTH_MAX, GRAPH_HEIGHT_MAX);
+    r.to = pp_period_make(2030, 12);
+    r.from = r.to - GRAPH_MONTHS_MAX + 1;
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    free(img);
+    graph_cache_free(c);
+    graph_pool_stop(p);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+    graph_pool *p = start_pool(_i);
+    graph_cache *c = graph_cache_new(1u << 20);
+    graph_request r;
+    graph_image out;
+    unsigned char *img = NULL;
+    size_t len = 0;
+
+    request(&r, GRAPH_PNG, 800, 300);
+    snprintf(r.indicator, sizeof r.indicator, "tax");
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), -ENOENT);
+    snprintf(r.park, sizeof r.park, "nowhere");
+    ck_assert_int_eq(graph_get(p, c, &r, &out), -ENOENT);
+    /* the worker that said so is still there */
+    pid_t pids[4];
+    ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 4), (size_t)pool_sizes[_i]);
+    graph_cache_free(c);
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* store_graph directly: arguments it refuses itself. */
+START_TEST(test_store_graph_args)
+{
+    char path[PATH_MAX];
+    unsigned char *img = NULL;
+    size_t len = 0;
+    store_graph_spec g = { .width = 400, .height = 150,
+                           .start = store_month_end(pp_period_make(2021, 1)),
+                           .end = store_month_end(pp_period_make(2021, 8)) };
+
+    ck_assert_int_eq(store_path(test_dir, "xiangtan", "fai", path, sizeof path), 0);
+    ck_assert_int_eq(store_graph(path, &g, &img, &len), 0); /* no text at all */
+    free(img);
+    ck_assert_int_eq(store_graph("/tmp/a:b.rrd", &g, &img, &len), -EINVAL);
+    g.end = g.start;
+    ck_assert_int_eq(store_graph(path, &g, &img, &len), -EINVAL);
+    g.end = g.start + 86400;
+    g.width = 5;
+    ck_assert_int_eq(store_graph(path, &g, &img, &len), -EINVAL);
+    g.width = 400;
+    ck_assert_int_eq(store_graph(NULL, &g, &img, &len), -EINVAL);
+    /* not an RRD file */
+    char junk[PATH_MAX + 16];
+    snprintf(junk, sizeof junk, "%s/junk.rrd", test_dir);
+    FILE *f = fopen(junk, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not an rrd\n", f);
+    fclose(f);
+    ck_assert_int_eq(store_graph(junk, &g, &img, &len), -EIO);
+    ck_assert_ptr_null(img);
+}
+END_TEST
+
+static Suite *graph_suite(void)
+{
+    Suite *s = suite_create("graph");
+    TCase *tc = tcase_create("graph");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    int n = (int)(sizeof pool_sizes / sizeof pool_sizes[0]);
+    tcase_add_loop_test(tc, test_png_size, 0, n);
+    tcase_add_loop_test(tc, test_svg, 0, n);
+    tcase_add_loop_test(tc, test_chinese_glyphs, 0, n);
+    tcase_add_loop_test(tc, test_png_deterministic, 0, n);
+    tcase_add_loop_test(tc, test_escaping, 0, n);
+    tcase_add_loop_test(tc, test_backslash_shown, 0, n);
+    tcase_add_loop_test(tc, test_concurrent, 0, n);
+    tcase_add_test(tc, test_worker_killed);
+    tcase_add_test(tc, test_worker_dies_on_request);
+    tcase_add_test(tc, test_worker_signals);
+    tcase_add_loop_test(tc, test_cache, 0, n);
+    tcase_add_test(tc, test_cache_lru);
+    tcase_add_loop_test(tc, test_bad_requests, 0, n);
+    tcase_add_loop_test(tc, test_missing_file, 0, n);
+    tcase_add_test(tc, test_store_graph_args);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(graph_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
