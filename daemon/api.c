@@ -559,6 +559,10 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
         !query_int(req, "width", GRAPH_WIDTH_MIN, GRAPH_WIDTH_MAX, &g.width, resp) ||
         !query_int(req, "height", GRAPH_HEIGHT_MIN, GRAPH_HEIGHT_MAX, &g.height, resp))
         return;
+    if (from >= 0 && to >= 0 && from > to) {
+        api_error(resp, 400, "from is after to");
+        return;
+    }
     snprintf(g.park, sizeof g.park, "%s", park->id);
     snprintf(g.indicator, sizeof g.indicator, "%s", ind->id);
     snprintf(g.title, sizeof g.title, "%s · %s (%s)", park->name, ind->label, ind->unit);

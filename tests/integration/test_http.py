@@ -135,3 +135,60 @@ class HttpTest(DaemonTest):
             s.close()
             self.assertTrue(first.startswith(b"HTTP/1.1 4"), first)
         self.assertTrue(d.healthy())
+
+
+class GraphTest(DaemonTest):
+    def test_png_svg_etag_and_concurrency(self):
+        import struct
+        import threading
+        d = self.daemon().start()
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        path = "/graph/xiangtan-etdz/fixed_asset_investment"
+
+        def png_size(body):
+            self.assertEqual(body[:8], b"\x89PNG\r\n\x1a\n")
+            return struct.unpack(">II", body[16:24])
+
+        status, headers, body = d.get(path + ".png?width=800&height=300")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "image/png")
+        w800, h300 = png_size(body)
+        self.assertGreater(w800, 800)
+        status, _, body4 = d.get(path + ".png?width=400&height=300")
+        self.assertEqual(png_size(body4), (w800 - 400, h300))
+        status, _, _ = d.get(path + ".png?width=800&height=300", headers={"If-None-Match": headers["ETag"]})
+        self.assertEqual(status, 304)
+        status, headers, svg = d.get(path + ".svg?from=2021-02&to=2021-08")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "image/svg+xml")
+        self.assertIn(b"<svg", svg[:400])
+        for bad in ("?width=5", "?width=99999", "?height=abc", "?from=2021-13", "?from=2021-08&to=2021-02"):
+            self.assertEqual(d.get(path + ".png" + bad)[0], 400, bad)
+        self.assertEqual(d.get("/graph/xiangtan-etdz/fixed_asset_investment.gif")[0], 404)
+        self.assertEqual(d.get("/graph/xiangtan-hitech/fixed_asset_investment.png")[0], 404)
+        # a revision changes the image (the cache is invalidated)
+        self.assertEqual(d.drop("rev.csv", b"park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,2021-08,260\n"), "done")
+        self.assertNotEqual(d.get(path + ".png?width=800&height=300")[2], body)
+        # 8 concurrent clients, distinct sizes so that most are rendered, not cached
+        results, errors = [], []
+
+        def client(i):
+            try:
+                for k in range(4):
+                    st, _, b = d.get(path + ".png?width=%d&height=%d" % (300 + 10 * i, 150 + 10 * k))
+                    results.append((st, png_size(b)[0] - (300 + 10 * i)))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 32)
+        self.assertEqual({st for st, _ in results}, {200})
+        self.assertEqual(len({extra for _, extra in results}), 1)  # the same margins every time
+        self.assertTrue(d.healthy())
+        self.assertEqual(d.stop(), 0)
