@@ -339,11 +339,14 @@ int main(int argc, char **argv)
     };
     app.bus = bus_open(&bo, err, sizeof err);
     if (app.bus == NULL) {
-        log_err("bus", "cannot open the alert bus %s: %s", app.cfg->bus_publish, err);
+        log_err("bus", "alert bus %s: %s", app.cfg->bus_publish, err);
         rc = EX_SOFTWARE_;
         goto out;
     }
     log_info("bus", "publishing alerts on %s", bus_endpoint(app.bus));
+    if (bus_curve_public_key(app.bus))
+        log_info("bus", "CURVE on: subscribers need the server public key %s",
+                 bus_curve_public_key(app.bus));
     http = http_start(&app);
     if (http == NULL) {
         rc = EX_SOFTWARE_;
