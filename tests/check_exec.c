@@ -1,0 +1,1210 @@
+/*
+ * check_exec.c — Check suite for the `exec` collector plugin (collectors/exec.c).
+ *
+ * The plugin is loaded the way the daemon loads it: dlopen() of the shared
+ * object named by $EXEC_SO (default $BUILD/collectors/exec.so, or
+ * build/collectors/exec.so), then dlsym("parkpulse_collector"). A fake host
+ * serves options from a small table, records submit_csv() calls and log
+ * lines, and answers submissions by their content: "BAD" (one report line per
+ * occurrence) is refused, "RETRY" is a temporary error, anything else is OK.
+ *
+ * Each test writes small /bin/sh scripts into a fresh mkdtemp() directory
+ * (mode 0755, so that `nobody` can run them) and passes them an output
+ * directory (mode 0777) as their first argument, where they leave what the
+ * test inspects: their pid (= their process group), timestamps, `env`,
+ * /proc/self/fd. As root (the usual case here) every instance runs its
+ * command as user "nobody", since the plugin refuses to run commands as root.
+ * run() runs in a thread; results are polled every 20 ms with a 10 s deadline.
+ * The test process is a child subreaper, so the processes a killed command
+ * leaves behind come to it and it can check that none of them survived.
+ */
+#include "collector.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_OPTS  12
+#define MAX_CALLS 256
+#define MAX_LOGS  2048
+#define DEADLINE_MS 10000
+
+/* ---- the fake host ----------------------------------------------------- */
+
+struct call {
+    char *source;
+    char *data;
+    size_t len;
+    int rc;
+};
+
+struct fake {
+    pp_collector_host host;     /* first: the plugin sees &fake->host */
+    const char *opt_key[MAX_OPTS];
+    char *opt_val[MAX_OPTS];
+    size_t nopts;
+    pthread_mutex_t mu;
+    struct call calls[MAX_CALLS];
+    size_t ncalls;
+    char *logs[MAX_LOGS];
+    int log_level[MAX_LOGS];
+    size_t nlogs;
+};
+
+static const char *fake_option(const pp_collector_host *host, const char *key)
+{
+    const struct fake *f = (const struct fake *)host;
+    for (size_t i = 0; i < f->nopts; i++)
+        if (strcmp(f->opt_key[i], key) == 0)
+            return f->opt_val[i];
+    return NULL;
+}
+
+static int fake_submit(const pp_collector_host *host, const char *source, const char *data,
+                       size_t len, char **report)
+{
+    struct fake *f = (struct fake *)host;
+    int rc = PP_SUBMIT_OK, bad = 0;
+    char *text = NULL;
+
+    for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), "BAD", 3)); p += 3)
+        bad++;
+    if (bad > 0) {
+        size_t cap = (size_t)bad * (strlen(source) + 32) + 1, used = 0;
+        text = malloc(cap);
+        ck_assert_ptr_nonnull(text);
+        for (int i = 0; i < bad; i++)
+            used += (size_t)snprintf(text + used, cap - used, "%s:%d: bad row\n", source, i + 2);
+        rc = PP_SUBMIT_REFUSED;
+    } else if (memmem(data, len, "RETRY", 5)) {
+        text = strdup("disk full\n");
+        ck_assert_ptr_nonnull(text);
+        rc = PP_SUBMIT_ERROR;
+    }
+    if (report)
+        *report = text;
+    else
+        free(text);
+
+    pthread_mutex_lock(&f->mu);
+    ck_assert_uint_lt(f->ncalls, MAX_CALLS);
+    struct call *c = &f->calls[f->ncalls];
+    c->source = strdup(source);
+    c->data = malloc(len + 1);
+    ck_assert(c->source && c->data);
+    memcpy(c->data, data, len);
+    c->data[len] = 0;
+    c->len = len;
+    c->rc = rc;
+    f->ncalls++;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+static int fake_submit_obs(const pp_collector_host *host, const char *source,
+                           const pp_collector_obs *obs, size_t n, char **report)
+{
+    ck_abort_msg("exec must not call submit_obs");
+    return PP_SUBMIT_ERROR;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void fake_log(const pp_collector_host *host, int level, const char *fmt, ...)
+{
+    struct fake *f = (struct fake *)host;
+    char line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (getenv("EXEC_TEST_VERBOSE"))
+        fprintf(stderr, "[%d] %s: %s\n", level, host->name, line);
+    pthread_mutex_lock(&f->mu);
+    if (f->nlogs < MAX_LOGS) {
+        f->log_level[f->nlogs] = level;
+        f->logs[f->nlogs++] = strdup(line);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_init(struct fake *f, const char *name)
+{
+    memset(f, 0, sizeof *f);
+    f->host.abi_version = PP_COLLECTOR_ABI_VERSION;
+    f->host.name = name;
+    f->host.option = fake_option;
+    f->host.submit_csv = fake_submit;
+    f->host.submit_obs = fake_submit_obs;
+    f->host.log = fake_log;
+    pthread_mutex_init(&f->mu, NULL);
+}
+
+static void fake_set(struct fake *f, const char *key, const char *val)
+{
+    ck_assert_uint_lt(f->nopts, MAX_OPTS);
+    f->opt_key[f->nopts] = key;
+    f->opt_val[f->nopts] = strdup(val);
+    ck_assert_ptr_nonnull(f->opt_val[f->nopts]);
+    f->nopts++;
+}
+
+static void fake_free(struct fake *f)
+{
+    for (size_t i = 0; i < f->nopts; i++)
+        free(f->opt_val[i]);
+    for (size_t i = 0; i < f->ncalls; i++) {
+        free(f->calls[i].source);
+        free(f->calls[i].data);
+    }
+    for (size_t i = 0; i < f->nlogs; i++)
+        free(f->logs[i]);
+    pthread_mutex_destroy(&f->mu);
+}
+
+static size_t ncalls(struct fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    size_t n = f->ncalls;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Number of log lines containing text at level (any level when level < 0). */
+static size_t logs_with(struct fake *f, int level, const char *text)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->nlogs; i++)
+        n += strstr(f->logs[i], text) && (level < 0 || f->log_level[i] == level);
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* ---- fixture: the plugin, a temporary directory, scripts ------------------ */
+
+static void *g_dl;
+static const pp_collector_def *g_def;
+static char g_tmp[PATH_MAX];
+static char g_out[PATH_MAX + 8];
+
+static void setup(void)
+{
+    const char *so = getenv("EXEC_SO");
+    char def[PATH_MAX];
+    if (!so || !*so) {
+        const char *build = getenv("BUILD");
+        snprintf(def, sizeof def, "%s/collectors/exec.so", build && *build ? build : "build");
+        so = def;
+    }
+    g_dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(g_dl != NULL, "dlopen %s: %s", so, dlerror());
+    g_def = dlsym(g_dl, PP_COLLECTOR_SYMBOL);
+    ck_assert_msg(g_def != NULL, "dlsym: %s", dlerror());
+    ck_assert_int_eq(g_def->abi_version, PP_COLLECTOR_ABI_VERSION);
+    ck_assert_str_eq(g_def->name, "exec");
+
+    const char *t = getenv("TMPDIR");
+    snprintf(g_tmp, sizeof g_tmp, "%s/check_exec.XXXXXX", t && *t ? t : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(g_tmp));
+    ck_assert_int_eq(chmod(g_tmp, 0755), 0);
+    snprintf(g_out, sizeof g_out, "%s/out", g_tmp);
+    ck_assert_int_eq(mkdir(g_out, 0777), 0);
+    ck_assert_int_eq(chmod(g_out, 0777), 0);  /* whatever the umask */
+    /* Orphans of killed commands come to us, so we can reap and count them. */
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void teardown(void)
+{
+    if (g_tmp[0])
+        nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (g_dl)
+        dlclose(g_dl);
+}
+
+/* A path under the test directory; rotating buffers so a few can be live. */
+static const char *tp(const char *fmt, ...)
+{
+    static char bufs[8][PATH_MAX];
+    static unsigned next;
+    char *b = bufs[next++ % 8];
+    char rel[PATH_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    int n = snprintf(b, PATH_MAX, "%s/%s", g_tmp, rel);
+    ck_assert(n > 0 && n < PATH_MAX);
+    return b;
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(fchmod(fd, mode), 0);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/*
+ * Writes <tmp>/<name> as a /bin/sh script with body and returns the command
+ * line that runs it with the output directory as $1 (static buffer).
+ */
+static const char *script(const char *name, const char *body)
+{
+    static char cmd[2][PATH_MAX + 64];
+    static unsigned next;
+    char text[8192];
+    int n = snprintf(text, sizeof text, "#!/bin/sh\nOUT=\"$1\"\n%s", body);
+    ck_assert(n > 0 && (size_t)n < sizeof text);
+    write_file(tp("%s", name), text, 0755);
+    char *c = cmd[next++ % 2];
+    snprintf(c, sizeof cmd[0], "%s %s", tp("%s", name), g_out);
+    return c;
+}
+
+/* The whole file as a string (caller frees), or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    ck_assert_ptr_nonnull(buf);
+    size_t n = fread(buf, 1, 65535, fp);
+    buf[n] = 0;
+    fclose(fp);
+    return buf;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* Lines of a file (the file written completely: ends with "\n"). */
+static size_t count_file_lines(const char *path)
+{
+    char *s = slurp(path);
+    size_t n = 0;
+    for (char *p = s; p && *p; p++)
+        n += *p == '\n';
+    free(s);
+    return n;
+}
+
+/* A number a script wrote into a file, or -1. */
+static long read_number(const char *path)
+{
+    char *s = slurp(path);
+    long v = -1;
+    if (s && strchr(s, '\n'))
+        v = strtol(s, NULL, 10);
+    free(s);
+    return v;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Polls cond every 20 ms for up to 10 s; fails the test with msg otherwise. */
+#define WAIT_FOR(cond, msg)                                                      \
+    do {                                                                         \
+        int64_t deadline_ = now_ms() + DEADLINE_MS;                              \
+        while (!(cond) && now_ms() < deadline_)                                  \
+            sleep_ms(20);                                                        \
+        ck_assert_msg((cond), "timed out waiting for %s", msg);                  \
+    } while (0)
+
+/* Reaps our zombie adoptees in group pgid (not its leader: the plugin's). */
+static void reap_adopted(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char path[64], buf[512];
+        pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+        if (pid <= 0 || pid == pgid)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *fp = fopen(path, "re");
+        if (!fp)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, fp);
+        fclose(fp);
+        buf[n] = 0;
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+            ppid == getpid() && state == 'Z')
+            (void)waitpid(pid, NULL, WNOHANG);
+    }
+    closedir(d);
+}
+
+/* True when no process (not even a zombie) is left in process group pgid. */
+static bool group_gone(pid_t pgid)
+{
+    reap_adopted(pgid);
+    return kill(-pgid, 0) == -1 && errno == ESRCH;
+}
+
+/* Commands run as nobody when we are root; as ourselves otherwise. */
+static void set_user(struct fake *f)
+{
+    if (geteuid() == 0)
+        fake_set(f, "user", "nobody");
+}
+
+static uid_t child_uid(void)
+{
+    if (geteuid() != 0)
+        return geteuid();
+    struct passwd *pw = getpwnam("nobody");
+    ck_assert_ptr_nonnull(pw);
+    return pw->pw_uid;
+}
+
+/* ---- running an instance in a thread ------------------------------------ */
+
+struct runner {
+    pthread_t thread;
+    void *state;
+    int rc;
+    atomic_bool finished;
+};
+
+static void *run_thread(void *arg)
+{
+    struct runner *r = arg;
+    r->rc = g_def->run(r->state);
+    atomic_store(&r->finished, true);
+    return NULL;
+}
+
+static void start(struct runner *r, struct fake *f)
+{
+    memset(r, 0, sizeof *r);
+    atomic_init(&r->finished, false);
+    ck_assert_int_eq(g_def->init(&f->host, &r->state), 0);
+    ck_assert_ptr_nonnull(r->state);
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_thread, r), 0);
+}
+
+/* Shuts the instance down; returns how long run() took to return, in ms. */
+static int64_t stop(struct runner *r)
+{
+    int64_t t0 = now_ms();
+    g_def->shutdown(r->state);
+    while (!atomic_load(&r->finished) && now_ms() - t0 < DEADLINE_MS)
+        sleep_ms(5);
+    int64_t took = now_ms() - t0;
+    ck_assert_msg(atomic_load(&r->finished), "run() did not return after shutdown()");
+    ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
+    ck_assert_int_eq(r->rc, 0);
+    g_def->destroy(r->state);
+    return took;
+}
+
+/* ---- init: option checking ------------------------------------------------ */
+
+static const struct init_case {
+    const char *command;    /* "@ok" = an executable script, "@noexec" = a 0644 file */
+    const char *key, *val;  /* one more option, or NULL */
+    int want;
+    const char *log;        /* expected in a log line when want is -1 */
+} init_cases[] = {
+    { NULL, NULL, NULL, -1, "command" },
+    { "", NULL, NULL, -1, "command" },
+    { "   ", NULL, NULL, -1, "empty" },
+    { "ok.sh", NULL, NULL, -1, "absolute" },
+    { "./ok.sh", NULL, NULL, -1, "absolute" },
+    { "bin/sh -c true", NULL, NULL, -1, "absolute" },
+    { "/no/such/program", NULL, NULL, -1, "/no/such/program" },
+    { "@noexec", NULL, NULL, -1, "not executable" },
+    { "/tmp", NULL, NULL, -1, "not a regular file" },
+    { "@ok \"unterminated", NULL, NULL, -1, "unterminated" },
+    { "@ok", "interval", "0", -1, "interval" },
+    { "@ok", "interval", "abc", -1, "interval" },
+    { "@ok", "interval", "-1", -1, "interval" },
+    { "@ok", "interval", "10s", -1, "interval" },
+    { "@ok", "interval", "", -1, "interval" },
+    { "@ok", "interval", "31536001", -1, "interval" },
+    { "@ok", "interval", "99999999999999999999999", -1, "interval" },
+    { "@ok", "timeout", "0", -1, "timeout" },
+    { "@ok", "timeout", "86401", -1, "timeout" },
+    { "@ok", "timeout", "1.5", -1, "timeout" },
+    { "@ok", "grace", "-1", -1, "grace" },
+    { "@ok", "grace", "301", -1, "grace" },
+    { "@ok", "max_output", "0", -1, "max_output" },
+    { "@ok", "max_output", "2G", -1, "max_output" },
+    { "@ok", "max_output", "16MB", -1, "max_output" },
+    { "@ok", "backoff_max", "0", -1, "backoff_max" },
+    { "@ok", "backoff_max", "x", -1, "backoff_max" },
+    { "@ok", "user", "no-such-user-pp", -1, "no-such-user-pp" },
+    { "@ok", "user", "", -1, "user" },
+    { "@ok", NULL, NULL, 0, NULL },
+    { "@ok a \"b c\" d", NULL, NULL, 0, NULL },
+    { "@ok", "interval", "1", 0, NULL },
+    { "@ok", "interval", "31536000", 0, NULL },
+    { "@ok", "timeout", "86400", 0, NULL },
+    { "@ok", "grace", "0", 0, NULL },
+    { "@ok", "max_output", "64k", 0, NULL },
+    { "@ok", "max_output", "1G", 0, NULL },
+    { "@ok", "backoff_max", "1", 0, NULL },  /* below interval: interval is the floor */
+};
+
+START_TEST(test_init_options)
+{
+    const struct init_case *c = &init_cases[_i];
+    struct fake f;
+    void *state = (void *)&f;
+    char cmd[PATH_MAX + 64];
+
+    write_file(tp("ok.sh"), "#!/bin/sh\nexit 0\n", 0755);
+    write_file(tp("noexec.sh"), "#!/bin/sh\nexit 0\n", 0644);
+    fake_init(&f, "t");
+    if (c->command) {
+        if (strncmp(c->command, "@ok", 3) == 0)
+            snprintf(cmd, sizeof cmd, "%s%s", tp("ok.sh"), c->command + 3);
+        else if (strcmp(c->command, "@noexec") == 0)
+            snprintf(cmd, sizeof cmd, "%s", tp("noexec.sh"));
+        else
+            snprintf(cmd, sizeof cmd, "%s", c->command);
+        fake_set(&f, "command", cmd);
+    }
+    if (c->key)
+        fake_set(&f, c->key, c->val);
+    if (!c->key || strcmp(c->key, "user") != 0)
+        set_user(&f);
+
+    int rc = g_def->init(&f.host, &state);
+    ck_assert_msg(rc == c->want, "case %d: init returned %d, want %d", _i, rc, c->want);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(state);
+        g_def->destroy(state);
+    } else {
+        ck_assert_ptr_null(state);
+        ck_assert_msg(logs_with(&f, PP_LOG_ERR, c->log) >= 1, "case %d: no log naming %s", _i,
+                      c->log);
+    }
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_refuses_root)
+{
+    struct fake f;
+    void *state = NULL;
+    char want[PATH_MAX + 128];
+
+    write_file(tp("ok.sh"), "#!/bin/sh\nexit 0\n", 0755);
+    fake_init(&f, "bureau");
+    fake_set(&f, "command", tp("ok.sh"));
+    int rc = g_def->init(&f.host, &state);
+    if (geteuid() != 0) {
+        /* not root: nothing to refuse */
+        ck_assert_int_eq(rc, 0);
+        g_def->destroy(state);
+        fake_free(&f);
+        return;
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_ptr_null(state);
+    snprintf(want, sizeof want,
+             "refusing to run '%s' as root; set user = \"…\" in collector \"bureau\"",
+             tp("ok.sh"));
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, want), 1);
+    fake_free(&f);
+
+    /* a user that is root is no better */
+    fake_init(&f, "bureau");
+    fake_set(&f, "command", tp("ok.sh"));
+    fake_set(&f, "user", "root");
+    ck_assert_int_eq(g_def->init(&f.host, &state), -1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "refusing to run"), 1);
+    fake_free(&f);
+}
+END_TEST
+
+/* ---- running ------------------------------------------------------------- */
+
+static const char csv_a[] =
+    "park,indicator,period,value,unit,source\n"
+    "xiangtan-etdz,fixed_asset_investment,2021-02,41.3,亿元,illustrative\n"
+    "xiangtan-etdz,fixed_asset_investment,2021-03,66.8,亿元,illustrative\n";
+static const char csv_b[] =
+    "园区,指标,年度,目标\r\n"
+    "xiangtan-etdz,固定资产投资,2021,300\r\n";
+
+START_TEST(test_output_submitted)
+{
+    struct fake fa, fb;
+    struct runner ra, rb;
+    char body[1024];
+
+    /* two instances at once: each its own command, output and run numbers */
+    snprintf(body, sizeof body, "echo run >> \"$OUT/a.runs\"\ncat <<'EOF'\n%sEOF\n", csv_a);
+    fake_init(&fa, "bureau");
+    fake_set(&fa, "command", script("a.sh", body));
+    fake_set(&fa, "interval", "1");
+    set_user(&fa);
+    snprintf(body, sizeof body, "printf '%s'\n", csv_b);
+    fake_init(&fb, "targets");
+    fake_set(&fb, "command", script("b.sh", body));
+    fake_set(&fb, "interval", "1");
+    set_user(&fb);
+    start(&ra, &fa);
+    start(&rb, &fb);
+
+    WAIT_FOR(ncalls(&fa) >= 2 && ncalls(&fb) >= 2, "two runs of each");
+    pthread_mutex_lock(&fa.mu);
+    ck_assert_str_eq(fa.calls[0].source, "bureau:run-1");
+    ck_assert_str_eq(fa.calls[1].source, "bureau:run-2");
+    ck_assert_uint_eq(fa.calls[0].len, strlen(csv_a));
+    ck_assert(memcmp(fa.calls[0].data, csv_a, strlen(csv_a)) == 0);
+    ck_assert_str_eq(fa.calls[1].data, csv_a);
+    pthread_mutex_unlock(&fa.mu);
+    pthread_mutex_lock(&fb.mu);
+    ck_assert_str_eq(fb.calls[0].source, "targets:run-1");
+    ck_assert_str_eq(fb.calls[0].data, csv_b);
+    pthread_mutex_unlock(&fb.mu);
+    char want[64];
+    snprintf(want, sizeof want, "run 1: ingested %zu bytes", strlen(csv_a));
+    WAIT_FOR(logs_with(&fa, PP_LOG_INFO, want) == 1, want);
+    ck_assert_uint_eq(logs_with(&fa, PP_LOG_ERR, ""), 0);
+
+    /* about one run per interval, not more */
+    ck_assert_int_lt(stop(&ra), 1000);
+    ck_assert_int_lt(stop(&rb), 1000);
+    size_t runs = count_file_lines(tp("out/a.runs"));
+    ck_assert_uint_ge(runs, 2);
+    ck_assert_uint_le(runs, 4);
+    fake_free(&fa);
+    fake_free(&fb);
+}
+END_TEST
+
+START_TEST(test_arguments)
+{
+    struct fake f;
+    struct runner r;
+    char cmd[PATH_MAX + 128];
+
+    /* prints each argument after $1 on its own line, between brackets */
+    const char *base =
+        script("args.sh", "shift\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
+    snprintf(cmd, sizeof cmd, "%s  plain \"with space\"  \"\" \"q\\\"uo\\\\te\" a\"b c\"d",
+             base);
+    fake_init(&f, "t");
+    fake_set(&f, "command", cmd);
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(ncalls(&f) == 1, "the run");
+    pthread_mutex_lock(&f.mu);
+    ck_assert_str_eq(f.calls[0].data, "[plain]\n[with space]\n[]\n[q\"uo\\te]\n[ab cd]\n");
+    pthread_mutex_unlock(&f.mu);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_stderr_logged)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("err.sh",
+        "echo 'warning: 2 parks missing' >&2\n"
+        "printf 'second line\\r\\n' >&2\n"
+        "printf 'bell\\007 and esc\\033[31m\\n' >&2\n"
+        "head -c 3000 /dev/zero | tr '\\0' x >&2; echo >&2\n"
+        "echo 'park,indicator,period,value'\n"
+        "printf 'no newline at the end' >&2\n"));
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(ncalls(&f) == 1, "the run");
+    WAIT_FOR(logs_with(&f, -1, "ingested") == 1, "ingested");
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: warning: 2 parks missing"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: second line"), 1);
+    ck_assert_uint_eq(logs_with(&f, -1, "second line\r"), 0);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: bell? and esc?[31m"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: no newline at the end"), 1);
+    /* a long line is cut, not split into many */
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: xxxxxxxxxx"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "[…]"), 1);
+    pthread_mutex_lock(&f.mu);
+    for (size_t i = 0; i < f.nlogs; i++)
+        ck_assert_uint_lt(strlen(f.logs[i]), 1100);
+    ck_assert_str_eq(f.calls[0].data, "park,indicator,period,value\n");
+    pthread_mutex_unlock(&f.mu);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_stderr_flood)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("flood.sh", "seq 1 1000 >&2\n"));
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(logs_with(&f, -1, "no output") == 1, "the run");
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: "), 201);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: … 800 more lines not logged"), 1);
+    ck_assert_uint_eq(ncalls(&f), 0);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+/* Reads the timestamps (seconds, one a line) a script appended to path. */
+static size_t read_times(const char *path, double *t, size_t max)
+{
+    char *s = slurp(path);
+    size_t n = 0;
+    for (char *p = s; p && *p && n < max;) {
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        t[n++] = strtod(p, NULL);
+        p = nl + 1;
+    }
+    free(s);
+    return n;
+}
+
+START_TEST(test_failure_backoff)
+{
+    struct fake f;
+    struct runner r;
+    double t[8];
+
+    /* fails with status 3 until the test creates $OUT/ok; interval 1, back-off ≤ 2 */
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("fail.sh",
+        "[ -e \"$OUT/ok\" ] && ok=1\n"  /* before the timestamp the test waits for */
+        "date +%s.%N >> \"$OUT/times\"\n"
+        "if [ \"$ok\" ]; then echo 'park,indicator,period,value'; exit 0; fi\n"
+        "echo 'cannot reach the bureau' >&2\n"
+        "exit 3\n"));
+    fake_set(&f, "interval", "1");
+    fake_set(&f, "backoff_max", "2");
+    set_user(&f);
+    start(&r, &f);
+
+    WAIT_FOR(count_file_lines(tp("out/times")) >= 3, "three attempts");
+    write_file(tp("out/ok"), "", 0644);
+    WAIT_FOR(count_file_lines(tp("out/times")) >= 5, "five attempts");
+    ck_assert_int_lt(stop(&r), 1000);
+
+    size_t n = read_times(tp("out/times"), t, 8);
+    ck_assert_uint_ge(n, 5);
+    double g1 = t[1] - t[0], g2 = t[2] - t[1], g3 = t[3] - t[2], g4 = t[4] - t[3];
+    /* 1, 2, 2 (capped), then success at attempt 4 resets: 1 */
+    ck_assert_msg(g1 > 0.8 && g1 < 1.7, "gap 1 = %.2f", g1);
+    ck_assert_msg(g2 > g1 * 1.5, "gap 2 = %.2f, gap 1 = %.2f", g2, g1);
+    ck_assert_msg(g3 > 1.8 && g3 < 2.9, "gap 3 = %.2f (back-off_max 2)", g3);
+    ck_assert_msg(g4 > 0.8 && g4 < 1.7, "gap 4 = %.2f (reset by a success)", g4);
+
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "run 1: exited with status 3; next attempt "
+                                "in 1 s"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "run 2: exited with status 3; next attempt "
+                                "in 2 s"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "run 3: exited with status 3; next attempt "
+                                "in 2 s"), 1);
+    ck_assert_uint_ge(logs_with(&f, PP_LOG_WARN, "stderr: cannot reach the bureau"), 3);
+    ck_assert_uint_ge(ncalls(&f), 1);
+    pthread_mutex_lock(&f.mu);
+    ck_assert_str_eq(f.calls[0].source, "t:run-4");
+    pthread_mutex_unlock(&f.mu);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_killed_by_signal)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("sig.sh", "echo 'park,indicator,period,value'\nkill -9 $$\n"));
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(logs_with(&f, PP_LOG_ERR, "run 1: killed by signal 9") == 1, "the signal");
+    ck_assert_uint_eq(ncalls(&f), 0);  /* partial output of a failed run is not taken */
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_cannot_exec)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    write_file(tp("badinterp.sh"), "#!/no/such/interpreter\n", 0755);
+    fake_set(&f, "command", tp("badinterp.sh"));
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(logs_with(&f, PP_LOG_ERR, "execve: No such file or directory") == 1, "the error");
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "run 1: cannot start"), 1);
+    ck_assert_uint_eq(ncalls(&f), 0);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_timeout)
+{
+    struct fake fs, fg;
+    struct runner rs, rg;
+    char cmd[64];
+
+    /* a plain program that hangs: SIGTERM ends it */
+    fake_init(&fs, "sleeper");
+    snprintf(cmd, sizeof cmd, "/bin/sleep 1000");
+    fake_set(&fs, "command", cmd);
+    fake_set(&fs, "interval", "1");
+    fake_set(&fs, "timeout", "1");
+    fake_set(&fs, "grace", "1");
+    set_user(&fs);
+
+    /* a script that ignores SIGTERM, with children holding its pipes: SIGKILL */
+    fake_init(&fg, "group");
+    fake_set(&fg, "command", script("hang.sh",
+        "trap '' TERM\n"
+        "echo $$ > \"$OUT/pid.tmp\"; mv \"$OUT/pid.tmp\" \"$OUT/pid\"\n"
+        "echo \"$$\" >> \"$OUT/runs\"\n"
+        "echo 'park,indicator,period,value'\n"
+        "sleep 1000 &\n"
+        "sleep 1000 &\n"
+        "wait\n"));
+    fake_set(&fg, "interval", "1");
+    fake_set(&fg, "timeout", "1");
+    fake_set(&fg, "grace", "1");
+    set_user(&fg);
+
+    /* ignores SIGTERM and floods its standard error: still killed in time */
+    struct fake fn;
+    struct runner rn;
+    fake_init(&fn, "noisy");
+    fake_set(&fn, "command", script("noisy.sh", "trap '' TERM\nexec yes noise >&2\n"));
+    fake_set(&fn, "timeout", "1");
+    fake_set(&fn, "grace", "1");
+    set_user(&fn);
+
+    int64_t t0 = now_ms();
+    start(&rs, &fs);
+    start(&rg, &fg);
+    start(&rn, &fn);
+    WAIT_FOR(read_number(tp("out/pid")) > 0, "the script's pid");
+    pid_t pgid = (pid_t)read_number(tp("out/pid"));
+    ck_assert_int_eq(getpgid(pgid), pgid);  /* its own process group */
+    ck_assert_int_ne(getpgid(pgid), getpgid(0));
+
+    WAIT_FOR(logs_with(&fg, PP_LOG_ERR, "run 1: timed out after 1s; killed") == 1,
+             "the timeout of the script");
+    int64_t took = now_ms() - t0;
+    ck_assert_msg(took >= 1900, "killed after %lld ms: TERM was ignored, grace is 1 s",
+                  (long long)took);
+    WAIT_FOR(group_gone(pgid), "the whole group to be gone");
+    ck_assert_uint_eq(ncalls(&fg), 0);
+
+    WAIT_FOR(logs_with(&fs, PP_LOG_ERR, "run 1: timed out after 1s; killed") == 1,
+             "the timeout of sleep");
+
+    WAIT_FOR(logs_with(&fn, PP_LOG_ERR, "run 1: timed out after 1s; killed") == 1,
+             "the timeout of the noisy command");
+    ck_assert_uint_eq(logs_with(&fn, PP_LOG_WARN, "stderr: noise"), 200);
+    ck_assert_uint_eq(logs_with(&fn, PP_LOG_WARN, "more lines not logged"), 1);
+    ck_assert_int_lt(stop(&rn), 1000);
+    fake_free(&fn);
+
+    /* and both keep running: the next runs come */
+    WAIT_FOR(count_file_lines(tp("out/runs")) >= 2, "the next run of the script");
+    WAIT_FOR(logs_with(&fs, PP_LOG_ERR, "run 2: timed out") == 1, "the next run of sleep");
+    ck_assert_int_lt(stop(&rs), 3000);
+    ck_assert_int_lt(stop(&rg), 3000);
+
+    /* nothing of either is left */
+    char *runs = slurp(tp("out/runs"));
+    ck_assert_ptr_nonnull(runs);
+    for (char *p = runs; *p;) {
+        pid_t pg = (pid_t)strtol(p, &p, 10);
+        while (*p == '\n')
+            p++;
+        WAIT_FOR(group_gone(pg), "every run's group to be gone");
+    }
+    free(runs);
+    fake_free(&fs);
+    fake_free(&fg);
+}
+END_TEST
+
+/* True when every line of text is one of the allowed lines. */
+static void assert_env(const char *text, const char *home, const char *name)
+{
+    char want_home[PATH_MAX + 8], want_name[128];
+    snprintf(want_home, sizeof want_home, "HOME=%s", home);
+    snprintf(want_name, sizeof want_name, "PARKPULSE_COLLECTOR=%s", name);
+    const char *need[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", want_home,
+                           want_name };
+    bool seen[4] = { false };
+    char *copy = strdup(text), *save = NULL;
+    ck_assert_ptr_nonnull(copy);
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        bool known = false;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(line, need[i]) == 0)
+                known = seen[i] = true;
+        /* what the shell itself adds */
+        known = known || strncmp(line, "PWD=", 4) == 0 || strncmp(line, "SHLVL=", 6) == 0 ||
+                strncmp(line, "_=", 2) == 0 || strncmp(line, "OLDPWD=", 7) == 0;
+        ck_assert_msg(known, "unexpected variable in the environment: %s", line);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(seen[i], "%s missing from the environment", need[i]);
+    free(copy);
+}
+
+START_TEST(test_child_setup)
+{
+    struct fake f;
+    struct runner r;
+
+    /* What the daemon's process is like: secrets in the environment, a
+     * descriptor without FD_CLOEXEC, blocked and ignored signals. */
+    ck_assert_int_eq(setenv("PP_SECRET_TOKEN", "hunter2", 1), 0);
+    int leak = open("/dev/null", O_RDONLY);  /* no O_CLOEXEC on purpose */
+    ck_assert_int_ge(leak, 0);
+    int lp[2];
+    ck_assert_int_eq(pipe(lp), 0);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, &old), 0);  /* run() inherits it */
+
+    fake_init(&f, "bureau");
+    fake_set(&f, "command", script("setup.sh",
+        "env > \"$OUT/env\"\n"
+        "ls /proc/self/fd > \"$OUT/fds\"\n"
+        "readlink /proc/self/fd/0 > \"$OUT/stdin\"\n"
+        "id -u > \"$OUT/uid\"\n"
+        "pwd > \"$OUT/cwd\"\n"
+        "grep -E '^Sig(Blk|Ign)' /proc/self/status > \"$OUT/signals\"\n"
+        "echo $$ > \"$OUT/pid\"\n"
+        "ps -o pgid= -p $$ | tr -d ' ' > \"$OUT/pgid\"\n"
+        "touch \"$OUT/done\"\n"));
+    set_user(&f);
+    start(&r, &f);
+    ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+    WAIT_FOR(logs_with(&f, -1, "no output") == 1, "the run");
+    ck_assert(exists(tp("out/done")));
+    stop(&r);
+
+    /* a clean environment */
+    char *env = slurp(tp("out/env"));
+    ck_assert_ptr_nonnull(env);
+    const char *home = "/";
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam("nobody");
+        ck_assert_ptr_nonnull(pw);
+        home = pw->pw_dir;
+    }
+    assert_env(env, home, "bureau");
+    ck_assert_ptr_null(strstr(env, "PP_SECRET"));
+    free(env);
+
+    /* only 0, 1, 2 and the directory ls opened */
+    char *fds = slurp(tp("out/fds"));
+    ck_assert_ptr_nonnull(fds);
+    ck_assert_str_eq(fds, "0\n1\n2\n3\n");
+    free(fds);
+    char *in = slurp(tp("out/stdin"));
+    ck_assert_ptr_nonnull(in);
+    ck_assert_str_eq(in, "/dev/null\n");
+    free(in);
+
+    /* the user, "/", default signals, its own group */
+    ck_assert_int_eq(read_number(tp("out/uid")), (long)child_uid());
+    char *cwd = slurp(tp("out/cwd"));
+    ck_assert_ptr_nonnull(cwd);
+    ck_assert_str_eq(cwd, "/\n");
+    free(cwd);
+    char *sig = slurp(tp("out/signals"));
+    ck_assert_ptr_nonnull(sig);
+    ck_assert_str_eq(sig, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    free(sig);
+    ck_assert_int_eq(read_number(tp("out/pgid")), read_number(tp("out/pid")));
+
+    close(leak);
+    close(lp[0]);
+    close(lp[1]);
+    unsetenv("PP_SECRET_TOKEN");
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_max_output)
+{
+    struct fake fy, fe;
+    struct runner ry, re;
+    char cmd[64];
+
+    /* endless output: killed at max_output */
+    fake_init(&fy, "yes");
+    snprintf(cmd, sizeof cmd, "/usr/bin/yes park,indicator,period,value");
+    fake_set(&fy, "command", cmd);
+    fake_set(&fy, "max_output", "1000");
+    set_user(&fy);
+    /* exactly max_output bytes: taken */
+    fake_init(&fe, "exact");
+    fake_set(&fe, "command", script("ten.sh", "printf '0123456789'\n"));
+    fake_set(&fe, "max_output", "10");
+    set_user(&fe);
+
+    start(&ry, &fy);
+    start(&re, &fe);
+    WAIT_FOR(logs_with(&fy, PP_LOG_ERR, "run 1: output exceeded max_output (1000 bytes); "
+                       "killed") == 1, "the overflow");
+    ck_assert_uint_eq(ncalls(&fy), 0);
+    WAIT_FOR(ncalls(&fe) == 1, "the exact run");
+    pthread_mutex_lock(&fe.mu);
+    ck_assert_str_eq(fe.calls[0].data, "0123456789");
+    pthread_mutex_unlock(&fe.mu);
+    ck_assert_uint_eq(logs_with(&fe, PP_LOG_ERR, ""), 0);
+    stop(&ry);
+    stop(&re);
+    fake_free(&fy);
+    fake_free(&fe);
+}
+END_TEST
+
+START_TEST(test_refused_and_error)
+{
+    struct fake fr, fe;
+    struct runner rr, re;
+
+    /* 25 bad rows: 20 report lines logged, then a count of the rest */
+    fake_init(&fr, "t");
+    fake_set(&fr, "command", script("bad.sh",
+        "echo 'park,indicator,period,value'\n"
+        "for i in $(seq 1 25); do echo \"BAD,x,2024-01,$i\"; done\n"));
+    set_user(&fr);
+    /* the daemon cannot store it now: tried again at the next interval, no back-off */
+    fake_init(&fe, "e");
+    fake_set(&fe, "command", script("retry.sh", "echo 'RETRY'\n"));
+    fake_set(&fe, "interval", "1");
+    set_user(&fe);
+
+    start(&rr, &fr);
+    start(&re, &fe);
+    WAIT_FOR(logs_with(&fr, PP_LOG_WARN, "… and 5 more") == 1, "the report");
+    ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "run 1: output of"), 1);
+    ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "refused (25 bad rows)"), 1);
+    ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "t:run-1:2: bad row"), 1);
+    ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "t:run-1:21: bad row"), 1);
+    ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "t:run-1:22: bad row"), 0);
+    ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, ": bad row"), 20);
+
+    int64_t t0 = now_ms();
+    WAIT_FOR(ncalls(&fe) >= 4, "four attempts");
+    ck_assert_int_lt(now_ms() - t0, 4500);  /* 1 s apart, not 1, 2, 4 */
+    ck_assert_uint_ge(logs_with(&fe, PP_LOG_WARN, "could not ingest the output now: disk full"),
+                      3);
+    ck_assert_uint_eq(logs_with(&fe, PP_LOG_ERR, ""), 0);
+    stop(&rr);
+    stop(&re);
+    fake_free(&fr);
+    fake_free(&fe);
+}
+END_TEST
+
+START_TEST(test_shutdown)
+{
+    struct fake f;
+    struct runner r;
+
+    /* during a long run of a command that ignores SIGTERM: grace 5 is capped at 2 */
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("long.sh",
+        "trap '' TERM\n"
+        "echo $$ > \"$OUT/pid.tmp\"; mv \"$OUT/pid.tmp\" \"$OUT/pid\"\n"
+        "sleep 1000 &\n"
+        "sleep 1000\n"));
+    fake_set(&f, "timeout", "600");
+    fake_set(&f, "grace", "5");
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(read_number(tp("out/pid")) > 0, "the script's pid");
+    pid_t pgid = (pid_t)read_number(tp("out/pid"));
+    sleep_ms(100);
+    int64_t took = stop(&r);
+    ck_assert_msg(took < 3000, "shutdown took %lld ms", (long long)took);
+    ck_assert_msg(took >= 1500, "shutdown took %lld ms: TERM is ignored, so KILL after 2 s",
+                  (long long)took);
+    ck_assert_int_eq(kill(pgid, 0), -1);  /* the command itself is reaped already */
+    ck_assert_int_eq(errno, ESRCH);
+    WAIT_FOR(group_gone(pgid), "the whole group to be gone");
+    ck_assert_uint_eq(ncalls(&f), 0);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_INFO, "run 1: stopping; killed"), 1);
+    fake_free(&f);
+
+    /* between runs: the interval sleep returns at once */
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("quick.sh", "echo 'park,indicator,period,value'\n"));
+    fake_set(&f, "interval", "3600");
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(ncalls(&f) == 1, "the first run");
+    sleep_ms(50);
+    ck_assert_int_lt(stop(&r), 500);
+    fake_free(&f);
+
+    /* shutdown() before run(): nothing is started */
+    void *state = NULL;
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("never.sh", "touch \"$OUT/ran\"\n"));
+    set_user(&f);
+    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
+    g_def->shutdown(state);
+    g_def->shutdown(state);  /* twice is harmless */
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(g_def->run(state), 0);
+    ck_assert_int_lt(now_ms() - t0, 500);
+    g_def->destroy(state);
+    ck_assert(!exists(tp("out/ran")));
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_empty_output)
+{
+    struct fake f;
+    struct runner r;
+    char cmd[32];
+    fake_init(&f, "t");
+    snprintf(cmd, sizeof cmd, "/bin/true");
+    fake_set(&f, "command", cmd);
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(logs_with(&f, PP_LOG_INFO, "run 1: no output; nothing to ingest") == 1, "the run");
+    ck_assert_uint_eq(ncalls(&f), 0);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, ""), 0);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_leftovers_killed)
+{
+    struct fake f;
+    struct runner r;
+
+    /* exits at once, leaving a background process that holds no pipe */
+    fake_init(&f, "t");
+    fake_set(&f, "command", script("bg.sh",
+        "sleep 1000 </dev/null >/dev/null 2>&1 &\n"
+        "echo $! > \"$OUT/bg\"\n"
+        "echo $$ > \"$OUT/pid\"\n"
+        "echo 'park,indicator,period,value'\n"));
+    set_user(&f);
+    start(&r, &f);
+    WAIT_FOR(ncalls(&f) == 1, "the run");
+    pid_t pgid = (pid_t)read_number(tp("out/pid"));
+    ck_assert_int_gt(pgid, 0);
+    ck_assert_int_gt(read_number(tp("out/bg")), 0);
+    WAIT_FOR(group_gone(pgid), "the background process to be killed");
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, ""), 0);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+static Suite *exec_suite(void)
+{
+    Suite *s = suite_create("exec");
+    TCase *tc = tcase_create("init");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_init_options, 0,
+                        (int)(sizeof init_cases / sizeof init_cases[0]));
+    tcase_add_test(tc, test_refuses_root);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("run");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_output_submitted);
+    tcase_add_test(tc, test_arguments);
+    tcase_add_test(tc, test_stderr_logged);
+    tcase_add_test(tc, test_stderr_flood);
+    tcase_add_test(tc, test_failure_backoff);
+    tcase_add_test(tc, test_killed_by_signal);
+    tcase_add_test(tc, test_cannot_exec);
+    tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_child_setup);
+    tcase_add_test(tc, test_max_output);
+    tcase_add_test(tc, test_refused_and_error);
+    tcase_add_test(tc, test_shutdown);
+    tcase_add_test(tc, test_empty_output);
+    tcase_add_test(tc, test_leftovers_killed);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(exec_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
