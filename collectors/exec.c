@@ -576,6 +576,13 @@ static void child_exec(const struct exec *x, int in, int out, int err, int rep)
     sa.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
         (void)sigaction(sig, &sa, NULL);  /* EINVAL for SIGKILL, SIGSTOP, libc's own */
+    /* glibc refuses its own real-time signals (32, 33), which an ignoring
+     * parent passes on: reset them with the raw system call, which is
+     * async-signal-safe like the rest. */
+    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } ksa;
+    memset(&ksa, 0, sizeof ksa); /* SIG_DFL, no flags, empty mask */
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        (void)syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
 
     if (setpgid(0, 0) < 0)
         child_fail(rep, STAGE_SETPGID, errno);
