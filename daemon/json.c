@@ -181,3 +181,20 @@ void json_key(jbuf *b, const char *key, bool first)
     json_str(b, key);
     jbuf_raw(b, ":", 1);
 }
+
+void csv_put_field(jbuf *b, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        jbuf_puts(b, s);
+        return;
+    }
+    jbuf_puts(b, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            jbuf_puts(b, "\"");
+        jbuf_raw(b, p, 1);
+    }
+    jbuf_puts(b, "\"");
+}

@@ -31,6 +31,10 @@ void json_num2(jbuf *b, double v);               /* rounded to 2 decimals */
 void json_int(jbuf *b, int64_t v);
 void json_bool(jbuf *b, bool v);
 void json_null(jbuf *b);
+/* One CSV field (RFC 4180): as is, or quoted with "" doubled when it holds a
+ * comma, a quote or a line break. NULL writes nothing (an empty field). */
+void csv_put_field(jbuf *b, const char *s);
+
 /* "key": — with a leading comma unless first */
 void json_key(jbuf *b, const char *key, bool first);
 

@@ -66,24 +66,6 @@ static int host_submit_csv(const pp_collector_host *host, const char *source, co
     return to_submit_code(st);
 }
 
-/* Writes one CSV field, quoted when it needs to be. */
-static void csv_field(jbuf *b, const char *s)
-{
-    if (s == NULL)
-        return;
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        jbuf_puts(b, s);
-        return;
-    }
-    jbuf_puts(b, "\"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            jbuf_puts(b, "\"");
-        jbuf_raw(b, p, 1);
-    }
-    jbuf_puts(b, "\"");
-}
-
 static int host_submit_obs(const pp_collector_host *host, const char *source,
                            const pp_collector_obs *obs, size_t n, char **report)
 {
@@ -92,17 +74,17 @@ static int host_submit_obs(const pp_collector_host *host, const char *source,
     jbuf_puts(&b, "park,indicator,period,value,unit,status,source\n");
     for (size_t i = 0; i < n; i++) {
         char st[2] = { obs[i].status ? obs[i].status : 'A', 0 };
-        csv_field(&b, obs[i].park);
+        csv_put_field(&b, obs[i].park);
         jbuf_puts(&b, ",");
-        csv_field(&b, obs[i].indicator);
+        csv_put_field(&b, obs[i].indicator);
         jbuf_puts(&b, ",");
-        csv_field(&b, obs[i].period);
+        csv_put_field(&b, obs[i].period);
         jbuf_printf(&b, ",%.17g,", obs[i].value);
-        csv_field(&b, obs[i].unit);
+        csv_put_field(&b, obs[i].unit);
         jbuf_puts(&b, ",");
-        csv_field(&b, st);
+        csv_put_field(&b, st);
         jbuf_puts(&b, ",");
-        csv_field(&b, obs[i].source);
+        csv_put_field(&b, obs[i].source);
         jbuf_puts(&b, "\n");
     }
     size_t len;

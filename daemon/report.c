@@ -182,24 +182,6 @@ void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b)
     jbuf_puts(b, "]}");
 }
 
-/* One CSV field, quoted when needed (RFC 4180). */
-static void csv_put(jbuf *b, const char *s)
-{
-    if (s == NULL)
-        return;
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        jbuf_puts(b, s);
-        return;
-    }
-    jbuf_puts(b, "\"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            jbuf_puts(b, "\"");
-        jbuf_raw(b, p, 1);
-    }
-    jbuf_puts(b, "\"");
-}
-
 static void csv_num(jbuf *b, bool has, double v, bool round2)
 {
     jbuf_puts(b, ",");
@@ -215,28 +197,28 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
 {
     char pbuf[16];
     const pace_result *r = &st->pace;
-    csv_put(b, st->park->id);
+    csv_put_field(b, st->park->id);
     jbuf_puts(b, ",");
-    csv_put(b, st->park->name);
+    csv_put_field(b, st->park->name);
     jbuf_puts(b, ",");
-    csv_put(b, st->ind->id);
+    csv_put_field(b, st->ind->id);
     jbuf_puts(b, ",");
-    csv_put(b, st->ind->label);
+    csv_put_field(b, st->ind->label);
     jbuf_puts(b, ",");
-    csv_put(b, pp_period_format(st->period, pbuf, sizeof pbuf));
+    csv_put_field(b, pp_period_format(st->period, pbuf, sizeof pbuf));
     csv_num(b, true, st->value, false);
     jbuf_puts(b, ",");
-    csv_put(b, st->ind->unit);
+    csv_put_field(b, st->ind->unit);
     csv_num(b, st->has_target, st->target, false);
     csv_num(b, r->has_completion, r->completion_pct, true);
     csv_num(b, r->has_pace, r->pace_pct, true);
     csv_num(b, r->has_gap, r->gap, true);
     jbuf_printf(b, ",%zu,", rank);
-    csv_put(b, status_zh(r->status));
+    csv_put_field(b, status_zh(r->status));
     jbuf_puts(b, ",");
-    csv_put(b, pp_status_name(r->status));
+    csv_put_field(b, pp_status_name(r->status));
     jbuf_puts(b, ",");
-    csv_put(b, r->message);
+    csv_put_field(b, r->message);
     jbuf_puts(b, "\r\n");
 }
 

@@ -200,7 +200,20 @@ class DaemonTest(unittest.TestCase):
     def setUp(self):
         self.daemons = []
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
     def tearDown(self):
+        for d in self.daemons:
+            if d.proc is not None:
+                d.proc.kill()
+                d.proc.wait()
+                d.log.close()
+                d.proc = None
+            text = d.logtext() if os.path.exists(d.log_path) else ""
+            for mark in self.SANITIZER_MARKS:
+                if mark in text:
+                    d.cleanup()
+                    self.fail("sanitizer report in the daemon's log:\n" + text[text.index(mark) - 200:][:3000])
         for d in self.daemons:
             failed = self._outcome.result.failures or self._outcome.result.errors if hasattr(self, "_outcome") else None
             if failed and os.environ.get("PP_KEEP"):
