@@ -45,11 +45,12 @@
  * environment, ids, groups) is prepared before fork(): the daemon is
  * multi-threaded, so the child makes only async-signal-safe calls.
  *
- * This file includes only collector.h and system headers; it exports only
+ * This file includes only collector.h, collector_util.h and system headers; it exports only
  * `parkpulse_collector`. Each instance keeps all of its state in its own
  * struct exec, so several instances can run in one process.
  */
 #include "collector.h"
+#include "collector_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,19 +152,7 @@ struct run {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void free_vector(char **v)
 {
@@ -174,35 +163,6 @@ static void free_vector(char **v)
     free(v);
 }
 
-/* Parses a decimal number in [min, max], with K/M/G (x1024^n) when allowed. */
-static int parse_number(const char *text, unsigned long long min, unsigned long long max,
-                        bool suffixes, unsigned long long *out)
-{
-    if (!text || text[0] < '0' || text[0] > '9')
-        return -EINVAL;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno)
-        return -EINVAL;
-    if (suffixes && *end) {
-        unsigned shift;
-        switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        default: return -EINVAL;
-        }
-        end++;
-        if (v > (ULLONG_MAX >> shift))
-            return -EINVAL;
-        v <<= shift;
-    }
-    if (*end || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 /*
  * Splits a command line into a NULL-terminated, malloc'd argv: words are
@@ -1089,14 +1049,7 @@ static void exec_shutdown(void *state)
     struct exec *x = state;
     if (!x)
         return;
-    int saved = errno;
-    atomic_store(&x->stop, 1);
-    ssize_t w;
-    do
-        w = write(x->wake[1], "x", 1);
-    while (w < 0 && errno == EINTR);
-    (void)w;  /* EAGAIN: the pipe already holds a wake-up */
-    errno = saved;
+    request_stop(&x->stop, x->wake[1]);
 }
 
 __attribute__((visibility("default")))

@@ -30,11 +30,12 @@
  * Symbolic links, non-regular files and files with control characters in
  * their names are left in place and logged once.
  *
- * This file includes only collector.h and system headers; it exports only
+ * This file includes only collector.h, collector_util.h and system headers; it exports only
  * `parkpulse_collector`. Each instance keeps all of its state in its own
  * struct spool, so several instances can run in one process.
  */
 #include "collector.h"
+#include "collector_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -161,12 +162,6 @@ static void nl_sort_unique(struct namelist *l)
     l->n = out;
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
 static void dirs_close(struct spool_dirs *d)
 {
@@ -175,12 +170,6 @@ static void dirs_close(struct spool_dirs *d)
     close_fd(&d->failed);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* True when name looks like a spool input: *.csv (any case), not a dotfile. */
 static bool is_candidate(const char *name)
@@ -197,35 +186,6 @@ static bool has_control_chars(const char *name)
     return false;
 }
 
-/* Parses a decimal number in [min, max], with K/M/G (x1024^n) when allowed. */
-static int parse_number(const char *text, unsigned long long min, unsigned long long max,
-                        bool suffixes, unsigned long long *out)
-{
-    if (!text || text[0] < '0' || text[0] > '9')
-        return -EINVAL;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno)
-        return -EINVAL;
-    if (suffixes && *end) {
-        unsigned shift;
-        switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        default: return -EINVAL;
-        }
-        end++;
-        if (v > (ULLONG_MAX >> shift))
-            return -EINVAL;
-        v <<= shift;
-    }
-    if (*end || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 /* Counts the non-empty lines of a report. */
 static size_t count_lines(const char *text)
@@ -956,14 +916,7 @@ static void spool_shutdown(void *state)
     struct spool *s = state;
     if (!s)
         return;
-    int saved = errno;
-    atomic_store(&s->stop, 1);
-    ssize_t w;
-    do
-        w = write(s->wake[1], "x", 1);
-    while (w < 0 && errno == EINTR);
-    (void)w;  /* EAGAIN: the pipe already holds a wake-up */
-    errno = saved;
+    request_stop(&s->stop, s->wake[1]);
 }
 
 __attribute__((visibility("default")))

@@ -118,6 +118,18 @@ void alert_set_listener(alert_engine *e, void (*fn)(void *ud), void *ud)
     e->listener_ud = ud;
 }
 
+#define ALERT_ID_MAX (2 * PP_ID_MAX + 32)
+
+/* The alert id of SPEC §7: park/indicator/period/status. */
+static char *alert_id(char *buf, size_t len, const char *park, const char *ind, int period,
+                      pp_status st)
+{
+    char pbuf[16];
+    snprintf(buf, len, "%s/%s/%s/%s", park, ind, pp_period_format(period, pbuf, sizeof pbuf),
+             pp_status_name(st));
+    return buf;
+}
+
 /* ---- tables (called with e->lock held, or during single-threaded replay) ---- */
 
 static series_state *state_get(alert_engine *e, const char *park, const char *ind, bool create)
@@ -202,10 +214,8 @@ static void apply(alert_engine *e, uint64_t seq, const char *park, const char *i
     s->status = st;
     s->period = period;
     if (json) {
-        char id[300], pbuf[16];
-        snprintf(id, sizeof id, "%s/%s/%s/%s", park, ind, pp_period_format(period, pbuf, sizeof pbuf),
-                 pp_status_name(st));
-        id_add(e, id);
+        char id[ALERT_ID_MAX];
+        id_add(e, alert_id(id, sizeof id, park, ind, period, st));
         free(s->last_json);
         s->last_json = strdup(json);
         s->last_seq = seq;
@@ -258,10 +268,10 @@ static bool is_quiet(pp_status s) { return s == PP_STATUS_OK || s == PP_STATUS_N
 static char *alert_json(const alert_engine *e, const series_state *prev, const series_status *st,
                         uint64_t seq, int64_t now)
 {
-    char id[300], pbuf[16], tbuf[40];
+    char id[ALERT_ID_MAX], pbuf[16], tbuf[40];
     const pace_result *r = &st->pace;
     pp_period_format(st->period, pbuf, sizeof pbuf);
-    snprintf(id, sizeof id, "%s/%s/%s/%s", st->park->id, st->ind->id, pbuf, pp_status_name(r->status));
+    alert_id(id, sizeof id, st->park->id, st->ind->id, st->period, r->status);
     jbuf b;
     jbuf_init(&b);
     jbuf_puts(&b, "{");
@@ -289,23 +299,7 @@ static char *alert_json(const alert_engine *e, const series_state *prev, const s
     json_str(&b, pp_status_name(r->status));
     json_key(&b, "previous", false);
     json_str(&b, prev && prev->period >= 0 ? pp_status_name(prev->status) : "none");
-    json_key(&b, "value", false);
-    json_num(&b, st->value);
-    json_key(&b, "target", false);
-    if (st->has_target)
-        json_num(&b, st->target);
-    else
-        json_null(&b);
-#define OPT2(key, has, v)          \
-    json_key(&b, key, false);      \
-    if (has)                       \
-        json_num2(&b, v);          \
-    else                           \
-        json_null(&b)
-    OPT2("completion_pct", r->has_completion, r->completion_pct);
-    OPT2("pace_pct", r->has_pace, r->pace_pct);
-    OPT2("gap_pp", r->has_gap, r->gap);
-#undef OPT2
+    status_figures_json(&b, st);
     json_key(&b, "message", false);
     json_str(&b, r->message);
     jbuf_puts(&b, "}");
@@ -334,10 +328,8 @@ static void decide(alert_engine *e, const pp_park *park, const pp_indicator *ind
         return; /* nothing new */
     }
     if (publish) {
-        char id[300], pbuf[16];
-        snprintf(id, sizeof id, "%s/%s/%s/%s", park->id, ind->id,
-                 pp_period_format(st.period, pbuf, sizeof pbuf), pp_status_name(cur));
-        if (id_seen(e, id))
+        char id[ALERT_ID_MAX];
+        if (id_seen(e, alert_id(id, sizeof id, park->id, ind->id, st.period, cur)))
             publish = false; /* raised once already, e.g. before a revision and back */
     }
     decision *x = &d[(*nd)++];

@@ -47,6 +47,31 @@ bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind
     return true;
 }
 
+/* A number rounded to 2 decimals, or null when the pace engine has none. */
+static void opt2(jbuf *b, const char *key, bool has, double v)
+{
+    json_key(b, key, false);
+    if (has)
+        json_num2(b, v);
+    else
+        json_null(b);
+}
+
+void status_figures_json(jbuf *b, const series_status *st)
+{
+    const pace_result *r = &st->pace;
+    json_key(b, "value", false);
+    json_num(b, st->value);
+    json_key(b, "target", false);
+    if (st->has_target)
+        json_num(b, st->target);
+    else
+        json_null(b);
+    opt2(b, "completion_pct", r->has_completion, r->completion_pct);
+    opt2(b, "pace_pct", r->has_pace, r->pace_pct);
+    opt2(b, "gap_pp", r->has_gap, r->gap);
+}
+
 void status_series_json(jbuf *b, const series_status *st)
 {
     const pace_result *r = &st->pace;
@@ -64,26 +89,10 @@ void status_series_json(jbuf *b, const series_status *st)
     json_str(b, pp_kind_name(st->ind->kind));
     json_key(b, "period", false);
     json_str(b, pp_period_format(st->period, buf, sizeof buf));
-    json_key(b, "value", false);
-    json_num(b, st->value);
-    json_key(b, "target", false);
-    if (st->has_target)
-        json_num(b, st->target);
-    else
-        json_null(b);
-#define OPT2(key, has, v)          \
-    json_key(b, key, false);       \
-    if (has)                       \
-        json_num2(b, v);           \
-    else                           \
-        json_null(b)
-    OPT2("completion_pct", r->has_completion, r->completion_pct);
-    OPT2("pace_pct", r->has_pace, r->pace_pct);
-    OPT2("gap_pp", r->has_gap, r->gap);
+    status_figures_json(b, st);
     json_key(b, "status", false);
     json_str(b, pp_status_name(r->status));
-    OPT2("projected_pct", r->has_projected, r->projected_pct);
-#undef OPT2
+    opt2(b, "projected_pct", r->has_projected, r->projected_pct);
     json_key(b, "needed_per_month", false);
     if (r->has_needed)
         json_num(b, r->needed_per_month);

@@ -30,6 +30,10 @@ typedef struct series_status {
 bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
                  const db_series *s, int period, int64_t now, series_status *out);
 
+/* Writes ,"value","target","completion_pct","pace_pct","gap_pp" (each with a
+ * leading comma): the figures an alert and a <series> object share. */
+void status_figures_json(jbuf *b, const series_status *st);
+
 /* Writes the <series> object of SPEC §8. */
 void status_series_json(jbuf *b, const series_status *st);
 

@@ -1,0 +1,81 @@
+/*
+ * collector_util.h — small helpers shared by the collectors shipped with
+ * parkpulse (spool.c, exec.c). Not part of the plugin ABI: a third-party
+ * collector needs only collector.h. Everything here is static inline, so each
+ * shared object keeps its own copy and exports nothing more.
+ */
+#ifndef PP_COLLECTOR_UTIL_H
+#define PP_COLLECTOR_UTIL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Closes *fd if open and marks it closed (-1). */
+static inline void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Monotonic clock in milliseconds. */
+static inline int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses a decimal number in [min, max], with K/M/G (x1024^n) when allowed.
+ * Returns 0 and sets *out, or -EINVAL. */
+static inline int parse_number(const char *text, unsigned long long min, unsigned long long max,
+                               bool suffixes, unsigned long long *out)
+{
+    if (!text || text[0] < '0' || text[0] > '9')
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno)
+        return -EINVAL;
+    if (suffixes && *end) {
+        unsigned shift;
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return -EINVAL;
+        }
+        end++;
+        if (v > (ULLONG_MAX >> shift))
+            return -EINVAL;
+        v <<= shift;
+    }
+    if (*end || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* What a collector's shutdown() does: sets *stop and writes one byte into the
+ * wake-up pipe that run() polls. Async-signal-safe, never blocks (the pipe is
+ * non-blocking: EAGAIN means a wake-up is already pending), keeps errno. */
+static inline void request_stop(atomic_int *stop, int wake_fd)
+{
+    int saved = errno;
+    atomic_store(stop, 1);
+    ssize_t w;
+    do
+        w = write(wake_fd, "x", 1);
+    while (w < 0 && errno == EINTR);
+    (void)w;
+    errno = saved;
+}
+
+#endif
