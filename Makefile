@@ -78,7 +78,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBPP)
 
 # deps: install the Debian packages that are missing (as root), else print the line.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then echo "deps: all packages present"; \
@@ -97,6 +97,23 @@ check: deps
 	$(MAKE) unit integration
 	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    CFLAGS="-O1 -g" unit integration
+
+# bench: the daemon and the baselines built with -O2 and no sanitizers into
+# build/bench, then bench/bench.py (a few minutes; see README "Performance").
+BENCH_BUILD := build/bench
+bench:
+	$(MAKE) deps EXTRA_PKGS="wrk"
+	$(MAKE) BUILD=$(BENCH_BUILD) CFLAGS=-O2 SAN= all $(BENCH_BUILD)/bench/rrd_loop $(BENCH_BUILD)/bench/mhd_ceiling
+	BUILD=$(BENCH_BUILD) /usr/bin/python3 bench/bench.py
+
+$(BUILD)/bench/rrd_loop: bench/rrd_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags librrd) -o $@ $< $(shell pkg-config --libs librrd)
+
+$(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -o $@ $< \
+	    $(shell pkg-config --libs libmicrohttpd) -lpthread
 
 DEMO_DIR := demo
 run: deps all

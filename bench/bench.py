@@ -1,0 +1,795 @@
+#!/usr/bin/python3
+"""bench.py — `make bench`: parkpulse measured against rrdtool, librrd and
+libmicrohttpd in the same run, on the same machine.
+
+Every figure is a ratio against a baseline measured a moment earlier or later
+by this script, so that a shared, noisy machine still gives comparable
+numbers. Each measurement runs PP_BENCH_REPEAT times (default 3); the table
+shows the median and, in brackets, the spread (lowest–highest).
+
+It starts the real daemon (BUILD, default build/bench, built with -O2 and no
+sanitizers) on loopback ports with a temporary state directory under BUILD,
+generates synthetic parks and series, feeds them through the real spool
+collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
+  - `rrdtool update`, one process per file (on files created beforehand);
+  - bench/rrd_loop.c: rrd_update_r once per file, in one process;
+  - `rrdtool graph` as a process with the daemon's graph definition;
+  - bench/mhd_ceiling.c: libmicrohttpd serving the same bytes from memory;
+  - a bare PUB→SUB round trip with python3-zmq.
+The table goes to stdout and to bench/results.md. Nothing here asserts a time:
+a missed target is printed as such, and the script exits 0 unless something
+failed to work (a wrong answer is an error, a slow one is a result).
+"""
+import calendar
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build/bench"))
+DAEMON = os.path.join(BUILD, "parkpulsed")
+RRD_LOOP = os.path.join(BUILD, "bench", "rrd_loop")
+CEILING = os.path.join(BUILD, "bench", "mhd_ceiling")
+REPEAT = max(1, int(os.environ.get("PP_BENCH_REPEAT", "3")))
+RESULTS = os.environ.get("PP_BENCH_RESULTS", os.path.join(ROOT, "bench", "results.md"))
+NOW = "2022-01-15T10:00:00+08:00"   # 2021-12 is the latest month due
+YEARS = range(2012, 2022)            # 10 years = 120 months
+INDICATORS = [  # (id, label, unit) of config/indicators.conf, all cumulative
+    ("industrial_output", "工业总产值", "亿元"),
+    ("above_scale_output", "规模以上工业总产值", "亿元"),
+    ("fixed_asset_investment", "固定资产投资", "亿元"),
+    ("industrial_investment", "工业投资", "亿元"),
+    ("tax_revenue", "税收收入", "亿元"),
+    ("fiscal_revenue", "财税收入", "亿元"),
+    ("fdi_actual", "实际利用外资", "万美元"),
+    ("domestic_capital", "实际到位内资", "亿元"),
+    ("trade_total", "进出口总额", "亿元"),
+    ("high_tech_revenue", "高新技术产业营业收入", "亿元"),
+]
+WRK_SECONDS = int(os.environ.get("PP_BENCH_WRK_SECONDS", "3"))
+RND = random.Random(20211215)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---- small helpers ----------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout, what, interval=0.002):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise BenchError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+def spread(xs):
+    """(median, lowest, highest)."""
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(xs, unit="", digits=2):
+    m, lo, hi = spread(xs)
+    f = "%%.%df" % digits
+    return (f % m) + unit + " (" + (f % lo) + "–" + (f % hi) + ")"
+
+
+def month_end(y, m):
+    """00:00 UTC of the 1st of the month after (y, m): where parkpulse stamps month m."""
+    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return calendar.timegm((y, m, 1, 0, 0, 0))
+
+
+def park_id(i):
+    return "p%04d" % i
+
+
+def series_rows(park, ind):
+    """120 cumulative monthly figures (year to date) of one series."""
+    rows = []
+    for y in YEARS:
+        acc = 0.0
+        for m in range(1, 13):
+            acc += RND.uniform(1, 10)
+            rows.append((park, ind, y, m, round(acc, 1)))
+    return rows
+
+
+def csv_bytes(rows):
+    out = ["park,indicator,period,value"]
+    out += ["%s,%s,%d-%02d,%.1f" % r for r in rows]
+    return ("\n".join(out) + "\n").encode()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise BenchError("no VmRSS for pid %d" % pid)
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise BenchError("%s failed (%d): %s" % (" ".join(cmd[:3]), r.returncode, r.stderr[-500:]))
+    return r.stdout
+
+
+def wrk(url, seconds=WRK_SECONDS):
+    """Requests per second of `wrk -t2 -c32` on url; refuses a run with errors."""
+    out = run(["wrk", "-t2", "-c32", "-d%ds" % seconds, url])
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m is None:
+        raise BenchError("no Requests/sec in wrk output:\n" + out)
+    if "Non-2xx" in out or re.search(r"Socket errors: connect [1-9]", out):
+        raise BenchError("wrk saw errors against %s:\n%s" % (url, out))
+    return float(m.group(1))
+
+
+# ---- the daemon under test --------------------------------------------------
+
+class Daemon:
+    """One parkpulsed with its own state directory, spool and ports."""
+
+    def __init__(self, work, n_parks, name):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir)
+        self.state = os.path.join(self.dir, "state")
+        self.spool = os.path.join(self.dir, "spool")
+        self.stage = os.path.join(self.dir, "stage")   # same file system as the spool
+        os.makedirs(self.spool)
+        os.makedirs(self.stage)
+        self.port, self.bus_port = free_port(), free_port()
+        self.token = "bench-token-%d" % RND.randrange(1 << 30)
+        token_file = os.path.join(self.dir, "token")
+        with open(token_file, "w") as f:
+            f.write(self.token + "\n")
+        parks = os.path.join(self.dir, "parks.conf")
+        with open(parks, "w", encoding="utf-8") as f:
+            for i in range(n_parks):
+                f.write('park "%s" { name = "园区%d" }\n' % (park_id(i), i))
+        self.conf = os.path.join(self.dir, "parkpulse.conf")
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write('timezone = "Asia/Shanghai"\n'
+                    'state_dir = "%s"\nplugin_dir = "%s"\ndashboard_dir = "%s"\n'
+                    'include("%s")\ninclude("%s")\n'
+                    'http { listen = "127.0.0.1:%d" token_file = "%s" }\n'
+                    'bus { publish = "tcp://127.0.0.1:%d" }\n'
+                    'collector "spool" { plugin = "spool" path = "%s" }\n'
+                    % (self.state, os.path.join(BUILD, "collectors"), os.path.join(ROOT, "dashboards"),
+                       os.path.join(ROOT, "config", "indicators.conf"), parks, self.port, token_file,
+                       self.bus_port, self.spool))
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.bus = "tcp://127.0.0.1:%d" % self.bus_port
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        """Starts the daemon; returns the seconds until /healthz answered."""
+        self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen([DAEMON, "-c", self.conf, "-f", "--now", NOW],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise BenchError("parkpulsed exited with %s; log: %s" % (self.proc.returncode, self.log.name))
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/healthz")
+                ok = c.getresponse().status == 200
+                c.close()
+                return ok
+            except OSError:
+                return False
+        wait_for(up, 60, "parkpulsed to answer /healthz", 0.002)
+        return time.monotonic() - t0
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise BenchError("parkpulsed did not stop within 60 s")
+        finally:
+            self.log.close()
+            self.proc = None
+        if rc != 0:
+            raise BenchError("parkpulsed exited with %d at SIGTERM" % rc)
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+            self.proc = None
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+            return r.status, r.read()
+
+    def deliver(self, files):
+        """Renames staged files into the spool and waits until every one is in
+        done/ (moved there only after its figures are journaled with fsync and
+        its RRD files written). Returns the seconds from the first rename."""
+        done = os.path.join(self.spool, "done")
+        failed = os.path.join(self.spool, "failed")
+        before = len(os.listdir(done)) if os.path.isdir(done) else 0
+        t0 = time.monotonic()
+        for name in files:
+            os.rename(os.path.join(self.stage, name), os.path.join(self.spool, name))
+
+        def all_done():
+            if os.path.isdir(failed) and os.listdir(failed):
+                raise BenchError("files refused: %s" % os.listdir(failed)[:5])
+            return os.path.isdir(done) and len(os.listdir(done)) >= before + len(files)
+        wait_for(all_done, 600, "%d files to reach done/" % len(files), 0.002)
+        return time.monotonic() - t0
+
+    def journal_records(self):
+        n = 0
+        jdir = os.path.join(self.state)
+        for root, _, names in os.walk(jdir):
+            for name in names:
+                if name.startswith("journal"):
+                    with open(os.path.join(root, name), "rb") as f:
+                        n += sum(1 for line in f if line[:1] in (b"O", b"T"))
+        return n
+
+
+def rrd_fetch(path, y, m):
+    """The value the RRD holds for month (y, m), via the rrdtool command."""
+    t = calendar.timegm((y, m, 15, 12, 0, 0))
+    out = run(["rrdtool", "fetch", path, "LAST", "-s", str(t), "-e", str(t)])
+    for line in out.splitlines():
+        head, _, vals = line.partition(":")
+        if head.strip().isdigit():
+            return float(vals.split()[0])
+    raise BenchError("no row in rrdtool fetch of %s" % path)
+
+
+# ---- 1. ingest --------------------------------------------------------------
+
+def bench_ingest(work, results):
+    n_parks = 100
+    series = [(park_id(p), ind[0]) for p in range(n_parks) for ind in INDICATORS]
+    src = os.path.join(work, "ingest-src")
+    os.makedirs(src)
+    names, rows_of = [], {}
+    for park, ind in series:
+        rows = series_rows(park, ind)
+        name = "%s-%s.csv" % (park, ind)
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(csv_bytes(rows))
+        names.append(name)
+        rows_of[name] = rows
+    n_values = sum(len(r) for r in rows_of.values())
+    # baseline (a): one `rrdtool update` process per file, all 120 values in it
+    script = os.path.join(work, "rrdtool-update.sh")
+    pre = os.path.join(work, "pre")
+    with open(script, "w") as f:
+        for name in names:
+            f.write("rrdtool update %s/%s.rrd %s\n" % (
+                pre, name, " ".join("%d:%.1f:U" % (month_end(y, m), v) for _, _, y, m, v in rows_of[name])))
+    listing = os.path.join(work, "files.txt")
+    with open(listing, "w") as f:
+        f.write("".join(os.path.join(src, n) + "\n" for n in names))
+
+    def prepared(d):
+        if os.path.exists(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+        with open(listing) as lf:
+            run([RRD_LOOP, d, "prepare"], stdin=lf)
+
+    def loop(d, mode):
+        with open(listing) as lf:
+            return float(run([RRD_LOOP, d, mode], stdin=lf).split()[0])
+
+    t_daemon, t_update, t_loop, t_loop_create = [], [], [], []
+    daemon = None
+    for rep in range(REPEAT):
+        if daemon is not None:
+            daemon.stop()
+            shutil.rmtree(daemon.dir)
+        daemon = Daemon(work, n_parks, "ingest-%d" % rep)
+        for name in names:
+            shutil.copyfile(os.path.join(src, name), os.path.join(daemon.stage, name))
+        daemon.start()
+        t_daemon.append(daemon.deliver(names))
+
+        prepared(pre)
+        t0 = time.monotonic()
+        run(["sh", script])
+        t_update.append(time.monotonic() - t0)
+        prepared(pre)
+        t_loop.append(loop(pre, "update"))
+        shutil.rmtree(pre)
+        os.makedirs(pre)
+        t_loop_create.append(loop(pre, "create"))
+        shutil.rmtree(pre)
+    # what was stored is what was sent: every RRD, the journal, spot checks
+    rrds = sum(len(fs) for _, _, fs in os.walk(os.path.join(daemon.state, "rrd")) if fs)
+    rrd_files = [f for _, _, fs in os.walk(os.path.join(daemon.state, "rrd")) for f in fs if f.endswith(".rrd")]
+    if len(rrd_files) != len(series):
+        raise BenchError("%d RRD files after ingest, want %d" % (len(rrd_files), len(series)))
+    if daemon.journal_records() < n_values:
+        raise BenchError("journal holds fewer than %d figures" % n_values)
+    for name in RND.sample(names, 5):
+        park, ind, y, m, v = RND.choice(rows_of[name])
+        got = rrd_fetch(os.path.join(daemon.state, "rrd", park, ind + ".rrd"), y, m)
+        if abs(got - v) > 1e-9:
+            raise BenchError("%s/%s %d-%02d: RRD holds %r, sent %r" % (park, ind, y, m, got, v))
+    del rrds
+
+    per_file = [t / len(names) * 1000 for t in t_daemon]
+    results.append(("Ingest %d files × 120 months → journal (fsync) + RRD" % len(names),
+                    fmt(t_daemon, " s"), "%s ms/file, %.0fk values/s" % (
+                        fmt(per_file, "", 3), n_values / statistics.median(t_daemon) / 1000), "", ""))
+    ra = [u / d for u, d in zip(t_update, t_daemon)]
+    rb = [b / d for b, d in zip(t_loop, t_daemon)]
+    rc = [b / d for b, d in zip(t_loop_create, t_daemon)]
+    results.append(("  vs (a) `rrdtool update` process per file (files pre-created)", fmt(t_update, " s"),
+                    fmt(ra, "×", 1) + " faster", "≥ 25×", statistics.median(ra) >= 25))
+    results.append(("  vs (b) rrd_update_r loop, in-process (files pre-created, no journal)",
+                    fmt(t_loop, " s", 3), fmt(rb, "×", 2), "≥ 0.3×", statistics.median(rb) >= 0.3))
+    results.append(("  vs (b') rrd_create_r2 + rrd_update_r loop (same work minus journal)",
+                    fmt(t_loop_create, " s", 3), fmt(rc, "×", 2), "", ""))
+    return daemon, series
+
+
+# ---- 2. graphs ---------------------------------------------------------------
+
+def targets_csv(series, year=2021):
+    out = ["park,indicator,year,target"]
+    for park, ind in series:
+        out.append("%s,%s,%d,%d" % (park, ind, year, RND.choice([60, 70, 80])))
+    return ("\n".join(out) + "\n").encode()
+
+
+def graph_path(park, ind):
+    return "/graph/%s/%s.png?width=800&height=300" % (park, ind)
+
+
+def rrdtool_graph_cmd(rrd, out, park_no, ind):
+    """The daemon's graph definition (daemon/store.c store_graph, 36 months to
+    2021-12, 800×300, no comment line) as an `rrdtool graph` command."""
+    _, label, unit = [i for i in INDICATORS if i[0] == ind][0]
+    start, end = month_end(2018, 12), month_end(2021, 12)
+    return ["rrdtool", "graph", out, "--imgformat=PNG", "--width=800", "--height=300",
+            "--start=%d" % start, "--end=%d" % end,
+            "--title=园区%d · %s (%s)" % (park_no, label, unit), "--vertical-label=%s" % unit,
+            "--font=DEFAULT:9:WenQuanYi Zen Hei", "--font=TITLE:11:WenQuanYi Zen Hei",
+            "--units-exponent=0", "--lower-limit=0", "--color=BACK#FFFFFF",
+            "--color=SHADEA#FFFFFF", "--color=SHADEB#FFFFFF",
+            "--x-grid=MONTH:1:MONTH:3:MONTH:3:%d:%%Y-%%m" % (30 * 86400),
+            "DEF:v=%s:value:LAST" % rrd, "DEF:p=%s:pace:LAST" % rrd, "AREA:v#5B8FF940",
+            "LINE2:v#2F6EBA:%s" % label, "LINE1:p#E8684A:序时进度:dashes=6,3", "VDEF:vlast=v,LAST",
+            "GPRINT:vlast:最新 %%.2lf %s\\l" % unit]
+
+
+def fetch_png(conn, path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200 or body[:8] != b"\x89PNG\r\n\x1a\n":
+        raise BenchError("GET %s: %d %r" % (path, r.status, body[:80]))
+    return body
+
+
+def bench_graphs(work, daemon, series, results):
+    # series not graphed before are cold: the cache is keyed by the series
+    fresh = list(series)
+    RND.shuffle(fresh)
+    def take(n):
+        out = fresh[:n]
+        del fresh[:n]
+        if len(out) < n:
+            raise BenchError("not enough series left for cold graphs")
+        return out
+    # warm the worker processes (first render loads fonts): not counted
+    warm = take(4)
+    ts = [threading.Thread(target=lambda s=s: fetch_png(http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60),
+                                                         graph_path(*s))) for s in warm]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    n_serial, n_conc, n_cmd = 16, 64, 16
+    serial, cmd, conc_rate, serial_rate = [], [], [], []
+    out_png = os.path.join(work, "graph.png")
+    for rep in range(REPEAT):
+        # cold, one client: mean latency over n_serial distinct series
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+        batch = take(n_serial)
+        t0 = time.monotonic()
+        for s in batch:
+            fetch_png(conn, graph_path(*s))
+        el = time.monotonic() - t0
+        conn.close()
+        serial.append(el / n_serial * 1000)
+        serial_rate.append(n_serial / el)
+        # baseline: `rrdtool graph` of the same definition, one process each
+        script = os.path.join(work, "rrdtool-graph.sh")
+        with open(script, "w") as f:
+            for park, ind in take(n_cmd):
+                f.write(" ".join("'%s'" % a for a in rrdtool_graph_cmd(
+                    os.path.join(daemon.state, "rrd", park, ind + ".rrd"), out_png, int(park[1:]), ind)) + " >/dev/null\n")
+        t0 = time.monotonic()
+        run(["sh", script])
+        cmd.append((time.monotonic() - t0) / n_cmd * 1000)
+        # cold, 8 concurrent clients
+        batch = take(n_conc)
+        parts = [batch[i::8] for i in range(8)]
+        errors = []
+        def client(part):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+                for s in part:
+                    fetch_png(c, graph_path(*s))
+                c.close()
+            except Exception as e:  # reported below
+                errors.append(e)
+        ts = [threading.Thread(target=client, args=(p,)) for p in parts]
+        t0 = time.monotonic()
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        el = time.monotonic() - t0
+        if errors:
+            raise BenchError("concurrent graphs: %s" % errors[0])
+        conc_rate.append(n_conc / el)
+    with open(out_png, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise BenchError("rrdtool graph wrote no PNG")
+    # cached: one graph, warmed, under wrk; ceiling: the same bytes from memory
+    park, ind = series[0]
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+    png = fetch_png(conn, graph_path(park, ind))
+    conn.close()
+    cached, ceil = [], []
+    png_file = os.path.join(work, "cached.png")
+    with open(png_file, "wb") as f:
+        f.write(png)
+    with Ceiling(png_file, "image/png") as c:
+        for rep in range(REPEAT):
+            cached.append(wrk(daemon.url + graph_path(park, ind)))
+            ceil.append(wrk(c.url))
+    r_cold = [s / c for s, c in zip(serial, cmd)]
+    r_conc = [c / s for c, s in zip(conc_rate, serial_rate)]
+    results.append(("Graph 800×300 PNG, Chinese text, cold, over HTTP (1 client)", fmt(serial, " ms", 1),
+                    "", "", ""))
+    results.append(("  vs `rrdtool graph` as a process, same definition", fmt(cmd, " ms", 1),
+                    fmt(r_cold, "×", 2) + " the time", "≤ 0.6×", statistics.median(r_cold) <= 0.6))
+    results.append(("Graph cold throughput, 8 concurrent clients", fmt(conc_rate, " /s", 1),
+                    fmt(r_conc, "×", 2) + " one client's serial rate", "≥ 1.5×",
+                    statistics.median(r_conc) >= 1.5))
+    rc = [a / b for a, b in zip(cached, ceil)]
+    results.append(("Graph cached (wrk -t2 -c32), %d-byte PNG" % len(png), fmt(cached, " req/s", 0),
+                    fmt(rc, "×", 2) + " of MHD from memory (%s)" % fmt(ceil, " req/s", 0), "≥ 20,000 req/s",
+                    statistics.median(cached) >= 20000))
+
+
+# ---- 3. status ---------------------------------------------------------------
+
+class Ceiling:
+    """bench/mhd_ceiling serving one file's bytes."""
+
+    def __init__(self, path, ctype):
+        self.port = free_port()
+        self.proc = subprocess.Popen([CEILING, str(self.port), "4", ctype, path],
+                                     stdout=subprocess.PIPE, text=True)
+        if not self.proc.stdout.readline().startswith("ready"):
+            raise BenchError("mhd_ceiling did not start")
+        self.url = "http://127.0.0.1:%d/" % self.port
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+def bench_status(work, daemon, series, results):
+    for path, what in (("/api/v1/status", "/api/v1/status (%d series)" % len(series)),
+                       ("/api/v1/parks/p0001", "/api/v1/parks/<park> (%d series)" % len(INDICATORS))):
+        status, body = daemon.get(path)
+        if status != 200:
+            raise BenchError("GET %s: %d" % (path, status))
+        doc = json.loads(body)
+        n = sum(len(p["indicators"]) for p in doc["parks"]) if "parks" in doc else len(doc["indicators"])
+        if n != (len(series) if path.endswith("status") else len(INDICATORS)):
+            raise BenchError("%s lists %d series" % (path, n))
+        f = os.path.join(work, "body.json")
+        with open(f, "wb") as out:
+            out.write(body)
+        ours, ceil = [], []
+        with Ceiling(f, "application/json") as c:
+            for rep in range(REPEAT):
+                ours.append(wrk(daemon.url + path))
+                ceil.append(wrk(c.url))
+        r = [a / b for a, b in zip(ours, ceil)]
+        results.append(("%s, %d-byte JSON (wrk -t2 -c32)" % (what, len(body)), fmt(ours, " req/s", 0),
+                        fmt(r, "×", 2) + " of MHD from memory (%s)" % fmt(ceil, " req/s", 0),
+                        "≥ 0.5×", statistics.median(r) >= 0.5))
+
+
+# ---- 4. alert latency --------------------------------------------------------
+
+def bench_alerts(work, results):
+    import zmq
+    n = int(os.environ.get("PP_BENCH_ALERTS", "200"))
+    daemon = Daemon(work, 1, "alerts")
+    ind = "fixed_asset_investment"
+    try:
+        with open(os.path.join(daemon.stage, "seed.csv"), "wb") as f:
+            f.write(b"park,indicator,year,target\np0000,%s,2021,300\n" % ind.encode())
+        daemon.start()
+        daemon.deliver(["seed.csv"])
+        ctx = zmq.Context()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"alert.")
+        sub.setsockopt(zmq.RCVTIMEO, 10000)
+        sub.connect(daemon.bus)
+        values = [10.0, 1000.0]      # 2021-12 far behind the target, then well ahead: one alert each
+        k = [0]
+
+        def row():
+            k[0] += 1
+            return b"park,indicator,period,value\np0000,%s,2021-12,%.1f\n" % (ind.encode(), values[k[0] % 2])
+
+        def expect(t0):
+            topic, payload = sub.recv_multipart()[:2]
+            t1 = time.monotonic()
+            if topic != ("alert.p0000.%s" % ind).encode():
+                raise BenchError("unexpected topic %r" % topic)
+            json.loads(payload)
+            return (t1 - t0) * 1000
+
+        def by_spool(i):
+            name = "a%05d.csv" % i
+            tmp = os.path.join(daemon.spool, name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(row())
+            t0 = time.monotonic()
+            os.rename(tmp, os.path.join(daemon.spool, name))
+            return expect(t0)
+
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+
+        def by_post(i):
+            body = row()
+            t0 = time.monotonic()
+            conn.request("POST", "/api/v1/observations", body=body,
+                         headers={"Authorization": "Bearer " + daemon.token, "Content-Type": "text/csv"})
+            ms = expect(t0)
+            r = conn.getresponse()
+            r.read()
+            if r.status not in (200, 202):
+                raise BenchError("POST: %d" % r.status)
+            return ms
+
+        # the subscription is in place once a first alert arrives (slow joiner)
+        def joined():
+            try:
+                by_spool(0)
+                return True
+            except zmq.Again:
+                return False
+        wait_for(joined, 60, "the first alert at the SUB socket", 0.1)
+        spool = [[by_spool(1 + rep * n + i) for i in range(n)] for rep in range(REPEAT)]
+        post = [[by_post(i) for i in range(n)] for rep in range(REPEAT)]
+        conn.close()
+        sub.close()
+        # baseline: a bare PUB→SUB round trip with the same payload size
+        pub, bsub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+        port = free_port()
+        pub.bind("tcp://127.0.0.1:%d" % port)
+        bsub.setsockopt(zmq.SUBSCRIBE, b"alert.")
+        bsub.setsockopt(zmq.RCVTIMEO, 10000)
+        bsub.connect("tcp://127.0.0.1:%d" % port)
+        payload = b"x" * 700
+        def rt():
+            t0 = time.monotonic()
+            pub.send_multipart([b"alert.p0000.x", payload])
+            bsub.recv_multipart()
+            return (time.monotonic() - t0) * 1000
+        def bjoined():
+            try:
+                rt()
+                return True
+            except zmq.Again:
+                return False
+        wait_for(bjoined, 30, "the bare SUB socket", 0.05)
+        bare = [[rt() for i in range(n)] for rep in range(REPEAT)]
+        pub.close()
+        bsub.close()
+        ctx.term()
+    finally:
+        daemon.kill()
+
+    def pct(xs, p):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    bare_med = [statistics.median(b) for b in bare]
+    for what, runs, target in (("spool (one-row CSV renamed in)", spool, 20), ("POST /api/v1/observations", post, 5)):
+        med = [statistics.median(r) for r in runs]
+        p99 = [pct(r, 99) for r in runs]
+        ratio = [m / b for m, b in zip(med, bare_med)]
+        results.append(("Alert latency from %s to SUB, %d alerts: median" % (what, n), fmt(med, " ms", 2),
+                        fmt(ratio, "×", 0) + " the bare round trip", "≤ %d ms" % target,
+                        statistics.median(med) <= target))
+        results.append(("  p99", fmt(p99, " ms", 2), "", "", ""))
+    results.append(("  baseline: bare PUB→SUB round trip (python3-zmq), median", fmt(bare_med, " ms", 3),
+                    "p99 %s" % fmt([pct(b, 99) for b in bare], " ms", 3), "", ""))
+
+
+# ---- 5. memory and start-up -----------------------------------------------------
+
+def bench_scale(work, results):
+    sizes = [int(s) for s in os.environ.get("PP_BENCH_SIZES", "100,1000,10000").split(",")]
+    rows = []
+    base = Daemon(work, 1, "scale-empty")
+    starts, rss = [], []
+    try:
+        for rep in range(REPEAT):
+            starts.append(base.start())
+            base.get("/api/v1/status")
+            rss.append(rss_kb(base.proc.pid) / 1024)
+            base.stop()
+    finally:
+        base.kill()
+    rows.append((0, 0, starts, rss))
+    for n_series in sizes:
+        n_parks = max(1, n_series // len(INDICATORS))
+        d = Daemon(work, n_parks, "scale-%d" % n_series)
+        try:
+            names = []
+            for p in range(n_parks):
+                park = park_id(p)
+                rs = [r for ind in INDICATORS for r in series_rows(park, ind[0])]
+                name = "%s.csv" % park
+                with open(os.path.join(d.stage, name), "wb") as f:
+                    f.write(csv_bytes(rs))
+                names.append(name)
+            with open(os.path.join(d.stage, "targets.csv"), "wb") as f:
+                f.write(targets_csv([(park_id(p), i[0]) for p in range(n_parks) for i in INDICATORS]))
+            names.append("targets.csv")
+            d.start()
+            d.deliver(names)
+            d.stop()
+            records = d.journal_records()
+            starts, rss = [], []
+            for rep in range(REPEAT):
+                starts.append(d.start())
+                st, body = d.get("/api/v1/status")
+                if st != 200 or len(json.loads(body)["parks"]) != n_parks:
+                    raise BenchError("status after start-up is wrong")
+                rss.append(rss_kb(d.proc.pid) / 1024)
+                d.stop()
+            rows.append((n_parks * len(INDICATORS), records, starts, rss))
+        finally:
+            d.kill()
+            shutil.rmtree(d.dir, ignore_errors=True)
+    s0, r0 = statistics.median(rows[0][2]), statistics.median(rows[0][3])
+    results.append(("Empty daemon (baseline): start-up; RSS", fmt(rows[0][2], " s", 3), fmt(rows[0][3], " MB", 1), "", ""))
+    prev = None
+    for n_series, records, starts, rss in rows[1:]:
+        med_s, med_r = statistics.median(starts), statistics.median(rss)
+        per_rec = (med_s - s0) / records * 1e6
+        per_ser = (med_r - r0) * 1024 * 1024 / n_series
+        growth = ""
+        if prev:
+            growth = "; ×%.1f data → ×%.1f start-up, ×%.1f RSS above empty" % (
+                records / prev[0], (med_s - s0) / max(prev[1] - s0, 1e-9), (med_r - r0) / max(prev[2] - r0, 1e-9))
+        results.append(("%d series: RSS after start-up and one /api/v1/status" % n_series, fmt(rss, " MB", 1),
+                        "%.0f bytes/series above empty (%.1f B/figure)" % (per_ser, per_ser / 120),
+                        "≤ 32 MB" if n_series == 10000 else "", med_r <= 32 if n_series == 10000 else ""))
+        results.append(("%d series: start-up, %d journal records" % (n_series, records), fmt(starts, " s", 3),
+                        "%.2f µs/record above empty%s" % (per_rec, growth),
+                        "≤ 2 s" if records >= 1000000 else "", med_s <= 2 if records >= 1000000 else ""))
+        prev = (records, med_s, med_r)
+
+
+# ---- the table ------------------------------------------------------------------
+
+def versions():
+    def pkg(p):
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", p], capture_output=True, text=True)
+        return r.stdout.strip() or "?"
+    return "librrd %s, libmicrohttpd %s, libzmq %s, wrk %s" % (
+        pkg("librrd8"), pkg("libmicrohttpd12"), pkg("libzmq5"), pkg("wrk"))
+
+
+def table(results, elapsed):
+    out = ["# parkpulse benchmark", "",
+           "`make bench` on %s, %d cores, kernel %s; %s. Each figure: median (lowest–highest) of %d runs; "
+           "every ratio is against a baseline measured in the same run. Total time %.0f s." % (
+               time.strftime("%Y-%m-%d"), os.cpu_count(), platform.release(), versions(), REPEAT, elapsed),
+           "",
+           "| measurement | parkpulse / baseline | ratio | target | met |",
+           "|---|---|---|---|---|"]
+    for what, val, ratio, target, met in results:
+        m = "" if met == "" else ("yes" if met else "**no**")
+        out.append("| %s | %s | %s | %s | %s |" % (what, val, ratio, target, m))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    for exe in (DAEMON, RRD_LOOP, CEILING):
+        if not os.access(exe, os.X_OK):
+            sys.exit("bench: %s is missing: run `make bench`, which builds it" % exe)
+    for tool in ("wrk", "rrdtool"):
+        if shutil.which(tool) is None:
+            sys.exit("bench: %s is not installed: `make bench` installs it (as root)" % tool)
+    only = set(sys.argv[1:])  # e.g. `bench.py ingest graphs` to run a part
+    work = tempfile.mkdtemp(prefix="pp-bench-", dir=BUILD)
+    results = []
+    t0 = time.monotonic()
+    daemon = None
+    try:
+        if not only or only & {"ingest", "graphs", "status"}:
+            print("bench: ingest ...", flush=True)
+            daemon, series = bench_ingest(work, results)
+            with open(os.path.join(daemon.stage, "targets.csv"), "wb") as f:
+                f.write(targets_csv(series))
+            daemon.deliver(["targets.csv"])
+            if not only or "graphs" in only:
+                print("bench: graphs ...", flush=True)
+                bench_graphs(work, daemon, series, results)
+            if not only or "status" in only:
+                print("bench: status ...", flush=True)
+                bench_status(work, daemon, series, results)
+            daemon.stop()
+        if not only or "alerts" in only:
+            print("bench: alerts ...", flush=True)
+            bench_alerts(work, results)
+        if not only or "scale" in only:
+            print("bench: memory and start-up ...", flush=True)
+            bench_scale(work, results)
+    except BenchError as e:
+        print("bench: FAILED: %s" % e, file=sys.stderr)
+        print("bench: work directory kept: %s" % work, file=sys.stderr)
+        if daemon:
+            daemon.kill()
+        return 1
+    text = table(results, time.monotonic() - t0)
+    print(text)
+    if not only:
+        with open(RESULTS, "w", encoding="utf-8") as f:
+            f.write(text)
+        print("bench: written to %s" % os.path.relpath(RESULTS, ROOT))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
