@@ -9,6 +9,8 @@
 #include "api.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <strings.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,6 +37,146 @@ void api_response_free(api_response *resp)
 {
     free(resp->body);
     resp->body = NULL;
+    api_blob_release(resp->shared);
+    resp->shared = NULL;
+}
+
+/* ---- the answer cache ----------------------------------------------------
+ *
+ * /api/v1/status for 1,000 series is ~470 KB of JSON that takes milliseconds
+ * to build and to hash for its ETag, while it changes only when a figure, a
+ * target, the configuration or the clock's second does. Answers of the
+ * whole-status routes are therefore kept, keyed by the path and by everything
+ * they are built from (db generation, configuration generation, the `now`
+ * they were evaluated at, to the second), and served by reference: the body
+ * goes to libmicrohttpd without a copy and is freed by the last response that
+ * holds it. A direct-mapped table: a collision only costs a rebuild. */
+
+struct api_blob {
+    _Atomic unsigned refs;
+    size_t len;
+    char data[];
+};
+
+const char *api_blob_data(const api_blob *b) { return b->data; }
+
+void api_blob_release(void *p)
+{
+    api_blob *b = p;
+    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static api_blob *api_blob_ref(api_blob *b)
+{
+    atomic_fetch_add(&b->refs, 1);
+    return b;
+}
+
+#define API_CACHE_SLOTS 64
+#define API_CACHE_PATH_MAX (PP_ID_MAX + 32)
+/* Bigger answers (the status of thousands of series: ~470 bytes each) are
+ * rebuilt per request rather than held: memory stays bounded at 64 MiB of
+ * cache at the very worst, and typically one status and a few parks. */
+#define API_CACHE_BODY_MAX (1u << 20)
+
+typedef struct api_cached {
+    const pp_app *app;
+    char path[API_CACHE_PATH_MAX];
+    uint64_t db_gen, cfg_gen;
+    int64_t now;
+    int64_t last_modified;
+    char etag[48];
+    api_blob *blob;               /* NULL: empty slot */
+} api_cached;
+
+static pthread_mutex_t api_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static api_cached api_cache[API_CACHE_SLOTS];
+
+static api_cached *api_cache_slot(const char *path)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = path; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    return &api_cache[h % API_CACHE_SLOTS];
+}
+
+/* The key of an answer built now (cfg and db read-locked by the caller). */
+static void api_cache_key(const pp_app *app, const char *path, int64_t now, api_cached *k)
+{
+    memset(k, 0, sizeof *k);
+    k->app = app;
+    snprintf(k->path, sizeof k->path, "%s", path);
+    k->db_gen = db_generation(app->db);
+    k->cfg_gen = app->cfg_generation;
+    k->now = now;
+}
+
+static bool api_cache_same(const api_cached *a, const api_cached *b)
+{
+    return a->blob != NULL && a->app == b->app && a->db_gen == b->db_gen &&
+           a->cfg_gen == b->cfg_gen && a->now == b->now && strcmp(a->path, b->path) == 0;
+}
+
+/* Answers from the cache (200 or 304); false when the answer is not there. */
+static bool api_cache_get(const api_request *req, api_response *resp, const api_cached *key)
+{
+    if (strlen(req->path) >= API_CACHE_PATH_MAX)
+        return false;
+    pthread_mutex_lock(&api_cache_lock);
+    api_cached *c = api_cache_slot(key->path);
+    bool hit = api_cache_same(c, key);
+    if (hit) {
+        resp->status = 200;
+        resp->content_type = JSON_TYPE;
+        memcpy(resp->etag, c->etag, sizeof resp->etag);
+        resp->last_modified = c->last_modified;
+        if (req->if_none_match && strstr(req->if_none_match, c->etag)) {
+            resp->status = 304;
+        } else {
+            resp->shared = api_blob_ref(c->blob);
+            resp->len = c->blob->len;
+        }
+    }
+    pthread_mutex_unlock(&api_cache_lock);
+    return hit;
+}
+
+/* Moves a fresh 200 answer's body into the cache and makes resp share it. */
+static void api_cache_put(api_response *resp, const api_cached *key)
+{
+    if (resp->status != 200 || resp->body == NULL || resp->len > API_CACHE_BODY_MAX ||
+        strlen(key->path) >= API_CACHE_PATH_MAX - 1)
+        return;
+    api_blob *b = malloc(sizeof *b + resp->len);
+    if (b == NULL)
+        return; /* answered uncached */
+    atomic_init(&b->refs, 2); /* the cache's and resp's */
+    b->len = resp->len;
+    memcpy(b->data, resp->body, resp->len);
+    free(resp->body);
+    resp->body = NULL;
+    resp->shared = b;
+    pthread_mutex_lock(&api_cache_lock);
+    api_cached *c = api_cache_slot(key->path);
+    api_blob_release(c->blob);
+    *c = *key;
+    c->blob = b;
+    c->last_modified = resp->last_modified;
+    memcpy(c->etag, resp->etag, sizeof c->etag);
+    pthread_mutex_unlock(&api_cache_lock);
+}
+
+void api_cache_clear(void)
+{
+    pthread_mutex_lock(&api_cache_lock);
+    for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
+        api_blob_release(api_cache[i].blob);
+        api_cache[i].blob = NULL;
+    }
+    pthread_mutex_unlock(&api_cache_lock);
 }
 
 static void set_body(api_response *resp, int status, const char *type, jbuf *b)
@@ -90,6 +232,22 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
     if (req->if_none_match && strstr(req->if_none_match, resp->etag)) {
         free(resp->body);
         resp->body = NULL;
+        resp->len = 0;
+        resp->status = 304;
+    }
+}
+
+/* reply_json for a cached route: the 200 answer is cached even when this
+ * client gets a 304. */
+static void reply_json_cached(const api_request *req, api_response *resp, jbuf *b,
+                              int64_t last_mod, const api_cached *key)
+{
+    api_request plain = *req;
+    plain.if_none_match = NULL;
+    reply_json(&plain, resp, b, last_mod);
+    api_cache_put(resp, key);
+    if (resp->status == 200 && req->if_none_match && strstr(req->if_none_match, resp->etag)) {
+        api_response_free(resp);
         resp->len = 0;
         resp->status = 304;
     }
@@ -182,6 +340,10 @@ static int64_t newest_update(const pp_app *app)
 static void route_status(pp_app *app, const api_request *req, api_response *resp)
 {
     int64_t now = app_now(app);
+    api_cached key;
+    api_cache_key(app, req->path, now, &key);
+    if (api_cache_get(req, resp, &key))
+        return;
     char buf[40];
     jbuf b;
     jbuf_init(&b);
@@ -196,7 +358,7 @@ static void route_status(pp_app *app, const api_request *req, api_response *resp
         status_park_json(&b, app, &app->cfg->catalog.parks[i], now);
     }
     jbuf_puts(&b, "]}");
-    reply_json(req, resp, &b, newest_update(app));
+    reply_json_cached(req, resp, &b, newest_update(app), &key);
 }
 
 static void route_park(pp_app *app, const api_request *req, api_response *resp, const char *id)
@@ -204,10 +366,15 @@ static void route_park(pp_app *app, const api_request *req, api_response *resp, 
     const pp_park *park = want_park(app, id, resp);
     if (park == NULL)
         return;
+    int64_t now = app_now(app);
+    api_cached key;
+    api_cache_key(app, req->path, now, &key);
+    if (api_cache_get(req, resp, &key))
+        return;
     jbuf b;
     jbuf_init(&b);
-    status_park_json(&b, app, park, app_now(app));
-    reply_json(req, resp, &b, newest_update(app));
+    status_park_json(&b, app, park, now);
+    reply_json_cached(req, resp, &b, newest_update(app), &key);
 }
 
 static void route_series(pp_app *app, const api_request *req, api_response *resp,
@@ -242,23 +409,23 @@ static void route_series(pp_app *app, const api_request *req, api_response *resp
     json_key(&b, "points", false);
     jbuf_puts(&b, "[");
     bool first = true;
-    for (size_t i = 0; s && i < s->n_points; i++) {
-        const db_point *p = &s->points[i];
-        if (p->n_vintages == 0 || (from >= 0 && p->period < from) || (to >= 0 && p->period > to))
+    db_vintage v;
+    for (int per = db_series_next(s, -1, &v); per >= 0; per = db_series_next(s, per, &v)) {
+        if ((from >= 0 && per < from) || (to >= 0 && per > to))
             continue;
         if (!first)
             jbuf_puts(&b, ",");
         first = false;
         double target;
-        bool has_t = db_target(app->db, park->id, ind->id, pp_period_year(p->period), &target);
+        bool has_t = db_target(app->db, park->id, ind->id, pp_period_year(per), &target);
         jbuf_puts(&b, "{");
         json_key(&b, "period", true);
-        json_str(&b, pp_period_format(p->period, buf, sizeof buf));
+        json_str(&b, pp_period_format(per, buf, sizeof buf));
         json_key(&b, "value", false);
-        json_num(&b, p->vintages[p->n_vintages - 1].value);
+        json_num(&b, v.value);
         json_key(&b, "pace", false);
         if (has_t)
-            json_num(&b, pace_expected(ind, p->period, target));
+            json_num(&b, pace_expected(ind, per, target));
         else
             json_null(&b);
         jbuf_puts(&b, "}");
@@ -574,13 +741,13 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     db_rdlock(app->db);
     const db_series *s = db_series_get(app->db, park->id, ind->id);
     int64_t updated = s ? s->updated_at : 0;
-    if (s == NULL || s->n_points == 0) {
+    if (db_series_last(s) < 0) {
         db_unlock(app->db);
         api_error(resp, 404, "no figures for this series");
         return;
     }
     g.generation = s->version;
-    int first = s->points[0].period, last = s->points[s->n_points - 1].period;
+    int first = db_series_first(s), last = db_series_last(s);
     g.to = to >= 0 ? to : last;
     g.from = from >= 0 ? from : (first > g.to - 35 ? first : g.to - 35);
     if (g.from > g.to)

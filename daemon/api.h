@@ -24,11 +24,18 @@ typedef struct api_request {
     size_t body_len;
 } api_request;
 
+/* An immutable body shared by the answer cache and the responses being sent
+ * (reference-counted; the last api_blob_release frees it). */
+typedef struct api_blob api_blob;
+const char *api_blob_data(const api_blob *b);
+void api_blob_release(void *b);
+
 typedef struct api_response {
     int status;
     const char *content_type;    /* static string */
     char *body;                  /* malloc'd, owned by the response */
-    size_t len;
+    size_t len;                  /* of body, or of shared's data */
+    api_blob *shared;            /* instead of body: one reference, owned by the response */
     char etag[48];               /* "" for none; quoted */
     int64_t last_modified;       /* 0 for none */
     const char *allow;           /* for 405 */
@@ -40,6 +47,9 @@ typedef struct api_response {
 void api_handle(pp_app *app, const api_request *req, api_response *resp);
 
 void api_response_free(api_response *resp);
+
+/* Drops every cached answer (at exit, so that nothing is left allocated). */
+void api_cache_clear(void);
 
 /* Answers a JSON error {"error": msg} with status. */
 void api_error(api_response *resp, int status, const char *msg);

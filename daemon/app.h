@@ -21,6 +21,7 @@ struct graph_cache;
 typedef struct pp_app {
     pthread_rwlock_t cfg_lock;   /* guards cfg (swapped on reload) */
     pp_config *cfg;
+    uint64_t cfg_generation;     /* bumped at every swap of cfg (under cfg_lock) */
     db *db;
     journal *journal;
     char rrd_dir[4096];

@@ -3,18 +3,41 @@
  * its figures, and every target, rebuilt from the journal at start and extended
  * by ingest.
  *
- * Series live in their own allocations (so a db_series pointer stays put) and
- * are found by an open-addressing hash table on (park, indicator); a second
- * array keeps them sorted by park id, then indicator id, for db_series_at (a new
- * series is put in place by binary search: series are few and rarely created).
- * Within a series the points are an array sorted by period: appending the next
- * month, which is what replay and ingest mostly do, is O(1) amortised, anything
- * else a binary search and a move. Vintage arrays have power-of-two capacities;
- * the small ones are carved out of large arena chunks with a free list per size,
- * so a point with one vintage costs 32 bytes without malloc's header. Source
- * strings are interned in a hash set (10^6 observations from a few hundred files
- * keep a few hundred strings), also in the arena. Targets sit in a hash table
- * keyed by (series, year). Nothing is removed before db_free.
+ * Memory is the point of the layout: a deployment of 10^4 series of ten years
+ * holds 1.2 * 10^6 figures, and each costs 8 bytes. A series keeps its months
+ * densely from its first figure to its last (months are consecutive; a month
+ * without a figure is an empty cell), in one allocation: cap values, then cap
+ * metas. A meta packs whether the cell holds a figure, its status, whether
+ * older vintages of it exist, the decimal exponent of its value, and the index
+ * of its delivery: the (source, received_at) pair every figure of one file
+ * shares, interned in a table so that a figure does not carry 16 bytes of it (a
+ * one-entry cache makes the consecutive records of one file, as replay sees
+ * them, O(1)). The cell always holds the vintage in force.
+ *
+ * Published figures are decimals with few digits (192.2, 1234.5, 6000), so a
+ * value is kept as an int32_t mantissa m with the exponent k (0..7) in its
+ * meta, meaning the double m / 10^k. That division of two exactly
+ * representable numbers is correctly rounded, so it is the double strtod gives
+ * for the decimal m * 10^-k: a value is stored so only when that division gives
+ * it back bit for bit (-0.0 never does: it would come back as +0.0). The first
+ * value of a series that does not fit (0.30000000000000004, 1e300,
+ * 123456789.12, -0.0) makes the series wide for good: its values become
+ * doubles, 12 bytes a figure, and every one already there converts exactly.
+ *
+ * Revisions are rare, so the vintages they replace go to a per-series array
+ * in the order they were replaced, which is oldest first within each period:
+ * adding stays O(1) whatever the order of the journal, and only a cell marked
+ * as having older vintages makes a reader scan that array. Cell arrays grow a
+ * year at a time, not by doubling, so that the slack stays small; a figure
+ * before the first month shifts them (rare).
+ *
+ * Series live in an arena (so a db_series pointer stays put; nothing is freed
+ * before db_free) and are found by an open-addressing hash table on (park,
+ * indicator); a second array keeps them sorted by park id, then indicator id,
+ * for db_series_at (a new series is put in place by binary search: series are
+ * few and rarely created). Ids and sources are interned in one hash set (a few
+ * hundred parks, indicators and files), their bytes also in the arena. Targets
+ * sit in a hash table keyed by (series, year).
  *
  * Locking is the caller's: writers hold db_wrlock, readers db_rdlock (see db.h);
  * the rwlock prefers writers so that a stream of HTTP readers cannot starve
@@ -24,6 +47,7 @@
 
 #include "log.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,12 +56,54 @@
 
 #define DB_ARENA_CHUNK (256 * 1024) /* bytes per arena chunk */
 #define DB_ARENA_ALIGN 16
-#define DB_VCLASS_MAX 6             /* vintage arrays up to 1 << 6 entries come from the arena */
 #define DB_MIN_SLOTS 64
+#define DB_CELL_STEP 12             /* cell arrays grow by a year of months */
+
+/* A cell's meta. */
+#define META_HAS 0x80000000u        /* the cell holds a figure */
+#define META_OLDER 0x40000000u      /* older vintages of it are in the series' db_older */
+#define META_STATUS_SHIFT 28        /* 2 bits: the status's index in db_statuses */
+#define META_EXP_SHIFT 25           /* 3 bits: k of a mantissa's m / 10^k (0 when wide) */
+#define META_EXP (7u << META_EXP_SHIFT)
+#define META_DELIVERY 0x01ffffffu   /* index in d->deliveries */
+/* 2^25 - 1 = 33,554,431 deliveries (the exponent took 3 bits of 2^28 - 1): one a
+ * minute for 63 years. Each is a distinct (file, received_at) pair: a thousand
+ * parks delivering a file a day each take over 90 years to reach it. Reaching it
+ * refuses figures (logged), it corrupts none. */
+#define DB_DELIVERIES_MAX META_DELIVERY
+
+/* 10^k for a mantissa's exponent k: every one exact in a double. */
+static const double db_pow10[8] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7 };
+/* A double of smaller magnitude rounds half away from zero into an int32_t. */
+#define DB_MANTISSA_LIMIT 2147483647.5
+
+/* Months from PP_PERIOD_MIN_YEAR-01 to PP_PERIOD_MAX_YEAR-12: the longest series. */
+#define DB_MONTHS_MAX ((PP_PERIOD_MAX_YEAR - PP_PERIOD_MIN_YEAR + 1) * 12)
+static_assert((DB_MONTHS_MAX + DB_CELL_STEP - 1) / DB_CELL_STEP * DB_CELL_STEP <= UINT16_MAX,
+              "db_series.n and .cap are uint16_t");
+
+static const char db_statuses[] = "APER";
 
 typedef struct db_chunk {
     struct db_chunk *next;
 } db_chunk;
+
+typedef struct db_delivery {
+    const char *source;       /* interned */
+    int64_t received_at;
+} db_delivery;
+
+/* A replaced vintage (a double whatever the series: revisions are rare). */
+typedef struct db_old {
+    double value;
+    int32_t period;
+    uint32_t meta;            /* status and delivery bits of a cell's meta */
+} db_old;
+
+struct db_older {
+    uint32_t n, cap;
+    db_old v[];               /* in the order they were replaced */
+};
 
 typedef struct db_tslot {
     const db_series *series; /* NULL: free slot */
@@ -54,8 +120,14 @@ struct db {
     db_series **slots;        /* hash table of the same series; NULL: free */
     size_t n_slots;           /* 0 or a power of two, at most half full */
 
-    const char **src_slots;   /* interned sources; NULL: free */
-    size_t n_src_slots, n_src;
+    const char **str_slots;   /* interned ids and sources; NULL: free */
+    size_t n_str_slots, n_str;
+
+    db_delivery *deliveries;  /* interned (source, received_at) pairs */
+    size_t n_deliveries, cap_deliveries;
+    uint32_t *dlv_slots;      /* hash table of delivery index + 1; 0: free */
+    size_t n_dlv_slots;
+    uint32_t last_dlv;        /* the delivery used last, when n_deliveries > 0 */
 
     db_tslot *t_slots;        /* targets */
     size_t n_t_slots, n_targets;
@@ -63,7 +135,6 @@ struct db {
     db_chunk *chunks;         /* arena: every chunk, newest first */
     char *bump;               /* free space in the newest chunk */
     size_t bump_left;
-    db_vintage *vfree[DB_VCLASS_MAX + 1]; /* free vintage arrays of 1 << k entries */
 };
 
 /* ---- hashing -------------------------------------------------------------- */
@@ -101,6 +172,12 @@ static uint64_t hash_target(const db_series *s, int year)
     return hash_mix((uint64_t)(uintptr_t)s ^ ((uint64_t)(uint32_t)year << 48));
 }
 
+/* source is interned, so its address stands for its bytes. */
+static uint64_t hash_delivery(const char *source, int64_t received_at)
+{
+    return hash_mix((uint64_t)(uintptr_t)source ^ ((uint64_t)received_at * 0x9e3779b97f4a7c15u));
+}
+
 /* ---- arena -------------------------------------------------------------------- */
 
 static void *arena_alloc(db *d, size_t size, size_t align)
@@ -124,44 +201,9 @@ static void *arena_alloc(db *d, size_t size, size_t align)
     return p;
 }
 
-static int vclass(uint32_t cap)
-{
-    int k = 0;
-    while ((1u << k) < cap)
-        k++;
-    return k;
-}
+/* ---- interned strings ------------------------------------------------------------ */
 
-/* A vintage array of cap (a power of two) entries. */
-static db_vintage *vint_alloc(db *d, uint32_t cap)
-{
-    int k = vclass(cap);
-    if (k > DB_VCLASS_MAX)
-        return malloc((size_t)cap * sizeof(db_vintage));
-    db_vintage *v = d->vfree[k];
-    if (v != NULL) {
-        memcpy(&d->vfree[k], v, sizeof(db_vintage *));
-        return v;
-    }
-    return arena_alloc(d, ((size_t)1 << k) * sizeof(db_vintage), _Alignof(db_vintage));
-}
-
-static void vint_free(db *d, db_vintage *v, uint32_t cap)
-{
-    if (v == NULL)
-        return;
-    int k = vclass(cap);
-    if (k > DB_VCLASS_MAX) {
-        free(v);
-        return;
-    }
-    memcpy(v, &d->vfree[k], sizeof(db_vintage *));
-    d->vfree[k] = v;
-}
-
-/* ---- interned sources ----------------------------------------------------------- */
-
-static const char **src_slot(const char **slots, size_t n_slots, const char *s, uint64_t h)
+static const char **str_slot(const char **slots, size_t n_slots, const char *s, uint64_t h)
 {
     size_t mask = n_slots - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask)
@@ -169,39 +211,257 @@ static const char **src_slot(const char **slots, size_t n_slots, const char *s, 
             return &slots[i];
 }
 
-static const char *src_find(const db *d, const char *s)
-{
-    if (d->n_src_slots == 0)
-        return NULL;
-    return *src_slot(d->src_slots, d->n_src_slots, s, hash_str(s));
-}
-
 /* Returns the db's copy of s, or NULL on ENOMEM. */
-static const char *src_intern(db *d, const char *s)
+static const char *str_intern(db *d, const char *s)
 {
-    const char *have = src_find(d, s);
-    if (have != NULL)
-        return have;
-    if ((d->n_src + 1) * 2 > d->n_src_slots) {
-        size_t n = d->n_src_slots ? d->n_src_slots * 2 : DB_MIN_SLOTS;
+    uint64_t h = hash_str(s);
+    if (d->n_str_slots > 0) {
+        const char *have = *str_slot(d->str_slots, d->n_str_slots, s, h);
+        if (have != NULL)
+            return have;
+    }
+    if ((d->n_str + 1) * 2 > d->n_str_slots) {
+        size_t n = d->n_str_slots ? d->n_str_slots * 2 : DB_MIN_SLOTS;
         const char **ns = calloc(n, sizeof *ns);
         if (ns == NULL)
             return NULL;
-        for (size_t i = 0; i < d->n_src_slots; i++)
-            if (d->src_slots[i] != NULL)
-                *src_slot(ns, n, d->src_slots[i], hash_str(d->src_slots[i])) = d->src_slots[i];
-        free(d->src_slots);
-        d->src_slots = ns;
-        d->n_src_slots = n;
+        for (size_t i = 0; i < d->n_str_slots; i++)
+            if (d->str_slots[i] != NULL)
+                *str_slot(ns, n, d->str_slots[i], hash_str(d->str_slots[i])) = d->str_slots[i];
+        free(d->str_slots);
+        d->str_slots = ns;
+        d->n_str_slots = n;
     }
     size_t len = strlen(s);
     char *copy = arena_alloc(d, len + 1, 1);
     if (copy == NULL)
         return NULL;
     memcpy(copy, s, len + 1);
-    *src_slot(d->src_slots, d->n_src_slots, s, hash_str(s)) = copy;
-    d->n_src++;
+    *str_slot(d->str_slots, d->n_str_slots, s, h) = copy;
+    d->n_str++;
     return copy;
+}
+
+/* ---- deliveries ------------------------------------------------------------------ */
+
+static uint32_t *dlv_slot(const db *d, uint32_t *slots, size_t n_slots, const char *source,
+                          int64_t received_at)
+{
+    size_t mask = n_slots - 1;
+    for (size_t i = (size_t)hash_delivery(source, received_at) & mask;; i = (i + 1) & mask) {
+        if (slots[i] == 0)
+            return &slots[i];
+        const db_delivery *e = &d->deliveries[slots[i] - 1];
+        if (e->source == source && e->received_at == received_at)
+            return &slots[i];
+    }
+}
+
+/* Makes room for one more delivery. Returns 0, or -1 on ENOMEM. */
+static int dlv_reserve(db *d)
+{
+    if (d->n_deliveries == d->cap_deliveries) {
+        size_t cap = d->cap_deliveries ? d->cap_deliveries * 2 : DB_MIN_SLOTS;
+        db_delivery *nd = realloc(d->deliveries, cap * sizeof *nd);
+        if (nd == NULL)
+            return -1;
+        d->deliveries = nd;
+        d->cap_deliveries = cap;
+    }
+    if ((d->n_deliveries + 1) * 2 > d->n_dlv_slots) {
+        size_t n = d->n_dlv_slots ? d->n_dlv_slots * 2 : DB_MIN_SLOTS;
+        uint32_t *ns = calloc(n, sizeof *ns);
+        if (ns == NULL)
+            return -1;
+        for (size_t i = 0; i < d->n_deliveries; i++)
+            *dlv_slot(d, ns, n, d->deliveries[i].source, d->deliveries[i].received_at) =
+                (uint32_t)i + 1;
+        free(d->dlv_slots);
+        d->dlv_slots = ns;
+        d->n_dlv_slots = n;
+    }
+    return 0;
+}
+
+/* Sets *index to the delivery (source, received_at), interned on first use.
+ * Returns 0, or -1 on ENOMEM or when the index space of a meta is full (logged). */
+static int dlv_intern(db *d, const char *source, int64_t received_at, uint32_t *index)
+{
+    if (d->n_deliveries > 0) {
+        const db_delivery *last = &d->deliveries[d->last_dlv];
+        if (last->received_at == received_at && strcmp(last->source, source) == 0) {
+            *index = d->last_dlv;
+            return 0;
+        }
+    }
+    const char *src = str_intern(d, source);
+    if (src == NULL)
+        goto nomem;
+    uint32_t *slot = d->n_dlv_slots > 0 ? dlv_slot(d, d->dlv_slots, d->n_dlv_slots, src, received_at)
+                                        : NULL;
+    if (slot == NULL || *slot == 0) {
+        if (d->n_deliveries >= DB_DELIVERIES_MAX) {
+            log_err("db", "%zu deliveries (source, received_at) already: refusing one more from %s",
+                    d->n_deliveries, source);
+            return -1;
+        }
+        if (dlv_reserve(d) < 0)
+            goto nomem;
+        slot = dlv_slot(d, d->dlv_slots, d->n_dlv_slots, src, received_at);
+        d->deliveries[d->n_deliveries] = (db_delivery){ .source = src, .received_at = received_at };
+        *slot = (uint32_t)++d->n_deliveries;
+    }
+    d->last_dlv = *slot - 1;
+    *index = d->last_dlv;
+    return 0;
+nomem:
+    log_err("db", "out of memory adding a figure from %s", source);
+    return -1;
+}
+
+/* ---- cells ----------------------------------------------------------------------- */
+
+static size_t cell_width(const db_series *s) { return s->wide ? sizeof(double) : sizeof(int32_t); }
+
+static uint32_t *cell_meta(const db_series *s)
+{
+    return (uint32_t *)((char *)s->cells + s->cap * cell_width(s));
+}
+
+/* The value of cell i, whose meta is meta (it holds a figure). */
+static double cell_value(const db_series *s, int i, uint32_t meta)
+{
+    if (s->wide)
+        return ((const double *)s->cells)[i];
+    return ((const int32_t *)s->cells)[i] / db_pow10[(meta & META_EXP) >> META_EXP_SHIFT];
+}
+
+/* Finds the smallest k for which v is m / 10^k, bit for bit, with m an int32_t.
+ * Returns false when there is none: v wants a wide series. */
+static bool value_pack(double v, int32_t *m, uint32_t *k)
+{
+    if (v == 0 && signbit(v))
+        return false; /* 0 / 10^k is +0.0 */
+    for (uint32_t e = 0; e < 8; e++) {
+        double x = v * db_pow10[e];
+        if (!(fabs(x) < DB_MANTISSA_LIMIT))
+            return false; /* and so for every larger e */
+        /* When some m fits, x is m within |m| * 2^-52 (two roundings), so r is m.
+         * Two equal doubles other than zeros have the same bits. */
+        int32_t r = (int32_t)(x < 0 ? x - 0.5 : x + 0.5);
+        if ((double)r / db_pow10[e] == v) {
+            *m = r;
+            *k = e;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Index of period's cell when it holds a figure, else -1. */
+static int cell_find(const db_series *s, int period)
+{
+    if (s == NULL || s->n == 0 || period < s->first || period - s->first >= s->n)
+        return -1;
+    int i = period - s->first;
+    return cell_meta(s)[i] & META_HAS ? i : -1;
+}
+
+static char meta_status(uint32_t meta) { return db_statuses[(meta >> META_STATUS_SHIFT) & 3]; }
+
+static void vintage_fill(const db_series *s, double value, uint32_t meta, db_vintage *out)
+{
+    const db_delivery *dl = &s->owner->deliveries[meta & META_DELIVERY];
+    *out = (db_vintage){ .value = value, .received_at = dl->received_at,
+                         .status = meta_status(meta), .source = dl->source };
+}
+
+/* Makes s's cells reach period (a valid one), the months added empty. Returns
+ * the index of period's cell, or -1 on ENOMEM (nothing changed). */
+static int cells_reach(db_series *s, int period)
+{
+    if (s->n > 0 && period >= s->first && period - s->first < s->n)
+        return period - s->first;
+    int last = s->first + s->n - 1;
+    int lo = s->n == 0 || period < s->first ? period : s->first;
+    int hi = s->n == 0 || period > last ? period : last;
+    size_t n = (size_t)(hi - lo) + 1, shift = s->n == 0 ? 0 : (size_t)(s->first - lo);
+    size_t w = cell_width(s);
+    uint32_t *meta;
+
+    if (n > s->cap) {
+        /* to the next whole year of months: appending a month a time reallocates yearly */
+        size_t cap = (n + DB_CELL_STEP - 1) / DB_CELL_STEP * DB_CELL_STEP;
+        char *c;
+        if (shift == 0) {
+            c = realloc(s->cells, cap * (w + sizeof *meta));
+            if (c == NULL)
+                return -1;
+            /* the metas follow the values */
+            memmove(c + cap * w, c + s->cap * w, s->n * sizeof *meta);
+        } else {
+            c = malloc(cap * (w + sizeof *meta));
+            if (c == NULL)
+                return -1;
+            memcpy(c + shift * w, s->cells, s->n * w);
+            memcpy(c + cap * w + shift * sizeof *meta, cell_meta(s), s->n * sizeof *meta);
+            free(s->cells);
+        }
+        s->cells = c;
+        s->cap = (uint16_t)cap;
+    } else if (shift > 0) {
+        memmove(cell_meta(s) + shift, cell_meta(s), s->n * sizeof *meta);
+        memmove((char *)s->cells + shift * w, s->cells, s->n * w);
+    }
+    meta = cell_meta(s);
+    memset(meta, 0, shift * sizeof *meta);
+    memset(meta + shift + s->n, 0, (n - shift - s->n) * sizeof *meta);
+    s->first = lo;
+    s->n = (uint16_t)n;
+    return period - lo;
+}
+
+/* Makes s's values doubles, for good: each one converts exactly. Returns 0, or
+ * -1 on ENOMEM (nothing changed). */
+static int cells_widen(db_series *s)
+{
+    if (s->cap > 0) {
+        char *c = malloc(s->cap * (sizeof(double) + sizeof(uint32_t)));
+        if (c == NULL)
+            return -1;
+        const uint32_t *meta = cell_meta(s);
+        double *value = (double *)c;
+        uint32_t *wmeta = (uint32_t *)(value + s->cap);
+        for (int i = 0; i < s->n; i++) {
+            /* an empty cell's value was never written: leave nothing undefined */
+            value[i] = meta[i] & META_HAS ? cell_value(s, i, meta[i]) : 0;
+            wmeta[i] = meta[i] & ~META_EXP;
+        }
+        free(s->cells);
+        s->cells = c;
+    }
+    s->wide = true;
+    return 0;
+}
+
+/* Makes room in s->older for one more vintage. Returns 0 or -1 (ENOMEM). */
+static int older_reserve(db_series *s)
+{
+    db_older *o = s->older;
+    if (o != NULL && o->n < o->cap)
+        return 0;
+    if (o != NULL && o->cap > UINT32_MAX / 2)
+        return -1;
+    /* revisions are rare: start small, grow by half */
+    uint32_t cap = o != NULL ? o->cap + o->cap / 2 : 4;
+    db_older *no = realloc(o, sizeof *no + (size_t)cap * sizeof no->v[0]);
+    if (no == NULL)
+        return -1;
+    if (o == NULL)
+        no->n = 0;
+    no->cap = cap;
+    s->older = no;
+    return 0;
 }
 
 /* ---- series ------------------------------------------------------------------------ */
@@ -258,22 +518,9 @@ static int series_reserve(db *d)
     return 0;
 }
 
-/* A new, unlinked series, or NULL on ENOMEM. */
-static db_series *series_alloc(const char *park, const char *indicator)
+/* Puts s into both indexes, which series_reserve made room in. */
+static void series_link(db *d, db_series *s, uint64_t h)
 {
-    db_series *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    memcpy(s->park, park, strlen(park) + 1);
-    memcpy(s->indicator, indicator, strlen(indicator) + 1);
-    return s;
-}
-
-/* Puts s into both indexes. Returns 0 or -1 (ENOMEM; nothing changed). */
-static int series_link(db *d, db_series *s, uint64_t h)
-{
-    if (series_reserve(d) < 0)
-        return -1;
     slot_put(d->slots, d->n_slots, s, h);
     size_t lo = 0, hi = d->n_series;
     if (hi > 0 && series_cmp(d->sorted[hi - 1], s->park, s->indicator) < 0) {
@@ -290,47 +537,26 @@ static int series_link(db *d, db_series *s, uint64_t h)
     memmove(&d->sorted[lo + 1], &d->sorted[lo], (d->n_series - lo) * sizeof *d->sorted);
     d->sorted[lo] = s;
     d->n_series++;
-    return 0;
 }
 
-static void series_free(db_series *s)
+/* A new series, linked, its cells (wide or not) reaching period unless period < 0.
+ * Returns it, or NULL on ENOMEM (nothing visible changed). */
+static db_series *series_create(db *d, const char *park, const char *indicator, uint64_t h,
+                                int period, bool wide)
 {
-    for (size_t i = 0; i < s->n_points; i++)
-        if (vclass(s->points[i].cap) > DB_VCLASS_MAX)
-            free(s->points[i].vintages);
-    free(s->points);
-    free(s);
-}
-
-/* Index of the point for period, or where it would go (*found false). */
-static size_t point_pos(const db_series *s, int period, bool *found)
-{
-    size_t lo = 0, hi = s->n_points;
-    *found = false;
-    if (hi == 0 || s->points[hi - 1].period < period)
-        return hi; /* the common case: the next month */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->points[mid].period < period)
-            lo = mid + 1;
-        else
-            hi = mid;
+    db_series tmp = { .owner = d, .wide = wide };
+    if (series_reserve(d) < 0 || (tmp.park = str_intern(d, park)) == NULL ||
+        (tmp.indicator = str_intern(d, indicator)) == NULL ||
+        (period >= 0 && cells_reach(&tmp, period) < 0))
+        return NULL;
+    db_series *s = arena_alloc(d, sizeof *s, _Alignof(db_series));
+    if (s == NULL) {
+        free(tmp.cells);
+        return NULL;
     }
-    *found = lo < s->n_points && s->points[lo].period == period;
-    return lo;
-}
-
-static int points_reserve(db_series *s)
-{
-    if (s->n_points < s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap * 2 : 8;
-    db_point *np = realloc(s->points, cap * sizeof *np);
-    if (np == NULL)
-        return -1;
-    s->points = np;
-    s->cap = cap;
-    return 0;
+    *s = tmp;
+    series_link(d, s, h);
+    return s;
 }
 
 static bool id_ok(const char *id)
@@ -376,11 +602,15 @@ void db_free(db *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; i < d->n_series; i++)
-        series_free(d->sorted[i]);
+    for (size_t i = 0; i < d->n_series; i++) {
+        free(d->sorted[i]->cells);
+        free(d->sorted[i]->older);
+    }
     free(d->sorted);
     free(d->slots);
-    free(d->src_slots);
+    free(d->str_slots);
+    free(d->deliveries);
+    free(d->dlv_slots);
     free(d->t_slots);
     while (d->chunks != NULL) {
         db_chunk *next = d->chunks->next;
@@ -406,76 +636,54 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
 int db_add_obs(db *d, const pp_obs *o)
 {
     if (d == NULL || o == NULL || !id_ok(o->park) || !id_ok(o->indicator) ||
-        !isfinite(o->value) || strchr("APER", o->status) == NULL || o->status == '\0' ||
-        strnlen(o->source, sizeof o->source) == sizeof o->source) {
+        !isfinite(o->value) || strchr(db_statuses, o->status) == NULL || o->status == '\0' ||
+        strnlen(o->source, sizeof o->source) == sizeof o->source ||
+        o->period < pp_period_make(PP_PERIOD_MIN_YEAR, 1) ||
+        o->period > pp_period_make(PP_PERIOD_MAX_YEAR, 12)) {
         log_err("db", "refusing an invalid observation");
         return -1;
     }
     uint64_t h = hash_key(o->park, o->indicator);
-    db_series *s = series_find(d, o->park, o->indicator, h), *ns = NULL;
-    db_point *p = NULL;
-    size_t pos = 0;
-    bool found = false;
+    db_series *s = series_find(d, o->park, o->indicator, h);
+    int i = cell_find(s, o->period);
+    uint32_t old = i >= 0 ? cell_meta(s)[i] : 0, dlv, k = 0;
+    int32_t m = 0;
 
-    if (s != NULL) {
-        pos = point_pos(s, o->period, &found);
-        if (found)
-            p = &s->points[pos];
-    }
-    if (p != NULL && p->n_vintages > 0) {
-        const db_vintage *last = &p->vintages[p->n_vintages - 1];
-        if (last->value == o->value && last->status == o->status &&
-            strcmp(last->source, o->source) == 0)
-            return 0;
-    }
+    if (i >= 0 && cell_value(s, i, old) == o->value && meta_status(old) == o->status &&
+        strcmp(d->deliveries[old & META_DELIVERY].source, o->source) == 0)
+        return 0;
+    bool wide = (s != NULL && s->wide) || !value_pack(o->value, &m, &k);
 
-    /* Everything that can fail first, so that ENOMEM changes nothing visible. */
-    db_vintage *nv = NULL;
-    uint32_t ncap = 0;
-    const char *src = src_intern(d, o->source);
-    if (src == NULL)
-        goto nomem;
-    if (p == NULL || p->n_vintages == p->cap) {
-        if (p != NULL && p->cap > UINT32_MAX / 2)
-            goto nomem;
-        ncap = p != NULL && p->cap > 0 ? p->cap * 2 : 1;
-        nv = vint_alloc(d, ncap);
-        if (nv == NULL)
-            goto nomem;
-    }
+    /* Everything that can fail first, so that a failure changes nothing visible:
+     * an interned delivery or string nobody refers to yet is invisible, and so
+     * are values turned into doubles. */
+    if (dlv_intern(d, o->source, o->received_at, &dlv) < 0)
+        return -1;
     if (s == NULL) {
-        ns = series_alloc(o->park, o->indicator);
-        if (ns == NULL || points_reserve(ns) < 0 || series_link(d, ns, h) < 0) {
-            if (ns != NULL)
-                series_free(ns);
-            vint_free(d, nv, ncap);
+        if ((s = series_create(d, o->park, o->indicator, h, o->period, wide)) == NULL)
             goto nomem;
+        i = 0;
+    } else {
+        if (wide && !s->wide && cells_widen(s) < 0)
+            goto nomem;
+        if (i < 0) {
+            if ((i = cells_reach(s, o->period)) < 0)
+                goto nomem;
+        } else {
+            if (older_reserve(s) < 0)
+                goto nomem;
+            s->older->v[s->older->n++] =
+                (db_old){ .value = cell_value(s, i, old), .period = o->period,
+                          .meta = old & ~(META_HAS | META_OLDER | META_EXP) };
         }
-        s = ns;
-    } else if (p == NULL && points_reserve(s) < 0) {
-        vint_free(d, nv, ncap);
-        goto nomem;
     }
-
-    if (p == NULL) {
-        memmove(&s->points[pos + 1], &s->points[pos], (s->n_points - pos) * sizeof *s->points);
-        p = &s->points[pos];
-        p->period = o->period;
-        p->n_vintages = p->cap = 0;
-        p->vintages = NULL;
-        s->n_points++;
-    }
-    if (nv != NULL) {
-        if (p->n_vintages > 0)
-            memcpy(nv, p->vintages, p->n_vintages * sizeof *nv);
-        vint_free(d, p->vintages, p->cap);
-        p->vintages = nv;
-        p->cap = ncap;
-    }
-    p->vintages[p->n_vintages++] = (db_vintage){ .value = o->value,
-                                                 .received_at = o->received_at,
-                                                 .status = o->status,
-                                                 .source = src };
+    if (s->wide)
+        ((double *)s->cells)[i] = o->value;
+    else
+        ((int32_t *)s->cells)[i] = m;
+    cell_meta(s)[i] = META_HAS | (old & META_HAS ? META_OLDER : 0) |
+                      (uint32_t)(strchr(db_statuses, o->status) - db_statuses) << META_STATUS_SHIFT |
+                      k << META_EXP_SHIFT | dlv;
     if (o->received_at > s->updated_at)
         s->updated_at = o->received_at;
     changed(d, s);
@@ -538,14 +746,8 @@ int db_add_target(db *d, const pp_target *t)
     }
     if (tslot_reserve(d) < 0)
         goto nomem;
-    if (s == NULL) {
-        db_series *ns = series_alloc(t->park, t->indicator);
-        if (ns == NULL || series_link(d, ns, h) < 0) {
-            free(ns);
-            goto nomem;
-        }
-        s = ns;
-    }
+    if (s == NULL && (s = series_create(d, t->park, t->indicator, h, -1, false)) == NULL)
+        goto nomem;
     *tslot(d->t_slots, d->n_t_slots, s, t->year) =
         (db_tslot){ .series = s, .year = t->year, .value = t->value };
     d->n_targets++;
@@ -563,13 +765,69 @@ const db_series *db_series_get(const db *d, const char *park, const char *indica
     return series_find(d, park, indicator, hash_key(park, indicator));
 }
 
-const db_point *db_series_point(const db_series *s, int period)
+int db_series_first(const db_series *s) { return s != NULL && s->n > 0 ? s->first : -1; }
+
+/* The last cell always holds a figure: cells only ever reach a month to put one there. */
+int db_series_last(const db_series *s) { return s != NULL && s->n > 0 ? s->first + s->n - 1 : -1; }
+
+bool db_series_latest(const db_series *s, int period, db_vintage *out)
 {
-    bool found;
-    if (s == NULL)
-        return NULL;
-    size_t i = point_pos(s, period, &found);
-    return found ? &s->points[i] : NULL;
+    int i = cell_find(s, period);
+    if (i < 0)
+        return false;
+    uint32_t meta = cell_meta(s)[i];
+    vintage_fill(s, cell_value(s, i, meta), meta, out);
+    return true;
+}
+
+int db_series_next(const db_series *s, int after, db_vintage *out)
+{
+    if (s == NULL || s->n == 0 || after >= db_series_last(s))
+        return -1;
+    const uint32_t *meta = cell_meta(s);
+    for (int i = after < s->first ? 0 : after - s->first + 1; i < s->n; i++) {
+        if (meta[i] & META_HAS) {
+            if (out != NULL)
+                vintage_fill(s, cell_value(s, i, meta[i]), meta[i], out);
+            return s->first + i;
+        }
+    }
+    return -1;
+}
+
+/* Copies the vintages of period numbered skip .. skip + max - 1, oldest first,
+ * to out; returns how many there are in all. */
+static size_t vintages_copy(const db_series *s, int period, size_t skip, db_vintage *out,
+                            size_t max)
+{
+    int i = cell_find(s, period);
+    if (i < 0)
+        return 0;
+    uint32_t meta = cell_meta(s)[i];
+    size_t k = 0;
+    if ((meta & META_OLDER) && s->older != NULL) {
+        for (uint32_t j = 0; j < s->older->n; j++) {
+            const db_old *v = &s->older->v[j];
+            if (v->period != period)
+                continue;
+            if (k >= skip && k - skip < max)
+                vintage_fill(s, v->value, v->meta, &out[k - skip]);
+            k++;
+        }
+    }
+    if (k >= skip && k - skip < max)
+        vintage_fill(s, cell_value(s, i, meta), meta, &out[k - skip]);
+    return k + 1;
+}
+
+size_t db_series_vintages(const db_series *s, int period, db_vintage *out, size_t max)
+{
+    return vintages_copy(s, period, 0, out, out != NULL ? max : 0);
+}
+
+bool db_series_vintage(const db_series *s, int period, size_t i, db_vintage *out)
+{
+    return vintages_copy(s, period, i, out, 1) > i;
 }
 
 bool db_target(const db *d, const char *park, const char *indicator, int year, double *value)

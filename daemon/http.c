@@ -103,13 +103,19 @@ static void http_date(int64_t t, char *buf, size_t len)
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->len, r->body ? r->body : (char *)"", r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp;
+    if (r->shared != NULL) /* a cached body: MHD holds one reference until it is sent */
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            r->len, (void *)api_blob_data(r->shared), api_blob_release, r->shared);
+    else
+        resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : (char *)"",
+                                               r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         api_response_free(r);
         return MHD_NO;
     }
     r->body = NULL; /* now owned by MHD */
+    r->shared = NULL;
     if (r->content_type && r->status != 304)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->etag[0])

@@ -22,13 +22,8 @@ int report_latest_period(const pp_app *app, const pp_indicator *ind)
     const pp_catalog *cat = &app->cfg->catalog;
     for (size_t i = 0; i < cat->n_parks; i++) {
         const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
-        for (size_t k = s ? s->n_points : 0; k-- > 0;) {
-            if (s->points[k].n_vintages > 0) {
-                if (s->points[k].period > best)
-                    best = s->points[k].period;
-                break;
-            }
-        }
+        if (db_series_last(s) > best)
+            best = db_series_last(s);
     }
     return best;
 }
@@ -234,7 +229,7 @@ void report_history_json(const pp_app *app, const pp_park *park, const pp_indica
 {
     char pbuf[16], tbuf[40];
     const db_series *s = db_series_get(app->db, park->id, ind->id);
-    const db_point *p = s ? db_series_point(s, period) : NULL;
+    db_vintage v;
     jbuf_puts(b, "{");
     json_key(b, "park", true);
     json_str(b, park->id);
@@ -246,20 +241,19 @@ void report_history_json(const pp_app *app, const pp_park *park, const pp_indica
     json_str(b, ind->unit);
     json_key(b, "vintages", false);
     jbuf_puts(b, "[");
-    for (uint32_t i = 0; p && i < p->n_vintages; i++) {
-        const db_vintage *v = &p->vintages[i];
-        char st[2] = { v->status, 0 };
+    for (size_t i = 0; db_series_vintage(s, period, i, &v); i++) {
+        char st[2] = { v.status, 0 };
         if (i)
             jbuf_puts(b, ",");
         jbuf_puts(b, "{");
         json_key(b, "value", true);
-        json_num(b, v->value);
+        json_num(b, v.value);
         json_key(b, "status", false);
         json_str(b, st);
         json_key(b, "source", false);
-        json_str(b, v->source);
+        json_str(b, v.source);
         json_key(b, "received_at", false);
-        json_str(b, app_format_time(v->received_at, tbuf, sizeof tbuf));
+        json_str(b, app_format_time(v.received_at, tbuf, sizeof tbuf));
         jbuf_puts(b, "}");
     }
     jbuf_puts(b, "]}");

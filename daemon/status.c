@@ -10,38 +10,27 @@ bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind
                  const db_series *s, int period, int64_t now, series_status *out)
 {
     memset(out, 0, sizeof *out);
-    if (s == NULL || s->n_points == 0)
+    int last = db_series_last(s), at = period < 0 ? last : period;
+    db_vintage v;
+    if (last < 0 || !db_series_latest(s, at, &v))
         return false;
-    const db_point *p = NULL;
-    if (period < 0) {
-        for (size_t i = s->n_points; i-- > 0;)
-            if (s->points[i].n_vintages > 0) {
-                p = &s->points[i];
-                break;
-            }
-    } else {
-        p = db_series_point(s, period);
-    }
-    if (p == NULL || p->n_vintages == 0)
-        return false;
-    const db_vintage *v = &p->vintages[p->n_vintages - 1];
     out->park = park;
     out->ind = ind;
     out->series = s;
-    out->period = p->period;
-    out->value = v->value;
-    out->updated_at = v->received_at;
-    out->revision = (int)p->n_vintages - 1;
-    out->has_target = db_target(app->db, park->id, ind->id, pp_period_year(p->period), &out->target);
+    out->period = at;
+    out->value = v.value;
+    out->updated_at = v.received_at;
+    out->revision = (int)db_series_vintages(s, at, NULL, 0) - 1;
+    out->has_target = db_target(app->db, park->id, ind->id, pp_period_year(at), &out->target);
 
-    pace_input in = { .ind = ind, .park_name = park->name, .period = p->period,
-                      .value = v->value, .has_target = out->has_target, .target = out->target,
+    pace_input in = { .ind = ind, .park_name = park->name, .period = at,
+                      .value = v.value, .has_target = out->has_target, .target = out->target,
                       .due_day = app->cfg->due_day };
     pp_catalog_thresholds(park, ind, &in.warn, &in.crit);
     if (now > 0)
         app_local_date(now, &in.today_year, &in.today_month, &in.today_day);
     /* staleness applies to the latest figure only, not to a month looked up in the past */
-    if (period >= 0 && s->points[s->n_points - 1].period != p->period)
+    if (period >= 0 && last != at)
         in.today_year = 0;
     pace_evaluate(&in, &out->pace);
     return true;
