@@ -20,7 +20,8 @@
  *      refuses to start, or keeps the old configuration on reload).
  *   2. calls run(state) in a thread of its own. run() collects — reading a
  *      directory, running a command, listening on something — and hands what
- *      it finds to host->submit_csv() (CSV text as in SPEC §3) or
+ *      it finds to host->submit_csv() (CSV text as in SPEC §3), to
+ *      host->submit_csv_batch() (many CSV inputs at once; ABI 2) or to
  *      host->submit_obs() (parsed figures). It returns when shutdown() asks it to.
  *   3. calls shutdown(state) from another thread to stop: it must make run()
  *      return promptly (e.g. by writing to a pipe run() polls), and must not
@@ -34,6 +35,13 @@
  * means the daemon could not store it now (full disk, shutting down): keep the
  * input and try again later.
  *
+ * Versions: ABI 2 appended submit_csv_batch() to pp_collector_host, which
+ * hands many inputs over with one fsync instead of one each. The daemon loads
+ * collectors built for ABI 1 or 2 and sets host->abi_version to the lower of
+ * its own version and the collector's def.abi_version: a field marked
+ * "ABI 2" exists only when host->abi_version >= 2, so a collector that uses it
+ * checks that first and falls back to submit_csv() otherwise.
+ *
  * Everything a collector submits is untrusted: the daemon validates every
  * row against its configuration. Collectors never write parkpulse's state.
  */
@@ -42,7 +50,7 @@
 
 #include <stddef.h>
 
-#define PP_COLLECTOR_ABI_VERSION 1
+#define PP_COLLECTOR_ABI_VERSION 2
 
 enum { PP_SUBMIT_OK = 0, PP_SUBMIT_REFUSED = 1, PP_SUBMIT_ERROR = -1 };
 enum { PP_LOG_ERR = 3, PP_LOG_WARN = 4, PP_LOG_INFO = 6, PP_LOG_DEBUG = 7 };
@@ -58,9 +66,17 @@ typedef struct pp_collector_obs {
     const char *source;     /* may be NULL */
 } pp_collector_obs;
 
+/* One CSV input for submit_csv_batch(). Nothing is kept after the call returns. */
+typedef struct pp_collector_input {
+    const char *source;     /* names the input in logs and reports, as for submit_csv */
+    const char *data;       /* len bytes of CSV */
+    size_t len;
+} pp_collector_input;
+
 typedef struct pp_collector_host pp_collector_host;
 struct pp_collector_host {
-    int abi_version;        /* PP_COLLECTOR_ABI_VERSION of the daemon */
+    int abi_version;        /* the ABI the daemon speaks to this collector: the lower of
+                               its PP_COLLECTOR_ABI_VERSION and def.abi_version */
     const char *name;       /* the instance name: collector "NAME" */
 
     /* The value of `key` in this collector's configuration section, or NULL.
@@ -84,6 +100,21 @@ struct pp_collector_host {
         __attribute__((format(printf, 3, 4)));
 
     void *daemon_data;      /* the daemon's; collectors leave it alone */
+
+    /* ABI 2 — fields from here on exist only when abi_version >= 2. */
+
+    /* Hands n CSV inputs to the daemon at once. Each is accepted or refused on
+     * its own, with the outcome of n submit_csv calls in that order: results[i] receives its
+     * PP_SUBMIT_* code and, if reports is not NULL, reports[i] its report as
+     * submit_csv's *report (a malloc'd text for REFUSED and ERROR, NULL for
+     * OK; the collector frees each). Every accepted input is journaled and
+     * fsync'd before the call returns, together with the others: one fsync
+     * per 256 inputs, 64 MiB of CSV or 4096 figures, whichever comes first,
+     * so a burst of small files costs a few disk flushes, not one each. Returns
+     * the worst of the results: PP_SUBMIT_ERROR if any, else
+     * PP_SUBMIT_REFUSED if any, else PP_SUBMIT_OK (also for n == 0). */
+    int (*submit_csv_batch)(const pp_collector_host *host, size_t n,
+                            const pp_collector_input *in, int *results, char **reports);
 };
 
 typedef struct pp_collector_def {

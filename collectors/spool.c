@@ -3,8 +3,11 @@
  *
  * Watches one directory and ingests every complete CSV file that appears in
  * it. Writers should create `x.csv.tmp` and rename it to `x.csv` when done:
- * the rename is atomic, and `*.tmp` files are never touched. Each file is
- * handed to the daemon with host->submit_csv(); then
+ * the rename is atomic, and `*.tmp` files are never touched. The files found
+ * together (by one read of inotify events, or by a rescan) are read in name
+ * order and handed to the daemon in batches with host->submit_csv_batch(),
+ * which journals a whole batch with one fsync (ABI 2; with an ABI 1 daemon
+ * each file goes through host->submit_csv()); then each file moves:
  *
  *     <path>/x.csv  --OK------->  <path>/done/x.csv
  *                   --REFUSED-->  <path>/failed/x.csv + failed/x.csv.errors
@@ -12,8 +15,14 @@
  *
  * Nothing is ever deleted or overwritten: a name that is taken in done/ or
  * failed/ gets the smallest free suffix `.N` (x.csv.1, x.csv.1.errors, …).
+ * A refused file's report is written before the file moves, so that
+ * failed/x.csv never shows without failed/x.csv.errors beside it.
  * Renames use renameat2(RENAME_NOREPLACE), or link+unlink where the file
- * system lacks it, and the directories are fsync'd afterwards.
+ * system lacks it, and the directories are fsync'd once per batch, after its
+ * files moved. A file moves to done/ only after the daemon answered
+ * PP_SUBMIT_OK, that is after its figures were journaled and fsync'd; a crash
+ * before the directory fsync can only bring a file back into the spool, and
+ * ingesting it again changes nothing.
  *
  * Options (collector section of parkpulse.conf):
  *     path      the spool directory, absolute (required; created if only the
@@ -62,6 +71,9 @@
 #define SPOOL_SETTLE_NS        (2LL * 1000000000LL)
 #define SPOOL_MAX_SUFFIX       99999
 #define SPOOL_DIR_MODE         0750
+/* A batch: at most this many files and bytes (one larger file goes alone). */
+#define SPOOL_BATCH_FILES      256
+#define SPOOL_BATCH_BYTES      (64ULL * 1024 * 1024)
 #define SPOOL_FILE_MODE        0640
 #define SPOOL_WATCH_MASK \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR)
@@ -79,6 +91,18 @@ struct spool_dirs {
     ino_t ino;
 };
 
+/* Files read and waiting to be submitted together. name points into the
+ * caller's name list; data is malloc'd. */
+struct batch {
+    struct {
+        const char *name;
+        char *data;
+        size_t len;
+    } f[SPOOL_BATCH_FILES];
+    size_t n;
+    unsigned long long bytes;
+};
+
 struct spool {
     const pp_collector_host *host;
     char *path;
@@ -92,6 +116,7 @@ struct spool {
     bool gone_logged;          /* "directory is gone" was logged */
     struct namelist noted;     /* files whose problem was already logged */
     struct namelist *scan_noted; /* during a full scan: problems seen in it */
+    bool moved_done, moved_failed; /* files moved since the directories were fsync'd */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -375,35 +400,6 @@ static bool exists_at(int dir, const char *name)
     return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
 }
 
-/*
- * Moves name from the spool into todir under name, or name.N with the
- * smallest free N >= 1; with_errors also requires <chosen>.errors to be free.
- * The name used is written to chosen. Returns 0 or -errno.
- */
-static int move_unique(struct spool *s, const char *name, int todir, bool with_errors,
-                       char *chosen, size_t chosen_sz)
-{
-    char errname[NAME_MAX + 16];
-    for (unsigned n = 0; n <= SPOOL_MAX_SUFFIX; n++) {
-        int len = n ? snprintf(chosen, chosen_sz, "%s.%u", name, n)
-                    : snprintf(chosen, chosen_sz, "%s", name);
-        if (len < 0 || (size_t)len >= chosen_sz || len > NAME_MAX)
-            return -ENAMETOOLONG;
-        if (with_errors) {
-            /* room for the ".errors.tmp" we write next to it */
-            if (len + strlen(".errors.tmp") > NAME_MAX)
-                return -ENAMETOOLONG;
-            snprintf(errname, sizeof errname, "%s.errors", chosen);
-            if (exists_at(todir, errname))
-                continue;
-        }
-        int rc = move_noreplace(s->d.dir, name, todir, chosen);
-        if (rc != -EEXIST)
-            return rc;
-    }
-    return -EEXIST;
-}
-
 static int write_all(int fd, const char *p, size_t len)
 {
     while (len > 0) {
@@ -419,7 +415,8 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* Writes failed/<chosen>.errors via a .tmp file, fsync and rename. */
+/* Writes failed/<chosen>.errors via a .tmp file, fsync and rename. Returns 0,
+ * -EEXIST (quietly) when the name is taken, or another -errno, logged. */
 static int write_errors(struct spool *s, const char *chosen, const char *text)
 {
     char tmp[NAME_MAX + 16], final[NAME_MAX + 16];
@@ -450,6 +447,10 @@ static int write_errors(struct spool *s, const char *chosen, const char *text)
         goto fail;
     }
     rc = move_noreplace(s->d.failed, tmp, s->d.failed, final);
+    if (rc == -EEXIST) {
+        unlinkat(s->d.failed, tmp, 0);
+        return rc; /* the caller tries the next name */
+    }
     if (rc < 0)
         goto fail;
     return 0;
@@ -460,24 +461,66 @@ fail:
     return rc;
 }
 
-static void sync_dirs(struct spool *s, int todir)
+/*
+ * Moves name from the spool into todir under name, or name.N with the
+ * smallest free N >= 1. With a report (failed/ only), <chosen>.errors must be
+ * free too and is written first, so that whoever sees the file in failed/
+ * finds its report beside it; *report_rc receives write_errors' result (the
+ * file moves even when its report cannot be written). The name used is
+ * written to chosen. Returns 0 or -errno.
+ */
+static int move_unique(struct spool *s, const char *name, int todir, const char *report,
+                       int *report_rc, char *chosen, size_t chosen_sz)
 {
-    if (fsync(todir) < 0 || fsync(s->d.dir) < 0)
+    char errname[NAME_MAX + 16];
+    for (unsigned n = 0; n <= SPOOL_MAX_SUFFIX; n++) {
+        int len = n ? snprintf(chosen, chosen_sz, "%s.%u", name, n)
+                    : snprintf(chosen, chosen_sz, "%s", name);
+        if (len < 0 || (size_t)len >= chosen_sz || len > NAME_MAX)
+            return -ENAMETOOLONG;
+        if (report) {
+            /* room for the ".errors.tmp" we write next to it */
+            if (len + strlen(".errors.tmp") > NAME_MAX)
+                return -ENAMETOOLONG;
+            snprintf(errname, sizeof errname, "%s.errors", chosen);
+            if (exists_at(todir, errname) || exists_at(todir, chosen))
+                continue;
+            *report_rc = write_errors(s, chosen, report);
+            if (*report_rc == -EEXIST)
+                continue; /* taken meanwhile */
+        }
+        int rc = move_noreplace(s->d.dir, name, todir, chosen);
+        if (rc < 0 && report && *report_rc == 0)
+            unlinkat(todir, errname, 0); /* no report without its file */
+        if (rc != -EEXIST)
+            return rc;
+    }
+    return -EEXIST;
+}
+
+/* Makes the moves since the last call durable: once per batch, not per file. */
+static void sync_dirs(struct spool *s)
+{
+    if (!s->moved_done && !s->moved_failed)
+        return;
+    if ((s->moved_done && fsync(s->d.done) < 0) || (s->moved_failed && fsync(s->d.failed) < 0) ||
+        fsync(s->d.dir) < 0)
         s->host->log(s->host, PP_LOG_ERR, "cannot fsync %s: %s", s->path, strerror(errno));
+    s->moved_done = s->moved_failed = false;
 }
 
 /* After PP_SUBMIT_OK: into done/. */
 static void finish_ok(struct spool *s, const char *name)
 {
     char chosen[NAME_MAX + 1];
-    int rc = move_unique(s, name, s->d.done, false, chosen, sizeof chosen);
+    int rc = move_unique(s, name, s->d.done, NULL, NULL, chosen, sizeof chosen);
     if (rc < 0) {
         s->host->log(s->host, PP_LOG_ERR,
                      "ingested %s but cannot move it to done/: %s; it will be ingested "
                      "again at the next rescan", name, strerror(-rc));
         return;
     }
-    sync_dirs(s, s->d.done);
+    s->moved_done = true;
     nl_del(&s->noted, name);
     if (strcmp(chosen, name) == 0)
         s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok)", name);
@@ -490,16 +533,16 @@ static void finish_refused(struct spool *s, const char *name, const char *report
                            const char *why)
 {
     char chosen[NAME_MAX + 1];
-    int rc = move_unique(s, name, s->d.failed, true, chosen, sizeof chosen);
+    int erc = 0;
+    int rc = move_unique(s, name, s->d.failed, report, &erc, chosen, sizeof chosen);
     if (rc < 0) {
         note(s, PP_LOG_ERR, name, "refused %s (%s) but cannot move it to failed/: %s", name,
              why, strerror(-rc));
         return;
     }
-    rc = write_errors(s, chosen, report);
-    sync_dirs(s, s->d.failed);
+    s->moved_failed = true;
     nl_del(&s->noted, name);
-    if (rc < 0)
+    if (erc < 0)
         s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, moved to failed/%s", name, why,
                      chosen);
     else
@@ -507,7 +550,7 @@ static void finish_refused(struct spool *s, const char *name, const char *report
                      chosen);
 }
 
-/* ---- ingesting one file ------------------------------------------------- */
+/* ---- ingesting files ---------------------------------------------------- */
 
 /* Reads fd to the end; -EFBIG when it holds more than max bytes. */
 static int read_all(int fd, size_t hint, size_t max, char **out, size_t *outlen)
@@ -575,14 +618,85 @@ static bool recently_modified(const struct stat *st)
     return d < SPOOL_SETTLE_NS && d > -SPOOL_SETTLE_NS;
 }
 
+/* Moves a file by the daemon's answer rc, with its report (or leaves it in
+ * the spool for the next rescan on PP_SUBMIT_ERROR). */
+static void finish(struct spool *s, const char *name, int rc, const char *report)
+{
+    if (rc == PP_SUBMIT_OK) {
+        finish_ok(s, name);
+    } else if (rc == PP_SUBMIT_REFUSED) {
+        size_t n = count_lines(report);
+        char why[64];
+        if (n)
+            snprintf(why, sizeof why, "%zu bad row%s", n, n == 1 ? "" : "s");
+        else
+            snprintf(why, sizeof why, "refused by the daemon");
+        if (!report || !*report) {
+            char fallback[NAME_MAX + 64];
+            snprintf(fallback, sizeof fallback, "%s: refused (no details given)\n", name);
+            finish_refused(s, name, fallback, why);
+        } else {
+            finish_refused(s, name, report, why);
+        }
+    } else {
+        const char *r = report ? report : "";
+        int rlen = (int)strcspn(r, "\n");
+        note(s, PP_LOG_WARN, name, "could not ingest %s now%s%.*s; will retry at the next "
+             "rescan", name, rlen ? ": " : "", rlen, r);
+    }
+}
+
 /*
- * Ingests one candidate file of the spool. from_scan: found by a rescan rather
- * than named by an inotify event, so recently modified files are left for later.
+ * Hands the files of the batch to the daemon — all at once when the host has
+ * submit_csv_batch (ABI 2), else one by one — moves each by its answer, and
+ * fsyncs the directories once. After shutdown() the files not yet handed over
+ * stay in the spool for the next start.
  */
-static void ingest_file(struct spool *s, const char *name, bool from_scan)
+static void batch_flush(struct spool *s, struct batch *b)
+{
+    int rc[SPOOL_BATCH_FILES];
+    char *report[SPOOL_BATCH_FILES] = { NULL };
+    size_t n = atomic_load(&s->stop) ? 0 : b->n;
+
+    if (n > 0 && s->host->abi_version >= 2 && s->host->submit_csv_batch) {
+        pp_collector_input in[SPOOL_BATCH_FILES];
+        for (size_t i = 0; i < n; i++) {
+            in[i] = (pp_collector_input){ b->f[i].name, b->f[i].data, b->f[i].len };
+            rc[i] = PP_SUBMIT_ERROR; /* kept for a retry unless answered */
+        }
+        s->host->submit_csv_batch(s->host, n, in, rc, report);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (atomic_load(&s->stop)) {
+                n = i;
+                break;
+            }
+            rc[i] = s->host->submit_csv(s->host, b->f[i].name, b->f[i].data, b->f[i].len,
+                                        &report[i]);
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->f[i].data);
+        b->f[i].data = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        finish(s, b->f[i].name, rc[i], report[i]);
+        free(report[i]);
+    }
+    b->n = 0;
+    b->bytes = 0;
+    sync_dirs(s);
+}
+
+/*
+ * Reads one candidate file of the spool into the batch (handing the batch
+ * over first when it is full). from_scan: found by a rescan rather than named
+ * by an inotify event, so recently modified files are left for later.
+ */
+static void take_file(struct spool *s, struct batch *b, const char *name, bool from_scan)
 {
     struct stat st;
-    char *data = NULL, *report = NULL;
+    char *data = NULL;
     size_t len = 0;
     int fd = -1;
 
@@ -635,6 +749,9 @@ static void ingest_file(struct spool *s, const char *name, bool from_scan)
         refuse_too_big(s, name, (unsigned long long)st.st_size);
         goto out;
     }
+    if (b->n == SPOOL_BATCH_FILES ||
+        (b->n > 0 && b->bytes + (unsigned long long)st.st_size > SPOOL_BATCH_BYTES))
+        batch_flush(s, b);
     int rc = read_all(fd, (size_t)st.st_size, s->max_size, &data, &len);
     close_fd(&fd);
     if (rc == -EFBIG) {
@@ -646,36 +763,28 @@ static void ingest_file(struct spool *s, const char *name, bool from_scan)
              strerror(-rc));
         goto out;
     }
-
-    rc = s->host->submit_csv(s->host, name, data, len, &report);
-    free(data);
+    b->f[b->n].name = name;
+    b->f[b->n].data = data;
+    b->f[b->n++].len = len;
+    b->bytes += len;
     data = NULL;
-    if (rc == PP_SUBMIT_OK) {
-        finish_ok(s, name);
-    } else if (rc == PP_SUBMIT_REFUSED) {
-        size_t n = count_lines(report);
-        char why[64];
-        if (n)
-            snprintf(why, sizeof why, "%zu bad row%s", n, n == 1 ? "" : "s");
-        else
-            snprintf(why, sizeof why, "refused by the daemon");
-        if (!report || !*report) {
-            char fallback[NAME_MAX + 64];
-            snprintf(fallback, sizeof fallback, "%s: refused (no details given)\n", name);
-            finish_refused(s, name, fallback, why);
-        } else {
-            finish_refused(s, name, report, why);
-        }
-    } else {
-        const char *r = report ? report : "";
-        int rlen = (int)strcspn(r, "\n");
-        note(s, PP_LOG_WARN, name, "could not ingest %s now%s%.*s; will retry at the next "
-             "rescan", name, rlen ? ": " : "", rlen, r);
-    }
 out:
     close_fd(&fd);
     free(data);
-    free(report);
+}
+
+/* Ingests the named candidates (sorted), batch by batch, until shutdown(). */
+static void take_files(struct spool *s, const struct namelist *names, bool from_scan)
+{
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        s->host->log(s->host, PP_LOG_ERR, "out of memory for a batch of %s", s->path);
+        return;
+    }
+    for (size_t i = 0; i < names->n && !atomic_load(&s->stop); i++)
+        take_file(s, b, names->v[i], from_scan);
+    batch_flush(s, b);
+    free(b);
 }
 
 /* Ingests every candidate of the spool directory, in name order. */
@@ -707,8 +816,7 @@ static void scan_all(struct spool *s)
     nl_sort_unique(&names);
 
     s->scan_noted = &seen;
-    for (size_t i = 0; i < names.n && !atomic_load(&s->stop); i++)
-        ingest_file(s, names.v[i], true);
+    take_files(s, &names, true);
     s->scan_noted = NULL;
     /* Problems not seen again are forgotten: they are logged anew if they return. */
     nl_free(&s->noted);
@@ -759,8 +867,7 @@ static void handle_events(struct spool *s)
         scan_all(s);
     } else {
         nl_sort_unique(&names);
-        for (size_t i = 0; i < names.n && !atomic_load(&s->stop); i++)
-            ingest_file(s, names.v[i], false);
+        take_files(s, &names, false);
     }
     nl_free(&names);
 }
@@ -791,8 +898,9 @@ static int spool_init(const pp_collector_host *host, void **state)
     if (!host || !state || !host->log || !host->option || !host->submit_csv)
         return -1;
     *state = NULL;
-    if (host->abi_version != PP_COLLECTOR_ABI_VERSION) {
-        host->log(host, PP_LOG_ERR, "spool collector built for ABI %d, daemon has %d",
+    /* ABI 1 lacks only submit_csv_batch, which batch_flush() does without. */
+    if (host->abi_version < 1 || host->abi_version > PP_COLLECTOR_ABI_VERSION) {
+        host->log(host, PP_LOG_ERR, "spool collector built for ABI 1 to %d, daemon has %d",
                   PP_COLLECTOR_ABI_VERSION, host->abi_version);
         return -1;
     }

@@ -46,11 +46,10 @@ static void touch(touched *t, size_t *n, const char *park, const char *ind, int 
 static bool obs_unchanged(const db *d, const pp_obs *o)
 {
     const db_series *s = db_series_get(d, o->park, o->indicator);
-    const db_point *p = s ? db_series_point(s, o->period) : NULL;
-    if (p == NULL || p->n_vintages == 0)
+    db_vintage v;
+    if (!db_series_latest(s, o->period, &v))
         return false;
-    const db_vintage *v = &p->vintages[p->n_vintages - 1];
-    return v->value == o->value && v->status == o->status;
+    return v.value == o->value && v.status == o->status;
 }
 
 /* Copies src into dst (size PP_SOURCE_MAX + 1), cut at a UTF-8 character boundary. */
@@ -82,11 +81,11 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
     db_rdlock(app->db);
     ind = pp_catalog_indicator(&app->cfg->catalog, indicator);
     const db_series *s = db_series_get(app->db, park, indicator);
-    if (ind == NULL || s == NULL || s->n_points == 0) {
+    if (ind == NULL || db_series_last(s) < 0) {
         rc = 0; /* nothing to write: unknown to the configuration, or only a target */
         goto out;
     }
-    int first = s->points[0].period, last = s->points[s->n_points - 1].period;
+    int first = db_series_first(s), last = db_series_last(s);
     size_t n = (size_t)(last - first + 1);
     values = malloc(n * sizeof *values);
     paces = malloc(n * sizeof *paces);
@@ -101,11 +100,9 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
         paces[i] = db_target(app->db, park, indicator, pp_period_year(period), &target)
                        ? pace_expected(ind, period, target) : NAN;
     }
-    for (size_t i = 0; i < s->n_points; i++) {
-        const db_point *p = &s->points[i];
-        if (p->n_vintages > 0)
-            values[p->period - first] = p->vintages[p->n_vintages - 1].value;
-    }
+    db_vintage v;
+    for (int p = db_series_next(s, -1, &v); p >= 0; p = db_series_next(s, p, &v))
+        values[p - first] = v.value;
     store_series ss = { .park = park, .indicator = indicator, .first_period = first, .n = n,
                         .value = values, .pace = paces, .changed_from = changed_from };
     db_unlock(app->db);
@@ -260,6 +257,250 @@ out:
     pthread_mutex_unlock(&app->ingest_lock);
     csv_result_free(&cr);
     return st;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+/*
+ * ingest_csv_batch gathers the accepted inputs into a chunk and commits the
+ * chunk as one: its figures and targets concatenated for commit(). Two inputs
+ * of one chunk never touch the same figure (park, indicator, period) or target
+ * (park, indicator, year): commit() compares each record with the db as it was
+ * before the commit, so a second file that puts back the value a first one
+ * changed would be dropped as unchanged. Such an input starts a new chunk,
+ * which keeps the outcome of ingesting the inputs one by one. The chunk knows
+ * its keys by 64-bit hashes only: a collision merely starts a chunk early.
+ * Within one input the CSV reader already refuses duplicates.
+ */
+#define INGEST_CHUNK_SLOTS (2 * INGEST_BATCH_RECORDS) /* hash slots: at most half full */
+
+typedef struct ingest_chunk {
+    pp_obs *obs;
+    size_t n_obs, cap_obs;
+    pp_target *tg;
+    size_t n_tg, cap_tg;
+    size_t idx[INGEST_BATCH_FILES];          /* the inputs, by index */
+    const char *enc[INGEST_BATCH_FILES];     /* their encodings (static strings) */
+    size_t n_files;
+    size_t bytes;
+    uint64_t *keys;                          /* INGEST_CHUNK_SLOTS; 0 is a free slot */
+} ingest_chunk;
+
+/* FNV-1a of a record's key; never 0. kind is 'O' (period) or 'T' (year). */
+static uint64_t chunk_key(const char *park, const char *ind, char kind, int when)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *p = park; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xffu) * 1099511628211ULL;
+    for (const char *p = ind; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ (unsigned char)kind) * 1099511628211ULL;
+    for (int i = 0; i < 4; i++)
+        h = (h ^ (((unsigned)when >> (8 * i)) & 0xffu)) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* Looks key up; with add, inserts it when missing. Returns true when it was there. */
+static bool chunk_key_seen(ingest_chunk *ch, uint64_t key, bool add)
+{
+    size_t i = (size_t)(key ^ (key >> 29)) & (INGEST_CHUNK_SLOTS - 1);
+    while (ch->keys[i] != 0) {
+        if (ch->keys[i] == key)
+            return true;
+        i = (i + 1) & (INGEST_CHUNK_SLOTS - 1);
+    }
+    if (add)
+        ch->keys[i] = key;
+    return false;
+}
+
+/* true when cr touches a figure or target that the chunk already holds. */
+static bool chunk_overlaps(ingest_chunk *ch, const csv_result *cr)
+{
+    for (size_t i = 0; i < cr->n_obs; i++) {
+        const pp_obs *o = &cr->obs[i];
+        if (chunk_key_seen(ch, chunk_key(o->park, o->indicator, 'O', o->period), false))
+            return true;
+    }
+    for (size_t i = 0; i < cr->n_targets; i++) {
+        const pp_target *t = &cr->targets[i];
+        if (chunk_key_seen(ch, chunk_key(t->park, t->indicator, 'T', t->year), false))
+            return true;
+    }
+    return false;
+}
+
+/* Grows *arr (of *cap elements of size sz) to hold need elements. */
+static int chunk_reserve(void **arr, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 256;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = realloc(*arr, ncap * sz);
+    if (p == NULL)
+        return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Adds input idx's records to the chunk, counting into *r what commit() will
+ * find new and unchanged (the same: the chunk holds no other record with the
+ * same key, and the db changes only at the commit). Returns 0, or -1 when out
+ * of memory (the chunk is then as it was). */
+static int chunk_add(pp_app *app, ingest_chunk *ch, size_t idx, size_t len, csv_result *cr,
+                     ingest_result *r)
+{
+    if (chunk_reserve((void **)&ch->obs, &ch->cap_obs, ch->n_obs + cr->n_obs,
+                      sizeof *ch->obs) != 0 ||
+        chunk_reserve((void **)&ch->tg, &ch->cap_tg, ch->n_tg + cr->n_targets,
+                      sizeof *ch->tg) != 0)
+        return -1;
+    for (size_t i = 0; i < cr->n_obs; i++) {
+        if (cr->obs[i].status == 0)
+            cr->obs[i].status = 'A';
+        if (obs_unchanged(app->db, &cr->obs[i]))
+            r->n_unchanged++;
+        else
+            r->n_obs++;
+    }
+    for (size_t i = 0; i < cr->n_targets; i++)
+        if (!target_unchanged(app->db, &cr->targets[i]))
+            r->n_targets++;
+    if (cr->n_obs > 0)
+        memcpy(ch->obs + ch->n_obs, cr->obs, cr->n_obs * sizeof *cr->obs);
+    if (cr->n_targets > 0)
+        memcpy(ch->tg + ch->n_tg, cr->targets, cr->n_targets * sizeof *cr->targets);
+    ch->n_obs += cr->n_obs;
+    ch->n_tg += cr->n_targets;
+    /* A chunk above the record bound takes no further input: its keys are not needed. */
+    if (ch->n_obs + ch->n_tg <= INGEST_BATCH_RECORDS) {
+        for (size_t i = 0; i < cr->n_obs; i++) {
+            const pp_obs *o = &cr->obs[i];
+            chunk_key_seen(ch, chunk_key(o->park, o->indicator, 'O', o->period), true);
+        }
+        for (size_t i = 0; i < cr->n_targets; i++) {
+            const pp_target *t = &cr->targets[i];
+            chunk_key_seen(ch, chunk_key(t->park, t->indicator, 'T', t->year), true);
+        }
+    }
+    ch->idx[ch->n_files] = idx;
+    ch->enc[ch->n_files++] = cr->encoding;
+    ch->bytes += len;
+    return 0;
+}
+
+/* true when an input of len bytes read into cr must start a new chunk. */
+static bool chunk_full(ingest_chunk *ch, size_t len, const csv_result *cr)
+{
+    return ch->n_files > 0 &&
+           (ch->n_files == INGEST_BATCH_FILES || ch->bytes + len > INGEST_BATCH_BYTES ||
+            ch->n_obs + ch->n_tg + cr->n_obs + cr->n_targets > INGEST_BATCH_RECORDS ||
+            chunk_overlaps(ch, cr));
+}
+
+/* Commits the chunk, gives each of its inputs its status and log line, and
+ * empties the chunk. Called with the ingest lock held. */
+static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, ingest_status *st,
+                         ingest_result *res)
+{
+    ingest_result all;
+    memset(&all, 0, sizeof all);
+    ingest_status cst = commit(app, ch->obs, ch->n_obs, ch->tg, ch->n_tg, &all);
+    for (size_t k = 0; k < ch->n_files; k++) {
+        size_t i = ch->idx[k];
+        ingest_result *r = &res[i];
+        if (cst == INGEST_OK) {
+            st[i] = INGEST_OK;
+            app->n_files_ok++;
+            log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
+                     in[i].source, r->n_obs, r->n_targets, r->n_unchanged, ch->enc[k]);
+        } else {
+            st[i] = INGEST_ERROR;
+            r->n_obs = r->n_unchanged = r->n_targets = 0;
+            r->report = all.report ? strdup(all.report) : NULL;
+            log_err("ingest", "%s: not stored: %s", in[i].source,
+                    all.report ? all.report : "error");
+        }
+    }
+    free(all.report);
+    ch->n_obs = ch->n_tg = ch->n_files = ch->bytes = 0;
+    memset(ch->keys, 0, INGEST_CHUNK_SLOTS * sizeof *ch->keys);
+}
+
+ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, ingest_status *st,
+                               ingest_result *res)
+{
+    ingest_chunk *ch = NULL;
+    ingest_status worst = INGEST_OK;
+
+    if (n == 0)
+        return INGEST_OK;
+    if (in == NULL || st == NULL || res == NULL)
+        return INGEST_ERROR;
+    memset(res, 0, n * sizeof *res);
+    ch = calloc(1, sizeof *ch);
+    if (ch != NULL)
+        ch->keys = calloc(INGEST_CHUNK_SLOTS, sizeof *ch->keys);
+    if (ch == NULL || ch->keys == NULL) {
+        log_err("ingest", "out of memory for a batch of %zu input(s)", n);
+        for (size_t i = 0; i < n; i++) {
+            st[i] = INGEST_ERROR;
+            res[i].report = strdup("out of memory\n");
+        }
+        worst = INGEST_ERROR;
+        goto out;
+    }
+
+    pthread_mutex_lock(&app->ingest_lock);
+    for (size_t i = 0; i < n; i++) {
+        csv_result cr;
+        const char *source = in[i].source;
+        pthread_rwlock_rdlock(&app->cfg_lock);
+        int prc = csv_parse(in[i].data, in[i].len, &app->cfg->catalog, &cr);
+        pthread_rwlock_unlock(&app->cfg_lock);
+        if (prc != 0 || cr.n_errors_total > 0) {
+            res[i].report = csv_errors_report(&cr, source);
+            app->n_files_refused++;
+            log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
+            st[i] = INGEST_REFUSED;
+            csv_result_free(&cr);
+            continue;
+        }
+        for (size_t k = 0; k < cr.n_obs; k++)
+            if (cr.obs[k].source[0] == '\0')
+                copy_source(cr.obs[k].source, source);
+        for (size_t k = 0; k < cr.n_targets; k++)
+            if (cr.targets[k].source[0] == '\0')
+                copy_source(cr.targets[k].source, source);
+        if (chunk_full(ch, in[i].len, &cr))
+            chunk_commit(app, ch, in, st, res);
+        if (chunk_add(app, ch, i, in[i].len, &cr, &res[i]) != 0) {
+            memset(&res[i], 0, sizeof res[i]);
+            res[i].report = strdup("out of memory\n");
+            st[i] = INGEST_ERROR;
+            log_err("ingest", "%s: not stored: out of memory", source);
+        }
+        csv_result_free(&cr);
+    }
+    if (ch->n_files > 0)
+        chunk_commit(app, ch, in, st, res);
+    pthread_mutex_unlock(&app->ingest_lock);
+
+    for (size_t i = 0; i < n; i++)
+        if (st[i] == INGEST_ERROR || (st[i] == INGEST_REFUSED && worst == INGEST_OK))
+            worst = st[i];
+out:
+    if (ch != NULL) {
+        free(ch->obs);
+        free(ch->tg);
+        free(ch->keys);
+    }
+    free(ch);
+    return worst;
 }
 
 static int replay_one(const journal_record *r, void *ud)

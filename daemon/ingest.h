@@ -26,6 +26,32 @@ typedef struct ingest_result {
 ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
                          ingest_result *res);
 
+/* Bounds of one commit of ingest_csv_batch: inputs, bytes of CSV, and figures
+ * (observations and targets; what the commit holds in memory at once). An
+ * input above a bound on its own is committed alone. */
+#define INGEST_BATCH_FILES   256
+#define INGEST_BATCH_BYTES   (64u << 20)
+#define INGEST_BATCH_RECORDS 4096
+
+/* One CSV input of ingest_csv_batch; the caller owns the strings. */
+typedef struct ingest_input {
+    const char *source;  /* as ingest_csv's source */
+    const char *data;
+    size_t len;
+} ingest_input;
+
+/* Reads, validates and stores n CSV inputs with the outcome of n ingest_csv
+ * calls in that order: st[i] and res[i] receive input i's status and result
+ * exactly as ingest_csv would give them (the caller frees each res[i].report).
+ * The accepted inputs are committed together, in as few commits as the bounds
+ * above allow — each one journal append (one fsync), one db update, each
+ * touched series' RRD file written once; an input that touches a figure or
+ * target an earlier input of the commit touched starts a new one. Returns the
+ * worst status: INGEST_ERROR if any, else INGEST_REFUSED if any, else
+ * INGEST_OK (also for n == 0). */
+ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, ingest_status *st,
+                               ingest_result *res);
+
 /* Stores figures that are already validated pp_obs/pp_target (received_at 0 is
  * stamped with the clock). Same results as ingest_csv. */
 ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg,

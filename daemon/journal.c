@@ -164,11 +164,48 @@ static void out_i64(journal_out *o, int64_t v)
     out_raw(o, tmp, (size_t)n);
 }
 
-/* The shortest %.Ng (N = 15..17) that reads back as exactly v. */
+/*
+ * The shortest %.Ng (N = 15..17) that reads back as exactly v.
+ *
+ * Most figures have a few decimals, so first a fast path that prints the same
+ * text as %.15g without printf or strtod: when v is exactly the double
+ * nearest to m / 10^k for an integer m < 10^15 and k <= 6, the text of m with
+ * k decimals reads back as v (m and 10^k are exact doubles and their quotient
+ * is correctly rounded, as strtod is), and it is what %.15g prints — v lies
+ * within half an ulp of m / 10^k, far inside the rounding interval of the
+ * 15th digit, and 1e-4 <= |v| < 1e15 keeps %g in fixed notation. The
+ * smallest such k leaves no trailing zero to strip.
+ */
 static void out_double(journal_out *o, double v)
 {
+    static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
     char tmp[40];
     int n = 0;
+    double a = fabs(v);
+    if (a == 0 || (a >= 1e-4 && a < 1e15)) {
+        for (int k = 0; k < (int)(sizeof p10 / sizeof p10[0]); k++) {
+            double m = nearbyint(a * p10[k]);
+            if (m >= 1e15)
+                break;
+            if (m / p10[k] != a)
+                continue;
+            char digits[24];
+            int nd = 0;
+            for (unsigned long long u = (unsigned long long)m; u > 0 || nd <= k; u /= 10)
+                digits[nd++] = (char)('0' + u % 10);
+            if (signbit(v))
+                tmp[n++] = '-';
+            while (nd > k)
+                tmp[n++] = digits[--nd];
+            if (k > 0) {
+                tmp[n++] = '.';
+                while (nd > 0)
+                    tmp[n++] = digits[--nd];
+            }
+            out_raw(o, tmp, (size_t)n);
+            return;
+        }
+    }
     for (int prec = 15; prec <= 17; prec++) {
         n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
         if (prec == 17 || strtod(tmp, NULL) == v)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "api.h"
 #include "app.h"
 #include "bus.h"
 #include "graph.h"
@@ -122,6 +124,7 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
         *from[i] = t;
     }
     app->cfg = cur;
+    app->cfg_generation++;
     pthread_rwlock_unlock(&app->cfg_lock);
 
     *plugins = plugin_start_all(app, cur);
@@ -134,6 +137,7 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
             *from[i] = t;
         }
         app->cfg = old;
+        app->cfg_generation++;
         pthread_rwlock_unlock(&app->cfg_lock);
         conf_free(cur);
         *plugins = plugin_start_all(app, old);
@@ -193,7 +197,15 @@ static bool clean_marker_matches(const char *rrd_dir, uint64_t count)
         return false;
     bool ok = fgets(buf, sizeof buf, f) != NULL && strtoull(buf, NULL, 10) == count;
     fclose(f);
-    unlink(path);
+    /* Gone for good before any RRD write: store.c does not fsync the files, so
+     * a crash from here on must find no marker and rebuild them all. */
+    int dfd = open(rrd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (unlink(path) != 0 || dfd < 0 || fsync(dfd) != 0) {
+        log_err("main", "cannot remove %s durably: %s", path, strerror(errno));
+        ok = false;
+    }
+    if (dfd >= 0)
+        close(dfd);
     return ok;
 }
 
@@ -201,6 +213,17 @@ static void write_clean_marker(const char *rrd_dir, uint64_t count)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.clean", rrd_dir);
+    /* The RRD files are written without fsync (store.c): make them durable
+     * first, so that the marker never vouches for what is only in memory. */
+    int dfd = open(rrd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || syncfs(dfd) != 0) {
+        log_err("main", "cannot sync the RRD files in %s: %s; they are rebuilt at the next start",
+                rrd_dir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    close(dfd);
     FILE *f = fopen(path, "w");
     if (f == NULL)
         return;
@@ -220,6 +243,12 @@ int main(int argc, char **argv)
     http_server *http = NULL;
     plugin_set *plugins = NULL;
     char err[8192];
+
+    /* Large transient buffers (a CSV file being read, a status answer being
+     * built) are mapped and unmapped rather than left in the heap: glibc's
+     * default raises this threshold after the first such free, after which a
+     * 5 MB answer stays in the RSS for good. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
@@ -321,7 +350,9 @@ int main(int argc, char **argv)
     uint64_t count = journal_count(app.journal);
     log_info("main", "journal replayed: %llu records, %zu series", (unsigned long long)count,
              db_series_count(app.db));
-    if (rebuild || !clean_marker_matches(app.rrd_dir, count)) {
+    /* the marker goes first, also for --rebuild: a crash amid the rebuild must
+     * not leave it vouching for half-written files */
+    if (!clean_marker_matches(app.rrd_dir, count) || rebuild) {
         int failed = ingest_rebuild_all(&app);
         log_info("main", "RRD files rebuilt from the journal (%d failed)", failed);
         if (rebuild) {
@@ -356,6 +387,7 @@ int main(int argc, char **argv)
     alert_set_listener(app.alerts, on_alerts_raised, http);
     app.on_change = on_figures_changed;
     evaluate_all(&app); /* what changed while we were down, and staleness */
+    malloc_trim(0);     /* hand back what the replay's temporaries left free */
     int last_day = 0;
     {
         int y, m, d;
@@ -400,6 +432,7 @@ out:
     plugin_stop_all(plugins);
     app.on_change = NULL;
     http_stop(http);
+    api_cache_clear();
     bus_close(app.bus);
     graph_pool_stop(app.graphs);
     graph_cache_free(app.graph_cache);

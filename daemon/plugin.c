@@ -3,9 +3,10 @@
  *
  * Each collector instance gets its own host structure carrying a copy of its
  * configuration section, so the configuration can be swapped on reload while
- * it runs. What a collector submits goes through ingest_csv(), the same road
- * as every other input; parsed figures are written as CSV first, so that they
- * are validated by the same reader.
+ * it runs. What a collector submits goes through ingest_csv() (or, for a
+ * batch, ingest_csv_batch()), the same road as every other input; parsed
+ * figures are written as CSV first, so that they are validated by the same
+ * reader. Collectors built for ABI 1 and 2 are loaded (collector.h, Versions).
  */
 #include "plugin.h"
 
@@ -20,6 +21,9 @@
 #include "ingest.h"
 #include "json.h"
 #include "log.h"
+
+/* The oldest collector ABI still loaded: ABI 2 only appended to the host. */
+#define PP_COLLECTOR_ABI_MIN 1
 
 typedef struct plugin_inst {
     pp_collector_host host;       /* first: the collector sees only this */
@@ -64,6 +68,64 @@ static int host_submit_csv(const pp_collector_host *host, const char *source, co
     else
         free(res.report);
     return to_submit_code(st);
+}
+
+/* ABI 2: n inputs through ingest_csv_batch, so that they share one fsync. */
+static int host_submit_csv_batch(const pp_collector_host *host, size_t n,
+                                 const pp_collector_input *in, int *results, char **reports)
+{
+    const plugin_inst *pi = (const plugin_inst *)host;
+    ingest_input *inputs = NULL;
+    ingest_status *st = NULL;
+    ingest_result *res = NULL;
+    int worst = PP_SUBMIT_OK;
+
+    if (reports)
+        for (size_t i = 0; i < n; i++)
+            reports[i] = NULL;
+    if (n == 0)
+        return PP_SUBMIT_OK;
+    if (in == NULL || results == NULL) {
+        log_err("plugin", "collector %s: submit_csv_batch without inputs or results", pi->name);
+        if (results)
+            for (size_t i = 0; i < n; i++)
+                results[i] = PP_SUBMIT_ERROR;
+        return PP_SUBMIT_ERROR;
+    }
+    inputs = calloc(n, sizeof *inputs);
+    st = calloc(n, sizeof *st);
+    res = calloc(n, sizeof *res);
+    if (inputs == NULL || st == NULL || res == NULL) {
+        log_err("plugin", "collector %s: out of memory for a batch of %zu input(s)", pi->name, n);
+        for (size_t i = 0; i < n; i++) {
+            results[i] = PP_SUBMIT_ERROR;
+            if (reports)
+                reports[i] = strdup("out of memory\n");
+        }
+        worst = PP_SUBMIT_ERROR;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        inputs[i].source = in[i].source && *in[i].source ? in[i].source : pi->name;
+        inputs[i].data = in[i].data ? in[i].data : "";
+        inputs[i].len = in[i].data ? in[i].len : 0;
+    }
+    ingest_csv_batch(pi->app, n, inputs, st, res);
+    for (size_t i = 0; i < n; i++) {
+        results[i] = to_submit_code(st[i]);
+        if (reports)
+            reports[i] = res[i].report;
+        else
+            free(res[i].report);
+        if (results[i] == PP_SUBMIT_ERROR ||
+            (results[i] == PP_SUBMIT_REFUSED && worst == PP_SUBMIT_OK))
+            worst = results[i];
+    }
+out:
+    free(inputs);
+    free(st);
+    free(res);
+    return worst;
 }
 
 static int host_submit_obs(const pp_collector_host *host, const char *source,
@@ -157,6 +219,7 @@ static plugin_inst *inst_load(pp_app *app, const pp_config *cfg, const conf_coll
     pi->host.submit_obs = host_submit_obs;
     pi->host.log = host_log;
     pi->host.daemon_data = app;
+    pi->host.submit_csv_batch = host_submit_csv_batch;
 
     int bad = add_opt(pi, "plugin", c->plugin);
     if (c->user)
@@ -189,13 +252,18 @@ static plugin_inst *inst_load(pp_app *app, const pp_config *cfg, const conf_coll
         log_err("plugin", "collector %s: %s exports no '%s'", c->name, path, PP_COLLECTOR_SYMBOL);
         goto fail;
     }
-    if (pi->def->abi_version != PP_COLLECTOR_ABI_VERSION || !pi->def->init || !pi->def->run ||
+    if (pi->def->abi_version < PP_COLLECTOR_ABI_MIN ||
+        pi->def->abi_version > PP_COLLECTOR_ABI_VERSION || !pi->def->init || !pi->def->run ||
         !pi->def->shutdown) {
-        log_err("plugin", "collector %s: %s speaks ABI %d, the daemon %d (or lacks a function)",
-                c->name, path, pi->def->abi_version, PP_COLLECTOR_ABI_VERSION);
+        log_err("plugin", "collector %s: %s speaks ABI %d, the daemon %d to %d (or lacks a "
+                "function)", c->name, path, pi->def->abi_version, PP_COLLECTOR_ABI_MIN,
+                PP_COLLECTOR_ABI_VERSION);
         pi->def = NULL;
         goto fail;
     }
+    /* An older collector sees the host of its own ABI: its checks of
+     * host->abi_version pass, and it never learns of the fields appended since. */
+    pi->host.abi_version = pi->def->abi_version;
     if (pi->def->init(&pi->host, &pi->state) != 0) {
         log_err("plugin", "collector %s: initialisation failed", c->name);
         pi->state = NULL;

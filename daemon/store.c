@@ -13,14 +13,25 @@
  *     agreeing with the series (layout, first month, values), and nothing
  *     changed at or before k — months k+1.. go in with one rrd_update_r call;
  *   - rebuild: everything else. The whole series is written into <file>.tmp
- *     (again one rrd_update_r call), fsynced, renamed over the file, and the
- *     directory fsynced, so a reader sees the old file or the new one.
+ *     (again one rrd_update_r call) and renamed over the file, so a reader
+ *     sees the old file or the new one.
  * The first month of an existing file cannot be read back from librrd (the
  * creation time is overwritten by the first update and rrd_first_r() only
  * reports the oldest row of the ring), so the append check fetches the file
  * and compares it with the series instead: every row before the series'
  * first month must be unknown and day 1 of each month up to k must hold the
  * series' value and pace.
+ *
+ * Nothing here is fsynced: the journal is the truth, and every RRD file is
+ * rebuilt from it at a start that follows anything but a clean stop (main.c
+ * removes the clean marker durably before the first write, and makes the
+ * files durable with syncfs() before it writes the marker again), so a file
+ * that a crash leaves behind stale or empty is never trusted. An fsync per
+ * file and directory was most of the cost of ingesting a small file.
+ *
+ * The park directories are created as needed and remembered, so that a write
+ * into a known directory makes no mkdir call; a directory removed behind our
+ * back is found by the failed write, created again and the write retried.
  *
  * Every librrd call goes through one wrapper that holds a static mutex,
  * clears librrd's error before the call and logs it, with the file, after.
@@ -38,6 +49,7 @@
 #include <pthread.h>
 #include <rrd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,15 +186,21 @@ static int store_rrd_fetch(const char *path, time_t *start, time_t *end, unsigne
 
 /* ---- months and paths --------------------------------------------------- */
 
-long store_month_end(int period)
+/* Days from 1970-01-01 to the 1st of `period` in the proleptic Gregorian
+ * calendar (H. Hinnant's days_from_civil): what timegm computes, without its
+ * cost in the loop over every month of a series. */
+static long store_days_to_month(int period)
 {
-    int next = period + 1;
-    struct tm tm = { 0 };
-    tm.tm_year = pp_period_year(next) - 1900;
-    tm.tm_mon = pp_period_month(next) - 1;
-    tm.tm_mday = 1;
-    return (long)timegm(&tm);
+    long y = pp_period_year(period), m = pp_period_month(period);
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;                                  /* [0, 399] */
+    long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5;        /* [0, 365], from March */
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
+    return era * 146097 + doe - 719468;
 }
+
+long store_month_end(int period) { return store_days_to_month(period + 1) * STORE_STEP; }
 
 /* 00:00 UTC on the first day of `period`. */
 static long store_month_start(int period) { return store_month_end(period - 1); }
@@ -199,7 +217,8 @@ int store_path(const char *rrd_dir, const char *park, const char *indicator, cha
     return 0;
 }
 
-/* mkdir -p with mode 0755. Returns 0 or -1, logged. */
+/* mkdir -p with mode 0755: the directory itself first, its parents only when
+ * they are missing too. Returns 0 or -1, logged. */
 static int store_mkdirs(const char *dir)
 {
     char buf[PATH_MAX];
@@ -208,18 +227,24 @@ static int store_mkdirs(const char *dir)
         log_err("store", "%s: directory name too long", dir);
         return -1;
     }
-    for (char *p = buf + 1; ; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        if (errno != ENOENT) {
             log_err("store", "mkdir %s: %s", buf, strerror(errno));
             return -1;
         }
-        *p = c;
-        if (c == '\0')
-            break;
+        for (char *p = buf + 1; ; p++) { /* a parent is missing too: from the top */
+            if (*p != '/' && *p != '\0')
+                continue;
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                log_err("store", "mkdir %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0')
+                break;
+        }
     }
     struct stat st;
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -229,30 +254,126 @@ static int store_mkdirs(const char *dir)
     return 0;
 }
 
-static int store_fsync_path(const char *path, int flags)
+/*
+ * The park directories known to exist, as FNV-1a hashes of their paths in an
+ * open-addressing set (0 is a free slot) that doubles when half full. Used
+ * under store_write_lock. A false hit — two paths, one hash — only skips a
+ * mkdir: the write then fails and store_write makes the directory and retries.
+ */
+static struct {
+    uint64_t *slot;
+    size_t cap, n;
+} store_dirs;
+
+static uint64_t store_dir_hash(const char *dir)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
-    if (fd < 0) {
-        log_err("store", "open %s: %s", path, strerror(errno));
-        return -1;
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *p = dir; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* The slot of h, or the free slot where it would go (cap must be > 0). */
+static size_t store_dir_slot(uint64_t h)
+{
+    size_t i = (size_t)(h ^ (h >> 31)) & (store_dirs.cap - 1);
+    while (store_dirs.slot[i] != 0 && store_dirs.slot[i] != h)
+        i = (i + 1) & (store_dirs.cap - 1);
+    return i;
+}
+
+static bool store_dir_known(const char *dir)
+{
+    return store_dirs.cap > 0 && store_dirs.slot[store_dir_slot(store_dir_hash(dir))] != 0;
+}
+
+/* Remembers dir; out of memory, it is simply not remembered. */
+static void store_dir_remember(const char *dir)
+{
+    if (2 * (store_dirs.n + 1) > store_dirs.cap) {
+        size_t old_cap = store_dirs.cap, cap = old_cap ? 2 * old_cap : 64;
+        uint64_t *old = store_dirs.slot, *slot = calloc(cap, sizeof *slot);
+        if (slot == NULL)
+            return;
+        store_dirs.slot = slot;
+        store_dirs.cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i] != 0)
+                store_dirs.slot[store_dir_slot(old[i])] = old[i];
+        free(old);
     }
-    int rc = fsync(fd);
-    if (rc != 0)
-        log_err("store", "fsync %s: %s", path, strerror(errno));
-    close(fd);
-    return rc == 0 ? 0 : -1;
+    uint64_t h = store_dir_hash(dir);
+    size_t i = store_dir_slot(h);
+    if (store_dirs.slot[i] == 0) {
+        store_dirs.slot[i] = h;
+        store_dirs.n++;
+    }
+}
+
+/* Forgets every directory (one was removed: any may have been). */
+static void store_dirs_forget(void)
+{
+    if (store_dirs.cap > 0)
+        memset(store_dirs.slot, 0, store_dirs.cap * sizeof *store_dirs.slot);
+    store_dirs.n = 0;
 }
 
 /* ---- writing ------------------------------------------------------------ */
 
 static double store_at(const double *a, size_t i) { return a == NULL ? NAN : a[i]; }
 
-/* One number as rrd_update reads it: %.17g, or U for unknown. */
+/*
+ * v as a short decimal "[-]n[.nnn]" when v is exactly the double nearest to
+ * n / 10^k for an integer n < 10^15 and k <= 6 — most figures are, having a
+ * few decimals. Then strtod reads the text back as v: n and 10^k are exact
+ * doubles and their quotient is correctly rounded, as strtod is. Returns the
+ * length written into buf (at least 24 bytes), or 0 when v is not one.
+ */
+static size_t store_short_decimal(double v, char *buf)
+{
+    static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+    double a = fabs(v);
+    if (!(a < 1e15))
+        return 0;
+    for (int k = 0; k < (int)(sizeof p10 / sizeof p10[0]); k++) {
+        double n = nearbyint(a * p10[k]);
+        if (n >= 1e15)
+            return 0;
+        if (n / p10[k] != a)
+            continue;
+        char digits[24];
+        int nd = 0;
+        for (unsigned long long u = (unsigned long long)n; u > 0 || nd <= k; u /= 10)
+            digits[nd++] = (char)('0' + u % 10);
+        size_t len = 0;
+        if (signbit(v))
+            buf[len++] = '-';
+        while (nd > k)
+            buf[len++] = digits[--nd];
+        if (k > 0) {
+            buf[len++] = '.';
+            while (nd > 0)
+                buf[len++] = digits[--nd];
+        }
+        buf[len] = '\0';
+        return len;
+    }
+    return 0;
+}
+
+/* One number as rrd_update reads it: a short decimal, else the shorter of
+ * %.15g and %.17g that reads back as v; U for unknown. librrd parses every
+ * character, so the short forms also save it work. */
 static void store_format_num(double v, char *buf, size_t len)
 {
-    if (!isfinite(v))
+    if (!isfinite(v)) {
         snprintf(buf, len, "U");
-    else
+        return;
+    }
+    if (len >= 24 && store_short_decimal(v, buf) > 0)
+        return;
+    snprintf(buf, len, "%.15g", v);
+    if (strtod(buf, NULL) != v)
         snprintf(buf, len, "%.17g", v);
 }
 
@@ -279,12 +400,15 @@ static int store_update_months(const char *path, const store_series *s, size_t f
         store_format_num(store_at(s->value, i), v, sizeof v);
         store_format_num(store_at(s->pace, i), p, sizeof p);
         char *line = text + j * STORE_UPDATE_MAX;
-        int n = snprintf(line, STORE_UPDATE_MAX, "%ld:%s:%s",
-                         store_month_end(s->first_period + (int)i), v, p);
-        if (n < 0 || n >= STORE_UPDATE_MAX) {
+        int n = snprintf(line, STORE_UPDATE_MAX, "%ld:", store_month_end(s->first_period + (int)i));
+        size_t lv = strlen(v), lp = strlen(p);
+        if (n < 0 || (size_t)n + lv + 1 + lp >= STORE_UPDATE_MAX) {
             log_err("store", "%s: update line too long", path);
             goto out;
         }
+        memcpy(line + n, v, lv);
+        line[n + lv] = ':';
+        memcpy(line + n + lv + 1, p, lp + 1);
         argv[j] = line;
     }
     rc = store_rrd_update(path, (int)count, argv);
@@ -420,7 +544,7 @@ out:
 }
 
 /* Writes the whole series into <path>.tmp and renames it over <path>. */
-static int store_rebuild(const char *path, const char *dir, const store_series *s)
+static int store_rebuild(const char *path, const store_series *s)
 {
     char tmp[PATH_MAX];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -436,14 +560,11 @@ static int store_rebuild(const char *path, const char *dir, const store_series *
         goto fail;
     if (store_update_months(tmp, s, 0) != 0)
         goto fail;
-    if (store_fsync_path(tmp, 0) != 0)
-        goto fail;
+    /* no fsync: see the top of this file */
     if (rename(tmp, path) != 0) {
         log_err("store", "rename %s to %s: %s", tmp, path, strerror(errno));
         goto fail;
     }
-    if (store_fsync_path(dir, O_DIRECTORY) != 0)
-        return -1; /* the new file is in place; only its durability is in doubt */
     return 0;
 fail:
     if (unlink(tmp) != 0 && errno != ENOENT)
@@ -477,14 +598,20 @@ int store_write(const char *rrd_dir, const store_series *s)
         log_err("store", "%s/%s: path too long under %s", s->park, s->indicator, rrd_dir);
         return -1;
     }
-    if (store_mkdirs(dir) != 0)
-        return -1;
 
     pthread_mutex_lock(&store_write_lock);
     struct stat st;
+    bool made_dir = false;
     if (stat(path, &st) != 0) {
         if (errno != ENOENT)
             log_warn("store", "stat %s: %s", path, strerror(errno));
+        /* no file yet: its directory may be missing too */
+        if (!store_dir_known(dir)) {
+            if (store_mkdirs(dir) != 0)
+                goto out;
+            store_dir_remember(dir);
+            made_dir = true;
+        }
     } else if (S_ISREG(st.st_mode)) {
         long from = store_append_from(path, s);
         if (from >= 0 && (size_t)from == s->n) {
@@ -499,7 +626,16 @@ int store_write(const char *rrd_dir, const store_series *s)
             log_warn("store", "%s: append failed, rebuilding", path);
         }
     }
-    rc = store_rebuild(path, dir, s);
+    rc = store_rebuild(path, s);
+    if (rc != 0 && !made_dir && stat(dir, &st) != 0 && errno == ENOENT) {
+        /* a directory we knew was removed behind our back: make it again */
+        log_warn("store", "%s vanished; creating it again", dir);
+        store_dirs_forget();
+        if (store_mkdirs(dir) == 0) {
+            store_dir_remember(dir);
+            rc = store_rebuild(path, s);
+        }
+    }
 out:
     pthread_mutex_unlock(&store_write_lock);
     return rc;

@@ -30,8 +30,10 @@ typedef struct store_series {
                                 last write; first_period (or less) forces a rebuild */
 } store_series;
 
-/* Writes the series under rrd_dir (created as needed). Returns 0, or -1 with
- * librrd's or the system's error logged. */
+/* Writes the series under rrd_dir (created as needed). Nothing is fsynced: the
+ * journal is the truth, and after anything but a clean stop main.c rebuilds
+ * every file from it. Returns 0, or -1 with librrd's or the system's error
+ * logged. */
 int store_write(const char *rrd_dir, const store_series *s);
 
 /* The path of a series' file into buf. Returns 0, or -1 if it does not fit. */

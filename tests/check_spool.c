@@ -7,6 +7,9 @@
  * serves options from a small table, records submit_csv() calls and log
  * lines, and answers submissions by their content: "BAD" (one report line per
  * occurrence) is refused, "RETRY" is a temporary error, anything else is OK.
+ * By default the host speaks ABI 2 without submit_csv_batch (the plugin then
+ * submits file by file); fake_batch() adds a submit_csv_batch that records
+ * each batch and answers each input as submit_csv would.
  * run() runs in a thread; each test drops files into a fresh mkdtemp()
  * directory and polls for the expected result with a 5 s deadline.
  */
@@ -31,7 +34,8 @@
 #include <unistd.h>
 
 #define MAX_OPTS  8
-#define MAX_CALLS 256
+#define MAX_CALLS 1024
+#define MAX_BATCHES 64
 #define MAX_LOGS  1024
 #define DEADLINE_MS 5000
 
@@ -55,6 +59,8 @@ struct fake {
     int log_level[MAX_LOGS];
     size_t nlogs;
     atomic_bool retry_ok;       /* when set, "RETRY" files are accepted */
+    size_t batch_n[MAX_BATCHES]; /* sizes of the submit_csv_batch calls */
+    size_t nbatches;
 };
 
 static const char *fake_option(const pp_collector_host *host, const char *key)
@@ -104,6 +110,34 @@ static int fake_submit(const pp_collector_host *host, const char *source, const 
     return rc;
 }
 
+/* ABI 2: each input answered by fake_submit; the batch's size recorded. */
+static int fake_submit_batch(const pp_collector_host *host, size_t n, const pp_collector_input *in,
+                             int *results, char **reports)
+{
+    struct fake *f = (struct fake *)host;
+    int worst = PP_SUBMIT_OK;
+    ck_assert_uint_gt(n, 0);
+    pthread_mutex_lock(&f->mu);
+    ck_assert_uint_lt(f->nbatches, MAX_BATCHES);
+    f->batch_n[f->nbatches++] = n;
+    pthread_mutex_unlock(&f->mu);
+    for (size_t i = 0; i < n; i++) {
+        results[i] = fake_submit(host, in[i].source, in[i].data, in[i].len,
+                                 reports ? &reports[i] : NULL);
+        if (results[i] == PP_SUBMIT_ERROR || (results[i] == PP_SUBMIT_REFUSED && worst == 0))
+            worst = results[i];
+    }
+    return worst;
+}
+
+/* An ABI 1 host has no submit_csv_batch: the plugin must not even look. */
+static int fake_submit_batch_abi1(const pp_collector_host *host, size_t n,
+                                  const pp_collector_input *in, int *results, char **reports)
+{
+    ck_abort_msg("submit_csv_batch called on an ABI 1 host");
+    return PP_SUBMIT_ERROR;
+}
+
 static int fake_submit_obs(const pp_collector_host *host, const char *source,
                            const pp_collector_obs *obs, size_t n, char **report)
 {
@@ -141,6 +175,24 @@ static void fake_init(struct fake *f, const char *name)
     f->host.log = fake_log;
     pthread_mutex_init(&f->mu, NULL);
     atomic_init(&f->retry_ok, false);
+}
+
+/* Gives the host submit_csv_batch (ABI 2). */
+static void fake_batch(struct fake *f)
+{
+    f->host.submit_csv_batch = fake_submit_batch;
+}
+
+/* The sizes of the batches so far, e.g. "4 1", into buf. */
+static const char *batches(struct fake *f, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->nbatches && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%zu", i ? " " : "", f->batch_n[i]);
+    pthread_mutex_unlock(&f->mu);
+    return buf;
 }
 
 static void fake_set(struct fake *f, const char *key, const char *val)
@@ -777,6 +829,129 @@ START_TEST(test_directory_recreated)
 }
 END_TEST
 
+/* ---- batches (ABI 2) ----------------------------------------------------- */
+
+START_TEST(test_batch_submission)
+{
+    struct fake f;
+    struct runner r;
+    char buf[256];
+    fake_init(&f, "t");
+    fake_batch(&f);
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+
+    /* found together by the first scan: one batch, in name order */
+    write_old_file(tp("a.csv"), "good a\n");
+    write_old_file(tp("b.csv"), "header\nBAD row\n");
+    write_old_file(tp("c.csv"), "RETRY c\n");
+    write_old_file(tp("d.csv"), "good d\n");
+    start(&r, &f);
+    WAIT_FOR(exists(tp("done/d.csv")), "done/d.csv");
+    WAIT_FOR(exists(tp("failed/b.csv.errors")), "failed/b.csv.errors");
+    ck_assert_str_eq(batches(&f, buf, sizeof buf), "4");
+    pthread_mutex_lock(&f.mu);
+    ck_assert_str_eq(f.calls[0].source, "a.csv");
+    ck_assert_str_eq(f.calls[1].source, "b.csv");
+    ck_assert_str_eq(f.calls[2].source, "c.csv");
+    ck_assert_str_eq(f.calls[3].source, "d.csv");
+    pthread_mutex_unlock(&f.mu);
+
+    /* each moved by its own answer */
+    assert_content(tp("done/a.csv"), "good a\n");
+    assert_content(tp("done/d.csv"), "good d\n");
+    assert_content(tp("failed/b.csv"), "header\nBAD row\n");
+    assert_content(tp("failed/b.csv.errors"), "b.csv:2: bad row\n");
+    ck_assert(exists(tp("c.csv")));
+    ck_assert(!exists(tp("a.csv")) && !exists(tp("b.csv")) && !exists(tp("d.csv")));
+    WAIT_LOG(&f, PP_LOG_INFO, "ingested a.csv (ok)");
+    WAIT_LOG(&f, PP_LOG_INFO, "ingested d.csv (ok)");
+    WAIT_LOG(&f, PP_LOG_WARN, "refused b.csv: 1 bad row, see failed/b.csv.errors");
+    WAIT_LOG(&f, PP_LOG_WARN, "could not ingest c.csv now: disk full");
+
+    /* the kept one is retried at a rescan, alone */
+    atomic_store(&f.retry_ok, true);
+    WAIT_FOR(exists(tp("done/c.csv")), "done/c.csv");
+    ck_assert_uint_eq(calls_for(&f, "a.csv"), 1);
+    ck_assert_uint_eq(calls_for(&f, "c.csv"), 2);
+    pthread_mutex_lock(&f.mu);
+    ck_assert_uint_ge(f.nbatches, 2);
+    ck_assert_uint_eq(f.batch_n[f.nbatches - 1], 1);
+    pthread_mutex_unlock(&f.mu);
+
+    /* a burst renamed in (as the safe writers do): every file taken, in batches */
+    for (int i = 0; i < 40; i++) {
+        write_file(tp("burst-%02d.csv.tmp", i), "burst\n");
+        ck_assert_int_eq(rename(tp("burst-%02d.csv.tmp", i), tp("burst-%02d.csv", i)), 0);
+    }
+    WAIT_FOR(calls_for(&f, NULL) == 45 && exists(tp("done/burst-39.csv")), "the burst");
+    for (int i = 0; i < 40; i++)
+        ck_assert_msg(exists(tp("done/burst-%02d.csv", i)), "burst-%02d.csv not in done/", i);
+    ck_assert_uint_eq(calls_for(&f, NULL), 45);
+
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+/* A batch holds at most 256 files; the rest go in the next one. */
+START_TEST(test_batch_bound)
+{
+    struct fake f;
+    struct runner r;
+    char buf[256];
+    fake_init(&f, "t");
+    fake_batch(&f);
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "3600");
+    for (int i = 0; i < 300; i++)
+        write_old_file(tp("f%03d.csv", i), "x\n");
+    start(&r, &f);
+    WAIT_FOR(exists(tp("done/f299.csv")), "done/f299.csv");
+    ck_assert_str_eq(batches(&f, buf, sizeof buf), "256 44");
+    ck_assert_uint_eq(calls_for(&f, NULL), 300);
+    pthread_mutex_lock(&f.mu);
+    for (size_t i = 0; i < f.ncalls; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "f%03zu.csv", i);
+        ck_assert_str_eq(f.calls[i].source, want);
+    }
+    pthread_mutex_unlock(&f.mu);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
+/* With an ABI 1 daemon the plugin submits file by file and never reads the
+ * field that ABI 1 lacks. */
+START_TEST(test_abi1_host)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    f.host.abi_version = 1;
+    f.host.submit_csv_batch = fake_submit_batch_abi1;
+    fake_set(&f, "path", g_tmp);
+    write_old_file(tp("one.csv"), "1\n");
+    write_old_file(tp("two.csv"), "BAD\n");
+    start(&r, &f);
+    WAIT_FOR(exists(tp("done/one.csv")) && exists(tp("failed/two.csv.errors")), "both files");
+    ck_assert_uint_eq(calls_for(&f, NULL), 2);
+    ck_assert_uint_eq(f.nbatches, 0);
+    stop(&r);
+    fake_free(&f);
+
+    /* a host newer than the plugin knows is refused */
+    void *state = NULL;
+    fake_init(&f, "t");
+    f.host.abi_version = PP_COLLECTOR_ABI_VERSION + 1;
+    fake_set(&f, "path", g_tmp);
+    ck_assert_int_eq(g_def->init(&f.host, &state), -1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "ABI"), 1);
+    fake_free(&f);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -798,6 +973,9 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_shutdown);
     tcase_add_test(tc, test_two_instances);
     tcase_add_test(tc, test_directory_recreated);
+    tcase_add_test(tc, test_batch_submission);
+    tcase_add_test(tc, test_batch_bound);
+    tcase_add_test(tc, test_abi1_host);
     suite_add_tcase(s, tc);
     return s;
 }

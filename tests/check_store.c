@@ -255,6 +255,19 @@ START_TEST(test_month_end)
 }
 END_TEST
 
+/* store_month_end computes without timegm: the same answer for every month. */
+START_TEST(test_month_end_all)
+{
+    for (int y = PP_PERIOD_MIN_YEAR; y <= PP_PERIOD_MAX_YEAR; y++) {
+        for (int m = 1; m <= 12; m++) {
+            int ny = m == 12 ? y + 1 : y, nm = m == 12 ? 1 : m + 1;
+            ck_assert_msg(store_month_end(pp_period_make(y, m)) == (long)utc(ny, nm, 1, 0),
+                          "%d-%02d", y, m);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_path)
 {
     static const struct {
@@ -512,6 +525,67 @@ START_TEST(test_ten_years)
 }
 END_TEST
 
+/* Numbers reach librrd as short decimals where they are exactly such (192.2),
+ * else as the shortest of %.15g/%.17g that reads back: both must arrive. */
+START_TEST(test_number_forms)
+{
+    static const double values[] = {
+        192.2, -3.25, 0.0, -0.0, 0.1, 1e-7, 123456789012.5, 1.0 / 3.0, 2.0 / 3.0 * 1e6,
+        999999999999999.0, 1e15, 12345.678901, 0.000123, 1e300, -7.0 / 11.0,
+    };
+    enum { N = sizeof values / sizeof values[0] };
+    double pace[N];
+    for (size_t i = 0; i < N; i++)
+        pace[i] = -values[i] / 3.0;
+    int first = pp_period_make(2020, 1);
+    store_series s = { .park = "p-num", .indicator = "tax_revenue", .first_period = first,
+                       .n = N, .value = values, .pace = pace, .changed_from = first };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    char file[PATH_MAX];
+    series_file("p-num", "tax_revenue", file, sizeof file);
+    for (size_t i = 0; i < N; i++) {
+        int y = pp_period_year(first + (int)i), m = pp_period_month(first + (int)i);
+        fetch_row r = fetch_day(file, y, m, 15);
+        /* rrdtool fetch prints 11 significant digits */
+        ck_assert_msg(fabs(r.value - values[i]) <= 1e-10 * fabs(values[i]),
+                      "value %.17g: got %.17g", values[i], r.value);
+        ck_assert_msg(fabs(r.pace - pace[i]) <= 1e-10 * fabs(pace[i]), "pace %.17g: got %.17g",
+                      pace[i], r.pace);
+    }
+}
+END_TEST
+
+/* A park directory removed behind the store's back (it remembers the ones it
+ * made) is made again by the next write into it; missing parents are made too. */
+START_TEST(test_directory_removed)
+{
+    char file[PATH_MAX], dir[PATH_MAX];
+    write_sample(file, sizeof file);
+    join(dir, sizeof dir, test_dir, "/xiangtan-etdz");
+    ck_assert_int_eq(remove(file), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+
+    write_sample(file, sizeof file);
+    ck_assert(exists(file));
+    check_month(file, pp_period_make(2021, 2), sample_value[0], sample_pace[0]);
+
+    /* and a new park next to it */
+    store_series s = sample_series(sample_value, sample_pace, SAMPLE_N, pp_period_make(2021, 2));
+    s.park = "another-park";
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    series_file("another-park", "fixed_asset_investment", file, sizeof file);
+    ck_assert(exists(file));
+
+    /* an rrd_dir whose parents are missing as well */
+    char deep[PATH_MAX];
+    join(deep, sizeof deep, test_dir, "/a/b");
+    ck_assert_int_eq(store_write(deep, &s), 0);
+    ck_assert_int_eq(store_path(deep, "another-park", "fixed_asset_investment", file, sizeof file),
+                     0);
+    ck_assert(exists(file));
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -519,6 +593,7 @@ static Suite *store_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_month_end);
+    tcase_add_test(tc, test_month_end_all);
     tcase_add_test(tc, test_path);
     tcase_add_test(tc, test_write_and_fetch);
     tcase_add_test(tc, test_info);
@@ -528,6 +603,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_empty_series);
     tcase_add_test(tc, test_garbage_and_stale_tmp);
     tcase_add_test(tc, test_ten_years);
+    tcase_add_test(tc, test_number_forms);
+    tcase_add_test(tc, test_directory_removed);
     suite_add_tcase(s, tc);
     return s;
 }
