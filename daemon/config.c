@@ -1305,6 +1305,9 @@ static pp_config *build(struct loader *L, cfg_t *root)
             break;
         }
 
+    if (pp_catalog_index_build(cat) != 0)
+        goto oom;
+
     n = cfg_size(root, "collector");
     if (n && !(c->collectors = calloc(n, sizeof(*c->collectors))))
         goto oom;
@@ -1409,6 +1412,7 @@ void conf_free(pp_config *cfg)
         free(cfg->catalog.indicators[i].label);
         free(cfg->catalog.indicators[i].unit);
     }
+    pp_catalog_index_free(&cfg->catalog);
     free(cfg->catalog.indicators);
     for (size_t i = 0; i < cfg->catalog.n_parks; i++) {
         pp_park *p = &cfg->catalog.parks[i];

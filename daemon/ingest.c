@@ -29,6 +29,12 @@ typedef struct touched {
 
 static void touch(touched *t, size_t *n, const char *park, const char *ind, int from)
 {
+    /* a file's rows usually run series by series: the last one first */
+    if (*n > 0 && strcmp(t[*n - 1].indicator, ind) == 0 && strcmp(t[*n - 1].park, park) == 0) {
+        if (from < t[*n - 1].changed_from)
+            t[*n - 1].changed_from = from;
+        return;
+    }
     for (size_t i = 0; i < *n; i++) {
         if (strcmp(t[i].park, park) == 0 && strcmp(t[i].indicator, ind) == 0) {
             if (from < t[i].changed_from)
@@ -119,24 +125,25 @@ out:
     return rc;
 }
 
-/* Journals, applies and stores. Called with the ingest lock held. */
+/* Journals, applies and stores. Called with the ingest lock held. What is new
+ * is moved to the front of obs and tg (their order kept), so the arrays are
+ * the caller's scratch afterwards. */
 static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg, size_t n_tg,
                             ingest_result *res)
 {
     ingest_status st = INGEST_ERROR;
-    journal_record *recs = NULL;
     touched *tv = NULL;
-    size_t n_recs = 0, n_touched = 0;
+    size_t n_new = 0, n_tg_new = 0, n_touched = 0;
     int64_t now = app_now(app);
 
     if (n_obs + n_tg > 0) {
-        recs = calloc(n_obs + n_tg, sizeof *recs);
         tv = calloc(n_obs + n_tg, sizeof *tv);
-        if (recs == NULL || tv == NULL) {
+        if (tv == NULL) {
             log_err("ingest", "out of memory for a batch of %zu records", n_obs + n_tg);
             goto out;
         }
     }
+    /* what is new moves to the front of obs and tg, in order */
     for (size_t i = 0; i < n_obs; i++) {
         if (obs[i].status == 0)
             obs[i].status = 'A';
@@ -146,21 +153,23 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
             res->n_unchanged++;
             continue;
         }
-        recs[n_recs].type = JREC_OBS;
-        recs[n_recs++].obs = obs[i];
-        res->n_obs++;
+        if (n_new != i)
+            obs[n_new] = obs[i];
+        n_new++;
     }
     for (size_t i = 0; i < n_tg; i++) {
         if (tg[i].received_at == 0)
             tg[i].received_at = now;
         if (target_unchanged(app->db, &tg[i]))
             continue;
-        recs[n_recs].type = JREC_TARGET;
-        recs[n_recs++].target = tg[i];
-        res->n_targets++;
+        if (n_tg_new != i)
+            tg[n_tg_new] = tg[i];
+        n_tg_new++;
     }
-    if (n_recs > 0) {
-        int rc = journal_append(app->journal, recs, n_recs);
+    res->n_obs += n_new;
+    res->n_targets += n_tg_new;
+    if (n_new + n_tg_new > 0) {
+        int rc = journal_append_figures(app->journal, obs, n_new, tg, n_tg_new);
         if (rc < 0) {
             char msg[160];
             snprintf(msg, sizeof msg, "journal: cannot write: %s\n", strerror(-rc));
@@ -170,18 +179,15 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
         }
     }
     db_wrlock(app->db);
-    for (size_t i = 0; i < n_recs; i++) {
-        const journal_record *r = &recs[i];
-        if (r->type == JREC_OBS) {
-            if (db_add_obs(app->db, &r->obs) < 0)
-                log_err("ingest", "out of memory adding %s/%s", r->obs.park, r->obs.indicator);
-            touch(tv, &n_touched, r->obs.park, r->obs.indicator, r->obs.period);
-        } else {
-            if (db_add_target(app->db, &r->target) < 0)
-                log_err("ingest", "out of memory adding a target");
-            touch(tv, &n_touched, r->target.park, r->target.indicator,
-                  pp_period_make(r->target.year, 1));
-        }
+    for (size_t i = 0; i < n_new; i++) {
+        if (db_add_obs(app->db, &obs[i]) < 0)
+            log_err("ingest", "out of memory adding %s/%s", obs[i].park, obs[i].indicator);
+        touch(tv, &n_touched, obs[i].park, obs[i].indicator, obs[i].period);
+    }
+    for (size_t i = 0; i < n_tg_new; i++) {
+        if (db_add_target(app->db, &tg[i]) < 0)
+            log_err("ingest", "out of memory adding a target");
+        touch(tv, &n_touched, tg[i].park, tg[i].indicator, pp_period_make(tg[i].year, 1));
     }
     db_unlock(app->db);
     /* The journal is the truth: an RRD that fails to write is logged and
@@ -206,7 +212,6 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     }
     st = INGEST_OK;
 out:
-    free(recs);
     free(tv);
     return st;
 }

@@ -53,7 +53,8 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
                                ingest_result *res);
 
 /* Stores figures that are already validated pp_obs/pp_target (received_at 0 is
- * stamped with the clock). Same results as ingest_csv. */
+ * stamped with the clock). Same results as ingest_csv. obs and tg are scratch
+ * afterwards (what was new is moved to their front).  */
 ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg,
                              size_t n_tg, ingest_result *res);
 

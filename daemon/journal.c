@@ -230,33 +230,43 @@ static bool period_valid(int period)
            period <= pp_period_make(PP_PERIOD_MAX_YEAR, 12);
 }
 
+static const char *obs_invalid(const pp_obs *ob)
+{
+    if (!pp_id_valid(ob->park) || !pp_id_valid(ob->indicator))
+        return "bad park or indicator id";
+    if (!period_valid(ob->period))
+        return "period out of range";
+    if (!isfinite(ob->value))
+        return "value not finite";
+    if (!status_valid(ob->status))
+        return "status not one of A, P, E, R";
+    if (strnlen(ob->source, sizeof ob->source) == sizeof ob->source ||
+        strnlen(ob->note, sizeof ob->note) == sizeof ob->note)
+        return "source or note not terminated";
+    return NULL;
+}
+
+static const char *target_invalid(const pp_target *t)
+{
+    if (!pp_id_valid(t->park) || !pp_id_valid(t->indicator))
+        return "bad park or indicator id";
+    if (t->year < PP_PERIOD_MIN_YEAR || t->year > PP_PERIOD_MAX_YEAR)
+        return "year out of range";
+    if (!isfinite(t->value))
+        return "value not finite";
+    if (strnlen(t->source, sizeof t->source) == sizeof t->source)
+        return "source not terminated";
+    return NULL;
+}
+
 /* Returns NULL when r can be journaled, else why not. */
 static const char *record_invalid(const journal_record *r)
 {
     switch (r->type) {
     case JREC_OBS:
-        if (!pp_id_valid(r->obs.park) || !pp_id_valid(r->obs.indicator))
-            return "bad park or indicator id";
-        if (!period_valid(r->obs.period))
-            return "period out of range";
-        if (!isfinite(r->obs.value))
-            return "value not finite";
-        if (!status_valid(r->obs.status))
-            return "status not one of A, P, E, R";
-        if (strnlen(r->obs.source, sizeof r->obs.source) == sizeof r->obs.source ||
-            strnlen(r->obs.note, sizeof r->obs.note) == sizeof r->obs.note)
-            return "source or note not terminated";
-        return NULL;
+        return obs_invalid(&r->obs);
     case JREC_TARGET:
-        if (!pp_id_valid(r->target.park) || !pp_id_valid(r->target.indicator))
-            return "bad park or indicator id";
-        if (r->target.year < PP_PERIOD_MIN_YEAR || r->target.year > PP_PERIOD_MAX_YEAR)
-            return "year out of range";
-        if (!isfinite(r->target.value))
-            return "value not finite";
-        if (strnlen(r->target.source, sizeof r->target.source) == sizeof r->target.source)
-            return "source not terminated";
-        return NULL;
+        return target_invalid(&r->target);
     case JREC_EVENT:
         if (strnlen(r->event, sizeof r->event) == sizeof r->event)
             return "event payload too long";
@@ -265,53 +275,66 @@ static const char *record_invalid(const journal_record *r)
     return "unknown record type";
 }
 
-static int out_record(journal_out *o, const journal_record *r)
+static void out_obs(journal_out *o, const pp_obs *ob)
 {
     char per[16];
+    out_str(o, "O\t");
+    out_i64(o, ob->received_at);
+    out_tab(o);
+    out_str(o, ob->park);
+    out_tab(o);
+    out_str(o, ob->indicator);
+    out_tab(o);
+    out_str(o, pp_period_format(ob->period, per, sizeof per));
+    out_tab(o);
+    out_double(o, ob->value);
+    out_tab(o);
+    o->p[o->len++] = ob->status;
+    out_tab(o);
+    out_escaped(o, ob->source);
+    out_tab(o);
+    out_escaped(o, ob->note);
+}
+
+static void out_target(journal_out *o, const pp_target *t)
+{
+    out_str(o, "T\t");
+    out_i64(o, t->received_at);
+    out_tab(o);
+    out_str(o, t->park);
+    out_tab(o);
+    out_str(o, t->indicator);
+    out_tab(o);
+    out_i64(o, t->year);
+    out_tab(o);
+    out_double(o, t->value);
+    out_tab(o);
+    out_escaped(o, t->source);
+}
+
+/* One record of any type (obs or target, or event when ev is not NULL) as a line. */
+static int out_line(journal_out *o, const pp_obs *ob, const pp_target *t, const char *ev)
+{
     int rc = out_reserve(o, JOURNAL_LINE_MAX);
     if (rc < 0)
         return rc;
     size_t start = o->len;
-    switch (r->type) {
-    case JREC_OBS:
-        out_str(o, "O\t");
-        out_i64(o, r->obs.received_at);
-        out_tab(o);
-        out_str(o, r->obs.park);
-        out_tab(o);
-        out_str(o, r->obs.indicator);
-        out_tab(o);
-        out_str(o, pp_period_format(r->obs.period, per, sizeof per));
-        out_tab(o);
-        out_double(o, r->obs.value);
-        out_tab(o);
-        o->p[o->len++] = r->obs.status;
-        out_tab(o);
-        out_escaped(o, r->obs.source);
-        out_tab(o);
-        out_escaped(o, r->obs.note);
-        break;
-    case JREC_TARGET:
-        out_str(o, "T\t");
-        out_i64(o, r->target.received_at);
-        out_tab(o);
-        out_str(o, r->target.park);
-        out_tab(o);
-        out_str(o, r->target.indicator);
-        out_tab(o);
-        out_i64(o, r->target.year);
-        out_tab(o);
-        out_double(o, r->target.value);
-        out_tab(o);
-        out_escaped(o, r->target.source);
-        break;
-    case JREC_EVENT:
+    if (ob != NULL) {
+        out_obs(o, ob);
+    } else if (t != NULL) {
+        out_target(o, t);
+    } else {
         out_str(o, "E\t");
-        out_escaped(o, r->event);
-        break;
+        out_escaped(o, ev);
     }
     out_end(o, start);
     return 0;
+}
+
+static int out_record(journal_out *o, const journal_record *r)
+{
+    return out_line(o, r->type == JREC_OBS ? &r->obs : NULL,
+                    r->type == JREC_TARGET ? &r->target : NULL, r->event);
 }
 
 /* ---- reading records -------------------------------------------------------- */
@@ -856,6 +879,31 @@ int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), v
     return rc;
 }
 
+/* Writes the n lines staged in o, fsyncs, and counts them; on failure cuts
+ * the partial batch off (or marks the tail to be cut before the next append). */
+static int append_staged(journal *j, journal_out *o, size_t n)
+{
+    int rc = 0;
+    if (j->tail_dirty) {
+        rc = cut_to(j, j->size);
+        if (rc < 0)
+            return rc;
+        j->tail_dirty = false;
+    }
+    rc = write_all(j->fd, o->p, o->len, j->size);
+    if (rc == 0)
+        rc = sync_fd(j->fd, true);
+    if (rc < 0) {
+        log_err("journal", "cannot append %zu record(s) to %s: %s", n, j->path, strerror(-rc));
+        if (cut_to(j, j->size) < 0)
+            j->tail_dirty = true;
+        return rc;
+    }
+    j->size += (off_t)o->len;
+    j->count += n;
+    return 0;
+}
+
 int journal_append(journal *j, const journal_record *recs, size_t n)
 {
     int rc = 0;
@@ -872,12 +920,6 @@ int journal_append(journal *j, const journal_record *recs, size_t n)
             return -EINVAL;
         }
     }
-    if (j->tail_dirty) {
-        rc = cut_to(j, j->size);
-        if (rc < 0)
-            return rc;
-        j->tail_dirty = false;
-    }
     for (size_t i = 0; i < n; i++) {
         rc = out_record(&o, &recs[i]);
         if (rc < 0) {
@@ -885,18 +927,38 @@ int journal_append(journal *j, const journal_record *recs, size_t n)
             goto out;
         }
     }
-    rc = write_all(j->fd, o.p, o.len, j->size);
-    if (rc == 0)
-        rc = sync_fd(j->fd, true);
-    if (rc < 0) {
-        log_err("journal", "cannot append %zu record(s) to %s: %s", n, j->path, strerror(-rc));
-        /* cut the partial batch off; failing that, before the next append */
-        if (cut_to(j, j->size) < 0)
-            j->tail_dirty = true;
-        goto out;
+    rc = append_staged(j, &o, n);
+out:
+    free(o.p);
+    return rc;
+}
+
+int journal_append_figures(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
+                           size_t n_tg)
+{
+    int rc = 0;
+    journal_out o = { 0 };
+    size_t n = n_obs + n_tg;
+
+    if (j == NULL || (obs == NULL && n_obs > 0) || (tg == NULL && n_tg > 0))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = i < n_obs ? obs_invalid(&obs[i]) : target_invalid(&tg[i - n_obs]);
+        if (why != NULL) {
+            log_err("journal", "refusing record %zu of %zu: %s", i + 1, n, why);
+            return -EINVAL;
+        }
     }
-    j->size += (off_t)o.len;
-    j->count += n;
+    for (size_t i = 0; i < n; i++) {
+        rc = i < n_obs ? out_line(&o, &obs[i], NULL, NULL) : out_line(&o, NULL, &tg[i - n_obs], NULL);
+        if (rc < 0) {
+            log_err("journal", "out of memory for a batch of %zu records", n);
+            goto out;
+        }
+    }
+    rc = append_staged(j, &o, n);
 out:
     free(o.p);
     return rc;

@@ -52,6 +52,13 @@ int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), v
  * written), -ENOSPC/-EFBIG/-EIO from the disk. */
 int journal_append(journal *j, const journal_record *recs, size_t n);
 
+/* The same for figures and targets as ingest holds them (no journal_record,
+ * whose inline event payload makes it 4.8 KB: a batch of 4,096 figures would
+ * take 20 MB to stage): the n_obs observations, then the n_tg targets, as one
+ * batch with one fsync. */
+int journal_append_figures(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
+                           size_t n_tg);
+
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);
 

@@ -4,7 +4,9 @@
  */
 #include "model.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool pp_id_valid(const char *s)
@@ -51,10 +53,113 @@ int pp_period_parse_canonical(const char *s, int *period)
     return 0;
 }
 
+/* ---- catalogue look-ups ----------------------------------------------------
+ *
+ * Four open-addressing tables (park ids, park names, indicator ids, indicator
+ * labels) of slot = index + 1 (0: free), at most half full. A look-up tries
+ * the id table, then the name table: the same order as the linear scans,
+ * which remain for a catalogue without an index. */
+
+typedef struct cat_table {
+    uint32_t *slots;
+    size_t mask;
+} cat_table;
+
+struct pp_catalog_index {
+    cat_table park_id, park_name, ind_id, ind_label;
+};
+
+static uint64_t cat_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The key of entry i of a table: which string of which array. */
+typedef const char *(*cat_key_fn)(const pp_catalog *cat, size_t i);
+static const char *key_park_id(const pp_catalog *c, size_t i) { return c->parks[i].id; }
+static const char *key_park_name(const pp_catalog *c, size_t i) { return c->parks[i].name; }
+static const char *key_ind_id(const pp_catalog *c, size_t i) { return c->indicators[i].id; }
+static const char *key_ind_label(const pp_catalog *c, size_t i) { return c->indicators[i].label; }
+
+static long cat_find(const pp_catalog *cat, const cat_table *t, cat_key_fn key, const char *k)
+{
+    for (size_t s = cat_hash(k) & t->mask;; s = (s + 1) & t->mask) {
+        uint32_t v = t->slots[s];
+        if (v == 0)
+            return -1;
+        if (strcmp(key(cat, v - 1), k) == 0)
+            return (long)v - 1;
+    }
+}
+
+/* Fills t with the n entries whose key is not NULL; the first of equal keys wins. */
+static int cat_fill(const pp_catalog *cat, cat_table *t, cat_key_fn key, size_t n)
+{
+    size_t size = 8;
+    while (size < 2 * n + 2)
+        size *= 2;
+    t->slots = calloc(size, sizeof *t->slots);
+    if (t->slots == NULL)
+        return -1;
+    t->mask = size - 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = key(cat, i);
+        if (k == NULL || cat_find(cat, t, key, k) >= 0)
+            continue;
+        size_t s = cat_hash(k) & t->mask;
+        while (t->slots[s] != 0)
+            s = (s + 1) & t->mask;
+        t->slots[s] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+int pp_catalog_index_build(pp_catalog *cat)
+{
+    pp_catalog_index_free(cat);
+    if (cat->n_parks >= UINT32_MAX || cat->n_indicators >= UINT32_MAX)
+        return -1;
+    struct pp_catalog_index *x = calloc(1, sizeof *x);
+    if (x == NULL || cat_fill(cat, &x->park_id, key_park_id, cat->n_parks) != 0 ||
+        cat_fill(cat, &x->park_name, key_park_name, cat->n_parks) != 0 ||
+        cat_fill(cat, &x->ind_id, key_ind_id, cat->n_indicators) != 0 ||
+        cat_fill(cat, &x->ind_label, key_ind_label, cat->n_indicators) != 0) {
+        cat->index = x;
+        pp_catalog_index_free(cat);
+        return -1;
+    }
+    cat->index = x;
+    return 0;
+}
+
+void pp_catalog_index_free(pp_catalog *cat)
+{
+    struct pp_catalog_index *x = cat->index;
+    if (x == NULL)
+        return;
+    free(x->park_id.slots);
+    free(x->park_name.slots);
+    free(x->ind_id.slots);
+    free(x->ind_label.slots);
+    free(x);
+    cat->index = NULL;
+}
+
 const pp_park *pp_catalog_park(const pp_catalog *cat, const char *key)
 {
     if (cat == NULL || key == NULL)
         return NULL;
+    if (cat->index != NULL) {
+        long i = cat_find(cat, &cat->index->park_id, key_park_id, key);
+        if (i < 0)
+            i = cat_find(cat, &cat->index->park_name, key_park_name, key);
+        return i < 0 ? NULL : &cat->parks[i];
+    }
     for (size_t i = 0; i < cat->n_parks; i++)
         if (strcmp(cat->parks[i].id, key) == 0)
             return &cat->parks[i];
@@ -68,6 +173,12 @@ const pp_indicator *pp_catalog_indicator(const pp_catalog *cat, const char *key)
 {
     if (cat == NULL || key == NULL)
         return NULL;
+    if (cat->index != NULL) {
+        long i = cat_find(cat, &cat->index->ind_id, key_ind_id, key);
+        if (i < 0)
+            i = cat_find(cat, &cat->index->ind_label, key_ind_label, key);
+        return i < 0 ? NULL : &cat->indicators[i];
+    }
     for (size_t i = 0; i < cat->n_indicators; i++)
         if (strcmp(cat->indicators[i].id, key) == 0)
             return &cat->indicators[i];
