@@ -1,0 +1,526 @@
+/*
+ * check_alert.c — Check suite for daemon/alert.c, the alert state machine of
+ * SPEC §7.
+ *
+ * Two kinds of tests. The replay tests feed journal event payloads straight to
+ * alert_replay_event (no configuration, db or journal needed) and read the
+ * history back through the query functions: the ring of ALERT_HISTORY, the
+ * active snapshot, ?since= and the SSE cursor. The evaluation tests build a
+ * small daemon state in a fresh mkdtemp() directory — a configuration with two
+ * parks and the standard indicator catalogue, a journal and a db, no bus —
+ * raise alerts with alert_evaluate, then "restart": a fresh engine replays the
+ * journal and must answer exactly as the old one did and raise nothing again.
+ */
+#include "alert.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NOW_2024_09_15 1726365600 /* 2024-09-15T10:00:00+08:00: August is due */
+#define NOW_2024_10_15 1728957600 /* 2024-10-15T10:00:00+08:00: September is due */
+
+static char test_dir[PATH_MAX];
+static pp_app app;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A journal payload for alert seq of park/ind/period/status, with a body that
+ * is valid JSON and names its seq (what the queries hand back verbatim). */
+static void alert_payload(char *buf, size_t len, unsigned seq, const char *park, const char *ind,
+                          const char *period, const char *status)
+{
+    snprintf(buf, len, "alert %u %s %s %s %s {\"seq\":%u,\"id\":\"%s/%s/%s/%s\"}", seq, park, ind,
+             period, status, seq, park, ind, period, status);
+}
+
+static void replay_alert(alert_engine *e, unsigned seq, const char *park, const char *ind,
+                         const char *period, const char *status)
+{
+    char p[512];
+    alert_payload(p, sizeof p, seq, park, ind, period, status);
+    ck_assert_int_eq(alert_replay_event(e, p), 0);
+}
+
+/* The output of one of the query functions, as a malloc'd string. */
+static char *query_active(alert_engine *e)
+{
+    jbuf b;
+    jbuf_init(&b);
+    alert_active_json(e, &b);
+    ck_assert(!b.failed);
+    return jbuf_take(&b, NULL);
+}
+
+static char *query_since(alert_engine *e, uint64_t since)
+{
+    jbuf b;
+    jbuf_init(&b);
+    alert_since_json(e, since, &b);
+    ck_assert(!b.failed);
+    return jbuf_take(&b, NULL);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* The number of alerts in a query's answer. */
+static size_t n_alerts(const char *answer)
+{
+    const char *list = strstr(answer, "\"alerts\":[");
+    ck_assert_ptr_nonnull(list);
+    return count(list, "{\"seq\":");
+}
+
+static int listener_calls;
+static void listener(void *ud)
+{
+    ck_assert_ptr_eq(ud, &listener_calls);
+    listener_calls++;
+}
+
+/* ---- replay tests --------------------------------------------------------- */
+
+START_TEST(test_replay_queries)
+{
+    alert_engine *e = alert_new(NULL);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_uint_eq(alert_seq(e), 0);
+    char *s = query_active(e);
+    ck_assert_str_eq(s, "{\"seq\":0,\"alerts\":[]}");
+    free(s);
+    s = query_since(e, 0);
+    ck_assert_str_eq(s, "{\"seq\":0,\"alerts\":[],\"complete\":true}");
+    free(s);
+    uint64_t seq = 99;
+    ck_assert_ptr_null(alert_next(e, 0, &seq));
+
+    replay_alert(e, 1, "pa", "tax_revenue", "2024-07", "warning");
+    replay_alert(e, 2, "pb", "tax_revenue", "2024-07", "critical");
+    ck_assert_int_eq(alert_replay_event(e, "state pb fiscal_revenue 2024-07 ok"), 0);
+    replay_alert(e, 3, "pa", "tax_revenue", "2024-08", "ok"); /* pa recovers */
+    replay_alert(e, 4, "pb", "fiscal_revenue", "2024-08", "stale");
+    /* not an alert event, and malformed ones: ignored, nothing changes */
+    ck_assert_int_eq(alert_replay_event(e, "seq 12"), -1);
+    ck_assert_int_eq(alert_replay_event(e, "alert 9 pa tax_revenue 2024-08 warning no-json"), -1);
+    ck_assert_int_eq(alert_replay_event(e, "alert 9 pa tax_revenue 2024-13 warning {}"), -1);
+    ck_assert_int_eq(alert_replay_event(e, "alert 9 pa tax_revenue 2024-08 bad {}"), -1);
+    ck_assert_int_eq(alert_replay_event(e, "alert 9 P/A tax_revenue 2024-08 ok {}"), -1);
+    ck_assert_int_eq(alert_replay_event(e, "state pa tax_revenue 2024-08"), -1);
+
+    ck_assert_uint_eq(alert_seq(e), 4);
+    /* active: the series whose last alert is not ok/no_target, by seq */
+    s = query_active(e);
+    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":["
+                        "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"},"
+                        "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}]}");
+    free(s);
+    s = query_since(e, 2);
+    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":["
+                        "{\"seq\":3,\"id\":\"pa/tax_revenue/2024-08/ok\"},"
+                        "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}],\"complete\":true}");
+    free(s);
+    s = query_since(e, 4);
+    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":[],\"complete\":true}");
+    free(s);
+    s = query_since(e, 0);
+    ck_assert_uint_eq(n_alerts(s), 4);
+    ck_assert_ptr_nonnull(strstr(s, "\"complete\":true}"));
+    free(s);
+
+    char *j = alert_next(e, 1, &seq);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(seq, 2);
+    ck_assert_str_eq(j, "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"}");
+    free(j);
+    ck_assert_ptr_null(alert_next(e, 4, &seq));
+    alert_free(e);
+}
+END_TEST
+
+/* More alerts than the ring holds: ?since= reports what was forgotten, and a
+ * series whose last alert already left the ring is still in the snapshot. */
+START_TEST(test_replay_ring_wraps)
+{
+    alert_engine *e = alert_new(NULL);
+    ck_assert_ptr_nonnull(e);
+    const unsigned extra = 100, total = ALERT_HISTORY + extra;
+    replay_alert(e, 1, "pa", "tax_revenue", "2024-07", "critical"); /* stays active */
+    char park[32], period[8];
+    for (unsigned seq = 2; seq <= total; seq++) {
+        /* each park raises once per month, status alternating warning/ok */
+        unsigned p = seq % 1000, m = seq / 1000 % 12 + 1, y = 2000 + seq / 12000;
+        snprintf(park, sizeof park, "p%u", p);
+        snprintf(period, sizeof period, "%04u-%02u", y, m);
+        replay_alert(e, seq, park, "fiscal_revenue", period, seq / 1000 % 2 ? "ok" : "warning");
+    }
+    ck_assert_uint_eq(alert_seq(e), total);
+
+    char *s = query_since(e, 0);
+    ck_assert_uint_eq(n_alerts(s), ALERT_HISTORY);
+    ck_assert_ptr_nonnull(strstr(s, "\"alerts\":[{\"seq\":101,"));
+    ck_assert_ptr_nonnull(strstr(s, "\"complete\":false}"));
+    free(s);
+    s = query_since(e, extra - 1);
+    ck_assert_ptr_nonnull(strstr(s, "\"complete\":false}"));
+    free(s);
+    s = query_since(e, extra);
+    ck_assert_uint_eq(n_alerts(s), ALERT_HISTORY);
+    ck_assert_ptr_nonnull(strstr(s, "\"complete\":true}"));
+    free(s);
+    s = query_since(e, total - 2);
+    ck_assert_uint_eq(n_alerts(s), 2);
+    free(s);
+
+    uint64_t seq = 0;
+    char *j = alert_next(e, 0, &seq); /* the oldest still held */
+    ck_assert_uint_eq(seq, extra + 1);
+    free(j);
+
+    s = query_active(e);
+    ck_assert_ptr_nonnull(strstr(s, "\"alerts\":[{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/critical\"}"));
+    /* 1000 parks, each with its last alert: warning (active) or ok */
+    size_t n_active = n_alerts(s);
+    ck_assert_uint_gt(n_active, 1);
+    ck_assert_uint_eq(count(s, "/warning\"}") + 1, n_active);
+    ck_assert_uint_eq(count(s, "/ok\"}"), 0);
+    free(s);
+    alert_free(e);
+}
+END_TEST
+
+/* ---- evaluation fixture --------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    char cwd[PATH_MAX], conf[PATH_MAX + 16], journal_dir[PATH_MAX + 16], err[4096];
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    int n = snprintf(test_dir, sizeof test_dir, "%s/check_alert.XXXXXX", base);
+    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
+    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd)); /* the tests run from the project root */
+
+    snprintf(conf, sizeof conf, "%s/parkpulse.conf", test_dir);
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "timezone = \"Asia/Shanghai\"\n"
+               "state_dir = \"%s\"\n"
+               "include(\"%s/config/indicators.conf\")\n"
+               "park \"pa\" { name = \"甲园区\" }\n"
+               "park \"pb\" { name = \"乙园区\" }\n", test_dir, cwd);
+    ck_assert_int_eq(fclose(f), 0);
+
+    memset(&app, 0, sizeof app);
+    pthread_rwlock_init(&app.cfg_lock, NULL);
+    pthread_mutex_init(&app.ingest_lock, NULL);
+    app.fixed_now = NOW_2024_09_15;
+    app.cfg = conf_load(conf, err, sizeof err);
+    ck_assert_msg(app.cfg != NULL, "%s", err);
+    snprintf(journal_dir, sizeof journal_dir, "%s/journal", test_dir);
+    ck_assert_int_eq(journal_open(journal_dir, &app.journal), 0);
+    app.db = db_new();
+    ck_assert_ptr_nonnull(app.db);
+    listener_calls = 0;
+}
+
+static void teardown(void)
+{
+    journal_close(app.journal);
+    db_free(app.db);
+    conf_free(app.cfg);
+    pthread_mutex_destroy(&app.ingest_lock);
+    pthread_rwlock_destroy(&app.cfg_lock);
+    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void set_target(const char *park, const char *ind, int year, double value)
+{
+    pp_target t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.park, sizeof t.park, "%s", park);
+    snprintf(t.indicator, sizeof t.indicator, "%s", ind);
+    t.year = year;
+    t.value = value;
+    t.received_at = app.fixed_now;
+    db_wrlock(app.db);
+    ck_assert_int_ge(db_add_target(app.db, &t), 0);
+    db_unlock(app.db);
+}
+
+static void set_figure(const char *park, const char *ind, int year, int month, double value)
+{
+    pp_obs o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.park, sizeof o.park, "%s", park);
+    snprintf(o.indicator, sizeof o.indicator, "%s", ind);
+    o.period = pp_period_make(year, month);
+    o.value = value;
+    o.status = 'A';
+    o.received_at = app.fixed_now;
+    db_wrlock(app.db);
+    ck_assert_int_ge(db_add_obs(app.db, &o), 0);
+    db_unlock(app.db);
+}
+
+static int evaluate(alert_engine *e, const char *park, const char *ind)
+{
+    pthread_mutex_lock(&app.ingest_lock);
+    int n = alert_evaluate(e, &park, &ind, 1, false);
+    pthread_mutex_unlock(&app.ingest_lock);
+    return n;
+}
+
+static int evaluate_all(alert_engine *e)
+{
+    pthread_mutex_lock(&app.ingest_lock);
+    int n = alert_evaluate(e, NULL, NULL, 0, true);
+    pthread_mutex_unlock(&app.ingest_lock);
+    return n;
+}
+
+static int replay_cb(const journal_record *r, void *ud)
+{
+    if (r->type == JREC_EVENT)
+        alert_replay_event(ud, r->event);
+    return 0;
+}
+
+/* A fresh engine that replayed the journal: the daemon after a restart. */
+static alert_engine *restart(void)
+{
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(journal_replay(app.journal, replay_cb, e), 0);
+    return e;
+}
+
+static char *last_alert(alert_engine *e)
+{
+    uint64_t seq = 0;
+    char *j = alert_next(e, alert_seq(e) - 1, &seq);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(seq, alert_seq(e));
+    return j;
+}
+
+/* ---- evaluation tests ----------------------------------------------------- */
+
+/* A series falls behind, is reminded next month, recovers, relapses to an
+ * alert already raised (quiet), and a restart repeats nothing. */
+START_TEST(test_evaluate_lifecycle)
+{
+    const char *fai = "fixed_asset_investment";
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    alert_set_listener(e, listener, &listener_calls);
+    set_target("pa", fai, 2024, 100);
+
+    /* 1-8月 50 of 100 against a pace of 66.67%: critical, first status */
+    set_figure("pa", fai, 2024, 8, 50);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    ck_assert_int_eq(listener_calls, 1);
+    ck_assert_uint_eq(alert_seq(e), 1);
+    char *j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":1,\"id\":\"pa/fixed_asset_investment/2024-08/critical\""));
+    ck_assert_ptr_nonnull(strstr(j, "\"park_name\":\"甲园区\""));
+    ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"none\""));
+    free(j);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 0); /* nothing new */
+    ck_assert_int_eq(listener_calls, 1);
+
+    /* still critical in September: the monthly reminder */
+    app.fixed_now = NOW_2024_10_15;
+    set_figure("pa", fai, 2024, 9, 55);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":2,\"id\":\"pa/fixed_asset_investment/2024-09/critical\""));
+    ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"critical\""));
+    free(j);
+
+    /* a revision brings September to 75 (pace 75%): ok, a recovery */
+    set_figure("pa", fai, 2024, 9, 75);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":3,\"id\":\"pa/fixed_asset_investment/2024-09/ok\""));
+    free(j);
+    char *active = query_active(e);
+    ck_assert_str_eq(active, "{\"seq\":3,\"alerts\":[]}");
+    free(active);
+
+    /* and back to 55: pa/…/2024-09/critical was raised already: quiet */
+    set_figure("pa", fai, 2024, 9, 55);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 0);
+    ck_assert_uint_eq(alert_seq(e), 3);
+    ck_assert_int_eq(listener_calls, 3);
+    /* The snapshot lists a series by its state (critical again) with the last
+     * alert it raised (the recovery): what the engine has always answered. */
+    active = query_active(e);
+    ck_assert_uint_eq(n_alerts(active), 1);
+    ck_assert_ptr_nonnull(strstr(active, "[{\"seq\":3,\"id\":\"pa/fixed_asset_investment/2024-09/ok\""));
+    free(active);
+
+    /* pb falls behind too, with pa unchanged: one alert, seq 4 */
+    set_target("pb", fai, 2024, 100);
+    set_figure("pb", fai, 2024, 9, 66); /* gap −9: warning */
+    ck_assert_int_eq(evaluate_all(e), 1);
+    j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":4,\"id\":\"pb/fixed_asset_investment/2024-09/warning\""));
+    free(j);
+
+    char *since = query_since(e, 0);
+    active = query_active(e);
+    ck_assert_uint_eq(n_alerts(since), 4);
+    ck_assert_uint_eq(n_alerts(active), 2);
+
+    /* after a restart: the same answers, and nothing is raised again */
+    alert_engine *e2 = restart();
+    ck_assert_uint_eq(alert_seq(e2), 4);
+    char *since2 = query_since(e2, 0), *active2 = query_active(e2);
+    ck_assert_str_eq(since2, since);
+    ck_assert_str_eq(active2, active);
+    free(since2);
+    free(active2);
+    ck_assert_int_eq(evaluate_all(e2), 0);
+    ck_assert_int_eq(evaluate(e2, "pa", fai), 0);
+
+    /* pa recovers again: 2024-09/ok was raised already, quiet; then a new
+     * period's critical is an alert, seq continuing after the restart */
+    set_figure("pa", fai, 2024, 9, 75);
+    ck_assert_int_eq(evaluate(e2, "pa", fai), 0);
+    set_figure("pa", fai, 2024, 10, 60);
+    app.fixed_now = NOW_2024_10_15 + 31 * 86400;
+    ck_assert_int_eq(evaluate(e2, "pa", fai), 1);
+    ck_assert_uint_eq(alert_seq(e2), 5);
+    j = last_alert(e2);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":5,\"id\":\"pa/fixed_asset_investment/2024-10/critical\""));
+    ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"ok\""));
+    free(j);
+
+    free(since);
+    free(active);
+    alert_free(e2);
+    alert_free(e);
+}
+END_TEST
+
+/* Several series raising in one evaluation get consecutive seqs in catalogue
+ * order, and the journal holds one event per decision. */
+START_TEST(test_evaluate_batch)
+{
+    const char *inds[] = { "tax_revenue", "fiscal_revenue", "fixed_asset_investment" };
+    const char *parks[] = { "pb", "pa", "pa" };
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    for (size_t i = 0; i < 3; i++) {
+        set_target(parks[i], inds[i], 2024, 100);
+        set_figure(parks[i], inds[i], 2024, 8, 40);
+    }
+    pthread_mutex_lock(&app.ingest_lock);
+    ck_assert_int_eq(alert_evaluate(e, parks, inds, 3, false), 3);
+    pthread_mutex_unlock(&app.ingest_lock);
+    char *since = query_since(e, 0);
+    ck_assert_ptr_nonnull(strstr(since, "[{\"seq\":1,\"id\":\"pb/tax_revenue/2024-08/critical\""));
+    ck_assert_ptr_nonnull(strstr(since, "{\"seq\":2,\"id\":\"pa/fiscal_revenue/2024-08/critical\""));
+    ck_assert_ptr_nonnull(strstr(since, "{\"seq\":3,\"id\":\"pa/fixed_asset_investment/2024-08/critical\""));
+    /* unknown series are skipped */
+    const char *bad_p = "pz", *bad_i = "tax_revenue";
+    pthread_mutex_lock(&app.ingest_lock);
+    ck_assert_int_eq(alert_evaluate(e, &bad_p, &bad_i, 1, false), 0);
+    pthread_mutex_unlock(&app.ingest_lock);
+
+    alert_engine *e2 = restart();
+    char *since2 = query_since(e2, 0);
+    ck_assert_str_eq(since2, since);
+    free(since2);
+    free(since);
+    ck_assert_int_eq(evaluate_all(e2), 0);
+    alert_free(e2);
+    alert_free(e);
+}
+END_TEST
+
+/* An engine that replayed many series (its tables grown several times) still
+ * knows every alert id it raised: a relapse to one of them stays quiet. */
+START_TEST(test_evaluate_after_big_replay)
+{
+    const char *fai = "fixed_asset_investment";
+    const char *inds[] = { "tax_revenue", "fiscal_revenue", "trade_total", "fdi_actual" };
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    char park[32];
+    unsigned seq = 0;
+    for (unsigned p = 0; p < 3000; p++) {
+        snprintf(park, sizeof park, "x%u", p);
+        for (size_t i = 0; i < 4; i++)
+            replay_alert(e, ++seq, park, inds[i], "2024-07", "warning");
+        if (p == 1500) {
+            replay_alert(e, ++seq, "pa", fai, "2024-08", "critical");
+            ck_assert_int_eq(alert_replay_event(e, "state pa fixed_asset_investment 2024-08 ok"), 0);
+        }
+    }
+    ck_assert_uint_eq(alert_seq(e), seq);
+
+    set_target("pa", fai, 2024, 100);
+    set_figure("pa", fai, 2024, 8, 50); /* critical again: raised already */
+    ck_assert_int_eq(evaluate(e, "pa", fai), 0);
+    ck_assert_uint_eq(alert_seq(e), seq);
+    set_figure("pa", fai, 2024, 8, 60); /* warning: new */
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), seq + 1);
+    char *j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "/2024-08/warning\""));
+    ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"critical\""));
+    free(j);
+    char *active = query_active(e);
+    ck_assert_uint_eq(n_alerts(active), 3000 * 4 + 1);
+    free(active);
+    alert_free(e);
+}
+END_TEST
+
+static Suite *alert_suite(void)
+{
+    Suite *s = suite_create("alert");
+    TCase *tc = tcase_create("replay");
+    tcase_add_test(tc, test_replay_queries);
+    tcase_add_test(tc, test_replay_ring_wraps);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("evaluate");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_evaluate_lifecycle);
+    tcase_add_test(tc, test_evaluate_batch);
+    tcase_add_test(tc, test_evaluate_after_big_replay);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(alert_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? 1 : 0;
+}
