@@ -567,13 +567,22 @@ static void decide(alert_engine *e, const pp_park *park, const pp_indicator *ind
     ds->n++;
 }
 
+static void free_events(char **ev, size_t n)
+{
+    if (ev == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(ev[i]);
+    free(ev);
+}
+
 int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
                    size_t n, bool all)
 {
     pp_app *app = e->app;
     decisions ds = { 0 };
     decision *d;
-    journal_record *recs = NULL;
+    char **recs = NULL; /* the journal lines' payloads */
     size_t nd = 0;
     int raised = 0, rc = -1;
     int64_t now = app_now(app);
@@ -610,27 +619,30 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
         goto out;
     for (size_t i = 0; i < nd; i++) {
         char pbuf[16];
-        recs[i].type = JREC_EVENT;
         pp_period_format(d[i].period, pbuf, sizeof pbuf);
         int w;
         if (d[i].seq)
-            w = snprintf(recs[i].event, sizeof recs[i].event, "alert %llu %s %s %s %s %s",
-                         (unsigned long long)d[i].seq, d[i].park, d[i].ind, pbuf,
-                         pp_status_name(d[i].status), d[i].msg->json);
+            w = asprintf(&recs[i], "alert %llu %s %s %s %s %s", (unsigned long long)d[i].seq,
+                         d[i].park, d[i].ind, pbuf, pp_status_name(d[i].status), d[i].msg->json);
         else
-            w = snprintf(recs[i].event, sizeof recs[i].event, "state %s %s %s %s", d[i].park,
-                         d[i].ind, pbuf, pp_status_name(d[i].status));
-        if (w < 0 || (size_t)w >= sizeof recs[i].event) {
+            w = asprintf(&recs[i], "state %s %s %s %s", d[i].park, d[i].ind, pbuf,
+                         pp_status_name(d[i].status));
+        if (w < 0) {
+            recs[i] = NULL;
+            log_err("alert", "out of memory journaling an alert for %s/%s", d[i].park, d[i].ind);
+            goto out;
+        }
+        if ((size_t)w >= JOURNAL_EVENT_MAX) {
             log_err("alert", "alert for %s/%s too long for the journal", d[i].park, d[i].ind);
             goto out;
         }
     }
-    int jr = journal_append(app->journal, recs, nd);
+    int jr = journal_append_events(app->journal, (const char *const *)recs, nd);
     if (jr < 0) {
         log_err("alert", "cannot journal %zu alert decision(s): %s; not published", nd, strerror(-jr));
         goto out;
     }
-    free(recs); /* nd × 4 KB: gone before the bus copies the alerts */
+    free_events(recs, nd); /* gone before the bus copies the alerts */
     recs = NULL;
     pthread_mutex_lock(&e->lock);
     for (size_t i = 0; i < nd; i++)
@@ -658,7 +670,7 @@ out:
         msg_unref(d[i].msg);
     pthread_mutex_unlock(&e->lock);
     free(ds.d);
-    free(recs);
+    free_events(recs, nd);
     return rc;
 }
 

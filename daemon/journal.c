@@ -964,6 +964,34 @@ out:
     return rc;
 }
 
+int journal_append_events(journal *j, const char *const *events, size_t n)
+{
+    int rc = 0;
+    journal_out o = { 0 };
+
+    if (j == NULL || (events == NULL && n > 0))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (events[i] == NULL || strnlen(events[i], JOURNAL_EVENT_MAX) == JOURNAL_EVENT_MAX) {
+            log_err("journal", "refusing record %zu of %zu: event payload too long", i + 1, n);
+            return -EINVAL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = out_line(&o, NULL, NULL, events[i]);
+        if (rc < 0) {
+            log_err("journal", "out of memory for a batch of %zu records", n);
+            goto out;
+        }
+    }
+    rc = append_staged(j, &o, n);
+out:
+    free(o.p);
+    return rc;
+}
+
 uint64_t journal_count(const journal *j) { return j ? j->count : 0; }
 
 void journal_close(journal *j)

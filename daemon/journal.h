@@ -59,6 +59,9 @@ int journal_append(journal *j, const journal_record *recs, size_t n);
 int journal_append_figures(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
                            size_t n_tg);
 
+/* The same for n event payloads (each shorter than JOURNAL_EVENT_MAX). */
+int journal_append_events(journal *j, const char *const *events, size_t n);
+
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);
 

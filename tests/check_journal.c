@@ -321,6 +321,42 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* journal_append_figures and journal_append_events write the same lines as
+ * journal_append, and refuse a bad batch whole. */
+START_TEST(test_append_figures_and_events)
+{
+    journal_record o1 = mk_obs("p", "i", 2024, 1, 192.2, 'A', "a.csv", "", 10);
+    journal_record o2 = mk_obs("q", "j", 2024, 2, -0.0, 'R', "b\tc.csv", "n", 11);
+    journal_record t1 = mk_target("p", "i", 2024, 300, "t.csv", 12);
+    journal_record e1 = mk_event("alert 1 p i 2024-01 critical {}"), e2 = mk_event("");
+    pp_obs obs[] = { o1.obs, o2.obs };
+    pp_target tg[] = { t1.target };
+    const char *ev[] = { e1.event, e2.event };
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append_figures(j, obs, 2, tg, 1), 0);
+    ck_assert_int_eq(journal_append_events(j, ev, 2), 0);
+    ck_assert_int_eq(journal_append_figures(j, NULL, 0, NULL, 0), 0);
+    ck_assert_uint_eq(journal_count(j), 5);
+
+    pp_obs bad[] = { o1.obs, o1.obs };
+    bad[1].value = NAN;
+    ck_assert_int_eq(journal_append_figures(j, bad, 2, NULL, 0), -EINVAL);
+    static char too_long[JOURNAL_EVENT_MAX + 1];
+    memset(too_long, 'x', JOURNAL_EVENT_MAX);
+    const char *bad_ev[] = { "fine", too_long };
+    ck_assert_int_eq(journal_append_events(j, bad_ev, 2), -EINVAL);
+    ck_assert_uint_eq(journal_count(j), 5);
+
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 5);
+    const journal_record *want[] = { &o1, &o2, &t1, &e1, &e2 };
+    for (size_t i = 0; i < 5; i++)
+        assert_same(want[i], &c.recs[i]);
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
 START_TEST(test_many_records_cross_chunks)
 {
     /* ~3 MiB: replay reads in 1 MiB pieces, so lines straddle the boundaries */
@@ -762,6 +798,7 @@ static Suite *journal_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_format_exact);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_append_figures_and_events);
     tcase_add_test(tc, test_many_records_cross_chunks);
     tcase_add_test(tc, test_replay_stops_early);
     tcase_add_test(tc, test_reopen_keeps_count);
