@@ -904,24 +904,26 @@ static int append_staged(journal *j, journal_out *o, size_t n)
     return 0;
 }
 
-int journal_append(journal *j, const journal_record *recs, size_t n)
+/* A batch of n records seen through two callbacks: why record i cannot be
+ * journaled (NULL: it can), and staging it as a line. */
+typedef const char *(*batch_check)(const void *ctx, size_t i);
+typedef int (*batch_line)(journal_out *o, const void *ctx, size_t i);
+
+/* Checks every record (refusing the batch whole), stages them, appends. */
+static int append_batch(journal *j, size_t n, const void *ctx, batch_check check, batch_line line)
 {
     int rc = 0;
     journal_out o = { 0 };
 
-    if (j == NULL || (recs == NULL && n > 0))
-        return -EINVAL;
-    if (n == 0)
-        return 0;
     for (size_t i = 0; i < n; i++) {
-        const char *why = record_invalid(&recs[i]);
+        const char *why = check(ctx, i);
         if (why != NULL) {
             log_err("journal", "refusing record %zu of %zu: %s", i + 1, n, why);
             return -EINVAL;
         }
     }
     for (size_t i = 0; i < n; i++) {
-        rc = out_record(&o, &recs[i]);
+        rc = line(&o, ctx, i);
         if (rc < 0) {
             log_err("journal", "out of memory for a batch of %zu records", n);
             goto out;
@@ -931,65 +933,70 @@ int journal_append(journal *j, const journal_record *recs, size_t n)
 out:
     free(o.p);
     return rc;
+}
+
+static const char *check_record(const void *ctx, size_t i)
+{
+    return record_invalid(&((const journal_record *)ctx)[i]);
+}
+
+static int line_record(journal_out *o, const void *ctx, size_t i)
+{
+    return out_record(o, &((const journal_record *)ctx)[i]);
+}
+
+int journal_append(journal *j, const journal_record *recs, size_t n)
+{
+    if (j == NULL || (recs == NULL && n > 0))
+        return -EINVAL;
+    return n == 0 ? 0 : append_batch(j, n, recs, check_record, line_record);
+}
+
+typedef struct figures {
+    const pp_obs *obs;
+    size_t n_obs;
+    const pp_target *tg;
+} figures;
+
+static const char *check_figure(const void *ctx, size_t i)
+{
+    const figures *f = ctx;
+    return i < f->n_obs ? obs_invalid(&f->obs[i]) : target_invalid(&f->tg[i - f->n_obs]);
+}
+
+static int line_figure(journal_out *o, const void *ctx, size_t i)
+{
+    const figures *f = ctx;
+    return i < f->n_obs ? out_line(o, &f->obs[i], NULL, NULL)
+                        : out_line(o, NULL, &f->tg[i - f->n_obs], NULL);
 }
 
 int journal_append_figures(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
                            size_t n_tg)
 {
-    int rc = 0;
-    journal_out o = { 0 };
-    size_t n = n_obs + n_tg;
-
     if (j == NULL || (obs == NULL && n_obs > 0) || (tg == NULL && n_tg > 0))
         return -EINVAL;
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *why = i < n_obs ? obs_invalid(&obs[i]) : target_invalid(&tg[i - n_obs]);
-        if (why != NULL) {
-            log_err("journal", "refusing record %zu of %zu: %s", i + 1, n, why);
-            return -EINVAL;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        rc = i < n_obs ? out_line(&o, &obs[i], NULL, NULL) : out_line(&o, NULL, &tg[i - n_obs], NULL);
-        if (rc < 0) {
-            log_err("journal", "out of memory for a batch of %zu records", n);
-            goto out;
-        }
-    }
-    rc = append_staged(j, &o, n);
-out:
-    free(o.p);
-    return rc;
+    figures f = { .obs = obs, .n_obs = n_obs, .tg = tg };
+    return n_obs + n_tg == 0 ? 0 : append_batch(j, n_obs + n_tg, &f, check_figure, line_figure);
+}
+
+static const char *check_event(const void *ctx, size_t i)
+{
+    const char *ev = ((const char *const *)ctx)[i];
+    return ev == NULL || strnlen(ev, JOURNAL_EVENT_MAX) == JOURNAL_EVENT_MAX
+               ? "event payload too long" : NULL;
+}
+
+static int line_event(journal_out *o, const void *ctx, size_t i)
+{
+    return out_line(o, NULL, NULL, ((const char *const *)ctx)[i]);
 }
 
 int journal_append_events(journal *j, const char *const *events, size_t n)
 {
-    int rc = 0;
-    journal_out o = { 0 };
-
     if (j == NULL || (events == NULL && n > 0))
         return -EINVAL;
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (events[i] == NULL || strnlen(events[i], JOURNAL_EVENT_MAX) == JOURNAL_EVENT_MAX) {
-            log_err("journal", "refusing record %zu of %zu: event payload too long", i + 1, n);
-            return -EINVAL;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        rc = out_line(&o, NULL, NULL, events[i]);
-        if (rc < 0) {
-            log_err("journal", "out of memory for a batch of %zu records", n);
-            goto out;
-        }
-    }
-    rc = append_staged(j, &o, n);
-out:
-    free(o.p);
-    return rc;
+    return n == 0 ? 0 : append_batch(j, n, events, check_event, line_event);
 }
 
 uint64_t journal_count(const journal *j) { return j ? j->count : 0; }
