@@ -25,6 +25,8 @@
 #define NOW_2024_09_15 1726365600 /* 2024-09-15T10:00:00+08:00: August is due */
 #define NOW_2024_10_15 1728957600 /* 2024-10-15T10:00:00+08:00: September is due */
 
+#include "test_app.h"
+
 static char test_dir[PATH_MAX];
 static pp_app app;
 
@@ -201,57 +203,13 @@ END_TEST
 
 /* ---- evaluation fixture --------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    char cwd[PATH_MAX], conf[PATH_MAX + 16], journal_dir[PATH_MAX + 16], err[4096];
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_alert.XXXXXX", base);
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
-    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd)); /* the tests run from the project root */
-
-    snprintf(conf, sizeof conf, "%s/parkpulse.conf", test_dir);
-    FILE *f = fopen(conf, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "timezone = \"Asia/Shanghai\"\n"
-               "state_dir = \"%s\"\n"
-               "include(\"%s/config/indicators.conf\")\n"
-               "park \"pa\" { name = \"甲园区\" }\n"
-               "park \"pb\" { name = \"乙园区\" }\n", test_dir, cwd);
-    ck_assert_int_eq(fclose(f), 0);
-
-    memset(&app, 0, sizeof app);
-    pthread_rwlock_init(&app.cfg_lock, NULL);
-    pthread_mutex_init(&app.ingest_lock, NULL);
-    app.fixed_now = NOW_2024_09_15;
-    app.cfg = conf_load(conf, err, sizeof err);
-    ck_assert_msg(app.cfg != NULL, "%s", err);
-    snprintf(journal_dir, sizeof journal_dir, "%s/journal", test_dir);
-    ck_assert_int_eq(journal_open(journal_dir, &app.journal), 0);
-    app.db = db_new();
-    ck_assert_ptr_nonnull(app.db);
+    test_app_open(&app, test_dir, "check_alert", NOW_2024_09_15);
     listener_calls = 0;
 }
 
-static void teardown(void)
-{
-    journal_close(app.journal);
-    db_free(app.db);
-    conf_free(app.cfg);
-    pthread_mutex_destroy(&app.ingest_lock);
-    pthread_rwlock_destroy(&app.cfg_lock);
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { test_app_close(&app, test_dir); }
 
 static void set_target(const char *park, const char *ind, int year, double value)
 {

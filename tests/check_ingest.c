@@ -23,63 +23,19 @@
 
 #include "store.h"
 
+#include "test_app.h"
+
 static char test_dir[PATH_MAX];
 static pp_app app;
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    char cwd[PATH_MAX], conf[PATH_MAX + 16], journal_dir[PATH_MAX + 16], err[4096];
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_ingest.XXXXXX", base);
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
-    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd)); /* the tests run from the project root */
-
-    snprintf(conf, sizeof conf, "%s/parkpulse.conf", test_dir);
-    FILE *f = fopen(conf, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "state_dir = \"%s\"\n"
-               "include(\"%s/config/indicators.conf\")\n"
-               "park \"pa\" { name = \"甲园区\" }\n"
-               "park \"pb\" { name = \"乙园区\" }\n", test_dir, cwd);
-    ck_assert_int_eq(fclose(f), 0);
-
-    memset(&app, 0, sizeof app);
-    pthread_rwlock_init(&app.cfg_lock, NULL);
-    pthread_mutex_init(&app.ingest_lock, NULL);
-    app.fixed_now = 1700000000;
-    app.cfg = conf_load(conf, err, sizeof err);
-    ck_assert_msg(app.cfg != NULL, "%s", err);
-    snprintf(journal_dir, sizeof journal_dir, "%s/journal", test_dir);
-    ck_assert_int_eq(journal_open(journal_dir, &app.journal), 0);
-    app.db = db_new();
-    ck_assert_ptr_nonnull(app.db);
-    n = snprintf(app.rrd_dir, sizeof app.rrd_dir, "%.4000s/rrd", test_dir);
-    ck_assert(n > 0 && (size_t)n < sizeof app.rrd_dir);
-    ck_assert_int_eq(mkdir(app.rrd_dir, 0755), 0);
+    test_app_open(&app, test_dir, "check_ingest", 1700000000);
 }
 
-static void teardown(void)
-{
-    journal_close(app.journal);
-    db_free(app.db);
-    conf_free(app.cfg);
-    pthread_mutex_destroy(&app.ingest_lock);
-    pthread_rwlock_destroy(&app.cfg_lock);
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { test_app_close(&app, test_dir); }
 
 /* ---- helpers ------------------------------------------------------------ */
 
