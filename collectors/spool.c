@@ -15,6 +15,10 @@
  *
  * Nothing is ever deleted or overwritten: a name that is taken in done/ or
  * failed/ gets the smallest free suffix `.N` (x.csv.1, x.csv.1.errors, …).
+ * Where that would pass NAME_MAX (in failed/, counting the `.errors.tmp` of
+ * the report) the file is kept as STEM~N.EXT instead: the extension kept, the
+ * stem cut short (never inside a UTF-8 character), N the smallest free; the
+ * log names both, and a report's first line names the original file.
  * A refused file's report is written before the file moves, so that
  * failed/x.csv never shows without failed/x.csv.errors beside it.
  * Renames use renameat2(RENAME_NOREPLACE), or link+unlink where the file
@@ -23,6 +27,24 @@
  * PP_SUBMIT_OK, that is after its figures were journaled and fsync'd; a crash
  * before the directory fsync can only bring a file back into the spool, and
  * ingesting it again changes nothing.
+ *
+ * What moves is what was read. A file is opened once and its (st_dev,
+ * st_ino) kept with its data; when the daemon has answered, the name is
+ * moved only if it still refers to that inode (fstatat just before the
+ * rename). A writer may rename another file over the name meanwhile: that
+ * file was not read, so it stays in the spool and its name is looked at again
+ * at once. Linux has no rename-if-inode, so between that check and the rename
+ * another file can still take the name; the rename would then move it. So
+ * after the rename the moved file is checked again, and if it is not the one
+ * read it goes back into the spool under its name (RENAME_NOREPLACE; STEM~N.EXT
+ * if the name was taken again) to be ingested like any new file. Only a
+ * crash in that instant leaves it in done/ unread; if it cannot be put back,
+ * an error names where it is.
+ * (Without RENAME_NOREPLACE the new link is checked instead — a wrong one is
+ * removed — and the spool's name is unlinked only if it still refers to the
+ * file read; a name replaced between that check and the unlink is lost from
+ * the spool, so on such file systems writers must not reuse a name that is
+ * waiting in the spool.)
  *
  * Options (collector section of parkpulse.conf):
  *     path      the spool directory, absolute (required; created if only the
@@ -35,7 +57,10 @@
  * shutdown() writes to; the files named by events are ingested at once, and a
  * full rescan runs at start and every `rescan` seconds, in case an event was
  * missed. A rescan leaves alone files modified within the last two seconds:
- * they may still be being written, and their close will be seen by inotify.
+ * they may still be being written, and their close will be seen by inotify;
+ * their names are looked at again when they are two seconds old (poll()
+ * wakes for the earliest; at most SPOOL_PENDING_MAX names, the others wait
+ * for the next rescan; a name that disappeared is dropped).
  * Symbolic links, non-regular files and files with control characters in
  * their names are left in place and logged once.
  *
@@ -75,6 +100,13 @@
 #define SPOOL_BATCH_FILES      256
 #define SPOOL_BATCH_BYTES      (64ULL * 1024 * 1024)
 #define SPOOL_FILE_MODE        0640
+/* Files skipped as modified just now, looked at again when 2 s old: at most
+ * this many (the rest wait for the next rescan). */
+#define SPOOL_PENDING_MAX      4096
+/* Kept after a name in failed/ for the report written beside it. */
+#define SPOOL_REPORT_TMP       ".errors.tmp"
+/* The longest extension kept when a name is cut short (".csv" in practice). */
+#define SPOOL_MAX_EXT          16
 #define SPOOL_WATCH_MASK \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR)
 
@@ -91,11 +123,24 @@ struct spool_dirs {
     ino_t ino;
 };
 
+/* Which file was read: only that file is moved afterwards. */
+struct fileid {
+    dev_t dev;
+    ino_t ino;
+};
+
+/* Names to look at again at a time (mono_ms()), e.g. when 2 s old. */
+struct pending {
+    char *name;
+    int64_t due;
+};
+
 /* Files read and waiting to be submitted together. name points into the
  * caller's name list; data is malloc'd. */
 struct batch {
     struct {
         const char *name;
+        struct fileid id;
         char *data;
         size_t len;
     } f[SPOOL_BATCH_FILES];
@@ -117,6 +162,9 @@ struct spool {
     struct namelist noted;     /* files whose problem was already logged */
     struct namelist *scan_noted; /* during a full scan: problems seen in it */
     bool moved_done, moved_failed; /* files moved since the directories were fsync'd */
+    struct pending *pend;      /* names to look at again, unsorted */
+    size_t npend, pend_cap;
+    bool pend_full_logged;     /* "too many files to look at again" was logged */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -187,6 +235,76 @@ static void nl_sort_unique(struct namelist *l)
     l->n = out;
 }
 
+/* ---- names to look at again ------------------------------------------- */
+
+/*
+ * Asks for another look at name at `due` (mono_ms()); a name already waiting
+ * keeps the earlier time. The list is bounded: past SPOOL_PENDING_MAX names
+ * the file waits for the next full rescan (logged once).
+ */
+static void pending_add(struct spool *s, const char *name, int64_t due)
+{
+    for (size_t i = 0; i < s->npend; i++) {
+        if (strcmp(s->pend[i].name, name) == 0) {
+            if (due < s->pend[i].due)
+                s->pend[i].due = due;
+            return;
+        }
+    }
+    if (s->npend >= SPOOL_PENDING_MAX) {
+        if (!s->pend_full_logged)
+            s->host->log(s->host, PP_LOG_INFO, "more than %d files of %s to look at again; "
+                         "the others wait for the next rescan", SPOOL_PENDING_MAX, s->path);
+        s->pend_full_logged = true;
+        return;
+    }
+    if (s->npend == s->pend_cap) {
+        size_t cap = s->pend_cap ? s->pend_cap * 2 : 16;
+        struct pending *v = realloc(s->pend, cap * sizeof *v);
+        if (!v)
+            return; /* the next rescan finds it */
+        s->pend = v;
+        s->pend_cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return; /* the next rescan finds it */
+    s->pend[s->npend++] = (struct pending){ copy, due };
+}
+
+/* The earliest time a name waits for, or INT64_MAX. */
+static int64_t pending_next(const struct spool *s)
+{
+    int64_t t = INT64_MAX;
+    for (size_t i = 0; i < s->npend; i++)
+        if (s->pend[i].due < t)
+            t = s->pend[i].due;
+    return t;
+}
+
+/* Moves the names due by now from the pending list into out. */
+static void pending_take_due(struct spool *s, int64_t now, struct namelist *out)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->npend; i++) {
+        if (s->pend[i].due <= now && nl_add(out, s->pend[i].name) == 0)
+            free(s->pend[i].name);
+        else
+            s->pend[keep++] = s->pend[i];
+    }
+    s->npend = keep;
+    if (keep < SPOOL_PENDING_MAX)
+        s->pend_full_logged = false;
+}
+
+static void pending_free(struct spool *s)
+{
+    for (size_t i = 0; i < s->npend; i++)
+        free(s->pend[i].name);
+    free(s->pend);
+    s->pend = NULL;
+    s->npend = s->pend_cap = 0;
+}
 
 static void dirs_close(struct spool_dirs *d)
 {
@@ -394,6 +512,121 @@ static int move_noreplace(int fromdir, const char *from, int todir, const char *
     return 0;
 }
 
+/*
+ * The n-th name tried for a file called `name` in done/, failed/ or (put
+ * back) the spool, written to out: n = 0 is the name itself; then name.N —
+ * or, with ext_last, or when name.N and `reserve` more bytes would pass
+ * NAME_MAX, STEM~N.EXT: the name's extension kept, its stem cut short enough,
+ * never inside a UTF-8 sequence. Returns 0, or -ENAMETOOLONG when this n has
+ * no name that fits (n = 0 with a long name: the caller tries n = 1).
+ * Returns in *shortened whether the stem was cut.
+ */
+static int pick_name(const char *name, unsigned n, size_t reserve, bool ext_last,
+                     char out[NAME_MAX + 1], bool *shortened)
+{
+    size_t len = strlen(name), room = NAME_MAX - reserve;
+    char num[16];
+    *shortened = false;
+    if (n == 0) {
+        if (len > room)
+            return -ENAMETOOLONG;
+        memcpy(out, name, len + 1);
+        return 0;
+    }
+    size_t nlen = (size_t)snprintf(num, sizeof num, "%u", n);
+    if (!ext_last && len + 1 + nlen <= room) {
+        snprintf(out, NAME_MAX + 1, "%s.%s", name, num);
+        return 0;
+    }
+    const char *dot = strrchr(name, '.');
+    size_t ext = dot && dot != name && strlen(dot) <= SPOOL_MAX_EXT ? strlen(dot) : 0;
+    size_t stem = len - ext, fixed = 1 + nlen + ext; /* "~N" and the extension */
+    if (fixed >= room)
+        return -ENAMETOOLONG;
+    size_t keep = stem;
+    if (keep > room - fixed) {
+        keep = room - fixed;
+        while (keep > 0 && ((unsigned char)name[keep] & 0xc0) == 0x80)
+            keep--; /* name[keep] continues a UTF-8 character: cut before it */
+        *shortened = true;
+    }
+    snprintf(out, NAME_MAX + 1, "%.*s~%s%s", (int)keep, name, num, name + stem);
+    return 0;
+}
+
+/* 0 when dir/name is the file id; -ESTALE when it is another file; -errno
+ * (-ENOENT: gone) when it cannot be looked at. */
+static int same_file(int dir, const char *name, const struct fileid *id)
+{
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return -errno;
+    return st.st_dev == id->dev && st.st_ino == id->ino ? 0 : -ESTALE;
+}
+
+/*
+ * Another file was renamed over ours between the check and the rename, and
+ * the rename took it out of the spool instead of ours: put it back under
+ * name, or under the first free STEM~N.EXT (still a .csv), for the next look.
+ */
+static void put_back(struct spool *s, int todir, const char *sub, const char *to,
+                     const char *name)
+{
+    char back[NAME_MAX + 1];
+    bool cut;
+    int rc = -EEXIST;
+    for (unsigned n = 0; n <= SPOOL_MAX_SUFFIX && rc == -EEXIST; n++)
+        if (pick_name(name, n, 0, true, back, &cut) == 0)
+            rc = move_noreplace(todir, to, s->d.dir, back);
+    if (rc < 0) {
+        s->host->log(s->host, PP_LOG_ERR, "another file was renamed over %s while it was "
+                     "being moved and landed in %s/%s/%s, NOT ingested; cannot put it back "
+                     "into the spool: %s; move it back by hand", name, s->path, sub, to,
+                     strerror(-rc));
+        return;
+    }
+    s->moved_done = s->moved_failed = true; /* fsync both and the spool */
+    pending_add(s, back, mono_ms());
+    s->host->log(s->host, PP_LOG_WARN, "another file was renamed over %s while it was being "
+                 "moved; it is back in the spool as %s and will be ingested", name, back);
+}
+
+/*
+ * Moves the file `id`, called `from` in the spool, to todir/to without ever
+ * replacing a file, and only that file: 0; -EEXIST when `to` is taken;
+ * -ENOENT when `from` is gone; -ESTALE when `from` is another file now (left
+ * in the spool, or put back there); or another -errno. See the top comment
+ * for the window between the check and the rename.
+ */
+static int move_checked(struct spool *s, const char *from, const struct fileid *id, int todir,
+                        const char *sub, const char *to)
+{
+    int rc = same_file(s->d.dir, from, id);
+    if (rc < 0)
+        return rc;
+    if (renameat2(s->d.dir, from, todir, to, RENAME_NOREPLACE) == 0) {
+        if (same_file(todir, to, id) == 0)
+            return 0;
+        put_back(s, todir, sub, to, from);
+        return -ESTALE;
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        return -errno;
+    /* File system without RENAME_NOREPLACE: link fails if the target exists. */
+    if (linkat(s->d.dir, from, todir, to, 0) < 0)
+        return -errno;
+    if (same_file(todir, to, id) < 0) {
+        unlinkat(todir, to, 0); /* linked another file: it is still in the spool */
+        return -ESTALE;
+    }
+    if (same_file(s->d.dir, from, id) == 0 && unlinkat(s->d.dir, from, 0) < 0) {
+        rc = -errno;
+        unlinkat(todir, to, 0);
+        return rc;
+    }
+    return 0;
+}
+
 static bool exists_at(int dir, const char *name)
 {
     struct stat st;
@@ -415,9 +648,11 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* Writes failed/<chosen>.errors via a .tmp file, fsync and rename. Returns 0,
- * -EEXIST (quietly) when the name is taken, or another -errno, logged. */
-static int write_errors(struct spool *s, const char *chosen, const char *text)
+/* Writes failed/<chosen>.errors via a .tmp file, fsync and rename; when the
+ * file's name had to be cut short (`name` differs), a first line names it.
+ * Returns 0, -EEXIST (quietly) when the name is taken, or another -errno,
+ * logged. */
+static int write_errors(struct spool *s, const char *name, const char *chosen, const char *text)
 {
     char tmp[NAME_MAX + 16], final[NAME_MAX + 16];
     int fd = -1, rc;
@@ -429,6 +664,14 @@ static int write_errors(struct spool *s, const char *chosen, const char *text)
     if (fd < 0) {
         rc = -errno;
         goto fail;
+    }
+    if (strcmp(name, chosen) != 0 && strncmp(name, chosen, strlen(name)) != 0) {
+        char head[2 * NAME_MAX + 128];
+        snprintf(head, sizeof head, "%s: 文件名过长，存为 failed/%s（name too long, kept as "
+                 "failed/%s）\n", name, chosen, chosen);
+        rc = write_all(fd, head, strlen(head));
+        if (rc < 0)
+            goto fail;
     }
     size_t len = strlen(text);
     rc = write_all(fd, text, len);
@@ -462,34 +705,36 @@ fail:
 }
 
 /*
- * Moves name from the spool into todir under name, or name.N with the
- * smallest free N >= 1. With a report (failed/ only), <chosen>.errors must be
- * free too and is written first, so that whoever sees the file in failed/
- * finds its report beside it; *report_rc receives write_errors' result (the
- * file moves even when its report cannot be written). The name used is
- * written to chosen. Returns 0 or -errno.
+ * Moves the file id, called name in the spool, into todir (done/ or failed/,
+ * `sub` for messages) under the first free name of pick_name(): name, name.N,
+ * or a shorter STEM~N.EXT when name.N would be too long. With a report
+ * (failed/ only), <chosen>.errors must be free too and is written first, so
+ * that whoever sees the file in failed/ finds its report beside it;
+ * *report_rc receives write_errors' result (the file moves even when its
+ * report cannot be written). The name used is written to chosen, and whether
+ * it was cut short to *shortened. Returns 0 or move_checked()'s -errno.
  */
-static int move_unique(struct spool *s, const char *name, int todir, const char *report,
-                       int *report_rc, char *chosen, size_t chosen_sz)
+static int move_unique(struct spool *s, const char *name, const struct fileid *id, int todir,
+                       const char *sub, const char *report, int *report_rc,
+                       char chosen[NAME_MAX + 1], bool *shortened)
 {
     char errname[NAME_MAX + 16];
+    size_t reserve = report ? strlen(SPOOL_REPORT_TMP) : 0;
+    int rc = same_file(s->d.dir, name, id);
+    if (rc < 0)
+        return rc; /* before writing a report for a file that is not there */
     for (unsigned n = 0; n <= SPOOL_MAX_SUFFIX; n++) {
-        int len = n ? snprintf(chosen, chosen_sz, "%s.%u", name, n)
-                    : snprintf(chosen, chosen_sz, "%s", name);
-        if (len < 0 || (size_t)len >= chosen_sz || len > NAME_MAX)
-            return -ENAMETOOLONG;
+        if (pick_name(name, n, reserve, false, chosen, shortened) < 0)
+            continue;
         if (report) {
-            /* room for the ".errors.tmp" we write next to it */
-            if (len + strlen(".errors.tmp") > NAME_MAX)
-                return -ENAMETOOLONG;
             snprintf(errname, sizeof errname, "%s.errors", chosen);
             if (exists_at(todir, errname) || exists_at(todir, chosen))
                 continue;
-            *report_rc = write_errors(s, chosen, report);
+            *report_rc = write_errors(s, name, chosen, report);
             if (*report_rc == -EEXIST)
                 continue; /* taken meanwhile */
         }
-        int rc = move_noreplace(s->d.dir, name, todir, chosen);
+        rc = move_checked(s, name, id, todir, sub, chosen);
         if (rc < 0 && report && *report_rc == 0)
             unlinkat(todir, errname, 0); /* no report without its file */
         if (rc != -EEXIST)
@@ -509,11 +754,34 @@ static void sync_dirs(struct spool *s)
     s->moved_done = s->moved_failed = false;
 }
 
-/* After PP_SUBMIT_OK: into done/. */
-static void finish_ok(struct spool *s, const char *name)
+/*
+ * The file read was replaced (another file renamed over its name) or removed
+ * while the daemon read it: whatever has its name now was not read, so it is
+ * not moved; it is looked at again at once.
+ */
+static void not_moved(struct spool *s, const char *name, int rc, const char *what)
 {
-    char chosen[NAME_MAX + 1];
-    int rc = move_unique(s, name, s->d.done, NULL, NULL, chosen, sizeof chosen);
+    if (rc == -ESTALE) {
+        pending_add(s, name, mono_ms());
+        s->host->log(s->host, PP_LOG_INFO, "%s; %s was replaced meanwhile: the new file is "
+                     "left in the spool for the next look", what, name);
+    } else {
+        s->host->log(s->host, PP_LOG_INFO, "%s; %s was removed from the spool meanwhile",
+                     what, name);
+    }
+}
+
+/* After PP_SUBMIT_OK: into done/. */
+static void finish_ok(struct spool *s, const char *name, const struct fileid *id)
+{
+    char chosen[NAME_MAX + 1], what[NAME_MAX + 32];
+    bool cut;
+    int rc = move_unique(s, name, id, s->d.done, "done", NULL, NULL, chosen, &cut);
+    if (rc == -ESTALE || rc == -ENOENT) {
+        snprintf(what, sizeof what, "ingested %s (ok)", name);
+        not_moved(s, name, rc, what);
+        return;
+    }
     if (rc < 0) {
         s->host->log(s->host, PP_LOG_ERR,
                      "ingested %s but cannot move it to done/: %s; it will be ingested "
@@ -525,16 +793,23 @@ static void finish_ok(struct spool *s, const char *name)
     if (strcmp(chosen, name) == 0)
         s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok)", name);
     else
-        s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok), kept as done/%s", name, chosen);
+        s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok), kept as done/%s%s", name, chosen,
+                     cut ? " (the name is too long for a numbered copy)" : "");
 }
 
 /* After a refusal (by the daemon or for size): into failed/ with a report. */
-static void finish_refused(struct spool *s, const char *name, const char *report,
-                           const char *why)
+static void finish_refused(struct spool *s, const char *name, const struct fileid *id,
+                           const char *report, const char *why)
 {
-    char chosen[NAME_MAX + 1];
+    char chosen[NAME_MAX + 1], what[NAME_MAX + 160];
+    bool cut;
     int erc = 0;
-    int rc = move_unique(s, name, s->d.failed, report, &erc, chosen, sizeof chosen);
+    int rc = move_unique(s, name, id, s->d.failed, "failed", report, &erc, chosen, &cut);
+    if (rc == -ESTALE || rc == -ENOENT) {
+        snprintf(what, sizeof what, "refused %s: %s", name, why);
+        not_moved(s, name, rc, what);
+        return;
+    }
     if (rc < 0) {
         note(s, PP_LOG_ERR, name, "refused %s (%s) but cannot move it to failed/: %s", name,
              why, strerror(-rc));
@@ -542,12 +817,13 @@ static void finish_refused(struct spool *s, const char *name, const char *report
     }
     s->moved_failed = true;
     nl_del(&s->noted, name);
+    const char *note_cut = cut ? " (the name is too long to keep)" : "";
     if (erc < 0)
-        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, moved to failed/%s", name, why,
-                     chosen);
+        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, moved to failed/%s%s", name, why,
+                     chosen, note_cut);
     else
-        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, see failed/%s.errors", name, why,
-                     chosen);
+        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, see failed/%s.errors%s", name, why,
+                     chosen, note_cut);
 }
 
 /* ---- ingesting files ---------------------------------------------------- */
@@ -595,7 +871,8 @@ static int read_all(int fd, size_t hint, size_t max, char **out, size_t *outlen)
     return 0;
 }
 
-static void refuse_too_big(struct spool *s, const char *name, unsigned long long size)
+static void refuse_too_big(struct spool *s, const char *name, const struct fileid *id,
+                           unsigned long long size)
 {
     char report[NAME_MAX + 128], why[128];
     if (size)
@@ -605,25 +882,29 @@ static void refuse_too_big(struct spool *s, const char *name, unsigned long long
         snprintf(report, sizeof report, "%s: file is larger than max_size %zu\n", name,
                  s->max_size);
     snprintf(why, sizeof why, "larger than max_size %zu", s->max_size);
-    finish_refused(s, name, report, why);
+    finish_refused(s, name, id, report, why);
 }
 
-/* True when the file was modified within the settle time (it may be open). */
-static bool recently_modified(const struct stat *st)
+/* When the file was modified within the settle time (it may be open): how
+ * many ms until it is settled; else 0. */
+static int64_t recently_modified(const struct stat *st)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t d = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
                 (now.tv_nsec - st->st_mtim.tv_nsec);
-    return d < SPOOL_SETTLE_NS && d > -SPOOL_SETTLE_NS;
+    if (d >= SPOOL_SETTLE_NS || d <= -SPOOL_SETTLE_NS)
+        return 0;
+    return (SPOOL_SETTLE_NS - d) / 1000000 + 1;
 }
 
 /* Moves a file by the daemon's answer rc, with its report (or leaves it in
  * the spool for the next rescan on PP_SUBMIT_ERROR). */
-static void finish(struct spool *s, const char *name, int rc, const char *report)
+static void finish(struct spool *s, const char *name, const struct fileid *id, int rc,
+                   const char *report)
 {
     if (rc == PP_SUBMIT_OK) {
-        finish_ok(s, name);
+        finish_ok(s, name, id);
     } else if (rc == PP_SUBMIT_REFUSED) {
         size_t n = count_lines(report);
         char why[64];
@@ -634,9 +915,9 @@ static void finish(struct spool *s, const char *name, int rc, const char *report
         if (!report || !*report) {
             char fallback[NAME_MAX + 64];
             snprintf(fallback, sizeof fallback, "%s: refused (no details given)\n", name);
-            finish_refused(s, name, fallback, why);
+            finish_refused(s, name, id, fallback, why);
         } else {
-            finish_refused(s, name, report, why);
+            finish_refused(s, name, id, report, why);
         }
     } else {
         const char *r = report ? report : "";
@@ -680,7 +961,7 @@ static void batch_flush(struct spool *s, struct batch *b)
         b->f[i].data = NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        finish(s, b->f[i].name, rc[i], report[i]);
+        finish(s, b->f[i].name, &b->f[i].id, rc[i], report[i]);
         free(report[i]);
     }
     b->n = 0;
@@ -724,9 +1005,11 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
         note(s, PP_LOG_WARN, name, "leaving %s alone: not a regular file", name);
         return;
     }
-    if (from_scan && recently_modified(&st)) {
+    int64_t settle_ms = from_scan ? recently_modified(&st) : 0;
+    if (settle_ms > 0) {
         if (s->scan_noted && nl_has(&s->noted, name))
             (void)nl_add(s->scan_noted, name);  /* still pending: keep it noted */
+        pending_add(s, name, mono_ms() + settle_ms);
         s->host->log(s->host, PP_LOG_DEBUG, "%s was modified just now; waiting for it to "
                      "be closed", name);
         return;
@@ -744,9 +1027,10 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
         note(s, PP_LOG_WARN, name, "leaving %s alone: not a regular file", name);
         goto out;
     }
+    const struct fileid id = { st.st_dev, st.st_ino }; /* what is read is what moves */
     if ((unsigned long long)st.st_size > s->max_size) {
         close_fd(&fd);
-        refuse_too_big(s, name, (unsigned long long)st.st_size);
+        refuse_too_big(s, name, &id, (unsigned long long)st.st_size);
         goto out;
     }
     if (b->n == SPOOL_BATCH_FILES ||
@@ -755,7 +1039,7 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
     int rc = read_all(fd, (size_t)st.st_size, s->max_size, &data, &len);
     close_fd(&fd);
     if (rc == -EFBIG) {
-        refuse_too_big(s, name, 0);
+        refuse_too_big(s, name, &id, 0);
         goto out;
     }
     if (rc < 0) {
@@ -764,6 +1048,7 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
         goto out;
     }
     b->f[b->n].name = name;
+    b->f[b->n].id = id;
     b->f[b->n].data = data;
     b->f[b->n++].len = len;
     b->bytes += len;
@@ -872,6 +1157,17 @@ static void handle_events(struct spool *s)
     nl_free(&names);
 }
 
+/* Looks again at the names due by now: files that were too recent for a
+ * rescan, and names whose file was replaced while being ingested. */
+static void take_pending(struct spool *s)
+{
+    struct namelist names = {0};
+    pending_take_due(s, mono_ms(), &names);
+    nl_sort_unique(&names);
+    take_files(s, &names, true);
+    nl_free(&names);
+}
+
 /* ---- the plugin entry points ------------------------------------------- */
 
 static void spool_destroy(void *state)
@@ -884,6 +1180,7 @@ static void spool_destroy(void *state)
     close_fd(&s->wake[0]);
     close_fd(&s->wake[1]);
     nl_free(&s->noted);
+    pending_free(s);
     free(s->path);
     free(s);
 }
@@ -993,7 +1290,8 @@ static int spool_run(void *state)
     next = mono_ms() + (int64_t)s->rescan * 1000;
 
     while (!atomic_load(&s->stop)) {
-        int64_t wait = next - mono_ms();
+        int64_t due = pending_next(s);
+        int64_t wait = (due < next ? due : next) - mono_ms();
         struct pollfd pfd[2] = {
             { .fd = s->wake[0], .events = POLLIN },
             { .fd = s->ifd, .events = POLLIN },
@@ -1014,6 +1312,8 @@ static int spool_run(void *state)
             scan_all(s);
             next = mono_ms() + (int64_t)s->rescan * 1000;
         }
+        if (pending_next(s) <= mono_ms() && !atomic_load(&s->stop))
+            take_pending(s);
     }
     return 0;
 }

@@ -61,7 +61,36 @@ struct fake {
     atomic_bool retry_ok;       /* when set, "RETRY" files are accepted */
     size_t batch_n[MAX_BATCHES]; /* sizes of the submit_csv_batch calls */
     size_t nbatches;
+    struct swap *swap;          /* see swap_file() */
 };
+
+/*
+ * A writer delivering a second file under a name the plugin is working on:
+ * when armed, swap_file() puts the prepared file `src` (outside the spool, on
+ * the same file system) in place of the spool's `name`, once — by rename over
+ * it (how the safe writers deliver), or by unlink + link (which inotify does
+ * not report: only a look scheduled by the plugin finds the file).
+ */
+enum swap_how { SWAP_RENAME, SWAP_LINK };
+struct swap {
+    const char *name;
+    char src[PATH_MAX], dst[PATH_MAX];
+    enum swap_how how;
+    atomic_bool done;
+};
+
+static void swap_file(struct swap *w, const char *name)
+{
+    if (!w || strcmp(name, w->name) != 0 || atomic_exchange(&w->done, true))
+        return;
+    if (w->how == SWAP_RENAME) {
+        ck_assert_msg(rename(w->src, w->dst) == 0, "rename %s: %s", w->dst, strerror(errno));
+    } else {
+        ck_assert_msg(unlink(w->dst) == 0, "unlink %s: %s", w->dst, strerror(errno));
+        ck_assert_msg(link(w->src, w->dst) == 0, "link %s: %s", w->dst, strerror(errno));
+        ck_assert_int_eq(unlink(w->src), 0);
+    }
+}
 
 static const char *fake_option(const pp_collector_host *host, const char *key)
 {
@@ -78,6 +107,8 @@ static int fake_submit(const pp_collector_host *host, const char *source, const 
     struct fake *f = (struct fake *)host;
     int rc = PP_SUBMIT_OK, bad = 0;
     char *text = NULL;
+
+    swap_file(f->swap, source); /* while the plugin waits for the answer */
 
     for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), "BAD", 3)); p += 3)
         bad++;
@@ -220,6 +251,17 @@ static size_t calls_for(struct fake *f, const char *source)
     pthread_mutex_lock(&f->mu);
     for (size_t i = 0; i < f->ncalls; i++)
         n += !source || strcmp(f->calls[i].source, source) == 0;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Number of submit calls whose data was exactly data. */
+static size_t calls_with_data(struct fake *f, const char *data)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->ncalls; i++)
+        n += strcmp(f->calls[i].data, data) == 0;
     pthread_mutex_unlock(&f->mu);
     return n;
 }
@@ -952,6 +994,204 @@ START_TEST(test_abi1_host)
 }
 END_TEST
 
+/* ---- races and long names (issue 10) --------------------------------------- */
+
+/*
+ * Interposes renameat2() (the test binary exports it, see the Makefile): when
+ * g_rename_swap is armed, the swap happens inside the plugin's rename of that
+ * name — after any check the plugin made, just before the kernel renames.
+ */
+static struct swap *g_rename_swap;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+              unsigned int flags)
+{
+    static int (*real)(int, const char *, int, const char *, unsigned int);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "renameat2");
+    if (g_rename_swap)
+        swap_file(g_rename_swap, oldpath);
+    return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/*
+ * Issue 10 #1: a second file renamed into the spool under the name of one
+ * being ingested must not land in done/ unjournaled; it is ingested itself.
+ * 0: renamed over it during submission (ABI 2 batch); 1: unlinked and linked
+ * during submission (no inotify event: a look scheduled by the plugin finds
+ * it); 2: renamed over it inside the plugin's own rename into done/.
+ */
+START_TEST(test_replaced_while_ingested)
+{
+    struct fake f;
+    struct runner r;
+    struct swap w;
+    memset(&w, 0, sizeof w);
+    atomic_init(&w.done, false);
+    w.name = "race.csv";
+    w.how = _i == 1 ? SWAP_LINK : SWAP_RENAME;
+    ck_assert_int_eq(mkdir(tp("outside"), 0750), 0);
+    snprintf(w.src, sizeof w.src, "%s", tp("outside/second"));
+    snprintf(w.dst, sizeof w.dst, "%s", tp("race.csv"));
+    write_old_file(w.src, "second\n");
+    write_old_file(tp("race.csv"), "first\n");
+
+    fake_init(&f, "t");
+    if (_i == 0)
+        fake_batch(&f);
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "3600");
+    if (_i == 2)
+        g_rename_swap = &w;
+    else
+        f.swap = &w;
+    start(&r, &f);
+
+    WAIT_FOR(atomic_load(&w.done), "the swap");
+    WAIT_FOR(calls_with_data(&f, "second\n") == 1, "the second file to be submitted");
+    WAIT_FOR(exists(tp("done/race.csv")) && !exists(tp("race.csv")), "done/race.csv");
+    stop(&r);
+    g_rename_swap = NULL;
+    ck_assert_uint_eq(calls_with_data(&f, "first\n"), 1);
+    ck_assert_uint_eq(calls_for(&f, "race.csv"), 2);
+    /* the first file was replaced by its writer: only the second is kept */
+    assert_content(tp("done/race.csv"), "second\n");
+    ck_assert(!exists(tp("done/race.csv.1")));
+    fake_free(&f);
+}
+END_TEST
+
+/* True when s is well-formed UTF-8. */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+              : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0)
+            return false;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+/* prefix, then `times` copies of unit, then suffix, into buf. */
+static const char *repeat(char *buf, size_t len, const char *prefix, const char *unit,
+                          int times, const char *suffix)
+{
+    size_t used = (size_t)snprintf(buf, len, "%s", prefix);
+    for (int i = 0; i < times; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s", unit);
+    snprintf(buf + used, len - used, "%s", suffix);
+    ck_assert_uint_lt(strlen(buf), len - 1);
+    return buf;
+}
+
+/*
+ * Issue 10 #2: a 254-byte name already in done/ (name.1 would pass NAME_MAX)
+ * moves under a shorter unique name — the stem cut before a whole UTF-8
+ * character, the extension kept — and is logged with both names.
+ */
+START_TEST(test_long_name_done)
+{
+    struct fake f;
+    struct runner r;
+    char name[512], short_name[512], line[1100];
+    /* "a" + 83 x 园 (3 bytes each) + ".csv" = 254 bytes */
+    repeat(name, sizeof name, "a", "园", 83, ".csv");
+    ck_assert_uint_eq(strlen(name), 254);
+    /* 255 - strlen("~1.csv") = 249 bytes of stem would cut the 83rd 园: 247 */
+    repeat(short_name, sizeof short_name, "a", "园", 82, "~1.csv");
+    ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
+    write_old_file(tp("done/%s", name), "older\n");
+    write_old_file(tp("%s", name), "newer\n");
+
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+    start(&r, &f);
+    WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
+    snprintf(line, sizeof line, "ingested %s (ok), kept as done/%s", name, short_name);
+    WAIT_LOG(&f, PP_LOG_INFO, line);
+    sleep_ms(1200); /* a rescan: nothing is taken again */
+    stop(&r);
+
+    assert_content(tp("done/%s", short_name), "newer\n");
+    assert_content(tp("done/%s", name), "older\n");
+    ck_assert(utf8_ok(short_name));
+    ck_assert_uint_eq(calls_for(&f, name), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "cannot move"), 0);
+    fake_free(&f);
+}
+END_TEST
+
+/*
+ * Issue 10 #8: a refused 250-byte name has no room for NAME.errors.tmp in
+ * failed/: it moves there under a shorter unique name, beside its report,
+ * which names the original file.
+ */
+START_TEST(test_long_name_failed)
+{
+    struct fake f;
+    struct runner r;
+    char name[512], short_name[512], report[512];
+    /* 82 x 园 + ".csv" = 250 bytes; 255 - strlen(".errors.tmp") - strlen("~1.csv")
+     * = 238 bytes of stem, cut to 237 (79 whole characters) */
+    repeat(name, sizeof name, "", "园", 82, ".csv");
+    ck_assert_uint_eq(strlen(name), 250);
+    repeat(short_name, sizeof short_name, "", "园", 79, "~1.csv");
+    write_old_file(tp("%s", name), "header\nBAD row\n");
+
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+    start(&r, &f);
+    WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
+    WAIT_FOR(exists(tp("failed/%s.errors", short_name)), "its report");
+    sleep_ms(1200); /* a rescan: nothing is taken again */
+    stop(&r);
+
+    assert_content(tp("failed/%s", short_name), "header\nBAD row\n");
+    ck_assert(utf8_ok(short_name));
+    char *rep = slurp(tp("failed/%s.errors", short_name));
+    ck_assert_ptr_nonnull(rep);
+    snprintf(report, sizeof report, "%s:2: bad row\n", name);
+    ck_assert_msg(strstr(rep, report) != NULL, "report lacks the bad row: %s", rep);
+    ck_assert_msg(strncmp(rep, name, strlen(name)) == 0, "report does not start with the "
+                  "original name: %s", rep);
+    free(rep);
+    ck_assert_uint_eq(calls_for(&f, name), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, short_name), 1);
+    fake_free(&f);
+}
+END_TEST
+
+/*
+ * Issue 10 #12: a file a rescan skipped as modified less than 2 s ago is
+ * looked at again when it is 2 s old, not at the next rescan (an hour here).
+ */
+START_TEST(test_recent_file_rechecked)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "3600");
+    write_file(tp("fresh.csv"), "fresh\n"); /* before start: no inotify event */
+    start(&r, &f);
+    int64_t deadline = now_ms() + 10000;
+    while (!exists(tp("done/fresh.csv")) && now_ms() < deadline)
+        sleep_ms(50);
+    ck_assert_msg(exists(tp("done/fresh.csv")), "fresh.csv still waits for the rescan");
+    ck_assert_uint_eq(calls_for(&f, "fresh.csv"), 1);
+    stop(&r);
+    fake_free(&f);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -976,6 +1216,10 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_batch_submission);
     tcase_add_test(tc, test_batch_bound);
     tcase_add_test(tc, test_abi1_host);
+    tcase_add_loop_test(tc, test_replaced_while_ingested, 0, 3);
+    tcase_add_test(tc, test_long_name_done);
+    tcase_add_test(tc, test_long_name_failed);
+    tcase_add_test(tc, test_recent_file_rechecked);
     suite_add_tcase(s, tc);
     return s;
 }
