@@ -76,8 +76,9 @@ $(BUILD)/collectors/%.so: $(BUILD)/collectors/%.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
 
-# check_spool interposes renameat2() on the plugin it dlopens (a race test).
-$(BUILD)/tests/check_spool: LDFLAGS += -Wl,--export-dynamic-symbol=renameat2
+# check_spool interposes renameat2() and linkat() on the plugin it dlopens (race tests).
+$(BUILD)/tests/check_spool: LDFLAGS += -Wl,--export-dynamic-symbol=renameat2 \
+                                       -Wl,--export-dynamic-symbol=linkat
 
 # deps: install the Debian packages that are missing (as root), else print the line.
 deps:

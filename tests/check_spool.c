@@ -997,11 +997,14 @@ END_TEST
 /* ---- races and long names (issue 10) --------------------------------------- */
 
 /*
- * Interposes renameat2() (the test binary exports it, see the Makefile): when
- * g_rename_swap is armed, the swap happens inside the plugin's rename of that
- * name — after any check the plugin made, just before the kernel renames.
+ * Interposes renameat2() and linkat() (the test binary exports them, see the
+ * Makefile): when g_rename_swap is armed, the swap happens inside the
+ * plugin's rename (or link) of that name — after any check the plugin made,
+ * just before the kernel acts. With g_no_noreplace, renameat2 answers
+ * RENAME_NOREPLACE with EINVAL, as file systems without it do.
  */
 static struct swap *g_rename_swap;
+static bool g_no_noreplace;
 
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
               unsigned int flags)
@@ -1009,6 +1012,20 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
     static int (*real)(int, const char *, int, const char *, unsigned int);
     if (!real)
         *(void **)&real = dlsym(RTLD_NEXT, "renameat2");
+    if (g_no_noreplace && (flags & RENAME_NOREPLACE)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (g_rename_swap)
+        swap_file(g_rename_swap, oldpath);
+    return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+    static int (*real)(int, const char *, int, const char *, int);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "linkat");
     if (g_rename_swap)
         swap_file(g_rename_swap, oldpath);
     return real(olddirfd, oldpath, newdirfd, newpath, flags);
@@ -1019,7 +1036,9 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
  * being ingested must not land in done/ unjournaled; it is ingested itself.
  * 0: renamed over it during submission (ABI 2 batch); 1: unlinked and linked
  * during submission (no inotify event: a look scheduled by the plugin finds
- * it); 2: renamed over it inside the plugin's own rename into done/.
+ * it); 2: renamed over it inside the plugin's own rename into done/ (after
+ * its check: the file moved is put back); 3: the same on a file system
+ * without RENAME_NOREPLACE, inside the plugin's link into done/.
  */
 START_TEST(test_replaced_while_ingested)
 {
@@ -1041,10 +1060,11 @@ START_TEST(test_replaced_while_ingested)
         fake_batch(&f);
     fake_set(&f, "path", g_tmp);
     fake_set(&f, "rescan", "3600");
-    if (_i == 2)
+    if (_i >= 2)
         g_rename_swap = &w;
     else
         f.swap = &w;
+    g_no_noreplace = _i == 3;
     start(&r, &f);
 
     WAIT_FOR(atomic_load(&w.done), "the swap");
@@ -1052,6 +1072,9 @@ START_TEST(test_replaced_while_ingested)
     WAIT_FOR(exists(tp("done/race.csv")) && !exists(tp("race.csv")), "done/race.csv");
     stop(&r);
     g_rename_swap = NULL;
+    g_no_noreplace = false;
+    if (_i == 2)
+        ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "back in the spool as race.csv"), 1);
     ck_assert_uint_eq(calls_with_data(&f, "first\n"), 1);
     ck_assert_uint_eq(calls_for(&f, "race.csv"), 2);
     /* the first file was replaced by its writer: only the second is kept */
@@ -1137,7 +1160,7 @@ START_TEST(test_long_name_failed)
 {
     struct fake f;
     struct runner r;
-    char name[512], short_name[512], report[512];
+    char name[512], short_name[512], report[sizeof name + 32];
     /* 82 x 园 + ".csv" = 250 bytes; 255 - strlen(".errors.tmp") - strlen("~1.csv")
      * = 238 bytes of stem, cut to 237 (79 whole characters) */
     repeat(name, sizeof name, "", "园", 82, ".csv");
@@ -1216,7 +1239,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_batch_submission);
     tcase_add_test(tc, test_batch_bound);
     tcase_add_test(tc, test_abi1_host);
-    tcase_add_loop_test(tc, test_replaced_while_ingested, 0, 3);
+    tcase_add_loop_test(tc, test_replaced_while_ingested, 0, 4);
     tcase_add_test(tc, test_long_name_done);
     tcase_add_test(tc, test_long_name_failed);
     tcase_add_test(tc, test_recent_file_rechecked);
