@@ -9,7 +9,10 @@
  * occurrence) is refused, "RETRY" is a temporary error, anything else is OK.
  * By default the host speaks ABI 2 without submit_csv_batch (the plugin then
  * submits file by file); fake_batch() adds a submit_csv_batch that records
- * each batch and answers each input as submit_csv would.
+ * each batch and answers each input as submit_csv would. For the race tests
+ * the host can swap another file in under a name while it is submitted, and
+ * the binary interposes renameat2()/linkat() (exported, see the Makefile) to
+ * swap one in inside the plugin's own move.
  * run() runs in a thread; each test drops files into a fresh mkdtemp()
  * directory and polls for the expected result with a 5 s deadline.
  */
