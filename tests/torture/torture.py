@@ -40,6 +40,10 @@ it. Each checks that nothing acknowledged is lost, frees the space, checks that
 the waiting files are taken, stops the daemon with SIGTERM, starts it again and
 verifies again (RRD files too). Skipped (and said so) where mount is refused.
 
+--twice P sets how often the spool feeder writes one name twice in quick
+succession (default 0.15; 0 leaves that race out). --no-disk-full runs only
+the kill rounds. PP_KEEP=1 keeps a failed run's temporary directories.
+
 Randomness comes from one seeded RNG (the seed is printed; --seed or SEED=
 replays the same choices and timings — thread interleaving is the machine's).
 Every loop is bounded in count and time. The last line is `N passed, N failed`
@@ -187,9 +191,9 @@ class SpoolFeeder:
     """Writes files into the spool the safe way and learns from done/ and
     failed/ which of them were acknowledged."""
 
-    def __init__(self, d, ledger, findings, rng, keys, prefix="f"):
+    def __init__(self, d, ledger, findings, rng, keys, prefix="f", twice=0.15):
         self.d, self.ledger, self.findings, self.rng = d, ledger, findings, rng
-        self.keys, self.prefix = keys, prefix
+        self.keys, self.prefix, self.twice = keys, prefix, twice
         self.n = 0
         self.deliveries = {}   # id -> (entries, expect_refused)
         self.locked = {}       # key -> id of the delivery that must leave the spool first
@@ -269,7 +273,7 @@ class SpoolFeeder:
             old = self.rng.choice(self.names)      # a name already in done/: done/name.csv.N
             if old not in self.busy:
                 name = old
-        if self.rng.random() < 0.15:
+        if self.rng.random() < self.twice:
             # the same name twice in quick succession; the second file revises the first's keys
             self.write(name, rows)
             rows = [(k, self.ledger.new_value(self.rng, k)) for k in keys]
@@ -516,6 +520,20 @@ def verify_rrd(d, series, findings, where):
                           % (where, park, ind, len(bad), "; ".join(bad)))
 
 
+def check_log(d, findings, where):
+    """A sanitizer report in the daemon's log (BUILD=build/asan) is a failure."""
+    try:
+        with open(d.log_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return
+    for mark in harness.DaemonTest.SANITIZER_MARKS:
+        if mark in text:
+            at = text.index(mark)
+            findings.fail("%s: sanitizer report in the daemon's log:\n%s" % (where, text[max(0, at - 200):at + 3000]))
+            return
+
+
 def kill9(d):
     d.stop(signal.SIGKILL)
 
@@ -530,12 +548,12 @@ def post_targets(d, ledger, findings, parks, indicators):
 
 # ---------------------------------------------------------------- kill rounds
 
-def kill_rounds(rounds, rng, findings, results):
+def kill_rounds(rounds, rng, findings, results, twice):
     d = Daemon(token=TOKEN)
     ledger = Ledger()
     spool_keys = keys_of(PARKS, SPOOL_INDICATORS)
     post_keys = keys_of(PARKS, POST_INDICATORS)
-    spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), spool_keys)
+    spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), spool_keys, twice=twice)
     poster = PostFeeder(d, ledger, findings, random.Random(rng.random()), post_keys)
     watch = AlertWatch(d.bus, findings)
     all_series = sorted({(k[0], k[1]) for k in spool_keys + post_keys})
@@ -582,6 +600,12 @@ def kill_rounds(rounds, rng, findings, results):
             if feeder.thread is not None:
                 feeder.thread.join(30)
         watch.close()
+        check_log(d, findings, "kill rounds")
+        if findings.current:     # counted against the last round
+            if results:
+                results[-1][1].extend(findings.take())
+            else:
+                results.append(("round 1", findings.take()))
         keep = os.environ.get("PP_KEEP") and any(f for _, f in results)
         if keep:
             print("kept", d.dir)
@@ -650,7 +674,7 @@ def case_state_full(rng, findings):
     # was full are not rewritten (and their RRD files healed) by a later figure
     later_keys = keys_of(PARKS[2:], POST_INDICATORS[:1])
     keys = spool_keys + post_keys + later_keys
-    spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), spool_keys, prefix="s")
+    spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), spool_keys, prefix="s", twice=0)
     poster = PostFeeder(d, ledger, findings, random.Random(rng.random()), post_keys)
     later = PostFeeder(d, ledger, findings, random.Random(rng.random()), later_keys)
     series = sorted({(k[0], k[1]) for k in keys})
@@ -718,6 +742,7 @@ def case_state_full(rng, findings):
             d.log.close()
             d.proc = None
         findings.acked += ledger.acked
+        check_log(d, findings, "state full")
         umount(d.state)
         if os.environ.get("PP_KEEP") and findings.current:
             print("kept", d.dir)
@@ -736,7 +761,7 @@ def case_spool_full(rng, findings):
         return "skipped (mount -t tmpfs refused: %s)" % why
     ledger = Ledger()
     keys = keys_of(PARKS[:2], SPOOL_INDICATORS[:2])
-    spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), keys, prefix="q")
+    spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), keys, prefix="q", twice=0)
     series = sorted({(k[0], k[1]) for k in keys})
     try:
         d.start()
@@ -797,6 +822,7 @@ def case_spool_full(rng, findings):
             d.log.close()
             d.proc = None
         findings.acked += ledger.acked
+        check_log(d, findings, "spool full")
         umount(d.spool)
         if os.environ.get("PP_KEEP") and findings.current:
             print("kept", d.dir)
@@ -810,6 +836,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS") or 20))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("SEED") or 0) or None)
     ap.add_argument("--no-disk-full", action="store_true", help="only the kill rounds")
+    ap.add_argument("--twice", type=float, default=0.15,
+                    help="how often the spool feeder writes the same name twice in quick succession")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2 ** 31)
     print("torture: seed %d (SEED=%d replays it), %d rounds, daemon %s" % (seed, seed, args.rounds, harness.DAEMON),
@@ -821,7 +849,7 @@ def main():
     findings = Findings()
     results = []
     t0 = time.time()
-    kill_rounds(args.rounds, rng, findings, results)
+    kill_rounds(args.rounds, rng, findings, results, args.twice)
     skipped = []
     if not args.no_disk_full:
         for name, case in (("disk full: state_dir", case_state_full), ("disk full: spool and done/", case_spool_full)):
