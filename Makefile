@@ -53,7 +53,7 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd
 
-.PHONY: all deps check unit integration asan run install uninstall clean bench
+.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -96,11 +96,22 @@ unit: all
 integration: all
 	@BUILD=$(BUILD) /usr/bin/python3 tests/integration/run.py
 
-# check: the whole suite twice — once plain, once under AddressSanitizer and UBSan.
+# check: the whole suite twice — once plain, once under AddressSanitizer and UBSan —
+# then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build.
 check: deps
 	$(MAKE) unit integration
 	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    CFLAGS="-O1 -g" unit integration
+	$(MAKE) torture-run ROUNDS=3
+
+# torture: kill -9 rounds with concurrent feeders, and full disks (tests/torture/torture.py,
+# README "Fault injection"); ROUNDS=100 for a longer run, SEED=n replays one.
+ROUNDS ?= 20
+torture: deps
+	$(MAKE) torture-run
+
+torture-run: all
+	BUILD=$(BUILD) /usr/bin/python3 tests/torture/torture.py --rounds $(ROUNDS) $(if $(SEED),--seed $(SEED))
 
 # bench: the daemon and the baselines built with -O2 and no sanitizers into
 # build/bench, then bench/bench.py (a few minutes; see README "Performance").
