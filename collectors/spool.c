@@ -699,6 +699,7 @@ static int write_errors(struct spool *s, const char *name, const char *chosen, c
     return 0;
 fail:
     close_fd(&fd);
+    unlinkat(s->d.failed, tmp, 0); /* no half-written report left behind */
     s->host->log(s->host, PP_LOG_ERR, "cannot write %s/failed/%s: %s", s->path, final,
                  strerror(-rc));
     return rc;
@@ -709,14 +710,15 @@ fail:
  * `sub` for messages) under the first free name of pick_name(): name, name.N,
  * or a shorter STEM~N.EXT when name.N would be too long. With a report
  * (failed/ only), <chosen>.errors must be free too and is written first, so
- * that whoever sees the file in failed/ finds its report beside it;
- * *report_rc receives write_errors' result (the file moves even when its
- * report cannot be written). The name used is written to chosen, and whether
- * it was cut short to *shortened. Returns 0 or move_checked()'s -errno.
+ * that whoever sees the file in failed/ finds its report beside it; a report
+ * that cannot be written (a full disk) keeps the file where it is, to be
+ * refused again, with its report, at a later pass. The name used is written
+ * to chosen, and whether it was cut short to *shortened. Returns 0,
+ * write_errors()' or move_checked()'s -errno.
  */
 static int move_unique(struct spool *s, const char *name, const struct fileid *id, int todir,
-                       const char *sub, const char *report, int *report_rc,
-                       char chosen[NAME_MAX + 1], bool *shortened)
+                       const char *sub, const char *report, char chosen[NAME_MAX + 1],
+                       bool *shortened)
 {
     char errname[NAME_MAX + 16];
     size_t reserve = report ? strlen(SPOOL_REPORT_TMP) : 0;
@@ -730,12 +732,14 @@ static int move_unique(struct spool *s, const char *name, const struct fileid *i
             snprintf(errname, sizeof errname, "%s.errors", chosen);
             if (exists_at(todir, errname) || exists_at(todir, chosen))
                 continue;
-            *report_rc = write_errors(s, name, chosen, report);
-            if (*report_rc == -EEXIST)
+            rc = write_errors(s, name, chosen, report);
+            if (rc == -EEXIST)
                 continue; /* taken meanwhile */
+            if (rc < 0)
+                return rc; /* never a file in failed/ without its report */
         }
         rc = move_checked(s, name, id, todir, sub, chosen);
-        if (rc < 0 && report && *report_rc == 0)
+        if (rc < 0 && report)
             unlinkat(todir, errname, 0); /* no report without its file */
         if (rc != -EEXIST)
             return rc;
@@ -776,7 +780,7 @@ static void finish_ok(struct spool *s, const char *name, const struct fileid *id
 {
     char chosen[NAME_MAX + 1], what[NAME_MAX + 32];
     bool cut;
-    int rc = move_unique(s, name, id, s->d.done, "done", NULL, NULL, chosen, &cut);
+    int rc = move_unique(s, name, id, s->d.done, "done", NULL, chosen, &cut);
     if (rc == -ESTALE || rc == -ENOENT) {
         snprintf(what, sizeof what, "ingested %s (ok)", name);
         not_moved(s, name, rc, what);
@@ -803,27 +807,22 @@ static void finish_refused(struct spool *s, const char *name, const struct filei
 {
     char chosen[NAME_MAX + 1], what[NAME_MAX + 160];
     bool cut;
-    int erc = 0;
-    int rc = move_unique(s, name, id, s->d.failed, "failed", report, &erc, chosen, &cut);
+    int rc = move_unique(s, name, id, s->d.failed, "failed", report, chosen, &cut);
     if (rc == -ESTALE || rc == -ENOENT) {
         snprintf(what, sizeof what, "refused %s: %s", name, why);
         not_moved(s, name, rc, what);
         return;
     }
     if (rc < 0) {
-        note(s, PP_LOG_ERR, name, "refused %s (%s) but cannot move it to failed/: %s", name,
-             why, strerror(-rc));
+        note(s, PP_LOG_ERR, name, "refused %s (%s) but cannot move it to failed/ with its "
+             "report: %s; left in the spool, refused again at the next rescan", name, why,
+             strerror(-rc));
         return;
     }
     s->moved_failed = true;
     nl_del(&s->noted, name);
-    const char *note_cut = cut ? " (the name is too long to keep)" : "";
-    if (erc < 0)
-        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, moved to failed/%s%s", name, why,
-                     chosen, note_cut);
-    else
-        s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, see failed/%s.errors%s", name, why,
-                     chosen, note_cut);
+    s->host->log(s->host, PP_LOG_WARN, "refused %s: %s, see failed/%s.errors%s", name, why,
+                 chosen, cut ? " (the name is too long to keep)" : "");
 }
 
 /* ---- ingesting files ---------------------------------------------------- */

@@ -1008,6 +1008,9 @@ END_TEST
  */
 static struct swap *g_rename_swap;
 static bool g_no_noreplace;
+/* While set, renaming a report into place (a name ending in ".errors") fails
+ * with ENOSPC, as on a full disk. */
+static atomic_bool g_report_enospc;
 
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
               unsigned int flags)
@@ -1015,6 +1018,11 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
     static int (*real)(int, const char *, int, const char *, unsigned int);
     if (!real)
         *(void **)&real = dlsym(RTLD_NEXT, "renameat2");
+    size_t nl = strlen(newpath);
+    if (atomic_load(&g_report_enospc) && nl > 7 && strcmp(newpath + nl - 7, ".errors") == 0) {
+        errno = ENOSPC;
+        return -1;
+    }
     if (g_no_noreplace && (flags & RENAME_NOREPLACE)) {
         errno = EINVAL;
         return -1;
@@ -1218,6 +1226,36 @@ START_TEST(test_recent_file_rechecked)
 }
 END_TEST
 
+/*
+ * A refused file whose report cannot be written (a full disk) stays in the
+ * spool, with no half-written report left behind, and moves to failed/ with
+ * its report once space is back: never a file in failed/ without its report.
+ */
+START_TEST(test_report_on_full_disk)
+{
+    struct fake f;
+    struct runner r;
+    write_old_file(tp("bad.csv"), "header\nBAD row\n");
+    atomic_store(&g_report_enospc, true);
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+    start(&r, &f);
+    WAIT_FOR(logs_with(&f, PP_LOG_ERR, "left in the spool") >= 1, "the refusal to be logged");
+    ck_assert(exists(tp("bad.csv")));
+    ck_assert(!exists(tp("failed/bad.csv")));
+    ck_assert(!exists(tp("failed/bad.csv.errors")));
+    ck_assert(!exists(tp("failed/bad.csv.errors.tmp")));
+    atomic_store(&g_report_enospc, false);
+    WAIT_FOR(exists(tp("failed/bad.csv")), "the file to move to failed/ once space is back");
+    stop(&r);
+    ck_assert(exists(tp("failed/bad.csv.errors")));
+    ck_assert(!exists(tp("failed/bad.csv.errors.tmp")));
+    ck_assert(!exists(tp("bad.csv")));
+    fake_free(&f);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1246,6 +1284,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_long_name_done);
     tcase_add_test(tc, test_long_name_failed);
     tcase_add_test(tc, test_recent_file_rechecked);
+    tcase_add_test(tc, test_report_on_full_disk);
     suite_add_tcase(s, tc);
     return s;
 }
