@@ -674,6 +674,12 @@ out:
     return rc;
 }
 
+int alert_retry_pending(alert_engine *e)
+{
+    (void)e;
+    return 0;
+}
+
 uint64_t alert_seq(alert_engine *e)
 {
     pthread_mutex_lock(&e->lock);

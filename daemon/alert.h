@@ -51,6 +51,9 @@ int alert_replay_event(alert_engine *e, const char *payload);
 int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
                    size_t n, bool all);
 
+/* Retries the decisions that could not be journaled. */
+int alert_retry_pending(alert_engine *e);
+
 /* The last seq raised (0 before the first alert). */
 uint64_t alert_seq(alert_engine *e);
 
