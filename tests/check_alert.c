@@ -524,6 +524,17 @@ START_TEST(test_evaluate_after_big_replay)
         }
     }
     ck_assert_uint_eq(alert_seq(e), seq);
+    /* the parks x… are configured: alerts of parks the configuration does not
+     * know are not listed (test_removed_series_not_listed) */
+    jbuf conf;
+    jbuf_init(&conf);
+    jbuf_puts(&conf, "park \"pa\" { name = \"甲园区\" }\npark \"pb\" { name = \"乙园区\" }\n");
+    for (unsigned p = 0; p < 3000; p++)
+        jbuf_printf(&conf, "park \"x%u\" { name = \"园区%u\" }\n", p, p);
+    ck_assert(!conf.failed);
+    char *body = jbuf_take(&conf, NULL);
+    test_app_reload(&app, test_dir, true, body);
+    free(body);
 
     set_target("pa", fai, 2024, 100);
     set_figure("pa", fai, 2024, 8, 50); /* critical again: raised already */
