@@ -1029,7 +1029,8 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
         goto out;
     }
     if (nd == 0) {
-        pending_set(e, NULL, 0, false);
+        pending_set(e, NULL, 0, false); /* what waited has nothing to say any more */
+        e->journal_failing = false;
         ids_flush(e);
         rc = 0;
         goto out;
