@@ -6,16 +6,57 @@
  *   alert 42 xiangtan-etdz fiscal_revenue 2021-08 warning {"seq":42,"id":…}
  *   state xiangtan-etdz fixed_asset_investment 2021-08 ok
  *
+ * The id file. A damaged journal line is skipped at replay; were it the only
+ * copy of an alert, its seq would be handed out again and its id published
+ * again. So every alert's seq and id are also kept apart from the journal, in
+ * <state_dir>/journal/alert-ids.log, appended and fdatasync'd after the
+ * journal's fsync and before the alert is published:
+ *
+ *   #parkpulse-alert-ids 1
+ *   41 xiangtan-etdz/fixed_asset_investment/2021-08/critical 5c1d0e0f6a7b8c9d
+ *   42 xiangtan-etdz/fiscal_revenue/2021-08/warning 0123456789abcdef
+ *
+ * one line per alert: seq, id (park/indicator/period/status), and 16 lower-case
+ * hex digits of the 64-bit FNV-1a hash of the bytes before that last space. At
+ * start the file is read first (alert_new), then the journal is replayed on
+ * top: seq = the highest of both, the set of ids = the union of both, so a
+ * damaged line in either copy loses nothing. A line of the id file that does
+ * not verify is skipped and left in place (logged at every start); a last line
+ * without its newline (a crash amid a write) counts if it verifies and is then
+ * ended with a newline, so the next append starts a line of its own. Alerts the
+ * journal holds past the id file's last seq (a crash between the two writes, or
+ * a failed write of the id file) are written to it again at the next
+ * evaluation. What a damaged journal line loses for good is the alert's body:
+ * it is missing from ?since= and the snapshot, and the series' state is taken
+ * up from its last intact line (an id raised already stays quiet).
+ *
+ * Decisions that could not be journaled (a full disk) are not published and
+ * keep no seq: their series are remembered (up to ALERT_PENDING_MAX, beyond
+ * that every series) and decided again at the next evaluation and at
+ * alert_retry_pending(), which the daemon calls every second.
+ *
+ * The configuration in force decides what is listed: an alert of a park or
+ * indicator a reload removed is served by no query (snapshot, ?since=, SSE
+ * cursor) — every other route answers "unknown park" — and is listed again if
+ * the park comes back. Nothing is renumbered: "seq" is still the last seq
+ * raised. Each series carries a hidden flag, recomputed under the cfg read
+ * lock when the configuration's generation changed.
+ *
  * Readers (HTTP threads) and the writer (the thread holding the ingest lock)
  * meet under one mutex; the status evaluation itself runs under the cfg and db
- * read locks, and the bus is handed copies.
+ * read locks, and the bus is handed copies. Lock order: ingest_lock, cfg_lock,
+ * db lock, e->lock; the SSE cursor (under the http server's sse_lock) only
+ * tries the cfg lock.
  */
 #include "alert.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "journal.h"
 #include "log.h"
@@ -25,8 +66,11 @@
  * series' last alert, freed when neither holds it any more. Only the writer
  * (replay, or alert_evaluate under the ingest lock) takes and drops
  * references, always under e->lock once readers exist. */
+struct series_state;
+
 typedef struct alert_msg {
     uint64_t seq;
+    struct series_state *series;   /* the series it was raised for (set by apply), or NULL */
     uint32_t refs;
     uint32_t len;                  /* strlen(json) */
     char json[];
@@ -43,6 +87,7 @@ typedef struct series_state {
     int period;
     uint32_t index;                /* 1, 2, …: names the series in e->raised */
     pp_status status;
+    bool hidden;                   /* park or indicator not in the configuration in force */
 } series_state;
 
 #define STATE_BLOCK 256
@@ -74,7 +119,31 @@ struct alert_engine {
     size_t raised_cap, n_raised;   /* cap: a power of two, or 0 */
     alert_msg **hist;              /* ring of up to ALERT_HISTORY, grown on demand */
     size_t hist_cap, hist_len, hist_head; /* head: index of the oldest */
+    /* the id file (see the top): only the writer touches these, but the
+     * backlog's length, read by alert_retry_pending, under lock */
+    int ids_fd;                    /* -1: none (no state directory) */
+    char *ids_path;
+    off_t ids_size;                /* end of the last complete line: where appends go */
+    bool ids_dirty;                /* a failed append may have left bytes past ids_size */
+    bool ids_failing;              /* the last write failed (logged once) */
+    uint64_t ids_hw;               /* the highest seq the id file held at start */
+    char **backlog;                /* ring of ALERT_IDS_BACKLOG lines not yet written */
+    size_t backlog_head, backlog_len;
+    size_t backlog_dropped;        /* older lines than the ring holds: in the journal only */
+    /* series whose decisions could not be journaled (under lock) */
+    struct pending { const char *park, *ind; } *pend;
+    size_t n_pend;
+    bool pend_all;                 /* too many, or out of memory: decide every series */
+    bool journal_failing;          /* the last journal append failed (logged once) */
+    /* the hidden flags are those of this configuration generation */
+    uint64_t hidden_gen;
+    bool hidden_dirty;             /* states were made since: compute them all again */
 };
+
+#define ALERT_PENDING_MAX 1024
+#define ALERT_IDS_BACKLOG 4096
+#define ALERT_IDS_FILE "alert-ids.log"
+#define ALERT_IDS_HEADER "#parkpulse-alert-ids 1\n"
 
 static uint64_t hash_more(uint64_t h, const char *s)
 {
@@ -104,6 +173,7 @@ static alert_msg *msg_new(uint64_t seq, const char *json, size_t len)
     if (m == NULL)
         return NULL;
     m->seq = seq;
+    m->series = NULL;
     m->refs = 1;
     m->len = (uint32_t)len;
     memcpy(m->json, json, len);
@@ -124,6 +194,8 @@ static void msg_unref(alert_msg *m)
         free(m);
 }
 
+static int ids_open(alert_engine *e, const char *state_dir);
+
 alert_engine *alert_new(pp_app *app)
 {
     alert_engine *e = calloc(1, sizeof *e);
@@ -131,11 +203,14 @@ alert_engine *alert_new(pp_app *app)
         return NULL;
     pthread_mutex_init(&e->lock, NULL);
     e->app = app;
+    e->ids_fd = -1;
+    e->hidden_dirty = true;
     e->n_state_buckets = 1024;
     e->n_name_buckets = 256;
     e->states = calloc(e->n_state_buckets, sizeof *e->states);
     e->names = calloc(e->n_name_buckets, sizeof *e->names);
-    if (e->states == NULL || e->names == NULL) {
+    if (e->states == NULL || e->names == NULL ||
+        (app && app->cfg && app->cfg->state_dir && ids_open(e, app->cfg->state_dir) != 0)) {
         alert_free(e);
         return NULL;
     }
@@ -164,6 +239,13 @@ void alert_free(alert_engine *e)
     free(e->names);
     free(e->raised);
     free(e->hist);
+    for (size_t i = 0; i < e->backlog_len; i++)
+        free(e->backlog[(e->backlog_head + i) % ALERT_IDS_BACKLOG]);
+    free(e->backlog);
+    free(e->pend);
+    if (e->ids_fd >= 0)
+        close(e->ids_fd);
+    free(e->ids_path);
     pthread_mutex_destroy(&e->lock);
     free(e);
 }
@@ -387,6 +469,308 @@ static pp_status status_from_name(const char *s, bool *ok)
     return PP_STATUS_OK;
 }
 
+/* ---- the id file (see the top) ---- */
+
+/* "seq id check\n" of an alert into buf (ALERT_IDS_LINE_MAX bytes); its length. */
+#define ALERT_IDS_LINE_MAX (ALERT_ID_MAX + 48)
+
+static size_t ids_line(char *buf, uint64_t seq, const char *park, const char *ind, int period,
+                       pp_status st)
+{
+    char id[ALERT_ID_MAX];
+    int n = snprintf(buf, ALERT_IDS_LINE_MAX, "%llu %s", (unsigned long long)seq,
+                     alert_id(id, sizeof id, park, ind, period, st));
+    n += snprintf(buf + n, ALERT_IDS_LINE_MAX - (size_t)n, " %016llx\n",
+                  (unsigned long long)hash_str(buf));
+    return (size_t)n;
+}
+
+/* Applies one line of the id file (without its newline): its id is raised,
+ * seq is at least its seq. false when it does not verify. */
+static bool ids_apply(alert_engine *e, const char *line, size_t len)
+{
+    char buf[ALERT_IDS_LINE_MAX], *sp, *end;
+    if (len < 20 || len >= sizeof buf)
+        return false;
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    sp = strrchr(buf, ' ');
+    if (sp == NULL || strlen(sp + 1) != 16 || strspn(sp + 1, "0123456789abcdef") != 16)
+        return false;
+    *sp = '\0';
+    if (strtoull(sp + 1, NULL, 16) != hash_str(buf))
+        return false;
+    /* seq park/indicator/period/status */
+    if (buf[0] < '0' || buf[0] > '9')
+        return false;
+    errno = 0;
+    unsigned long long seq = strtoull(buf, &end, 10);
+    if (errno != 0 || seq == 0 || *end != ' ')
+        return false;
+    char *park = end + 1, *ind = strchr(park, '/'), *per = NULL, *st = NULL;
+    if (ind) {
+        *ind++ = '\0';
+        per = strchr(ind, '/');
+    }
+    if (per) {
+        *per++ = '\0';
+        st = strchr(per, '/');
+    }
+    if (st == NULL)
+        return false;
+    *st++ = '\0';
+    int period;
+    bool ok;
+    pp_status status = status_from_name(st, &ok);
+    if (!ok || !pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0)
+        return false;
+    series_state *s = state_get(e, park, ind, true);
+    if (s == NULL) {
+        log_err("alert", "out of memory reading %s", e->ids_path);
+        return true;
+    }
+    id_add(e, s, period, status);
+    if (seq > e->seq)
+        e->seq = seq;
+    if (seq > e->ids_hw)
+        e->ids_hw = seq;
+    return true;
+}
+
+static int write_all_at(int fd, const char *buf, size_t len, off_t off)
+{
+    while (len > 0) {
+        ssize_t w = pwrite(fd, buf, len, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        buf += w;
+        len -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Opens (creating) the id file and applies its lines. 0, or a negative errno
+ * (logged): the daemon does not start without the second copy of its seq. */
+static int ids_open(alert_engine *e, const char *state_dir)
+{
+    char *buf = NULL;
+    int rc;
+    if (asprintf(&e->ids_path, "%s/journal/" ALERT_IDS_FILE, state_dir) < 0) {
+        e->ids_path = NULL;
+        log_err("alert", "out of memory opening the alert id file");
+        return -ENOMEM;
+    }
+    e->ids_fd = open(e->ids_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    struct stat st;
+    if (e->ids_fd < 0 || fstat(e->ids_fd, &st) != 0) {
+        rc = -errno;
+        log_err("alert", "cannot open %s: %s", e->ids_path, strerror(errno));
+        return rc;
+    }
+    const size_t hlen = strlen(ALERT_IDS_HEADER);
+    if (st.st_size == 0) {
+        if ((rc = write_all_at(e->ids_fd, ALERT_IDS_HEADER, hlen, 0)) != 0 ||
+            (rc = fdatasync(e->ids_fd) != 0 ? -errno : 0) != 0) {
+            log_err("alert", "cannot write %s: %s", e->ids_path, strerror(-rc));
+            return rc;
+        }
+        fsync_dir_of(e->ids_path);
+        e->ids_size = (off_t)hlen;
+        return 0;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    buf = malloc(size + 1);
+    if (buf == NULL) {
+        log_err("alert", "out of memory reading %s", e->ids_path);
+        return -ENOMEM;
+    }
+    while (got < size) {
+        ssize_t r = pread(e->ids_fd, buf + got, size - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EIO;
+            log_err("alert", "cannot read %s: %s", e->ids_path, r < 0 ? strerror(errno) : "file shrank");
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    buf[size] = '\0';
+    if (size < hlen || memcmp(buf, ALERT_IDS_HEADER, hlen) != 0) {
+        log_err("alert", "%s is not an alert id file of this version (first line: %.40s)", e->ids_path, buf);
+        rc = -EINVAL;
+        goto out;
+    }
+    size_t bad = 0, lineno = 1;
+    for (size_t off = hlen; off < size;) {
+        lineno++;
+        char *nl = memchr(buf + off, '\n', size - off);
+        size_t len = nl ? (size_t)(nl - (buf + off)) : size - off;
+        if (!ids_apply(e, buf + off, len) && bad++ < 20)
+            log_warn("alert", "%s line %zu: damaged, skipped (kept in the file)", e->ids_path, lineno);
+        off += len + (nl ? 1 : 0);
+    }
+    e->ids_size = (off_t)size;
+    if (buf[size - 1] != '\n') {
+        /* the last line lost its end: end it, so that appends start a line */
+        if ((rc = write_all_at(e->ids_fd, "\n", 1, (off_t)size)) != 0 ||
+            (rc = fdatasync(e->ids_fd) != 0 ? -errno : 0) != 0) {
+            log_err("alert", "cannot write %s: %s", e->ids_path, strerror(-rc));
+            goto out;
+        }
+        log_warn("alert", "%s line %zu had no end of line: ended", e->ids_path, lineno);
+        e->ids_size++;
+    }
+    if (bad)
+        log_warn("alert", "%s: %zu damaged line(s) skipped; the journal holds the same alerts", e->ids_path, bad);
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+/* Queues a line (malloc'd, taken over) for the id file; the oldest is dropped
+ * when ALERT_IDS_BACKLOG are waiting (its alert stays in the journal; the
+ * newest carry the highest seq, which matters most). */
+static void ids_queue(alert_engine *e, char *line)
+{
+    if (line == NULL) {
+        log_err("alert", "out of memory queueing an alert id for %s", e->ids_path);
+        return;
+    }
+    pthread_mutex_lock(&e->lock);
+    if (e->backlog == NULL && (e->backlog = calloc(ALERT_IDS_BACKLOG, sizeof *e->backlog)) == NULL) {
+        pthread_mutex_unlock(&e->lock);
+        log_err("alert", "out of memory queueing an alert id for %s", e->ids_path);
+        free(line);
+        return;
+    }
+    if (e->backlog_len == ALERT_IDS_BACKLOG) {
+        e->backlog_dropped++;
+        free(e->backlog[e->backlog_head]);
+        e->backlog_head = (e->backlog_head + 1) % ALERT_IDS_BACKLOG;
+        e->backlog_len--;
+    }
+    e->backlog[(e->backlog_head + e->backlog_len++) % ALERT_IDS_BACKLOG] = line;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Writes what is queued to the id file, fdatasync'd; on failure it stays
+ * queued for the next evaluation (logged once until a write succeeds). Only
+ * the writer calls it. Returns 0 or a negative errno. */
+static int ids_flush(alert_engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    size_t n = e->backlog_len, len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(e->backlog[(e->backlog_head + i) % ALERT_IDS_BACKLOG]);
+    char *buf = n ? malloc(len) : NULL;
+    for (size_t i = 0, off = 0; buf && i < n; i++) {
+        const char *l = e->backlog[(e->backlog_head + i) % ALERT_IDS_BACKLOG];
+        size_t k = strlen(l);
+        memcpy(buf + off, l, k);
+        off += k;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (n == 0)
+        return 0;
+    int rc = buf ? 0 : -ENOMEM;
+    if (rc == 0 && e->ids_dirty && ftruncate(e->ids_fd, e->ids_size) != 0)
+        rc = -errno;
+    if (rc == 0)
+        e->ids_dirty = false;
+    if (rc == 0)
+        rc = write_all_at(e->ids_fd, buf, len, e->ids_size);
+    if (rc == 0 && fdatasync(e->ids_fd) != 0)
+        rc = -errno;
+    free(buf);
+    if (rc != 0) {
+        if (rc != -ENOMEM && ftruncate(e->ids_fd, e->ids_size) != 0)
+            e->ids_dirty = true;
+        if (!e->ids_failing)
+            log_err("alert", "cannot write %zu alert id(s) to %s: %s; the journal holds them, retried "
+                    "with the next evaluation", n, e->ids_path, strerror(-rc));
+        e->ids_failing = true;
+        return rc;
+    }
+    e->ids_size += (off_t)len;
+    if (e->backlog_dropped) {
+        log_warn("alert", "%s: %zu older alert id(s) are in the journal only (more than %d were "
+                 "waiting)", e->ids_path, e->backlog_dropped, ALERT_IDS_BACKLOG);
+        e->backlog_dropped = 0;
+    }
+    if (e->ids_failing)
+        log_info("alert", "%s written again", e->ids_path);
+    e->ids_failing = false;
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < n; i++) {
+        free(e->backlog[e->backlog_head]);
+        e->backlog_head = (e->backlog_head + 1) % ALERT_IDS_BACKLOG;
+    }
+    e->backlog_len -= n;
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+/* ---- what the configuration in force lists (e->lock held, cfg read-locked) ---- */
+
+static void hidden_refresh(alert_engine *e)
+{
+    const pp_app *app = e->app;
+    if (app == NULL || app->cfg == NULL || (!e->hidden_dirty && e->hidden_gen == app->cfg_generation))
+        return;
+    const pp_catalog *cat = &app->cfg->catalog;
+    for (state_block *k = e->blocks; k; k = k->next) {
+        for (size_t i = 0; i < k->used; i++) {
+            series_state *s = &k->s[i];
+            const pp_park *p = pp_catalog_park(cat, s->park);
+            const pp_indicator *ind = pp_catalog_indicator(cat, s->ind);
+            s->hidden = !(p && strcmp(p->id, s->park) == 0 && ind && strcmp(ind->id, s->ind) == 0);
+        }
+    }
+    e->hidden_gen = app->cfg_generation;
+    e->hidden_dirty = false;
+}
+
+static bool shown(const alert_msg *m) { return m->series == NULL || !m->series->hidden; }
+
+/* ---- pending decisions ---- */
+
+/* The series of the n decisions are pending (none when n is 0); under lock. */
+static void pending_set(alert_engine *e, const struct pending *p, size_t n, bool all)
+{
+    pthread_mutex_lock(&e->lock);
+    e->n_pend = 0;
+    e->pend_all = all;
+    if (n > 0 && e->pend == NULL)
+        e->pend = malloc(ALERT_PENDING_MAX * sizeof *e->pend);
+    for (size_t i = 0; i < n && !e->pend_all; i++) {
+        if (e->pend == NULL || e->n_pend == ALERT_PENDING_MAX)
+            e->pend_all = true;
+        else
+            e->pend[e->n_pend++] = p[i];
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
 /* Applies a decision to memory: an alert when is_alert (m: its message, of
  * which the series and the ring take references; NULL when it could not be
  * kept), else a quiet state change. */
@@ -402,6 +786,8 @@ static void apply(alert_engine *e, uint64_t seq, const char *park, const char *i
     s->period = period;
     if (is_alert) {
         id_add(e, s, period, st);
+        if (m)
+            m->series = s;
         msg_unref(s->last);
         s->last = msg_ref(m);
         hist_add(e, m);
@@ -439,6 +825,13 @@ int alert_replay_event(alert_engine *e, const char *payload)
     }
     apply(e, seq, park, ind, period, status, n != 0, m);
     msg_unref(m); /* the series and the ring hold their own references */
+    e->hidden_dirty = true;
+    if (n && e->ids_fd >= 0 && seq > e->ids_hw) {
+        /* journaled, but not in the id file: a crash between the two writes */
+        char line[ALERT_IDS_LINE_MAX];
+        ids_line(line, seq, park, ind, period, status);
+        ids_queue(e, strdup(line));
+    }
     return 0;
 bad:
     log_warn("alert", "ignoring a malformed alert event in the journal: %.80s", payload);
@@ -560,6 +953,7 @@ static void decide(alert_engine *e, const pp_park *park, const pp_indicator *ind
                 x->seq = ds->d[i].seq + 1;
         x->msg = alert_json(prev, &st, x->seq, now);
         if (x->msg == NULL) {
+            ds->failed = true;
             log_err("alert", "out of memory formatting an alert for %s/%s", park->id, ind->id);
             return;
         }
@@ -576,6 +970,15 @@ static void free_events(char **ev, size_t n)
     free(ev);
 }
 
+/* true when one of the first n decisions of ds is for the series. */
+static bool decided(const decisions *ds, size_t n, const char *park, const char *ind)
+{
+    for (size_t i = 0; i < n && i < ds->n; i++)
+        if (strcmp(ds->d[i].park, park) == 0 && strcmp(ds->d[i].ind, ind) == 0)
+            return true;
+    return false;
+}
+
 int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
                    size_t n, bool all)
 {
@@ -584,22 +987,35 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     decision *d;
     char **recs = NULL; /* the journal lines' payloads */
     size_t nd = 0;
-    int raised = 0, rc = -1;
+    int raised = 0, rc = -1, jr = -ENOMEM;
     int64_t now = app_now(app);
 
     pthread_rwlock_rdlock(&app->cfg_lock);
     db_rdlock(app->db);
     const pp_catalog *cat = &app->cfg->catalog;
+    const uint64_t gen = app->cfg_generation;
     pthread_mutex_lock(&e->lock);
-    if (all) {
+    hidden_refresh(e);
+    if (all || e->pend_all) {
         for (size_t i = 0; i < cat->n_parks && !ds.failed; i++)
             for (size_t j = 0; j < cat->n_indicators && !ds.failed; j++)
                 decide(e, &cat->parks[i], &cat->indicators[j], now, &ds);
     } else {
+        /* first the series whose decisions could not be journaled before */
+        for (size_t i = 0; i < e->n_pend && !ds.failed; i++) {
+            const char *pid = e->pend[i].park, *iid = e->pend[i].ind;
+            const pp_park *park = pp_catalog_park(cat, pid);
+            const pp_indicator *ind = pp_catalog_indicator(cat, iid);
+            if (park && ind && strcmp(park->id, pid) == 0 && strcmp(ind->id, iid) == 0 &&
+                !decided(&ds, ds.n, pid, iid))
+                decide(e, park, ind, now, &ds);
+        }
+        const size_t n_from_pending = ds.n; /* what the requested series may repeat */
         for (size_t i = 0; i < n && !ds.failed; i++) {
             const pp_park *park = pp_catalog_park(cat, parks[i]);
             const pp_indicator *ind = pp_catalog_indicator(cat, indicators[i]);
-            if (park && ind && strcmp(park->id, parks[i]) == 0 && strcmp(ind->id, indicators[i]) == 0)
+            if (park && ind && strcmp(park->id, parks[i]) == 0 && strcmp(ind->id, indicators[i]) == 0 &&
+                !decided(&ds, n_from_pending, park->id, ind->id))
                 decide(e, park, ind, now, &ds);
         }
     }
@@ -608,15 +1024,22 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     pthread_rwlock_unlock(&app->cfg_lock);
     d = ds.d;
     nd = ds.n;
-    if (ds.failed || nd == 0) {
-        rc = ds.failed ? -1 : 0;
+    if (ds.failed) {
+        pending_set(e, NULL, 0, true); /* out of memory: decide everything again */
+        goto out;
+    }
+    if (nd == 0) {
+        pending_set(e, NULL, 0, false); /* what waited has nothing to say any more */
+        e->journal_failing = false;
+        ids_flush(e);
+        rc = 0;
         goto out;
     }
 
-    /* journal first (fsync), then memory, then the bus */
+    /* journal first (fsync), then the id file, then memory, then the bus */
     recs = calloc(nd, sizeof *recs);
     if (recs == NULL)
-        goto out;
+        goto failed;
     for (size_t i = 0; i < nd; i++) {
         char pbuf[16];
         pp_period_format(d[i].period, pbuf, sizeof pbuf);
@@ -629,24 +1052,35 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
                          pp_status_name(d[i].status));
         if (w < 0) {
             recs[i] = NULL;
-            log_err("alert", "out of memory journaling an alert for %s/%s", d[i].park, d[i].ind);
-            goto out;
+            goto failed;
         }
         if ((size_t)w >= JOURNAL_EVENT_MAX) {
-            log_err("alert", "alert for %s/%s too long for the journal", d[i].park, d[i].ind);
-            goto out;
+            jr = -EMSGSIZE;
+            goto failed;
         }
     }
-    int jr = journal_append_events(app->journal, (const char *const *)recs, nd);
-    if (jr < 0) {
-        log_err("alert", "cannot journal %zu alert decision(s): %s; not published", nd, strerror(-jr));
-        goto out;
-    }
+    jr = journal_append_events(app->journal, (const char *const *)recs, nd);
+    if (jr < 0)
+        goto failed;
     free_events(recs, nd); /* gone before the bus copies the alerts */
     recs = NULL;
+    pending_set(e, NULL, 0, false);
+    if (e->journal_failing)
+        log_info("alert", "the journal takes alert decisions again: %zu journaled", nd);
+    e->journal_failing = false;
+    for (size_t i = 0; i < nd && e->ids_fd >= 0; i++) {
+        if (d[i].seq) {
+            char line[ALERT_IDS_LINE_MAX];
+            ids_line(line, d[i].seq, d[i].park, d[i].ind, d[i].period, d[i].status);
+            ids_queue(e, strdup(line));
+        }
+    }
+    ids_flush(e); /* on failure, the journal's copy is the one; retried later */
     pthread_mutex_lock(&e->lock);
     for (size_t i = 0; i < nd; i++)
         apply(e, d[i].seq, d[i].park, d[i].ind, d[i].period, d[i].status, d[i].seq != 0, d[i].msg);
+    if (gen != e->hidden_gen)
+        e->hidden_dirty = true; /* new states were judged under another configuration */
     pthread_mutex_unlock(&e->lock);
     for (size_t i = 0; i < nd; i++) {
         if (!d[i].seq)
@@ -663,6 +1097,21 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     if (raised && e->listener)
         e->listener(e->listener_ud);
     rc = raised;
+    goto out;
+failed:
+    /* nothing of the batch is journaled, applied or published, and no seq is
+     * taken: the series are decided again at the next evaluation or retry */
+    {
+        struct pending *p = malloc(nd * sizeof *p);
+        for (size_t i = 0; p && i < nd; i++)
+            p[i] = (struct pending){ d[i].park, d[i].ind };
+        pending_set(e, p, p ? nd : 0, p == NULL);
+        free(p);
+    }
+    if (!e->journal_failing)
+        log_err("alert", "cannot journal %zu alert decision(s): %s; not published, retried every "
+                "second and at the next evaluation", nd, strerror(-jr));
+    e->journal_failing = true;
 out:
     /* the series and the ring hold their own references to what was applied */
     pthread_mutex_lock(&e->lock);
@@ -671,6 +1120,23 @@ out:
     pthread_mutex_unlock(&e->lock);
     free(ds.d);
     free_events(recs, nd);
+    return rc;
+}
+
+int alert_retry_pending(alert_engine *e)
+{
+    if (e == NULL || e->app == NULL)
+        return 0;
+    pthread_mutex_lock(&e->lock);
+    bool work = e->n_pend > 0 || e->pend_all || e->backlog_len > 0;
+    pthread_mutex_unlock(&e->lock);
+    if (!work)
+        return 0;
+    /* an ingest in progress evaluates them itself (or the next tick does) */
+    if (pthread_mutex_trylock(&e->app->ingest_lock) != 0)
+        return 0;
+    int rc = alert_evaluate(e, NULL, NULL, 0, false);
+    pthread_mutex_unlock(&e->app->ingest_lock);
     return rc;
 }
 
@@ -691,11 +1157,12 @@ static int cmp_state_seq(const void *a, const void *b)
 void alert_active_json(alert_engine *e, jbuf *b)
 {
     pthread_mutex_lock(&e->lock);
+    hidden_refresh(e);
     series_state **act = calloc(e->n_states ? e->n_states : 1, sizeof *act);
     size_t n = 0;
     for (size_t i = 0; act && i < e->n_state_buckets; i++)
         for (series_state *s = e->states[i]; s; s = s->next)
-            if (s->last && !is_quiet(s->status) && s->last->seq)
+            if (s->last && !is_quiet(s->status) && s->last->seq && !s->hidden)
                 act[n++] = s;
     if (act)
         qsort(act, n, sizeof *act, cmp_state_seq);
@@ -719,6 +1186,7 @@ void alert_active_json(alert_engine *e, jbuf *b)
 void alert_since_json(alert_engine *e, uint64_t since, jbuf *b)
 {
     pthread_mutex_lock(&e->lock);
+    hidden_refresh(e);
     jbuf_puts(b, "{");
     json_key(b, "seq", true);
     json_int(b, (int64_t)e->seq);
@@ -728,7 +1196,7 @@ void alert_since_json(alert_engine *e, uint64_t since, jbuf *b)
     uint64_t oldest = e->hist_len ? e->hist[e->hist_head]->seq : e->seq + 1;
     for (size_t i = 0; i < e->hist_len; i++) {
         const alert_msg *h = e->hist[(e->hist_head + i) % ALERT_HISTORY];
-        if (h->seq <= since)
+        if (h->seq <= since || !shown(h))
             continue;
         if (!first)
             jbuf_puts(b, ",");
@@ -745,15 +1213,23 @@ void alert_since_json(alert_engine *e, uint64_t since, jbuf *b)
 char *alert_next(alert_engine *e, uint64_t after, uint64_t *seq)
 {
     char *r = NULL;
+    /* called under the http server's sse_lock, which the alert path takes
+     * after the cfg lock: only try it; without it, the flags of the last
+     * refresh hold (a reload ends with an evaluation, which refreshes them) */
+    bool cfg = e->app && pthread_rwlock_tryrdlock(&e->app->cfg_lock) == 0;
     pthread_mutex_lock(&e->lock);
+    if (cfg)
+        hidden_refresh(e);
     for (size_t i = 0; i < e->hist_len; i++) {
         const alert_msg *h = e->hist[(e->hist_head + i) % ALERT_HISTORY];
-        if (h->seq > after) {
+        if (h->seq > after && shown(h)) {
             r = strdup(h->json);
             *seq = h->seq;
             break;
         }
     }
     pthread_mutex_unlock(&e->lock);
+    if (cfg)
+        pthread_rwlock_unlock(&e->app->cfg_lock);
     return r;
 }

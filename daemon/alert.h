@@ -14,7 +14,17 @@
  * "state <park> <indicator> <period> <status>"; replaying them restores seq,
  * the per-series state, the set of ids and the history, so nothing is repeated
  * after a restart, and whatever changed while the daemon was down is raised
- * at start.
+ * at start. Each alert's seq and id are also written to a second file,
+ * <state_dir>/journal/alert-ids.log (format at the top of alert.c), read by
+ * alert_new before the replay: a damaged line in either copy neither sends seq
+ * back nor lets an id be published again. A decision the journal refuses (a
+ * full disk) is not published and takes no seq; it is decided again at the
+ * next evaluation or alert_retry_pending().
+ *
+ * What is listed follows the configuration in force: the alerts of a park or
+ * indicator that is not configured (removed by a reload) are served by none of
+ * the queries below, as every other route answers "unknown park"; "seq" stays
+ * the last seq raised, and they are listed again when the park comes back.
  */
 #ifndef PP_ALERT_H
 #define PP_ALERT_H
@@ -30,6 +40,10 @@
 
 typedef struct alert_engine alert_engine;
 
+/* An engine for app (NULL: replay and queries only, no id file, nothing
+ * filtered). With app->cfg->state_dir it opens (creating) the id file in
+ * <state_dir>/journal/, which must exist, and reads it. NULL on ENOMEM, or
+ * when the id file cannot be read or is not one (logged). */
 alert_engine *alert_new(pp_app *app);
 void alert_free(alert_engine *e);
 
@@ -45,25 +59,38 @@ int alert_replay_event(alert_engine *e, const char *payload);
 
 /* Evaluates the n series (parks[i], indicators[i]) — or every configured
  * series when all is true — journals the decisions and publishes the alerts.
- * The caller holds app->ingest_lock (the journal's writer lock). Returns the
- * number of alerts raised, or -1 when the journal could not be written (then
- * nothing was published). */
+ * The series whose decisions an earlier call could not journal are decided
+ * too. The caller holds app->ingest_lock (the journal's writer lock). Returns
+ * the number of alerts raised, or -1 when the journal could not be written
+ * (then nothing was published, and the series are kept for the next call). */
 int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
                    size_t n, bool all);
+
+/* Decides again, without a new figure, the series whose decisions could not
+ * be journaled, and writes the ids the id file could not take. Takes
+ * app->ingest_lock itself, but only when it is free (an ingest in progress
+ * evaluates them anyway). Cheap when nothing waits: the daemon calls it every
+ * second. Returns the number of alerts raised (0 also when nothing waited or
+ * the lock was busy), or -1 when the journal still fails. */
+int alert_retry_pending(alert_engine *e);
 
 /* The last seq raised (0 before the first alert). */
 uint64_t alert_seq(alert_engine *e);
 
 /* {"seq":N,"alerts":[…]} — the active alerts (series whose last alert is
- * warning, critical or stale), ordered by seq. */
+ * warning, critical or stale) of configured series, ordered by seq. The
+ * caller holds app->cfg_lock for reading (the API does), as for
+ * alert_since_json. */
 void alert_active_json(alert_engine *e, jbuf *b);
 
-/* {"seq":N,"alerts":[…],"complete":true|false} — every alert with seq > since
- * still in memory; complete is false when some were already forgotten. */
+/* {"seq":N,"alerts":[…],"complete":true|false} — every alert of a configured
+ * series with seq > since still in memory; complete is false when some were
+ * already forgotten (not when some were left out as unconfigured). */
 void alert_since_json(alert_engine *e, uint64_t since, jbuf *b);
 
-/* The first alert with seq > after: a malloc'd JSON string (caller frees) and
- * its seq, or NULL when there is none. */
+/* The first alert of a configured series with seq > after: a malloc'd JSON
+ * string (caller frees) and its seq, or NULL when there is none. Only tries
+ * app->cfg_lock (it is called under the http server's SSE lock). */
 char *alert_next(alert_engine *e, uint64_t after, uint64_t *seq);
 
 #endif

@@ -419,6 +419,7 @@ int main(int argc, char **argv)
         if (wd_usec)
             notify_send("WATCHDOG=1");
         http_sse_wake(http, true);
+        alert_retry_pending(app.alerts); /* alerts the journal could not take (a full disk) */
         int y, m, d;
         app_local_date(app_now(&app), &y, &m, &d);
         if (y * 10000 + m * 100 + d != last_day) {

@@ -14,11 +14,14 @@
 #include "alert.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,6 +284,90 @@ static char *last_alert(alert_engine *e)
     return j;
 }
 
+/* ---- damage and failure, from outside ------------------------------------ */
+
+/* dir/journal/NAME into buf (PATH_MAX bytes). */
+static const char *state_file(char *buf, const char *name)
+{
+    int n = snprintf(buf, PATH_MAX, "%s/journal/%s", test_dir, name);
+    ck_assert(n > 0 && n < PATH_MAX);
+    return buf;
+}
+
+/* A figure journaled (not applied to the db): a record after the alerts. */
+static void journal_one_figure(const char *park, const char *ind, int year, int month, double value)
+{
+    pp_obs o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.park, sizeof o.park, "%s", park);
+    snprintf(o.indicator, sizeof o.indicator, "%s", ind);
+    o.period = pp_period_make(year, month);
+    o.value = value;
+    o.status = 'A';
+    o.received_at = app.fixed_now;
+    snprintf(o.source, sizeof o.source, "check_alert");
+    ck_assert_int_eq(journal_append_figures(app.journal, &o, 1, NULL, 0), 0);
+}
+
+/* Flips one bit in the middle of the line of path that contains needle, a
+ * complete line with at least one more after it when not_last. */
+static void damage_line(const char *path, const char *needle, bool not_last)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    char *hit = strstr(buf, needle);
+    ck_assert_msg(hit != NULL, "no line with '%s' in %s", needle, path);
+    char *start = hit;
+    while (start > buf && start[-1] != '\n')
+        start--;
+    char *end = strchr(hit, '\n');
+    ck_assert_ptr_nonnull(end);
+    if (not_last)
+        ck_assert_msg(end[1] != '\0', "the line with '%s' is the last one", needle);
+    long mid = (long)(start - buf) + (end - start) / 2;
+    ck_assert_int_eq(fseek(f, mid, SEEK_SET), 0);
+    ck_assert_int_ne(fputc(buf[mid] ^ 0x01, f), EOF);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The journal closed, damaged at the line with needle, and opened again, as a
+ * daemon that restarts finds it. */
+static void damage_journal_line(const char *needle)
+{
+    char path[PATH_MAX], dir[PATH_MAX + 16];
+    journal_close(app.journal);
+    app.journal = NULL;
+    damage_line(state_file(path, "journal.log"), needle, true);
+    snprintf(dir, sizeof dir, "%s/journal", test_dir);
+    ck_assert_int_eq(journal_open(dir, &app.journal), 0);
+}
+
+/* A full disk for the journal: RLIMIT_FSIZE at the journal's size (SIGXFSZ
+ * ignored: write() fails with EFBIG). Check records every assertion in a file
+ * of its own, so no ck_assert may run until lift_file_limit(). */
+static struct rlimit saved_fsize;
+
+static void limit_file_size(void)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    ck_assert_int_eq(stat(state_file(path, "journal.log"), &st), 0);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = { (rlim_t)st.st_size, saved_fsize.rlim_max };
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        abort();
+}
+
+static void lift_file_limit(void)
+{
+    if (setrlimit(RLIMIT_FSIZE, &saved_fsize) != 0)
+        abort();
+}
+
 /* ---- evaluation tests ----------------------------------------------------- */
 
 /* A series falls behind, is reminded next month, recovers, relapses to an
@@ -437,6 +524,17 @@ START_TEST(test_evaluate_after_big_replay)
         }
     }
     ck_assert_uint_eq(alert_seq(e), seq);
+    /* the parks x… are configured: alerts of parks the configuration does not
+     * know are not listed (test_removed_series_not_listed) */
+    jbuf conf;
+    jbuf_init(&conf);
+    jbuf_puts(&conf, "park \"pa\" { name = \"甲园区\" }\npark \"pb\" { name = \"乙园区\" }\n");
+    for (unsigned p = 0; p < 3000; p++)
+        jbuf_printf(&conf, "park \"x%u\" { name = \"园区%u\" }\n", p, p);
+    ck_assert(!conf.failed);
+    char *body = jbuf_take(&conf, NULL);
+    test_app_reload(&app, test_dir, true, body);
+    free(body);
 
     set_target("pa", fai, 2024, 100);
     set_figure("pa", fai, 2024, 8, 50); /* critical again: raised already */
@@ -456,6 +554,222 @@ START_TEST(test_evaluate_after_big_replay)
 }
 END_TEST
 
+/* Issue 10, defect 7: an alert line of the journal damaged (a flipped bit in a
+ * complete line, not the last) is skipped at replay; the seq it carried must
+ * not be handed out again, nor its id published again. */
+START_TEST(test_damaged_alert_line_keeps_seq_and_id)
+{
+    const char *fai = "fixed_asset_investment";
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    set_target("pa", fai, 2024, 100);
+    set_figure("pa", fai, 2024, 8, 50);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    set_target("pb", fai, 2024, 100);
+    set_figure("pb", fai, 2024, 8, 50);
+    ck_assert_int_eq(evaluate(e, "pb", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), 2);
+    journal_one_figure("pa", "tax_revenue", 2024, 8, 1); /* the damaged line is not the last */
+    alert_free(e);
+
+    damage_journal_line("alert 2 pb ");
+    e = restart();
+    uint64_t seq = alert_seq(e);
+    int again = evaluate_all(e);
+    char *since = query_since(e, 0);
+    ck_assert_msg(seq == 2 && again == 0 && count(since, "pb/fixed_asset_investment/2024-08/critical") == 0,
+                  "after the damage: last seq %llu (want 2), %d alert(s) raised again (want 0): %s",
+                  (unsigned long long)seq, again, since);
+    free(since);
+    /* the next alert continues after every seq ever published */
+    set_figure("pa", fai, 2024, 8, 75);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), 3);
+    char *j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":3,\"id\":\"pa/fixed_asset_investment/2024-08/ok\""));
+    free(j);
+    alert_free(e);
+
+    e = restart();
+    ck_assert_uint_eq(alert_seq(e), 3);
+    ck_assert_int_eq(evaluate_all(e), 0);
+    alert_free(e);
+}
+END_TEST
+
+/* The second copy (journal/alert-ids.log) is damaged too, in other places: a
+ * damaged line, and a last line cut before its newline. Whatever one copy
+ * lost, the other has; appends after the cut start on a line of their own. */
+START_TEST(test_alert_ids_survive_damage_of_either_copy)
+{
+    const char *fai = "fixed_asset_investment";
+    char ids[PATH_MAX];
+    state_file(ids, "alert-ids.log");
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    set_target("pa", fai, 2024, 100);
+    set_target("pb", fai, 2024, 100);
+    set_figure("pa", fai, 2024, 8, 50);
+    set_figure("pb", fai, 2024, 8, 50);
+    ck_assert_int_eq(evaluate_all(e), 2);
+    alert_free(e);
+
+    /* 1. the id file's line of seq 2 damaged: the journal still has it */
+    damage_line(ids, "2 pb/", false);
+    e = restart();
+    ck_assert_uint_eq(alert_seq(e), 2);
+    ck_assert_int_eq(evaluate_all(e), 0);
+    set_figure("pa", fai, 2024, 8, 75); /* recovery: seq 3 */
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), 3);
+    journal_one_figure("pa", "tax_revenue", 2024, 8, 1);
+    alert_free(e);
+
+    /* 2. the id file's last line loses its newline, and the journal's line
+     * of seq 3 is damaged: the cut line still counts */
+    struct stat st;
+    ck_assert_int_eq(stat(ids, &st), 0);
+    ck_assert_int_eq(truncate(ids, st.st_size - 1), 0);
+    damage_journal_line("alert 3 pa ");
+    e = restart();
+    ck_assert_uint_eq(alert_seq(e), 3);
+    ck_assert_int_eq(evaluate_all(e), 0); /* pa/…/ok is not raised again */
+    set_figure("pb", fai, 2024, 8, 60);   /* warning: seq 4 */
+    ck_assert_int_eq(evaluate(e, "pb", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), 4);
+    journal_one_figure("pa", "tax_revenue", 2024, 8, 2);
+    alert_free(e);
+
+    /* 3. the journal's line of seq 4 damaged: the id file's line for 4 (written
+     * after the cut line was repaired) is intact */
+    damage_journal_line("alert 4 pb ");
+    e = restart();
+    ck_assert_uint_eq(alert_seq(e), 4);
+    ck_assert_int_eq(evaluate_all(e), 0);
+    set_figure("pb", fai, 2024, 8, 75);   /* recovery: seq 5 */
+    ck_assert_int_eq(evaluate(e, "pb", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), 5);
+    alert_free(e);
+}
+END_TEST
+
+/* Issue 10, defect 9: an alert whose decision could not be journaled (the
+ * disk full) is retried when space returns, without a new figure: by
+ * alert_retry_pending() (the daemon's 1-s tick) and by the next evaluation of
+ * any series. seq is assigned when journaled: no gap, no repeat. */
+START_TEST(test_unjournaled_alert_is_retried)
+{
+    const char *fai = "fixed_asset_investment";
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    alert_set_listener(e, listener, &listener_calls);
+    set_target("pa", fai, 2024, 100);
+    set_figure("pa", fai, 2024, 8, 50); /* critical */
+
+    limit_file_size();
+    int r1 = evaluate(e, "pa", fai);
+    int r2 = alert_retry_pending(e); /* still full */
+    uint64_t seq1 = alert_seq(e);
+    int calls = listener_calls;
+    lift_file_limit();
+    ck_assert_int_eq(r1, -1);
+    ck_assert_uint_eq(seq1, 0);
+    ck_assert_int_eq(calls, 0);
+
+    /* space is back: the next tick publishes it */
+    int n = alert_retry_pending(e);
+    ck_assert_msg(n == 1 && alert_seq(e) == 1 && listener_calls == 1,
+                  "retry after the disk full: %d alert(s), seq %llu, %d listener call(s) (want 1, 1, 1)",
+                  n, (unsigned long long)alert_seq(e), listener_calls);
+    char *j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":1,\"id\":\"pa/fixed_asset_investment/2024-08/critical\""));
+    free(j);
+    ck_assert_int_eq(r2, -1);                    /* the retry while full failed, */
+    ck_assert_int_eq(alert_retry_pending(e), 0); /* and now nothing is left */
+    ck_assert_int_eq(evaluate(e, "pa", fai), 0);
+
+    /* full again for pb's alert; then a figure of another series arrives */
+    set_target("pb", fai, 2024, 100);
+    set_figure("pb", fai, 2024, 8, 50);
+    limit_file_size();
+    r1 = evaluate(e, "pb", fai);
+    lift_file_limit();
+    ck_assert_int_eq(r1, -1);
+    set_target("pa", "tax_revenue", 2024, 100);
+    set_figure("pa", "tax_revenue", 2024, 8, 40);
+    n = evaluate(e, "pa", "tax_revenue");
+    ck_assert_msg(n == 2, "the next evaluation raised %d alert(s) (want 2: pb's pending one too)", n);
+    ck_assert_uint_eq(alert_seq(e), 3);
+    char *since = query_since(e, 0);
+    ck_assert_ptr_nonnull(strstr(since, "{\"seq\":2,\"id\":\"pb/fixed_asset_investment/2024-08/critical\""));
+    ck_assert_ptr_nonnull(strstr(since, "{\"seq\":3,\"id\":\"pa/tax_revenue/2024-08/critical\""));
+    ck_assert_uint_eq(n_alerts(since), 3);
+
+    /* and nothing of it again after a restart */
+    alert_engine *e2 = restart();
+    ck_assert_uint_eq(alert_seq(e2), 3);
+    char *since2 = query_since(e2, 0);
+    ck_assert_str_eq(since2, since);
+    free(since2);
+    free(since);
+    ck_assert_int_eq(evaluate_all(e2), 0);
+    alert_free(e2);
+    alert_free(e);
+}
+END_TEST
+
+/* Issue 10, defect 10: after a reload removes a park (or an indicator), its
+ * alerts are listed by no route — the active list, ?since= and the SSE
+ * cursor — as every other route answers "unknown park"; seq stays. When the
+ * park comes back, so do its alerts. */
+START_TEST(test_removed_series_not_listed)
+{
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    replay_alert(e, 1, "pa", "tax_revenue", "2024-07", "warning");
+    replay_alert(e, 2, "pb", "tax_revenue", "2024-07", "critical");
+    replay_alert(e, 3, "pa", "fiscal_revenue", "2024-07", "critical");
+    char *s = query_active(e);
+    ck_assert_uint_eq(n_alerts(s), 3);
+    free(s);
+
+    test_app_reload(&app, test_dir, true, "park \"pa\" { name = \"甲园区\" }\n");
+    s = query_active(e);
+    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
+                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                        "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}]}");
+    free(s);
+    s = query_since(e, 0);
+    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
+                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                        "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}],\"complete\":true}");
+    free(s);
+    uint64_t seq = 0;
+    char *j = alert_next(e, 1, &seq); /* the SSE cursor after 1 skips pb's 2 */
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(seq, 3);
+    free(j);
+    ck_assert_uint_eq(alert_seq(e), 3);
+
+    /* pb back, fiscal_revenue gone from the catalogue */
+    test_app_reload(&app, test_dir, false,
+                    "indicator \"tax_revenue\" { label = \"税收收入\" unit = \"亿元\" kind = \"cumulative\" }\n"
+                    "park \"pa\" { name = \"甲园区\" }\npark \"pb\" { name = \"乙园区\" }\n");
+    s = query_active(e);
+    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
+                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                        "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"}]}");
+    free(s);
+    j = alert_next(e, 2, &seq);
+    ck_assert_ptr_null(j);
+    j = alert_next(e, 1, &seq);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(seq, 2);
+    free(j);
+    alert_free(e);
+}
+END_TEST
+
 static Suite *alert_suite(void)
 {
     Suite *s = suite_create("alert");
@@ -469,6 +783,10 @@ static Suite *alert_suite(void)
     tcase_add_test(tc, test_evaluate_lifecycle);
     tcase_add_test(tc, test_evaluate_batch);
     tcase_add_test(tc, test_evaluate_after_big_replay);
+    tcase_add_test(tc, test_damaged_alert_line_keeps_seq_and_id);
+    tcase_add_test(tc, test_alert_ids_survive_damage_of_either_copy);
+    tcase_add_test(tc, test_unjournaled_alert_is_retried);
+    tcase_add_test(tc, test_removed_series_not_listed);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

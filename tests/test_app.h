@@ -2,7 +2,8 @@
  * test_app.h — a pp_app for Check suites that drive ingest or the alert engine:
  * a temporary state directory, a configuration with the standard indicator
  * catalogue and two parks (pa 甲园区, pb 乙园区), an open journal, an empty db,
- * an rrd/ directory, and a fixed clock. Header-only: each suite is one file.
+ * an rrd/ directory, and a fixed clock; test_app_reload() swaps in another set
+ * of parks as SIGHUP does. Header-only: each suite is one file.
  */
 #ifndef PP_TEST_APP_H
 #define PP_TEST_APP_H
@@ -11,6 +12,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,31 @@ static inline void test_app_open(pp_app *app, char *dir, const char *suite, int6
     n = snprintf(app->rrd_dir, sizeof app->rrd_dir, "%.4000s/rrd", dir);
     ck_assert(n > 0 && (size_t)n < sizeof app->rrd_dir);
     ck_assert_int_eq(mkdir(app->rrd_dir, 0755), 0);
+}
+
+/* SIGHUP as the daemon does it: loads a configuration of dir made of body
+ * (park and indicator sections), after the standard catalogue when catalogue
+ * is true, swaps it in under the write lock and bumps the generation. */
+static inline void test_app_reload(pp_app *app, const char *dir, bool catalogue, const char *body)
+{
+    char cwd[PATH_MAX], conf[PATH_MAX + 16], err[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    snprintf(conf, sizeof conf, "%s/reloaded.conf", dir);
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "timezone = \"Asia/Shanghai\"\nstate_dir = \"%s\"\n", dir);
+    if (catalogue)
+        fprintf(f, "include(\"%s/config/indicators.conf\")\n", cwd);
+    fputs(body, f);
+    ck_assert_int_eq(fclose(f), 0);
+    pp_config *cur = conf_load(conf, err, sizeof err);
+    ck_assert_msg(cur != NULL, "%s", err);
+    pthread_rwlock_wrlock(&app->cfg_lock);
+    pp_config *old = app->cfg;
+    app->cfg = cur;
+    app->cfg_generation++;
+    pthread_rwlock_unlock(&app->cfg_lock);
+    conf_free(old);
 }
 
 /* Frees what test_app_open made and removes dir. */
