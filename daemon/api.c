@@ -859,6 +859,12 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         api_error(resp, 400, "bad path");
         return;
     }
+    /* Until the journal is replayed, the statuses evaluated and the collectors
+     * watch, nothing is served: /healthz and every other route say so. */
+    if (!app_ready(app)) {
+        api_error(resp, 503, "starting");
+        return;
+    }
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool is_post = strcmp(req->method, "POST") == 0;
 
@@ -878,7 +884,7 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         api_error(resp, 405, "method not allowed");
         return;
     }
-    if (strcmp(path, "/healthz") == 0) {
+    if (strcmp(path, "/healthz") == 0) { /* ready: see above */
         jbuf b;
         jbuf_init(&b);
         jbuf_puts(&b, "ok\n");

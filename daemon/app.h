@@ -7,6 +7,8 @@
 #define PP_APP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -40,9 +42,19 @@ typedef struct pp_app {
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;
+    /* set once by main.c when the journal is replayed, the statuses evaluated
+     * and every collector watches (plugin_start_all returned): until then the
+     * HTTP API answers 503 {"error":"starting"} (app_ready) */
+    atomic_bool ready;
     /* counters for /metrics */
     uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged, n_targets_accepted;
 } pp_app;
+
+/* true once the daemon is ready (see pp_app.ready). */
+static inline bool app_ready(const pp_app *app)
+{
+    return atomic_load_explicit(&app->ready, memory_order_acquire);
+}
 
 /* The daemon's clock: --now when given, else time(NULL). */
 int64_t app_now(const pp_app *app);

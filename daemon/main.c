@@ -2,10 +2,18 @@
  * main.c — parkpulsed: start-up order, the main loop and shutdown.
  *
  * Start-up follows SPEC §11: configuration (refused with file:line on error),
- * the state directory and its lock, the journal replayed into memory, RRD
- * files rebuilt if the last stop was not clean, then the HTTP socket and the
- * collectors. Signals are blocked in every thread and taken synchronously by
+ * the state directory and its lock, the graph workers (forked while no other
+ * thread exists), the HTTP socket (answering 503 "starting" to everything),
+ * the journal replayed into memory, RRD files rebuilt if the last stop was
+ * not clean, the bus, every status evaluated, the collectors started (each
+ * one's init() has returned: the spool's inotify watch exists). Only then is
+ * the daemon ready: /healthz answers 200 and systemd hears READY=1. A client
+ * that waits for that loses no file to the start-up: whatever reaches the
+ * spool from then on is seen by the watch.
+ *
+ * Signals are blocked in every thread and taken synchronously by
  * the main loop with sigtimedwait(), so no work ever happens in a handler.
+ * The locks are taken in the order written down in app.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -335,6 +343,13 @@ int main(int argc, char **argv)
         app.graph_cache = graph_cache_new(32u << 20);
         if (app.graphs == NULL || app.graph_cache == NULL)
             log_warn("graph", "no graph workers: graphs are rendered in-process, one at a time");
+        /* early, so that a supervisor sees 503 "starting" rather than nothing
+         * while the journal is replayed; app.ready is still false */
+        http = http_start(&app);
+        if (http == NULL) {
+            rc = EX_SOFTWARE_;
+            goto out;
+        }
     }
     if (journal_open(journal_dir, &app.journal) != 0) {
         rc = EX_IOERR_;
@@ -378,11 +393,6 @@ int main(int argc, char **argv)
     if (bus_curve_public_key(app.bus))
         log_info("bus", "CURVE on: subscribers need the server public key %s",
                  bus_curve_public_key(app.bus));
-    http = http_start(&app);
-    if (http == NULL) {
-        rc = EX_SOFTWARE_;
-        goto out;
-    }
     alert_set_bus(app.alerts, app.bus);
     alert_set_listener(app.alerts, on_alerts_raised, http);
     app.on_change = on_figures_changed;
@@ -399,6 +409,8 @@ int main(int argc, char **argv)
         rc = EX_CONFIG_;
         goto out;
     }
+    /* ready: journal replayed, statuses evaluated, every collector watching */
+    atomic_store_explicit(&app.ready, true, memory_order_release);
     log_info("main", "parkpulsed ready: http port %d, %zu collector(s)", http_port(http),
              plugin_count(plugins));
     notify_send("READY=1\nSTATUS=running");
