@@ -154,9 +154,13 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
     }
     bool rebuild = pace_shape_changed(old, cur);
     conf_free(old);
-    if (rebuild)
-        log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild",
-                 ingest_rebuild_all(app));
+    if (rebuild) {
+        /* one writer per RRD file: no ingest may interleave with the rebuild */
+        pthread_mutex_lock(&app->ingest_lock);
+        int failed = ingest_rebuild_all(app);
+        pthread_mutex_unlock(&app->ingest_lock);
+        log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild", failed);
+    }
     evaluate_all(app);
     log_info("config", "configuration reloaded: %zu parks, %zu indicators, %zu collectors",
              cur->catalog.n_parks, cur->catalog.n_indicators, cur->n_collectors);
@@ -282,9 +286,12 @@ int main(int argc, char **argv)
     }
 
     memset(&app, 0, sizeof app);
-    pthread_rwlock_init(&app.cfg_lock, NULL);
-    pthread_mutex_init(&app.ingest_lock, NULL);
     log_open(foreground || rebuild || check_only);
+    int lrc = app_locks_init(&app);
+    if (lrc != 0) {
+        log_err("main", "cannot initialise the locks: %s", strerror(-lrc));
+        return EX_SOFTWARE_;
+    }
 
     err[0] = '\0';
     app.cfg = conf_load(conf_file, err, sizeof err);
