@@ -184,7 +184,10 @@ class Daemon:
         self.log = None
 
     def start(self):
-        """Starts the daemon; returns the seconds until /healthz answered."""
+        """Starts the daemon; returns the seconds until /healthz answered 200,
+        which the daemon does only once it is ready (journal replayed, statuses
+        evaluated, the spool watched; 503 "starting" before): files renamed into
+        the spool after that are seen by its inotify watch at once."""
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen([DAEMON, "-c", self.conf, "-f", "--now", NOW],

@@ -462,10 +462,22 @@ static bool token_matches(const char *want, const char *got)
     return diff == 0;
 }
 
+/* Called with no lock held: ingest_csv() takes ingest_lock, then cfg_lock
+ * (the lock order of app.h). */
 static void route_post_observations(pp_app *app, const api_request *req, api_response *resp)
 {
-    char tok[API_TOKEN_MAX];
-    int tr = read_token(app->cfg->http_token_file, tok, sizeof tok);
+    char tok[API_TOKEN_MAX], *token_file = NULL;
+    bool oom = false;
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    if (app->cfg->http_token_file && (token_file = strdup(app->cfg->http_token_file)) == NULL)
+        oom = true;
+    pthread_rwlock_unlock(&app->cfg_lock);
+    if (oom) {
+        api_error(resp, 503, "out of memory");
+        return;
+    }
+    int tr = read_token(token_file, tok, sizeof tok);
+    free(token_file);
     if (tr == 0) {
         api_error(resp, 403, "writes are disabled: no http.token_file");
         return;
@@ -859,6 +871,12 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         api_error(resp, 400, "bad path");
         return;
     }
+    /* Until the journal is replayed, the statuses evaluated and the collectors
+     * watch, nothing is served: /healthz and every other route say so. */
+    if (!app_ready(app)) {
+        api_error(resp, 503, "starting");
+        return;
+    }
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool is_post = strcmp(req->method, "POST") == 0;
 
@@ -868,9 +886,7 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
             api_error(resp, 405, "method not allowed");
             return;
         }
-        pthread_rwlock_rdlock(&app->cfg_lock);
-        route_post_observations(app, req, resp);
-        pthread_rwlock_unlock(&app->cfg_lock);
+        route_post_observations(app, req, resp); /* takes its locks itself */
         return;
     }
     if (!is_get) {
@@ -878,7 +894,7 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         api_error(resp, 405, "method not allowed");
         return;
     }
-    if (strcmp(path, "/healthz") == 0) {
+    if (strcmp(path, "/healthz") == 0) { /* ready: see above */
         jbuf b;
         jbuf_init(&b);
         jbuf_puts(&b, "ok\n");

@@ -43,7 +43,9 @@ typedef struct api_response {
     char disposition[128];       /* Content-Disposition, "" for none */
 } api_response;
 
-/* Fills resp for req. Always sets a status and a body. */
+/* Fills resp for req. Always sets a status and a body: 503 {"error":"starting"}
+ * for every route until app_ready(app). Takes cfg_lock, the db lock and, for a
+ * POST, ingest_lock itself: the caller holds none of them (lock order: app.h). */
 void api_handle(pp_app *app, const api_request *req, api_response *resp);
 
 void api_response_free(api_response *resp);

@@ -312,7 +312,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
-    if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "GET") == 0 && !hc->too_large)
+    /* before the daemon is ready api_handle() answers every route with 503 */
+    if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "GET") == 0 && !hc->too_large &&
+        app_ready(srv->app))
         return sse_start(srv, conn);
 
     api_response r;

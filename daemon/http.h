@@ -13,7 +13,10 @@
 
 typedef struct http_server http_server;
 
-/* Binds cfg's http.listen and starts serving. Returns NULL (logged) on failure. */
+/* Binds cfg's http.listen and starts serving. Until app->ready is set every
+ * request is answered 503 "starting" (api_handle), so it may start before
+ * the journal is replayed; only app->cfg must be loaded. Returns NULL (logged)
+ * on failure. */
 http_server *http_start(pp_app *app);
 
 /* The bound port (useful with port 0). */

@@ -194,9 +194,9 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
      * rebuilt at the next start (no clean marker), the figures stay accepted. */
     for (size_t i = 0; i < n_touched; i++)
         ingest_write_series(app, tv[i].park, tv[i].indicator, tv[i].changed_from);
-    app->n_obs_accepted += res->n_obs;
-    app->n_obs_unchanged += res->n_unchanged;
-    app->n_targets_accepted += res->n_targets;
+    app_count(&app->n_obs_accepted, res->n_obs);
+    app_count(&app->n_obs_unchanged, res->n_unchanged);
+    app_count(&app->n_targets_accepted, res->n_targets);
     if (n_touched > 0 && app->on_change) {
         const char **parks = calloc(n_touched, sizeof *parks);
         const char **inds = calloc(n_touched, sizeof *inds);
@@ -239,7 +239,7 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     pthread_rwlock_unlock(&app->cfg_lock);
     if (prc != 0 || cr.n_errors_total > 0) {
         res->report = csv_errors_report(&cr, source);
-        app->n_files_refused++;
+        app_count(&app->n_files_refused, 1);
         log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
         st = INGEST_REFUSED;
         goto out;
@@ -252,7 +252,7 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
             copy_source(cr.targets[i].source, source);
     st = commit(app, cr.obs, cr.n_obs, cr.targets, cr.n_targets, res);
     if (st == INGEST_OK) {
-        app->n_files_ok++;
+        app_count(&app->n_files_ok, 1);
         log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
                  source, res->n_obs, res->n_targets, res->n_unchanged, cr.encoding);
     } else {
@@ -420,7 +420,7 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
         ingest_result *r = &res[i];
         if (cst == INGEST_OK) {
             st[i] = INGEST_OK;
-            app->n_files_ok++;
+            app_count(&app->n_files_ok, 1);
             log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
                      in[i].source, r->n_obs, r->n_targets, r->n_unchanged, ch->enc[k]);
         } else {
@@ -469,7 +469,7 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
         pthread_rwlock_unlock(&app->cfg_lock);
         if (prc != 0 || cr.n_errors_total > 0) {
             res[i].report = csv_errors_report(&cr, source);
-            app->n_files_refused++;
+            app_count(&app->n_files_refused, 1);
             log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
             st[i] = INGEST_REFUSED;
             csv_result_free(&cr);

@@ -42,6 +42,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ struct journal {
     char *path;
     off_t data_start; /* just past the header line */
     off_t size;       /* end of the last intact line: where the next append goes */
-    uint64_t count;   /* intact records */
+    _Atomic uint64_t count; /* intact records (written under ingest_lock, read by /metrics) */
     bool tail_dirty;  /* a failed append could not be cut off yet: retry first */
 };
 
@@ -859,7 +860,7 @@ int journal_open(const char *dir, journal **out)
         log_warn("journal", "%s: %" PRIu64 " corrupt line(s) will be skipped (the first is line %" PRIu64 ")",
                  j->path, sc.n_bad, sc.first_bad);
     j->count = sc.n_ok;
-    log_debug("journal", "%s: %" PRIu64 " record(s), %jd bytes", j->path, j->count,
+    log_debug("journal", "%s: %" PRIu64 " record(s), %jd bytes", j->path, journal_count(j),
               (intmax_t)j->size);
     *out = j;
     return 0;
@@ -999,7 +1000,10 @@ int journal_append_events(journal *j, const char *const *events, size_t n)
     return n == 0 ? 0 : append_batch(j, n, events, check_event, line_event);
 }
 
-uint64_t journal_count(const journal *j) { return j ? j->count : 0; }
+uint64_t journal_count(const journal *j)
+{
+    return j ? atomic_load_explicit(&j->count, memory_order_relaxed) : 0;
+}
 
 void journal_close(journal *j)
 {

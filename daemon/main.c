@@ -2,10 +2,18 @@
  * main.c — parkpulsed: start-up order, the main loop and shutdown.
  *
  * Start-up follows SPEC §11: configuration (refused with file:line on error),
- * the state directory and its lock, the journal replayed into memory, RRD
- * files rebuilt if the last stop was not clean, then the HTTP socket and the
- * collectors. Signals are blocked in every thread and taken synchronously by
+ * the state directory and its lock, the graph workers (forked while no other
+ * thread exists), the HTTP socket (answering 503 "starting" to everything),
+ * the journal replayed into memory, RRD files rebuilt if the last stop was
+ * not clean, the bus, every status evaluated, the collectors started (each
+ * one's init() has returned: the spool's inotify watch exists). Only then is
+ * the daemon ready: /healthz answers 200 and systemd hears READY=1. A client
+ * that waits for that loses no file to the start-up: whatever reaches the
+ * spool from then on is seen by the watch.
+ *
+ * Signals are blocked in every thread and taken synchronously by
  * the main loop with sigtimedwait(), so no work ever happens in a handler.
+ * The locks are taken in the order written down in app.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -146,9 +154,13 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
     }
     bool rebuild = pace_shape_changed(old, cur);
     conf_free(old);
-    if (rebuild)
-        log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild",
-                 ingest_rebuild_all(app));
+    if (rebuild) {
+        /* one writer per RRD file: no ingest may interleave with the rebuild */
+        pthread_mutex_lock(&app->ingest_lock);
+        int failed = ingest_rebuild_all(app);
+        pthread_mutex_unlock(&app->ingest_lock);
+        log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild", failed);
+    }
     evaluate_all(app);
     log_info("config", "configuration reloaded: %zu parks, %zu indicators, %zu collectors",
              cur->catalog.n_parks, cur->catalog.n_indicators, cur->n_collectors);
@@ -274,9 +286,12 @@ int main(int argc, char **argv)
     }
 
     memset(&app, 0, sizeof app);
-    pthread_rwlock_init(&app.cfg_lock, NULL);
-    pthread_mutex_init(&app.ingest_lock, NULL);
     log_open(foreground || rebuild || check_only);
+    int lrc = app_locks_init(&app);
+    if (lrc != 0) {
+        log_err("main", "cannot initialise the locks: %s", strerror(-lrc));
+        return EX_SOFTWARE_;
+    }
 
     err[0] = '\0';
     app.cfg = conf_load(conf_file, err, sizeof err);
@@ -335,6 +350,13 @@ int main(int argc, char **argv)
         app.graph_cache = graph_cache_new(32u << 20);
         if (app.graphs == NULL || app.graph_cache == NULL)
             log_warn("graph", "no graph workers: graphs are rendered in-process, one at a time");
+        /* early, so that a supervisor sees 503 "starting" rather than nothing
+         * while the journal is replayed; app.ready is still false */
+        http = http_start(&app);
+        if (http == NULL) {
+            rc = EX_SOFTWARE_;
+            goto out;
+        }
     }
     if (journal_open(journal_dir, &app.journal) != 0) {
         rc = EX_IOERR_;
@@ -378,11 +400,6 @@ int main(int argc, char **argv)
     if (bus_curve_public_key(app.bus))
         log_info("bus", "CURVE on: subscribers need the server public key %s",
                  bus_curve_public_key(app.bus));
-    http = http_start(&app);
-    if (http == NULL) {
-        rc = EX_SOFTWARE_;
-        goto out;
-    }
     alert_set_bus(app.alerts, app.bus);
     alert_set_listener(app.alerts, on_alerts_raised, http);
     app.on_change = on_figures_changed;
@@ -399,6 +416,8 @@ int main(int argc, char **argv)
         rc = EX_CONFIG_;
         goto out;
     }
+    /* ready: journal replayed, statuses evaluated, every collector watching */
+    atomic_store_explicit(&app.ready, true, memory_order_release);
     log_info("main", "parkpulsed ready: http port %d, %zu collector(s)", http_port(http),
              plugin_count(plugins));
     notify_send("READY=1\nSTATUS=running");

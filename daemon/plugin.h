@@ -12,8 +12,12 @@ typedef struct plugin_set plugin_set;
 
 /* Loads, initialises and starts every collector of cfg (which must stay alive
  * until plugin_stop_all: options are copied, but names are checked against it).
- * Returns the running set (possibly empty), or NULL when any collector failed
- * to load or initialise (each reason logged; none is left running). */
+ * Each collector's init() runs here, in the caller's thread, before any run()
+ * thread starts: when this returns, every collector watches its input (the
+ * spool's inotify watch is added by its init), which is what makes the daemon
+ * ready (main.c). Returns the running set (possibly empty), or NULL when any
+ * collector failed to load or initialise (each reason logged; none is left
+ * running). Called with no lock held. */
 plugin_set *plugin_start_all(pp_app *app, const pp_config *cfg);
 
 /* Asks every collector to stop, joins its thread and unloads it. NULL is fine. */

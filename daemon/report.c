@@ -382,9 +382,11 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                 "# HELP parkpulse_start_time_seconds When the daemon started (its clock).\n"
                 "# TYPE parkpulse_start_time_seconds gauge\n"
                 "parkpulse_start_time_seconds %lld\n",
-                (unsigned long long)app->n_files_ok, (unsigned long long)app->n_files_refused,
-                (unsigned long long)app->n_obs_accepted, (unsigned long long)app->n_obs_unchanged,
-                (unsigned long long)app->n_targets_accepted,
+                (unsigned long long)app_counter(&app->n_files_ok),
+                (unsigned long long)app_counter(&app->n_files_refused),
+                (unsigned long long)app_counter(&app->n_obs_accepted),
+                (unsigned long long)app_counter(&app->n_obs_unchanged),
+                (unsigned long long)app_counter(&app->n_targets_accepted),
                 (unsigned long long)(app->alerts ? alert_seq(app->alerts) : 0),
                 (unsigned long long)published, (unsigned long long)dropped,
                 db_series_count(app->db),

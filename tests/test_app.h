@@ -57,8 +57,7 @@ static inline void test_app_open(pp_app *app, char *dir, const char *suite, int6
     ck_assert_int_eq(fclose(f), 0);
 
     memset(app, 0, sizeof *app);
-    pthread_rwlock_init(&app->cfg_lock, NULL);
-    pthread_mutex_init(&app->ingest_lock, NULL);
+    ck_assert_int_eq(app_locks_init(app), 0); /* the daemon's locks, writer-preferring */
     app->fixed_now = now;
     app->cfg = conf_load(conf, err, sizeof err);
     ck_assert_msg(app->cfg != NULL, "%s", err);

@@ -48,7 +48,7 @@ def wait_for(pred, timeout=10.0, what="condition"):
 class Daemon:
     """One parkpulsed with its own state directory, spool and port."""
 
-    def __init__(self, now=NOW_2021_09, extra_conf="", token=None, parks_conf=None):
+    def __init__(self, now=NOW_2021_09, extra_conf="", token=None, parks_conf=None, rescan=1):
         self.dir = tempfile.mkdtemp(prefix="pp-it-")
         self.state = os.path.join(self.dir, "state")
         self.spool = os.path.join(self.dir, "spool")
@@ -72,17 +72,21 @@ class Daemon:
                 'include("%s")\n'
                 'http { listen = "127.0.0.1:%d" token_file = "%s" }\n'
                 'bus { publish = "tcp://127.0.0.1:%d" heartbeat = 1 }\n'
-                'collector "spool" { plugin = "spool" path = "%s" rescan = 1 }\n'
+                'collector "spool" { plugin = "spool" path = "%s" rescan = %d }\n'
                 "%s\n%s\n"
                 % (self.state, os.path.join(BUILD, "collectors"), os.path.join(ROOT, "dashboards"),
                    os.path.join(ROOT, "config", "indicators.conf"), self.port, self.token_file,
-                   self.bus_port, self.spool, parks, extra_conf))
+                   self.bus_port, self.spool, rescan, parks, extra_conf))
         self.proc = None
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.url = "http://127.0.0.1:%d" % self.port
         self.bus = "tcp://127.0.0.1:%d" % self.bus_port
 
     def start(self, wait=True, args=()):
+        """Starts the daemon; with wait, returns only once /healthz answers 200,
+        which the daemon does only when it is ready: journal replayed, statuses
+        evaluated and every collector watching (503 "starting" before). So a
+        test may feed the spool or POST as soon as this returns."""
         self.log = open(self.log_path, "ab")
         cmd = [DAEMON, "-c", self.conf, "-f"]
         if self.now:
