@@ -368,11 +368,6 @@ int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
     }
     if (*p != '\0')
         goto not_period;
-    if (year < PP_PERIOD_MIN_YEAR || year > PP_PERIOD_MAX_YEAR) {
-        set_why(why, whylen, "bad period '%s': year must be %d..%d", k, PP_PERIOD_MIN_YEAR,
-                PP_PERIOD_MAX_YEAR);
-        return -1;
-    }
     if (quarter >= 0) {
         if (quarter < 1 || quarter > 4) {
             set_why(why, whylen, "bad period '%s': quarter must be 1..4", k);
@@ -389,6 +384,12 @@ int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
                 "bad period '%s': a range must start at month 1 (figures are cumulative from "
                 "January)",
                 k);
+        return -1;
+    }
+    /* the range every input and the RRD files share (model.h) */
+    const char *range = pp_period_range_why(pp_period_make(year, month));
+    if (range != NULL) {
+        set_why(why, whylen, "bad period '%s': %s", k, range);
         return -1;
     }
     *period = pp_period_make(year, month);
@@ -1103,9 +1104,9 @@ static int parse_year(const char *s, int *year, char *why, size_t whylen)
         p += strlen("年");
     if (n != 4 || *p != '\0')
         goto bad;
-    if (y < PP_PERIOD_MIN_YEAR || y > PP_PERIOD_MAX_YEAR) {
-        set_why(why, whylen, "bad year '%s': must be %d..%d", k, PP_PERIOD_MIN_YEAR,
-                PP_PERIOD_MAX_YEAR);
+    const char *range = pp_year_range_why(y);
+    if (range != NULL) {
+        set_why(why, whylen, "bad year '%s': %s", k, range);
         return -1;
     }
     *year = y;

@@ -637,10 +637,15 @@ int db_add_obs(db *d, const pp_obs *o)
 {
     if (d == NULL || o == NULL || !id_ok(o->park) || !id_ok(o->indicator) ||
         !isfinite(o->value) || strchr(db_statuses, o->status) == NULL || o->status == '\0' ||
-        strnlen(o->source, sizeof o->source) == sizeof o->source ||
-        o->period < pp_period_make(PP_PERIOD_MIN_YEAR, 1) ||
-        o->period > pp_period_make(PP_PERIOD_MAX_YEAR, 12)) {
+        strnlen(o->source, sizeof o->source) == sizeof o->source) {
         log_err("db", "refusing an invalid observation");
+        return -1;
+    }
+    const char *range = pp_period_range_why(o->period);
+    if (range != NULL) {
+        char per[16];
+        log_err("db", "refusing %s/%s %s: %s", o->park, o->indicator,
+                pp_period_format(o->period, per, sizeof per), range);
         return -1;
     }
     uint64_t h = hash_key(o->park, o->indicator);
@@ -731,6 +736,11 @@ int db_add_target(db *d, const pp_target *t)
     if (d == NULL || t == NULL || !id_ok(t->park) || !id_ok(t->indicator) ||
         !isfinite(t->value)) {
         log_err("db", "refusing an invalid target");
+        return -1;
+    }
+    const char *range = pp_year_range_why(t->year);
+    if (range != NULL) {
+        log_err("db", "refusing %s/%s %d: %s", t->park, t->indicator, t->year, range);
         return -1;
     }
     uint64_t h = hash_key(t->park, t->indicator);

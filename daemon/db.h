@@ -53,12 +53,14 @@ void db_unlock(db *d);
  * force (new period or different value/status/source), 0 when it repeats the
  * latest vintage exactly (ignored: re-ingesting a file is idempotent), -1 on
  * ENOMEM or an invalid observation (non-finite value, status not A/P/E/R,
- * period outside PP_PERIOD_MIN_YEAR..PP_PERIOD_MAX_YEAR; logged). On -1 nothing
- * changed. The db keeps its own copy of o->source. */
+ * period outside PP_PERIOD_MIN_YEAR..PP_PERIOD_MAX_YEAR, logged with the reason
+ * of pp_period_range_why). On -1 nothing changed. The db keeps its own copy of
+ * o->source. */
 int db_add_obs(db *d, const pp_obs *o);
 
 /* Sets a target. Returns 1 when new or changed, 0 when identical (same value),
- * -1 on ENOMEM or a non-finite value. On 1 the series' version and the
+ * -1 on ENOMEM, a non-finite value or a year outside the period range (logged
+ * with the reason of pp_year_range_why). On 1 the series' version and the
  * generation are bumped (creating an empty series if needed). */
 int db_add_target(db *d, const pp_target *t);
 

@@ -22,7 +22,7 @@
 #define GRAPH_WIDTH_MAX 2000
 #define GRAPH_HEIGHT_MIN 50
 #define GRAPH_HEIGHT_MAX 1000
-#define GRAPH_YEAR_MIN 1980           /* the months a graph may show */
+#define GRAPH_YEAR_MIN PP_PERIOD_MIN_YEAR /* the months a graph may show */
 #define GRAPH_YEAR_MAX PP_PERIOD_MAX_YEAR
 #define GRAPH_MONTHS_MAX 600          /* longest span, months */
 #define GRAPH_REPLY_MAX (8u << 20)    /* largest image accepted from a worker */

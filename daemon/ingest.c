@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pace.h"
@@ -97,6 +98,7 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
     paces = malloc(n * sizeof *paces);
     if (values == NULL || paces == NULL) {
         log_err("ingest", "out of memory writing %s/%s", park, indicator);
+        store_dirty_mark(app->rrd_dir, park, indicator);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -123,6 +125,69 @@ out:
     free(values);
     free(paces);
     return rc;
+}
+
+/* ---- dirty RRD files ------------------------------------------------------ */
+
+/* When main's loop may retry next (CLOCK_MONOTONIC) and the wait after a
+ * retry that still fails; under the ingest lock. */
+static struct timespec retry_next;
+static int retry_wait_s = 1;
+#define RETRY_WAIT_MAX_S 60
+
+/* Rebuilds every dirty series' file. Called with the ingest lock held.
+ * Returns the number still dirty. */
+static size_t retry_dirty_locked(pp_app *app)
+{
+    size_t n = store_dirty_count(app->rrd_dir);
+    if (n == 0)
+        return 0;
+    store_key *keys = calloc(n, sizeof *keys);
+    if (keys == NULL) {
+        log_err("ingest", "out of memory retrying %zu RRD file(s)", n);
+        return n;
+    }
+    size_t k = store_dirty_list(app->rrd_dir, keys, n), done = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (ingest_write_series(app, keys[i].park, keys[i].indicator,
+                                pp_period_make(PP_PERIOD_MIN_YEAR, 1)) == 0) {
+            store_dirty_clear(app->rrd_dir, keys[i].park, keys[i].indicator);
+            done++;
+        }
+    }
+    free(keys);
+    size_t left = store_dirty_count(app->rrd_dir);
+    if (done > 0)
+        log_info("ingest", "%zu RRD file(s) that had failed are written now", done);
+    if (left > 0)
+        log_warn("ingest", "%zu RRD file(s) still cannot be written: retried later; the "
+                 "clean-stop marker waits for them", left);
+    return left;
+}
+
+size_t ingest_retry_dirty(pp_app *app, bool force)
+{
+    if (store_dirty_count(app->rrd_dir) == 0)
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&app->ingest_lock);
+    size_t left;
+    if (!force && (now.tv_sec < retry_next.tv_sec ||
+                   (now.tv_sec == retry_next.tv_sec && now.tv_nsec < retry_next.tv_nsec))) {
+        left = store_dirty_count(app->rrd_dir);
+    } else {
+        left = retry_dirty_locked(app);
+        if (left == 0)
+            retry_wait_s = 1;
+        else if (retry_wait_s < RETRY_WAIT_MAX_S)
+            retry_wait_s = 2 * retry_wait_s < RETRY_WAIT_MAX_S ? 2 * retry_wait_s
+                                                                : RETRY_WAIT_MAX_S;
+        retry_next = now;
+        retry_next.tv_sec += retry_wait_s;
+    }
+    pthread_mutex_unlock(&app->ingest_lock);
+    return left;
 }
 
 /* Journals, applies and stores. Called with the ingest lock held. What is new
@@ -190,10 +255,16 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
         touch(tv, &n_touched, tg[i].park, tg[i].indicator, pp_period_make(tg[i].year, 1));
     }
     db_unlock(app->db);
-    /* The journal is the truth: an RRD that fails to write is logged and
-     * rebuilt at the next start (no clean marker), the figures stay accepted. */
+    /* The journal is the truth: an RRD file that fails to write is logged and
+     * its series left dirty (store.h), the figures stay accepted. When these
+     * files could be written, the dirty ones of earlier commits are retried
+     * too; until they are, main.c writes no clean-stop marker. */
+    size_t rrd_failed = 0;
     for (size_t i = 0; i < n_touched; i++)
-        ingest_write_series(app, tv[i].park, tv[i].indicator, tv[i].changed_from);
+        if (ingest_write_series(app, tv[i].park, tv[i].indicator, tv[i].changed_from) != 0)
+            rrd_failed++;
+    if (n_touched > 0 && rrd_failed == 0)
+        retry_dirty_locked(app);
     app_count(&app->n_obs_accepted, res->n_obs);
     app_count(&app->n_obs_unchanged, res->n_unchanged);
     app_count(&app->n_targets_accepted, res->n_targets);

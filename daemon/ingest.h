@@ -68,4 +68,12 @@ int ingest_rebuild_all(pp_app *app);
 /* Rewrites one series' RRD file; changed_from as in store_series. */
 int ingest_write_series(pp_app *app, const char *park, const char *indicator, int changed_from);
 
+/* Rebuilds the RRD files of the dirty series (store.h: their last write
+ * failed) from the db. A commit does it itself after its own files were
+ * written; main's loop calls it with force false — nothing happens while no
+ * series is dirty, and the retries are spaced 1 s, 2 s, … up to 60 s apart
+ * while they keep failing — and with force true before the clean-stop marker.
+ * Takes the ingest lock. Returns the number of series still dirty. */
+size_t ingest_retry_dirty(pp_app *app, bool force);
+
 #endif

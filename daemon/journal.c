@@ -225,11 +225,7 @@ static void out_end(journal_out *o, size_t line_start)
 
 static bool status_valid(char c) { return c == 'A' || c == 'P' || c == 'E' || c == 'R'; }
 
-static bool period_valid(int period)
-{
-    return period >= pp_period_make(PP_PERIOD_MIN_YEAR, 1) &&
-           period <= pp_period_make(PP_PERIOD_MAX_YEAR, 12);
-}
+static bool period_valid(int period) { return pp_period_valid(period); }
 
 static const char *obs_invalid(const pp_obs *ob)
 {
@@ -251,7 +247,7 @@ static const char *target_invalid(const pp_target *t)
 {
     if (!pp_id_valid(t->park) || !pp_id_valid(t->indicator))
         return "bad park or indicator id";
-    if (t->year < PP_PERIOD_MIN_YEAR || t->year > PP_PERIOD_MAX_YEAR)
+    if (!pp_year_valid(t->year))
         return "year out of range";
     if (!isfinite(t->value))
         return "value not finite";

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "notify.h"
 #include "plugin.h"
+#include "store.h"
 
 #define EX_USAGE_ 64
 #define EX_SOFTWARE_ 70
@@ -225,6 +226,13 @@ static void write_clean_marker(const char *rrd_dir, uint64_t count)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/.clean", rrd_dir);
+    /* a series whose RRD write failed (store.h) is not in its file yet */
+    size_t dirty = store_dirty_count(rrd_dir);
+    if (dirty > 0) {
+        log_warn("main", "%zu RRD file(s) could not be written: no clean-stop marker, they are "
+                 "rebuilt at the next start", dirty);
+        return;
+    }
     /* The RRD files are written without fsync (store.c): make them durable
      * first, so that the marker never vouches for what is only in memory. */
     int dfd = open(rrd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -445,6 +453,7 @@ int main(int argc, char **argv)
             last_day = y * 10000 + m * 100 + d;
             evaluate_all(&app); /* a new day: figures may have become overdue */
         }
+        ingest_retry_dirty(&app, false); /* RRD files that failed; nothing when none did */
     }
     rc = 0;
 out:
@@ -457,6 +466,8 @@ out:
     graph_pool_stop(app.graphs);
     graph_cache_free(app.graph_cache);
     if (app.journal) {
+        if (rc == 0)
+            ingest_retry_dirty(&app, true); /* the marker waits for every RRD file */
         pthread_mutex_lock(&app.ingest_lock);
         if (rc == 0)
             write_clean_marker(app.rrd_dir, journal_count(app.journal));

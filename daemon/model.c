@@ -32,6 +32,31 @@ char *pp_period_format(int period, char *buf, size_t len)
     return buf;
 }
 
+#define PP_STR_(x) #x
+#define PP_STR(x) PP_STR_(x)
+
+const char *pp_period_range_why(int period)
+{
+    if (period < pp_period_make(PP_PERIOD_MIN_YEAR, 1))
+        return "期间早于" PP_STR(PP_PERIOD_MIN_YEAR) "年1月，无法保存 / period before "
+               PP_STR(PP_PERIOD_MIN_YEAR) "-01 cannot be stored";
+    if (period > pp_period_make(PP_PERIOD_MAX_YEAR, 12))
+        return "期间晚于" PP_STR(PP_PERIOD_MAX_YEAR) "年12月，无法保存 / period after "
+               PP_STR(PP_PERIOD_MAX_YEAR) "-12 cannot be stored";
+    return NULL;
+}
+
+const char *pp_year_range_why(int year)
+{
+    if (year < PP_PERIOD_MIN_YEAR)
+        return "年份早于" PP_STR(PP_PERIOD_MIN_YEAR) "年，无法保存 / year before "
+               PP_STR(PP_PERIOD_MIN_YEAR) " cannot be stored";
+    if (year > PP_PERIOD_MAX_YEAR)
+        return "年份晚于" PP_STR(PP_PERIOD_MAX_YEAR) "年，无法保存 / year after "
+               PP_STR(PP_PERIOD_MAX_YEAR) " cannot be stored";
+    return NULL;
+}
+
 int pp_period_parse_canonical(const char *s, int *period)
 {
     if (s == NULL || strlen(s) != 7 || s[4] != '-')
@@ -47,7 +72,7 @@ int pp_period_parse_canonical(const char *s, int *period)
         else
             m = m * 10 + (s[i] - '0');
     }
-    if (y < PP_PERIOD_MIN_YEAR || y > PP_PERIOD_MAX_YEAR || m < 1 || m > 12)
+    if (m < 1 || m > 12 || !pp_period_valid(pp_period_make(y, m)))
         return -1;
     *period = pp_period_make(y, m);
     return 0;

@@ -100,12 +100,34 @@ bool pp_id_valid(const char *s);
 
 /* ---- periods ------------------------------------------------------------ */
 
-#define PP_PERIOD_MIN_YEAR 1900
+/* The months parkpulse takes, 1980-01 .. 2199-12: one rule for every input
+ * (the CSV reader, the db, the journal's replay) and for the RRD files. An RRD
+ * file holds no month before 1970 (librrd misreads negative times) and
+ * rrdtool's own `fetch` and `graph` refuse any time before 1980, so a month
+ * before 1980 could be stored but never read back with rrdtool. */
+#define PP_PERIOD_MIN_YEAR 1980
 #define PP_PERIOD_MAX_YEAR 2199
 
 static inline int pp_period_make(int year, int month) { return year * 12 + (month - 1); }
 static inline int pp_period_year(int period) { return period / 12; }
 static inline int pp_period_month(int period) { return period % 12 + 1; }
+
+/* true when `period` (a pp_period_make value) or `year` is in the range. */
+static inline bool pp_period_valid(int period)
+{
+    return period >= pp_period_make(PP_PERIOD_MIN_YEAR, 1) &&
+           period <= pp_period_make(PP_PERIOD_MAX_YEAR, 12);
+}
+static inline bool pp_year_valid(int year)
+{
+    return year >= PP_PERIOD_MIN_YEAR && year <= PP_PERIOD_MAX_YEAR;
+}
+
+/* Why a period or a year is outside the range, for the people who send
+ * figures, Chinese first ("期间早于1980年1月，无法保存 / period before 1980-01
+ * cannot be stored"); NULL when it is inside. Static strings. */
+const char *pp_period_range_why(int period);
+const char *pp_year_range_why(int year);
 
 /* Writes "YYYY-MM" into buf (at least 8 bytes). Returns buf. */
 char *pp_period_format(int period, char *buf, size_t len);

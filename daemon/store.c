@@ -2,16 +2,20 @@
  * store.c — the RRD files of SPEC §5, and the only file that knows librrd.
  *
  * Each series lives in <rrd_dir>/<park>/<indicator>.rrd: step 86400 s, DS
- * `value` and DS `pace` (GAUGE, heartbeat 40 days), one RRA LAST:0.5:1:7400.
- * A file is created with its "last update" at 00:00 UTC on the 1st of the
- * series' first month, and month M is written with the timestamp of 00:00 UTC
- * on the 1st of month M+1, so every daily row of M holds M's value and no row
- * blends two months. A month without a figure is written as `U`.
+ * `value` and DS `pace` (GAUGE, heartbeat 40 days), one RRA LAST:0.5:1:N with
+ * N = 7400 (over 20 years of days), or for a series that spans more days than
+ * that, its span rounded up to 7400 + a multiple of 1830 (about 5 years), so
+ * that no month of a series ever rolls out of its file; a file too short for
+ * the months to be appended is rebuilt longer. A file is created with its
+ * "last update" at 00:00 UTC on the 1st of the series' first month, and month
+ * M is written with the timestamp of 00:00 UTC on the 1st of month M+1, so
+ * every daily row of M holds M's value and no row blends two months. A month without a figure is written as `U`.
  *
  * librrd takes no update in the past, so a write is one of two things:
  *   - append: the file already holds this series' months up to some month k,
- *     agreeing with the series (layout, first month, values), and nothing
- *     changed at or before k — months k+1.. go in with one rrd_update_r call;
+ *     agreeing with the series (layout, first month, values), its RRA is long
+ *     enough for the series with the new months, and nothing changed at or
+ *     before k — months k+1.. go in with one rrd_update_r call;
  *   - rebuild: everything else. The whole series is written into <file>.tmp
  *     (again one rrd_update_r call) and renamed over the file, so a reader
  *     sees the old file or the new one.
@@ -33,8 +37,22 @@
  * into a known directory makes no mkdir call; a directory removed behind our
  * back is found by the failed write, created again and the write retried.
  *
+ * Months are those of pp_period_valid (model.h), from 1980-01: librrd reads
+ * negative times wrongly, and `rrdtool fetch` and graphs refuse times before
+ * 1980.
+ *
  * Every librrd call goes through one wrapper that holds a static mutex,
- * clears librrd's error before the call and logs it, with the file, after.
+ * clears librrd's error before the call and logs it, with the file, after,
+ * together with the system's reason: librrd often has none ("", or "Cannot
+ * create temporary file") and leaves errno at ENOENT after cleaning up, so a
+ * failed rrd_create tries to allocate as many bytes next to the file itself
+ * to find the reason (ENOSPC, EFBIG, EDQUOT, ENOTDIR...).
+ *
+ * A write that fails after its series was found valid marks the series dirty
+ * (a set of (rrd_dir, park, indicator) under its own mutex) until a write of
+ * it succeeds: ingest.c writes dirty series again, and main.c writes the
+ * clean-stop marker only while none is dirty, so that a start after a failed
+ * write rebuilds the files from the journal.
  * store_graph (the last section) renders a series' graph for the HTTP
  * endpoint through the same mutex.
  */
@@ -60,7 +78,9 @@
 
 #define STORE_STEP 86400L          /* one row per UTC day */
 #define STORE_HEARTBEAT 3456000L   /* 40 days: above a month, below two */
-#define STORE_ROWS 7400L           /* over 20 years of days */
+#define STORE_ROWS 7400L           /* the shortest RRA: over 20 years of days */
+#define STORE_ROWS_STEP 1830L      /* a longer RRA grows by about 5 years at a time */
+#define STORE_HEADER_BYTES 4096L   /* above the header of a file with our layout */
 #define STORE_UPDATE_MAX 96        /* "<time>:<value>:<pace>" with %.17g values */
 #define STORE_NUM_MAX 32           /* one %.17g number or "U" */
 
@@ -71,32 +91,68 @@ static pthread_mutex_t store_write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- the librrd wrapper ------------------------------------------------- */
 
-/* Copies librrd's error (called with store_rrd_lock held). */
-static void store_rrd_error(char *buf, size_t len)
+/* Copies librrd's error (called with store_rrd_lock held) and, when librrd
+ * gave none, the errno captured right after the failing call (sys_errno). */
+static void store_rrd_error(char *buf, size_t len, int sys_errno)
 {
     const char *e = rrd_get_error();
-    snprintf(buf, len, "%s", (e != NULL && e[0] != '\0') ? e : "unknown librrd error");
+    if (e != NULL && e[0] != '\0')
+        snprintf(buf, len, "%s", e);
+    else if (sys_errno != 0)
+        snprintf(buf, len, "librrd gave no reason (%s)", strerror(sys_errno));
+    else
+        snprintf(buf, len, "librrd gave no reason");
 }
 
-static int store_rrd_create(const char *path, time_t start)
+/* Why a file of `bytes` cannot be written at path: creates path.probe next to
+ * it, allocates the bytes and removes it again. Returns the errno, or 0 when
+ * that works. For failures that librrd does not explain. */
+static int store_probe_errno(const char *path, long bytes)
 {
-    static const char *defs[] = {
+    char probe[PATH_MAX];
+    int n = snprintf(probe, sizeof probe, "%s.probe", path);
+    if (n < 0 || (size_t)n >= sizeof probe)
+        return ENAMETOOLONG;
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    int e = posix_fallocate(fd, 0, (off_t)bytes);
+    close(fd);
+    if (unlink(probe) != 0)
+        log_warn("store", "unlink %s: %s", probe, strerror(errno));
+    return e == EINVAL || e == EOPNOTSUPP ? 0 : e; /* no fallocate there: no reason found */
+}
+
+static int store_rrd_create(const char *path, time_t start, long rows)
+{
+    char rra[64];
+    snprintf(rra, sizeof rra, "RRA:LAST:0.5:1:%ld", rows);
+    const char *defs[] = {
         "DS:value:GAUGE:3456000:U:U",
         "DS:pace:GAUGE:3456000:U:U",
-        "RRA:LAST:0.5:1:7400",
+        rra,
     };
     char err[512];
 
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
+    errno = 0;
     int rc = rrd_create_r2(path, (unsigned long)STORE_STEP, start, 1, NULL, NULL,
                            (int)(sizeof defs / sizeof defs[0]), defs);
+    int sys_errno = errno;
     if (rc != 0)
-        store_rrd_error(err, sizeof err);
+        store_rrd_error(err, sizeof err, 0);
     rrd_clear_error();
     pthread_mutex_unlock(&store_rrd_lock);
     if (rc != 0) {
-        log_err("store", "%s: rrd_create: %s", path, err);
+        /* librrd's errno is what its clean-up left (ENOENT): ask the system */
+        int why = store_probe_errno(path, STORE_HEADER_BYTES + rows * 2 * (long)sizeof(double));
+        if (why == 0 && strcmp(err, "librrd gave no reason") == 0)
+            why = sys_errno;
+        if (why != 0)
+            log_err("store", "%s: rrd_create: %s (%s)", path, err, strerror(why));
+        else
+            log_err("store", "%s: rrd_create: %s", path, err);
         return -1;
     }
     return 0;
@@ -108,9 +164,11 @@ static int store_rrd_update(const char *path, int argc, const char **argv)
 
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
+    errno = 0;
     int rc = rrd_update_r(path, NULL, argc, argv);
+    int sys_errno = errno;
     if (rc != 0)
-        store_rrd_error(err, sizeof err);
+        store_rrd_error(err, sizeof err, sys_errno);
     rrd_clear_error();
     pthread_mutex_unlock(&store_rrd_lock);
     if (rc != 0) {
@@ -127,9 +185,11 @@ static rrd_info_t *store_rrd_info(const char *path)
 
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
+    errno = 0;
     rrd_info_t *info = rrd_info_r(path);
+    int sys_errno = errno;
     if (info == NULL)
-        store_rrd_error(err, sizeof err);
+        store_rrd_error(err, sizeof err, sys_errno);
     rrd_clear_error();
     pthread_mutex_unlock(&store_rrd_lock);
     if (info == NULL)
@@ -159,9 +219,11 @@ static int store_rrd_fetch(const char *path, time_t *start, time_t *end, unsigne
 
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
+    errno = 0;
     int rc = rrd_fetch_r(path, "LAST", start, end, step, ds_cnt, &names, &rows);
+    int sys_errno = errno;
     if (rc != 0)
-        store_rrd_error(err, sizeof err);
+        store_rrd_error(err, sizeof err, sys_errno);
     rrd_clear_error();
     if (rc == 0) {
         bad_names = *ds_cnt != 2 || strcmp(names[0], "value") != 0 ||
@@ -204,6 +266,22 @@ long store_month_end(int period) { return store_days_to_month(period + 1) * STOR
 
 /* 00:00 UTC on the first day of `period`. */
 static long store_month_start(int period) { return store_month_end(period - 1); }
+
+/* Days from the 1st of the series' first month to the end of its last: the
+ * rows its RRA must keep. */
+static long store_span_days(const store_series *s)
+{
+    return (store_month_end(s->first_period + (int)s->n - 1) -
+            store_month_start(s->first_period)) / STORE_STEP;
+}
+
+/* The RRA length of a new file for a series of `span` days (see the top). */
+static long store_rows_for(long span)
+{
+    if (span <= STORE_ROWS)
+        return STORE_ROWS;
+    return STORE_ROWS + (span - STORE_ROWS + STORE_ROWS_STEP - 1) / STORE_ROWS_STEP * STORE_ROWS_STEP;
+}
 
 int store_path(const char *rrd_dir, const char *park, const char *indicator, char *buf,
                size_t len)
@@ -451,9 +529,10 @@ static int store_info_str(const rrd_info_t *info, const char *key, const char *w
            strcmp(p->value.u_str, want) == 0;
 }
 
-/* Reads an existing file's layout and last update. Returns 0 and sets *last
- * when the file has exactly our layout; -1 otherwise. */
-static int store_check_layout(const char *path, time_t *last)
+/* Reads an existing file's layout, last update and RRA length. Returns 0 and
+ * sets *last and *rows when the file has our layout (one LAST RRA of any
+ * length); -1 otherwise. */
+static int store_check_layout(const char *path, time_t *last, long *rows)
 {
     rrd_info_t *info = store_rrd_info(path);
     int ok = 0;
@@ -461,18 +540,21 @@ static int store_check_layout(const char *path, time_t *last)
     if (info == NULL)
         return -1;
     const rrd_info_t *lu = store_info_find(info, "last_update");
-    ok = lu != NULL && lu->type == RD_I_CNT &&
+    const rrd_info_t *rr = store_info_find(info, "rra[0].rows");
+    ok = lu != NULL && lu->type == RD_I_CNT && rr != NULL && rr->type == RD_I_CNT &&
+         rr->value.u_cnt >= 1 && rr->value.u_cnt <= LONG_MAX &&
          store_info_cnt(info, "step", (unsigned long)STORE_STEP) &&
          store_info_str(info, "ds[value].type", "GAUGE") &&
          store_info_str(info, "ds[pace].type", "GAUGE") &&
          store_info_cnt(info, "ds[value].minimal_heartbeat", (unsigned long)STORE_HEARTBEAT) &&
          store_info_cnt(info, "ds[pace].minimal_heartbeat", (unsigned long)STORE_HEARTBEAT) &&
          store_info_str(info, "rra[0].cf", "LAST") &&
-         store_info_cnt(info, "rra[0].rows", (unsigned long)STORE_ROWS) &&
          store_info_cnt(info, "rra[0].pdp_per_row", 1) &&
          store_info_find(info, "rra[1].cf") == NULL;
-    if (ok)
+    if (ok) {
         *last = (time_t)lu->value.u_cnt;
+        *rows = (long)rr->value.u_cnt;
+    }
     store_rrd_info_free(info);
     if (!ok)
         log_info("store", "%s: layout differs from this version's, rebuilding", path);
@@ -487,10 +569,15 @@ static long store_append_from(const char *path, const store_series *s)
     time_t start, end;
     unsigned long step = 0, ds_cnt = 0;
     rrd_value_t *rows = NULL;
-    long from = -1;
+    long from = -1, n_ring = 0;
 
-    if (store_check_layout(path, &last) != 0)
+    if (store_check_layout(path, &last, &n_ring) != 0)
         return -1;
+    if (n_ring < store_span_days(s)) {
+        log_info("store", "%s: %ld days do not fit its %ld rows, rebuilding it longer", path,
+                 store_span_days(s), n_ring);
+        return -1;
+    }
 
     /* The last month written, k: the file's last update is the end of k. */
     struct tm tm;
@@ -506,7 +593,9 @@ static long store_append_from(const char *path, const store_series *s)
 
     /* The file must hold this series up to k: nothing before its first month,
      * and each month's value and pace on day 1 of the month. */
-    start = last - (time_t)(STORE_ROWS * STORE_STEP);
+    start = last - (time_t)n_ring * (time_t)STORE_STEP;
+    if (start < 0)
+        start = 0; /* librrd rounds negative times the wrong way */
     end = last;
     if (store_rrd_fetch(path, &start, &end, &step, &ds_cnt, &rows) != 0)
         return -1;
@@ -529,7 +618,7 @@ static long store_append_from(const char *path, const store_series *s)
         long row_end = store_month_start(m) + STORE_STEP;
         long r = (row_end - (long)start) / (long)step - 1;
         if (r < 0 || r >= n_rows)
-            continue; /* rolled out of the ring: nothing to compare */
+            goto out; /* cannot be: the ring holds the whole series */
         size_t i = (size_t)(m - first);
         if (!store_same(rows[r * 2], store_at(s->value, i)) ||
             !store_same(rows[r * 2 + 1], store_at(s->pace, i))) {
@@ -556,7 +645,8 @@ static int store_rebuild(const char *path, const store_series *s)
         log_err("store", "unlink %s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (store_rrd_create(tmp, (time_t)store_month_start(s->first_period)) != 0)
+    if (store_rrd_create(tmp, (time_t)store_month_start(s->first_period),
+                         store_rows_for(store_span_days(s))) != 0)
         goto fail;
     if (store_update_months(tmp, s, 0) != 0)
         goto fail;
@@ -587,8 +677,8 @@ int store_write(const char *rrd_dir, const store_series *s)
     }
     if (s->n == 0)
         return 0;
-    int min = pp_period_make(PP_PERIOD_MIN_YEAR, 1), max = pp_period_make(PP_PERIOD_MAX_YEAR, 12);
-    if (s->first_period < min || s->first_period > max || s->n > (size_t)(max - s->first_period) + 1) {
+    int max = pp_period_make(PP_PERIOD_MAX_YEAR, 12);
+    if (!pp_period_valid(s->first_period) || s->n > (size_t)(max - s->first_period) + 1) {
         log_err("store", "%s/%s: months out of range", s->park, s->indicator);
         return -1;
     }
@@ -638,7 +728,108 @@ int store_write(const char *rrd_dir, const store_series *s)
     }
 out:
     pthread_mutex_unlock(&store_write_lock);
+    if (rc == 0)
+        store_dirty_clear(rrd_dir, s->park, s->indicator);
+    else
+        store_dirty_mark(rrd_dir, s->park, s->indicator);
     return rc;
+}
+
+/* ---- dirty series ------------------------------------------------------- */
+
+typedef struct store_dirty_entry {
+    char *rrd_dir;
+    store_key key;
+} store_dirty_entry;
+
+/* The dirty series, unordered. `lost` counts marks that could not be kept
+ * (out of memory): they keep store_dirty_count above 0 for good, so that the
+ * clean-stop marker is never written and the next start rebuilds every file. */
+static struct {
+    pthread_mutex_t lock;
+    store_dirty_entry *v;
+    size_t n, cap, lost;
+} store_dirty = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool store_dirty_is(const store_dirty_entry *e, const char *rrd_dir, const char *park,
+                           const char *indicator)
+{
+    return strcmp(e->key.park, park) == 0 && strcmp(e->key.indicator, indicator) == 0 &&
+           strcmp(e->rrd_dir, rrd_dir) == 0;
+}
+
+void store_dirty_mark(const char *rrd_dir, const char *park, const char *indicator)
+{
+    if (rrd_dir == NULL || !pp_id_valid(park) || !pp_id_valid(indicator))
+        return;
+    pthread_mutex_lock(&store_dirty.lock);
+    for (size_t i = 0; i < store_dirty.n; i++)
+        if (store_dirty_is(&store_dirty.v[i], rrd_dir, park, indicator))
+            goto out;
+    if (store_dirty.n == store_dirty.cap) {
+        size_t cap = store_dirty.cap ? 2 * store_dirty.cap : 16;
+        store_dirty_entry *v = realloc(store_dirty.v, cap * sizeof *v);
+        if (v == NULL) {
+            store_dirty.lost++;
+            goto out;
+        }
+        store_dirty.v = v;
+        store_dirty.cap = cap;
+    }
+    store_dirty_entry *e = &store_dirty.v[store_dirty.n];
+    e->rrd_dir = strdup(rrd_dir);
+    if (e->rrd_dir == NULL) {
+        store_dirty.lost++;
+        goto out;
+    }
+    snprintf(e->key.park, sizeof e->key.park, "%s", park);
+    snprintf(e->key.indicator, sizeof e->key.indicator, "%s", indicator);
+    store_dirty.n++;
+out:
+    pthread_mutex_unlock(&store_dirty.lock);
+}
+
+void store_dirty_clear(const char *rrd_dir, const char *park, const char *indicator)
+{
+    if (rrd_dir == NULL || park == NULL || indicator == NULL)
+        return;
+    pthread_mutex_lock(&store_dirty.lock);
+    for (size_t i = 0; i < store_dirty.n; i++) {
+        if (store_dirty_is(&store_dirty.v[i], rrd_dir, park, indicator)) {
+            free(store_dirty.v[i].rrd_dir);
+            store_dirty.v[i] = store_dirty.v[--store_dirty.n];
+            break;
+        }
+    }
+    if (store_dirty.n == 0) { /* hand the memory back */
+        free(store_dirty.v);
+        store_dirty.v = NULL;
+        store_dirty.cap = 0;
+    }
+    pthread_mutex_unlock(&store_dirty.lock);
+}
+
+size_t store_dirty_count(const char *rrd_dir)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&store_dirty.lock);
+    for (size_t i = 0; i < store_dirty.n; i++)
+        if (rrd_dir == NULL || strcmp(store_dirty.v[i].rrd_dir, rrd_dir) == 0)
+            n++;
+    n += store_dirty.lost;
+    pthread_mutex_unlock(&store_dirty.lock);
+    return n;
+}
+
+size_t store_dirty_list(const char *rrd_dir, store_key *keys, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&store_dirty.lock);
+    for (size_t i = 0; i < store_dirty.n && n < max; i++)
+        if (rrd_dir == NULL || strcmp(store_dirty.v[i].rrd_dir, rrd_dir) == 0)
+            keys[n++] = store_dirty.v[i].key;
+    pthread_mutex_unlock(&store_dirty.lock);
+    return n;
 }
 
 /* ---- graphs ------------------------------------------------------------- */
@@ -889,14 +1080,16 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
 
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
+    errno = 0;
     info = rrd_graph_v(a.n, a.v);
+    int sys_errno = errno;
     const rrd_info_t *img = NULL;
     if (info != NULL)
         img = store_info_find(info, "image");
     if (img == NULL || img->type != RD_I_BLO || img->value.u_blo.ptr == NULL ||
         img->value.u_blo.size == 0) {
         if (info == NULL)
-            store_rrd_error(err, sizeof err);
+            store_rrd_error(err, sizeof err, sys_errno);
         else
             snprintf(err, sizeof err, "no image in rrd_graph_v's answer");
     } else {

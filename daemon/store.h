@@ -2,8 +2,10 @@
  * store.h — the RRD files of SPEC §5, the only module that includes rrd.h.
  *
  * One file per series at <rrd_dir>/<park>/<indicator>.rrd: step 86400, DS
- * `value` and DS `pace` (GAUGE, heartbeat 40 days), RRA LAST:0.5:1:7400 (over 20
- * years of days). Month M of year Y is written with the timestamp 00:00 UTC of
+ * `value` and DS `pace` (GAUGE, heartbeat 40 days), RRA LAST:0.5:1:N with N =
+ * 7400 (over 20 years of days) or, for a longer series, enough rows for all of
+ * it (a file is rebuilt longer when a new month would not fit). Months are
+ * those of pp_period_valid (from 1980-01). Month M of year Y is written with the timestamp 00:00 UTC of
  * the first day of month M+1, so every day of M holds the month's value; a month
  * without a figure is written as unknown. A series whose new months all follow
  * the last month written is appended in place (one rrd_update_r call for all its
@@ -32,9 +34,34 @@ typedef struct store_series {
 
 /* Writes the series under rrd_dir (created as needed). Nothing is fsynced: the
  * journal is the truth, and after anything but a clean stop main.c rebuilds
- * every file from it. Returns 0, or -1 with librrd's or the system's error
- * logged. */
+ * every file from it. Returns 0, or -1 with librrd's and the system's error
+ * logged. A series refused as invalid (ids, months outside pp_period_valid)
+ * is left as it was; any other failure marks it dirty (below), a success
+ * makes it clean. */
 int store_write(const char *rrd_dir, const store_series *s);
+
+/* ---- dirty series ----------------------------------------------------------
+ * A series whose last write failed (a full disk, a file size limit, ...) may
+ * lag the journal: it is "dirty" until a store_write of it succeeds or
+ * store_dirty_clear. ingest_retry_dirty (ingest.h) writes the dirty series
+ * again, and the clean-stop marker (main.c) is written only while none is.
+ * Thread-safe; rrd_dir NULL means every directory. */
+typedef struct store_key {
+    char park[PP_ID_MAX + 1];
+    char indicator[PP_ID_MAX + 1];
+} store_key;
+
+/* Dirty series under rrd_dir (also counting any mark lost for want of memory,
+ * which never clears: the next start then rebuilds every file). */
+size_t store_dirty_count(const char *rrd_dir);
+
+/* Copies up to max dirty series of rrd_dir into keys; returns how many. */
+size_t store_dirty_list(const char *rrd_dir, store_key *keys, size_t max);
+
+/* Marks a series dirty (store_write does it itself), or clean again (for a
+ * series that has nothing left to write). */
+void store_dirty_mark(const char *rrd_dir, const char *park, const char *indicator);
+void store_dirty_clear(const char *rrd_dir, const char *park, const char *indicator);
 
 /* The path of a series' file into buf. Returns 0, or -1 if it does not fit. */
 int store_path(const char *rrd_dir, const char *park, const char *indicator, char *buf,

@@ -154,7 +154,8 @@ static const struct {
     {"２０２４－１１", 2024, 11},
     {"  2024-11  ", 2024, 11},
     {"\xE3\x80\x80" "2024年 1-8 月\xE3\x80\x80", 2024, 8},
-    {"1900-01", 1900, 1},
+    {"1980-01", 1980, 1},
+    {"1980年1月", 1980, 1},
     {"2199-12", 2199, 12},
     {"2024Q3", 2024, 9},
 };
@@ -170,6 +171,9 @@ START_TEST(test_period_good)
 }
 END_TEST
 
+#define PERIOD_TOO_EARLY "期间早于1980年1月，无法保存 / period before 1980-01 cannot be stored"
+#define PERIOD_TOO_LATE "期间晚于2199年12月，无法保存 / period after 2199-12 cannot be stored"
+
 static const struct {
     const char *in;
     const char *why; /* expected reason, exactly */
@@ -178,8 +182,13 @@ static const struct {
     {"2021-0", "bad period '2021-0': month must be 1..12"},
     {"202100", "bad period '202100': month must be 1..12"},
     {"2024年13月", "bad period '2024年13月': month must be 1..12"},
-    {"1899-12", "bad period '1899-12': year must be 1900..2199"},
-    {"2200-01", "bad period '2200-01': year must be 1900..2199"},
+    /* the range is the RRD files' (see PP_PERIOD_MIN_YEAR): nothing before 1980-01 */
+    {"1979-12", "bad period '1979-12': " PERIOD_TOO_EARLY},
+    {"1969-12", "bad period '1969-12': " PERIOD_TOO_EARLY},
+    {"1969年1-12月", "bad period '1969年1-12月': " PERIOD_TOO_EARLY},
+    {"1900-01", "bad period '1900-01': " PERIOD_TOO_EARLY},
+    {"1899-12", "bad period '1899-12': " PERIOD_TOO_EARLY},
+    {"2200-01", "bad period '2200-01': " PERIOD_TOO_LATE},
     {"2024年3-5月",
      "bad period '2024年3-5月': a range must start at month 1 (figures are cumulative from "
      "January)"},
@@ -494,6 +503,18 @@ static const struct {
      1, 0, 0, "the input is neither UTF-8 (bad byte at offset 28) nor GB18030"},
     {"full-width row", "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,２０２１年１－８月,１９２．２亿元\n",
      0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
+    {"period before 1980", "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,1980-01,1\n"
+                           "xiangtan-etdz,fiscal_revenue,1969-12,1\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 3, "bad period '1969-12': " PERIOD_TOO_EARLY},
+    {"wide period before 1980", "park,period,固定资产投资\nxiangtan-etdz,1969年1-12月,1\n", -1,
+     CSV_LAYOUT_WIDE, 0, 0, 1, 1, 2, "bad period '1969年1-12月': " PERIOD_TOO_EARLY},
+    {"target year before 1980", "park,indicator,year,target\nxiangtan-etdz,fiscal_revenue,1980,1\n"
+                                "xiangtan-etdz,fiscal_revenue,1979,1\n",
+     -1, CSV_LAYOUT_TARGETS, 0, 1, 1, 2, 3,
+     "bad year '1979': 年份早于1980年，无法保存 / year before 1980 cannot be stored"},
+    {"target year after 2199", "park,indicator,year,target\nxiangtan-etdz,fiscal_revenue,2200,1\n",
+     -1, CSV_LAYOUT_TARGETS, 0, 0, 1, 1, 2,
+     "bad year '2200': 年份晚于2199年，无法保存 / year after 2199 cannot be stored"},
     {"unnamed column", "park,indicator,period,value,\nxiangtan-etdz,fiscal_revenue,2021-08,1,\n"
                        "xiangtan-etdz,fiscal_revenue,2021-07,1,x\n",
      -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 3,

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pp_obs obs(const char *park, const char *ind, int y, int m, double v, char st,
                   const char *src, int64_t at)
@@ -445,12 +447,12 @@ START_TEST(test_deliveries_interned)
     ck_assert_int_eq(latest(db_series_get(d, "p", "i"), 2024, 1).received_at, 100);
 
     /* records of deliveries taking turns (the one-entry cache misses each time),
-     * and enough deliveries to grow the table several times */
-    enum { N = 3000 };
+     * and enough deliveries to grow the table several times: every month there is */
+    enum { N = (PP_PERIOD_MAX_YEAR - PP_PERIOD_MIN_YEAR + 1) * 12 };
     for (int k = 0; k < N; k++) {
         char src[32];
         snprintf(src, sizeof src, "file-%d.csv", k % 7);
-        pp_obs o = obs("r", "k", 1950, 1, k, k % 2 ? 'P' : 'A', src, 5000 + k / 3);
+        pp_obs o = obs("r", "k", PP_PERIOD_MIN_YEAR, 1, k, k % 2 ? 'P' : 'A', src, 5000 + k / 3);
         o.period += k;
         ck_assert_int_eq(db_add_obs(d, &o), 1);
     }
@@ -461,7 +463,7 @@ START_TEST(test_deliveries_interned)
     while ((p = db_series_next(r, p, &v)) >= 0) {
         char src[32];
         snprintf(src, sizeof src, "file-%d.csv", k % 7);
-        ck_assert_int_eq(p, pp_period_make(1950, 1) + k);
+        ck_assert_int_eq(p, pp_period_make(PP_PERIOD_MIN_YEAR, 1) + k);
         ck_assert(v.value == k);
         ck_assert_int_eq(v.status, k % 2 ? 'P' : 'A');
         ck_assert_str_eq(v.source, src);
@@ -516,6 +518,65 @@ START_TEST(test_period_range)
     ck_assert(latest(s, PP_PERIOD_MAX_YEAR, 12).value == 2);
     ck_assert_int_eq(db_series_next(s, pp_period_make(PP_PERIOD_MIN_YEAR, 1), NULL),
                      pp_period_make(2024, 6));
+    db_free(d);
+}
+END_TEST
+
+/* Runs db_add_obs (o != NULL) or db_add_target with stderr sent to a
+ * temporary file; returns its result and the log lines in log (len bytes). */
+static int add_logged(db *d, const pp_obs *o, const pp_target *t, char *log, size_t len)
+{
+    char path[] = "/tmp/check_db.log.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    int saved = dup(2);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_ge(dup2(fd, 2), 0);
+    log_set_level(LOG_LVL_INFO);
+    int rc = o != NULL ? db_add_obs(d, o) : db_add_target(d, t);
+    quiet();
+    ck_assert_int_ge(dup2(saved, 2), 0);
+    close(saved);
+    ssize_t n = pread(fd, log, len - 1, 0);
+    ck_assert_int_ge(n, 0);
+    log[n] = '\0';
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+/* Months before 1980-01 are outside the RRD files' range (issue 10, defect 4;
+ * see PP_PERIOD_MIN_YEAR): the db refuses them with the reason, Chinese first,
+ * as the CSV reader does. */
+START_TEST(test_period_before_1980)
+{
+    quiet();
+    db *d = db_new();
+    char log[2048];
+    pp_obs o = obs("p", "i", 1969, 12, 1, 'A', "f", 1);
+    ck_assert_int_eq(add_logged(d, &o, NULL, log, sizeof log), -1);
+    ck_assert_msg(strstr(log, "p/i 1969-12: 期间早于1980年1月，无法保存 / period before 1980-01 "
+                              "cannot be stored") != NULL, "log: %s", log);
+    o = obs("p", "i", 1979, 12, 1, 'A', "f", 1);
+    ck_assert_int_eq(add_logged(d, &o, NULL, log, sizeof log), -1);
+    ck_assert_msg(strstr(log, "p/i 1979-12: 期间早于1980年1月") != NULL, "log: %s", log);
+    ck_assert_uint_eq(db_series_count(d), 0);
+    pp_target t = target("p", "i", 1979, 5);
+    ck_assert_int_eq(add_logged(d, NULL, &t, log, sizeof log), -1);
+    ck_assert_msg(strstr(log, "p/i 1979: 年份早于1980年，无法保存 / year before 1980 cannot be "
+                              "stored") != NULL, "log: %s", log);
+    ck_assert_uint_eq(db_series_count(d), 0);
+    double v;
+    ck_assert(!db_target(d, "p", "i", 1979, &v));
+    t.year = 2200;
+    ck_assert_int_eq(add_logged(d, NULL, &t, log, sizeof log), -1);
+    ck_assert_msg(strstr(log, "年份晚于2199年") != NULL, "log: %s", log);
+    /* the first month there is */
+    o = obs("p", "i", 1980, 1, 2, 'A', "f", 1);
+    ck_assert_int_eq(add_logged(d, &o, NULL, log, sizeof log), 1);
+    t.year = 1980;
+    ck_assert_int_eq(add_logged(d, NULL, &t, log, sizeof log), 1);
+    ck_assert(db_target(d, "p", "i", 1980, &v) && v == 5);
     db_free(d);
 }
 END_TEST
@@ -578,7 +639,7 @@ START_TEST(test_100k_out_of_order)
         order[k] = t;
     }
     db *d = db_new();
-    int base = pp_period_make(1950, 1);
+    int base = pp_period_make(PP_PERIOD_MIN_YEAR, 1);
     for (int i = 0; i < N; i++) {
         int s = order[i] / PERIODS, p = order[i] % PERIODS;
         char park[16], ind[16];
@@ -677,14 +738,14 @@ START_TEST(test_many_targets)
     for (int k = 0; k < 3000; k++) {
         char park[16];
         snprintf(park, sizeof park, "p%d", k % 30);
-        pp_target t = target(park, "i", 1900 + k / 30, k);
+        pp_target t = target(park, "i", PP_PERIOD_MIN_YEAR + k / 30, k);
         ck_assert_int_eq(db_add_target(d, &t), 1);
     }
     for (int k = 0; k < 3000; k++) {
         char park[16];
         double v;
         snprintf(park, sizeof park, "p%d", k % 30);
-        ck_assert(db_target(d, park, "i", 1900 + k / 30, &v));
+        ck_assert(db_target(d, park, "i", PP_PERIOD_MIN_YEAR + k / 30, &v));
         ck_assert(v == k);
     }
     ck_assert_uint_eq(db_series_count(d), 30);
@@ -1068,6 +1129,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, test_deliveries_interned);
     tcase_add_test(tc, test_accessors_without_figures);
     tcase_add_test(tc, test_period_range);
+    tcase_add_test(tc, test_period_before_1980);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("values");

@@ -7,22 +7,32 @@
  * helpers below run the command and parse its rows; the tests check the
  * monthly layout (every day of a month holds its value, a gap month is NaN),
  * appends in place, rebuilds for late months and revisions, refused ids and a
- * ten-year round trip.
+ * ten-year round trip; the period range (nothing before 1980-01, the RRA as
+ * long as the series); failed writes (a file size limit, which stops root
+ * too) logged with the errno and remembered as dirty series, and the ingest
+ * side that writes them again (the "dirty" case, on a test_app.h daemon).
  */
 #include "store.h"
 
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "test_app.h"
 
 static char test_dir[PATH_MAX];
 
@@ -235,6 +245,10 @@ static void write_sample(char *file, size_t len)
     ck_assert_int_eq(store_write(test_dir, &s), 0);
     series_file("xiangtan-etdz", "fixed_asset_investment", file, len);
 }
+
+#define ck_assert_store_dirty(dir, n)                                                        \
+    ck_assert_msg(store_dirty_count(dir) == (n), "%zu dirty series, want %d",                \
+                  store_dirty_count(dir), (n))
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -586,6 +600,302 @@ START_TEST(test_directory_removed)
 }
 END_TEST
 
+
+/* ---- the period range and the RRA's length (issue 10, defect 4) -------- */
+
+/* Months before 1980-01 are refused like every other input refuses them (see
+ * PP_PERIOD_MIN_YEAR: librrd misreads negative times, `rrdtool fetch` and
+ * graphs take nothing before 1980), and no file is made. */
+START_TEST(test_before_1980_refused)
+{
+    double v[24], p[24];
+    for (int i = 0; i < 24; i++) {
+        v[i] = i + 1;
+        p[i] = NAN;
+    }
+    store_series s = { .park = "p-old", .indicator = "tax_revenue",
+                       .first_period = pp_period_make(1969, 12), .n = 1, .value = v, .pace = p,
+                       .changed_from = pp_period_make(1969, 12) };
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    s.first_period = s.changed_from = pp_period_make(1979, 12);
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    s.first_period = s.changed_from = pp_period_make(1979, 1); /* into 1980 */
+    s.n = 24;
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    ck_assert_uint_eq(dir_entries(test_dir), 0);
+    ck_assert_store_dirty(test_dir, 0);
+}
+END_TEST
+
+/* The first month there is, read back with `rrdtool fetch`. */
+START_TEST(test_from_1980_01)
+{
+    double v[3] = { 5.5, 6.5, 7.5 }, p[3] = { 10, 20, 30 };
+    int first = pp_period_make(1980, 1);
+    store_series s = { .park = "p-1980", .indicator = "tax_revenue", .first_period = first,
+                       .n = 3, .value = v, .pace = p, .changed_from = first };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    char file[PATH_MAX];
+    series_file("p-1980", "tax_revenue", file, sizeof file);
+    for (int i = 0; i < 3; i++)
+        check_month(file, first + i, v[i], p[i]);
+    /* and a month appended in place */
+    double v4[4] = { 5.5, 6.5, 7.5, 8.5 }, p4[4] = { 10, 20, 30, 40 };
+    ino_t before = inode_of(file);
+    s.n = 4;
+    s.value = v4;
+    s.pace = p4;
+    s.changed_from = first + 3;
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_uint_eq(inode_of(file), before);
+    check_month(file, first, 5.5, 10);
+    check_month(file, first + 3, 8.5, 40);
+}
+END_TEST
+
+/* rra[0].rows from `rrdtool info`. */
+static long info_rows(const char *file)
+{
+    char *info = info_text(file);
+    const char *r = strstr(info, "rra[0].rows = ");
+    ck_assert_ptr_nonnull(r);
+    long rows = strtol(r + strlen("rra[0].rows = "), NULL, 10);
+    free(info);
+    return rows;
+}
+
+/* A series longer than the default RRA (7400 days, about 20 years) keeps its
+ * oldest months: the RRA is made as long as the series. */
+START_TEST(test_55_years)
+{
+    enum { N = 55 * 12 }; /* 1980-01 .. 2034-12 */
+    double *value = malloc(N * sizeof *value), *pace = malloc(N * sizeof *pace);
+    ck_assert(value != NULL && pace != NULL);
+    for (int i = 0; i < N; i++) {
+        value[i] = 1000.0 + i;
+        pace[i] = 100.0 * (i % 12 + 1) / 12.0;
+    }
+    int first = pp_period_make(1980, 1);
+    store_series s = { .park = "p-55y", .indicator = "tax_revenue", .first_period = first,
+                       .n = N, .value = value, .pace = pace, .changed_from = first };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    char file[PATH_MAX];
+    series_file("p-55y", "tax_revenue", file, sizeof file);
+    check_month(file, first, value[0], pace[0]);              /* 1980-01, not NaN */
+    check_month(file, first + 12 * 20, value[240], pace[240]); /* 2000-01 */
+    check_month(file, first + N - 1, value[N - 1], pace[N - 1]);
+    long span = (store_month_end(first + N - 1) - store_month_end(first - 1)) / 86400;
+    ck_assert_int_ge(info_rows(file), span);
+    free(value);
+    free(pace);
+}
+END_TEST
+
+/* Months appended one by one past the default RRA: the file is rebuilt with a
+ * longer RRA when the next month would push the first one out, and appended
+ * in place again afterwards. */
+START_TEST(test_append_past_rra)
+{
+    enum { N = 21 * 12 }; /* 1990-01 .. 2010-12: 7670 days */
+    double value[N], pace[N];
+    for (int i = 0; i < N; i++) {
+        value[i] = 0.5 + i;
+        pace[i] = i % 12 + 1;
+    }
+    int first = pp_period_make(1990, 1);
+    store_series s = { .park = "p-grow", .indicator = "tax_revenue", .first_period = first,
+                       .n = 240, .value = value, .pace = pace, .changed_from = first };
+    ck_assert_int_eq(store_write(test_dir, &s), 0); /* 1990-01 .. 2009-12: 7305 days */
+    char file[PATH_MAX];
+    series_file("p-grow", "tax_revenue", file, sizeof file);
+    ck_assert_int_eq(info_rows(file), 7400);
+    for (size_t n = 241; n <= N; n++) {
+        s.n = n;
+        s.changed_from = first + (int)n - 1;
+        ck_assert_int_eq(store_write(test_dir, &s), 0);
+    }
+    check_month(file, first, value[0], pace[0]);
+    check_month(file, first + N - 1, value[N - 1], pace[N - 1]);
+    long span = (store_month_end(first + N - 1) - store_month_end(first - 1)) / 86400;
+    ck_assert_int_ge(info_rows(file), span);
+    /* and the next month goes in place */
+    ino_t before = inode_of(file);
+    double v2[N + 1], p2[N + 1];
+    memcpy(v2, value, sizeof value);
+    memcpy(p2, pace, sizeof pace);
+    v2[N] = 9999.0;
+    p2[N] = 1.0;
+    s.value = v2;
+    s.pace = p2;
+    s.n = N + 1;
+    s.changed_from = first + N;
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_uint_eq(inode_of(file), before);
+    check_month(file, first + N, 9999.0, 1.0);
+    check_month(file, first, value[0], pace[0]);
+}
+END_TEST
+
+/* ---- failed writes (issue 10, defects 3 and 11) ------------------------ */
+
+/* Files of more than `bytes` cannot be written (EFBIG, as root too); 0 lifts
+ * the limit again. Each Check test runs in a process of its own. */
+static void limit_file_size(rlim_t bytes)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes ? bytes : rl.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* Runs store_write with the log (stderr) captured into log. */
+static int write_logged(const char *rrd_dir, const store_series *s, char *log, size_t len)
+{
+    char path[PATH_MAX];
+    join(path, sizeof path, test_dir, "/stderr.txt");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    int saved = dup(2);
+    ck_assert_int_ge(dup2(fd, 2), 0);
+    int rc = store_write(rrd_dir, s);
+    ck_assert_int_ge(dup2(saved, 2), 0);
+    close(saved);
+    ssize_t n = pread(fd, log, len - 1, 0);
+    ck_assert_int_ge(n, 0);
+    log[n] = '\0';
+    close(fd);
+    ck_assert_int_eq(unlink(path), 0);
+    return rc;
+}
+
+/* librrd says nothing (or "Cannot create temporary file") when the file
+ * cannot be written: the log names the system's reason. */
+START_TEST(test_create_error_has_errno)
+{
+    char log[8192];
+    store_series s = sample_series(sample_value, sample_pace, SAMPLE_N, pp_period_make(2021, 2));
+    limit_file_size(16384);
+    ck_assert_int_eq(write_logged(test_dir, &s, log, sizeof log), -1);
+    limit_file_size(0);
+    ck_assert_msg(strstr(log, "rrd_create") != NULL, "log: %s", log);
+    ck_assert_msg(strstr(log, strerror(EFBIG)) != NULL, "no errno text in the log: %s", log);
+    ck_assert_msg(strstr(log, "unknown librrd error") == NULL, "log: %s", log);
+    ck_assert_msg(strstr(log, "fixed_asset_investment.rrd") != NULL, "no file in the log: %s", log);
+}
+END_TEST
+
+/* A failed write leaves the series dirty, a later successful one clears it;
+ * refused input (bad ids, months out of range) never makes a series dirty. */
+START_TEST(test_failed_write_is_dirty)
+{
+    char file[PATH_MAX], other[PATH_MAX];
+    store_series s = sample_series(sample_value, sample_pace, SAMPLE_N, pp_period_make(2021, 2));
+    join(other, sizeof other, test_dir, "/other");
+    limit_file_size(16384);
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    limit_file_size(0);
+    ck_assert_store_dirty(test_dir, 1);
+    ck_assert_store_dirty(other, 0);
+    store_key keys[4];
+    ck_assert_uint_eq(store_dirty_list(test_dir, keys, 4), 1);
+    ck_assert_str_eq(keys[0].park, "xiangtan-etdz");
+    ck_assert_str_eq(keys[0].indicator, "fixed_asset_investment");
+
+    /* written now: clean again, and the file holds the series */
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    ck_assert_store_dirty(test_dir, 0);
+    series_file("xiangtan-etdz", "fixed_asset_investment", file, sizeof file);
+    check_month(file, pp_period_make(2021, 2), sample_value[0], sample_pace[0]);
+
+    /* an append that fails (the file grows past the limit only when rebuilt,
+     * so the limit is below its size now) */
+    struct stat st;
+    ck_assert_int_eq(stat(file, &st), 0);
+    store_series t = sample_series(sample_value, sample_pace, SAMPLE_N, pp_period_make(2021, 2));
+    t.changed_from = pp_period_make(2021, 2); /* a revision: a rebuild into .tmp */
+    limit_file_size((rlim_t)st.st_size / 2);
+    ck_assert_int_eq(store_write(test_dir, &t), -1);
+    limit_file_size(0);
+    ck_assert_store_dirty(test_dir, 1);
+    ck_assert(!tmp_exists(file));
+    store_dirty_clear(test_dir, "xiangtan-etdz", "fixed_asset_investment");
+    ck_assert_store_dirty(test_dir, 0);
+
+    /* refused input is not dirty */
+    s.first_period = pp_period_make(1969, 12);
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    s.first_period = pp_period_make(2021, 2);
+    s.park = "../x";
+    ck_assert_int_eq(store_write(test_dir, &s), -1);
+    ck_assert_store_dirty(test_dir, 0);
+}
+END_TEST
+
+/* ---- the ingest side: dirty series written again ------------------------ */
+
+static pp_app app;
+static char app_dir[PATH_MAX];
+
+static void app_setup(void)
+{
+    log_set_level(getenv("PP_TEST_VERBOSE") ? LOG_LVL_DEBUG : 0);
+    test_app_open(&app, app_dir, "check_store", 1700000000);
+}
+
+static void app_teardown(void) { test_app_close(&app, app_dir); }
+
+static ingest_status ingest_str(const char *csv)
+{
+    ingest_result r;
+    ingest_status st = ingest_csv(&app, "test.csv", csv, strlen(csv), &r);
+    free(r.report);
+    return st;
+}
+
+/* Figures are accepted (journaled) while their RRD file cannot be written;
+ * the series stays dirty until a retry writes it — the next ingest of
+ * anything, or ingest_retry_dirty (main's loop, and before the clean-stop
+ * marker, which is written only when nothing is dirty). */
+START_TEST(test_ingest_retries_dirty)
+{
+    char file[PATH_MAX], other[PATH_MAX];
+    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, sizeof file), 0);
+    ck_assert_int_eq(store_path(app.rrd_dir, "pb", "tax_revenue", other, sizeof other), 0);
+
+    limit_file_size(16384);
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,10\n"
+                                "pa,tax_revenue,2024-02,20\n"), INGEST_OK);
+    ck_assert_store_dirty(app.rrd_dir, 1);
+    ck_assert(!exists(file));
+    ck_assert_uint_eq(ingest_retry_dirty(&app, true), 1); /* still failing */
+    ck_assert_store_dirty(app.rrd_dir, 1);
+    limit_file_size(0);
+
+    /* the next ingest, of another series, writes the dirty one too */
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npb,tax_revenue,2024-01,5\n"),
+                     INGEST_OK);
+    ck_assert_store_dirty(app.rrd_dir, 0);
+    check_month(file, pp_period_make(2024, 1), 10, NAN);
+    check_month(file, pp_period_make(2024, 2), 20, NAN);
+    check_month(other, pp_period_make(2024, 1), 5, NAN);
+
+    /* a revision that fails, then the retry alone */
+    limit_file_size(16384);
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,11\n"),
+                     INGEST_OK);
+    ck_assert_store_dirty(app.rrd_dir, 1);
+    check_month(file, pp_period_make(2024, 1), 10, NAN); /* the old file, still there */
+    limit_file_size(0);
+    ck_assert_uint_eq(ingest_retry_dirty(&app, true), 0);
+    ck_assert_store_dirty(app.rrd_dir, 0);
+    check_month(file, pp_period_make(2024, 1), 11, NAN);
+    check_month(file, pp_period_make(2024, 2), 20, NAN);
+    /* nothing dirty: nothing to do */
+    ck_assert_uint_eq(ingest_retry_dirty(&app, false), 0);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -605,6 +915,18 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_ten_years);
     tcase_add_test(tc, test_number_forms);
     tcase_add_test(tc, test_directory_removed);
+    tcase_add_test(tc, test_before_1980_refused);
+    tcase_add_test(tc, test_from_1980_01);
+    tcase_add_test(tc, test_55_years);
+    tcase_add_test(tc, test_append_past_rra);
+    tcase_add_test(tc, test_create_error_has_errno);
+    tcase_add_test(tc, test_failed_write_is_dirty);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dirty");
+    tcase_add_checked_fixture(tc, app_setup, app_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_ingest_retries_dirty);
     suite_add_tcase(s, tc);
     return s;
 }
