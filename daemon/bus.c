@@ -7,8 +7,9 @@
  * REP socket at inproc://zeromq.zap.01 in the bus's own context). Publishers
  * in any thread append a copy of their message to a bounded linked queue under
  * a mutex and, when the queue was empty, bump an eventfd. The bus thread
- * zmq_poll()s that eventfd and the ZAP socket with a timeout that ends at the
- * next heartbeat; it takes the whole queue in one step under the mutex and
+ * zmq_poll()s that eventfd, the PUB socket's monitor (ACCEPTED/DISCONNECTED:
+ * the connection cap of bus.h) and the ZAP socket with a timeout that ends at
+ * the next heartbeat; it takes the whole queue in one step under the mutex and
  * sends it with ZMQ_DONTWAIT outside it, so publishers wait only for a list
  * append. Heartbeats are sent by the bus thread after draining the queue, so
  * the seq they announce never overtakes its alert.
