@@ -589,6 +589,10 @@ static enum MHD_Result first_call(http_server *srv, struct MHD_Connection *conn,
             }
             if (!budget_take(srv, hc, (size_t)n))
                 return refuse(conn, 503, "too many uploads at once: try again later", RETRY_AFTER_BUSY_S);
+            /* the whole body in one allocation: no doubling reallocs that
+             * would hold twice the budget for a moment */
+            if (n > 0 && (hc->body = malloc((size_t)n + 1)) != NULL)
+                hc->cap = (size_t)n + 1;
         }
         hc->buffer = true;
     }
