@@ -2,6 +2,7 @@
 #
 #   make            build the daemon, the collectors and the client into build/
 #   make check      install missing packages, build, run every test (also under ASan/UBSan)
+#   make security   floods and hostile probes at full size (a few minutes; tests/security/run.py)
 #   make run        install missing packages, build, start the demo in the foreground
 #   make install    PREFIX=/usr/local DESTDIR= (staged installs honoured)
 #
@@ -53,7 +54,7 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd
 
-.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run
+.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -95,6 +96,13 @@ unit: all
 
 integration: all
 	@BUILD=$(BUILD) /usr/bin/python3 tests/integration/run.py
+
+# security: floods, slow clients, bus abuse and hostile probes against the
+# real daemon on loopback, at the sizes of the original report. Their short
+# form (tests/integration/test_security.py) is part of `integration`, so
+# `make check` runs it too.
+security: deps all
+	@BUILD=$(BUILD) /usr/bin/python3 tests/security/run.py
 
 # check: the whole suite twice — once plain, once under AddressSanitizer and UBSan —
 # then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build.

@@ -120,6 +120,70 @@ static bool api_cache_same(const api_cached *a, const api_cached *b)
            a->cfg_gen == b->cfg_gen && a->now == b->now && strcmp(a->path, b->path) == 0;
 }
 
+bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Skips the optional white space of RFC 9110 (OWS). */
+static const char *skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+bool api_etag_matches(const char *inm, const char *etag)
+{
+    if (inm == NULL || etag == NULL || etag[0] == '\0')
+        return false;
+    if (etag[0] == 'W' && etag[1] == '/')
+        etag += 2;
+    size_t elen = strlen(etag);
+    const char *p = skip_ows(inm);
+    if (*p == '*')
+        return *skip_ows(p + 1) == '\0';
+    bool match = false;
+    for (;;) {
+        /* #entity-tag: empty list elements are allowed */
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return match;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p != '"')
+            return false;
+        const char *end = p + 1;
+        while (*end && *end != '"') {
+            unsigned char c = (unsigned char)*end;
+            if (c < 0x21 || c == 0x7f) /* etagc: no blanks or controls */
+                return false;
+            end++;
+        }
+        if (*end != '"')
+            return false;
+        end++;
+        if ((size_t)(end - p) == elen && memcmp(p, etag, elen) == 0)
+            match = true;
+        p = skip_ows(end);
+        if (*p != ',' && *p != '\0')
+            return false;
+    }
+}
+
 /* Answers from the cache (200 or 304); false when the answer is not there. */
 static bool api_cache_get(const api_request *req, api_response *resp, const api_cached *key)
 {
@@ -133,7 +197,7 @@ static bool api_cache_get(const api_request *req, api_response *resp, const api_
         resp->content_type = JSON_TYPE;
         memcpy(resp->etag, c->etag, sizeof resp->etag);
         resp->last_modified = c->last_modified;
-        if (req->if_none_match && strstr(req->if_none_match, c->etag)) {
+        if (api_etag_matches(req->if_none_match, c->etag)) {
             resp->status = 304;
         } else {
             resp->shared = api_blob_ref(c->blob);
@@ -229,7 +293,7 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
         return;
     set_etag(resp);
     resp->last_modified = last_mod;
-    if (req->if_none_match && strstr(req->if_none_match, resp->etag)) {
+    if (api_etag_matches(req->if_none_match, resp->etag)) {
         free(resp->body);
         resp->body = NULL;
         resp->len = 0;
@@ -246,7 +310,7 @@ static void reply_json_cached(const api_request *req, api_response *resp, jbuf *
     plain.if_none_match = NULL;
     reply_json(&plain, resp, b, last_mod);
     api_cache_put(resp, key);
-    if (resp->status == 200 && req->if_none_match && strstr(req->if_none_match, resp->etag)) {
+    if (resp->status == 200 && api_etag_matches(req->if_none_match, resp->etag)) {
         api_response_free(resp);
         resp->len = 0;
         resp->status = 304;
@@ -462,36 +526,40 @@ static bool token_matches(const char *want, const char *got)
     return diff == 0;
 }
 
+/* api_authorize with the configuration read-locked by the caller. */
+static int authorize(pp_app *app, const char *auth, api_response *resp)
+{
+    char tok[API_TOKEN_MAX];
+    int tr = read_token(app->cfg->http_token_file, tok, sizeof tok);
+    int rc = -1;
+    if (tr == 0) {
+        api_error(resp, 403, "writes are disabled: no http.token_file");
+    } else if (tr < 0) {
+        api_error(resp, 503, "token file unreadable");
+    } else if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(tok, auth + 7)) {
+        resp->www_authenticate = "Bearer realm=\"parkpulse\"";
+        api_error(resp, 401, "missing or wrong bearer token");
+    } else {
+        rc = 0;
+    }
+    explicit_bzero(tok, sizeof tok);
+    return rc;
+}
+
+int api_authorize(pp_app *app, const char *authorization, api_response *resp)
+{
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    int rc = authorize(app, authorization, resp);
+    pthread_rwlock_unlock(&app->cfg_lock);
+    return rc;
+}
+
 /* Called with no lock held: ingest_csv() takes ingest_lock, then cfg_lock
  * (the lock order of app.h). */
 static void route_post_observations(pp_app *app, const api_request *req, api_response *resp)
 {
-    char tok[API_TOKEN_MAX], *token_file = NULL;
-    bool oom = false;
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    if (app->cfg->http_token_file && (token_file = strdup(app->cfg->http_token_file)) == NULL)
-        oom = true;
-    pthread_rwlock_unlock(&app->cfg_lock);
-    if (oom) {
-        api_error(resp, 503, "out of memory");
+    if (api_authorize(app, req->authorization, resp) != 0)
         return;
-    }
-    int tr = read_token(token_file, tok, sizeof tok);
-    free(token_file);
-    if (tr == 0) {
-        api_error(resp, 403, "writes are disabled: no http.token_file");
-        return;
-    }
-    if (tr < 0) {
-        api_error(resp, 503, "token file unreadable");
-        return;
-    }
-    const char *auth = req->authorization;
-    if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(tok, auth + 7)) {
-        resp->www_authenticate = "Bearer realm=\"parkpulse\"";
-        api_error(resp, 401, "missing or wrong bearer token");
-        return;
-    }
     ingest_result res;
     ingest_status st = ingest_csv(app, "http", req->body ? req->body : "", req->body_len, &res);
     jbuf b;
@@ -540,14 +608,12 @@ static void route_alerts(pp_app *app, const api_request *req, api_response *resp
         return;
     }
     if (since) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(since, &end, 10);
-        if (*since == '\0' || *since == '-' || *end != '\0' || errno != 0 || strlen(since) > 20) {
+        uint64_t n;
+        if (!api_parse_uint(since, UINT64_MAX, &n)) {
             api_error(resp, 400, "bad since: expected a sequence number");
             return;
         }
-        alert_since_json(app->alerts, (uint64_t)n, &b);
+        alert_since_json(app->alerts, n, &b);
     } else {
         alert_active_json(app->alerts, &b);
     }
@@ -683,7 +749,7 @@ static void reply_file(const api_request *req, api_response *resp, int rc, pages
     resp->len = f->len;
     resp->last_modified = f->mtime;
     set_etag(resp);
-    if (req->if_none_match && strstr(req->if_none_match, resp->etag)) {
+    if (api_etag_matches(req->if_none_match, resp->etag)) {
         free(resp->body);
         resp->body = NULL;
         resp->len = 0;
@@ -698,10 +764,8 @@ static bool query_int(const api_request *req, const char *key, int lo, int hi, i
     const char *s = req->query ? req->query(req->query_ctx, key) : NULL;
     if (s == NULL || *s == '\0')
         return true;
-    char *end;
-    errno = 0;
-    long n = strtol(s, &end, 10);
-    if (*end != '\0' || errno != 0 || n < lo || n > hi) {
+    uint64_t n;
+    if (!api_parse_uint(s, (uint64_t)hi, &n) || n < (uint64_t)lo) {
         char msg[128];
         snprintf(msg, sizeof msg, "bad %s: expected %d..%d", key, lo, hi);
         api_error(resp, 400, msg);
@@ -794,7 +858,7 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     }
     snprintf(resp->etag, sizeof resp->etag, "%s", img.etag);
     resp->last_modified = updated;
-    if (req->if_none_match && strstr(req->if_none_match, img.etag + (img.etag[0] == 'W' ? 2 : 0))) {
+    if (api_etag_matches(req->if_none_match, img.etag)) {
         graph_image_free(&img);
         resp->status = 304;
         return;

@@ -7,8 +7,9 @@
  * REP socket at inproc://zeromq.zap.01 in the bus's own context). Publishers
  * in any thread append a copy of their message to a bounded linked queue under
  * a mutex and, when the queue was empty, bump an eventfd. The bus thread
- * zmq_poll()s that eventfd and the ZAP socket with a timeout that ends at the
- * next heartbeat; it takes the whole queue in one step under the mutex and
+ * zmq_poll()s that eventfd, the PUB socket's monitor (ACCEPTED/DISCONNECTED:
+ * the connection cap of bus.h) and the ZAP socket with a timeout that ends at
+ * the next heartbeat; it takes the whole queue in one step under the mutex and
  * sends it with ZMQ_DONTWAIT outside it, so publishers wait only for a list
  * append. Heartbeats are sent by the bus thread after draining the queue, so
  * the seq they announce never overtakes its alert.
@@ -32,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +46,7 @@
 
 #define BUS_SUBSYS "bus"
 #define BUS_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define BUS_MONITOR_ENDPOINT "inproc://parkpulse.bus.monitor.%p"
 #define BUS_ZAP_DOMAIN "parkpulse"
 #define BUS_Z85_KEY_LEN 40
 #define BUS_KEY_LEN 32
@@ -64,6 +69,13 @@ struct bus {
     void *ctx;
     void *pub;
     void *zap;                 /* REP socket of the ZAP handler, or NULL */
+    void *mon;                 /* PAIR socket reading the PUB socket's monitor events */
+    int max_conns;             /* TCP connections kept at once */
+    int *conn_fds;             /* bus thread only: descriptors of the accepted connections */
+    bool *conn_refused;        /* ... and whether each was shut down past the limit */
+    int n_conn_fds, cap_conn_fds;
+    int n_kept;                /* accepted and not refused */
+    int bus_port;              /* local port of the PUB socket (0: not tcp) */
     int efd;                   /* wakes the bus thread */
     pthread_t thread;
     bool thread_started;
@@ -497,16 +509,129 @@ out:
         zmq_msg_close(&part[i]); /* a sent message is empty again; closing is safe */
 }
 
+/* ---- the connection limit ------------------------------------------------------- */
+
+/* Is fd still a TCP socket of the bus port? Guards shutdown() against a
+ * descriptor that was closed and reused since its ACCEPTED event. */
+static bool bus_fd_is_ours(const bus *b, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (b->bus_port == 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port) == b->bus_port;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == b->bus_port;
+    return false;
+}
+
+static void bus_conn_forget(bus *b, int fd)
+{
+    for (int i = 0; i < b->n_conn_fds; i++) {
+        if (b->conn_fds[i] == fd) {
+            if (!b->conn_refused[i])
+                b->n_kept--;
+            b->n_conn_fds--;
+            b->conn_fds[i] = b->conn_fds[b->n_conn_fds];
+            b->conn_refused[i] = b->conn_refused[b->n_conn_fds];
+            return;
+        }
+    }
+}
+
+static void bus_conn_accepted(bus *b, int fd)
+{
+    bus_conn_forget(b, fd); /* a stale entry of a reused descriptor */
+    if (b->n_conn_fds == b->cap_conn_fds) {
+        int cap = b->cap_conn_fds ? b->cap_conn_fds * 2 : 64;
+        int *f = realloc(b->conn_fds, (size_t)cap * sizeof *f);
+        if (f)
+            b->conn_fds = f;
+        bool *r = f ? realloc(b->conn_refused, (size_t)cap * sizeof *r) : NULL;
+        if (r)
+            b->conn_refused = r;
+        if (!f || !r) {
+            log_warn(BUS_SUBSYS, "out of memory counting connections: a new one is closed");
+            if (bus_fd_is_ours(b, fd))
+                shutdown(fd, SHUT_RDWR);
+            return;
+        }
+        b->cap_conn_fds = cap;
+    }
+    b->conn_fds[b->n_conn_fds] = fd;
+    b->conn_refused[b->n_conn_fds] = b->n_kept >= b->max_conns;
+    if (!b->conn_refused[b->n_conn_fds])
+        b->n_kept++;
+    b->n_conn_fds++;
+}
+
+/* Reads every pending monitor event, then shuts down the connections past
+ * the limit that are still open: reading all events first means a descriptor
+ * whose DISCONNECTED is already queued is never touched. */
+static void bus_monitor_serve(bus *b)
+{
+    bool any_refused = false;
+    for (;;) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, b->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        bool more = zmq_msg_more(&ev);
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), sizeof event);
+            memcpy(&value, (char *)zmq_msg_data(&ev) + 2, sizeof value);
+        }
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint frame */
+            zmq_msg_init(&ep);
+            if (zmq_msg_recv(&ep, b->mon, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ep);
+                if (errno == EINTR)
+                    continue;
+                break;
+            }
+            more = zmq_msg_more(&ep);
+            zmq_msg_close(&ep);
+        }
+        if (event == ZMQ_EVENT_ACCEPTED) {
+            bus_conn_accepted(b, (int)value);
+            any_refused |= b->n_conn_fds > 0 && b->conn_refused[b->n_conn_fds - 1];
+        } else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CLOSED) {
+            bus_conn_forget(b, (int)value);
+        }
+    }
+    if (!any_refused)
+        return;
+    int refused = 0;
+    for (int i = 0; i < b->n_conn_fds; i++) {
+        if (b->conn_refused[i] && b->conn_fds[i] >= 0 && bus_fd_is_ours(b, b->conn_fds[i])) {
+            shutdown(b->conn_fds[i], SHUT_RDWR);
+            refused++;
+        }
+    }
+    if (refused)
+        log_warn(BUS_SUBSYS, "refusing new bus connections on %s: %d bus connections open, the limit",
+                 b->endpoint, b->max_conns);
+}
+
 /* ---- the bus thread ------------------------------------------------------------ */
 
 static void *bus_thread(void *arg)
 {
     bus *b = arg;
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {.socket = NULL, .fd = b->efd, .events = ZMQ_POLLIN},
+        {.socket = b->mon, .fd = -1, .events = ZMQ_POLLIN},
         {.socket = b->zap, .fd = -1, .events = ZMQ_POLLIN},
     };
-    int nitems = b->zap ? 2 : 1;
+    int nitems = b->zap ? 3 : 2;
     int64_t next_hb = bus_mono_ms() + b->heartbeat_ms;
     bool stopping = false;
     uint64_t seq = 0;
@@ -536,7 +661,9 @@ static void *bus_thread(void *arg)
                 log_warn(BUS_SUBSYS, "eventfd read: %s", strerror(errno));
         }
         bus_send_list(b, bus_take(b, &stopping, &seq));
-        if (nitems > 1 && (items[1].revents & ZMQ_POLLIN))
+        if (items[1].revents & ZMQ_POLLIN)
+            bus_monitor_serve(b);
+        if (nitems > 2 && (items[2].revents & ZMQ_POLLIN))
             bus_zap_serve(b);
     }
     return NULL;
@@ -550,6 +677,8 @@ static void bus_free(bus *b)
         zmq_close(b->pub);
     if (b->zap)
         zmq_close(b->zap);
+    if (b->mon)
+        zmq_close(b->mon);
     if (b->ctx) {
         while (zmq_ctx_term(b->ctx) != 0 && errno == EINTR)
             ;
@@ -565,6 +694,8 @@ static void bus_free(bus *b)
     if (b->lock_ready)
         pthread_mutex_destroy(&b->lock);
     free(b->client_keys);
+    free(b->conn_fds);
+    free(b->conn_refused);
     explicit_bzero(b, sizeof *b);
     free(b);
 }
@@ -598,6 +729,17 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
     b->now_ud = o->now_ud;
     b->seq = o->seq;
     int hwm = o->hwm > 0 ? o->hwm : BUS_DEFAULT_HWM;
+    b->max_conns = o->max_connections > 0 ? o->max_connections : BUS_DEFAULT_MAX_CONNECTIONS;
+    struct rlimit rl;
+    if (o->reserve_fds > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o->reserve_fds + (rlim_t)b->max_conns > rl.rlim_cur) {
+        long room = (long)rl.rlim_cur - o->reserve_fds;
+        int lowered = room < 8 ? 8 : (int)room;
+        log_warn(BUS_SUBSYS, "max_connections %d lowered to %d: the descriptor limit is %llu and "
+                 "%d are kept for the journal, the spool and HTTP (raise LimitNOFILE)",
+                 b->max_conns, lowered, (unsigned long long)rl.rlim_cur, o->reserve_fds);
+        b->max_conns = lowered;
+    }
     char secret[BUS_Z85_KEY_LEN + 1] = "";
 
     if (pthread_mutex_init(&b->lock, NULL) != 0) {
@@ -655,8 +797,29 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
                        "ZMQ_HEARTBEAT_TIMEOUT", err, errlen) != 0 ||
         bus_setopt_int(b->pub, ZMQ_HEARTBEAT_TTL, BUS_ZMTP_HEARTBEAT_TTL_MS, "ZMQ_HEARTBEAT_TTL",
                        err, errlen) != 0 ||
-        bus_setopt_int(b->pub, ZMQ_TCP_KEEPALIVE, 1, "ZMQ_TCP_KEEPALIVE", err, errlen) != 0)
+        bus_setopt_int(b->pub, ZMQ_TCP_KEEPALIVE, 1, "ZMQ_TCP_KEEPALIVE", err, errlen) != 0 ||
+        bus_setopt_int(b->pub, ZMQ_HANDSHAKE_IVL, BUS_HANDSHAKE_MS, "ZMQ_HANDSHAKE_IVL", err,
+                       errlen) != 0)
         goto fail;
+    int64_t maxmsg = BUS_MAX_INBOUND;
+    if (zmq_setsockopt(b->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
+        bus_seterr(err, errlen, "zmq_setsockopt(ZMQ_MAXMSGSIZE): %s", zmq_strerror(errno));
+        goto fail;
+    }
+    /* the connection count: the monitor must see every ACCEPTED, so it is set
+     * up before the bind */
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, BUS_MONITOR_ENDPOINT, (void *)b);
+    if (zmq_socket_monitor(b->pub, mon_ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+        bus_seterr(err, errlen, "zmq_socket_monitor: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    b->mon = zmq_socket(b->ctx, ZMQ_PAIR);
+    if (!b->mon || bus_setopt_int(b->mon, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0 ||
+        zmq_connect(b->mon, mon_ep) != 0) {
+        bus_seterr(err, errlen, "cannot read the bus monitor: %s", zmq_strerror(errno));
+        goto fail;
+    }
     if (b->curve) {
         if (bus_setopt_int(b->pub, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", err, errlen) != 0)
             goto fail;
@@ -679,6 +842,10 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
         goto fail;
     }
     b->endpoint[sizeof b->endpoint - 1] = '\0';
+    if (strncmp(b->endpoint, "tcp://", 6) == 0) {
+        const char *colon = strrchr(b->endpoint, ':');
+        b->bus_port = colon ? atoi(colon + 1) : 0;
+    }
 
     b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (b->efd < 0) {

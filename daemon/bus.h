@@ -33,6 +33,17 @@
  *     *.key file that holds anything else makes bus_open fail. An empty
  *     directory authorises nobody.
  * Subscribers need the server's public key (bus_curve_public_key()).
+ *
+ * Limits (the PUB port is open to anyone who can reach it): an inbound frame
+ * larger than BUS_MAX_INBOUND bytes ends its connection (a subscriber only
+ * sends subscriptions); a connection that has not finished the ZMTP handshake
+ * within BUS_HANDSHAKE_MS is closed; and at most max_connections TCP
+ * connections are kept: past it each new one is closed as soon as it is
+ * accepted (logged, and the log line is rate-limited), so the bus can never
+ * take the descriptors the journal, the spool and HTTP need. libzmq 4.3 has
+ * no such limit of its own: the bus thread counts the connections from the
+ * socket monitor's ACCEPTED and DISCONNECTED events and shuts down the
+ * socket of one past the limit, which libzmq then closes.
  * Without curve_clients_dir any client that knows the server's public key may
  * subscribe (the traffic is still encrypted).
  */
@@ -56,6 +67,9 @@ enum {
     BUS_MAX_TOPIC = 255,           /* bytes of a topic */
     BUS_MAX_BODY = 1024 * 1024,    /* bytes of a body */
     BUS_MAX_CLIENT_KEYS = 10000,   /* *.key files read from curve_clients_dir */
+    BUS_MAX_INBOUND = 4096,        /* bytes of a frame from a subscriber (ZMQ_MAXMSGSIZE) */
+    BUS_HANDSHAKE_MS = 5000,       /* ZMQ_HANDSHAKE_IVL */
+    BUS_DEFAULT_MAX_CONNECTIONS = 256,
 };
 
 typedef struct bus_options {
@@ -71,6 +85,10 @@ typedef struct bus_options {
     uint64_t seq;                      /* last alert seq at start (heartbeats before the
                                           first bus_publish_alert carry it) */
     int queue_max;                     /* messages waiting for the bus thread; <= 0: 100000 */
+    int max_connections;               /* TCP connections at once; <= 0: 256 */
+    int reserve_fds;                   /* descriptors the rest of the process needs: the
+                                          limit is lowered (and a warning logged) so that
+                                          RLIMIT_NOFILE keeps them free; 0: no check */
 } bus_options;
 
 /* Creates the ZeroMQ context and the PUB socket, binds it, loads the CURVE keys

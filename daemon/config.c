@@ -435,16 +435,19 @@ static void on_error(cfg_t *cfg, const char *fmt, va_list ap)
 /* What strip_comments() found left open at the end of a file. */
 typedef struct unclosed {
     int line;         /* where it was opened, 0: nothing */
-    const char *what; /* "'{'", "string", "comment" */
+    const char *what; /* "'{'", "'('", "string", "comment" */
 } unclosed;
 
 /* Blanks out '#', '//' and C comments (newlines stay) outside quoted strings,
- * and reports a brace, string or comment that the file never closes:
- * libconfuse would take the end of the file as the end of an open section. */
+ * and reports a brace, parenthesis, string or comment that the file never
+ * closes: libconfuse would take the end of the file as the end of an open
+ * section, and leaks the arguments of an unclosed function call such as
+ * `include(i`. */
 static unclosed strip_comments(char *s, size_t len)
 {
     enum { CODE, DQ, SQ, LINE, BLOCK } st = CODE;
     int first_brace = 0, depth = 0, line = 1, opened = 0;
+    int first_paren = 0, parens = 0;
 
     for (size_t i = 0; i < len; i++) {
         char c = s[i], next = i + 1 < len ? s[i + 1] : '\0';
@@ -457,6 +460,11 @@ static unclosed strip_comments(char *s, size_t len)
                     first_brace = line;
             } else if (c == '}' && depth > 0) {
                 depth--;
+            } else if (c == '(') {
+                if (parens++ == 0)
+                    first_paren = line;
+            } else if (c == ')' && parens > 0) {
+                parens--;
             } else if (c == '"' || c == '\'') {
                 st = c == '"' ? DQ : SQ;
                 opened = line;
@@ -500,6 +508,8 @@ static unclosed strip_comments(char *s, size_t len)
         return (unclosed){opened, "string"};
     if (st == BLOCK)
         return (unclosed){opened, "comment"};
+    if (parens > 0 && (depth == 0 || first_paren < first_brace))
+        return (unclosed){first_paren, "'('"};
     if (depth > 0)
         return (unclosed){first_brace, "'{'"};
     return (unclosed){0, NULL};
@@ -634,8 +644,9 @@ static int on_include(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 static const char *const recorded_options[] = {
     "timezone", "state_dir", "plugin_dir", "dashboard_dir", "due_day",
     "http|listen", "http|token_file", "http|threads", "http|max_connections",
-    "http|max_per_ip", "http|timeout", "http|max_body",
-    "bus|publish", "bus|heartbeat", "bus|hwm", "bus|curve_secret_key", "bus|curve_clients",
+    "http|max_per_ip", "http|timeout", "http|max_body", "http|header_timeout",
+    "http|max_streams", "http|max_streams_per_ip", "http|max_buffered",
+    "bus|publish", "bus|heartbeat", "bus|hwm", "bus|max_connections", "bus|curve_secret_key", "bus|curve_clients",
     "collector|plugin", "collector|user", "collector|interval", "collector|timeout",
     "indicator|label", "indicator|unit", "indicator|kind", "indicator|direction",
     "indicator|warn", "indicator|crit", "indicator|pace",
@@ -659,12 +670,17 @@ static cfg_t *conf_schema(void)
         CFG_INT("max_per_ip", 32, CFGF_NONE),
         CFG_INT("timeout", 30, CFGF_NONE),
         CFG_INT("max_body", 8388608, CFGF_NONE),
+        CFG_INT("header_timeout", 5, CFGF_NONE),
+        CFG_INT("max_streams", 512, CFGF_NONE),
+        CFG_INT("max_streams_per_ip", 16, CFGF_NONE),
+        CFG_INT("max_buffered", 67108864, CFGF_NONE),
         CFG_END(),
     };
     cfg_opt_t bus_opts[] = {
         CFG_STR("publish", "tcp://127.0.0.1:5556", CFGF_NONE),
         CFG_INT("heartbeat", 5, CFGF_NONE),
         CFG_INT("hwm", 1000, CFGF_NONE),
+        CFG_INT("max_connections", 256, CFGF_NONE),
         CFG_STR("curve_secret_key", NULL, CFGF_NODEFAULT),
         CFG_STR("curve_clients", NULL, CFGF_NODEFAULT),
         CFG_END(),
@@ -953,10 +969,12 @@ static void build_http(struct loader *L, cfg_t *root, pp_config *c)
     } ints[] = {
         {"threads", 1, 64},       {"max_connections", 1, 65536}, {"max_per_ip", 1, 65536},
         {"timeout", 1, 3600},     {"max_body", 1, 1L << 30},
+        {"header_timeout", 1, 3600}, {"max_streams", 0, 65536}, {"max_streams_per_ip", 1, 65536},
+        {"max_buffered", 1, 1L << 34},
     };
-    long v[5];
+    long v[9];
     bool ok = true;
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < 9; i++) {
         v[i] = cfg_getint(h, ints[i].key);
         ok &= check_range(L, rec_where(L, r, ints[i].key), ctx, ints[i].key, v[i], ints[i].lo,
                           ints[i].hi);
@@ -972,6 +990,10 @@ static void build_http(struct loader *L, cfg_t *root, pp_config *c)
     c->http_max_per_ip = (int)v[2];
     c->http_timeout = (int)v[3];
     c->http_max_body = v[4];
+    c->http_header_timeout = (int)v[5];
+    c->http_max_streams = (int)v[6];
+    c->http_max_streams_per_ip = (int)v[7];
+    c->http_max_buffered = v[8];
 }
 
 static void build_bus(struct loader *L, cfg_t *root, pp_config *c)
@@ -986,7 +1008,9 @@ static void build_bus(struct loader *L, cfg_t *root, pp_config *c)
                   "bus: publish \"%s\" is not a ZeroMQ endpoint such as tcp://127.0.0.1:5556",
                   publish);
     long hb = cfg_getint(b, "heartbeat"), hwm = cfg_getint(b, "hwm");
+    long maxc = cfg_getint(b, "max_connections");
     check_range(L, rec_where(L, r, "heartbeat"), ctx, "heartbeat", hb, 1, 3600);
+    check_range(L, rec_where(L, r, "max_connections"), ctx, "max_connections", maxc, 1, 65536);
     check_range(L, rec_where(L, r, "hwm"), ctx, "hwm", hwm, 0, 10000000);
     const char *key = cfg_getstr(b, "curve_secret_key");
     const char *clients = cfg_getstr(b, "curve_clients");
@@ -1001,6 +1025,7 @@ static void build_bus(struct loader *L, cfg_t *root, pp_config *c)
     c->bus_publish = copy_opt_str(L, b, "publish");
     c->bus_heartbeat = (int)(hb >= 1 && hb <= 3600 ? hb : 5);
     c->bus_hwm = (int)(hwm >= 0 && hwm <= 10000000 ? hwm : 1000);
+    c->bus_max_connections = (int)(maxc >= 1 && maxc <= 65536 ? maxc : 256);
     c->bus_curve_secret_key = copy_opt_str(L, b, "curve_secret_key");
     c->bus_curve_clients = copy_opt_str(L, b, "curve_clients");
 }

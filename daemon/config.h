@@ -54,10 +54,15 @@ typedef struct pp_config {
     int http_max_per_ip;         /* default 32 */
     int http_timeout;            /* seconds, default 30 */
     long http_max_body;          /* bytes, default 8 MiB */
+    int http_header_timeout;     /* seconds to send a request's headers, default 5 */
+    int http_max_streams;        /* event streams in total, default 512 */
+    int http_max_streams_per_ip; /* event streams from one address, default 16 */
+    long http_max_buffered;      /* request bodies held at once, bytes, default 64 MiB */
 
     char *bus_publish;           /* "tcp://127.0.0.1:5556" */
     int bus_heartbeat;           /* seconds, default 5 */
     int bus_hwm;                 /* messages per subscriber, default 1000 */
+    int bus_max_connections;     /* bus TCP connections at once, default 256 */
     char *bus_curve_secret_key;  /* NULL: no CURVE */
     char *bus_curve_clients;     /* directory of client public keys, or NULL */
 

@@ -1,8 +1,9 @@
 /*
  * http.h — the HTTP endpoint of SPEC §8, the only module that includes
  * microhttpd.h. It owns the libmicrohttpd daemon (a bounded thread pool,
- * connection limits total and per client, idle timeouts, a body cap) and
- * hands each complete request to api_handle().
+ * connection limits total and per client, header and idle timeouts, body
+ * caps, a token check before any body, throttling of wrong tokens) and hands
+ * each complete request to api_handle(). See http.c's top comment.
  */
 #ifndef PP_HTTP_H
 #define PP_HTTP_H
@@ -12,6 +13,11 @@
 #include "app.h"
 
 typedef struct http_server http_server;
+
+/* Descriptors kept for the rest of the daemon (journal, spool, RRD files,
+ * graph workers, collectors, log) beyond HTTP's max_connections +
+ * max_streams; the bus's connection limit is lowered to leave them free. */
+#define HTTP_FD_RESERVE 128
 
 /* Binds cfg's http.listen and starts serving. Until app->ready is set every
  * request is answered 503 "starting" (api_handle), so it may start before

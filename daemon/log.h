@@ -4,6 +4,10 @@
  * Every line carries a level and a subsystem prefix ("spool: …"). In the
  * foreground lines go to stderr; as a service (log_open(false)) they go to
  * syslog, which systemd's journal collects. Thread-safe.
+ *
+ * A line repeated within a second of its printing is not printed again but
+ * counted; the count follows as "<line> (repeated N times)" once the second
+ * is over, at the next log call or log_flush().
  */
 #ifndef PP_LOG_H
 #define PP_LOG_H
@@ -18,6 +22,9 @@ void log_set_level(int level);
 
 void log_msg(int level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Prints the counts of repeated lines whose second is over (call it now and then). */
+void log_flush(void);
 
 #define log_err(sub, ...)   log_msg(LOG_LVL_ERR, sub, __VA_ARGS__)
 #define log_warn(sub, ...)  log_msg(LOG_LVL_WARN, sub, __VA_ARGS__)

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -253,6 +254,21 @@ static void write_clean_marker(const char *rrd_dir, uint64_t count)
     fclose(f);
 }
 
+/* Raises the soft limit of open descriptors to the hard one (the unit's
+ * LimitNOFILE): connections are bounded by configuration, not by the default
+ * soft limit of 1,024. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("main", "cannot raise the open-files limit from %llu to %llu: %s",
+                 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     const char *conf_file = "/etc/parkpulse/parkpulse.conf";
@@ -300,6 +316,7 @@ int main(int argc, char **argv)
         log_err("main", "cannot initialise the locks: %s", strerror(-lrc));
         return EX_SOFTWARE_;
     }
+    raise_nofile();
 
     err[0] = '\0';
     app.cfg = conf_load(conf_file, err, sizeof err);
@@ -396,7 +413,8 @@ int main(int argc, char **argv)
         .endpoint = app.cfg->bus_publish, .heartbeat_s = app.cfg->bus_heartbeat,
         .hwm = app.cfg->bus_hwm, .curve_secret_key_file = app.cfg->bus_curve_secret_key,
         .curve_clients_dir = app.cfg->bus_curve_clients, .now_fn = bus_clock, .now_ud = &app,
-        .seq = alert_seq(app.alerts),
+        .seq = alert_seq(app.alerts), .max_connections = app.cfg->bus_max_connections,
+        .reserve_fds = HTTP_FD_RESERVE + app.cfg->http_max_connections + app.cfg->http_max_streams,
     };
     app.bus = bus_open(&bo, err, sizeof err);
     if (app.bus == NULL) {

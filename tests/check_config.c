@@ -200,9 +200,14 @@ START_TEST(test_defaults_of_empty_file)
     ck_assert_int_eq(c->http_max_per_ip, 32);
     ck_assert_int_eq(c->http_timeout, 30);
     ck_assert_int_eq(c->http_max_body, 8 * 1024 * 1024);
+    ck_assert_int_eq(c->http_header_timeout, 5);
+    ck_assert_int_eq(c->http_max_streams, 512);
+    ck_assert_int_eq(c->http_max_streams_per_ip, 16);
+    ck_assert_int_eq(c->http_max_buffered, 64L << 20);
     ck_assert_str_eq(c->bus_publish, "tcp://127.0.0.1:5556");
     ck_assert_int_eq(c->bus_heartbeat, 5);
     ck_assert_int_eq(c->bus_hwm, 1000);
+    ck_assert_int_eq(c->bus_max_connections, 256);
     ck_assert_uint_eq(c->catalog.n_indicators, 0);
     ck_assert_uint_eq(c->catalog.n_parks, 0);
     ck_assert_uint_eq(c->n_collectors, 0);
@@ -453,6 +458,18 @@ static const bad_case bad_cases[] = {
      "main.conf", 2, "this '{' is never closed"},
     {"syntax error: unclosed list", "indicator \"a\" { label = \"A\" unit = \"%\" kind = rate\n"
      "  pace = {1, 2 }\n", NULL, "main.conf", 1, "this '{' is never closed"},
+    {"syntax error: unclosed call", "include(i", NULL, "main.conf", 1,
+     "this '(' is never closed"},
+    {"syntax error: unclosed call after a section", "http { threads = 2 }\n\ninclude(\"x.conf\"\n",
+     NULL, "main.conf", 3, "this '(' is never closed"},
+    {"syntax error: unclosed call in an included file", "include(\"inc.conf\")\n", "\ninclude(i\n",
+     "inc.conf", 2, "this '(' is never closed"},
+    {"http header_timeout 0", "http { header_timeout = 0 }\n", NULL, "main.conf", 1,
+     "header_timeout must be between 1 and 3600"},
+    {"http max_streams_per_ip 0", "http {\n max_streams_per_ip = 0 }\n", NULL, "main.conf", 2,
+     "max_streams_per_ip must be between 1"},
+    {"bus max_connections 0", "bus { max_connections = 0 }\n", NULL, "main.conf", 1,
+     "max_connections must be between 1 and 65536"},
     {"syntax error: stray closing brace", "due_day = 20\n}\n", NULL, "main.conf", 2,
      "unexpected closing brace"},
     {"syntax error: unterminated string", "\nstate_dir = 'abc\n\n", NULL, "main.conf", 2,
