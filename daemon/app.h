@@ -7,6 +7,8 @@
 #define PP_APP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -40,6 +42,13 @@ typedef struct pp_app {
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;
+    /* Set by main.c when the daemon stops (before the collectors are stopped):
+     * ingest then gives up between two pieces of work and answers INGEST_ERROR
+     * for every input it has not journaled yet (ingest.h). */
+    atomic_bool stopping;
+    /* An ingest left RRD files unwritten because of stopping: they lag the
+     * journal, so no clean-stop marker may vouch for them (under ingest_lock). */
+    bool rrd_behind;
     /* counters for /metrics */
     uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged, n_targets_accepted;
 } pp_app;
