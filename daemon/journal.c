@@ -1331,7 +1331,8 @@ int journal_recover(const char *dir, const char *rrd_dir)
     if (rc < 0)
         goto out;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    bool had_file = fd >= 0;
+    if (had_file) {
         struct stat st;
         journal old = { .fd = fd, .path = path };
         jscan sc = { .cb = salvage_one, .ud = &sv };
@@ -1359,7 +1360,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
     nj = NULL;
 
     /* 2. the damaged file aside (never deleted), the fresh one in its place */
-    if (fd >= 0 && (rc = move_aside(path, aside, sizeof aside)) < 0)
+    if (had_file && (rc = move_aside(path, aside, sizeof aside)) < 0)
         goto out;
     if (rename(tmpfile, path) != 0) {
         rc = -errno;
@@ -1386,12 +1387,12 @@ int journal_recover(const char *dir, const char *rrd_dir)
         if (rc < 0)
             goto out;
     }
-    log_warn("journal", "recovered: %s%s%s; a fresh journal %s holds the %" PRIu64 " intact "
+    log_warn("journal", "recovered: %s%s; a fresh journal %s holds the %" PRIu64 " intact "
              "record(s) found in it%s%s%s. Figures not saved are lost unless journal.log is "
              "restored from a backup or they are delivered again (the spool keeps every "
              "ingested file in done/)",
-             fd >= 0 ? "the damaged journal is kept as " : "there was no journal",
-             fd >= 0 ? aside : "", "", path, sv.saved,
+             had_file ? "the damaged journal is kept as " : "there was no journal",
+             had_file ? aside : "", path, sv.saved,
              rrd_aside[0] ? "; the old RRD files are kept in " : "", rrd_aside,
              rrd_aside[0] ? " (read them with rrdtool fetch or rrdtool dump)" : "");
     rc = 0;
