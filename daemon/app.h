@@ -73,6 +73,10 @@ typedef struct pp_app {
      * and every collector watches (plugin_start_all returned): until then the
      * HTTP API answers 503 {"error":"starting"} (app_ready) */
     atomic_bool ready;
+    /* Set by main.c when the daemon stops (before the collectors are stopped):
+     * ingest then gives up between two pieces of work and answers INGEST_ERROR
+     * for every input it has not journaled yet (ingest.h). */
+    atomic_bool stopping;
     /* counters for /metrics */
     _Atomic uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged,
         n_targets_accepted;

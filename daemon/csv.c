@@ -1340,6 +1340,12 @@ static const char *settle_encoding(parser *ps, const char *data, size_t len, siz
 
 int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *out)
 {
+    return csv_parse_stoppable(data, len, cat, out, NULL, NULL);
+}
+
+int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv_result *out,
+                        bool (*stop)(void *ud), void *ud)
+{
     parser ps;
     record *rec = NULL;
     header *h = NULL;
@@ -1386,7 +1392,11 @@ int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *o
     }
     if (read_header(&ps, rec, h) < 0)
         goto done;
-    while (!ps.fatal && (rc = read_record(&ps, &rd, rec)) > 0) {
+    for (size_t n_read = 0; !ps.fatal && (rc = read_record(&ps, &rd, rec)) > 0;) {
+        if (stop != NULL && ++n_read % CSV_STOP_EVERY == 0 && stop(ud)) {
+            out->stopped = true;
+            break;
+        }
         if (record_blank(rec))
             continue;
         out->n_rows++;
@@ -1404,7 +1414,7 @@ done:
     free(h);
     free(owned);
     free(ps.dups);
-    return out->n_errors_total > 0 ? -1 : 0;
+    return out->n_errors_total > 0 || out->stopped ? -1 : 0;
 }
 
 void csv_result_free(csv_result *r)

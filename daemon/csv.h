@@ -39,12 +39,20 @@ typedef struct csv_result {
     size_t n_errors;         /* kept errors */
     size_t n_errors_total;   /* all errors, including those not kept */
     size_t n_rows;           /* data records read (not counting the header) */
+    bool stopped;            /* csv_parse_stoppable: stopped before the end (take nothing) */
 } csv_result;
 
 /* Parses len bytes. Always fills *out (free it with csv_result_free), also on
  * error. Returns 0 when the input is wholly good, -1 when any error was found
  * (then out->n_errors_total > 0). The input need not be NUL-terminated. */
 int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *out);
+
+/* csv_parse that calls stop(ud) every CSV_STOP_EVERY records and gives up as
+ * soon as it returns true: then out->stopped is set, the result is incomplete
+ * and the call returns -1 (with n_errors_total 0). stop may be NULL. */
+#define CSV_STOP_EVERY 1024
+int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv_result *out,
+                        bool (*stop)(void *ud), void *ud);
 
 void csv_result_free(csv_result *r);
 

@@ -6,13 +6,29 @@
  * only after INGEST_OK, so an acknowledged figure is always in the journal.
  *
  * Re-ingesting the same figure (the same value and status for the same
- * period) changes nothing and writes nothing: a spool file delivered twice, or
- * re-read after a crash between fsync and rename, is harmless.
+ * period) changes nothing and writes nothing. A delivery (an input named as a
+ * file by a collector: ingest_input.delivery) is journaled with its identity —
+ * name, size and content hash, a D line in the same batch as its figures — and
+ * reading the same delivery again is a no-op answered INGEST_OK: a spool file
+ * that could not be moved to done/ (or a crash between the fsync and the
+ * rename) never puts its old values back over newer ones.
+ *
+ * Stopping: app->stopping is looked at between pieces of work — before each
+ * input, every CSV_STOP_EVERY records while one is parsed, every
+ * STOP_EVERY_RECORDS figures compared with the db, right before the journal
+ * append, and between two RRD files written. Before the append nothing is
+ * taken and every input not yet journaled gets INGEST_ERROR (its collector
+ * keeps it and it is read again at the next start); after the append and the
+ * db update the inputs are acknowledged and only the remaining RRD writes are
+ * left out (marked dirty, store.h: no clean-stop marker, so they are rebuilt
+ * at the next start). Never between the append and the db update.
  */
 #include "ingest.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +37,15 @@
 #include "log.h"
 #include "pace.h"
 #include "store.h"
+
+#define STOP_EVERY_RECORDS 4096  /* figures compared with the db between two looks at stopping */
+#define LOG_LARGE_INPUT (1u << 20) /* inputs from this size on are logged when they start */
+#define STOP_REPORT "正在停止，未接收，下次启动时重新读取 (parkpulsed is stopping: not taken, " \
+                    "to be read again at the next start)\n"
+
+static bool stopping(pp_app *app) { return atomic_load(&app->stopping); }
+
+static bool parse_should_stop(void *ud) { return stopping(ud); }
 
 /* A (park, indicator) touched by a batch and the earliest period it changed. */
 typedef struct touched {
@@ -190,11 +215,13 @@ size_t ingest_retry_dirty(pp_app *app, bool force)
     return left;
 }
 
-/* Journals, applies and stores. Called with the ingest lock held. What is new
- * is moved to the front of obs and tg (their order kept), so the arrays are
- * the caller's scratch afterwards. */
+/* Journals (with the n_dl deliveries they came from, in the same batch),
+ * applies and stores. Called with the ingest lock held. What is new is moved
+ * to the front of obs and tg (their order kept), so the arrays are the
+ * caller's scratch afterwards. INGEST_ERROR with nothing taken when stopping
+ * (see the top of the file). */
 static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg, size_t n_tg,
-                            ingest_result *res)
+                            journal_delivery *dl, size_t n_dl, ingest_result *res)
 {
     ingest_status st = INGEST_ERROR;
     touched *tv = NULL;
@@ -210,6 +237,8 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     }
     /* what is new moves to the front of obs and tg, in order */
     for (size_t i = 0; i < n_obs; i++) {
+        if (i % STOP_EVERY_RECORDS == STOP_EVERY_RECORDS - 1 && stopping(app))
+            goto stop;
         if (obs[i].status == 0)
             obs[i].status = 'A';
         if (obs[i].received_at == 0)
@@ -231,10 +260,15 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
             tg[n_tg_new] = tg[i];
         n_tg_new++;
     }
+    for (size_t i = 0; i < n_dl; i++)
+        dl[i].received_at = now;
+    /* the last look before the append: from here on the batch is taken whole */
+    if (stopping(app))
+        goto stop;
     res->n_obs += n_new;
     res->n_targets += n_tg_new;
-    if (n_new + n_tg_new > 0) {
-        int rc = journal_append_figures(app->journal, obs, n_new, tg, n_tg_new);
+    if (n_new + n_tg_new + n_dl > 0) {
+        int rc = journal_append_batch(app->journal, obs, n_new, tg, n_tg_new, dl, n_dl);
         if (rc < 0) {
             char msg[160];
             snprintf(msg, sizeof msg, "journal: cannot write: %s\n", strerror(-rc));
@@ -258,11 +292,22 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     /* The journal is the truth: an RRD file that fails to write is logged and
      * its series left dirty (store.h), the figures stay accepted. When these
      * files could be written, the dirty ones of earlier commits are retried
-     * too; until they are, main.c writes no clean-stop marker. */
+     * too; until they are, main.c writes no clean-stop marker. When stopping,
+     * the files not yet written are marked dirty the same way, so the next
+     * start rebuilds them. */
     size_t rrd_failed = 0;
-    for (size_t i = 0; i < n_touched; i++)
+    for (size_t i = 0; i < n_touched; i++) {
+        if (stopping(app)) {
+            for (size_t k = i; k < n_touched; k++)
+                store_dirty_mark(app->rrd_dir, tv[k].park, tv[k].indicator);
+            log_warn("ingest", "stopping: %zu RRD file(s) not written, rebuilt at the next start",
+                     n_touched - i);
+            rrd_failed += n_touched - i;
+            break;
+        }
         if (ingest_write_series(app, tv[i].park, tv[i].indicator, tv[i].changed_from) != 0)
             rrd_failed++;
+    }
     if (n_touched > 0 && rrd_failed == 0)
         retry_dirty_locked(app);
     app_count(&app->n_obs_accepted, res->n_obs);
@@ -285,6 +330,10 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
 out:
     free(tv);
     return st;
+stop:
+    res->n_obs = res->n_unchanged = res->n_targets = 0;
+    res->report = strdup(STOP_REPORT);
+    goto out;
 }
 
 ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg, size_t n_tg,
@@ -292,7 +341,7 @@ ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *
 {
     memset(res, 0, sizeof *res);
     pthread_mutex_lock(&app->ingest_lock);
-    ingest_status st = commit(app, obs, n_obs, tg, n_tg, res);
+    ingest_status st = commit(app, obs, n_obs, tg, n_tg, NULL, 0, res);
     pthread_mutex_unlock(&app->ingest_lock);
     return st;
 }
@@ -304,10 +353,24 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     ingest_status st;
 
     memset(res, 0, sizeof *res);
+    memset(&cr, 0, sizeof cr);
     pthread_mutex_lock(&app->ingest_lock);
+    if (stopping(app)) {
+        res->report = strdup(STOP_REPORT);
+        st = INGEST_ERROR;
+        goto out;
+    }
+    if (len >= LOG_LARGE_INPUT)
+        log_info("ingest", "%s: reading %zu bytes", source, len);
     pthread_rwlock_rdlock(&app->cfg_lock);
-    int prc = csv_parse(data, len, &app->cfg->catalog, &cr);
+    int prc = csv_parse_stoppable(data, len, &app->cfg->catalog, &cr, parse_should_stop, app);
     pthread_rwlock_unlock(&app->cfg_lock);
+    if (cr.stopped) {
+        res->report = strdup(STOP_REPORT);
+        log_warn("ingest", "%s: not taken: stopping", source);
+        st = INGEST_ERROR;
+        goto out;
+    }
     if (prc != 0 || cr.n_errors_total > 0) {
         res->report = csv_errors_report(&cr, source);
         app_count(&app->n_files_refused, 1);
@@ -321,7 +384,7 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     for (size_t i = 0; i < cr.n_targets; i++)
         if (cr.targets[i].source[0] == '\0')
             copy_source(cr.targets[i].source, source);
-    st = commit(app, cr.obs, cr.n_obs, cr.targets, cr.n_targets, res);
+    st = commit(app, cr.obs, cr.n_obs, cr.targets, cr.n_targets, NULL, 0, res);
     if (st == INGEST_OK) {
         app_count(&app->n_files_ok, 1);
         log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
@@ -358,6 +421,8 @@ typedef struct ingest_chunk {
     size_t idx[INGEST_BATCH_FILES];          /* the inputs, by index */
     const char *enc[INGEST_BATCH_FILES];     /* their encodings (static strings) */
     size_t n_files;
+    journal_delivery *dl;                    /* the deliveries among them (INGEST_BATCH_FILES) */
+    size_t n_dl;
     size_t bytes;
     uint64_t *keys;                          /* INGEST_CHUNK_SLOTS; 0 is a free slot */
 } ingest_chunk;
@@ -423,12 +488,13 @@ static int chunk_reserve(void **arr, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
-/* Adds input idx's records to the chunk, counting into *r what commit() will
- * find new and unchanged (the same: the chunk holds no other record with the
- * same key, and the db changes only at the commit). Returns 0, or -1 when out
- * of memory (the chunk is then as it was). */
+/* Adds input idx's records to the chunk (and its delivery, when d is not
+ * NULL), counting into *r what commit() will find new and unchanged (the
+ * same: the chunk holds no other record with the same key, and the db changes
+ * only at the commit). Returns 0, or -1 when out of memory (the chunk is then
+ * as it was). */
 static int chunk_add(pp_app *app, ingest_chunk *ch, size_t idx, size_t len, csv_result *cr,
-                     ingest_result *r)
+                     const journal_delivery *d, ingest_result *r)
 {
     if (chunk_reserve((void **)&ch->obs, &ch->cap_obs, ch->n_obs + cr->n_obs,
                       sizeof *ch->obs) != 0 ||
@@ -466,7 +532,35 @@ static int chunk_add(pp_app *app, ingest_chunk *ch, size_t idx, size_t len, csv_
     ch->idx[ch->n_files] = idx;
     ch->enc[ch->n_files++] = cr->encoding;
     ch->bytes += len;
+    if (d != NULL)
+        ch->dl[ch->n_dl++] = *d;
     return 0;
+}
+
+/* true when the chunk holds a delivery of this identity. */
+static bool chunk_has_delivery(const ingest_chunk *ch, const journal_delivery *d)
+{
+    for (size_t i = 0; i < ch->n_dl; i++)
+        if (ch->dl[i].hash == d->hash && ch->dl[i].size == d->size &&
+            strcmp(ch->dl[i].name, d->name) == 0)
+            return true;
+    return false;
+}
+
+/* Fills d with the identity of input in (a delivery). */
+static void delivery_of(const ingest_input *in, journal_delivery *d)
+{
+    memset(d, 0, sizeof *d);
+    d->hash = journal_hash(in->data, in->len);
+    d->size = in->len;
+    size_t n = strlen(in->delivery);
+    if (n > JOURNAL_NAME_MAX) { /* cut at a UTF-8 character boundary */
+        n = JOURNAL_NAME_MAX;
+        while (n > 0 && ((unsigned char)in->delivery[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(d->name, in->delivery, n);
+    d->name[n] = '\0';
 }
 
 /* true when an input of len bytes read into cr must start a new chunk. */
@@ -485,7 +579,7 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
 {
     ingest_result all;
     memset(&all, 0, sizeof all);
-    ingest_status cst = commit(app, ch->obs, ch->n_obs, ch->tg, ch->n_tg, &all);
+    ingest_status cst = commit(app, ch->obs, ch->n_obs, ch->tg, ch->n_tg, ch->dl, ch->n_dl, &all);
     for (size_t k = 0; k < ch->n_files; k++) {
         size_t i = ch->idx[k];
         ingest_result *r = &res[i];
@@ -503,8 +597,16 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
         }
     }
     free(all.report);
-    ch->n_obs = ch->n_tg = ch->n_files = ch->bytes = 0;
+    ch->n_obs = ch->n_tg = ch->n_files = ch->bytes = ch->n_dl = 0;
     memset(ch->keys, 0, INGEST_CHUNK_SLOTS * sizeof *ch->keys);
+}
+
+/* Gives input i the answer for "not taken: stopping". */
+static void not_taken(ingest_status *st, ingest_result *res, size_t i)
+{
+    memset(&res[i], 0, sizeof res[i]);
+    st[i] = INGEST_ERROR;
+    res[i].report = strdup(STOP_REPORT);
 }
 
 ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, ingest_status *st,
@@ -519,9 +621,11 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
         return INGEST_ERROR;
     memset(res, 0, n * sizeof *res);
     ch = calloc(1, sizeof *ch);
-    if (ch != NULL)
+    if (ch != NULL) {
         ch->keys = calloc(INGEST_CHUNK_SLOTS, sizeof *ch->keys);
-    if (ch == NULL || ch->keys == NULL) {
+        ch->dl = calloc(INGEST_BATCH_FILES, sizeof *ch->dl);
+    }
+    if (ch == NULL || ch->keys == NULL || ch->dl == NULL) {
         log_err("ingest", "out of memory for a batch of %zu input(s)", n);
         for (size_t i = 0; i < n; i++) {
             st[i] = INGEST_ERROR;
@@ -532,12 +636,37 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
     }
 
     pthread_mutex_lock(&app->ingest_lock);
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i < n && !stopping(app); i++) {
         csv_result cr;
         const char *source = in[i].source;
+        journal_delivery d;
+        int64_t at;
+        if (in[i].delivery != NULL) {
+            delivery_of(&in[i], &d);
+            if (journal_delivery_known(app->journal, d.name, d.size, d.hash, &at) ||
+                chunk_has_delivery(ch, &d)) {
+                char when[40] = "now, in this batch";
+                if (!chunk_has_delivery(ch, &d))
+                    app_format_time(at, when, sizeof when);
+                st[i] = INGEST_OK;
+                app_count(&app->n_files_ok, 1);
+                log_info("ingest", "%s: already ingested, nothing to do (%s, %zu bytes, "
+                         "journaled at %s)", source, d.name, in[i].len, when);
+                continue;
+            }
+        }
+        if (in[i].len >= LOG_LARGE_INPUT)
+            log_info("ingest", "%s: reading %zu bytes", source, in[i].len);
         pthread_rwlock_rdlock(&app->cfg_lock);
-        int prc = csv_parse(in[i].data, in[i].len, &app->cfg->catalog, &cr);
+        int prc = csv_parse_stoppable(in[i].data, in[i].len, &app->cfg->catalog, &cr,
+                                      parse_should_stop, app);
         pthread_rwlock_unlock(&app->cfg_lock);
+        if (cr.stopped) {
+            log_warn("ingest", "%s: not taken: stopping", source);
+            csv_result_free(&cr);
+            break;
+        }
         if (prc != 0 || cr.n_errors_total > 0) {
             res[i].report = csv_errors_report(&cr, source);
             app_count(&app->n_files_refused, 1);
@@ -554,7 +683,7 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
                 copy_source(cr.targets[k].source, source);
         if (chunk_full(ch, in[i].len, &cr))
             chunk_commit(app, ch, in, st, res);
-        if (chunk_add(app, ch, i, in[i].len, &cr, &res[i]) != 0) {
+        if (chunk_add(app, ch, i, in[i].len, &cr, in[i].delivery ? &d : NULL, &res[i]) != 0) {
             memset(&res[i], 0, sizeof res[i]);
             res[i].report = strdup("out of memory\n");
             st[i] = INGEST_ERROR;
@@ -562,18 +691,25 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
         }
         csv_result_free(&cr);
     }
+    /* stopping: what the chunk holds is refused by commit() as a whole */
     if (ch->n_files > 0)
         chunk_commit(app, ch, in, st, res);
+    if (i < n)
+        log_warn("ingest", "stopping: %zu input(s) not taken, read again at the next start",
+                 n - i);
+    for (; i < n; i++)
+        not_taken(st, res, i);
     pthread_mutex_unlock(&app->ingest_lock);
 
-    for (size_t i = 0; i < n; i++)
-        if (st[i] == INGEST_ERROR || (st[i] == INGEST_REFUSED && worst == INGEST_OK))
-            worst = st[i];
+    for (size_t k = 0; k < n; k++)
+        if (st[k] == INGEST_ERROR || (st[k] == INGEST_REFUSED && worst == INGEST_OK))
+            worst = st[k];
 out:
     if (ch != NULL) {
         free(ch->obs);
         free(ch->tg);
         free(ch->keys);
+        free(ch->dl);
     }
     free(ch);
     return worst;
@@ -590,7 +726,7 @@ static int replay_one(const journal_record *r, void *ud)
             return -ENOMEM;
     } else if (r->type == JREC_EVENT && app->on_event) {
         app->on_event(app, app->on_event_ud, r->event);
-    }
+    } /* JREC_DELIVERY: the journal itself remembers them (journal_delivery_known) */
     return 0;
 }
 

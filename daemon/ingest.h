@@ -22,7 +22,11 @@ typedef struct ingest_result {
 /* Reads, validates and stores a CSV input. source names it in reports and is
  * the default `source` of its observations. INGEST_OK: everything is on disk
  * (journal fsync'd) — acknowledge now. INGEST_REFUSED: a bad row; nothing was
- * taken. INGEST_ERROR: could not store (I/O); nothing acknowledged, retry. */
+ * taken. INGEST_ERROR: could not store (I/O), or the daemon is stopping
+ * (app->stopping); nothing acknowledged, retry (after the next start). A
+ * large input is given up between chunks of work when app->stopping is set
+ * (see the top of ingest.c). Not a delivery: the same input twice is applied
+ * twice, as two requests of a client. */
 ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
                          ingest_result *res);
 
@@ -38,6 +42,14 @@ typedef struct ingest_input {
     const char *source;  /* as ingest_csv's source */
     const char *data;
     size_t len;
+    /* NULL, or the name of a delivery, e.g. "spool/x.csv": a file that a
+     * collector names. Its identity (this name, its size and a hash of its
+     * bytes) is journaled with its figures, and a delivery already journaled
+     * is not applied again: INGEST_OK with nothing counted, logged as
+     * "already ingested … (journaled at <time>)". Also when it changed
+     * nothing, so that reading it again after a newer value came in is a
+     * no-op too. */
+    const char *delivery;
 } ingest_input;
 
 /* Reads, validates and stores n CSV inputs with the outcome of n ingest_csv

@@ -12,18 +12,43 @@
  *   O→1732147200→xiangtan-etdz→fai→2024-10→193.05→R→POST→统计局修订\t二稿→69caf4ee
  *   T→1732060800→xiangtan-etdz→fai→2024→250→targets-2024.csv→38757543
  *   E→alert xiangtan-etdz fai warning→9fc8db60
+ *   D→1732060800→f19391aa56307856→60→spool/fai-2024-10.csv→971393e3
  *
  *   O  received_at park indicator period(YYYY-MM) value status(A|P|E|R) source note crc
  *   T  received_at park indicator year value source crc
  *   E  payload crc
+ *   D  received_at hash size name crc
  *
  * received_at is unix seconds; value is the shortest of %.15g/%.16g/%.17g that
- * reads back as the same double. source, note and payload may hold any bytes but
- * NUL; a backslash, TAB, LF and CR in them are written as \\ \t \n \r. Every
- * field is validated on reading: a line whose checksum or fields are wrong is
- * corrupt and skipped (with its line number in the log); a last line with no
- * newline or a bad checksum is what a crash in the middle of a write leaves
- * behind, and journal_open cuts it off so that the next append starts clean.
+ * reads back as the same double. source, note, payload and name may hold any
+ * bytes but NUL; a backslash, TAB, LF and CR in them are written as \\ \t \n \r.
+ *
+ * A D line is a delivery (a file a collector named, see ingest.h) whose
+ * figures were journaled in the same batch, that is in the same write and
+ * fsync: hash is the FNV-1a 64 (offset basis 14695981039346656037) of its
+ * bytes as 16 lower-case hex digits, size its length in bytes, name e.g.
+ * "<collector>/<file>". journal_open remembers every D line it reads, so that
+ * the same delivery read again is recognised.
+ *
+ * The version stays 1: D lines were added without changing any other line,
+ * and a journal without them (written before) is read as it always was. A
+ * build older than D lines skips them as corrupt lines (logged) and loses only
+ * the recognition of deliveries read again; the version would change for a
+ * change that an older build could misread.
+ *
+ * Every field is validated on reading: a line whose checksum or fields are
+ * wrong is corrupt and skipped (with its line number in the log). A last line
+ * with no newline is what a crash in the middle of a write leaves behind, and
+ * journal_open cuts it off so that the next append starts clean. A complete
+ * last line (it ends in a newline) with a bad checksum is not a torn write but
+ * damage: its bytes are first copied into journal.log.damaged-<UTC time>
+ * (fsync'd) for inspection, and then cut off the same way.
+ *
+ * A journal that is empty, cut inside its header line or missing is what a
+ * new state directory has; journal_check() tells it apart from a damaged one
+ * by the signs of earlier use (RRD files, a clean-stop marker counting
+ * records), and journal_recover() (parkpulsed --recover) moves a damaged one
+ * aside, never deleting it.
  *
  * An append writes the whole batch with one write loop and fdatasync()s; on any
  * failure the file is truncated back to its previous size, so a batch is either
@@ -35,6 +60,7 @@
 
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -48,6 +74,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define JOURNAL_FILE "journal.log"
@@ -58,6 +85,13 @@
 #define JOURNAL_REPORT_MAX 20         /* corrupt lines logged one by one per replay */
 #define JOURNAL_MAX_FIELDS 9          /* an O line: type + 8 fields before the checksum */
 
+/* A known delivery: the hash of its identity (name, size, content hash) and
+ * when it was journaled. key 0 marks a free slot. */
+typedef struct dl_slot {
+    uint64_t key;
+    int64_t at;
+} dl_slot;
+
 struct journal {
     int fd;
     char *path;
@@ -65,6 +99,8 @@ struct journal {
     off_t size;       /* end of the last intact line: where the next append goes */
     _Atomic uint64_t count; /* intact records (written under ingest_lock, read by /metrics) */
     bool tail_dirty;  /* a failed append could not be cut off yet: retry first */
+    dl_slot *dl;      /* the deliveries in the journal: open addressing, at most half full */
+    size_t dl_cap, dl_n;
 };
 
 /* ---- CRC-32 (reflected polynomial 0xEDB88320), slicing by 8 ---------------- */
@@ -105,6 +141,95 @@ static uint32_t journal_crc32(const void *data, size_t len)
     while (len--)
         c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- deliveries ---------------------------------------------------------------- */
+
+#define FNV_OFFSET 14695981039346656037ULL
+#define FNV_PRIME 1099511628211ULL
+
+static uint64_t fnv_more(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * FNV_PRIME;
+    return h;
+}
+
+uint64_t journal_hash(const void *data, size_t len) { return fnv_more(FNV_OFFSET, data, len); }
+
+/* The key of a delivery in the set: never 0. */
+static uint64_t delivery_key(const char *name, uint64_t size, uint64_t hash)
+{
+    unsigned char num[16];
+    for (int i = 0; i < 8; i++) {
+        num[i] = (unsigned char)(size >> (8 * i));
+        num[8 + i] = (unsigned char)(hash >> (8 * i));
+    }
+    uint64_t h = fnv_more(FNV_OFFSET, name, strlen(name) + 1); /* with the NUL */
+    h = fnv_more(h, num, sizeof num);
+    return h ? h : 1;
+}
+
+static dl_slot *dl_find(const journal *j, uint64_t key)
+{
+    if (j->dl_cap == 0)
+        return NULL;
+    size_t mask = j->dl_cap - 1;
+    for (size_t i = (size_t)(key ^ (key >> 31)) & mask;; i = (i + 1) & mask) {
+        if (j->dl[i].key == key)
+            return &j->dl[i];
+        if (j->dl[i].key == 0)
+            return NULL;
+    }
+}
+
+static void dl_put(dl_slot *tab, size_t cap, uint64_t key, int64_t at)
+{
+    size_t mask = cap - 1;
+    size_t i = (size_t)(key ^ (key >> 31)) & mask;
+    while (tab[i].key != 0 && tab[i].key != key)
+        i = (i + 1) & mask;
+    tab[i].key = key;
+    tab[i].at = at;
+}
+
+/* Remembers a journaled delivery (a later one of the same identity keeps the
+ * first time). Returns 0 or -ENOMEM (logged: the delivery is then not
+ * recognised when read again). */
+static int dl_add(journal *j, const journal_delivery *d)
+{
+    uint64_t key = delivery_key(d->name, d->size, d->hash);
+    if (dl_find(j, key) != NULL)
+        return 0;
+    if ((j->dl_n + 1) * 2 > j->dl_cap) {
+        size_t cap = j->dl_cap ? j->dl_cap * 2 : 1024;
+        dl_slot *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL) {
+            log_err("journal", "out of memory remembering delivery %s", d->name);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < j->dl_cap; i++)
+            if (j->dl[i].key != 0)
+                dl_put(tab, cap, j->dl[i].key, j->dl[i].at);
+        free(j->dl);
+        j->dl = tab;
+        j->dl_cap = cap;
+    }
+    dl_put(j->dl, j->dl_cap, key, d->received_at);
+    j->dl_n++;
+    return 0;
+}
+
+bool journal_delivery_known(const journal *j, const char *name, uint64_t size, uint64_t hash,
+                            int64_t *at)
+{
+    if (j == NULL || name == NULL)
+        return false;
+    const dl_slot *sl = dl_find(j, delivery_key(name, size, hash));
+    if (sl != NULL && at != NULL)
+        *at = sl->at;
+    return sl != NULL;
 }
 
 /* ---- writing records -------------------------------------------------------- */
@@ -256,6 +381,16 @@ static const char *target_invalid(const pp_target *t)
     return NULL;
 }
 
+static const char *delivery_invalid(const journal_delivery *d)
+{
+    size_t n = strnlen(d->name, sizeof d->name);
+    if (n == sizeof d->name)
+        return "delivery name too long";
+    if (n == 0)
+        return "delivery without a name";
+    return NULL;
+}
+
 /* Returns NULL when r can be journaled, else why not. */
 static const char *record_invalid(const journal_record *r)
 {
@@ -268,6 +403,8 @@ static const char *record_invalid(const journal_record *r)
         if (strnlen(r->event, sizeof r->event) == sizeof r->event)
             return "event payload too long";
         return NULL;
+    case JREC_DELIVERY:
+        return delivery_invalid(&r->delivery);
     }
     return "unknown record type";
 }
@@ -309,8 +446,25 @@ static void out_target(journal_out *o, const pp_target *t)
     out_escaped(o, t->source);
 }
 
-/* One record of any type (obs or target, or event when ev is not NULL) as a line. */
-static int out_line(journal_out *o, const pp_obs *ob, const pp_target *t, const char *ev)
+static void out_delivery(journal_out *o, const journal_delivery *d)
+{
+    char hex[24];
+    out_str(o, "D\t");
+    out_i64(o, d->received_at);
+    out_tab(o);
+    int n = snprintf(hex, sizeof hex, "%016" PRIx64, d->hash);
+    out_raw(o, hex, (size_t)n);
+    out_tab(o);
+    n = snprintf(hex, sizeof hex, "%" PRIu64, d->size);
+    out_raw(o, hex, (size_t)n);
+    out_tab(o);
+    out_escaped(o, d->name);
+}
+
+/* One record of any type (obs, target or delivery, or event when ev is not
+ * NULL) as a line. */
+static int out_line(journal_out *o, const pp_obs *ob, const pp_target *t,
+                    const journal_delivery *d, const char *ev)
 {
     int rc = out_reserve(o, JOURNAL_LINE_MAX);
     if (rc < 0)
@@ -320,6 +474,8 @@ static int out_line(journal_out *o, const pp_obs *ob, const pp_target *t, const 
         out_obs(o, ob);
     } else if (t != NULL) {
         out_target(o, t);
+    } else if (d != NULL) {
+        out_delivery(o, d);
     } else {
         out_str(o, "E\t");
         out_escaped(o, ev);
@@ -331,7 +487,8 @@ static int out_line(journal_out *o, const pp_obs *ob, const pp_target *t, const 
 static int out_record(journal_out *o, const journal_record *r)
 {
     return out_line(o, r->type == JREC_OBS ? &r->obs : NULL,
-                    r->type == JREC_TARGET ? &r->target : NULL, r->event);
+                    r->type == JREC_TARGET ? &r->target : NULL,
+                    r->type == JREC_DELIVERY ? &r->delivery : NULL, r->event);
 }
 
 /* ---- reading records -------------------------------------------------------- */
@@ -380,6 +537,39 @@ static bool parse_i64(jfield f, int64_t *out)
     if (v > (uint64_t)INT64_MAX + (neg ? 1 : 0))
         return false;
     *out = !neg ? (int64_t)v : v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    return true;
+}
+
+static bool parse_u64(jfield f, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (f.n == 0 || f.n > 20)
+        return false;
+    for (size_t i = 0; i < f.n; i++) {
+        if (f.p[i] < '0' || f.p[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(f.p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Exactly 16 lower-case hex digits. */
+static bool parse_hex64(jfield f, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (f.n != 16)
+        return false;
+    for (size_t i = 0; i < 16; i++) {
+        int h = hexval(f.p[i]);
+        if (h < 0)
+            return false;
+        v = v << 4 | (uint64_t)h;
+    }
+    *out = v;
     return true;
 }
 
@@ -511,6 +701,15 @@ static int parse_line(const char *line, size_t len, journal_record *rec, const c
         if (nf != 2 || !parse_text(f[1], rec->event, sizeof rec->event))
             return LINE_BAD_FIELDS;
         return LINE_OK;
+    case 'D': {
+        journal_delivery *d = &rec->delivery;
+        rec->type = JREC_DELIVERY;
+        if (nf != 5 || !parse_i64(f[1], &d->received_at) || !parse_hex64(f[2], &d->hash) ||
+            !parse_u64(f[3], &d->size) || !parse_text(f[4], d->name, sizeof d->name) ||
+            d->name[0] == '\0')
+            return LINE_BAD_FIELDS;
+        return LINE_OK;
+    }
     default:
         *why = "unknown record type";
         return LINE_BAD_FIELDS;
@@ -522,6 +721,7 @@ typedef struct jscan {
     int (*cb)(const journal_record *rec, void *ud); /* NULL: count only */
     void *ud;
     bool report;          /* log every corrupt line (replay), not only a summary (open) */
+    bool index;           /* remember the deliveries found (open) */
     uint64_t n_ok, n_bad, first_bad, n_reported;
     uint64_t lineno;      /* of the line being looked at; the header is line 1 */
     off_t last_start;     /* the last complete line: its offset and result */
@@ -543,6 +743,8 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
     sc->last_lineno = sc->lineno;
     if (res == LINE_OK) {
         sc->n_ok++;
+        if (sc->index && rec->type == JREC_DELIVERY)
+            dl_add(j, &rec->delivery);
         return sc->cb ? sc->cb(rec, sc->ud) : 0;
     }
     if (sc->n_bad++ == 0)
@@ -779,12 +981,83 @@ static int ensure_dir(const char *dir)
     return 0;
 }
 
+/* A name beside base for damaged bytes: base.damaged-<UTC time>, with -N
+ * added while that exists. Returns 0 or -ENAMETOOLONG/-EEXIST (logged). */
+static int damaged_name(const char *base, char *buf, size_t len)
+{
+    char stamp[32];
+    struct tm tm;
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+    for (int k = 0; k < 1000; k++) {
+        int n = k == 0 ? snprintf(buf, len, "%s.damaged-%s", base, stamp)
+                       : snprintf(buf, len, "%s.damaged-%s-%d", base, stamp, k);
+        if (n < 0 || (size_t)n >= len) {
+            log_err("journal", "%s.damaged-%s: name too long", base, stamp);
+            return -ENAMETOOLONG;
+        }
+        struct stat st;
+        if (lstat(buf, &st) != 0 && errno == ENOENT)
+            return 0;
+    }
+    log_err("journal", "no free name for %s.damaged-%s", base, stamp);
+    return -EEXIST;
+}
+
+/* Copies the journal's bytes [from, to) into a new file beside it (its name
+ * into dst) and makes that durable. Returns 0 or a negative errno (logged). */
+static int copy_aside(journal *j, off_t from, off_t to, char *dst, size_t dstlen)
+{
+    char buf[65536];
+    char *copy = strdup(j->path);
+    int rc = copy ? damaged_name(j->path, dst, dstlen) : -ENOMEM;
+    int fd = -1;
+    if (rc < 0)
+        goto out;
+    fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        rc = -errno;
+        log_err("journal", "cannot create %s: %s", dst, strerror(errno));
+        goto out;
+    }
+    for (off_t at = from; at < to;) {
+        size_t want = to - at < (off_t)sizeof buf ? (size_t)(to - at) : sizeof buf;
+        ssize_t r = pread(j->fd, buf, want, at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EIO;
+            log_err("journal", "cannot read %s: %s", j->path, strerror(-rc));
+            goto out;
+        }
+        rc = write_all(fd, buf, (size_t)r, at - from);
+        if (rc < 0) {
+            log_err("journal", "cannot write %s: %s", dst, strerror(-rc));
+            goto out;
+        }
+        at += r;
+    }
+    rc = sync_fd(fd, false);
+    if (rc < 0) {
+        log_err("journal", "cannot fsync %s: %s", dst, strerror(-rc));
+        goto out;
+    }
+    rc = sync_dir(dirname(copy));
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0 && fd >= 0)
+        unlink(dst);
+    free(copy);
+    return rc;
+}
+
 int journal_open(const char *dir, journal **out)
 {
     int rc;
     journal *j = NULL;
     struct stat st;
-    jscan sc = { 0 };
+    jscan sc = { .index = true };
 
     if (dir == NULL || out == NULL)
         return -EINVAL;
@@ -841,10 +1114,16 @@ int journal_open(const char *dir, journal **out)
         log_warn("journal", "%s: cutting off an incomplete last line (%jd bytes, no newline)",
                  j->path, (intmax_t)(j->size - cut));
     } else if (sc.last_start >= 0 && sc.last_res == LINE_BAD_CRC) {
+        /* a complete line: not a torn write but damage; keep it for inspection */
+        char aside[PATH_MAX];
         cut = sc.last_start;
         sc.n_bad--;
-        log_warn("journal", "%s: cutting off a torn last line %" PRIu64 " (%jd bytes, bad checksum)",
-                 j->path, sc.last_lineno, (intmax_t)(j->size - cut));
+        rc = copy_aside(j, cut, j->size, aside, sizeof aside);
+        if (rc < 0)
+            goto fail;
+        log_warn("journal", "%s: last line %" PRIu64 " is damaged (bad checksum): its %jd "
+                 "bytes are kept in %s and cut off the journal", j->path, sc.last_lineno,
+                 (intmax_t)(j->size - cut), aside);
     }
     if (cut >= 0) {
         rc = cut_to(j, cut);
@@ -862,6 +1141,263 @@ int journal_open(const char *dir, journal **out)
     return 0;
 fail:
     journal_close(j);
+    return rc;
+}
+
+/* ---- damage found before opening, and --recover ------------------------------------ */
+
+/* Signs that the state directory was used: an RRD file under rrd_dir/<park>/,
+ * or a clean-stop marker that counts records. Fills what (may be empty). */
+static bool earlier_use(const char *rrd_dir, char *what, size_t len)
+{
+    char path[PATH_MAX];
+    bool used = false;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/.clean", rrd_dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        char buf[64];
+        unsigned long long n = 0;
+        if (fgets(buf, sizeof buf, f) != NULL)
+            n = strtoull(buf, NULL, 10);
+        fclose(f);
+        if (n > 0) {
+            snprintf(what, len, "the clean-stop marker %s counts %llu record(s)", path, n);
+            return true;
+        }
+    }
+    DIR *d = opendir(rrd_dir);
+    if (d == NULL)
+        return false;
+    for (struct dirent *e; !used && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", rrd_dir, e->d_name);
+        DIR *p = opendir(path);
+        if (p == NULL)
+            continue;
+        for (struct dirent *g; (g = readdir(p)) != NULL;) {
+            size_t n = strlen(g->d_name);
+            if (n > 4 && strcmp(g->d_name + n - 4, ".rrd") == 0) {
+                snprintf(what, len, "RRD files are there, such as %.2000s/%.255s", path,
+                         g->d_name);
+                used = true;
+                break;
+            }
+        }
+        closedir(p);
+    }
+    closedir(d);
+    return used;
+}
+
+int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen)
+{
+    char path[PATH_MAX], head[64], use[PATH_MAX + 64] = "";
+    const char *damage = NULL;
+    char detail[64] = "";
+    size_t hl = strlen(JOURNAL_HEADER);
+    struct stat st;
+
+    if (dir == NULL || rrd_dir == NULL || why == NULL || whylen == 0)
+        return -EINVAL;
+    why[0] = '\0';
+    snprintf(path, sizeof path, "%s/%s", dir, JOURNAL_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT) {
+        int rc = -errno;
+        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        return rc;
+    }
+    if (fd < 0) {
+        damage = "is missing";
+    } else {
+        ssize_t got = fstat(fd, &st) == 0 ? pread(fd, head, sizeof head, 0) : -1;
+        int err = errno;
+        close(fd);
+        if (got < 0) {
+            log_err("journal", "cannot read %s: %s", path, strerror(err));
+            return -err;
+        }
+        if (got == 0) {
+            damage = "is empty";
+        } else if ((size_t)got < hl && memcmp(head, JOURNAL_HEADER, (size_t)got) == 0) {
+            damage = "is cut inside its header";
+            snprintf(detail, sizeof detail, " (%zd bytes)", got);
+        } else if ((size_t)got >= hl && memcmp(head, JOURNAL_HEADER, hl) == 0) {
+            if (st.st_size > (off_t)hl)
+                return 0;
+            damage = "holds no record";
+        } else if ((size_t)got > strlen(JOURNAL_MAGIC) &&
+                   memcmp(head, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) == 0) {
+            return 0; /* another format version: journal_open says which */
+        } else {
+            snprintf(why, whylen,
+                     "the journal %s is damaged: it is not a parkpulse journal (its first line "
+                     "is not \"%.*s\"). Restore it from a backup (with parkpulsed stopped), or "
+                     "run `parkpulsed --recover`: it moves the file aside as "
+                     "journal.log.damaged-<time> and starts a fresh journal with every intact "
+                     "record found in it", path, (int)hl - 1, JOURNAL_HEADER);
+            return 1;
+        }
+    }
+    if (!earlier_use(rrd_dir, use, sizeof use))
+        return 0; /* a state directory never used: start empty */
+    snprintf(why, whylen,
+             "the journal %s %s%s, but the state directory was used before (%s): the figures "
+             "it held are gone from it. Restore journal.log from a backup (with parkpulsed "
+             "stopped), or run `parkpulsed --recover`: it moves the file aside as "
+             "journal.log.damaged-<time>, starts a fresh journal and moves the RRD files "
+             "aside (rrdtool still reads them); figures not restored must then be delivered "
+             "again (the spool keeps every ingested file in done/)",
+             path, damage, detail, use);
+    return 1;
+}
+
+/* Moves path aside as path.damaged-<time> (its new name into dst). */
+static int move_aside(const char *path, char *dst, size_t len)
+{
+    int rc = damaged_name(path, dst, len);
+    if (rc < 0)
+        return rc;
+    if (rename(path, dst) != 0) {
+        rc = -errno;
+        log_err("journal", "cannot rename %s to %s: %s", path, dst, strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+/* Replay callback of journal_recover: copies intact records into the new journal. */
+typedef struct salvage {
+    journal *to;
+    journal_record *buf;
+    size_t n, cap;
+    uint64_t saved;
+    int rc;
+} salvage;
+
+static int salvage_flush(salvage *sv)
+{
+    if (sv->n > 0 && sv->rc == 0) {
+        sv->rc = journal_append(sv->to, sv->buf, sv->n);
+        if (sv->rc == 0)
+            sv->saved += sv->n;
+    }
+    sv->n = 0;
+    return sv->rc;
+}
+
+static int salvage_one(const journal_record *rec, void *ud)
+{
+    salvage *sv = ud;
+    sv->buf[sv->n++] = *rec;
+    if (sv->n == sv->cap && salvage_flush(sv) < 0)
+        return sv->rc;
+    return 0;
+}
+
+int journal_recover(const char *dir, const char *rrd_dir)
+{
+    char why[PATH_MAX * 2], tmpdir[PATH_MAX], tmpfile[PATH_MAX], path[PATH_MAX];
+    char aside[PATH_MAX] = "", rrd_aside[PATH_MAX] = "";
+    journal *nj = NULL;
+    salvage sv = { 0 };
+    int rc = journal_check(dir, rrd_dir, why, sizeof why);
+
+    if (rc <= 0) {
+        if (rc == 0)
+            log_info("journal", "%s/%s is intact: nothing to recover", dir, JOURNAL_FILE);
+        return rc;
+    }
+    log_warn("journal", "recovering: %s", why);
+    pthread_once(&crc_once, crc_init);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, JOURNAL_FILE) >= sizeof path ||
+        (size_t)snprintf(tmpdir, sizeof tmpdir, "%s/.recover-%ld", dir, (long)getpid()) >=
+            sizeof tmpdir ||
+        (size_t)snprintf(tmpfile, sizeof tmpfile, "%s/%s", tmpdir, JOURNAL_FILE) >=
+            sizeof tmpfile) {
+        log_err("journal", "%s: name too long", dir);
+        return -ENAMETOOLONG;
+    }
+    unlink(tmpfile); /* left by a recovery that crashed */
+    rmdir(tmpdir);
+
+    /* 1. a fresh journal beside it, with every intact record of the old one */
+    rc = journal_open(tmpdir, &nj);
+    if (rc < 0)
+        goto out;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool had_file = fd >= 0;
+    if (had_file) {
+        struct stat st;
+        journal old = { .fd = fd, .path = path };
+        jscan sc = { .cb = salvage_one, .ud = &sv };
+        sv.to = nj;
+        sv.cap = 256;
+        sv.buf = malloc(sv.cap * sizeof *sv.buf);
+        if (sv.buf == NULL || fstat(fd, &st) != 0) {
+            rc = sv.buf == NULL ? -ENOMEM : -errno;
+            log_err("journal", "cannot read %s: %s", path, strerror(-rc));
+            close(fd);
+            goto out;
+        }
+        rc = scan(&old, 0, st.st_size, &sc);
+        close(fd);
+        if (rc == 0)
+            rc = salvage_flush(&sv);
+        if (rc < 0)
+            goto out;
+    } else if (errno != ENOENT) {
+        rc = -errno;
+        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    journal_close(nj);
+    nj = NULL;
+
+    /* 2. the damaged file aside (never deleted), the fresh one in its place */
+    if (had_file && (rc = move_aside(path, aside, sizeof aside)) < 0)
+        goto out;
+    if (rename(tmpfile, path) != 0) {
+        rc = -errno;
+        log_err("journal", "cannot rename %s to %s: %s", tmpfile, path, strerror(errno));
+        goto out;
+    }
+    rmdir(tmpdir);
+    if ((rc = sync_dir(dir)) < 0)
+        goto out;
+
+    /* 3. the RRD files aside: they are rebuilt from what was saved */
+    struct stat rst;
+    if (stat(rrd_dir, &rst) == 0) {
+        if ((rc = move_aside(rrd_dir, rrd_aside, sizeof rrd_aside)) < 0)
+            goto out;
+        if (mkdir(rrd_dir, 0755) != 0) {
+            rc = -errno;
+            log_err("journal", "cannot create %s: %s", rrd_dir, strerror(errno));
+            goto out;
+        }
+        char *copy = strdup(rrd_dir);
+        rc = copy ? sync_dir(dirname(copy)) : -ENOMEM;
+        free(copy);
+        if (rc < 0)
+            goto out;
+    }
+    log_warn("journal", "recovered: %s%s; a fresh journal %s holds the %" PRIu64 " intact "
+             "record(s) found in it%s%s%s. Figures not saved are lost unless journal.log is "
+             "restored from a backup or they are delivered again (the spool keeps every "
+             "ingested file in done/)",
+             had_file ? "the damaged journal is kept as " : "there was no journal",
+             had_file ? aside : "", path, sv.saved,
+             rrd_aside[0] ? "; the old RRD files are kept in " : "", rrd_aside,
+             rrd_aside[0] ? " (read them with rrdtool fetch or rrdtool dump)" : "");
+    rc = 0;
+out:
+    if (rc < 0)
+        log_err("journal", "recovery of %s failed: %s", path, strerror(-rc));
+    journal_close(nj);
+    free(sv.buf);
     return rc;
 }
 
@@ -946,35 +1482,61 @@ int journal_append(journal *j, const journal_record *recs, size_t n)
 {
     if (j == NULL || (recs == NULL && n > 0))
         return -EINVAL;
-    return n == 0 ? 0 : append_batch(j, n, recs, check_record, line_record);
+    int rc = n == 0 ? 0 : append_batch(j, n, recs, check_record, line_record);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (recs[i].type == JREC_DELIVERY)
+            dl_add(j, &recs[i].delivery);
+    return rc;
 }
 
+/* Observations, then targets, then deliveries. */
 typedef struct figures {
     const pp_obs *obs;
     size_t n_obs;
     const pp_target *tg;
+    size_t n_tg;
+    const journal_delivery *dl;
 } figures;
 
 static const char *check_figure(const void *ctx, size_t i)
 {
     const figures *f = ctx;
-    return i < f->n_obs ? obs_invalid(&f->obs[i]) : target_invalid(&f->tg[i - f->n_obs]);
+    if (i < f->n_obs)
+        return obs_invalid(&f->obs[i]);
+    if (i < f->n_obs + f->n_tg)
+        return target_invalid(&f->tg[i - f->n_obs]);
+    return delivery_invalid(&f->dl[i - f->n_obs - f->n_tg]);
 }
 
 static int line_figure(journal_out *o, const void *ctx, size_t i)
 {
     const figures *f = ctx;
-    return i < f->n_obs ? out_line(o, &f->obs[i], NULL, NULL)
-                        : out_line(o, NULL, &f->tg[i - f->n_obs], NULL);
+    if (i < f->n_obs)
+        return out_line(o, &f->obs[i], NULL, NULL, NULL);
+    if (i < f->n_obs + f->n_tg)
+        return out_line(o, NULL, &f->tg[i - f->n_obs], NULL, NULL);
+    return out_line(o, NULL, NULL, &f->dl[i - f->n_obs - f->n_tg], NULL);
+}
+
+int journal_append_batch(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
+                         size_t n_tg, const journal_delivery *dl, size_t n_dl)
+{
+    if (j == NULL || (obs == NULL && n_obs > 0) || (tg == NULL && n_tg > 0) ||
+        (dl == NULL && n_dl > 0))
+        return -EINVAL;
+    if (n_obs + n_tg + n_dl == 0)
+        return 0;
+    figures f = { .obs = obs, .n_obs = n_obs, .tg = tg, .n_tg = n_tg, .dl = dl };
+    int rc = append_batch(j, n_obs + n_tg + n_dl, &f, check_figure, line_figure);
+    for (size_t i = 0; rc == 0 && i < n_dl; i++)
+        dl_add(j, &dl[i]);
+    return rc;
 }
 
 int journal_append_figures(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
                            size_t n_tg)
 {
-    if (j == NULL || (obs == NULL && n_obs > 0) || (tg == NULL && n_tg > 0))
-        return -EINVAL;
-    figures f = { .obs = obs, .n_obs = n_obs, .tg = tg };
-    return n_obs + n_tg == 0 ? 0 : append_batch(j, n_obs + n_tg, &f, check_figure, line_figure);
+    return journal_append_batch(j, obs, n_obs, tg, n_tg, NULL, 0);
 }
 
 static const char *check_event(const void *ctx, size_t i)
@@ -986,7 +1548,7 @@ static const char *check_event(const void *ctx, size_t i)
 
 static int line_event(journal_out *o, const void *ctx, size_t i)
 {
-    return out_line(o, NULL, NULL, ((const char *const *)ctx)[i]);
+    return out_line(o, NULL, NULL, NULL, ((const char *const *)ctx)[i]);
 }
 
 int journal_append_events(journal *j, const char *const *events, size_t n)
@@ -1008,5 +1570,6 @@ void journal_close(journal *j)
     if (j->fd >= 0 && close(j->fd) != 0)
         log_warn("journal", "closing %s: %s", j->path, strerror(errno));
     free(j->path);
+    free(j->dl);
     free(j);
 }

@@ -5,9 +5,14 @@
  * journal_append() writes a batch of records and fsyncs before it returns: a
  * caller acknowledges (moves a file to done/, answers 202) only after it
  * returned 0, so an acknowledged record survives kill -9 at any moment. A torn
- * last line (a crash in the middle of a write) is detected by its checksum and
- * ignored on replay, and cut off before the next append. The on-disk format is
- * described at the top of journal.c.
+ * last line (a crash in the middle of a write: no newline) is ignored on replay
+ * and cut off before the next append; a complete last line with a bad checksum
+ * is damage, and its bytes are kept in journal.log.damaged-<time> first. The
+ * on-disk format is described at the top of journal.c.
+ *
+ * The journal also knows every delivery it holds (JREC_DELIVERY: a named input
+ * such as a spool file, by name, size and content hash), so that a delivery
+ * read again is recognised (journal_delivery_known) across restarts.
  *
  * A journal has no lock of its own: the caller serialises every call on one
  * journal (ingest holds its ingest lock). Only one process at a time can hold
@@ -16,28 +21,45 @@
 #ifndef PP_JOURNAL_H
 #define PP_JOURNAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "model.h"
 
 typedef enum {
     JREC_OBS = 'O',     /* an accepted observation (every vintage is kept) */
     JREC_TARGET = 'T',  /* an accepted target */
-    JREC_EVENT = 'E'    /* an opaque one-line payload of another module (alerts, seq) */
+    JREC_EVENT = 'E',   /* an opaque one-line payload of another module (alerts, seq) */
+    JREC_DELIVERY = 'D' /* a delivery whose figures were journaled with it */
 } journal_type;
 
 #define JOURNAL_EVENT_MAX 4096  /* bytes of an event payload */
+#define JOURNAL_NAME_MAX 1023   /* bytes of a delivery's name (longer ones are refused) */
+
+/* The identity of a delivery: its name (e.g. "spool/x.csv"), size and hash. */
+typedef struct journal_delivery {
+    int64_t received_at;
+    uint64_t hash;       /* journal_hash() of its bytes */
+    uint64_t size;       /* bytes */
+    char name[JOURNAL_NAME_MAX + 1];
+} journal_delivery;
 
 typedef struct journal_record {
     journal_type type;
     pp_obs obs;          /* JREC_OBS */
     pp_target target;    /* JREC_TARGET */
     char event[JOURNAL_EVENT_MAX]; /* JREC_EVENT: any bytes but NUL; escaped on disk */
+    journal_delivery delivery;     /* JREC_DELIVERY */
 } journal_record;
 
 typedef struct journal journal;
 
 /* Opens (creating) the journal in dir (and dir itself, mode 0750, if missing),
- * and cuts off a torn last line. Returns 0 or a negative errno (logged): -EINVAL
- * when the file is not a journal of this format version. Free with journal_close. */
+ * and cuts off a torn last line (keeping a damaged one aside, see above).
+ * Returns 0 or a negative errno (logged): -EINVAL when the file is not a
+ * journal of this format version. An empty file (or one cut inside its header)
+ * is initialised: call journal_check() first when that may be a loss. Free
+ * with journal_close. */
 int journal_open(const char *dir, journal **out);
 
 /* Calls cb for every intact record, oldest first; stops early when cb returns
@@ -59,8 +81,40 @@ int journal_append(journal *j, const journal_record *recs, size_t n);
 int journal_append_figures(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
                            size_t n_tg);
 
+/* The same, with n_dl deliveries in the same batch (one write, one fsync): the
+ * figures and the identities of the deliveries they came from are durable
+ * together or not at all. */
+int journal_append_batch(journal *j, const pp_obs *obs, size_t n_obs, const pp_target *tg,
+                         size_t n_tg, const journal_delivery *dl, size_t n_dl);
+
 /* The same for n event payloads (each shorter than JOURNAL_EVENT_MAX). */
 int journal_append_events(journal *j, const char *const *events, size_t n);
+
+/* FNV-1a (64 bits, offset basis 14695981039346656037) of len bytes. */
+uint64_t journal_hash(const void *data, size_t len);
+
+/* true when a delivery of this name, size and hash is in the journal (read at
+ * open, or appended since); *at (may be NULL) receives its received_at. */
+bool journal_delivery_known(const journal *j, const char *name, uint64_t size, uint64_t hash,
+                            int64_t *at);
+
+/* Looks at the journal in dir before it is opened. Returns 0 when it can be
+ * opened: intact, or missing/empty in a state directory never used before.
+ * Returns 1, with a message for the operator in why, when it is damaged so
+ * that opening would lose figures: missing, empty, cut inside its header or
+ * holding only its header while rrd_dir shows earlier use (an RRD file or the
+ * .clean marker), or its first line is not a journal header. A negative errno
+ * (logged) when it cannot be looked at. */
+int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen);
+
+/* parkpulsed --recover, with the state directory locked: when journal_check()
+ * finds the journal damaged, moves it aside as journal.log.damaged-<time>
+ * (never deleted), starts a fresh journal holding every intact record found in
+ * the damaged file (none when it was cut inside its header), and moves the RRD
+ * files aside as <rrd_dir>.damaged-<time>/ (rrdtool still reads them), so that
+ * they are rebuilt from what was saved. Returns 0 (also when nothing was
+ * damaged), or a negative errno (logged). */
+int journal_recover(const char *dir, const char *rrd_dir);
 
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);

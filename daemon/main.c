@@ -42,6 +42,7 @@
 #include "store.h"
 
 #define EX_USAGE_ 64
+#define EX_DATAERR_ 65
 #define EX_SOFTWARE_ 70
 #define EX_CANTCREAT_ 73
 #define EX_IOERR_ 74
@@ -172,11 +173,15 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: parkpulsed [-c FILE] [-f] [--now TIME] [--rebuild] [-t]\n"
+            "usage: parkpulsed [-c FILE] [-f] [--now TIME] [--rebuild] [--recover] [-t]\n"
             "  -c, --config FILE  configuration (default /etc/parkpulse/parkpulse.conf)\n"
             "  -f, --foreground   stay in the foreground, log to stderr\n"
             "      --now TIME     fix the clock (YYYY-MM-DD[THH:MM:SS][+HH:MM] or @unix)\n"
             "      --rebuild      regenerate every RRD file from the journal, then exit\n"
+            "      --recover      move a damaged journal aside (journal.log.damaged-TIME),\n"
+            "                     start a fresh one with its intact records, move the RRD\n"
+            "                     files aside (rrd.damaged-TIME, readable with rrdtool),\n"
+            "                     rebuild them from what was saved, then exit\n"
             "  -t, --check-config check the configuration and exit\n"
             "  -h, --help         this text\n");
 }
@@ -273,7 +278,7 @@ int main(int argc, char **argv)
 {
     const char *conf_file = "/etc/parkpulse/parkpulse.conf";
     const char *now_arg = NULL;
-    bool foreground = false, rebuild = false, check_only = false;
+    bool foreground = false, rebuild = false, recover = false, check_only = false;
     int rc = EX_SOFTWARE_, lock_fd = -1;
     pp_app app;
     http_server *http = NULL;
@@ -290,7 +295,7 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
         { "now", required_argument, NULL, 'N' },    { "rebuild", no_argument, NULL, 'R' },
         { "check-config", no_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+        { "recover", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 }
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:fth", opts, NULL)) != -1) {
@@ -299,6 +304,7 @@ int main(int argc, char **argv)
         case 'f': foreground = true; break;
         case 'N': now_arg = optarg; break;
         case 'R': rebuild = true; break;
+        case 'V': recover = rebuild = true; break;
         case 't': check_only = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EX_USAGE_;
@@ -382,6 +388,18 @@ int main(int argc, char **argv)
             rc = EX_SOFTWARE_;
             goto out;
         }
+    }
+    /* a journal emptied in a used state directory is damage, not a new start */
+    int jc = recover ? journal_recover(journal_dir, app.rrd_dir)
+                     : journal_check(journal_dir, app.rrd_dir, err, sizeof err);
+    if (jc != 0) {
+        if (jc > 0) {
+            log_err("main", "refusing to start: %s", err);
+            if (!foreground)
+                fprintf(stderr, "parkpulsed: refusing to start: %s\n", err);
+        }
+        rc = jc > 0 ? EX_DATAERR_ : EX_IOERR_;
+        goto out;
     }
     if (journal_open(journal_dir, &app.journal) != 0) {
         rc = EX_IOERR_;
@@ -476,6 +494,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     notify_send("STOPPING=1");
+    atomic_store(&app.stopping, true); /* ingest gives up between pieces of work */
     plugin_stop_all(plugins);
     app.on_change = NULL;
     http_stop(http);
@@ -484,8 +503,9 @@ out:
     graph_pool_stop(app.graphs);
     graph_cache_free(app.graph_cache);
     if (app.journal) {
-        if (rc == 0)
-            ingest_retry_dirty(&app, true); /* the marker waits for every RRD file */
+        /* no forced retry of dirty RRD files here: that could outlast the
+         * stop's 5 s; write_clean_marker refuses while any is dirty, and the
+         * next start rebuilds them from the journal */
         pthread_mutex_lock(&app.ingest_lock);
         if (rc == 0)
             write_clean_marker(app.rrd_dir, journal_count(app.journal));

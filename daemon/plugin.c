@@ -7,6 +7,15 @@
  * batch, ingest_csv_batch()), the same road as every other input; parsed
  * figures are written as CSV first, so that they are validated by the same
  * reader. Collectors built for ABI 1 and 2 are loaded (collector.h, Versions).
+ *
+ * Deliveries: what a `spool` collector submits (with submit_csv or
+ * submit_csv_batch) is a file it names, so each input goes to ingest as a
+ * delivery named "<collector>/<file>" (ingest.h): the same file read again —
+ * it could not be moved to done/, or the daemon died between the journal's
+ * fsync and the rename — is answered PP_SUBMIT_OK without being applied
+ * again. Other collectors are not deduplicated: an `exec` command that prints
+ * the same output again is a new reading of its source (a command re-asserting
+ * a figure is taken again, as a POST is), and submit_obs carries no file.
  */
 #include "plugin.h"
 
@@ -36,6 +45,7 @@ typedef struct plugin_inst {
     void *state;
     pthread_t thread;
     bool started;
+    bool deliveries;              /* what it submits are named files (see the top) */
 } plugin_inst;
 
 struct plugin_set {
@@ -57,12 +67,33 @@ static int to_submit_code(ingest_status st)
     return st == INGEST_OK ? PP_SUBMIT_OK : st == INGEST_REFUSED ? PP_SUBMIT_REFUSED : PP_SUBMIT_ERROR;
 }
 
+/* The delivery name of an input of pi: "<collector>/<source>" (malloc'd), or
+ * NULL when pi's inputs are not deliveries or out of memory (then the input is
+ * taken as it would be without). */
+static char *delivery_name(const plugin_inst *pi, const char *source)
+{
+    char *name = NULL;
+    if (pi->deliveries && asprintf(&name, "%s/%s", pi->name, source) < 0)
+        return NULL;
+    return name;
+}
+
 static int host_submit_csv(const pp_collector_host *host, const char *source, const char *data,
                            size_t len, char **report)
 {
     const plugin_inst *pi = (const plugin_inst *)host;
     ingest_result res;
-    ingest_status st = ingest_csv(pi->app, source && *source ? source : pi->name, data, len, &res);
+    ingest_status st;
+    const char *src = source && *source ? source : pi->name;
+    char *dname = delivery_name(pi, src);
+    if (dname != NULL) {
+        ingest_input in = { .source = src, .data = data ? data : "", .len = data ? len : 0,
+                            .delivery = dname };
+        ingest_csv_batch(pi->app, 1, &in, &st, &res);
+        free(dname);
+    } else {
+        st = ingest_csv(pi->app, src, data, len, &res);
+    }
     if (report)
         *report = res.report;
     else
@@ -109,8 +140,11 @@ static int host_submit_csv_batch(const pp_collector_host *host, size_t n,
         inputs[i].source = in[i].source && *in[i].source ? in[i].source : pi->name;
         inputs[i].data = in[i].data ? in[i].data : "";
         inputs[i].len = in[i].data ? in[i].len : 0;
+        inputs[i].delivery = delivery_name(pi, inputs[i].source);
     }
     ingest_csv_batch(pi->app, n, inputs, st, res);
+    for (size_t i = 0; i < n; i++)
+        free((char *)inputs[i].delivery);
     for (size_t i = 0; i < n; i++) {
         results[i] = to_submit_code(st[i]);
         if (reports)
@@ -211,6 +245,7 @@ static plugin_inst *inst_load(pp_app *app, const pp_config *cfg, const conf_coll
     if (pi == NULL)
         return NULL;
     pi->app = app;
+    pi->deliveries = strcmp(c->plugin, "spool") == 0;
     snprintf(pi->name, sizeof pi->name, "%s", c->name);
     pi->host.abi_version = PP_COLLECTOR_ABI_VERSION;
     pi->host.name = pi->name;

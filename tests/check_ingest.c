@@ -15,10 +15,13 @@
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -221,6 +224,290 @@ START_TEST(test_batch_over_bound)
 }
 END_TEST
 
+/* ---- deliveries: a file re-read is a no-op (issue 10, defect 2) ---------- */
+
+static ingest_input delivery(const char *name, const char *data)
+{
+    ingest_input in = input(name, data);
+    in.delivery = name;
+    return in;
+}
+
+/* Hands one delivery over as the spool does; returns its status. */
+static ingest_status deliver(const ingest_input *in)
+{
+    ingest_status st;
+    ingest_result res;
+    ingest_status worst = ingest_csv_batch(&app, 1, in, &st, &res);
+    ck_assert_int_eq(worst, st);
+    ck_assert_msg(st != INGEST_ERROR || res.report != NULL, "no report");
+    free(res.report);
+    return st;
+}
+
+/* What a client POSTs: not a delivery. */
+static void post(const char *body)
+{
+    ingest_result r;
+    ck_assert_int_eq(ingest_csv(&app, "http", body, strlen(body), &r), INGEST_OK);
+    free(r.report);
+}
+
+/* The value in force for pa/tax_revenue 2024-01 and how many vintages it has. */
+static double jan_value(size_t *n_vintages)
+{
+    db_vintage v[8];
+    db_rdlock(app.db);
+    const db_series *s = db_series_get(app.db, "pa", "tax_revenue");
+    *n_vintages = db_series_vintages(s, pp_period_make(2024, 1), v, 8);
+    double val = *n_vintages > 0 ? v[*n_vintages - 1].value : NAN;
+    db_unlock(app.db);
+    return val;
+}
+
+static const char *const FILE_A = "park,indicator,period,value\npa,tax_revenue,2024-01,10\n";
+static const char *const POST_20 = "park,indicator,period,value\npa,tax_revenue,2024-01,20\n";
+
+/* File A says 10, a client then POSTs 20, and the spool reads A again (it
+ * could not move it to done/): the 20 stays, and only [10, 20] are journaled. */
+START_TEST(test_delivery_reread_is_noop)
+{
+    ingest_input a = delivery("spool/a.csv", FILE_A);
+    size_t nv;
+
+    ck_assert_int_eq(deliver(&a), INGEST_OK);
+    post(POST_20);
+    ck_assert(jan_value(&nv) == 20);
+    ck_assert_uint_eq(nv, 2);
+    uint64_t before = journal_count(app.journal);
+
+    ck_assert_int_eq(deliver(&a), INGEST_OK);
+    ck_assert_msg(jan_value(&nv) == 20, "value %g after re-reading a.csv", jan_value(&nv));
+    ck_assert_uint_eq(nv, 2);
+    ck_assert_uint_eq(journal_count(app.journal), before);
+
+    replayed rp = { 0 };
+    ck_assert_int_eq(journal_replay(app.journal, replay_cb, &rp), 0);
+    ck_assert_uint_eq(rp.n_obs, 2);
+    ck_assert(rp.obs[0].value == 10 && rp.obs[1].value == 20);
+}
+END_TEST
+
+/* The same after a restart: the journal alone knows a.csv was taken. */
+START_TEST(test_delivery_known_after_replay)
+{
+    char dir[PATH_MAX + 16];
+    ingest_input a = delivery("spool/a.csv", FILE_A);
+    size_t nv;
+
+    ck_assert_int_eq(deliver(&a), INGEST_OK);
+    post(POST_20);
+
+    journal_close(app.journal);
+    db_free(app.db);
+    snprintf(dir, sizeof dir, "%s/journal", test_dir);
+    ck_assert_int_eq(journal_open(dir, &app.journal), 0);
+    app.db = db_new();
+    ck_assert_ptr_nonnull(app.db);
+    ck_assert_int_eq(ingest_replay(&app), 0);
+    ck_assert(jan_value(&nv) == 20);
+    uint64_t before = journal_count(app.journal);
+
+    ck_assert_int_eq(deliver(&a), INGEST_OK);
+    ck_assert_msg(jan_value(&nv) == 20, "value %g after the replay and re-reading a.csv",
+                  jan_value(&nv));
+    ck_assert_uint_eq(nv, 2);
+    ck_assert_uint_eq(journal_count(app.journal), before);
+}
+END_TEST
+
+/* A delivery that changed nothing is still known: POST 10, A (10, unchanged),
+ * POST 20, A again → 20 stays. Another file, or A's name with other bytes, is
+ * a new delivery; a POST is never deduplicated. */
+START_TEST(test_delivery_identity)
+{
+    ingest_input a = delivery("spool/a.csv", FILE_A);
+    size_t nv;
+
+    post("park,indicator,period,value\npa,tax_revenue,2024-01,10\n");
+    ck_assert_int_eq(deliver(&a), INGEST_OK);
+    post(POST_20);
+    ck_assert_int_eq(deliver(&a), INGEST_OK);
+    ck_assert_msg(jan_value(&nv) == 20, "value %g", jan_value(&nv));
+    ck_assert_uint_eq(nv, 2);
+
+    /* the same bytes under another name: a new delivery */
+    ingest_input b = delivery("spool/b.csv", FILE_A);
+    ck_assert_int_eq(deliver(&b), INGEST_OK);
+    ck_assert(jan_value(&nv) == 10);
+    ck_assert_uint_eq(nv, 3);
+    /* a.csv's name with new bytes: a new delivery */
+    ingest_input a2 = delivery("spool/a.csv",
+                               "park,indicator,period,value\npa,tax_revenue,2024-01,30\n");
+    ck_assert_int_eq(deliver(&a2), INGEST_OK);
+    ck_assert(jan_value(&nv) == 30);
+    /* POSTs are requests: the same body twice applies twice */
+    post(POST_20);
+    post("park,indicator,period,value\npa,tax_revenue,2024-01,30\n");
+    post(POST_20);
+    ck_assert(jan_value(&nv) == 20);
+    ck_assert_uint_eq(nv, 7);
+
+    /* two copies of one delivery in one batch: the second is a no-op */
+    const ingest_input two[] = {
+        delivery("spool/c.csv", "park,indicator,period,value\npa,tax_revenue,2024-01,40\n"),
+        delivery("spool/c.csv", "park,indicator,period,value\npa,tax_revenue,2024-01,40\n"),
+    };
+    ingest_status st[2];
+    ingest_result res[2];
+    ck_assert_int_eq(ingest_csv_batch(&app, 2, two, st, res), INGEST_OK);
+    ck_assert(jan_value(&nv) == 40);
+    ck_assert_uint_eq(nv, 8);
+    free(res[0].report);
+    free(res[1].report);
+}
+END_TEST
+
+/* ---- stopping (issue 10, defect 5) --------------------------------------- */
+
+/* A CSV of n figures over both parks and many indicators and months. */
+static char *big_csv(size_t n, size_t *len)
+{
+    static const char *inds[] = { "tax_revenue", "fiscal_revenue", "fdi_actual",
+                                  "domestic_capital", "industrial_investment", "trade_total" };
+    size_t cap = 64 + n * 96, used = 0;
+    char *t = malloc(cap);
+    ck_assert_ptr_nonnull(t);
+    used += (size_t)snprintf(t, cap, "park,indicator,period,value,note\n");
+    for (size_t i = 0; i < n; i++) {
+        int p = pp_period_make(1990, 1) + (int)(i % 1200);
+        size_t k = i / 1200;
+        ck_assert_uint_lt(k, 12);
+        used += (size_t)snprintf(t + used, cap - used, "%s,%s,%d-%02d,%zu.5,%s\n",
+                                 k % 2 ? "pb" : "pa", inds[k / 2], pp_period_year(p),
+                                 pp_period_month(p), i % 977,
+                                 "0123456789012345678901234567890123456789");
+    }
+    *len = used;
+    return t;
+}
+
+/* Stopping before the call: nothing is read or taken, the input stays unacknowledged. */
+START_TEST(test_stop_before)
+{
+    ingest_input in = delivery("spool/a.csv", FILE_A);
+    ingest_status st;
+    ingest_result res;
+    atomic_store(&app.stopping, true);
+    ck_assert_int_eq(ingest_csv_batch(&app, 1, &in, &st, &res), INGEST_ERROR);
+    ck_assert_int_eq(st, INGEST_ERROR);
+    ck_assert_ptr_nonnull(res.report);
+    ck_assert_msg(strstr(res.report, "stopping") != NULL, "report: %s", res.report);
+    free(res.report);
+    ck_assert_uint_eq(journal_count(app.journal), 0);
+    /* once started again, the same file is taken */
+    atomic_store(&app.stopping, false);
+    ck_assert_int_eq(deliver(&in), INGEST_OK);
+    ck_assert_uint_eq(journal_count(app.journal), 2); /* the figure and its delivery */
+}
+END_TEST
+
+static void stop_on_change(pp_app *a, void *ud, const char *const *parks,
+                           const char *const *indicators, size_t n)
+{
+    (void)ud;
+    (void)parks;
+    (void)indicators;
+    (void)n;
+    atomic_store(&a->stopping, true);
+}
+
+/* A stop between two commits of a batch: the first input is taken, the second
+ * (it touches the same figure, so it is committed apart) is not. */
+START_TEST(test_stop_between_commits)
+{
+    const ingest_input in[] = {
+        delivery("spool/a.csv", FILE_A),
+        delivery("spool/b.csv", POST_20),
+        delivery("spool/c.csv", "park,indicator,period,value\npb,tax_revenue,2024-01,5\n"),
+    };
+    ingest_status st[3];
+    ingest_result res[3];
+    app.on_change = stop_on_change;
+    ck_assert_int_eq(ingest_csv_batch(&app, 3, in, st, res), INGEST_ERROR);
+    ck_assert_int_eq(st[0], INGEST_OK);
+    ck_assert_int_eq(st[1], INGEST_ERROR);
+    ck_assert_int_eq(st[2], INGEST_ERROR);
+    ck_assert_ptr_nonnull(res[1].report);
+    for (int i = 0; i < 3; i++)
+        free(res[i].report);
+    replayed rp = { 0 };
+    ck_assert_int_eq(journal_replay(app.journal, replay_cb, &rp), 0);
+    ck_assert_uint_eq(rp.n_obs, 1);
+    ck_assert(rp.obs[0].value == 10);
+    size_t nv;
+    ck_assert(jan_value(&nv) == 10);
+}
+END_TEST
+
+/* Sets app.stopping as soon as an ingest holds the ingest lock. */
+typedef struct stopper {
+    atomic_bool done;
+    atomic_bool fired;
+} stopper;
+
+static void *stopper_main(void *arg)
+{
+    stopper *sp = arg;
+    struct timespec nap = { 0, 100000 };
+    for (long i = 0; i < 600000 && !atomic_load(&sp->done); i++) { /* at most ~60 s */
+        if (pthread_mutex_trylock(&app.ingest_lock) == 0) {
+            pthread_mutex_unlock(&app.ingest_lock);
+            nanosleep(&nap, NULL);
+            continue;
+        }
+        atomic_store(&app.stopping, true);
+        atomic_store(&sp->fired, true);
+        break;
+    }
+    return NULL;
+}
+
+/* A stop while a large input is being read: it is not acknowledged and
+ * nothing of it is journaled or applied. */
+START_TEST(test_stop_during_large_input)
+{
+    size_t len;
+    char *big = big_csv(14000, &len);
+    ingest_input in = delivery("spool/big.csv", big);
+    ingest_status st;
+    ingest_result res;
+    stopper sp;
+    pthread_t th;
+    atomic_init(&sp.done, false);
+    atomic_init(&sp.fired, false);
+    ck_assert_int_eq(pthread_create(&th, NULL, stopper_main, &sp), 0);
+    ingest_status worst = ingest_csv_batch(&app, 1, &in, &st, &res);
+    atomic_store(&sp.done, true);
+    pthread_join(th, NULL);
+    ck_assert(atomic_load(&sp.fired));
+    ck_assert_int_eq(worst, INGEST_ERROR);
+    ck_assert_int_eq(st, INGEST_ERROR);
+    ck_assert_ptr_nonnull(res.report);
+    free(res.report);
+    ck_assert_uint_eq(journal_count(app.journal), 0);
+    db_rdlock(app.db);
+    ck_assert_uint_eq(db_series_count(app.db), 0);
+    db_unlock(app.db);
+
+    /* read again at the next start: all of it is taken */
+    atomic_store(&app.stopping, false);
+    ck_assert_int_eq(deliver(&in), INGEST_OK);
+    ck_assert_uint_eq(journal_count(app.journal), 14000 + 1);
+    free(big);
+}
+END_TEST
+
 static Suite *ingest_suite(void)
 {
     Suite *s = suite_create("ingest");
@@ -230,6 +517,22 @@ static Suite *ingest_suite(void)
     tcase_add_test(tc, test_batch_mixed);
     tcase_add_test(tc, test_batch_edges);
     tcase_add_test(tc, test_batch_over_bound);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("delivery");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_delivery_reread_is_noop);
+    tcase_add_test(tc, test_delivery_known_after_replay);
+    tcase_add_test(tc, test_delivery_identity);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stop");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stop_before);
+    tcase_add_test(tc, test_stop_between_commits);
+    tcase_add_test(tc, test_stop_during_large_input);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,6 +11,7 @@
 #include "log.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -26,6 +27,7 @@
 static char tmpdir[2048];
 static char jdir[2100];
 static char jpath[2200];
+static char rrddir[2100];
 
 #define HEADER "#parkpulse-journal 1\n"
 
@@ -62,6 +64,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     snprintf(jdir, sizeof jdir, "%s/journal", tmpdir);
     snprintf(jpath, sizeof jpath, "%s/journal.log", jdir);
+    snprintf(rrddir, sizeof rrddir, "%s/rrd", tmpdir);
     log_set_level(getenv("PP_TEST_VERBOSE") ? LOG_LVL_DEBUG : 0);
 }
 
@@ -127,6 +130,30 @@ static char *read_all(const char *path, size_t *len)
     return p;
 }
 
+/* The journal.log.damaged-* files in jdir: how many, and the content of the
+ * last one found (malloc'd, in *data, with its length in *len) when data is not NULL. */
+static int damaged_files(char **data, size_t *len)
+{
+    char path[4400];
+    int n = 0;
+    DIR *d = opendir(jdir);
+    ck_assert_ptr_nonnull(d);
+    if (data)
+        *data = NULL;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "journal.log.damaged-", 20) != 0)
+            continue;
+        n++;
+        if (data) {
+            free(*data);
+            snprintf(path, sizeof path, "%s/%s", jdir, e->d_name);
+            *data = read_all(path, len);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
 static journal_record mk_obs(const char *park, const char *ind, int y, int m, double v, char st,
                              const char *src, const char *note, int64_t at)
 {
@@ -166,6 +193,19 @@ static journal_record mk_event(const char *payload)
     r.type = JREC_EVENT;
     snprintf(r.event, sizeof r.event, "%s", payload);
     return r;
+}
+
+static const char D_CONTENT[] = "park,indicator,period,value\nxiangtan-etdz,fai,2024-10,192.2\n";
+
+static journal_delivery mk_delivery(const char *name, const char *content, int64_t at)
+{
+    journal_delivery d;
+    memset(&d, 0, sizeof d);
+    d.received_at = at;
+    d.hash = journal_hash(content, strlen(content));
+    d.size = strlen(content);
+    snprintf(d.name, sizeof d.name, "%s", name);
+    return d;
 }
 
 /* Replay collects copies of the records. */
@@ -218,6 +258,12 @@ static void assert_same(const journal_record *a, const journal_record *b)
         break;
     case JREC_EVENT:
         ck_assert_str_eq(a->event, b->event);
+        break;
+    case JREC_DELIVERY:
+        ck_assert_int_eq(a->delivery.received_at, b->delivery.received_at);
+        ck_assert(a->delivery.hash == b->delivery.hash);
+        ck_assert(a->delivery.size == b->delivery.size);
+        ck_assert_str_eq(a->delivery.name, b->delivery.name);
         break;
     }
 }
@@ -484,6 +530,9 @@ START_TEST(test_torn_tail)
 
     j = open_ok();
     int n = torn_cases[_i].survivors;
+    /* a torn write is cut off; a complete line is damage, kept aside (below) */
+    ck_assert_int_eq(damaged_files(NULL, NULL),
+                     strcmp(torn_cases[_i].name, "complete line, bad checksum") == 0);
     ck_assert_msg(journal_count(j) == (uint64_t)n, "%s: count %llu", torn_cases[_i].name,
                   (unsigned long long)journal_count(j));
     off_t now = file_size();
@@ -603,6 +652,40 @@ START_TEST(test_corrupt_last_line_with_good_checksum_is_kept)
     collected c = replay_all(j);
     ck_assert_uint_eq(c.n, 1);
     free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+/* A complete last line with a bad checksum is not what a crash leaves (it
+ * ends in a newline): its bytes are kept in journal.log.damaged-<time>
+ * before the journal is cut back to the last intact line. */
+START_TEST(test_bad_checksum_last_line_kept_aside)
+{
+    journal_record r[2] = { mk_event("first"), mk_event("second") };
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 2), 0);
+    journal_close(j);
+    off_t good = file_size();
+    const char *bad = "O\t1\tp\ti\t2024-01\t1\tA\ts\t\t0badc0de\n";
+    add_file(bad);
+
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 2);
+    ck_assert_int_eq(file_size(), good);
+    char *kept;
+    size_t len;
+    ck_assert_int_eq(damaged_files(&kept, &len), 1);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_uint_eq(len, strlen(bad));
+    ck_assert(memcmp(kept, bad, len) == 0);
+    free(kept);
+    /* the next append goes where the damaged line was; a reopen changes nothing */
+    journal_record more = mk_event("third");
+    ck_assert_int_eq(journal_append(j, &more, 1), 0);
+    journal_close(j);
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 3);
+    ck_assert_int_eq(damaged_files(NULL, NULL), 1);
     journal_close(j);
 }
 END_TEST
@@ -790,6 +873,265 @@ START_TEST(test_append_fails_cleanly)
 }
 END_TEST
 
+/* ---- deliveries (issue 10, defect 2) ---------------------------------------------- */
+
+START_TEST(test_hash_is_fnv1a_64)
+{
+    ck_assert(journal_hash("", 0) == 14695981039346656037ULL);
+    ck_assert(journal_hash("a", 1) == 0xaf63dc4c8601ec8cULL);
+    ck_assert(journal_hash(D_CONTENT, strlen(D_CONTENT)) == 0xf19391aa56307856ULL);
+}
+END_TEST
+
+/* A D line as documented in journal.c, written with the figures in one batch. */
+START_TEST(test_delivery_format_and_batch)
+{
+    pp_obs o = mk_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
+                      1732060800).obs;
+    journal_delivery d[2] = { mk_delivery("spool/fai-2024-10.csv", D_CONTENT, 1732060800),
+                              mk_delivery("spool/a\tb.csv", D_CONTENT, 1732060800) };
+    journal *j = open_ok();
+    ck_assert(!journal_delivery_known(j, d[0].name, d[0].size, d[0].hash, NULL));
+    ck_assert_int_eq(journal_append_batch(j, &o, 1, NULL, 0, d, 2), 0);
+    ck_assert_uint_eq(journal_count(j), 3);
+    int64_t at = 0;
+    ck_assert(journal_delivery_known(j, d[0].name, d[0].size, d[0].hash, &at));
+    ck_assert_int_eq(at, 1732060800);
+    journal_close(j);
+
+    const char *want =
+        "#parkpulse-journal 1\n"
+        "O\t1732060800\txiangtan-etdz\tfai\t2024-10\t192.2\tA\tspool:fai-2024-10.csv\t\taa79d1f8\n"
+        "D\t1732060800\tf19391aa56307856\t60\tspool/fai-2024-10.csv\t971393e3\n"
+        "D\t1732060800\tf19391aa56307856\t60\tspool/a\\tb.csv\t55b92c9d\n";
+    char *got = read_all(jpath, NULL);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+END_TEST
+
+/* The set of known deliveries is rebuilt when the journal is opened again;
+ * name, size and hash each count. Replay hands the D records over. */
+START_TEST(test_delivery_known_after_reopen)
+{
+    journal_record r[2];
+    memset(r, 0, sizeof r);
+    r[0] = mk_event("before");
+    r[1].type = JREC_DELIVERY;
+    r[1].delivery = mk_delivery("spool/x.csv", D_CONTENT, 1700000000);
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 2), 0);
+    journal_close(j);
+
+    j = open_ok();
+    const journal_delivery *d = &r[1].delivery;
+    int64_t at = 0;
+    ck_assert(journal_delivery_known(j, "spool/x.csv", d->size, d->hash, &at));
+    ck_assert_int_eq(at, 1700000000);
+    ck_assert(!journal_delivery_known(j, "spool/y.csv", d->size, d->hash, NULL));
+    ck_assert(!journal_delivery_known(j, "spool/x.csv", d->size + 1, d->hash, NULL));
+    ck_assert(!journal_delivery_known(j, "spool/x.csv", d->size, d->hash ^ 1, NULL));
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 2);
+    assert_same(&r[0], &c.recs[0]);
+    assert_same(&r[1], &c.recs[1]);
+    free(c.recs);
+
+    /* many: the set grows */
+    journal_delivery many[3000];
+    for (int i = 0; i < 3000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "spool/f%d.csv", i);
+        many[i] = mk_delivery(name, name, i);
+    }
+    ck_assert_int_eq(journal_append_batch(j, NULL, 0, NULL, 0, many, 3000), 0);
+    journal_close(j);
+    j = open_ok();
+    for (int i = 0; i < 3000; i++)
+        ck_assert(journal_delivery_known(j, many[i].name, many[i].size, many[i].hash, &at) &&
+                  at == i);
+    journal_close(j);
+}
+END_TEST
+
+/* A refused batch (a bad figure, or a delivery without a name) is not
+ * remembered; an old journal without D lines is read as before. */
+START_TEST(test_delivery_refused_not_known)
+{
+    pp_obs bad = mk_obs("P", "i", 2024, 1, 1, 'A', "s", "", 1).obs;
+    journal_delivery d = mk_delivery("spool/x.csv", D_CONTENT, 1);
+    journal_delivery noname = mk_delivery("", D_CONTENT, 1);
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append_batch(j, &bad, 1, NULL, 0, &d, 1), -EINVAL);
+    ck_assert_int_eq(journal_append_batch(j, NULL, 0, NULL, 0, &noname, 1), -EINVAL);
+    ck_assert(!journal_delivery_known(j, d.name, d.size, d.hash, NULL));
+    ck_assert_uint_eq(journal_count(j), 0);
+    ck_assert_int_eq(file_size(), (off_t)strlen(HEADER));
+    journal_close(j);
+}
+END_TEST
+
+/* ---- damage found before opening (issue 10, defect 6) ------------------------------ */
+
+static void make_rrd_file(const char *park, const char *name)
+{
+    char p[2300];
+    snprintf(p, sizeof p, "%s/%s", rrddir, park);
+    mkdir(rrddir, 0755);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/%s/%s", rrddir, park, name);
+    write_file(p, "RRD", 3, O_TRUNC);
+}
+
+static int check(char *why, size_t len) { return journal_check(jdir, rrddir, why, len); }
+
+START_TEST(test_check_new_state_dir)
+{
+    char why[1024] = "";
+    /* nothing at all, an empty rrd/, an empty or half-created journal: new */
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    ck_assert_int_eq(mkdir(rrddir, 0755), 0);
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    put_file("");
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    put_file("#parkpulse");
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    /* a park directory without RRD files, a marker of an empty journal */
+    make_rrd_file("pa", "notes.txt");
+    char marker[2300];
+    snprintf(marker, sizeof marker, "%s/.clean", rrddir);
+    write_file(marker, "0\n", 2, O_TRUNC);
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    /* an intact journal, whatever the RRD files */
+    make_rrd_file("pa", "tax_revenue.rrd");
+    journal *j = open_ok();
+    journal_record r = mk_event("x");
+    ck_assert_int_eq(journal_append(j, &r, 1), 0);
+    journal_close(j);
+    ck_assert_int_eq(check(why, sizeof why), 0);
+}
+END_TEST
+
+static const struct {
+    const char *name;
+    const char *content; /* NULL: no journal.log */
+    bool rrd_file, marker;
+    const char *says;    /* in the message */
+} damage_cases[] = {
+    { "cut to 0, RRD files", "", true, false, "is empty" },
+    { "cut to 0, marker", "", false, true, "is empty" },
+    { "cut inside the header", "#parkpulse", true, false, "cut inside its header" },
+    { "header only", HEADER, true, false, "holds no record" },
+    { "missing", NULL, true, true, "is missing" },
+    { "not a journal", "time,park,value\nE\tx\t00000000\n", false, false, "not a parkpulse journal" },
+};
+
+START_TEST(test_check_damage)
+{
+    char why[1024] = "";
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    if (damage_cases[_i].content)
+        put_file(damage_cases[_i].content);
+    ck_assert_int_eq(mkdir(rrddir, 0755), 0);
+    if (damage_cases[_i].rrd_file)
+        make_rrd_file("xiangtan-etdz", "fiscal_revenue.rrd");
+    if (damage_cases[_i].marker) {
+        char marker[2300];
+        snprintf(marker, sizeof marker, "%s/.clean", rrddir);
+        write_file(marker, "60\n", 3, O_TRUNC);
+    }
+    ck_assert_msg(check(why, sizeof why) == 1, "%s: not found damaged", damage_cases[_i].name);
+    ck_assert_msg(strstr(why, damage_cases[_i].says) != NULL, "%s: %s", damage_cases[_i].name,
+                  why);
+    ck_assert_msg(strstr(why, "journal.log") != NULL, "%s", why);
+    ck_assert_msg(strstr(why, "parkpulsed --recover") != NULL, "%s", why);
+    /* the check changes nothing */
+    if (damage_cases[_i].content) {
+        char *got = read_all(jpath, NULL);
+        ck_assert_str_eq(got, damage_cases[_i].content);
+        free(got);
+    }
+}
+END_TEST
+
+/* --recover: the damaged file moves aside, intact records are saved into a
+ * fresh journal, the RRD files move aside; then the check passes. */
+START_TEST(test_recover)
+{
+    char why[1024] = "";
+    journal_record r[2] = { mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1), mk_event("kept") };
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 2), 0);
+    journal_close(j);
+    /* the header overwritten: journal_open refuses it, the lines are fine */
+    int fd = open(jpath, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, "XXXX", 4, 0), 4);
+    close(fd);
+    char *damaged = read_all(jpath, NULL);
+    make_rrd_file("p", "i.rrd");
+    ck_assert_int_eq(check(why, sizeof why), 1);
+
+    ck_assert_int_eq(journal_recover(jdir, rrddir), 0);
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    char *kept;
+    size_t len;
+    ck_assert_int_eq(damaged_files(&kept, &len), 1);
+    ck_assert_str_eq(kept, damaged);
+    free(kept);
+    free(damaged);
+    j = open_ok();
+    ck_assert_uint_eq(journal_count(j), 2);
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 2);
+    assert_same(&r[0], &c.recs[0]);
+    assert_same(&r[1], &c.recs[1]);
+    free(c.recs);
+    journal_close(j);
+    /* the RRD files are kept aside, rrd/ is empty */
+    char p[2400];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/p/i.rrd", rrddir);
+    ck_assert_int_ne(stat(p, &st), 0);
+    ck_assert_int_eq(stat(rrddir, &st), 0);
+    DIR *d = opendir(tmpdir);
+    int n_aside = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strncmp(e->d_name, "rrd.damaged-", 12) == 0) {
+            snprintf(p, sizeof p, "%s/%s/p/i.rrd", tmpdir, e->d_name);
+            ck_assert_int_eq(stat(p, &st), 0);
+            n_aside++;
+        }
+    closedir(d);
+    ck_assert_int_eq(n_aside, 1);
+    /* nothing damaged: nothing to do */
+    ck_assert_int_eq(journal_recover(jdir, rrddir), 0);
+    ck_assert_int_eq(damaged_files(NULL, NULL), 1);
+}
+END_TEST
+
+/* A journal cut to 0 bytes: kept aside as it is, a fresh one started. */
+START_TEST(test_recover_empty)
+{
+    char why[1024] = "";
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file("");
+    make_rrd_file("p", "i.rrd");
+    ck_assert_int_eq(check(why, sizeof why), 1);
+    ck_assert_int_eq(journal_recover(jdir, rrddir), 0);
+    ck_assert_int_eq(check(why, sizeof why), 0);
+    char *kept;
+    size_t len = 99;
+    ck_assert_int_eq(damaged_files(&kept, &len), 1);
+    ck_assert_uint_eq(len, 0);
+    free(kept);
+    char *got = read_all(jpath, NULL);
+    ck_assert_str_eq(got, HEADER);
+    free(got);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
     Suite *s = suite_create("journal");
@@ -803,6 +1145,10 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_replay_stops_early);
     tcase_add_test(tc, test_reopen_keeps_count);
     tcase_add_test(tc, test_second_open_locked_out);
+    tcase_add_test(tc, test_hash_is_fnv1a_64);
+    tcase_add_test(tc, test_delivery_format_and_batch);
+    tcase_add_test(tc, test_delivery_known_after_reopen);
+    tcase_add_test(tc, test_delivery_refused_not_known);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("recovery");
@@ -813,6 +1159,7 @@ static Suite *journal_suite(void)
     tcase_add_loop_test(tc, test_corrupt_middle_line, 0,
                         sizeof corrupt_cases / sizeof corrupt_cases[0]);
     tcase_add_test(tc, test_corrupt_last_line_with_good_checksum_is_kept);
+    tcase_add_test(tc, test_bad_checksum_last_line_kept_aside);
     tcase_add_test(tc, test_corrupt_line_is_logged_with_number);
     tcase_add_test(tc, test_over_long_middle_line);
     suite_add_tcase(s, tc);
@@ -824,6 +1171,10 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_dir_is_a_file);
     tcase_add_test(tc, test_invalid_records_refused);
     tcase_add_test(tc, test_append_fails_cleanly);
+    tcase_add_test(tc, test_check_new_state_dir);
+    tcase_add_loop_test(tc, test_check_damage, 0, sizeof damage_cases / sizeof damage_cases[0]);
+    tcase_add_test(tc, test_recover);
+    tcase_add_test(tc, test_recover_empty);
     suite_add_tcase(s, tc);
     return s;
 }
