@@ -1429,6 +1429,11 @@ void csv_result_free(csv_result *r)
 
 char *csv_errors_report(const csv_result *r, const char *name)
 {
+    return csv_errors_report_at(r, name, NULL);
+}
+
+char *csv_errors_report_at(const csv_result *r, const char *name, const char *sheet)
+{
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
@@ -1436,8 +1441,12 @@ char *csv_errors_report(const csv_result *r, const char *name)
         return NULL;
     if (name == NULL)
         name = "input";
-    for (size_t i = 0; i < r->n_errors; i++)
-        fprintf(f, "%s:%d: %s\n", name, r->errors[i].line, r->errors[i].reason);
+    for (size_t i = 0; i < r->n_errors; i++) {
+        if (sheet)
+            fprintf(f, "%s:%s!%d: %s\n", name, sheet, r->errors[i].line, r->errors[i].reason);
+        else
+            fprintf(f, "%s:%d: %s\n", name, r->errors[i].line, r->errors[i].reason);
+    }
     if (r->n_errors_total > r->n_errors)
         fprintf(f, "%s: %zu more errors not shown\n", name, r->n_errors_total - r->n_errors);
     if (ferror(f)) {

@@ -60,6 +60,11 @@ void csv_result_free(csv_result *r);
  * (caller frees); returns NULL on allocation failure. */
 char *csv_errors_report(const csv_result *r, const char *name);
 
+/* The same for one sheet of a workbook read as CSV (one line per row, so a
+ * line number is the sheet's row number): each error is placed as
+ * "<name>:<sheet>!<row>"; sheet NULL gives csv_errors_report's "<name>:<line>". */
+char *csv_errors_report_at(const csv_result *r, const char *name, const char *sheet);
+
 /* ---- the pieces, exposed for tests and for other inputs (HTTP query strings) ---- */
 
 /* Parses every period form of SPEC §3 ("2024-11", "2024年1-11月", "2024年一季度", …,
