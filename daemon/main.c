@@ -1,7 +1,8 @@
 /*
  * main.c — parkpulsed: start-up order, the main loop and shutdown.
  *
- * Start-up follows SPEC §11: configuration (refused with file:line on error),
+ * Start-up follows SPEC §11: configuration (refused with file:line on error,
+ * also for what would fail later: preflight.c),
  * the state directory and its lock, the journal replayed into memory, RRD
  * files rebuilt if the last stop was not clean, then the HTTP socket and the
  * collectors. Signals are blocked in every thread and taken synchronously by
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "notify.h"
 #include "plugin.h"
+#include "preflight.h"
 
 #define EX_USAGE_ 64
 #define EX_SOFTWARE_ 70
@@ -280,10 +282,13 @@ int main(int argc, char **argv)
 
     err[0] = '\0';
     app.cfg = conf_load(conf_file, err, sizeof err);
-    if (app.cfg == NULL) {
+    if (app.cfg == NULL || (!rebuild && preflight_check(app.cfg, err, sizeof err, NULL, 0) > 0)) {
+        /* once: on stderr, and in the system log only when logging goes there */
         fprintf(stderr, "%s", err);
-        if (!foreground)
-            log_err("config", "%s", err);
+        if (!(foreground || rebuild || check_only))
+            for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+                log_err("config", "%s", line);
+        conf_free(app.cfg);
         return EX_CONFIG_;
     }
     if (check_only) {

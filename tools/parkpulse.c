@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "preflight.h"
 
 #define PUSH_MAX_FILE (256L << 20) /* bytes of CSV read for one push */
 #define TOKEN_MAX 4096
@@ -509,7 +510,10 @@ static const char check_config_help[] =
     "usage: parkpulse check-config [FILE]\n"
     "Reads a configuration (default: --config, else " CL_DEFAULT_CONFIG ")\n"
     "with the daemon's own checks and prints 'OK' with what it declares, or each\n"
-    "problem as file:line: message (exit status 78).\n"
+    "problem as file:line: message, top-down (exit status 78). Like parkpulsed\n"
+    "at start-up it also checks, as the user running it: state_dir writable,\n"
+    "each collector's plugin loads, an exec command exists and is executable\n"
+    "(and, as root, has a user), the HTTP and bus ports are free.\n"
     "  -h, --help   this text\n";
 
 int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv)
@@ -546,9 +550,20 @@ int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv)
         free(err);
         return EX_CONFIG;
     }
+    /* what start-up would refuse besides the file itself: the daemon's own checks */
+    char note[512];
+    if (preflight_check(cfg, err, errlen, note, sizeof note) > 0) {
+        fputs(err, stderr);
+        cl_err("check-config", "parkpulsed would not start with %s", file);
+        free(err);
+        conf_free(cfg);
+        return EX_CONFIG;
+    }
     free(err);
     printf("%s: OK (%zu parks, %zu indicators, %zu collectors)\n", file, cfg->catalog.n_parks,
            cfg->catalog.n_indicators, cfg->n_collectors);
+    if (note[0])
+        printf("%s\n", note);
     conf_free(cfg);
     return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }

@@ -7,10 +7,11 @@ and the sysexits codes."""
 import json
 import os
 import pty
+import shutil
 import subprocess
 import unicodedata
 
-from harness import CLIENT, ROOT, DaemonTest, FIXTURES, free_port
+from harness import BUILD, CLIENT, ROOT, DaemonTest, FIXTURES, free_port
 
 TOKEN = "secret-Token-0123456789"
 EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = \
@@ -194,11 +195,20 @@ class ClientTest(DaemonTest):
 
     # ---- check-config ----
     def test_check_config(self):
-        r = run("check-config", os.path.join(ROOT, "config", "parkpulse.conf"))
+        d = self.daemon()
+        # the shipped file, with this build's plugins and a state_dir of the test
+        with open(os.path.join(ROOT, "config", "parkpulse.conf"), encoding="utf-8") as f:
+            shipped = (f.read().replace("/usr/lib/parkpulse/collectors", os.path.join(BUILD, "collectors"))
+                       .replace("/var/lib/parkpulse", d.state).replace("/var/spool/parkpulse", d.spool)
+                       .replace('"127.0.0.1:8080"', '"127.0.0.1:%d"' % d.port)
+                       .replace('"tcp://127.0.0.1:5556"', '"tcp://127.0.0.1:%d"' % d.bus_port))
+        with open(os.path.join(d.dir, "shipped.conf"), "w", encoding="utf-8") as f:
+            f.write(shipped)
+        shutil.copy(os.path.join(ROOT, "config", "indicators.conf"), d.dir)
+        r = run("check-config", os.path.join(d.dir, "shipped.conf"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("OK", r.stdout)
-        self.assertIn("3 parks", r.stdout)
-        d = self.daemon()
+        self.assertIn("0 parks", r.stdout)  # production starts with no park (issue 14)
         bad = os.path.join(d.dir, "broken.conf")
         with open(bad, "w", encoding="utf-8") as f:
             f.write('timezone = "Asia/Shanghai"\n'
