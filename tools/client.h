@@ -59,6 +59,7 @@ int cl_cmd_push(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_report(cl_ctx *ctx, int argc, char **argv);
+int cl_cmd_token(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv); /* tools/subscribe.c */
 
 void cl_ctx_free(cl_ctx *ctx);
