@@ -56,6 +56,10 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
 .PHONY: all deps check unit integration asan run install uninstall clean bench
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
 
+# Objects are kept between runs (make would delete the collectors' and the
+# test suites' objects as intermediates, and the next run compile them again).
+.SECONDARY:
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
@@ -119,8 +123,11 @@ $(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -o $@ $< \
 	    $(shell pkg-config --libs libmicrohttpd) -lpthread
 
+# run: only what the demo runs (not the test suites), in parallel on every core
 DEMO_DIR := demo
-run: deps all
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
+run: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(COLL_SO)
 	@sh config/demo.sh $(BUILD) $(DEMO_DIR)
 
 install: all

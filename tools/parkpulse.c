@@ -53,7 +53,8 @@ static void usage(FILE *f)
             "\n"
             "  -u, --url URL          the daemon (default: http:// + http.listen of the\n"
             "                         configuration, else " CL_DEFAULT_URL ")\n"
-            "  -c, --config FILE      configuration (default " CL_DEFAULT_CONFIG ")\n"
+            "  -c, --config FILE      configuration (default: $PARKPULSE_CONF, else\n"
+            "                         " CL_DEFAULT_CONFIG ")\n"
             "  -t, --token-file FILE  bearer token for writes (default: http.token_file)\n"
             "  -h, --help             this text;  -V, --version  the version\n"
             "\ncommands:\n");
