@@ -22,7 +22,8 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors \
+VERSION  := 0.1
+CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors -DPARKPULSE_VERSION='"$(VERSION)"' \
             -DPP_PLUGIN_DIR='"$(LIBDIR)/parkpulse/collectors"' \
             -DPP_DASHBOARD_DIR='"$(DATADIR)/parkpulse/dashboards"'
 PKGS     := librrd libconfuse libzmq libmicrohttpd
@@ -51,7 +52,7 @@ CLIENT    := $(BUILD)/parkpulse
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
-            libjansson-dev python3 python3-zmq curl chromium systemd
+            libjansson-dev python3 python3-zmq curl chromium systemd prometheus
 
 .PHONY: all deps check unit integration asan run install uninstall clean bench
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
