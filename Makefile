@@ -52,7 +52,7 @@ CLIENT    := $(BUILD)/parkpulse
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
-            libjansson-dev python3 python3-zmq curl chromium systemd prometheus
+            libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml
 
 .PHONY: all deps check unit integration asan run install uninstall clean bench
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
