@@ -23,7 +23,8 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors \
+VERSION  := 0.1
+CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors -DPARKPULSE_VERSION='"$(VERSION)"' \
             -DPP_PLUGIN_DIR='"$(LIBDIR)/parkpulse/collectors"' \
             -DPP_DASHBOARD_DIR='"$(DATADIR)/parkpulse/dashboards"'
 PKGS     := librrd libconfuse libzmq libmicrohttpd
@@ -52,10 +53,14 @@ CLIENT    := $(BUILD)/parkpulse
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
-            libjansson-dev python3 python3-zmq curl chromium systemd
+            libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml
 
 .PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
+
+# Objects are kept between runs (make would delete the collectors' and the
+# test suites' objects as intermediates, and the next run compile them again).
+.SECONDARY:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -138,8 +143,11 @@ $(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -o $@ $< \
 	    $(shell pkg-config --libs libmicrohttpd) -lpthread
 
+# run: only what the demo runs (not the test suites), in parallel on every core
 DEMO_DIR := demo
-run: deps all
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
+run: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(COLL_SO)
 	@sh config/demo.sh $(BUILD) $(DEMO_DIR)
 
 install: all

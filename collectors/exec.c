@@ -51,6 +51,7 @@
  */
 #include "collector.h"
 #include "collector_util.h"
+#include "exec_check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +84,6 @@
 #define EXEC_LIMIT_MAX_OUTPUT   (1ULL << 30)
 #define EXEC_BACKOFF_FACTOR     8
 #define EXEC_MAX_BACKOFF        (10ULL * EXEC_MAX_INTERVAL)
-#define EXEC_MAX_ARGS           256
 #define EXEC_MAX_COMMAND        8192
 #define EXEC_ERR_LINE           1024  /* longest stderr line logged */
 #define EXEC_ERR_LINES          200   /* stderr lines logged per run */
@@ -154,79 +154,6 @@ struct run {
 
 
 
-static void free_vector(char **v)
-{
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-}
-
-
-/*
- * Splits a command line into a NULL-terminated, malloc'd argv: words are
- * separated by blanks; "…" groups blanks into a word (\" and \\ inside).
- * Returns 0, or -1 with the reason in err.
- */
-static int split_command(const char *cmd, char ***out, char *err, size_t errsz)
-{
-    size_t n = 0, cmdlen = strlen(cmd);
-    char **argv = calloc(EXEC_MAX_ARGS + 1, sizeof *argv);
-    char *word = malloc(cmdlen + 1);
-    const char *p = cmd;
-
-    if (!argv || !word) {
-        snprintf(err, errsz, "out of memory");
-        goto fail;
-    }
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        size_t wl = 0;
-        bool quoted = false;
-        for (; *p && (quoted || (*p != ' ' && *p != '\t')); p++) {
-            if ((unsigned char)*p < 0x20 && *p != '\t') {
-                snprintf(err, errsz, "control character in the command");
-                goto fail;
-            }
-            if (*p == '"') {
-                quoted = !quoted;
-            } else if (quoted && *p == '\\' && (p[1] == '"' || p[1] == '\\')) {
-                word[wl++] = *++p;
-            } else {
-                word[wl++] = *p;
-            }
-        }
-        if (quoted) {
-            snprintf(err, errsz, "unterminated \" in the command");
-            goto fail;
-        }
-        if (n == EXEC_MAX_ARGS) {
-            snprintf(err, errsz, "more than %d arguments", EXEC_MAX_ARGS);
-            goto fail;
-        }
-        argv[n] = strndup(word, wl);
-        if (!argv[n]) {
-            snprintf(err, errsz, "out of memory");
-            goto fail;
-        }
-        n++;
-    }
-    if (n == 0) {
-        snprintf(err, errsz, "the command is empty");
-        goto fail;
-    }
-    free(word);
-    *out = argv;
-    return 0;
-fail:
-    free(word);
-    free_vector(argv);
-    return -1;
-}
 
 /* True when the mode bits let uid (with gid and groups) execute the file. */
 static bool mode_allows_exec(const struct stat *st, uid_t uid, gid_t gid, const gid_t *groups,
@@ -325,33 +252,21 @@ static int number_option(struct exec *x, const char *key, unsigned long long min
     return 0;
 }
 
-/* Checks that argv[0] is an absolute path to an executable regular file. */
+/* Checks that argv[0] is an absolute path to an executable regular file
+ * (exec_check.h, the same check `parkpulse check-config` makes). */
 static int check_program(struct exec *x)
 {
     const pp_collector_host *host = x->host;
-    const char *path = x->argv[0];
+    char why[PATH_MAX + 128];
     struct stat st;
 
-    if (path[0] != '/') {
-        host->log(host, PP_LOG_ERR, "command \"%s\" must start with an absolute path",
-                  x->command);
-        return -1;
-    }
-    if (stat(path, &st) < 0) {
-        host->log(host, PP_LOG_ERR, "command %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        host->log(host, PP_LOG_ERR, "command %s is not a regular file", path);
-        return -1;
-    }
-    if ((st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0 || access(path, X_OK) < 0) {
-        host->log(host, PP_LOG_ERR, "command %s is not executable", path);
+    if (exec_check_program(x->command, x->argv[0], &st, why, sizeof why) < 0) {
+        host->log(host, PP_LOG_ERR, "%s", why);
         return -1;
     }
     if (x->switch_user && !mode_allows_exec(&st, x->uid, x->gid, x->groups, x->ngroups))
         host->log(host, PP_LOG_WARN, "command %s may not be executable by uid %u (mode %04o)",
-                  path, (unsigned)x->uid, (unsigned)(st.st_mode & 07777));
+                  x->argv[0], (unsigned)x->uid, (unsigned)(st.st_mode & 07777));
     return 0;
 }
 
@@ -381,8 +296,8 @@ static void exec_destroy(void *state)
     close_fd(&x->devnull);
     close_fd(&x->wake[0]);
     close_fd(&x->wake[1]);
-    free_vector(x->argv);
-    free_vector(x->envp);
+    exec_free_vector(x->argv);
+    exec_free_vector(x->envp);
     free(x->groups);
     free(x->command);
     free(x);
@@ -428,7 +343,7 @@ static int exec_init(const pp_collector_host *host, void **state)
         host->log(host, PP_LOG_ERR, "out of memory");
         goto fail;
     }
-    if (split_command(opt, &x->argv, err, sizeof err) < 0) {
+    if (exec_split_command(opt, &x->argv, err, sizeof err) < 0) {
         host->log(host, PP_LOG_ERR, "command \"%s\": %s", opt, err);
         goto fail;
     }

@@ -28,8 +28,11 @@ collector "spool" { plugin = "spool" path = "$demo/spool" }
 CONF
 cat "$root/tests/fixtures/parks.conf" >> "$demo/parkpulse.conf"
 
-# Sample data: targets first, then the figures (each file copied as .tmp, then renamed).
-for f in targets-2021.csv xiangtan-etdz-2021.csv; do
+# Sample data of the three seed parks (tests/fixtures/README.md says which
+# figures are illustrative): targets first, then the figures (each file
+# copied as .tmp, then renamed).
+for f in targets-2021.csv demo-targets-2021.csv xiangtan-etdz-2021.csv \
+         xiangtan-hitech-2021.csv liuyang-etdz-2021.csv; do
     if [ ! -e "$demo/spool/done/$f" ]; then
         cp -p "$root/tests/fixtures/$f" "$demo/spool/$f.tmp" && mv "$demo/spool/$f.tmp" "$demo/spool/$f"
     fi
@@ -41,6 +44,8 @@ echo "  status:     curl http://127.0.0.1:$port/api/v1/status"
 echo "  alert bus:  tcp://127.0.0.1:$bus (topics alert.<park>.<indicator>)"
 echo "  spool:      $demo/spool (drop *.csv here)"
 echo "  token:      $demo/token (for POST /api/v1/observations)"
+echo "  client:     export PARKPULSE_CONF=$demo/parkpulse.conf   # then: $build/parkpulse status"
+echo "  RRD files:  $demo/state/rrd/<park>/<indicator>.rrd"
 [ -z "$now" ] || echo "  clock:      fixed at $now (PP_DEMO_NOW= make run for the real clock)"
 echo "  stop:       Ctrl-C"
 if [ -n "$now" ]; then

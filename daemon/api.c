@@ -27,6 +27,7 @@
 #include "pace.h"
 #include "pages.h"
 #include "report.h"
+#include "routes.h"
 #include "status.h"
 #include "text.h"
 
@@ -956,6 +957,13 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
     if (!is_get) {
         resp->allow = "GET, HEAD";
         api_error(resp, 405, "method not allowed");
+        return;
+    }
+    if (strcmp(path, "/api/v1") == 0) { /* the route index (routes.c) */
+        jbuf b;
+        jbuf_init(&b);
+        jbuf_puts(&b, routes_index_json());
+        set_body(resp, 200, JSON_TYPE, &b);
         return;
     }
     if (strcmp(path, "/healthz") == 0) { /* ready: see above */

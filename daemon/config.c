@@ -4,7 +4,9 @@
  * The schema is declared once (conf_schema) and libconfuse does the parsing:
  * sections, titles, types, unknown keys, syntax errors. Everything else is
  * checked after the parse, in build_*(), so that one run reports as many
- * problems as it can, each as "file:line: message".
+ * problems as it can, each as "file:line: message". The messages are kept
+ * and written out at the end sorted by file (the main file first) and line,
+ * so that they read top-down whatever check found them.
  *
  * Where things are in the files. libconfuse's own section line (cfg_t->line)
  * is the line of the closing brace once a section has been parsed, so instead
@@ -96,6 +98,19 @@ struct loader {
     int include_depth;
     bool has_pending; /* a held-back message from a collector section */
     char pending[CONF_MSG_MAX + 256];
+    char pending_file[1024]; /* where the held-back message is, for its order */
+    int pending_line;
+    struct errmsg *msgs; /* every message, written into err in file order at the end */
+    size_t n_msgs, cap_msgs;
+};
+
+/* One message, kept until the load ends: the checks after the parse go
+ * section kind by section kind, and people read a file top-down. */
+struct errmsg {
+    char *file;
+    int line;
+    size_t seq;
+    char *text; /* "file:line: message\n" */
 };
 
 static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -124,6 +139,73 @@ static void append_text(struct loader *L, const char *text)
     L->err[L->errpos] = '\0';
 }
 
+/* Keeps a formatted message for flush_errors(); written at once when memory
+ * runs out, so that nothing is lost. */
+static void keep_error(struct loader *L, where w, const char *text)
+{
+    if (L->n_msgs == L->cap_msgs) {
+        size_t cap = L->cap_msgs ? L->cap_msgs * 2 : 16;
+        struct errmsg *grown = realloc(L->msgs, cap * sizeof(*grown));
+        if (!grown) {
+            append_text(L, text);
+            return;
+        }
+        L->msgs = grown;
+        L->cap_msgs = cap;
+    }
+    struct errmsg *m = &L->msgs[L->n_msgs];
+    m->file = strdup(w.file ? w.file : "");
+    m->text = strdup(text);
+    if (!m->file || !m->text) {
+        free(m->file);
+        free(m->text);
+        append_text(L, text);
+        return;
+    }
+    m->line = w.line;
+    m->seq = L->n_msgs++;
+}
+
+static const struct loader *sort_loader; /* under conf_lock */
+
+/* Rank of a file: the order in which the load met it (the main file first). */
+static size_t file_rank(const char *file)
+{
+    for (size_t i = 0; i < sort_loader->n_files; i++)
+        if (strcmp(sort_loader->files[i], file) == 0)
+            return i;
+    return sort_loader->n_files;
+}
+
+static int errmsg_cmp(const void *a, const void *b)
+{
+    const struct errmsg *x = a, *y = b;
+    size_t fx = file_rank(x->file), fy = file_rank(y->file);
+    if (fx != fy)
+        return fx < fy ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Writes the kept messages into the caller's buffer, by file, then line, then
+ * the order they were found in. */
+static void flush_errors(struct loader *L)
+{
+    sort_loader = L;
+    if (L->n_msgs > 1)
+        qsort(L->msgs, L->n_msgs, sizeof(*L->msgs), errmsg_cmp);
+    sort_loader = NULL;
+    for (size_t i = 0; i < L->n_msgs; i++) {
+        append_text(L, L->msgs[i].text);
+        free(L->msgs[i].text);
+        free(L->msgs[i].file);
+    }
+    free(L->msgs);
+    L->msgs = NULL;
+    L->n_msgs = L->cap_msgs = 0;
+}
+
 static void format_error(char *out, size_t outlen, where w, const char *msg)
 {
     if (w.line > 0)
@@ -142,7 +224,7 @@ static void add_error(struct loader *L, where w, const char *fmt, ...)
     va_end(ap);
     format_error(text, sizeof(text), w, msg);
     L->n_errors++;
-    append_text(L, text);
+    keep_error(L, w, text);
 }
 
 static void out_of_memory(struct loader *L)
@@ -249,6 +331,12 @@ static where rec_where(const struct loader *L, int r, const char *opt)
             if (strcmp(rec->opts[i].name, opt) == 0)
                 return (where){file_name(L, rec->opts[i].file), rec->opts[i].line};
     return (where){file_name(L, rec->file), rec->line};
+}
+
+/* w's line when it is in the main file, else 0. */
+static int main_line(const struct loader *L, where w)
+{
+    return w.file && strcmp(w.file, L->main_file) == 0 ? w.line : 0;
 }
 
 static enum sec_kind kind_of(const char *name)
@@ -424,6 +512,8 @@ static void on_error(cfg_t *cfg, const char *fmt, va_list ap)
         if (current_rec(L, cfg) < 0 && L->oom)
             return;
         format_error(L->pending, sizeof(L->pending), w, full);
+        snprintf(L->pending_file, sizeof(L->pending_file), "%s", w.file);
+        L->pending_line = w.line;
         L->has_pending = true;
         return;
     }
@@ -943,6 +1033,8 @@ static void build_global(struct loader *L, cfg_t *root, pp_config *c)
 
     c->timezone = copy_opt_str(L, root, "timezone");
     c->state_dir = copy_opt_str(L, root, "state_dir");
+    c->line_state_dir = main_line(L, rec_where(L, 0, "state_dir"));
+    c->line_plugin_dir = main_line(L, rec_where(L, 0, "plugin_dir"));
     c->plugin_dir = copy_opt_str(L, root, "plugin_dir");
     c->dashboard_dir = copy_opt_str(L, root, "dashboard_dir");
     c->due_day = (int)(due >= 1 && due <= 28 ? due : 20);
@@ -984,6 +1076,7 @@ static void build_http(struct loader *L, cfg_t *root, pp_config *c)
                   "http: max_per_ip (%ld) must not exceed max_connections (%ld)", v[2], v[1]);
 
     c->http_listen = copy_opt_str(L, h, "listen");
+    c->line_http_listen = main_line(L, rec_where(L, r, "listen"));
     c->http_token_file = copy_opt_str(L, h, "token_file");
     c->http_threads = (int)v[0];
     c->http_max_connections = (int)v[1];
@@ -1023,6 +1116,7 @@ static void build_bus(struct loader *L, cfg_t *root, pp_config *c)
                   "bus: curve_clients needs curve_secret_key");
 
     c->bus_publish = copy_opt_str(L, b, "publish");
+    c->line_bus_publish = main_line(L, rec_where(L, r, "publish"));
     c->bus_heartbeat = (int)(hb >= 1 && hb <= 3600 ? hb : 5);
     c->bus_hwm = (int)(hwm >= 0 && hwm <= 10000000 ? hwm : 1000);
     c->bus_max_connections = (int)(maxc >= 1 && maxc <= 65536 ? maxc : 256);
@@ -1377,6 +1471,7 @@ pp_config *conf_load(const char *file, char *err, size_t errlen)
         err[0] = '\0';
     if (!file || !*file) {
         add_error(&L, (where){L.main_file, 0}, "no configuration file given");
+        flush_errors(&L);
         return NULL;
     }
 
@@ -1392,7 +1487,7 @@ pp_config *conf_load(const char *file, char *err, size_t errlen)
     if (parse_file(&L, root, file, (where){file, 0}) != 0) {
         if (L.has_pending) {
             L.n_errors++;
-            append_text(&L, L.pending);
+            keep_error(&L, (where){L.pending_file, L.pending_line}, L.pending);
         }
         if (L.n_errors == 0)
             add_error(&L, (where){file, 0}, "cannot be parsed");
@@ -1402,6 +1497,7 @@ pp_config *conf_load(const char *file, char *err, size_t errlen)
 out:
     if (root)
         cfg_free(root);
+    flush_errors(&L);
     conf_current = NULL;
     pthread_mutex_unlock(&conf_lock);
     loader_free(&L);

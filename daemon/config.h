@@ -68,6 +68,9 @@ typedef struct pp_config {
 
     conf_collector *collectors;
     size_t n_collectors;
+    /* lines of the main file where these were set (0: default, or set in an
+     * included file), for the messages of preflight.c */
+    int line_state_dir, line_plugin_dir, line_http_listen, line_bus_publish;
     pp_catalog catalog;          /* parks and indicators */
 } pp_config;
 

@@ -946,6 +946,7 @@ http_server *http_start(pp_app *app)
         flags |= MHD_USE_IPv6;
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD warns at start */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
         /* max_per_ip and the split between streams and other connections
@@ -956,7 +957,6 @@ http_server *http_start(pp_app *app)
         MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_END);
     if (srv->mhd == NULL) {
         log_err("http", "cannot listen on %s (in use, or not an address of this machine)",

@@ -159,11 +159,23 @@ out:
 static struct timespec retry_next;
 static int retry_wait_s = 1;
 #define RETRY_WAIT_MAX_S 60
+/* While the daemon stops, a retry gives up after this long: the stop keeps
+ * within its 5 s, and what is left stays dirty (no clean-stop marker, so the
+ * next start rebuilds it). */
+#define RETRY_STOPPING_BUDGET_MS 2000
+
+static int64_t mono_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Rebuilds every dirty series' file. Called with the ingest lock held.
  * Returns the number still dirty. */
 static size_t retry_dirty_locked(pp_app *app)
 {
+    int64_t give_up = stopping(app) ? mono_ms_now() + RETRY_STOPPING_BUDGET_MS : INT64_MAX;
     size_t n = store_dirty_count(app->rrd_dir);
     if (n == 0)
         return 0;
@@ -173,7 +185,7 @@ static size_t retry_dirty_locked(pp_app *app)
         return n;
     }
     size_t k = store_dirty_list(app->rrd_dir, keys, n), done = 0;
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0; i < k && mono_ms_now() < give_up; i++) {
         if (ingest_write_series(app, keys[i].park, keys[i].indicator,
                                 pp_period_make(PP_PERIOD_MIN_YEAR, 1)) == 0) {
             store_dirty_clear(app->rrd_dir, keys[i].park, keys[i].indicator);

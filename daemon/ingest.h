@@ -84,8 +84,8 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
  * failed) from the db. A commit does it itself after its own files were
  * written; main's loop calls it with force false — nothing happens while no
  * series is dirty, and the retries are spaced 1 s, 2 s, … up to 60 s apart
- * while they keep failing — and with force true before the clean-stop marker.
- * Takes the ingest lock. Returns the number of series still dirty. */
+ * while they keep failing — and with force true before the clean-stop marker
+ * (then, the daemon stopping, for at most 2 s). Takes the ingest lock. Returns the number of series still dirty. */
 size_t ingest_retry_dirty(pp_app *app, bool force);
 
 #endif

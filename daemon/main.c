@@ -1,7 +1,8 @@
 /*
  * main.c — parkpulsed: start-up order, the main loop and shutdown.
  *
- * Start-up follows SPEC §11: configuration (refused with file:line on error),
+ * Start-up follows SPEC §11: configuration (refused with file:line on error,
+ * also for what would fail later: preflight.c),
  * the state directory and its lock, the graph workers (forked while no other
  * thread exists), the HTTP socket (answering 503 "starting" to everything),
  * the journal replayed into memory, RRD files rebuilt if the last stop was
@@ -40,6 +41,7 @@
 #include "notify.h"
 #include "plugin.h"
 #include "store.h"
+#include "preflight.h"
 
 #define EX_USAGE_ 64
 #define EX_DATAERR_ 65
@@ -326,10 +328,13 @@ int main(int argc, char **argv)
 
     err[0] = '\0';
     app.cfg = conf_load(conf_file, err, sizeof err);
-    if (app.cfg == NULL) {
+    if (app.cfg == NULL || (!rebuild && preflight_check(app.cfg, err, sizeof err, NULL, 0) > 0)) {
+        /* once: on stderr, and in the system log only when logging goes there */
         fprintf(stderr, "%s", err);
-        if (!foreground)
-            log_err("config", "%s", err);
+        if (!(foreground || rebuild || check_only))
+            for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+                log_err("config", "%s", line);
+        conf_free(app.cfg);
         return EX_CONFIG_;
     }
     if (check_only) {
@@ -503,9 +508,10 @@ out:
     graph_pool_stop(app.graphs);
     graph_cache_free(app.graph_cache);
     if (app.journal) {
-        /* no forced retry of dirty RRD files here: that could outlast the
-         * stop's 5 s; write_clean_marker refuses while any is dirty, and the
-         * next start rebuilds them from the journal */
+        /* the marker waits for every RRD file; the retry is bounded while
+         * stopping, and what is left dirty is rebuilt at the next start */
+        if (rc == 0)
+            ingest_retry_dirty(&app, true);
         pthread_mutex_lock(&app.ingest_lock);
         if (rc == 0)
             write_clean_marker(app.rrd_dir, journal_count(app.journal));

@@ -238,9 +238,46 @@ static void inst_free(plugin_inst *pi)
     free(pi);
 }
 
+int plugin_open(const char *plugin_dir, const char *plugin, void **dl,
+                const pp_collector_def **def, char *why, size_t whylen)
+{
+    char path[PATH_MAX];
+    *dl = NULL;
+    *def = NULL;
+    if (!pp_id_valid(plugin)) {
+        snprintf(why, whylen, "bad plugin name '%s'", plugin);
+        return -1;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.so", plugin_dir, plugin) >= sizeof path) {
+        snprintf(why, whylen, "plugin path too long");
+        return -1;
+    }
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        snprintf(why, whylen, "cannot load %s", dlerror());
+        return -1;
+    }
+    const pp_collector_def *d = dlsym(h, PP_COLLECTOR_SYMBOL);
+    if (d == NULL) {
+        snprintf(why, whylen, "%s exports no '%s'", path, PP_COLLECTOR_SYMBOL);
+        dlclose(h);
+        return -1;
+    }
+    if (d->abi_version < PP_COLLECTOR_ABI_MIN || d->abi_version > PP_COLLECTOR_ABI_VERSION ||
+        !d->init || !d->run || !d->shutdown) {
+        snprintf(why, whylen, "%s speaks ABI %d, the daemon %d to %d (or lacks a function)", path,
+                 d->abi_version, PP_COLLECTOR_ABI_MIN, PP_COLLECTOR_ABI_VERSION);
+        dlclose(h);
+        return -1;
+    }
+    *dl = h;
+    *def = d;
+    return 0;
+}
+
 static plugin_inst *inst_load(pp_app *app, const pp_config *cfg, const conf_collector *c)
 {
-    char path[PATH_MAX], num[32];
+    char num[32];
     plugin_inst *pi = calloc(1, sizeof *pi);
     if (pi == NULL)
         return NULL;
@@ -269,31 +306,9 @@ static plugin_inst *inst_load(pp_app *app, const pp_config *cfg, const conf_coll
         log_err("plugin", "collector %s: out of memory", c->name);
         goto fail;
     }
-    if (!pp_id_valid(c->plugin)) {
-        log_err("plugin", "collector %s: bad plugin name '%s'", c->name, c->plugin);
-        goto fail;
-    }
-    if ((size_t)snprintf(path, sizeof path, "%s/%s.so", cfg->plugin_dir, c->plugin) >= sizeof path) {
-        log_err("plugin", "collector %s: plugin path too long", c->name);
-        goto fail;
-    }
-    pi->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (pi->dl == NULL) {
-        log_err("plugin", "collector %s: cannot load %s: %s", c->name, path, dlerror());
-        goto fail;
-    }
-    pi->def = dlsym(pi->dl, PP_COLLECTOR_SYMBOL);
-    if (pi->def == NULL) {
-        log_err("plugin", "collector %s: %s exports no '%s'", c->name, path, PP_COLLECTOR_SYMBOL);
-        goto fail;
-    }
-    if (pi->def->abi_version < PP_COLLECTOR_ABI_MIN ||
-        pi->def->abi_version > PP_COLLECTOR_ABI_VERSION || !pi->def->init || !pi->def->run ||
-        !pi->def->shutdown) {
-        log_err("plugin", "collector %s: %s speaks ABI %d, the daemon %d to %d (or lacks a "
-                "function)", c->name, path, pi->def->abi_version, PP_COLLECTOR_ABI_MIN,
-                PP_COLLECTOR_ABI_VERSION);
-        pi->def = NULL;
+    char why[PATH_MAX + 256];
+    if (plugin_open(cfg->plugin_dir, c->plugin, &pi->dl, &pi->def, why, sizeof why) != 0) {
+        log_err("plugin", "collector %s: %s", c->name, why);
         goto fail;
     }
     /* An older collector sees the host of its own ABI: its checks of

@@ -20,6 +20,14 @@ typedef struct plugin_set plugin_set;
  * running). Called with no lock held. */
 plugin_set *plugin_start_all(pp_app *app, const pp_config *cfg);
 
+/* Loads <plugin_dir>/<plugin>.so and checks that it exports a collector of
+ * an ABI this daemon speaks, without initialising it: what start-up and the
+ * configuration check (preflight.c) both do. Returns 0 with the handle and
+ * the definition (dlclose *dl when done), or -1 with the reason in why. */
+struct pp_collector_def;
+int plugin_open(const char *plugin_dir, const char *plugin, void **dl,
+                const struct pp_collector_def **def, char *why, size_t whylen);
+
 /* Asks every collector to stop, joins its thread and unloads it. NULL is fine. */
 void plugin_stop_all(plugin_set *set);
 

@@ -5,16 +5,31 @@
  * target) follow, ordered by completion, then by value (ascending for ranks
  * and lower-is-better rates). The 通报 table uses the same order within each
  * indicator, so its 排名 column is the ranking's.
+ *
+ * report_metrics() writes the Prometheus text exposition of GET /metrics:
+ * per series (labels park, indicator, unit) the value, target, completion
+ * and pace ratios, gap in points, period and update times, status; one
+ * parkpulse_series_info per series with the names people read; the
+ * daemon's counters; parkpulse_build_info; the process_* metrics.
  */
 #include "report.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "alert.h"
 #include "bus.h"
 #include "status.h"
+
+#ifndef PARKPULSE_VERSION
+#define PARKPULSE_VERSION "0.1"
+#endif
 
 int report_latest_period(const pp_app *app, const pp_indicator *ind)
 {
@@ -287,16 +302,109 @@ typedef struct metric_def {
     const char *name, *help;
 } metric_def;
 
+/* One labelled sample of the series labels: name{park,indicator,unit} v. */
+static void prom_sample(jbuf *b, const char *name, const series_status *st, double v)
+{
+    jbuf_puts(b, name);
+    prom_series_labels(b, st);
+    jbuf_puts(b, " ");
+    json_num(b, v);
+    jbuf_puts(b, "\n");
+}
+
+/* The start of month p (its first day, 00:00) in the daemon's time zone. */
+static double period_start(int p)
+{
+    struct tm tm = { .tm_year = pp_period_year(p) - 1900, .tm_mon = pp_period_month(p) - 1,
+                     .tm_mday = 1, .tm_isdst = -1 };
+    return (double)mktime(&tm);
+}
+
+/* What the kernel says about this process: resident and virtual memory,
+ * CPU time, open descriptors and the start time — on the real clock, never
+ * the fixed --now one. A field that cannot be read is left out. */
+static void process_metrics(jbuf *b)
+{
+    long page = sysconf(_SC_PAGESIZE), tick = sysconf(_SC_CLK_TCK);
+    unsigned long long vsz = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &vsz, &rss) == 2 && page > 0)
+            jbuf_printf(b,
+                        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                        "# TYPE process_resident_memory_bytes gauge\n"
+                        "process_resident_memory_bytes %llu\n"
+                        "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                        "# TYPE process_virtual_memory_bytes gauge\n"
+                        "process_virtual_memory_bytes %llu\n",
+                        rss * (unsigned long long)page, vsz * (unsigned long long)page);
+        fclose(f);
+    }
+    /* /proc/self/stat: the command may hold spaces; fields count from its ')' */
+    char line[1024];
+    unsigned long long utime = 0, stime = 0, start = 0, btime = 0;
+    bool have_stat = false;
+    if ((f = fopen("/proc/self/stat", "r")) != NULL) {
+        if (fgets(line, sizeof line, f)) {
+            char *p = strrchr(line, ')');
+            /* after ") ": state(3) ppid … utime(14) stime(15) … starttime(22) */
+            have_stat = p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+                                           "%*d %*d %*d %*d %*d %*d %llu", &utime, &stime, &start) == 3;
+        }
+        fclose(f);
+    }
+    if ((f = fopen("/proc/stat", "r")) != NULL) {
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "btime %llu", &btime) == 1)
+                break;
+        fclose(f);
+    }
+    if (have_stat && tick > 0) {
+        jbuf_printf(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                       "# TYPE process_cpu_seconds_total counter\n"
+                       "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tick);
+        if (btime > 0)
+            jbuf_printf(b, "# HELP process_start_time_seconds Start time of the process since unix "
+                           "epoch in seconds.\n"
+                           "# TYPE process_start_time_seconds gauge\n"
+                           "process_start_time_seconds %.2f\n",
+                        (double)btime + (double)start / (double)tick);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long n = -1; /* the directory's own descriptor */
+        while (readdir(d))
+            n++;
+        closedir(d);
+        jbuf_printf(b, "# HELP process_open_fds Number of open file descriptors.\n"
+                       "# TYPE process_open_fds gauge\n"
+                       "process_open_fds %ld\n", n - 2); /* . and .. */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        jbuf_printf(b, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                       "# TYPE process_max_fds gauge\n"
+                       "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
+/* Prometheus conventions (docs/ARCHITECTURE.md has no word on them; the
+ * README's HTTP section and parkpulsed(8) list the metrics): counters end in
+ * _total, shares are ratios 0..1 named _ratio, times are unix seconds named
+ * _timestamp_seconds; the gap stays in percentage points (_pp) because it is
+ * a difference of two percentages, not a share. Names and units go into
+ * parkpulse_series_info, to be joined on park and indicator. */
 void report_metrics(const pp_app *app, int64_t now, jbuf *b)
 {
     static const metric_def defs[] = {
-        { "parkpulse_value", "Latest figure of a series, in its unit." },
-        { "parkpulse_target", "Annual target of the latest figure's year." },
-        { "parkpulse_completion_pct", "Completion of the annual target, percent." },
-        { "parkpulse_pace_pct", "Pace (序时进度) at the latest month, percent." },
-        { "parkpulse_gap_pp", "Gap to pace or target, percentage points (places for ranks)." },
-        { "parkpulse_period_month", "Latest period of the series as year*100+month." },
-        { "parkpulse_updated_timestamp_seconds", "When the figure in force was received." },
+        { "parkpulse_value", "Latest figure of a series, in its unit (label unit)." },
+        { "parkpulse_target", "Annual target of the latest figure's year, in the series' unit." },
+        { "parkpulse_completion_ratio", "Completion of the annual target, 0..1 (1 = target met)." },
+        { "parkpulse_pace_ratio", "Pace (序时进度) due by the latest month, 0..1 of the annual target." },
+        { "parkpulse_gap_pp", "Gap to the pace or target in percentage points: completion minus "
+                              "pace, x100 (places for ranks)." },
+        { "parkpulse_period_timestamp_seconds", "Start of the latest period of the series (its "
+                                                "first day, 00:00 local time), unix seconds." },
+        { "parkpulse_updated_timestamp_seconds", "When the figure in force was received, unix seconds." },
     };
     const pp_catalog *cat = &app->cfg->catalog;
     size_t cap = cat->n_parks * cat->n_indicators;
@@ -312,6 +420,23 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                             db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id), -1, now,
                             &all[n]))
                 n++;
+    jbuf_puts(b, "# HELP parkpulse_build_info The parkpulse version (label version), always 1.\n"
+                 "# TYPE parkpulse_build_info gauge\n"
+                 "parkpulse_build_info{");
+    prom_label(b, "version", PARKPULSE_VERSION, true);
+    jbuf_puts(b, "} 1\n"
+                 "# HELP parkpulse_series_info Names of a series for legends: park_name, "
+                 "indicator_label, unit; always 1.\n"
+                 "# TYPE parkpulse_series_info gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        jbuf_puts(b, "parkpulse_series_info{");
+        prom_label(b, "park", all[i].park->id, true);
+        prom_label(b, "indicator", all[i].ind->id, false);
+        prom_label(b, "park_name", all[i].park->name, false);
+        prom_label(b, "indicator_label", all[i].ind->label, false);
+        prom_label(b, "unit", all[i].ind->unit, false);
+        jbuf_puts(b, "} 1\n");
+    }
     for (size_t d = 0; d < sizeof defs / sizeof defs[0]; d++) {
         jbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", defs[d].name, defs[d].help, defs[d].name);
         for (size_t i = 0; i < n; i++) {
@@ -321,19 +446,15 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
             switch (d) {
             case 0: v = st->value; break;
             case 1: if (!st->has_target) continue; v = st->target; break;
-            case 2: if (!r->has_completion) continue; v = r->completion_pct; break;
-            case 3: if (!r->has_pace) continue; v = r->pace_pct; break;
+            case 2: if (!r->has_completion) continue; v = r->completion_pct / 100.0; break;
+            case 3: if (!r->has_pace) continue; v = r->pace_pct / 100.0; break;
             case 4: if (!r->has_gap) continue; v = r->gap; break;
-            case 5: v = pp_period_year(st->period) * 100 + pp_period_month(st->period); break;
+            case 5: v = period_start(st->period); break;
             default: v = (double)st->updated_at; break;
             }
             if (!isfinite(v))
                 continue;
-            jbuf_puts(b, defs[d].name);
-            prom_series_labels(b, st);
-            jbuf_puts(b, " ");
-            json_num(b, v);
-            jbuf_puts(b, "\n");
+            prom_sample(b, defs[d].name, st, v);
         }
     }
     static const pp_status statuses[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
@@ -366,8 +487,8 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                 "# HELP parkpulse_targets_total Targets accepted.\n"
                 "# TYPE parkpulse_targets_total counter\n"
                 "parkpulse_targets_total %llu\n"
-                "# HELP parkpulse_alert_seq Sequence number of the last alert.\n"
-                "# TYPE parkpulse_alert_seq counter\n"
+                "# HELP parkpulse_alert_seq Sequence number of the last alert (kept across restarts).\n"
+                "# TYPE parkpulse_alert_seq gauge\n"
                 "parkpulse_alert_seq %llu\n"
                 "# HELP parkpulse_bus_messages_total Alert messages handed to the bus, by outcome.\n"
                 "# TYPE parkpulse_bus_messages_total counter\n"
@@ -378,10 +499,7 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                 "parkpulse_series %zu\n"
                 "# HELP parkpulse_journal_records Records in the journal.\n"
                 "# TYPE parkpulse_journal_records gauge\n"
-                "parkpulse_journal_records %llu\n"
-                "# HELP parkpulse_start_time_seconds When the daemon started (its clock).\n"
-                "# TYPE parkpulse_start_time_seconds gauge\n"
-                "parkpulse_start_time_seconds %lld\n",
+                "parkpulse_journal_records %llu\n",
                 (unsigned long long)app_counter(&app->n_files_ok),
                 (unsigned long long)app_counter(&app->n_files_refused),
                 (unsigned long long)app_counter(&app->n_obs_accepted),
@@ -390,6 +508,6 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                 (unsigned long long)(app->alerts ? alert_seq(app->alerts) : 0),
                 (unsigned long long)published, (unsigned long long)dropped,
                 db_series_count(app->db),
-                (unsigned long long)(app->journal ? journal_count(app->journal) : 0),
-                (long long)app->started_at);
+                (unsigned long long)(app->journal ? journal_count(app->journal) : 0));
+    process_metrics(b);
 }

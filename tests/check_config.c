@@ -141,6 +141,35 @@ START_TEST(test_example_config)
     ck_assert_ptr_eq(pp_catalog_indicator(&c->catalog, "固定资产投资"),
                      &c->catalog.indicators[3]);
 
+    /* as installed: no park and no exec collector (issue 14); the examples
+     * are commented out, and must be right once the "# " is removed */
+    ck_assert_uint_eq(c->catalog.n_parks, 0);
+    ck_assert_uint_eq(c->n_collectors, 1);
+    ck_assert_str_eq(c->collectors[0].name, "spool");
+    conf_free(c);
+    char *text = NULL, path[8192], cwd[4096];
+    size_t len = 0;
+    FILE *in = fopen("config/parkpulse.conf", "r"), *out = open_memstream(&text, &len);
+    ck_assert(in && out && getcwd(cwd, sizeof cwd));
+    char line[1024];
+    static const char *const examples[] = { "# park \"", "# collector \"bureau\"",
+                                            "#                      interval", "#   # ", "# }" };
+    while (fgets(line, sizeof line, in)) {
+        const char *l = line;
+        for (size_t i = 0; i < N(examples); i++)
+            if (strncmp(line, examples[i], strlen(examples[i])) == 0)
+                l = line + 2;
+        if (strcmp(l, "include(\"indicators.conf\")\n") == 0)
+            fprintf(out, "include(\"%s/config/indicators.conf\")\n", cwd);
+        else
+            fputs(l, out);
+    }
+    fclose(in);
+    fclose(out);
+    c = load_text("example", text, err, sizeof(err), path, sizeof(path));
+    free(text);
+    ck_assert_msg(c != NULL, "example with its examples refused:\n%s", err);
+
     ck_assert_uint_eq(c->catalog.n_parks, 3);
     static const struct {
         const char *id, *name, *type, *region;

@@ -47,7 +47,10 @@ void cl_ctx_free(cl_ctx *ctx)
 
 const char *cl_config_file(const cl_ctx *ctx)
 {
-    return ctx->config_opt ? ctx->config_opt : CL_DEFAULT_CONFIG;
+    if (ctx->config_opt)
+        return ctx->config_opt;
+    const char *env = getenv("PARKPULSE_CONF"); /* e.g. the demo's, printed by make run */
+    return env && *env ? env : CL_DEFAULT_CONFIG;
 }
 
 int cl_config(cl_ctx *ctx, const char *cmd, const pp_config **cfg)
@@ -59,7 +62,10 @@ int cl_config(cl_ctx *ctx, const char *cmd, const pp_config **cfg)
     }
     ctx->cfg_tried = true;
     const char *file = cl_config_file(ctx);
-    if (ctx->config_opt == NULL && access(file, R_OK) != 0) {
+    const char *env = getenv("PARKPULSE_CONF");
+    /* only the built-in default may be absent; a file named by -c or
+     * PARKPULSE_CONF must be there */
+    if (ctx->config_opt == NULL && !(env && *env) && access(file, R_OK) != 0) {
         ctx->cfg_missing = true;
         return 0;
     }

@@ -59,11 +59,13 @@ int cl_cmd_push(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_report(cl_ctx *ctx, int argc, char **argv);
+int cl_cmd_token(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv); /* tools/subscribe.c */
 
 void cl_ctx_free(cl_ctx *ctx);
 
-/* The configuration file in use: --config, else the default file. */
+/* The configuration file in use: --config, else $PARKPULSE_CONF when set and
+ * not empty, else the default file. */
 const char *cl_config_file(const cl_ctx *ctx);
 
 /* Loads the configuration once (--config, else the default file when it is

@@ -1,7 +1,7 @@
 /*
  * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (SPEC §10):
  * the global options, the command table, and the commands status, push,
- * check-config, rebuild and report.
+ * check-config, rebuild, report and token.
  *
  *     parkpulse [--url URL] [--config FILE] [--token-file FILE] COMMAND [ARGS]
  *
@@ -21,12 +21,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "preflight.h"
 
 #define PUSH_MAX_FILE (256L << 20) /* bytes of CSV read for one push */
 #define TOKEN_MAX 4096
@@ -40,6 +43,7 @@ static const cl_command commands[] = {
       "print alerts as they come (filling gaps from the HTTP API)" },
     { "report", cl_cmd_report, "--period YYYY-MM [--format F] [--encoding E]",
       "the monthly report table (CSV or JSON)" },
+    { "token", cl_cmd_token, "--create [--force] [FILE]", "create the bearer token file" },
 };
 
 static void usage(FILE *f)
@@ -49,14 +53,15 @@ static void usage(FILE *f)
             "\n"
             "  -u, --url URL          the daemon (default: http:// + http.listen of the\n"
             "                         configuration, else " CL_DEFAULT_URL ")\n"
-            "  -c, --config FILE      configuration (default " CL_DEFAULT_CONFIG ")\n"
+            "  -c, --config FILE      configuration (default: $PARKPULSE_CONF, else\n"
+            "                         " CL_DEFAULT_CONFIG ")\n"
             "  -t, --token-file FILE  bearer token for writes (default: http.token_file)\n"
             "  -h, --help             this text;  -V, --version  the version\n"
             "\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        char head[96];
-        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].args);
-        fprintf(f, "  %-50s %s\n", head, commands[i].summary);
+        /* two lines each, so that no line runs past 80 columns */
+        fprintf(f, "  %s%s%s\n        %s\n", commands[i].name, commands[i].args[0] ? " " : "",
+                commands[i].args, commands[i].summary);
     }
     fprintf(f, "\n'parkpulse COMMAND --help' describes a command; see parkpulse(1).\n");
 }
@@ -85,17 +90,19 @@ static int next_opt(int argc, char **argv, const char *shortopts, const struct o
 
 static const char status_help[] =
     "usage: parkpulse status [--park P]\n"
-    "Prints every park's latest figure of each indicator: period, value, completion\n"
-    "of the annual target, gap to the target pace in percentage points, and status\n"
-    "(ok, warning, critical, stale, no_target). Colours only on a terminal, and\n"
-    "never when NO_COLOR is set.\n"
+    "Prints every park's latest figure of each indicator, with Chinese headers:\n"
+    "园区 (park), 指标 (indicator), 期间 (period), 数值 (value), 完成率 (completion\n"
+    "of the annual target), 较序时(百分点) (gap to the target pace in percentage\n"
+    "points) and 状态, the status: 正常 (ok), 预警 (warning), 严重 (critical),\n"
+    "逾期 (stale: the figure is overdue), 未设目标 (no_target). Colours only on a\n"
+    "terminal, and never when NO_COLOR is set.\n"
     "  -p, --park P   one park only\n"
     "  -h, --help     this text\n";
 
 enum { COL_PARK, COL_IND, COL_PERIOD, COL_VALUE, COL_DONE, COL_GAP, COL_STATUS, N_COLS };
 
-static const char *const col_head[N_COLS] = { "PARK",       "INDICATOR", "PERIOD", "VALUE",
-                                              "COMPLETION", "GAP",       "STATUS" };
+static const char *const col_head[N_COLS] = { "园区",   "指标",           "期间", "数值",
+                                              "完成率", "较序时(百分点)", "状态" };
 static const bool col_right[N_COLS] = { false, false, false, true, true, true, false };
 
 typedef struct row {
@@ -170,18 +177,28 @@ static const char *jnum(const json_t *obj, const char *key, const char *fmt, cha
     return buf;
 }
 
-static const char *status_colour(const char *status)
+/* The statuses as the pages name them (dashboards/assets/app.js), with
+ * their colours; an unknown status is shown as sent. */
+static const struct { const char *id, *zh, *colour; } statuses[] = {
+    { "ok", "正常", "\033[32m" },          { "warning", "预警", "\033[33m" },
+    { "critical", "严重", "\033[1;31m" },  { "no_target", "未设目标", "\033[2m" },
+    { "stale", "逾期", "\033[35m" },
+};
+
+static const char *status_zh(const char *status)
 {
-    if (strcmp(status, "critical") == 0)
-        return "\033[1;31m";
-    if (strcmp(status, "warning") == 0)
-        return "\033[33m";
-    if (strcmp(status, "ok") == 0)
-        return "\033[32m";
-    if (strcmp(status, "stale") == 0)
-        return "\033[35m";
-    if (strcmp(status, "no_target") == 0)
-        return "\033[2m";
+    for (size_t i = 0; status && i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strcmp(status, statuses[i].id) == 0)
+            return statuses[i].zh;
+    return status;
+}
+
+/* The colour of a shown (Chinese) status, or NULL. */
+static const char *status_colour(const char *shown)
+{
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strcmp(shown, statuses[i].zh) == 0)
+            return statuses[i].colour;
     return NULL;
 }
 
@@ -197,7 +214,7 @@ static int add_park_rows(table *t, const json_t *park)
     if (!json_is_array(inds))
         return 1;
     if (json_array_size(inds) == 0) {
-        char *cells[N_COLS] = { (char *)name, "(no figures yet)", NULL, NULL, NULL, NULL, NULL };
+        char *cells[N_COLS] = { (char *)name, "(尚无数据)", NULL, NULL, NULL, NULL, NULL };
         return table_add(t, cells);
     }
     size_t i;
@@ -218,7 +235,7 @@ static int add_park_rows(table *t, const json_t *park)
             value,
             (char *)jnum(s, "completion_pct", "%.2f%%", done, sizeof done),
             (char *)jnum(s, "gap_pp", "%+.2f", gap, sizeof gap),
-            (char *)jstr(s, "status"),
+            (char *)status_zh(jstr(s, "status")),
         };
         if (table_add(t, cells) != 0)
             return -1;
@@ -346,7 +363,8 @@ static const char push_help[] =
     "to POST /api/v1/observations with the bearer token. The daemon takes the\n"
     "whole file or, when any row is bad, nothing: each bad row is printed with\n"
     "its line number and the exit status is 65. FILE '-' reads standard input.\n"
-    "  -t, --token-file FILE  the token (default: http.token_file of the configuration)\n"
+    "  -t, --token-file FILE  the token (default: http.token_file of the\n"
+    "                         configuration)\n"
     "  -h, --help             this text\n";
 
 /* Reads all of fd (at most max bytes); returns 0, or -errno / -EFBIG. */
@@ -509,7 +527,10 @@ static const char check_config_help[] =
     "usage: parkpulse check-config [FILE]\n"
     "Reads a configuration (default: --config, else " CL_DEFAULT_CONFIG ")\n"
     "with the daemon's own checks and prints 'OK' with what it declares, or each\n"
-    "problem as file:line: message (exit status 78).\n"
+    "problem as file:line: message, top-down (exit status 78). Like parkpulsed\n"
+    "at start-up it also checks, as the user running it: state_dir writable,\n"
+    "each collector's plugin loads, an exec command exists and is executable\n"
+    "(and, as root, has a user), the HTTP and bus ports are free.\n"
     "  -h, --help   this text\n";
 
 int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv)
@@ -546,9 +567,20 @@ int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv)
         free(err);
         return EX_CONFIG;
     }
+    /* what start-up would refuse besides the file itself: the daemon's own checks */
+    char note[512];
+    if (preflight_check(cfg, err, errlen, note, sizeof note) > 0) {
+        fputs(err, stderr);
+        cl_err("check-config", "parkpulsed would not start with %s", file);
+        free(err);
+        conf_free(cfg);
+        return EX_CONFIG;
+    }
     free(err);
     printf("%s: OK (%zu parks, %zu indicators, %zu collectors)\n", file, cfg->catalog.n_parks,
            cfg->catalog.n_indicators, cfg->n_collectors);
+    if (note[0])
+        printf("%s\n", note);
     conf_free(cfg);
     return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }
@@ -558,7 +590,8 @@ int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv)
 static const char rebuild_help[] =
     "usage: parkpulse rebuild\n"
     "Regenerates every RRD file from the journal by running\n"
-    "'parkpulsed -c FILE --rebuild' (FILE: --config, else " CL_DEFAULT_CONFIG ").\n"
+    "'parkpulsed -c FILE --rebuild'\n"
+    "(FILE: --config, else " CL_DEFAULT_CONFIG ").\n"
     "The daemon must be stopped first (it holds the state directory), and this\n"
     "must run as the user that owns the state directory.\n"
     "  -h, --help   this text\n";
@@ -689,12 +722,14 @@ int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv)
 /* ---- report ------------------------------------------------------------ */
 
 static const char report_help[] =
-    "usage: parkpulse report --period YYYY-MM [--format csv|json] [--encoding gb18030]\n"
+    "usage: parkpulse report --period YYYY-MM [--format csv|json]\n"
+    "                        [--encoding utf-8|gb18030]\n"
     "Writes the monthly report table (通报) of every park to standard output.\n"
     "  -p, --period YYYY-MM    the month (required)\n"
     "  -f, --format csv|json   default csv\n"
     "  -e, --encoding utf-8|gb18030\n"
-    "                          gb18030 for spreadsheet programs that expect it (default utf-8)\n"
+    "                          gb18030 for spreadsheet programs that expect it\n"
+    "                          (default utf-8)\n"
     "  -h, --help              this text\n";
 
 int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
@@ -750,6 +785,134 @@ int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
     }
     cl_answer_free(&ans);
     return rc;
+}
+
+/* ---- token ------------------------------------------------------------- */
+
+static const char token_help[] =
+    "usage: parkpulse token --create [--force] [FILE]\n"
+    "Creates the bearer token that writes need (POST /api/v1/observations):\n"
+    "32 random bytes from getrandom(), written as 64 hex digits and a newline to\n"
+    "FILE (default: http.token_file of the configuration, else /etc/parkpulse/token),\n"
+    "mode 0640, group parkpulse when that group exists. An existing file is kept\n"
+    "(exit status 73) unless --force replaces it. Prints the file's name.\n"
+    "  --create     create the file (the only action)\n"
+    "  -f, --force  replace an existing token\n"
+    "  -h, --help   this text\n";
+
+#define TOKEN_BYTES 32
+#define TOKEN_DEFAULT_FILE "/etc/parkpulse/token"
+
+/* Writes the whole buffer; returns 0 or -errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        buf += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int cl_cmd_token(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "create", no_argument, NULL, 'C' },
+                                          { "force", no_argument, NULL, 'f' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    bool create = false, force = false;
+    int c, rc = 0;
+    while ((c = next_opt(argc, argv, "fh", opts, token_help, &rc)) != -1) {
+        if (c == 0)
+            return rc;
+        if (c == 'C')
+            create = true;
+        else if (c == 'f')
+            force = true;
+    }
+    if (!create || optind < argc - 1) {
+        fputs(token_help, stderr);
+        return EX_USAGE;
+    }
+    const char *file = optind < argc ? argv[optind] : NULL;
+    if (file == NULL) {
+        const pp_config *cfg;
+        if ((rc = cl_config(ctx, "token", &cfg)) != 0)
+            return rc;
+        if (cfg && cfg->http_token_file == NULL) {
+            cl_err("token", "%s sets no http.token_file: give FILE", cl_config_file(ctx));
+            return EX_CONFIG;
+        }
+        file = cfg ? cfg->http_token_file : TOKEN_DEFAULT_FILE;
+    }
+
+    unsigned char raw[TOKEN_BYTES];
+    char hex[TOKEN_BYTES * 2 + 2];
+    for (size_t got = 0; got < sizeof raw;) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cl_err("token", "getrandom: %s", strerror(errno));
+            return EX_OSERR;
+        }
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    hex[TOKEN_BYTES * 2] = '\n';
+    hex[TOKEN_BYTES * 2 + 1] = '\0';
+    explicit_bzero(raw, sizeof raw);
+
+    /* written beside the target and renamed over it: never a half token */
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid()) >= (int)sizeof tmp) {
+        cl_err("token", "%s: name too long", file);
+        return EX_USAGE;
+    }
+    if (!force && access(file, F_OK) == 0) {
+        cl_err("token", "%s exists; keeping it (--force replaces it)", file);
+        explicit_bzero(hex, sizeof hex);
+        return EX_CANTCREAT;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        int e = errno;
+        cl_err("token", "cannot create %s: %s", tmp, strerror(e));
+        explicit_bzero(hex, sizeof hex);
+        return e == EACCES || e == EPERM ? EX_NOPERM : EX_CANTCREAT;
+    }
+    struct group *gr = getgrnam("parkpulse");
+    int r = write_all(fd, hex, strlen(hex));
+    explicit_bzero(hex, sizeof hex);
+    if (r == 0 && gr && fchown(fd, (uid_t)-1, gr->gr_gid) != 0)
+        r = -errno;
+    if (r == 0 && fchmod(fd, 0640) != 0)
+        r = -errno;
+    if (r == 0 && fsync(fd) != 0)
+        r = -errno;
+    if (close(fd) != 0 && r == 0)
+        r = -errno;
+    /* without --force a file that appeared meanwhile is kept: link() fails on it */
+    if (r == 0 && (force ? rename(tmp, file) : link(tmp, file)) != 0)
+        r = -errno;
+    int saved = r;
+    if (saved != 0 || !force)
+        unlink(tmp);
+    if (saved == -EEXIST) {
+        cl_err("token", "%s exists; keeping it (--force replaces it)", file);
+        return EX_CANTCREAT;
+    }
+    if (saved != 0) {
+        cl_err("token", "cannot write %s: %s", file, strerror(-saved));
+        return saved == -EACCES || saved == -EPERM ? EX_NOPERM : EX_IOERR;
+    }
+    printf("%s\n", file);
+    return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }
 
 /* ---- main -------------------------------------------------------------- */

@@ -117,12 +117,14 @@ static int fetch(sub_state *st, bool since, uint64_t *seq_out)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: parkpulse subscribe [--park P] [--json] [--endpoint E] [--http URL] [--count N]\n"
+    fprintf(f, "usage: parkpulse subscribe [--park P] [--json] [--endpoint E] [--http URL]\n"
+               "                           [--count N]\n"
                "  -p, --park P      only the alerts of park P\n"
                "      --json        print each alert as the JSON published on the bus\n"
                "  -e, --endpoint E  the bus (default: bus.publish of the configuration)\n"
                "      --http URL    the daemon's HTTP endpoint for the snapshot and gaps\n"
-               "  -n, --count N     exit after N new alerts (the active ones printed first do not count)\n");
+               "  -n, --count N     exit after N new alerts (the active ones printed first\n"
+               "                    do not count)\n");
 }
 
 int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)

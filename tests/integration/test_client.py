@@ -7,15 +7,16 @@ and the sysexits codes."""
 import json
 import os
 import pty
+import shutil
 import subprocess
 import unicodedata
 
-from harness import CLIENT, ROOT, DaemonTest, FIXTURES, free_port
+from harness import BUILD, CLIENT, ROOT, DaemonTest, FIXTURES, free_port
 
 TOKEN = "secret-Token-0123456789"
 EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = \
     64, 65, 66, 69, 75, 77, 78
-COMMANDS = ("status", "push", "check-config", "rebuild", "report")
+COMMANDS = ("status", "push", "check-config", "rebuild", "report", "token")
 
 
 def run(*args, env=None, **kw):
@@ -54,15 +55,15 @@ class ClientTest(DaemonTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("\x1b[", r.stdout)  # not a terminal: no colours
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[0].split(), ["PARK", "INDICATOR", "PERIOD", "VALUE", "COMPLETION",
-                                            "GAP", "STATUS"])
+        self.assertEqual(lines[0].split(), ["园区", "指标", "期间", "数值", "完成率",
+                                            "较序时(百分点)", "状态"])  # issue 14: Chinese
         t = self.rows(r.stdout)
         fai = t[("湘潭经开区", "固定资产投资")]
-        self.assertEqual(fai[2:], ["2021-08", "192.2", "亿元", "64.07%", "-2.60", "ok"])
-        self.assertEqual(t[("湘潭经开区", "财税收入")][-3:], ["60.95%", "-5.71", "warning"])
-        self.assertEqual(t[("湘潭经开区", "实际利用外资")][-4:], ["万美元", "44.83%", "-21.83", "critical"])
-        self.assertEqual(t[("湘潭经开区", "规模以上工业增加值增速")][-3:], ["-", "+2.10", "ok"])
-        self.assertEqual(t[("湘潭经开区", "工业总产值")][-1], "no_target")
+        self.assertEqual(fai[2:], ["2021-08", "192.2", "亿元", "64.07%", "-2.60", "正常"])
+        self.assertEqual(t[("湘潭经开区", "财税收入")][-3:], ["60.95%", "-5.71", "预警"])
+        self.assertEqual(t[("湘潭经开区", "实际利用外资")][-4:], ["万美元", "44.83%", "-21.83", "严重"])
+        self.assertEqual(t[("湘潭经开区", "规模以上工业增加值增速")][-3:], ["-", "+2.10", "正常"])
+        self.assertEqual(t[("湘潭经开区", "工业总产值")][-1], "未设目标")
         # every fixture park is listed, also those without figures
         parks = [l.split()[0] for l in lines[1:]]
         for name in ("湘潭经开区", "湘潭高新区", "浏阳经开区"):
@@ -119,11 +120,11 @@ class ClientTest(DaemonTest):
     def test_status_colours_on_tty_only_without_no_color(self):
         d = self.started()
         out = self.status_on_tty(d, {})
-        self.assertIn("\x1b[1;31mcritical", out)
-        self.assertIn("\x1b[33mwarning", out)
+        self.assertIn("\x1b[1;31m严重", out)
+        self.assertIn("\x1b[33m预警", out)
         out = self.status_on_tty(d, {"NO_COLOR": "1"})
         self.assertNotIn("\x1b[", out)
-        self.assertIn("critical", out)
+        self.assertIn("严重", out)
 
     def test_not_running(self):
         url = "http://127.0.0.1:%d" % free_port()
@@ -194,11 +195,20 @@ class ClientTest(DaemonTest):
 
     # ---- check-config ----
     def test_check_config(self):
-        r = run("check-config", os.path.join(ROOT, "config", "parkpulse.conf"))
+        d = self.daemon()
+        # the shipped file, with this build's plugins and a state_dir of the test
+        with open(os.path.join(ROOT, "config", "parkpulse.conf"), encoding="utf-8") as f:
+            shipped = (f.read().replace("/usr/lib/parkpulse/collectors", os.path.join(BUILD, "collectors"))
+                       .replace("/var/lib/parkpulse", d.state).replace("/var/spool/parkpulse", d.spool)
+                       .replace('"127.0.0.1:8080"', '"127.0.0.1:%d"' % d.port)
+                       .replace('"tcp://127.0.0.1:5556"', '"tcp://127.0.0.1:%d"' % d.bus_port))
+        with open(os.path.join(d.dir, "shipped.conf"), "w", encoding="utf-8") as f:
+            f.write(shipped)
+        shutil.copy(os.path.join(ROOT, "config", "indicators.conf"), d.dir)
+        r = run("check-config", os.path.join(d.dir, "shipped.conf"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("OK", r.stdout)
-        self.assertIn("3 parks", r.stdout)
-        d = self.daemon()
+        self.assertIn("0 parks", r.stdout)  # production starts with no park (issue 14)
         bad = os.path.join(d.dir, "broken.conf")
         with open(bad, "w", encoding="utf-8") as f:
             f.write('timezone = "Asia/Shanghai"\n'
@@ -258,17 +268,64 @@ class ClientTest(DaemonTest):
         value, _ = d.fetch_day("xiangtan-etdz", "fixed_asset_investment", "2021-08-15")
         self.assertAlmostEqual(value, 192.2, places=6)
 
+    # ---- token ----
+    def test_token_create(self):
+        d = self.daemon()
+        path = os.path.join(d.dir, "new-token")
+        r = run("token", "--create", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), path)
+        st = os.stat(path)
+        self.assertEqual(st.st_mode & 0o777, 0o640)
+        try:
+            import grp
+            self.assertEqual(st.st_gid, grp.getgrnam("parkpulse").gr_gid)
+        except KeyError:
+            pass  # no group parkpulse on this machine: the file keeps the user's group
+        with open(path) as f:
+            first = f.read()
+        self.assertRegex(first, r"^[0-9a-f]{64}\n$")
+        # never overwritten without --force
+        r = run("token", "--create", path)
+        self.assertEqual(r.returncode, 73, r.stderr)
+        self.assertIn("exists", r.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), first)
+        r = run("token", "--create", "--force", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path) as f:
+            second = f.read()
+        self.assertRegex(second, r"^[0-9a-f]{64}\n$")
+        self.assertNotEqual(first, second)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o640)
+        self.assertEqual(sorted(os.listdir(d.dir)).count("new-token"), 1)
+        self.assertEqual([n for n in os.listdir(d.dir) if ".tmp." in n], [])
+        # the default file is http.token_file of the configuration, and it works for push
+        r = run("--config", d.conf, "token", "--create")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), d.token_file)
+        d.start()
+        r = run("--config", d.conf, "push", os.path.join(FIXTURES, "targets-2021.csv"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(run("token").returncode, EX_USAGE)
+
     # ---- help, version, usage ----
     def test_help(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
         for c in COMMANDS:
-            self.assertIn("  " + c + " ", r.stdout)
-        for c in COMMANDS:
+            self.assertRegex(r.stdout, r"(?m)^  %s( |$)" % c)
+        # issue 14: no line of any --help runs past 80 columns
+        self.assertEqual([l for l in r.stdout.splitlines() if width(l) > 80], [])
+        for c in COMMANDS + ("subscribe",):
             r = run(c, "--help")
             self.assertEqual(r.returncode, 0, c)
             self.assertTrue(r.stdout.startswith("usage: parkpulse " + c), r.stdout)
             self.assertEqual(r.stderr, "")
+            self.assertEqual([l for l in r.stdout.splitlines() if width(l) > 80], [], c)
+        from harness import DAEMON
+        r = subprocess.run([DAEMON, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual([l for l in r.stdout.splitlines() if width(l) > 80], [])
         r = run("--version")
         self.assertEqual(r.returncode, 0)
         self.assertTrue(r.stdout.startswith("parkpulse "))
