@@ -5,6 +5,9 @@
 # per harness and the total "fuzz-replay: N passed, M failed"; fails on any
 # failure. Run from the project root.
 bindir=$1; shift
+# a sanitizer's report ends in abort(), so that replay_main names the input
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}abort_on_error=1"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}abort_on_error=1:print_stacktrace=1"
 passed=0; failed=0
 for h in "$@"; do
     dirs="tests/fuzz/corpus/$h"

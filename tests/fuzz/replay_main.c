@@ -31,7 +31,7 @@ static char current[PATH_MAX + 64] = "(none)";
 
 static void say_current(void)
 {
-    static const char pre[] = "fuzz-replay: FAILED on ";
+    static const char pre[] = "fuzz-replay: FAILED at ";
     ssize_t r = write(2, pre, sizeof pre - 1);
     r = write(2, current, strlen(current));
     r = write(2, "\n", 1);
@@ -170,6 +170,7 @@ int main(int argc, char **argv)
     LLVMFuzzerInitialize(&argc, &argv);
     for (int i = 1; i < argc; i++)
         replay(argv[i], &passed, &failed);
+    snprintf(current, sizeof current, "the end, after the last input (a leak?)");
     printf("fuzz-replay: %s: %u passed, %u failed\n", argv[0], passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }
