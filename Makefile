@@ -109,6 +109,7 @@ FUZZ_HARNESSES := csv period text api
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_LIBS = $(shell pkg-config --libs jansson)
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o $(BUILD)/tests/fuzz/%.o
 fuzz:
 	$(MAKE) deps EXTRA_PKGS="clang libclang-rt-14-dev"
 	$(MAKE) $(FUZZ_HARNESSES:%=$(FUZZ_DIR)/fuzz_%)

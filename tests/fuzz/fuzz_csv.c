@@ -6,7 +6,7 @@
  * Invariants checked, beyond "no crash, no leak, no undefined behaviour":
  *   - csv_parse returns 0 exactly when no error was counted; at most
  *     CSV_MAX_ERRORS are kept; every reason is NUL-terminated valid UTF-8, and
- *     so is csv_errors_report;
+ *     so is csv_errors_report; every error's line exists in the input;
  *   - the encoding is UTF-8 for every valid UTF-8 input;
  *   - every observation and target names a configured park and indicator by
  *     its id, has a period or year in the accepted range, a finite value, an
@@ -58,7 +58,18 @@ static bool obs_equal(const pp_obs *a, const pp_obs *b)
            strcmp(a->note, b->note) == 0;
 }
 
-static void check_result(const csv_result *r, int rc, bool utf8_in)
+/* Physical lines as the reader counts them: LF, CRLF or a lone CR ends one.
+ * The same in GB18030, whose trail bytes are never CR or LF. */
+static int count_lines(const char *s, size_t len)
+{
+    int n = 1;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\n' || (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n')))
+            n++;
+    return n;
+}
+
+static void check_result(const csv_result *r, int rc, bool utf8_in, int lines)
 {
     FUZZ_ASSERT((rc == 0) == (r->n_errors_total == 0), "rc %d with %zu errors", rc,
                 r->n_errors_total);
@@ -74,7 +85,7 @@ static void check_result(const csv_result *r, int rc, bool utf8_in)
         FUZZ_ASSERT(memchr(e->reason, '\0', sizeof e->reason) != NULL, "reason not terminated");
         FUZZ_ASSERT(e->reason[0] != '\0', "empty reason on line %d", e->line);
         FUZZ_ASSERT(fuzz_utf8_str(e->reason), "reason not UTF-8: %s", e->reason);
-        FUZZ_ASSERT(e->line >= 0, "line %d", e->line);
+        FUZZ_ASSERT(e->line >= 0 && e->line <= lines, "line %d of %d", e->line, lines);
     }
     FUZZ_ASSERT(r->n_obs == 0 || r->layout == CSV_LAYOUT_OBSERVATIONS ||
                 r->layout == CSV_LAYOUT_WIDE, "observations in layout %d", (int)r->layout);
@@ -154,7 +165,7 @@ static void round_trip(const csv_result *r)
     FUZZ_ASSERT(fclose(f) == 0, "fclose");
     csv_result again;
     int rc = csv_parse(buf, size, &cfg->catalog, &again);
-    check_result(&again, rc, true);
+    check_result(&again, rc, true, count_lines(buf, size));
     FUZZ_ASSERT(rc == 0, "canonical form refused: %s\n%s",
                 again.n_errors ? again.errors[0].reason : "?", buf);
     FUZZ_ASSERT(again.n_obs == r->n_obs && again.n_targets == r->n_targets, "counts differ");
@@ -191,7 +202,7 @@ static void gb18030_twin(const uint8_t *data, size_t size, const csv_result *r, 
     }
     csv_result g;
     int grc = csv_parse(gb, gblen, &cfg->catalog, &g);
-    check_result(&g, grc, false);
+    check_result(&g, grc, false, count_lines(gb, gblen));
     FUZZ_ASSERT(strcmp(g.encoding, "GB18030") == 0, "GB18030 twin read as %s", g.encoding);
     FUZZ_ASSERT(grc == rc && g.n_obs == r->n_obs && g.n_targets == r->n_targets &&
                     g.n_errors_total == r->n_errors_total && g.n_rows == r->n_rows &&
@@ -221,7 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     csv_result r;
     int rc = csv_parse((const char *)data, size, &cfg->catalog, &r);
     bool utf8 = fuzz_utf8(data, size, NULL);
-    check_result(&r, rc, utf8);
+    check_result(&r, rc, utf8, count_lines((const char *)data, size));
     if (rc == 0)
         round_trip(&r);
     bool bom = size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0;

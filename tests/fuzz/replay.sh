@@ -1,7 +1,7 @@
 #!/bin/sh
 # replay.sh BINDIR HARNESS... — `make check`'s regression run of the fuzz
 # corpora: BINDIR/fuzz_<h> (built with replay_main.c, no libFuzzer) reads every
-# file of tests/fuzz/corpus/<h>/ and tests/fuzz/crashes/<h>/. Prints one line
+# file of tests/fuzz/seeds/<h>/, tests/fuzz/corpus/<h>/ and tests/fuzz/crashes/<h>/. Prints one line
 # per harness and the total "fuzz-replay: N passed, M failed"; fails on any
 # failure. Run from the project root.
 bindir=$1; shift
@@ -11,6 +11,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}abort_on_error=1:print_st
 passed=0; failed=0
 for h in "$@"; do
     dirs="tests/fuzz/corpus/$h"
+    [ -d "tests/fuzz/seeds/$h" ] && dirs="tests/fuzz/seeds/$h $dirs"
     [ -d "tests/fuzz/crashes/$h" ] && dirs="$dirs tests/fuzz/crashes/$h"
     out=$("$bindir/fuzz_$h" $dirs)
     rc=$?

@@ -3,7 +3,7 @@
  * given directories (or the given files) goes once through
  * LLVMFuzzerTestOneInput, after LLVMFuzzerInitialize. `make check` builds each
  * harness with it (gcc, the normal or the ASan/UBSan flags) and replays the
- * committed corpora in tests/fuzz/corpus/<harness>/ and tests/fuzz/crashes/,
+ * committed inputs of tests/fuzz/{seeds,corpus,crashes}/<harness>/ (replay.sh),
  * so that every input that once crashed stays a regression test.
  *
  * A harness reports a broken invariant by aborting, and a sanitizer ends the
@@ -32,6 +32,10 @@ static char current[PATH_MAX + 64] = "(none)";
 static void say_current(void)
 {
     static const char pre[] = "fuzz-replay: FAILED at ";
+    static volatile sig_atomic_t said;
+    if (said)
+        return; /* a sanitizer's death callback, then its abort() */
+    said = 1;
     ssize_t r = write(2, pre, sizeof pre - 1);
     r = write(2, current, strlen(current));
     r = write(2, "\n", 1);

@@ -1,9 +1,12 @@
 #!/bin/sh
 # run.sh FUZZDIR SECONDS HARNESS... — `make fuzz`: runs each libFuzzer harness
 # FUZZDIR/fuzz_<h> for SECONDS, one after another at nice 10, on a working copy
-# of tests/fuzz/corpus/<h>/ (plus tests/fuzz/crashes/<h>/ and the dictionary
+# of tests/fuzz/corpus/<h>/ (plus the hand-written real inputs of
+# tests/fuzz/seeds/<h>/, tests/fuzz/crashes/<h>/ and the dictionary
 # tests/fuzz/<h>.dict when present), then merges what it found back into
-# tests/fuzz/corpus/<h>/ as a minimized corpus (-merge=1). Crashes are left in
+# tests/fuzz/corpus/<h>/ as a minimized corpus (-merge=1 -use_counters=0: one
+# input per covered edge rather than per hit count, which keeps the committed
+# corpus to a few hundred small files). Crashes are left in
 # FUZZDIR/artifacts/<h>/. Prints a summary with libFuzzer's final counts
 # (stat::number_of_executed_units) and fails when any harness found a crash.
 # FUZZ_ARGS adds libFuzzer options. Run from the project root.
@@ -17,6 +20,7 @@ for h in "$@"; do
     work="$fuzzdir/corpus/$h"; art="$fuzzdir/artifacts/$h"; log="$fuzzdir/$h.log"
     mkdir -p "$work" "$art" "tests/fuzz/corpus/$h"
     seeds="tests/fuzz/corpus/$h"
+    [ -d "tests/fuzz/seeds/$h" ] && seeds="$seeds tests/fuzz/seeds/$h"
     [ -d "tests/fuzz/crashes/$h" ] && seeds="$seeds tests/fuzz/crashes/$h"
     dict=""
     [ -f "tests/fuzz/$h.dict" ] && dict="-dict=tests/fuzz/$h.dict"
@@ -37,7 +41,7 @@ for h in "$@"; do
     # merge the working corpus into a minimized copy, which replaces the committed one
     merged="$fuzzdir/merged/$h"
     rm -rf "$merged"; mkdir -p "$merged"
-    if nice -n 10 "$bin" -merge=1 -max_len=8192 -timeout=20 -rss_limit_mb=2048 \
+    if nice -n 10 "$bin" -merge=1 -use_counters=0 -max_len=8192 -timeout=20 -rss_limit_mb=2048 \
             "$merged" "tests/fuzz/corpus/$h" "$work" > "$fuzzdir/$h.merge.log" 2>&1 &&
         [ -n "$(ls "$merged")" ]; then
         rm -f "tests/fuzz/corpus/$h"/*
