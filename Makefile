@@ -3,6 +3,7 @@
 #   make            build the daemon, the collectors and the client into build/
 #   make check      install missing packages, build, run every test (also under ASan/UBSan)
 #   make security   floods and hostile probes at full size (a few minutes; tests/security/run.py)
+#   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (README "Fuzzing")
 #   make run        install missing packages, build, start the demo in the foreground
 #   make install    PREFIX=/usr/local DESTDIR= (staged installs honoured)
 #
@@ -55,7 +56,7 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml
 
-.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security
+.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security fuzz fuzz-replay
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
 
 # Objects are kept between runs (make would delete the collectors' and the
@@ -112,9 +113,9 @@ security: deps all
 # check: the whole suite twice — once plain, once under AddressSanitizer and UBSan —
 # then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build.
 check: deps
-	$(MAKE) unit integration
+	$(MAKE) unit integration fuzz-replay
 	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    CFLAGS="-O1 -g" unit integration
+	    CFLAGS="-O1 -g" unit integration fuzz-replay
 	$(MAKE) torture-run ROUNDS=3
 
 # torture: kill -9 rounds with concurrent feeders, and full disks (tests/torture/torture.py,
@@ -125,6 +126,42 @@ torture: deps
 
 torture-run: all
 	BUILD=$(BUILD) /usr/bin/python3 tests/torture/torture.py --rounds $(ROUNDS) $(if $(SEED),--seed $(SEED))
+
+
+# fuzz: the libFuzzer harnesses of tests/fuzz/ built with clang into build/fuzz/,
+# each run FUZZ_SECONDS on its corpus, new inputs merged back into
+# tests/fuzz/corpus/<harness>/ (see README "Fuzzing"). fuzz-replay (part of
+# check): every corpus and crash file through each harness, built with $(CC)
+# and a plain main (tests/fuzz/replay_main.c): no clang needed.
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES := csv period text api
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIBS = $(shell pkg-config --libs jansson)
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o $(BUILD)/tests/fuzz/%.o
+fuzz:
+	$(MAKE) deps EXTRA_PKGS="clang libclang-rt-14-dev"
+	$(MAKE) $(FUZZ_HARNESSES:%=$(FUZZ_DIR)/fuzz_%)
+	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/libparkpulse.a: $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_api: $(FUZZ_DIR)/obj/tests/fuzz/json_check.o
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libparkpulse.a
+	clang $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDFLAGS) $(FUZZ_LIBS) $(LDLIBS)
+
+fuzz-replay: $(FUZZ_HARNESSES:%=$(BUILD)/fuzz-replay/fuzz_%)
+	@sh tests/fuzz/replay.sh $(BUILD)/fuzz-replay $(FUZZ_HARNESSES)
+
+$(BUILD)/fuzz-replay/fuzz_api: $(BUILD)/tests/fuzz/json_check.o
+$(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(LIBPP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LIBS) $(LDLIBS)
 
 # bench: the daemon and the baselines built with -O2 and no sanitizers into
 # build/bench, then bench/bench.py (a few minutes; see README "Performance").

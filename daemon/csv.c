@@ -1099,7 +1099,8 @@ static int parse_year(const char *s, int *year, char *why, size_t whylen)
         goto bad;
     const char *p = v;
     for (; isdigit((unsigned char)*p); p++, n++)
-        y = y * 10 + (*p - '0');
+        if (n < 4) /* more digits are refused below; never overflow y */
+            y = y * 10 + (*p - '0');
     if (starts(p, "年"))
         p += strlen("年");
     if (n != 4 || *p != '\0')

@@ -672,6 +672,29 @@ START_TEST(test_bounds)
 }
 END_TEST
 
+/* A year of many digits is refused as a bad year, without overflowing an
+ * int on the way (found while writing tests/fuzz/fuzz_csv.c; UBSan reported
+ * "signed integer overflow" in parse_year). */
+START_TEST(test_year_digits)
+{
+    static const char *const years[] = {"99999999999999999999", "2147483648", "12345年",
+                                        "0000000000000000000002021"};
+    for (size_t i = 0; i < sizeof years / sizeof years[0]; i++) {
+        char buf[256];
+        csv_result r;
+        snprintf(buf, sizeof buf, "park,indicator,year,target\nxiangtan-etdz,tax_revenue,%s,5\n",
+                 years[i]);
+        ck_assert_int_eq(parse_str(buf, &r), -1);
+        ck_assert_uint_eq(r.n_errors, 1);
+        ck_assert_int_eq(r.errors[0].line, 2);
+        ck_assert_msg(strstr(r.errors[0].reason, "bad year") != NULL, "%s: %s", years[i],
+                      r.errors[0].reason);
+        ck_assert_uint_eq(r.n_targets, 0);
+        csv_result_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_error_cap_and_report)
 {
     size_t rows = CSV_MAX_ERRORS + 5;
@@ -885,6 +908,7 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, test_row_contents);
     tcase_add_test(tc, test_truncation);
     tcase_add_test(tc, test_bounds);
+    tcase_add_test(tc, test_year_digits);
     tcase_add_test(tc, test_error_cap_and_report);
     suite_add_tcase(s, tc);
 
