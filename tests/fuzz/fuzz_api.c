@@ -98,8 +98,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("TZ", "Asia/Shanghai", 1);
     tzset();
     memset(&app, 0, sizeof app);
-    pthread_rwlock_init(&app.cfg_lock, NULL);
-    pthread_mutex_init(&app.ingest_lock, NULL);
+    if (app_locks_init(&app) != 0)
+        abort();
     app.cfg = fuzz_config(NULL);
     struct tm tm = {.tm_year = 2021 - 1900, .tm_mon = 8, .tm_mday = 15, .tm_hour = 12};
     app.fixed_now = (int64_t)mktime(&tm);
@@ -124,6 +124,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     ingest_fixture(root, "xiangtan-etdz-2021.csv");
     ingest_fixture(root, "wide-2024.csv");
     alert_evaluate(app.alerts, NULL, NULL, 0, true);
+    atomic_store(&app.ready, true); /* as main.c does once started: no 503 "starting" */
     return 0;
 }
 
