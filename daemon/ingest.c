@@ -81,7 +81,8 @@ static bool obs_unchanged(const db *d, const pp_obs *o)
     db_vintage v;
     if (!db_series_latest(s, o->period, &v))
         return false;
-    return v.value == o->value && v.status == o->status;
+    return v.value == o->value && v.status == o->status && v.has_yoy == o->has_yoy &&
+           (!o->has_yoy || v.yoy == o->yoy);
 }
 
 /* Copies src into dst (size PP_SOURCE_MAX + 1), cut at a UTF-8 character boundary. */
