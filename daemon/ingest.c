@@ -347,6 +347,16 @@ ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *
     return st;
 }
 
+/* Logs the rows an input skipped on purpose (total and note rows, csv.h). */
+static void log_skipped(const char *source, const csv_result *cr)
+{
+    if (cr->n_skipped == 0)
+        return;
+    char *rep = csv_skipped_report_at(cr, source, NULL);
+    log_info("ingest", "%s: %zu row(s) skipped:\n%s", source, cr->n_skipped, rep ? rep : "");
+    free(rep);
+}
+
 ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
                          ingest_result *res)
 {
@@ -379,6 +389,7 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
         st = INGEST_REFUSED;
         goto out;
     }
+    log_skipped(source, &cr);
     for (size_t i = 0; i < cr.n_obs; i++)
         if (cr.obs[i].source[0] == '\0')
             copy_source(cr.obs[i].source, source);
@@ -676,6 +687,7 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
             csv_result_free(&cr);
             continue;
         }
+        log_skipped(source, &cr);
         for (size_t k = 0; k < cr.n_obs; k++)
             if (cr.obs[k].source[0] == '\0')
                 copy_source(cr.obs[k].source, source);

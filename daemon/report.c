@@ -330,6 +330,11 @@ void report_history_json(const pp_app *app, const pp_park *park, const pp_indica
         json_str(b, st);
         json_key(b, "source", false);
         json_str(b, v.source);
+        json_key(b, "yoy", false);
+        if (v.has_yoy)
+            json_num(b, v.yoy);
+        else
+            json_null(b);
         json_key(b, "received_at", false);
         json_str(b, app_format_time(v.received_at, tbuf, sizeof tbuf));
         jbuf_puts(b, "}");
