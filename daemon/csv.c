@@ -1882,7 +1882,8 @@ static int parse_year(const char *s, int *year, char *why, size_t whylen)
         goto bad;
     const char *p = v;
     for (; isdigit((unsigned char)*p); p++, n++)
-        y = y * 10 + (*p - '0');
+        if (n < 4) /* more digits are refused below; never overflow y */
+            y = y * 10 + (*p - '0');
     if (starts(p, "年"))
         p += strlen("年");
     if (n != 4 || *p != '\0')
@@ -1968,8 +1969,9 @@ static void row_observation(parser *ps, record *rec, const header *h)
     if (parse_status(cell(rec, h, COL_STATUS), &o.status, why, sizeof why) < 0)
         goto bad;
     const char *unit = cell(rec, h, COL_UNIT);
-    int rc = value_parse(cell(rec, h, COL_VALUE), unit, h->at[COL_VALUE] >= 0 ? h->unit[h->at[COL_VALUE]] : NULL,
-                         ind->unit, &v, why, sizeof why);
+    int rc = value_parse(cell(rec, h, COL_VALUE), unit,
+                         h->at[COL_VALUE] >= 0 ? h->unit[h->at[COL_VALUE]] : NULL, ind->unit, &v,
+                         why, sizeof why);
     if (rc < 0)
         goto bad;
     int yrc = parse_yoy(rec, h, h->at[COL_YOY], &o.yoy, why, sizeof why);
