@@ -660,6 +660,7 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
 {
     const char *fmt = req->query ? req->query(req->query_ctx, "format") : NULL;
     const char *enc = req->query ? req->query(req->query_ctx, "encoding") : NULL;
+    const char *layout = req->query ? req->query(req->query_ctx, "layout") : NULL;
     int period;
     if (!query_period(req, "period", &period, resp))
         return;
@@ -696,7 +697,10 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
         reply_json(req, resp, &b, newest_update(app));
         return;
     }
-    report_table_csv(app, period, app_now(app), &b);
+    if (layout != NULL && strcmp(layout, "wide") == 0)
+        report_table_csv_wide(app, period, app_now(app), &b);
+    else
+        report_table_csv(app, period, app_now(app), &b);
     size_t len;
     char *csv = jbuf_take(&b, &len);
     if (csv == NULL) {

@@ -1,16 +1,49 @@
 /*
  * csv.c — the CSV reader of SPEC §3: turns the bytes of one input (a spool
- * file, an exec collector's output, a POST body) into validated observations
- * or targets, or into a list of errors with line numbers and reasons.
+ * file, an exec collector's output, a POST body, a workbook sheet turned into
+ * CSV) into validated observations or targets, or into a list of errors with
+ * line numbers and reasons.
  *
- * The work is done in four passes over one buffer: the encoding is settled
+ * The work is done in passes over one buffer: the encoding is settled
  * (UTF-8, BOM stripped, otherwise GB18030 through iconv); an RFC 4180 record
  * reader hands out one record at a time with the physical line it starts on;
- * the header decides the layout (observations, targets or wide) and maps each
- * column to a role; every data record is then checked against the catalogue
- * and turned into pp_obs or pp_target. Bad rows do not stop the reader: it
- * collects every error so that the operator can fix a file in one go. The
- * reader is pure: no file I/O, no global state, nothing logged.
+ * the header is found and decides the layout (observations, targets or wide)
+ * and maps each column to a role; every data record is then checked against
+ * the catalogue and turned into pp_obs or pp_target. Bad rows do not stop the
+ * reader: it collects every error so that the sender can fix a file in one
+ * go. The reader is pure: no file I/O, no global state, nothing logged.
+ *
+ * Files as Excel leaves them (README "Feeding figures"):
+ *  - the header is the first of the first CSV_HEADER_SCAN non-blank records
+ *    that names a park column and a period, indicator, value, year or
+ *    indicator column; the lines above it (a title, "单位：亿元") are skipped.
+ *    When none does, the record with the most cells is taken, so that its
+ *    errors ("unknown column '园区名称' (did you mean '园区'?)") are reported.
+ *  - a header cell may carry a unit in brackets, full or half width:
+ *    固定资产投资（亿元）, 数值(万元), 同比(%): cells of that column without a
+ *    unit of their own are in that unit, converted like units in values.
+ *  - a record right under the header whose cells say 累计 / 本月累计 / 1-N月 /
+ *    累计值 (the value) and 同比 / 增速 / 同比增长 (the yoy) under indicator
+ *    cells is the second row of a two-row header: the indicator's cell is
+ *    merged across its columns (repeated in each, or in the first only).
+ *    本月, 目标, 完成%, 较序时, 状态… under an indicator are ignored.
+ *  - yoy: a column 同比 / 同比增长 / 增速 / 增长 / yoy (with or without (%)) in
+ *    an observations file; in a wide table `<indicator>同比` /
+ *    `<indicator>增速` beside the indicator's column, or a bare 同比 right
+ *    after it.
+ *  - a park is its id or its name; 园区代码 and 指标代码 (ids) beside 园区 and
+ *    指标 (names) are read as the ids, the names not checked.
+ *  - rows whose park cell is 合计, 小计, 总计, 全省, 全市 (spaces ignored:
+ *    "合  计") and note lines under the table (注：…, 数据来源：…, alone in the
+ *    first cell) are skipped and listed in csv_result.skipped.
+ *  - the 通报 parkpulse exports (report.c: CSV, and layout=wide) reads back:
+ *    its derived columns — 目标, 完成率(%), 序时进度(%), 差距(百分点), 排名,
+ *    状态 and status (the pace status, twice), 说明 — are ignored; a header
+ *    with 序时进度, 差距 or 完成率 is such a table.
+ *
+ * Every reason is Chinese first, then English, as "<中文> / <English>"
+ * (internally the two halves are kept apart by WHY_SEP until they are
+ * written out, so that a reason can be put inside another).
  */
 #include "csv.h"
 
@@ -26,15 +59,23 @@
 #include <string.h>
 #include <strings.h>
 
-#define WHY_MAX 320 /* = sizeof(csv_error.reason) */
-#define SHOW_MAX 96 /* bytes of an offending text quoted in a reason */
+/* Reasons are cut to fit (at a character boundary, by text_copy_utf8): every
+ * snprintf into a reason may truncate, on purpose. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define WHY_MAX CSV_REASON_MAX /* = sizeof(csv_error.reason) */
+#define SHOW_MAX 96            /* bytes of an offending text quoted in a reason */
+#define WHY_SEP '\x1f'         /* between the Chinese and the English half, inside */
+#define CSV_HEADER_SCAN 20     /* non-blank records looked at for the header */
+#define UNIT_MAX 32
 
 /* ======================================================================
  * Small helpers
  * ====================================================================== */
 
 /* Copies s into buf for quoting in a message: at most SHOW_MAX bytes, cut at
- * a character boundary, with "…" when cut. */
+ * a character boundary, with "…" when cut; control characters (a newline in
+ * a quoted field) become spaces, so that a reason stays on one line. */
 static const char *show(const char *s, char *buf, size_t len)
 {
     if (s == NULL)
@@ -44,24 +85,93 @@ static const char *show(const char *s, char *buf, size_t len)
         n = text_copy_utf8(buf, len - 3, s);
         memcpy(buf + n, "\xE2\x80\xA6", 4);
     }
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     return buf;
 }
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Writes zh, WHY_SEP, en into why: two formats of the same arguments, in the
+ * same order (the English one is checked by the compiler). */
+static void vset_why(char *why, size_t whylen, const char *zh, const char *en, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(why, whylen, zh, ap);
+    if (n < 0) {
+        why[0] = '\0';
+        n = 0;
+    }
+    if ((size_t)n + 2 < whylen) {
+        why[n] = WHY_SEP;
+        int m = vsnprintf(why + n + 1, whylen - (size_t)n - 1, en, ap2);
+        if (m < 0)
+            why[n] = '\0';
+    }
+    va_end(ap2);
+    if (strlen(why) + 1 >= whylen) /* never leave half a UTF-8 character */
+        text_copy_utf8(why, whylen, why);
+}
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
+static void set_why(char *why, size_t whylen, const char *zh, const char *en, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_why(char *why, size_t whylen, const char *zh, const char *en, ...)
 {
     if (why == NULL || whylen == 0)
         return;
     va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(why, whylen, fmt, ap);
+    va_start(ap, en);
+    vset_why(why, whylen, zh, en, ap);
     va_end(ap);
-    if (n < 0)
-        why[0] = '\0';
-    else if ((size_t)n >= whylen) /* never leave half a UTF-8 character */
-        text_copy_utf8(why, whylen, why);
+}
+
+/* The two halves of an inside reason (English empty when there is none). */
+static void why_split(const char *why, char *zh, char *en, size_t len)
+{
+    const char *sep = strchr(why, WHY_SEP);
+    if (sep == NULL) {
+        text_copy_utf8(zh, len, why);
+        en[0] = '\0';
+        return;
+    }
+    size_t n = (size_t)(sep - why) < len ? (size_t)(sep - why) : len - 1;
+    memcpy(zh, why, n);
+    zh[n] = '\0';
+    text_copy_utf8(zh, len, zh);
+    text_copy_utf8(en, len, sep + 1);
+}
+
+/* why = zh, WHY_SEP, en: for halves formatted apart. */
+static void why_join(char *why, size_t whylen, const char *zh, const char *en)
+{
+    snprintf(why, whylen, "%s%c%s", zh, WHY_SEP, en);
+    text_copy_utf8(why, whylen, why);
+}
+
+/* why = zh_prefix + inner's Chinese, WHY_SEP, en_prefix + inner's English. */
+static void why_prefix(char *why, size_t whylen, const char *zh_prefix, const char *en_prefix,
+                       const char *inner)
+{
+    char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
+    why_split(inner, zh, en, sizeof zh);
+    snprintf(a, sizeof a, "%s%s", zh_prefix, zh);
+    snprintf(b, sizeof b, "%s%s", en_prefix, en);
+    text_copy_utf8(a, sizeof a, a);
+    text_copy_utf8(b, sizeof b, b);
+    why_join(why, whylen, a, b);
+}
+
+/* An inside reason as people read it: "<中文> / <English>", in place. */
+static void why_public(char *why, size_t whylen)
+{
+    char *sep = strchr(why, WHY_SEP);
+    if (sep == NULL)
+        return;
+    char en[WHY_MAX];
+    text_copy_utf8(en, sizeof en, sep + 1);
+    snprintf(sep, whylen - (size_t)(sep - why), " / %s", en);
+    text_copy_utf8(why, whylen, why);
 }
 
 static void ascii_lower(char *s)
@@ -86,6 +196,12 @@ static int fold_copy(char *dst, size_t cap, const char *src)
 static bool starts(const char *p, const char *prefix)
 {
     return strncmp(p, prefix, strlen(prefix)) == 0;
+}
+
+static bool ends(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
 size_t csv_edit_distance(const char *a, const char *b)
@@ -119,92 +235,108 @@ size_t csv_edit_distance(const char *a, const char *b)
     return d;
 }
 
-/* The "did you mean" machinery: keeps the closest candidate seen. */
+#define SUGGEST_CHARS 128 /* longer keys and candidates are compared by their start */
+
+/* Levenshtein distance over characters (a Chinese character is one). */
+static size_t char_distance(const uint32_t *a, size_t la, const uint32_t *b, size_t lb)
+{
+    size_t row[SUGGEST_CHARS + 1];
+    if (la == 0)
+        return lb;
+    if (lb == 0)
+        return la;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The "did you mean" machinery: keeps the closest candidate seen, by
+ * characters; a candidate of two characters or more inside the key (园区 in
+ * 园区名称) or the key inside a candidate counts as close. */
 typedef struct {
     const char *key;
-    char lower[CSV_MAX_FIELD + 1];
+    uint32_t cp[SUGGEST_CHARS];
+    size_t n;
     const char *best;
     size_t dist;
 } suggester;
 
 static void suggest_init(suggester *sg, const char *key)
 {
+    char lower[CSV_MAX_FIELD + 1];
     sg->key = key;
-    text_copy_utf8(sg->lower, sizeof sg->lower, key);
-    ascii_lower(sg->lower);
+    fold_copy(lower, sizeof lower, key) == 0 ? (void)0 : (void)text_copy_utf8(lower, sizeof lower, key);
+    ascii_lower(lower);
+    sg->n = text_code_points(lower, sg->cp, SUGGEST_CHARS);
+    if (sg->n > SUGGEST_CHARS)
+        sg->n = SUGGEST_CHARS;
     sg->best = NULL;
     sg->dist = SIZE_MAX;
 }
 
+static bool cp_contains(const uint32_t *hay, size_t nh, const uint32_t *needle, size_t nn)
+{
+    for (size_t i = 0; nn > 0 && i + nn <= nh; i++)
+        if (memcmp(hay + i, needle, nn * sizeof *hay) == 0)
+            return true;
+    return false;
+}
+
 static void suggest_try(suggester *sg, const char *cand)
 {
+    uint32_t cp[SUGGEST_CHARS];
     if (cand == NULL || cand[0] == '\0')
         return;
-    size_t d = csv_edit_distance(sg->lower, cand);
+    size_t n = text_code_points(cand, cp, SUGGEST_CHARS);
+    if (n > SUGGEST_CHARS)
+        n = SUGGEST_CHARS;
+    size_t d = char_distance(sg->n > 0 ? sg->cp : cp, sg->n, cp, n);
+    size_t shorter = n < sg->n ? n : sg->n;
+    if (shorter >= 2 && (cp_contains(sg->cp, sg->n, cp, n) || cp_contains(cp, n, sg->cp, sg->n)))
+        d = 1; /* 园区 in 园区名称, 湘潭经开区 in 湘潭经开区管委会 */
     if (d < sg->dist) {
         sg->dist = d;
         sg->best = cand;
     }
 }
 
-/* Writes "unknown <what> '<key>'" and, when a candidate is close enough,
- * " (did you mean '<best>'?)". */
-static void suggest_why(const suggester *sg, const char *what, char *why, size_t whylen)
+/* true when the best candidate is close enough to suggest. */
+static bool suggest_close(const suggester *sg)
 {
-    char k[SHOW_MAX + 4];
-    size_t len = strlen(sg->key), limit = len / 3 > 2 ? len / 3 : 2;
+    size_t limit = sg->n / 3 > 2 ? sg->n / 3 : 2;
+    return sg->best != NULL && sg->dist <= limit && sg->dist < sg->n;
+}
+
+/* Writes "未知<zh>“<key>”（是否应为“<best>”？） / unknown <what> '<key>' (did
+ * you mean '<best>'?)", the suggestion when a candidate is close enough. */
+static void suggest_why(const suggester *sg, const char *zh, const char *what, char *why,
+                        size_t whylen)
+{
+    char k[SHOW_MAX + 4], a[WHY_MAX], b[WHY_MAX];
     show(sg->key, k, sizeof k);
-    if (sg->best != NULL && sg->dist <= limit)
-        set_why(why, whylen, "unknown %s '%s' (did you mean '%s'?)", what, k, sg->best);
-    else
-        set_why(why, whylen, "unknown %s '%s'", what, k);
+    if (suggest_close(sg)) {
+        snprintf(a, sizeof a, "未知%s“%s”（是否应为“%s”？）", zh, k, sg->best);
+        snprintf(b, sizeof b, "unknown %s '%s' (did you mean '%s'?)", what, k, sg->best);
+    } else {
+        snprintf(a, sizeof a, "未知%s“%s”", zh, k);
+        snprintf(b, sizeof b, "unknown %s '%s'", what, k);
+    }
+    why_join(why, whylen, a, b);
 }
-
-static const pp_park *find_park(const pp_catalog *cat, const char *key, char *why, size_t whylen)
-{
-    if (key[0] == '\0') {
-        set_why(why, whylen, "missing park");
-        return NULL;
-    }
-    const pp_park *pk = pp_catalog_park(cat, key);
-    if (pk != NULL)
-        return pk;
-    suggester sg;
-    suggest_init(&sg, key);
-    for (size_t i = 0; i < cat->n_parks; i++) {
-        suggest_try(&sg, cat->parks[i].id);
-        suggest_try(&sg, cat->parks[i].name);
-    }
-    suggest_why(&sg, "park", why, whylen);
-    return NULL;
-}
-
-static const pp_indicator *find_indicator(const pp_catalog *cat, const char *key,
-                                          const char *what, char *why, size_t whylen)
-{
-    if (key[0] == '\0') {
-        set_why(why, whylen, "missing indicator");
-        return NULL;
-    }
-    const pp_indicator *ind = pp_catalog_indicator(cat, key);
-    if (ind == NULL) {
-        /* labels typed with full-width characters folded by a spreadsheet */
-        char folded[CSV_MAX_FIELD + 1];
-        if (fold_copy(folded, sizeof folded, key) == 0)
-            ind = pp_catalog_indicator(cat, folded);
-    }
-    if (ind != NULL)
-        return ind;
-    suggester sg;
-    suggest_init(&sg, key);
-    for (size_t i = 0; i < cat->n_indicators; i++) {
-        suggest_try(&sg, cat->indicators[i].id);
-        suggest_try(&sg, cat->indicators[i].label);
-    }
-    suggest_why(&sg, what, why, whylen);
-    return NULL;
-}
-
 /* ======================================================================
  * Periods
  * ====================================================================== */
@@ -287,21 +419,69 @@ static void normalise_ranges(const char *in, char *out)
     *out = '\0';
 }
 
-int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
+/* A day 1..31 at *pp (one or two digits), advancing it; -1 when there is none. */
+static int parse_day(const char **pp)
+{
+    const char *p = *pp;
+    int d = 0, n = 0;
+    while (isdigit((unsigned char)*p) && n < 3)
+        d = d * 10 + (*p++ - '0'), n++;
+    if (n == 0 || n > 2 || d < 1 || d > 31)
+        return -1;
+    *pp = p;
+    return d;
+}
+
+/* Cuts a time of day spreadsheets add to a date ("2021/8/1 0:00:00"). */
+static void cut_time(char *raw)
+{
+    char *sp = strrchr(raw, ' ');
+    if (sp == NULL)
+        return;
+    const char *t = sp + 1;
+    int digits = 0, colons = 0;
+    for (; *t; t++) {
+        if (isdigit((unsigned char)*t))
+            digits++;
+        else if (*t == ':')
+            colons++;
+        else
+            return;
+    }
+    if (colons >= 1 && colons <= 2 && digits >= 3)
+        *sp = '\0', text_trim(raw);
+}
+
+/* Splits a "<中文> / <English>" text of model.h into its halves. */
+static void split_public(const char *both, char *zh, char *en, size_t len)
+{
+    const char *sep = strstr(both, " / ");
+    if (sep == NULL) {
+        snprintf(zh, len, "%s", both);
+        snprintf(en, len, "%s", both);
+        return;
+    }
+    snprintf(zh, len, "%.*s", (int)(sep - both), both);
+    snprintf(en, len, "%s", sep + 3);
+}
+
+static int period_parse(const char *s, int *period, char *why, size_t whylen)
 {
     char raw[128], buf[128], k[SHOW_MAX + 4];
     int year = 0, month = -1, first = 1, quarter = -1;
     const char *p;
 
     if (s == NULL || fold_copy(raw, sizeof raw, s) < 0) {
-        set_why(why, whylen, "bad period '%s': too long", show(s, k, sizeof k));
+        show(s, k, sizeof k);
+        set_why(why, whylen, "期间“%s”太长", "bad period '%s': too long", k);
         return -1;
     }
     show(raw, k, sizeof k);
     if (raw[0] == '\0') {
-        set_why(why, whylen, "missing period");
+        set_why(why, whylen, "缺少期间", "missing period");
         return -1;
     }
+    cut_time(raw);
     normalise_ranges(raw, buf);
     p = buf;
     for (int i = 0; i < 4; i++, p++) {
@@ -312,10 +492,16 @@ int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
     if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]) && p[2] == '\0') {
         month = (p[0] - '0') * 10 + (p[1] - '0'); /* 202411 */
         p += 2;
-    } else if (*p == '-' || *p == '/' || *p == 'M' || *p == 'm') {
-        p++;
+    } else if (*p == '-' || *p == '/' || *p == '.' || *p == 'M' || *p == 'm') {
+        char sep = *p++;
         if (!isdigit((unsigned char)*p) || (month = parse_small_number(&p)) < 0)
             goto not_period;
+        /* a date means its month: 2021/8/1, 2021-08-01, 2021.8.1 */
+        if (*p == sep && sep != 'M' && sep != 'm') {
+            p++;
+            if (parse_day(&p) < 0)
+                goto not_period;
+        }
     } else if (*p == 'Q' || *p == 'q') {
         p++;
         if (!isdigit((unsigned char)*p) || (quarter = parse_small_number(&p)) < 0)
@@ -355,6 +541,12 @@ int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
                 p += strlen("月");
             } else if (starts(p, "月")) {
                 month = n, p += strlen("月");
+                /* 2021年8月1日: the day means its month */
+                if (isdigit((unsigned char)*p)) {
+                    if (parse_day(&p) < 0 || !(starts(p, "日") || starts(p, "号")))
+                        goto not_period;
+                    p += strlen("日");
+                }
             } else {
                 goto not_period;
             }
@@ -370,17 +562,18 @@ int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
         goto not_period;
     if (quarter >= 0) {
         if (quarter < 1 || quarter > 4) {
-            set_why(why, whylen, "bad period '%s': quarter must be 1..4", k);
+            set_why(why, whylen, "期间“%s”有误：季度应为1至4", "bad period '%s': quarter must be 1..4",
+                    k);
             return -1;
         }
         month = quarter * 3;
     }
     if (month < 1 || month > 12) {
-        set_why(why, whylen, "bad period '%s': month must be 1..12", k);
+        set_why(why, whylen, "期间“%s”有误：月份应为1至12", "bad period '%s': month must be 1..12", k);
         return -1;
     }
     if (first != 1) {
-        set_why(why, whylen,
+        set_why(why, whylen, "期间“%s”有误：累计期间应从1月开始",
                 "bad period '%s': a range must start at month 1 (figures are cumulative from "
                 "January)",
                 k);
@@ -389,14 +582,30 @@ int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
     /* the range every input and the RRD files share (model.h) */
     const char *range = pp_period_range_why(pp_period_make(year, month));
     if (range != NULL) {
-        set_why(why, whylen, "bad period '%s': %s", k, range);
+        char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
+        split_public(range, zh, en, sizeof zh);
+        snprintf(a, sizeof a, "期间“%s”有误：%s", k, zh);
+        snprintf(b, sizeof b, "bad period '%s': %s", k, en);
+        why_join(why, whylen, a, b);
         return -1;
     }
     *period = pp_period_make(year, month);
     return 0;
 not_period:
-    set_why(why, whylen, "bad period '%s': not a period (e.g. 2024-11 or 2024年1-11月)", k);
+    set_why(why, whylen, "期间“%s”无法识别（应如 2024-11 或 2024年1-11月）",
+            "bad period '%s': not a period (e.g. 2024-11 or 2024年1-11月)", k);
     return -1;
+}
+
+int csv_parse_period(const char *s, int *period, char *why, size_t whylen)
+{
+    char w[WHY_MAX];
+    int rc = period_parse(s, period, w, sizeof w);
+    if (rc < 0 && why != NULL && whylen > 0) {
+        why_public(w, sizeof w);
+        text_copy_utf8(why, whylen, w);
+    }
+    return rc;
 }
 
 /* ======================================================================
@@ -495,8 +704,11 @@ static const char *scan_number(const char *v, char *clean, size_t cap, bool *bad
     return digits > 0 ? p : NULL;
 }
 
-int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, double *value,
-                    char *why, size_t whylen)
+/* unit_col: the unit column's cell (a unit in the value must agree with it);
+ * unit_default: the unit written in the header, for a value without a unit
+ * of its own (may be NULL). */
+static int value_parse(const char *s, const char *unit_col, const char *unit_default,
+                       const char *to_unit, double *value, char *why, size_t whylen)
 {
     char v[256], ucol[128], uto[128], clean[128], k[SHOW_MAX + 4];
     bool bad_grouping;
@@ -505,7 +717,8 @@ int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, do
     if (s == NULL)
         return 0;
     if (fold_copy(v, sizeof v, s) < 0) {
-        set_why(why, whylen, "bad value '%s': too long", show(s, k, sizeof k));
+        show(s, k, sizeof k);
+        set_why(why, whylen, "数值“%s”太长", "bad value '%s': too long", k);
         return -1;
     }
     show(v, k, sizeof k);
@@ -513,18 +726,18 @@ int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, do
         return 0;
     rest = scan_number(v, clean, sizeof clean, &bad_grouping);
     if (rest == NULL) {
-        set_why(why, whylen, "bad value '%s': not a number", k);
+        set_why(why, whylen, "数值“%s”不是数字", "bad value '%s': not a number", k);
         return -1;
     }
     if (bad_grouping) {
-        set_why(why, whylen, "bad value '%s': misplaced thousands separator", k);
+        set_why(why, whylen, "数值“%s”的千位分隔符位置不对", "bad value '%s': misplaced thousands separator", k);
         return -1;
     }
     while (*rest == ' ')
         rest++;
     for (const char *q = rest; *q; q++) {
         if (isdigit((unsigned char)*q) || *q == '.' || *q == ',' || *q == '-' || *q == '+') {
-            set_why(why, whylen, "bad value '%s': not a number", k);
+            set_why(why, whylen, "数值“%s”不是数字", "bad value '%s': not a number", k);
             return -1;
         }
     }
@@ -532,7 +745,7 @@ int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, do
     errno = 0;
     double x = strtod(clean, &end);
     if (end == clean || *end != '\0' || !isfinite(x) || errno == ERANGE) {
-        set_why(why, whylen, "bad value '%s': not a finite number", k);
+        set_why(why, whylen, "数值“%s”超出范围", "bad value '%s': not a finite number", k);
         return -1;
     }
 
@@ -541,38 +754,45 @@ int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, do
     if (to_unit == NULL)
         to_unit = "";
     if (fold_copy(ucol, sizeof ucol, unit_col) < 0 || fold_copy(uto, sizeof uto, to_unit) < 0) {
-        set_why(why, whylen, "bad unit: too long");
+        set_why(why, whylen, "单位太长", "bad unit: too long");
         return -1;
     }
     unit = rest;
     if (unit[0] != '\0' && ucol[0] != '\0' && strcmp(unit, ucol) != 0) {
         char a[SHOW_MAX + 4], b[SHOW_MAX + 4];
-        set_why(why, whylen, "unit '%s' in the value disagrees with unit column '%s'",
-                show(unit, a, sizeof a), show(ucol, b, sizeof b));
+        show(unit, a, sizeof a);
+        show(ucol, b, sizeof b);
+        set_why(why, whylen, "数值中的单位“%s”与单位列“%s”不一致",
+                "unit '%s' in the value disagrees with unit column '%s'", a, b);
         return -1;
     }
     if (unit[0] == '\0')
         unit = ucol;
+    char udef[128];
+    if (unit[0] == '\0' && unit_default != NULL && fold_copy(udef, sizeof udef, unit_default) == 0)
+        unit = udef;
     if (unit[0] != '\0' && strcmp(unit, uto) != 0) {
         const money_unit *from = find_money(unit), *to = find_money(uto);
         char a[SHOW_MAX + 4], b[SHOW_MAX + 4];
         show(unit, a, sizeof a);
         show(uto, b, sizeof b);
         if (from == NULL && !known_plain(unit)) {
-            set_why(why, whylen, "unknown unit '%s'", a);
+            set_why(why, whylen, "未知单位“%s”", "unknown unit '%s'", a);
             return -1;
         }
         if (uto[0] == '\0') {
-            set_why(why, whylen, "unit '%s' given but the indicator has no unit", a);
+            set_why(why, whylen, "给出了单位“%s”，但该指标没有单位",
+                    "unit '%s' given but the indicator has no unit", a);
             return -1;
         }
         if (from == NULL || to == NULL) {
-            set_why(why, whylen, "unit '%s' does not match the indicator's unit '%s'", a, b);
+            set_why(why, whylen, "单位“%s”与指标的单位“%s”不符",
+                    "unit '%s' does not match the indicator's unit '%s'", a, b);
             return -1;
         }
         if (from->family != to->family) {
-            set_why(why, whylen, "unit '%s' cannot be converted to '%s' (never converts currencies)",
-                    a, b);
+            set_why(why, whylen, "单位“%s”不能换算为“%s”（不同币种不换算）",
+                    "unit '%s' cannot be converted to '%s' (never converts currencies)", a, b);
             return -1;
         }
         /* factors are exact powers of ten: multiply by an exact integer ratio
@@ -584,6 +804,19 @@ int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, do
     }
     *value = x;
     return 1;
+}
+
+int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, double *value,
+                    char *why, size_t whylen)
+{
+    char w[WHY_MAX];
+    w[0] = '\0';
+    int rc = value_parse(s, unit_col, NULL, to_unit, value, w, sizeof w);
+    if (rc < 0 && why != NULL && whylen > 0) {
+        why_public(w, sizeof w);
+        text_copy_utf8(why, whylen, w);
+    }
+    return rc;
 }
 
 /* ======================================================================
@@ -613,49 +846,75 @@ typedef struct dup_entry {
 typedef struct {
     const pp_catalog *cat;
     csv_result *out;
-    size_t cap_obs, cap_targets, cap_errors;
+    size_t cap_obs, cap_targets, cap_errors, cap_skipped;
     dup_entry *dups;
     size_t n_dups, cap_dups;
     bool fatal; /* stop reading: out of memory or a whole-input error */
 } parser;
 
-static void add_error(parser *ps, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_error(parser *ps, int line, const char *fmt, ...)
+/* Keeps one more entry in a capped, growing array of csv_error; NULL when
+ * none is kept (the cap, or out of memory: then *fatal is set). */
+static csv_error *entry_new(csv_error **v, size_t *n, size_t *cap, bool *fatal)
 {
-    csv_result *r = ps->out;
-    r->n_errors_total++;
-    if (r->n_errors >= CSV_MAX_ERRORS)
-        return;
-    if (r->n_errors == ps->cap_errors) {
-        size_t nc = ps->cap_errors ? ps->cap_errors * 2 : 16;
+    if (*n >= CSV_MAX_ERRORS)
+        return NULL;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
         if (nc > CSV_MAX_ERRORS)
             nc = CSV_MAX_ERRORS;
-        csv_error *ne = realloc(r->errors, nc * sizeof *ne);
+        csv_error *ne = realloc(*v, nc * sizeof *ne);
         if (ne == NULL) {
-            ps->fatal = true; /* counted above, so the input is refused anyway */
-            return;
+            *fatal = true;
+            return NULL;
         }
-        r->errors = ne;
-        ps->cap_errors = nc;
+        *v = ne;
+        *cap = nc;
     }
-    csv_error *e = &r->errors[r->n_errors++];
+    return &(*v)[(*n)++];
+}
+
+/* Records an error with an inside reason (see set_why). */
+static void add_why(parser *ps, int line, const char *why)
+{
+    csv_result *r = ps->out;
+    r->n_errors_total++; /* counted first, so that the input is refused anyway */
+    csv_error *e = entry_new(&r->errors, &r->n_errors, &ps->cap_errors, &ps->fatal);
+    if (e == NULL)
+        return;
     e->line = line;
+    text_copy_utf8(e->reason, sizeof e->reason, why);
+    why_public(e->reason, sizeof e->reason);
+}
+
+static void add_error(parser *ps, int line, const char *zh, const char *en, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add_error(parser *ps, int line, const char *zh, const char *en, ...)
+{
+    char why[WHY_MAX];
     va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+    va_start(ap, en);
+    vset_why(why, sizeof why, zh, en, ap);
     va_end(ap);
-    if (n < 0)
-        snprintf(e->reason, sizeof e->reason, "unreadable row");
-    else if ((size_t)n >= sizeof e->reason)
-        text_copy_utf8(e->reason, sizeof e->reason, e->reason);
+    add_why(ps, line, why);
+}
+
+/* Lists a row skipped on purpose. */
+static void add_skip(parser *ps, int line, const char *why)
+{
+    csv_result *r = ps->out;
+    csv_error *e = entry_new(&r->skipped, &r->n_skipped, &ps->cap_skipped, &ps->fatal);
+    if (e == NULL)
+        return;
+    e->line = line;
+    text_copy_utf8(e->reason, sizeof e->reason, why);
+    why_public(e->reason, sizeof e->reason);
 }
 
 static void out_of_memory(parser *ps)
 {
     if (!ps->fatal)
-        add_error(ps, 0, "out of memory");
+        add_error(ps, 0, "内存不足", "out of memory");
     ps->fatal = true;
 }
 
@@ -666,8 +925,8 @@ static int rec_put(parser *ps, record *rec, size_t *flen, char ch)
     if (ch != '\0') {
         if (*flen >= CSV_MAX_FIELD) {
             if (rec->problem[0] == '\0')
-                snprintf(rec->problem, sizeof rec->problem,
-                         "field %zu is longer than %d bytes", rec->n + 1, CSV_MAX_FIELD);
+                set_why(rec->problem, sizeof rec->problem, "第%zu列超过%d字节",
+                        "field %zu is longer than %d bytes", rec->n + 1, CSV_MAX_FIELD);
             return 0;
         }
         (*flen)++;
@@ -699,7 +958,8 @@ static int read_record(parser *ps, reader *rd, record *rec)
     for (;;) {
         size_t flen = 0;
         if (rec->n == CSV_MAX_COLUMNS) {
-            add_error(ps, 0, "line %d has more than %d columns", rec->line, CSV_MAX_COLUMNS);
+            add_error(ps, 0, "第%d行超过%d列", "line %d has more than %d columns", rec->line,
+                      CSV_MAX_COLUMNS);
             ps->fatal = true;
             return -1;
         }
@@ -711,7 +971,7 @@ static int read_record(parser *ps, reader *rd, record *rec)
             rd->p++;
             for (;;) {
                 if (rd->p >= rd->end) {
-                    add_error(ps, rec->line,
+                    add_error(ps, rec->line, "引号未闭合：引号一直延续到文件末尾",
                               "unterminated quoted field: the quote runs to the end of the input");
                     ps->fatal = true;
                     return -1;
@@ -732,8 +992,8 @@ static int read_record(parser *ps, reader *rd, record *rec)
                 rd->p++;
             if (rd->p < rd->end && *rd->p != ',' && *rd->p != '\n' && *rd->p != '\r') {
                 if (rec->problem[0] == '\0')
-                    snprintf(rec->problem, sizeof rec->problem,
-                             "field %zu has text after its closing quote", rec->n + 1);
+                    set_why(rec->problem, sizeof rec->problem, "第%zu列在闭合引号之后还有文字",
+                            "field %zu has text after its closing quote", rec->n + 1);
                 while (rd->p < rd->end && *rd->p != ',' && *rd->p != '\n' && *rd->p != '\r')
                     rd->p++;
             }
@@ -839,175 +1099,520 @@ typedef enum {
     COL_NOTE,
     COL_YEAR,
     COL_TARGET,
-    COL_WIDE, /* an indicator column of a wide table */
+    COL_YOY,      /* 同比 % of an observations file */
+    COL_PARK_ID,  /* 园区代码: the park's id beside its name */
+    COL_IND_ID,   /* 指标代码: the indicator's id beside its label */
+    COL_DERIVED,  /* a column the 通报 derives (完成率, 序时进度, 差距, 排名, 说明) */
+    COL_WIDE,     /* an indicator column of a wide table */
+    COL_WIDE_YOY, /* the 同比 % of an indicator column of a wide table */
+    COL_IGNORED,  /* read past: derived figures, names beside ids */
     COL_N
 } col_role;
 
 typedef struct {
     col_role role;
     const char *english;
-    const char *chinese[3];
+    const char *chinese[8];
 } col_name;
 
 static const col_name col_names[] = {
-    {COL_PARK, "park", {"园区", NULL, NULL}},
-    {COL_INDICATOR, "indicator", {"指标", NULL, NULL}},
-    {COL_PERIOD, "period", {"期间", "时间", NULL}},
-    {COL_VALUE, "value", {"数值", "值", NULL}},
-    {COL_UNIT, "unit", {"单位", NULL, NULL}},
-    {COL_STATUS, "status", {"状态", NULL, NULL}},
-    {COL_SOURCE, "source", {"来源", NULL, NULL}},
-    {COL_NOTE, "note", {"备注", NULL, NULL}},
+    {COL_PARK, "park", {"园区", NULL}},
+    {COL_INDICATOR, "indicator", {"指标", NULL}},
+    {COL_PERIOD, "period", {"期间", "时间", "月份", NULL}},
+    {COL_VALUE, "value", {"数值", "值", "累计值", NULL}},
+    {COL_UNIT, "unit", {"单位", NULL}},
+    {COL_STATUS, "status", {"状态", NULL}},
+    {COL_SOURCE, "source", {"来源", NULL}},
+    {COL_NOTE, "note", {"备注", NULL}},
     {COL_YEAR, "year", {"年度", "年份", NULL}},
-    {COL_TARGET, "target", {"目标", NULL, NULL}},
+    {COL_TARGET, "target", {"目标", "全年目标", NULL}},
+    {COL_YOY, "yoy", {"同比", "同比增长", "增速", "增长", "同比增速", "同比增幅", "增幅", NULL}},
+    {COL_PARK_ID, "park_id", {"园区代码", NULL}},
+    {COL_IND_ID, "indicator_id", {"指标代码", NULL}},
+    {COL_DERIVED, "completion_pct", {"完成率", "序时进度", "差距", "较序时", NULL}},
 };
+
+#define N_COL_NAMES (sizeof col_names / sizeof col_names[0])
 
 static const char *role_name(col_role r)
 {
-    for (size_t i = 0; i < sizeof col_names / sizeof col_names[0]; i++)
+    for (size_t i = 0; i < N_COL_NAMES; i++)
         if (col_names[i].role == r)
             return col_names[i].english;
     return "?";
 }
 
-static col_role header_role(const char *raw)
+static const char *role_zh(col_role r)
 {
-    char name[CSV_MAX_FIELD + 1];
-    if (fold_copy(name, sizeof name, raw) < 0)
-        return COL_UNKNOWN;
+    for (size_t i = 0; i < N_COL_NAMES; i++)
+        if (col_names[i].role == r)
+            return col_names[i].chinese[0];
+    return "?";
+}
+
+/* Splits a folded, trimmed header name into its base and a unit written
+ * after it in brackets — 固定资产投资(亿元), 同比(%), 数值[万元],
+ * 增速(单位:%) — or as a bare "%" (同比%). In place: name keeps the base. */
+static void split_unit(char *name, char *unit, size_t ulen)
+{
+    size_t n = strlen(name);
+    unit[0] = '\0';
+    if (n > 1 && name[n - 1] == '%' ) {
+        snprintf(unit, ulen, "%%");
+        name[n - 1] = '\0';
+        text_trim(name);
+        return;
+    }
+    static const char *const pairs[][2] = {{"(", ")"}, {"[", "]"}, {"【", "】"}, {"〔", "〕"}};
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+        if (!ends(name, pairs[k][1]))
+            continue;
+        char *open = NULL;
+        for (char *p = strstr(name, pairs[k][0]); p != NULL; p = strstr(p + 1, pairs[k][0]))
+            open = p;
+        if (open == NULL || open == name)
+            return;
+        char *in = open + strlen(pairs[k][0]);
+        name[n - strlen(pairs[k][1])] = '\0';
+        if (starts(in, "单位:"))
+            in += strlen("单位:");
+        else if (starts(in, "单位"))
+            in += strlen("单位");
+        text_copy_utf8(unit, ulen, in);
+        text_trim(unit);
+        *open = '\0';
+        text_trim(name);
+        return;
+    }
+}
+
+/* The role of a base name (folded, unit split off). */
+static col_role base_role(const char *name)
+{
     if (name[0] == '\0')
         return COL_EMPTY;
-    for (size_t i = 0; i < sizeof col_names / sizeof col_names[0]; i++) {
+    for (size_t i = 0; i < N_COL_NAMES; i++) {
         if (strcasecmp(name, col_names[i].english) == 0)
             return col_names[i].role;
-        for (size_t j = 0; j < 3 && col_names[i].chinese[j]; j++)
+        for (size_t j = 0; col_names[i].chinese[j]; j++)
             if (strcmp(name, col_names[i].chinese[j]) == 0)
                 return col_names[i].role;
     }
     return COL_UNKNOWN;
 }
 
+/* A header cell: folded, trimmed, split into base and unit. */
+typedef struct {
+    char base[CSV_MAX_FIELD + 1];
+    char unit[UNIT_MAX];
+    col_role role;
+} head_cell;
+
+static void head_cell_read(const char *raw, head_cell *c)
+{
+    if (fold_copy(c->base, sizeof c->base, raw) < 0) {
+        c->base[0] = '?', c->base[1] = '\0';
+        c->unit[0] = '\0';
+        c->role = COL_UNKNOWN;
+        return;
+    }
+    split_unit(c->base, c->unit, sizeof c->unit);
+    c->role = base_role(c->base);
+}
+
+/* The indicator a wide column names by id or label (full-width folded). */
+static const pp_indicator *indicator_named(const pp_catalog *cat, const char *name)
+{
+    if (name[0] == '\0')
+        return NULL;
+    return pp_catalog_indicator(cat, name);
+}
+
+/* `<indicator>同比`, `<indicator>增速`…: the indicator whose yoy a column is. */
+static const pp_indicator *yoy_of_named(const pp_catalog *cat, const char *base)
+{
+    static const char *const suffixes[] = {"同比增长", "同比增速", "同比增幅", "同比", "增速",
+                                           "增幅", "增长"};
+    for (size_t k = 0; k < sizeof suffixes / sizeof suffixes[0]; k++) {
+        if (!ends(base, suffixes[k]) || strlen(base) == strlen(suffixes[k]))
+            continue;
+        char pre[CSV_MAX_FIELD + 1];
+        size_t n = strlen(base) - strlen(suffixes[k]);
+        memcpy(pre, base, n);
+        pre[n] = '\0';
+        text_trim(pre);
+        const pp_indicator *ind = indicator_named(cat, pre);
+        if (ind != NULL)
+            return ind;
+    }
+    return NULL;
+}
+
+typedef enum { SUB_NONE = 0, SUB_VALUE, SUB_YOY, SUB_IGNORE } sub_kind;
+
+/* What a cell of a header's second row says about the column. */
+static sub_kind sub_word(const char *raw)
+{
+    static const char *const ignore[] = {"本月", "当月", "本月数", "当月数", "目标", "全年目标",
+                                         "年度目标", "完成%", "完成率", "完成目标%",
+                                         "较序时", "序时进度", "差距", "状态", "排名", "说明",
+                                         "备注", "上年同期", "去年同期"};
+    static const char *const value[] = {"累计", "累计值", "本月累计", "本年累计", "累计数",
+                                        "数值", "绝对值", "金额", "总量", "总额"};
+    static const char *const yoy[] = {"同比", "同比增长", "同比增速", "同比增幅", "增速", "增长",
+                                      "增幅", "增长率", "比上年同期增长"};
+    head_cell c;
+    char folded[CSV_MAX_FIELD + 1];
+    if (fold_copy(folded, sizeof folded, raw) < 0 || folded[0] == '\0')
+        return SUB_NONE;
+    for (size_t k = 0; k < sizeof ignore / sizeof ignore[0]; k++)
+        if (strcmp(folded, ignore[k]) == 0)
+            return SUB_IGNORE;
+    head_cell_read(raw, &c);
+    for (size_t k = 0; k < sizeof ignore / sizeof ignore[0]; k++)
+        if (strcmp(c.base, ignore[k]) == 0)
+            return SUB_IGNORE;
+    for (size_t k = 0; k < sizeof yoy / sizeof yoy[0]; k++)
+        if (strcmp(c.base, yoy[k]) == 0)
+            return SUB_YOY;
+    for (size_t k = 0; k < sizeof value / sizeof value[0]; k++)
+        if (strcmp(c.base, value[k]) == 0)
+            return SUB_VALUE;
+    /* 1-8月, 1-8月累计, 1至8月 */
+    char buf[CSV_MAX_FIELD + 1];
+    normalise_ranges(c.base, buf);
+    const char *p = buf;
+    if (parse_small_number(&p) == 1 && *p == '-') {
+        p++;
+        if (parse_small_number(&p) > 0 && starts(p, "月")) {
+            p += strlen("月");
+            if (starts(p, "份"))
+                p += strlen("份");
+            if (starts(p, "累计"))
+                p += strlen("累计");
+            if (*p == '\0')
+                return SUB_VALUE;
+        }
+    }
+    return SUB_NONE;
+}
+
 typedef struct {
     size_t ncols;
     col_role role[CSV_MAX_COLUMNS];
-    const pp_indicator *ind[CSV_MAX_COLUMNS]; /* for COL_WIDE */
+    const pp_indicator *ind[CSV_MAX_COLUMNS]; /* for COL_WIDE and COL_WIDE_YOY */
+    int yoy_col[CSV_MAX_COLUMNS];             /* COL_WIDE: its COL_WIDE_YOY column, or -1 */
+    char unit[CSV_MAX_COLUMNS][UNIT_MAX];     /* unit written in the header, or "" */
     char name[CSV_MAX_COLUMNS][SHOW_MAX + 4]; /* for messages */
     int at[COL_N];                            /* column of each role, -1 if absent */
 } header;
 
-/* "unknown column 'X'" with a did-you-mean over the known column names,
- * written into why (WHY_MAX bytes). */
-static const char *unknown_column(record *rec, size_t i, char *why)
+/* "unknown column 'X'" with a did-you-mean over the known column names (and,
+ * with cat, the indicators), written into why (WHY_MAX bytes). */
+static const char *unknown_column(const char *raw, const pp_catalog *cat, const char *zh,
+                                  const char *what, char *why)
 {
     suggester sg;
-    suggest_init(&sg, field(rec, i));
-    for (size_t k = 0; k < sizeof col_names / sizeof col_names[0]; k++) {
+    suggest_init(&sg, raw);
+    for (size_t k = 0; k < N_COL_NAMES; k++) {
+        if (col_names[k].role == COL_DERIVED)
+            continue;
         suggest_try(&sg, col_names[k].english);
-        for (size_t j = 0; j < 3 && col_names[k].chinese[j]; j++)
+        for (size_t j = 0; col_names[k].chinese[j]; j++)
             suggest_try(&sg, col_names[k].chinese[j]);
     }
-    suggest_why(&sg, "column", why, WHY_MAX);
+    for (size_t i = 0; cat != NULL && i < cat->n_indicators; i++) {
+        suggest_try(&sg, cat->indicators[i].id);
+        suggest_try(&sg, cat->indicators[i].label);
+    }
+    suggest_why(&sg, zh, what, why, WHY_MAX);
     return why;
 }
 
-/* Reads the header record; returns 0 when the layout is settled, -1 after
- * recording errors. */
-static int read_header(parser *ps, record *rec, header *h)
+/* true when a record can be a header: a park column and a period, indicator,
+ * value, year, target or indicator column. */
+static bool header_like(const parser *ps, record *rec)
+{
+    bool park = false, other = false;
+    head_cell *c = malloc(sizeof *c);
+    if (c == NULL)
+        return false;
+    for (size_t i = 0; i < rec->n; i++) {
+        head_cell_read(field(rec, i), c);
+        switch (c->role) {
+        case COL_PARK:
+        case COL_PARK_ID: park = true; break;
+        case COL_INDICATOR:
+        case COL_IND_ID:
+        case COL_PERIOD:
+        case COL_VALUE:
+        case COL_YEAR:
+        case COL_TARGET: other = true; break;
+        case COL_UNKNOWN:
+            if (indicator_named(ps->cat, c->base) != NULL)
+                other = true;
+            break;
+        default: break;
+        }
+    }
+    free(c);
+    return park && other;
+}
+
+/* true when sub, the record under the header top, is the second row of a
+ * two-row header: its cells are empty, repeat the cell above (a merged
+ * cell), or say 累计 / 同比 / …, and at least one does. */
+static bool second_header_row(record *top, record *sub)
+{
+    size_t words = 0;
+    if (sub->problem[0] != '\0')
+        return false;
+    for (size_t i = 0; i < sub->n; i++) {
+        const char *f = field(sub, i);
+        if (f[0] == '\0')
+            continue;
+        if (sub_word(f) != SUB_NONE)
+            words++;
+        else if (i >= top->n || strcmp(f, field(top, i)) != 0)
+            return false;
+    }
+    return words > 0;
+}
+
+/* Reads the header: top, and sub (NULL, or its second row); returns 0 when
+ * the layout is settled, -1 after recording errors. */
+static int read_header(parser *ps, record *top, record *sub, header *h)
 {
     csv_result *r = ps->out;
-    int line = rec->line, bad = 0;
+    int line = top->line, bad = 0;
     char why[WHY_MAX];
+    head_cell *c = malloc(sizeof *c);
+    char (*last_top)[CSV_MAX_FIELD + 1] = malloc(2 * sizeof *last_top);
+    char (*last_reported)[CSV_MAX_FIELD + 1] = last_top + 1;
 
-    if (rec->problem[0] != '\0') {
-        add_error(ps, line, "header: %s", rec->problem);
+    if (c == NULL || last_top == NULL) {
+        free(c);
+        free(last_top);
+        out_of_memory(ps);
         return -1;
     }
-    h->ncols = rec->n;
+    (*last_top)[0] = '\0';
+    (*last_reported)[0] = '\0';
+    if (top->problem[0] != '\0' || (sub != NULL && sub->problem[0] != '\0')) {
+        why_prefix(why, sizeof why, "表头：", "header: ",
+                   top->problem[0] ? top->problem : sub->problem);
+        add_why(ps, line, why);
+        goto fail;
+    }
+    h->ncols = top->n;
+    if (sub != NULL && sub->n > h->ncols)
+        h->ncols = sub->n;
     for (int i = 0; i < COL_N; i++)
         h->at[i] = -1;
-    for (size_t i = 0; i < rec->n; i++) {
-        const char *f = field(rec, i);
-        show(f, h->name[i], sizeof h->name[i]);
-        h->role[i] = header_role(f);
+    for (size_t i = 0; i < h->ncols; i++) {
+        const char *t = i < top->n ? field(top, i) : "";
+        const char *s = sub != NULL && i < sub->n ? field(sub, i) : "";
+        sub_kind sk = s[0] != '\0' ? sub_word(s) : SUB_NONE;
+        char shown[2 * (SHOW_MAX + 4)];
         h->ind[i] = NULL;
-        col_role ro = h->role[i];
-        if (ro == COL_UNKNOWN || ro == COL_EMPTY)
+        h->yoy_col[i] = -1;
+        h->unit[i][0] = '\0';
+        /* a merged indicator cell: its value in the first column only */
+        if (t[0] == '\0' && sk != SUB_NONE)
+            t = *last_top;
+        else if (t[0] != '\0')
+            text_copy_utf8(*last_top, sizeof *last_top, t);
+        if (sk != SUB_NONE) {
+            char a[SHOW_MAX + 4], b[SHOW_MAX + 4];
+            snprintf(shown, sizeof shown, "%s/%s", show(t, a, sizeof a), show(s, b, sizeof b));
+        } else {
+            show(t, shown, sizeof shown);
+        }
+        show(shown, h->name[i], sizeof h->name[i]);
+        head_cell_read(t, c);
+        h->role[i] = c->role;
+        text_copy_utf8(h->unit[i], sizeof h->unit[i], c->unit);
+        if (sk == SUB_NONE)
             continue;
+        /* the second row of a two-row header: under an indicator */
+        const pp_indicator *ind = indicator_named(ps->cat, c->base);
+        if (ind == NULL) {
+            /* once for the columns of one merged cell */
+            if ((c->role == COL_UNKNOWN || c->role == COL_EMPTY) &&
+                (i == 0 || strcmp(*last_reported, t) != 0)) {
+                add_why(ps, line, unknown_column(c->base, ps->cat, "指标列", "indicator column", why));
+                text_copy_utf8(*last_reported, sizeof *last_reported, t);
+                bad++;
+            }
+            continue; /* 园区 over 园区 (merged down), or a known column */
+        }
+        h->ind[i] = ind;
+        head_cell sc;
+        head_cell_read(s, &sc);
+        if (sk == SUB_VALUE) {
+            h->role[i] = COL_WIDE;
+            if (sc.unit[0] != '\0')
+                text_copy_utf8(h->unit[i], sizeof h->unit[i], sc.unit);
+        } else if (sk == SUB_YOY) {
+            h->role[i] = COL_WIDE_YOY;
+            text_copy_utf8(h->unit[i], sizeof h->unit[i], sc.unit);
+        } else {
+            h->role[i] = COL_IGNORED;
+        }
+    }
+    if (bad)
+        goto fail;
+
+    size_t n_yoy = 0;
+    /* the 通报 parkpulse exports: its derived columns are not read back */
+    bool report = false;
+    for (size_t i = 0; i < h->ncols; i++)
+        report |= h->role[i] == COL_DERIVED;
+    for (size_t i = 0; i < h->ncols; i++) {
+        col_role ro = h->role[i];
+        if (ro == COL_DERIVED || (report && (ro == COL_STATUS || ro == COL_TARGET)))
+            h->role[i] = COL_IGNORED;
+        if (report && ro == COL_UNKNOWN && i < top->n) {
+            head_cell_read(field(top, i), c);
+            if (strcmp(c->base, "排名") == 0 || strcmp(c->base, "说明") == 0)
+                h->role[i] = COL_IGNORED;
+        }
+    }
+    /* ids beside names: the ids are read, the names not */
+    for (size_t i = 0; i < h->ncols; i++) {
+        if (h->role[i] == COL_PARK_ID || h->role[i] == COL_IND_ID) {
+            col_role name = h->role[i] == COL_PARK_ID ? COL_PARK : COL_INDICATOR;
+            for (size_t j = 0; j < h->ncols; j++)
+                if (h->role[j] == name)
+                    h->role[j] = COL_IGNORED;
+            h->role[i] = name;
+        }
+    }
+    for (size_t i = 0; i < h->ncols; i++) {
+        col_role ro = h->role[i];
+        if (ro == COL_UNKNOWN || ro == COL_EMPTY || ro == COL_IGNORED || ro == COL_WIDE ||
+            ro == COL_WIDE_YOY)
+            continue;
+        if (ro == COL_YOY && h->at[ro] >= 0) {
+            n_yoy++; /* a bare 同比 after each indicator of a wide table */
+            continue;
+        }
         if (h->at[ro] >= 0) {
-            add_error(ps, line, "duplicate column '%s' (columns %d and %zu are both '%s')",
-                      h->name[i], h->at[ro] + 1, i + 1, role_name(ro));
+            add_error(ps, line, "列名重复：“%s”（第%d列和第%zu列都是“%s”）",
+                      "duplicate column '%s' (columns %d and %zu are both '%s')", h->name[i],
+                      h->at[ro] + 1, i + 1, role_name(ro));
             bad++;
             continue;
         }
         h->at[ro] = (int)i;
     }
     if (bad)
-        return -1;
+        goto fail;
 
     static const col_role obs_req[] = {COL_PARK, COL_INDICATOR, COL_PERIOD, COL_VALUE};
     static const col_role tgt_req[] = {COL_PARK, COL_INDICATOR, COL_YEAR, COL_TARGET};
     const col_role *req = NULL;
-    size_t nreq = 4;
+    size_t nreq = 4, n_wide = 0;
+    for (size_t i = 0; i < h->ncols; i++)
+        n_wide += h->role[i] == COL_WIDE;
     if (h->at[COL_YEAR] >= 0 || h->at[COL_TARGET] >= 0) {
         r->layout = CSV_LAYOUT_TARGETS;
         req = tgt_req;
-    } else if (h->at[COL_INDICATOR] >= 0 || h->at[COL_VALUE] >= 0 || h->at[COL_PARK] < 0 ||
-               h->at[COL_PERIOD] < 0) {
+    } else if (n_wide == 0 && (h->at[COL_INDICATOR] >= 0 || h->at[COL_VALUE] >= 0 ||
+                               h->at[COL_PARK] < 0 || h->at[COL_PERIOD] < 0)) {
         r->layout = CSV_LAYOUT_OBSERVATIONS;
         req = obs_req;
     } else {
         r->layout = CSV_LAYOUT_WIDE;
-        nreq = 0;
+        static const col_role wide_req[] = {COL_PARK, COL_PERIOD};
+        req = wide_req;
+        nreq = 2;
+    }
+    if (n_yoy > 0 && r->layout != CSV_LAYOUT_WIDE) {
+        add_error(ps, line, "同比列重复", "more than one yoy column");
+        bad++;
     }
     for (size_t i = 0; i < nreq; i++) {
         if (h->at[req[i]] < 0) {
-            add_error(ps, line, "missing column '%s' in the header", role_name(req[i]));
+            char a[WHY_MAX], b[WHY_MAX];
+            snprintf(a, sizeof a, "表头缺少“%s”列", role_zh(req[i]));
+            snprintf(b, sizeof b, "missing column '%s' in the header", role_name(req[i]));
+            why_join(why, sizeof why, a, b);
+            add_why(ps, line, why);
             bad++;
         }
     }
 
     for (size_t i = 0; i < h->ncols; i++) {
         col_role ro = h->role[i];
+        const char *raw = i < top->n ? field(top, i) : "";
+        head_cell_read(raw, c);
         switch (r->layout) {
         case CSV_LAYOUT_OBSERVATIONS:
             if (ro == COL_UNKNOWN) {
-                add_error(ps, line, "%s (an observations file has park, indicator, period, "
-                          "value, unit, status, source, note)", unknown_column(rec, i, why));
+                char inner[WHY_MAX];
+                unknown_column(c->base, NULL, "列", "column", inner);
+                why_prefix(why, sizeof why, "", "", inner);
+                char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
+                why_split(why, zh, en, sizeof zh);
+                snprintf(a, sizeof a, "%s（观测数据文件的列为 园区、指标、期间、数值、单位、同比、状态、来源、备注）", zh);
+                snprintf(b, sizeof b, "%s (an observations file has park, indicator, period, "
+                         "value, unit, yoy, status, source, note)", en);
+                why_join(why, sizeof why, a, b);
+                add_why(ps, line, why);
                 bad++;
             }
             break;
         case CSV_LAYOUT_TARGETS:
             if (ro == COL_UNKNOWN) {
-                add_error(ps, line, "%s (a targets file has park, indicator, year, target, "
-                          "unit, source, note)", unknown_column(rec, i, why));
+                char inner[WHY_MAX], zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
+                unknown_column(c->base, NULL, "列", "column", inner);
+                why_split(inner, zh, en, sizeof zh);
+                snprintf(a, sizeof a, "%s（目标文件的列为 园区、指标、年度、目标、单位、来源、备注）", zh);
+                snprintf(b, sizeof b, "%s (a targets file has park, indicator, year, target, "
+                         "unit, source, note)", en);
+                why_join(why, sizeof why, a, b);
+                add_why(ps, line, why);
                 bad++;
-            } else if (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS) {
-                add_error(ps, line, "column '%s' does not belong in a targets file", h->name[i]);
+            } else if (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS || ro == COL_YOY) {
+                add_error(ps, line, "“%s”列不属于目标文件",
+                          "column '%s' does not belong in a targets file", h->name[i]);
                 bad++;
             }
             break;
         case CSV_LAYOUT_WIDE:
             if (ro == COL_UNIT) {
-                add_error(ps, line,
+                add_error(ps, line, "宽表中的“%s”列含义不明（请把单位写在表头或单元格中）",
                           "column '%s' is ambiguous in a wide table (write the unit in the "
                           "cells)",
                           h->name[i]);
                 bad++;
-            } else if (ro == COL_UNKNOWN) {
-                const char *f = field(rec, i);
-                const pp_indicator *ind =
-                    find_indicator(ps->cat, f, "indicator column", why, sizeof why);
-                if (ind == NULL) {
-                    add_error(ps, line, "%s", why);
+            } else if (ro == COL_VALUE || ro == COL_INDICATOR) {
+                add_error(ps, line, "宽表中不应有“%s”列",
+                          "column '%s' does not belong in a wide table", h->name[i]);
+                bad++;
+            } else if (ro == COL_YOY) {
+                /* a bare 同比 right after an indicator's column */
+                if (i > 0 && h->role[i - 1] == COL_WIDE) {
+                    h->role[i] = COL_WIDE_YOY;
+                    h->ind[i] = h->ind[i - 1];
+                } else {
+                    add_error(ps, line, "同比列“%s”前面不是指标列",
+                              "yoy column '%s' does not follow an indicator column", h->name[i]);
                     bad++;
-                    continue;
                 }
-                for (size_t j = 0; j < i; j++) {
-                    if (h->ind[j] == ind) {
-                        add_error(ps, line, "duplicate column '%s': column %zu is also '%s'",
-                                  h->name[i], j + 1, ind->id);
-                        bad++;
-                    }
+            } else if (ro == COL_UNKNOWN) {
+                const pp_indicator *ind = indicator_named(ps->cat, c->base);
+                if (ind == NULL && (ind = yoy_of_named(ps->cat, c->base)) != NULL) {
+                    h->role[i] = COL_WIDE_YOY;
+                    h->ind[i] = ind;
+                    break;
+                }
+                if (ind == NULL) {
+                    add_why(ps, line, unknown_column(c->base, ps->cat, "指标列", "indicator column",
+                                                     why));
+                    bad++;
+                    break;
                 }
                 h->role[i] = COL_WIDE;
                 h->ind[i] = ind;
@@ -1017,18 +1622,79 @@ static int read_header(parser *ps, record *rec, header *h)
             break;
         }
     }
+    /* units written in the header; wide columns: each indicator once */
+    for (size_t i = 0; i < h->ncols && bad == 0; i++) {
+        col_role ro = h->role[i];
+        const pp_indicator *ind = h->ind[i];
+        double one;
+        char cwhy[WHY_MAX], zp[WHY_MAX], ep[WHY_MAX];
+        snprintf(zp, sizeof zp, "“%s”列：", h->name[i]);
+        snprintf(ep, sizeof ep, "column '%s': ", h->name[i]);
+        if ((ro == COL_YOY || ro == COL_WIDE_YOY) && h->unit[i][0] != '\0' &&
+            value_parse("1", NULL, h->unit[i], "%", &one, cwhy, sizeof cwhy) < 0) {
+            why_prefix(why, sizeof why, zp, ep, cwhy);
+            add_why(ps, line, why);
+            bad++;
+        }
+        if (ro == COL_WIDE && h->unit[i][0] != '\0' &&
+            value_parse("1", NULL, h->unit[i], ind->unit, &one, cwhy, sizeof cwhy) < 0) {
+            why_prefix(why, sizeof why, zp, ep, cwhy);
+            add_why(ps, line, why);
+            bad++;
+        }
+        if ((ro == COL_VALUE || ro == COL_TARGET) && h->unit[i][0] != '\0' &&
+            find_money(h->unit[i]) == NULL && !known_plain(h->unit[i])) {
+            set_why(cwhy, sizeof cwhy, "未知单位“%s”", "unknown unit '%s'", h->unit[i]);
+            why_prefix(why, sizeof why, zp, ep, cwhy);
+            add_why(ps, line, why);
+            bad++;
+        }
+        if (ro != COL_WIDE && ro != COL_WIDE_YOY)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (h->role[j] == ro && h->ind[j] == ind) {
+                add_error(ps, line, "列名重复：“%s”（第%zu列也是“%s”）",
+                          "duplicate column '%s': column %zu is also '%s'", h->name[i], j + 1,
+                          ind->id);
+                bad++;
+            }
+        }
+    }
     if (r->layout == CSV_LAYOUT_WIDE && bad == 0) {
-        size_t n_ind = 0;
-        for (size_t i = 0; i < h->ncols; i++)
-            n_ind += h->role[i] == COL_WIDE;
-        if (n_ind == 0) {
-            add_error(ps, line, "a wide table (park, period, …) needs at least one indicator column");
+        for (size_t i = 0; i < h->ncols; i++) {
+            if (h->role[i] != COL_WIDE_YOY)
+                continue;
+            size_t j = 0;
+            while (j < h->ncols && !(h->role[j] == COL_WIDE && h->ind[j] == h->ind[i]))
+                j++;
+            if (j == h->ncols) {
+                char a[WHY_MAX], b[WHY_MAX];
+                snprintf(a, sizeof a, "同比列“%s”没有对应的“%s”数值列", h->name[i],
+                         h->ind[i]->label);
+                snprintf(b, sizeof b, "yoy column '%s' without a column for '%s' itself",
+                         h->name[i], h->ind[i]->id);
+                why_join(why, sizeof why, a, b);
+                add_why(ps, line, why);
+                bad++;
+            } else {
+                h->yoy_col[j] = (int)i;
+            }
+        }
+        if (n_wide == 0) {
+            for (size_t i = 0; i < h->ncols; i++)
+                n_wide += h->role[i] == COL_WIDE;
+        }
+        if (n_wide == 0 && bad == 0) {
+            add_error(ps, line, "宽表（园区、期间、…）至少要有一个指标列",
+                      "a wide table (park, period, …) needs at least one indicator column");
             bad++;
         }
     }
+fail:
+    free(c);
+    free(last_top);
     return bad ? -1 : 0;
 }
-
 /* ======================================================================
  * Rows
  * ====================================================================== */
@@ -1069,6 +1735,122 @@ static const char *cell(record *rec, const header *h, col_role ro)
     return h->at[ro] >= 0 ? field(rec, (size_t)h->at[ro]) : "";
 }
 
+/* ---- parks and indicators ---- */
+
+static const pp_park *find_park(const pp_catalog *cat, const char *key, char *why, size_t whylen)
+{
+    if (key[0] == '\0') {
+        set_why(why, whylen, "缺少园区", "missing park");
+        return NULL;
+    }
+    const pp_park *pk = pp_catalog_park(cat, key);
+    if (pk == NULL) {
+        /* a name typed with full-width characters or spaces: 湘潭 经开区 */
+        char folded[CSV_MAX_FIELD + 1];
+        if (fold_copy(folded, sizeof folded, key) == 0) {
+            text_squeeze(folded);
+            pk = pp_catalog_park(cat, folded);
+        }
+    }
+    if (pk != NULL)
+        return pk;
+    suggester sg;
+    suggest_init(&sg, key);
+    for (size_t i = 0; i < cat->n_parks; i++) {
+        suggest_try(&sg, cat->parks[i].id);
+        suggest_try(&sg, cat->parks[i].name);
+    }
+    suggest_why(&sg, "园区", "park", why, whylen);
+    return NULL;
+}
+
+static const pp_indicator *find_indicator(const pp_catalog *cat, const char *key, char *why,
+                                          size_t whylen)
+{
+    if (key[0] == '\0') {
+        set_why(why, whylen, "缺少指标", "missing indicator");
+        return NULL;
+    }
+    const pp_indicator *ind = pp_catalog_indicator(cat, key);
+    if (ind == NULL) {
+        /* labels typed with full-width characters folded by a spreadsheet */
+        char folded[CSV_MAX_FIELD + 1];
+        if (fold_copy(folded, sizeof folded, key) == 0)
+            ind = pp_catalog_indicator(cat, folded);
+    }
+    if (ind != NULL)
+        return ind;
+    suggester sg;
+    suggest_init(&sg, key);
+    for (size_t i = 0; i < cat->n_indicators; i++) {
+        suggest_try(&sg, cat->indicators[i].id);
+        suggest_try(&sg, cat->indicators[i].label);
+    }
+    suggest_why(&sg, "指标", "indicator", why, whylen);
+    return NULL;
+}
+
+/* A row skipped on purpose: a total row (its park cell 合计, 小计, 总计, 全省,
+ * 全市…, spaces ignored) or a note line (注：…, alone in its row). Returns
+ * true after listing it. */
+static bool skip_row(parser *ps, record *rec, const header *h)
+{
+    static const char *const totals[] = {"合计", "小计", "总计", "全省", "全市", "全区", "全县",
+                                         "全省合计", "全市合计", "总计数", "合计数"};
+    static const char *const notes[] = {"注", "备注", "说明", "数据来源", "资料来源", "填报",
+                                        "制表", "审核", "*"};
+    char v[CSV_MAX_FIELD + 1], k[SHOW_MAX + 4], why[WHY_MAX];
+    int pc = h->at[COL_PARK];
+    if (pc >= 0 && (size_t)pc < rec->n && fold_copy(v, sizeof v, field(rec, (size_t)pc)) == 0) {
+        text_squeeze(v);
+        for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
+            if (strcmp(v, totals[i]) == 0) {
+                show(field(rec, (size_t)pc), k, sizeof k);
+                set_why(why, sizeof why, "已跳过合计行“%s”（不是园区）",
+                        "skipped the total row '%s' (not a park)", k);
+                add_skip(ps, rec->line, why);
+                return true;
+            }
+        }
+    }
+    size_t filled = 0, first = 0;
+    for (size_t i = 0; i < rec->n; i++) {
+        if (field(rec, i)[0] != '\0') {
+            if (filled++ == 0)
+                first = i;
+        }
+    }
+    if (filled != 1 || fold_copy(v, sizeof v, field(rec, first)) < 0)
+        return false;
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
+        if (starts(v, notes[i]) && (v[strlen(notes[i])] == ':' || starts(v + strlen(notes[i]), "：") ||
+                                    (strcmp(notes[i], "注") == 0 && isdigit((unsigned char)v[3])) ||
+                                    strcmp(notes[i], "*") == 0)) {
+            show(v, k, sizeof k);
+            set_why(why, sizeof why, "已跳过注释行“%s”", "skipped the note line '%s'", k);
+            add_skip(ps, rec->line, why);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The yoy cell of column col (-1: none): 1 and *yoy when it holds one, 0 when
+ * empty, -1 with why. */
+static int parse_yoy(record *rec, const header *h, int col, double *yoy, char *why, size_t whylen)
+{
+    char cwhy[WHY_MAX], zp[WHY_MAX], ep[WHY_MAX];
+    if (col < 0 || (size_t)col >= rec->n)
+        return 0;
+    int rc = value_parse(field(rec, (size_t)col), NULL, h->unit[col], "%", yoy, cwhy, sizeof cwhy);
+    if (rc < 0) {
+        snprintf(zp, sizeof zp, "同比“%s”列：", h->name[col]);
+        snprintf(ep, sizeof ep, "yoy column '%s': ", h->name[col]);
+        why_prefix(why, whylen, zp, ep, cwhy);
+    }
+    return rc;
+}
+
 static int parse_status(const char *s, char *status, char *why, size_t whylen)
 {
     char v[16], k[SHOW_MAX + 4];
@@ -1082,7 +1864,8 @@ static int parse_status(const char *s, char *status, char *why, size_t whylen)
         *status = (char)toupper((unsigned char)v[0]);
         return 0;
     }
-    set_why(why, whylen, "bad status '%s': must be A, P, E or R", show(s, k, sizeof k));
+    show(s, k, sizeof k);
+    set_why(why, whylen, "状态“%s”有误：应为 A、P、E 或 R", "bad status '%s': must be A, P, E or R", k);
     return -1;
 }
 
@@ -1092,7 +1875,7 @@ static int parse_year(const char *s, int *year, char *why, size_t whylen)
     int y = 0, n = 0;
     show(s, k, sizeof k);
     if (s[0] == '\0') {
-        set_why(why, whylen, "missing year");
+        set_why(why, whylen, "缺少年度", "missing year");
         return -1;
     }
     if (fold_copy(v, sizeof v, s) < 0)
@@ -1107,13 +1890,17 @@ static int parse_year(const char *s, int *year, char *why, size_t whylen)
         goto bad;
     const char *range = pp_year_range_why(y);
     if (range != NULL) {
-        set_why(why, whylen, "bad year '%s': %s", k, range);
+        char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
+        split_public(range, zh, en, sizeof zh);
+        snprintf(a, sizeof a, "年度“%s”有误：%s", k, zh);
+        snprintf(b, sizeof b, "bad year '%s': %s", k, en);
+        why_join(why, whylen, a, b);
         return -1;
     }
     *year = y;
     return 0;
 bad:
-    set_why(why, whylen, "bad year '%s': expected e.g. 2021 or 2021年", k);
+    set_why(why, whylen, "年度“%s”有误：应如 2021 或 2021年", "bad year '%s': expected e.g. 2021 or 2021年", k);
     return -1;
 }
 
@@ -1123,19 +1910,21 @@ bad:
 static int check_shape(record *rec, const header *h, char *why, size_t whylen)
 {
     if (rec->problem[0] != '\0') {
-        set_why(why, whylen, "%s", rec->problem);
+        text_copy_utf8(why, whylen, rec->problem);
         return -1;
     }
     size_t n = rec->n;
     while (n > h->ncols && field(rec, n - 1)[0] == '\0')
         n--;
     if (n != h->ncols) {
-        set_why(why, whylen, "the row has %zu fields, the header has %zu", rec->n, h->ncols);
+        set_why(why, whylen, "本行有%zu列，表头有%zu列", "the row has %zu fields, the header has %zu",
+                rec->n, h->ncols);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         if (h->role[i] == COL_EMPTY && field(rec, i)[0] != '\0') {
-            set_why(why, whylen, "a value in column %zu, which has no name in the header", i + 1);
+            set_why(why, whylen, "第%zu列有数据，但表头中该列没有列名",
+                    "a value in column %zu, which has no name in the header", i + 1);
             return -1;
         }
     }
@@ -1151,7 +1940,7 @@ static int dup_or_oom(parser *ps, int a, int b, int c, int line, bool insert, ch
         return -1;
     }
     if (prev > 0) {
-        set_why(why, whylen, "duplicate of line %d", prev);
+        set_why(why, whylen, "与第%d行重复", "duplicate of line %d", prev);
         return -1;
     }
     return 0;
@@ -1165,25 +1954,36 @@ static void row_observation(parser *ps, record *rec, const header *h)
     double v = 0;
     memset(&o, 0, sizeof o);
 
+    if (skip_row(ps, rec, h))
+        return;
     if (check_shape(rec, h, why, sizeof why) < 0)
         goto bad;
     const pp_park *pk = find_park(cat, cell(rec, h, COL_PARK), why, sizeof why);
     if (pk == NULL)
         goto bad;
-    const pp_indicator *ind =
-        find_indicator(cat, cell(rec, h, COL_INDICATOR), "indicator", why, sizeof why);
+    const pp_indicator *ind = find_indicator(cat, cell(rec, h, COL_INDICATOR), why, sizeof why);
     if (ind == NULL)
         goto bad;
-    if (csv_parse_period(cell(rec, h, COL_PERIOD), &o.period, why, sizeof why) < 0)
+    if (period_parse(cell(rec, h, COL_PERIOD), &o.period, why, sizeof why) < 0)
         goto bad;
     if (parse_status(cell(rec, h, COL_STATUS), &o.status, why, sizeof why) < 0)
         goto bad;
-    int rc = csv_parse_value(cell(rec, h, COL_VALUE), cell(rec, h, COL_UNIT), ind->unit, &v, why,
-                             sizeof why);
+    const char *unit = cell(rec, h, COL_UNIT);
+    int rc = value_parse(cell(rec, h, COL_VALUE), unit,
+                         h->at[COL_VALUE] >= 0 ? h->unit[h->at[COL_VALUE]] : NULL, ind->unit, &v,
+                         why, sizeof why);
     if (rc < 0)
         goto bad;
+    int yrc = parse_yoy(rec, h, h->at[COL_YOY], &o.yoy, why, sizeof why);
+    if (yrc < 0)
+        goto bad;
+    if (rc == 0 && yrc > 0) {
+        set_why(why, sizeof why, "有同比而没有数值", "a yoy without a value");
+        goto bad;
+    }
     if (rc == 0)
         return; /* missing: no observation, never zero */
+    o.has_yoy = yrc > 0;
     if (dup_or_oom(ps, (int)(pk - cat->parks), (int)(ind - cat->indicators), o.period, rec->line,
                    true, why, sizeof why) < 0)
         goto bad;
@@ -1197,7 +1997,7 @@ static void row_observation(parser *ps, record *rec, const header *h)
     return;
 bad:
     if (!ps->fatal)
-        add_error(ps, rec->line, "%s", why);
+        add_why(ps, rec->line, why);
 }
 
 static void row_target(parser *ps, record *rec, const header *h)
@@ -1208,23 +2008,26 @@ static void row_target(parser *ps, record *rec, const header *h)
     double v = 0;
     memset(&t, 0, sizeof t);
 
+    if (skip_row(ps, rec, h))
+        return;
     if (check_shape(rec, h, why, sizeof why) < 0)
         goto bad;
     const pp_park *pk = find_park(cat, cell(rec, h, COL_PARK), why, sizeof why);
     if (pk == NULL)
         goto bad;
-    const pp_indicator *ind =
-        find_indicator(cat, cell(rec, h, COL_INDICATOR), "indicator", why, sizeof why);
+    const pp_indicator *ind = find_indicator(cat, cell(rec, h, COL_INDICATOR), why, sizeof why);
     if (ind == NULL)
         goto bad;
     if (parse_year(cell(rec, h, COL_YEAR), &t.year, why, sizeof why) < 0)
         goto bad;
-    int rc = csv_parse_value(cell(rec, h, COL_TARGET), cell(rec, h, COL_UNIT), ind->unit, &v, why,
-                             sizeof why);
+    const char *unit = cell(rec, h, COL_UNIT);
+    int rc = value_parse(cell(rec, h, COL_TARGET), unit,
+                         h->at[COL_TARGET] >= 0 ? h->unit[h->at[COL_TARGET]] : NULL, ind->unit, &v,
+                         why, sizeof why);
     if (rc < 0)
         goto bad;
     if (rc == 0) {
-        set_why(why, sizeof why, "missing target value");
+        set_why(why, sizeof why, "缺少目标值", "missing target value");
         goto bad;
     }
     if (dup_or_oom(ps, (int)(pk - cat->parks), (int)(ind - cat->indicators), t.year, rec->line,
@@ -1239,7 +2042,7 @@ static void row_target(parser *ps, record *rec, const header *h)
     return;
 bad:
     if (!ps->fatal)
-        add_error(ps, rec->line, "%s", why);
+        add_why(ps, rec->line, why);
 }
 
 static void row_wide(parser *ps, record *rec, const header *h)
@@ -1249,12 +2052,14 @@ static void row_wide(parser *ps, record *rec, const header *h)
     pp_obs o;
     memset(&o, 0, sizeof o);
 
+    if (skip_row(ps, rec, h))
+        return;
     if (check_shape(rec, h, why, sizeof why) < 0)
         goto bad;
     const pp_park *pk = find_park(cat, cell(rec, h, COL_PARK), why, sizeof why);
     if (pk == NULL)
         goto bad;
-    if (csv_parse_period(cell(rec, h, COL_PERIOD), &o.period, why, sizeof why) < 0)
+    if (period_parse(cell(rec, h, COL_PERIOD), &o.period, why, sizeof why) < 0)
         goto bad;
     if (parse_status(cell(rec, h, COL_STATUS), &o.status, why, sizeof why) < 0)
         goto bad;
@@ -1264,8 +2069,8 @@ static void row_wide(parser *ps, record *rec, const header *h)
 
     /* every cell is checked (values, then duplicates) before any is added:
      * a bad row adds nothing */
-    double vals[CSV_MAX_COLUMNS];
-    bool have[CSV_MAX_COLUMNS];
+    double vals[CSV_MAX_COLUMNS], yoys[CSV_MAX_COLUMNS];
+    bool have[CSV_MAX_COLUMNS], have_yoy[CSV_MAX_COLUMNS];
     for (int pass = 0; pass < 3; pass++) {
         for (size_t i = 0; i < h->ncols; i++) {
             if (h->role[i] != COL_WIDE)
@@ -1273,19 +2078,37 @@ static void row_wide(parser *ps, record *rec, const header *h)
             const pp_indicator *ind = h->ind[i];
             int rc = 0;
             if (pass == 0) {
-                rc = csv_parse_value(field(rec, i), NULL, ind->unit, &vals[i], cwhy, sizeof cwhy);
+                rc = i < rec->n ? value_parse(field(rec, i), NULL, h->unit[i], ind->unit, &vals[i],
+                                              cwhy, sizeof cwhy)
+                                : 0;
                 have[i] = rc > 0;
+                have_yoy[i] = false;
+                if (rc >= 0) {
+                    int yrc = parse_yoy(rec, h, h->yoy_col[i], &yoys[i], why, sizeof why);
+                    if (yrc < 0)
+                        goto bad;
+                    if (yrc > 0 && !have[i]) {
+                        set_why(cwhy, sizeof cwhy, "有同比而没有数值", "a yoy without a value");
+                        rc = -1;
+                    }
+                    have_yoy[i] = yrc > 0;
+                }
             } else if (have[i]) {
                 rc = dup_or_oom(ps, (int)(pk - cat->parks), (int)(ind - cat->indicators),
                                 o.period, rec->line, pass == 2, cwhy, sizeof cwhy);
             }
             if (rc < 0) {
-                set_why(why, sizeof why, "column '%s': %s", h->name[i], cwhy);
+                char zp[WHY_MAX], ep[WHY_MAX];
+                snprintf(zp, sizeof zp, "“%s”列：", h->name[i]);
+                snprintf(ep, sizeof ep, "column '%s': ", h->name[i]);
+                why_prefix(why, sizeof why, zp, ep, cwhy);
                 goto bad;
             }
             if (pass == 2 && have[i]) {
                 snprintf(o.indicator, sizeof o.indicator, "%s", ind->id);
                 o.value = vals[i];
+                o.has_yoy = have_yoy[i];
+                o.yoy = have_yoy[i] ? yoys[i] : 0;
                 if (push_obs(ps, &o) < 0) {
                     out_of_memory(ps);
                     return;
@@ -1296,7 +2119,7 @@ static void row_wide(parser *ps, record *rec, const header *h)
     return;
 bad:
     if (!ps->fatal)
-        add_error(ps, rec->line, "%s", why);
+        add_why(ps, rec->line, why);
 }
 
 /* ======================================================================
@@ -1311,7 +2134,8 @@ static const char *settle_encoding(parser *ps, const char *data, size_t len, siz
     size_t bad_off = 0;
     *owned = NULL;
     if (memchr(data, '\0', len) != NULL) {
-        add_error(ps, 0, "the input contains a NUL byte: not a text file");
+        add_error(ps, 0, "文件中有 NUL 字节，不是文本文件（CSV）",
+                  "the input contains a NUL byte: not a text file");
         return NULL;
     }
     if (text_utf8_valid(data, len, &bad_off)) {
@@ -1327,8 +2151,8 @@ static const char *settle_encoding(parser *ps, const char *data, size_t len, siz
         return NULL;
     }
     if (rc < 0) {
-        add_error(ps, 0, "the input is neither UTF-8 (bad byte at offset %zu) nor GB18030",
-                  bad_off);
+        add_error(ps, 0, "文件既不是 UTF-8 编码（第%zu字节有误）也不是 GB18030 编码",
+                  "the input is neither UTF-8 (bad byte at offset %zu) nor GB18030", bad_off);
         return NULL;
     }
     ps->out->encoding = "GB18030";
@@ -1337,6 +2161,61 @@ static const char *settle_encoding(parser *ps, const char *data, size_t len, siz
         t += 3, n -= 3;
     *outlen = n;
     return t;
+}
+
+/* Finds the header among the first CSV_HEADER_SCAN non-blank records (see
+ * the top of this file), reads it (with its second row, if it has one) and
+ * leaves rd just past it. Returns 0, or -1 after recording errors. */
+static int find_header(parser *ps, reader *rd, record *rec, record *sub, header *h)
+{
+    reader at = *rd, best_at = *rd;
+    size_t best_cells = 0, seen = 0;
+    int rc;
+    bool found = false;
+    for (;;) {
+        at = *rd;
+        rc = read_record(ps, rd, rec);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        if (record_blank(rec))
+            continue;
+        if (header_like(ps, rec)) {
+            found = true;
+            best_at = at;
+            break;
+        }
+        size_t cells = 0;
+        for (size_t i = 0; i < rec->n; i++)
+            cells += field(rec, i)[0] != '\0';
+        if (cells > best_cells) {
+            best_cells = cells;
+            best_at = at;
+        }
+        if (++seen == CSV_HEADER_SCAN)
+            break;
+    }
+    if (!found && best_cells == 0) {
+        add_error(ps, 0, "文件为空：没有表头", "empty input: no header");
+        return -1;
+    }
+    /* read the header again from where it starts */
+    *rd = best_at;
+    if (read_record(ps, rd, rec) <= 0)
+        return -1;
+    ps->out->header_line = rec->line;
+    /* a second header row right under it? */
+    reader after = *rd;
+    bool two = false;
+    rc = read_record(ps, rd, sub);
+    if (rc < 0)
+        return -1;
+    if (rc > 0 && !record_blank(sub) && second_header_row(rec, sub))
+        two = true;
+    else
+        *rd = after;
+    return read_header(ps, rec, two ? sub : NULL, h);
 }
 
 int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *out)
@@ -1348,7 +2227,7 @@ int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv
                         bool (*stop)(void *ud), void *ud)
 {
     parser ps;
-    record *rec = NULL;
+    record *rec = NULL, *sub = NULL;
     header *h = NULL;
     char *owned = NULL;
     const char *text;
@@ -1360,38 +2239,31 @@ int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv
     ps.cat = cat;
     ps.out = out;
     if (data == NULL && len > 0) {
-        add_error(&ps, 0, "no input");
+        add_error(&ps, 0, "没有输入", "no input");
         goto done;
     }
     if (len > CSV_MAX_BYTES) {
-        add_error(&ps, 0, "the input is larger than %u bytes", CSV_MAX_BYTES);
+        add_error(&ps, 0, "文件超过%u字节", "the input is larger than %u bytes", CSV_MAX_BYTES);
         goto done;
     }
     if (cat == NULL) {
-        add_error(&ps, 0, "no catalogue");
+        add_error(&ps, 0, "没有园区和指标目录", "no catalogue");
         goto done;
     }
     text = settle_encoding(&ps, data ? data : "", len, &tlen, &owned);
     if (text == NULL)
         goto done;
     rec = calloc(1, sizeof *rec);
+    sub = calloc(1, sizeof *sub);
     h = calloc(1, sizeof *h);
-    if (rec == NULL || h == NULL) {
+    if (rec == NULL || sub == NULL || h == NULL) {
         out_of_memory(&ps);
         goto done;
     }
 
     reader rd = {text, text + tlen, 1};
-    int rc;
-    while ((rc = read_record(&ps, &rd, rec)) > 0 && record_blank(rec))
-        ;
+    int rc = find_header(&ps, &rd, rec, sub, h);
     if (rc < 0)
-        goto done;
-    if (rc == 0) {
-        add_error(&ps, 0, "empty input: no header");
-        goto done;
-    }
-    if (read_header(&ps, rec, h) < 0)
         goto done;
     for (size_t n_read = 0; !ps.fatal && (rc = read_record(&ps, &rd, rec)) > 0;) {
         if (stop != NULL && ++n_read % CSV_STOP_EVERY == 0 && stop(ud)) {
@@ -1408,10 +2280,21 @@ int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv
         default: break;
         }
     }
+    if (!out->stopped && !ps.fatal && out->n_errors_total == 0 && out->n_obs == 0 &&
+        out->n_targets == 0) {
+        if (out->n_skipped > 0)
+            add_error(&ps, 0, "文件中没有任何数据（%zu行合计或注释行已跳过）",
+                      "no figures in the input (%zu total or note rows skipped)", out->n_skipped);
+        else
+            add_error(&ps, 0, "文件中没有任何数据", "no figures in the input");
+    }
 done:
     if (rec)
         free(rec->buf);
+    if (sub)
+        free(sub->buf);
     free(rec);
+    free(sub);
     free(h);
     free(owned);
     free(ps.dups);
@@ -1425,15 +2308,13 @@ void csv_result_free(csv_result *r)
     free(r->obs);
     free(r->targets);
     free(r->errors);
+    free(r->skipped);
     memset(r, 0, sizeof *r);
 }
 
-char *csv_errors_report(const csv_result *r, const char *name)
-{
-    return csv_errors_report_at(r, name, NULL);
-}
-
-char *csv_errors_report_at(const csv_result *r, const char *name, const char *sheet)
+/* Writes each entry as "<name>:<line>: 文件 <name>，第<line>行：<what><reason>". */
+static char *entries_report(const csv_error *v, size_t n, size_t n_total, const char *name,
+                            const char *sheet, const char *what)
 {
     char *buf = NULL;
     size_t size = 0;
@@ -1442,14 +2323,19 @@ char *csv_errors_report_at(const csv_result *r, const char *name, const char *sh
         return NULL;
     if (name == NULL)
         name = "input";
-    for (size_t i = 0; i < r->n_errors; i++) {
-        if (sheet)
-            fprintf(f, "%s:%s!%d: %s\n", name, sheet, r->errors[i].line, r->errors[i].reason);
+    for (size_t i = 0; i < n; i++) {
+        int line = v[i].line;
+        if (sheet != NULL)
+            fprintf(f, "%s:%s!%d: 文件 %s，工作表 %s", name, sheet, line, name, sheet);
         else
-            fprintf(f, "%s:%d: %s\n", name, r->errors[i].line, r->errors[i].reason);
+            fprintf(f, "%s:%d: 文件 %s", name, line, name);
+        if (line > 0)
+            fprintf(f, "，第%d行", line);
+        fprintf(f, "：%s%s\n", what, v[i].reason);
     }
-    if (r->n_errors_total > r->n_errors)
-        fprintf(f, "%s: %zu more errors not shown\n", name, r->n_errors_total - r->n_errors);
+    if (n_total > n)
+        fprintf(f, "%s: 另有%zu处错误未列出 / %zu more errors not shown\n", name, n_total - n,
+                n_total - n);
     if (ferror(f)) {
         fclose(f);
         free(buf);
@@ -1460,4 +2346,19 @@ char *csv_errors_report_at(const csv_result *r, const char *name, const char *sh
         return NULL;
     }
     return buf;
+}
+
+char *csv_errors_report(const csv_result *r, const char *name)
+{
+    return csv_errors_report_at(r, name, NULL);
+}
+
+char *csv_errors_report_at(const csv_result *r, const char *name, const char *sheet)
+{
+    return entries_report(r->errors, r->n_errors, r->n_errors_total, name, sheet, "");
+}
+
+char *csv_skipped_report_at(const csv_result *r, const char *name, const char *sheet)
+{
+    return entries_report(r->skipped, r->n_skipped, r->n_skipped, name, sheet, "");
 }

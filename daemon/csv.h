@@ -6,10 +6,18 @@
  * LF), UTF-8 with or without BOM and otherwise GB18030; English or Chinese
  * headers; the observation, target and wide layouts; every period and value
  * form of SPEC §3; units converted within a family (元/万元/亿元,
- * 美元/万美元/亿美元) and refused across families. Every row is checked against
- * the catalogue; a bad row yields an error with its line number and reason
- * (with a "did you mean" for an unknown park or indicator). The caller refuses
- * a whole input when n_errors > 0.
+ * 美元/万美元/亿美元) and refused across families. It reads files as Excel
+ * leaves them (README "Feeding figures"): title and note lines above the
+ * header, units in the header (固定资产投资（亿元）), a two-row header (an
+ * indicator over 累计 / 同比), 同比 (yoy) columns, parks by Chinese name,
+ * total rows (合计, 小计, 总计, 全省, 全市: skipped and listed in `skipped`), and
+ * the 通报 tables parkpulse exports (their derived columns ignored).
+ *
+ * Every row is checked against the catalogue; a bad row yields an error with
+ * its line number and reason, Chinese first ("<中文> / <English>", with a
+ * "did you mean" for a near miss of a park, indicator or column). An input
+ * without any figure is an error too. The caller refuses a whole input when
+ * n_errors_total > 0.
  */
 #ifndef PP_CSV_H
 #define PP_CSV_H
@@ -23,10 +31,17 @@
 
 typedef enum { CSV_LAYOUT_NONE = 0, CSV_LAYOUT_OBSERVATIONS, CSV_LAYOUT_TARGETS, CSV_LAYOUT_WIDE } csv_layout;
 
+#define CSV_REASON_MAX 640
+
 typedef struct csv_error {
     int line;            /* 1-based physical line where the record starts; 0 for the whole input */
-    char reason[320];    /* e.g. "unknown park 'xiangtan-etd' (did you mean 'xiangtan-etdz'?)" */
+    /* Chinese first, then English: "未知园区“xiangtan-etd”（是否应为“xiangtan-etdz”？） /
+     * unknown park 'xiangtan-etd' (did you mean 'xiangtan-etdz'?)" */
+    char reason[CSV_REASON_MAX];
 } csv_error;
+
+/* A row skipped on purpose (a total row, a note line): listed, not an error. */
+typedef csv_error csv_skip;
 
 typedef struct csv_result {
     csv_layout layout;
@@ -39,6 +54,9 @@ typedef struct csv_result {
     size_t n_errors;         /* kept errors */
     size_t n_errors_total;   /* all errors, including those not kept */
     size_t n_rows;           /* data records read (not counting the header) */
+    csv_skip *skipped;       /* rows skipped on purpose, at most CSV_MAX_ERRORS kept */
+    size_t n_skipped;
+    int header_line;         /* line of the header (its first row), 0 when there is none */
     bool stopped;            /* csv_parse_stoppable: stopped before the end (take nothing) */
 } csv_result;
 
@@ -56,29 +74,40 @@ int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv
 
 void csv_result_free(csv_result *r);
 
-/* Formats every error as "<name>:<line>: <reason>\n" into a malloc'd string
- * (caller frees); returns NULL on allocation failure. */
+/* Formats every error, for the person who sent the figures, as
+ *   <name>:<line>: 文件 <name>，第<line>行：<reason>\n
+ * (line 0, the whole input: "<name>:0: 文件 <name>：<reason>"), the reason
+ * Chinese first, then English. The "<name>:<line>:" prefix stays first so
+ * that programs can find the line. A malloc'd string (caller frees); NULL on
+ * allocation failure. */
 char *csv_errors_report(const csv_result *r, const char *name);
 
 /* The same for one sheet of a workbook read as CSV (one line per row, so a
  * line number is the sheet's row number): each error is placed as
- * "<name>:<sheet>!<row>"; sheet NULL gives csv_errors_report's "<name>:<line>". */
+ *   <name>:<sheet>!<row>: 文件 <name>，工作表 <sheet>，第<row>行：<reason>
+ * sheet NULL gives csv_errors_report's. */
 char *csv_errors_report_at(const csv_result *r, const char *name, const char *sheet);
+
+/* The skipped rows in the same form ("…第<line>行：已跳过 <reason>"); "" when
+ * there are none. Malloc'd (caller frees); NULL on allocation failure. */
+char *csv_skipped_report_at(const csv_result *r, const char *name, const char *sheet);
 
 /* ---- the pieces, exposed for tests and for other inputs (HTTP query strings) ---- */
 
 /* Parses every period form of SPEC §3 ("2024-11", "2024年1-11月", "2024年一季度", …,
- * full-width too). Returns 0 and sets *period, or -1 and a reason in why. */
+ * full-width too; a date "2021/8/1", "2021-08-01" means its month; "2021.8").
+ * Returns 0 and sets *period, or -1 and a reason ("<中文> / <English>") in why. */
 int csv_parse_period(const char *s, int *period, char *why, size_t whylen);
 
 /* Parses a value ("1,234.5", "１９２．２", "12.3%", "192.2亿元") and converts it to
  * to_unit using the unit in the value or, if none, unit_col (may be NULL or "").
  * Returns 1 and sets *value; 0 when the cell means "missing" ("", "-", "—",
- * "N/A", "/"); -1 with a reason in why for a bad number or a unit of another family. */
+ * "N/A", "/"); -1 with a reason ("<中文> / <English>") in why for a bad number or a
+ * unit of another family. */
 int csv_parse_value(const char *s, const char *unit_col, const char *to_unit, double *value,
                     char *why, size_t whylen);
 
-/* Levenshtein distance over bytes, for "did you mean". */
+/* Levenshtein distance over bytes. ("did you mean" counts characters.) */
 size_t csv_edit_distance(const char *a, const char *b);
 
 #endif

@@ -24,6 +24,11 @@
  * 123456789.12, -0.0) makes the series wide for good: its values become
  * doubles, 12 bytes a figure, and every one already there converts exactly.
  *
+ * A 同比 % (yoy) comes with few series, so a series has no room for it until
+ * its first figure with one: then an array of cap doubles beside the cells
+ * (NaN for a month without), which follows the cells as they grow or shift.
+ * A series without any yoy costs one NULL pointer.
+ *
  * Revisions are rare, so the vintages they replace go to a per-series array
  * in the order they were replaced, which is oldest first within each period:
  * adding stays O(1) whatever the order of the journal, and only a cell marked
@@ -96,6 +101,7 @@ typedef struct db_delivery {
 /* A replaced vintage (a double whatever the series: revisions are rare). */
 typedef struct db_old {
     double value;
+    double yoy;               /* NaN: none */
     int32_t period;
     uint32_t meta;            /* status and delivery bits of a cell's meta */
 } db_old;
@@ -369,53 +375,106 @@ static int cell_find(const db_series *s, int period)
 
 static char meta_status(uint32_t meta) { return db_statuses[(meta >> META_STATUS_SHIFT) & 3]; }
 
-static void vintage_fill(const db_series *s, double value, uint32_t meta, db_vintage *out)
+static void vintage_fill(const db_series *s, double value, double yoy, uint32_t meta,
+                         db_vintage *out)
 {
     const db_delivery *dl = &s->owner->deliveries[meta & META_DELIVERY];
     *out = (db_vintage){ .value = value, .received_at = dl->received_at,
-                         .status = meta_status(meta), .source = dl->source };
+                         .status = meta_status(meta), .source = dl->source,
+                         .has_yoy = !isnan(yoy), .yoy = isnan(yoy) ? 0 : yoy };
 }
 
-/* Makes s's cells reach period (a valid one), the months added empty. Returns
- * the index of period's cell, or -1 on ENOMEM (nothing changed). */
-static int cells_reach(db_series *s, int period)
+/* The yoy of cell i, NaN when it has none. */
+static double cell_yoy(const db_series *s, int i) { return s->yoy != NULL ? s->yoy[i] : NAN; }
+
+static double obs_yoy(const pp_obs *o) { return o->has_yoy ? o->yoy : NAN; }
+
+/* Two yoys (NaN: none) are the same. */
+static bool yoy_same(double a, double b) { return isnan(a) ? isnan(b) : a == b; }
+
+/* A yoy array of n doubles, all NaN, or NULL on ENOMEM. */
+static double *yoy_alloc(size_t n)
 {
-    if (s->n > 0 && period >= s->first && period - s->first < s->n)
+    double *y = malloc((n ? n : 1) * sizeof *y);
+    if (y != NULL)
+        for (size_t k = 0; k < n; k++)
+            y[k] = NAN;
+    return y;
+}
+
+/* Makes s's cells reach period (a valid one), the months added empty; with
+ * want_yoy, s also gets its yoy array if it had none. Returns the index of
+ * period's cell, or -1 on ENOMEM (nothing changed). */
+static int cells_reach(db_series *s, int period, bool want_yoy)
+{
+    if (s->n > 0 && period >= s->first && period - s->first < s->n) {
+        if (want_yoy && s->yoy == NULL && (s->yoy = yoy_alloc(s->cap)) == NULL)
+            return -1;
         return period - s->first;
+    }
     int last = s->first + s->n - 1;
     int lo = s->n == 0 || period < s->first ? period : s->first;
     int hi = s->n == 0 || period > last ? period : last;
     size_t n = (size_t)(hi - lo) + 1, shift = s->n == 0 ? 0 : (size_t)(s->first - lo);
     size_t w = cell_width(s);
     uint32_t *meta;
+    double *ny = NULL; /* a new yoy array, when s needs one */
 
     if (n > s->cap) {
         /* to the next whole year of months: appending a month a time reallocates yearly */
         size_t cap = (n + DB_CELL_STEP - 1) / DB_CELL_STEP * DB_CELL_STEP;
         char *c;
+        if (s->yoy != NULL || want_yoy) {
+            if ((ny = yoy_alloc(cap)) == NULL)
+                return -1;
+            if (s->yoy != NULL)
+                memcpy(ny + shift, s->yoy, s->n * sizeof *ny);
+        }
         if (shift == 0) {
             c = realloc(s->cells, cap * (w + sizeof *meta));
-            if (c == NULL)
+            if (c == NULL) {
+                free(ny);
                 return -1;
+            }
             /* the metas follow the values */
             memmove(c + cap * w, c + s->cap * w, s->n * sizeof *meta);
         } else {
             c = malloc(cap * (w + sizeof *meta));
-            if (c == NULL)
+            if (c == NULL) {
+                free(ny);
                 return -1;
+            }
             memcpy(c + shift * w, s->cells, s->n * w);
             memcpy(c + cap * w + shift * sizeof *meta, cell_meta(s), s->n * sizeof *meta);
             free(s->cells);
         }
         s->cells = c;
         s->cap = (uint16_t)cap;
-    } else if (shift > 0) {
-        memmove(cell_meta(s) + shift, cell_meta(s), s->n * sizeof *meta);
-        memmove((char *)s->cells + shift * w, s->cells, s->n * w);
+        if (ny != NULL) {
+            free(s->yoy);
+            s->yoy = ny;
+        }
+    } else {
+        if (want_yoy && s->yoy == NULL && (ny = yoy_alloc(s->cap)) == NULL)
+            return -1;
+        if (ny != NULL)
+            s->yoy = ny; /* all NaN: the shift below moves nothing that matters */
+        if (shift > 0) {
+            memmove(cell_meta(s) + shift, cell_meta(s), s->n * sizeof *meta);
+            memmove((char *)s->cells + shift * w, s->cells, s->n * w);
+            if (s->yoy != NULL)
+                memmove(s->yoy + shift, s->yoy, s->n * sizeof *s->yoy);
+        }
     }
     meta = cell_meta(s);
     memset(meta, 0, shift * sizeof *meta);
     memset(meta + shift + s->n, 0, (n - shift - s->n) * sizeof *meta);
+    if (s->yoy != NULL) {
+        for (size_t k = 0; k < shift; k++)
+            s->yoy[k] = NAN;
+        for (size_t k = shift + s->n; k < n; k++)
+            s->yoy[k] = NAN;
+    }
     s->first = lo;
     s->n = (uint16_t)n;
     return period - lo;
@@ -542,16 +601,17 @@ static void series_link(db *d, db_series *s, uint64_t h)
 /* A new series, linked, its cells (wide or not) reaching period unless period < 0.
  * Returns it, or NULL on ENOMEM (nothing visible changed). */
 static db_series *series_create(db *d, const char *park, const char *indicator, uint64_t h,
-                                int period, bool wide)
+                                int period, bool wide, bool want_yoy)
 {
     db_series tmp = { .owner = d, .wide = wide };
     if (series_reserve(d) < 0 || (tmp.park = str_intern(d, park)) == NULL ||
         (tmp.indicator = str_intern(d, indicator)) == NULL ||
-        (period >= 0 && cells_reach(&tmp, period) < 0))
+        (period >= 0 && cells_reach(&tmp, period, want_yoy) < 0))
         return NULL;
     db_series *s = arena_alloc(d, sizeof *s, _Alignof(db_series));
     if (s == NULL) {
         free(tmp.cells);
+        free(tmp.yoy);
         return NULL;
     }
     *s = tmp;
@@ -605,6 +665,7 @@ void db_free(db *d)
     for (size_t i = 0; i < d->n_series; i++) {
         free(d->sorted[i]->cells);
         free(d->sorted[i]->older);
+        free(d->sorted[i]->yoy);
     }
     free(d->sorted);
     free(d->slots);
@@ -636,7 +697,8 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
 int db_add_obs(db *d, const pp_obs *o)
 {
     if (d == NULL || o == NULL || !id_ok(o->park) || !id_ok(o->indicator) ||
-        !isfinite(o->value) || strchr(db_statuses, o->status) == NULL || o->status == '\0' ||
+        !isfinite(o->value) || (o->has_yoy && !isfinite(o->yoy)) ||
+        strchr(db_statuses, o->status) == NULL || o->status == '\0' ||
         strnlen(o->source, sizeof o->source) == sizeof o->source) {
         log_err("db", "refusing an invalid observation");
         return -1;
@@ -655,6 +717,7 @@ int db_add_obs(db *d, const pp_obs *o)
     int32_t m = 0;
 
     if (i >= 0 && cell_value(s, i, old) == o->value && meta_status(old) == o->status &&
+        yoy_same(cell_yoy(s, i), obs_yoy(o)) &&
         strcmp(d->deliveries[old & META_DELIVERY].source, o->source) == 0)
         return 0;
     bool wide = (s != NULL && s->wide) || !value_pack(o->value, &m, &k);
@@ -665,20 +728,22 @@ int db_add_obs(db *d, const pp_obs *o)
     if (dlv_intern(d, o->source, o->received_at, &dlv) < 0)
         return -1;
     if (s == NULL) {
-        if ((s = series_create(d, o->park, o->indicator, h, o->period, wide)) == NULL)
+        if ((s = series_create(d, o->park, o->indicator, h, o->period, wide, o->has_yoy)) == NULL)
             goto nomem;
         i = 0;
     } else {
         if (wide && !s->wide && cells_widen(s) < 0)
             goto nomem;
         if (i < 0) {
-            if ((i = cells_reach(s, o->period)) < 0)
+            if ((i = cells_reach(s, o->period, o->has_yoy)) < 0)
                 goto nomem;
         } else {
-            if (older_reserve(s) < 0)
+            /* an existing cell: only the yoy array may be missing */
+            if (cells_reach(s, o->period, o->has_yoy) < 0 || older_reserve(s) < 0)
                 goto nomem;
             s->older->v[s->older->n++] =
-                (db_old){ .value = cell_value(s, i, old), .period = o->period,
+                (db_old){ .value = cell_value(s, i, old), .yoy = cell_yoy(s, i),
+                          .period = o->period,
                           .meta = old & ~(META_HAS | META_OLDER | META_EXP) };
         }
     }
@@ -686,6 +751,8 @@ int db_add_obs(db *d, const pp_obs *o)
         ((double *)s->cells)[i] = o->value;
     else
         ((int32_t *)s->cells)[i] = m;
+    if (s->yoy != NULL)
+        s->yoy[i] = obs_yoy(o);
     cell_meta(s)[i] = META_HAS | (old & META_HAS ? META_OLDER : 0) |
                       (uint32_t)(strchr(db_statuses, o->status) - db_statuses) << META_STATUS_SHIFT |
                       k << META_EXP_SHIFT | dlv;
@@ -756,7 +823,7 @@ int db_add_target(db *d, const pp_target *t)
     }
     if (tslot_reserve(d) < 0)
         goto nomem;
-    if (s == NULL && (s = series_create(d, t->park, t->indicator, h, -1, false)) == NULL)
+    if (s == NULL && (s = series_create(d, t->park, t->indicator, h, -1, false, false)) == NULL)
         goto nomem;
     *tslot(d->t_slots, d->n_t_slots, s, t->year) =
         (db_tslot){ .series = s, .year = t->year, .value = t->value };
@@ -786,7 +853,7 @@ bool db_series_latest(const db_series *s, int period, db_vintage *out)
     if (i < 0)
         return false;
     uint32_t meta = cell_meta(s)[i];
-    vintage_fill(s, cell_value(s, i, meta), meta, out);
+    vintage_fill(s, cell_value(s, i, meta), cell_yoy(s, i), meta, out);
     return true;
 }
 
@@ -798,7 +865,7 @@ int db_series_next(const db_series *s, int after, db_vintage *out)
     for (int i = after < s->first ? 0 : after - s->first + 1; i < s->n; i++) {
         if (meta[i] & META_HAS) {
             if (out != NULL)
-                vintage_fill(s, cell_value(s, i, meta[i]), meta[i], out);
+                vintage_fill(s, cell_value(s, i, meta[i]), cell_yoy(s, i), meta[i], out);
             return s->first + i;
         }
     }
@@ -821,12 +888,12 @@ static size_t vintages_copy(const db_series *s, int period, size_t skip, db_vint
             if (v->period != period)
                 continue;
             if (k >= skip && k - skip < max)
-                vintage_fill(s, v->value, v->meta, &out[k - skip]);
+                vintage_fill(s, v->value, v->yoy, v->meta, &out[k - skip]);
             k++;
         }
     }
     if (k >= skip && k - skip < max)
-        vintage_fill(s, cell_value(s, i, meta), meta, &out[k - skip]);
+        vintage_fill(s, cell_value(s, i, meta), cell_yoy(s, i), meta, &out[k - skip]);
     return k + 1;
 }
 

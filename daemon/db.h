@@ -19,6 +19,8 @@ typedef struct db_vintage {
     int64_t received_at;
     char status;          /* 'A', 'P', 'E', 'R' */
     const char *source;   /* interned, owned by the db */
+    bool has_yoy;         /* a 同比 % was given with it */
+    double yoy;           /* that 同比 %, when has_yoy */
 } db_vintage;
 
 typedef struct db db;
@@ -35,6 +37,7 @@ typedef struct db_series {
     void *cells;            /* cap values (int32_t mantissas, or doubles when wide),
                                then cap uint32_t metas: one per month */
     db_older *older;        /* replaced vintages, or NULL */
+    double *yoy;            /* cap 同比 % (NaN: none), or NULL while no figure has one */
     int first;              /* period of the first cell */
     uint16_t n, cap;        /* months in use (first..last figure), allocated */
     bool wide;              /* the values are doubles: one did not fit a mantissa */
@@ -50,7 +53,7 @@ void db_wrlock(db *d);
 void db_unlock(db *d);
 
 /* Adds an observation as a new vintage. Returns 1 when it changed the value in
- * force (new period or different value/status/source), 0 when it repeats the
+ * force (new period or different value/status/source/yoy), 0 when it repeats the
  * latest vintage exactly (ignored: re-ingesting a file is idempotent), -1 on
  * ENOMEM or an invalid observation (non-finite value, status not A/P/E/R,
  * period outside PP_PERIOD_MIN_YEAR..PP_PERIOD_MAX_YEAR, logged with the reason

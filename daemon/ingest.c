@@ -81,7 +81,8 @@ static bool obs_unchanged(const db *d, const pp_obs *o)
     db_vintage v;
     if (!db_series_latest(s, o->period, &v))
         return false;
-    return v.value == o->value && v.status == o->status;
+    return v.value == o->value && v.status == o->status && v.has_yoy == o->has_yoy &&
+           (!o->has_yoy || v.yoy == o->yoy);
 }
 
 /* Copies src into dst (size PP_SOURCE_MAX + 1), cut at a UTF-8 character boundary. */
@@ -358,6 +359,16 @@ ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *
     return st;
 }
 
+/* Logs the rows an input skipped on purpose (total and note rows, csv.h). */
+static void log_skipped(const char *source, const csv_result *cr)
+{
+    if (cr->n_skipped == 0)
+        return;
+    char *rep = csv_skipped_report_at(cr, source, NULL);
+    log_info("ingest", "%s: %zu row(s) skipped:\n%s", source, cr->n_skipped, rep ? rep : "");
+    free(rep);
+}
+
 ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
                          ingest_result *res)
 {
@@ -390,6 +401,7 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
         st = INGEST_REFUSED;
         goto out;
     }
+    log_skipped(source, &cr);
     for (size_t i = 0; i < cr.n_obs; i++)
         if (cr.obs[i].source[0] == '\0')
             copy_source(cr.obs[i].source, source);
@@ -687,6 +699,7 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
             csv_result_free(&cr);
             continue;
         }
+        log_skipped(source, &cr);
         for (size_t k = 0; k < cr.n_obs; k++)
             if (cr.obs[k].source[0] == '\0')
                 copy_source(cr.obs[k].source, source);

@@ -10,11 +10,12 @@
  *   #parkpulse-journal 1
  *   O→1732060800→xiangtan-etdz→fai→2024-10→192.2→A→spool:fai-2024-10.csv→→aa79d1f8
  *   O→1732147200→xiangtan-etdz→fai→2024-10→193.05→R→POST→统计局修订\t二稿→69caf4ee
+ *   O→1732233600→xiangtan-etdz→fai→2024-10→193.05→R→POST→→yoy=12.4→d6d515c9
  *   T→1732060800→xiangtan-etdz→fai→2024→250→targets-2024.csv→38757543
  *   E→alert xiangtan-etdz fai warning→9fc8db60
  *   D→1732060800→f19391aa56307856→60→spool/fai-2024-10.csv→971393e3
  *
- *   O  received_at park indicator period(YYYY-MM) value status(A|P|E|R) source note crc
+ *   O  received_at park indicator period(YYYY-MM) value status(A|P|E|R) source note [yoy=Y] crc
  *   T  received_at park indicator year value source crc
  *   E  payload crc
  *   D  received_at hash size name crc
@@ -22,6 +23,13 @@
  * received_at is unix seconds; value is the shortest of %.15g/%.16g/%.17g that
  * reads back as the same double. source, note, payload and name may hold any
  * bytes but NUL; a backslash, TAB, LF and CR in them are written as \\ \t \n \r.
+ *
+ * An O line carries a tenth field "yoy=<value>" (the 同比 % published with
+ * the figure, same number format as value) only when the figure has one: a
+ * line without it (every line written before yoy existed, and every figure
+ * without one now) replays with yoy null, exactly as before. A build older
+ * than yoy skips an O line with the field as corrupt (logged); such lines are
+ * only written for figures that came with a 同比 column.
  *
  * A D line is a delivery (a file a collector named, see ingest.h) whose
  * figures were journaled in the same batch, that is in the same write and
@@ -83,7 +91,7 @@
 #define JOURNAL_LINE_MAX 16384        /* longer lines are corrupt (the longest valid is ~8.3 KiB) */
 #define JOURNAL_READ_CHUNK (1u << 20) /* replay reads the file in pieces this large */
 #define JOURNAL_REPORT_MAX 20         /* corrupt lines logged one by one per replay */
-#define JOURNAL_MAX_FIELDS 9          /* an O line: type + 8 fields before the checksum */
+#define JOURNAL_MAX_FIELDS 10         /* an O line: type + 9 fields before the checksum */
 
 /* A known delivery: the hash of its identity (name, size, content hash) and
  * when it was journaled. key 0 marks a free slot. */
@@ -360,6 +368,8 @@ static const char *obs_invalid(const pp_obs *ob)
         return "period out of range";
     if (!isfinite(ob->value))
         return "value not finite";
+    if (ob->has_yoy && !isfinite(ob->yoy))
+        return "yoy not finite";
     if (!status_valid(ob->status))
         return "status not one of A, P, E, R";
     if (strnlen(ob->source, sizeof ob->source) == sizeof ob->source ||
@@ -428,6 +438,11 @@ static void out_obs(journal_out *o, const pp_obs *ob)
     out_escaped(o, ob->source);
     out_tab(o);
     out_escaped(o, ob->note);
+    if (ob->has_yoy) {
+        out_tab(o);
+        out_str(o, "yoy=");
+        out_double(o, ob->yoy);
+    }
 }
 
 static void out_target(journal_out *o, const pp_target *t)
@@ -672,7 +687,7 @@ static int parse_line(const char *line, size_t len, journal_record *rec, const c
     case 'O': {
         pp_obs *o = &rec->obs;
         rec->type = JREC_OBS;
-        if (nf != 9 || !parse_i64(f[1], &o->received_at) || !parse_id(f[2], o->park) ||
+        if ((nf != 9 && nf != 10) || !parse_i64(f[1], &o->received_at) || !parse_id(f[2], o->park) ||
             !parse_id(f[3], o->indicator) || f[4].n != 7 || !parse_double(f[5], &o->value) ||
             f[6].n != 1 || !status_valid(f[6].p[0]) ||
             !parse_text(f[7], o->source, sizeof o->source) ||
@@ -683,6 +698,14 @@ static int parse_line(const char *line, size_t len, journal_record *rec, const c
         if (pp_period_parse_canonical(per, &o->period) != 0)
             return LINE_BAD_FIELDS;
         o->status = f[6].p[0];
+        o->has_yoy = false;
+        o->yoy = 0;
+        if (nf == 10) {
+            jfield y = { f[9].p + 4, f[9].n - 4 };
+            if (f[9].n < 5 || memcmp(f[9].p, "yoy=", 4) != 0 || !parse_double(y, &o->yoy))
+                return LINE_BAD_FIELDS;
+            o->has_yoy = true;
+        }
         return LINE_OK;
     }
     case 'T': {

@@ -81,6 +81,8 @@ typedef struct pp_obs {
     char source[PP_SOURCE_MAX + 1];
     char note[PP_NOTE_MAX + 1];
     int64_t received_at;          /* unix seconds, set when accepted */
+    bool has_yoy;                 /* false: no 同比 given (a zeroed pp_obs has none) */
+    double yoy;                   /* 同比增长 %, as published (SPEC §2); never computed */
 } pp_obs;
 
 /* An annual target. */

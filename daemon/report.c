@@ -223,6 +223,7 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
     csv_num(b, r->has_completion, r->completion_pct, true);
     csv_num(b, r->has_pace, r->pace_pct, true);
     csv_num(b, r->has_gap, r->gap, true);
+    csv_num(b, st->has_yoy, st->yoy, false);
     jbuf_printf(b, ",%zu,", rank);
     csv_put_field(b, status_zh(r->status));
     jbuf_puts(b, ",");
@@ -235,8 +236,84 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
 void report_table_csv(const pp_app *app, int period, int64_t now, jbuf *b)
 {
     jbuf_puts(b, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),"
-                 "差距(百分点),排名,状态,status,说明\r\n");
+                 "差距(百分点),同比(%),排名,状态,status,说明\r\n");
     table_rows(app, period, now, b, row_csv);
+}
+
+void report_table_csv_wide(const pp_app *app, int period, int64_t now, jbuf *b)
+{
+    static const char *const sub[] = { "累计值", "同比%", "全年目标", "完成%", "较序时(百分点)",
+                                       "状态" };
+    const size_t nsub = sizeof sub / sizeof sub[0];
+    const pp_catalog *cat = &app->cfg->catalog;
+    char pbuf[16];
+    bool *ind_on = calloc(cat->n_indicators ? cat->n_indicators : 1, sizeof *ind_on);
+    bool *park_on = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *park_on);
+    if (ind_on == NULL || park_on == NULL) {
+        b->failed = true;
+        goto out;
+    }
+    /* the indicators and parks with a figure that month */
+    for (size_t i = 0; i < cat->n_parks; i++) {
+        for (size_t j = 0; j < cat->n_indicators; j++) {
+            db_vintage v;
+            if (db_series_latest(db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id),
+                                 period, &v))
+                park_on[i] = ind_on[j] = true;
+        }
+    }
+    jbuf_printf(b, "%d年1-%d月 园区主要经济指标通报\r\n", pp_period_year(period),
+                pp_period_month(period));
+    jbuf_puts(b, "园区代码,园区,期间");
+    for (size_t j = 0; j < cat->n_indicators; j++) {
+        if (!ind_on[j])
+            continue;
+        char head[256];
+        snprintf(head, sizeof head, "%s(%s)", cat->indicators[j].label, cat->indicators[j].unit);
+        jbuf_puts(b, ",");
+        csv_put_field(b, head);
+        for (size_t k = 1; k < nsub; k++)
+            jbuf_puts(b, ",");
+    }
+    jbuf_puts(b, "\r\n,,");
+    for (size_t j = 0; j < cat->n_indicators; j++)
+        for (size_t k = 0; ind_on[j] && k < nsub; k++)
+            jbuf_printf(b, ",%s", sub[k]);
+    jbuf_puts(b, "\r\n");
+    pp_period_format(period, pbuf, sizeof pbuf);
+    for (size_t i = 0; i < cat->n_parks; i++) {
+        const pp_park *pk = &cat->parks[i];
+        if (!park_on[i])
+            continue;
+        csv_put_field(b, pk->id);
+        jbuf_puts(b, ",");
+        csv_put_field(b, pk->name);
+        jbuf_printf(b, ",%s", pbuf);
+        for (size_t j = 0; j < cat->n_indicators; j++) {
+            const pp_indicator *ind = &cat->indicators[j];
+            series_status st;
+            if (!ind_on[j])
+                continue;
+            if (!status_eval(app, pk, ind, db_series_get(app->db, pk->id, ind->id), period, now,
+                             &st)) {
+                for (size_t k = 0; k < nsub; k++)
+                    jbuf_puts(b, ",");
+                continue;
+            }
+            const pace_result *r = &st.pace;
+            csv_num(b, true, st.value, false);
+            csv_num(b, st.has_yoy, st.yoy, false);
+            csv_num(b, st.has_target, st.target, false);
+            csv_num(b, r->has_completion, r->completion_pct, true);
+            csv_num(b, r->has_gap, r->gap, true);
+            jbuf_puts(b, ",");
+            csv_put_field(b, status_zh(r->status));
+        }
+        jbuf_puts(b, "\r\n");
+    }
+out:
+    free(ind_on);
+    free(park_on);
 }
 
 void report_history_json(const pp_app *app, const pp_park *park, const pp_indicator *ind, int period,
@@ -267,6 +344,11 @@ void report_history_json(const pp_app *app, const pp_park *park, const pp_indica
         json_str(b, st);
         json_key(b, "source", false);
         json_str(b, v.source);
+        json_key(b, "yoy", false);
+        if (v.has_yoy)
+            json_num(b, v.yoy);
+        else
+            json_null(b);
         json_key(b, "received_at", false);
         json_str(b, app_format_time(v.received_at, tbuf, sizeof tbuf));
         jbuf_puts(b, "}");

@@ -20,6 +20,12 @@ void report_ranking_json(const pp_app *app, const pp_indicator *ind, int period,
 void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b);
 void report_table_csv(const pp_app *app, int period, int64_t now, jbuf *b);
 
+/* The same table wide (layout=wide): a title line, a two-row header — each
+ * indicator's "label(unit)" over 累计值, 同比%, 全年目标, 完成%, 较序时(百分点),
+ * 状态 — and a row per park with a figure that month. csv.c reads it back
+ * (its derived columns ignored). */
+void report_table_csv_wide(const pp_app *app, int period, int64_t now, jbuf *b);
+
 /* {"park","indicator","period","vintages":[{"value","status","source","received_at"},…]} oldest first. */
 void report_history_json(const pp_app *app, const pp_park *park, const pp_indicator *ind, int period,
                          jbuf *b);

@@ -19,6 +19,8 @@ bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind
     out->series = s;
     out->period = at;
     out->value = v.value;
+    out->has_yoy = v.has_yoy;
+    out->yoy = v.yoy;
     out->updated_at = v.received_at;
     out->revision = (int)db_series_vintages(s, at, NULL, 0) - 1;
     out->has_target = db_target(app->db, park->id, ind->id, pp_period_year(at), &out->target);
@@ -59,6 +61,11 @@ void status_figures_json(jbuf *b, const series_status *st)
     opt2(b, "completion_pct", r->has_completion, r->completion_pct);
     opt2(b, "pace_pct", r->has_pace, r->pace_pct);
     opt2(b, "gap_pp", r->has_gap, r->gap);
+    json_key(b, "yoy", false);
+    if (st->has_yoy)
+        json_num(b, st->yoy);
+    else
+        json_null(b);
 }
 
 void status_series_json(jbuf *b, const series_status *st)

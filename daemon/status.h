@@ -17,6 +17,8 @@ typedef struct series_status {
     const db_series *series;
     int period;              /* latest period with a figure */
     double value;
+    bool has_yoy;            /* the figure in force came with a 同比 % */
+    double yoy;
     bool has_target;
     double target;
     pace_result pace;
@@ -30,8 +32,9 @@ typedef struct series_status {
 bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
                  const db_series *s, int period, int64_t now, series_status *out);
 
-/* Writes ,"value","target","completion_pct","pace_pct","gap_pp" (each with a
- * leading comma): the figures an alert and a <series> object share. */
+/* Writes ,"value","target","completion_pct","pace_pct","gap_pp","yoy" (each
+ * with a leading comma): the figures an alert and a <series> object share.
+ * yoy is the 同比 % published with the figure in force, null when none was. */
 void status_figures_json(jbuf *b, const series_status *st);
 
 /* Writes the <series> object of SPEC §8. */

@@ -197,3 +197,45 @@ int text_gb18030_to_utf8(const char *in, size_t len, char **out, size_t *outlen)
 {
     return text_convert("UTF-8", "GB18030", in, len, out, outlen);
 }
+
+char *text_squeeze(char *s)
+{
+    unsigned char *r = (unsigned char *)s, *w = (unsigned char *)s;
+    while (*r) {
+        size_t n = space_len(r);
+        if (n > 0) {
+            r += n;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return s;
+}
+
+size_t text_code_points(const char *s, uint32_t *out, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (*p) {
+        uint32_t cp = *p;
+        size_t len = 1;
+        if (cp >= 0xC0 && cp < 0xE0 && (p[1] & 0xC0) == 0x80) {
+            cp = (cp & 0x1F) << 6 | (p[1] & 0x3F);
+            len = 2;
+        } else if (cp >= 0xE0 && cp < 0xF0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+            cp = (cp & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+            len = 3;
+        } else if (cp >= 0xF0 && cp < 0xF8 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
+                   (p[3] & 0xC0) == 0x80) {
+            cp = (cp & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 | (uint32_t)(p[2] & 0x3F) << 6 |
+                 (p[3] & 0x3F);
+            len = 4;
+        }
+        if (n < max)
+            out[n] = cp;
+        n++;
+        p += len;
+    }
+    return n;
+}

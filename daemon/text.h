@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* true when the len bytes at s are well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF). On false, *bad_off (if not NULL) is the
@@ -34,6 +35,15 @@ size_t text_fold_ascii(char *s);
 /* Removes, in place, leading and trailing ASCII white space, U+3000 and
  * U+00A0. Returns s. */
 char *text_trim(char *s);
+
+/* Removes, in place, every ASCII white space, U+3000 and U+00A0 (also
+ * inside: "合  计" becomes "合计"). Returns s. */
+char *text_squeeze(char *s);
+
+/* Decodes the UTF-8 string s into at most max code points at out (a byte
+ * that does not start a valid sequence counts as one code point of its own
+ * value). Returns how many there are in all (more than max when cut). */
+size_t text_code_points(const char *s, uint32_t *out, size_t max);
 
 /* Copies src into dst (dstsize bytes, dstsize > 0), truncated so that it
  * never ends inside a UTF-8 sequence; always NUL-terminates. dst may be src

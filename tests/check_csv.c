@@ -113,6 +113,16 @@ static char *to_gb18030(const char *utf8, size_t len, size_t *outlen)
     return buf;
 }
 
+/* The English half of a reason: reasons are "<中文> / <English>", Chinese
+ * first (the people who send figures read Chinese). */
+static const char *en_half(const char *why)
+{
+    const char *sep = strstr(why, " / ");
+    ck_assert_msg(sep != NULL && sep > why, "no '<中文> / <English>' in '%s'", why);
+    ck_assert_msg((unsigned char)why[0] >= 0x80, "not Chinese first: '%s'", why);
+    return sep + 3;
+}
+
 /* ---- periods ------------------------------------------------------------------ */
 
 static const struct {
@@ -158,6 +168,18 @@ static const struct {
     {"1980年1月", 1980, 1},
     {"2199-12", 2199, 12},
     {"2024Q3", 2024, 9},
+    /* Excel habits: a date means its month; a dot */
+    {"2021/8/1", 2021, 8},
+    {"2021/8/31", 2021, 8},
+    {"2021-08-01", 2021, 8},
+    {"2024-11-05", 2024, 11},
+    {"2021/8/1 0:00:00", 2021, 8},
+    {"2021-08-01 00:00", 2021, 8},
+    {"2021.8", 2021, 8},
+    {"2024.11", 2024, 11},
+    {"2021.08.01", 2021, 8},
+    {"2021年8月", 2021, 8},
+    {"2021年8月1日", 2021, 8},
 };
 
 START_TEST(test_period_good)
@@ -171,8 +193,9 @@ START_TEST(test_period_good)
 }
 END_TEST
 
-#define PERIOD_TOO_EARLY "期间早于1980年1月，无法保存 / period before 1980-01 cannot be stored"
-#define PERIOD_TOO_LATE "期间晚于2199年12月，无法保存 / period after 2199-12 cannot be stored"
+/* the English halves of model.h's reasons (the Chinese ones are checked too) */
+#define PERIOD_TOO_EARLY "period before 1980-01 cannot be stored"
+#define PERIOD_TOO_LATE "period after 2199-12 cannot be stored"
 
 static const struct {
     const char *in;
@@ -196,8 +219,12 @@ static const struct {
     {"", "missing period"},
     {"2024", "bad period '2024': not a period (e.g. 2024-11 or 2024年1-11月)"},
     {"24-11", "bad period '24-11': not a period (e.g. 2024-11 or 2024年1-11月)"},
-    {"2024-11-05", "bad period '2024-11-05': not a period (e.g. 2024-11 or 2024年1-11月)"},
-    {"2024.11", "bad period '2024.11': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2024-11-32", "bad period '2024-11-32': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2021/8/0", "bad period '2021/8/0': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2021/13/1", "bad period '2021/13/1': month must be 1..12"},
+    {"2021-08/01", "bad period '2021-08/01': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2021年8月1", "bad period '2021年8月1': not a period (e.g. 2024-11 or 2024年1-11月)"},
+    {"2021/8/1 0:00x", "bad period '2021/8/1 0:00x': not a period (e.g. 2024-11 or 2024年1-11月)"},
     {"2024年下半年", "bad period '2024年下半年': not a period (e.g. 2024-11 or 2024年1-11月)"},
     {"2024年11", "bad period '2024年11': not a period (e.g. 2024-11 or 2024年1-11月)"},
     {"abc", "bad period 'abc': not a period (e.g. 2024-11 or 2024年1-11月)"},
@@ -210,7 +237,9 @@ START_TEST(test_period_bad)
     int p = 12345;
     char why[320] = "";
     ck_assert_int_eq(csv_parse_period(bad_periods[_i].in, &p, why, sizeof why), -1);
-    ck_assert_str_eq(why, bad_periods[_i].why);
+    ck_assert_str_eq(en_half(why), bad_periods[_i].why);
+    if (strstr(bad_periods[_i].why, "cannot be stored"))
+        ck_assert_ptr_nonnull(strstr(why, "无法保存 / ")); /* model.h's Chinese half first */
     ck_assert_int_eq(p, 12345); /* untouched */
 }
 END_TEST
@@ -226,7 +255,7 @@ START_TEST(test_period_long_and_small_why)
     ck_assert_ptr_nonnull(strstr(why, "too long"));
     char tiny[12];
     ck_assert_int_eq(csv_parse_period("2021-13", &p, tiny, sizeof tiny), -1);
-    ck_assert_str_eq(tiny, "bad period ");
+    ck_assert_str_eq(tiny, "期间“20"); /* cut at a character boundary */
     ck_assert_int_eq(csv_parse_period("2021-13", &p, NULL, 0), -1);
 }
 END_TEST
@@ -332,7 +361,7 @@ START_TEST(test_value_bad)
                                      &v, why, sizeof why),
                      -1);
     if (bad_values[_i].why)
-        ck_assert_str_eq(why, bad_values[_i].why);
+        ck_assert_str_eq(en_half(why), bad_values[_i].why);
     else
         ck_assert(why[0] != '\0');
     ck_assert(v == -999);
@@ -436,8 +465,12 @@ static const struct {
      0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 1, 0, NULL},
     {"missing value is no observation",
      "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,—\n"
-     "xiangtan-etdz,fiscal_revenue,2021-07,N/A\nxiangtan-etdz,fiscal_revenue,2021-06,\n",
-     0, CSV_LAYOUT_OBSERVATIONS, 0, 0, 0, 3, 0, NULL},
+     "xiangtan-etdz,fiscal_revenue,2021-07,N/A\nxiangtan-etdz,fiscal_revenue,2021-06,\n"
+     "xiangtan-etdz,fiscal_revenue,2021-05,1\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 4, 0, NULL},
+    {"only missing values: no figures",
+     "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,—\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 0, "no figures in the input"},
     {"bad status", "park,indicator,period,value,status\nxiangtan-etdz,fiscal_revenue,2021-08,1,X\n",
      -1, CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 1, 2, "bad status 'X': must be A, P, E or R"},
     {"duplicate obs",
@@ -451,7 +484,7 @@ static const struct {
     {"unknown column", "park,indicator,period,value,comment\n", -1, CSV_LAYOUT_OBSERVATIONS, 0, 0,
      1, 0, 1,
      "unknown column 'comment' (an observations file has park, indicator, period, value, unit, "
-     "status, source, note)"},
+     "yoy, status, source, note)"},
     {"unknown column suggestion", "park,indicator,period,value,sourse\n", -1,
      CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 0, 1, "unknown column 'sourse' (did you mean 'source'?)*"},
     {"targets", "park,indicator,year,target,unit\nxiangtan-etdz,fixed_asset_investment,2021,300,\n"
@@ -498,7 +531,8 @@ static const struct {
      -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 1, 3,
      "unterminated quoted field: the quote runs to the end of the input"},
     {"empty", "", -1, CSV_LAYOUT_NONE, 0, 0, 1, 0, 0, "empty input: no header"},
-    {"header only", "park,indicator,period,value\n", 0, CSV_LAYOUT_OBSERVATIONS, 0, 0, 0, 0, 0, NULL},
+    {"header only", "park,indicator,period,value\n", -1, CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 0, 0,
+     "no figures in the input"},
     {"not utf8 nor gb18030", "park,indicator,period,value\n\xFF\xFF\n", -1, CSV_LAYOUT_NONE, 0, 0,
      1, 0, 0, "the input is neither UTF-8 (bad byte at offset 28) nor GB18030"},
     {"full-width row", "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,２０２１年１－８月,１９２．２亿元\n",
@@ -511,10 +545,10 @@ static const struct {
     {"target year before 1980", "park,indicator,year,target\nxiangtan-etdz,fiscal_revenue,1980,1\n"
                                 "xiangtan-etdz,fiscal_revenue,1979,1\n",
      -1, CSV_LAYOUT_TARGETS, 0, 1, 1, 2, 3,
-     "bad year '1979': 年份早于1980年，无法保存 / year before 1980 cannot be stored"},
+     "bad year '1979': year before 1980 cannot be stored"},
     {"target year after 2199", "park,indicator,year,target\nxiangtan-etdz,fiscal_revenue,2200,1\n",
      -1, CSV_LAYOUT_TARGETS, 0, 0, 1, 1, 2,
-     "bad year '2200': 年份晚于2199年，无法保存 / year after 2199 cannot be stored"},
+     "bad year '2200': year after 2199 cannot be stored"},
     {"unnamed column", "park,indicator,period,value,\nxiangtan-etdz,fiscal_revenue,2021-08,1,\n"
                        "xiangtan-etdz,fiscal_revenue,2021-07,1,x\n",
      -1, CSV_LAYOUT_OBSERVATIONS, 1, 0, 1, 2, 3,
@@ -540,10 +574,11 @@ START_TEST(test_inputs)
         const char *want = inputs[_i].why;
         size_t wl = strlen(want);
         ck_assert_int_eq(r.errors[0].line, inputs[_i].line);
+        const char *en = en_half(r.errors[0].reason);
         if (want[wl - 1] == '*')
-            ck_assert_msg(strncmp(r.errors[0].reason, want, wl - 1) == 0, "%s", r.errors[0].reason);
+            ck_assert_msg(strncmp(en, want, wl - 1) == 0, "%s", r.errors[0].reason);
         else
-            ck_assert_str_eq(r.errors[0].reason, want);
+            ck_assert_str_eq(en, want);
     }
     free(rep);
     csv_result_free(&r);
@@ -646,7 +681,7 @@ START_TEST(test_bounds)
     ck_assert_int_eq(parse_str(cols, &r), -1);
     ck_assert_uint_eq(r.n_errors, 1);
     ck_assert_int_eq(r.errors[0].line, 0);
-    ck_assert_str_eq(r.errors[0].reason, "line 1 has more than 256 columns");
+    ck_assert_str_eq(r.errors[0].reason, "第1行超过256列 / line 1 has more than 256 columns");
     csv_result_free(&r);
 
     /* an overlong field is an error for its row only */
@@ -660,7 +695,7 @@ START_TEST(test_bounds)
     ck_assert_int_eq(parse_str(buf, &r), -1);
     ck_assert_uint_eq(r.n_errors, 1);
     ck_assert_int_eq(r.errors[0].line, 2);
-    ck_assert_str_eq(r.errors[0].reason, "field 5 is longer than 4096 bytes");
+    ck_assert_str_eq(r.errors[0].reason, "第5列超过4096字节 / field 5 is longer than 4096 bytes");
     ck_assert_uint_eq(r.n_obs, 1);
     csv_result_free(&r);
     /* exactly CSV_MAX_FIELD is fine */
@@ -712,17 +747,251 @@ START_TEST(test_error_cap_and_report)
     ck_assert_int_eq(r.errors[CSV_MAX_ERRORS - 1].line, CSV_MAX_ERRORS + 1);
     char *rep = csv_errors_report(&r, "x.csv");
     ck_assert_ptr_nonnull(rep);
-    ck_assert(strncmp(rep, "x.csv:2: unknown park 'nowhere'\nx.csv:3: ", 41) == 0);
-    const char *tail = "x.csv:1001: unknown park 'nowhere'\nx.csv: 5 more errors not shown\n";
+    const char *head = "x.csv:2: 文件 x.csv，第2行：未知园区“nowhere” / unknown park 'nowhere'\n"
+                       "x.csv:3: ";
+    ck_assert(strncmp(rep, head, strlen(head)) == 0);
+    const char *tail = "x.csv:1001: 文件 x.csv，第1001行：未知园区“nowhere” / unknown park 'nowhere'\n"
+                       "x.csv: 另有5处错误未列出 / 5 more errors not shown\n";
     ck_assert_str_eq(rep + strlen(rep) - strlen(tail), tail);
     free(rep);
     csv_result_free(&r);
     free(buf);
 
     /* a good input reports nothing */
-    ck_assert_int_eq(parse_str("park,indicator,period,value\n", &r), 0);
+    ck_assert_int_eq(parse_str("park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,1\n", &r), 0);
     rep = csv_errors_report(&r, "y.csv");
     ck_assert_str_eq(rep, "");
+    free(rep);
+    csv_result_free(&r);
+}
+END_TEST
+
+
+/* ---- files as Excel leaves them (issue 15) ------------------------------------------ */
+
+typedef struct {
+    const char *park, *ind;
+    int y, m;
+    double value;
+    int yoy_set; /* 0: no yoy, 1: yoy */
+    double yoy;
+} want_obs;
+
+static const struct {
+    const char *name;
+    const char *in;
+    int rc;
+    csv_layout layout;
+    size_t n_obs, n_errors, n_skipped;
+    int line;            /* of the first error (or the first skipped row when no error) */
+    const char *en;      /* English half of the first error / skipped reason, '*' = prefix */
+    const char *zh;      /* a piece of its Chinese half, or NULL */
+    want_obs o[3];       /* figures that must be there */
+} excel[] = {
+    {"title and note lines above the header",
+     "湘潭市园区主要经济指标\n单位：亿元\n,,\n园区,指标,期间,数值\n"
+     "xiangtan-etdz,固定资产投资,2021年1-8月,192.2\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 0, 0}}},
+    {"unit in the header, full-width brackets",
+     "园区,期间,固定资产投资（亿元）,实际利用外资(万美元)\nxiangtan-etdz,2021-08,1922000万元,2690\n",
+     0, CSV_LAYOUT_WIDE, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 0, 0},
+      {"xiangtan-etdz", "fdi_actual", 2021, 8, 2690, 0, 0}}},
+    {"unit in the header converted",
+     "园区,期间,固定资产投资(万元),实际利用外资【亿美元】\nxiangtan-etdz,2021-08,1922000,0.269\n",
+     0, CSV_LAYOUT_WIDE, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 0, 0},
+      {"xiangtan-etdz", "fdi_actual", 2021, 8, 2690, 0, 0}}},
+    {"unit in the header of another family",
+     "园区,期间,固定资产投资(万美元)\nxiangtan-etdz,2021-08,1\n",
+     -1, CSV_LAYOUT_WIDE, 0, 1, 0, 1,
+     "column '固定资产投资(万美元)': unit '万美元' cannot be converted to '亿元' (never converts currencies)",
+     "不同币种不换算", {{0}}},
+    {"unit of the value column in the header",
+     "园区,指标,期间,数值（万元）\nxiangtan-etdz,固定资产投资,2021-08,1922000\n"
+     "xiangtan-etdz,实际利用外资,2021-08,2690\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 1, 1, 0, 3,
+     "unit '万元' cannot be converted to '万美元' (never converts currencies)", NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 0, 0}}},
+    {"total rows skipped and listed",
+     "园区,期间,固定资产投资\nxiangtan-etdz,2021-08,192.2\n合计,2021-08,500\n合  计,2021-08,500\n"
+     "小计,2021-08,1\n总计,2021-08,1\n全省,2021-08,1\n\xE3\x80\x80全 市,2021-08,1\n",
+     0, CSV_LAYOUT_WIDE, 1, 0, 6, 3, "skipped the total row '合计' (not a park)", "已跳过合计行",
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 0, 0}}},
+    {"note lines under the table skipped",
+     "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,1\n"
+     "注：数据来源于统计局,,,\n数据来源：湘潭市统计局\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 2, 3, "skipped the note line '注:数据来源于统计局'",
+     "已跳过注释行", {{"xiangtan-etdz", "fiscal_revenue", 2021, 8, 1, 0, 0}}},
+    {"all rows skipped: no figures",
+     "园区,期间,固定资产投资\n合计,2021-08,500\n",
+     -1, CSV_LAYOUT_WIDE, 0, 1, 1, 0, "no figures in the input (1 total or note rows skipped)",
+     "文件中没有任何数据", {{0}}},
+    {"yoy column, observations",
+     "园区,指标,期间,数值,同比(%)\nxiangtan-etdz,固定资产投资,2021-08,192.2,12.5\n"
+     "xiangtan-etdz,财税收入,2021-08,25.6,-3.1%\nxiangtan-etdz,工业投资,2021-08,80,\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 3, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fiscal_revenue", 2021, 8, 25.6, 1, -3.1},
+      {"xiangtan-etdz", "industrial_investment", 2021, 8, 80, 0, 0}}},
+    {"yoy column names",
+     "park,indicator,period,value,增速\nxiangtan-etdz,fiscal_revenue,2021-08,1,2\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fiscal_revenue", 2021, 8, 1, 1, 2}}},
+    {"yoy english, 同比增长%",
+     "park,indicator,period,value,yoy\nxiangtan-etdz,fiscal_revenue,2021-08,1,2\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 1, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fiscal_revenue", 2021, 8, 1, 1, 2}}},
+    {"bad yoy", "park,indicator,period,value,同比增长\nxiangtan-etdz,fiscal_revenue,2021-08,1,abc\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 1, 0, 2, "yoy column '同比增长': bad value 'abc': not a number",
+     "数值“abc”不是数字", {{0}}},
+    {"yoy without a value", "park,indicator,period,value,yoy\nxiangtan-etdz,fiscal_revenue,2021-08,,2\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 1, 0, 2, "a yoy without a value", "有同比而没有数值", {{0}}},
+    {"wide <indicator>同比 and <indicator>增速",
+     "园区,期间,固定资产投资,固定资产投资同比,财税收入（亿元）,财税收入增速(%),规模以上工业增加值增速\n"
+     "xiangtan-etdz,2021-08,192.2,12.5,25.6,-1,8.1\n",
+     0, CSV_LAYOUT_WIDE, 3, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fiscal_revenue", 2021, 8, 25.6, 1, -1},
+      {"xiangtan-etdz", "value_added_growth", 2021, 8, 8.1, 0, 0}}},
+    {"wide bare 同比 after its indicator",
+     "园区,期间,固定资产投资,同比,财税收入,同比\nxiangtan-etdz,2021-08,192.2,12.5,25.6,\n",
+     0, CSV_LAYOUT_WIDE, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fiscal_revenue", 2021, 8, 25.6, 0, 0}}},
+    {"wide yoy without its amount column",
+     "园区,期间,固定资产投资,财税收入同比\nxiangtan-etdz,2021-08,192.2,1\n",
+     -1, CSV_LAYOUT_WIDE, 0, 1, 0, 1,
+     "yoy column '财税收入同比' without a column for 'fiscal_revenue' itself", NULL, {{0}}},
+    {"parks by Chinese name, spaces and full width",
+     "园区,指标,期间,数值\n湘潭经开区,固定资产投资,2021-08,1\n湘潭 高新区,固定资产投资,2021-08,2\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 1, 0, 0},
+      {"xiangtan-hitech", "fixed_asset_investment", 2021, 8, 2, 0, 0}}},
+    {"park name near miss",
+     "园区,指标,期间,数值\n湘潭经济开发区,固定资产投资,2021-08,1\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 1, 0, 2,
+     "unknown park '湘潭经济开发区' (did you mean '湘潭经开区'?)", "是否应为“湘潭经开区”", {{0}}},
+    {"indicator label near miss",
+     "园区,指标,期间,数值\nxiangtan-etdz,固定资产投资额,2021-08,1\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 1, 0, 2,
+     "unknown indicator '固定资产投资额' (did you mean '固定资产投资'?)", "未知指标", {{0}}},
+    {"header name near miss: 园区名称",
+     "2021年园区指标\n园区名称,指标,期间,数值\nxiangtan-etdz,固定资产投资,2021-08,1\n",
+     -1, CSV_LAYOUT_OBSERVATIONS, 0, 2, 0, 2, "missing column 'park' in the header", "表头缺少“园区”列",
+     {{0}}},
+    {"periods as Excel writes them",
+     "园区,指标,期间,数值\nxiangtan-etdz,固定资产投资,2021/8/1,1\nxiangtan-etdz,固定资产投资,2021-07-01,2\n"
+     "xiangtan-etdz,固定资产投资,2021年6月,3\nxiangtan-etdz,固定资产投资,2021.5,4\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 4, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 1, 0, 0},
+      {"xiangtan-etdz", "fixed_asset_investment", 2021, 7, 2, 0, 0},
+      {"xiangtan-etdz", "fixed_asset_investment", 2021, 5, 4, 0, 0}}},
+    {"two-row header, indicator repeated across its columns",
+     "2021年1-8月 园区经济指标\n园区,期间,固定资产投资,固定资产投资,实际利用外资(万美元),实际利用外资(万美元)\n"
+     "园区,期间,1-8月累计,同比增长(%),累计,同比\n"
+     "xiangtan-etdz,2021-08,192.2,12.5,2690,-3\n合计,2021-08,192.2,12.5,2690,-3\n",
+     0, CSV_LAYOUT_WIDE, 2, 0, 1, 5, "skipped the total row '合计' (not a park)", NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fdi_actual", 2021, 8, 2690, 1, -3}}},
+    {"two-row header, indicator in the first cell only",
+     "园区,期间,固定资产投资（亿元）,,,财税收入,\n,,本月,本月累计,增速,累计值,同比%\n"
+     "湘潭经开区,2021年1-8月,20,192.2,12.5,25.6,\n",
+     0, CSV_LAYOUT_WIDE, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fiscal_revenue", 2021, 8, 25.6, 0, 0}}},
+    {"two-row header, unknown indicator over 累计",
+     "园区,期间,固定资产投,\n,,累计,同比\nxiangtan-etdz,2021-08,1,2\n",
+     -1, CSV_LAYOUT_NONE, 0, 1, 0, 1, "unknown indicator column '固定资产投' (did you mean '固定资产投资'?)",
+     NULL, {{0}}},
+    {"the 通报 CSV parkpulse exports reads back",
+     "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),差距(百分点),同比(%),排名,状态,status,说明\r\n"
+     "xiangtan-etdz,湘潭经开区,fixed_asset_investment,固定资产投资,2021-08,192.2,亿元,300,64.07,66.67,-2.6,12.5,1,正常,ok,\"湘潭经开区 固定资产投资 1-8月完成192.2亿元，为全年目标的64.1%\"\r\n"
+     "xiangtan-etdz,湘潭经开区,fdi_actual,实际利用外资,2021-08,2690,万美元,6000,44.83,66.67,-21.83,,1,严重滞后,critical,\r\n",
+     0, CSV_LAYOUT_OBSERVATIONS, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fdi_actual", 2021, 8, 2690, 0, 0}}},
+    {"the wide 通报 parkpulse exports reads back",
+     "2021年1-8月 园区主要经济指标通报\r\n"
+     "园区代码,园区,期间,固定资产投资(亿元),,,,,,实际利用外资(万美元),,,,,\r\n"
+     ",,,累计值,同比%,全年目标,完成%,较序时(百分点),状态,累计值,同比%,全年目标,完成%,较序时(百分点),状态\r\n"
+     "xiangtan-etdz,湘潭经开区,2021-08,192.2,12.5,300,64.07,-2.6,正常,2690,,6000,44.83,-21.83,严重滞后\r\n",
+     0, CSV_LAYOUT_WIDE, 2, 0, 0, 0, NULL, NULL,
+     {{"xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2, 1, 12.5},
+      {"xiangtan-etdz", "fdi_actual", 2021, 8, 2690, 0, 0}}},
+    {"a column named 说明 is not a report", "park,indicator,period,value,说明\n", -1,
+     CSV_LAYOUT_OBSERVATIONS, 0, 1, 0, 1, "unknown column '说明'*", NULL, {{0}}},
+    {"targets with a title and a unit in the header",
+     "2021年目标\n园区,指标,年度,目标(万元)\nxiangtan-etdz,固定资产投资,2021,3000000\n",
+     0, CSV_LAYOUT_TARGETS, 0, 0, 0, 0, NULL, NULL, {{0}}},
+};
+
+START_TEST(test_excel)
+{
+    csv_result r;
+    int rc = parse_str(excel[_i].in, &r);
+    char *rep = csv_errors_report(&r, excel[_i].name);
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_msg(rc == excel[_i].rc, "%s: rc %d\n%s", excel[_i].name, rc, rep);
+    ck_assert_msg(r.layout == excel[_i].layout, "%s: layout %d", excel[_i].name, r.layout);
+    ck_assert_msg(r.n_obs == excel[_i].n_obs, "%s: %zu figures\n%s", excel[_i].name, r.n_obs, rep);
+    ck_assert_msg(r.n_errors == excel[_i].n_errors, "%s: %zu errors\n%s", excel[_i].name,
+                  r.n_errors, rep);
+    ck_assert_msg(r.n_skipped == excel[_i].n_skipped, "%s: %zu skipped", excel[_i].name,
+                  r.n_skipped);
+    if (excel[_i].en) {
+        const csv_error *e = r.n_errors > 0 ? &r.errors[0] : &r.skipped[0];
+        const char *want = excel[_i].en, *en = en_half(e->reason);
+        size_t wl = strlen(want);
+        ck_assert_int_eq(e->line, excel[_i].line);
+        if (want[wl - 1] == '*')
+            ck_assert_msg(strncmp(en, want, wl - 1) == 0, "%s", e->reason);
+        else
+            ck_assert_str_eq(en, want);
+        if (excel[_i].zh)
+            ck_assert_msg(strstr(e->reason, excel[_i].zh) != NULL, "%s", e->reason);
+    }
+    for (size_t k = 0; k < 3 && excel[_i].o[k].park; k++) {
+        const want_obs *w = &excel[_i].o[k];
+        const pp_obs *o = find_obs(&r, w->park, w->ind, w->y, w->m);
+        ck_assert_msg(o != NULL, "%s: no %s %s", excel[_i].name, w->park, w->ind);
+        ck_assert_msg(close_to(o->value, w->value), "%s: %s = %.17g", excel[_i].name, w->ind, o->value);
+        ck_assert_int_eq(o->has_yoy, w->yoy_set);
+        if (w->yoy_set)
+            ck_assert_msg(close_to(o->yoy, w->yoy), "%s: yoy %.17g", excel[_i].name, o->yoy);
+    }
+    free(rep);
+    csv_result_free(&r);
+}
+END_TEST
+
+/* The error report is for the person who sent the figures: file, sheet and
+ * row in Chinese first, the location prefix first on each line; the skipped
+ * rows are listed the same way. */
+START_TEST(test_reports_chinese_first)
+{
+    csv_result r;
+    ck_assert_int_eq(parse_str("园区,期间,固定资产投资\nxiangtan-etd,2021-08,1\n合计,2021-08,2\n", &r), -1);
+    char *rep = csv_errors_report_at(&r, "figures.xlsx", "Sheet1");
+    ck_assert_str_eq(rep, "figures.xlsx:Sheet1!2: 文件 figures.xlsx，工作表 Sheet1，第2行："
+                          "未知园区“xiangtan-etd”（是否应为“xiangtan-etdz”？） / "
+                          "unknown park 'xiangtan-etd' (did you mean 'xiangtan-etdz'?)\n");
+    free(rep);
+    rep = csv_skipped_report_at(&r, "f.csv", NULL);
+    ck_assert_str_eq(rep, "f.csv:3: 文件 f.csv，第3行：已跳过合计行“合计”（不是园区） / "
+                          "skipped the total row '合计' (not a park)\n");
+    free(rep);
+    csv_result_free(&r);
+    ck_assert_int_eq(parse_str("", &r), -1);
+    rep = csv_errors_report(&r, "e.csv");
+    ck_assert_str_eq(rep, "e.csv:0: 文件 e.csv：文件为空：没有表头 / empty input: no header\n");
+    free(rep);
+    csv_result_free(&r);
+    /* a newline inside a quoted cell does not break a report line */
+    ck_assert_int_eq(parse_str("park,indicator,period,value\n\"a\nb\",fiscal_revenue,2021-08,1\n", &r), -1);
+    rep = csv_errors_report(&r, "n.csv");
+    ck_assert_uint_eq(strchr(rep, '\n') - rep + 1, strlen(rep));
     free(rep);
     csv_result_free(&r);
 }
@@ -868,15 +1137,17 @@ START_TEST(test_fixture_bad_rows)
     ck_assert_uint_eq(r.n_rows, 6);
     for (size_t i = 0; i < 5; i++) {
         ck_assert_int_eq(r.errors[i].line, want[i].line);
-        ck_assert_str_eq(r.errors[i].reason, want[i].why);
+        ck_assert_str_eq(en_half(r.errors[i].reason), want[i].why);
     }
     /* line 2 is good (the caller refuses the file anyway) */
     ck_assert_uint_eq(r.n_obs, 1);
     ck_assert(close_to(r.obs[0].value, 210.5));
     char *rep = csv_errors_report(&r, "bad-rows.csv");
     ck_assert_ptr_nonnull(rep);
-    ck_assert(strncmp(rep, "bad-rows.csv:3: unknown park 'xiangtan-etd' (did you mean "
-                           "'xiangtan-etdz'?)\nbad-rows.csv:4: ", 91) == 0);
+    const char *head = "bad-rows.csv:3: 文件 bad-rows.csv，第3行：未知园区“xiangtan-etd”（是否应为"
+                       "“xiangtan-etdz”？） / unknown park 'xiangtan-etd' (did you mean "
+                       "'xiangtan-etdz'?)\nbad-rows.csv:4: ";
+    ck_assert_msg(strncmp(rep, head, strlen(head)) == 0, "%s", rep);
     ck_assert_ptr_null(strstr(rep, "more errors"));
     free(rep);
     csv_result_free(&r);
@@ -910,6 +1181,8 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_year_digits);
     tcase_add_test(tc, test_error_cap_and_report);
+    tcase_add_loop_test(tc, test_excel, 0, N(excel));
+    tcase_add_test(tc, test_reports_chinese_first);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fixtures");

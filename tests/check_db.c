@@ -1107,6 +1107,70 @@ START_TEST(test_widen_target_only)
 }
 END_TEST
 
+/* ---- yoy (同比 %) ----------------------------------------------------------------- */
+
+static pp_obs obs_yoy(const char *park, const char *ind, int y, int m, double v, double yoy,
+                      const char *src, int64_t at)
+{
+    pp_obs o = obs(park, ind, y, m, v, 'A', src, at);
+    o.has_yoy = true;
+    o.yoy = yoy;
+    return o;
+}
+
+/* yoy is kept with its figure, null for the months without one; a change of
+ * yoy alone is a revision (the old vintage keeps its own yoy); repeating it
+ * is not; the yoy array follows the cells when they grow and shift. */
+START_TEST(test_yoy)
+{
+    db *d = db_new();
+    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 5, 50, 'A', "a.csv", 100)), 1);
+    const db_series *s = db_series_get(d, "xt", "fai");
+    ck_assert_ptr_null(s->yoy); /* no room taken while no figure has one */
+    db_vintage v = latest(s, 2024, 5);
+    ck_assert(!v.has_yoy);
+    ck_assert_int_eq(add(d, obs_yoy("xt", "fai", 2024, 6, 60, 12.5, "b.csv", 200)), 1);
+    ck_assert_ptr_nonnull(s->yoy);
+    v = latest(s, 2024, 6);
+    ck_assert(v.has_yoy);
+    ck_assert(v.yoy == 12.5);
+    ck_assert(!latest(s, 2024, 5).has_yoy);
+    /* the same again: unchanged; the same value with another yoy: a revision */
+    ck_assert_int_eq(add(d, obs_yoy("xt", "fai", 2024, 6, 60, 12.5, "b.csv", 300)), 0);
+    ck_assert_int_eq(add(d, obs_yoy("xt", "fai", 2024, 6, 60, -3.25, "b.csv", 400)), 1);
+    ck_assert(latest(s, 2024, 6).yoy == -3.25);
+    ck_assert_uint_eq(n_vintages(s, pp_period_make(2024, 6)), 2);
+    db_vintage vs[2];
+    db_series_vintages(s, pp_period_make(2024, 6), vs, 2);
+    ck_assert(vs[0].has_yoy && vs[0].yoy == 12.5);
+    ck_assert(vs[1].has_yoy && vs[1].yoy == -3.25);
+    /* dropping the yoy is a revision too */
+    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 6, 60, 'A', "b.csv", 500)), 1);
+    ck_assert(!latest(s, 2024, 6).has_yoy);
+    /* before the first month (a shift) and years later (a new allocation) */
+    ck_assert_int_eq(add(d, obs_yoy("xt", "fai", 2020, 1, 1, 7.5, "c.csv", 600)), 1);
+    ck_assert_int_eq(add(d, obs("xt", "fai", 2027, 12, 2, 'A', "c.csv", 600)), 1);
+    ck_assert(latest(s, 2020, 1).has_yoy && latest(s, 2020, 1).yoy == 7.5);
+    ck_assert(!latest(s, 2027, 12).has_yoy);
+    ck_assert(!latest(s, 2024, 5).has_yoy);
+    ck_assert(!latest(s, 2024, 6).has_yoy);
+    ck_assert_uint_eq(n_vintages(s, pp_period_make(2024, 6)), 3);
+    db_series_vintages(s, pp_period_make(2024, 6), vs, 2);
+    ck_assert(vs[0].yoy == 12.5 && vs[1].yoy == -3.25);
+    int n = 0;
+    for (int p = db_series_next(s, -1, &v); p >= 0; p = db_series_next(s, p, &v))
+        n += v.has_yoy;
+    ck_assert_int_eq(n, 1);
+    /* a non-finite yoy is refused */
+    pp_obs bad = obs_yoy("xt", "fai", 2024, 7, 1, NAN, "d.csv", 700);
+    ck_assert_int_eq(db_add_obs(d, &bad), -1);
+    /* a series that starts with a yoy, in a wide series */
+    ck_assert_int_eq(add(d, obs_yoy("xt", "fdi", 2024, 3, 0.30000000000000004, 1, "e.csv", 800)), 1);
+    ck_assert(latest(db_series_get(d, "xt", "fdi"), 2024, 3).yoy == 1);
+    db_free(d);
+}
+END_TEST
+
 static Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -1138,6 +1202,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, test_widen_midway);
     tcase_add_test(tc, test_widen_random);
     tcase_add_test(tc, test_widen_target_only);
+    tcase_add_test(tc, test_yoy);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("order");

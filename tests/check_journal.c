@@ -247,6 +247,9 @@ static void assert_same(const journal_record *a, const journal_record *b)
         ck_assert_str_eq(a->obs.source, b->obs.source);
         ck_assert_str_eq(a->obs.note, b->obs.note);
         ck_assert_int_eq(a->obs.received_at, b->obs.received_at);
+        ck_assert_int_eq(a->obs.has_yoy, b->obs.has_yoy);
+        if (a->obs.has_yoy)
+            ck_assert_mem_eq(&a->obs.yoy, &b->obs.yoy, sizeof(double));
         break;
     case JREC_TARGET:
         ck_assert_str_eq(a->target.park, b->target.park);
@@ -306,6 +309,41 @@ START_TEST(test_format_exact)
     struct stat st;
     ck_assert_int_eq(stat(jdir, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0750);
+}
+END_TEST
+
+
+/* The yoy field of an O line (journal.c's top comment): written only for a
+ * figure that has one, as "yoy=<value>"; a line without it (the old format)
+ * replays with yoy null; the sample of the top comment is exact. */
+START_TEST(test_yoy_field)
+{
+    journal_record r[3];
+    r[0] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
+                  1732060800);
+    r[1] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 193.05, 'R', "POST", "", 1732233600);
+    r[1].obs.has_yoy = true;
+    r[1].obs.yoy = 12.4;
+    r[2] = mk_obs("p", "i", 2024, 11, 1, 'A', "s", "n", 5);
+    r[2].obs.has_yoy = true;
+    r[2].obs.yoy = -0.1 - 0.2; /* bit for bit */
+    journal *j = open_ok();
+    ck_assert_int_eq(journal_append(j, r, 3), 0);
+    journal_close(j);
+    char *got = read_all(jpath, NULL);
+    ck_assert_ptr_nonnull(strstr(got, "O\t1732060800\txiangtan-etdz\tfai\t2024-10\t192.2\tA\t"
+                                      "spool:fai-2024-10.csv\t\taa79d1f8\n"));
+    ck_assert_ptr_nonnull(strstr(got, "O\t1732233600\txiangtan-etdz\tfai\t2024-10\t193.05\tR\t"
+                                      "POST\t\tyoy=12.4\td6d515c9\n"));
+    free(got);
+    j = open_ok();
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_same(&r[i], &c.recs[i]);
+    ck_assert(!c.recs[0].obs.has_yoy);
+    free(c.recs);
+    journal_close(j);
 }
 END_TEST
 
@@ -595,6 +633,11 @@ static const struct {
       false },
     { "too few fields", "O\t1\tp\ti\t2024-01\t1\tA\ts", false },
     { "too many fields", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\textra", false },
+    { "yoy empty", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\tyoy=", false },
+    { "yoy not a number", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\tyoy=abc", false },
+    { "yoy nan", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\tyoy=nan", false },
+    { "yoy without its key", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\t12.5", false },
+    { "yoy and one more", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\tyoy=1\tx", false },
     { "target year bad", "T\t1\tp\ti\t24\t100\ts", false },
     { "target extra field", "T\t1\tp\ti\t2024\t100\ts\tx", false },
     { "event extra field", "E\ta\tb", false },
@@ -1140,6 +1183,7 @@ static Suite *journal_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_format_exact);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_yoy_field);
     tcase_add_test(tc, test_append_figures_and_events);
     tcase_add_test(tc, test_many_records_cross_chunks);
     tcase_add_test(tc, test_replay_stops_early);

@@ -136,6 +136,11 @@ const PP = (() => {
     return v < 0 ? "gap-neg" : "gap-pos";
   }
 
+  /** 同比 as published ("+12.5%"), a dash when the figure came without one. */
+  function yoyText(v) {
+    return isNum(v) ? (v > 0 ? "+" : "") + String(v) + "%" : DASH;
+  }
+
   function valueText(v, unit) {
     if (!isNum(v)) return DASH;
     if (!unit) return num(v);
@@ -539,6 +544,7 @@ const PP = (() => {
         h("th", { text: "园区" }),
         h("th", { class: "r" }, "数值", unit ? h("span", { class: "sub-label", text: unit }) : null),
         compact ? null : h("th", { class: "r", text: "目标" }),
+        compact ? null : h("th", { class: "r", text: "同比" }),
         h("th", { class: "r", text: "完成率" }),
         compact ? null : h("th", { class: "r", text: "序时进度" }),
         h("th", { class: "r", text: "差距", title: compact ? "pp：百分点" : null }),
@@ -550,6 +556,7 @@ const PP = (() => {
           h("td", { class: "nowrap" }, h("a", { href: parkUrl(s.park), text: s.name || s.park })),
           h("td", { class: "r num", text: num(s.value) }),
           compact ? null : h("td", { class: "r num", text: num(s.target) }),
+          compact ? null : h("td", { class: "r num", text: yoyText(s.yoy) }),
           h("td", { class: "r num", text: pct(s.completion_pct) }),
           compact ? null : h("td", { class: "r num", text: pct(s.pace_pct) }),
           h("td", { class: "r num " + gapClass(s.gap_pp), text: compact ? gapShort(s) : gapText(s) }),
@@ -577,6 +584,7 @@ const PP = (() => {
     const st = statusName(s.status);
     const metrics = [
       ["目标", isNum(s.target) ? valueText(s.target, s.unit) : "未设"],
+      ["同比增长", yoyText(s.yoy)],
       ["完成率", pct(s.completion_pct)],
       ["序时进度", pct(s.pace_pct)],
       [s.kind === "rate" || s.kind === "rank" ? "较目标" : "较序时进度", gapText(s), gapClass(s.gap_pp)],
@@ -818,7 +826,7 @@ const PP = (() => {
   return {
     STATUS, STATUS_ORDER, LEVEL, TYPE, KIND, ID_RE, PERIOD_RE, DASH, tv, params,
     h, append, clear, replace,
-    isNum, num, pct, signed, gapText, gapClass, valueText, period, time, shortTime,
+    isNum, num, pct, signed, gapText, gapClass, valueText, yoyText, period, time, shortTime,
     statusLabel, statusName, badge, dot, text, parkFacts,
     pathId, parkUrl, indicatorUrl,
     ApiError, getJSON, notice, errorNotice,

@@ -1,5 +1,5 @@
 /* parkpulse — an indicator's page (GET /indicator/<indicator>[?period=YYYY-MM]):
- * every park ranked on the indicator (rank, park, value, target, completion,
+ * every park ranked on the indicator (rank, park, value, target, 同比, completion,
  * pace, gap, status) and a small graph per park. Data:
  * /api/v1/ranking/<indicator>?period=; graphs /graph/<park>/<indicator>.png.
  */

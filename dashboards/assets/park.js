@@ -1,6 +1,6 @@
 /* parkpulse — a park's page (GET /park/<park>): name, level/type/region, the
  * status counts, and one card per indicator with its graph, latest value,
- * completion, pace, gap, status, 通报 message, projection and the amount
+ * 同比 (yoy, as published), completion, pace, gap, status, 通报 message, projection and the amount
  * needed per month. Data: /api/v1/parks/<park>; graphs /graph/<park>/<ind>.png.
  * The page reloads itself when the figures change (checked every 5 minutes).
  */
