@@ -61,7 +61,9 @@
 
 /* Reasons are cut to fit (at a character boundary, by text_copy_utf8): every
  * snprintf into a reason may truncate, on purpose. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define WHY_MAX CSV_REASON_MAX /* = sizeof(csv_error.reason) */
 #define SHOW_MAX 96            /* bytes of an offending text quoted in a reason */
