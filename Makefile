@@ -117,12 +117,14 @@ security: deps all
 	@BUILD=$(BUILD) /usr/bin/python3 tests/security/run.py
 
 # check: the whole suite twice — once plain, once under AddressSanitizer and UBSan —
-# then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build.
+# then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build,
+# then the Debian package: built, lintian, installed, run and purged (about a minute).
 check: deps
 	$(MAKE) unit integration
 	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    CFLAGS="-O1 -g" unit integration
 	$(MAKE) torture-run ROUNDS=3
+	$(MAKE) deb-test
 
 # torture: kill -9 rounds with concurrent feeders, and full disks (tests/torture/torture.py,
 # README "Fault injection"); ROUNDS=100 for a longer run, SEED=n replays one.
@@ -182,7 +184,7 @@ deb: deps
 # parkpulsed started from the installed files, fed, read, stopped, purged
 # (tests/integration/test_deb.py; as root).
 deb-test: deb
-	PP_DEB_TEST=full BUILD=$(BUILD) /usr/bin/python3 -m unittest -v tests/integration/test_deb.py
+	cd tests/integration && PP_DEB_TEST=1 BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m unittest -v test_deb
 
 install: programs
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/parkpulse/collectors \
