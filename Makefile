@@ -175,7 +175,7 @@ deb: deps
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_SRC)
 	tar -cf - Makefile README.md daemon collectors tools config man dashboards debian | tar -xf - -C $(DEB_SRC)
-	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b -J$(NPROC)
 	mv $(DEB_DIR)/src/parkpulse_$(VERSION)_$(DEB_ARCH).deb $(DEB)
 	lintian --fail-on error,warning $(DEB)
 	@echo "deb: $(DEB)"

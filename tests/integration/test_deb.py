@@ -262,6 +262,12 @@ class DebPackageTest(unittest.TestCase):
         r = run(["/usr/bin/parkpulse", "-c", conf, "status"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("湘潭经开区", r.stdout)
+        # a backup of the running service (README, "Backup and restore")
+        r = run(["/usr/bin/parkpulse", "-c", conf, "backup", os.path.join(self.tmp, "backup")])
+        self.assertEqual(r.returncode, 0, "parkpulse backup:\n" + r.stdout + r.stderr)
+        r = run(["sha256sum", "-c", "SHA256SUMS"], cwd=r.stdout.strip())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("journal.log: OK", r.stdout)
         self.stop_daemon()
         self.assertTrue(os.path.isfile("/var/lib/parkpulse/journal/journal.log"))
 
