@@ -6,6 +6,8 @@
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (README "Fuzzing")
 #   make run        install missing packages, build, start the demo in the foreground
 #   make install    PREFIX=/usr/local DESTDIR= (staged installs honoured)
+#   make deb        build/deb/parkpulse_$(VERSION)_amd64.deb with debhelper, checked by lintian
+#   make deb-test   the package installed with apt-get, run, purged (as root; README)
 #
 # Layout: daemon/*.c except main.c form libparkpulse.a, which the daemon, the
 # client and every Check suite link; collectors/*.c each become a shared object;
@@ -54,10 +56,15 @@ CLIENT    := $(BUILD)/parkpulse
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
-            libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml
+            libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml \
+            debhelper dpkg-dev lintian
 
-.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security fuzz fuzz-replay
-all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
+.PHONY: all programs deps check unit integration asan run install uninstall clean bench torture torture-run \
+        security deb deb-test fuzz fuzz-replay
+all: programs $(TEST_BIN)
+
+# programs: what is installed (no test suite): the daemon, the client, the collectors
+programs: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO)
 
 # Objects are kept between runs (make would delete the collectors' and the
 # test suites' objects as intermediates, and the next run compile them again).
@@ -111,12 +118,14 @@ security: deps all
 	@BUILD=$(BUILD) /usr/bin/python3 tests/security/run.py
 
 # check: the whole suite twice — once plain, once under AddressSanitizer and UBSan —
-# then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build.
+# then a short torture run (3 kill -9 rounds and the disk-full cases) on the plain build,
+# then the Debian package: built, lintian, installed, run and purged (about a minute).
 check: deps
 	$(MAKE) unit integration fuzz-replay
 	$(MAKE) BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    CFLAGS="-O1 -g" unit integration fuzz-replay
 	$(MAKE) torture-run ROUNDS=3
+	$(MAKE) deb-test
 
 # torture: kill -9 rounds with concurrent feeders, and full disks (tests/torture/torture.py,
 # README "Fault injection"); ROUNDS=100 for a longer run, SEED=n replays one.
@@ -187,7 +196,34 @@ run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(COLL_SO)
 	@sh config/demo.sh $(BUILD) $(DEMO_DIR)
 
-install: all
+# deb: the Debian package (README, "The Debian package"). dpkg-buildpackage
+# runs on a copy of the tree in build/deb/src/ (it writes its results into the
+# parent of the tree it builds, which must stay inside build/, and the objects
+# are compiled there with PREFIX=/usr), without network and as any user; then
+# lintian checks the .deb (warnings fail; overrides are justified in
+# debian/parkpulse.lintian-overrides). debian/changelog must name $(VERSION).
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_DIR  := build/deb
+DEB_SRC  := $(DEB_DIR)/src/parkpulse-$(VERSION)
+DEB      := $(DEB_DIR)/parkpulse_$(VERSION)_$(DEB_ARCH).deb
+deb: deps
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	    { echo "deb: debian/changelog is at $$v, the Makefile's VERSION at $(VERSION)"; exit 1; }
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC)
+	tar -cf - Makefile README.md daemon collectors tools config man dashboards debian | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b -J$(NPROC)
+	mv $(DEB_DIR)/src/parkpulse_$(VERSION)_$(DEB_ARCH).deb $(DEB)
+	lintian --fail-on error,warning $(DEB)
+	@echo "deb: $(DEB)"
+
+# deb-test: the package built above installed on this machine with apt-get,
+# parkpulsed started from the installed files, fed, read, stopped, purged
+# (tests/integration/test_deb.py; as root).
+deb-test: deb
+	cd tests/integration && PP_DEB_TEST=1 BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m unittest -v test_deb
+
+install: programs
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/parkpulse/collectors \
 	    $(DESTDIR)$(SYSCONFDIR)/parkpulse $(DESTDIR)$(DATADIR)/parkpulse/dashboards \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
@@ -222,4 +258,5 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# (-type f: build/deb/ holds directories such as usr/lib/tmpfiles.d)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)

@@ -748,6 +748,7 @@ typedef struct jscan {
     uint64_t n_ok, n_bad, first_bad, n_reported;
     uint64_t lineno;      /* of the line being looked at; the header is line 1 */
     off_t last_start;     /* the last complete line: its offset and result */
+    off_t last_end;       /* just past the last complete line's newline */
     int last_res;
     uint64_t last_lineno;
     bool torn;            /* bytes after the last newline, from tail_start */
@@ -762,6 +763,7 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
     int res = len > JOURNAL_LINE_MAX ? LINE_BAD_CRC : parse_line(line, len, rec, &why);
 
     sc->last_start = at;
+    sc->last_end = at + (off_t)len + 1;
     sc->last_res = res;
     sc->last_lineno = sc->lineno;
     if (res == LINE_OK) {
@@ -1432,6 +1434,62 @@ int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), v
     int rc = scan(j, j->data_start, j->size, &sc);
     if (sc.n_bad > sc.n_reported)
         log_warn("journal", "%s: %" PRIu64 " corrupt line(s) skipped in all", j->path, sc.n_bad);
+    return rc;
+}
+
+/* journal_prefix: counts intact records and notes where the last one ends;
+ * stops at the n-th. */
+typedef struct prefix_scan {
+    const jscan *sc;
+    uint64_t want, seen;
+    off_t end;
+} prefix_scan;
+
+static int prefix_cb(const journal_record *rec, void *ud)
+{
+    prefix_scan *ps = ud;
+    (void)rec;
+    ps->seen++;
+    ps->end = ps->sc->last_end;
+    return ps->seen >= ps->want ? 1 : 0;
+}
+
+int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count)
+{
+    journal j = { .fd = -1, .path = (char *)path };
+    struct stat st;
+    int rc;
+
+    pthread_once(&crc_once, crc_init);
+    j.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (j.fd < 0) {
+        rc = -errno;
+        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        return rc;
+    }
+    if (fstat(j.fd, &st) != 0) {
+        rc = -errno;
+        log_err("journal", "cannot stat %s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = check_header(&j, st.st_size);
+    if (rc != 0) {
+        if (rc == 1) {
+            log_err("journal", "%s: cut inside its header line", path);
+            rc = -EINVAL;
+        }
+        goto out;
+    }
+    prefix_scan ps = { .want = n, .end = (off_t)strlen(JOURNAL_HEADER) };
+    jscan sc = { .cb = prefix_cb, .ud = &ps };
+    ps.sc = &sc;
+    if (n > 0 && (rc = scan(&j, ps.end, st.st_size, &sc)) < 0)
+        goto out;
+    rc = 0;
+    *end = ps.end;
+    *count = ps.seen;
+out:
+    close(j.fd);
     return rc;
 }
 

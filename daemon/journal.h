@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "model.h"
 
@@ -115,6 +116,16 @@ int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen
  * they are rebuilt from what was saved. Returns 0 (also when nothing was
  * damaged), or a negative errno (logged). */
 int journal_recover(const char *dir, const char *rrd_dir);
+
+/* For a copy of a journal file (parkpulse backup): finds the end of its first
+ * n intact records (UINT64_MAX: of all of them), reading the file at path
+ * without locking or changing it. *end receives the offset just past the
+ * n-th intact record's line (past the header line when n is 0), *count the
+ * intact records before *end (fewer than n when the file holds fewer). A torn
+ * or damaged tail, and corrupt lines after the last intact record, lie beyond
+ * *end. Returns 0, -EINVAL when the file is not a journal of this format
+ * version (or cut inside its header line), or a negative errno (logged). */
+int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count);
 
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);

@@ -61,6 +61,7 @@ int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_report(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_token(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv); /* tools/subscribe.c */
+int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv);    /* tools/backup.c */
 
 void cl_ctx_free(cl_ctx *ctx);
 

@@ -1,7 +1,7 @@
 /*
  * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (SPEC §10):
  * the global options, the command table, and the commands status, push,
- * check-config, rebuild, report and token.
+ * check-config, rebuild, report and token (backup: tools/backup.c).
  *
  *     parkpulse [--url URL] [--config FILE] [--token-file FILE] COMMAND [ARGS]
  *
@@ -44,6 +44,7 @@ static const cl_command commands[] = {
     { "report", cl_cmd_report, "--period YYYY-MM [--format F] [--encoding E]",
       "the monthly report table (CSV or JSON)" },
     { "token", cl_cmd_token, "--create [--force] [FILE]", "create the bearer token file" },
+    { "backup", cl_cmd_backup, "DIR", "a consistent copy of the journal, also while parkpulsed runs" },
 };
 
 static void usage(FILE *f)
