@@ -27,6 +27,9 @@ CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors \
             -DPP_PLUGIN_DIR='"$(LIBDIR)/parkpulse/collectors"' \
             -DPP_DASHBOARD_DIR='"$(DATADIR)/parkpulse/dashboards"'
 PKGS     := librrd libconfuse libzmq libmicrohttpd
+# Excel workbooks (daemon/workbook.c): libzip (the .xlsx container), libxml2's
+# streaming reader (its XML parts) and libfreexl (.xls, BIFF8); see README
+PKGS     += libzip libxml-2.0 freexl
 # the client only: libcurl (HTTP client) and jansson (strict JSON parser); see README
 CLIENT_PKGS := libcurl jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(CLIENT_PKGS) 2>/dev/null)
@@ -52,7 +55,8 @@ CLIENT    := $(BUILD)/parkpulse
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
-            libjansson-dev python3 python3-zmq curl chromium systemd
+            libjansson-dev python3 python3-zmq curl chromium systemd \
+            libzip-dev libxml2-dev libfreexl-dev python3-openpyxl
 
 .PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
