@@ -2009,14 +2009,17 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
             goto done;
         }
         if (r.layout == CSV_LAYOUT_NONE) {
-            char *why = csv_errors_report_at(&r, name, sh->name);
             fprintf(nts, "%s:%s: 跳过：没有可识别的表头（skipped: no recognised header）\n", name,
                     sh->name);
-            if (why && *why)
-                fputs(why, unr);
-            else
+            for (size_t k = 0; k < r.n_errors; k++) {
+                if (r.errors[k].line > 0)
+                    fprintf(unr, "%s:%s!%d: %s\n", name, sh->name, r.errors[k].line,
+                            r.errors[k].reason);
+                else
+                    fprintf(unr, "%s:%s: %s\n", name, sh->name, r.errors[k].reason);
+            }
+            if (r.n_errors == 0)
                 fprintf(unr, "%s:%s: 没有可识别的表头（no recognised header）\n", name, sh->name);
-            free(why);
             csv_result_free(&r);
             continue;
         }
