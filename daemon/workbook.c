@@ -485,9 +485,16 @@ static int store_csv(wbctx *c, store *s, const char *sheet, wb_sheet *out)
         cap += 2 * (size_t)s->c[i].len + 3;
     uint32_t rows = s->n ? s->c[s->n - 1].row : 0;
     /* the separators: a comma per column skipped, a newline per row */
-    uint64_t seps = rows;
-    for (size_t i = 0; i < s->n; i++)
-        seps += s->c[i].col;
+    uint64_t seps = rows, full = 0, width = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        seps += s->c[i].col; /* at most the commas before each cell */
+        if (s->c[i].col > width)
+            width = s->c[i].col;
+        full += i == 0 || s->c[i].row != s->c[i - 1].row;
+    }
+    if (width > CSV_MAX_COLUMNS)
+        width = CSV_MAX_COLUMNS;
+    seps += full * width; /* and the padding of each row with cells */
     if (seps + cap > (uint64_t)CSV_MAX_BYTES * 2) {
         fail(c, sheet, "工作表转为 CSV 后超过 %u 字节（the sheet as CSV is larger than %u "
              "bytes）", CSV_MAX_BYTES, CSV_MAX_BYTES);
@@ -499,15 +506,23 @@ static int store_csv(wbctx *c, store *s, const char *sheet, wb_sheet *out)
         fail(c, sheet, "内存不足（out of memory）");
         return -1;
     }
+    /* a row with cells has as many fields as the widest row (up to
+     * CSV_MAX_COLUMNS), as office software writes CSV: csv.c wants every
+     * record as wide as the header, and a sheet leaves trailing cells out */
     size_t o = 0;
     uint32_t row = 1, col = 1;
+    bool has = false; /* the current row has a cell */
     for (size_t i = 0; i < s->n; i++) {
         const cellv *v = &s->c[i];
         while (row < v->row) {
+            for (; has && col < width; col++)
+                t[o++] = ',';
             t[o++] = '\n';
             row++;
             col = 1;
+            has = false;
         }
+        has = true;
         while (col < v->col) {
             t[o++] = ',';
             col++;
@@ -527,6 +542,8 @@ static int store_csv(wbctx *c, store *s, const char *sheet, wb_sheet *out)
             o += v->len;
         }
     }
+    for (; has && col < width; col++)
+        t[o++] = ',';
     if (rows > 0)
         t[o++] = '\n';
     t[o] = '\0';
@@ -1275,6 +1292,49 @@ typedef struct cellread {
     bool has_v, has_f, has_is;
 } cellread;
 
+/* The fast road for the common number: a plain decimal ("-12.50") of at most
+ * 15 significant digits is already the shortest text of its double (any 15
+ * digits survive the round trip); copied without its trailing zeros. */
+static bool plain_decimal(const char *v, size_t n, char *buf, size_t buflen)
+{
+    size_t i = 0, sig = 0, dot = 0;
+    bool lead = true;
+    if (n == 0 || n >= buflen || n > 40)
+        return false;
+    if (v[0] == '-')
+        i++;
+    if (i == n || v[i] == '.')
+        return false;
+    for (; i < n; i++) {
+        if (v[i] == '.') {
+            if (dot || i + 1 == n)
+                return false;
+            dot = i;
+        } else if (v[i] >= '0' && v[i] <= '9') {
+            if (v[i] != '0')
+                lead = false;
+            if (!lead)
+                sig++;
+        } else {
+            return false;
+        }
+    }
+    if (sig > 15 || (v[0] == '0' && n > 1 && v[1] != '.') ||
+        (v[0] == '-' && v[1] == '0' && n > 2 && v[2] != '.'))
+        return false; /* leading zeros: not how a number is written; the slow road */
+    memcpy(buf, v, n);
+    if (dot) {
+        while (n > dot + 1 && buf[n - 1] == '0')
+            n--;
+        if (n == dot + 1)
+            n--;
+    }
+    buf[n] = '\0';
+    if (strcmp(buf, "-0") == 0)
+        strcpy(buf, "0");
+    return true;
+}
+
 /* The text of a finished cell into out (may point into cr's buffers or buf). */
 static int cell_text(wbctx *c, xlsx *x, cellread *cr, const char *sheet, char *buf,
                      size_t buflen, const char **out, size_t *outlen)
@@ -1327,6 +1387,12 @@ static int cell_text(wbctx *c, xlsx *x, cellread *cr, const char *sheet, char *b
         *out = v;
         *outlen = cr->v.n;
     } else { /* "n" or none: a number */
+        bool date = cr->style >= 0 && (size_t)cr->style < x->n_xf && x->xf_date[cr->style];
+        if (!date && plain_decimal(v, cr->v.n, buf, buflen)) {
+            *out = buf;
+            *outlen = strlen(buf);
+            return 0;
+        }
         char *end;
         double d = strtod(v, &end);
         while (*end == ' ')
@@ -1336,7 +1402,6 @@ static int cell_text(wbctx *c, xlsx *x, cellread *cr, const char *sheet, char *b
             *outlen = cr->v.n;
             return 0;
         }
-        bool date = cr->style >= 0 && (size_t)cr->style < x->n_xf && x->xf_date[cr->style];
         if (date && workbook_serial_date(d, c->wb->date1904, buf, buflen) == 0) {
             *out = buf;
             *outlen = strlen(buf);
