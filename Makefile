@@ -56,9 +56,10 @@ CLIENT    := $(BUILD)/parkpulse
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd \
-            libzip-dev libxml2-dev libfreexl-dev python3-openpyxl
+            libzip-dev libxml2-dev libfreexl-dev
 
-.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security
+.PHONY: all deps check unit integration asan run install uninstall clean bench torture torture-run security \
+        workbook-fixtures
 all: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO) $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -129,7 +130,7 @@ torture-run: all
 # build/bench, then bench/bench.py (a few minutes; see README "Performance").
 BENCH_BUILD := build/bench
 bench:
-	$(MAKE) deps EXTRA_PKGS="wrk"
+	$(MAKE) deps EXTRA_PKGS="wrk python3-openpyxl"
 	$(MAKE) BUILD=$(BENCH_BUILD) CFLAGS=-O2 SAN= all $(BENCH_BUILD)/bench/rrd_loop $(BENCH_BUILD)/bench/mhd_ceiling
 	BUILD=$(BENCH_BUILD) /usr/bin/python3 bench/bench.py
 
@@ -141,6 +142,12 @@ $(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -o $@ $< \
 	    $(shell pkg-config --libs libmicrohttpd) -lpthread
+
+# workbook-fixtures: regenerates tests/fixtures/workbooks/ with LibreOffice Calc
+# and python3-openpyxl (installed here only; the tests read the committed files).
+workbook-fixtures:
+	$(MAKE) deps EXTRA_PKGS="libreoffice-calc python3-openpyxl"
+	/usr/bin/python3 tests/fixtures/workbooks/make-fixtures.py
 
 DEMO_DIR := demo
 run: deps all
