@@ -12,7 +12,9 @@
  * because its merged ranges (<mergeCells>) come after its cells; then the
  * merged values are copied, and the cells are written out as CSV, one line per
  * row. .xls: libfreexl reads a file, not memory, so the bytes go to a memfd
- * (or an unlinked temporary file) first; its cells go through the same store.
+ * (or an unlinked temporary file) first; its cells go through the same store,
+ * in a child process (read_xls_isolated: libfreexl is not safe on hostile
+ * files).
  *
  * Nothing here logs: every failure is a reason in workbook.error (Chinese
  * first), and the caller (ingest.c) reports it.
@@ -33,7 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -1869,6 +1874,198 @@ out:
     return rc;
 }
 
+/*
+ * libfreexl 1.0.6 (Debian 12) reads out of bounds on some crafted files
+ * (found by tests/fuzz/fuzz_xlsx.c: a stack-buffer read of 26 KB in its
+ * charset conversion, at freexl_open), and it allocates a sheet's whole grid
+ * at once. So it runs in a child process with bounded time (and, outside
+ * sanitizer builds, bounded memory); the child writes the sheets' CSV back
+ * through a pipe, and whatever happens to it the caller sees a refusal.
+ */
+#define XLS_CHILD_SECONDS 30
+#define XLS_CHILD_MEMORY  (2048ULL << 20)
+#define XLS_REPLY_MAX     ((size_t)512 << 20)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define XLS_NO_RLIMIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define XLS_NO_RLIMIT 1
+#endif
+#endif
+
+static bool put(int fd, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        b += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* The child: reads the .xls and writes the workbook to fd; never returns. */
+static void xls_child(int fd, workbook *wb, wbctx *c, const char *data, size_t len)
+{
+#ifndef XLS_NO_RLIMIT
+    struct rlimit rl = {XLS_CHILD_MEMORY, XLS_CHILD_MEMORY};
+    setrlimit(RLIMIT_AS, &rl);
+#endif
+    alarm(XLS_CHILD_SECONDS);
+    int32_t rc = read_xls(wb, c, data, len);
+    uint8_t d1904 = wb->date1904;
+    uint32_t n = (uint32_t)wb->n_sheets;
+    bool ok = put(fd, &rc, sizeof rc) && put(fd, &d1904, 1) &&
+              put(fd, wb->error, sizeof wb->error) &&
+              put(fd, wb->error_sheet, sizeof wb->error_sheet) && put(fd, &n, sizeof n);
+    for (uint32_t i = 0; ok && i < n; i++) {
+        const wb_sheet *sh = &wb->sheets[i];
+        uint64_t nl = sh->name ? strlen(sh->name) : 0, cl = sh->csv ? sh->len : 0,
+                 rows = sh->rows;
+        uint8_t has = sh->csv != NULL;
+        ok = put(fd, &nl, sizeof nl) && put(fd, sh->name ? sh->name : "", nl) &&
+             put(fd, &has, 1) && put(fd, &cl, sizeof cl) && put(fd, sh->csv ? sh->csv : "", cl) &&
+             put(fd, &rows, sizeof rows);
+    }
+    _exit(ok ? 0 : 1);
+}
+
+typedef struct reply {
+    const char *p, *end;
+} reply;
+
+static bool get(reply *r, void *out, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return false;
+    memcpy(out, r->p, n);
+    r->p += n;
+    return true;
+}
+
+/* A copy of the next n bytes as a string, or NULL. */
+static char *get_str(reply *r, uint64_t n)
+{
+    if ((uint64_t)(r->end - r->p) < n)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, r->p, (size_t)n);
+    s[n] = '\0';
+    r->p += n;
+    return s;
+}
+
+static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t len)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        fail(c, NULL, "无法读取 .xls：%s（cannot read the .xls: pipe: %s）", strerror(errno),
+             strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        fail(c, NULL, "无法读取 .xls：%s（cannot read the .xls: fork: %s）", strerror(e),
+             strerror(e));
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        xls_child(p[1], wb, c, data, len);
+    }
+    close(p[1]);
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    bool big = false;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= XLS_REPLY_MAX) {
+                big = true;
+                break;
+            }
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            char *nb = realloc(buf, nc);
+            if (nb == NULL) {
+                big = true;
+                break;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read(p[0], buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(p[0]);
+    if (big)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int rc = -1;
+    if (big) {
+        fail(c, NULL, "内存不足或 .xls 内容过大（out of memory, or the .xls is too large）");
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char why[64];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof why, "%s", WTERMSIG(status) == SIGALRM ? "took too long"
+                                                                       : strsignal(WTERMSIG(status)));
+        else
+            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+        fail(c, NULL, "无法读取该 .xls：读取库 libfreexl 出错（%s）（the .xls cannot be read: "
+             "libfreexl failed on it: %s）", why, why);
+    } else {
+        reply r = {buf, buf + n};
+        int32_t crc;
+        uint8_t d1904;
+        uint32_t ns;
+        bool ok = get(&r, &crc, sizeof crc) && get(&r, &d1904, 1) &&
+                  get(&r, wb->error, sizeof wb->error) &&
+                  get(&r, wb->error_sheet, sizeof wb->error_sheet) && get(&r, &ns, sizeof ns) &&
+                  ns <= WB_MAX_SHEETS;
+        wb->error[sizeof wb->error - 1] = '\0';
+        wb->error_sheet[sizeof wb->error_sheet - 1] = '\0';
+        if (ok && ns > 0 && (wb->sheets = calloc(ns, sizeof *wb->sheets)) == NULL)
+            ok = false;
+        for (uint32_t i = 0; ok && i < ns; i++) {
+            wb_sheet *sh = &wb->sheets[wb->n_sheets++];
+            uint64_t nl = 0, cl = 0, rows = 0;
+            uint8_t has;
+            ok = get(&r, &nl, sizeof nl) && (sh->name = get_str(&r, nl)) != NULL &&
+                 get(&r, &has, 1) && get(&r, &cl, sizeof cl);
+            if (ok && has)
+                ok = (sh->csv = get_str(&r, cl)) != NULL;
+            ok = ok && get(&r, &rows, sizeof rows);
+            sh->len = (size_t)cl;
+            sh->rows = (size_t)rows;
+        }
+        if (!ok) {
+            c->failed = false;
+            fail(c, NULL, "无法读取该 .xls（the .xls cannot be read: a short answer from the "
+                 "reader）");
+        } else {
+            wb->date1904 = d1904;
+            rc = crc == 0 ? 0 : -1;
+            c->failed = rc != 0;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 /* ======================================================================
  * Entry points
  * ====================================================================== */
@@ -1883,7 +2080,7 @@ int workbook_read(const char *data, size_t len, const wb_limits *lim, workbook *
     if (wb->format == WB_XLSX)
         return read_xlsx(wb, &c, data, len);
     if (wb->format == WB_XLS)
-        return read_xls(wb, &c, data, len);
+        return read_xls_isolated(wb, &c, data, len);
     fail(&c, NULL, "不是 Excel 工作簿（not an Excel workbook: neither a zip nor an OLE2 file）");
     return -1;
 }

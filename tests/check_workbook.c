@@ -776,6 +776,11 @@ START_TEST(test_corrupt)
     ck_assert_msg(strstr(wb.error, "xl/worksheets/") != NULL, "%s", wb.error);
     workbook_free(&wb);
     assert_refused("PK\x03\x04garbage", 11, NULL, "不是有效的 .xlsx 文件");
+    /* a crafted .xls on which libfreexl 1.0.6 reads out of bounds (found by
+     * fuzz_xlsx): read in a child process, refused, this process unharmed */
+    free(b);
+    b = fixture("../fuzz/crashes/xlsx/freexl-sheet-name-overread.xls", &len);
+    assert_refused(b, len, NULL, ".xls");
     assert_refused("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1garbage", 15, NULL, "不是有效的 .xls 工作簿");
     free(c);
     free(b);
