@@ -76,6 +76,10 @@ static void fail(wbctx *c, const char *sheet, const char *fmt, ...)
         c->wb->error[0] = '\0';
     else if ((size_t)n >= sizeof c->wb->error)
         text_copy_utf8(c->wb->error, sizeof c->wb->error, c->wb->error);
+    /* a reason is one line of a report (libxml2's messages hold line breaks) */
+    for (char *p = c->wb->error; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     if (sheet)
         text_copy_utf8(c->wb->error_sheet, sizeof c->wb->error_sheet, sheet);
 }

@@ -787,6 +787,28 @@ START_TEST(test_corrupt)
 }
 END_TEST
 
+/* libxml2's message for bad bytes spans two lines; a report line is one
+ * line (found by fuzz_xlsx: crashes/xlsx/xml-error-with-newline.xml). */
+START_TEST(test_reason_is_one_line)
+{
+    size_t len;
+    char *b = one_sheet("<sheetData><row><c t=\"inlineStr\"><is><t>\x8D\x53\xDB\x72</t></is></c>"
+                        "</row></sheetData>", &len);
+    csv_result r;
+    char *report = NULL;
+    ck_assert_int_eq(workbook_parse(b, len, "bad.xlsx", &cat, NULL, &r, &report, NULL, NULL,
+                                    NULL), -1);
+    ck_assert_ptr_nonnull(report);
+    ck_assert_msg(strncmp(report, "bad.xlsx:Sheet1: XML 部件", strlen("bad.xlsx:Sheet1: XML 部件")) == 0,
+                  "%s", report);
+    ck_assert_msg(strchr(report, '\n') == report + strlen(report) - 1, "more than one line: %s",
+                  report);
+    free(report);
+    csv_result_free(&r);
+    free(b);
+}
+END_TEST
+
 static Suite *workbook_suite(void)
 {
     Suite *s = suite_create("workbook");
@@ -815,6 +837,7 @@ static Suite *workbook_suite(void)
     tcase_add_test(tc, test_deep_nesting);
     tcase_add_test(tc, test_too_many_cells);
     tcase_add_test(tc, test_corrupt);
+    tcase_add_test(tc, test_reason_is_one_line);
     suite_add_tcase(s, tc);
     return s;
 }
