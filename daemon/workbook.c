@@ -84,6 +84,14 @@ static void fail(wbctx *c, const char *sheet, const char *fmt, ...)
         text_copy_utf8(c->wb->error_sheet, sizeof c->wb->error_sheet, sheet);
 }
 
+/* libzip's text for an error, copied: zip_error_strerror frees the text of
+ * its previous call on the same error. */
+static const char *zip_why(zip_error_t *ze, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", zip_error_strerror(ze));
+    return buf;
+}
+
 /* A copy of s for a message or a sheet name: control characters as '?', at
  * most max bytes (cut at a character boundary). */
 static char *clean_name(const char *s, size_t max)
@@ -606,14 +614,16 @@ static int zip_check_open(xlsx *x, const char *data, size_t len)
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(data, len, 0, &ze);
     if (src == NULL) {
-        fail(c, NULL, "无法读取 .xlsx 文件：%s（cannot read the .xlsx: %s）",
-             zip_error_strerror(&ze), zip_error_strerror(&ze));
+        char why[160];
+        zip_why(&ze, why, sizeof why);
+        fail(c, NULL, "无法读取 .xlsx 文件：%s（cannot read the .xlsx: %s）", why, why);
         zip_error_fini(&ze);
         return -1;
     }
     x->za = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
     if (x->za == NULL) {
-        const char *why = zip_error_strerror(&ze);
+        char whyb[160];
+        const char *why = zip_why(&ze, whyb, sizeof whyb);
         fail(c, NULL, "不是有效的 .xlsx 文件：zip 已损坏（%s）（not a valid .xlsx workbook: a "
              "corrupt zip: %s）", why, why);
         zip_source_free(src);
@@ -790,11 +800,14 @@ static int xrd_open(xlsx *x, xrd *d, const char *part, const char *sheet)
     if (d->in.zf == NULL) {
         zip_error_t *ze = zip_get_error(x->za);
         int code = zip_error_code_zip(ze);
-        if (code == ZIP_ER_NOPASSWD || code == ZIP_ER_WRONGPASSWD || code == ZIP_ER_ENCRNOTSUPP)
+        if (code == ZIP_ER_NOPASSWD || code == ZIP_ER_WRONGPASSWD || code == ZIP_ER_ENCRNOTSUPP) {
             fail(c, sheet, "工作簿已加密，无法读取（the workbook is encrypted: '%s'）", part);
-        else
+        } else {
+            char why[160];
+            zip_why(ze, why, sizeof why);
             fail(c, sheet, "zip 条目 '%s' 无法解压：%s（zip entry '%s' cannot be inflated: %s）",
-                 part, zip_error_strerror(ze), part, zip_error_strerror(ze));
+                 part, why, part, why);
+        }
         return -1;
     }
     pthread_once(&xml_once, xml_init);
@@ -850,10 +863,12 @@ static int xrd_next(wbctx *c, xrd *d)
         fail(c, d->sheet, "zip 条目 '%s' 解压后超过声明的大小或上限 %zu 字节，已停止解压（zip "
              "entry '%s' inflates past its declared size or the limit of %zu bytes: stopped）",
              part, c->max_inflated, part, c->max_inflated);
-    else if (d->in.zerr)
-        fail(c, d->sheet, "zip 条目 '%s' 已损坏：%s（zip entry '%s' is corrupt: %s）", part,
-             zip_error_strerror(zip_file_get_error(d->in.zf)), part,
-             zip_error_strerror(zip_file_get_error(d->in.zf)));
+    else if (d->in.zerr) {
+        char why[160];
+        zip_why(zip_file_get_error(d->in.zf), why, sizeof why);
+        fail(c, d->sheet, "zip 条目 '%s' 已损坏：%s（zip entry '%s' is corrupt: %s）", part, why,
+             part, why);
+    }
     else
         fail(c, d->sheet, "XML 部件 '%s' 格式错误：%s（XML part '%s' is not well-formed: %s）",
              part, d->in.xml_error[0] ? d->in.xml_error : "?", part,
