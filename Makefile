@@ -31,6 +31,9 @@ CPPFLAGS += -D_GNU_SOURCE -Idaemon -Icollectors -DPARKPULSE_VERSION='"$(VERSION)
             -DPP_PLUGIN_DIR='"$(LIBDIR)/parkpulse/collectors"' \
             -DPP_DASHBOARD_DIR='"$(DATADIR)/parkpulse/dashboards"'
 PKGS     := librrd libconfuse libzmq libmicrohttpd
+# Excel workbooks (daemon/workbook.c): libzip (the .xlsx container), libxml2's
+# streaming reader (its XML parts) and libfreexl (.xls, BIFF8); see README
+PKGS     += libzip libxml-2.0 freexl
 # the client only: libcurl (HTTP client) and jansson (strict JSON parser); see README
 CLIENT_PKGS := libcurl jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(CLIENT_PKGS) 2>/dev/null)
@@ -57,10 +60,10 @@ CLIENT    := $(BUILD)/parkpulse
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml \
-            debhelper dpkg-dev lintian
+            debhelper dpkg-dev lintian libzip-dev libxml2-dev libfreexl-dev
 
 .PHONY: all programs deps check unit integration asan run install uninstall clean bench torture torture-run \
-        security deb deb-test fuzz fuzz-replay
+        security deb deb-test fuzz fuzz-replay workbook-fixtures
 all: programs $(TEST_BIN)
 
 # programs: what is installed (no test suite): the daemon, the client, the collectors
@@ -143,7 +146,7 @@ torture-run: all
 # check): every corpus and crash file through each harness, built with $(CC)
 # and a plain main (tests/fuzz/replay_main.c): no clang needed.
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESSES := csv period text api
+FUZZ_HARNESSES := csv period text api xlsx
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_LIBS = $(shell pkg-config --libs jansson)
@@ -176,7 +179,7 @@ $(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/re
 # build/bench, then bench/bench.py (a few minutes; see README "Performance").
 BENCH_BUILD := build/bench
 bench:
-	$(MAKE) deps EXTRA_PKGS="wrk"
+	$(MAKE) deps EXTRA_PKGS="wrk python3-openpyxl"
 	$(MAKE) BUILD=$(BENCH_BUILD) CFLAGS=-O2 SAN= all $(BENCH_BUILD)/bench/rrd_loop $(BENCH_BUILD)/bench/mhd_ceiling
 	BUILD=$(BENCH_BUILD) /usr/bin/python3 bench/bench.py
 
@@ -188,6 +191,12 @@ $(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -o $@ $< \
 	    $(shell pkg-config --libs libmicrohttpd) -lpthread
+
+# workbook-fixtures: regenerates tests/fixtures/workbooks/ with LibreOffice Calc
+# and python3-openpyxl (installed here only; the tests read the committed files).
+workbook-fixtures:
+	$(MAKE) deps EXTRA_PKGS="libreoffice-calc python3-openpyxl"
+	/usr/bin/python3 tests/fixtures/workbooks/make-fixtures.py
 
 # run: only what the demo runs (not the test suites), in parallel on every core
 DEMO_DIR := demo

@@ -377,6 +377,76 @@ def bench_ingest(work, results):
     return daemon, series
 
 
+# ---- 1b. a workbook against the same figures as CSV ------------------------
+
+WIDE_INDICATORS = [i[0] for i in INDICATORS] + [
+    "value_added_growth", "key_project_completion", "projects_signed", "rank_province"]
+
+
+def wide_rows(n_parks, months):
+    """(park, period, 14 values) rows of a wide table, one per park and month."""
+    rows = []
+    for p in range(n_parks):
+        acc = [0.0] * len(INDICATORS)
+        for m in range(1, months + 1):
+            acc = [round(a + RND.uniform(1, 10), 1) for a in acc]
+            rows.append([park_id(p), "2021-%02d" % m] + acc +
+                        [round(RND.uniform(-5, 15), 1), round(RND.uniform(0, 100), 1),
+                         RND.randrange(0, 50), RND.randrange(1, 101)])
+    return rows
+
+
+def bench_workbook(work, results):
+    """1,000 rows × 14 indicators as an .xlsx (written by python3-openpyxl)
+    and as CSV, each into a fresh daemon's spool, end to end to done/."""
+    try:
+        import openpyxl
+    except ImportError:
+        raise BenchError("python3-openpyxl is missing: `make bench` installs it")
+    n_parks, months = 100, 10
+    rows = wide_rows(n_parks, months)
+    header = ["park", "period"] + WIDE_INDICATORS
+    src = os.path.join(work, "workbook-src")
+    os.makedirs(src)
+    with open(os.path.join(src, "wide.csv"), "wb") as f:
+        f.write(("\n".join(",".join(str(c) for c in r) for r in [header] + rows) + "\n").encode())
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "通报"
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    wb.save(os.path.join(src, "wide.xlsx"))
+    n_values = len(rows) * len(WIDE_INDICATORS)
+    times = {"csv": [], "xlsx": []}
+    for rep in range(REPEAT):
+        for kind in ("csv", "xlsx") if rep % 2 == 0 else ("xlsx", "csv"):
+            d = Daemon(work, n_parks, "workbook-%s-%d" % (kind, rep))
+            shutil.copyfile(os.path.join(src, "wide." + kind), os.path.join(d.stage, "wide." + kind))
+            d.start()
+            try:
+                times[kind].append(d.deliver(["wide." + kind]))
+                # what was stored is what was sent
+                for p, period, *vals in RND.sample(rows, 3):
+                    st, body = d.get("/api/v1/series/%s/%s" % (p, WIDE_INDICATORS[0]))
+                    pts = {x["period"]: x["value"] for x in json.loads(body)["points"]}
+                    if pts.get(period) != vals[0]:
+                        raise BenchError("%s %s %s: %r stored, %r sent (%s)" % (
+                            p, WIDE_INDICATORS[0], period, pts.get(period), vals[0], kind))
+                if d.journal_records() < n_values:
+                    raise BenchError("%s: journal holds fewer than %d figures" % (kind, n_values))
+            finally:
+                d.stop()
+    ratio = [x / c for x, c in zip(times["xlsx"], times["csv"])]
+    results.append(("Ingest a workbook: %d rows × %d indicators (.xlsx, openpyxl) → journal + RRD"
+                    % (len(rows), len(WIDE_INDICATORS)), fmt(times["xlsx"], " s"),
+                    "%.0fk values/s" % (n_values / statistics.median(times["xlsx"]) / 1000), "", ""))
+    results.append(("  vs the same figures as CSV, same run", fmt(times["csv"], " s"),
+                    fmt(ratio, "×", 2) + " the CSV time", "≤ 3×", statistics.median(ratio) <= 3))
+    print("bench: workbook/CSV time ratio %.2f (median of %d)" % (statistics.median(ratio), REPEAT),
+          flush=True)
+
+
 # ---- 2. graphs ---------------------------------------------------------------
 
 def targets_csv(series, year=2021):
@@ -740,8 +810,9 @@ def versions():
     def pkg(p):
         r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", p], capture_output=True, text=True)
         return r.stdout.strip() or "?"
-    return "librrd %s, libmicrohttpd %s, libzmq %s, wrk %s" % (
-        pkg("librrd8"), pkg("libmicrohttpd12"), pkg("libzmq5"), pkg("wrk"))
+    return "librrd %s, libmicrohttpd %s, libzmq %s, wrk %s, libzip %s, libxml2 %s" % (
+        pkg("librrd8"), pkg("libmicrohttpd12"), pkg("libzmq5"), pkg("wrk"), pkg("libzip4"),
+        pkg("libxml2"))
 
 
 def table(results, elapsed):
@@ -788,6 +859,9 @@ def main():
                 print("bench: status ...", flush=True)
                 bench_status(work, daemon, series, results)
             daemon.stop()
+        if not only or "workbook" in only:
+            print("bench: workbook ...", flush=True)
+            bench_workbook(work, results)
         if not only or "alerts" in only:
             print("bench: alerts ...", flush=True)
             bench_alerts(work, results)

@@ -1,9 +1,13 @@
 /*
  * spool.c — the `spool` collector plugin (SPEC §3 Errors, §4).
  *
- * Watches one directory and ingests every complete CSV file that appears in
- * it. Writers should create `x.csv.tmp` and rename it to `x.csv` when done:
- * the rename is atomic, and `*.tmp` files are never touched. The files found
+ * Watches one directory and ingests every complete CSV file (`*.csv`) or
+ * Excel workbook (`*.xlsx`, `*.xls`; the daemon tells them apart by their
+ * first bytes) that appears in it. Writers should create `x.csv.tmp` and
+ * rename it to `x.csv` when done: the rename is atomic, and `*.tmp`, `*.part`,
+ * `*~` and dotfiles are never touched. Any other regular file is a type the
+ * spool does not read: it is logged once and moved to failed/ with a report
+ * that names the types read. The files found
  * together (by one read of inotify events, or by a rescan) are read in name
  * order and handed to the daemon in batches with host->submit_csv_batch(),
  * which journals a whole batch with one fsync (ABI 2; with an ABI 1 daemon
@@ -314,12 +318,33 @@ static void dirs_close(struct spool_dirs *d)
 }
 
 
-/* True when name looks like a spool input: *.csv (any case), not a dotfile. */
+static bool ends_with(const char *name, const char *ext)
+{
+    size_t n = strlen(name), e = strlen(ext);
+    return n > e && strcasecmp(name + n - e, ext) == 0;
+}
+
+/* True when the spool reads name: *.csv, *.xlsx, *.xls (any case), not a dotfile. */
+static bool is_read_type(const char *name)
+{
+    return name[0] != '.' &&
+           (ends_with(name, ".csv") || ends_with(name, ".xlsx") || ends_with(name, ".xls"));
+}
+
+/* True when name is looked at: anything but a dotfile, *.tmp, *.part and *~
+ * (files being written). A regular file of a type the spool does not read
+ * goes to failed/ with a report that names the types read (take_file). */
 static bool is_candidate(const char *name)
 {
     size_t n = strlen(name);
-    return n > 4 && name[0] != '.' && strcasecmp(name + n - 4, ".csv") == 0;
+    return n > 0 && name[0] != '.' && name[n - 1] != '~' && !ends_with(name, ".tmp") &&
+           !ends_with(name, ".part");
 }
+
+#define SPOOL_TYPES_REPORT \
+    "%s: 不支持的文件类型，未读取：spool 只读取 .csv、.xlsx 和 .xls 文件" \
+    "（a file type the spool does not read: it reads *.csv, *.xlsx and *.xls; " \
+    "dotfiles, *.tmp, *.part and *~ are left alone）\n"
 
 static bool has_control_chars(const char *name)
 {
@@ -995,6 +1020,8 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
             note(s, PP_LOG_ERR, name, "cannot stat %s: %s", name, strerror(errno));
         return;
     }
+    if (!is_read_type(name) && !S_ISREG(st.st_mode))
+        return; /* done/, failed/ and whatever else is not a file of ours */
     if (S_ISLNK(st.st_mode)) {
         note(s, PP_LOG_WARN, name, "leaving %s alone: a symbolic link (only regular files "
              "are ingested)", name);
@@ -1011,6 +1038,14 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
         pending_add(s, name, mono_ms() + settle_ms);
         s->host->log(s->host, PP_LOG_DEBUG, "%s was modified just now; waiting for it to "
                      "be closed", name);
+        return;
+    }
+    if (!is_read_type(name)) {
+        char report[NAME_MAX + 512];
+        const struct fileid oid = { st.st_dev, st.st_ino };
+        snprintf(report, sizeof report, SPOOL_TYPES_REPORT, name);
+        finish_refused(s, name, &oid, report, "a file type the spool does not read (it reads "
+                       "*.csv, *.xlsx, *.xls)");
         return;
     }
 

@@ -22,6 +22,7 @@
 #include "csv.h"
 #include "graph.h"
 #include "ingest.h"
+#include "workbook.h"
 #include "json.h"
 #include "log.h"
 #include "pace.h"
@@ -557,10 +558,36 @@ int api_authorize(pp_app *app, const char *authorization, api_response *resp)
 
 /* Called with no lock held: ingest_csv() takes ingest_lock, then cfg_lock
  * (the lock order of app.h). */
+/* true when a Content-Type names an Excel workbook (.xlsx or .xls). */
+static bool workbook_type(const char *ct)
+{
+    static const char *const types[] = {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel",
+    };
+    if (ct == NULL)
+        return false;
+    size_t n = strcspn(ct, "; \t");
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (n == strlen(types[i]) && strncasecmp(ct, types[i], n) == 0)
+            return true;
+    return false;
+}
+
 static void route_post_observations(pp_app *app, const api_request *req, api_response *resp)
 {
     if (api_authorize(app, req->authorization, resp) != 0)
         return;
+    /* The body is read by its first bytes whatever its type (a workbook sent
+     * as text/csv is still a workbook); a body declared a workbook that is
+     * not one is refused with that reason rather than read as CSV. */
+    if (workbook_type(req->content_type) &&
+        workbook_format(req->body, req->body_len) == WB_NONE) {
+        api_error(resp, 400, "请求声明为 Excel 工作簿，但内容不是 .xlsx（zip）或 .xls（OLE2）文件"
+                  "（the body is declared an Excel workbook by its Content-Type but is neither "
+                  "an .xlsx (zip) nor an .xls (OLE2) file）");
+        return;
+    }
     ingest_result res;
     ingest_status st = ingest_csv(app, "http", req->body ? req->body : "", req->body_len, &res);
     jbuf b;

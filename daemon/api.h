@@ -20,6 +20,7 @@ typedef struct api_request {
     void *query_ctx;
     const char *if_none_match;   /* header or NULL */
     const char *authorization;   /* header or NULL */
+    const char *content_type;    /* header or NULL */
     const char *body;            /* POST body (not NUL-terminated) */
     size_t body_len;
 } api_request;

@@ -5,6 +5,10 @@
  * db, then the touched series' RRD files are rewritten. A caller acknowledges
  * only after INGEST_OK, so an acknowledged figure is always in the journal.
  *
+ * An input is CSV or an Excel workbook, told apart by its first bytes
+ * (parse_input, workbook.h): a workbook's sheets are read as CSV and refused
+ * or taken whole, like one CSV file.
+ *
  * Re-ingesting the same figure (the same value and status for the same
  * period) changes nothing and writes nothing. A delivery (an input named as a
  * file by a collector: ingest_input.delivery) is journaled with its identity —
@@ -37,6 +41,7 @@
 #include "log.h"
 #include "pace.h"
 #include "store.h"
+#include "workbook.h"
 
 #define STOP_EVERY_RECORDS 4096  /* figures compared with the db between two looks at stopping */
 #define LOG_LARGE_INPUT (1u << 20) /* inputs from this size on are logged when they start */
@@ -46,6 +51,38 @@
 static bool stopping(pp_app *app) { return atomic_load(&app->stopping); }
 
 static bool parse_should_stop(void *ud) { return stopping(ud); }
+
+/* Reads one input by its format: an Excel workbook by its first bytes (a zip
+ * is an .xlsx, an OLE2 file an .xls; workbook.h), anything else as CSV. Takes
+ * cfg_lock for reading. When the input is refused (rc != 0 or errors, and not
+ * stopped), *report is its report "source:line: reason" — for a workbook
+ * "source:sheet!row: reason" — or NULL when out of memory. Sheets of a
+ * workbook that were skipped are logged. */
+static int parse_input(pp_app *app, const char *source, const char *data, size_t len,
+                       csv_result *cr, char **report)
+{
+    wb_format f = workbook_format(data, len);
+    char *notes = NULL;
+    int rc;
+    *report = NULL;
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    if (f == WB_NONE)
+        rc = csv_parse_stoppable(data, len, &app->cfg->catalog, cr, parse_should_stop, app);
+    else
+        rc = workbook_parse(data, len, source, &app->cfg->catalog, NULL, cr, report, &notes,
+                            parse_should_stop, app);
+    pthread_rwlock_unlock(&app->cfg_lock);
+    if (f == WB_NONE && !cr->stopped && (rc != 0 || cr->n_errors_total > 0))
+        *report = csv_errors_report(cr, source);
+    for (const char *line = notes; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        log_info("ingest", "%.*s", (int)n, line);
+        line += n + (nl ? 1 : 0);
+    }
+    free(notes);
+    return rc;
+}
 
 /* A (park, indicator) touched by a batch and the earliest period it changed. */
 typedef struct touched {
@@ -385,17 +422,17 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     }
     if (len >= LOG_LARGE_INPUT)
         log_info("ingest", "%s: reading %zu bytes", source, len);
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    int prc = csv_parse_stoppable(data, len, &app->cfg->catalog, &cr, parse_should_stop, app);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    char *report = NULL;
+    int prc = parse_input(app, source, data, len, &cr, &report);
     if (cr.stopped) {
+        free(report);
         res->report = strdup(STOP_REPORT);
         log_warn("ingest", "%s: not taken: stopping", source);
         st = INGEST_ERROR;
         goto out;
     }
     if (prc != 0 || cr.n_errors_total > 0) {
-        res->report = csv_errors_report(&cr, source);
+        res->report = report;
         app_count(&app->n_files_refused, 1);
         log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
         st = INGEST_REFUSED;
@@ -682,17 +719,16 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
         }
         if (in[i].len >= LOG_LARGE_INPUT)
             log_info("ingest", "%s: reading %zu bytes", source, in[i].len);
-        pthread_rwlock_rdlock(&app->cfg_lock);
-        int prc = csv_parse_stoppable(in[i].data, in[i].len, &app->cfg->catalog, &cr,
-                                      parse_should_stop, app);
-        pthread_rwlock_unlock(&app->cfg_lock);
+        char *report = NULL;
+        int prc = parse_input(app, source, in[i].data, in[i].len, &cr, &report);
         if (cr.stopped) {
             log_warn("ingest", "%s: not taken: stopping", source);
+            free(report);
             csv_result_free(&cr);
             break;
         }
         if (prc != 0 || cr.n_errors_total > 0) {
-            res[i].report = csv_errors_report(&cr, source);
+            res[i].report = report;
             app_count(&app->n_files_refused, 1);
             log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
             st[i] = INGEST_REFUSED;

@@ -641,8 +641,10 @@ START_TEST(test_ingest_flow)
     WAIT_FOR(exists(tp("done/x.csv")), "done/x.csv");
     assert_content(tp("done/x.csv"), "x data\n");
 
-    /* the files that are never taken are still there, untouched, logged once */
-    ck_assert(exists(tp(".hidden.csv")) && exists(tp("notes.txt")));
+    /* the files that are never taken are still there, untouched, logged once;
+     * notes.txt, a type the spool does not read, is in failed/ (issue 15) */
+    WAIT_FOR(exists(tp("failed/notes.txt.errors")), "failed/notes.txt.errors");
+    ck_assert(exists(tp(".hidden.csv")) && !exists(tp("notes.txt")));
     ck_assert(exists(tp("half.csv.tmp")) && exists(tp("link.csv")) && exists(tp("dir.csv")));
     ck_assert_uint_eq(calls_for(&f, ".hidden.csv") + calls_for(&f, "notes.txt") +
                       calls_for(&f, "half.csv.tmp") + calls_for(&f, "link.csv") +
@@ -653,6 +655,58 @@ START_TEST(test_ingest_flow)
     ck_assert_uint_eq(logs_with(&f, -1, "hidden"), 0);
 
     ck_assert_int_lt(stop(&r), 1000);
+    fake_free(&f);
+}
+END_TEST
+
+/*
+ * Issue 15: `*.xlsx` and `*.xls` are read like `*.csv` (the daemon tells the
+ * formats apart); any other regular file is logged once and moved to failed/
+ * with a report naming the types read, never left silently; `*.tmp`, `*.part`,
+ * `*~` and dotfiles are left alone.
+ */
+START_TEST(test_file_types)
+{
+    struct fake f;
+    struct runner r;
+    fake_init(&f, "t");
+    fake_set(&f, "path", g_tmp);
+    fake_set(&f, "rescan", "1");
+    write_old_file(tp("book.xlsx"), "PK\x03\x04 a workbook\n");
+    write_old_file(tp("OLD.XLS"), "an old workbook\n");
+    write_old_file(tp("figures.ods"), "not read\n");
+    write_old_file(tp("readme"), "no extension\n");
+    write_old_file(tp("download.xlsx.part"), "partial\n");
+    write_old_file(tp("edit.csv~"), "backup\n");
+    write_old_file(tp(".lock.xlsx"), "hidden\n");
+    start(&r, &f);
+    WAIT_FOR(exists(tp("done/book.xlsx")) && exists(tp("done/OLD.XLS")), "done/ workbooks");
+    WAIT_FOR(exists(tp("failed/figures.ods.errors")) && exists(tp("failed/readme.errors")),
+             "failed/ reports");
+    ck_assert_uint_eq(calls_for(&f, "book.xlsx"), 1);
+    ck_assert_uint_eq(calls_for(&f, "OLD.XLS"), 1);
+    ck_assert_uint_eq(calls_for(&f, "figures.ods") + calls_for(&f, "readme"), 0);
+    assert_content(tp("failed/figures.ods"), "not read\n");
+    char *rep = slurp(tp("failed/figures.ods.errors"));
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_msg(strstr(rep, "figures.ods: 不支持的文件类型") == rep, "report: %s", rep);
+    ck_assert_ptr_nonnull(strstr(rep, "*.csv, *.xlsx and *.xls"));
+    free(rep);
+    /* a second rescan: nothing logged again */
+    sleep_ms(1300);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "refused figures.ods"), 1);
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "refused readme"), 1);
+    /* left alone */
+    ck_assert(exists(tp("download.xlsx.part")) && exists(tp("edit.csv~")) &&
+              exists(tp(".lock.xlsx")));
+    ck_assert_uint_eq(logs_with(&f, -1, "download.xlsx.part") + logs_with(&f, -1, "edit.csv~") +
+                      logs_with(&f, -1, ".lock.xlsx"), 0);
+    /* done/ and failed/ themselves are never mentioned */
+    ck_assert_uint_eq(logs_with(&f, -1, "done alone") + logs_with(&f, -1, "failed alone"), 0);
+    /* a new file of another type, named by inotify, is refused too */
+    write_file(tp("photo.jpg"), "jpeg\n");
+    WAIT_FOR(exists(tp("failed/photo.jpg.errors")), "failed/photo.jpg.errors");
+    stop(&r);
     fake_free(&f);
 }
 END_TEST
@@ -1271,6 +1325,7 @@ static Suite *spool_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_ingest_flow);
     tcase_add_test(tc, test_retry_on_error);
+    tcase_add_test(tc, test_file_types);
     tcase_add_test(tc, test_name_collisions);
     tcase_add_test(tc, test_too_large);
     tcase_add_test(tc, test_file_still_open);

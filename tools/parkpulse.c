@@ -30,13 +30,14 @@
 
 #include "client.h"
 #include "preflight.h"
+#include "workbook.h"
 
 #define PUSH_MAX_FILE (256L << 20) /* bytes of CSV read for one push */
 #define TOKEN_MAX 4096
 
 static const cl_command commands[] = {
     { "status", cl_cmd_status, "[--park P]", "a table of every park's latest figures and status" },
-    { "push", cl_cmd_push, "[--token-file F] FILE.csv", "send a CSV file of observations or targets" },
+    { "push", cl_cmd_push, "[--token-file F] FILE.csv|.xlsx|.xls", "send a CSV file or an Excel workbook of observations or targets" },
     { "check-config", cl_cmd_check_config, "[FILE]", "check a configuration file and exit" },
     { "rebuild", cl_cmd_rebuild, "", "regenerate every RRD file from the journal" },
     { "subscribe", cl_cmd_subscribe, "[--park P] [--json] [--endpoint E] [--http URL] [--count N]",
@@ -359,14 +360,19 @@ out:
 /* ---- push -------------------------------------------------------------- */
 
 static const char push_help[] =
-    "usage: parkpulse push [--token-file FILE] FILE.csv\n"
+    "usage: parkpulse push [--token-file FILE] FILE.csv|FILE.xlsx|FILE.xls\n"
     "Sends a CSV file (observations, targets or a wide table; UTF-8 or GB18030)\n"
+    "or an Excel workbook (.xlsx, .xls: every sheet with a recognised header)\n"
     "to POST /api/v1/observations with the bearer token. The daemon takes the\n"
     "whole file or, when any row is bad, nothing: each bad row is printed with\n"
-    "its line number and the exit status is 65. FILE '-' reads standard input.\n"
+    "its line number (FILE:SHEET!ROW in a workbook) and the exit status is 65.\n"
+    "FILE '-' reads standard input.\n"
     "  -t, --token-file FILE  the token (default: http.token_file of the\n"
     "                         configuration)\n"
     "  -h, --help             this text\n";
+
+#define PUSH_TYPE_XLSX "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#define PUSH_TYPE_XLS  "application/vnd.ms-excel"
 
 /* Reads all of fd (at most max bytes); returns 0, or -errno / -EFBIG. */
 static int read_all(int fd, char **out, size_t *outlen, size_t max)
@@ -477,7 +483,10 @@ int cl_cmd_push(cl_ctx *ctx, int argc, char **argv)
     }
     if ((rc = cl_read_token(ctx, "push", tok, sizeof tok)) != 0)
         goto out;
-    rc = cl_http(ctx, "push", "POST", "/api/v1/observations", "text/csv", data, len, tok, &ans);
+    /* the type by the file's first bytes, as the daemon reads it */
+    wb_format fmt = workbook_format(data, len);
+    const char *type = fmt == WB_XLSX ? PUSH_TYPE_XLSX : fmt == WB_XLS ? PUSH_TYPE_XLS : "text/csv";
+    rc = cl_http(ctx, "push", "POST", "/api/v1/observations", type, data, len, tok, &ans);
     explicit_bzero(tok, sizeof tok);
     if (rc != 0)
         goto out;
