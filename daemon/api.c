@@ -81,7 +81,7 @@ static api_blob *api_blob_ref(api_blob *b)
 #define API_CACHE_BODY_MAX (1u << 20)
 
 typedef struct api_cached {
-    const pp_app *app;
+    const db *db;                 /* of the view: one daemon's answers are never another's */
     char path[API_CACHE_PATH_MAX];
     uint64_t db_gen, cfg_gen;
     int64_t now;
@@ -103,20 +103,20 @@ static api_cached *api_cache_slot(const char *path)
     return &api_cache[h % API_CACHE_SLOTS];
 }
 
-/* The key of an answer built now (cfg and db read-locked by the caller). */
-static void api_cache_key(const pp_app *app, const char *path, int64_t now, api_cached *k)
+/* The key of an answer built from the read view v. */
+static void api_cache_key(const pp_view *v, const char *path, api_cached *k)
 {
     memset(k, 0, sizeof *k);
-    k->app = app;
+    k->db = v->db;
     snprintf(k->path, sizeof k->path, "%s", path);
-    k->db_gen = db_generation(app->db);
-    k->cfg_gen = app->cfg_generation;
-    k->now = now;
+    k->db_gen = db_generation(v->db);
+    k->cfg_gen = v->cfg_generation;
+    k->now = v->now;
 }
 
 static bool api_cache_same(const api_cached *a, const api_cached *b)
 {
-    return a->blob != NULL && a->app == b->app && a->db_gen == b->db_gen &&
+    return a->blob != NULL && a->db == b->db && a->db_gen == b->db_gen &&
            a->cfg_gen == b->cfg_gen && a->now == b->now && strcmp(a->path, b->path) == 0;
 }
 
@@ -344,13 +344,13 @@ static int split_path(const char *path, const char *prefix, char seg[][PP_ID_MAX
 }
 
 /* Looks up a configured park; answers 400/404 itself when it is not one. */
-static const pp_park *want_park(const pp_app *app, const char *id, api_response *resp)
+static const pp_park *want_park(const pp_view *v, const char *id, api_response *resp)
 {
     if (!pp_id_valid(id)) {
         api_error(resp, 400, "invalid park id");
         return NULL;
     }
-    const pp_park *p = pp_catalog_park(&app->cfg->catalog, id);
+    const pp_park *p = pp_catalog_park(&v->cfg->catalog, id);
     if (p == NULL || strcmp(p->id, id) != 0) {
         api_error(resp, 404, "unknown park");
         return NULL;
@@ -358,13 +358,13 @@ static const pp_park *want_park(const pp_app *app, const char *id, api_response 
     return p;
 }
 
-static const pp_indicator *want_indicator(const pp_app *app, const char *id, api_response *resp)
+static const pp_indicator *want_indicator(const pp_view *v, const char *id, api_response *resp)
 {
     if (!pp_id_valid(id)) {
         api_error(resp, 400, "invalid indicator id");
         return NULL;
     }
-    const pp_indicator *i = pp_catalog_indicator(&app->cfg->catalog, id);
+    const pp_indicator *i = pp_catalog_indicator(&v->cfg->catalog, id);
     if (i == NULL || strcmp(i->id, id) != 0) {
         api_error(resp, 404, "unknown indicator");
         return NULL;
@@ -390,22 +390,22 @@ static bool query_period(const api_request *req, const char *key, int *period,
     return true;
 }
 
-static int64_t newest_update(const pp_app *app)
+static int64_t newest_update(const pp_view *v)
 {
     int64_t t = 0;
-    for (size_t i = 0; i < db_series_count(app->db); i++) {
-        const db_series *s = db_series_at(app->db, i);
+    for (size_t i = 0; i < db_series_count(v->db); i++) {
+        const db_series *s = db_series_at(v->db, i);
         if (s->updated_at > t)
             t = s->updated_at;
     }
     return t;
 }
 
-static void route_status(pp_app *app, const api_request *req, api_response *resp)
+static void route_status(const pp_view *v, const api_request *req, api_response *resp)
 {
-    int64_t now = app_now(app);
+    int64_t now = v->now;
     api_cached key;
-    api_cache_key(app, req->path, now, &key);
+    api_cache_key(v, req->path, &key);
     if (api_cache_get(req, resp, &key))
         return;
     char buf[40];
@@ -416,38 +416,37 @@ static void route_status(pp_app *app, const api_request *req, api_response *resp
     json_str(&b, app_format_time(now, buf, sizeof buf));
     json_key(&b, "parks", false);
     jbuf_puts(&b, "[");
-    for (size_t i = 0; i < app->cfg->catalog.n_parks; i++) {
+    for (size_t i = 0; i < v->cfg->catalog.n_parks; i++) {
         if (i)
             jbuf_puts(&b, ",");
-        status_park_json(&b, app, &app->cfg->catalog.parks[i], now);
+        status_park_json(&b, v, &v->cfg->catalog.parks[i]);
     }
     jbuf_puts(&b, "]}");
-    reply_json_cached(req, resp, &b, newest_update(app), &key);
+    reply_json_cached(req, resp, &b, newest_update(v), &key);
 }
 
-static void route_park(pp_app *app, const api_request *req, api_response *resp, const char *id)
+static void route_park(const pp_view *v, const api_request *req, api_response *resp, const char *id)
 {
-    const pp_park *park = want_park(app, id, resp);
+    const pp_park *park = want_park(v, id, resp);
     if (park == NULL)
         return;
-    int64_t now = app_now(app);
     api_cached key;
-    api_cache_key(app, req->path, now, &key);
+    api_cache_key(v, req->path, &key);
     if (api_cache_get(req, resp, &key))
         return;
     jbuf b;
     jbuf_init(&b);
-    status_park_json(&b, app, park, now);
-    reply_json_cached(req, resp, &b, newest_update(app), &key);
+    status_park_json(&b, v, park);
+    reply_json_cached(req, resp, &b, newest_update(v), &key);
 }
 
-static void route_series(pp_app *app, const api_request *req, api_response *resp,
+static void route_series(const pp_view *v, const api_request *req, api_response *resp,
                          const char *park_id, const char *ind_id)
 {
-    const pp_park *park = want_park(app, park_id, resp);
+    const pp_park *park = want_park(v, park_id, resp);
     if (park == NULL)
         return;
-    const pp_indicator *ind = want_indicator(app, ind_id, resp);
+    const pp_indicator *ind = want_indicator(v, ind_id, resp);
     if (ind == NULL)
         return;
     int from, to;
@@ -457,7 +456,7 @@ static void route_series(pp_app *app, const api_request *req, api_response *resp
         api_error(resp, 400, "from is after to");
         return;
     }
-    const db_series *s = db_series_get(app->db, park->id, ind->id);
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
     char buf[16];
     jbuf b;
     jbuf_init(&b);
@@ -473,20 +472,20 @@ static void route_series(pp_app *app, const api_request *req, api_response *resp
     json_key(&b, "points", false);
     jbuf_puts(&b, "[");
     bool first = true;
-    db_vintage v;
-    for (int per = db_series_next(s, -1, &v); per >= 0; per = db_series_next(s, per, &v)) {
+    db_vintage vin;
+    for (int per = db_series_next(s, -1, &vin); per >= 0; per = db_series_next(s, per, &vin)) {
         if ((from >= 0 && per < from) || (to >= 0 && per > to))
             continue;
         if (!first)
             jbuf_puts(&b, ",");
         first = false;
         double target;
-        bool has_t = db_target(app->db, park->id, ind->id, pp_period_year(per), &target);
+        bool has_t = db_target(v->db, park->id, ind->id, pp_period_year(per), &target);
         jbuf_puts(&b, "{");
         json_key(&b, "period", true);
         json_str(&b, pp_period_format(per, buf, sizeof buf));
         json_key(&b, "value", false);
-        json_num(&b, v.value);
+        json_num(&b, vin.value);
         json_key(&b, "pace", false);
         if (has_t)
             json_num(&b, pace_expected(ind, per, target));
@@ -598,12 +597,12 @@ static void route_post_observations(pp_app *app, const api_request *req, api_res
     free(res.report);
 }
 
-static void route_alerts(pp_app *app, const api_request *req, api_response *resp)
+static void route_alerts(const pp_view *v, const api_request *req, api_response *resp)
 {
     const char *since = req->query ? req->query(req->query_ctx, "since") : NULL;
     jbuf b;
     jbuf_init(&b);
-    if (app->alerts == NULL) {
+    if (v->alerts == NULL) {
         api_error(resp, 503, "alerts are not available");
         return;
     }
@@ -613,34 +612,34 @@ static void route_alerts(pp_app *app, const api_request *req, api_response *resp
             api_error(resp, 400, "bad since: expected a sequence number");
             return;
         }
-        alert_since_json(app->alerts, n, &b);
+        alert_since_json(v->alerts, n, &b);
     } else {
-        alert_active_json(app->alerts, &b);
+        alert_active_json(v->alerts, &b);
     }
     reply_json(req, resp, &b, 0);
 }
 
-static void route_ranking(pp_app *app, const api_request *req, api_response *resp, const char *id)
+static void route_ranking(const pp_view *v, const api_request *req, api_response *resp, const char *id)
 {
-    const pp_indicator *ind = want_indicator(app, id, resp);
+    const pp_indicator *ind = want_indicator(v, id, resp);
     if (ind == NULL)
         return;
     int period;
     if (!query_period(req, "period", &period, resp))
         return;
     if (period < 0)
-        period = report_latest_period(app, ind);
+        period = report_latest_period(v, ind);
     jbuf b;
     jbuf_init(&b);
-    report_ranking_json(app, ind, period, app_now(app), &b);
-    reply_json(req, resp, &b, newest_update(app));
+    report_ranking_json(v, ind, period, &b);
+    reply_json(req, resp, &b, newest_update(v));
 }
 
-static void route_history(pp_app *app, const api_request *req, api_response *resp,
+static void route_history(const pp_view *v, const api_request *req, api_response *resp,
                           char seg[][PP_ID_MAX + 16])
 {
-    const pp_park *park = want_park(app, seg[0], resp);
-    const pp_indicator *ind = park ? want_indicator(app, seg[1], resp) : NULL;
+    const pp_park *park = want_park(v, seg[0], resp);
+    const pp_indicator *ind = park ? want_indicator(v, seg[1], resp) : NULL;
     if (ind == NULL)
         return;
     int period;
@@ -651,11 +650,11 @@ static void route_history(pp_app *app, const api_request *req, api_response *res
     }
     jbuf b;
     jbuf_init(&b);
-    report_history_json(app, park, ind, period, &b);
+    report_history_json(v, park, ind, period, &b);
     reply_json(req, resp, &b, 0);
 }
 
-static void route_report(pp_app *app, const api_request *req, api_response *resp)
+static void route_report(const pp_view *v, const api_request *req, api_response *resp)
 {
     const char *fmt = req->query ? req->query(req->query_ctx, "format") : NULL;
     const char *enc = req->query ? req->query(req->query_ctx, "encoding") : NULL;
@@ -678,8 +677,8 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
         }
     }
     if (period < 0) {
-        for (size_t i = 0; i < app->cfg->catalog.n_indicators; i++) {
-            int p = report_latest_period(app, &app->cfg->catalog.indicators[i]);
+        for (size_t i = 0; i < v->cfg->catalog.n_indicators; i++) {
+            int p = report_latest_period(v, &v->cfg->catalog.indicators[i]);
             if (p > period)
                 period = p;
         }
@@ -691,11 +690,11 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
     jbuf b;
     jbuf_init(&b);
     if (strcmp(fmt, "json") == 0) {
-        report_table_json(app, period, app_now(app), &b);
-        reply_json(req, resp, &b, newest_update(app));
+        report_table_json(v, period, &b);
+        reply_json(req, resp, &b, newest_update(v));
         return;
     }
-    report_table_csv(app, period, app_now(app), &b);
+    report_table_csv(v, period, &b);
     size_t len;
     char *csv = jbuf_take(&b, &len);
     if (csv == NULL) {
@@ -724,11 +723,11 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
     set_etag(resp);
 }
 
-static void route_metrics(pp_app *app, api_response *resp)
+static void route_metrics(const pp_view *v, const pp_app *app, api_response *resp)
 {
     jbuf b;
     jbuf_init(&b);
-    report_metrics(app, app_now(app), &b);
+    report_metrics(v, app, &b);
     set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
@@ -775,14 +774,16 @@ static bool query_int(const api_request *req, const char *key, int lo, int hi, i
     return true;
 }
 
-/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under the
- * db lock, rendered outside it (by a worker process, or from the cache). */
-static void route_graph(pp_app *app, const api_request *req, api_response *resp, const char *park_id,
-                        const char *file)
+/* The graph request of GET /graph/<park>/<indicator>.png|.svg, assembled
+ * under the read view v; false when resp was answered (400, 404). */
+static bool graph_assemble(const pp_view *v, const api_request *req, api_response *resp,
+                           const char *park_id, const char *file, graph_request *out,
+                           int64_t *updated)
 {
     char ind_id[PP_ID_MAX + 16];
     graph_request g;
     graph_request_init(&g);
+    *updated = 0;
     size_t fl = strlen(file);
     if (fl > 4 && strcmp(file + fl - 4, ".png") == 0) {
         g.format = GRAPH_PNG;
@@ -790,21 +791,21 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
         g.format = GRAPH_SVG;
     } else {
         api_error(resp, 404, "not found: graphs are <indicator>.png or .svg");
-        return;
+        return false;
     }
     snprintf(ind_id, sizeof ind_id, "%.*s", (int)(fl - 4), file);
-    const pp_park *park = want_park(app, park_id, resp);
-    const pp_indicator *ind = park ? want_indicator(app, ind_id, resp) : NULL;
+    const pp_park *park = want_park(v, park_id, resp);
+    const pp_indicator *ind = park ? want_indicator(v, ind_id, resp) : NULL;
     if (ind == NULL)
-        return;
+        return false;
     int from, to;
     if (!query_period(req, "from", &from, resp) || !query_period(req, "to", &to, resp) ||
         !query_int(req, "width", GRAPH_WIDTH_MIN, GRAPH_WIDTH_MAX, &g.width, resp) ||
         !query_int(req, "height", GRAPH_HEIGHT_MIN, GRAPH_HEIGHT_MAX, &g.height, resp))
-        return;
+        return false;
     if (from >= 0 && to >= 0 && from > to) {
         api_error(resp, 400, "from is after to");
-        return;
+        return false;
     }
     snprintf(g.park, sizeof g.park, "%s", park->id);
     snprintf(g.indicator, sizeof g.indicator, "%s", ind->id);
@@ -814,13 +815,11 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     snprintf(g.pace_label, sizeof g.pace_label, "%s",
              ind->kind == PP_KIND_RATE || ind->kind == PP_KIND_RANK ? "目标" : "序时进度");
 
-    db_rdlock(app->db);
-    const db_series *s = db_series_get(app->db, park->id, ind->id);
-    int64_t updated = s ? s->updated_at : 0;
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
+    *updated = s ? s->updated_at : 0;
     if (db_series_last(s) < 0) {
-        db_unlock(app->db);
         api_error(resp, 404, "no figures for this series");
-        return;
+        return false;
     }
     g.generation = s->version;
     int first = db_series_first(s), last = db_series_last(s);
@@ -829,15 +828,30 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     if (g.from > g.to)
         g.from = g.to;
     series_status st;
-    if (status_eval(app, park, ind, s, -1, app_now(app), &st) && st.pace.has_gap) {
+    if (status_eval(v, park, ind, s, -1, &st) && st.pace.has_gap) {
         double gap = st.pace.gap;
         const char *what = ind->kind == PP_KIND_RANK ? "目标" : st.pace.has_pace ? "序时进度" : "目标";
         const char *unit = ind->kind == PP_KIND_RANK ? "位" : "个百分点";
         snprintf(g.comment, sizeof g.comment, "%s %s %s %.2f %s", pp_period_format(st.period, ind_id, sizeof ind_id),
                  gap < 0 ? "低于" : "高于", what, gap < 0 ? -gap : gap, unit);
     }
-    db_unlock(app->db);
+    *out = g;
+    return true;
+}
 
+/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under a
+ * read view, rendered outside it (by a worker process, or from the cache). */
+static void route_graph(pp_app *app, const api_request *req, api_response *resp, const char *park_id,
+                        const char *file)
+{
+    pp_view view;
+    graph_request g;
+    int64_t updated;
+    view_begin(app, &view);
+    bool ok = graph_assemble(&view, req, resp, park_id, file, &g, &updated);
+    view_end(&view);
+    if (!ok)
+        return;
     if (graph_request_check(&g) != 0) {
         api_error(resp, 400, "bad graph request (from/to out of range?)");
         return;
@@ -873,19 +887,19 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
 
 /* Routes that need neither the db nor the alerts: pages and assets. Returns
  * true when it answered. */
-static bool route_static(pp_app *app, const api_request *req, api_response *resp)
+static bool route_static(const pp_view *v, const api_request *req, api_response *resp)
 {
     char seg[4][PP_ID_MAX + 16];
-    const char *dir = app->cfg->dashboard_dir;
+    const char *dir = v->cfg->dashboard_dir;
     const char *path = req->path;
     pages_file f;
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         reply_file(req, resp, pages_read_page(dir, "index.html", &f), &f);
     } else if (split_path(path, "/park/", seg, 1) == 1) {
-        if (want_park(app, seg[0], resp))
+        if (want_park(v, seg[0], resp))
             reply_file(req, resp, pages_read_page(dir, "park.html", &f), &f);
     } else if (split_path(path, "/indicator/", seg, 1) == 1) {
-        if (want_indicator(app, seg[0], resp))
+        if (want_indicator(v, seg[0], resp))
             reply_file(req, resp, pages_read_page(dir, "indicator.html", &f), &f);
     } else if (split_path(path, "/dashboard/", seg, 1) == 1) {
         int rc = pages_read_dashboard(dir, seg[0], &f);
@@ -910,8 +924,6 @@ static bool route_static(pp_app *app, const api_request *req, api_response *resp
         }
     } else if (split_path(path, "/api/v1/dashboards/", seg, 1) == 1) {
         reply_file(req, resp, pages_read_dashboard(dir, seg[0], &f), &f);
-    } else if (split_path(path, "/graph/", seg, 2) == 2) {
-        route_graph(app, req, resp, seg[0], seg[1]);
     } else {
         return false;
     }
@@ -966,31 +978,32 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         return;
     }
 
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    if (route_static(app, req, resp)) {
-        pthread_rwlock_unlock(&app->cfg_lock);
+    if (split_path(path, "/graph/", seg, 2) == 2) {
+        route_graph(app, req, resp, seg[0], seg[1]); /* takes its view itself */
         return;
     }
-    db_rdlock(app->db);
+    pp_view v;
+    view_begin(app, &v);
     int n;
-    if (strcmp(path, "/api/v1/status") == 0)
-        route_status(app, req, resp);
+    if (route_static(&v, req, resp))
+        ;
+    else if (strcmp(path, "/api/v1/status") == 0)
+        route_status(&v, req, resp);
     else if (strcmp(path, "/api/v1/alerts") == 0)
-        route_alerts(app, req, resp);
+        route_alerts(&v, req, resp);
     else if ((n = split_path(path, "/api/v1/parks/", seg, 1)) == 1)
-        route_park(app, req, resp, seg[0]);
+        route_park(&v, req, resp, seg[0]);
     else if ((n = split_path(path, "/api/v1/series/", seg, 2)) == 2)
-        route_series(app, req, resp, seg[0], seg[1]);
+        route_series(&v, req, resp, seg[0], seg[1]);
     else if ((n = split_path(path, "/api/v1/ranking/", seg, 1)) == 1)
-        route_ranking(app, req, resp, seg[0]);
+        route_ranking(&v, req, resp, seg[0]);
     else if ((n = split_path(path, "/api/v1/history/", seg, 3)) == 3)
-        route_history(app, req, resp, seg);
+        route_history(&v, req, resp, seg);
     else if (strcmp(path, "/api/v1/report") == 0)
-        route_report(app, req, resp);
+        route_report(&v, req, resp);
     else if (strcmp(path, "/metrics") == 0)
-        route_metrics(app, resp);
+        route_metrics(&v, app, resp);
     else
         api_error(resp, 404, "not found");
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    view_end(&v);
 }

@@ -1,5 +1,6 @@
 /*
- * app.c — the daemon's clock and local-time formatting. The configured
+ * app.c — the read view (app.h: view_begin takes cfg_lock, then the db
+ * lock), the daemon's clock and local-time formatting. The configured
  * timezone is put into TZ once at start-up (before any thread starts), so
  * localtime_r is safe from every thread afterwards.
  */
@@ -9,6 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+void view_begin(pp_app *app, pp_view *v)
+{
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    db_rdlock(app->db);
+    v->cfg = app->cfg;
+    v->cfg_generation = app->cfg_generation;
+    v->db = app->db;
+    v->alerts = app->alerts;
+    v->now = app_now(app);
+    v->held.cfg_lock = &app->cfg_lock;
+    v->held.db = app->db;
+}
+
+void view_end(pp_view *v)
+{
+    db_unlock(v->held.db);
+    pthread_rwlock_unlock(v->held.cfg_lock);
+    v->held.cfg_lock = NULL;
+    v->held.db = NULL;
+}
 
 int64_t app_now(const pp_app *app)
 {

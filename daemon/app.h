@@ -103,6 +103,33 @@ static inline int app_locks_init(pp_app *app)
     return 0;
 }
 
+/*
+ * The read view: what a reader (status, report, the API's GET routes, an
+ * alert evaluation) sees for the length of one request or one evaluation —
+ * the configuration in force, the db, the alert engine, and the clock read
+ * once. view_begin() takes cfg_lock for reading, then the db's read lock
+ * (locks 2 and 3 above, in that order); view_end() releases both. While a
+ * view is held its owner calls nothing that takes cfg_lock or the db lock
+ * again (ingest_*() in particular), and nothing writes cfg or the db.
+ */
+typedef struct pp_view {
+    const pp_config *cfg;
+    uint64_t cfg_generation;     /* of cfg (pp_app.cfg_generation) */
+    const db *db;
+    struct alert_engine *alerts; /* NULL when there is none (tools, some tests) */
+    int64_t now;                 /* app_now() at view_begin */
+    struct {                     /* what view_end releases (NULL: nothing held) */
+        pthread_rwlock_t *cfg_lock;
+        db *db;
+    } held;
+} pp_view;
+
+/* Takes the read view of app (cfg_lock, then the db lock, both for reading). */
+void view_begin(pp_app *app, pp_view *v);
+
+/* Releases what view_begin took (the db lock, then cfg_lock). */
+void view_end(pp_view *v);
+
 /* Adds n to one of the /metrics counters; reads one. */
 static inline void app_count(_Atomic uint64_t *counter, uint64_t n)
 {

@@ -16,12 +16,12 @@
 #include "bus.h"
 #include "status.h"
 
-int report_latest_period(const pp_app *app, const pp_indicator *ind)
+int report_latest_period(const pp_view *v, const pp_indicator *ind)
 {
     int best = -1;
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &v->cfg->catalog;
     for (size_t i = 0; i < cat->n_parks; i++) {
-        const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
+        const db_series *s = db_series_get(v->db, cat->parks[i].id, ind->id);
         if (db_series_last(s) > best)
             best = db_series_last(s);
     }
@@ -55,17 +55,16 @@ static int cmp_rank(const void *pa, const void *pb)
 static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Evaluates every park on ind at period, ranked. Returns a malloc'd array (caller frees). */
-static series_status *ranked(const pp_app *app, const pp_indicator *ind, int period, int64_t now,
-                             size_t *n)
+static series_status *ranked(const pp_view *view, const pp_indicator *ind, int period, size_t *n)
 {
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &view->cfg->catalog;
     series_status *v = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *v);
     *n = 0;
     if (v == NULL)
         return NULL;
     for (size_t i = 0; i < cat->n_parks; i++) {
-        const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
-        if (status_eval(app, &cat->parks[i], ind, s, period, now, &v[*n]))
+        const db_series *s = db_series_get(view->db, cat->parks[i].id, ind->id);
+        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n]))
             (*n)++;
     }
     pthread_mutex_lock(&sort_lock);
@@ -97,11 +96,11 @@ static void ranked_entry_json(jbuf *b, const series_status *st, size_t rank)
     jbuf_free(&tmp);
 }
 
-void report_ranking_json(const pp_app *app, const pp_indicator *ind, int period, int64_t now, jbuf *b)
+void report_ranking_json(const pp_view *view, const pp_indicator *ind, int period, jbuf *b)
 {
     char pbuf[16];
     size_t n = 0;
-    series_status *v = period >= 0 ? ranked(app, ind, period, now, &n) : NULL;
+    series_status *v = period >= 0 ? ranked(view, ind, period, &n) : NULL;
     jbuf_puts(b, "{");
     json_key(b, "indicator", true);
     json_str(b, ind->id);
@@ -139,13 +138,13 @@ static const char *status_zh(pp_status s)
 
 typedef void (*row_fn)(jbuf *b, const series_status *st, size_t rank, bool first);
 
-static void table_rows(const pp_app *app, int period, int64_t now, jbuf *b, row_fn fn)
+static void table_rows(const pp_view *view, int period, jbuf *b, row_fn fn)
 {
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &view->cfg->catalog;
     bool first = true;
     for (size_t j = 0; j < cat->n_indicators; j++) {
         size_t n;
-        series_status *v = ranked(app, &cat->indicators[j], period, now, &n);
+        series_status *v = ranked(view, &cat->indicators[j], period, &n);
         if (v == NULL) {
             b->failed = true;
             return;
@@ -165,7 +164,7 @@ static void row_json(jbuf *b, const series_status *st, size_t rank, bool first)
     ranked_entry_json(b, st, rank);
 }
 
-void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b)
+void report_table_json(const pp_view *v, int period, jbuf *b)
 {
     char pbuf[16];
     jbuf_puts(b, "{");
@@ -173,7 +172,7 @@ void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b)
     json_str(b, pp_period_format(period, pbuf, sizeof pbuf));
     json_key(b, "rows", false);
     jbuf_puts(b, "[");
-    table_rows(app, period, now, b, row_json);
+    table_rows(v, period, b, row_json);
     jbuf_puts(b, "]}");
 }
 
@@ -217,18 +216,18 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
     jbuf_puts(b, "\r\n");
 }
 
-void report_table_csv(const pp_app *app, int period, int64_t now, jbuf *b)
+void report_table_csv(const pp_view *v, int period, jbuf *b)
 {
     jbuf_puts(b, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),"
                  "差距(百分点),排名,状态,status,说明\r\n");
-    table_rows(app, period, now, b, row_csv);
+    table_rows(v, period, b, row_csv);
 }
 
-void report_history_json(const pp_app *app, const pp_park *park, const pp_indicator *ind, int period,
+void report_history_json(const pp_view *view, const pp_park *park, const pp_indicator *ind, int period,
                          jbuf *b)
 {
     char pbuf[16], tbuf[40];
-    const db_series *s = db_series_get(app->db, park->id, ind->id);
+    const db_series *s = db_series_get(view->db, park->id, ind->id);
     db_vintage v;
     jbuf_puts(b, "{");
     json_key(b, "park", true);
@@ -287,7 +286,7 @@ typedef struct metric_def {
     const char *name, *help;
 } metric_def;
 
-void report_metrics(const pp_app *app, int64_t now, jbuf *b)
+void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
 {
     static const metric_def defs[] = {
         { "parkpulse_value", "Latest figure of a series, in its unit." },
@@ -308,8 +307,8 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
     }
     for (size_t i = 0; i < cat->n_parks; i++)
         for (size_t j = 0; j < cat->n_indicators; j++)
-            if (status_eval(app, &cat->parks[i], &cat->indicators[j],
-                            db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id), -1, now,
+            if (status_eval(view, &cat->parks[i], &cat->indicators[j],
+                            db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id), -1,
                             &all[n]))
                 n++;
     for (size_t d = 0; d < sizeof defs / sizeof defs[0]; d++) {

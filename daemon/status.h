@@ -24,11 +24,11 @@ typedef struct series_status {
     int revision;            /* 0 for the first vintage of that period, 1 after one revision… */
 } series_status;
 
-/* Evaluates a series at its latest period (or at `period` when ≥ 0: the figure
- * in force for that month). Needs the cfg and db read locks held. Returns
- * false when the series has no figure (at that period). */
-bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
-                 const db_series *s, int period, int64_t now, series_status *out);
+/* Evaluates a series of the read view v at its latest period (or at `period`
+ * when ≥ 0: the figure in force for that month), as of v->now. Returns false
+ * when the series has no figure (at that period). */
+bool status_eval(const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                 const db_series *s, int period, series_status *out);
 
 /* Writes ,"value","target","completion_pct","pace_pct","gap_pp" (each with a
  * leading comma): the figures an alert and a <series> object share. */
@@ -38,6 +38,6 @@ void status_figures_json(jbuf *b, const series_status *st);
 void status_series_json(jbuf *b, const series_status *st);
 
 /* Writes a park object: {"id","name","level","type","region","indicators":[…]}. */
-void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t now);
+void status_park_json(jbuf *b, const pp_view *v, const pp_park *park);
 
 #endif
