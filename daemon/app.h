@@ -57,15 +57,9 @@ typedef struct pp_app {
     pthread_mutex_t ingest_lock; /* one ingest at a time: journal appends, db writes, RRD; lock 1 */
     int64_t fixed_now;           /* --now: the clock is fixed at this time (0: real clock) */
     int64_t started_at;
-    /* called (with the ingest lock held) after the figures or targets of the n
-     * series (parks[i], indicators[i]) changed; may be NULL */
-    void (*on_change)(struct pp_app *app, void *ud, const char *const *parks,
-                      const char *const *indicators, size_t n);
-    void *on_change_ud;
-    /* called for each journal event record during replay; may be NULL */
-    void (*on_event)(struct pp_app *app, void *ud, const char *payload);
-    void *on_event_ud;
-    struct alert_engine *alerts; /* the alert state machine (NULL in tools) */
+    /* the alert state machine (NULL in tools): ingest's commit has it decide
+     * for the series it touched, and the journal's replay feeds it its events */
+    struct alert_engine *alerts;
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;

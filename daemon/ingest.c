@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert.h"
 #include "log.h"
 #include "pace.h"
 #include "store.h"
@@ -215,8 +216,28 @@ size_t ingest_retry_dirty(pp_app *app, bool force)
     return left;
 }
 
+/* The alert decisions for the series a commit touched (ingest lock held): the
+ * alert engine journals them after the figures and publishes them. */
+static void evaluate_touched(pp_app *app, const touched *tv, size_t n)
+{
+    const char **parks = calloc(n, sizeof *parks);
+    const char **inds = calloc(n, sizeof *inds);
+    if (parks && inds) {
+        for (size_t i = 0; i < n; i++) {
+            parks[i] = tv[i].park;
+            inds[i] = tv[i].indicator;
+        }
+        alert_evaluate(app->alerts, parks, inds, n, false);
+    } else {
+        alert_evaluate(app->alerts, NULL, NULL, 0, true); /* out of memory: every series */
+    }
+    free(parks);
+    free(inds);
+}
+
 /* Journals (with the n_dl deliveries they came from, in the same batch),
- * applies and stores. Called with the ingest lock held. What is new is moved
+ * applies, stores and evaluates the alerts of what changed: the one writer
+ * path of the daemon (app.h). Called with the ingest lock held. What is new is moved
  * to the front of obs and tg (their order kept), so the arrays are the
  * caller's scratch afterwards. INGEST_ERROR with nothing taken when stopping
  * (see the top of the file). */
@@ -313,19 +334,8 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     app_count(&app->n_obs_accepted, res->n_obs);
     app_count(&app->n_obs_unchanged, res->n_unchanged);
     app_count(&app->n_targets_accepted, res->n_targets);
-    if (n_touched > 0 && app->on_change) {
-        const char **parks = calloc(n_touched, sizeof *parks);
-        const char **inds = calloc(n_touched, sizeof *inds);
-        if (parks && inds) {
-            for (size_t i = 0; i < n_touched; i++) {
-                parks[i] = tv[i].park;
-                inds[i] = tv[i].indicator;
-            }
-            app->on_change(app, app->on_change_ud, parks, inds, n_touched);
-        }
-        free(parks);
-        free(inds);
-    }
+    if (n_touched > 0 && app->alerts)
+        evaluate_touched(app, tv, n_touched);
     st = INGEST_OK;
 out:
     free(tv);
@@ -724,8 +734,8 @@ static int replay_one(const journal_record *r, void *ud)
     } else if (r->type == JREC_TARGET) {
         if (db_add_target(app->db, &r->target) < 0)
             return -ENOMEM;
-    } else if (r->type == JREC_EVENT && app->on_event) {
-        app->on_event(app, app->on_event_ud, r->event);
+    } else if (r->type == JREC_EVENT && app->alerts) {
+        alert_replay_event(app->alerts, r->event); /* not an alert event: ignored */
     } /* JREC_DELIVERY: the journal itself remembers them (journal_delivery_known) */
     return 0;
 }
@@ -762,4 +772,13 @@ int ingest_rebuild_all(pp_app *app)
             failed++;
     free(keys);
     return failed;
+}
+
+void ingest_evaluate_all(pp_app *app)
+{
+    if (app->alerts == NULL)
+        return;
+    pthread_mutex_lock(&app->ingest_lock);
+    alert_evaluate(app->alerts, NULL, NULL, 0, true);
+    pthread_mutex_unlock(&app->ingest_lock);
 }

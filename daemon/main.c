@@ -48,32 +48,13 @@
 #define EX_IOERR_ 74
 #define EX_CONFIG_ 78
 
-/* ---- the hooks that connect the rooms (ingest → alerts → bus, SSE) ---- */
-
-static void on_journal_event(pp_app *app, void *ud, const char *payload)
-{
-    alert_replay_event(app->alerts, payload);
-}
-
-static void on_figures_changed(pp_app *app, void *ud, const char *const *parks,
-                               const char *const *indicators, size_t n)
-{
-    alert_evaluate(app->alerts, parks, indicators, n, false);
-}
+/* ---- the hooks that connect the rooms (alerts → SSE, the bus's clock) ---- */
 
 static void on_alerts_raised(void *ud) { http_sse_wake(ud, false); }
 
 static const char *bus_clock(char *buf, size_t len, void *ud)
 {
     return app_format_time(app_now(ud), buf, len);
-}
-
-/* Re-evaluates every series (staleness depends on the date). */
-static void evaluate_all(pp_app *app)
-{
-    pthread_mutex_lock(&app->ingest_lock);
-    alert_evaluate(app->alerts, NULL, NULL, 0, true);
-    pthread_mutex_unlock(&app->ingest_lock);
 }
 
 /* true when an indicator's definition that shapes the RRD `pace` DS changed. */
@@ -164,7 +145,7 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
         pthread_mutex_unlock(&app->ingest_lock);
         log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild", failed);
     }
-    evaluate_all(app);
+    ingest_evaluate_all(app);
     log_info("config", "configuration reloaded: %zu parks, %zu indicators, %zu collectors",
              cur->catalog.n_parks, cur->catalog.n_indicators, cur->n_collectors);
     notify_send("READY=1\nSTATUS=running");
@@ -407,7 +388,6 @@ int main(int argc, char **argv)
     }
     app.db = db_new();
     app.alerts = alert_new(&app);
-    app.on_event = on_journal_event;
     if (app.db == NULL || app.alerts == NULL || ingest_replay(&app) != 0) {
         rc = EX_IOERR_;
         goto out;
@@ -446,8 +426,7 @@ int main(int argc, char **argv)
                  bus_curve_public_key(app.bus));
     alert_set_bus(app.alerts, app.bus);
     alert_set_listener(app.alerts, on_alerts_raised, http);
-    app.on_change = on_figures_changed;
-    evaluate_all(&app); /* what changed while we were down, and staleness */
+    ingest_evaluate_all(&app); /* what changed while we were down, and staleness */
     malloc_trim(0);     /* hand back what the replay's temporaries left free */
     int last_day = 0;
     {
@@ -487,7 +466,7 @@ int main(int argc, char **argv)
         app_local_date(app_now(&app), &y, &m, &d);
         if (y * 10000 + m * 100 + d != last_day) {
             last_day = y * 10000 + m * 100 + d;
-            evaluate_all(&app); /* a new day: figures may have become overdue */
+            ingest_evaluate_all(&app); /* a new day: figures may have become overdue */
         }
         ingest_retry_dirty(&app, false); /* RRD files that failed; nothing when none did */
     }
@@ -496,7 +475,6 @@ out:
     notify_send("STOPPING=1");
     atomic_store(&app.stopping, true); /* ingest gives up between pieces of work */
     plugin_stop_all(plugins);
-    app.on_change = NULL;
     http_stop(http);
     api_cache_clear();
     bus_close(app.bus);
