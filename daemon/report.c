@@ -20,6 +20,14 @@ int report_latest_period(const pp_view *v, const pp_indicator *ind)
 {
     int best = -1;
     const pp_catalog *cat = &v->cfg->catalog;
+    if (ind == NULL) {
+        for (size_t j = 0; j < cat->n_indicators; j++) {
+            int p = report_latest_period(v, &cat->indicators[j]);
+            if (p > best)
+                best = p;
+        }
+        return best;
+    }
     for (size_t i = 0; i < cat->n_parks; i++) {
         const db_series *s = db_series_get(v->db, cat->parks[i].id, ind->id);
         if (db_series_last(s) > best)

@@ -11,7 +11,8 @@
 #include "app.h"
 #include "json.h"
 
-/* The latest period with a figure for the indicator in any configured park, or -1. */
+/* The latest period with a figure for the indicator (NULL: any configured
+ * indicator) in any configured park, or -1. */
 int report_latest_period(const pp_view *v, const pp_indicator *ind);
 
 /* {"indicator","label","unit","period","parks":[{"rank","park","name",…series}]} best first. */

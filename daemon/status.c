@@ -125,3 +125,45 @@ void status_park_json(jbuf *b, const pp_view *v, const pp_park *park)
     }
     jbuf_puts(b, "]}");
 }
+
+int64_t status_points_json(jbuf *b, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                           int from, int to)
+{
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
+    char buf[16];
+    jbuf_puts(b, "{");
+    json_key(b, "park", true);
+    json_str(b, park->id);
+    json_key(b, "indicator", false);
+    json_str(b, ind->id);
+    json_key(b, "label", false);
+    json_str(b, ind->label);
+    json_key(b, "unit", false);
+    json_str(b, ind->unit);
+    json_key(b, "points", false);
+    jbuf_puts(b, "[");
+    bool first = true;
+    db_vintage vin;
+    for (int per = db_series_next(s, -1, &vin); per >= 0; per = db_series_next(s, per, &vin)) {
+        if ((from >= 0 && per < from) || (to >= 0 && per > to))
+            continue;
+        if (!first)
+            jbuf_puts(b, ",");
+        first = false;
+        double target;
+        bool has_t = db_target(v->db, park->id, ind->id, pp_period_year(per), &target);
+        jbuf_puts(b, "{");
+        json_key(b, "period", true);
+        json_str(b, pp_period_format(per, buf, sizeof buf));
+        json_key(b, "value", false);
+        json_num(b, vin.value);
+        json_key(b, "pace", false);
+        if (has_t)
+            json_num(b, pace_expected(ind, per, target));
+        else
+            json_null(b);
+        jbuf_puts(b, "}");
+    }
+    jbuf_puts(b, "]}");
+    return s ? s->updated_at : 0;
+}

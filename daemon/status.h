@@ -1,8 +1,9 @@
 /*
  * status.h — a series' state as users see it: the latest figure, its target
  * and the pace engine's verdict, assembled from the db and the configuration,
- * and written as the <series> JSON object of SPEC §8. Used by the HTTP API,
- * the alert bus and the report.
+ * and written as the <series> JSON object of SPEC §8, a park's object and a
+ * series' points. Used by the HTTP API, the alert bus and the report; every
+ * function reads a read view (app.h) its caller holds.
  */
 #ifndef PP_STATUS_H
 #define PP_STATUS_H
@@ -39,5 +40,12 @@ void status_series_json(jbuf *b, const series_status *st);
 
 /* Writes a park object: {"id","name","level","type","region","indicators":[…]}. */
 void status_park_json(jbuf *b, const pp_view *v, const pp_park *park);
+
+/* Writes a series' figures in force from `from` to `to` (each -1: open):
+ * {"park","indicator","label","unit","points":[{"period","value","pace"},…]},
+ * pace being the amount the target expects that month (null without a
+ * target). Returns when the series last changed (0: no figure yet). */
+int64_t status_points_json(jbuf *b, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                           int from, int to);
 
 #endif
