@@ -36,7 +36,7 @@ struct graph_cache;
  *   6. leaves, which call out to no lock of this list: store_write_lock then
  *      store_rrd_lock (store.c), the bus queue (bus.c), the graph pool and
  *      cache (graph.c), the answer cache (api.c), config.c's parser lock,
- *      report.c's sort lock, the log.
+ *      the log.
  *
  * cfg_lock and the db lock prefer writers (so a reload or an ingest is never
  * starved by a stream of readers) and are not recursive: a thread that holds

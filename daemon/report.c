@@ -41,10 +41,10 @@ static bool lower_is_better(const pp_indicator *ind)
     return ind->kind == PP_KIND_RANK || (ind->kind == PP_KIND_RATE && ind->direction == PP_DIR_LOWER);
 }
 
-static const pp_indicator *sort_ind; /* qsort has no context argument; callers hold a lock */
-
-static int cmp_rank(const void *pa, const void *pb)
+/* qsort_r's comparison; ctx is the indicator ranked on. */
+static int cmp_rank(const void *pa, const void *pb, void *ctx)
 {
+    const pp_indicator *ind = ctx;
     const series_status *a = pa, *b = pb;
     const pace_result *x = &a->pace, *y = &b->pace;
     if (x->has_gap != y->has_gap)
@@ -54,13 +54,11 @@ static int cmp_rank(const void *pa, const void *pb)
     if (x->has_completion && y->has_completion && x->completion_pct != y->completion_pct)
         return x->completion_pct > y->completion_pct ? -1 : 1;
     if (a->value != b->value) {
-        bool asc = lower_is_better(sort_ind);
+        bool asc = lower_is_better(ind);
         return (a->value < b->value) == asc ? -1 : 1;
     }
     return strcmp(a->park->id, b->park->id);
 }
-
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Evaluates every park on ind at period, ranked. Returns a malloc'd array (caller frees). */
 static series_status *ranked(const pp_view *view, const pp_indicator *ind, int period, size_t *n)
@@ -75,10 +73,7 @@ static series_status *ranked(const pp_view *view, const pp_indicator *ind, int p
         if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n]))
             (*n)++;
     }
-    pthread_mutex_lock(&sort_lock);
-    sort_ind = ind;
-    qsort(v, *n, sizeof *v, cmp_rank);
-    pthread_mutex_unlock(&sort_lock);
+    qsort_r(v, *n, sizeof *v, cmp_rank, (void *)ind);
     return v;
 }
 
