@@ -1,7 +1,11 @@
 /*
- * app.h — the daemon's shared state, handed to every room of SPEC's data
- * flow: the configuration in force, the in-memory db, the journal, and the
- * clock. main.c owns it; ingest writes through it; http, bus and status read.
+ * app.h — the daemon's shared state — the configuration in force, the
+ * in-memory db, the journal, the alert engine and the clock — and its two
+ * doors: the read view (view_begin/view_end, below), through which status,
+ * report, the API and the alert evaluation read, and the one writer path,
+ * ingest's commit (ingest.h). app_open/app_start/app_stop (app.c) make and
+ * undo the whole daemon in its start-up order (docs/ARCHITECTURE.md); main.c
+ * and the Check suites' fixture (tests/test_app.h) both use them.
  */
 #ifndef PP_APP_H
 #define PP_APP_H
@@ -19,6 +23,8 @@ struct alert_engine;
 struct bus;
 struct graph_pool;
 struct graph_cache;
+struct http_server;
+struct plugin_set;
 
 /*
  * Locks and threads (docs/ARCHITECTURE.md "Locks and threads" says who runs
@@ -74,10 +80,18 @@ typedef struct pp_app {
     /* counters for /metrics */
     _Atomic uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged,
         n_targets_accepted;
+    /* what app_open and app_start made, for app_stop (app.c) */
+    struct {
+        bool locks;                  /* cfg_lock and ingest_lock are initialised */
+        int lock_fd;                 /* the state directory's lock (-1: none) */
+        struct http_server *http;    /* NULL: not serving */
+        struct plugin_set *plugins;  /* the running collectors (NULL: none) */
+        int rrd_failed;              /* RRD files app_open's rebuild could not write */
+    } run;
 } pp_app;
 
 /* Initialises ingest_lock and cfg_lock, the latter writer-preferring (see the
- * lock order above). Returns 0 or -errno. */
+ * lock order above). Returns 0 or -errno. (app_open calls it.) */
 static inline int app_locks_init(pp_app *app)
 {
     pthread_rwlockattr_t attr;
@@ -140,6 +154,49 @@ static inline bool app_ready(const pp_app *app)
 {
     return atomic_load_explicit(&app->ready, memory_order_acquire);
 }
+
+/* ---- making and undoing the daemon (app.c) ---- */
+
+/* Exit statuses of parkpulsed(8) (sysexits.h values). */
+#define APP_EX_USAGE 64
+#define APP_EX_DATAERR 65
+#define APP_EX_SOFTWARE 70
+#define APP_EX_CANTCREAT 73
+#define APP_EX_IOERR 74
+#define APP_EX_CONFIG 78
+
+typedef struct app_options {
+    const char *conf_file;
+    const char *now;        /* --now as given (parsed in the configured timezone), or NULL */
+    int64_t fixed_now;      /* when now is NULL: a fixed clock (0: the real one) */
+    bool foreground;        /* errors to stderr too (logged where the log goes) */
+    bool serve;             /* fork the graph workers and open the HTTP socket */
+    bool alerts;            /* an alert engine, fed by the replay */
+    bool rebuild;           /* --rebuild: every RRD file from the journal */
+    bool recover;           /* --recover: move a damaged journal aside first */
+} app_options;
+
+/* Makes the daemon up to its replayed state, in the start-up order of
+ * docs/ARCHITECTURE.md: the locks, the configuration (TZ set from it), the
+ * clock, the state directory and its lock, [serve: the graph workers, forked
+ * before any thread exists, and the HTTP socket, answering 503 "starting"],
+ * the journal checked (or recovered) and opened, the db, [alerts: the alert
+ * engine], the replay, and the RRD files rebuilt when the last stop was not
+ * clean (or rebuild; app->run.rrd_failed counts the files that failed).
+ * Returns 0, or the exit status for what failed (logged); then
+ * app_stop(app, false) undoes what was made. */
+int app_open(pp_app *app, const app_options *o);
+
+/* Makes an opened daemon ready: the bus, every status evaluated, the
+ * collectors started (each one's init() has returned), then app->ready.
+ * Returns 0 or an exit status (logged). */
+int app_start(pp_app *app);
+
+/* Stops and frees everything app_open and app_start made, in reverse: sets
+ * app->stopping, stops the collectors and the HTTP server, closes the bus,
+ * then — when clean — writes the clean-stop marker before closing the
+ * journal. app may be partly opened. */
+void app_stop(pp_app *app, bool clean);
 
 /* The daemon's clock: --now when given, else time(NULL). */
 int64_t app_now(const pp_app *app);
