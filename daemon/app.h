@@ -32,7 +32,7 @@ struct plugin_set;
  * never takes one that comes earlier in the list while it holds a later one:
  *
  *   1. ingest_lock (below)      one ingest at a time: ingest_csv/_batch/
- *                               _records, main's evaluate_all, a reload's
+ *                               _records, ingest_evaluate_all, a reload's
  *                               RRD rebuild, the clean-stop marker
  *   2. cfg_lock (below)         read: whoever reads cfg; write: the reload
  *                               swap in main.c, holding nothing else
@@ -69,11 +69,11 @@ typedef struct pp_app {
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;
-    /* set once by main.c when the journal is replayed, the statuses evaluated
+    /* set once by app_start when the journal is replayed, the statuses evaluated
      * and every collector watches (plugin_start_all returned): until then the
      * HTTP API answers 503 {"error":"starting"} (app_ready) */
     atomic_bool ready;
-    /* Set by main.c when the daemon stops (before the collectors are stopped):
+    /* Set by app_stop when the daemon stops (before the collectors are stopped):
      * ingest then gives up between two pieces of work and answers INGEST_ERROR
      * for every input it has not journaled yet (ingest.h). */
     atomic_bool stopping;

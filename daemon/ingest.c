@@ -313,7 +313,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     /* The journal is the truth: an RRD file that fails to write is logged and
      * its series left dirty (store.h), the figures stay accepted. When these
      * files could be written, the dirty ones of earlier commits are retried
-     * too; until they are, main.c writes no clean-stop marker. When stopping,
+     * too; until they are, app_stop writes no clean-stop marker. When stopping,
      * the files not yet written are marked dirty the same way, so the next
      * start rebuilds them. */
     size_t rrd_failed = 0;
