@@ -109,11 +109,11 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
     int rc = -1;
     double *values = NULL, *paces = NULL;
     const pp_indicator *ind;
+    pp_view view; /* the series and its targets are copied under it, written after it */
 
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    db_rdlock(app->db);
-    ind = pp_catalog_indicator(&app->cfg->catalog, indicator);
-    const db_series *s = db_series_get(app->db, park, indicator);
+    view_begin(app, &view);
+    ind = pp_catalog_indicator(&view.cfg->catalog, indicator);
+    const db_series *s = db_series_get(view.db, park, indicator);
     if (ind == NULL || db_series_last(s) < 0) {
         rc = 0; /* nothing to write: unknown to the configuration, or only a target */
         goto out;
@@ -131,7 +131,7 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
         values[i] = NAN;
         double target;
         int period = first + (int)i;
-        paces[i] = db_target(app->db, park, indicator, pp_period_year(period), &target)
+        paces[i] = db_target(view.db, park, indicator, pp_period_year(period), &target)
                        ? pace_expected(ind, period, target) : NAN;
     }
     db_vintage v;
@@ -139,15 +139,13 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
         values[p - first] = v.value;
     store_series ss = { .park = park, .indicator = indicator, .first_period = first, .n = n,
                         .value = values, .pace = paces, .changed_from = changed_from };
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    view_end(&view);
     rc = store_write(app->rrd_dir, &ss);
     free(values);
     free(paces);
     return rc;
 out:
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    view_end(&view);
     free(values);
     free(paces);
     return rc;
