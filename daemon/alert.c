@@ -43,8 +43,8 @@
  * lock when the configuration's generation changed.
  *
  * Readers (HTTP threads) and the writer (the thread holding the ingest lock)
- * meet under one mutex; the status evaluation itself runs under the cfg and db
- * read locks, and the bus is handed copies. Lock order: ingest_lock, cfg_lock,
+ * meet under one mutex; the status evaluation itself runs under a read view
+ * (app.h: cfg and db read locks), and the bus is handed copies. Lock order: ingest_lock, cfg_lock,
  * db lock, e->lock; the SSE cursor (under the http server's sse_lock) only
  * tries the cfg lock.
  */
@@ -903,12 +903,13 @@ static alert_msg *alert_json(const series_state *prev, const series_status *st, 
 }
 
 /* Decides for one series; appends to ds. */
-static void decide(alert_engine *e, const pp_park *park, const pp_indicator *ind, int64_t now,
+static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const pp_indicator *ind,
                    decisions *ds)
 {
-    const db_series *s = db_series_get(e->app->db, park->id, ind->id);
+    const int64_t now = v->now;
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
     series_status st;
-    if (!status_eval(e->app, park, ind, s, -1, now, &st))
+    if (!status_eval(v, park, ind, s, -1, &st))
         return;
     pp_status cur = st.pace.status;
     const series_state *prev = state_get(e, park->id, ind->id, false);
@@ -988,18 +989,17 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     char **recs = NULL; /* the journal lines' payloads */
     size_t nd = 0;
     int raised = 0, rc = -1, jr = -ENOMEM;
-    int64_t now = app_now(app);
+    pp_view v;
 
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    db_rdlock(app->db);
-    const pp_catalog *cat = &app->cfg->catalog;
-    const uint64_t gen = app->cfg_generation;
+    view_begin(app, &v);
+    const pp_catalog *cat = &v.cfg->catalog;
+    const uint64_t gen = v.cfg_generation;
     pthread_mutex_lock(&e->lock);
     hidden_refresh(e);
     if (all || e->pend_all) {
         for (size_t i = 0; i < cat->n_parks && !ds.failed; i++)
             for (size_t j = 0; j < cat->n_indicators && !ds.failed; j++)
-                decide(e, &cat->parks[i], &cat->indicators[j], now, &ds);
+                decide(e, &v, &cat->parks[i], &cat->indicators[j], &ds);
     } else {
         /* first the series whose decisions could not be journaled before */
         for (size_t i = 0; i < e->n_pend && !ds.failed; i++) {
@@ -1008,7 +1008,7 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
             const pp_indicator *ind = pp_catalog_indicator(cat, iid);
             if (park && ind && strcmp(park->id, pid) == 0 && strcmp(ind->id, iid) == 0 &&
                 !decided(&ds, ds.n, pid, iid))
-                decide(e, park, ind, now, &ds);
+                decide(e, &v, park, ind, &ds);
         }
         const size_t n_from_pending = ds.n; /* what the requested series may repeat */
         for (size_t i = 0; i < n && !ds.failed; i++) {
@@ -1016,12 +1016,11 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
             const pp_indicator *ind = pp_catalog_indicator(cat, indicators[i]);
             if (park && ind && strcmp(park->id, parks[i]) == 0 && strcmp(ind->id, indicators[i]) == 0 &&
                 !decided(&ds, n_from_pending, park->id, ind->id))
-                decide(e, park, ind, now, &ds);
+                decide(e, &v, park, ind, &ds);
         }
     }
     pthread_mutex_unlock(&e->lock);
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    view_end(&v);
     d = ds.d;
     nd = ds.n;
     if (ds.failed) {

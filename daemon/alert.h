@@ -58,7 +58,8 @@ void alert_set_listener(alert_engine *e, void (*fn)(void *ud), void *ud);
 int alert_replay_event(alert_engine *e, const char *payload);
 
 /* Evaluates the n series (parks[i], indicators[i]) — or every configured
- * series when all is true — journals the decisions and publishes the alerts.
+ * series when all is true — under one read view it takes itself (app.h),
+ * journals the decisions and publishes the alerts.
  * The series whose decisions an earlier call could not journal are decided
  * too. The caller holds app->ingest_lock (the journal's writer lock). Returns
  * the number of alerts raised, or -1 when the journal could not be written
@@ -79,8 +80,7 @@ uint64_t alert_seq(alert_engine *e);
 
 /* {"seq":N,"alerts":[…]} — the active alerts (series whose last alert is
  * warning, critical or stale) of configured series, ordered by seq. The
- * caller holds app->cfg_lock for reading (the API does), as for
- * alert_since_json. */
+ * caller holds a read view (app.h; the API does), as for alert_since_json. */
 void alert_active_json(alert_engine *e, jbuf *b);
 
 /* {"seq":N,"alerts":[…],"complete":true|false} — every alert of a configured

@@ -1,10 +1,14 @@
 /*
  * api.c — the route table of SPEC §8 and the JSON answers (see api.h).
  *
- * Paths are matched against a fixed table; nothing in a URL is ever mapped
- * onto a file. Ids taken from a path are checked with pp_id_valid() and then
- * looked up in the configuration: an id that is not configured answers 404
- * before it reaches the db, a file path or an rrdtool argument.
+ * Paths are matched against a fixed table (api_routes, near the end: method,
+ * pattern, handler, cacheable), by api_route_match(), a pure function;
+ * nothing in a URL is ever mapped onto a file. Ids taken from a path are
+ * checked with pp_id_valid() and then looked up in the configuration: an id
+ * that is not configured answers 404 before it reaches the db, a file path or
+ * an rrdtool argument. A GET route runs inside one read view (app.h) and
+ * writes what status.c and report.c build; this file adds the answer cache,
+ * the token check of writes and the HTTP answers (ETag, 304, errors).
  */
 #include "api.h"
 
@@ -34,6 +38,18 @@
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define API_TOKEN_MAX 4096
+
+/* One request on its way through a route (see the route table below). */
+typedef struct api_call {
+    pp_app *app;                 /* for the routes that take their own locks */
+    const pp_view *view;         /* the read view the route runs in (NULL: OWN_LOCKS) */
+    const api_request *req;
+    api_response *resp;
+    const api_route *route;
+    char (*seg)[API_SEG_LEN];    /* the path's '*' segments, in order */
+} api_call;
+
+typedef void api_handler(const api_call *c);
 
 void api_response_free(api_response *resp)
 {
@@ -83,7 +99,7 @@ static api_blob *api_blob_ref(api_blob *b)
 #define API_CACHE_BODY_MAX (1u << 20)
 
 typedef struct api_cached {
-    const pp_app *app;
+    const db *db;                 /* of the view: one daemon's answers are never another's */
     char path[API_CACHE_PATH_MAX];
     uint64_t db_gen, cfg_gen;
     int64_t now;
@@ -105,20 +121,20 @@ static api_cached *api_cache_slot(const char *path)
     return &api_cache[h % API_CACHE_SLOTS];
 }
 
-/* The key of an answer built now (cfg and db read-locked by the caller). */
-static void api_cache_key(const pp_app *app, const char *path, int64_t now, api_cached *k)
+/* The key of an answer built from the read view v. */
+static void api_cache_key(const pp_view *v, const char *path, api_cached *k)
 {
     memset(k, 0, sizeof *k);
-    k->app = app;
+    k->db = v->db;
     snprintf(k->path, sizeof k->path, "%s", path);
-    k->db_gen = db_generation(app->db);
-    k->cfg_gen = app->cfg_generation;
-    k->now = now;
+    k->db_gen = db_generation(v->db);
+    k->cfg_gen = v->cfg_generation;
+    k->now = v->now;
 }
 
 static bool api_cache_same(const api_cached *a, const api_cached *b)
 {
-    return a->blob != NULL && a->app == b->app && a->db_gen == b->db_gen &&
+    return a->blob != NULL && a->db == b->db && a->db_gen == b->db_gen &&
            a->cfg_gen == b->cfg_gen && a->now == b->now && strcmp(a->path, b->path) == 0;
 }
 
@@ -303,56 +319,14 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
     }
 }
 
-/* reply_json for a cached route: the 200 answer is cached even when this
- * client gets a 304. */
-static void reply_json_cached(const api_request *req, api_response *resp, jbuf *b,
-                              int64_t last_mod, const api_cached *key)
-{
-    api_request plain = *req;
-    plain.if_none_match = NULL;
-    reply_json(&plain, resp, b, last_mod);
-    api_cache_put(resp, key);
-    if (resp->status == 200 && api_etag_matches(req->if_none_match, resp->etag)) {
-        api_response_free(resp);
-        resp->len = 0;
-        resp->status = 304;
-    }
-}
-
-/* Splits path into at most max segments after prefix; returns the count or -1
- * when the path has empty segments, control bytes or more segments. */
-static int split_path(const char *path, const char *prefix, char seg[][PP_ID_MAX + 16], int max)
-{
-    size_t pl = strlen(prefix);
-    if (strncmp(path, prefix, pl) != 0)
-        return -1;
-    const char *p = path + pl;
-    int n = 0;
-    while (*p) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 0 || n >= max || len >= PP_ID_MAX + 16)
-            return -1;
-        memcpy(seg[n], p, len);
-        seg[n][len] = '\0';
-        n++;
-        p += len;
-        if (*p == '/')
-            p++;
-        if (slash && *p == '\0')
-            return -1; /* trailing slash */
-    }
-    return n;
-}
-
 /* Looks up a configured park; answers 400/404 itself when it is not one. */
-static const pp_park *want_park(const pp_app *app, const char *id, api_response *resp)
+static const pp_park *want_park(const pp_view *v, const char *id, api_response *resp)
 {
     if (!pp_id_valid(id)) {
         api_error(resp, 400, "invalid park id");
         return NULL;
     }
-    const pp_park *p = pp_catalog_park(&app->cfg->catalog, id);
+    const pp_park *p = pp_catalog_park(&v->cfg->catalog, id);
     if (p == NULL || strcmp(p->id, id) != 0) {
         api_error(resp, 404, "unknown park");
         return NULL;
@@ -360,13 +334,13 @@ static const pp_park *want_park(const pp_app *app, const char *id, api_response 
     return p;
 }
 
-static const pp_indicator *want_indicator(const pp_app *app, const char *id, api_response *resp)
+static const pp_indicator *want_indicator(const pp_view *v, const char *id, api_response *resp)
 {
     if (!pp_id_valid(id)) {
         api_error(resp, 400, "invalid indicator id");
         return NULL;
     }
-    const pp_indicator *i = pp_catalog_indicator(&app->cfg->catalog, id);
+    const pp_indicator *i = pp_catalog_indicator(&v->cfg->catalog, id);
     if (i == NULL || strcmp(i->id, id) != 0) {
         api_error(resp, 404, "unknown indicator");
         return NULL;
@@ -392,64 +366,65 @@ static bool query_period(const api_request *req, const char *key, int *period,
     return true;
 }
 
-static int64_t newest_update(const pp_app *app)
+static int64_t newest_update(const pp_view *v)
 {
     int64_t t = 0;
-    for (size_t i = 0; i < db_series_count(app->db); i++) {
-        const db_series *s = db_series_at(app->db, i);
+    for (size_t i = 0; i < db_series_count(v->db); i++) {
+        const db_series *s = db_series_at(v->db, i);
         if (s->updated_at > t)
             t = s->updated_at;
     }
     return t;
 }
 
-static void route_status(pp_app *app, const api_request *req, api_response *resp)
+/* GET /api/v1/status (cacheable) */
+static void route_status(const api_call *c)
 {
-    int64_t now = app_now(app);
-    api_cached key;
-    api_cache_key(app, req->path, now, &key);
-    if (api_cache_get(req, resp, &key))
-        return;
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
     char buf[40];
     jbuf b;
     jbuf_init(&b);
     jbuf_puts(&b, "{");
     json_key(&b, "generated_at", true);
-    json_str(&b, app_format_time(now, buf, sizeof buf));
+    json_str(&b, app_format_time(v->now, buf, sizeof buf));
     json_key(&b, "parks", false);
     jbuf_puts(&b, "[");
-    for (size_t i = 0; i < app->cfg->catalog.n_parks; i++) {
+    for (size_t i = 0; i < v->cfg->catalog.n_parks; i++) {
         if (i)
             jbuf_puts(&b, ",");
-        status_park_json(&b, app, &app->cfg->catalog.parks[i], now);
+        status_park_json(&b, v, &v->cfg->catalog.parks[i]);
     }
     jbuf_puts(&b, "]}");
-    reply_json_cached(req, resp, &b, newest_update(app), &key);
+    reply_json(req, resp, &b, newest_update(v));
 }
 
-static void route_park(pp_app *app, const api_request *req, api_response *resp, const char *id)
+/* GET /api/v1/parks/<park> (cacheable) */
+static void route_park(const api_call *c)
 {
-    const pp_park *park = want_park(app, id, resp);
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    const pp_park *park = want_park(v, c->seg[0], resp);
     if (park == NULL)
-        return;
-    int64_t now = app_now(app);
-    api_cached key;
-    api_cache_key(app, req->path, now, &key);
-    if (api_cache_get(req, resp, &key))
         return;
     jbuf b;
     jbuf_init(&b);
-    status_park_json(&b, app, park, now);
-    reply_json_cached(req, resp, &b, newest_update(app), &key);
+    status_park_json(&b, v, park);
+    reply_json(req, resp, &b, newest_update(v));
 }
 
-static void route_series(pp_app *app, const api_request *req, api_response *resp,
-                         const char *park_id, const char *ind_id)
+/* GET /api/v1/series/<park>/<indicator>?from=&to= */
+static void route_series(const api_call *c)
 {
-    const pp_park *park = want_park(app, park_id, resp);
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    const pp_park *park = want_park(v, c->seg[0], resp);
     if (park == NULL)
         return;
-    const pp_indicator *ind = want_indicator(app, ind_id, resp);
+    const pp_indicator *ind = want_indicator(v, c->seg[1], resp);
     if (ind == NULL)
         return;
     int from, to;
@@ -459,45 +434,10 @@ static void route_series(pp_app *app, const api_request *req, api_response *resp
         api_error(resp, 400, "from is after to");
         return;
     }
-    const db_series *s = db_series_get(app->db, park->id, ind->id);
-    char buf[16];
     jbuf b;
     jbuf_init(&b);
-    jbuf_puts(&b, "{");
-    json_key(&b, "park", true);
-    json_str(&b, park->id);
-    json_key(&b, "indicator", false);
-    json_str(&b, ind->id);
-    json_key(&b, "label", false);
-    json_str(&b, ind->label);
-    json_key(&b, "unit", false);
-    json_str(&b, ind->unit);
-    json_key(&b, "points", false);
-    jbuf_puts(&b, "[");
-    bool first = true;
-    db_vintage v;
-    for (int per = db_series_next(s, -1, &v); per >= 0; per = db_series_next(s, per, &v)) {
-        if ((from >= 0 && per < from) || (to >= 0 && per > to))
-            continue;
-        if (!first)
-            jbuf_puts(&b, ",");
-        first = false;
-        double target;
-        bool has_t = db_target(app->db, park->id, ind->id, pp_period_year(per), &target);
-        jbuf_puts(&b, "{");
-        json_key(&b, "period", true);
-        json_str(&b, pp_period_format(per, buf, sizeof buf));
-        json_key(&b, "value", false);
-        json_num(&b, v.value);
-        json_key(&b, "pace", false);
-        if (has_t)
-            json_num(&b, pace_expected(ind, per, target));
-        else
-            json_null(&b);
-        jbuf_puts(&b, "}");
-    }
-    jbuf_puts(&b, "]}");
-    reply_json(req, resp, &b, s ? s->updated_at : 0);
+    int64_t updated = status_points_json(&b, v, park, ind, from, to);
+    reply_json(req, resp, &b, updated);
 }
 
 /* Reads the token file; returns 1 and fills tok, 0 when there is no token file, -1 on error. */
@@ -556,8 +496,6 @@ int api_authorize(pp_app *app, const char *authorization, api_response *resp)
     return rc;
 }
 
-/* Called with no lock held: ingest_csv() takes ingest_lock, then cfg_lock
- * (the lock order of app.h). */
 /* true when a Content-Type names an Excel workbook (.xlsx or .xls). */
 static bool workbook_type(const char *ct)
 {
@@ -574,8 +512,14 @@ static bool workbook_type(const char *ct)
     return false;
 }
 
-static void route_post_observations(pp_app *app, const api_request *req, api_response *resp)
+
+/* POST /api/v1/observations. Called with no lock held: ingest_csv() takes
+ * ingest_lock, then cfg_lock (the lock order of app.h). */
+static void route_post_observations(const api_call *c)
 {
+    pp_app *app = c->app;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
     if (api_authorize(app, req->authorization, resp) != 0)
         return;
     /* The body is read by its first bytes whatever its type (a workbook sent
@@ -626,12 +570,16 @@ static void route_post_observations(pp_app *app, const api_request *req, api_res
     free(res.report);
 }
 
-static void route_alerts(pp_app *app, const api_request *req, api_response *resp)
+/* GET /api/v1/alerts?since= */
+static void route_alerts(const api_call *c)
 {
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
     const char *since = req->query ? req->query(req->query_ctx, "since") : NULL;
     jbuf b;
     jbuf_init(&b);
-    if (app->alerts == NULL) {
+    if (v->alerts == NULL) {
         api_error(resp, 503, "alerts are not available");
         return;
     }
@@ -641,50 +589,61 @@ static void route_alerts(pp_app *app, const api_request *req, api_response *resp
             api_error(resp, 400, "bad since: expected a sequence number");
             return;
         }
-        alert_since_json(app->alerts, n, &b);
+        alert_since_json(v->alerts, n, &b);
     } else {
-        alert_active_json(app->alerts, &b);
+        alert_active_json(v->alerts, &b);
     }
     reply_json(req, resp, &b, 0);
 }
 
-static void route_ranking(pp_app *app, const api_request *req, api_response *resp, const char *id)
+/* GET /api/v1/ranking/<indicator>?period= */
+static void route_ranking(const api_call *c)
 {
-    const pp_indicator *ind = want_indicator(app, id, resp);
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    const pp_indicator *ind = want_indicator(v, c->seg[0], resp);
     if (ind == NULL)
         return;
     int period;
     if (!query_period(req, "period", &period, resp))
         return;
     if (period < 0)
-        period = report_latest_period(app, ind);
+        period = report_latest_period(v, ind);
     jbuf b;
     jbuf_init(&b);
-    report_ranking_json(app, ind, period, app_now(app), &b);
-    reply_json(req, resp, &b, newest_update(app));
+    report_ranking_json(v, ind, period, &b);
+    reply_json(req, resp, &b, newest_update(v));
 }
 
-static void route_history(pp_app *app, const api_request *req, api_response *resp,
-                          char seg[][PP_ID_MAX + 16])
+/* GET /api/v1/history/<park>/<indicator>/<YYYY-MM> */
+static void route_history(const api_call *c)
 {
-    const pp_park *park = want_park(app, seg[0], resp);
-    const pp_indicator *ind = park ? want_indicator(app, seg[1], resp) : NULL;
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    const pp_park *park = want_park(v, c->seg[0], resp);
+    const pp_indicator *ind = park ? want_indicator(v, c->seg[1], resp) : NULL;
     if (ind == NULL)
         return;
     int period;
     char why[160];
-    if (csv_parse_period(seg[2], &period, why, sizeof why) != 0) {
+    if (csv_parse_period(c->seg[2], &period, why, sizeof why) != 0) {
         api_error(resp, 400, "bad period: expected YYYY-MM");
         return;
     }
     jbuf b;
     jbuf_init(&b);
-    report_history_json(app, park, ind, period, &b);
+    report_history_json(v, park, ind, period, &b);
     reply_json(req, resp, &b, 0);
 }
 
-static void route_report(pp_app *app, const api_request *req, api_response *resp)
+/* GET /api/v1/report?period=&format=csv|json&encoding=utf-8|gb18030 */
+static void route_report(const api_call *c)
 {
+    const pp_view *v = c->view;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
     const char *fmt = req->query ? req->query(req->query_ctx, "format") : NULL;
     const char *enc = req->query ? req->query(req->query_ctx, "encoding") : NULL;
     const char *layout = req->query ? req->query(req->query_ctx, "layout") : NULL;
@@ -707,11 +666,7 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
         }
     }
     if (period < 0) {
-        for (size_t i = 0; i < app->cfg->catalog.n_indicators; i++) {
-            int p = report_latest_period(app, &app->cfg->catalog.indicators[i]);
-            if (p > period)
-                period = p;
-        }
+        period = report_latest_period(v, NULL);
         if (period < 0) {
             api_error(resp, 404, "no figures yet: give period=YYYY-MM");
             return;
@@ -720,14 +675,14 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
     jbuf b;
     jbuf_init(&b);
     if (strcmp(fmt, "json") == 0) {
-        report_table_json(app, period, app_now(app), &b);
-        reply_json(req, resp, &b, newest_update(app));
+        report_table_json(v, period, &b);
+        reply_json(req, resp, &b, newest_update(v));
         return;
     }
     if (layout != NULL && strcmp(layout, "wide") == 0)
-        report_table_csv_wide(app, period, app_now(app), &b);
+        report_table_csv_wide(v, period, &b);
     else
-        report_table_csv(app, period, app_now(app), &b);
+        report_table_csv(v, period, &b);
     size_t len;
     char *csv = jbuf_take(&b, &len);
     if (csv == NULL) {
@@ -756,12 +711,13 @@ static void route_report(pp_app *app, const api_request *req, api_response *resp
     set_etag(resp);
 }
 
-static void route_metrics(pp_app *app, api_response *resp)
+/* GET /metrics */
+static void route_metrics(const api_call *c)
 {
     jbuf b;
     jbuf_init(&b);
-    report_metrics(app, app_now(app), &b);
-    set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+    report_metrics(c->view, c->app, &b);
+    set_body(c->resp, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
 /* Serves a page, an asset or a dashboard definition read by pages.c. */
@@ -807,14 +763,16 @@ static bool query_int(const api_request *req, const char *key, int lo, int hi, i
     return true;
 }
 
-/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under the
- * db lock, rendered outside it (by a worker process, or from the cache). */
-static void route_graph(pp_app *app, const api_request *req, api_response *resp, const char *park_id,
-                        const char *file)
+/* The graph request of GET /graph/<park>/<indicator>.png|.svg, assembled
+ * under the read view v; false when resp was answered (400, 404). */
+static bool graph_assemble(const pp_view *v, const api_request *req, api_response *resp,
+                           const char *park_id, const char *file, graph_request *out,
+                           int64_t *updated)
 {
     char ind_id[PP_ID_MAX + 16];
     graph_request g;
     graph_request_init(&g);
+    *updated = 0;
     size_t fl = strlen(file);
     if (fl > 4 && strcmp(file + fl - 4, ".png") == 0) {
         g.format = GRAPH_PNG;
@@ -822,21 +780,21 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
         g.format = GRAPH_SVG;
     } else {
         api_error(resp, 404, "not found: graphs are <indicator>.png or .svg");
-        return;
+        return false;
     }
     snprintf(ind_id, sizeof ind_id, "%.*s", (int)(fl - 4), file);
-    const pp_park *park = want_park(app, park_id, resp);
-    const pp_indicator *ind = park ? want_indicator(app, ind_id, resp) : NULL;
+    const pp_park *park = want_park(v, park_id, resp);
+    const pp_indicator *ind = park ? want_indicator(v, ind_id, resp) : NULL;
     if (ind == NULL)
-        return;
+        return false;
     int from, to;
     if (!query_period(req, "from", &from, resp) || !query_period(req, "to", &to, resp) ||
         !query_int(req, "width", GRAPH_WIDTH_MIN, GRAPH_WIDTH_MAX, &g.width, resp) ||
         !query_int(req, "height", GRAPH_HEIGHT_MIN, GRAPH_HEIGHT_MAX, &g.height, resp))
-        return;
+        return false;
     if (from >= 0 && to >= 0 && from > to) {
         api_error(resp, 400, "from is after to");
-        return;
+        return false;
     }
     snprintf(g.park, sizeof g.park, "%s", park->id);
     snprintf(g.indicator, sizeof g.indicator, "%s", ind->id);
@@ -846,13 +804,11 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     snprintf(g.pace_label, sizeof g.pace_label, "%s",
              ind->kind == PP_KIND_RATE || ind->kind == PP_KIND_RANK ? "目标" : "序时进度");
 
-    db_rdlock(app->db);
-    const db_series *s = db_series_get(app->db, park->id, ind->id);
-    int64_t updated = s ? s->updated_at : 0;
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
+    *updated = s ? s->updated_at : 0;
     if (db_series_last(s) < 0) {
-        db_unlock(app->db);
         api_error(resp, 404, "no figures for this series");
-        return;
+        return false;
     }
     g.generation = s->version;
     int first = db_series_first(s), last = db_series_last(s);
@@ -861,15 +817,33 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     if (g.from > g.to)
         g.from = g.to;
     series_status st;
-    if (status_eval(app, park, ind, s, -1, app_now(app), &st) && st.pace.has_gap) {
-        double gap = st.pace.gap;
-        const char *what = ind->kind == PP_KIND_RANK ? "目标" : st.pace.has_pace ? "序时进度" : "目标";
-        const char *unit = ind->kind == PP_KIND_RANK ? "位" : "个百分点";
-        snprintf(g.comment, sizeof g.comment, "%s %s %s %.2f %s", pp_period_format(st.period, ind_id, sizeof ind_id),
-                 gap < 0 ? "低于" : "高于", what, gap < 0 ? -gap : gap, unit);
+    if (status_eval(v, park, ind, s, -1, &st) && st.pace.has_gap) {
+        /* "2024-08 低于序时进度(66.7%)2.6个百分点": the words of the 通报 message */
+        char pbuf[16], words[sizeof g.comment - sizeof pbuf];
+        pace_gap_words(ind, st.value, st.target, &st.pace, words, sizeof words);
+        snprintf(g.comment, sizeof g.comment, "%s %s", pp_period_format(st.period, pbuf, sizeof pbuf),
+                 words);
     }
-    db_unlock(app->db);
+    *out = g;
+    return true;
+}
 
+/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under a
+ * read view of its own, rendered outside it (by a worker process, or from the
+ * cache), so that no lock is held while a graph is drawn. */
+static void route_graph(const api_call *c)
+{
+    pp_app *app = c->app;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    pp_view view;
+    graph_request g;
+    int64_t updated;
+    view_begin(app, &view);
+    bool ok = graph_assemble(&view, req, resp, c->seg[0], c->seg[1], &g, &updated);
+    view_end(&view);
+    if (!ok)
+        return;
     if (graph_request_check(&g) != 0) {
         api_error(resp, 400, "bad graph request (from/to out of range?)");
         return;
@@ -903,68 +877,246 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     graph_image_free(&img);
 }
 
-/* Routes that need neither the db nor the alerts: pages and assets. Returns
- * true when it answered. */
-static bool route_static(pp_app *app, const api_request *req, api_response *resp)
+/* ---- pages, assets and dashboards (pages.c reads them) ---- */
+
+/* GET / and /index.html */
+static void route_index(const api_call *c)
 {
-    char seg[4][PP_ID_MAX + 16];
-    const char *dir = app->cfg->dashboard_dir;
-    const char *path = req->path;
     pages_file f;
-    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
-        reply_file(req, resp, pages_read_page(dir, "index.html", &f), &f);
-    } else if (split_path(path, "/park/", seg, 1) == 1) {
-        if (want_park(app, seg[0], resp))
-            reply_file(req, resp, pages_read_page(dir, "park.html", &f), &f);
-    } else if (split_path(path, "/indicator/", seg, 1) == 1) {
-        if (want_indicator(app, seg[0], resp))
-            reply_file(req, resp, pages_read_page(dir, "indicator.html", &f), &f);
-    } else if (split_path(path, "/dashboard/", seg, 1) == 1) {
-        int rc = pages_read_dashboard(dir, seg[0], &f);
-        if (rc == 0) {
-            free(f.data);
-            rc = pages_read_page(dir, "dashboard.html", &f);
-        }
-        reply_file(req, resp, rc, &f);
-    } else if (split_path(path, "/assets/", seg, 1) == 1) {
-        reply_file(req, resp, pages_read_asset(dir, seg[0], &f), &f);
-    } else if (strcmp(path, "/api/v1/dashboards") == 0) {
-        size_t len;
-        char *body = pages_list_dashboards(dir, &len);
-        if (body == NULL) {
-            api_error(resp, 503, "out of memory");
-        } else {
-            resp->status = 200;
-            resp->content_type = JSON_TYPE;
-            resp->body = body;
-            resp->len = len;
-            set_etag(resp);
-        }
-    } else if (split_path(path, "/api/v1/dashboards/", seg, 1) == 1) {
-        reply_file(req, resp, pages_read_dashboard(dir, seg[0], &f), &f);
-    } else if (split_path(path, "/graph/", seg, 2) == 2) {
-        route_graph(app, req, resp, seg[0], seg[1]);
-    } else {
-        return false;
+    reply_file(c->req, c->resp, pages_read_page(c->view->cfg->dashboard_dir, "index.html", &f), &f);
+}
+
+/* GET /park/<park> */
+static void route_park_page(const api_call *c)
+{
+    pages_file f;
+    if (want_park(c->view, c->seg[0], c->resp))
+        reply_file(c->req, c->resp, pages_read_page(c->view->cfg->dashboard_dir, "park.html", &f), &f);
+}
+
+/* GET /indicator/<indicator> */
+static void route_indicator_page(const api_call *c)
+{
+    pages_file f;
+    if (want_indicator(c->view, c->seg[0], c->resp))
+        reply_file(c->req, c->resp, pages_read_page(c->view->cfg->dashboard_dir, "indicator.html", &f),
+                   &f);
+}
+
+/* GET /dashboard/<name>: the page, when the dashboard <name> exists */
+static void route_dashboard_page(const api_call *c)
+{
+    const char *dir = c->view->cfg->dashboard_dir;
+    pages_file f;
+    int rc = pages_read_dashboard(dir, c->seg[0], &f);
+    if (rc == 0) {
+        free(f.data);
+        rc = pages_read_page(dir, "dashboard.html", &f);
     }
-    return true;
+    reply_file(c->req, c->resp, rc, &f);
+}
+
+/* GET /assets/<name> */
+static void route_asset(const api_call *c)
+{
+    pages_file f;
+    reply_file(c->req, c->resp, pages_read_asset(c->view->cfg->dashboard_dir, c->seg[0], &f), &f);
+}
+
+/* GET /api/v1/dashboards */
+static void route_dashboards(const api_call *c)
+{
+    api_response *resp = c->resp;
+    size_t len;
+    char *body = pages_list_dashboards(c->view->cfg->dashboard_dir, &len);
+    if (body == NULL) {
+        api_error(resp, 503, "out of memory");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = JSON_TYPE;
+    resp->body = body;
+    resp->len = len;
+    set_etag(resp);
+}
+
+/* GET /api/v1/dashboards/<name> */
+static void route_dashboard(const api_call *c)
+{
+    pages_file f;
+    reply_file(c->req, c->resp, pages_read_dashboard(c->view->cfg->dashboard_dir, c->seg[0], &f), &f);
+}
+
+/* GET /api/v1: the route index (routes.c) */
+static void route_api_index(const api_call *c)
+{
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, routes_index_json());
+    set_body(c->resp, 200, JSON_TYPE, &b);
+}
+
+/* GET /healthz: only reached once the daemon is ready (api_handle) */
+static void route_healthz(const api_call *c)
+{
+    jbuf b;
+    jbuf_init(&b);
+    jbuf_puts(&b, "ok\n");
+    set_body(c->resp, 200, "text/plain; charset=utf-8", &b);
+}
+
+/* ---- the route table ----------------------------------------------------
+ *
+ * Every URL the daemon answers, matched segment by segment: a literal
+ * segment, or '*' for exactly one segment (an id, a file name, a period),
+ * checked by the handler. "GET" routes answer HEAD too. A route runs inside
+ * one read view (app.h) unless it takes its locks itself (OWN_LOCKS: the
+ * POST, which goes through ingest; the graphs, rendered outside the view;
+ * /healthz, which needs nothing). A cacheable route's 200 answers are kept in
+ * the answer cache above. A route without a handler is an event stream,
+ * served by http.c (GET /api/v1/events: SSE needs the connection itself). */
+
+enum { IN_VIEW = 0, OWN_LOCKS = 1 };
+
+struct api_route {
+    const char *method;
+    const char *pattern;
+    api_handler *handler;
+    bool cacheable;
+    int locks;                /* IN_VIEW or OWN_LOCKS */
+    bool body;                /* a write: authorized before its body is read (http.c), then buffered */
+};
+
+static const api_route api_routes[] = {
+    { "GET",  "/",                                 route_index,           false, IN_VIEW,   false },
+    { "GET",  "/index.html",                       route_index,           false, IN_VIEW,   false },
+    { "GET",  "/park/*",                           route_park_page,       false, IN_VIEW,   false },
+    { "GET",  "/indicator/*",                      route_indicator_page,  false, IN_VIEW,   false },
+    { "GET",  "/dashboard/*",                      route_dashboard_page,  false, IN_VIEW,   false },
+    { "GET",  "/assets/*",                         route_asset,           false, IN_VIEW,   false },
+    { "GET",  "/graph/*/*",                        route_graph,           false, OWN_LOCKS, false },
+    { "GET",  "/healthz",                          route_healthz,         false, OWN_LOCKS, false },
+    { "GET",  "/api/v1",                           route_api_index,       false, OWN_LOCKS, false },
+    { "GET",  "/metrics",                          route_metrics,         false, IN_VIEW,   false },
+    { "GET",  "/api/v1/dashboards",                route_dashboards,      false, IN_VIEW,   false },
+    { "GET",  "/api/v1/dashboards/*",              route_dashboard,       false, IN_VIEW,   false },
+    { "GET",  "/api/v1/status",                    route_status,          true,  IN_VIEW,   false },
+    { "GET",  "/api/v1/parks/*",                   route_park,            true,  IN_VIEW,   false },
+    { "GET",  "/api/v1/series/*/*",                route_series,          false, IN_VIEW,   false },
+    { "GET",  "/api/v1/ranking/*",                 route_ranking,         false, IN_VIEW,   false },
+    { "GET",  "/api/v1/history/*/*/*",             route_history,         false, IN_VIEW,   false },
+    { "GET",  "/api/v1/report",                    route_report,          false, IN_VIEW,   false },
+    { "GET",  "/api/v1/alerts",                    route_alerts,          false, IN_VIEW,   false },
+    { "GET",  "/api/v1/events",                    NULL,                  false, OWN_LOCKS, false },
+    { "POST", "/api/v1/observations",              route_post_observations, false, OWN_LOCKS, true },
+};
+
+bool api_route_is_stream(const api_route *r) { return r != NULL && r->handler == NULL; }
+
+bool api_route_takes_body(const api_route *r) { return r != NULL && r->body; }
+
+/* true when path's segments fit pattern's; the '*' segments go to m. */
+static bool pattern_matches(const char *pattern, const char *path, api_match *m)
+{
+    const char *p = pattern, *q = path;
+    m->n_seg = 0;
+    for (;;) {
+        /* both at a '/', or both at their end */
+        if (*p != *q)
+            return false;
+        if (*p == '\0')
+            return true;
+        p++;
+        q++;
+        const char *pe = strchr(p, '/'), *qe = strchr(q, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p), ql = qe ? (size_t)(qe - q) : strlen(q);
+        if (pl == 1 && *p == '*') {
+            if (ql == 0 || ql >= API_SEG_LEN || m->n_seg >= API_SEG_MAX)
+                return false;
+            memcpy(m->seg[m->n_seg], q, ql);
+            m->seg[m->n_seg][ql] = '\0';
+            m->n_seg++;
+        } else if (pl != ql || memcmp(p, q, pl) != 0) {
+            return false;
+        }
+        p += pl;
+        q += ql;
+    }
+}
+
+static bool method_is(const char *method, const char *route_method)
+{
+    if (strcmp(route_method, "GET") == 0)
+        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    return strcmp(method, route_method) == 0;
+}
+
+int api_route_match(const char *method, const char *path, api_match *m)
+{
+    memset(m, 0, sizeof *m);
+    for (const char *p = path; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == '\\') {
+            m->error = "bad characters in path";
+            return 400;
+        }
+    }
+    size_t len = strlen(path);
+    if (path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") || strstr(path, "//") ||
+        (len >= 3 && strcmp(path + len - 3, "/..") == 0)) {
+        m->error = "bad path";
+        return 400;
+    }
+    const api_route *other = NULL;
+    for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
+        const api_route *r = &api_routes[i];
+        if (!pattern_matches(r->pattern, path, m))
+            continue;
+        if (method_is(method, r->method)) {
+            m->route = r;
+            return 0;
+        }
+        other = r;
+    }
+    m->n_seg = 0;
+    if (other != NULL) {
+        m->allow = strcmp(other->method, "POST") == 0 ? "POST" : "GET, HEAD";
+        return 405;
+    }
+    if (!method_is(method, "GET")) { /* whatever the path: only reads are left */
+        m->allow = "GET, HEAD";
+        return 405;
+    }
+    return 404;
+}
+
+/* Runs a cacheable route: from the answer cache, or built and kept there (a
+ * 200 is kept even when this client gets a 304). */
+static void run_cached(const api_call *c)
+{
+    api_cached key;
+    api_cache_key(c->view, c->req->path, &key);
+    if (api_cache_get(c->req, c->resp, &key))
+        return;
+    api_request plain = *c->req;
+    plain.if_none_match = NULL;
+    api_call pc = *c;
+    pc.req = &plain;
+    c->route->handler(&pc);
+    api_cache_put(c->resp, &key);
+    if (c->resp->status == 200 && api_etag_matches(c->req->if_none_match, c->resp->etag)) {
+        api_response_free(c->resp);
+        c->resp->len = 0;
+        c->resp->status = 304;
+    }
 }
 
 void api_handle(pp_app *app, const api_request *req, api_response *resp)
 {
-    char seg[4][PP_ID_MAX + 16];
+    api_match m;
     memset(resp, 0, sizeof *resp);
-    const char *path = req->path;
-
-    for (const char *p = path; *p; p++) {
-        if ((unsigned char)*p < 0x20 || *p == '\\') {
-            api_error(resp, 400, "bad characters in path");
-            return;
-        }
-    }
-    if (path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") || strstr(path, "//") ||
-        (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0)) {
-        api_error(resp, 400, "bad path");
+    int rc = api_route_match(req->method, req->path, &m);
+    if (rc == 400) {
+        api_error(resp, 400, m.error);
         return;
     }
     /* Until the journal is replayed, the statuses evaluated and the collectors
@@ -973,63 +1125,27 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
         api_error(resp, 503, "starting");
         return;
     }
-    bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    bool is_post = strcmp(req->method, "POST") == 0;
-
-    if (strcmp(path, "/api/v1/observations") == 0) {
-        if (!is_post) {
-            resp->allow = "POST";
-            api_error(resp, 405, "method not allowed");
-            return;
-        }
-        route_post_observations(app, req, resp); /* takes its locks itself */
-        return;
-    }
-    if (!is_get) {
-        resp->allow = "GET, HEAD";
+    if (rc == 405) {
+        resp->allow = m.allow;
         api_error(resp, 405, "method not allowed");
         return;
     }
-    if (strcmp(path, "/api/v1") == 0) { /* the route index (routes.c) */
-        jbuf b;
-        jbuf_init(&b);
-        jbuf_puts(&b, routes_index_json());
-        set_body(resp, 200, JSON_TYPE, &b);
-        return;
-    }
-    if (strcmp(path, "/healthz") == 0) { /* ready: see above */
-        jbuf b;
-        jbuf_init(&b);
-        jbuf_puts(&b, "ok\n");
-        set_body(resp, 200, "text/plain; charset=utf-8", &b);
-        return;
-    }
-
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    if (route_static(app, req, resp)) {
-        pthread_rwlock_unlock(&app->cfg_lock);
-        return;
-    }
-    db_rdlock(app->db);
-    int n;
-    if (strcmp(path, "/api/v1/status") == 0)
-        route_status(app, req, resp);
-    else if (strcmp(path, "/api/v1/alerts") == 0)
-        route_alerts(app, req, resp);
-    else if ((n = split_path(path, "/api/v1/parks/", seg, 1)) == 1)
-        route_park(app, req, resp, seg[0]);
-    else if ((n = split_path(path, "/api/v1/series/", seg, 2)) == 2)
-        route_series(app, req, resp, seg[0], seg[1]);
-    else if ((n = split_path(path, "/api/v1/ranking/", seg, 1)) == 1)
-        route_ranking(app, req, resp, seg[0]);
-    else if ((n = split_path(path, "/api/v1/history/", seg, 3)) == 3)
-        route_history(app, req, resp, seg);
-    else if (strcmp(path, "/api/v1/report") == 0)
-        route_report(app, req, resp);
-    else if (strcmp(path, "/metrics") == 0)
-        route_metrics(app, resp);
-    else
+    if (rc != 0 || m.route->handler == NULL) {
+        /* no route; or HEAD of the event stream, which http.c serves to GET */
         api_error(resp, 404, "not found");
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+        return;
+    }
+    api_call c = { .app = app, .req = req, .resp = resp, .route = m.route, .seg = m.seg };
+    if (m.route->locks == OWN_LOCKS) {
+        m.route->handler(&c);
+        return;
+    }
+    pp_view v;
+    view_begin(app, &v);
+    c.view = &v;
+    if (m.route->cacheable)
+        run_cached(&c);
+    else
+        m.route->handler(&c);
+    view_end(&v);
 }

@@ -46,9 +46,40 @@ typedef struct api_response {
 } api_response;
 
 /* Fills resp for req. Always sets a status and a body: 503 {"error":"starting"}
- * for every route until app_ready(app). Takes cfg_lock, the db lock and, for a
- * POST, ingest_lock itself: the caller holds none of them (lock order: app.h). */
+ * for every route until app_ready(app). A route runs inside one read view
+ * (app.h: cfg_lock, then the db lock), or takes its locks itself (the POST:
+ * ingest_lock, then cfg_lock): the caller holds none of them. */
 void api_handle(pp_app *app, const api_request *req, api_response *resp);
+
+/* ---- the route table (api.c), callable without a daemon ---- */
+
+typedef struct api_route api_route; /* one entry: method, pattern, handler, cacheable */
+
+#define API_SEG_MAX 3                /* '*' segments in a pattern */
+#define API_SEG_LEN (PP_ID_MAX + 16) /* bytes of one, with its NUL */
+
+typedef struct api_match {
+    const api_route *route;          /* the route (0 returned), else NULL */
+    char seg[API_SEG_MAX][API_SEG_LEN]; /* its '*' segments */
+    int n_seg;
+    const char *allow;               /* 405: the methods the path takes */
+    const char *error;               /* 400: why the path is refused */
+} api_match;
+
+/* Matches a decoded path (as api_request.path) and a method against the
+ * route table: a pure function of its arguments (no lock, no daemon).
+ * Returns 0 (m->route set), 400 (a path no route may see: control bytes, a
+ * backslash, dot segments, empty segments; m->error), 404 (no route), or 405
+ * (the path's route takes another method, or no route and not a read;
+ * m->allow). */
+int api_route_match(const char *method, const char *path, api_match *m);
+
+/* GET /api/v1/events: an event stream, served by http.c itself. */
+bool api_route_is_stream(const api_route *r);
+
+/* POST /api/v1/observations: a write, whose token http.c checks before it
+ * reads the body, and whose body it buffers. */
+bool api_route_takes_body(const api_route *r);
 
 void api_response_free(api_response *resp);
 

@@ -1,7 +1,11 @@
 /*
- * app.h — the daemon's shared state, handed to every room of SPEC's data
- * flow: the configuration in force, the in-memory db, the journal, and the
- * clock. main.c owns it; ingest writes through it; http, bus and status read.
+ * app.h — the daemon's shared state — the configuration in force, the
+ * in-memory db, the journal, the alert engine and the clock — and its two
+ * doors: the read view (view_begin/view_end, below), through which status,
+ * report, the API and the alert evaluation read, and the one writer path,
+ * ingest's commit (ingest.h). app_open/app_start/app_stop (app.c) make and
+ * undo the whole daemon in its start-up order (docs/ARCHITECTURE.md); main.c
+ * and the Check suites' fixture (tests/test_app.h) both use them.
  */
 #ifndef PP_APP_H
 #define PP_APP_H
@@ -19,6 +23,8 @@ struct alert_engine;
 struct bus;
 struct graph_pool;
 struct graph_cache;
+struct http_server;
+struct plugin_set;
 
 /*
  * Locks and threads (docs/ARCHITECTURE.md "Locks and threads" says who runs
@@ -26,7 +32,7 @@ struct graph_cache;
  * never takes one that comes earlier in the list while it holds a later one:
  *
  *   1. ingest_lock (below)      one ingest at a time: ingest_csv/_batch/
- *                               _records, main's evaluate_all, a reload's
+ *                               _records, ingest_evaluate_all, a reload's
  *                               RRD rebuild, the clean-stop marker
  *   2. cfg_lock (below)         read: whoever reads cfg; write: the reload
  *                               swap in main.c, holding nothing else
@@ -36,7 +42,7 @@ struct graph_cache;
  *   6. leaves, which call out to no lock of this list: store_write_lock then
  *      store_rrd_lock (store.c), the bus queue (bus.c), the graph pool and
  *      cache (graph.c), the answer cache (api.c), config.c's parser lock,
- *      report.c's sort lock, the log.
+ *      the log.
  *
  * cfg_lock and the db lock prefer writers (so a reload or an ingest is never
  * starved by a stream of readers) and are not recursive: a thread that holds
@@ -57,33 +63,35 @@ typedef struct pp_app {
     pthread_mutex_t ingest_lock; /* one ingest at a time: journal appends, db writes, RRD; lock 1 */
     int64_t fixed_now;           /* --now: the clock is fixed at this time (0: real clock) */
     int64_t started_at;
-    /* called (with the ingest lock held) after the figures or targets of the n
-     * series (parks[i], indicators[i]) changed; may be NULL */
-    void (*on_change)(struct pp_app *app, void *ud, const char *const *parks,
-                      const char *const *indicators, size_t n);
-    void *on_change_ud;
-    /* called for each journal event record during replay; may be NULL */
-    void (*on_event)(struct pp_app *app, void *ud, const char *payload);
-    void *on_event_ud;
-    struct alert_engine *alerts; /* the alert state machine (NULL in tools) */
+    /* the alert state machine (NULL in tools): ingest's commit has it decide
+     * for the series it touched, and the journal's replay feeds it its events */
+    struct alert_engine *alerts;
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;
-    /* set once by main.c when the journal is replayed, the statuses evaluated
+    /* set once by app_start when the journal is replayed, the statuses evaluated
      * and every collector watches (plugin_start_all returned): until then the
      * HTTP API answers 503 {"error":"starting"} (app_ready) */
     atomic_bool ready;
-    /* Set by main.c when the daemon stops (before the collectors are stopped):
+    /* Set by app_stop when the daemon stops (before the collectors are stopped):
      * ingest then gives up between two pieces of work and answers INGEST_ERROR
      * for every input it has not journaled yet (ingest.h). */
     atomic_bool stopping;
     /* counters for /metrics */
     _Atomic uint64_t n_files_ok, n_files_refused, n_obs_accepted, n_obs_unchanged,
         n_targets_accepted;
+    /* what app_open and app_start made, for app_stop (app.c) */
+    struct {
+        bool locks;                  /* cfg_lock and ingest_lock are initialised */
+        int lock_fd;                 /* the state directory's lock (-1: none) */
+        struct http_server *http;    /* NULL: not serving */
+        struct plugin_set *plugins;  /* the running collectors (NULL: none) */
+        int rrd_failed;              /* RRD files app_open's rebuild could not write */
+    } run;
 } pp_app;
 
 /* Initialises ingest_lock and cfg_lock, the latter writer-preferring (see the
- * lock order above). Returns 0 or -errno. */
+ * lock order above). Returns 0 or -errno. (app_open calls it.) */
 static inline int app_locks_init(pp_app *app)
 {
     pthread_rwlockattr_t attr;
@@ -103,6 +111,33 @@ static inline int app_locks_init(pp_app *app)
     return 0;
 }
 
+/*
+ * The read view: what a reader (status, report, the API's GET routes, an
+ * alert evaluation) sees for the length of one request or one evaluation —
+ * the configuration in force, the db, the alert engine, and the clock read
+ * once. view_begin() takes cfg_lock for reading, then the db's read lock
+ * (locks 2 and 3 above, in that order); view_end() releases both. While a
+ * view is held its owner calls nothing that takes cfg_lock or the db lock
+ * again (ingest_*() in particular), and nothing writes cfg or the db.
+ */
+typedef struct pp_view {
+    const pp_config *cfg;
+    uint64_t cfg_generation;     /* of cfg (pp_app.cfg_generation) */
+    const db *db;
+    struct alert_engine *alerts; /* NULL when there is none (tools, some tests) */
+    int64_t now;                 /* app_now() at view_begin */
+    struct {                     /* what view_end releases (NULL: nothing held) */
+        pthread_rwlock_t *cfg_lock;
+        db *db;
+    } held;
+} pp_view;
+
+/* Takes the read view of app (cfg_lock, then the db lock, both for reading). */
+void view_begin(pp_app *app, pp_view *v);
+
+/* Releases what view_begin took (the db lock, then cfg_lock). */
+void view_end(pp_view *v);
+
 /* Adds n to one of the /metrics counters; reads one. */
 static inline void app_count(_Atomic uint64_t *counter, uint64_t n)
 {
@@ -119,6 +154,49 @@ static inline bool app_ready(const pp_app *app)
 {
     return atomic_load_explicit(&app->ready, memory_order_acquire);
 }
+
+/* ---- making and undoing the daemon (app.c) ---- */
+
+/* Exit statuses of parkpulsed(8) (sysexits.h values). */
+#define APP_EX_USAGE 64
+#define APP_EX_DATAERR 65
+#define APP_EX_SOFTWARE 70
+#define APP_EX_CANTCREAT 73
+#define APP_EX_IOERR 74
+#define APP_EX_CONFIG 78
+
+typedef struct app_options {
+    const char *conf_file;
+    const char *now;        /* --now as given (parsed in the configured timezone), or NULL */
+    int64_t fixed_now;      /* when now is NULL: a fixed clock (0: the real one) */
+    bool foreground;        /* errors to stderr too (logged where the log goes) */
+    bool serve;             /* fork the graph workers and open the HTTP socket */
+    bool alerts;            /* an alert engine, fed by the replay */
+    bool rebuild;           /* --rebuild: every RRD file from the journal */
+    bool recover;           /* --recover: move a damaged journal aside first */
+} app_options;
+
+/* Makes the daemon up to its replayed state, in the start-up order of
+ * docs/ARCHITECTURE.md: the locks, the configuration (TZ set from it), the
+ * clock, the state directory and its lock, [serve: the graph workers, forked
+ * before any thread exists, and the HTTP socket, answering 503 "starting"],
+ * the journal checked (or recovered) and opened, the db, [alerts: the alert
+ * engine], the replay, and the RRD files rebuilt when the last stop was not
+ * clean (or rebuild; app->run.rrd_failed counts the files that failed).
+ * Returns 0, or the exit status for what failed (logged); then
+ * app_stop(app, false) undoes what was made. */
+int app_open(pp_app *app, const app_options *o);
+
+/* Makes an opened daemon ready: the bus, every status evaluated, the
+ * collectors started (each one's init() has returned), then app->ready.
+ * Returns 0 or an exit status (logged). */
+int app_start(pp_app *app);
+
+/* Stops and frees everything app_open and app_start made, in reverse: sets
+ * app->stopping, stops the collectors and the HTTP server, closes the bus,
+ * then — when clean — writes the clean-stop marker before closing the
+ * journal. app may be partly opened. */
+void app_stop(pp_app *app, bool clean);
 
 /* The daemon's clock: --now when given, else time(NULL). */
 int64_t app_now(const pp_app *app);

@@ -45,6 +45,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1555,4 +1556,51 @@ const char *conf_collector_option(const conf_collector *c, const char *key)
         if (c->options[i].key && strcmp(c->options[i].key, key) == 0)
             return c->options[i].value;
     return NULL;
+}
+
+/* ---- the settings only a restart changes (config.h) ---- */
+
+static const struct {
+    const char *name;
+    size_t offset;            /* of a char * member of pp_config */
+} restart_only[] = {
+    { "state_dir", offsetof(pp_config, state_dir) },
+    { "timezone", offsetof(pp_config, timezone) },
+    { "http.listen", offsetof(pp_config, http_listen) },
+    { "bus.publish", offsetof(pp_config, bus_publish) },
+};
+
+static char **restart_only_at(pp_config *c, size_t i)
+{
+    return (char **)((char *)c + restart_only[i].offset);
+}
+
+static const char *restart_only_value(const pp_config *c, size_t i)
+{
+    return *(char *const *)((const char *)c + restart_only[i].offset);
+}
+
+size_t conf_restart_only_diff(const pp_config *a, const pp_config *b,
+                              void (*changed)(const char *name, void *ud), void *ud)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof restart_only / sizeof restart_only[0]; i++) {
+        const char *x = restart_only_value(a, i), *y = restart_only_value(b, i);
+        if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0)) {
+            n++;
+            if (changed)
+                changed(restart_only[i].name, ud);
+        }
+    }
+    return n;
+}
+
+void conf_restart_only_swap(pp_config *a, pp_config *b)
+{
+    for (size_t i = 0; i < sizeof restart_only / sizeof restart_only[0]; i++) {
+        char **x = restart_only_at(a, i), **y = restart_only_at(b, i);
+        char *t = *x;
+        *x = *y;
+        *y = t;
+    }
 }

@@ -81,6 +81,19 @@ pp_config *conf_load(const char *file, char *err, size_t errlen);
 
 void conf_free(pp_config *cfg);
 
+/* The settings only a restart changes — state_dir, timezone, http.listen,
+ * bus.publish: the state directory is locked, TZ is set and the sockets are
+ * bound at start. Their one table is in config.c. */
+
+/* Calls changed(name, ud) for each restart-only setting whose value differs
+ * between a and b; returns how many differ. changed may be NULL. */
+size_t conf_restart_only_diff(const pp_config *a, const pp_config *b,
+                              void (*changed)(const char *name, void *ud), void *ud);
+
+/* Swaps the values of the restart-only settings of a and b (a reload's new
+ * configuration takes the running ones; swapping again undoes it). */
+void conf_restart_only_swap(pp_config *a, pp_config *b);
+
 /* A collector's option by key, or NULL. */
 const char *conf_collector_option(const conf_collector *c, const char *key);
 

@@ -29,7 +29,8 @@
  *     AUTH_FAIL_MAX wrong tokens within AUTH_FAIL_WINDOW_S seconds an address
  *     gets 429 with Retry-After until the window ends; wrong tokens are
  *     logged with the address, once per window;
- *   - bodies are only buffered for POST /api/v1/observations, at most
+ *   - bodies are only buffered for a route that takes one (api.h:
+ *     api_route_takes_body, POST /api/v1/observations), at most
  *     http.max_body each (a larger one is read and dropped, then 413) and
  *     http.max_buffered for all connections together (past it: 503 with
  *     Retry-After, at once when Content-Length tells); any other body is
@@ -553,7 +554,8 @@ static enum MHD_Result first_call(http_server *srv, struct MHD_Connection *conn,
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
         return refuse(conn, 400, "an HTTP/1.1 request needs a Host header", 0);
 
-    if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/observations") == 0) {
+    api_match m;
+    if (api_route_match(method, url, &m) == 0 && api_route_takes_body(m.route)) {
         addr_key a;
         char text[INET6_ADDRSTRLEN];
         if (peer) {
@@ -794,8 +796,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     /* before the daemon is ready api_handle() answers every route with 503 */
-    if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "GET") == 0 && !hc->too_large &&
-        app_ready(srv->app))
+    api_match m;
+    if (strcmp(method, "GET") == 0 && api_route_match(method, url, &m) == 0 &&
+        api_route_is_stream(m.route) && !hc->too_large && app_ready(srv->app))
         return sse_start(srv, conn);
 
     api_response r;

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert.h"
 #include "log.h"
 #include "pace.h"
 #include "store.h"
@@ -146,11 +147,11 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
     int rc = -1;
     double *values = NULL, *paces = NULL;
     const pp_indicator *ind;
+    pp_view view; /* the series and its targets are copied under it, written after it */
 
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    db_rdlock(app->db);
-    ind = pp_catalog_indicator(&app->cfg->catalog, indicator);
-    const db_series *s = db_series_get(app->db, park, indicator);
+    view_begin(app, &view);
+    ind = pp_catalog_indicator(&view.cfg->catalog, indicator);
+    const db_series *s = db_series_get(view.db, park, indicator);
     if (ind == NULL || db_series_last(s) < 0) {
         rc = 0; /* nothing to write: unknown to the configuration, or only a target */
         goto out;
@@ -168,7 +169,7 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
         values[i] = NAN;
         double target;
         int period = first + (int)i;
-        paces[i] = db_target(app->db, park, indicator, pp_period_year(period), &target)
+        paces[i] = db_target(view.db, park, indicator, pp_period_year(period), &target)
                        ? pace_expected(ind, period, target) : NAN;
     }
     db_vintage v;
@@ -176,15 +177,13 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
         values[p - first] = v.value;
     store_series ss = { .park = park, .indicator = indicator, .first_period = first, .n = n,
                         .value = values, .pace = paces, .changed_from = changed_from };
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    view_end(&view);
     rc = store_write(app->rrd_dir, &ss);
     free(values);
     free(paces);
     return rc;
 out:
-    db_unlock(app->db);
-    pthread_rwlock_unlock(&app->cfg_lock);
+    view_end(&view);
     free(values);
     free(paces);
     return rc;
@@ -265,8 +264,28 @@ size_t ingest_retry_dirty(pp_app *app, bool force)
     return left;
 }
 
+/* The alert decisions for the series a commit touched (ingest lock held): the
+ * alert engine journals them after the figures and publishes them. */
+static void evaluate_touched(pp_app *app, const touched *tv, size_t n)
+{
+    const char **parks = calloc(n, sizeof *parks);
+    const char **inds = calloc(n, sizeof *inds);
+    if (parks && inds) {
+        for (size_t i = 0; i < n; i++) {
+            parks[i] = tv[i].park;
+            inds[i] = tv[i].indicator;
+        }
+        alert_evaluate(app->alerts, parks, inds, n, false);
+    } else {
+        alert_evaluate(app->alerts, NULL, NULL, 0, true); /* out of memory: every series */
+    }
+    free(parks);
+    free(inds);
+}
+
 /* Journals (with the n_dl deliveries they came from, in the same batch),
- * applies and stores. Called with the ingest lock held. What is new is moved
+ * applies, stores and evaluates the alerts of what changed: the one writer
+ * path of the daemon (app.h). Called with the ingest lock held. What is new is moved
  * to the front of obs and tg (their order kept), so the arrays are the
  * caller's scratch afterwards. INGEST_ERROR with nothing taken when stopping
  * (see the top of the file). */
@@ -342,7 +361,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     /* The journal is the truth: an RRD file that fails to write is logged and
      * its series left dirty (store.h), the figures stay accepted. When these
      * files could be written, the dirty ones of earlier commits are retried
-     * too; until they are, main.c writes no clean-stop marker. When stopping,
+     * too; until they are, app_stop writes no clean-stop marker. When stopping,
      * the files not yet written are marked dirty the same way, so the next
      * start rebuilds them. */
     size_t rrd_failed = 0;
@@ -363,19 +382,8 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     app_count(&app->n_obs_accepted, res->n_obs);
     app_count(&app->n_obs_unchanged, res->n_unchanged);
     app_count(&app->n_targets_accepted, res->n_targets);
-    if (n_touched > 0 && app->on_change) {
-        const char **parks = calloc(n_touched, sizeof *parks);
-        const char **inds = calloc(n_touched, sizeof *inds);
-        if (parks && inds) {
-            for (size_t i = 0; i < n_touched; i++) {
-                parks[i] = tv[i].park;
-                inds[i] = tv[i].indicator;
-            }
-            app->on_change(app, app->on_change_ud, parks, inds, n_touched);
-        }
-        free(parks);
-        free(inds);
-    }
+    if (n_touched > 0 && app->alerts)
+        evaluate_touched(app, tv, n_touched);
     st = INGEST_OK;
 out:
     free(tv);
@@ -785,8 +793,8 @@ static int replay_one(const journal_record *r, void *ud)
     } else if (r->type == JREC_TARGET) {
         if (db_add_target(app->db, &r->target) < 0)
             return -ENOMEM;
-    } else if (r->type == JREC_EVENT && app->on_event) {
-        app->on_event(app, app->on_event_ud, r->event);
+    } else if (r->type == JREC_EVENT && app->alerts) {
+        alert_replay_event(app->alerts, r->event); /* not an alert event: ignored */
     } /* JREC_DELIVERY: the journal itself remembers them (journal_delivery_known) */
     return 0;
 }
@@ -823,4 +831,13 @@ int ingest_rebuild_all(pp_app *app)
             failed++;
     free(keys);
     return failed;
+}
+
+void ingest_evaluate_all(pp_app *app)
+{
+    if (app->alerts == NULL)
+        return;
+    pthread_mutex_lock(&app->ingest_lock);
+    alert_evaluate(app->alerts, NULL, NULL, 0, true);
+    pthread_mutex_unlock(&app->ingest_lock);
 }

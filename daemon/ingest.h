@@ -3,6 +3,10 @@
  * flow): CSV or parsed figures → validation against the configuration (csv.c)
  * → journal (fsync) → db → RRD files. Spool files, exec output and HTTP POSTs
  * all come through here, so they are refused and acknowledged the same way.
+ * It is the daemon's one writer path (app.h): a commit journals the figures,
+ * applies them to the db, writes the RRD files, then has the alert engine
+ * decide for the series it touched (alert_evaluate, under the ingest lock, in
+ * the thread that ingested).
  */
 #ifndef PP_INGEST_H
 #define PP_INGEST_H
@@ -70,7 +74,14 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
 ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg,
                              size_t n_tg, ingest_result *res);
 
-/* Replays the journal into the db (at start-up, before anything is served). */
+/* Re-evaluates the alerts of every configured series (a new day may make a
+ * figure overdue; a reload may change thresholds): takes the ingest lock, as
+ * a commit evaluates the series it touched under it. Nothing without
+ * app->alerts. */
+void ingest_evaluate_all(pp_app *app);
+
+/* Replays the journal into the db, and its alert events into app->alerts
+ * when there is one (at start-up, before anything is served). */
 int ingest_replay(pp_app *app);
 
 /* Rewrites every series' RRD file from the db (parkpulsed --rebuild, or after

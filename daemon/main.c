@@ -1,82 +1,35 @@
 /*
- * main.c — parkpulsed: start-up order, the main loop and shutdown.
+ * main.c — parkpulsed: its options, the main loop (signals, the watchdog, the
+ * day's change, SIGHUP's reload) and the systemd notifications.
  *
- * Start-up follows SPEC §11: configuration (refused with file:line on error,
- * also for what would fail later: preflight.c),
- * the state directory and its lock, the graph workers (forked while no other
- * thread exists), the HTTP socket (answering 503 "starting" to everything),
- * the journal replayed into memory, RRD files rebuilt if the last stop was
- * not clean, the bus, every status evaluated, the collectors started (each
- * one's init() has returned: the spool's inotify watch exists). Only then is
- * the daemon ready: /healthz answers 200 and systemd hears READY=1. A client
- * that waits for that loses no file to the start-up: whatever reaches the
- * spool from then on is seen by the watch.
+ * The daemon itself is made and undone by app_open/app_start/app_stop
+ * (app.c), in the start-up order of docs/ARCHITECTURE.md: configuration
+ * (refused with file:line on error, also for what would fail later:
+ * preflight.c), the state directory and its lock, the
+ * graph workers, the HTTP socket (503 "starting" to everything), the journal
+ * replayed, RRD files rebuilt if the last stop was not clean, the bus, every
+ * status evaluated, the collectors started. Only then is the daemon ready:
+ * /healthz answers 200 and systemd hears READY=1.
  *
- * Signals are blocked in every thread and taken synchronously by
- * the main loop with sigtimedwait(), so no work ever happens in a handler.
- * The locks are taken in the order written down in app.h.
+ * Signals are blocked in every thread and taken synchronously by the main
+ * loop with sigtimedwait(), so no work ever happens in a handler. The locks
+ * are taken in the order written down in app.h.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "alert.h"
-#include "api.h"
 #include "app.h"
-#include "bus.h"
-#include "graph.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
 #include "notify.h"
 #include "plugin.h"
-#include "store.h"
 #include "preflight.h"
-
-#define EX_USAGE_ 64
-#define EX_DATAERR_ 65
-#define EX_SOFTWARE_ 70
-#define EX_CANTCREAT_ 73
-#define EX_IOERR_ 74
-#define EX_CONFIG_ 78
-
-/* ---- the hooks that connect the rooms (ingest → alerts → bus, SSE) ---- */
-
-static void on_journal_event(pp_app *app, void *ud, const char *payload)
-{
-    alert_replay_event(app->alerts, payload);
-}
-
-static void on_figures_changed(pp_app *app, void *ud, const char *const *parks,
-                               const char *const *indicators, size_t n)
-{
-    alert_evaluate(app->alerts, parks, indicators, n, false);
-}
-
-static void on_alerts_raised(void *ud) { http_sse_wake(ud, false); }
-
-static const char *bus_clock(char *buf, size_t len, void *ud)
-{
-    return app_format_time(app_now(ud), buf, len);
-}
-
-/* Re-evaluates every series (staleness depends on the date). */
-static void evaluate_all(pp_app *app)
-{
-    pthread_mutex_lock(&app->ingest_lock);
-    alert_evaluate(app->alerts, NULL, NULL, 0, true);
-    pthread_mutex_unlock(&app->ingest_lock);
-}
 
 /* true when an indicator's definition that shapes the RRD `pace` DS changed. */
 static bool pace_shape_changed(const pp_config *a, const pp_config *b)
@@ -93,25 +46,27 @@ static bool pace_shape_changed(const pp_config *a, const pp_config *b)
     return false;
 }
 
-static void warn_restart_only(const pp_config *old, const pp_config *cur)
+static void warn_restart_only(const char *name, void *ud)
 {
-    static const struct { const char *name; size_t off; } fields[] = {
-        { "state_dir", offsetof(pp_config, state_dir) },
-        { "timezone", offsetof(pp_config, timezone) },
-        { "http.listen", offsetof(pp_config, http_listen) },
-        { "bus.publish", offsetof(pp_config, bus_publish) },
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        const char *a = *(char *const *)((const char *)old + fields[i].off);
-        const char *b = *(char *const *)((const char *)cur + fields[i].off);
-        if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
-            log_warn("config", "%s changed: it takes effect at the next restart", fields[i].name);
-    }
+    log_warn("config", "%s changed: it takes effect at the next restart", name);
+}
+
+/* Swaps cur in for the running configuration (what only a restart can
+ * change stays as it runs); returns the one it replaced. */
+static pp_config *swap_config(pp_app *app, pp_config *cur)
+{
+    pthread_rwlock_wrlock(&app->cfg_lock);
+    pp_config *old = app->cfg;
+    conf_restart_only_swap(cur, old);
+    app->cfg = cur;
+    app->cfg_generation++;
+    pthread_rwlock_unlock(&app->cfg_lock);
+    return old;
 }
 
 /* SIGHUP: read the configuration anew; swap it in only when it is valid and
  * its collectors start, else keep the running one. */
-static void reload(pp_app *app, const char *file, plugin_set **plugins)
+static void reload(pp_app *app, const char *file)
 {
     char err[8192] = "";
     notify_send("RELOADING=1");
@@ -123,37 +78,16 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
         notify_send("READY=1\nSTATUS=reload refused: configuration errors (see the log)");
         return;
     }
-    warn_restart_only(app->cfg, cur);
-    plugin_stop_all(*plugins);
-    *plugins = NULL;
-    pthread_rwlock_wrlock(&app->cfg_lock);
-    pp_config *old = app->cfg;
-    /* what only a restart can change stays as it runs */
-    char **keep[] = { &cur->state_dir, &cur->timezone, &cur->http_listen, &cur->bus_publish };
-    char **from[] = { &old->state_dir, &old->timezone, &old->http_listen, &old->bus_publish };
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-        char *t = *keep[i];
-        *keep[i] = *from[i];
-        *from[i] = t;
-    }
-    app->cfg = cur;
-    app->cfg_generation++;
-    pthread_rwlock_unlock(&app->cfg_lock);
+    conf_restart_only_diff(app->cfg, cur, warn_restart_only, NULL);
+    plugin_stop_all(app->run.plugins);
+    app->run.plugins = NULL;
+    pp_config *old = swap_config(app, cur);
 
-    *plugins = plugin_start_all(app, cur);
-    if (*plugins == NULL) {
+    app->run.plugins = plugin_start_all(app, cur);
+    if (app->run.plugins == NULL) {
         log_err("config", "reload refused: a collector of the new configuration failed to start");
-        pthread_rwlock_wrlock(&app->cfg_lock);
-        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-            char *t = *keep[i];
-            *keep[i] = *from[i];
-            *from[i] = t;
-        }
-        app->cfg = old;
-        app->cfg_generation++;
-        pthread_rwlock_unlock(&app->cfg_lock);
-        conf_free(cur);
-        *plugins = plugin_start_all(app, old);
+        conf_free(swap_config(app, old));
+        app->run.plugins = plugin_start_all(app, old);
         notify_send("READY=1\nSTATUS=reload refused: a collector failed to start");
         return;
     }
@@ -166,10 +100,48 @@ static void reload(pp_app *app, const char *file, plugin_set **plugins)
         pthread_mutex_unlock(&app->ingest_lock);
         log_info("config", "indicator definitions changed: %d RRD file(s) failed to rebuild", failed);
     }
-    evaluate_all(app);
+    ingest_evaluate_all(app);
     log_info("config", "configuration reloaded: %zu parks, %zu indicators, %zu collectors",
              cur->catalog.n_parks, cur->catalog.n_indicators, cur->n_collectors);
     notify_send("READY=1\nSTATUS=running");
+}
+
+static int local_day(const pp_app *app)
+{
+    int y, m, d;
+    app_local_date(app_now(app), &y, &m, &d);
+    return y * 10000 + m * 100 + d;
+}
+
+/* Until SIGTERM or SIGINT: SIGHUP reloads; at least every second the
+ * watchdog, the event streams' keep-alives, the alerts the journal could not
+ * take, a new day's evaluation and the RRD files that failed. */
+static void main_loop(pp_app *app, const char *conf_file, const sigset_t *sigs)
+{
+    uint64_t wd_usec = notify_watchdog_usec();
+    int last_day = local_day(app);
+    for (;;) {
+        /* wake at least twice per watchdog interval, and every second for the clock */
+        struct timespec ts = { 1, 0 };
+        if (wd_usec && wd_usec / 2 < 1000000)
+            ts = (struct timespec){ 0, (long)(wd_usec / 2 * 1000) };
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info("main", "stopping (signal %d)", sig);
+            return;
+        }
+        if (sig == SIGHUP)
+            reload(app, conf_file);
+        if (wd_usec)
+            notify_send("WATCHDOG=1");
+        http_sse_wake(app->run.http, true);
+        alert_retry_pending(app->alerts); /* alerts the journal could not take (a full disk) */
+        if (local_day(app) != last_day) {
+            last_day = local_day(app);
+            ingest_evaluate_all(app); /* a new day: figures may have become overdue */
+        }
+        ingest_retry_dirty(app, false); /* RRD files that failed; nothing when none did */
+    }
 }
 
 static void usage(FILE *f)
@@ -188,111 +160,9 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+/* Parses the command line into o; returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, app_options *o, bool *check_only)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, mode) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, mode) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-/* The clean-stop marker: present (with the journal's record count) only
- * between a clean stop and the next start; without it the RRD files may lag
- * the journal and are rebuilt. */
-static bool clean_marker_matches(const char *rrd_dir, uint64_t count)
-{
-    char path[4200], buf[64];
-    snprintf(path, sizeof path, "%s/.clean", rrd_dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    bool ok = fgets(buf, sizeof buf, f) != NULL && strtoull(buf, NULL, 10) == count;
-    fclose(f);
-    /* Gone for good before any RRD write: store.c does not fsync the files, so
-     * a crash from here on must find no marker and rebuild them all. */
-    int dfd = open(rrd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (unlink(path) != 0 || dfd < 0 || fsync(dfd) != 0) {
-        log_err("main", "cannot remove %s durably: %s", path, strerror(errno));
-        ok = false;
-    }
-    if (dfd >= 0)
-        close(dfd);
-    return ok;
-}
-
-static void write_clean_marker(const char *rrd_dir, uint64_t count)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.clean", rrd_dir);
-    /* a series whose RRD write failed (store.h) is not in its file yet */
-    size_t dirty = store_dirty_count(rrd_dir);
-    if (dirty > 0) {
-        log_warn("main", "%zu RRD file(s) could not be written: no clean-stop marker, they are "
-                 "rebuilt at the next start", dirty);
-        return;
-    }
-    /* The RRD files are written without fsync (store.c): make them durable
-     * first, so that the marker never vouches for what is only in memory. */
-    int dfd = open(rrd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || syncfs(dfd) != 0) {
-        log_err("main", "cannot sync the RRD files in %s: %s; they are rebuilt at the next start",
-                rrd_dir, strerror(errno));
-        if (dfd >= 0)
-            close(dfd);
-        return;
-    }
-    close(dfd);
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return;
-    fprintf(f, "%llu\n", (unsigned long long)count);
-    fflush(f);
-    fsync(fileno(f));
-    fclose(f);
-}
-
-/* Raises the soft limit of open descriptors to the hard one (the unit's
- * LimitNOFILE): connections are bounded by configuration, not by the default
- * soft limit of 1,024. */
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
-        return;
-    rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        log_warn("main", "cannot raise the open-files limit from %llu to %llu: %s",
-                 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
-}
-
-int main(int argc, char **argv)
-{
-    const char *conf_file = "/etc/parkpulse/parkpulse.conf";
-    const char *now_arg = NULL;
-    bool foreground = false, rebuild = false, recover = false, check_only = false;
-    int rc = EX_SOFTWARE_, lock_fd = -1;
-    pp_app app;
-    http_server *http = NULL;
-    plugin_set *plugins = NULL;
-    char err[8192];
-
-    /* Large transient buffers (a CSV file being read, a status answer being
-     * built) are mapped and unmapped rather than left in the heap: glibc's
-     * default raises this threshold after the first such free, after which a
-     * 5 MB answer stays in the RSS for good. */
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
         { "now", required_argument, NULL, 'N' },    { "rebuild", no_argument, NULL, 'R' },
@@ -302,55 +172,58 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "c:fth", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': conf_file = optarg; break;
-        case 'f': foreground = true; break;
-        case 'N': now_arg = optarg; break;
-        case 'R': rebuild = true; break;
-        case 'V': recover = rebuild = true; break;
-        case 't': check_only = true; break;
+        case 'c': o->conf_file = optarg; break;
+        case 'f': o->foreground = true; break;
+        case 'N': o->now = optarg; break;
+        case 'R': o->rebuild = true; break;
+        case 'V': o->recover = o->rebuild = true; break;
+        case 't': *check_only = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return EX_USAGE_;
+        default: usage(stderr); return APP_EX_USAGE;
         }
     }
     if (optind != argc) {
         usage(stderr);
-        return EX_USAGE_;
+        return APP_EX_USAGE;
     }
+    return -1;
+}
 
-    memset(&app, 0, sizeof app);
-    log_open(foreground || rebuild || check_only);
-    int lrc = app_locks_init(&app);
-    if (lrc != 0) {
-        log_err("main", "cannot initialise the locks: %s", strerror(-lrc));
-        return EX_SOFTWARE_;
+/* -t: loads the configuration, says what it holds. */
+static int check_config(const char *file, bool foreground)
+{
+    char err[8192] = "";
+    pp_config *cfg = conf_load(file, err, sizeof err);
+    if (cfg == NULL || preflight_check(cfg, err, sizeof err, NULL, 0) > 0) {
+        fprintf(stderr, "%s", err); /* once: -t runs in the foreground */
+        conf_free(cfg);
+        return APP_EX_CONFIG;
     }
-    raise_nofile();
+    printf("%s: configuration OK (%zu parks, %zu indicators, %zu collectors)\n", file,
+           cfg->catalog.n_parks, cfg->catalog.n_indicators, cfg->n_collectors);
+    conf_free(cfg);
+    return 0;
+}
 
-    err[0] = '\0';
-    app.cfg = conf_load(conf_file, err, sizeof err);
-    if (app.cfg == NULL || (!rebuild && preflight_check(app.cfg, err, sizeof err, NULL, 0) > 0)) {
-        /* once: on stderr, and in the system log only when logging goes there */
-        fprintf(stderr, "%s", err);
-        if (!(foreground || rebuild || check_only))
-            for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-                log_err("config", "%s", line);
-        conf_free(app.cfg);
-        return EX_CONFIG_;
-    }
-    if (check_only) {
-        printf("%s: configuration OK (%zu parks, %zu indicators, %zu collectors)\n", conf_file,
-               app.cfg->catalog.n_parks, app.cfg->catalog.n_indicators, app.cfg->n_collectors);
-        conf_free(app.cfg);
-        return 0;
-    }
-    setenv("TZ", app.cfg->timezone, 1);
-    tzset();
-    if (now_arg && app_parse_time(now_arg, &app.fixed_now) != 0) {
-        fprintf(stderr, "parkpulsed: bad --now '%s'\n", now_arg);
-        conf_free(app.cfg);
-        return EX_USAGE_;
-    }
-    app.started_at = app_now(&app);
+int main(int argc, char **argv)
+{
+    app_options o = { .conf_file = "/etc/parkpulse/parkpulse.conf", .alerts = true };
+    bool check_only = false;
+    pp_app app;
+
+    /* Large transient buffers (a CSV file being read, a status answer being
+     * built) are mapped and unmapped rather than left in the heap: glibc's
+     * default raises this threshold after the first such free, after which a
+     * 5 MB answer stays in the RSS for good. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+
+    int rc = parse_args(argc, argv, &o, &check_only);
+    if (rc >= 0)
+        return rc;
+    log_open(o.foreground || o.rebuild || check_only);
+    if (check_only)
+        return check_config(o.conf_file, o.foreground);
+    o.serve = !o.rebuild;
 
     /* Signals: blocked here, before any thread exists, so every thread inherits it. */
     sigset_t sigs;
@@ -361,169 +234,17 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char journal_dir[4200], lock_path[4200];
-    snprintf(journal_dir, sizeof journal_dir, "%s/journal", app.cfg->state_dir);
-    snprintf(app.rrd_dir, sizeof app.rrd_dir, "%s/rrd", app.cfg->state_dir);
-    snprintf(lock_path, sizeof lock_path, "%s/parkpulsed.lock", app.cfg->state_dir);
-    if (mkdir_p(app.cfg->state_dir, 0750) != 0 || mkdir_p(journal_dir, 0750) != 0 ||
-        mkdir_p(app.rrd_dir, 0755) != 0) {
-        log_err("main", "cannot create the state directory %s: %s", app.cfg->state_dir,
-                strerror(errno));
-        rc = EX_CANTCREAT_;
-        goto out;
+    bool clean = false; /* the clean-stop marker is refused anyway while an RRD file is dirty */
+    rc = app_open(&app, &o);
+    if (rc == 0 && o.rebuild) {
+        rc = app.run.rrd_failed ? APP_EX_IOERR : 0;
+        clean = true;
+    } else if (rc == 0 && (rc = app_start(&app)) == 0) {
+        notify_send("READY=1\nSTATUS=running");
+        main_loop(&app, o.conf_file, &sigs);
+        clean = true;
     }
-    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        log_err("main", "%s is in use by another parkpulsed (or unwritable): %s", app.cfg->state_dir,
-                strerror(errno));
-        rc = EX_CANTCREAT_;
-        goto out;
-    }
-    if (!rebuild) {
-        /* graph workers are forked now, while this process has no other thread */
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        app.graphs = graph_pool_start(app.rrd_dir, ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu);
-        app.graph_cache = graph_cache_new(32u << 20);
-        if (app.graphs == NULL || app.graph_cache == NULL)
-            log_warn("graph", "no graph workers: graphs are rendered in-process, one at a time");
-        /* early, so that a supervisor sees 503 "starting" rather than nothing
-         * while the journal is replayed; app.ready is still false */
-        http = http_start(&app);
-        if (http == NULL) {
-            rc = EX_SOFTWARE_;
-            goto out;
-        }
-    }
-    /* a journal emptied in a used state directory is damage, not a new start */
-    int jc = recover ? journal_recover(journal_dir, app.rrd_dir)
-                     : journal_check(journal_dir, app.rrd_dir, err, sizeof err);
-    if (jc != 0) {
-        if (jc > 0) {
-            log_err("main", "refusing to start: %s", err);
-            if (!foreground)
-                fprintf(stderr, "parkpulsed: refusing to start: %s\n", err);
-        }
-        rc = jc > 0 ? EX_DATAERR_ : EX_IOERR_;
-        goto out;
-    }
-    if (journal_open(journal_dir, &app.journal) != 0) {
-        rc = EX_IOERR_;
-        goto out;
-    }
-    app.db = db_new();
-    app.alerts = alert_new(&app);
-    app.on_event = on_journal_event;
-    if (app.db == NULL || app.alerts == NULL || ingest_replay(&app) != 0) {
-        rc = EX_IOERR_;
-        goto out;
-    }
-    uint64_t count = journal_count(app.journal);
-    log_info("main", "journal replayed: %llu records, %zu series", (unsigned long long)count,
-             db_series_count(app.db));
-    /* the marker goes first, also for --rebuild: a crash amid the rebuild must
-     * not leave it vouching for half-written files */
-    if (!clean_marker_matches(app.rrd_dir, count) || rebuild) {
-        int failed = ingest_rebuild_all(&app);
-        log_info("main", "RRD files rebuilt from the journal (%d failed)", failed);
-        if (rebuild) {
-            write_clean_marker(app.rrd_dir, count);
-            rc = failed ? EX_IOERR_ : 0;
-            goto out;
-        }
-    }
-
-    bus_options bo = {
-        .endpoint = app.cfg->bus_publish, .heartbeat_s = app.cfg->bus_heartbeat,
-        .hwm = app.cfg->bus_hwm, .curve_secret_key_file = app.cfg->bus_curve_secret_key,
-        .curve_clients_dir = app.cfg->bus_curve_clients, .now_fn = bus_clock, .now_ud = &app,
-        .seq = alert_seq(app.alerts), .max_connections = app.cfg->bus_max_connections,
-        .reserve_fds = HTTP_FD_RESERVE + app.cfg->http_max_connections + app.cfg->http_max_streams,
-    };
-    app.bus = bus_open(&bo, err, sizeof err);
-    if (app.bus == NULL) {
-        log_err("bus", "alert bus %s: %s", app.cfg->bus_publish, err);
-        rc = EX_SOFTWARE_;
-        goto out;
-    }
-    log_info("bus", "publishing alerts on %s", bus_endpoint(app.bus));
-    if (bus_curve_public_key(app.bus))
-        log_info("bus", "CURVE on: subscribers need the server public key %s",
-                 bus_curve_public_key(app.bus));
-    alert_set_bus(app.alerts, app.bus);
-    alert_set_listener(app.alerts, on_alerts_raised, http);
-    app.on_change = on_figures_changed;
-    evaluate_all(&app); /* what changed while we were down, and staleness */
-    malloc_trim(0);     /* hand back what the replay's temporaries left free */
-    int last_day = 0;
-    {
-        int y, m, d;
-        app_local_date(app_now(&app), &y, &m, &d);
-        last_day = y * 10000 + m * 100 + d;
-    }
-    plugins = plugin_start_all(&app, app.cfg);
-    if (plugins == NULL) {
-        rc = EX_CONFIG_;
-        goto out;
-    }
-    /* ready: journal replayed, statuses evaluated, every collector watching */
-    atomic_store_explicit(&app.ready, true, memory_order_release);
-    log_info("main", "parkpulsed ready: http port %d, %zu collector(s)", http_port(http),
-             plugin_count(plugins));
-    notify_send("READY=1\nSTATUS=running");
-    uint64_t wd_usec = notify_watchdog_usec();
-
-    for (;;) {
-        /* wake at least twice per watchdog interval, and every second for the clock */
-        struct timespec ts = { 1, 0 };
-        if (wd_usec && wd_usec / 2 < 1000000)
-            ts = (struct timespec){ 0, (long)(wd_usec / 2 * 1000) };
-        int sig = sigtimedwait(&sigs, NULL, &ts);
-        if (sig == SIGTERM || sig == SIGINT) {
-            log_info("main", "stopping (signal %d)", sig);
-            break;
-        }
-        if (sig == SIGHUP)
-            reload(&app, conf_file, &plugins);
-        if (wd_usec)
-            notify_send("WATCHDOG=1");
-        http_sse_wake(http, true);
-        alert_retry_pending(app.alerts); /* alerts the journal could not take (a full disk) */
-        int y, m, d;
-        app_local_date(app_now(&app), &y, &m, &d);
-        if (y * 10000 + m * 100 + d != last_day) {
-            last_day = y * 10000 + m * 100 + d;
-            evaluate_all(&app); /* a new day: figures may have become overdue */
-        }
-        ingest_retry_dirty(&app, false); /* RRD files that failed; nothing when none did */
-    }
-    rc = 0;
-out:
     notify_send("STOPPING=1");
-    atomic_store(&app.stopping, true); /* ingest gives up between pieces of work */
-    plugin_stop_all(plugins);
-    app.on_change = NULL;
-    http_stop(http);
-    api_cache_clear();
-    bus_close(app.bus);
-    graph_pool_stop(app.graphs);
-    graph_cache_free(app.graph_cache);
-    if (app.journal) {
-        /* the marker waits for every RRD file; the retry is bounded while
-         * stopping, and what is left dirty is rebuilt at the next start */
-        if (rc == 0)
-            ingest_retry_dirty(&app, true);
-        pthread_mutex_lock(&app.ingest_lock);
-        if (rc == 0)
-            write_clean_marker(app.rrd_dir, journal_count(app.journal));
-        journal_close(app.journal);
-        pthread_mutex_unlock(&app.ingest_lock);
-    }
-    alert_free(app.alerts);
-    db_free(app.db);
-    conf_free(app.cfg);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    pthread_mutex_destroy(&app.ingest_lock);
-    pthread_rwlock_destroy(&app.cfg_lock);
+    app_stop(&app, clean);
     return rc;
 }

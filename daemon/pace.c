@@ -254,6 +254,58 @@ static void msg_pace_words(msgbuf *b, const pace_result *r)
                 fmt_pct(r->pace_pct, p, sizeof p), fmt_pct(fabs(r->gap), g, sizeof g));
 }
 
+/* The gap's words of the message: msg_pace_words for cumulative and
+ * completion, "低于|高于目标(t%)g个百分点" or "与目标(t%)持平" for rates,
+ * "落后|领先n位" or "达到目标" for ranks; nothing without a gap. */
+static void msg_gap(msgbuf *b, const pp_indicator *ind, double value, double target,
+                    const pace_result *r)
+{
+    const char *unit = ind->unit ? ind->unit : "";
+    char t[64], g[64];
+    if (!r->has_gap)
+        return;
+    switch (ind->kind) {
+    case PP_KIND_CUMULATIVE:
+    case PP_KIND_COMPLETION:
+        msg_pace_words(b, r);
+        break;
+    case PP_KIND_RATE: {
+        const char *shown_unit = unit_is_percent(unit) ? "%" : unit;
+        fmt_value(target, t, sizeof t);
+        /* Compare at the shown precision so "持平" matches what is printed. */
+        double diff = value - target;
+        bool even = unit_is_percent(unit) ? round1(fabs(diff)) == 0.0
+                                          : pace_round2(fabs(diff)) == 0.0;
+        const char *goal = ind->direction == PP_DIR_LOWER ? "目标上限" : "目标";
+        if (even) {
+            msg_add(b, "与%s(%s%s)持平", goal, t, shown_unit);
+            break;
+        }
+        msg_add(b, "%s%s(%s%s)", diff < 0 ? "低于" : "高于", goal, t, shown_unit);
+        msg_rate_amount(b, fabs(diff), shown_unit);
+        break;
+    }
+    case PP_KIND_RANK:
+        if (pace_round2(r->gap) == 0.0)
+            msg_add(b, "达到目标");
+        else
+            msg_add(b, "%s%s位", r->gap < 0 ? "落后" : "领先", fmt_value(fabs(r->gap), g, sizeof g));
+        break;
+    default:
+        break;
+    }
+}
+
+void pace_gap_words(const pp_indicator *ind, double value, double target, const pace_result *r,
+                    char *out, size_t len)
+{
+    msgbuf b = { out, len, 0 };
+    if (len == 0)
+        return;
+    out[0] = '\0';
+    msg_gap(&b, ind, value, target, r);
+}
+
 static void build_message(const pace_input *in, const pace_result *r, int required,
                           char *out, size_t outlen)
 {
@@ -262,7 +314,7 @@ static void build_message(const pace_input *in, const pace_result *r, int requir
     const char *label = ind->label ? ind->label : ind->id;
     const char *unit = ind->unit ? ind->unit : "";
     int m = period_month(in->period);
-    char v[64], t[64], c[64], g[64];
+    char v[64], t[64], c[64];
     msgbuf b = {out, outlen, 0};
     out[0] = '\0';
 
@@ -286,11 +338,11 @@ static void build_message(const pace_input *in, const pace_result *r, int requir
             break;
         }
         msg_add(&b, "为全年目标的%s%%，", fmt_pct(r->completion_pct, c, sizeof c));
-        msg_pace_words(&b, r);
+        msg_gap(&b, ind, in->value, in->target, r);
         break;
     case PP_KIND_COMPLETION:
         msg_add(&b, "完成全年目标的%s%%，", v);
-        msg_pace_words(&b, r);
+        msg_gap(&b, ind, in->value, in->target, r);
         break;
     case PP_KIND_RATE: {
         const char *shown_unit = unit_is_percent(unit) ? "%" : unit;
@@ -299,18 +351,7 @@ static void build_message(const pace_input *in, const pace_result *r, int requir
             msg_add(&b, "未设目标");
             break;
         }
-        fmt_value(in->target, t, sizeof t);
-        /* Compare at the shown precision so "持平" matches what is printed. */
-        double diff = in->value - in->target;
-        bool even = unit_is_percent(unit) ? round1(fabs(diff)) == 0.0
-                                          : pace_round2(fabs(diff)) == 0.0;
-        const char *goal = ind->direction == PP_DIR_LOWER ? "目标上限" : "目标";
-        if (even) {
-            msg_add(&b, "与%s(%s%s)持平", goal, t, shown_unit);
-            break;
-        }
-        msg_add(&b, "%s%s(%s%s)", diff < 0 ? "低于" : "高于", goal, t, shown_unit);
-        msg_rate_amount(&b, fabs(diff), shown_unit);
+        msg_gap(&b, ind, in->value, in->target, r);
         break;
     }
     case PP_KIND_RANK:
@@ -320,11 +361,7 @@ static void build_message(const pace_input *in, const pace_result *r, int requir
             break;
         }
         msg_add(&b, "目标第%s位，", fmt_value(in->target, t, sizeof t));
-        if (pace_round2(r->gap) == 0.0)
-            msg_add(&b, "达到目标");
-        else
-            msg_add(&b, "%s%s位", r->gap < 0 ? "落后" : "领先",
-                    fmt_value(fabs(r->gap), g, sizeof g));
+        msg_gap(&b, ind, in->value, in->target, r);
         break;
     default:
         msg_add(&b, "为%s%s", v, unit);

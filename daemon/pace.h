@@ -81,6 +81,14 @@ int pace_required_period(int today_year, int today_month, int today_day, int due
  * Month 1 is written "1月". */
 void pace_evaluate(const pace_input *in, pace_result *out);
 
+/* The gap's words of the message pace_evaluate writes for r (value and
+ * target being its input's): "低于序时进度(66.7%)2.6个百分点" or "与序时进度持平"
+ * (cumulative, completion), "高于目标(5%)1.0个百分点" (rate), "落后2位" or
+ * "达到目标" (rank); "" when r has no gap. Cut at a character boundary to
+ * fit len. */
+void pace_gap_words(const pp_indicator *ind, double value, double target, const pace_result *r,
+                    char *out, size_t len);
+
 /* Rounds to 2 decimals half away from zero, as JSON carries percentages and
  * points, robust to binary representation: 2.605 -> 2.61, -2.605 -> -2.61,
  * never -0. Non-finite values are returned as they are. */

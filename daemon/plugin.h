@@ -15,7 +15,7 @@ typedef struct plugin_set plugin_set;
  * Each collector's init() runs here, in the caller's thread, before any run()
  * thread starts: when this returns, every collector watches its input (the
  * spool's inotify watch is added by its init), which is what makes the daemon
- * ready (main.c). Returns the running set (possibly empty), or NULL when any
+ * ready (app_start, app.c). Returns the running set (possibly empty), or NULL when any
  * collector failed to load or initialise (each reason logged; none is left
  * running). Called with no lock held. */
 plugin_set *plugin_start_all(pp_app *app, const pp_config *cfg);

@@ -31,12 +31,20 @@
 #define PARKPULSE_VERSION "0.1"
 #endif
 
-int report_latest_period(const pp_app *app, const pp_indicator *ind)
+int report_latest_period(const pp_view *v, const pp_indicator *ind)
 {
     int best = -1;
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &v->cfg->catalog;
+    if (ind == NULL) {
+        for (size_t j = 0; j < cat->n_indicators; j++) {
+            int p = report_latest_period(v, &cat->indicators[j]);
+            if (p > best)
+                best = p;
+        }
+        return best;
+    }
     for (size_t i = 0; i < cat->n_parks; i++) {
-        const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
+        const db_series *s = db_series_get(v->db, cat->parks[i].id, ind->id);
         if (db_series_last(s) > best)
             best = db_series_last(s);
     }
@@ -48,10 +56,10 @@ static bool lower_is_better(const pp_indicator *ind)
     return ind->kind == PP_KIND_RANK || (ind->kind == PP_KIND_RATE && ind->direction == PP_DIR_LOWER);
 }
 
-static const pp_indicator *sort_ind; /* qsort has no context argument; callers hold a lock */
-
-static int cmp_rank(const void *pa, const void *pb)
+/* qsort_r's comparison; ctx is the indicator ranked on. */
+static int cmp_rank(const void *pa, const void *pb, void *ctx)
 {
+    const pp_indicator *ind = ctx;
     const series_status *a = pa, *b = pb;
     const pace_result *x = &a->pace, *y = &b->pace;
     if (x->has_gap != y->has_gap)
@@ -61,32 +69,26 @@ static int cmp_rank(const void *pa, const void *pb)
     if (x->has_completion && y->has_completion && x->completion_pct != y->completion_pct)
         return x->completion_pct > y->completion_pct ? -1 : 1;
     if (a->value != b->value) {
-        bool asc = lower_is_better(sort_ind);
+        bool asc = lower_is_better(ind);
         return (a->value < b->value) == asc ? -1 : 1;
     }
     return strcmp(a->park->id, b->park->id);
 }
 
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* Evaluates every park on ind at period, ranked. Returns a malloc'd array (caller frees). */
-static series_status *ranked(const pp_app *app, const pp_indicator *ind, int period, int64_t now,
-                             size_t *n)
+static series_status *ranked(const pp_view *view, const pp_indicator *ind, int period, size_t *n)
 {
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &view->cfg->catalog;
     series_status *v = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *v);
     *n = 0;
     if (v == NULL)
         return NULL;
     for (size_t i = 0; i < cat->n_parks; i++) {
-        const db_series *s = db_series_get(app->db, cat->parks[i].id, ind->id);
-        if (status_eval(app, &cat->parks[i], ind, s, period, now, &v[*n]))
+        const db_series *s = db_series_get(view->db, cat->parks[i].id, ind->id);
+        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n]))
             (*n)++;
     }
-    pthread_mutex_lock(&sort_lock);
-    sort_ind = ind;
-    qsort(v, *n, sizeof *v, cmp_rank);
-    pthread_mutex_unlock(&sort_lock);
+    qsort_r(v, *n, sizeof *v, cmp_rank, (void *)ind);
     return v;
 }
 
@@ -112,11 +114,11 @@ static void ranked_entry_json(jbuf *b, const series_status *st, size_t rank)
     jbuf_free(&tmp);
 }
 
-void report_ranking_json(const pp_app *app, const pp_indicator *ind, int period, int64_t now, jbuf *b)
+void report_ranking_json(const pp_view *view, const pp_indicator *ind, int period, jbuf *b)
 {
     char pbuf[16];
     size_t n = 0;
-    series_status *v = period >= 0 ? ranked(app, ind, period, now, &n) : NULL;
+    series_status *v = period >= 0 ? ranked(view, ind, period, &n) : NULL;
     jbuf_puts(b, "{");
     json_key(b, "indicator", true);
     json_str(b, ind->id);
@@ -154,13 +156,13 @@ static const char *status_zh(pp_status s)
 
 typedef void (*row_fn)(jbuf *b, const series_status *st, size_t rank, bool first);
 
-static void table_rows(const pp_app *app, int period, int64_t now, jbuf *b, row_fn fn)
+static void table_rows(const pp_view *view, int period, jbuf *b, row_fn fn)
 {
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &view->cfg->catalog;
     bool first = true;
     for (size_t j = 0; j < cat->n_indicators; j++) {
         size_t n;
-        series_status *v = ranked(app, &cat->indicators[j], period, now, &n);
+        series_status *v = ranked(view, &cat->indicators[j], period, &n);
         if (v == NULL) {
             b->failed = true;
             return;
@@ -180,7 +182,7 @@ static void row_json(jbuf *b, const series_status *st, size_t rank, bool first)
     ranked_entry_json(b, st, rank);
 }
 
-void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b)
+void report_table_json(const pp_view *v, int period, jbuf *b)
 {
     char pbuf[16];
     jbuf_puts(b, "{");
@@ -188,7 +190,7 @@ void report_table_json(const pp_app *app, int period, int64_t now, jbuf *b)
     json_str(b, pp_period_format(period, pbuf, sizeof pbuf));
     json_key(b, "rows", false);
     jbuf_puts(b, "[");
-    table_rows(app, period, now, b, row_json);
+    table_rows(v, period, b, row_json);
     jbuf_puts(b, "]}");
 }
 
@@ -233,19 +235,19 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
     jbuf_puts(b, "\r\n");
 }
 
-void report_table_csv(const pp_app *app, int period, int64_t now, jbuf *b)
+void report_table_csv(const pp_view *v, int period, jbuf *b)
 {
     jbuf_puts(b, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),"
                  "差距(百分点),同比(%),排名,状态,status,说明\r\n");
-    table_rows(app, period, now, b, row_csv);
+    table_rows(v, period, b, row_csv);
 }
 
-void report_table_csv_wide(const pp_app *app, int period, int64_t now, jbuf *b)
+void report_table_csv_wide(const pp_view *v, int period, jbuf *b)
 {
     static const char *const sub[] = { "累计值", "同比%", "全年目标", "完成%", "较序时(百分点)",
                                        "状态" };
     const size_t nsub = sizeof sub / sizeof sub[0];
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &v->cfg->catalog;
     char pbuf[16];
     bool *ind_on = calloc(cat->n_indicators ? cat->n_indicators : 1, sizeof *ind_on);
     bool *park_on = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *park_on);
@@ -256,9 +258,9 @@ void report_table_csv_wide(const pp_app *app, int period, int64_t now, jbuf *b)
     /* the indicators and parks with a figure that month */
     for (size_t i = 0; i < cat->n_parks; i++) {
         for (size_t j = 0; j < cat->n_indicators; j++) {
-            db_vintage v;
-            if (db_series_latest(db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id),
-                                 period, &v))
+            db_vintage vin;
+            if (db_series_latest(db_series_get(v->db, cat->parks[i].id, cat->indicators[j].id),
+                                 period, &vin))
                 park_on[i] = ind_on[j] = true;
         }
     }
@@ -294,8 +296,7 @@ void report_table_csv_wide(const pp_app *app, int period, int64_t now, jbuf *b)
             series_status st;
             if (!ind_on[j])
                 continue;
-            if (!status_eval(app, pk, ind, db_series_get(app->db, pk->id, ind->id), period, now,
-                             &st)) {
+            if (!status_eval(v, pk, ind, db_series_get(v->db, pk->id, ind->id), period, &st)) {
                 for (size_t k = 0; k < nsub; k++)
                     jbuf_puts(b, ",");
                 continue;
@@ -316,11 +317,11 @@ out:
     free(park_on);
 }
 
-void report_history_json(const pp_app *app, const pp_park *park, const pp_indicator *ind, int period,
+void report_history_json(const pp_view *view, const pp_park *park, const pp_indicator *ind, int period,
                          jbuf *b)
 {
     char pbuf[16], tbuf[40];
-    const db_series *s = db_series_get(app->db, park->id, ind->id);
+    const db_series *s = db_series_get(view->db, park->id, ind->id);
     db_vintage v;
     jbuf_puts(b, "{");
     json_key(b, "park", true);
@@ -475,7 +476,7 @@ static void process_metrics(jbuf *b)
  * _timestamp_seconds; the gap stays in percentage points (_pp) because it is
  * a difference of two percentages, not a share. Names and units go into
  * parkpulse_series_info, to be joined on park and indicator. */
-void report_metrics(const pp_app *app, int64_t now, jbuf *b)
+void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
 {
     static const metric_def defs[] = {
         { "parkpulse_value", "Latest figure of a series, in its unit (label unit)." },
@@ -488,7 +489,7 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                                                 "first day, 00:00 local time), unix seconds." },
         { "parkpulse_updated_timestamp_seconds", "When the figure in force was received, unix seconds." },
     };
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &view->cfg->catalog;
     size_t cap = cat->n_parks * cat->n_indicators;
     series_status *all = calloc(cap ? cap : 1, sizeof *all);
     size_t n = 0;
@@ -498,8 +499,8 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
     }
     for (size_t i = 0; i < cat->n_parks; i++)
         for (size_t j = 0; j < cat->n_indicators; j++)
-            if (status_eval(app, &cat->parks[i], &cat->indicators[j],
-                            db_series_get(app->db, cat->parks[i].id, cat->indicators[j].id), -1, now,
+            if (status_eval(view, &cat->parks[i], &cat->indicators[j],
+                            db_series_get(view->db, cat->parks[i].id, cat->indicators[j].id), -1,
                             &all[n]))
                 n++;
     jbuf_puts(b, "# HELP parkpulse_build_info The parkpulse version (label version), always 1.\n"
@@ -589,7 +590,7 @@ void report_metrics(const pp_app *app, int64_t now, jbuf *b)
                 (unsigned long long)app_counter(&app->n_targets_accepted),
                 (unsigned long long)(app->alerts ? alert_seq(app->alerts) : 0),
                 (unsigned long long)published, (unsigned long long)dropped,
-                db_series_count(app->db),
+                db_series_count(view->db),
                 (unsigned long long)(app->journal ? journal_count(app->journal) : 0));
     process_metrics(b);
 }

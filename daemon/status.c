@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
-                 const db_series *s, int period, int64_t now, series_status *out)
+bool status_eval(const pp_view *view, const pp_park *park, const pp_indicator *ind,
+                 const db_series *s, int period, series_status *out)
 {
     memset(out, 0, sizeof *out);
     int last = db_series_last(s), at = period < 0 ? last : period;
@@ -23,14 +23,14 @@ bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind
     out->yoy = v.yoy;
     out->updated_at = v.received_at;
     out->revision = (int)db_series_vintages(s, at, NULL, 0) - 1;
-    out->has_target = db_target(app->db, park->id, ind->id, pp_period_year(at), &out->target);
+    out->has_target = db_target(view->db, park->id, ind->id, pp_period_year(at), &out->target);
 
     pace_input in = { .ind = ind, .park_name = park->name, .period = at,
                       .value = v.value, .has_target = out->has_target, .target = out->target,
-                      .due_day = app->cfg->due_day };
+                      .due_day = view->cfg->due_day };
     pp_catalog_thresholds(park, ind, &in.warn, &in.crit);
-    if (now > 0)
-        app_local_date(now, &in.today_year, &in.today_month, &in.today_day);
+    if (view->now > 0)
+        app_local_date(view->now, &in.today_year, &in.today_month, &in.today_day);
     /* staleness applies to the latest figure only, not to a month looked up in the past */
     if (period >= 0 && last != at)
         in.today_year = 0;
@@ -103,9 +103,9 @@ void status_series_json(jbuf *b, const series_status *st)
     jbuf_puts(b, "}");
 }
 
-void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t now)
+void status_park_json(jbuf *b, const pp_view *v, const pp_park *park)
 {
-    const pp_catalog *cat = &app->cfg->catalog;
+    const pp_catalog *cat = &v->cfg->catalog;
     jbuf_puts(b, "{");
     json_key(b, "id", true);
     json_str(b, park->id);
@@ -123,7 +123,7 @@ void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t n
     for (size_t i = 0; i < cat->n_indicators; i++) {
         const pp_indicator *ind = &cat->indicators[i];
         series_status st;
-        if (!status_eval(app, park, ind, db_series_get(app->db, park->id, ind->id), -1, now, &st))
+        if (!status_eval(v, park, ind, db_series_get(v->db, park->id, ind->id), -1, &st))
             continue;
         if (!first)
             jbuf_puts(b, ",");
@@ -131,4 +131,46 @@ void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t n
         status_series_json(b, &st);
     }
     jbuf_puts(b, "]}");
+}
+
+int64_t status_points_json(jbuf *b, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                           int from, int to)
+{
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
+    char buf[16];
+    jbuf_puts(b, "{");
+    json_key(b, "park", true);
+    json_str(b, park->id);
+    json_key(b, "indicator", false);
+    json_str(b, ind->id);
+    json_key(b, "label", false);
+    json_str(b, ind->label);
+    json_key(b, "unit", false);
+    json_str(b, ind->unit);
+    json_key(b, "points", false);
+    jbuf_puts(b, "[");
+    bool first = true;
+    db_vintage vin;
+    for (int per = db_series_next(s, -1, &vin); per >= 0; per = db_series_next(s, per, &vin)) {
+        if ((from >= 0 && per < from) || (to >= 0 && per > to))
+            continue;
+        if (!first)
+            jbuf_puts(b, ",");
+        first = false;
+        double target;
+        bool has_t = db_target(v->db, park->id, ind->id, pp_period_year(per), &target);
+        jbuf_puts(b, "{");
+        json_key(b, "period", true);
+        json_str(b, pp_period_format(per, buf, sizeof buf));
+        json_key(b, "value", false);
+        json_num(b, vin.value);
+        json_key(b, "pace", false);
+        if (has_t)
+            json_num(b, pace_expected(ind, per, target));
+        else
+            json_null(b);
+        jbuf_puts(b, "}");
+    }
+    jbuf_puts(b, "]}");
+    return s ? s->updated_at : 0;
 }

@@ -1,8 +1,9 @@
 /*
  * status.h — a series' state as users see it: the latest figure, its target
  * and the pace engine's verdict, assembled from the db and the configuration,
- * and written as the <series> JSON object of SPEC §8. Used by the HTTP API,
- * the alert bus and the report.
+ * and written as the <series> JSON object of SPEC §8, a park's object and a
+ * series' points. Used by the HTTP API, the alert bus and the report; every
+ * function reads a read view (app.h) its caller holds.
  */
 #ifndef PP_STATUS_H
 #define PP_STATUS_H
@@ -26,11 +27,11 @@ typedef struct series_status {
     int revision;            /* 0 for the first vintage of that period, 1 after one revision… */
 } series_status;
 
-/* Evaluates a series at its latest period (or at `period` when ≥ 0: the figure
- * in force for that month). Needs the cfg and db read locks held. Returns
- * false when the series has no figure (at that period). */
-bool status_eval(const pp_app *app, const pp_park *park, const pp_indicator *ind,
-                 const db_series *s, int period, int64_t now, series_status *out);
+/* Evaluates a series of the read view v at its latest period (or at `period`
+ * when ≥ 0: the figure in force for that month), as of v->now. Returns false
+ * when the series has no figure (at that period). */
+bool status_eval(const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                 const db_series *s, int period, series_status *out);
 
 /* Writes ,"value","target","completion_pct","pace_pct","gap_pp","yoy" (each
  * with a leading comma): the figures an alert and a <series> object share.
@@ -41,6 +42,13 @@ void status_figures_json(jbuf *b, const series_status *st);
 void status_series_json(jbuf *b, const series_status *st);
 
 /* Writes a park object: {"id","name","level","type","region","indicators":[…]}. */
-void status_park_json(jbuf *b, const pp_app *app, const pp_park *park, int64_t now);
+void status_park_json(jbuf *b, const pp_view *v, const pp_park *park);
+
+/* Writes a series' figures in force from `from` to `to` (each -1: open):
+ * {"park","indicator","label","unit","points":[{"period","value","pace"},…]},
+ * pace being the amount the target expects that month (null without a
+ * target). Returns when the series last changed (0: no figure yet). */
+int64_t status_points_json(jbuf *b, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                           int from, int to);
 
 #endif

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "store.h"
 
 #include "test_app.h"
@@ -412,18 +413,17 @@ START_TEST(test_stop_before)
 }
 END_TEST
 
-static void stop_on_change(pp_app *a, void *ud, const char *const *parks,
-                           const char *const *indicators, size_t n)
+/* The alert listener: called in the committing thread, after a commit's alerts. */
+static void stop_on_alert(void *ud)
 {
-    (void)ud;
-    (void)parks;
-    (void)indicators;
-    (void)n;
-    atomic_store(&a->stopping, true);
+    atomic_store(&((pp_app *)ud)->stopping, true);
 }
 
 /* A stop between two commits of a batch: the first input is taken, the second
- * (it touches the same figure, so it is committed apart) is not. */
+ * (it touches the same figure, so it is committed apart) is not. The stop
+ * comes from the first commit's own alert (a target far out of reach makes
+ * its first figure critical): the commit has the alert engine decide before
+ * it returns. */
 START_TEST(test_stop_between_commits)
 {
     const ingest_input in[] = {
@@ -433,8 +433,18 @@ START_TEST(test_stop_between_commits)
     };
     ingest_status st[3];
     ingest_result res[3];
-    app.on_change = stop_on_change;
+    pp_target t = { .park = "pa", .indicator = "tax_revenue", .year = 2024, .value = 1e6,
+                    .received_at = app.fixed_now };
+    db_wrlock(app.db);
+    ck_assert_int_ge(db_add_target(app.db, &t), 0);
+    db_unlock(app.db);
+    app.alerts = alert_new(&app);
+    ck_assert_ptr_nonnull(app.alerts);
+    alert_set_listener(app.alerts, stop_on_alert, &app);
     ck_assert_int_eq(ingest_csv_batch(&app, 3, in, st, res), INGEST_ERROR);
+    ck_assert_uint_eq(alert_seq(app.alerts), 1);
+    alert_free(app.alerts);
+    app.alerts = NULL;
     ck_assert_int_eq(st[0], INGEST_OK);
     ck_assert_int_eq(st[1], INGEST_ERROR);
     ck_assert_int_eq(st[2], INGEST_ERROR);

@@ -1,9 +1,11 @@
 /*
- * test_app.h — a pp_app for Check suites that drive ingest or the alert engine:
- * a temporary state directory, a configuration with the standard indicator
- * catalogue and two parks (pa 甲园区, pb 乙园区), an open journal, an empty db,
- * an rrd/ directory, and a fixed clock; test_app_reload() swaps in another set
- * of parks as SIGHUP does. Header-only: each suite is one file.
+ * test_app.h — a pp_app for Check suites that drive ingest, the alert engine
+ * or the read-view rooms (status, report, api): app_open() of daemon/app.c on
+ * a temporary state directory with a configuration of the standard indicator
+ * catalogue and two parks (pa 甲园区, pb 乙园区) — an open journal, an empty
+ * db, an rrd/ directory, a fixed clock, and an alert engine when asked —
+ * undone by app_stop(); test_app_reload() swaps in another set of parks as
+ * SIGHUP does. Header-only: each suite is one file.
  */
 #ifndef PP_TEST_APP_H
 #define PP_TEST_APP_H
@@ -33,11 +35,16 @@ static inline int test_app_rm_entry(const char *path, const struct stat *st, int
     return remove(path);
 }
 
-/* Fills app; dir (PATH_MAX bytes) receives the temporary directory, named after
- * the suite. The tests run from the project root (for config/indicators.conf). */
-static inline void test_app_open(pp_app *app, char *dir, const char *suite, int64_t now)
+/* Writes a configuration with the two parks into a new temporary directory
+ * dir (PATH_MAX bytes), named after the suite, and opens app on it with
+ * app_open, as parkpulsed does but without serving (no graph workers, no
+ * HTTP socket, no bus, no collectors) and with a fixed clock; alerts: with an
+ * alert engine. The tests run from the project root (for
+ * config/indicators.conf). */
+static inline void test_app_open_with(pp_app *app, char *dir, const char *suite, int64_t now,
+                                      bool alerts)
 {
-    char cwd[PATH_MAX], conf[PATH_MAX + 16], journal_dir[PATH_MAX + 16], err[4096];
+    char cwd[PATH_MAX], conf[PATH_MAX + 16];
     const char *base = getenv("TMPDIR");
     if (base == NULL || base[0] == '\0')
         base = "/tmp";
@@ -56,18 +63,14 @@ static inline void test_app_open(pp_app *app, char *dir, const char *suite, int6
                "park \"pb\" { name = \"乙园区\" }\n", dir, cwd);
     ck_assert_int_eq(fclose(f), 0);
 
-    memset(app, 0, sizeof *app);
-    ck_assert_int_eq(app_locks_init(app), 0); /* the daemon's locks, writer-preferring */
-    app->fixed_now = now;
-    app->cfg = conf_load(conf, err, sizeof err);
-    ck_assert_msg(app->cfg != NULL, "%s", err);
-    snprintf(journal_dir, sizeof journal_dir, "%s/journal", dir);
-    ck_assert_int_eq(journal_open(journal_dir, &app->journal), 0);
-    app->db = db_new();
-    ck_assert_ptr_nonnull(app->db);
-    n = snprintf(app->rrd_dir, sizeof app->rrd_dir, "%.4000s/rrd", dir);
-    ck_assert(n > 0 && (size_t)n < sizeof app->rrd_dir);
-    ck_assert_int_eq(mkdir(app->rrd_dir, 0755), 0);
+    app_options o = { .conf_file = conf, .fixed_now = now, .foreground = true, .alerts = alerts };
+    ck_assert_int_eq(app_open(app, &o), 0);
+}
+
+/* test_app_open_with, without an alert engine (ingest and store suites). */
+static inline void test_app_open(pp_app *app, char *dir, const char *suite, int64_t now)
+{
+    test_app_open_with(app, dir, suite, now, false);
 }
 
 /* SIGHUP as the daemon does it: loads a configuration of dir made of body
@@ -95,14 +98,10 @@ static inline void test_app_reload(pp_app *app, const char *dir, bool catalogue,
     conf_free(old);
 }
 
-/* Frees what test_app_open made and removes dir. */
+/* Frees what test_app_open made (app_stop) and removes dir. */
 static inline void test_app_close(pp_app *app, const char *dir)
 {
-    journal_close(app->journal);
-    db_free(app->db);
-    conf_free(app->cfg);
-    pthread_mutex_destroy(&app->ingest_lock);
-    pthread_rwlock_destroy(&app->cfg_lock);
+    app_stop(app, false);
     nftw(dir, test_app_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 

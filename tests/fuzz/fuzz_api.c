@@ -50,13 +50,6 @@
 
 static pp_app app;
 
-static void on_change(pp_app *a, void *ud, const char *const *parks, const char *const *inds,
-                      size_t n)
-{
-    (void)ud;
-    alert_evaluate(a->alerts, parks, inds, n, false);
-}
-
 static void ingest_fixture(const char *root, const char *name)
 {
     char path[PATH_MAX + 64];
@@ -118,12 +111,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     app.alerts = alert_new(&app);
     if (app.db == NULL || app.alerts == NULL)
         abort();
-    app.on_change = on_change;
     const char *root = fuzz_root(rootbuf, sizeof rootbuf);
     ingest_fixture(root, "targets-2021.csv");
     ingest_fixture(root, "xiangtan-etdz-2021.csv");
     ingest_fixture(root, "wide-2024.csv");
-    alert_evaluate(app.alerts, NULL, NULL, 0, true);
+    ingest_evaluate_all(&app); /* as main.c does at start */
     atomic_store(&app.ready, true); /* as main.c does once started: no 503 "starting" */
     return 0;
 }
