@@ -48,11 +48,13 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 COLL_SRC  := $(wildcard collectors/*.c)
 COLL_SO   := $(COLL_SRC:collectors/%.c=$(BUILD)/collectors/%.so)
 TOOL_SRC  := $(wildcard tools/*.c)
+NOTIFY_SRC := $(wildcard notify/*.c)
 TEST_SRC  := $(wildcard tests/check_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIBPP     := $(BUILD)/libparkpulse.a
 DAEMON    := $(BUILD)/parkpulsed
 CLIENT    := $(BUILD)/parkpulse
+NOTIFIER  := $(BUILD)/parkpulse-notify
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
@@ -63,8 +65,9 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
         security deb deb-test fuzz fuzz-replay
 all: programs $(TEST_BIN)
 
-# programs: what is installed (no test suite): the daemon, the client, the collectors
-programs: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO)
+# programs: what is installed (no test suite): the daemon, the client, the
+# notifier, the collectors
+programs: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(NOTIFIER) $(COLL_SO)
 
 # Objects are kept between runs (make would delete the collectors' and the
 # test suites' objects as intermediates, and the next run compile them again).
@@ -82,6 +85,10 @@ $(DAEMON): $(BUILD)/daemon/main.o $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(CLIENT): $(TOOL_SRC:%.c=$(BUILD)/%.o) $(LIBPP)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(shell pkg-config --libs $(CLIENT_PKGS)) $(LDLIBS)
+
+# parkpulse-notify (notify/*.c): libcurl, jansson and libzmq; never linked into the daemon
+$(NOTIFIER): $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(shell pkg-config --libs $(CLIENT_PKGS)) $(LDLIBS)
 
 $(BUILD)/collectors/%.so: $(BUILD)/collectors/%.o
