@@ -28,6 +28,7 @@
 #include "pages.h"
 #include "report.h"
 #include "routes.h"
+#include "silence.h"
 #include "status.h"
 #include "text.h"
 
@@ -956,6 +957,10 @@ void api_handle(pp_app *app, const api_request *req, api_response *resp)
             return;
         }
         route_post_observations(app, req, resp); /* takes its locks itself */
+        return;
+    }
+    if (strcmp(path, "/api/v1/silences") == 0 || strncmp(path, "/api/v1/silences/", 17) == 0) {
+        silence_route(app, req, resp); /* silence.c; takes its locks itself */
         return;
     }
     if (!is_get) {

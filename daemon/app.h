@@ -66,6 +66,7 @@ typedef struct pp_app {
     void (*on_event)(struct pp_app *app, void *ud, const char *payload);
     void *on_event_ud;
     struct alert_engine *alerts; /* the alert state machine (NULL in tools) */
+    struct silence_set *silences; /* silence.h (NULL: none) */
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;

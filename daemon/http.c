@@ -553,7 +553,8 @@ static enum MHD_Result first_call(http_server *srv, struct MHD_Connection *conn,
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
         return refuse(conn, 400, "an HTTP/1.1 request needs a Host header", 0);
 
-    if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/observations") == 0) {
+    if (strcmp(method, "POST") == 0 &&
+        (strcmp(url, "/api/v1/observations") == 0 || strcmp(url, "/api/v1/silences") == 0)) {
         addr_key a;
         char text[INET6_ADDRSTRLEN];
         if (peer) {

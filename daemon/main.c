@@ -42,6 +42,7 @@
 #include "plugin.h"
 #include "store.h"
 #include "preflight.h"
+#include "silence.h"
 
 #define EX_USAGE_ 64
 #define EX_DATAERR_ 65
@@ -54,7 +55,8 @@
 
 static void on_journal_event(pp_app *app, void *ud, const char *payload)
 {
-    alert_replay_event(app->alerts, payload);
+    if (silence_replay_event(app->silences, payload) != 0)
+        alert_replay_event(app->alerts, payload);
 }
 
 static void on_figures_changed(pp_app *app, void *ud, const char *const *parks,
@@ -412,8 +414,9 @@ int main(int argc, char **argv)
     }
     app.db = db_new();
     app.alerts = alert_new(&app);
+    app.silences = silence_new();
     app.on_event = on_journal_event;
-    if (app.db == NULL || app.alerts == NULL || ingest_replay(&app) != 0) {
+    if (app.db == NULL || app.alerts == NULL || app.silences == NULL || ingest_replay(&app) != 0) {
         rc = EX_IOERR_;
         goto out;
     }
@@ -519,6 +522,7 @@ out:
         pthread_mutex_unlock(&app.ingest_lock);
     }
     alert_free(app.alerts);
+    silence_free(app.silences);
     db_free(app.db);
     conf_free(app.cfg);
     if (lock_fd >= 0)

@@ -423,6 +423,87 @@ class NotifyTest(DaemonTest):
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
 
 
+@unittest.skipUnless(os.access(NOTIFIER, os.X_OK), "parkpulse-notify is not built")
+class SilenceTest(NotifyTest):
+    # the helpers of NotifyTest, not its tests
+    test_formats_filters_and_mail = test_retries_timeouts_secret_file = None
+    test_kill9_mid_stream_and_daemon_restart = None
+
+    def cli(self, d, *args):
+        return subprocess.run([os.path.join(BUILD, "parkpulse"), "--url", d.url, "--token-file",
+                               d.token_file] + list(args), capture_output=True, text=True)
+
+    def test_silences(self):
+        rec = self.receiver()
+        d = self.daemon(token="s3cr3t-token")
+        self.nstate = os.path.join(d.dir, "notify-state")
+        with open(d.conf, "a", encoding="utf-8") as f:
+            f.write('notify { state_dir = "%s" retry_max = 1\n route "r" { url = "%s" } }\n'
+                    % (self.nstate, rec.url))
+        d.start()
+        # add (the clock is 2021-09-15), list, the API's shape
+        out = self.cli(d, "silence", "add", "xiangtan-etdz/fiscal_revenue", "--until", "2021-10-31",
+                       "--reason", "年中调整口径", "--by", "wang")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("已静默", out.stdout)
+        sil = d.get_json("/api/v1/silences")["silences"]
+        self.assertEqual(sil, [{"id": "1", "park": "xiangtan-etdz", "indicator": "fiscal_revenue",
+                                "until": "2021-10-31", "reason": "年中调整口径", "by": "wang"}])
+        out = self.cli(d, "silence", "list")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("xiangtan-etdz/fiscal_revenue", out.stdout)
+        self.assertIn("2021-10-31", out.stdout)
+        # at most 90 days; not in the past; a configured park; a reason; the token
+        out = self.cli(d, "silence", "add", "xiangtan-etdz", "--until", "2021-12-15", "--reason", "x")
+        self.assertEqual(out.returncode, 65, out.stderr)
+        self.assertIn("90", out.stderr)
+        self.assertEqual(self.cli(d, "silence", "add", "xiangtan-etdz", "--until", "2021-12-14",
+                                  "--reason", "x").returncode, 0)  # 90 days exactly
+        out = self.cli(d, "silence", "add", "xiangtan-etdz", "--until", "2021-09-14", "--reason", "x")
+        self.assertEqual(out.returncode, 65, out.stderr)
+        out = self.cli(d, "silence", "add", "nowhere", "--until", "2021-09-30", "--reason", "x")
+        self.assertEqual(out.returncode, 65, out.stderr)
+        self.assertIn("unknown park", out.stderr)
+        st, _, body = d.request("/api/v1/silences", "POST",
+                                json.dumps({"park": "xiangtan-etdz", "until": "2021-09-30",
+                                            "reason": "x"}).encode(),
+                                {"Content-Type": "application/json"})
+        self.assertEqual(st, 401)
+        st, _, body = d.request("/api/v1/silences", "POST", b'{"park":"xiangtan-etdz","until":"2021-09-30"}',
+                                {"Authorization": "Bearer s3cr3t-token"})
+        self.assertEqual(st, 400, body)
+        self.assertIn("reason", json.loads(body)["error"])
+        self.assertEqual(self.cli(d, "silence", "rm", "2").returncode, 0)
+        self.assertEqual(self.cli(d, "silence", "rm", "2").returncode, 65)  # gone: 404
+        # alerts of the silenced series are published with "silenced":true and not delivered
+        self.start_notifier(d)
+        self.raise_three(d)
+        alerts = d.get_json("/api/v1/alerts?since=0")["alerts"]
+        by_ind = {a["seq"]: a for a in alerts}
+        for a in alerts:
+            if a["indicator"] == "fiscal_revenue":
+                self.assertIs(a["silenced"], True)
+            else:
+                self.assertNotIn("silenced", a)
+        wait_for(lambda: self.metric(d, 'parkpulse_notify_delivered_seq{route="r"}') == 3, 15,
+                 "the route to handle #3")
+        self.assertEqual([b["seq"] for b in rec.bodies()],
+                         [s for s, a in sorted(by_ind.items()) if a["indicator"] != "fiscal_revenue"])
+        self.assertEqual(self.metric(d, 'parkpulse_notify_skipped_total{route="r"}'), 2)
+        # journaled: still there after a restart, and the removed one still gone
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual([s["id"] for s in d.get_json("/api/v1/silences")["silences"]], ["1"])
+        # expiry: on 2021-11-01 the silence is over
+        self.assertEqual(d.stop(), 0)
+        d.now = "2021-11-01T09:00:00+08:00"
+        d.start()
+        self.assertEqual(d.get_json("/api/v1/silences")["silences"], [])
+        out = self.cli(d, "silence", "list")
+        self.assertIn("no active silence", out.stdout)
+        self.assertEqual(self.cli(d, "silence", "rm", "1").returncode, 65)
+
+
 class NotifyConfigTest(DaemonTest):
     def test_daemon_checks_the_notify_section(self):
         d = self.daemon()
