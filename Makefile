@@ -236,6 +236,7 @@ install: programs
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/parkpulsed
 	install -m 755 $(CLIENT) $(DESTDIR)$(BINDIR)/parkpulse
+	install -m 755 $(NOTIFIER) $(DESTDIR)$(BINDIR)/parkpulse-notify
 	install -m 644 $(COLL_SO) $(DESTDIR)$(LIBDIR)/parkpulse/collectors/
 	install -m 644 config/indicators.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/indicators.conf
 	sed -e 's|/usr/lib/parkpulse/collectors|$(LIBDIR)/parkpulse/collectors|' \
@@ -246,6 +247,9 @@ install: programs
 	cp -R dashboards/. $(DESTDIR)$(DATADIR)/parkpulse/dashboards/
 	sed 's|/usr/sbin/parkpulsed|$(SBINDIR)/parkpulsed|' config/parkpulsed.service > $(DESTDIR)$(UNITDIR)/parkpulsed.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/parkpulsed.service
+	sed 's|/usr/bin/parkpulse-notify|$(BINDIR)/parkpulse-notify|' config/parkpulse-notify.service \
+	    > $(DESTDIR)$(UNITDIR)/parkpulse-notify.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/parkpulse-notify.service
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 644 config/parkpulse.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/parkpulse.conf
 	install -m 644 config/parkpulse.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/parkpulse.conf
@@ -254,7 +258,8 @@ install: programs
 	for m in man/*.8; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/parkpulsed $(DESTDIR)$(BINDIR)/parkpulse
+	rm -f $(DESTDIR)$(SBINDIR)/parkpulsed $(DESTDIR)$(BINDIR)/parkpulse $(DESTDIR)$(BINDIR)/parkpulse-notify
+	rm -f $(DESTDIR)$(UNITDIR)/parkpulse-notify.service $(DESTDIR)$(MANDIR)/man8/parkpulse-notify.8
 	rm -rf $(DESTDIR)$(LIBDIR)/parkpulse $(DESTDIR)$(DATADIR)/parkpulse
 	rm -f $(DESTDIR)$(UNITDIR)/parkpulsed.service $(DESTDIR)$(PREFIX)/lib/sysusers.d/parkpulse.conf \
 	      $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/parkpulse.conf

@@ -7,6 +7,9 @@ mid-stream and a restart of the daemon. Secrets never reach the log or the
 metrics file."""
 import json
 import os
+import re
+import shutil
+import tempfile
 import signal
 import socketserver
 import subprocess
@@ -502,6 +505,49 @@ class SilenceTest(NotifyTest):
         out = self.cli(d, "silence", "list")
         self.assertIn("no active silence", out.stdout)
         self.assertEqual(self.cli(d, "silence", "rm", "1").returncode, 65)
+
+
+ANALYZE = shutil.which("systemd-analyze")
+
+
+@unittest.skipIf(ANALYZE is None, "systemd-analyze is not installed (Debian package systemd)")
+class NotifyUnitTest(unittest.TestCase):
+    """config/parkpulse-notify.service: verify clean, exposure "OK" (≤ 2.0)."""
+    ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+    def unit(self):
+        return os.path.join(self.ROOT, "config", "parkpulse-notify.service")
+
+    def test_security_score_ok(self):
+        r = subprocess.run([ANALYZE, "security", "--offline=yes", "--no-pager", self.unit()],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, SYSTEMD_COLORS="0"))
+        out = r.stdout + r.stderr
+        m = re.search(r"Overall exposure level for parkpulse-notify\.service:\s*([0-9.]+)\s+(\S+)", out)
+        self.assertIsNotNone(m, out)
+        self.assertLessEqual(float(m.group(1)), 2.0, out)
+        self.assertEqual(m.group(2), "OK", out)
+
+    def test_verify(self):
+        if not os.access(NOTIFIER, os.X_OK):
+            self.skipTest("parkpulse-notify is not built")
+        tmp = tempfile.mkdtemp(prefix="pp-nunit-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for name in os.listdir(os.path.join(self.ROOT, "man")):
+            sec = name.rsplit(".", 1)[-1]
+            if sec in ("1", "5", "8"):
+                os.makedirs(os.path.join(tmp, "man", "man" + sec), exist_ok=True)
+                shutil.copy(os.path.join(self.ROOT, "man", name), os.path.join(tmp, "man", "man" + sec))
+        with open(self.unit(), encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("ExecStart=/usr/bin/parkpulse-notify ", text)
+        unit = os.path.join(tmp, "parkpulse-notify.service")
+        with open(unit, "w", encoding="utf-8") as f:
+            f.write(text.replace("ExecStart=/usr/bin/parkpulse-notify ", "ExecStart=%s " % NOTIFIER))
+        r = subprocess.run([ANALYZE, "verify", unit], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, MANPATH=os.path.join(tmp, "man"), SYSTEMD_LOG_COLOR="0"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("parkpulse-notify.service:", r.stderr, r.stderr)
 
 
 class NotifyConfigTest(DaemonTest):
