@@ -200,7 +200,7 @@ $(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
 DEMO_DIR := demo
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 run: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(COLL_SO)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(NOTIFIER) $(COLL_SO)
 	@sh config/demo.sh $(BUILD) $(DEMO_DIR)
 
 # deb: the Debian package (README, "The Debian package"). dpkg-buildpackage
