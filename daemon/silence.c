@@ -264,13 +264,13 @@ int silence_parse(const char *body, size_t len, pp_silence *out, char *err, size
                 snprintf(err, errlen, "原因过长 (reason: longer than %d bytes)", SILENCE_REASON_MAX);
                 return -1;
             }
-            snprintf(out->reason, sizeof out->reason, "%s", val);
+            memcpy(out->reason, val, strlen(val) + 1); /* fits: checked above */
         } else if (kr == 0 && strcmp(key, "by") == 0 && !null) {
             if (strlen(val) > SILENCE_BY_MAX) {
                 snprintf(err, errlen, "“by”过长 (by: longer than %d bytes)", SILENCE_BY_MAX);
                 return -1;
             }
-            snprintf(out->by, sizeof out->by, "%s", val);
+            memcpy(out->by, val, strlen(val) + 1); /* fits: checked above */
         } else if (kr == 0 && strcmp(key, "id") == 0 && !null) {
             char *e;
             errno = 0;
