@@ -51,11 +51,13 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 COLL_SRC  := $(wildcard collectors/*.c)
 COLL_SO   := $(COLL_SRC:collectors/%.c=$(BUILD)/collectors/%.so)
 TOOL_SRC  := $(wildcard tools/*.c)
+NOTIFY_SRC := $(wildcard notify/*.c)
 TEST_SRC  := $(wildcard tests/check_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIBPP     := $(BUILD)/libparkpulse.a
 DAEMON    := $(BUILD)/parkpulsed
 CLIENT    := $(BUILD)/parkpulse
+NOTIFIER  := $(BUILD)/parkpulse-notify
 
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
@@ -66,8 +68,9 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
         security deb deb-test fuzz fuzz-replay workbook-fixtures
 all: programs $(TEST_BIN)
 
-# programs: what is installed (no test suite): the daemon, the client, the collectors
-programs: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(COLL_SO)
+# programs: what is installed (no test suite): the daemon, the client, the
+# notifier, the collectors
+programs: $(DAEMON) $(if $(TOOL_SRC),$(CLIENT)) $(NOTIFIER) $(COLL_SO)
 
 # Objects are kept between runs (make would delete the collectors' and the
 # test suites' objects as intermediates, and the next run compile them again).
@@ -85,6 +88,10 @@ $(DAEMON): $(BUILD)/daemon/main.o $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -rdynamic -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(CLIENT): $(TOOL_SRC:%.c=$(BUILD)/%.o) $(LIBPP)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(shell pkg-config --libs $(CLIENT_PKGS)) $(LDLIBS)
+
+# parkpulse-notify (notify/*.c): libcurl, jansson and libzmq; never linked into the daemon
+$(NOTIFIER): $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(shell pkg-config --libs $(CLIENT_PKGS)) $(LDLIBS)
 
 $(BUILD)/collectors/%.so: $(BUILD)/collectors/%.o
@@ -202,7 +209,7 @@ workbook-fixtures:
 DEMO_DIR := demo
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 run: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(COLL_SO)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(DAEMON) $(CLIENT) $(NOTIFIER) $(COLL_SO)
 	@sh config/demo.sh $(BUILD) $(DEMO_DIR)
 
 # deb: the Debian package (README, "The Debian package"). dpkg-buildpackage
@@ -238,6 +245,7 @@ install: programs
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/parkpulsed
 	install -m 755 $(CLIENT) $(DESTDIR)$(BINDIR)/parkpulse
+	install -m 755 $(NOTIFIER) $(DESTDIR)$(BINDIR)/parkpulse-notify
 	install -m 644 $(COLL_SO) $(DESTDIR)$(LIBDIR)/parkpulse/collectors/
 	install -m 644 config/indicators.conf $(DESTDIR)$(SYSCONFDIR)/parkpulse/indicators.conf
 	sed -e 's|/usr/lib/parkpulse/collectors|$(LIBDIR)/parkpulse/collectors|' \
@@ -248,6 +256,9 @@ install: programs
 	cp -R dashboards/. $(DESTDIR)$(DATADIR)/parkpulse/dashboards/
 	sed 's|/usr/sbin/parkpulsed|$(SBINDIR)/parkpulsed|' config/parkpulsed.service > $(DESTDIR)$(UNITDIR)/parkpulsed.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/parkpulsed.service
+	sed 's|/usr/bin/parkpulse-notify|$(BINDIR)/parkpulse-notify|' config/parkpulse-notify.service \
+	    > $(DESTDIR)$(UNITDIR)/parkpulse-notify.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/parkpulse-notify.service
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 644 config/parkpulse.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/parkpulse.conf
 	install -m 644 config/parkpulse.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/parkpulse.conf
@@ -256,7 +267,8 @@ install: programs
 	for m in man/*.8; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/parkpulsed $(DESTDIR)$(BINDIR)/parkpulse
+	rm -f $(DESTDIR)$(SBINDIR)/parkpulsed $(DESTDIR)$(BINDIR)/parkpulse $(DESTDIR)$(BINDIR)/parkpulse-notify
+	rm -f $(DESTDIR)$(UNITDIR)/parkpulse-notify.service $(DESTDIR)$(MANDIR)/man8/parkpulse-notify.8
 	rm -rf $(DESTDIR)$(LIBDIR)/parkpulse $(DESTDIR)$(DATADIR)/parkpulse
 	rm -f $(DESTDIR)$(UNITDIR)/parkpulsed.service $(DESTDIR)$(PREFIX)/lib/sysusers.d/parkpulse.conf \
 	      $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/parkpulse.conf

@@ -60,6 +60,7 @@
 
 #include "journal.h"
 #include "log.h"
+#include "silence.h"
 #include "status.h"
 
 /* One alert as published: a single copy shared by the history ring and the
@@ -860,7 +861,7 @@ static bool is_quiet(pp_status s) { return s == PP_STATUS_OK || s == PP_STATUS_N
 
 /* The alert's JSON (SPEC §7) in a message of its own size, or NULL on ENOMEM. */
 static alert_msg *alert_json(const series_state *prev, const series_status *st, uint64_t seq,
-                             int64_t now)
+                             int64_t now, bool silenced)
 {
     char id[ALERT_ID_MAX], pbuf[16], tbuf[40];
     const pace_result *r = &st->pace;
@@ -896,6 +897,10 @@ static alert_msg *alert_json(const series_state *prev, const series_status *st, 
     status_figures_json(&b, st);
     json_key(&b, "message", false);
     json_str(&b, r->message);
+    if (silenced) { /* silence.h: published, not delivered by parkpulse-notify */
+        json_key(&b, "silenced", false);
+        json_bool(&b, true);
+    }
     jbuf_puts(&b, "}");
     alert_msg *m = b.failed ? NULL : msg_new(seq, b.data, b.len);
     jbuf_free(&b);
@@ -952,7 +957,8 @@ static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const
         for (size_t i = 0; i < ds->n; i++)
             if (ds->d[i].seq >= x->seq)
                 x->seq = ds->d[i].seq + 1;
-        x->msg = alert_json(prev, &st, x->seq, now);
+        x->msg = alert_json(prev, &st, x->seq, now,
+                            silence_match(e->app->silences, park->id, ind->id, now));
         if (x->msg == NULL) {
             ds->failed = true;
             log_err("alert", "out of memory formatting an alert for %s/%s", park->id, ind->id);

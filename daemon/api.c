@@ -33,6 +33,7 @@
 #include "pages.h"
 #include "report.h"
 #include "routes.h"
+#include "silence.h"
 #include "status.h"
 #include "text.h"
 
@@ -947,6 +948,13 @@ static void route_dashboard(const api_call *c)
     reply_file(c->req, c->resp, pages_read_dashboard(c->view->cfg->dashboard_dir, c->seg[0], &f), &f);
 }
 
+/* GET, POST /api/v1/silences and DELETE /api/v1/silences/<id>: silence.c,
+ * which takes its locks itself and checks the token for writes */
+static void route_silences(const api_call *c)
+{
+    silence_route(c->app, c->req, c->resp);
+}
+
 /* GET /api/v1: the route index (routes.c) */
 static void route_api_index(const api_call *c)
 {
@@ -1009,6 +1017,9 @@ static const api_route api_routes[] = {
     { "GET",  "/api/v1/alerts",                    route_alerts,          false, IN_VIEW,   false },
     { "GET",  "/api/v1/events",                    NULL,                  false, OWN_LOCKS, false },
     { "POST", "/api/v1/observations",              route_post_observations, false, OWN_LOCKS, true },
+    { "GET",  "/api/v1/silences",                  route_silences,        false, OWN_LOCKS, false },
+    { "POST", "/api/v1/silences",                  route_silences,        false, OWN_LOCKS, true },
+    { "DELETE", "/api/v1/silences/*",              route_silences,        false, OWN_LOCKS, false },
 };
 
 bool api_route_is_stream(const api_route *r) { return r != NULL && r->handler == NULL; }

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "plugin.h"
 #include "preflight.h"
+#include "silence.h"
 #include "store.h"
 
 void view_begin(pp_app *app, pp_view *v)
@@ -323,6 +324,8 @@ static int open_journal(pp_app *app, const app_options *o)
         return APP_EX_IOERR;
     if (o->alerts && (app->alerts = alert_new(app)) == NULL)
         return APP_EX_IOERR;
+    if ((app->silences = silence_new()) == NULL)
+        return APP_EX_IOERR;
     if (ingest_replay(app) != 0)
         return APP_EX_IOERR;
     log_info("main", "journal replayed: %llu records, %zu series",
@@ -437,6 +440,8 @@ void app_stop(pp_app *app, bool clean)
     }
     alert_free(app->alerts);
     app->alerts = NULL;
+    silence_free(app->silences);
+    app->silences = NULL;
     db_free(app->db);
     app->db = NULL;
     conf_free(app->cfg);

@@ -66,6 +66,7 @@ typedef struct pp_app {
     /* the alert state machine (NULL in tools): ingest's commit has it decide
      * for the series it touched, and the journal's replay feeds it its events */
     struct alert_engine *alerts;
+    struct silence_set *silences; /* silence.h (NULL: none) */
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;

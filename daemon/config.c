@@ -61,10 +61,11 @@
 
 /* ---- records: where each parsed section and option is ------------------ */
 
-enum sec_kind { K_ROOT, K_HTTP, K_BUS, K_COLLECTOR, K_INDICATOR, K_PARK, K_THRESHOLD };
+enum sec_kind { K_ROOT, K_HTTP, K_BUS, K_COLLECTOR, K_INDICATOR, K_PARK, K_THRESHOLD, K_NOTIFY,
+                K_ROUTE };
 
-static const char *const kind_names[] = {"root",      "http", "bus",      "collector",
-                                         "indicator", "park", "threshold"};
+static const char *const kind_names[] = {"root",      "http", "bus",       "collector", "indicator",
+                                         "park",      "threshold", "notify", "route"};
 
 #define REC_MAX_OPTS 24
 
@@ -377,14 +378,14 @@ static int current_rec(struct loader *L, cfg_t *sec)
     int file = intern_file(L, root->filename);
     if (file < 0)
         return -1;
-    if (kind == K_THRESHOLD) {
+    if (kind == K_THRESHOLD || kind == K_ROUTE) { /* nested: in a park, in notify */
         if (L->open_nested >= 0 && L->recs[L->open_nested].sec == sec)
             return L->open_nested;
-        cfg_t *park = park_of_threshold(root, sec);
+        cfg_t *park = kind == K_THRESHOLD ? park_of_threshold(root, sec) : cfg_getsec(root, "notify");
         int parent = park ? current_rec(L, park) : -1;
         if (parent < 0)
             return -1;
-        int r = rec_new(L, K_THRESHOLD, sec->title, parent, file, park->line);
+        int r = rec_new(L, kind, sec->title, parent, file, park->line);
         if (r < 0)
             return -1;
         L->recs[r].sec = sec;
@@ -443,7 +444,7 @@ static int on_section_end(cfg_t *parent, cfg_opt_t *opt)
         return -1;
 
     int r, parent_rec = -1;
-    if (kind == K_THRESHOLD) {
+    if (kind == K_THRESHOLD || kind == K_ROUTE) {
         parent_rec = current_rec(L, parent);
         if (parent_rec < 0)
             return -1;
@@ -743,10 +744,14 @@ static const char *const recorded_options[] = {
     "indicator|warn", "indicator|crit", "indicator|pace",
     "park|name", "park|level", "park|type", "park|region",
     "park|threshold|warn", "park|threshold|crit",
+    "notify|state_dir", "notify|base_url", "notify|api_url", "notify|retry_max",
+    "notify|route|url", "notify|route|url_file", "notify|route|format", "notify|route|parks",
+    "notify|route|indicators", "notify|route|min_status", "notify|route|smtp_url",
+    "notify|route|smtp_url_file", "notify|route|to", "notify|route|from", "notify|route|timeout",
 };
 
 static const char *const recorded_sections[] = {"http", "bus", "collector", "indicator", "park",
-                                                "park|threshold"};
+                                                "park|threshold", "notify", "notify|route"};
 
 /* The keys of a collector section that are not options[]. */
 static const char *const collector_keys[] = {"plugin", "user", "interval", "timeout"};
@@ -806,6 +811,28 @@ static cfg_t *conf_schema(void)
         CFG_SEC("threshold", threshold_opts, CFGF_MULTI | CFGF_TITLE),
         CFG_END(),
     };
+    cfg_opt_t route_opts[] = {
+        CFG_STR("url", NULL, CFGF_NODEFAULT),
+        CFG_STR("url_file", NULL, CFGF_NODEFAULT),
+        CFG_STR("format", "json", CFGF_NONE),
+        CFG_STR_LIST("parks", NULL, CFGF_NODEFAULT),
+        CFG_STR_LIST("indicators", NULL, CFGF_NODEFAULT),
+        CFG_STR("min_status", NULL, CFGF_NODEFAULT),
+        CFG_STR("smtp_url", NULL, CFGF_NODEFAULT),
+        CFG_STR("smtp_url_file", NULL, CFGF_NODEFAULT),
+        CFG_STR_LIST("to", NULL, CFGF_NODEFAULT),
+        CFG_STR("from", NULL, CFGF_NODEFAULT),
+        CFG_INT("timeout", 10, CFGF_NONE),
+        CFG_END(),
+    };
+    cfg_opt_t notify_opts[] = {
+        CFG_STR("state_dir", "/var/lib/parkpulse-notify", CFGF_NONE),
+        CFG_STR("base_url", NULL, CFGF_NODEFAULT),
+        CFG_STR("api_url", NULL, CFGF_NODEFAULT),
+        CFG_INT("retry_max", 300, CFGF_NONE),
+        CFG_SEC("route", route_opts, CFGF_MULTI | CFGF_TITLE),
+        CFG_END(),
+    };
     cfg_opt_t opts[] = {
         CFG_STR("timezone", "Asia/Shanghai", CFGF_NONE),
         CFG_STR("state_dir", "/var/lib/parkpulse", CFGF_NONE),
@@ -818,6 +845,7 @@ static cfg_t *conf_schema(void)
         CFG_SEC("collector", collector_opts, CFGF_MULTI | CFGF_TITLE | CFGF_KEYSTRVAL),
         CFG_SEC("indicator", indicator_opts, CFGF_MULTI | CFGF_TITLE),
         CFG_SEC("park", park_opts, CFGF_MULTI | CFGF_TITLE),
+        CFG_SEC("notify", notify_opts, CFGF_NONE),
         CFG_END(),
     };
 
@@ -1376,6 +1404,181 @@ static void build_collector(struct loader *L, cfg_t *sec, conf_collector *col)
     }
 }
 
+/* ---- notify: parkpulse-notify's routes (README "Notifications") ------------ */
+
+/* http(s):// or smtp(s)://, printable, no blank: the value itself is never
+ * shown, it may hold a token or a password. */
+static bool url_valid(const char *s, const char *const *schemes)
+{
+    bool scheme = false;
+    for (size_t i = 0; schemes[i]; i++)
+        scheme |= strncmp(s, schemes[i], strlen(schemes[i])) == 0 && s[strlen(schemes[i])];
+    if (!scheme || strlen(s) > CONF_VALUE_MAX)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* A mail address for an SMTP envelope: local@domain, printable, no blank or <>. */
+static bool mail_valid(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || strchr("<>()[],;:\\\"", *p))
+            return false;
+    return true;
+}
+
+/* A list option of ids: copied into *out (NULL when absent); each one must be
+ * a configured park (parks) or indicator. */
+static void build_id_list(struct loader *L, cfg_t *sec, int r, const char *ctx, const char *key,
+                          const pp_catalog *cat, bool parks, char ***out, size_t *n_out)
+{
+    unsigned n = cfg_size(sec, key);
+    if (n == 0)
+        return;
+    if (!(*out = calloc(n, sizeof(**out)))) {
+        out_of_memory(L);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const char *id = cfg_getnstr(sec, key, i);
+        bool known = id && pp_id_valid(id) &&
+                     (parks ? pp_catalog_park(cat, id) != NULL : find_indicator(cat, id) != NULL);
+        if (!known) {
+            add_error(L, rec_where(L, r, key), "%s%s: no %s \"%s\" is defined", ctx, key,
+                      parks ? "park" : "indicator", id ? id : "");
+            continue;
+        }
+        (*out)[(*n_out)++] = xstrdup(L, id);
+    }
+}
+
+static void build_route(struct loader *L, cfg_t *sec, int notify_rec, const pp_catalog *cat,
+                        conf_route *rt)
+{
+    static const char *const formats[] = {"json", "alertmanager", "dingtalk", "wecom", NULL};
+    static const char *const statuses[] = {"warning", "critical", "stale", NULL};
+    static const char *const web[] = {"http://", "https://", NULL};
+    static const char *const smtp[] = {"smtp://", "smtps://", NULL};
+    const char *name = cfg_title(sec);
+    int r = rec_find(L, K_ROUTE, name, notify_rec);
+    char ctx[PP_ID_MAX + 32];
+
+    snprintf(ctx, sizeof(ctx), "notify: route \"%.*s\": ", PP_ID_MAX, name);
+    rt->line = rec_where(L, r, NULL).line;
+    if (!pp_id_valid(name))
+        add_error(L, rec_where(L, r, NULL),
+                  "notify: route name \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", name);
+    else
+        snprintf(rt->name, sizeof(rt->name), "%s", name);
+
+    const char *url = cfg_getstr(sec, "url"), *url_file = cfg_getstr(sec, "url_file");
+    const char *smtp_url = cfg_getstr(sec, "smtp_url");
+    const char *smtp_file = cfg_getstr(sec, "smtp_url_file");
+    bool is_web = url || url_file, is_mail = smtp_url || smtp_file;
+    if (is_web == is_mail)
+        add_error(L, rec_where(L, r, NULL),
+                  "%sgive url (or url_file) for a web hook, or smtp_url (or smtp_url_file) for "
+                  "mail: one of them", ctx);
+    if ((url && url_file) || (smtp_url && smtp_file))
+        add_error(L, rec_where(L, r, url && url_file ? "url_file" : "smtp_url_file"),
+                  "%s%s and %s exclude each other", ctx, url && url_file ? "url" : "smtp_url",
+                  url && url_file ? "url_file" : "smtp_url_file");
+    if (url && !url_valid(url, web))
+        add_error(L, rec_where(L, r, "url"), "%surl is not an http:// or https:// URL", ctx);
+    if (smtp_url && !url_valid(smtp_url, smtp))
+        add_error(L, rec_where(L, r, "smtp_url"), "%ssmtp_url is not an smtp:// or smtps:// URL", ctx);
+    if (url_file)
+        check_path(L, rec_where(L, r, "url_file"), ctx, "url_file", url_file);
+    if (smtp_file)
+        check_path(L, rec_where(L, r, "smtp_url_file"), ctx, "smtp_url_file", smtp_file);
+    rt->url = url ? xstrdup(L, url) : NULL;
+    rt->url_file = url_file ? xstrdup(L, url_file) : NULL;
+    rt->smtp_url = smtp_url ? xstrdup(L, smtp_url) : NULL;
+    rt->smtp_url_file = smtp_file ? xstrdup(L, smtp_file) : NULL;
+
+    const char *format = cfg_getstr(sec, "format");
+    int f = one_of(format, formats);
+    if (f < 0)
+        add_error(L, rec_where(L, r, "format"),
+                  "%sformat \"%s\" is not json, alertmanager, dingtalk or wecom", ctx, format);
+    rt->format = is_mail ? CONF_FMT_MAIL : f < 0 ? CONF_FMT_JSON : (conf_format)f;
+    if (is_mail && strcmp(format, "json") != 0)
+        add_error(L, rec_where(L, r, "format"), "%sformat is for web hooks, not for mail", ctx);
+
+    unsigned n = cfg_size(sec, "to");
+    if (is_mail && n == 0)
+        add_error(L, rec_where(L, r, NULL), "%sto is missing: the mail recipients", ctx);
+    if (!is_mail && n)
+        add_error(L, rec_where(L, r, "to"), "%sto is for mail (with smtp_url)", ctx);
+    if (n && (rt->to = calloc(n, sizeof(*rt->to))) == NULL)
+        out_of_memory(L);
+    for (unsigned i = 0; rt->to && i < n; i++) {
+        const char *a = cfg_getnstr(sec, "to", i);
+        if (!a || !mail_valid(a))
+            add_error(L, rec_where(L, r, "to"), "%sto: \"%s\" is not a mail address", ctx,
+                      a ? a : "");
+        else
+            rt->to[rt->n_to++] = xstrdup(L, a);
+    }
+    const char *from = cfg_getstr(sec, "from");
+    if (from && !mail_valid(from))
+        add_error(L, rec_where(L, r, "from"), "%sfrom: \"%s\" is not a mail address", ctx, from);
+    else if (from)
+        rt->from = xstrdup(L, from);
+
+    build_id_list(L, sec, r, ctx, "parks", cat, true, &rt->parks, &rt->n_parks);
+    build_id_list(L, sec, r, ctx, "indicators", cat, false, &rt->indicators, &rt->n_indicators);
+    const char *min = cfg_getstr(sec, "min_status");
+    if (min && one_of(min, statuses) < 0)
+        add_error(L, rec_where(L, r, "min_status"),
+                  "%smin_status \"%s\" is not warning, critical or stale", ctx, min);
+    else if (min)
+        rt->min_status = xstrdup(L, min);
+    long timeout = cfg_getint(sec, "timeout");
+    check_range(L, rec_where(L, r, "timeout"), ctx, "timeout", timeout, 1, 300);
+    rt->timeout = (int)(timeout >= 1 && timeout <= 300 ? timeout : 10);
+}
+
+static void build_notify(struct loader *L, cfg_t *root, pp_config *c)
+{
+    static const char *const web[] = {"http://", "https://", NULL};
+    cfg_t *sec = cfg_getsec(root, "notify");
+    int r = rec_find(L, K_NOTIFY, NULL, -1);
+    const char *ctx = "notify: ";
+    conf_notify *nt = &c->notify;
+
+    const char *dir = cfg_getstr(sec, "state_dir");
+    check_path(L, rec_where(L, r, "state_dir"), ctx, "state_dir", dir);
+    nt->state_dir = copy_opt_str(L, sec, "state_dir");
+    static const char *const urls[] = {"base_url", "api_url"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *u = cfg_getstr(sec, urls[i]);
+        if (u && !url_valid(u, web))
+            add_error(L, rec_where(L, r, urls[i]), "notify: %s \"%s\" is not an http:// or "
+                      "https:// URL", urls[i], u);
+    }
+    nt->base_url = copy_opt_str(L, sec, "base_url");
+    nt->api_url = copy_opt_str(L, sec, "api_url");
+    long retry = cfg_getint(sec, "retry_max");
+    check_range(L, rec_where(L, r, "retry_max"), ctx, "retry_max", retry, 1, 86400);
+    nt->retry_max = (int)(retry >= 1 && retry <= 86400 ? retry : 300);
+
+    unsigned n = cfg_size(sec, "route");
+    if (n && !(nt->routes = calloc(n, sizeof(*nt->routes)))) {
+        out_of_memory(L);
+        return;
+    }
+    nt->n_routes = n;
+    for (unsigned i = 0; i < n; i++)
+        build_route(L, cfg_getnsec(sec, "route", i), r, &c->catalog, &nt->routes[i]);
+}
+
 static pp_config *build(struct loader *L, cfg_t *root)
 {
     pp_config *c = calloc(1, sizeof(*c));
@@ -1434,6 +1637,7 @@ static pp_config *build(struct loader *L, cfg_t *root)
     c->n_collectors = n;
     for (unsigned i = 0; i < n; i++)
         build_collector(L, cfg_getnsec(root, "collector", i), &c->collectors[i]);
+    build_notify(L, root, c);
 
     if (L->n_errors == 0 && !L->oom)
         return c;
@@ -1530,6 +1734,28 @@ void conf_free(pp_config *cfg)
         free(c->options);
     }
     free(cfg->collectors);
+    free(cfg->notify.state_dir);
+    free(cfg->notify.base_url);
+    free(cfg->notify.api_url);
+    for (size_t i = 0; i < cfg->notify.n_routes; i++) {
+        conf_route *rt = &cfg->notify.routes[i];
+        free(rt->url);
+        free(rt->url_file);
+        free(rt->smtp_url);
+        free(rt->smtp_url_file);
+        free(rt->from);
+        free(rt->min_status);
+        for (size_t j = 0; j < rt->n_parks; j++)
+            free(rt->parks[j]);
+        for (size_t j = 0; j < rt->n_indicators; j++)
+            free(rt->indicators[j]);
+        for (size_t j = 0; j < rt->n_to; j++)
+            free(rt->to[j]);
+        free(rt->parks);
+        free(rt->indicators);
+        free(rt->to);
+    }
+    free(cfg->notify.routes);
     for (size_t i = 0; i < cfg->catalog.n_indicators; i++) {
         free(cfg->catalog.indicators[i].label);
         free(cfg->catalog.indicators[i].unit);

@@ -39,6 +39,38 @@ typedef struct conf_collector {
     int line;                    /* where the section starts */
 } conf_collector;
 
+/* One route of the notify section: where parkpulse-notify delivers alerts
+ * (README "Notifications", parkpulse.conf(5)). Either a web hook (url or
+ * url_file, with format) or mail (smtp_url or smtp_url_file, with to). url
+ * and smtp_url may carry secrets (a robot's token, a mail password): they are
+ * never written into a message of the loader. */
+typedef enum { CONF_FMT_JSON, CONF_FMT_ALERTMANAGER, CONF_FMT_DINGTALK, CONF_FMT_WECOM,
+               CONF_FMT_MAIL } conf_format;
+
+typedef struct conf_route {
+    char name[PP_ID_MAX + 1];    /* the section title: route "name" { … } */
+    char *url, *url_file;        /* a web hook: one of them */
+    char *smtp_url, *smtp_url_file; /* mail: one of them, with to */
+    conf_format format;          /* json (default), alertmanager, dingtalk, wecom; mail for smtp */
+    char **parks, **indicators;  /* filters (NULL: every one) */
+    size_t n_parks, n_indicators;
+    char **to;                   /* mail recipients */
+    size_t n_to;
+    char *from;                  /* mail sender, or NULL (parkpulse@<host>) */
+    char *min_status;            /* warning, critical, stale; NULL: every alert */
+    int timeout;                 /* seconds per delivery attempt, default 10 */
+    int line;                    /* where the section starts */
+} conf_route;
+
+typedef struct conf_notify {
+    char *state_dir;             /* the notifier's own, default /var/lib/parkpulse-notify */
+    char *base_url;              /* links in messages; NULL: http://<http.listen> */
+    char *api_url;               /* where /api/v1/alerts is read; NULL: http://<http.listen> */
+    int retry_max;               /* seconds: the longest back-off between two attempts, default 300 */
+    conf_route *routes;
+    size_t n_routes;
+} conf_notify;
+
 typedef struct pp_config {
     char *file;                  /* the main file, as given */
     char *timezone;              /* default "Asia/Shanghai" */
@@ -68,6 +100,7 @@ typedef struct pp_config {
 
     conf_collector *collectors;
     size_t n_collectors;
+    conf_notify notify;          /* read by parkpulse-notify only; the daemon checks it */
     /* lines of the main file where these were set (0: default, or set in an
      * included file), for the messages of preflight.c */
     int line_state_dir, line_plugin_dir, line_http_listen, line_bus_publish;

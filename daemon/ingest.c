@@ -41,6 +41,7 @@
 #include "alert.h"
 #include "log.h"
 #include "pace.h"
+#include "silence.h"
 #include "store.h"
 #include "workbook.h"
 
@@ -793,8 +794,10 @@ static int replay_one(const journal_record *r, void *ud)
     } else if (r->type == JREC_TARGET) {
         if (db_add_target(app->db, &r->target) < 0)
             return -ENOMEM;
-    } else if (r->type == JREC_EVENT && app->alerts) {
-        alert_replay_event(app->alerts, r->event); /* not an alert event: ignored */
+    } else if (r->type == JREC_EVENT) {
+        /* a silence (silence.c), else an alert decision; anything else is ignored */
+        if (silence_replay_event(app->silences, r->event) != 0 && app->alerts)
+            alert_replay_event(app->alerts, r->event);
     } /* JREC_DELIVERY: the journal itself remembers them (journal_delivery_known) */
     return 0;
 }

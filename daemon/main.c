@@ -30,6 +30,7 @@
 #include "notify.h"
 #include "plugin.h"
 #include "preflight.h"
+#include "silence.h"
 
 /* true when an indicator's definition that shapes the RRD `pace` DS changed. */
 static bool pace_shape_changed(const pp_config *a, const pp_config *b)

@@ -5,7 +5,7 @@
 #define PARKPULSE_VERSION "0.1"
 #endif
 
-/* Keep in step with api_handle() (api.c), http.c (/api/v1/events) and
+/* Keep in step with api_handle() (api.c), silence_route() (silence.c), http.c (/api/v1/events) and
  * docs/openapi.yaml: tests/integration/test_openapi.py compares them. */
 static const char index_json[] =
     "{\"version\":\"" PARKPULSE_VERSION "\",\"openapi\":\"docs/openapi.yaml\",\"routes\":["
@@ -28,6 +28,9 @@ static const char index_json[] =
     "{\"method\":\"GET\",\"path\":\"/api/v1/events\",\"summary\":\"Server-Sent Events: the alert stream\"},"
     "{\"method\":\"GET\",\"path\":\"/api/v1/dashboards\",\"summary\":\"the dashboard definitions\"},"
     "{\"method\":\"GET\",\"path\":\"/api/v1/dashboards/{name}\",\"summary\":\"one dashboard definition\"},"
+    "{\"method\":\"GET\",\"path\":\"/api/v1/silences\",\"summary\":\"the active silences\"},"
+    "{\"method\":\"POST\",\"path\":\"/api/v1/silences\",\"summary\":\"a new silence (JSON, bearer token): 201 with it\"},"
+    "{\"method\":\"DELETE\",\"path\":\"/api/v1/silences/{id}\",\"summary\":\"end a silence now (bearer token)\"},"
     "{\"method\":\"POST\",\"path\":\"/api/v1/observations\",\"summary\":\"CSV body with the bearer token: 202 once on disk, 400 with each bad row\"}"
     "]}\n";
 

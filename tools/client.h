@@ -62,6 +62,7 @@ int cl_cmd_report(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_token(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv); /* tools/subscribe.c */
 int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv);    /* tools/backup.c */
+int cl_cmd_silence(cl_ctx *ctx, int argc, char **argv);   /* tools/silence.c */
 
 void cl_ctx_free(cl_ctx *ctx);
 

@@ -46,6 +46,8 @@ static const cl_command commands[] = {
       "the monthly report table (CSV or JSON)" },
     { "token", cl_cmd_token, "--create [--force] [FILE]", "create the bearer token file" },
     { "backup", cl_cmd_backup, "DIR", "a consistent copy of the journal, also while parkpulsed runs" },
+    { "silence", cl_cmd_silence, "add PARK[/INDICATOR] --until YYYY-MM-DD --reason TEXT | list | rm ID",
+      "silence a park's alerts for a while (not delivered by parkpulse-notify)" },
 };
 
 static void usage(FILE *f)
