@@ -493,6 +493,16 @@ static void route_series(pp_app *app, const api_request *req, api_response *resp
             json_num(&b, pace_expected(ind, per, target));
         else
             json_null(&b);
+        json_key(&b, "target", false); /* that year's target, for the pages' charts */
+        if (has_t)
+            json_num(&b, target);
+        else
+            json_null(&b);
+        json_key(&b, "yoy", false);
+        if (v.has_yoy)
+            json_num(&b, v.yoy);
+        else
+            json_null(&b);
         jbuf_puts(&b, "}");
     }
     jbuf_puts(&b, "]}");
