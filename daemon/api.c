@@ -838,11 +838,22 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
         return;
     }
     g.generation = s->version;
-    int first = db_series_first(s), last = db_series_last(s);
-    g.to = to >= 0 ? to : last;
-    g.from = from >= 0 ? from : (first > g.to - 35 ? first : g.to - 35);
+    int last = db_series_last(s);
+    /* by default the calendar year of the latest figure, whole (last year dashed) */
+    g.to = to >= 0 ? to : pp_period_make(pp_period_year(last), 12);
+    g.from = from >= 0 ? from : pp_period_make(pp_period_year(g.to), 1);
     if (g.from > g.to)
         g.from = g.to;
+    db_vintage lv;
+    int lp = last <= g.to ? last : g.to;
+    while (lp >= g.from && !db_series_latest(s, lp, &lv))
+        lp--;
+    if (lp >= g.from)
+        snprintf(g.latest, sizeof g.latest, "%.15g", lv.value); /* as published: 192.2 */
+    double target;
+    if (db_target(app->db, park->id, ind->id, pp_period_year(g.to), &target))
+        snprintf(g.target, sizeof g.target, "%.15g", target);
+    g.target_line = ind->kind == PP_KIND_CUMULATIVE;
     series_status st;
     if (status_eval(app, park, ind, s, -1, app_now(app), &st) && st.pace.has_gap) {
         double gap = st.pace.gap;
