@@ -293,7 +293,7 @@
 
   /** The daemon's PNG of the series (for mail, chat and other tools), as a link. */
   function pngLink(park, indicator, year) {
-    const q = year ? "?from=" + year + "-01&to=" + year + "-12&width=720&height=240" : "";
+    const q = "?" + (year ? "from=" + year + "-01&to=" + year + "-12&" : "") + "width=720&height=240";
     return h("a", { class: "hint png-link tv-hide", href: "/graph/" + encodeURIComponent(park) + "/" + encodeURIComponent(indicator) + ".png" + q, target: "_blank", text: "PNG 图" });
   }
 

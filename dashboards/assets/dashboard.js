@@ -101,6 +101,11 @@ PP.boot("dashboard", async (main) => {
   const str = (v) => (typeof v === "string" && v !== "" ? v : null);
   const ids = (v) => (Array.isArray(v) ? v.filter((x) => typeof x === "string" && PP.ID_RE.test(x)) : null);
 
+  function latestYear() {
+    const per = status ? PP.latestPeriod(PP.allSeries(status)) : null;
+    return per ? Number(per.slice(0, 4)) : 0;
+  }
+
   function parkName(id) {
     const p = status && Array.isArray(status.parks) ? status.parks.find((x) => x.id === id) : null;
     return p && p.name ? p.name : id;
@@ -137,8 +142,8 @@ PP.boot("dashboard", async (main) => {
           h("div", { class: "card-body" }, PP.chart({
             park: p.park, indicator: p.indicator, height: hh, status: s || null,
             unit: s ? s.unit : "", kind: s ? s.kind : "cumulative", label: s ? s.label : p.indicator,
-            year: to ? Number(to.slice(0, 4)) : s && s.period ? Number(s.period.slice(0, 4)) : 0,
-          })),
+            year: to ? Number(to.slice(0, 4)) : s && s.period ? Number(s.period.slice(0, 4)) : latestYear(),
+          }), h("div", { class: "card-foot" }, h("span"), PP.chartPng(p.park, p.indicator, to ? Number(to.slice(0, 4)) : 0))),
           h("a", { class: "hint", href: PP.parkUrl(p.park), text: "园区详情 →" }));
       }
       case "ranking": {
