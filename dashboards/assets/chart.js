@@ -209,7 +209,7 @@
         {
           stroke: axisStroke, font, grid: { show: false }, ticks: { show: true, stroke: grid.stroke },
           splits: () => xs,
-          values: (u, splits) => splits.map((m) => (narrow && m % 2 === 0 && m !== 2 && m !== 12 ? "" : monthLabel(m, ytd))),
+          values: (u, splits) => splits.map((m) => (narrow && ![1, 3, 6, 9, 12].includes(m) ? "" : monthLabel(m, ytd))),
           size: 28,
         },
         {
