@@ -897,6 +897,21 @@ static void route_graph(pp_app *app, const api_request *req, api_response *resp,
     graph_image_free(&img);
 }
 
+/* A page route for an unknown park or indicator: the HTML 404 page instead
+ * of the JSON error want_park/want_indicator left in resp (kept if the page
+ * cannot be read). JSON stays JSON under /api/. */
+static void reply_page_404(api_response *resp, const char *dir)
+{
+    pages_file f;
+    if (pages_read_page(dir, "404.html", &f) != 0)
+        return;
+    free(resp->body);
+    resp->status = 404;
+    resp->content_type = f.content_type;
+    resp->body = f.data;
+    resp->len = f.len;
+}
+
 /* Routes that need neither the db nor the alerts: pages and assets. Returns
  * true when it answered. */
 static bool route_static(pp_app *app, const api_request *req, api_response *resp)
@@ -910,9 +925,13 @@ static bool route_static(pp_app *app, const api_request *req, api_response *resp
     } else if (split_path(path, "/park/", seg, 1) == 1) {
         if (want_park(app, seg[0], resp))
             reply_file(req, resp, pages_read_page(dir, "park.html", &f), &f);
+        else if (resp->status == 404)
+            reply_page_404(resp, dir);
     } else if (split_path(path, "/indicator/", seg, 1) == 1) {
         if (want_indicator(app, seg[0], resp))
             reply_file(req, resp, pages_read_page(dir, "indicator.html", &f), &f);
+        else if (resp->status == 404)
+            reply_page_404(resp, dir);
     } else if (split_path(path, "/dashboard/", seg, 1) == 1) {
         int rc = pages_read_dashboard(dir, seg[0], &f);
         if (rc == 0) {

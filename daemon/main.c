@@ -361,6 +361,22 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The pages are built in; a dashboard_dir written in the configuration
+     * overrides or adds files and must exist (the compiled-in default may not). */
+    struct stat dd;
+    const char *ddir = app.cfg->dashboard_dir;
+    int dd_err = ddir == NULL || ddir[0] == '\0' ? 0
+                 : stat(ddir, &dd) != 0 ? errno : !S_ISDIR(dd.st_mode) ? ENOTDIR : 0;
+    if (dd_err != 0) {
+        if (app.cfg->dashboard_dir_set) {
+            log_err("config", "dashboard_dir %s: %s; remove the line to serve the pages built into "
+                    "parkpulsed", ddir, strerror(dd_err));
+            rc = EX_CONFIG_;
+            goto out;
+        }
+        log_info("main", "dashboard_dir %s does not exist: serving the pages built into parkpulsed",
+                 ddir);
+    }
     char journal_dir[4200], lock_path[4200];
     snprintf(journal_dir, sizeof journal_dir, "%s/journal", app.cfg->state_dir);
     snprintf(app.rrd_dir, sizeof app.rrd_dir, "%s/rrd", app.cfg->state_dir);

@@ -303,5 +303,49 @@ class BrowserScreensTest(DaemonTest):
         p.screenshot(os.path.join(SHOTS, "history-dialog.png"))
 
 
+class PagesBuiltInTest(DaemonTest):
+    """Issue 17: the pages live in the binary; dashboard_dir overrides or adds
+    files; a dashboard_dir written in the configuration must exist; unknown
+    parks and indicators get an HTML 404 page (JSON stays JSON under /api/)."""
+
+    def test_builtin_override_and_missing_dir(self):
+        over = tempfile.mkdtemp(prefix="pp-dash-")
+        self.addCleanup(shutil.rmtree, over, True)
+        os.makedirs(os.path.join(over, "assets"))
+        with open(os.path.join(over, "assets", "app.css"), "w") as f:
+            f.write("/* overridden */\n")
+        with open(os.path.join(over, "extra.json"), "w", encoding="utf-8") as f:
+            f.write('{"title": "附加看板", "panels": []}\n')
+        d = self.daemon(extra_conf='dashboard_dir = "%s"\n' % over).start()
+        for path, ctype, needle in (("/", "text/html", b"/assets/index.js"), ("/assets/app.js", "javascript", b"const PP"),
+                                    ("/assets/uPlot.iife.min.js", "javascript", b"uPlot"),
+                                    ("/assets/chart.js", "javascript", b"PP.chart")):
+            status, headers, body = d.get(path)
+            self.assertEqual(status, 200, path)
+            self.assertIn(ctype, headers["Content-Type"], path)
+            self.assertIn(needle, body, path)
+        self.assertEqual(d.get("/assets/app.css")[2], b"/* overridden */\n")
+        names = {x["name"] for x in d.get_json("/api/v1/dashboards")["dashboards"]}
+        self.assertLessEqual({"wall", "overview-xiangtan", "extra"}, names)
+        self.assertEqual(d.get("/dashboard/wall")[0], 200)
+        # HTML 404 for pages, JSON 404 under /api/
+        for path in ("/park/no-such-park", "/indicator/no_such_indicator"):
+            status, headers, body = d.get(path)
+            self.assertEqual(status, 404, path)
+            self.assertIn("text/html", headers["Content-Type"], path)
+            self.assertIn("没有这个园区或指标".encode(), body)
+        status, headers, body = d.get("/api/v1/parks/no-such-park")
+        self.assertEqual(status, 404)
+        self.assertIn("application/json", headers["Content-Type"])
+        d.stop()
+        # a dashboard_dir that is written but missing stops the start, with its path
+        missing = os.path.join(over, "not-there")
+        d2 = self.daemon(extra_conf='dashboard_dir = "%s"\n' % missing)
+        d2.start(wait=False)
+        rc = d2.proc.wait(20)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(missing, d2.logtext())
+
+
 if __name__ == "__main__":
     unittest.main()
