@@ -80,7 +80,18 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LIBPP): $(LIB_OBJ)
+# The pages live in the binary: every file of dashboards/ but its README,
+# turned into a C table by daemon/embed_pages.sh (dashboard_dir only overrides
+# or adds files; dashboards/README.md).
+PAGES_FILES := $(shell find dashboards -type f ! -name README.md 2>/dev/null | LC_ALL=C sort)
+PAGES_OBJ   := $(BUILD)/gen/pages_data.o
+$(BUILD)/gen/pages_data.c: daemon/embed_pages.sh $(PAGES_FILES)
+	@mkdir -p $(dir $@)
+	sh daemon/embed_pages.sh dashboards $(PAGES_FILES) > $@.tmp && mv $@.tmp $@
+$(PAGES_OBJ): $(BUILD)/gen/pages_data.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBPP): $(LIB_OBJ) $(PAGES_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 

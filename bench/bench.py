@@ -15,7 +15,9 @@ collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
   - bench/rrd_loop.c: rrd_update_r once per file, in one process;
   - `rrdtool graph` as a process with the daemon's graph definition;
   - bench/mhd_ceiling.c: libmicrohttpd serving the same bytes from memory;
-  - a bare PUB→SUB round trip with python3-zmq.
+  - a bare PUB→SUB round trip with python3-zmq;
+  - the overview page of 100 parks × 14 indicators in headless Chromium
+    (tests/integration/cdp.py), with its charts against ?charts=0.
 The table goes to stdout and to bench/results.md. Nothing here asserts a time:
 a missed target is printed as such, and the script exits 0 unless something
 failed to work (a wrong answer is an error, a slow one is a result).
@@ -622,6 +624,105 @@ def bench_status(work, daemon, series, results):
                         "≥ 0.5×", statistics.median(r) >= 0.5))
 
 
+# ---- page speed ---------------------------------------------------------------
+
+PAGE_INDICATORS = [  # all 14 of config/indicators.conf: (id, kind)
+    ("industrial_output", "c"), ("above_scale_output", "c"), ("value_added_growth", "rate"),
+    ("fixed_asset_investment", "c"), ("industrial_investment", "c"), ("tax_revenue", "c"),
+    ("fiscal_revenue", "c"), ("fdi_actual", "c"), ("domestic_capital", "c"), ("trade_total", "c"),
+    ("high_tech_revenue", "c"), ("key_project_completion", "pct"), ("projects_signed", "c"),
+    ("rank_province", "rank")]
+
+# True once the overview has rendered: DOMContentLoaded passed, the matrix is
+# there and no chart is still pending; the value is performance.now() (ms
+# since the navigation started), so the poll's own interval does not count.
+PAGE_READY_JS = ("(document.readyState !== 'loading' && document.querySelector('table.matrix') && "
+                 "document.querySelectorAll('table.matrix tbody tr').length >= 100 && "
+                 "!document.querySelector('[data-chart=pending]')) ? performance.now() : 0")
+
+
+def bench_pages(work, results):
+    """The overview (/) of 100 parks × 14 indicators with 2021's twelve months
+    and targets, fully rendered in headless Chromium: with its charts (the 重点关注
+    charts drawn from /api/v1/series) and with ?charts=0, alternately."""
+    try:
+        from cdp import Browser, CHROMIUM
+    except ImportError as e:
+        raise BenchError("tests/integration/cdp.py: %s" % e)
+    if not os.access(CHROMIUM, os.X_OK):
+        results.append(("overview page, 100 parks × 14 indicators", "skipped: no %s" % CHROMIUM, "", "≤ 1 s", ""))
+        return
+    d = Daemon(work, 100, "pages")
+    d.start()
+    try:
+        rows, targets = [], ["park,indicator,year,target"]
+        for i in range(100):
+            park = park_id(i)
+            for ind, kind in PAGE_INDICATORS:
+                acc = 0.0
+                for m in range(1, 13):
+                    if kind == "c":
+                        acc += RND.uniform(1, 10)
+                        v = round(acc, 1)
+                    elif kind == "rate":
+                        v = round(RND.uniform(2, 15), 1)
+                    elif kind == "pct":
+                        v = round(min(100, m * RND.uniform(5, 12)), 1)
+                    else:
+                        v = RND.randint(1, 40)
+                    rows.append((park, ind, 2021, m, v))
+                if kind == "c":
+                    targets.append("%s,%s,2021,%.1f" % (park, ind, acc * RND.uniform(0.9, 1.3)))
+                elif kind == "rate":
+                    targets.append("%s,%s,2021,8" % (park, ind))
+                elif kind == "rank":
+                    targets.append("%s,%s,2021,10" % (park, ind))
+        with open(os.path.join(d.stage, "pages.csv"), "wb") as f:
+            f.write(csv_bytes(rows))
+        with open(os.path.join(d.stage, "targets.csv"), "wb") as f:
+            f.write(("\n".join(targets) + "\n").encode())
+        d.deliver(["pages.csv"])
+        d.deliver(["targets.csv"])
+        status, body = d.get("/")
+        html_bytes = len(body)
+        weight = 0
+        for asset in ("app.css", "uPlot.min.css", "uPlot.iife.min.js", "app.js", "chart.js", "index.js"):
+            weight += len(d.get("/assets/" + asset)[1])
+        times = {"on": [], "off": []}
+        charts = 0
+        with Browser(timeout=60) as b:
+            page = b.page()
+            page.viewport(1400, 1000)
+            for rep in range(REPEAT + 1):  # the first pair warms the browser's caches up, not counted
+                for mode in ("on", "off"):
+                    page.goto(d.url + ("/" if mode == "on" else "/?charts=0"))
+                    deadline = time.monotonic() + 60
+                    ms = 0
+                    while not ms:
+                        if time.monotonic() > deadline:
+                            raise BenchError("the overview did not render within 60 s (%s)" % mode)
+                        try:
+                            ms = page.eval(PAGE_READY_JS)
+                        except Exception:
+                            ms = 0
+                        if not ms:
+                            time.sleep(0.005)
+                    if mode == "on":
+                        charts = page.eval("document.querySelectorAll('[data-chart=drawn]').length")
+                    if rep:
+                        times[mode].append(ms / 1000.0)
+        if not charts:
+            raise BenchError("the overview drew no chart")
+        on, off = times["on"], times["off"]
+        results.append(("overview page, 100 parks × 14 indicators, %d charts drawn (headless Chromium 1400×1000; "
+                        "HTML %d B + scripts and styles %d B)" % (charts, html_bytes, weight),
+                        fmt(on, " s", 3), fmt([a / b for a, b in zip(on, off)], "×", 2) +
+                        " of the same page with ?charts=0 (%s)" % fmt(off, " s", 3),
+                        "≤ 1 s", statistics.median(on) <= 1.0))
+    finally:
+        d.stop()
+
+
 # ---- 4. alert latency --------------------------------------------------------
 
 def bench_alerts(work, results):
@@ -865,6 +966,9 @@ def main():
         if not only or "alerts" in only:
             print("bench: alerts ...", flush=True)
             bench_alerts(work, results)
+        if not only or "pages" in only:
+            print("bench: pages ...", flush=True)
+            bench_pages(work, results)
         if not only or "scale" in only:
             print("bench: memory and start-up ...", flush=True)
             bench_scale(work, results)

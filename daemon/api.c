@@ -812,11 +812,22 @@ static bool graph_assemble(const pp_view *v, const api_request *req, api_respons
         return false;
     }
     g.generation = s->version;
-    int first = db_series_first(s), last = db_series_last(s);
-    g.to = to >= 0 ? to : last;
-    g.from = from >= 0 ? from : (first > g.to - 35 ? first : g.to - 35);
+    int last = db_series_last(s);
+    /* by default the calendar year of the latest figure, whole (last year dashed) */
+    g.to = to >= 0 ? to : pp_period_make(pp_period_year(last), 12);
+    g.from = from >= 0 ? from : pp_period_make(pp_period_year(g.to), 1);
     if (g.from > g.to)
         g.from = g.to;
+    db_vintage lv;
+    int lp = last <= g.to ? last : g.to;
+    while (lp >= g.from && !db_series_latest(s, lp, &lv))
+        lp--;
+    if (lp >= g.from)
+        snprintf(g.latest, sizeof g.latest, "%.15g", lv.value); /* as published: 192.2 */
+    double target;
+    if (db_target(v->db, park->id, ind->id, pp_period_year(g.to), &target))
+        snprintf(g.target, sizeof g.target, "%.15g", target);
+    g.target_line = ind->kind == PP_KIND_CUMULATIVE;
     series_status st;
     if (status_eval(v, park, ind, s, -1, &st) && st.pace.has_gap) {
         /* "2024-08 低于序时进度(66.7%)2.6个百分点": the words of the 通报 message */
@@ -878,6 +889,21 @@ static void route_graph(const api_call *c)
     graph_image_free(&img);
 }
 
+/* A page route for an unknown park or indicator: the HTML 404 page instead
+ * of the JSON error want_park/want_indicator left in resp (kept if the page
+ * cannot be read). JSON stays JSON under /api/. */
+static void reply_page_404(api_response *resp, const char *dir)
+{
+    pages_file f;
+    if (pages_read_page(dir, "404.html", &f) != 0)
+        return;
+    free(resp->body);
+    resp->status = 404;
+    resp->content_type = f.content_type;
+    resp->body = f.data;
+    resp->len = f.len;
+}
+
 /* ---- pages, assets and dashboards (pages.c reads them) ---- */
 
 /* GET / and /index.html */
@@ -893,6 +919,8 @@ static void route_park_page(const api_call *c)
     pages_file f;
     if (want_park(c->view, c->seg[0], c->resp))
         reply_file(c->req, c->resp, pages_read_page(c->view->cfg->dashboard_dir, "park.html", &f), &f);
+    else
+        reply_page_404(c->resp, c->view->cfg->dashboard_dir);
 }
 
 /* GET /indicator/<indicator> */
@@ -902,6 +930,8 @@ static void route_indicator_page(const api_call *c)
     if (want_indicator(c->view, c->seg[0], c->resp))
         reply_file(c->req, c->resp, pages_read_page(c->view->cfg->dashboard_dir, "indicator.html", &f),
                    &f);
+    else
+        reply_page_404(c->resp, c->view->cfg->dashboard_dir);
 }
 
 /* GET /dashboard/<name>: the page, when the dashboard <name> exists */

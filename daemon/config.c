@@ -1066,6 +1066,7 @@ static void build_global(struct loader *L, cfg_t *root, pp_config *c)
     c->line_plugin_dir = main_line(L, rec_where(L, 0, "plugin_dir"));
     c->plugin_dir = copy_opt_str(L, root, "plugin_dir");
     c->dashboard_dir = copy_opt_str(L, root, "dashboard_dir");
+    c->dashboard_dir_set = (cfg_getopt(root, "dashboard_dir")->flags & CFGF_MODIFIED) != 0;
     c->due_day = (int)(due >= 1 && due <= 28 ? due : 20);
 }
 

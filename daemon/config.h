@@ -77,6 +77,7 @@ typedef struct pp_config {
     char *state_dir;             /* default "/var/lib/parkpulse" */
     char *plugin_dir;            /* default "/usr/lib/parkpulse/collectors" */
     char *dashboard_dir;         /* default "/usr/share/parkpulse/dashboards" */
+    bool dashboard_dir_set;      /* dashboard_dir was written in the file (must exist) */
     int due_day;                 /* 1..28, default 20 */
 
     char *http_listen;           /* "127.0.0.1:8080" */

@@ -131,7 +131,8 @@ int graph_request_check(const graph_request *req)
         return -EINVAL;
     if (!graph_text_ok(req->title) || !graph_text_ok(req->unit) ||
         !graph_text_ok(req->value_label) || !graph_text_ok(req->pace_label) ||
-        !graph_text_ok(req->comment))
+        !graph_text_ok(req->comment) || !graph_text_ok(req->latest) ||
+        !graph_text_ok(req->target) || (req->target_line != 0 && req->target_line != 1))
         return -EINVAL;
     return 0;
 }
@@ -162,7 +163,15 @@ static int graph_render_here(const char *rrd_dir, const graph_request *req, unsi
         .value_label = req->value_label,
         .pace_label = req->pace_label,
         .comment = req->comment,
+        .latest = req->latest,
+        .target = req->target,
+        .target_line = req->target_line != 0,
     };
+    /* last year's same months, dashed, when the graph spans a year or less */
+    if (req->to - req->from < 12 && req->from - 12 >= pp_period_make(GRAPH_YEAR_MIN, 1)) {
+        spec.last_start = store_month_end(req->from - 13);
+        spec.last_end = store_month_end(req->to - 12);
+    }
     int rc = store_graph(path, &spec, img, len);
     if (rc == 0 && *len > GRAPH_REPLY_MAX) {
         log_err("graph", "%s: image of %zu bytes is over the bound", path, *len);
@@ -631,6 +640,9 @@ static uint64_t graph_request_hash(const graph_request *r)
     h = graph_fnv_str(h, r->value_label);
     h = graph_fnv_str(h, r->pace_label);
     h = graph_fnv_str(h, r->comment);
+    h = graph_fnv_str(h, r->latest);
+    h = graph_fnv_str(h, r->target);
+    h = graph_fnv_int(h, r->target_line);
     return h;
 }
 
@@ -641,7 +653,9 @@ static bool graph_request_same(const graph_request *a, const graph_request *b)
            strcmp(a->park, b->park) == 0 && strcmp(a->indicator, b->indicator) == 0 &&
            strcmp(a->title, b->title) == 0 && strcmp(a->unit, b->unit) == 0 &&
            strcmp(a->value_label, b->value_label) == 0 &&
-           strcmp(a->pace_label, b->pace_label) == 0 && strcmp(a->comment, b->comment) == 0;
+           strcmp(a->pace_label, b->pace_label) == 0 && strcmp(a->comment, b->comment) == 0 &&
+           strcmp(a->latest, b->latest) == 0 && strcmp(a->target, b->target) == 0 &&
+           a->target_line == b->target_line;
 }
 
 /* The ETag of an image (see the top of the file). */

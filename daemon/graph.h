@@ -49,6 +49,13 @@ typedef struct graph_request {
     char value_label[GRAPH_TEXT_MAX];  /* legend of the value line */
     char pace_label[GRAPH_TEXT_MAX];   /* 序时进度 (cumulative, completion), 目标 (rate, rank) */
     char comment[GRAPH_TEXT_MAX];      /* "低于序时进度 2.60 个百分点", or "" */
+    char latest[GRAPH_TEXT_MAX];       /* the latest figure as published ("192.2", not
+                                          "192.20"), or "": printed after "最新" */
+    char target[GRAPH_TEXT_MAX];       /* the year's target as a number ("300"), or "":
+                                          no target, so no pace or target line and no
+                                          legend for them */
+    int target_line;                   /* 1: draw the target as a flat 全年目标 line
+                                          (year-to-date indicators) */
 } graph_request;
 
 /* An image handed to the caller, who owns data (free with graph_image_free). */

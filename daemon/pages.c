@@ -1,7 +1,10 @@
 /*
  * pages.c — static pages, assets and dashboard definitions (see pages.h).
- * Files are opened with O_NOFOLLOW relative to fixed names; a symlink, a
- * directory or a file over PAGES_MAX_FILE is refused.
+ * Files of dashboard_dir are opened with O_NOFOLLOW relative to fixed names;
+ * a symlink, a directory or a file over PAGES_MAX_FILE is refused. A name
+ * missing there (or no dashboard_dir) is looked up among the built-in files,
+ * which are copied out (callers free what they get) with the binary's start
+ * time as their Last-Modified.
  */
 #include "pages.h"
 
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -69,15 +73,55 @@ static int read_file(const char *path, pages_file *out)
     return 0;
 }
 
+static long long pages_start_time(void)
+{
+    static long long t;
+    if (t == 0)
+        t = (long long)time(NULL);
+    return t;
+}
+
+/* The built-in file called name ("assets/app.js"), copied into out. */
+static int read_builtin(const char *name, pages_file *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < pages_embedded_count; i++) {
+        const pages_embedded *e = &pages_embedded_files[i];
+        if (strcmp(e->name, name) != 0)
+            continue;
+        out->data = malloc(e->len + 1);
+        if (out->data == NULL)
+            return -2;
+        memcpy(out->data, e->data, e->len + 1);
+        out->len = e->len;
+        out->content_type = type_of(name);
+        out->mtime = pages_start_time();
+        return 0;
+    }
+    return -1;
+}
+
+/* dir/name when dir is set and has it, else the built-in name. */
+static int read_named(const char *dir, const char *name, pages_file *out)
+{
+    char path[4200];
+    if (dir != NULL && dir[0] != '\0') {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        int rc = read_file(path, out);
+        if (rc != -1)
+            return rc;
+    }
+    return read_builtin(name, out);
+}
+
 int pages_read_page(const char *dir, const char *page, pages_file *out)
 {
-    static const char *pages[] = { "index.html", "park.html", "indicator.html", "dashboard.html" };
-    char path[4200];
+    static const char *pages[] = { "index.html", "park.html", "indicator.html", "dashboard.html",
+                                   "404.html" };
+    (void)pages_start_time();
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
-        if (strcmp(page, pages[i]) == 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, pages[i]);
-            return read_file(path, out);
-        }
+        if (strcmp(page, pages[i]) == 0)
+            return read_named(dir, pages[i], out);
     }
     return -3;
 }
@@ -92,20 +136,30 @@ static bool asset_name_ok(const char *s)
 
 int pages_read_asset(const char *dir, const char *name, pages_file *out)
 {
-    char path[4200];
+    char path[200];
     if (!asset_name_ok(name))
         return -3;
-    snprintf(path, sizeof path, "%s/assets/%s", dir, name);
-    return read_file(path, out);
+    snprintf(path, sizeof path, "assets/%s", name);
+    return read_named(dir, path, out);
 }
 
 int pages_read_dashboard(const char *dir, const char *name, pages_file *out)
 {
-    char path[4200];
+    char path[PP_ID_MAX + 8];
     if (!pp_id_valid(name))
         return -3;
-    snprintf(path, sizeof path, "%s/%s.json", dir, name);
-    return read_file(path, out);
+    snprintf(path, sizeof path, "%s.json", name);
+    return read_named(dir, path, out);
+}
+
+/* Adds base (an id) to names unless it is there. */
+static void add_name(char **names, size_t *n, size_t max, const char *base)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(names[i], base) == 0)
+            return;
+    if (*n < max && (names[*n] = strdup(base)) != NULL)
+        (*n)++;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -134,7 +188,7 @@ char *pages_list_dashboards(const char *dir, size_t *len)
 {
     char *names[256];
     size_t n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = dir != NULL && dir[0] != '\0' ? opendir(dir) : NULL;
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL && n < 256) {
         size_t l = strlen(e->d_name);
@@ -144,12 +198,24 @@ char *pages_list_dashboards(const char *dir, size_t *len)
                 continue;
             memcpy(base, e->d_name, l - 5);
             base[l - 5] = '\0';
-            if (pp_id_valid(base) && (names[n] = strdup(base)) != NULL)
-                n++;
+            if (pp_id_valid(base))
+                add_name(names, &n, 256, base);
         }
     }
     if (d)
         closedir(d);
+    for (unsigned i = 0; i < pages_embedded_count; i++) { /* the built-in definitions */
+        const char *nm = pages_embedded_files[i].name;
+        size_t l = strlen(nm);
+        char base[PP_ID_MAX + 2];
+        if (l > 5 && l - 5 <= PP_ID_MAX && strchr(nm, '/') == NULL &&
+            strcmp(nm + l - 5, ".json") == 0) {
+            memcpy(base, nm, l - 5);
+            base[l - 5] = '\0';
+            if (pp_id_valid(base))
+                add_name(names, &n, 256, base);
+        }
+    }
     qsort(names, n, sizeof *names, cmp_str);
     jbuf b;
     jbuf_init(&b);

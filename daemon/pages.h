@@ -1,9 +1,13 @@
 /*
- * pages.h — the browser pages and their assets, served from the configured
- * dashboard_dir through a fixed table: a URL never names a file. Page routes
- * map to one of four HTML files; /assets/<name> serves a file of the flat
- * assets/ folder whose name is [A-Za-z0-9._-]+ (no leading dot); dashboard
- * definitions are <name>.json files with an id-shaped name.
+ * pages.h — the browser pages and their assets, compiled into the binary
+ * (the files of dashboards/, embedded at build time by daemon/embed_pages.sh)
+ * and, when dashboard_dir is set, read from there first: a file there
+ * overrides the built-in one of the same name or adds one. A fixed table
+ * maps URLs to names: a URL never names a file. Page routes map to one of
+ * five HTML files (404.html: unknown parks and indicators); /assets/<name>
+ * serves a file of the flat assets/ folder whose name is [A-Za-z0-9._-]+ (no
+ * leading dot); dashboard definitions are <name>.json files with an
+ * id-shaped name. dir may be NULL or "": the built-in files only.
  */
 #ifndef PP_PAGES_H
 #define PP_PAGES_H
@@ -17,8 +21,19 @@ typedef struct pages_file {
     long long mtime;
 } pages_file;
 
-/* Reads dir/<page> for one of "index.html", "park.html", "indicator.html",
- * "dashboard.html". Returns 0, -1 (missing) or -2 (too large / unreadable). */
+/* One built-in file (the generated table ends with a { NULL } entry). */
+typedef struct pages_embedded {
+    const char *name;             /* "index.html", "assets/app.js", "wall.json" */
+    const unsigned char *data;    /* followed by a NUL */
+    size_t len;
+} pages_embedded;
+
+extern const pages_embedded pages_embedded_files[];
+extern const unsigned pages_embedded_count;
+
+/* Reads dir/<page> (or the built-in page) for one of "index.html",
+ * "park.html", "indicator.html", "dashboard.html", "404.html". Returns 0, -1
+ * (missing) or -2 (too large / unreadable). */
 int pages_read_page(const char *dir, const char *page, pages_file *out);
 
 /* Reads dir/assets/<name>; returns -3 when the name is not acceptable. */

@@ -65,6 +65,22 @@ static void problem(pf *p, int line, const char *fmt, ...)
 
 /* ---- state_dir --------------------------------------------------------- */
 
+/* The pages are built into parkpulsed; a dashboard_dir written in the file
+ * overrides or adds files and must exist (the compiled-in default may not). */
+static void check_dashboard_dir(pf *p)
+{
+    const char *dir = p->cfg->dashboard_dir;
+    struct stat st;
+    if (!p->cfg->dashboard_dir_set || dir == NULL || dir[0] == '\0')
+        return;
+    if (stat(dir, &st) != 0)
+        problem(p, 0, "dashboard_dir %s: %s; remove the line to serve the pages built into "
+                "parkpulsed", dir, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        problem(p, 0, "dashboard_dir %s: not a directory; remove the line to serve the pages "
+                "built into parkpulsed", dir);
+}
+
 /* Start-up creates state_dir (and its parents) and then journal/, rrd/ and a
  * lock file in it: the deepest directory that exists must take a new entry. */
 static void check_state_dir(pf *p)
@@ -279,6 +295,7 @@ int preflight_check(const pp_config *cfg, char *err, size_t errlen, char *note, 
     }
     p->cfg = cfg;
     check_state_dir(p);
+    check_dashboard_dir(p);
     check_collectors(p);
     if (state_dir_held(cfg->state_dir)) {
         if (note && notelen)

@@ -169,6 +169,16 @@ int64_t status_points_json(jbuf *b, const pp_view *v, const pp_park *park, const
             json_num(b, pace_expected(ind, per, target));
         else
             json_null(b);
+        json_key(b, "target", false); /* that year's target, for the pages' charts */
+        if (has_t)
+            json_num(b, target);
+        else
+            json_null(b);
+        json_key(b, "yoy", false);
+        if (vin.has_yoy)
+            json_num(b, vin.yoy);
+        else
+            json_null(b);
         jbuf_puts(b, "}");
     }
     jbuf_puts(b, "]}");

@@ -994,7 +994,9 @@ static void store_graph_xgrid(long start, long end, int width, char *buf, size_t
     }
     const char *minor = (long)width >= 10 * months ? "MONTH:1"
                         : (long)width >= 10 * (months / 3) ? "MONTH:3" : "YEAR:1";
-    if (k < 12)
+    if (k < 12 && months <= 12 && a.tm_year == b.tm_year - (b.tm_mon == 0 && b.tm_mday == 1))
+        snprintf(buf, len, "%s:MONTH:%d:MONTH:%d:%ld:%%-m月", minor, k, k, 30L * 86400); /* one year */
+    else if (k < 12)
         snprintf(buf, len, "%s:MONTH:%d:MONTH:%d:%ld:%%Y-%%m", minor, k, k, 30L * 86400);
     else
         snprintf(buf, len, "%s:YEAR:%d:YEAR:%d:%ld:%%Y", k == 12 ? minor : "YEAR:1", k / 12,
@@ -1006,7 +1008,7 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
 {
     store_args a = { .n = 0 };
     char *title = NULL, *unit = NULL, *unit_fmt = NULL, *vlab = NULL, *plab = NULL;
-    char *comment = NULL;
+    char *comment = NULL, *latest = NULL, *target = NULL, *unit_el = NULL;
     char xgrid[128];
     char err[512];
     rrd_info_t *info = NULL;
@@ -1036,12 +1038,21 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
     vlab = store_graph_text(spec->value_label, STORE_TEXT_ELEMENT);
     plab = store_graph_text(spec->pace_label, STORE_TEXT_ELEMENT);
     comment = store_graph_text(spec->comment, STORE_TEXT_ELEMENT);
+    latest = store_graph_text(spec->latest, STORE_TEXT_ELEMENT);
+    target = store_graph_text(spec->target, STORE_TEXT_ELEMENT);
+    unit_el = store_graph_text(spec->unit, STORE_TEXT_ELEMENT);
     if (title == NULL || unit == NULL || unit_fmt == NULL || vlab == NULL || plab == NULL ||
-        comment == NULL) {
+        comment == NULL || latest == NULL || target == NULL || unit_el == NULL) {
         rc = -ENOMEM;
         goto out;
     }
     store_graph_xgrid(spec->start, spec->end, spec->width, xgrid, sizeof xgrid);
+    if (target[0] != '\0') { /* a number, or no target line at all */
+        char *end = NULL;
+        double t = strtod(target, &end);
+        if (end == target || *end != '\0' || !isfinite(t))
+            target[0] = '\0';
+    }
 
     store_arg(&a, "graphv");
     store_arg(&a, "-"); /* no file: the image comes back in the info list */
@@ -1058,18 +1069,39 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
     store_arg(&a, "--font=TITLE:11:WenQuanYi Zen Hei");
     store_arg(&a, "--units-exponent=0"); /* 12000 万美元, not 12 k万美元 */
     store_arg(&a, "--lower-limit=0");    /* from 0 unless the data goes below */
+    if (spec->target_line && target[0] != '\0')
+        store_arg(&a, "--upper-limit=%s", target); /* the target line in view (not rigid) */
     store_arg(&a, "--color=BACK#FFFFFF");
     store_arg(&a, "--color=SHADEA#FFFFFF");
     store_arg(&a, "--color=SHADEB#FFFFFF");
+    store_arg(&a, "--disable-rrdtool-tag"); /* no watermark */
     if (xgrid[0] != '\0')
         store_arg(&a, "--x-grid=%s", xgrid);
     store_arg(&a, "DEF:v=%s:value:LAST", rrd_file);
-    store_arg(&a, "DEF:p=%s:pace:LAST", rrd_file);
-    store_arg(&a, "AREA:v#5B8FF940");
-    store_arg(&a, "LINE2:v#2F6EBA%s%s", vlab[0] ? ":" : "", vlab);
-    store_arg(&a, "LINE1:p#E8684A:%s:dashes=6,3", plab);
-    store_arg(&a, "VDEF:vlast=v,LAST");
-    store_arg(&a, "GPRINT:vlast:最新 %%.2lf%s%s\\l", unit_fmt[0] ? " " : "", unit_fmt);
+    /* Each month is a flat step (every day of a month holds its figure); a
+     * month without a figure is unknown, a gap: no area fill, which would
+     * draw gaps as drops to zero. */
+    store_arg(&a, "LINE3:v#2F6EBA%s%s", vlab[0] ? ":" : "", vlab);
+    if (spec->last_start > 0 && spec->last_end > spec->last_start && spec->start > spec->last_start) {
+        store_arg(&a, "DEF:l=%s:value:LAST:start=%ld:end=%ld", rrd_file, spec->last_start,
+                  spec->last_end);
+        store_arg(&a, "SHIFT:l:%ld", spec->start - spec->last_start);
+        store_arg(&a, "LINE1:l#8A96A8:去年同期:dashes=5,3");
+    }
+    if (target[0] != '\0') { /* pace and target only where a target exists */
+        store_arg(&a, "DEF:p=%s:pace:LAST", rrd_file);
+        store_arg(&a, "LINE1:p#E8684A:%s:dashes=6,3", plab);
+        if (spec->target_line)
+            store_arg(&a, "HRULE:%s#C8A04A:全年目标 %s%s%s:dashes=10,4", target, target,
+                      unit_el[0] ? " " : "", unit_el);
+    }
+    store_arg(&a, "COMMENT:\\l");
+    if (latest[0] != '\0') {
+        store_arg(&a, "COMMENT:最新 %s%s%s\\l", latest, unit_el[0] ? " " : "", unit_el);
+    } else {
+        store_arg(&a, "VDEF:vlast=v,LAST");
+        store_arg(&a, "GPRINT:vlast:最新 %%.2lf%s%s\\l", unit_fmt[0] ? " " : "", unit_fmt);
+    }
     if (comment[0] != '\0')
         store_arg(&a, "COMMENT:%s\\l", comment);
     if (a.failed) {
@@ -1116,5 +1148,8 @@ out:
     free(vlab);
     free(plab);
     free(comment);
+    free(latest);
+    free(target);
+    free(unit_el);
     return rc;
 }

@@ -86,6 +86,12 @@ typedef struct store_graph_spec {
     const char *value_label;  /* legend of the value line */
     const char *pace_label;   /* legend of the dashed line: 序时进度, 目标 */
     const char *comment;      /* e.g. "低于序时进度 2.60 个百分点" */
+    const char *latest;       /* the latest figure as published ("192.2"), or NULL/"" */
+    const char *target;       /* the year's target, a number ("300"); NULL/"": none, so
+                                 no pace line, no target line and no legend for them */
+    bool target_line;         /* draw the target as a flat 全年目标 line */
+    long last_start, last_end; /* last year's months (unix seconds), drawn dashed and
+                                  shifted onto this year's; 0: none */
 } store_graph_spec;
 
 /* Renders the graph of the series file rrd_file with librrd (rrd_graph_v,

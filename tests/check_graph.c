@@ -104,6 +104,9 @@ static void request(graph_request *r, graph_format f, int width, int height)
     snprintf(r->value_label, sizeof r->value_label, "固定资产投资");
     snprintf(r->pace_label, sizeof r->pace_label, "序时进度");
     snprintf(r->comment, sizeof r->comment, "低于序时进度 2.60 个百分点");
+    snprintf(r->target, sizeof r->target, "300"); /* the series has a target: pace is drawn */
+    snprintf(r->latest, sizeof r->latest, "192.2");
+    r->target_line = 1;
 }
 
 static uint32_t be32(const unsigned char *p)
@@ -674,6 +677,42 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+/* Issue 17: the pace line and its legend only where a target exists. Without
+ * a target the pace label changes nothing (it is not drawn); with one it
+ * does. The latest figure is printed as published: "192.2" and "192.20"
+ * are different images. */
+START_TEST(test_pace_only_with_target)
+{
+    graph_pool *p = start_pool(0);
+    graph_request r;
+    unsigned char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+
+    request(&r, GRAPH_PNG, 400, 150);
+    r.target[0] = '\0';
+    ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
+    snprintf(r.pace_label, sizeof r.pace_label, "另一个图例");
+    ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
+    ck_assert_msg(la == lb && memcmp(a, b, la) == 0, "a pace legend was drawn for a series without a target");
+    free(a);
+    free(b);
+
+    request(&r, GRAPH_PNG, 400, 150);
+    ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
+    snprintf(r.pace_label, sizeof r.pace_label, "另一个图例");
+    ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
+    ck_assert_msg(la != lb || memcmp(a, b, la) != 0, "no pace legend for a series with a target");
+    free(b);
+    snprintf(r.pace_label, sizeof r.pace_label, "序时进度");
+    snprintf(r.latest, sizeof r.latest, "192.20");
+    ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
+    ck_assert(la != lb || memcmp(a, b, la) != 0);
+    free(a);
+    free(b);
+    graph_pool_stop(p);
+}
+END_TEST
+
 /* store_graph directly: arguments it refuses itself. */
 START_TEST(test_store_graph_args)
 {
@@ -729,6 +768,7 @@ static Suite *graph_suite(void)
     tcase_add_loop_test(tc, test_bad_requests, 0, n);
     tcase_add_loop_test(tc, test_missing_file, 0, n);
     tcase_add_test(tc, test_store_graph_args);
+    tcase_add_test(tc, test_pace_only_with_target);
     suite_add_tcase(s, tc);
     return s;
 }

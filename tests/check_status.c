@@ -128,12 +128,12 @@ static const struct {
     int from, to;
     const char *want;
 } point_cases[] = {
-    { -1, -1, "\"points\":[{\"period\":\"2021-01\",\"value\":10,\"pace\":25},"
-              "{\"period\":\"2021-02\",\"value\":30,\"pace\":50},"
-              "{\"period\":\"2022-01\",\"value\":5,\"pace\":null}]}" },
-    { 2021 * 12 + 1, -1, "\"points\":[{\"period\":\"2021-02\",\"value\":30,\"pace\":50},"
-                         "{\"period\":\"2022-01\",\"value\":5,\"pace\":null}]}" },
-    { -1, 2021 * 12, "\"points\":[{\"period\":\"2021-01\",\"value\":10,\"pace\":25}]}" },
+    { -1, -1, "\"points\":[{\"period\":\"2021-01\",\"value\":10,\"pace\":25,\"target\":300,\"yoy\":null},"
+              "{\"period\":\"2021-02\",\"value\":30,\"pace\":50,\"target\":300,\"yoy\":null},"
+              "{\"period\":\"2022-01\",\"value\":5,\"pace\":null,\"target\":null,\"yoy\":null}]}" },
+    { 2021 * 12 + 1, -1, "\"points\":[{\"period\":\"2021-02\",\"value\":30,\"pace\":50,\"target\":300,\"yoy\":null},"
+                         "{\"period\":\"2022-01\",\"value\":5,\"pace\":null,\"target\":null,\"yoy\":null}]}" },
+    { -1, 2021 * 12, "\"points\":[{\"period\":\"2021-01\",\"value\":10,\"pace\":25,\"target\":300,\"yoy\":null}]}" },
     { 2023 * 12, -1, "\"points\":[]}" },
 };
 

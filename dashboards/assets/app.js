@@ -302,6 +302,20 @@ const PP = (() => {
   function setTv() {
     document.documentElement.classList.add("tv");
     document.body.classList.add("tv");
+    startClock();
+  }
+
+  let clockEl = null;
+  let clockTimer = 0;
+  /** The clock of wall-screen mode (every tv page and "tv": true dashboard). */
+  function startClock() {
+    if (clockTimer || !clockEl) return;
+    clockEl.parentNode.hidden = false;
+    const tick = () => {
+      clockEl.textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+    };
+    tick();
+    clockTimer = setInterval(tick, 1000);
   }
 
   let metaPeriod = null;
@@ -310,13 +324,12 @@ const PP = (() => {
   /** Fills <header id="topbar"> and sets up wall-screen mode. active: "overview",
    *  "dashboard", or null. */
   function frame(active) {
-    if (tv) setTv();
     const top = document.getElementById("topbar") || document.body.insertBefore(h("header", { id: "topbar" }), document.body.firstChild);
     top.className = "topbar";
     metaPeriod = h("b", { text: DASH });
     metaTime = h("b", { text: DASH });
     const dashLinks = h("span", { class: "topnav" });
-    const clock = tv ? h("b", { class: "num", text: "" }) : null;
+    clockEl = h("b", { class: "num clock", text: "" });
     replace(top, h("div", { class: "topbar-inner" },
       h("a", { class: "brand", href: tv ? "/?tv=1" : "/" },
         h("span", { class: "brand-mark" }),
@@ -328,15 +341,8 @@ const PP = (() => {
       h("div", { class: "topmeta" },
         h("span", null, "数据期 ", metaPeriod),
         h("span", null, "更新于 ", metaTime),
-        clock ? h("span", null, "当前 ", clock) : null)));
-    if (clock) {
-      const tick = () => {
-        const d = new Date();
-        clock.textContent = d.toLocaleTimeString("zh-CN", { hour12: false });
-      };
-      tick();
-      setInterval(tick, 1000);
-    }
+        h("span", { class: "clock-box", hidden: true }, "当前 ", clockEl))));
+    if (tv) setTv();
     // The dashboard list is a convenience: when it cannot be read the nav just lacks it.
     getJSON("/api/v1/dashboards").then((list) => {
       const items = Array.isArray(list.dashboards) ? list.dashboards : [];
@@ -424,10 +430,133 @@ const PP = (() => {
       lines.push(h("div", { class: "m" }, h("span", { text: "未设目标" })));
     }
     if (st === "stale") lines.push(h("div", { class: "m" }, h("span", { text: "逾期未报" })));
-    const tip = [s.message, s.period ? "数据期：" + period(s.period) : "", "状态：" + statusLabel(s.status)].filter(Boolean).join("\n");
-    return h("div", { class: "cellbox status-" + st, title: tip, "data-park": s.park, "data-indicator": s.indicator },
-      h("div", { class: "v num" }, num(s.value), s.unit ? h("span", { class: "u", text: s.unit }) : null),
+    const od = overdueMark(s);
+    const tip = [s.message, s.period ? "数据期：" + period(s.period) : "", "状态：" + statusLabel(s.status),
+      od ? od.title : "", "点击查看历次报送"].filter(Boolean).join("\n");
+    const open = (ev) => {
+      if (ev.type === "keydown" && ev.key !== "Enter" && ev.key !== " ") return;
+      ev.preventDefault();
+      showHistory(s);
+    };
+    return h("div", { class: "cellbox status-" + st, title: tip, "data-park": s.park, "data-indicator": s.indicator,
+      role: "button", tabindex: "0", onclick: open, onkeydown: open },
+      h("div", { class: "v num" }, num(s.value), s.unit ? h("span", { class: "u", text: s.unit }) : null, od),
       lines);
+  }
+
+  /** 逾期 beside a status when the daemon flags the series overdue (the
+   *  field appears with the truth issue; absent or false: nothing). */
+  function overdueMark(s) {
+    if (!s || s.overdue !== true) return null;
+    const when = typeof s.overdue_period === "string" && PERIOD_RE.test(s.overdue_period) ? period(s.overdue_period) + "数据" : "本期数据";
+    return h("span", { class: "overdue-mark", title: when + "逾期未报", text: "逾期" });
+  }
+
+  /** A status badge and, when flagged, the 逾期 mark beside it. */
+  function statusMarks(s) {
+    return h("span", { class: "marks" }, badge(s.status), overdueMark(s));
+  }
+
+  /* ---------- a figure's history (vintages) ---------- */
+
+  const VINTAGE = { A: "正式数", P: "初步数", E: "估算数", R: "修订数" };
+
+  /** Opens a dialog with every vintage of s's figure: value, 同比, status,
+   *  source, received time (GET /api/v1/history/<park>/<indicator>/<period>). */
+  async function showHistory(s) {
+    if (!s || typeof s.park !== "string" || typeof s.indicator !== "string" || !PERIOD_RE.test(s.period || "")) return;
+    let dlg = document.getElementById("pp-history");
+    if (!dlg) {
+      dlg = h("dialog", { id: "pp-history", class: "history", "aria-labelledby": "pp-history-title" });
+      document.body.appendChild(dlg);
+      dlg.addEventListener("click", (ev) => { if (ev.target === dlg) dlg.close(); });
+    }
+    const body = h("div", { class: "history-body" }, h("div", { class: "loading", text: "正在读取历次报送…" }));
+    replace(dlg,
+      h("div", { class: "card-head" },
+        h("h2", { id: "pp-history-title", text: (s.park_name || s.name || s.park) + " · " + (s.label || s.indicator) + " · " + period(s.period) }),
+        h("button", { type: "button", class: "btn secondary", text: "关闭", onclick: () => dlg.close() })),
+      body);
+    if (typeof dlg.showModal === "function" && !dlg.open) dlg.showModal();
+    else dlg.setAttribute("open", "");
+    const path = "/api/v1/history/" + encodeURIComponent(s.park) + "/" + encodeURIComponent(s.indicator) + "/" + encodeURIComponent(s.period);
+    try {
+      const r = await getJSON(path);
+      const vs = Array.isArray(r.vintages) ? r.vintages : [];
+      const unit = r.unit || s.unit || "";
+      replace(body, vs.length
+        ? h("div", { class: "table-wrap" }, h("table", { class: "data vintages" },
+          h("thead", null, h("tr", null, h("th", { text: "#" }), h("th", { class: "r", text: "数值" + (unit ? "（" + unit + "）" : "") }),
+            h("th", { class: "r", text: "同比" }), h("th", { text: "性质" }), h("th", { text: "来源" }), h("th", { text: "接收时间" }))),
+          h("tbody", null, vs.map((v, i) => h("tr", { class: v.retracted || v.status === "X" ? "retracted" : null },
+            h("td", { text: String(i + 1) + (i === vs.length - 1 ? "（现行）" : "") }),
+            h("td", { class: "r num", text: v.retracted ? "已撤回" : num(v.value, 6) }),
+            h("td", { class: "r num", text: yoyText(v.yoy) }),
+            h("td", { text: VINTAGE[v.status] || text(v.status) }),
+            h("td", { text: text(v.source) }),
+            h("td", { class: "num", text: time(v.received_at, true) }))))))
+        : h("div", { class: "empty", text: "没有该期的报送记录" }),
+        h("p", { class: "hint", text: "从早到晚排列；最后一行是现行数值。数据接口：" + path }));
+    } catch (e) {
+      replace(body, errorNotice(e, "历次报送读取失败"));
+    }
+  }
+
+  /* ---------- the period picker ---------- */
+
+  /** The period asked for with ?period=YYYY-MM, or null. */
+  function wantedPeriod() {
+    const p = params.get("period");
+    return p && PERIOD_RE.test(p) ? p : null;
+  }
+
+  function addMonths(p, n) {
+    const m = PERIOD_RE.exec(p);
+    const t = Number(m[1]) * 12 + Number(m[2]) - 1 + n;
+    return Math.floor(t / 12) + "-" + String(t % 12 + 1).padStart(2, "0");
+  }
+
+  /** A <select> of the 24 months up to latest; choosing one reloads the page
+   *  with ?period= (the latest drops it). */
+  function periodPicker(latest, current) {
+    if (!latest || !PERIOD_RE.test(latest)) return null;
+    const cur = current && PERIOD_RE.test(current) ? current : latest;
+    const opts = [];
+    for (let i = 0; i < 24; i++) opts.push(addMonths(latest, -i));
+    if (!opts.includes(cur)) opts.push(cur);
+    const sel = h("select", { class: "period-picker", "aria-label": "选择数据期" },
+      opts.map((p) => h("option", { value: p, selected: p === cur, text: period(p) + (p === latest ? "（最新）" : "") })));
+    sel.addEventListener("change", () => {
+      const q = new URLSearchParams(location.search);
+      if (sel.value === latest) q.delete("period");
+      else q.set("period", sel.value);
+      const qs = q.toString();
+      location.assign(location.pathname + (qs ? "?" + qs : ""));
+    });
+    return h("label", { class: "period-pick tv-hide" }, h("span", { text: "数据期" }), sel);
+  }
+
+  /** /api/v1/status as of period p: the parks and their facts from the status,
+   *  each park's figures of that month from the 通报 (/api/v1/report?format=json). */
+  async function statusAt(p) {
+    const status = await getJSON("/api/v1/status");
+    if (!p) return status;
+    const rep = await getJSON("/api/v1/report?period=" + encodeURIComponent(p) + "&format=json");
+    const byPark = new Map();
+    for (const r of Array.isArray(rep.rows) ? rep.rows : []) {
+      if (!r || typeof r.park !== "string") continue;
+      if (!byPark.has(r.park)) byPark.set(r.park, []);
+      byPark.get(r.park).push(r);
+    }
+    const order = new Map();
+    for (const s of allSeries(status)) if (!order.has(s.indicator)) order.set(s.indicator, order.size);
+    for (const park of Array.isArray(status.parks) ? status.parks : []) {
+      const rows = byPark.get(park.id) || [];
+      rows.sort((a, b) => (order.has(a.indicator) ? order.get(a.indicator) : 999) - (order.has(b.indicator) ? order.get(b.indicator) : 999));
+      park.indicators = rows;
+    }
+    status.period = p;
+    return status;
   }
 
   const STATUS_RANK = { critical: 0, warning: 1, stale: 2, ok: 3, no_target: 4 };
@@ -458,7 +587,7 @@ const PP = (() => {
         h("button", { type: "button", class: state.transposed ? "on" : null, text: "指标为行", onclick: () => { if (!state.transposed) { state.transposed = true; state.sortKey = null; render(); } } }));
     }
 
-    function render() {
+    let render = function () {
       renderToggle();
       if (!parks.length) {
         replace(body, h("div", { class: "empty", text: "没有可显示的园区" }));
@@ -524,12 +653,62 @@ const PP = (() => {
         !state.transposed && !(Array.isArray(r.p.indicators) && r.p.indicators.length)
           ? h("td", { class: "cell nodata", colspan: String(columns.length), text: "本期暂无报送数据" })
           : columns.map((c) => h("td", { class: "cell" }, cell(seriesAt(r.id, c.id))))));
-      replace(body, h("div", { class: "table-wrap" },
-        h("table", { class: "data matrix" }, h("thead", null, headRow), h("tbody", null, bodyRows))));
+      replace(body, scrollCue(h("div", { class: "table-wrap" },
+        h("table", { class: "data matrix" }, h("thead", null, headRow), h("tbody", null, bodyRows)))));
     }
 
+    /** Phones: one block per park, the parks with the worst statuses first,
+     *  in each park its figures worst first (严重, 预警, 逾期, 正常, 未设目标). */
+    function renderList() {
+      replace(toggle);
+      const rank = (s) => (s && Object.prototype.hasOwnProperty.call(STATUS_RANK, s.status) ? STATUS_RANK[s.status] : 9);
+      const rows = parks.map((p) => {
+        const ss = cols.map((c) => get(p.id, c.id)).filter(Boolean);
+        ss.sort((a, b) => rank(a) - rank(b) || (isNum(a.gap_pp) ? a.gap_pp : 1e9) - (isNum(b.gap_pp) ? b.gap_pp : 1e9));
+        return { p, ss, worst: ss.length ? rank(ss[0]) : 10, bad: ss.filter((s) => rank(s) <= 1).length };
+      });
+      rows.sort((a, b) => a.worst - b.worst || b.bad - a.bad || (a.p.name || a.p.id).localeCompare(b.p.name || b.p.id, "zh-CN"));
+      replace(body, h("ul", { class: "park-list" }, rows.map((r) => h("li", { "data-row": r.p.id },
+        h("div", { class: "pl-head" },
+          h("a", { class: "park-name", href: parkUrl(r.p.id), text: r.p.name || r.p.id }),
+          h("span", { class: "pl-count" }, STATUS_ORDER.filter((st) => r.ss.some((s) => s.status === st)).map((st) =>
+            h("span", { class: "badge status-" + st, text: STATUS[st] + " " + r.ss.filter((s) => s.status === st).length })))),
+        r.ss.length
+          ? h("div", { class: "pl-items" }, r.ss.map((s) => {
+            const st = statusName(s.status);
+            const open = () => showHistory(Object.assign({ park_name: r.p.name }, s));
+            return h("div", { class: "pl-item status-" + st, role: "button", tabindex: "0", onclick: open, "data-indicator": s.indicator },
+              h("span", { class: "dot status-" + st }),
+              h("span", { class: "pl-label", text: s.label || s.indicator }),
+              h("span", { class: "pl-val num" }, num(s.value), s.unit ? h("small", { text: " " + s.unit }) : null),
+              h("span", { class: "pl-gap num " + gapClass(s.gap_pp), text: isNum(s.gap_pp) ? gapShort(s) : statusLabel(s.status) }),
+              overdueMark(s));
+          }))
+          : h("div", { class: "pl-none", text: "本期暂无报送数据" })))));
+    }
+
+    const phone = typeof matchMedia === "function" ? matchMedia("(max-width: 700px)") : null;
+    const draw = () => (phone && phone.matches && parks.length && cols.length ? renderList() : render());
+    if (phone && phone.addEventListener) phone.addEventListener("change", draw);
+    const render0 = render;
+    render = () => (phone && phone.matches && parks.length && cols.length ? renderList() : render0());
     render();
     return card;
+  }
+
+  /** Marks a horizontally scrolling box: a shadow at the edge and a hint line
+   *  ("左右滑动查看更多") while there is more to see. */
+  function scrollCue(wrap) {
+    const box = h("div", { class: "scroll-box" }, wrap, h("div", { class: "scroll-hint", text: "← 左右滑动查看更多 →" }));
+    const update = () => {
+      const more = wrap.scrollWidth > wrap.clientWidth + 2;
+      box.classList.toggle("scrolls", more);
+      box.classList.toggle("at-end", wrap.scrollLeft + wrap.clientWidth >= wrap.scrollWidth - 2);
+    };
+    wrap.addEventListener("scroll", update, { passive: true });
+    if (typeof ResizeObserver === "function") new ResizeObserver(update).observe(wrap);
+    requestAnimationFrame(update);
+    return box;
   }
 
   /** The ranking table of /api/v1/ranking/<indicator>. limit: show the first N. */
@@ -538,30 +717,33 @@ const PP = (() => {
     if (!rows.length) return h("div", { class: "empty", text: "暂无园区报送该指标数据" });
     const shown = isNum(limit) && limit > 0 ? rows.slice(0, limit) : rows;
     const unit = ranking.unit || (rows[0] && rows[0].unit) || "";
-    return h("div", { class: "table-wrap" }, h("table", { class: "data ranking" },
+    return scrollCue(h("div", { class: "table-wrap" }, h("table", { class: "data ranking" + (compact ? " compact" : "") },
       h("thead", null, h("tr", null,
         h("th", { class: "c", text: "排名" }),
         h("th", { text: "园区" }),
         h("th", { class: "r" }, "数值", unit ? h("span", { class: "sub-label", text: unit }) : null),
-        compact ? null : h("th", { class: "r", text: "目标" }),
-        compact ? null : h("th", { class: "r", text: "同比" }),
+        compact ? null : h("th", { class: "r opt", text: "目标" }),
+        compact ? null : h("th", { class: "r opt", text: "同比" }),
         h("th", { class: "r", text: "完成率" }),
-        compact ? null : h("th", { class: "r", text: "序时进度" }),
+        compact ? null : h("th", { class: "r opt", text: "序时进度" }),
         h("th", { class: "r", text: "差距", title: compact ? "pp：百分点" : null }),
         h("th", { class: "c", text: "状态" }))),
       h("tbody", null, shown.map((s) => {
         const rank = isNum(s.rank) ? s.rank : null;
-        return h("tr", { class: rank && rank <= 3 ? "top" + rank : null, title: typeof s.message === "string" ? s.message : null },
+        const medal = rank && rank <= 3 && isNum(s.gap_pp) && s.gap_pp >= 0 && s.status !== "critical" && s.status !== "warning";
+        return h("tr", { class: medal ? "top" + rank : null, title: typeof s.message === "string" ? s.message : null },
           h("td", { class: "c" }, h("span", { class: "rank", text: rank === null ? DASH : String(rank) })),
           h("td", { class: "nowrap" }, h("a", { href: parkUrl(s.park), text: s.name || s.park })),
-          h("td", { class: "r num", text: num(s.value) }),
-          compact ? null : h("td", { class: "r num", text: num(s.target) }),
-          compact ? null : h("td", { class: "r num", text: yoyText(s.yoy) }),
+          h("td", { class: "r num" }, h("a", { class: "hist-link", href: "#", title: "历次报送", text: num(s.value),
+            onclick: (ev) => { ev.preventDefault(); showHistory(Object.assign({ park_name: s.name }, s)); } })),
+          compact ? null : h("td", { class: "r num opt", text: num(s.target) }),
+          compact ? null : h("td", { class: "r num opt", text: yoyText(s.yoy) }),
           h("td", { class: "r num", text: pct(s.completion_pct) }),
-          compact ? null : h("td", { class: "r num", text: pct(s.pace_pct) }),
-          h("td", { class: "r num " + gapClass(s.gap_pp), text: compact ? gapShort(s) : gapText(s) }),
-          h("td", { class: "c" }, badge(s.status)));
-      }))));
+          compact ? null : h("td", { class: "r num opt", text: pct(s.pace_pct) }),
+          h("td", { class: "r num " + gapClass(s.gap_pp) },
+            compact ? gapShort(s) : [h("span", { class: "g-long", text: gapText(s) }), h("span", { class: "g-short", text: gapShort(s) })]),
+          h("td", { class: "c" }, statusMarks(s)));
+      })))));
   }
 
   /** A graph image from the daemon; a notice in its place when it cannot be drawn. */
@@ -600,7 +782,7 @@ const PP = (() => {
     return h("section", { class: "card ind-card status-" + st, "data-indicator": s.indicator },
       h("div", { class: "card-head" },
         h("h3", null, h("a", { href: indicatorUrl(s.indicator), text: (showPark ? (s.park_name || s.park) + " · " : "") + (s.label || s.indicator) })),
-        badge(s.status)),
+        statusMarks(s)),
       h("div", { class: "card-body" },
         h("div", { class: "bigline" },
           h("span", { class: "big", text: num(s.value) }),
@@ -609,7 +791,11 @@ const PP = (() => {
         bar,
         h("dl", { class: "metrics" }, metrics.filter((m, i) => i === 0 || m[1] !== DASH).map(([k, v, cls]) => h("div", null, h("dt", { text: k }), h("dd", { class: cls || null, text: v })))),
         typeof s.message === "string" && s.message ? h("div", { class: "message", text: s.message }) : null,
-        graph(s.park, s.indicator, { alt: (s.label || s.indicator) + "趋势图", lazy: true })));
+        PP.chart ? PP.chart({ park: s.park, indicator: s.indicator, unit: s.unit, kind: s.kind, label: s.label, status: s, lazy: true })
+          : graph(s.park, s.indicator, { alt: (s.label || s.indicator) + "趋势图", lazy: true }),
+        h("div", { class: "card-foot" },
+          h("a", { href: "#", class: "hint hist-link", text: "历次报送", onclick: (ev) => { ev.preventDefault(); showHistory(s); } }),
+          PP.chartPng ? PP.chartPng(s.park, s.indicator, s.period ? Number(s.period.slice(0, 4)) : 0) : null)));
   }
 
   /* ---------- alerts: one feed per page, SSE with polling fallback ---------- */
@@ -832,7 +1018,8 @@ const PP = (() => {
     ApiError, getJSON, notice, errorNotice,
     frame, setTv, setMeta, footer, boot,
     allSeries, latestPeriod, indicatorColumns, fingerprint,
-    tiles, legend, cell, matrixCard, rankingTable, graph, indicatorCard,
+    tiles, legend, cell, matrixCard, rankingTable, graph, indicatorCard, scrollCue,
+    overdueMark, statusMarks, showHistory, wantedPeriod, periodPicker, statusAt, addMonths,
     onAlerts, alertsCard, alertItem,
   };
 })();

@@ -2,7 +2,10 @@
  * or the list of dashboards (GET /dashboard/). The definition (format in
  * dashboards/README.md) is read from /api/v1/dashboards/<name>; each panel is
  * rendered on its own, so one bad panel shows a notice and the rest still work.
- * Panels: summary, status, graph, ranking, alerts, note.
+ * Panels: summary, status, graph (an interactive chart, assets/chart.js),
+ * ranking, alerts, note. ?period=YYYY-MM (the period picker) shows a past
+ * month in the status, summary and ranking panels (a panel's own period wins).
+ * A "tv": true definition opens in wall-screen mode, with the clock.
  */
 "use strict";
 
@@ -34,6 +37,8 @@ PP.boot("dashboard", async (main) => {
   document.title = title + " · parkpulse 园区经济运行监测";
   const cols = isNum(def.columns) ? Math.max(1, Math.min(4, Math.round(def.columns))) : 2;
   const refreshS = isNum(def.refresh) ? Math.max(30, def.refresh) : 60;
+  const wanted = PP.wantedPeriod();
+  const picker = h("span");
 
   const grid = h("div", { class: "panels" });
   grid.style.setProperty("--cols", String(cols));
@@ -44,25 +49,34 @@ PP.boot("dashboard", async (main) => {
         h("h1", { text: title }),
         typeof def.description === "string" && def.description ? h("div", { class: "sub", text: def.description }) : null),
       h("div", { class: "actions tv-hide" },
+        picker,
         h("a", { class: "btn secondary", href: "/dashboard/" + encodeURIComponent(name) + "?tv=1", text: "大屏模式" }))),
     problems, grid, PP.footer());
 
   // one status read shared by the panels that need it
-  const needsStatus = def.panels.some((p) => p && (p.type === "status" || p.type === "summary"));
+  const needsStatus = def.panels.some((p) => p && (p.type === "status" || p.type === "summary" || p.type === "graph"));
   let status = null;
   let statusError = null;
   async function readStatus() {
     if (!needsStatus) return;
     try {
-      status = await PP.getJSON("/api/v1/status");
+      status = await PP.statusAt(wanted);
       statusError = null;
       const series = PP.allSeries(status);
-      PP.setMeta(PP.latestPeriod(series), status.generated_at);
+      for (const p of Array.isArray(status.parks) ? status.parks : []) {
+        for (const s of Array.isArray(p.indicators) ? p.indicators : []) s.park_name = p.name;
+      }
+      PP.setMeta(wanted || PP.latestPeriod(series), status.generated_at);
     } catch (e) {
       statusError = e;
     }
   }
   await readStatus();
+  // the picker lists the months up to the latest of any figure
+  PP.getJSON("/api/v1/status").then((st) => {
+    const latest = PP.latestPeriod(PP.allSeries(st));
+    replace(picker, PP.periodPicker(latest, wanted || latest));
+  }).catch(() => {});
 
   const matrixStates = new Map();
   const slots = def.panels.slice(0, 40).map((p, i) => {
@@ -86,6 +100,11 @@ PP.boot("dashboard", async (main) => {
 
   const str = (v) => (typeof v === "string" && v !== "" ? v : null);
   const ids = (v) => (Array.isArray(v) ? v.filter((x) => typeof x === "string" && PP.ID_RE.test(x)) : null);
+
+  function latestYear() {
+    const per = status ? PP.latestPeriod(PP.allSeries(status)) : null;
+    return per ? Number(per.slice(0, 4)) : 0;
+  }
 
   function parkName(id) {
     const p = status && Array.isArray(status.parks) ? status.parks.find((x) => x.id === id) : null;
@@ -115,15 +134,21 @@ PP.boot("dashboard", async (main) => {
         if (!str(p.park) || !PP.ID_RE.test(p.park) || !str(p.indicator) || !PP.ID_RE.test(p.indicator)) {
           throw new Error("graph 面板需要有效的 park 和 indicator");
         }
-        const w = isNum(p.width) ? Math.max(200, Math.min(1600, Math.round(p.width))) : 640;
         const hh = isNum(p.height) ? Math.max(80, Math.min(800, Math.round(p.height))) : 220;
-        return panelCard(str(p.title) || parkName(p.park) + " · 趋势",
-          h("div", { class: "card-body" }, PP.graph(p.park, p.indicator, { width: w, height: hh, from: str(p.from), to: str(p.to) })),
+        const to = str(p.to) && PP.PERIOD_RE.test(p.to) ? p.to : wanted;
+        const pk = status && Array.isArray(status.parks) ? status.parks.find((x) => x.id === p.park) : null;
+        const s = pk && Array.isArray(pk.indicators) ? pk.indicators.find((x) => x.indicator === p.indicator) : null;
+        return panelCard(str(p.title) || parkName(p.park) + " · " + (s && s.label ? s.label : "趋势"),
+          h("div", { class: "card-body" }, PP.chart({
+            park: p.park, indicator: p.indicator, height: hh, status: s || null,
+            unit: s ? s.unit : "", kind: s ? s.kind : "cumulative", label: s ? s.label : p.indicator,
+            year: to ? Number(to.slice(0, 4)) : s && s.period ? Number(s.period.slice(0, 4)) : latestYear(),
+          }), h("div", { class: "card-foot" }, h("span"), PP.chartPng(p.park, p.indicator, to ? Number(to.slice(0, 4)) : 0))),
           h("a", { class: "hint", href: PP.parkUrl(p.park), text: "园区详情 →" }));
       }
       case "ranking": {
         if (!str(p.indicator) || !PP.ID_RE.test(p.indicator)) throw new Error("ranking 面板需要有效的 indicator");
-        const per = str(p.period) && PP.PERIOD_RE.test(p.period) ? p.period : null;
+        const per = str(p.period) && PP.PERIOD_RE.test(p.period) ? p.period : wanted;
         const r = await PP.getJSON("/api/v1/ranking/" + encodeURIComponent(p.indicator) + (per ? "?period=" + encodeURIComponent(per) : ""));
         const label = r.label || (Array.isArray(r.parks) && r.parks[0] && r.parks[0].label) || p.indicator;
         return panelCard(str(p.title) || label + " · 排名",

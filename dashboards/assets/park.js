@@ -1,7 +1,10 @@
 /* parkpulse — a park's page (GET /park/<park>): name, level/type/region, the
  * status counts, and one card per indicator with its graph, latest value,
  * 同比 (yoy, as published), completion, pace, gap, status, 通报 message, projection and the amount
- * needed per month. Data: /api/v1/parks/<park>; graphs /graph/<park>/<ind>.png.
+ * needed per month, and its interactive chart (assets/chart.js: this year,
+ * last year, pace and target; hover for values; a link to the daemon's PNG).
+ * Data: /api/v1/parks/<park>; with ?period=YYYY-MM (the period picker) the
+ * figures of that month from the 通报 (/api/v1/report?format=json).
  * The page reloads itself when the figures change (checked every 5 minutes).
  */
 "use strict";
@@ -22,8 +25,20 @@ PP.boot(null, async (main) => {
     replace(main, back, PP.errorNotice(e, title), PP.footer());
     return;
   }
+  const wanted = PP.wantedPeriod();
+  const latest = PP.latestPeriod(Array.isArray(park.indicators) ? park.indicators : []);
+  if (wanted) {
+    try {
+      const rep = await PP.getJSON("/api/v1/report?period=" + encodeURIComponent(wanted) + "&format=json");
+      park.indicators = (Array.isArray(rep.rows) ? rep.rows : []).filter((r) => r && r.park === id);
+    } catch (e) {
+      replace(main, back, PP.errorNotice(e, "无法读取" + PP.period(wanted) + "的数据"), PP.footer());
+      return;
+    }
+  }
   const series = Array.isArray(park.indicators) ? park.indicators : [];
-  const per = PP.latestPeriod(series);
+  for (const s of series) s.park_name = park.name;
+  const per = wanted || latest;
   PP.setMeta(per, park.generated_at || (series[0] && series[0].updated_at));
   document.title = (park.name || id) + " · parkpulse 园区经济运行监测";
 
@@ -39,11 +54,13 @@ PP.boot(null, async (main) => {
         h("div", { class: "park-facts" },
           h("span", { class: "chip", text: "编号 " + id }),
           facts.map((f) => h("span", { class: "chip", text: f })),
-          per ? h("span", { class: "chip", text: "数据期 " + PP.period(per) }) : null))),
+          per ? h("span", { class: "chip", text: "数据期 " + PP.period(per) }) : null)),
+      h("div", { class: "actions" }, PP.periodPicker(latest || per, per))),
     series.length ? PP.tiles(series) : null,
     cards,
     PP.footer());
 
+  if (wanted) return; // a past month does not change
   const print = PP.fingerprint(series);
   setInterval(async () => {
     try {
