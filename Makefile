@@ -238,7 +238,7 @@ deb: deps
 	    { echo "deb: debian/changelog is at $$v, the Makefile's VERSION at $(VERSION)"; exit 1; }
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_SRC)
-	tar -cf - Makefile README.md daemon collectors tools config man dashboards debian | tar -xf - -C $(DEB_SRC)
+	tar -cf - Makefile README.md daemon collectors tools notify config man dashboards debian | tar -xf - -C $(DEB_SRC)
 	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b -J$(NPROC)
 	mv $(DEB_DIR)/src/parkpulse_$(VERSION)_$(DEB_ARCH).deb $(DEB)
 	lintian --fail-on error,warning $(DEB)
