@@ -62,7 +62,7 @@ NOTIFIER  := $(BUILD)/parkpulse-notify
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml \
-            debhelper dpkg-dev lintian libzip-dev libxml2-dev libfreexl-dev
+            debhelper dpkg-dev lintian libzip-dev libxml2-dev libfreexl-dev python3-openpyxl
 
 .PHONY: all programs deps check unit integration asan run install uninstall clean bench torture torture-run \
         security deb deb-test fuzz fuzz-replay workbook-fixtures

@@ -2185,6 +2185,7 @@ static int find_header(parser *ps, reader *rd, record *rec, record *sub, header 
             continue;
         if (header_like(ps, rec)) {
             found = true;
+            ps->out->header_recognised = true;
             best_at = at;
             break;
         }

@@ -57,6 +57,9 @@ typedef struct csv_result {
     csv_skip *skipped;       /* rows skipped on purpose, at most CSV_MAX_ERRORS kept */
     size_t n_skipped;
     int header_line;         /* line of the header (its first row), 0 when there is none */
+    bool header_recognised;  /* a record among the first ones looked like a header (园区 and a
+                              * period, indicator, value, year or indicator column); when
+                              * false the record with the most cells was taken instead */
     bool stopped;            /* csv_parse_stoppable: stopped before the end (take nothing) */
 } csv_result;
 

@@ -2289,7 +2289,8 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
             workbook_free(&wb);
             goto done;
         }
-        if (r.layout == CSV_LAYOUT_NONE) {
+        /* a sheet of notes, a cover or a chart is skipped, not refused */
+        if (r.layout == CSV_LAYOUT_NONE || !r.header_recognised) {
             fprintf(nts, "%s:%s: 跳过：没有可识别的表头（skipped: no recognised header）\n", name,
                     sh->name);
             for (size_t k = 0; k < r.n_errors; k++) {

@@ -8,6 +8,7 @@ goes on serving and ingesting.
 
 The hostile workbooks are written here with the standard library's zipfile.
 """
+import datetime
 import io
 import json
 import os
@@ -137,6 +138,28 @@ class WorkbookTest(DaemonTest):
         self.assertEqual([l.split(": ")[0] for l in rep],
                          ["bad.xlsx:bad-rows!%d" % n for n in (3, 4, 5, 6, 7)], rep)
         self.assertIn("xiangtan-etd", rep[0])
+
+    def test_notes_sheet_skipped_excel_habits_read(self):
+        """A workbook as an office sends it: a notes sheet first (skipped, not
+        refused), then a sheet with units in the header, a 同比 column, a date
+        cell for the period, a Chinese park name and a 合计 row."""
+        import openpyxl
+        wb = openpyxl.Workbook()
+        notes = wb.active
+        notes.title = "说明"
+        notes["A1"] = "本表为各园区1-8月主要指标"
+        notes["A2"] = "数据来源：统计局"
+        data = wb.create_sheet("数据")
+        data.append(["园区", "期间", "固定资产投资（亿元）", "固定资产投资同比"])
+        data.append(["湘潭经开区", datetime.date(2021, 8, 1), 192.2, 12.5])
+        data.append(["合计", datetime.date(2021, 8, 1), 192.2, None])
+        buf = io.BytesIO()
+        wb.save(buf)
+        d = self.started()
+        self.assertEqual(d.drop("notes.xlsx", buf.getvalue()), "done")
+        s = d.series("xiangtan-etdz", "fixed_asset_investment")
+        self.assertEqual((s["period"], s["value"], s["yoy"]), ("2021-08", 192.2, 12.5))
+        self.assertIn("notes.xlsx:说明: 跳过", d.logtext())
 
     def test_spool_other_types_to_failed(self):
         d = self.started()
