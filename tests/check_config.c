@@ -90,7 +90,9 @@ START_TEST(test_example_config)
     ck_assert_str_eq(c->timezone, "Asia/Shanghai");
     ck_assert_str_eq(c->state_dir, "/var/lib/parkpulse");
     ck_assert_str_eq(c->plugin_dir, "/usr/lib/parkpulse/collectors");
-    ck_assert_str_eq(c->dashboard_dir, "/usr/share/parkpulse/dashboards");
+    /* the pages are built in: the shipped file leaves dashboard_dir commented */
+    ck_assert_str_eq(c->dashboard_dir, PP_DASHBOARD_DIR);
+    ck_assert(!c->dashboard_dir_set);
     ck_assert_int_eq(c->due_day, 20);
     ck_assert_str_eq(c->http_listen, "127.0.0.1:8080");
     ck_assert_str_eq(c->http_token_file, "/etc/parkpulse/token");
