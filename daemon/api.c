@@ -597,7 +597,26 @@ static void route_alerts(const api_call *c)
     reply_json(req, resp, &b, 0);
 }
 
-/* GET /api/v1/ranking/<indicator>?period= */
+/* The peer group of ?group= (NULL: all); false when resp was answered (400, 404). */
+static bool want_group(const pp_view *v, const api_request *req, const conf_group **g,
+                       api_response *resp)
+{
+    const char *id = req->query ? req->query(req->query_ctx, "group") : NULL;
+    *g = NULL;
+    if (id == NULL || *id == '\0' || strcmp(id, "all") == 0)
+        return true;
+    if (!pp_id_valid(id)) {
+        api_error(resp, 400, "invalid group id");
+        return false;
+    }
+    if ((*g = conf_group_find(v->cfg, id)) == NULL) {
+        api_error(resp, 404, "unknown group");
+        return false;
+    }
+    return true;
+}
+
+/* GET /api/v1/ranking/<indicator>?period=&group=&by= */
 static void route_ranking(const api_call *c)
 {
     const pp_view *v = c->view;
@@ -607,13 +626,19 @@ static void route_ranking(const api_call *c)
     if (ind == NULL)
         return;
     int period;
-    if (!query_period(req, "period", &period, resp))
+    const conf_group *g;
+    report_by by;
+    if (!query_period(req, "period", &period, resp) || !want_group(v, req, &g, resp))
         return;
+    if (report_by_parse(req->query ? req->query(req->query_ctx, "by") : NULL, &by) != 0) {
+        api_error(resp, 400, "bad by: gap, value, yoy or completion");
+        return;
+    }
     if (period < 0)
         period = report_latest_period(v, ind);
     jbuf b;
     jbuf_init(&b);
-    report_ranking_json(v, ind, period, &b);
+    report_ranking_json(v, ind, period, g, by, &b);
     reply_json(req, resp, &b, newest_update(v));
 }
 
