@@ -664,7 +664,7 @@ static void route_history(const api_call *c)
     reply_json(req, resp, &b, 0);
 }
 
-/* GET /api/v1/report?period=&format=csv|json&encoding=utf-8|gb18030 */
+/* GET /api/v1/report?period=&format=csv|json|xlsx&encoding=utf-8|gb18030&bom=0|1&layout=wide */
 static void route_report(const api_call *c)
 {
     const pp_view *v = c->view;
@@ -673,6 +673,7 @@ static void route_report(const api_call *c)
     const char *fmt = req->query ? req->query(req->query_ctx, "format") : NULL;
     const char *enc = req->query ? req->query(req->query_ctx, "encoding") : NULL;
     const char *layout = req->query ? req->query(req->query_ctx, "layout") : NULL;
+    const char *bom = req->query ? req->query(req->query_ctx, "bom") : NULL;
     int period;
     if (!query_period(req, "period", &period, resp))
         return;
@@ -680,6 +681,10 @@ static void route_report(const api_call *c)
         fmt = "csv";
     if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
         api_error(resp, 400, "bad format: csv or json");
+        return;
+    }
+    if (bom && *bom && strcmp(bom, "0") != 0 && strcmp(bom, "1") != 0) {
+        api_error(resp, 400, "bad bom: 0 or 1");
         return;
     }
     bool gb = false;
@@ -705,6 +710,10 @@ static void route_report(const api_call *c)
         reply_json(req, resp, &b, newest_update(v));
         return;
     }
+    /* UTF-8 with a byte order mark, so that Excel and LibreOffice's default
+     * import take it for UTF-8 (bom=0 drops it; GB18030 has none) */
+    if (!gb && !(bom && strcmp(bom, "0") == 0))
+        jbuf_puts(&b, "\xEF\xBB\xBF");
     if (layout != NULL && strcmp(layout, "wide") == 0)
         report_table_csv_wide(v, period, &b);
     else

@@ -784,8 +784,9 @@ int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
     }
     bool gb = encoding && strcasecmp(encoding, "gb18030") == 0;
     char path[128];
-    snprintf(path, sizeof path, "/api/v1/report?period=%s&format=%s%s", period, format,
-             gb ? "&encoding=gb18030" : "");
+    /* UTF-8 CSV carries a BOM for spreadsheets, not for a terminal */
+    snprintf(path, sizeof path, "/api/v1/report?period=%s&format=%s%s%s", period, format,
+             gb ? "&encoding=gb18030" : "", isatty(STDOUT_FILENO) ? "&bom=0" : "");
     cl_answer ans;
     if ((rc = cl_http(ctx, "report", "GET", path, NULL, NULL, 0, NULL, &ans)) != 0)
         return rc;
