@@ -32,6 +32,8 @@
 #include "pace.h"
 #include "pages.h"
 #include "report.h"
+#include "report_doc.h"
+#include "report_xlsx.h"
 #include "routes.h"
 #include "silence.h"
 #include "status.h"
@@ -664,6 +666,31 @@ static void route_history(const api_call *c)
     reply_json(req, resp, &b, 0);
 }
 
+/* The 通报 workbook of period (report_xlsx.c), built in the state directory. */
+static void reply_xlsx(const pp_view *v, int period, api_response *resp)
+{
+    report_doc d;
+    char *data;
+    size_t len;
+    if (report_doc_build(v, period, &d) != 0) {
+        api_error(resp, 503, "out of memory");
+        return;
+    }
+    int rc = report_xlsx(&d, v->cfg->state_dir, &data, &len);
+    report_doc_free(&d);
+    if (rc != 0) {
+        api_error(resp, 503, "the workbook could not be written (see the log)");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    resp->body = data;
+    resp->len = len;
+    snprintf(resp->disposition, sizeof resp->disposition,
+             "attachment; filename=\"parkpulse-report-%04d-%02d.xlsx\"", pp_period_year(period),
+             pp_period_month(period));
+}
+
 /* GET /api/v1/report?period=&format=csv|json|xlsx&encoding=utf-8|gb18030&bom=0|1&layout=wide */
 static void route_report(const api_call *c)
 {
@@ -679,8 +706,8 @@ static void route_report(const api_call *c)
         return;
     if (fmt == NULL || *fmt == '\0')
         fmt = "csv";
-    if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
-        api_error(resp, 400, "bad format: csv or json");
+    if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0 && strcmp(fmt, "xlsx") != 0) {
+        api_error(resp, 400, "bad format: csv, json or xlsx");
         return;
     }
     if (bom && *bom && strcmp(bom, "0") != 0 && strcmp(bom, "1") != 0) {
@@ -708,6 +735,10 @@ static void route_report(const api_call *c)
     if (strcmp(fmt, "json") == 0) {
         report_table_json(v, period, &b);
         reply_json(req, resp, &b, newest_update(v));
+        return;
+    }
+    if (strcmp(fmt, "xlsx") == 0) {
+        reply_xlsx(v, period, resp);
         return;
     }
     /* UTF-8 with a byte order mark, so that Excel and LibreOffice's default
@@ -968,6 +999,48 @@ static void route_indicator_page(const api_call *c)
         reply_page_404(c->resp, c->view->cfg->dashboard_dir);
 }
 
+/* GET /report/<YYYY-MM>: the 通报 as a printable page (report_doc.c), built
+ * into the template dashboards/report.html */
+static void route_report_page(const api_call *c)
+{
+    const char *dir = c->view->cfg->dashboard_dir;
+    int period;
+    if (pp_period_parse_canonical(c->seg[0], &period) != 0 || !pp_period_valid(period)) {
+        reply_page_404(c->resp, dir);
+        return;
+    }
+    pages_file f;
+    int rc = pages_read_page(dir, "report.html", &f);
+    if (rc != 0) {
+        reply_file(c->req, c->resp, rc, &f);
+        return;
+    }
+    report_doc d;
+    if (report_doc_build(c->view, period, &d) != 0) {
+        free(f.data);
+        api_error(c->resp, 503, "out of memory");
+        return;
+    }
+    jbuf b;
+    jbuf_init(&b);
+    report_doc_html(&d, f.data, &b);
+    report_doc_free(&d);
+    free(f.data);
+    if (b.failed) {
+        jbuf_free(&b);
+        api_error(c->resp, 503, "the page could not be built");
+        return;
+    }
+    set_body(c->resp, 200, "text/html; charset=utf-8", &b);
+    set_etag(c->resp);
+    if (api_etag_matches(c->req->if_none_match, c->resp->etag)) {
+        free(c->resp->body);
+        c->resp->body = NULL;
+        c->resp->len = 0;
+        c->resp->status = 304;
+    }
+}
+
 /* GET /dashboard/<name>: the page, when the dashboard <name> exists */
 static void route_dashboard_page(const api_call *c)
 {
@@ -1065,6 +1138,7 @@ static const api_route api_routes[] = {
     { "GET",  "/park/*",                           route_park_page,       false, IN_VIEW,   false },
     { "GET",  "/indicator/*",                      route_indicator_page,  false, IN_VIEW,   false },
     { "GET",  "/dashboard/*",                      route_dashboard_page,  false, IN_VIEW,   false },
+    { "GET",  "/report/*",                         route_report_page,     false, IN_VIEW,   false },
     { "GET",  "/assets/*",                         route_asset,           false, IN_VIEW,   false },
     { "GET",  "/graph/*/*",                        route_graph,           false, OWN_LOCKS, false },
     { "GET",  "/healthz",                          route_healthz,         false, OWN_LOCKS, false },
