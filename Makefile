@@ -34,6 +34,8 @@ PKGS     := librrd libconfuse libzmq libmicrohttpd
 # Excel workbooks (daemon/workbook.c): libzip (the .xlsx container), libxml2's
 # streaming reader (its XML parts) and libfreexl (.xls, BIFF8); see README
 PKGS     += libzip libxml-2.0 freexl
+# the 通报 workbook (daemon/report_xlsx.c): libxlsxwriter; see README
+PKGS     += xlsxwriter
 # the client only: libcurl (HTTP client) and jansson (strict JSON parser); see README
 CLIENT_PKGS := libcurl jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(CLIENT_PKGS) 2>/dev/null)
@@ -62,7 +64,8 @@ NOTIFIER  := $(BUILD)/parkpulse-notify
 DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml \
-            debhelper dpkg-dev lintian libzip-dev libxml2-dev libfreexl-dev python3-openpyxl
+            debhelper dpkg-dev lintian libzip-dev libxml2-dev libfreexl-dev \
+            libxlsxwriter-dev python3-openpyxl
 
 .PHONY: all programs deps check unit integration asan run install uninstall clean bench torture torture-run \
         security deb deb-test fuzz fuzz-replay workbook-fixtures

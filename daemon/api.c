@@ -32,6 +32,8 @@
 #include "pace.h"
 #include "pages.h"
 #include "report.h"
+#include "report_doc.h"
+#include "report_xlsx.h"
 #include "routes.h"
 #include "silence.h"
 #include "status.h"
@@ -597,7 +599,26 @@ static void route_alerts(const api_call *c)
     reply_json(req, resp, &b, 0);
 }
 
-/* GET /api/v1/ranking/<indicator>?period= */
+/* The peer group of ?group= (NULL: all); false when resp was answered (400, 404). */
+static bool want_group(const pp_view *v, const api_request *req, const conf_group **g,
+                       api_response *resp)
+{
+    const char *id = req->query ? req->query(req->query_ctx, "group") : NULL;
+    *g = NULL;
+    if (id == NULL || *id == '\0' || strcmp(id, "all") == 0)
+        return true;
+    if (!pp_id_valid(id)) {
+        api_error(resp, 400, "invalid group id");
+        return false;
+    }
+    if ((*g = conf_group_find(v->cfg, id)) == NULL) {
+        api_error(resp, 404, "unknown group");
+        return false;
+    }
+    return true;
+}
+
+/* GET /api/v1/ranking/<indicator>?period=&group=&by= */
 static void route_ranking(const api_call *c)
 {
     const pp_view *v = c->view;
@@ -607,13 +628,19 @@ static void route_ranking(const api_call *c)
     if (ind == NULL)
         return;
     int period;
-    if (!query_period(req, "period", &period, resp))
+    const conf_group *g;
+    report_by by;
+    if (!query_period(req, "period", &period, resp) || !want_group(v, req, &g, resp))
         return;
+    if (report_by_parse(req->query ? req->query(req->query_ctx, "by") : NULL, &by) != 0) {
+        api_error(resp, 400, "bad by: gap, value, yoy or completion");
+        return;
+    }
     if (period < 0)
         period = report_latest_period(v, ind);
     jbuf b;
     jbuf_init(&b);
-    report_ranking_json(v, ind, period, &b);
+    report_ranking_json(v, ind, period, g, by, &b);
     reply_json(req, resp, &b, newest_update(v));
 }
 
@@ -639,7 +666,32 @@ static void route_history(const api_call *c)
     reply_json(req, resp, &b, 0);
 }
 
-/* GET /api/v1/report?period=&format=csv|json&encoding=utf-8|gb18030 */
+/* The 通报 workbook of period (report_xlsx.c), built in the state directory. */
+static void reply_xlsx(const pp_view *v, int period, api_response *resp)
+{
+    report_doc d;
+    char *data;
+    size_t len;
+    if (report_doc_build(v, period, &d) != 0) {
+        api_error(resp, 503, "out of memory");
+        return;
+    }
+    int rc = report_xlsx(&d, v->cfg->state_dir, &data, &len);
+    report_doc_free(&d);
+    if (rc != 0) {
+        api_error(resp, 503, "the workbook could not be written (see the log)");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    resp->body = data;
+    resp->len = len;
+    snprintf(resp->disposition, sizeof resp->disposition,
+             "attachment; filename=\"parkpulse-report-%04d-%02d.xlsx\"", pp_period_year(period),
+             pp_period_month(period));
+}
+
+/* GET /api/v1/report?period=&format=csv|json|xlsx&encoding=utf-8|gb18030&bom=0|1&layout=wide */
 static void route_report(const api_call *c)
 {
     const pp_view *v = c->view;
@@ -648,13 +700,18 @@ static void route_report(const api_call *c)
     const char *fmt = req->query ? req->query(req->query_ctx, "format") : NULL;
     const char *enc = req->query ? req->query(req->query_ctx, "encoding") : NULL;
     const char *layout = req->query ? req->query(req->query_ctx, "layout") : NULL;
+    const char *bom = req->query ? req->query(req->query_ctx, "bom") : NULL;
     int period;
     if (!query_period(req, "period", &period, resp))
         return;
     if (fmt == NULL || *fmt == '\0')
         fmt = "csv";
-    if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
-        api_error(resp, 400, "bad format: csv or json");
+    if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0 && strcmp(fmt, "xlsx") != 0) {
+        api_error(resp, 400, "bad format: csv, json or xlsx");
+        return;
+    }
+    if (bom && *bom && strcmp(bom, "0") != 0 && strcmp(bom, "1") != 0) {
+        api_error(resp, 400, "bad bom: 0 or 1");
         return;
     }
     bool gb = false;
@@ -680,6 +737,14 @@ static void route_report(const api_call *c)
         reply_json(req, resp, &b, newest_update(v));
         return;
     }
+    if (strcmp(fmt, "xlsx") == 0) {
+        reply_xlsx(v, period, resp);
+        return;
+    }
+    /* UTF-8 with a byte order mark, so that Excel and LibreOffice's default
+     * import take it for UTF-8 (bom=0 drops it; GB18030 has none) */
+    if (!gb && !(bom && strcmp(bom, "0") == 0))
+        jbuf_puts(&b, "\xEF\xBB\xBF");
     if (layout != NULL && strcmp(layout, "wide") == 0)
         report_table_csv_wide(v, period, &b);
     else
@@ -934,6 +999,48 @@ static void route_indicator_page(const api_call *c)
         reply_page_404(c->resp, c->view->cfg->dashboard_dir);
 }
 
+/* GET /report/<YYYY-MM>: the 通报 as a printable page (report_doc.c), built
+ * into the template dashboards/report.html */
+static void route_report_page(const api_call *c)
+{
+    const char *dir = c->view->cfg->dashboard_dir;
+    int period;
+    if (pp_period_parse_canonical(c->seg[0], &period) != 0 || !pp_period_valid(period)) {
+        reply_page_404(c->resp, dir);
+        return;
+    }
+    pages_file f;
+    int rc = pages_read_page(dir, "report.html", &f);
+    if (rc != 0) {
+        reply_file(c->req, c->resp, rc, &f);
+        return;
+    }
+    report_doc d;
+    if (report_doc_build(c->view, period, &d) != 0) {
+        free(f.data);
+        api_error(c->resp, 503, "out of memory");
+        return;
+    }
+    jbuf b;
+    jbuf_init(&b);
+    report_doc_html(&d, f.data, &b);
+    report_doc_free(&d);
+    free(f.data);
+    if (b.failed) {
+        jbuf_free(&b);
+        api_error(c->resp, 503, "the page could not be built");
+        return;
+    }
+    set_body(c->resp, 200, "text/html; charset=utf-8", &b);
+    set_etag(c->resp);
+    if (api_etag_matches(c->req->if_none_match, c->resp->etag)) {
+        free(c->resp->body);
+        c->resp->body = NULL;
+        c->resp->len = 0;
+        c->resp->status = 304;
+    }
+}
+
 /* GET /dashboard/<name>: the page, when the dashboard <name> exists */
 static void route_dashboard_page(const api_call *c)
 {
@@ -1031,6 +1138,7 @@ static const api_route api_routes[] = {
     { "GET",  "/park/*",                           route_park_page,       false, IN_VIEW,   false },
     { "GET",  "/indicator/*",                      route_indicator_page,  false, IN_VIEW,   false },
     { "GET",  "/dashboard/*",                      route_dashboard_page,  false, IN_VIEW,   false },
+    { "GET",  "/report/*",                         route_report_page,     false, IN_VIEW,   false },
     { "GET",  "/assets/*",                         route_asset,           false, IN_VIEW,   false },
     { "GET",  "/graph/*/*",                        route_graph,           false, OWN_LOCKS, false },
     { "GET",  "/healthz",                          route_healthz,         false, OWN_LOCKS, false },

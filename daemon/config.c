@@ -62,10 +62,11 @@
 /* ---- records: where each parsed section and option is ------------------ */
 
 enum sec_kind { K_ROOT, K_HTTP, K_BUS, K_COLLECTOR, K_INDICATOR, K_PARK, K_THRESHOLD, K_NOTIFY,
-                K_ROUTE };
+                K_ROUTE, K_GROUP };
 
 static const char *const kind_names[] = {"root",      "http", "bus",       "collector", "indicator",
-                                         "park",      "threshold", "notify", "route"};
+                                         "park",      "threshold", "notify", "route",
+                                         "group"};
 
 #define REC_MAX_OPTS 24
 
@@ -742,7 +743,7 @@ static const char *const recorded_options[] = {
     "collector|plugin", "collector|user", "collector|interval", "collector|timeout",
     "indicator|label", "indicator|unit", "indicator|kind", "indicator|direction",
     "indicator|warn", "indicator|crit", "indicator|pace",
-    "park|name", "park|level", "park|type", "park|region",
+    "park|name", "park|level", "park|type", "park|region", "park|groups", "group|label",
     "park|threshold|warn", "park|threshold|crit",
     "notify|state_dir", "notify|base_url", "notify|api_url", "notify|retry_max",
     "notify|route|url", "notify|route|url_file", "notify|route|format", "notify|route|parks",
@@ -751,7 +752,7 @@ static const char *const recorded_options[] = {
 };
 
 static const char *const recorded_sections[] = {"http", "bus", "collector", "indicator", "park",
-                                                "park|threshold", "notify", "notify|route"};
+                                                "park|threshold", "notify", "notify|route", "group"};
 
 /* The keys of a collector section that are not options[]. */
 static const char *const collector_keys[] = {"plugin", "user", "interval", "timeout"};
@@ -808,7 +809,12 @@ static cfg_t *conf_schema(void)
         CFG_STR("level", NULL, CFGF_NODEFAULT),
         CFG_STR("type", NULL, CFGF_NODEFAULT),
         CFG_STR("region", NULL, CFGF_NODEFAULT),
+        CFG_STR_LIST("groups", NULL, CFGF_NODEFAULT),
         CFG_SEC("threshold", threshold_opts, CFGF_MULTI | CFGF_TITLE),
+        CFG_END(),
+    };
+    cfg_opt_t group_opts[] = {
+        CFG_STR("label", NULL, CFGF_NODEFAULT),
         CFG_END(),
     };
     cfg_opt_t route_opts[] = {
@@ -845,6 +851,7 @@ static cfg_t *conf_schema(void)
         CFG_SEC("collector", collector_opts, CFGF_MULTI | CFGF_TITLE | CFGF_KEYSTRVAL),
         CFG_SEC("indicator", indicator_opts, CFGF_MULTI | CFGF_TITLE),
         CFG_SEC("park", park_opts, CFGF_MULTI | CFGF_TITLE),
+        CFG_SEC("group", group_opts, CFGF_MULTI | CFGF_TITLE),
         CFG_SEC("notify", notify_opts, CFGF_NONE),
         CFG_END(),
     };
@@ -1580,6 +1587,87 @@ static void build_notify(struct loader *L, cfg_t *root, pp_config *c)
         build_route(L, cfg_getnsec(sec, "route", i), r, &c->catalog, &nt->routes[i]);
 }
 
+/* ---- peer groups (README "Peer groups and rankings") ----------------------- */
+
+/* group "ID" { label = "…" }: an id of the park id syntax, not "all" (the
+ * implicit group of every park), with a label. */
+static void build_group(struct loader *L, cfg_t *sec, conf_group *g)
+{
+    const char *id = cfg_title(sec);
+    int r = rec_find(L, K_GROUP, id, -1);
+    char ctx[PP_ID_MAX + 32];
+
+    snprintf(ctx, sizeof(ctx), "group \"%.*s\": ", PP_ID_MAX, id);
+    g->line = rec_where(L, r, NULL).line;
+    if (!pp_id_valid(id))
+        add_error(L, rec_where(L, r, NULL),
+                  "group id \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", id);
+    else if (strcmp(id, "all") == 0)
+        add_error(L, rec_where(L, r, NULL),
+                  "group \"all\" is implicit (every park is in it): choose another id");
+    else
+        snprintf(g->id, sizeof(g->id), "%s", id);
+    const char *label = cfg_getstr(sec, "label");
+    if (!label)
+        add_error(L, rec_where(L, r, NULL), "%slabel is missing (e.g. 省内国家级经开区)", ctx);
+    else if (check_text(L, rec_where(L, r, "label"), ctx, "label", label, CONF_TEXT_MAX))
+        g->label = xstrdup(L, label);
+}
+
+/* groups = {…} of each park: every id a defined group ("all" is implied and
+ * may be written); each group gets its parks in declaration order. */
+static void build_memberships(struct loader *L, cfg_t *root, pp_config *c)
+{
+    unsigned np = cfg_size(root, "park");
+    for (size_t k = 0; k < c->n_groups; k++)
+        if (np && !(c->groups[k].parks = calloc(np, sizeof(*c->groups[k].parks)))) {
+            out_of_memory(L);
+            return;
+        }
+    for (unsigned i = 0; i < np; i++) {
+        cfg_t *sec = cfg_getnsec(root, "park", i);
+        const char *pid = cfg_title(sec);
+        int r = rec_find(L, K_PARK, pid, -1);
+        unsigned n = cfg_size(sec, "groups");
+        for (unsigned j = 0; j < n; j++) {
+            const char *gid = cfg_getnstr(sec, "groups", j);
+            if (gid && strcmp(gid, "all") == 0)
+                continue;
+            conf_group *g = NULL;
+            for (size_t k = 0; gid && k < c->n_groups; k++)
+                if (strcmp(c->groups[k].id, gid) == 0)
+                    g = &c->groups[k];
+            if (!g) {
+                add_error(L, rec_where(L, r, "groups"),
+                          "park \"%.*s\": groups: no group \"%s\" is defined "
+                          "(define it: group \"%s\" { label = \"…\" })",
+                          PP_ID_MAX, pid, gid ? gid : "", gid ? gid : "");
+                continue;
+            }
+            if (g->n_parks == 0 || g->parks[g->n_parks - 1] != i) /* once, however often written */
+                g->parks[g->n_parks++] = i;
+        }
+    }
+}
+
+const conf_group *conf_group_find(const pp_config *c, const char *id)
+{
+    for (size_t k = 0; c && id && k < c->n_groups; k++)
+        if (strcmp(c->groups[k].id, id) == 0)
+            return &c->groups[k];
+    return NULL;
+}
+
+bool conf_group_has(const conf_group *g, size_t park)
+{
+    if (g == NULL)
+        return true;
+    for (size_t i = 0; i < g->n_parks; i++)
+        if (g->parks[i] == park)
+            return true;
+    return false;
+}
+
 static pp_config *build(struct loader *L, cfg_t *root)
 {
     pp_config *c = calloc(1, sizeof(*c));
@@ -1628,6 +1716,14 @@ static pp_config *build(struct loader *L, cfg_t *root)
                       b->name, a->id, first.file, first.line);
             break;
         }
+
+    n = cfg_size(root, "group");
+    if (n && !(c->groups = calloc(n, sizeof(*c->groups))))
+        goto oom;
+    c->n_groups = n;
+    for (unsigned i = 0; i < n; i++)
+        build_group(L, cfg_getnsec(root, "group", i), &c->groups[i]);
+    build_memberships(L, root, c);
 
     if (pp_catalog_index_build(cat) != 0)
         goto oom;
@@ -1772,6 +1868,11 @@ void conf_free(pp_config *cfg)
         free(p->thresholds);
     }
     free(cfg->catalog.parks);
+    for (size_t i = 0; i < cfg->n_groups; i++) {
+        free(cfg->groups[i].label);
+        free(cfg->groups[i].parks);
+    }
+    free(cfg->groups);
     free(cfg);
 }
 

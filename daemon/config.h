@@ -71,6 +71,16 @@ typedef struct conf_notify {
     size_t n_routes;
 } conf_notify;
 
+/* A peer group (group "ID" { label = "…" }): parks are ranked within it. Every
+ * park is also in the implicit group "all", which has no conf_group (NULL). */
+typedef struct conf_group {
+    char id[PP_ID_MAX + 1];
+    char *label;                 /* e.g. 省内国家级经开区 */
+    size_t *parks;               /* indexes into catalog.parks, in declaration order */
+    size_t n_parks;
+    int line;                    /* where the section starts */
+} conf_group;
+
 typedef struct pp_config {
     char *file;                  /* the main file, as given */
     char *timezone;              /* default "Asia/Shanghai" */
@@ -106,6 +116,8 @@ typedef struct pp_config {
      * included file), for the messages of preflight.c */
     int line_state_dir, line_plugin_dir, line_http_listen, line_bus_publish;
     pp_catalog catalog;          /* parks and indicators */
+    conf_group *groups;          /* peer groups, in declaration order (not "all") */
+    size_t n_groups;
 } pp_config;
 
 /* Reads and validates file. Returns a new config (free with conf_free) or NULL;
@@ -127,6 +139,12 @@ size_t conf_restart_only_diff(const pp_config *a, const pp_config *b,
 /* Swaps the values of the restart-only settings of a and b (a reload's new
  * configuration takes the running ones; swapping again undoes it). */
 void conf_restart_only_swap(pp_config *a, pp_config *b);
+
+/* The peer group id, or NULL (also for "all": every park). */
+const conf_group *conf_group_find(const pp_config *c, const char *id);
+
+/* true when park (an index into catalog.parks) is in g; g NULL is "all". */
+bool conf_group_has(const conf_group *g, size_t park);
 
 /* A collector's option by key, or NULL. */
 const char *conf_collector_option(const conf_collector *c, const char *key);

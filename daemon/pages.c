@@ -117,7 +117,7 @@ static int read_named(const char *dir, const char *name, pages_file *out)
 int pages_read_page(const char *dir, const char *page, pages_file *out)
 {
     static const char *pages[] = { "index.html", "park.html", "indicator.html", "dashboard.html",
-                                   "404.html" };
+                                   "404.html", "report.html" };
     (void)pages_start_time();
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
         if (strcmp(page, pages[i]) == 0)

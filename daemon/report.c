@@ -1,10 +1,16 @@
 /*
  * report.c — rankings, the 通报 table, history and metrics (see report.h).
  *
- * The ranking orders parks by gap, best first; parks without a gap (no
- * target) follow, ordered by completion, then by value (ascending for ranks
- * and lower-is-better rates). The 通报 table uses the same order within each
- * indicator, so its 排名 column is the ranking's.
+ * A ranking orders the parks of a peer group (README "Peer groups and
+ * rankings"; all parks by default) on one criterion, best first: the gap
+ * (default; parks without a gap follow, by completion, then by value), the
+ * value as published, the 同比, the completion. Ties on the figures as
+ * displayed share a rank (1, 2, 2, 4); parks without the figure ranked on are
+ * listed unranked. rank_change compares with the previous period's ranking of
+ * the same group and criterion; streak_first counts the periods ranked first
+ * in a row (1-2月 is one period: report_prev_period). The 通报 table uses
+ * the gap order of all parks within each indicator; its 排名 is left empty
+ * when fewer than two parks are ranked.
  *
  * report_metrics() writes the Prometheus text exposition of GET /metrics:
  * per series (labels park, indicator, unit) the value, target, completion
@@ -56,51 +62,213 @@ static bool lower_is_better(const pp_indicator *ind)
     return ind->kind == PP_KIND_RANK || (ind->kind == PP_KIND_RATE && ind->direction == PP_DIR_LOWER);
 }
 
-/* qsort_r's comparison; ctx is the indicator ranked on. */
-static int cmp_rank(const void *pa, const void *pb, void *ctx)
+static const char *const by_names[] = { "gap", "value", "yoy", "completion" };
+
+int report_by_parse(const char *s, report_by *by)
 {
-    const pp_indicator *ind = ctx;
-    const series_status *a = pa, *b = pb;
+    *by = REPORT_BY_GAP;
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (size_t i = 0; i < sizeof by_names / sizeof by_names[0]; i++)
+        if (strcmp(s, by_names[i]) == 0) {
+            *by = (report_by)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *report_by_name(report_by by) { return by_names[by]; }
+
+int report_prev_period(int period)
+{
+    return pp_period_month(period) == 2 ? period - 2 : period - 1; /* 1-2月 is one period */
+}
+
+/* Orders x and y (ascending when asc), 0 when equal. */
+static int order(double x, double y, bool asc)
+{
+    if (x == y)
+        return 0;
+    return (x < y) == asc ? -1 : 1;
+}
+
+/* Series listed but not ranked on criterion by: those without the figure
+ * ranked on. (Merge point: the rules of the truth issue — figures with
+ * status E, series without a target under by=gap — belong here.) */
+static bool rank_unranked(const series_status *st, report_by by)
+{
+    switch (by) {
+    case REPORT_BY_YOY: return !st->has_yoy;
+    case REPORT_BY_COMPLETION: return !st->pace.has_completion;
+    default: return false;
+    }
+}
+
+/* <0 when a ranks before b on the figures as displayed (percentages and
+ * points to 2 decimals, values as published), 0 when they tie. */
+static int key_cmp(const series_status *a, const series_status *b, report_by by)
+{
     const pace_result *x = &a->pace, *y = &b->pace;
+    bool asc = lower_is_better(a->ind);
+    switch (by) {
+    case REPORT_BY_VALUE:
+        return order(a->value, b->value, asc);
+    case REPORT_BY_YOY:
+        return order(pace_round2(a->yoy), pace_round2(b->yoy), asc);
+    case REPORT_BY_COMPLETION:
+        return order(pace_round2(x->completion_pct), pace_round2(y->completion_pct), false);
+    case REPORT_BY_GAP:
+        break;
+    }
     if (x->has_gap != y->has_gap)
         return x->has_gap ? -1 : 1;
-    if (x->has_gap && pace_round2(x->gap) != pace_round2(y->gap))
-        return pace_round2(x->gap) > pace_round2(y->gap) ? -1 : 1;
-    if (x->has_completion && y->has_completion && x->completion_pct != y->completion_pct)
-        return x->completion_pct > y->completion_pct ? -1 : 1;
-    if (a->value != b->value) {
-        bool asc = lower_is_better(ind);
-        return (a->value < b->value) == asc ? -1 : 1;
-    }
+    if (x->has_gap)
+        return order(pace_round2(x->gap), pace_round2(y->gap), false);
+    /* no gap (no target): by completion, then by value */
+    if (x->has_completion != y->has_completion)
+        return x->has_completion ? -1 : 1;
+    if (x->has_completion && pace_round2(x->completion_pct) != pace_round2(y->completion_pct))
+        return order(pace_round2(x->completion_pct), pace_round2(y->completion_pct), false);
+    return order(a->value, b->value, asc);
+}
+
+/* qsort_r's comparison; ctx points to the criterion. Ranked entries first,
+ * best first; a tie keeps a fixed order (completion, value, park id). */
+static int cmp_rank(const void *pa, const void *pb, void *ctx)
+{
+    report_by by = *(const report_by *)ctx;
+    const report_rank *ra = pa, *rb = pb;
+    const series_status *a = &ra->st, *b = &rb->st;
+    bool ua = rank_unranked(a, by), ub = rank_unranked(b, by);
+    if (ua != ub)
+        return ua ? 1 : -1;
+    int c = key_cmp(a, b, ua ? REPORT_BY_VALUE : by);
+    if (c)
+        return c;
+    if (a->pace.has_completion && b->pace.has_completion &&
+        a->pace.completion_pct != b->pace.completion_pct)
+        return a->pace.completion_pct > b->pace.completion_pct ? -1 : 1;
+    if ((c = order(a->value, b->value, lower_is_better(a->ind))) != 0)
+        return c;
     return strcmp(a->park->id, b->park->id);
 }
 
-/* Evaluates every park on ind at period, ranked. Returns a malloc'd array (caller frees). */
-static series_status *ranked(const pp_view *view, const pp_indicator *ind, int period, size_t *n)
+/* Every park of g with a figure for ind at period, ordered and ranked (ties
+ * share a rank: 1, 2, 2, 4); no change or streak. malloc'd, or NULL. */
+static report_rank *rank_at(const pp_view *view, const pp_indicator *ind, int period,
+                            const conf_group *g, report_by by, size_t *n)
 {
     const pp_catalog *cat = &view->cfg->catalog;
-    series_status *v = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *v);
+    report_rank *v = calloc(cat->n_parks ? cat->n_parks : 1, sizeof *v);
     *n = 0;
     if (v == NULL)
         return NULL;
     for (size_t i = 0; i < cat->n_parks; i++) {
+        if (!conf_group_has(g, i))
+            continue;
         const db_series *s = db_series_get(view->db, cat->parks[i].id, ind->id);
-        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n]))
+        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n].st)) {
+            v[*n].park = i;
             (*n)++;
+        }
     }
-    qsort_r(v, *n, sizeof *v, cmp_rank, (void *)ind);
+    qsort_r(v, *n, sizeof *v, cmp_rank, &by);
+    for (size_t i = 0; i < *n; i++) {
+        if (rank_unranked(&v[i].st, by))
+            break;
+        v[i].rank = i > 0 && key_cmp(&v[i - 1].st, &v[i].st, by) == 0 ? v[i - 1].rank : (int)i + 1;
+    }
     return v;
 }
 
-/* Writes a <series> object with "rank" and "name" in front. */
-static void ranked_entry_json(jbuf *b, const series_status *st, size_t rank)
+static const report_rank *rank_find(const report_rank *v, size_t n, size_t park)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].park == park)
+            return &v[i];
+    return NULL;
+}
+
+/* How far back a streak of first places is followed (20 years of periods). */
+#define STREAK_MAX 240
+
+report_rank *report_ranking(const pp_view *view, const pp_indicator *ind, int period,
+                            const conf_group *g, report_by by, size_t *n)
+{
+    report_rank *v = rank_at(view, ind, period, g, by, n);
+    if (v == NULL || *n == 0)
+        return v;
+    size_t np;
+    int prev = report_prev_period(period);
+    report_rank *pv = rank_at(view, ind, prev, g, by, &np);
+    if (pv == NULL) {
+        free(v);
+        return NULL;
+    }
+    size_t firsts = 0;
+    for (size_t i = 0; i < *n; i++) {
+        const report_rank *o = rank_find(pv, np, v[i].park);
+        if (v[i].rank > 0 && o && o->rank > 0) {
+            v[i].has_change = true;
+            v[i].change = o->rank - v[i].rank; /* positive: moved up */
+        }
+        if (v[i].rank == 1) {
+            v[i].streak_first = 1;
+            firsts++;
+        }
+    }
+    /* streak_first: consecutive periods ranked first, ending at this one */
+    report_rank *cur = pv;
+    size_t ncur = np;
+    for (int k = 0; firsts > 0 && k < STREAK_MAX && ncur > 0; k++) {
+        firsts = 0;
+        for (size_t i = 0; i < *n && v[i].rank == 1; i++) {
+            if (v[i].streak_first != k + 1)
+                continue; /* its streak has ended */
+            const report_rank *o = rank_find(cur, ncur, v[i].park);
+            if (o && o->rank == 1) {
+                v[i].streak_first++;
+                firsts++;
+            }
+        }
+        if (firsts == 0)
+            break;
+        prev = report_prev_period(prev);
+        free(cur);
+        if ((cur = rank_at(view, ind, prev, g, by, &ncur)) == NULL) {
+            free(v);
+            return NULL;
+        }
+    }
+    free(cur);
+    return v;
+}
+
+/* Writes a <series> object with "rank" and "name" in front (rank ≤ 0: null),
+ * and, when r is given, "rank_change" and "streak_first". */
+static void ranked_entry_json(jbuf *b, const series_status *st, int rank, const report_rank *r)
 {
     jbuf tmp;
     jbuf_init(&tmp);
     status_series_json(&tmp, st);
     jbuf_puts(b, "{");
     json_key(b, "rank", true);
-    json_int(b, (int64_t)rank);
+    if (rank > 0)
+        json_int(b, rank);
+    else
+        json_null(b);
+    if (r) {
+        json_key(b, "rank_change", false);
+        if (r->has_change)
+            json_int(b, r->change);
+        else
+            json_null(b);
+        json_key(b, "streak_first", false);
+        if (r->rank > 0)
+            json_int(b, r->streak_first);
+        else
+            json_null(b);
+    }
     json_key(b, "name", false);
     json_str(b, st->park->name);
     if (tmp.data && tmp.len > 2) {
@@ -114,11 +282,14 @@ static void ranked_entry_json(jbuf *b, const series_status *st, size_t rank)
     jbuf_free(&tmp);
 }
 
-void report_ranking_json(const pp_view *view, const pp_indicator *ind, int period, jbuf *b)
+void report_ranking_json(const pp_view *view, const pp_indicator *ind, int period,
+                         const conf_group *g, report_by by, jbuf *b)
 {
     char pbuf[16];
     size_t n = 0;
-    series_status *v = period >= 0 ? ranked(view, ind, period, &n) : NULL;
+    report_rank *v = period >= 0 ? report_ranking(view, ind, period, g, by, &n) : NULL;
+    if (period >= 0 && v == NULL)
+        b->failed = true;
     jbuf_puts(b, "{");
     json_key(b, "indicator", true);
     json_str(b, ind->id);
@@ -131,12 +302,18 @@ void report_ranking_json(const pp_view *view, const pp_indicator *ind, int perio
         json_str(b, pp_period_format(period, pbuf, sizeof pbuf));
     else
         json_null(b);
+    json_key(b, "group", false);
+    json_str(b, g ? g->id : "all");
+    json_key(b, "group_label", false);
+    json_str(b, g ? g->label : "全部园区");
+    json_key(b, "by", false);
+    json_str(b, report_by_name(by));
     json_key(b, "parks", false);
     jbuf_puts(b, "[");
     for (size_t i = 0; i < n; i++) {
         if (i)
             jbuf_puts(b, ",");
-        ranked_entry_json(b, &v[i], i + 1);
+        ranked_entry_json(b, &v[i].st, v[i].rank, &v[i]);
     }
     jbuf_puts(b, "]}");
     free(v);
@@ -154,7 +331,18 @@ static const char *status_zh(pp_status s)
     return "";
 }
 
-typedef void (*row_fn)(jbuf *b, const series_status *st, size_t rank, bool first);
+typedef void (*row_fn)(jbuf *b, const series_status *st, int rank, bool first);
+
+/* The 排名 of the 通报: a park's place among the parks ranked with it, shown
+ * only where it says something — when at least two parks are ranked (a
+ * one-park group is not "first of one"); 0 otherwise. */
+static int shown_rank(const report_rank *v, size_t n, size_t i)
+{
+    size_t ranked = 0;
+    for (size_t k = 0; k < n; k++)
+        ranked += v[k].rank > 0;
+    return ranked >= 2 ? v[i].rank : 0;
+}
 
 static void table_rows(const pp_view *view, int period, jbuf *b, row_fn fn)
 {
@@ -162,24 +350,24 @@ static void table_rows(const pp_view *view, int period, jbuf *b, row_fn fn)
     bool first = true;
     for (size_t j = 0; j < cat->n_indicators; j++) {
         size_t n;
-        series_status *v = ranked(view, &cat->indicators[j], period, &n);
+        report_rank *v = rank_at(view, &cat->indicators[j], period, NULL, REPORT_BY_GAP, &n);
         if (v == NULL) {
             b->failed = true;
             return;
         }
         for (size_t i = 0; i < n; i++) {
-            fn(b, &v[i], i + 1, first);
+            fn(b, &v[i].st, shown_rank(v, n, i), first);
             first = false;
         }
         free(v);
     }
 }
 
-static void row_json(jbuf *b, const series_status *st, size_t rank, bool first)
+static void row_json(jbuf *b, const series_status *st, int rank, bool first)
 {
     if (!first)
         jbuf_puts(b, ",");
-    ranked_entry_json(b, st, rank);
+    ranked_entry_json(b, st, rank, NULL);
 }
 
 void report_table_json(const pp_view *v, int period, jbuf *b)
@@ -205,7 +393,7 @@ static void csv_num(jbuf *b, bool has, double v, bool round2)
         json_num(b, v);
 }
 
-static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
+static void row_csv(jbuf *b, const series_status *st, int rank, bool first)
 {
     char pbuf[16];
     const pace_result *r = &st->pace;
@@ -226,10 +414,11 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
     csv_num(b, r->has_pace, r->pace_pct, true);
     csv_num(b, r->has_gap, r->gap, true);
     csv_num(b, st->has_yoy, st->yoy, false);
-    jbuf_printf(b, ",%zu,", rank);
+    if (rank > 0)
+        jbuf_printf(b, ",%d,", rank);
+    else
+        jbuf_puts(b, ",,");
     csv_put_field(b, status_zh(r->status));
-    jbuf_puts(b, ",");
-    csv_put_field(b, pp_status_name(r->status));
     jbuf_puts(b, ",");
     csv_put_field(b, r->message);
     jbuf_puts(b, "\r\n");
@@ -238,7 +427,7 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
 void report_table_csv(const pp_view *v, int period, jbuf *b)
 {
     jbuf_puts(b, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),"
-                 "差距(百分点),同比(%),排名,状态,status,说明\r\n");
+                 "差距(百分点),同比(%),排名,状态,说明\r\n");
     table_rows(v, period, b, row_csv);
 }
 

@@ -10,13 +10,46 @@
 
 #include "app.h"
 #include "json.h"
+#include "status.h"
 
 /* The latest period with a figure for the indicator (NULL: any configured
  * indicator) in any configured park, or -1. */
 int report_latest_period(const pp_view *v, const pp_indicator *ind);
 
-/* {"indicator","label","unit","period","parks":[{"rank","park","name",…series}]} best first. */
-void report_ranking_json(const pp_view *v, const pp_indicator *ind, int period, jbuf *b);
+/* What a ranking orders by: the gap to pace or target (default), the value as
+ * published, the published 同比, the completion of the annual target. */
+typedef enum { REPORT_BY_GAP = 0, REPORT_BY_VALUE, REPORT_BY_YOY, REPORT_BY_COMPLETION } report_by;
+
+/* "gap", "value", "yoy", "completion" (NULL or "": gap). 0, or -1 when unknown. */
+int report_by_parse(const char *s, report_by *by);
+const char *report_by_name(report_by by);
+
+/* The period before `period` in a ranking's history: the month before, but
+ * 1-2月 is one period (February's predecessor is December). */
+int report_prev_period(int period);
+
+/* One park in a ranking. */
+typedef struct report_rank {
+    series_status st;        /* the park's figure at the period */
+    size_t park;             /* index into catalog.parks */
+    int rank;                /* 1…; ties share a rank (1, 2, 2, 4); 0: listed unranked */
+    bool has_change;         /* ranked in the previous period too */
+    int change;              /* previous rank − this rank: 2 = up two places */
+    int streak_first;        /* consecutive periods ranked first ending at this one (0: not first) */
+} report_rank;
+
+/* The parks of group g (NULL: all) with a figure for ind at period, best
+ * first on criterion by — ties on the figures as displayed (2 decimals for
+ * percentages and points, the value as published) share a rank; parks
+ * without the figure ranked on follow, unranked. malloc'd (*n entries), or
+ * NULL when out of memory. */
+report_rank *report_ranking(const pp_view *v, const pp_indicator *ind, int period,
+                            const conf_group *g, report_by by, size_t *n);
+
+/* {"indicator","label","unit","period","group","group_label","by","parks":[{"rank",
+ * "rank_change","streak_first","name",…series}]} best first. */
+void report_ranking_json(const pp_view *v, const pp_indicator *ind, int period,
+                         const conf_group *g, report_by by, jbuf *b);
 
 /* The 通报 table for `period` (every park × indicator with a figure that month). */
 void report_table_json(const pp_view *v, int period, jbuf *b);

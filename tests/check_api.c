@@ -175,7 +175,7 @@ static const struct {
       { "from is after to" } },
     { "GET", "/api/v1/series/pa/nothing", NULL, 404, JSON, { "unknown indicator" } },
     { "GET", "/api/v1/ranking/fixed_asset_investment", NULL, 200, JSON,
-      { "\"period\":\"2021-08\"", "{\"rank\":1,\"name\":\"甲园区\",\"park\":\"pa\"",
+      { "\"period\":\"2021-08\"", "{\"rank\":1,\"rank_change\":null,\"streak_first\":1,\"name\":\"甲园区\",\"park\":\"pa\"",
         "{\"rank\":2,\"name\":\"乙园区\",\"park\":\"pb\"" } },
     { "GET", "/api/v1/ranking/fixed_asset_investment", "period=2021-13", 400, JSON,
       { "bad period: expected YYYY-MM" } },

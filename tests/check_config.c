@@ -348,9 +348,26 @@ START_TEST(test_other_valid_values)
                              "http { listen = \"[::1]:0\" threads = 64 max_body = 1024 }\n"
                              "bus { publish = \"ipc:///run/parkpulse/bus\" heartbeat = 3600 hwm = 0 }\n"
                              "indicator \"x\" { label = \"X\" unit = \"个\" kind = completion "
-                             "warn = 0 crit = 0 pace = {0,0,0,0,0,0,0,0,0,0,0,100} }\n",
+                             "warn = 0 crit = 0 pace = {0,0,0,0,0,0,0,0,0,0,0,100} }\n"
+                             "group \"nat\" { label = \"省内国家级经开区\" }\n"
+                             "group \"east\" { label = \"东部\" }\n"
+                             "park \"a\" { name = \"A\" groups = {\"east\", \"nat\", \"east\"} }\n"
+                             "park \"b\" { name = \"B\" groups = {\"all\"} }\n"
+                             "park \"c\" { name = \"C\" groups = {\"nat\"} }\n",
                              err, sizeof(err), path, sizeof(path));
     ck_assert_msg(c != NULL, "%s", err);
+    /* peer groups: in declaration order, their parks too, each once; "all" implied */
+    ck_assert_int_eq(c->n_groups, 2);
+    const conf_group *nat = conf_group_find(c, "nat"), *east = conf_group_find(c, "east");
+    ck_assert_ptr_eq(nat, &c->groups[0]);
+    ck_assert_str_eq(nat->label, "省内国家级经开区");
+    ck_assert_int_eq(nat->n_parks, 2);
+    ck_assert_int_eq(nat->parks[0], 0);
+    ck_assert_int_eq(nat->parks[1], 2);
+    ck_assert_int_eq(east->n_parks, 1);
+    ck_assert(conf_group_has(east, 0) && !conf_group_has(east, 1));
+    ck_assert_ptr_null(conf_group_find(c, "all"));
+    ck_assert(conf_group_has(NULL, 1));
     ck_assert_str_eq(c->timezone, "UTC");
     ck_assert_int_eq(c->due_day, 28);
     ck_assert_str_eq(c->http_listen, "[::1]:0");
@@ -522,6 +539,17 @@ static const bad_case bad_cases[] = {
      "indicator \"a\" { label = \"A\" unit = \"亿元\" kind = cumulative\n"
      " pace = {10, 20, # q1\n  30, 40 /* q2 */, 50}\n}\n",
      NULL, "main.conf", 2, "pace must have 12 values, one per month (got 5)"},
+    {"park in an unknown group", "group \"g\" { label = \"甲组\" }\n"
+     "park \"p\" {\n  name = \"P\"\n  groups = {\"g\", \"nope\"}\n}\n", NULL, "main.conf", 4,
+     "park \"p\": groups: no group \"nope\" is defined"},
+    {"group id not an id", "\ngroup \"A B\" { label = \"x\" }\n", NULL, "main.conf", 2,
+     "group id \"A B\" is not valid"},
+    {"group all is implicit", "group \"all\" { label = \"全部\" }\n", NULL, "main.conf", 1,
+     "group \"all\" is implicit"},
+    {"group without label", "\n\ngroup \"g\" { }\n", NULL, "main.conf", 3,
+     "group \"g\": label is missing"},
+    {"duplicate group", "group \"g\" { label = \"x\" }\ngroup \"g\" { label = \"y\" }\n", NULL,
+     "main.conf", 2, "duplicate group \"g\""},
     {"label not UTF-8", "indicator \"a\" { label = \"\\xff\\xfe\" unit = \"%\" kind = rate }\n",
      NULL, "main.conf", 1, "label is not printable UTF-8 text"},
 };

@@ -59,33 +59,35 @@ static char *under_view(report_fn fn, const void *arg)
 
 static void ranking_of(const pp_view *v, jbuf *b, const void *ind_id)
 {
-    report_ranking_json(v, pp_catalog_indicator(&v->cfg->catalog, ind_id), AUG_2021, b);
+    report_ranking_json(v, pp_catalog_indicator(&v->cfg->catalog, ind_id), AUG_2021, NULL,
+                        REPORT_BY_GAP, b);
 }
 
 static const struct {
     const char *ind;
     const char *figures, *targets;
     const char *first, *second; /* park ids, best first */
+    int second_rank;            /* 2, or 1 for a tie */
 } rank_cases[] = {
     /* by gap: pb is ahead of its pace */
     { "fixed_asset_investment",
       "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\npb,fixed_asset_investment,2021-08,210\n",
       "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
-      "pb", "pa" },
+      "pb", "pa", 2 },
     /* a gap comes before no gap, whatever the values */
     { "fixed_asset_investment",
       "park,indicator,period,value\npa,fixed_asset_investment,2021-08,999\npb,fixed_asset_investment,2021-08,1\n",
-      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n", "pb", "pa" },
+      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n", "pb", "pa", 2 },
     /* no targets: the higher value first */
     { "tax_revenue", "park,indicator,period,value\npa,tax_revenue,2021-08,10\npb,tax_revenue,2021-08,20\n",
-      NULL, "pb", "pa" },
+      NULL, "pb", "pa", 2 },
     /* ranks: the lower value first */
     { "rank_province",
       "park,indicator,period,value\npa,rank_province,2021-08,2\npb,rank_province,2021-08,7\n", NULL,
-      "pa", "pb" },
-    /* equal: by park id */
+      "pa", "pb", 2 },
+    /* equal: a shared rank, listed by park id */
     { "tax_revenue", "park,indicator,period,value\npb,tax_revenue,2021-08,10\npa,tax_revenue,2021-08,10\n",
-      NULL, "pa", "pb" },
+      NULL, "pa", "pb", 1 },
 };
 
 START_TEST(test_ranking)
@@ -93,13 +95,18 @@ START_TEST(test_ranking)
     feed(rank_cases[_i].figures);
     feed(rank_cases[_i].targets);
     char *s = under_view(ranking_of, rank_cases[_i].ind);
-    char first[64], second[64];
-    snprintf(first, sizeof first, "{\"rank\":1,\"name\":\"%s\",\"park\":\"%s\"",
+    char first[128], second[128];
+    snprintf(first, sizeof first, "{\"rank\":1,\"rank_change\":null,\"streak_first\":1,"
+             "\"name\":\"%s\",\"park\":\"%s\"",
              strcmp(rank_cases[_i].first, "pa") == 0 ? "甲园区" : "乙园区", rank_cases[_i].first);
-    snprintf(second, sizeof second, "{\"rank\":2,\"name\":\"%s\",\"park\":\"%s\"",
+    snprintf(second, sizeof second, "{\"rank\":%d,\"rank_change\":null,\"streak_first\":%d,"
+             "\"name\":\"%s\",\"park\":\"%s\"", rank_cases[_i].second_rank,
+             rank_cases[_i].second_rank == 1,
              strcmp(rank_cases[_i].second, "pa") == 0 ? "甲园区" : "乙园区", rank_cases[_i].second);
-    ck_assert_msg(strstr(s, first) && strstr(s, second), "case %d: %s", _i, s);
-    ck_assert_ptr_nonnull(strstr(s, "\"period\":\"2021-08\",\"parks\":["));
+    char *a = strstr(s, first), *b = strstr(s, second);
+    ck_assert_msg(a && b && a < b, "case %d: %s", _i, s);
+    ck_assert_ptr_nonnull(strstr(s, "\"period\":\"2021-08\",\"group\":\"all\",\"group_label\":"
+                                    "\"全部园区\",\"by\":\"gap\",\"parks\":["));
     free(s);
 }
 END_TEST
@@ -124,9 +131,9 @@ static const struct {
     report_fn fn;
     const char *want;
 } table_cases[] = {
-    { table_csv, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),差距(百分点),同比(%),排名,状态,status,说明\r\n" },
-    { table_csv, "pb,乙园区,tax_revenue,税收收入,2021-08,20,亿元,,,,,,1,未设目标,no_target," },
-    { table_csv, "pa,甲园区,tax_revenue,税收收入,2021-08,12,亿元,,,,,,2,未设目标,no_target," },
+    { table_csv, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),差距(百分点),同比(%),排名,状态,说明\r\n" },
+    { table_csv, "pb,乙园区,tax_revenue,税收收入,2021-08,20,亿元,,,,,,1,未设目标,乙园区" },
+    { table_csv, "pa,甲园区,tax_revenue,税收收入,2021-08,12,亿元,,,,,,2,未设目标,甲园区" },
     { table_json, "{\"period\":\"2021-08\",\"rows\":[{\"rank\":1,\"name\":\"乙园区\",\"park\":\"pb\"" },
     { history, "\"vintages\":[{\"value\":10,\"status\":\"A\",\"source\":\"test\"" },
     { history, "},{\"value\":12,\"status\":\"R\",\"source\":\"修订\"" },
@@ -145,6 +152,131 @@ START_TEST(test_tables)
 }
 END_TEST
 
+/* ---- peer groups, criteria, ties, rank changes and streaks ---- */
+
+#define MAR_2021 (2021 * 12 + 2)
+
+static const char *const group_parks =
+    "group \"g\" { label = \"甲组\" }\n"
+    "park \"p1\" { name = \"一园\" groups = {\"g\"} }\n"
+    "park \"p2\" { name = \"二园\" groups = {\"g\", \"all\"} }\n"
+    "park \"p3\" { name = \"三园\" }\n"
+    "park \"p4\" { name = \"四园\" }\n";
+
+static const char *const group_figures =
+    "park,indicator,period,value,yoy\n"
+    /* fixed_asset_investment: February, then March with a tie on the rounded completion */
+    "p1,fixed_asset_investment,2021-02,50,\np2,fixed_asset_investment,2021-02,60,\n"
+    "p3,fixed_asset_investment,2021-02,70,\n"
+    "p1,fixed_asset_investment,2021-03,100,\np2,fixed_asset_investment,2021-03,90.003,\n"
+    "p3,fixed_asset_investment,2021-03,90.012,\np4,fixed_asset_investment,2021-03,80,\n"
+    /* tax_revenue: p1 first in December, March and 1-2月; p2 first in January alone */
+    "p1,tax_revenue,2020-12,10,\np2,tax_revenue,2020-12,5,\n"
+    "p1,tax_revenue,2021-01,1,\np2,tax_revenue,2021-01,9,\n"
+    "p1,tax_revenue,2021-02,20,\np2,tax_revenue,2021-02,10,\n"
+    "p1,tax_revenue,2021-03,30,\np2,tax_revenue,2021-03,20,\n"
+    /* industrial_output: 同比 for two parks out of three */
+    "p1,industrial_output,2021-03,10,5\np2,industrial_output,2021-03,20,8\n"
+    "p3,industrial_output,2021-03,30,\n"
+    /* industrial_investment: one park only */
+    "p1,industrial_investment,2021-03,7,\n";
+
+static const char *const group_targets =
+    "park,indicator,year,target\n"
+    "p1,fixed_asset_investment,2021,300\np2,fixed_asset_investment,2021,300\n"
+    "p3,fixed_asset_investment,2021,300\np4,fixed_asset_investment,2021,300\n";
+
+typedef struct rank_query {
+    const char *ind, *group;
+    report_by by;
+} rank_query;
+
+static void ranking_query(const pp_view *v, jbuf *b, const void *arg)
+{
+    const rank_query *q = arg;
+    report_ranking_json(v, pp_catalog_indicator(&v->cfg->catalog, q->ind), MAR_2021,
+                        q->group ? conf_group_find(v->cfg, q->group) : NULL, q->by, b);
+}
+
+static void table_csv_mar(const pp_view *v, jbuf *b, const void *arg) { report_table_csv(v, MAR_2021, b); }
+
+static const struct {
+    rank_query q;
+    const char *want[5]; /* in this order in the answer */
+    const char *absent;
+} group_cases[] = {
+    /* by value, as published: 90.012 before 90.003; p1 up two places, p4 new */
+    { { "fixed_asset_investment", NULL, REPORT_BY_VALUE },
+      { "\"by\":\"value\"",
+        "{\"rank\":1,\"rank_change\":2,\"streak_first\":1,\"name\":\"一园\"",
+        "{\"rank\":2,\"rank_change\":-1,\"streak_first\":0,\"name\":\"三园\"",
+        "{\"rank\":3,\"rank_change\":-1,\"streak_first\":0,\"name\":\"二园\"",
+        "{\"rank\":4,\"rank_change\":null,\"streak_first\":0,\"name\":\"四园\"" }, NULL },
+    /* by completion: 30.004% and 30.001% are both 30.00 as displayed: 1, 2, 2, 4 */
+    { { "fixed_asset_investment", NULL, REPORT_BY_COMPLETION },
+      { "\"by\":\"completion\"",
+        "{\"rank\":1,\"rank_change\":2,\"streak_first\":1,\"name\":\"一园\"",
+        "{\"rank\":2,\"rank_change\":-1,\"streak_first\":0,\"name\":\"三园\"",
+        "{\"rank\":2,\"rank_change\":0,\"streak_first\":0,\"name\":\"二园\"",
+        "{\"rank\":4,\"rank_change\":null,\"streak_first\":0,\"name\":\"四园\"" }, NULL },
+    /* the same by gap (the default): the gap ties as the completion does */
+    { { "fixed_asset_investment", NULL, REPORT_BY_GAP },
+      { "{\"rank\":1,", "{\"rank\":2,\"rank_change\":-1,\"streak_first\":0,\"name\":\"三园\"",
+        "{\"rank\":2,\"rank_change\":0,\"streak_first\":0,\"name\":\"二园\"",
+        "{\"rank\":4,", NULL }, NULL },
+    /* within the group g: only its parks, ranked and changed among themselves */
+    { { "fixed_asset_investment", "g", REPORT_BY_VALUE },
+      { "\"group\":\"g\",\"group_label\":\"甲组\"",
+        "{\"rank\":1,\"rank_change\":1,\"streak_first\":1,\"name\":\"一园\"",
+        "{\"rank\":2,\"rank_change\":-1,\"streak_first\":0,\"name\":\"二园\"", NULL, NULL },
+      "三园" },
+    /* first in March, 1-2月 and December: three periods (January is part of 1-2月) */
+    { { "tax_revenue", NULL, REPORT_BY_GAP },
+      { "{\"rank\":1,\"rank_change\":0,\"streak_first\":3,\"name\":\"一园\"",
+        "{\"rank\":2,\"rank_change\":0,\"streak_first\":0,\"name\":\"二园\"", NULL, NULL, NULL },
+      NULL },
+    /* by 同比: a park without one is listed, unranked */
+    { { "industrial_output", NULL, REPORT_BY_YOY },
+      { "{\"rank\":1,\"rank_change\":null,\"streak_first\":1,\"name\":\"二园\"",
+        "{\"rank\":2,\"rank_change\":null,\"streak_first\":0,\"name\":\"一园\"",
+        "{\"rank\":null,\"rank_change\":null,\"streak_first\":null,\"name\":\"三园\"", NULL, NULL },
+      NULL },
+};
+
+START_TEST(test_group_ranking)
+{
+    test_app_reload(&app, test_dir, true, group_parks);
+    feed(group_figures);
+    feed(group_targets);
+    char *s = under_view(ranking_query, &group_cases[_i].q);
+    const char *at = s;
+    for (size_t k = 0; k < 5 && group_cases[_i].want[k]; k++) {
+        const char *hit = strstr(at, group_cases[_i].want[k]);
+        ck_assert_msg(hit != NULL, "case %d: no %s after %s", _i, group_cases[_i].want[k], at);
+        at = hit + 1;
+    }
+    if (group_cases[_i].absent)
+        ck_assert_msg(strstr(s, group_cases[_i].absent) == NULL, "case %d: %s in %s", _i,
+                      group_cases[_i].absent, s);
+    free(s);
+}
+END_TEST
+
+/* The 通报's 排名 is left empty where a park is the only one ranked: "first
+ * of one" tells a reader nothing (the issue: 排名 was 1 on every row). */
+START_TEST(test_report_rank_needs_two)
+{
+    test_app_reload(&app, test_dir, true, group_parks);
+    feed(group_figures);
+    feed(group_targets);
+    char *s = under_view(table_csv_mar, NULL);
+    ck_assert_msg(strstr(s, "p1,一园,industrial_investment,工业投资,2021-03,7,亿元,,,,,,,"),
+                  "%s", s);
+    ck_assert_msg(strstr(s, "p1,一园,tax_revenue,税收收入,2021-03,30,亿元,,,,,,1,"), "%s", s);
+    free(s);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -153,6 +285,8 @@ static Suite *report_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_ranking, 0, sizeof rank_cases / sizeof rank_cases[0]);
     tcase_add_loop_test(tc, test_tables, 0, sizeof table_cases / sizeof table_cases[0]);
+    tcase_add_loop_test(tc, test_group_ranking, 0, sizeof group_cases / sizeof group_cases[0]);
+    tcase_add_test(tc, test_report_rank_needs_two);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,8 +42,8 @@ static const cl_command commands[] = {
     { "rebuild", cl_cmd_rebuild, "", "regenerate every RRD file from the journal" },
     { "subscribe", cl_cmd_subscribe, "[--park P] [--json] [--endpoint E] [--http URL] [--count N]",
       "print alerts as they come (filling gaps from the HTTP API)" },
-    { "report", cl_cmd_report, "--period YYYY-MM [--format F] [--encoding E]",
-      "the monthly report table (CSV or JSON)" },
+    { "report", cl_cmd_report, "--period YYYY-MM [--format F] [--encoding E] [--xlsx FILE]",
+      "the monthly report table (CSV or JSON), or the 通报 workbook" },
     { "token", cl_cmd_token, "--create [--force] [FILE]", "create the bearer token file" },
     { "backup", cl_cmd_backup, "DIR", "a consistent copy of the journal, also while parkpulsed runs" },
     { "silence", cl_cmd_silence, "add PARK[/INDICATOR] --until YYYY-MM-DD --reason TEXT | list | rm ID",
@@ -736,24 +736,67 @@ int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv)
 static const char report_help[] =
     "usage: parkpulse report --period YYYY-MM [--format csv|json]\n"
     "                        [--encoding utf-8|gb18030]\n"
-    "Writes the monthly report table (通报) of every park to standard output.\n"
+    "       parkpulse report --period YYYY-MM --xlsx FILE\n"
+    "Writes the monthly report table (通报) of every park to standard output,\n"
+    "or the 通报 workbook (.xlsx: title, groups, colours, print setup) to FILE.\n"
     "  -p, --period YYYY-MM    the month (required)\n"
     "  -f, --format csv|json   default csv\n"
+    "  -x, --xlsx FILE         write the workbook to FILE (replaced whole)\n"
     "  -e, --encoding utf-8|gb18030\n"
     "                          gb18030 for spreadsheet programs that expect it\n"
     "                          (default utf-8)\n"
     "  -h, --help              this text\n";
+
+/* GET the workbook of period and put it at file: written beside it, then
+ * renamed over it, so that a reader never sees half a workbook. */
+static int report_xlsx_to(cl_ctx *ctx, const char *period, const char *file)
+{
+    char path[128], tmp[4096];
+    snprintf(path, sizeof path, "/api/v1/report?period=%s&format=xlsx", period);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp) {
+        cl_err("report", "--xlsx '%s': name too long", file);
+        return EX_USAGE;
+    }
+    cl_answer ans;
+    int rc = cl_http(ctx, "report", "GET", path, NULL, NULL, 0, NULL, &ans);
+    if (rc != 0)
+        return rc;
+    if (ans.status != 200) {
+        rc = cl_http_failure("report", period, &ans);
+        cl_answer_free(&ans);
+        return rc;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL || fwrite(ans.body, 1, ans.len, f) != ans.len || fflush(f) != 0 ||
+        fsync(fileno(f)) != 0) {
+        cl_err("report", "cannot write %s: %s", tmp, strerror(errno));
+        rc = EX_CANTCREAT;
+    }
+    if (f != NULL && fclose(f) != 0 && rc == 0) {
+        cl_err("report", "cannot write %s: %s", tmp, strerror(errno));
+        rc = EX_CANTCREAT;
+    }
+    if (rc == 0 && rename(tmp, file) != 0) {
+        cl_err("report", "cannot rename %s to %s: %s", tmp, file, strerror(errno));
+        rc = EX_CANTCREAT;
+    }
+    if (rc != 0)
+        unlink(tmp);
+    cl_answer_free(&ans);
+    return rc;
+}
 
 int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = { { "period", required_argument, NULL, 'p' },
                                           { "format", required_argument, NULL, 'f' },
                                           { "encoding", required_argument, NULL, 'e' },
+                                          { "xlsx", required_argument, NULL, 'x' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    const char *period = NULL, *format = "csv", *encoding = NULL;
+    const char *period = NULL, *format = "csv", *encoding = NULL, *xlsx = NULL;
     int c, rc = 0, p;
-    while ((c = next_opt(argc, argv, "p:f:e:h", opts, report_help, &rc)) != -1) {
+    while ((c = next_opt(argc, argv, "p:f:e:x:h", opts, report_help, &rc)) != -1) {
         if (c == 0)
             return rc;
         if (c == 'p')
@@ -762,8 +805,10 @@ int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
             format = optarg;
         else if (c == 'e')
             encoding = optarg;
+        else if (c == 'x')
+            xlsx = optarg;
     }
-    if (optind != argc || period == NULL) {
+    if (optind != argc || period == NULL || (xlsx && *xlsx == '\0')) {
         if (period == NULL)
             cl_err("report", "--period YYYY-MM is required");
         fputs(report_help, stderr);
@@ -782,10 +827,13 @@ int cl_cmd_report(cl_ctx *ctx, int argc, char **argv)
         cl_err("report", "--encoding '%s': expected utf-8 or gb18030", encoding);
         return EX_USAGE;
     }
+    if (xlsx)
+        return report_xlsx_to(ctx, period, xlsx);
     bool gb = encoding && strcasecmp(encoding, "gb18030") == 0;
     char path[128];
-    snprintf(path, sizeof path, "/api/v1/report?period=%s&format=%s%s", period, format,
-             gb ? "&encoding=gb18030" : "");
+    /* UTF-8 CSV carries a BOM for spreadsheets, not for a terminal */
+    snprintf(path, sizeof path, "/api/v1/report?period=%s&format=%s%s%s", period, format,
+             gb ? "&encoding=gb18030" : "", isatty(STDOUT_FILENO) ? "&bom=0" : "");
     cl_answer ans;
     if ((rc = cl_http(ctx, "report", "GET", path, NULL, NULL, 0, NULL, &ans)) != 0)
         return rc;

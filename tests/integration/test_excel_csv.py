@@ -65,7 +65,7 @@ class ExcelCsvTest(DaemonTest):
         r = d.get_json("/api/v1/ranking/fixed_asset_investment?period=2021-08")
         self.assertEqual(r["parks"][0]["yoy"], 13)
         status, _, body = d.get("/api/v1/report?period=2021-08&format=csv")
-        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
         col = rows[0].index("同比(%)")
         by = {r[2]: r for r in rows[1:]}
         self.assertEqual(by["fixed_asset_investment"][col], "13")
@@ -89,7 +89,7 @@ class ExcelCsvTest(DaemonTest):
             # the same figures again: nothing changes
             self.assertEqual(d.get_json("/api/v1/parks/xiangtan-etdz")["indicators"], before["indicators"])
         status, _, body = d.get("/api/v1/report?period=2021-08&format=csv&layout=wide")
-        lines = body.decode("utf-8").splitlines()
+        lines = body.decode("utf-8-sig").splitlines()
         self.assertTrue(lines[0].startswith("2021年1-8月"))
         self.assertIn("固定资产投资(亿元)", lines[1])
         self.assertIn("累计值,同比%", lines[2])

@@ -77,7 +77,7 @@ class HttpTest(DaemonTest):
         # the report, CSV in UTF-8 and GB18030, and JSON
         status, headers, body = d.get("/api/v1/report?period=2021-08&format=csv")
         self.assertEqual(status, 200)
-        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))  # UTF-8 with a BOM (issue 16)
         self.assertEqual(rows[0][:4], ["园区代码", "园区", "指标代码", "指标"])
         fai = [r for r in rows[1:] if r[2] == "fixed_asset_investment"]
         self.assertEqual([r[0] for r in fai], ["xiangtan-hitech", "xiangtan-etdz", "liuyang-etdz"])
@@ -85,7 +85,7 @@ class HttpTest(DaemonTest):
         status, headers, gb = d.get("/api/v1/report?period=2021-08&format=csv&encoding=gb18030")
         self.assertEqual(status, 200)
         self.assertIn("gb18030", headers["Content-Type"])
-        self.assertEqual(gb.decode("gb18030"), body.decode("utf-8"))
+        self.assertEqual(gb.decode("gb18030"), body.decode("utf-8-sig"))
         self.assertNotEqual(gb, body)
         j = d.get_json("/api/v1/report?period=2021-08&format=json")
         self.assertEqual(len(j["rows"]), len(rows) - 1)
