@@ -176,7 +176,7 @@ static const struct {
     { "GET", "/api/v1/series/pa/nothing", NULL, 404, JSON, { "unknown indicator" } },
     { "GET", "/api/v1/ranking/fixed_asset_investment", NULL, 200, JSON,
       { "\"period\":\"2021-08\"", "{\"rank\":1,\"rank_change\":null,\"streak_first\":1,\"name\":\"甲园区\",\"park\":\"pa\"",
-        "{\"rank\":2,\"name\":\"乙园区\",\"park\":\"pb\"" } },
+        "{\"rank\":2,\"rank_change\":null,\"streak_first\":0,\"name\":\"乙园区\",\"park\":\"pb\"" } },
     { "GET", "/api/v1/ranking/fixed_asset_investment", "period=2021-13", 400, JSON,
       { "bad period: expected YYYY-MM" } },
     { "GET", "/api/v1/history/pa/fixed_asset_investment/2021-08", NULL, 200, JSON,
