@@ -58,6 +58,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "journal.h"
 #include "log.h"
 #include "status.h"
@@ -145,25 +146,15 @@ struct alert_engine {
 #define ALERT_IDS_FILE "alert-ids.log"
 #define ALERT_IDS_HEADER "#parkpulse-alert-ids 1\n"
 
-static uint64_t hash_more(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+/* The check of a line of the id file: FNV-1a 64 started from this basis, one
+ * digit short of FNV's (hash.h). Version 1 id files on disk carry it, so it
+ * stays, under its own name, for the id file only. */
+#define ALERT_IDS_CHECK_BASIS 1469598103934665603ULL
 
-static uint64_t hash_str(const char *s) { return hash_more(1469598103934665603ULL, s); }
+static uint64_t ids_check(const char *s) { return pp_hash_more(ALERT_IDS_CHECK_BASIS, s); }
 
-/* The hash of the key "park\tindicator" (FNV-1a), without building it. */
-static uint64_t hash_series(const char *park, const char *ind)
-{
-    uint64_t h = hash_more(1469598103934665603ULL, park);
-    h ^= '\t';
-    h *= 1099511628211ULL;
-    return hash_more(h, ind);
-}
+/* The hash of the key "park\tindicator", without building it. */
+static uint64_t hash_series(const char *park, const char *ind) { return pp_hash_pair(park, '\t', ind); }
 
 static alert_msg *msg_new(uint64_t seq, const char *json, size_t len)
 {
@@ -306,7 +297,7 @@ static void names_grow(alert_engine *e)
     for (size_t i = 0; i < e->n_name_buckets; i++) {
         for (name *d = e->names[i], *n; d; d = n) {
             n = d->next;
-            size_t b = hash_str(d->s) % nb;
+            size_t b = pp_hash_str(d->s) % nb;
             d->next = t[b];
             t[b] = d;
         }
@@ -320,7 +311,7 @@ static void names_grow(alert_engine *e)
  * NULL on ENOMEM. */
 static const char *intern(alert_engine *e, const char *s)
 {
-    size_t b = hash_str(s) % e->n_name_buckets;
+    size_t b = pp_hash_str(s) % e->n_name_buckets;
     for (name *d = e->names[b]; d; d = d->next)
         if (strcmp(d->s, s) == 0)
             return d->s;
@@ -481,7 +472,7 @@ static size_t ids_line(char *buf, uint64_t seq, const char *park, const char *in
     int n = snprintf(buf, ALERT_IDS_LINE_MAX, "%llu %s", (unsigned long long)seq,
                      alert_id(id, sizeof id, park, ind, period, st));
     n += snprintf(buf + n, ALERT_IDS_LINE_MAX - (size_t)n, " %016llx\n",
-                  (unsigned long long)hash_str(buf));
+                  (unsigned long long)ids_check(buf));
     return (size_t)n;
 }
 
@@ -498,7 +489,7 @@ static bool ids_apply(alert_engine *e, const char *line, size_t len)
     if (sp == NULL || strlen(sp + 1) != 16 || strspn(sp + 1, "0123456789abcdef") != 16)
         return false;
     *sp = '\0';
-    if (strtoull(sp + 1, NULL, 16) != hash_str(buf))
+    if (strtoull(sp + 1, NULL, 16) != ids_check(buf))
         return false;
     /* seq park/indicator/period/status */
     if (buf[0] < '0' || buf[0] > '9')

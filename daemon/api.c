@@ -25,6 +25,7 @@
 #include "alert.h"
 #include "csv.h"
 #include "graph.h"
+#include "hash.h"
 #include "ingest.h"
 #include "workbook.h"
 #include "json.h"
@@ -113,12 +114,7 @@ static api_cached api_cache[API_CACHE_SLOTS];
 
 static api_cached *api_cache_slot(const char *path)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = path; *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
-    return &api_cache[h % API_CACHE_SLOTS];
+    return &api_cache[pp_hash_str(path) % API_CACHE_SLOTS];
 }
 
 /* The key of an answer built from the read view v. */
@@ -294,11 +290,7 @@ void api_error(api_response *resp, int status, const char *msg)
 /* A strong ETag from the body bytes (FNV-1a 64). */
 static void set_etag(api_response *resp)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < resp->len; i++) {
-        h ^= (unsigned char)resp->body[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = pp_hash_bytes(PP_FNV_OFFSET, resp->body, resp->len);
     snprintf(resp->etag, sizeof resp->etag, "\"%016llx\"", (unsigned long long)h);
 }
 

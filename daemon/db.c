@@ -50,6 +50,7 @@
  */
 #include "db.h"
 
+#include "hash.h"
 #include "log.h"
 
 #include <assert.h>
@@ -145,23 +146,10 @@ struct db {
 
 /* ---- hashing -------------------------------------------------------------- */
 
-static uint64_t hash_bytes(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211u;
-    }
-    return h;
-}
-
-static uint64_t hash_str(const char *s) { return hash_bytes(1469598103934665603u, s); }
-
+/* 0xff is never in an id: it separates "ab"+"c" from "a"+"bc". */
 static uint64_t hash_key(const char *park, const char *indicator)
 {
-    uint64_t h = hash_bytes(1469598103934665603u, park);
-    h ^= 0xff; /* never in an id: separates "ab"+"c" from "a"+"bc" */
-    h *= 1099511628211u;
-    return hash_bytes(h, indicator);
+    return pp_hash_pair(park, 0xff, indicator);
 }
 
 static uint64_t hash_mix(uint64_t x)
@@ -220,7 +208,7 @@ static const char **str_slot(const char **slots, size_t n_slots, const char *s, 
 /* Returns the db's copy of s, or NULL on ENOMEM. */
 static const char *str_intern(db *d, const char *s)
 {
-    uint64_t h = hash_str(s);
+    uint64_t h = pp_hash_str(s);
     if (d->n_str_slots > 0) {
         const char *have = *str_slot(d->str_slots, d->n_str_slots, s, h);
         if (have != NULL)
@@ -233,7 +221,7 @@ static const char *str_intern(db *d, const char *s)
             return NULL;
         for (size_t i = 0; i < d->n_str_slots; i++)
             if (d->str_slots[i] != NULL)
-                *str_slot(ns, n, d->str_slots[i], hash_str(d->str_slots[i])) = d->str_slots[i];
+                *str_slot(ns, n, d->str_slots[i], pp_hash_str(d->str_slots[i])) = d->str_slots[i];
         free(d->str_slots);
         d->str_slots = ns;
         d->n_str_slots = n;

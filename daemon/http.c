@@ -60,6 +60,7 @@
 
 #include "alert.h"
 #include "api.h"
+#include "hash.h"
 #include "log.h"
 
 #define SSE_KEEPALIVE_S 15   /* a comment line this often keeps proxies and browsers content */
@@ -411,10 +412,7 @@ static void peer_became_stream(http_server *srv, http_peer *p)
 
 static auth_slot *auth_slot_of(http_server *srv, const addr_key *a)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < sizeof a->b; i++)
-        h = (h ^ a->b[i]) * 1099511628211ULL;
-    return &srv->auth[h % AUTH_SLOTS];
+    return &srv->auth[pp_hash_bytes(PP_FNV_OFFSET, a->b, sizeof a->b) % AUTH_SLOTS];
 }
 
 /* Seconds this address must wait (it failed too often), or 0. */

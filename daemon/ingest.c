@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "alert.h"
+#include "hash.h"
 #include "log.h"
 #include "pace.h"
 #include "store.h"
@@ -499,15 +500,9 @@ typedef struct ingest_chunk {
 /* FNV-1a of a record's key; never 0. kind is 'O' (period) or 'T' (year). */
 static uint64_t chunk_key(const char *park, const char *ind, char kind, int when)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *p = park; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0xffu) * 1099511628211ULL;
-    for (const char *p = ind; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ (unsigned char)kind) * 1099511628211ULL;
+    uint64_t h = pp_hash_byte(pp_hash_pair(park, 0xff, ind), (unsigned char)kind);
     for (int i = 0; i < 4; i++)
-        h = (h ^ (((unsigned)when >> (8 * i)) & 0xffu)) * 1099511628211ULL;
+        h = pp_hash_byte(h, ((unsigned)when >> (8 * i)) & 0xffu);
     return h ? h : 1;
 }
 

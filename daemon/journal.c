@@ -66,6 +66,7 @@
  */
 #include "journal.h"
 
+#include "hash.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -153,18 +154,7 @@ static uint32_t journal_crc32(const void *data, size_t len)
 
 /* ---- deliveries ---------------------------------------------------------------- */
 
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
-
-static uint64_t fnv_more(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * FNV_PRIME;
-    return h;
-}
-
-uint64_t journal_hash(const void *data, size_t len) { return fnv_more(FNV_OFFSET, data, len); }
+uint64_t journal_hash(const void *data, size_t len) { return pp_hash_bytes(PP_FNV_OFFSET, data, len); }
 
 /* The key of a delivery in the set: never 0. */
 static uint64_t delivery_key(const char *name, uint64_t size, uint64_t hash)
@@ -174,8 +164,8 @@ static uint64_t delivery_key(const char *name, uint64_t size, uint64_t hash)
         num[i] = (unsigned char)(size >> (8 * i));
         num[8 + i] = (unsigned char)(hash >> (8 * i));
     }
-    uint64_t h = fnv_more(FNV_OFFSET, name, strlen(name) + 1); /* with the NUL */
-    h = fnv_more(h, num, sizeof num);
+    uint64_t h = pp_hash_bytes(PP_FNV_OFFSET, name, strlen(name) + 1); /* with the NUL */
+    h = pp_hash_bytes(h, num, sizeof num);
     return h ? h : 1;
 }
 

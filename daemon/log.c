@@ -11,6 +11,7 @@
  * disk.
  */
 #include "log.h"
+#include "hash.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -106,12 +107,7 @@ void log_msg(int level, const char *subsys, const char *fmt, ...)
     if (subsys == NULL)
         subsys = log_foreground ? "main" : "parkpulsed";
 
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)level;
-    for (const char *p = subsys; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (const char *p = msg; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = pp_hash_pair(subsys, 0xff, msg) ^ (uint64_t)level;
     if (h == 0)
         h = 1;
 

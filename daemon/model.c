@@ -3,6 +3,7 @@
  * every module (see model.h). Pure functions, no I/O.
  */
 #include "model.h"
+#include "hash.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -94,15 +95,7 @@ struct pp_catalog_index {
     cat_table park_id, park_name, ind_id, ind_label;
 };
 
-static uint64_t cat_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+static uint64_t cat_hash(const char *s) { return pp_hash_str(s); }
 
 /* The key of entry i of a table: which string of which array. */
 typedef const char *(*cat_key_fn)(const pp_catalog *cat, size_t i);

@@ -58,6 +58,7 @@
  */
 #include "store.h"
 
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -345,9 +346,7 @@ static struct {
 
 static uint64_t store_dir_hash(const char *dir)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *p = dir; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = pp_hash_str(dir);
     return h ? h : 1;
 }
 
