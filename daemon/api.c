@@ -294,6 +294,18 @@ static void set_etag(api_response *resp)
     snprintf(resp->etag, sizeof resp->etag, "\"%016llx\"", (unsigned long long)h);
 }
 
+/* The one 304: a 200 answer whose ETag the client sent in If-None-Match
+ * loses its body (the headers stay). true when it did. */
+static bool reply_not_modified(const api_request *req, api_response *resp)
+{
+    if (resp->status != 200 || !api_etag_matches(req->if_none_match, resp->etag))
+        return false;
+    api_response_free(resp);
+    resp->len = 0;
+    resp->status = 304;
+    return true;
+}
+
 /* Answers with a JSON body, an ETag and 304 when the client has it already. */
 static void reply_json(const api_request *req, api_response *resp, jbuf *b, int64_t last_mod)
 {
@@ -303,12 +315,7 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
         return;
     set_etag(resp);
     resp->last_modified = last_mod;
-    if (api_etag_matches(req->if_none_match, resp->etag)) {
-        free(resp->body);
-        resp->body = NULL;
-        resp->len = 0;
-        resp->status = 304;
-    }
+    reply_not_modified(req, resp);
 }
 
 /* Looks up a configured park; answers 400/404 itself when it is not one. */
@@ -701,6 +708,7 @@ static void route_report(const api_call *c)
              "attachment; filename=\"parkpulse-report-%04d-%02d.csv\"", pp_period_year(period),
              pp_period_month(period));
     set_etag(resp);
+    reply_not_modified(req, resp);
 }
 
 /* GET /metrics */
@@ -729,12 +737,7 @@ static void reply_file(const api_request *req, api_response *resp, int rc, pages
     resp->len = f->len;
     resp->last_modified = f->mtime;
     set_etag(resp);
-    if (api_etag_matches(req->if_none_match, resp->etag)) {
-        free(resp->body);
-        resp->body = NULL;
-        resp->len = 0;
-        resp->status = 304;
-    }
+    reply_not_modified(req, resp);
 }
 
 /* Parses an optional bounded integer query parameter. */
@@ -856,17 +859,13 @@ static void route_graph(const api_call *c)
     }
     snprintf(resp->etag, sizeof resp->etag, "%s", img.etag);
     resp->last_modified = updated;
-    if (api_etag_matches(req->if_none_match, img.etag)) {
-        graph_image_free(&img);
-        resp->status = 304;
-        return;
-    }
     resp->status = 200;
     resp->content_type = graph_content_type(g.format);
     resp->body = (char *)img.data;
     resp->len = img.len;
     img.data = NULL;
     graph_image_free(&img);
+    reply_not_modified(req, resp);
 }
 
 /* ---- pages, assets and dashboards (pages.c reads them) ---- */
@@ -918,6 +917,7 @@ static void route_asset(const api_call *c)
 /* GET /api/v1/dashboards */
 static void route_dashboards(const api_call *c)
 {
+    const api_request *req = c->req;
     api_response *resp = c->resp;
     size_t len;
     char *body = pages_list_dashboards(c->view->cfg->dashboard_dir, &len);
@@ -930,6 +930,7 @@ static void route_dashboards(const api_call *c)
     resp->body = body;
     resp->len = len;
     set_etag(resp);
+    reply_not_modified(req, resp);
 }
 
 /* GET /api/v1/dashboards/<name> */
@@ -1095,11 +1096,7 @@ static void run_cached(const api_call *c)
     pc.req = &plain;
     c->route->handler(&pc);
     api_cache_put(c->resp, &key);
-    if (c->resp->status == 200 && api_etag_matches(c->req->if_none_match, c->resp->etag)) {
-        api_response_free(c->resp);
-        c->resp->len = 0;
-        c->resp->status = 304;
-    }
+    reply_not_modified(c->req, c->resp);
 }
 
 void api_handle(pp_app *app, const api_request *req, api_response *resp)
