@@ -37,6 +37,7 @@
  * mutex, and the callbacks find the load in progress through conf_current.
  */
 #include "config.h"
+#include "vec.h"
 
 #include <confuse.h>
 #include <ctype.h>
@@ -144,15 +145,9 @@ static void append_text(struct loader *L, const char *text)
  * runs out, so that nothing is lost. */
 static void keep_error(struct loader *L, where w, const char *text)
 {
-    if (L->n_msgs == L->cap_msgs) {
-        size_t cap = L->cap_msgs ? L->cap_msgs * 2 : 16;
-        struct errmsg *grown = realloc(L->msgs, cap * sizeof(*grown));
-        if (!grown) {
-            append_text(L, text);
-            return;
-        }
-        L->msgs = grown;
-        L->cap_msgs = cap;
+    if (PP_VEC_RESERVE(L->msgs, L->cap_msgs, L->n_msgs + 1, 16) != 0) {
+        append_text(L, text);
+        return;
     }
     struct errmsg *m = &L->msgs[L->n_msgs];
     m->file = strdup(w.file ? w.file : "");
@@ -270,15 +265,9 @@ static const char *file_name(const struct loader *L, int file)
 static int rec_new(struct loader *L, enum sec_kind kind, const char *title, int parent, int file,
                    int line)
 {
-    if (L->n_recs == L->cap_recs) {
-        size_t cap = L->cap_recs ? L->cap_recs * 2 : 32;
-        struct rec *grown = realloc(L->recs, cap * sizeof(*grown));
-        if (!grown) {
-            out_of_memory(L);
-            return -1;
-        }
-        L->recs = grown;
-        L->cap_recs = cap;
+    if (PP_VEC_RESERVE(L->recs, L->cap_recs, L->n_recs + 1, 32) != 0) {
+        out_of_memory(L);
+        return -1;
     }
     struct rec *r = &L->recs[L->n_recs];
     memset(r, 0, sizeof(*r));

@@ -48,6 +48,7 @@
 #include "csv.h"
 
 #include "text.h"
+#include "vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1704,14 +1705,8 @@ fail:
 static int push_obs(parser *ps, const pp_obs *o)
 {
     csv_result *r = ps->out;
-    if (r->n_obs == ps->cap_obs) {
-        size_t nc = ps->cap_obs ? ps->cap_obs * 2 : 64;
-        pp_obs *no = realloc(r->obs, nc * sizeof *no);
-        if (no == NULL)
-            return -1;
-        r->obs = no;
-        ps->cap_obs = nc;
-    }
+    if (PP_VEC_RESERVE(r->obs, ps->cap_obs, r->n_obs + 1, 64) != 0)
+        return -1;
     r->obs[r->n_obs++] = *o;
     return 0;
 }
@@ -1719,14 +1714,8 @@ static int push_obs(parser *ps, const pp_obs *o)
 static int push_target(parser *ps, const pp_target *t)
 {
     csv_result *r = ps->out;
-    if (r->n_targets == ps->cap_targets) {
-        size_t nc = ps->cap_targets ? ps->cap_targets * 2 : 16;
-        pp_target *nt = realloc(r->targets, nc * sizeof *nt);
-        if (nt == NULL)
-            return -1;
-        r->targets = nt;
-        ps->cap_targets = nc;
-    }
+    if (PP_VEC_RESERVE(r->targets, ps->cap_targets, r->n_targets + 1, 16) != 0)
+        return -1;
     r->targets[r->n_targets++] = *t;
     return 0;
 }

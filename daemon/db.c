@@ -52,6 +52,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <math.h>
@@ -254,14 +255,8 @@ static uint32_t *dlv_slot(const db *d, uint32_t *slots, size_t n_slots, const ch
 /* Makes room for one more delivery. Returns 0, or -1 on ENOMEM. */
 static int dlv_reserve(db *d)
 {
-    if (d->n_deliveries == d->cap_deliveries) {
-        size_t cap = d->cap_deliveries ? d->cap_deliveries * 2 : DB_MIN_SLOTS;
-        db_delivery *nd = realloc(d->deliveries, cap * sizeof *nd);
-        if (nd == NULL)
-            return -1;
-        d->deliveries = nd;
-        d->cap_deliveries = cap;
-    }
+    if (PP_VEC_RESERVE(d->deliveries, d->cap_deliveries, d->n_deliveries + 1, DB_MIN_SLOTS) != 0)
+        return -1;
     if ((d->n_deliveries + 1) * 2 > d->n_dlv_slots) {
         size_t n = d->n_dlv_slots ? d->n_dlv_slots * 2 : DB_MIN_SLOTS;
         uint32_t *ns = calloc(n, sizeof *ns);
@@ -543,14 +538,8 @@ static void slot_put(db_series **slots, size_t n_slots, db_series *s, uint64_t h
 /* Makes room for one more series in both indexes. Returns 0 or -1 (ENOMEM). */
 static int series_reserve(db *d)
 {
-    if (d->n_series == d->cap_sorted) {
-        size_t cap = d->cap_sorted ? d->cap_sorted * 2 : 64;
-        db_series **ns = realloc(d->sorted, cap * sizeof *ns);
-        if (ns == NULL)
-            return -1;
-        d->sorted = ns;
-        d->cap_sorted = cap;
-    }
+    if (PP_VEC_RESERVE(d->sorted, d->cap_sorted, d->n_series + 1, 64) != 0)
+        return -1;
     if ((d->n_series + 1) * 2 > d->n_slots) {
         size_t n = d->n_slots ? d->n_slots * 2 : DB_MIN_SLOTS;
         db_series **ns = calloc(n, sizeof *ns);

@@ -62,6 +62,7 @@
 #include "api.h"
 #include "hash.h"
 #include "log.h"
+#include "vec.h"
 
 #define SSE_KEEPALIVE_S 15   /* a comment line this often keeps proxies and browsers content */
 #define SWEEP_MS 250         /* how often slow connections and gone streams are looked for */
@@ -776,17 +777,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             hc->over_budget = true; /* drain, then answer 503 */
             return MHD_YES;
         }
-        if (hc->len + n + 1 > hc->cap) {
-            size_t cap = hc->cap ? hc->cap : 8192;
-            while (cap < hc->len + n + 1)
-                cap *= 2;
-            char *b = realloc(hc->body, cap);
-            if (b == NULL) {
-                hc->too_large = true;
-                return MHD_YES;
-            }
-            hc->body = b;
-            hc->cap = cap;
+        if (PP_VEC_RESERVE(hc->body, hc->cap, hc->len + n + 1, 8192) != 0) {
+            hc->too_large = true;
+            return MHD_YES;
         }
         memcpy(hc->body + hc->len, upload_data, n);
         hc->len += n;

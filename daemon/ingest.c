@@ -44,6 +44,7 @@
 #include "pace.h"
 #include "store.h"
 #include "workbook.h"
+#include "vec.h"
 
 #define STOP_EVERY_RECORDS 4096  /* figures compared with the db between two looks at stopping */
 #define LOG_LARGE_INPUT (1u << 20) /* inputs from this size on are logged when they start */
@@ -536,22 +537,6 @@ static bool chunk_overlaps(ingest_chunk *ch, const csv_result *cr)
     return false;
 }
 
-/* Grows *arr (of *cap elements of size sz) to hold need elements. */
-static int chunk_reserve(void **arr, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *p = realloc(*arr, ncap * sz);
-    if (p == NULL)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* Adds input idx's records to the chunk (and its delivery, when d is not
  * NULL), counting into *r what commit() will find new and unchanged (the
  * same: the chunk holds no other record with the same key, and the db changes
@@ -560,10 +545,8 @@ static int chunk_reserve(void **arr, size_t *cap, size_t need, size_t sz)
 static int chunk_add(pp_app *app, ingest_chunk *ch, size_t idx, size_t len, csv_result *cr,
                      const journal_delivery *d, ingest_result *r)
 {
-    if (chunk_reserve((void **)&ch->obs, &ch->cap_obs, ch->n_obs + cr->n_obs,
-                      sizeof *ch->obs) != 0 ||
-        chunk_reserve((void **)&ch->tg, &ch->cap_tg, ch->n_tg + cr->n_targets,
-                      sizeof *ch->tg) != 0)
+    if (PP_VEC_RESERVE(ch->obs, ch->cap_obs, ch->n_obs + cr->n_obs, 256) != 0 ||
+        PP_VEC_RESERVE(ch->tg, ch->cap_tg, ch->n_tg + cr->n_targets, 256) != 0)
         return -1;
     for (size_t i = 0; i < cr->n_obs; i++) {
         if (cr->obs[i].status == 0)

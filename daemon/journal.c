@@ -68,6 +68,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -240,20 +241,9 @@ typedef struct journal_out {
 
 static int out_reserve(journal_out *o, size_t more)
 {
-    if (o->cap - o->len >= more)
-        return 0;
-    size_t cap = o->cap ? o->cap : 4096;
-    while (cap - o->len < more) {
-        if (cap > SIZE_MAX / 2)
-            return -ENOMEM;
-        cap *= 2;
-    }
-    char *np = realloc(o->p, cap);
-    if (np == NULL)
+    if (o->len + more < o->len)
         return -ENOMEM;
-    o->p = np;
-    o->cap = cap;
-    return 0;
+    return PP_VEC_RESERVE(o->p, o->cap, o->len + more, 4096);
 }
 
 /* The writers below rely on out_reserve(JOURNAL_LINE_MAX) per record: the
