@@ -1702,6 +1702,17 @@ fail:
  * Rows
  * ====================================================================== */
 
+/* true when a record the row's checks passed is still invalid by the one
+ * validation of model.c (which every reader of the journal and the db uses
+ * too): why gets the reason. */
+static bool invalid(const char *reason, char *why, size_t len)
+{
+    if (reason == NULL)
+        return false;
+    set_why(why, len, "数据无效", "%s", reason);
+    return true;
+}
+
 static int push_obs(parser *ps, const pp_obs *o)
 {
     csv_result *r = ps->out;
@@ -1983,6 +1994,8 @@ static void row_observation(parser *ps, record *rec, const header *h)
     o.value = v;
     text_copy_utf8(o.source, sizeof o.source, cell(rec, h, COL_SOURCE));
     text_copy_utf8(o.note, sizeof o.note, cell(rec, h, COL_NOTE));
+    if (invalid(pp_obs_invalid(&o), why, sizeof why))
+        goto bad;
     if (push_obs(ps, &o) < 0)
         out_of_memory(ps);
     return;
@@ -2028,6 +2041,8 @@ static void row_target(parser *ps, record *rec, const header *h)
     snprintf(t.indicator, sizeof t.indicator, "%s", ind->id);
     t.value = v;
     text_copy_utf8(t.source, sizeof t.source, cell(rec, h, COL_SOURCE));
+    if (invalid(pp_target_invalid(&t), why, sizeof why))
+        goto bad;
     if (push_target(ps, &t) < 0)
         out_of_memory(ps);
     return;
@@ -2100,6 +2115,8 @@ static void row_wide(parser *ps, record *rec, const header *h)
                 o.value = vals[i];
                 o.has_yoy = have_yoy[i];
                 o.yoy = have_yoy[i] ? yoys[i] : 0;
+                if (invalid(pp_obs_invalid(&o), why, sizeof why))
+                    goto bad;
                 if (push_obs(ps, &o) < 0) {
                     out_of_memory(ps);
                     return;

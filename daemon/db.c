@@ -596,12 +596,6 @@ static db_series *series_create(db *d, const char *park, const char *indicator, 
     return s;
 }
 
-static bool id_ok(const char *id)
-{
-    size_t n = strnlen(id, PP_ID_MAX + 1);
-    return n > 0 && n <= PP_ID_MAX;
-}
-
 static void changed(db *d, db_series *s)
 {
     s->version++;
@@ -673,18 +667,11 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
 
 int db_add_obs(db *d, const pp_obs *o)
 {
-    if (d == NULL || o == NULL || !id_ok(o->park) || !id_ok(o->indicator) ||
-        !isfinite(o->value) || (o->has_yoy && !isfinite(o->yoy)) ||
-        strchr(db_statuses, o->status) == NULL || o->status == '\0' ||
-        strnlen(o->source, sizeof o->source) == sizeof o->source) {
-        log_err("db", "refusing an invalid observation");
-        return -1;
-    }
-    const char *range = pp_period_range_why(o->period);
-    if (range != NULL) {
+    const char *why = d == NULL || o == NULL ? "none given" : pp_obs_invalid(o);
+    if (why != NULL) {
         char per[16];
-        log_err("db", "refusing %s/%s %s: %s", o->park, o->indicator,
-                pp_period_format(o->period, per, sizeof per), range);
+        log_err("db", "refusing the observation %.64s/%.64s %s: %s", o ? o->park : "-",
+                o ? o->indicator : "-", o ? pp_period_format(o->period, per, sizeof per) : "-", why);
         return -1;
     }
     uint64_t h = hash_key(o->park, o->indicator);
@@ -777,14 +764,10 @@ static int tslot_reserve(db *d)
 
 int db_add_target(db *d, const pp_target *t)
 {
-    if (d == NULL || t == NULL || !id_ok(t->park) || !id_ok(t->indicator) ||
-        !isfinite(t->value)) {
-        log_err("db", "refusing an invalid target");
-        return -1;
-    }
-    const char *range = pp_year_range_why(t->year);
-    if (range != NULL) {
-        log_err("db", "refusing %s/%s %d: %s", t->park, t->indicator, t->year, range);
+    const char *why = d == NULL || t == NULL ? "none given" : pp_target_invalid(t);
+    if (why != NULL) {
+        log_err("db", "refusing the target %.64s/%.64s %d: %s", t ? t->park : "-",
+                t ? t->indicator : "-", t ? t->year : 0, why);
         return -1;
     }
     uint64_t h = hash_key(t->park, t->indicator);

@@ -336,40 +336,6 @@ static void out_end(journal_out *o, size_t line_start)
     out_raw(o, tmp, (size_t)n);
 }
 
-static bool status_valid(char c) { return c == 'A' || c == 'P' || c == 'E' || c == 'R'; }
-
-static bool period_valid(int period) { return pp_period_valid(period); }
-
-static const char *obs_invalid(const pp_obs *ob)
-{
-    if (!pp_id_valid(ob->park) || !pp_id_valid(ob->indicator))
-        return "bad park or indicator id";
-    if (!period_valid(ob->period))
-        return "period out of range";
-    if (!isfinite(ob->value))
-        return "value not finite";
-    if (ob->has_yoy && !isfinite(ob->yoy))
-        return "yoy not finite";
-    if (!status_valid(ob->status))
-        return "status not one of A, P, E, R";
-    if (strnlen(ob->source, sizeof ob->source) == sizeof ob->source ||
-        strnlen(ob->note, sizeof ob->note) == sizeof ob->note)
-        return "source or note not terminated";
-    return NULL;
-}
-
-static const char *target_invalid(const pp_target *t)
-{
-    if (!pp_id_valid(t->park) || !pp_id_valid(t->indicator))
-        return "bad park or indicator id";
-    if (!pp_year_valid(t->year))
-        return "year out of range";
-    if (!isfinite(t->value))
-        return "value not finite";
-    if (strnlen(t->source, sizeof t->source) == sizeof t->source)
-        return "source not terminated";
-    return NULL;
-}
 
 static const char *delivery_invalid(const journal_delivery *d)
 {
@@ -386,9 +352,9 @@ static const char *record_invalid(const journal_record *r)
 {
     switch (r->type) {
     case JREC_OBS:
-        return obs_invalid(&r->obs);
+        return pp_obs_invalid(&r->obs);
     case JREC_TARGET:
-        return target_invalid(&r->target);
+        return pp_target_invalid(&r->target);
     case JREC_EVENT:
         if (strnlen(r->event, sizeof r->event) == sizeof r->event)
             return "event payload too long";
@@ -669,7 +635,7 @@ static int parse_line(const char *line, size_t len, journal_record *rec, const c
         rec->type = JREC_OBS;
         if ((nf != 9 && nf != 10) || !parse_i64(f[1], &o->received_at) || !parse_id(f[2], o->park) ||
             !parse_id(f[3], o->indicator) || f[4].n != 7 || !parse_double(f[5], &o->value) ||
-            f[6].n != 1 || !status_valid(f[6].p[0]) ||
+            f[6].n != 1 || !pp_status_valid(f[6].p[0]) ||
             !parse_text(f[7], o->source, sizeof o->source) ||
             !parse_text(f[8], o->note, sizeof o->note))
             return LINE_BAD_FIELDS;
@@ -1563,9 +1529,9 @@ static const char *check_figure(const void *ctx, size_t i)
 {
     const figures *f = ctx;
     if (i < f->n_obs)
-        return obs_invalid(&f->obs[i]);
+        return pp_obs_invalid(&f->obs[i]);
     if (i < f->n_obs + f->n_tg)
-        return target_invalid(&f->tg[i - f->n_obs]);
+        return pp_target_invalid(&f->tg[i - f->n_obs]);
     return delivery_invalid(&f->dl[i - f->n_obs - f->n_tg]);
 }
 

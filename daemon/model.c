@@ -5,6 +5,7 @@
 #include "model.h"
 #include "hash.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,41 @@ const char *pp_year_range_why(int year)
     if (year > PP_PERIOD_MAX_YEAR)
         return "年份晚于" PP_STR(PP_PERIOD_MAX_YEAR) "年，无法保存 / year after "
                PP_STR(PP_PERIOD_MAX_YEAR) " cannot be stored";
+    return NULL;
+}
+
+bool pp_status_valid(char c) { return c != '\0' && strchr("APER", c) != NULL; }
+
+const char *pp_obs_invalid(const pp_obs *o)
+{
+    if (!pp_id_valid(o->park) || !pp_id_valid(o->indicator))
+        return "bad park or indicator id";
+    const char *range = pp_period_range_why(o->period);
+    if (range != NULL)
+        return range;
+    if (!isfinite(o->value))
+        return "value not finite";
+    if (o->has_yoy && !isfinite(o->yoy))
+        return "yoy not finite";
+    if (!pp_status_valid(o->status))
+        return "status not one of A, P, E, R";
+    if (strnlen(o->source, sizeof o->source) == sizeof o->source ||
+        strnlen(o->note, sizeof o->note) == sizeof o->note)
+        return "source or note not terminated";
+    return NULL;
+}
+
+const char *pp_target_invalid(const pp_target *t)
+{
+    if (!pp_id_valid(t->park) || !pp_id_valid(t->indicator))
+        return "bad park or indicator id";
+    const char *range = pp_year_range_why(t->year);
+    if (range != NULL)
+        return range;
+    if (!isfinite(t->value))
+        return "value not finite";
+    if (strnlen(t->source, sizeof t->source) == sizeof t->source)
+        return "source not terminated";
     return NULL;
 }
 

@@ -131,6 +131,20 @@ static inline bool pp_year_valid(int year)
 const char *pp_period_range_why(int period);
 const char *pp_year_range_why(int year);
 
+/* ---- validation -------------------------------------------------------- */
+
+/* The one check of an observation and of a target, made by the CSV reader
+ * before it hands a record over, by the db before it stores one and by the
+ * journal before it writes or replays one: ids of pp_id_valid(), the period
+ * or year in range, finite numbers, an OBS_STATUS of A, P, E or R, strings
+ * terminated. NULL when valid, else why not (a static string; the range's
+ * reason is pp_period_range_why()'s, Chinese first). */
+const char *pp_obs_invalid(const pp_obs *o);
+const char *pp_target_invalid(const pp_target *t);
+
+/* true for an SDMX OBS_STATUS parkpulse keeps: 'A', 'P', 'E' or 'R'. */
+bool pp_status_valid(char c);
+
 /* Writes "YYYY-MM" into buf (at least 8 bytes). Returns buf. */
 char *pp_period_format(int period, char *buf, size_t len);
 
