@@ -1859,7 +1859,7 @@ static int parse_status(const char *s, char *status, char *why, size_t whylen)
     if (fold_copy(v, sizeof v, s) < 0)
         v[0] = '?', v[1] = '\0';
     if (v[0] == '\0') {
-        *status = 'A';
+        *status = PP_OBS_STATUS_DEFAULT;
         return 0;
     }
     if (v[1] == '\0' && strchr("APERaper", v[0]) != NULL) {

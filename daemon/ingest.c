@@ -310,8 +310,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     for (size_t i = 0; i < n_obs; i++) {
         if (i % STOP_EVERY_RECORDS == STOP_EVERY_RECORDS - 1 && stopping(app))
             goto stop;
-        if (obs[i].status == 0)
-            obs[i].status = 'A';
+        obs[i].status = pp_obs_status_or_default(obs[i].status);
         if (obs[i].received_at == 0)
             obs[i].received_at = now;
         if (obs_unchanged(app->db, &obs[i])) {
@@ -416,59 +415,6 @@ static void log_skipped(const char *source, const csv_result *cr)
     free(rep);
 }
 
-ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
-                         ingest_result *res)
-{
-    csv_result cr;
-    ingest_status st;
-
-    memset(res, 0, sizeof *res);
-    memset(&cr, 0, sizeof cr);
-    pthread_mutex_lock(&app->ingest_lock);
-    if (stopping(app)) {
-        res->report = strdup(STOP_REPORT);
-        st = INGEST_ERROR;
-        goto out;
-    }
-    if (len >= LOG_LARGE_INPUT)
-        log_info("ingest", "%s: reading %zu bytes", source, len);
-    char *report = NULL;
-    int prc = parse_input(app, source, data, len, &cr, &report);
-    if (cr.stopped) {
-        free(report);
-        res->report = strdup(STOP_REPORT);
-        log_warn("ingest", "%s: not taken: stopping", source);
-        st = INGEST_ERROR;
-        goto out;
-    }
-    if (prc != 0 || cr.n_errors_total > 0) {
-        res->report = report;
-        app_count(&app->n_files_refused, 1);
-        log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
-        st = INGEST_REFUSED;
-        goto out;
-    }
-    log_skipped(source, &cr);
-    for (size_t i = 0; i < cr.n_obs; i++)
-        if (cr.obs[i].source[0] == '\0')
-            copy_source(cr.obs[i].source, source);
-    for (size_t i = 0; i < cr.n_targets; i++)
-        if (cr.targets[i].source[0] == '\0')
-            copy_source(cr.targets[i].source, source);
-    st = commit(app, cr.obs, cr.n_obs, cr.targets, cr.n_targets, NULL, 0, res);
-    if (st == INGEST_OK) {
-        app_count(&app->n_files_ok, 1);
-        log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
-                 source, res->n_obs, res->n_targets, res->n_unchanged, cr.encoding);
-    } else {
-        log_err("ingest", "%s: not stored: %s", source, res->report ? res->report : "error");
-    }
-out:
-    pthread_mutex_unlock(&app->ingest_lock);
-    csv_result_free(&cr);
-    return st;
-}
-
 /* ---- batches ------------------------------------------------------------ */
 
 /*
@@ -549,8 +495,7 @@ static int chunk_add(pp_app *app, ingest_chunk *ch, size_t idx, size_t len, csv_
         PP_VEC_RESERVE(ch->tg, ch->cap_tg, ch->n_tg + cr->n_targets, 256) != 0)
         return -1;
     for (size_t i = 0; i < cr->n_obs; i++) {
-        if (cr->obs[i].status == 0)
-            cr->obs[i].status = 'A';
+        cr->obs[i].status = pp_obs_status_or_default(cr->obs[i].status);
         if (obs_unchanged(app->db, &cr->obs[i]))
             r->n_unchanged++;
         else
@@ -760,6 +705,16 @@ out:
     }
     free(ch);
     return worst;
+}
+
+/* One input is a batch of one: the same parsing, refusal, commit and log. */
+ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
+                         ingest_result *res)
+{
+    ingest_input in = { .source = source, .data = data, .len = len, .delivery = NULL };
+    ingest_status st;
+    ingest_csv_batch(app, 1, &in, &st, res);
+    return st;
 }
 
 static int replay_one(const journal_record *r, void *ud)

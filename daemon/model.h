@@ -145,6 +145,11 @@ const char *pp_target_invalid(const pp_target *t);
 /* true for an SDMX OBS_STATUS parkpulse keeps: 'A', 'P', 'E' or 'R'. */
 bool pp_status_valid(char c);
 
+/* An observation without a status (an empty CSV cell, a collector's 0) is
+ * 'A', normal: the one place that says so. */
+#define PP_OBS_STATUS_DEFAULT 'A'
+static inline char pp_obs_status_or_default(char c) { return c ? c : PP_OBS_STATUS_DEFAULT; }
+
 /* Writes "YYYY-MM" into buf (at least 8 bytes). Returns buf. */
 char *pp_period_format(int period, char *buf, size_t len);
 
