@@ -12,6 +12,7 @@
  * an authorised and an unknown client key.
  */
 #include "bus.h"
+#include "tmpdir.h"
 
 #include <check.h>
 #include <errno.h>
@@ -36,27 +37,13 @@ static char test_dir[PATH_MAX];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_bus.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    tmpdir_make(test_dir, sizeof test_dir, "check_bus");
     umask(077); /* key files as an operator should write them */
 }
 
-static void teardown(void)
-{
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { tmpdir_remove(test_dir); }
 
 static const char *fixed_now(char *buf, size_t len, void *ud)
 {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tmpdir.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -33,19 +34,7 @@ static void make_tmpdir(void)
     }
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmpdir(void)
-{
-    if (tmpdir[0])
-        nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void remove_tmpdir(void) { tmpdir_remove(tmpdir); }
 
 /* Writes text to <dir>/<name>, making <dir>. */
 static void write_file(const char *dir, const char *name, const char *text)

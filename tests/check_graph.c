@@ -13,6 +13,7 @@
  */
 #include "graph.h"
 #include "store.h"
+#include "tmpdir.h"
 
 #include <check.h>
 #include <errno.h>
@@ -48,14 +49,6 @@ static char test_dir[PATH_MAX];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void write_series(const char *park, const char *ind)
 {
     static const double value[] = { 10, 25, 41, 60, 75, 98, 120 };
@@ -74,19 +67,11 @@ static void write_series(const char *park, const char *ind)
 
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_graph.XXXXXX", base);
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    tmpdir_make(test_dir, sizeof test_dir, "check_graph");
     write_series("xiangtan", "fai");
 }
 
-static void teardown(void)
-{
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { tmpdir_remove(test_dir); }
 
 static void request(graph_request *r, graph_format f, int width, int height)
 {

@@ -9,6 +9,7 @@
  */
 #include "journal.h"
 #include "log.h"
+#include "tmpdir.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -33,14 +34,6 @@ static char rrddir[2100];
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* One directory per test case (removed even when a test fails, since a failed
  * test in a forked child skips its checked teardown), one below it per test. */
 static char basedir[1024];
@@ -55,7 +48,7 @@ static void suite_setup(void)
     }
 }
 
-static void suite_teardown(void) { nftw(basedir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void suite_teardown(void) { tmpdir_remove(basedir); }
 
 static void setup(void)
 {
@@ -68,7 +61,7 @@ static void setup(void)
     log_set_level(getenv("PP_TEST_VERBOSE") ? LOG_LVL_DEBUG : 0);
 }
 
-static void teardown(void) { nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { tmpdir_remove(tmpdir); }
 
 static uint32_t ref_crc32(const char *p, size_t n)
 {
