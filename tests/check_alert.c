@@ -29,6 +29,7 @@
 #define NOW_2024_10_15 1728957600 /* 2024-10-15T10:00:00+08:00: September is due */
 
 #include "test_app.h"
+#include "check_main.h"
 
 static char test_dir[PATH_MAX];
 static pp_app app;
@@ -792,11 +793,4 @@ static Suite *alert_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(alert_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(alert_suite)

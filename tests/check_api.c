@@ -21,6 +21,7 @@
 #include "ingest.h"
 
 #include "test_app.h"
+#include "check_main.h"
 
 #define NOW_2021_09_15 1631671200 /* 2021-09-15T10:00:00+08:00: August is not yet due */
 
@@ -366,11 +367,4 @@ static Suite *api_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(api_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(api_suite)

@@ -13,6 +13,7 @@
  */
 #include "bus.h"
 #include "tmpdir.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -826,11 +827,4 @@ static Suite *bus_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(bus_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(bus_suite)

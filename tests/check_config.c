@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "tmpdir.h"
+#include "check_main.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -618,11 +619,4 @@ static Suite *config_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(config_suite)

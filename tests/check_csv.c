@@ -12,6 +12,7 @@
  */
 #include "csv.h"
 #include "text.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <iconv.h>
@@ -1194,11 +1195,4 @@ static Suite *csv_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(csv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(csv_suite)

@@ -8,6 +8,7 @@
  */
 #include "db.h"
 #include "log.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -1220,11 +1221,4 @@ static Suite *db_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(db_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(db_suite)

@@ -14,6 +14,7 @@
 #include "graph.h"
 #include "store.h"
 #include "tmpdir.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -718,11 +719,4 @@ static Suite *graph_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(graph_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(graph_suite)

@@ -10,6 +10,7 @@
 #include "journal.h"
 #include "log.h"
 #include "tmpdir.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -1216,11 +1217,4 @@ static Suite *journal_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(journal_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(journal_suite)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "check_main.h"
 
 static const char *const states[] = {
     "READY=1",
@@ -171,11 +172,4 @@ static Suite *notify_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(notify_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(notify_suite)

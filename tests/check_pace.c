@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pace.h"
+#include "check_main.h"
 
 #define PARK "湘潭经开区"
 #define NONE NAN /* "this field must be absent" in the tables below */
@@ -528,11 +529,4 @@ static Suite *pace_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(pace_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(pace_suite)

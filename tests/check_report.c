@@ -20,6 +20,7 @@
 #include "ingest.h"
 
 #include "test_app.h"
+#include "check_main.h"
 
 #define NOW_2021_09_15 1631671200
 #define AUG_2021 (2021 * 12 + 7)
@@ -190,11 +191,4 @@ static Suite *report_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(report_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(report_suite)

@@ -22,6 +22,7 @@
 #define DEADLINE_MS 5000
 
 #include "fake_host.h"
+#include "check_main.h"
 
 /*
  * A writer delivering a second file under a name the plugin is working on:
@@ -100,6 +101,14 @@ static size_t calls_with_data(struct fake *f, const char *data)
 }
 
 static void setup(void) { fake_plugin_open(); }
+
+/* A host named name for the spool g_tmp, looked through every rescan seconds. */
+static void spool_host(struct fake *f, const char *name, const char *rescan)
+{
+    fake_init(f, name);
+    fake_set(f, "path", g_tmp);
+    fake_set(f, "rescan", rescan);
+}
 
 static void teardown(void) { fake_plugin_close(); }
 
@@ -247,9 +256,7 @@ START_TEST(test_ingest_flow)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "spool1");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "spool1", "1");
     ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
 
     /* arrived while the daemon was down; taken in name order */
@@ -344,9 +351,7 @@ START_TEST(test_file_types)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     write_old_file(tp("book.xlsx"), "PK\x03\x04 a workbook\n");
     write_old_file(tp("OLD.XLS"), "an old workbook\n");
     write_old_file(tp("figures.ods"), "not read\n");
@@ -390,9 +395,7 @@ START_TEST(test_retry_on_error)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
 
     write_file(tp("retry.csv"), "RETRY me\n");
@@ -510,9 +513,7 @@ START_TEST(test_shutdown)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "3600");
+    spool_host(&f, "t", "3600");
 
     /* idle in poll(): returns promptly */
     start(&r, &f);
@@ -867,9 +868,7 @@ START_TEST(test_long_name_done)
     write_old_file(tp("done/%s", name), "older\n");
     write_old_file(tp("%s", name), "newer\n");
 
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
     WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
     snprintf(line, sizeof line, "ingested %s (ok), kept as done/%s", name, short_name);
@@ -903,9 +902,7 @@ START_TEST(test_long_name_failed)
     repeat(short_name, sizeof short_name, "", "园", 79, "~1.csv");
     write_old_file(tp("%s", name), "header\nBAD row\n");
 
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
     WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
     WAIT_FOR(exists(tp("failed/%s.errors", short_name)), "its report");
@@ -935,9 +932,7 @@ START_TEST(test_recent_file_rechecked)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "3600");
+    spool_host(&f, "t", "3600");
     write_file(tp("fresh.csv"), "fresh\n"); /* before start: no inotify event */
     start(&r, &f);
     int64_t deadline = now_ms() + 10000;
@@ -961,9 +956,7 @@ START_TEST(test_report_on_full_disk)
     struct runner r;
     write_old_file(tp("bad.csv"), "header\nBAD row\n");
     atomic_store(&g_report_enospc, true);
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "left in the spool") >= 1, "the refusal to be logged");
     ck_assert(exists(tp("bad.csv")));
@@ -1014,11 +1007,4 @@ static Suite *spool_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(spool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(spool_suite)

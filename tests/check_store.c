@@ -33,6 +33,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "test_app.h"
+#include "check_main.h"
 
 static char test_dir[PATH_MAX];
 
@@ -915,11 +916,4 @@ static Suite *store_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(store_suite)

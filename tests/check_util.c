@@ -16,6 +16,7 @@
 #include "hash.h"
 #include "model.h"
 #include "vec.h"
+#include "check_main.h"
 
 static const struct {
     const char *s;
@@ -187,11 +188,4 @@ static Suite *util_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(util_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(util_suite)

@@ -15,6 +15,7 @@
  */
 #include "csv.h"
 #include "workbook.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -842,11 +843,4 @@ static Suite *workbook_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(workbook_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(workbook_suite)
