@@ -573,14 +573,14 @@ static int ids_open(alert_engine *e, const char *state_dir)
     struct stat st;
     if (e->ids_fd < 0 || fstat(e->ids_fd, &st) != 0) {
         rc = -errno;
-        log_err("alert", "cannot open %s: %s", e->ids_path, strerror(errno));
+        log_errno("alert", "cannot open %s", e->ids_path);
         return rc;
     }
     const size_t hlen = strlen(ALERT_IDS_HEADER);
     if (st.st_size == 0) {
         if ((rc = write_all_at(e->ids_fd, ALERT_IDS_HEADER, hlen, 0)) != 0 ||
             (rc = fdatasync(e->ids_fd) != 0 ? -errno : 0) != 0) {
-            log_err("alert", "cannot write %s: %s", e->ids_path, strerror(-rc));
+            log_err_rc("alert", rc, "cannot write %s", e->ids_path);
             return rc;
         }
         fsync_dir_of(e->ids_path);
@@ -624,7 +624,7 @@ static int ids_open(alert_engine *e, const char *state_dir)
         /* the last line lost its end: end it, so that appends start a line */
         if ((rc = write_all_at(e->ids_fd, "\n", 1, (off_t)size)) != 0 ||
             (rc = fdatasync(e->ids_fd) != 0 ? -errno : 0) != 0) {
-            log_err("alert", "cannot write %s: %s", e->ids_path, strerror(-rc));
+            log_err_rc("alert", rc, "cannot write %s", e->ids_path);
             goto out;
         }
         log_warn("alert", "%s line %zu had no end of line: ended", e->ids_path, lineno);

@@ -383,13 +383,13 @@ graph_pool *graph_pool_start(const char *rrd_dir, int n_workers)
     for (int i = 0; i < n_workers; i++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-            log_err("graph", "socketpair: %s", strerror(errno));
+            log_errno("graph", "socketpair");
             goto fail;
         }
         fflush(NULL); /* no buffered output written twice */
         pid_t pid = fork();
         if (pid < 0) {
-            log_err("graph", "fork: %s", strerror(errno));
+            log_errno("graph", "fork");
             close(sv[0]);
             close(sv[1]);
             goto fail;

@@ -961,7 +961,7 @@ http_server *http_start(pp_app *app)
         return NULL;
     }
     if (pthread_create(&srv->sweeper, NULL, sweeper, srv) != 0) {
-        log_err("http", "cannot start the connection sweeper: %s", strerror(errno));
+        log_errno("http", "cannot start the connection sweeper");
         MHD_stop_daemon(srv->mhd);
         http_free(srv);
         return NULL;

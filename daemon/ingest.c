@@ -738,7 +738,7 @@ int ingest_replay(pp_app *app)
     int rc = journal_replay(app->journal, replay_one, app);
     db_unlock(app->db);
     if (rc != 0)
-        log_err("ingest", "journal replay failed: %s", strerror(rc < 0 ? -rc : EIO));
+        log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
     return rc;
 }
 

@@ -757,7 +757,7 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
             if (errno == EINTR)
                 continue;
             rc = -errno;
-            log_err("journal", "cannot read %s: %s", j->path, strerror(errno));
+            log_errno("journal", "cannot read %s", j->path);
             goto out;
         }
         if (r == 0)
@@ -839,12 +839,12 @@ static int sync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
-        log_err("journal", "cannot open directory %s: %s", dir, strerror(errno));
+        log_errno("journal", "cannot open directory %s", dir);
         return rc;
     }
     int rc = sync_fd(fd, false);
     if (rc < 0)
-        log_err("journal", "cannot fsync directory %s: %s", dir, strerror(-rc));
+        log_err_rc("journal", rc, "cannot fsync directory %s", dir);
     close(fd);
     return rc;
 }
@@ -854,13 +854,12 @@ static int cut_to(journal *j, off_t size)
 {
     if (ftruncate(j->fd, size) != 0) {
         int rc = -errno;
-        log_err("journal", "cannot truncate %s to %jd bytes: %s", j->path, (intmax_t)size,
-                strerror(errno));
+        log_errno("journal", "cannot truncate %s to %jd bytes", j->path, (intmax_t)size);
         return rc;
     }
     int rc = sync_fd(j->fd, true);
     if (rc < 0)
-        log_err("journal", "cannot fsync %s: %s", j->path, strerror(-rc));
+        log_err_rc("journal", rc, "cannot fsync %s", j->path);
     return rc;
 }
 
@@ -874,9 +873,9 @@ static int write_header(journal *j, const char *dir)
     if (rc == 0)
         rc = sync_fd(j->fd, false);
     if (rc < 0) {
-        log_err("journal", "cannot write %s: %s", j->path, strerror(-rc));
+        log_err_rc("journal", rc, "cannot write %s", j->path);
         if (ftruncate(j->fd, 0) != 0)
-            log_err("journal", "cannot truncate %s: %s", j->path, strerror(errno));
+            log_errno("journal", "cannot truncate %s", j->path);
         return rc;
     }
     return sync_dir(dir);
@@ -897,7 +896,7 @@ static int check_header(journal *j, off_t size)
             continue;
         if (r < 0) {
             int rc = -errno;
-            log_err("journal", "cannot read %s: %s", j->path, strerror(errno));
+            log_errno("journal", "cannot read %s", j->path);
             return rc;
         }
         if (r == 0)
@@ -937,12 +936,12 @@ static int ensure_dir(const char *dir)
     }
     if (errno != EEXIST) {
         int rc = -errno;
-        log_err("journal", "cannot create directory %s: %s", dir, strerror(errno));
+        log_errno("journal", "cannot create directory %s", dir);
         return rc;
     }
     if (stat(dir, &st) != 0) {
         int rc = -errno;
-        log_err("journal", "cannot stat %s: %s", dir, strerror(errno));
+        log_errno("journal", "cannot stat %s", dir);
         return rc;
     }
     if (!S_ISDIR(st.st_mode)) {
@@ -988,7 +987,7 @@ static int copy_aside(journal *j, off_t from, off_t to, char *dst, size_t dstlen
     fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
         rc = -errno;
-        log_err("journal", "cannot create %s: %s", dst, strerror(errno));
+        log_errno("journal", "cannot create %s", dst);
         goto out;
     }
     for (off_t at = from; at < to;) {
@@ -998,19 +997,19 @@ static int copy_aside(journal *j, off_t from, off_t to, char *dst, size_t dstlen
             continue;
         if (r <= 0) {
             rc = r < 0 ? -errno : -EIO;
-            log_err("journal", "cannot read %s: %s", j->path, strerror(-rc));
+            log_err_rc("journal", rc, "cannot read %s", j->path);
             goto out;
         }
         rc = write_all(fd, buf, (size_t)r, at - from);
         if (rc < 0) {
-            log_err("journal", "cannot write %s: %s", dst, strerror(-rc));
+            log_err_rc("journal", rc, "cannot write %s", dst);
             goto out;
         }
         at += r;
     }
     rc = sync_fd(fd, false);
     if (rc < 0) {
-        log_err("journal", "cannot fsync %s: %s", dst, strerror(-rc));
+        log_err_rc("journal", rc, "cannot fsync %s", dst);
         goto out;
     }
     rc = sync_dir(dirname(copy));
@@ -1050,7 +1049,7 @@ int journal_open(const char *dir, journal **out)
     j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (j->fd < 0) {
         rc = -errno;
-        log_err("journal", "cannot open %s: %s", j->path, strerror(errno));
+        log_errno("journal", "cannot open %s", j->path);
         goto fail;
     }
     if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1061,7 +1060,7 @@ int journal_open(const char *dir, journal **out)
     }
     if (fstat(j->fd, &st) != 0) {
         rc = -errno;
-        log_err("journal", "cannot stat %s: %s", j->path, strerror(errno));
+        log_errno("journal", "cannot stat %s", j->path);
         goto fail;
     }
     rc = check_header(j, st.st_size);
@@ -1177,7 +1176,7 @@ int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT) {
         int rc = -errno;
-        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot open %s", path);
         return rc;
     }
     if (fd < 0) {
@@ -1187,7 +1186,7 @@ int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen
         int err = errno;
         close(fd);
         if (got < 0) {
-            log_err("journal", "cannot read %s: %s", path, strerror(err));
+            log_err_rc("journal", err, "cannot read %s", path);
             return -err;
         }
         if (got == 0) {
@@ -1233,7 +1232,7 @@ static int move_aside(const char *path, char *dst, size_t len)
         return rc;
     if (rename(path, dst) != 0) {
         rc = -errno;
-        log_err("journal", "cannot rename %s to %s: %s", path, dst, strerror(errno));
+        log_errno("journal", "cannot rename %s to %s", path, dst);
         return rc;
     }
     return 0;
@@ -1309,7 +1308,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
         sv.buf = malloc(sv.cap * sizeof *sv.buf);
         if (sv.buf == NULL || fstat(fd, &st) != 0) {
             rc = sv.buf == NULL ? -ENOMEM : -errno;
-            log_err("journal", "cannot read %s: %s", path, strerror(-rc));
+            log_err_rc("journal", rc, "cannot read %s", path);
             close(fd);
             goto out;
         }
@@ -1321,7 +1320,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
             goto out;
     } else if (errno != ENOENT) {
         rc = -errno;
-        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot open %s", path);
         goto out;
     }
     journal_close(nj);
@@ -1332,7 +1331,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
         goto out;
     if (rename(tmpfile, path) != 0) {
         rc = -errno;
-        log_err("journal", "cannot rename %s to %s: %s", tmpfile, path, strerror(errno));
+        log_errno("journal", "cannot rename %s to %s", tmpfile, path);
         goto out;
     }
     rmdir(tmpdir);
@@ -1346,7 +1345,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
             goto out;
         if (mkdir(rrd_dir, 0755) != 0) {
             rc = -errno;
-            log_err("journal", "cannot create %s: %s", rrd_dir, strerror(errno));
+            log_errno("journal", "cannot create %s", rrd_dir);
             goto out;
         }
         char *copy = strdup(rrd_dir);
@@ -1366,7 +1365,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
     rc = 0;
 out:
     if (rc < 0)
-        log_err("journal", "recovery of %s failed: %s", path, strerror(-rc));
+        log_err_rc("journal", rc, "recovery of %s failed", path);
     journal_close(nj);
     free(sv.buf);
     return rc;
@@ -1410,12 +1409,12 @@ int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count)
     j.fd = open(path, O_RDONLY | O_CLOEXEC);
     if (j.fd < 0) {
         rc = -errno;
-        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot open %s", path);
         return rc;
     }
     if (fstat(j.fd, &st) != 0) {
         rc = -errno;
-        log_err("journal", "cannot stat %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot stat %s", path);
         goto out;
     }
     rc = check_header(&j, st.st_size);
@@ -1454,7 +1453,7 @@ static int append_staged(journal *j, journal_out *o, size_t n)
     if (rc == 0)
         rc = sync_fd(j->fd, true);
     if (rc < 0) {
-        log_err("journal", "cannot append %zu record(s) to %s: %s", n, j->path, strerror(-rc));
+        log_err_rc("journal", rc, "cannot append %zu record(s) to %s", n, j->path);
         if (cut_to(j, j->size) < 0)
             j->tail_dirty = true;
         return rc;
@@ -1595,7 +1594,7 @@ void journal_close(journal *j)
     if (j == NULL)
         return;
     if (j->fd >= 0 && close(j->fd) != 0)
-        log_warn("journal", "closing %s: %s", j->path, strerror(errno));
+        log_warn_errno("journal", "closing %s", j->path);
     free(j->path);
     free(j->dl);
     free(j);

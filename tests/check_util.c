@@ -2,7 +2,7 @@
  * check_util.c — Check suite for the small shared containers: hash.h (FNV-1a
  * 64, against the published test vectors), vec.h (the growable array) and
  * the one validation of an observation and a target (model.c), which the CSV
- * reader, the db and the journal share.
+ * reader, the db and the journal share, and log_errno (log.c).
  */
 #include <check.h>
 #include <stdint.h>
@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include <math.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "hash.h"
+#include "log.h"
 #include "model.h"
 #include "vec.h"
 #include "check_main.h"
@@ -170,6 +172,44 @@ START_TEST(test_target_validation)
 }
 END_TEST
 
+/* ---- log_errno ---- */
+
+/* What one log call printed on stderr (the foreground log), NUL-terminated. */
+static void logged(void (*call)(void), char *out, size_t len)
+{
+    int fds[2], saved = dup(2);
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_eq(dup2(fds[1], 2), 2);
+    close(fds[1]);
+    log_open(true);
+    call();
+    ck_assert_int_eq(dup2(saved, 2), 2);
+    close(saved);
+    ssize_t n = read(fds[0], out, len - 1);
+    close(fds[0]);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+static void call_errno(void)
+{
+    errno = ENOENT;
+    log_errno("journal", "cannot open %s", "/x/journal.log");
+}
+
+static void call_rc(void) { log_warn_rc("store", -EACCES, "cannot write %s", "a.rrd"); }
+
+START_TEST(test_log_errno)
+{
+    char out[1024];
+    logged(call_errno, out, sizeof out);
+    ck_assert_msg(strstr(out, "journal: cannot open /x/journal.log: No such file or directory\n"),
+                  "%s", out);
+    logged(call_rc, out, sizeof out);
+    ck_assert_msg(strstr(out, "store: cannot write a.rrd: Permission denied\n"), "%s", out);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -184,6 +224,9 @@ static Suite *util_suite(void)
     tc = tcase_create("validation");
     tcase_add_loop_test(tc, test_obs_validation, 0, sizeof obs_cases / sizeof obs_cases[0]);
     tcase_add_test(tc, test_target_validation);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("log");
+    tcase_add_test(tc, test_log_errno);
     suite_add_tcase(s, tc);
     return s;
 }
