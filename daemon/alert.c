@@ -927,10 +927,14 @@ static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const
         ds->d = t;
         ds->cap = cap;
     }
+    /* The series' state is made now (a state of period -1 is no state), so
+     * that applying the decision after the journal took it cannot fail. */
+    if (prev == NULL)
+        prev = state_get(e, park->id, ind->id, true);
     decision *x = &ds->d[ds->n];
     memset(x, 0, sizeof *x);
-    x->park = prev ? prev->park : intern(e, park->id);
-    x->ind = prev ? prev->ind : intern(e, ind->id);
+    x->park = prev ? prev->park : NULL;
+    x->ind = prev ? prev->ind : NULL;
     if (x->park == NULL || x->ind == NULL) {
         ds->failed = true;
         log_err("alert", "out of memory deciding for %s/%s", park->id, ind->id);

@@ -347,15 +347,20 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
             goto out;
         }
     }
+    /* A record the db cannot take (out of memory) is journaled all the same:
+     * the batch is answered INGEST_ERROR, so that nothing missing from the db
+     * is acknowledged; the sender's retry finds it new and applies it (the
+     * journal then holds it twice, which replay takes as once). */
+    size_t db_failed = 0;
     db_wrlock(app->db);
     for (size_t i = 0; i < n_new; i++) {
         if (db_add_obs(app->db, &obs[i]) < 0)
-            log_err("ingest", "out of memory adding %s/%s", obs[i].park, obs[i].indicator);
+            db_failed++;
         touch(tv, &n_touched, obs[i].park, obs[i].indicator, obs[i].period);
     }
     for (size_t i = 0; i < n_tg_new; i++) {
         if (db_add_target(app->db, &tg[i]) < 0)
-            log_err("ingest", "out of memory adding a target");
+            db_failed++;
         touch(tv, &n_touched, tg[i].park, tg[i].indicator, pp_period_make(tg[i].year, 1));
     }
     db_unlock(app->db);
@@ -380,12 +385,18 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     }
     if (n_touched > 0 && rrd_failed == 0)
         retry_dirty_locked(app);
+    if (db_failed > 0) {
+        log_err("ingest", "out of memory adding %zu record(s) to the db: answered as an error, "
+                "to be sent again", db_failed);
+        res->report = strdup("out of memory: send again\n");
+        res->n_obs = res->n_unchanged = res->n_targets = 0;
+    }
     app_count(&app->n_obs_accepted, res->n_obs);
     app_count(&app->n_obs_unchanged, res->n_unchanged);
     app_count(&app->n_targets_accepted, res->n_targets);
     if (n_touched > 0 && app->alerts)
         evaluate_touched(app, tv, n_touched);
-    st = INGEST_OK;
+    st = db_failed > 0 ? INGEST_ERROR : INGEST_OK;
 out:
     free(tv);
     return st;
