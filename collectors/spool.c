@@ -1,5 +1,5 @@
 /*
- * spool.c — the `spool` collector plugin (SPEC §3 Errors, §4).
+ * spool.c — the `spool` collector plugin (README, Feeding figures and Adding a collector).
  *
  * Watches one directory and ingests every complete CSV file (`*.csv`) or
  * Excel workbook (`*.xlsx`, `*.xls`; the daemon tells them apart by their

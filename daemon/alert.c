@@ -251,7 +251,7 @@ void alert_set_listener(alert_engine *e, void (*fn)(void *ud), void *ud)
 
 #define ALERT_ID_MAX (2 * PP_ID_MAX + 32)
 
-/* The alert id of SPEC §7: park/indicator/period/status. */
+/* The alert id of README, Alerts: park/indicator/period/status. */
 static char *alert_id(char *buf, size_t len, const char *park, const char *ind, int period,
                       pp_status st)
 {
@@ -849,7 +849,7 @@ typedef struct decisions {
 
 static bool is_quiet(pp_status s) { return s == PP_STATUS_OK || s == PP_STATUS_NO_TARGET; }
 
-/* The alert's JSON (SPEC §7) in a message of its own size, or NULL on ENOMEM. */
+/* The alert's JSON (README, Alerts) in a message of its own size, or NULL on ENOMEM. */
 static alert_msg *alert_json(const series_state *prev, const series_status *st, uint64_t seq,
                              int64_t now)
 {

@@ -1,5 +1,5 @@
 /*
- * api.c — the route table of SPEC §8 and the JSON answers (see api.h).
+ * api.c — the route table of README, HTTP API, and the JSON answers (see api.h).
  *
  * Paths are matched against a fixed table (api_routes, near the end: method,
  * pattern, handler, cacheable), by api_route_match(), a pure function;

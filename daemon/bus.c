@@ -1,5 +1,5 @@
 /*
- * bus.c — the alert bus of SPEC §7 over ZeroMQ; the only file that includes
+ * bus.c — the alert bus of README, Alerts, over ZeroMQ; the only file that includes
  * zmq.h (libzmq 4.3).
  *
  * ZeroMQ sockets must not be shared between threads, so one bus thread owns

@@ -1,5 +1,5 @@
 /*
- * config.c — reads parkpulse.conf (SPEC §9) with libconfuse into a pp_config.
+ * config.c — reads parkpulse.conf (parkpulse.conf(5)) with libconfuse into a pp_config.
  *
  * The schema is declared once (conf_schema) and libconfuse does the parsing:
  * sections, titles, types, unknown keys, syntax errors. Everything else is
@@ -29,7 +29,7 @@
  *    reader (nested cfg_parse_fp(), as libconfuse itself does for defaults).
  * collector sections carry CFGF_KEYSTRVAL: besides plugin, user, interval and
  * timeout they accept any key = value, which becomes one of the collector's
- * options[] (SPEC §4: collectors define their own keys). libconfuse reports
+ * options[] (README, Adding a collector: collectors define their own keys). libconfuse reports
  * such a key as "no such option" although it accepts it; those messages are
  * held back and only shown if the parse then fails in that section.
  *

@@ -1,5 +1,5 @@
 /*
- * csv.c — the CSV reader of SPEC §3: turns the bytes of one input (a spool
+ * csv.c — the CSV reader of README, Feeding figures: turns the bytes of one input (a spool
  * file, an exec collector's output, a POST body, a workbook sheet turned into
  * CSV) into validated observations or targets, or into a list of errors with
  * line numbers and reasons.

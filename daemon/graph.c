@@ -1,6 +1,6 @@
 /*
  * graph.c — rendering graphs for the HTTP endpoint in worker processes, and
- * caching the images (SPEC §8).
+ * caching the images (README, HTTP API).
  *
  * Why processes: librrd 1.7.2's rrd_graph_v is not thread-safe (Pango's
  * shared font cache races and corrupts the heap when two threads render). A

@@ -1,8 +1,8 @@
 /*
  * http.c — libmicrohttpd wrapper (see http.h).
  *
- * Two measured pitfalls of libmicrohttpd 0.9.75 shape the handler (SPEC
- * appendix): the response is queued on the second call of the access
+ * Two measured pitfalls of libmicrohttpd 0.9.75 shape the handler (docs/ARCHITECTURE.md,
+ * Facts measured on the libraries): the response is queued on the second call of the access
  * handler, never the first (the first makes MHD send Connection: close); and
  * the URL is unescaped by our own callback, which turns an encoded '/', NUL
  * or control byte into 0x01 so that api.c can refuse it instead of seeing a

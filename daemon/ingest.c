@@ -1,6 +1,6 @@
 /*
  * ingest.c — validation, journaling and storing of incoming figures (see
- * ingest.h). The order is the durability guarantee of SPEC §5: a batch is
+ * ingest.h). The order is the durability guarantee of README, Storage: a batch is
  * parsed and checked whole, then journaled and fsync'd, then applied to the
  * db, then the touched series' RRD files are rewritten. A caller acknowledges
  * only after INGEST_OK, so an acknowledged figure is always in the journal.

@@ -1,5 +1,5 @@
 /*
- * journal.c — the append-only journal (SPEC §5): every accepted observation and
+ * journal.c — the append-only journal (README, Storage): every accepted observation and
  * target, as one line of text each, fsynced before the caller acknowledges it.
  *
  * The file is <dir>/journal.log. Its first line names the format and version;

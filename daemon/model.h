@@ -1,5 +1,5 @@
 /*
- * model.h — the plain data types every part of parkpulse speaks (SPEC §2).
+ * model.h — the plain data types every part of parkpulse speaks (README, Feeding figures).
  *
  * A park and an indicator are named by ids of the form [a-z0-9][a-z0-9_-]{0,63};
  * an id that passed pp_id_valid() is safe to use in a file name, a ZeroMQ topic
@@ -82,7 +82,7 @@ typedef struct pp_obs {
     char note[PP_NOTE_MAX + 1];
     int64_t received_at;          /* unix seconds, set when accepted */
     bool has_yoy;                 /* false: no 同比 given (a zeroed pp_obs has none) */
-    double yoy;                   /* 同比增长 %, as published (SPEC §2); never computed */
+    double yoy;                   /* 同比增长 %, as published (README); never computed */
 } pp_obs;
 
 /* An annual target. */

@@ -1,5 +1,5 @@
 /*
- * store.c — the RRD files of SPEC §5, and the only file that knows librrd.
+ * store.c — the RRD files of README, Storage, and the only file that knows librrd.
  *
  * Each series lives in <rrd_dir>/<park>/<indicator>.rrd: step 86400 s, DS
  * `value` and DS `pace` (GAUGE, heartbeat 40 days), one RRA LAST:0.5:1:N with

@@ -1,6 +1,6 @@
 /*
  * check_alert.c — Check suite for daemon/alert.c, the alert state machine of
- * SPEC §7.
+ * README, Alerts.
  *
  * Two kinds of tests. The replay tests feed journal event payloads straight to
  * alert_replay_event (no configuration, db or journal needed) and read the

@@ -1,5 +1,5 @@
 /*
- * check_bus.c — Check suite for daemon/bus.c (SPEC §7 alert bus).
+ * check_bus.c — Check suite for daemon/bus.c (README, Alerts: the bus).
  *
  * Every test binds a bus to tcp://127.0.0.1:* (loopback only) and talks to it
  * with real ZeroMQ SUB sockets created inside the test, after Check's fork
@@ -466,7 +466,7 @@ START_TEST(test_stuck_subscriber)
 }
 END_TEST
 
-/* Past its hwm a subscriber that does not read loses messages (SPEC §7: it
+/* Past its hwm a subscriber that does not read loses messages (README, Alerts: it
  * sees a gap in seq); publishing still succeeds. 20,000 bodies of 2 KB are
  * far more than the hwm (100) plus loopback socket buffers hold. */
 START_TEST(test_stuck_subscriber_drops)

@@ -1,6 +1,6 @@
 /*
  * check_config.c — Check suite for the configuration reader (daemon/config.c,
- * SPEC §9): the shipped example config/parkpulse.conf with its catalogue, the
+ * parkpulse.conf(5)): the shipped example config/parkpulse.conf with its catalogue, the
  * defaults of an empty file, include() paths relative to the including file
  * (tests/fixtures/conf/nested), collector options, and a table of broken
  * configurations, each of which must be refused with an error that names the

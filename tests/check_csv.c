@@ -1,8 +1,9 @@
 /*
- * check_csv.c — Check suite for daemon/csv.c and daemon/text.c (SPEC §3).
+ * check_csv.c — Check suite for daemon/csv.c and daemon/text.c (README, Feeding figures).
  *
  * The catalogue is built by hand: the three parks of tests/fixtures/parks.conf
- * and the standard indicators of SPEC §9 with their Chinese labels and units.
+ * and the standard indicators of config/indicators.conf with their Chinese
+ * labels and units.
  * Table-driven cases cover every period and value form (good and bad), the
  * RFC 4180 record reader (quotes, embedded commas and newlines, CRLF, BOM,
  * blank lines, line numbers), the three layouts with English and Chinese

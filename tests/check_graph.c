@@ -1,5 +1,5 @@
 /*
- * check_graph.c — Check suite for daemon/graph.c and store_graph (SPEC §8
+ * check_graph.c — Check suite for daemon/graph.c and store_graph (README, HTTP API
  * graphs).
  *
  * Every test writes one series (2021-02..2021-08, value and pace) with

@@ -1,6 +1,6 @@
 /*
  * check_notify.c — Check suite for daemon/notify.c (sd_notify without
- * libsystemd, SPEC §11): messages reach a datagram socket bound at a path in
+ * libsystemd, parkpulsed(8)): messages reach a datagram socket bound at a path in
  * a temporary directory and at an abstract address, exactly as sent; an
  * unset NOTIFY_SOCKET does nothing; malformed addresses and a socket nobody
  * listens on are errors; WATCHDOG_USEC/WATCHDOG_PID are read strictly.

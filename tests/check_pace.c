@@ -1,5 +1,5 @@
 /*
- * check_pace.c — Check suite for the pace engine (daemon/pace.c, SPEC §6):
+ * check_pace.c — Check suite for the pace engine (daemon/pace.c, docs/ARCHITECTURE.md):
  * the expected table of /work/shared/fixtures/README.md, threshold
  * boundaries (also under floating error), month 12, pace profiles, every kind
  * and direction, missing and zero targets, rounding, staleness dates with the
@@ -214,7 +214,7 @@ typedef struct msg_case {
 } msg_case;
 
 static const msg_case msg_cases[] = {
-    /* the SPEC §6 example, verbatim */
+    /* the example of docs/ARCHITECTURE.md, verbatim */
     {&FAI, 8, 192.2, true, 300,
      "湘潭经开区 固定资产投资 1-8月完成192.2亿元，为全年目标的64.1%，低于序时进度(66.7%)2.6个百分点。"},
     {&FDI, 8, 2690, true, 6000,

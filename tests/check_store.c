@@ -1,5 +1,5 @@
 /*
- * check_store.c — Check suite for daemon/store.c (SPEC §5 RRD).
+ * check_store.c — Check suite for daemon/store.c (README, Storage: the RRD files).
  *
  * Every test writes into its own mkdtemp() directory and reads the result back
  * with the real `rrdtool` command, as a user would: `rrdtool fetch FILE LAST -s
@@ -151,7 +151,8 @@ static long fetch_rows(const char *file, long start, long end, fetch_row *rows, 
     return st == 0 ? (long)n : -1;
 }
 
-/* The row of day y-m-d, fetched as SPEC §5 says: -s and -e at noon UTC. */
+/* The row of day y-m-d, fetched with -s and -e at noon UTC (docs/ARCHITECTURE.md,
+ * Facts measured on the libraries). */
 static fetch_row fetch_day(const char *file, int y, int m, int d)
 {
     fetch_row rows[4];
@@ -518,7 +519,7 @@ START_TEST(test_ten_years)
     ck_assert_uint_eq(days, 3653); /* 2015..2024: three leap years */
     free(rows);
 
-    /* and the noon fetch of SPEC §5 on the first and the last month */
+    /* and the noon fetch (docs/ARCHITECTURE.md) on the first and the last month */
     check_month(file, first, value[0], pace[0]);
     check_month(file, first + N - 1, value[N - 1], pace[N - 1]);
 }

@@ -1,5 +1,5 @@
 /*
- * check_workbook.c — Check suite for daemon/workbook.c (SPEC §3 Excel).
+ * check_workbook.c — Check suite for daemon/workbook.c (README, Feeding figures).
  *
  * Workbooks written by real office software are the main fixtures
  * (tests/fixtures/workbooks/, made by LibreOffice Calc and python3-openpyxl:

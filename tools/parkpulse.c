@@ -1,5 +1,5 @@
 /*
- * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (SPEC §10):
+ * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (parkpulse(1)):
  * the global options, the command table, and the commands status, push,
  * check-config, rebuild, report and token (backup: tools/backup.c).
  *
