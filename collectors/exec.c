@@ -962,9 +962,8 @@ static int exec_run(void *state)
 static void exec_shutdown(void *state)
 {
     struct exec *x = state;
-    if (!x)
-        return;
-    request_stop(&x->stop, x->wake[1]);
+    if (x)
+        request_stop(&x->stop, x->wake[1]);
 }
 
 __attribute__((visibility("default")))

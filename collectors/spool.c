@@ -1345,9 +1345,8 @@ static int spool_run(void *state)
 static void spool_shutdown(void *state)
 {
     struct spool *s = state;
-    if (!s)
-        return;
-    request_stop(&s->stop, s->wake[1]);
+    if (s)
+        request_stop(&s->stop, s->wake[1]);
 }
 
 __attribute__((visibility("default")))

@@ -318,33 +318,36 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
     reply_not_modified(req, resp);
 }
 
+/* true when id, taken from a path, is the id the catalogue found (found_id,
+ * NULL when none); else answers 400 (not an id) or 404 (not a configured
+ * <what>) itself. */
+static bool id_known(const char *id, const char *found_id, const char *what, api_response *resp)
+{
+    char msg[64];
+    if (!pp_id_valid(id)) {
+        snprintf(msg, sizeof msg, "invalid %s id", what);
+        api_error(resp, 400, msg);
+        return false;
+    }
+    if (found_id == NULL || strcmp(found_id, id) != 0) {
+        snprintf(msg, sizeof msg, "unknown %s", what);
+        api_error(resp, 404, msg);
+        return false;
+    }
+    return true;
+}
+
 /* Looks up a configured park; answers 400/404 itself when it is not one. */
 static const pp_park *want_park(const pp_view *v, const char *id, api_response *resp)
 {
-    if (!pp_id_valid(id)) {
-        api_error(resp, 400, "invalid park id");
-        return NULL;
-    }
-    const pp_park *p = pp_catalog_park(&v->cfg->catalog, id);
-    if (p == NULL || strcmp(p->id, id) != 0) {
-        api_error(resp, 404, "unknown park");
-        return NULL;
-    }
-    return p;
+    const pp_park *p = pp_id_valid(id) ? pp_catalog_park(&v->cfg->catalog, id) : NULL;
+    return id_known(id, p ? p->id : NULL, "park", resp) ? p : NULL;
 }
 
 static const pp_indicator *want_indicator(const pp_view *v, const char *id, api_response *resp)
 {
-    if (!pp_id_valid(id)) {
-        api_error(resp, 400, "invalid indicator id");
-        return NULL;
-    }
-    const pp_indicator *i = pp_catalog_indicator(&v->cfg->catalog, id);
-    if (i == NULL || strcmp(i->id, id) != 0) {
-        api_error(resp, 404, "unknown indicator");
-        return NULL;
-    }
-    return i;
+    const pp_indicator *i = pp_id_valid(id) ? pp_catalog_indicator(&v->cfg->catalog, id) : NULL;
+    return id_known(id, i ? i->id : NULL, "indicator", resp) ? i : NULL;
 }
 
 /* Parses an optional period query parameter; -1 when absent; answers 400 on a bad one. */
@@ -421,12 +424,10 @@ static void route_series(const api_call *c)
     const api_request *req = c->req;
     api_response *resp = c->resp;
     const pp_park *park = want_park(v, c->seg[0], resp);
-    if (park == NULL)
-        return;
-    const pp_indicator *ind = want_indicator(v, c->seg[1], resp);
+    const pp_indicator *ind = park ? want_indicator(v, c->seg[1], resp) : NULL;
+    int from, to;
     if (ind == NULL)
         return;
-    int from, to;
     if (!query_period(req, "from", &from, resp) || !query_period(req, "to", &to, resp))
         return;
     if (from >= 0 && to >= 0 && from > to) {

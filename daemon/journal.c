@@ -365,16 +365,23 @@ static const char *record_invalid(const journal_record *r)
     return "unknown record type";
 }
 
+/* The fields every O and T record opens with: kind, received, park, indicator. */
+static void out_head(journal_out *o, const char *kind, int64_t received_at, const char *park,
+                     const char *indicator)
+{
+    out_str(o, kind);
+    out_i64(o, received_at);
+    out_tab(o);
+    out_str(o, park);
+    out_tab(o);
+    out_str(o, indicator);
+    out_tab(o);
+}
+
 static void out_obs(journal_out *o, const pp_obs *ob)
 {
     char per[16];
-    out_str(o, "O\t");
-    out_i64(o, ob->received_at);
-    out_tab(o);
-    out_str(o, ob->park);
-    out_tab(o);
-    out_str(o, ob->indicator);
-    out_tab(o);
+    out_head(o, "O\t", ob->received_at, ob->park, ob->indicator);
     out_str(o, pp_period_format(ob->period, per, sizeof per));
     out_tab(o);
     out_double(o, ob->value);
@@ -393,13 +400,7 @@ static void out_obs(journal_out *o, const pp_obs *ob)
 
 static void out_target(journal_out *o, const pp_target *t)
 {
-    out_str(o, "T\t");
-    out_i64(o, t->received_at);
-    out_tab(o);
-    out_str(o, t->park);
-    out_tab(o);
-    out_str(o, t->indicator);
-    out_tab(o);
+    out_head(o, "T\t", t->received_at, t->park, t->indicator);
     out_i64(o, t->year);
     out_tab(o);
     out_double(o, t->value);
