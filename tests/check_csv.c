@@ -24,13 +24,8 @@
 
 /* ---- the catalogue -------------------------------------------------------- */
 
-static pp_park parks[] = {
-    {.id = "xiangtan-etdz", .name = (char *)"湘潭经开区"},
-    {.id = "xiangtan-hitech", .name = (char *)"湘潭高新区"},
-    {.id = "liuyang-etdz", .name = (char *)"浏阳经开区"},
-};
+#include "test_catalog.h"
 
-#define IND(i, l, u, k) {.id = i, .label = (char *)l, .unit = (char *)u, .kind = k, .warn = 5, .crit = 15}
 static pp_indicator indicators[] = {
     IND("industrial_output", "工业总产值", "亿元", PP_KIND_CUMULATIVE),
     IND("above_scale_output", "规模以上工业总产值", "亿元", PP_KIND_CUMULATIVE),

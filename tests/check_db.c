@@ -7,6 +7,7 @@
  * beside a writer, and values kept bit for bit, as mantissas or as doubles.
  */
 #include "db.h"
+#include "capture.h"
 #include "log.h"
 #include "check_main.h"
 
@@ -527,22 +528,12 @@ END_TEST
  * temporary file; returns its result and the log lines in log (len bytes). */
 static int add_logged(db *d, const pp_obs *o, const pp_target *t, char *log, size_t len)
 {
-    char path[] = "/tmp/check_db.log.XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    int saved = dup(2);
-    ck_assert_int_ge(saved, 0);
-    ck_assert_int_ge(dup2(fd, 2), 0);
+    stderr_capture c;
+    capture_begin(&c);
     log_set_level(LOG_LVL_INFO);
     int rc = o != NULL ? db_add_obs(d, o) : db_add_target(d, t);
     quiet();
-    ck_assert_int_ge(dup2(saved, 2), 0);
-    close(saved);
-    ssize_t n = pread(fd, log, len - 1, 0);
-    ck_assert_int_ge(n, 0);
-    log[n] = '\0';
-    close(fd);
-    unlink(path);
+    capture_end(&c, log, len);
     return rc;
 }
 

@@ -33,13 +33,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-static size_t ncalls(struct fake *f)
-{
-    pthread_mutex_lock(&f->mu);
-    size_t n = f->ncalls;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
+static size_t ncalls(struct fake *f) { return fake_calls(f, NULL, NULL); }
 
 /* ---- fixture: the plugin, a temporary directory, scripts ------------------ */
 

@@ -79,26 +79,10 @@ static const char *batches(struct fake *f, char *buf, size_t len)
 }
 
 /* Number of submit calls for source (all sources when NULL). */
-static size_t calls_for(struct fake *f, const char *source)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->ncalls; i++)
-        n += !source || strcmp(f->calls[i].source, source) == 0;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
+static size_t calls_for(struct fake *f, const char *source) { return fake_calls(f, source, NULL); }
 
 /* Number of submit calls whose data was exactly data. */
-static size_t calls_with_data(struct fake *f, const char *data)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->ncalls; i++)
-        n += strcmp(f->calls[i].data, data) == 0;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
+static size_t calls_with_data(struct fake *f, const char *data) { return fake_calls(f, NULL, data); }
 
 static void setup(void) { fake_plugin_open(); }
 

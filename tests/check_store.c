@@ -33,6 +33,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "test_app.h"
+#include "capture.h"
 #include "check_main.h"
 
 static char test_dir[PATH_MAX];
@@ -738,20 +739,10 @@ static void limit_file_size(rlim_t bytes)
 /* Runs store_write with the log (stderr) captured into log. */
 static int write_logged(const char *rrd_dir, const store_series *s, char *log, size_t len)
 {
-    char path[PATH_MAX];
-    join(path, sizeof path, test_dir, "/stderr.txt");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
-    int saved = dup(2);
-    ck_assert_int_ge(dup2(fd, 2), 0);
+    stderr_capture c;
+    capture_begin(&c);
     int rc = store_write(rrd_dir, s);
-    ck_assert_int_ge(dup2(saved, 2), 0);
-    close(saved);
-    ssize_t n = pread(fd, log, len - 1, 0);
-    ck_assert_int_ge(n, 0);
-    log[n] = '\0';
-    close(fd);
-    ck_assert_int_eq(unlink(path), 0);
+    capture_end(&c, log, len);
     return rc;
 }
 

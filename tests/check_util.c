@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "capture.h"
 #include "hash.h"
 #include "log.h"
 #include "model.h"
@@ -177,18 +178,11 @@ END_TEST
 /* What one log call printed on stderr (the foreground log), NUL-terminated. */
 static void logged(void (*call)(void), char *out, size_t len)
 {
-    int fds[2], saved = dup(2);
-    ck_assert_int_eq(pipe(fds), 0);
-    ck_assert_int_ge(saved, 0);
-    ck_assert_int_eq(dup2(fds[1], 2), 2);
-    close(fds[1]);
+    stderr_capture c;
+    capture_begin(&c);
     log_open(true);
     call();
-    ck_assert_int_eq(dup2(saved, 2), 2);
-    close(saved);
-    ssize_t n = read(fds[0], out, len - 1);
-    close(fds[0]);
-    out[n > 0 ? n : 0] = '\0';
+    capture_end(&c, out, len);
 }
 
 static void call_errno(void)

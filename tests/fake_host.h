@@ -201,6 +201,18 @@ static void fake_free(struct fake *f)
     pthread_mutex_destroy(&f->mu);
 }
 
+/* Number of submit calls from source with exactly data (NULL: any). */
+static size_t fake_calls(struct fake *f, const char *source, const char *data)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->ncalls; i++)
+        n += (!source || strcmp(f->calls[i].source, source) == 0) &&
+             (!data || strcmp(f->calls[i].data, data) == 0);
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
 /* Number of log lines containing text at level (any level when level < 0). */
 static size_t logs_with(struct fake *f, int level, const char *text)
 {
