@@ -114,6 +114,10 @@ $(BUILD)/collectors/%.so: $(BUILD)/collectors/%.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBPP)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
 
+# check_fault fails the allocations of libparkpulse.a one by one (tests/check_fault.c).
+$(BUILD)/tests/check_fault: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+                                       -Wl,--wrap=strdup,--wrap=strndup
+
 # check_spool interposes renameat2() and linkat() on the plugin it dlopens (race tests).
 $(BUILD)/tests/check_spool: LDFLAGS += -Wl,--export-dynamic-symbol=renameat2 \
                                        -Wl,--export-dynamic-symbol=linkat

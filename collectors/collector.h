@@ -1,5 +1,5 @@
 /*
- * collector.h — the collector plugin ABI of parkpulse (SPEC §4).
+ * collector.h — the collector plugin ABI of parkpulse (README, Adding a collector).
  *
  * A collector is a shared object in the daemon's plugin_dir that brings
  * figures into parkpulse. It includes only this header and exports one symbol:
@@ -20,7 +20,7 @@
  *      refuses to start, or keeps the old configuration on reload).
  *   2. calls run(state) in a thread of its own. run() collects — reading a
  *      directory, running a command, listening on something — and hands what
- *      it finds to host->submit_csv() (CSV text as in SPEC §3), to
+ *      it finds to host->submit_csv() (CSV text as in README, Feeding figures), to
  *      host->submit_csv_batch() (many CSV inputs at once; ABI 2) or to
  *      host->submit_obs() (parsed figures). It returns when shutdown() asks it to.
  *   3. calls shutdown(state) from another thread to stop: it must make run()
@@ -59,7 +59,7 @@ enum { PP_LOG_ERR = 3, PP_LOG_WARN = 4, PP_LOG_INFO = 6, PP_LOG_DEBUG = 7 };
 typedef struct pp_collector_obs {
     const char *park;       /* park id (or name) */
     const char *indicator;  /* indicator id (or label) */
-    const char *period;     /* any period form of SPEC §3, e.g. "2024-08" */
+    const char *period;     /* any period form of README, Feeding figures, e.g. "2024-08" */
     double value;           /* in `unit`, or in the indicator's unit when unit is NULL */
     const char *unit;       /* may be NULL */
     char status;            /* 'A', 'P', 'E', 'R', or 0 for 'A' */

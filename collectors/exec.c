@@ -1,8 +1,8 @@
 /*
- * exec.c — the `exec` collector plugin (SPEC §4, §11).
+ * exec.c — the `exec` collector plugin (README, Adding a collector; parkpulsed(8)).
  *
  * Runs a command every `interval` seconds and ingests its standard output as
- * CSV (SPEC §3). The command is run directly, without a shell:
+ * CSV (README, Feeding figures). The command is run directly, without a shell:
  *
  *     fork ──► child: own process group, default signals, stdin /dev/null,
  *              stdout/stderr to pipes, every other descriptor closed, the
@@ -962,9 +962,8 @@ static int exec_run(void *state)
 static void exec_shutdown(void *state)
 {
     struct exec *x = state;
-    if (!x)
-        return;
-    request_stop(&x->stop, x->wake[1]);
+    if (x)
+        request_stop(&x->stop, x->wake[1]);
 }
 
 __attribute__((visibility("default")))

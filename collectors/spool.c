@@ -1,5 +1,5 @@
 /*
- * spool.c — the `spool` collector plugin (SPEC §3 Errors, §4).
+ * spool.c — the `spool` collector plugin (README, Feeding figures and Adding a collector).
  *
  * Watches one directory and ingests every complete CSV file (`*.csv`) or
  * Excel workbook (`*.xlsx`, `*.xls`; the daemon tells them apart by their
@@ -74,6 +74,7 @@
  */
 #include "collector.h"
 #include "collector_util.h"
+#include "vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -184,14 +185,8 @@ static void nl_free(struct namelist *l)
 
 static int nl_add(struct namelist *l, const char *name)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (PP_VEC_RESERVE(l->v, l->cap, l->n + 1, 16) != 0)
+        return -ENOMEM;
     char *copy = strdup(name);
     if (!copy)
         return -ENOMEM;
@@ -262,14 +257,8 @@ static void pending_add(struct spool *s, const char *name, int64_t due)
         s->pend_full_logged = true;
         return;
     }
-    if (s->npend == s->pend_cap) {
-        size_t cap = s->pend_cap ? s->pend_cap * 2 : 16;
-        struct pending *v = realloc(s->pend, cap * sizeof *v);
-        if (!v)
-            return; /* the next rescan finds it */
-        s->pend = v;
-        s->pend_cap = cap;
-    }
+    if (PP_VEC_RESERVE(s->pend, s->pend_cap, s->npend + 1, 16) != 0)
+        return; /* the next rescan finds it */
     char *copy = strdup(name);
     if (!copy)
         return; /* the next rescan finds it */
@@ -1356,9 +1345,8 @@ static int spool_run(void *state)
 static void spool_shutdown(void *state)
 {
     struct spool *s = state;
-    if (!s)
-        return;
-    request_stop(&s->stop, s->wake[1]);
+    if (s)
+        request_stop(&s->stop, s->wake[1]);
 }
 
 __attribute__((visibility("default")))

@@ -58,6 +58,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "journal.h"
 #include "log.h"
 #include "silence.h"
@@ -146,25 +147,15 @@ struct alert_engine {
 #define ALERT_IDS_FILE "alert-ids.log"
 #define ALERT_IDS_HEADER "#parkpulse-alert-ids 1\n"
 
-static uint64_t hash_more(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+/* The check of a line of the id file: FNV-1a 64 started from this basis, one
+ * digit short of FNV's (hash.h). Version 1 id files on disk carry it, so it
+ * stays, under its own name, for the id file only. */
+#define ALERT_IDS_CHECK_BASIS 1469598103934665603ULL
 
-static uint64_t hash_str(const char *s) { return hash_more(1469598103934665603ULL, s); }
+static uint64_t ids_check(const char *s) { return pp_hash_more(ALERT_IDS_CHECK_BASIS, s); }
 
-/* The hash of the key "park\tindicator" (FNV-1a), without building it. */
-static uint64_t hash_series(const char *park, const char *ind)
-{
-    uint64_t h = hash_more(1469598103934665603ULL, park);
-    h ^= '\t';
-    h *= 1099511628211ULL;
-    return hash_more(h, ind);
-}
+/* The hash of the key "park\tindicator", without building it. */
+static uint64_t hash_series(const char *park, const char *ind) { return pp_hash_pair(park, '\t', ind); }
 
 static alert_msg *msg_new(uint64_t seq, const char *json, size_t len)
 {
@@ -261,7 +252,7 @@ void alert_set_listener(alert_engine *e, void (*fn)(void *ud), void *ud)
 
 #define ALERT_ID_MAX (2 * PP_ID_MAX + 32)
 
-/* The alert id of SPEC §7: park/indicator/period/status. */
+/* The alert id of README, Alerts: park/indicator/period/status. */
 static char *alert_id(char *buf, size_t len, const char *park, const char *ind, int period,
                       pp_status st)
 {
@@ -307,7 +298,7 @@ static void names_grow(alert_engine *e)
     for (size_t i = 0; i < e->n_name_buckets; i++) {
         for (name *d = e->names[i], *n; d; d = n) {
             n = d->next;
-            size_t b = hash_str(d->s) % nb;
+            size_t b = pp_hash_str(d->s) % nb;
             d->next = t[b];
             t[b] = d;
         }
@@ -321,7 +312,7 @@ static void names_grow(alert_engine *e)
  * NULL on ENOMEM. */
 static const char *intern(alert_engine *e, const char *s)
 {
-    size_t b = hash_str(s) % e->n_name_buckets;
+    size_t b = pp_hash_str(s) % e->n_name_buckets;
     for (name *d = e->names[b]; d; d = d->next)
         if (strcmp(d->s, s) == 0)
             return d->s;
@@ -482,7 +473,7 @@ static size_t ids_line(char *buf, uint64_t seq, const char *park, const char *in
     int n = snprintf(buf, ALERT_IDS_LINE_MAX, "%llu %s", (unsigned long long)seq,
                      alert_id(id, sizeof id, park, ind, period, st));
     n += snprintf(buf + n, ALERT_IDS_LINE_MAX - (size_t)n, " %016llx\n",
-                  (unsigned long long)hash_str(buf));
+                  (unsigned long long)ids_check(buf));
     return (size_t)n;
 }
 
@@ -499,7 +490,7 @@ static bool ids_apply(alert_engine *e, const char *line, size_t len)
     if (sp == NULL || strlen(sp + 1) != 16 || strspn(sp + 1, "0123456789abcdef") != 16)
         return false;
     *sp = '\0';
-    if (strtoull(sp + 1, NULL, 16) != hash_str(buf))
+    if (strtoull(sp + 1, NULL, 16) != ids_check(buf))
         return false;
     /* seq park/indicator/period/status */
     if (buf[0] < '0' || buf[0] > '9')
@@ -583,14 +574,14 @@ static int ids_open(alert_engine *e, const char *state_dir)
     struct stat st;
     if (e->ids_fd < 0 || fstat(e->ids_fd, &st) != 0) {
         rc = -errno;
-        log_err("alert", "cannot open %s: %s", e->ids_path, strerror(errno));
+        log_errno("alert", "cannot open %s", e->ids_path);
         return rc;
     }
     const size_t hlen = strlen(ALERT_IDS_HEADER);
     if (st.st_size == 0) {
         if ((rc = write_all_at(e->ids_fd, ALERT_IDS_HEADER, hlen, 0)) != 0 ||
             (rc = fdatasync(e->ids_fd) != 0 ? -errno : 0) != 0) {
-            log_err("alert", "cannot write %s: %s", e->ids_path, strerror(-rc));
+            log_err_rc("alert", rc, "cannot write %s", e->ids_path);
             return rc;
         }
         fsync_dir_of(e->ids_path);
@@ -634,7 +625,7 @@ static int ids_open(alert_engine *e, const char *state_dir)
         /* the last line lost its end: end it, so that appends start a line */
         if ((rc = write_all_at(e->ids_fd, "\n", 1, (off_t)size)) != 0 ||
             (rc = fdatasync(e->ids_fd) != 0 ? -errno : 0) != 0) {
-            log_err("alert", "cannot write %s: %s", e->ids_path, strerror(-rc));
+            log_err_rc("alert", rc, "cannot write %s", e->ids_path);
             goto out;
         }
         log_warn("alert", "%s line %zu had no end of line: ended", e->ids_path, lineno);
@@ -859,7 +850,7 @@ typedef struct decisions {
 
 static bool is_quiet(pp_status s) { return s == PP_STATUS_OK || s == PP_STATUS_NO_TARGET; }
 
-/* The alert's JSON (SPEC §7) in a message of its own size, or NULL on ENOMEM. */
+/* The alert's JSON (README, Alerts) in a message of its own size, or NULL on ENOMEM. */
 static alert_msg *alert_json(const series_state *prev, const series_status *st, uint64_t seq,
                              int64_t now, bool silenced)
 {
@@ -941,10 +932,14 @@ static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const
         ds->d = t;
         ds->cap = cap;
     }
+    /* The series' state is made now (a state of period -1 is no state), so
+     * that applying the decision after the journal took it cannot fail. */
+    if (prev == NULL)
+        prev = state_get(e, park->id, ind->id, true);
     decision *x = &ds->d[ds->n];
     memset(x, 0, sizeof *x);
-    x->park = prev ? prev->park : intern(e, park->id);
-    x->ind = prev ? prev->ind : intern(e, ind->id);
+    x->park = prev ? prev->park : NULL;
+    x->ind = prev ? prev->ind : NULL;
     if (x->park == NULL || x->ind == NULL) {
         ds->failed = true;
         log_err("alert", "out of memory deciding for %s/%s", park->id, ind->id);

@@ -1,5 +1,5 @@
 /*
- * alert.h — the alert state machine of SPEC §7, between the pace engine's
+ * alert.h — the alert state machine of README, Alerts, between the pace engine's
  * statuses and the bus.
  *
  * For each series it remembers the last status and period it has seen. An
@@ -36,7 +36,7 @@
 #include "bus.h"
 #include "json.h"
 
-#define ALERT_HISTORY 16384 /* alerts kept in memory for ?since= (SPEC: at least 10,000) */
+#define ALERT_HISTORY 16384 /* alerts kept in memory for ?since= (at least 10,000; README, Alerts) */
 
 typedef struct alert_engine alert_engine;
 

@@ -1,5 +1,5 @@
 /*
- * api.c — the route table of SPEC §8 and the JSON answers (see api.h).
+ * api.c — the route table of README, HTTP API, and the JSON answers (see api.h).
  *
  * Paths are matched against a fixed table (api_routes, near the end: method,
  * pattern, handler, cacheable), by api_route_match(), a pure function;
@@ -25,6 +25,7 @@
 #include "alert.h"
 #include "csv.h"
 #include "graph.h"
+#include "hash.h"
 #include "ingest.h"
 #include "workbook.h"
 #include "json.h"
@@ -116,12 +117,7 @@ static api_cached api_cache[API_CACHE_SLOTS];
 
 static api_cached *api_cache_slot(const char *path)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = path; *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
-    return &api_cache[h % API_CACHE_SLOTS];
+    return &api_cache[pp_hash_str(path) % API_CACHE_SLOTS];
 }
 
 /* The key of an answer built from the read view v. */
@@ -297,12 +293,20 @@ void api_error(api_response *resp, int status, const char *msg)
 /* A strong ETag from the body bytes (FNV-1a 64). */
 static void set_etag(api_response *resp)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < resp->len; i++) {
-        h ^= (unsigned char)resp->body[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = pp_hash_bytes(PP_FNV_OFFSET, resp->body, resp->len);
     snprintf(resp->etag, sizeof resp->etag, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* The one 304: a 200 answer whose ETag the client sent in If-None-Match
+ * loses its body (the headers stay). true when it did. */
+static bool reply_not_modified(const api_request *req, api_response *resp)
+{
+    if (resp->status != 200 || !api_etag_matches(req->if_none_match, resp->etag))
+        return false;
+    api_response_free(resp);
+    resp->len = 0;
+    resp->status = 304;
+    return true;
 }
 
 /* Answers with a JSON body, an ETag and 304 when the client has it already. */
@@ -314,41 +318,39 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
         return;
     set_etag(resp);
     resp->last_modified = last_mod;
-    if (api_etag_matches(req->if_none_match, resp->etag)) {
-        free(resp->body);
-        resp->body = NULL;
-        resp->len = 0;
-        resp->status = 304;
+    reply_not_modified(req, resp);
+}
+
+/* true when id, taken from a path, is the id the catalogue found (found_id,
+ * NULL when none); else answers 400 (not an id) or 404 (not a configured
+ * <what>) itself. */
+static bool id_known(const char *id, const char *found_id, const char *what, api_response *resp)
+{
+    char msg[64];
+    if (!pp_id_valid(id)) {
+        snprintf(msg, sizeof msg, "invalid %s id", what);
+        api_error(resp, 400, msg);
+        return false;
     }
+    if (found_id == NULL || strcmp(found_id, id) != 0) {
+        snprintf(msg, sizeof msg, "unknown %s", what);
+        api_error(resp, 404, msg);
+        return false;
+    }
+    return true;
 }
 
 /* Looks up a configured park; answers 400/404 itself when it is not one. */
 static const pp_park *want_park(const pp_view *v, const char *id, api_response *resp)
 {
-    if (!pp_id_valid(id)) {
-        api_error(resp, 400, "invalid park id");
-        return NULL;
-    }
-    const pp_park *p = pp_catalog_park(&v->cfg->catalog, id);
-    if (p == NULL || strcmp(p->id, id) != 0) {
-        api_error(resp, 404, "unknown park");
-        return NULL;
-    }
-    return p;
+    const pp_park *p = pp_id_valid(id) ? pp_catalog_park(&v->cfg->catalog, id) : NULL;
+    return id_known(id, p ? p->id : NULL, "park", resp) ? p : NULL;
 }
 
 static const pp_indicator *want_indicator(const pp_view *v, const char *id, api_response *resp)
 {
-    if (!pp_id_valid(id)) {
-        api_error(resp, 400, "invalid indicator id");
-        return NULL;
-    }
-    const pp_indicator *i = pp_catalog_indicator(&v->cfg->catalog, id);
-    if (i == NULL || strcmp(i->id, id) != 0) {
-        api_error(resp, 404, "unknown indicator");
-        return NULL;
-    }
-    return i;
+    const pp_indicator *i = pp_id_valid(id) ? pp_catalog_indicator(&v->cfg->catalog, id) : NULL;
+    return id_known(id, i ? i->id : NULL, "indicator", resp) ? i : NULL;
 }
 
 /* Parses an optional period query parameter; -1 when absent; answers 400 on a bad one. */
@@ -425,12 +427,10 @@ static void route_series(const api_call *c)
     const api_request *req = c->req;
     api_response *resp = c->resp;
     const pp_park *park = want_park(v, c->seg[0], resp);
-    if (park == NULL)
-        return;
-    const pp_indicator *ind = want_indicator(v, c->seg[1], resp);
+    const pp_indicator *ind = park ? want_indicator(v, c->seg[1], resp) : NULL;
+    int from, to;
     if (ind == NULL)
         return;
-    int from, to;
     if (!query_period(req, "from", &from, resp) || !query_period(req, "to", &to, resp))
         return;
     if (from >= 0 && to >= 0 && from > to) {
@@ -775,6 +775,7 @@ static void route_report(const api_call *c)
              "attachment; filename=\"parkpulse-report-%04d-%02d.csv\"", pp_period_year(period),
              pp_period_month(period));
     set_etag(resp);
+    reply_not_modified(req, resp);
 }
 
 /* GET /metrics */
@@ -803,12 +804,7 @@ static void reply_file(const api_request *req, api_response *resp, int rc, pages
     resp->len = f->len;
     resp->last_modified = f->mtime;
     set_etag(resp);
-    if (api_etag_matches(req->if_none_match, resp->etag)) {
-        free(resp->body);
-        resp->body = NULL;
-        resp->len = 0;
-        resp->status = 304;
-    }
+    reply_not_modified(req, resp);
 }
 
 /* Parses an optional bounded integer query parameter. */
@@ -941,17 +937,13 @@ static void route_graph(const api_call *c)
     }
     snprintf(resp->etag, sizeof resp->etag, "%s", img.etag);
     resp->last_modified = updated;
-    if (api_etag_matches(req->if_none_match, img.etag)) {
-        graph_image_free(&img);
-        resp->status = 304;
-        return;
-    }
     resp->status = 200;
     resp->content_type = graph_content_type(g.format);
     resp->body = (char *)img.data;
     resp->len = img.len;
     img.data = NULL;
     graph_image_free(&img);
+    reply_not_modified(req, resp);
 }
 
 /* A page route for an unknown park or indicator: the HTML 404 page instead
@@ -1064,6 +1056,7 @@ static void route_asset(const api_call *c)
 /* GET /api/v1/dashboards */
 static void route_dashboards(const api_call *c)
 {
+    const api_request *req = c->req;
     api_response *resp = c->resp;
     size_t len;
     char *body = pages_list_dashboards(c->view->cfg->dashboard_dir, &len);
@@ -1076,6 +1069,7 @@ static void route_dashboards(const api_call *c)
     resp->body = body;
     resp->len = len;
     set_etag(resp);
+    reply_not_modified(req, resp);
 }
 
 /* GET /api/v1/dashboards/<name> */
@@ -1252,11 +1246,7 @@ static void run_cached(const api_call *c)
     pc.req = &plain;
     c->route->handler(&pc);
     api_cache_put(c->resp, &key);
-    if (c->resp->status == 200 && api_etag_matches(c->req->if_none_match, c->resp->etag)) {
-        api_response_free(c->resp);
-        c->resp->len = 0;
-        c->resp->status = 304;
-    }
+    reply_not_modified(c->req, c->resp);
 }
 
 void api_handle(pp_app *app, const api_request *req, api_response *resp)

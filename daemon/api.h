@@ -1,5 +1,5 @@
 /*
- * api.h — the HTTP routes of SPEC §8 as plain functions: a request in, a
+ * api.h — the HTTP routes of README, HTTP API, as plain functions: a request in, a
  * response out, with no libmicrohttpd type in sight (http.c is the only file
  * that knows the library). Each route validates its ids against the
  * configuration before they reach anything else.

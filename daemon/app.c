@@ -183,7 +183,7 @@ static bool clean_marker_matches(const char *rrd_dir, uint64_t count)
      * a crash from here on must find no marker and rebuild them all. */
     int dfd = open(rrd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (unlink(path) != 0 || dfd < 0 || fsync(dfd) != 0) {
-        log_err("main", "cannot remove %s durably: %s", path, strerror(errno));
+        log_errno("main", "cannot remove %s durably", path);
         ok = false;
     }
     if (dfd >= 0)
@@ -233,8 +233,8 @@ static void raise_nofile(void)
     rlim_t was = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        log_warn("main", "cannot raise the open-files limit from %llu to %llu: %s",
-                 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+        log_warn_errno("main", "cannot raise the open-files limit from %llu to %llu",
+                 (unsigned long long)was, (unsigned long long)rl.rlim_max);
 }
 
 /* ---- app_open: up to the replayed state ---- */
@@ -274,12 +274,12 @@ static int open_state_dir(pp_app *app)
     snprintf(app->rrd_dir, sizeof app->rrd_dir, "%s/rrd", dir);
     snprintf(lock_path, sizeof lock_path, "%s/parkpulsed.lock", dir);
     if (mkdir_p(dir, 0750) != 0 || mkdir_p(journal_dir, 0750) != 0 || mkdir_p(app->rrd_dir, 0755) != 0) {
-        log_err("main", "cannot create the state directory %s: %s", dir, strerror(errno));
+        log_errno("main", "cannot create the state directory %s", dir);
         return APP_EX_CANTCREAT;
     }
     app->run.lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (app->run.lock_fd < 0 || flock(app->run.lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        log_err("main", "%s is in use by another parkpulsed (or unwritable): %s", dir, strerror(errno));
+        log_errno("main", "%s is in use by another parkpulsed (or unwritable)", dir);
         return APP_EX_CANTCREAT;
     }
     return 0;
@@ -339,7 +339,7 @@ int app_open(pp_app *app, const app_options *o)
     app->run.lock_fd = -1;
     int rc = app_locks_init(app);
     if (rc != 0) {
-        log_err("main", "cannot initialise the locks: %s", strerror(-rc));
+        log_err_rc("main", rc, "cannot initialise the locks");
         return APP_EX_SOFTWARE;
     }
     app->run.locks = true;

@@ -1,5 +1,5 @@
 /*
- * bus.c — the alert bus of SPEC §7 over ZeroMQ; the only file that includes
+ * bus.c — the alert bus of README, Alerts, over ZeroMQ; the only file that includes
  * zmq.h (libzmq 4.3).
  *
  * ZeroMQ sockets must not be shared between threads, so one bus thread owns
@@ -658,7 +658,7 @@ static void *bus_thread(void *arg)
         if (items[0].revents & ZMQ_POLLIN) {
             uint64_t v;
             if (read(b->efd, &v, sizeof v) < 0 && errno != EAGAIN && errno != EINTR)
-                log_warn(BUS_SUBSYS, "eventfd read: %s", strerror(errno));
+                log_warn_errno(BUS_SUBSYS, "eventfd read");
         }
         bus_send_list(b, bus_take(b, &stopping, &seq));
         if (items[1].revents & ZMQ_POLLIN)
@@ -929,7 +929,7 @@ static int bus_enqueue(bus *b, const char *topic, const char *json, size_t len, 
         uint64_t one = 1;
         /* EAGAIN means the counter is already non-zero: the thread will wake. */
         if (write(b->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-            log_warn(BUS_SUBSYS, "eventfd write: %s", strerror(errno));
+            log_warn_errno(BUS_SUBSYS, "eventfd write");
     }
     return 0;
 }
@@ -979,10 +979,10 @@ void bus_close(bus *b)
         pthread_mutex_unlock(&b->lock);
         uint64_t one = 1;
         if (write(b->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-            log_err(BUS_SUBSYS, "eventfd write at close: %s", strerror(errno));
+            log_errno(BUS_SUBSYS, "eventfd write at close");
         int rc = pthread_join(b->thread, NULL);
         if (rc != 0)
-            log_err(BUS_SUBSYS, "pthread_join: %s", strerror(rc));
+            log_err_rc(BUS_SUBSYS, rc, "pthread_join");
     }
     bus_free(b);
 }

@@ -1,5 +1,5 @@
 /*
- * bus.h — the alert bus of SPEC §7: a ZeroMQ PUB socket, the only module that
+ * bus.h — the alert bus of README, Alerts: a ZeroMQ PUB socket, the only module that
  * includes zmq.h. It is a transport only: another module decides what to
  * publish and formats the JSON; the bus queues it and sends it.
  *

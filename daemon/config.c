@@ -1,5 +1,5 @@
 /*
- * config.c — reads parkpulse.conf (SPEC §9) with libconfuse into a pp_config.
+ * config.c — reads parkpulse.conf (parkpulse.conf(5)) with libconfuse into a pp_config.
  *
  * The schema is declared once (conf_schema) and libconfuse does the parsing:
  * sections, titles, types, unknown keys, syntax errors. Everything else is
@@ -29,7 +29,7 @@
  *    reader (nested cfg_parse_fp(), as libconfuse itself does for defaults).
  * collector sections carry CFGF_KEYSTRVAL: besides plugin, user, interval and
  * timeout they accept any key = value, which becomes one of the collector's
- * options[] (SPEC §4: collectors define their own keys). libconfuse reports
+ * options[] (README, Adding a collector: collectors define their own keys). libconfuse reports
  * such a key as "no such option" although it accepts it; those messages are
  * held back and only shown if the parse then fails in that section.
  *
@@ -37,6 +37,7 @@
  * mutex, and the callbacks find the load in progress through conf_current.
  */
 #include "config.h"
+#include "vec.h"
 
 #include <confuse.h>
 #include <ctype.h>
@@ -146,15 +147,9 @@ static void append_text(struct loader *L, const char *text)
  * runs out, so that nothing is lost. */
 static void keep_error(struct loader *L, where w, const char *text)
 {
-    if (L->n_msgs == L->cap_msgs) {
-        size_t cap = L->cap_msgs ? L->cap_msgs * 2 : 16;
-        struct errmsg *grown = realloc(L->msgs, cap * sizeof(*grown));
-        if (!grown) {
-            append_text(L, text);
-            return;
-        }
-        L->msgs = grown;
-        L->cap_msgs = cap;
+    if (PP_VEC_RESERVE(L->msgs, L->cap_msgs, L->n_msgs + 1, 16) != 0) {
+        append_text(L, text);
+        return;
     }
     struct errmsg *m = &L->msgs[L->n_msgs];
     m->file = strdup(w.file ? w.file : "");
@@ -272,15 +267,9 @@ static const char *file_name(const struct loader *L, int file)
 static int rec_new(struct loader *L, enum sec_kind kind, const char *title, int parent, int file,
                    int line)
 {
-    if (L->n_recs == L->cap_recs) {
-        size_t cap = L->cap_recs ? L->cap_recs * 2 : 32;
-        struct rec *grown = realloc(L->recs, cap * sizeof(*grown));
-        if (!grown) {
-            out_of_memory(L);
-            return -1;
-        }
-        L->recs = grown;
-        L->cap_recs = cap;
+    if (PP_VEC_RESERVE(L->recs, L->cap_recs, L->n_recs + 1, 32) != 0) {
+        out_of_memory(L);
+        return -1;
     }
     struct rec *r = &L->recs[L->n_recs];
     memset(r, 0, sizeof(*r));
@@ -1214,6 +1203,30 @@ static void check_thresholds(struct loader *L, int r, const char *ctx, double wa
     }
 }
 
+/* The title of a park or indicator section as its id (into dst, PP_ID_MAX + 1
+ * bytes), or an error at record r; ctx gets the messages' prefix. */
+static void section_id(struct loader *L, int r, const char *what, const char *id, char *dst,
+                       char ctx[PP_ID_MAX + 32])
+{
+    snprintf(ctx, PP_ID_MAX + 32, "%s \"%.*s\": ", what, PP_ID_MAX, id);
+    if (!pp_id_valid(id))
+        add_error(L, rec_where(L, r, NULL),
+                  "%s id \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", what, id);
+    else
+        snprintf(dst, PP_ID_MAX + 1, "%s", id);
+}
+
+/* A text key a section must have: a checked copy, or NULL (the error added). */
+static char *required_text(struct loader *L, int r, const char *ctx, const char *key,
+                           const char *val)
+{
+    if (!val)
+        add_error(L, rec_where(L, r, NULL), "%s%s is missing", ctx, key);
+    else if (check_text(L, rec_where(L, r, key), ctx, key, val, CONF_TEXT_MAX))
+        return xstrdup(L, val);
+    return NULL;
+}
+
 static void build_indicator(struct loader *L, cfg_t *sec, pp_indicator *ind)
 {
     static const char *const kinds[] = {"cumulative", "rate", "completion", "rank", NULL};
@@ -1224,23 +1237,12 @@ static void build_indicator(struct loader *L, cfg_t *sec, pp_indicator *ind)
     int r = rec_find(L, K_INDICATOR, id, -1);
     char ctx[PP_ID_MAX + 32];
 
-    snprintf(ctx, sizeof(ctx), "indicator \"%.*s\": ", PP_ID_MAX, id);
-    if (!pp_id_valid(id))
-        add_error(L, rec_where(L, r, NULL),
-                  "indicator id \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", id);
-    else
-        snprintf(ind->id, sizeof(ind->id), "%s", id);
+    section_id(L, r, "indicator", id, ind->id, ctx);
 
     const char *label = cfg_getstr(sec, "label"), *unit = cfg_getstr(sec, "unit");
     const char *kind = cfg_getstr(sec, "kind"), *dir = cfg_getstr(sec, "direction");
-    if (!label)
-        add_error(L, rec_where(L, r, NULL), "%slabel is missing", ctx);
-    else if (check_text(L, rec_where(L, r, "label"), ctx, "label", label, CONF_TEXT_MAX))
-        ind->label = xstrdup(L, label);
-    if (!unit)
-        add_error(L, rec_where(L, r, NULL), "%sunit is missing", ctx);
-    else if (check_text(L, rec_where(L, r, "unit"), ctx, "unit", unit, CONF_TEXT_MAX))
-        ind->unit = xstrdup(L, unit);
+    ind->label = required_text(L, r, ctx, "label", label);
+    ind->unit = required_text(L, r, ctx, "unit", unit);
     if (!kind) {
         add_error(L, rec_where(L, r, NULL),
                   "%skind is missing (cumulative, rate, completion or rank)", ctx);
@@ -1306,19 +1308,11 @@ static void build_park(struct loader *L, cfg_t *sec, const pp_catalog *cat, pp_p
     int r = rec_find(L, K_PARK, id, -1);
     char ctx[PP_ID_MAX + 32];
 
-    snprintf(ctx, sizeof(ctx), "park \"%.*s\": ", PP_ID_MAX, id);
-    if (!pp_id_valid(id))
-        add_error(L, rec_where(L, r, NULL),
-                  "park id \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", id);
-    else
-        snprintf(park->id, sizeof(park->id), "%s", id);
+    section_id(L, r, "park", id, park->id, ctx);
 
     const char *name = cfg_getstr(sec, "name"), *level = cfg_getstr(sec, "level");
     const char *type = cfg_getstr(sec, "type"), *region = cfg_getstr(sec, "region");
-    if (!name)
-        add_error(L, rec_where(L, r, NULL), "%sname is missing", ctx);
-    else if (check_text(L, rec_where(L, r, "name"), ctx, "name", name, CONF_TEXT_MAX))
-        park->name = xstrdup(L, name);
+    park->name = required_text(L, r, ctx, "name", name);
     if (level && one_of(level, levels) < 0)
         add_error(L, rec_where(L, r, "level"),
                   "%slevel \"%s\" is not national, provincial or other", ctx, level);

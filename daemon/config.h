@@ -1,5 +1,5 @@
 /*
- * config.h — parkpulse.conf (SPEC §9), read with libconfuse into plain structs.
+ * config.h — parkpulse.conf (parkpulse.conf(5)), read with libconfuse into plain structs.
  *
  * Only config.c includes confuse.h. conf_load() validates strictly — unknown
  * keys, bad ids, bad kinds, a pace profile that is not 12 non-decreasing

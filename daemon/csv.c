@@ -1,5 +1,5 @@
 /*
- * csv.c — the CSV reader of SPEC §3: turns the bytes of one input (a spool
+ * csv.c — the CSV reader of README, Feeding figures: turns the bytes of one input (a spool
  * file, an exec collector's output, a POST body, a workbook sheet turned into
  * CSV) into validated observations or targets, or into a list of errors with
  * line numbers and reasons.
@@ -48,6 +48,7 @@
 #include "csv.h"
 
 #include "text.h"
+#include "vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -206,16 +207,15 @@ static bool ends(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-size_t csv_edit_distance(const char *a, const char *b)
+/* Levenshtein distance between la and lb elements of w bytes each; row has
+ * room for lb + 1 entries. */
+static size_t levenshtein(const void *a, size_t la, const void *b, size_t lb, size_t w, size_t *row)
 {
-    size_t la = strlen(a), lb = strlen(b);
+    const unsigned char *pa = a, *pb = b;
     if (la == 0)
         return lb;
     if (lb == 0)
         return la;
-    size_t *row = malloc((lb + 1) * sizeof *row);
-    if (row == NULL)
-        return SIZE_MAX;
     for (size_t j = 0; j <= lb; j++)
         row[j] = j;
     for (size_t i = 1; i <= la; i++) {
@@ -223,7 +223,7 @@ size_t csv_edit_distance(const char *a, const char *b)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
+            size_t best = diag + (memcmp(pa + (i - 1) * w, pb + (j - 1) * w, w) != 0);
             if (up + 1 < best)
                 best = up + 1;
             if (row[j - 1] + 1 < best)
@@ -232,7 +232,16 @@ size_t csv_edit_distance(const char *a, const char *b)
             diag = up;
         }
     }
-    size_t d = row[lb];
+    return row[lb];
+}
+
+size_t csv_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t *row = malloc((lb + 1) * sizeof *row);
+    if (row == NULL)
+        return SIZE_MAX;
+    size_t d = levenshtein(a, la, b, lb, 1, row);
     free(row);
     return d;
 }
@@ -243,27 +252,7 @@ size_t csv_edit_distance(const char *a, const char *b)
 static size_t char_distance(const uint32_t *a, size_t la, const uint32_t *b, size_t lb)
 {
     size_t row[SUGGEST_CHARS + 1];
-    if (la == 0)
-        return lb;
-    if (lb == 0)
-        return la;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
+    return levenshtein(a, la, b, lb, sizeof *a, row);
 }
 
 /* The "did you mean" machinery: keeps the closest candidate seen, by
@@ -1701,17 +1690,22 @@ fail:
  * Rows
  * ====================================================================== */
 
+/* true when a record the row's checks passed is still invalid by the one
+ * validation of model.c (which every reader of the journal and the db uses
+ * too): why gets the reason. */
+static bool invalid(const char *reason, char *why, size_t len)
+{
+    if (reason == NULL)
+        return false;
+    set_why(why, len, "数据无效", "%s", reason);
+    return true;
+}
+
 static int push_obs(parser *ps, const pp_obs *o)
 {
     csv_result *r = ps->out;
-    if (r->n_obs == ps->cap_obs) {
-        size_t nc = ps->cap_obs ? ps->cap_obs * 2 : 64;
-        pp_obs *no = realloc(r->obs, nc * sizeof *no);
-        if (no == NULL)
-            return -1;
-        r->obs = no;
-        ps->cap_obs = nc;
-    }
+    if (PP_VEC_RESERVE(r->obs, ps->cap_obs, r->n_obs + 1, 64) != 0)
+        return -1;
     r->obs[r->n_obs++] = *o;
     return 0;
 }
@@ -1719,14 +1713,8 @@ static int push_obs(parser *ps, const pp_obs *o)
 static int push_target(parser *ps, const pp_target *t)
 {
     csv_result *r = ps->out;
-    if (r->n_targets == ps->cap_targets) {
-        size_t nc = ps->cap_targets ? ps->cap_targets * 2 : 16;
-        pp_target *nt = realloc(r->targets, nc * sizeof *nt);
-        if (nt == NULL)
-            return -1;
-        r->targets = nt;
-        ps->cap_targets = nc;
-    }
+    if (PP_VEC_RESERVE(r->targets, ps->cap_targets, r->n_targets + 1, 16) != 0)
+        return -1;
     r->targets[r->n_targets++] = *t;
     return 0;
 }
@@ -1859,7 +1847,7 @@ static int parse_status(const char *s, char *status, char *why, size_t whylen)
     if (fold_copy(v, sizeof v, s) < 0)
         v[0] = '?', v[1] = '\0';
     if (v[0] == '\0') {
-        *status = 'A';
+        *status = PP_OBS_STATUS_DEFAULT;
         return 0;
     }
     if (v[1] == '\0' && strchr("APERaper", v[0]) != NULL) {
@@ -1948,52 +1936,87 @@ static int dup_or_oom(parser *ps, int a, int b, int c, int line, bool insert, ch
     return 0;
 }
 
+/* What the reading of one row of the long layouts knows: its series, its
+ * value, and why it is bad. */
+typedef struct row_ctx {
+    char why[WHY_MAX];
+    const pp_park *pk;
+    const pp_indicator *ind;
+    double v;
+} row_ctx;
+
+/* Starts a row of the long layouts: 1 when it names a configured series
+ * (r->pk, r->ind), 0 for a row skipped on purpose, -1 when it is bad (r->why). */
+static int row_begin(parser *ps, record *rec, const header *h, row_ctx *r)
+{
+    r->v = 0;
+    if (skip_row(ps, rec, h))
+        return 0;
+    if (check_shape(rec, h, r->why, sizeof r->why) < 0 ||
+        (r->pk = find_park(ps->cat, cell(rec, h, COL_PARK), r->why, sizeof r->why)) == NULL ||
+        (r->ind = find_indicator(ps->cat, cell(rec, h, COL_INDICATOR), r->why, sizeof r->why)) == NULL)
+        return -1;
+    return 1;
+}
+
+/* Column col of a row as a value in ind's unit: 1, 0 when empty, -1 (why). */
+static int row_value(record *rec, const header *h, col_role col, const pp_indicator *ind,
+                     double *v, char *why, size_t len)
+{
+    return value_parse(cell(rec, h, col), cell(rec, h, COL_UNIT),
+                       h->at[col] >= 0 ? h->unit[h->at[col]] : NULL, ind->unit, v, why, len);
+}
+
+/* Checks that the row's record (pk, ind, when) is not a duplicate and names
+ * it: 0, or -1 (why, or the parser's fatal error when out of memory). */
+static int row_name(parser *ps, const record *rec, const pp_park *pk, const pp_indicator *ind,
+                    int when, char park[PP_ID_MAX + 1], char indicator[PP_ID_MAX + 1], char *why,
+                    size_t len)
+{
+    if (dup_or_oom(ps, (int)(pk - ps->cat->parks), (int)(ind - ps->cat->indicators), when,
+                   rec->line, true, why, len) < 0)
+        return -1;
+    snprintf(park, PP_ID_MAX + 1, "%s", pk->id);
+    snprintf(indicator, PP_ID_MAX + 1, "%s", ind->id);
+    return 0;
+}
+
 static void row_observation(parser *ps, record *rec, const header *h)
 {
-    const pp_catalog *cat = ps->cat;
-    char why[WHY_MAX];
+    row_ctx r;
     pp_obs o;
-    double v = 0;
     memset(&o, 0, sizeof o);
-
-    if (skip_row(ps, rec, h))
+    int begun = row_begin(ps, rec, h, &r);
+    char *why = r.why;
+    const size_t whylen = sizeof r.why;
+    if (begun == 0)
         return;
-    if (check_shape(rec, h, why, sizeof why) < 0)
+    if (begun < 0)
         goto bad;
-    const pp_park *pk = find_park(cat, cell(rec, h, COL_PARK), why, sizeof why);
-    if (pk == NULL)
+    if (period_parse(cell(rec, h, COL_PERIOD), &o.period, why, whylen) < 0)
         goto bad;
-    const pp_indicator *ind = find_indicator(cat, cell(rec, h, COL_INDICATOR), why, sizeof why);
-    if (ind == NULL)
+    if (parse_status(cell(rec, h, COL_STATUS), &o.status, why, whylen) < 0)
         goto bad;
-    if (period_parse(cell(rec, h, COL_PERIOD), &o.period, why, sizeof why) < 0)
-        goto bad;
-    if (parse_status(cell(rec, h, COL_STATUS), &o.status, why, sizeof why) < 0)
-        goto bad;
-    const char *unit = cell(rec, h, COL_UNIT);
-    int rc = value_parse(cell(rec, h, COL_VALUE), unit,
-                         h->at[COL_VALUE] >= 0 ? h->unit[h->at[COL_VALUE]] : NULL, ind->unit, &v,
-                         why, sizeof why);
+    int rc = row_value(rec, h, COL_VALUE, r.ind, &r.v, why, whylen);
     if (rc < 0)
         goto bad;
-    int yrc = parse_yoy(rec, h, h->at[COL_YOY], &o.yoy, why, sizeof why);
+    int yrc = parse_yoy(rec, h, h->at[COL_YOY], &o.yoy, why, whylen);
     if (yrc < 0)
         goto bad;
     if (rc == 0 && yrc > 0) {
-        set_why(why, sizeof why, "有同比而没有数值", "a yoy without a value");
+        set_why(why, whylen, "有同比而没有数值", "a yoy without a value");
         goto bad;
     }
     if (rc == 0)
         return; /* missing: no observation, never zero */
     o.has_yoy = yrc > 0;
-    if (dup_or_oom(ps, (int)(pk - cat->parks), (int)(ind - cat->indicators), o.period, rec->line,
-                   true, why, sizeof why) < 0)
+    if (row_name(ps, rec, r.pk, r.ind, o.period, o.park, o.indicator, why, whylen) < 0)
         goto bad;
-    snprintf(o.park, sizeof o.park, "%s", pk->id);
-    snprintf(o.indicator, sizeof o.indicator, "%s", ind->id);
-    o.value = v;
+    o.value = r.v;
     text_copy_utf8(o.source, sizeof o.source, cell(rec, h, COL_SOURCE));
     text_copy_utf8(o.note, sizeof o.note, cell(rec, h, COL_NOTE));
+    if (invalid(pp_obs_invalid(&o), why, whylen))
+        goto bad;
     if (push_obs(ps, &o) < 0)
         out_of_memory(ps);
     return;
@@ -2004,41 +2027,31 @@ bad:
 
 static void row_target(parser *ps, record *rec, const header *h)
 {
-    const pp_catalog *cat = ps->cat;
-    char why[WHY_MAX];
+    row_ctx r;
     pp_target t;
-    double v = 0;
     memset(&t, 0, sizeof t);
-
-    if (skip_row(ps, rec, h))
+    int begun = row_begin(ps, rec, h, &r);
+    char *why = r.why;
+    const size_t whylen = sizeof r.why;
+    if (begun < 0)
+        goto bad;
+    if (begun == 0)
         return;
-    if (check_shape(rec, h, why, sizeof why) < 0)
+    if (parse_year(cell(rec, h, COL_YEAR), &t.year, why, whylen) < 0)
         goto bad;
-    const pp_park *pk = find_park(cat, cell(rec, h, COL_PARK), why, sizeof why);
-    if (pk == NULL)
-        goto bad;
-    const pp_indicator *ind = find_indicator(cat, cell(rec, h, COL_INDICATOR), why, sizeof why);
-    if (ind == NULL)
-        goto bad;
-    if (parse_year(cell(rec, h, COL_YEAR), &t.year, why, sizeof why) < 0)
-        goto bad;
-    const char *unit = cell(rec, h, COL_UNIT);
-    int rc = value_parse(cell(rec, h, COL_TARGET), unit,
-                         h->at[COL_TARGET] >= 0 ? h->unit[h->at[COL_TARGET]] : NULL, ind->unit, &v,
-                         why, sizeof why);
+    int rc = row_value(rec, h, COL_TARGET, r.ind, &r.v, why, whylen);
     if (rc < 0)
         goto bad;
     if (rc == 0) {
-        set_why(why, sizeof why, "缺少目标值", "missing target value");
+        set_why(why, whylen, "缺少目标值", "missing target value");
         goto bad;
     }
-    if (dup_or_oom(ps, (int)(pk - cat->parks), (int)(ind - cat->indicators), t.year, rec->line,
-                   true, why, sizeof why) < 0)
+    if (row_name(ps, rec, r.pk, r.ind, t.year, t.park, t.indicator, why, whylen) < 0)
         goto bad;
-    snprintf(t.park, sizeof t.park, "%s", pk->id);
-    snprintf(t.indicator, sizeof t.indicator, "%s", ind->id);
-    t.value = v;
+    t.value = r.v;
     text_copy_utf8(t.source, sizeof t.source, cell(rec, h, COL_SOURCE));
+    if (invalid(pp_target_invalid(&t), why, whylen))
+        goto bad;
     if (push_target(ps, &t) < 0)
         out_of_memory(ps);
     return;
@@ -2111,6 +2124,8 @@ static void row_wide(parser *ps, record *rec, const header *h)
                 o.value = vals[i];
                 o.has_yoy = have_yoy[i];
                 o.yoy = have_yoy[i] ? yoys[i] : 0;
+                if (invalid(pp_obs_invalid(&o), why, sizeof why))
+                    goto bad;
                 if (push_obs(ps, &o) < 0) {
                     out_of_memory(ps);
                     return;

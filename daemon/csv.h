@@ -1,11 +1,11 @@
 /*
- * csv.h — the CSV reader of SPEC §3: bytes in, validated observations and
+ * csv.h — the CSV reader of README, Feeding figures: bytes in, validated observations and
  * targets out. Pure: no file I/O, no global state (iconv is used for GB18030).
  *
  * It accepts RFC 4180 (quoted fields, embedded commas and newlines, CRLF or
  * LF), UTF-8 with or without BOM and otherwise GB18030; English or Chinese
  * headers; the observation, target and wide layouts; every period and value
- * form of SPEC §3; units converted within a family (元/万元/亿元,
+ * form of README, Feeding figures; units converted within a family (元/万元/亿元,
  * 美元/万美元/亿美元) and refused across families. It reads files as Excel
  * leaves them (README "Feeding figures"): title and note lines above the
  * header, units in the header (固定资产投资（亿元）), a two-row header (an
@@ -97,7 +97,7 @@ char *csv_skipped_report_at(const csv_result *r, const char *name, const char *s
 
 /* ---- the pieces, exposed for tests and for other inputs (HTTP query strings) ---- */
 
-/* Parses every period form of SPEC §3 ("2024-11", "2024年1-11月", "2024年一季度", …,
+/* Parses every period form (README, Feeding figures: "2024-11", "2024年1-11月", "2024年一季度", …,
  * full-width too; a date "2021/8/1", "2021-08-01" means its month; "2021.8").
  * Returns 0 and sets *period, or -1 and a reason ("<中文> / <English>") in why. */
 int csv_parse_period(const char *s, int *period, char *why, size_t whylen);

@@ -50,7 +50,9 @@
  */
 #include "db.h"
 
+#include "hash.h"
 #include "log.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <math.h>
@@ -145,23 +147,10 @@ struct db {
 
 /* ---- hashing -------------------------------------------------------------- */
 
-static uint64_t hash_bytes(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211u;
-    }
-    return h;
-}
-
-static uint64_t hash_str(const char *s) { return hash_bytes(1469598103934665603u, s); }
-
+/* 0xff is never in an id: it separates "ab"+"c" from "a"+"bc". */
 static uint64_t hash_key(const char *park, const char *indicator)
 {
-    uint64_t h = hash_bytes(1469598103934665603u, park);
-    h ^= 0xff; /* never in an id: separates "ab"+"c" from "a"+"bc" */
-    h *= 1099511628211u;
-    return hash_bytes(h, indicator);
+    return pp_hash_pair(park, 0xff, indicator);
 }
 
 static uint64_t hash_mix(uint64_t x)
@@ -220,7 +209,7 @@ static const char **str_slot(const char **slots, size_t n_slots, const char *s, 
 /* Returns the db's copy of s, or NULL on ENOMEM. */
 static const char *str_intern(db *d, const char *s)
 {
-    uint64_t h = hash_str(s);
+    uint64_t h = pp_hash_str(s);
     if (d->n_str_slots > 0) {
         const char *have = *str_slot(d->str_slots, d->n_str_slots, s, h);
         if (have != NULL)
@@ -233,7 +222,7 @@ static const char *str_intern(db *d, const char *s)
             return NULL;
         for (size_t i = 0; i < d->n_str_slots; i++)
             if (d->str_slots[i] != NULL)
-                *str_slot(ns, n, d->str_slots[i], hash_str(d->str_slots[i])) = d->str_slots[i];
+                *str_slot(ns, n, d->str_slots[i], pp_hash_str(d->str_slots[i])) = d->str_slots[i];
         free(d->str_slots);
         d->str_slots = ns;
         d->n_str_slots = n;
@@ -266,14 +255,8 @@ static uint32_t *dlv_slot(const db *d, uint32_t *slots, size_t n_slots, const ch
 /* Makes room for one more delivery. Returns 0, or -1 on ENOMEM. */
 static int dlv_reserve(db *d)
 {
-    if (d->n_deliveries == d->cap_deliveries) {
-        size_t cap = d->cap_deliveries ? d->cap_deliveries * 2 : DB_MIN_SLOTS;
-        db_delivery *nd = realloc(d->deliveries, cap * sizeof *nd);
-        if (nd == NULL)
-            return -1;
-        d->deliveries = nd;
-        d->cap_deliveries = cap;
-    }
+    if (PP_VEC_RESERVE(d->deliveries, d->cap_deliveries, d->n_deliveries + 1, DB_MIN_SLOTS) != 0)
+        return -1;
     if ((d->n_deliveries + 1) * 2 > d->n_dlv_slots) {
         size_t n = d->n_dlv_slots ? d->n_dlv_slots * 2 : DB_MIN_SLOTS;
         uint32_t *ns = calloc(n, sizeof *ns);
@@ -555,14 +538,8 @@ static void slot_put(db_series **slots, size_t n_slots, db_series *s, uint64_t h
 /* Makes room for one more series in both indexes. Returns 0 or -1 (ENOMEM). */
 static int series_reserve(db *d)
 {
-    if (d->n_series == d->cap_sorted) {
-        size_t cap = d->cap_sorted ? d->cap_sorted * 2 : 64;
-        db_series **ns = realloc(d->sorted, cap * sizeof *ns);
-        if (ns == NULL)
-            return -1;
-        d->sorted = ns;
-        d->cap_sorted = cap;
-    }
+    if (PP_VEC_RESERVE(d->sorted, d->cap_sorted, d->n_series + 1, 64) != 0)
+        return -1;
     if ((d->n_series + 1) * 2 > d->n_slots) {
         size_t n = d->n_slots ? d->n_slots * 2 : DB_MIN_SLOTS;
         db_series **ns = calloc(n, sizeof *ns);
@@ -617,12 +594,6 @@ static db_series *series_create(db *d, const char *park, const char *indicator, 
     *s = tmp;
     series_link(d, s, h);
     return s;
-}
-
-static bool id_ok(const char *id)
-{
-    size_t n = strnlen(id, PP_ID_MAX + 1);
-    return n > 0 && n <= PP_ID_MAX;
 }
 
 static void changed(db *d, db_series *s)
@@ -696,18 +667,11 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
 
 int db_add_obs(db *d, const pp_obs *o)
 {
-    if (d == NULL || o == NULL || !id_ok(o->park) || !id_ok(o->indicator) ||
-        !isfinite(o->value) || (o->has_yoy && !isfinite(o->yoy)) ||
-        strchr(db_statuses, o->status) == NULL || o->status == '\0' ||
-        strnlen(o->source, sizeof o->source) == sizeof o->source) {
-        log_err("db", "refusing an invalid observation");
-        return -1;
-    }
-    const char *range = pp_period_range_why(o->period);
-    if (range != NULL) {
+    const char *why = d == NULL || o == NULL ? "none given" : pp_obs_invalid(o);
+    if (why != NULL) {
         char per[16];
-        log_err("db", "refusing %s/%s %s: %s", o->park, o->indicator,
-                pp_period_format(o->period, per, sizeof per), range);
+        log_err("db", "refusing the observation %.64s/%.64s %s: %s", o ? o->park : "-",
+                o ? o->indicator : "-", o ? pp_period_format(o->period, per, sizeof per) : "-", why);
         return -1;
     }
     uint64_t h = hash_key(o->park, o->indicator);
@@ -800,14 +764,10 @@ static int tslot_reserve(db *d)
 
 int db_add_target(db *d, const pp_target *t)
 {
-    if (d == NULL || t == NULL || !id_ok(t->park) || !id_ok(t->indicator) ||
-        !isfinite(t->value)) {
-        log_err("db", "refusing an invalid target");
-        return -1;
-    }
-    const char *range = pp_year_range_why(t->year);
-    if (range != NULL) {
-        log_err("db", "refusing %s/%s %d: %s", t->park, t->indicator, t->year, range);
+    const char *why = d == NULL || t == NULL ? "none given" : pp_target_invalid(t);
+    if (why != NULL) {
+        log_err("db", "refusing the target %.64s/%.64s %d: %s", t ? t->park : "-",
+                t ? t->indicator : "-", t ? t->year : 0, why);
         return -1;
     }
     uint64_t h = hash_key(t->park, t->indicator);

@@ -1,6 +1,6 @@
 /*
  * graph.c — rendering graphs for the HTTP endpoint in worker processes, and
- * caching the images (SPEC §8).
+ * caching the images (README, HTTP API).
  *
  * Why processes: librrd 1.7.2's rrd_graph_v is not thread-safe (Pango's
  * shared font cache races and corrupts the heap when two threads render). A
@@ -44,6 +44,7 @@
  */
 #include "graph.h"
 
+#include "hash.h"
 #include "log.h"
 #include "store.h"
 
@@ -391,13 +392,13 @@ graph_pool *graph_pool_start(const char *rrd_dir, int n_workers)
     for (int i = 0; i < n_workers; i++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-            log_err("graph", "socketpair: %s", strerror(errno));
+            log_errno("graph", "socketpair");
             goto fail;
         }
         fflush(NULL); /* no buffered output written twice */
         pid_t pid = fork();
         if (pid < 0) {
-            log_err("graph", "fork: %s", strerror(errno));
+            log_errno("graph", "fork");
             close(sv[0]);
             close(sv[1]);
             goto fail;
@@ -606,27 +607,15 @@ struct graph_cache {
     graph_entry *newest, *oldest;
 };
 
-/* FNV-1a, 64 bits. */
-static uint64_t graph_fnv(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
-#define GRAPH_FNV_START 0xcbf29ce484222325ull
+static uint64_t graph_fnv_str(uint64_t h, const char *s) { return pp_hash_bytes(h, s, strlen(s) + 1); }
 
-static uint64_t graph_fnv_str(uint64_t h, const char *s) { return graph_fnv(h, s, strlen(s) + 1); }
-
-static uint64_t graph_fnv_int(uint64_t h, int64_t v) { return graph_fnv(h, &v, sizeof v); }
+static uint64_t graph_fnv_int(uint64_t h, int64_t v) { return pp_hash_bytes(h, &v, sizeof v); }
 
 /* The hash of everything that makes an image (a checked request). */
 static uint64_t graph_request_hash(const graph_request *r)
 {
-    uint64_t h = GRAPH_FNV_START;
+    uint64_t h = PP_FNV_OFFSET;
     h = graph_fnv_str(h, r->park);
     h = graph_fnv_str(h, r->indicator);
     h = graph_fnv_int(h, r->format);
@@ -664,7 +653,7 @@ static void graph_etag(const graph_request *req, uint64_t req_hash, const unsign
 {
     if (req->format == GRAPH_PNG)
         snprintf(etag, GRAPH_ETAG_MAX, "\"p-%016llx\"",
-                 (unsigned long long)graph_fnv(GRAPH_FNV_START, data, len));
+                 (unsigned long long)pp_hash_bytes(PP_FNV_OFFSET, data, len));
     else
         snprintf(etag, GRAPH_ETAG_MAX, "W/\"s-%016llx\"", (unsigned long long)req_hash);
 }

@@ -1,5 +1,5 @@
 /*
- * graph.h — the graphs of SPEC §8 (GET /graph/<park>/<indicator>.png|.svg):
+ * graph.h — the graphs of README, HTTP API (GET /graph/<park>/<indicator>.png|.svg):
  * a pool of rendering worker processes and a byte-bounded cache of images.
  *
  * librrd 1.7's rrd_graph_v is not thread-safe, so HTTP threads never call it:

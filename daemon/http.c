@@ -1,8 +1,8 @@
 /*
  * http.c — libmicrohttpd wrapper (see http.h).
  *
- * Two measured pitfalls of libmicrohttpd 0.9.75 shape the handler (SPEC
- * appendix): the response is queued on the second call of the access
+ * Two measured pitfalls of libmicrohttpd 0.9.75 shape the handler (docs/ARCHITECTURE.md,
+ * Facts measured on the libraries): the response is queued on the second call of the access
  * handler, never the first (the first makes MHD send Connection: close); and
  * the URL is unescaped by our own callback, which turns an encoded '/', NUL
  * or control byte into 0x01 so that api.c can refuse it instead of seeing a
@@ -60,7 +60,9 @@
 
 #include "alert.h"
 #include "api.h"
+#include "hash.h"
 #include "log.h"
+#include "vec.h"
 
 #define SSE_KEEPALIVE_S 15   /* a comment line this often keeps proxies and browsers content */
 #define SWEEP_MS 250         /* how often slow connections and gone streams are looked for */
@@ -411,10 +413,7 @@ static void peer_became_stream(http_server *srv, http_peer *p)
 
 static auth_slot *auth_slot_of(http_server *srv, const addr_key *a)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < sizeof a->b; i++)
-        h = (h ^ a->b[i]) * 1099511628211ULL;
-    return &srv->auth[h % AUTH_SLOTS];
+    return &srv->auth[pp_hash_bytes(PP_FNV_OFFSET, a->b, sizeof a->b) % AUTH_SLOTS];
 }
 
 /* Seconds this address must wait (it failed too often), or 0. */
@@ -778,17 +777,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             hc->over_budget = true; /* drain, then answer 503 */
             return MHD_YES;
         }
-        if (hc->len + n + 1 > hc->cap) {
-            size_t cap = hc->cap ? hc->cap : 8192;
-            while (cap < hc->len + n + 1)
-                cap *= 2;
-            char *b = realloc(hc->body, cap);
-            if (b == NULL) {
-                hc->too_large = true;
-                return MHD_YES;
-            }
-            hc->body = b;
-            hc->cap = cap;
+        if (PP_VEC_RESERVE(hc->body, hc->cap, hc->len + n + 1, 8192) != 0) {
+            hc->too_large = true;
+            return MHD_YES;
         }
         memcpy(hc->body + hc->len, upload_data, n);
         hc->len += n;
@@ -970,7 +961,7 @@ http_server *http_start(pp_app *app)
         return NULL;
     }
     if (pthread_create(&srv->sweeper, NULL, sweeper, srv) != 0) {
-        log_err("http", "cannot start the connection sweeper: %s", strerror(errno));
+        log_errno("http", "cannot start the connection sweeper");
         MHD_stop_daemon(srv->mhd);
         http_free(srv);
         return NULL;

@@ -1,5 +1,5 @@
 /*
- * http.h — the HTTP endpoint of SPEC §8, the only module that includes
+ * http.h — the HTTP endpoint of README, HTTP API, the only module that includes
  * microhttpd.h. It owns the libmicrohttpd daemon (a bounded thread pool,
  * connection limits total and per client, header and idle timeouts, body
  * caps, a token check before any body, throttling of wrong tokens) and hands

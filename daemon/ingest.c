@@ -1,6 +1,6 @@
 /*
  * ingest.c — validation, journaling and storing of incoming figures (see
- * ingest.h). The order is the durability guarantee of SPEC §5: a batch is
+ * ingest.h). The order is the durability guarantee of README, Storage: a batch is
  * parsed and checked whole, then journaled and fsync'd, then applied to the
  * db, then the touched series' RRD files are rewritten. A caller acknowledges
  * only after INGEST_OK, so an acknowledged figure is always in the journal.
@@ -39,11 +39,13 @@
 #include <time.h>
 
 #include "alert.h"
+#include "hash.h"
 #include "log.h"
 #include "pace.h"
 #include "silence.h"
 #include "store.h"
 #include "workbook.h"
+#include "vec.h"
 
 #define STOP_EVERY_RECORDS 4096  /* figures compared with the db between two looks at stopping */
 #define LOG_LARGE_INPUT (1u << 20) /* inputs from this size on are logged when they start */
@@ -309,8 +311,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     for (size_t i = 0; i < n_obs; i++) {
         if (i % STOP_EVERY_RECORDS == STOP_EVERY_RECORDS - 1 && stopping(app))
             goto stop;
-        if (obs[i].status == 0)
-            obs[i].status = 'A';
+        obs[i].status = pp_obs_status_or_default(obs[i].status);
         if (obs[i].received_at == 0)
             obs[i].received_at = now;
         if (obs_unchanged(app->db, &obs[i])) {
@@ -347,15 +348,20 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
             goto out;
         }
     }
+    /* A record the db cannot take (out of memory) is journaled all the same:
+     * the batch is answered INGEST_ERROR, so that nothing missing from the db
+     * is acknowledged; the sender's retry finds it new and applies it (the
+     * journal then holds it twice, which replay takes as once). */
+    size_t db_failed = 0;
     db_wrlock(app->db);
     for (size_t i = 0; i < n_new; i++) {
         if (db_add_obs(app->db, &obs[i]) < 0)
-            log_err("ingest", "out of memory adding %s/%s", obs[i].park, obs[i].indicator);
+            db_failed++;
         touch(tv, &n_touched, obs[i].park, obs[i].indicator, obs[i].period);
     }
     for (size_t i = 0; i < n_tg_new; i++) {
         if (db_add_target(app->db, &tg[i]) < 0)
-            log_err("ingest", "out of memory adding a target");
+            db_failed++;
         touch(tv, &n_touched, tg[i].park, tg[i].indicator, pp_period_make(tg[i].year, 1));
     }
     db_unlock(app->db);
@@ -380,12 +386,18 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     }
     if (n_touched > 0 && rrd_failed == 0)
         retry_dirty_locked(app);
+    if (db_failed > 0) {
+        log_err("ingest", "out of memory adding %zu record(s) to the db: answered as an error, "
+                "to be sent again", db_failed);
+        res->report = strdup("out of memory: send again\n");
+        res->n_obs = res->n_unchanged = res->n_targets = 0;
+    }
     app_count(&app->n_obs_accepted, res->n_obs);
     app_count(&app->n_obs_unchanged, res->n_unchanged);
     app_count(&app->n_targets_accepted, res->n_targets);
     if (n_touched > 0 && app->alerts)
         evaluate_touched(app, tv, n_touched);
-    st = INGEST_OK;
+    st = db_failed > 0 ? INGEST_ERROR : INGEST_OK;
 out:
     free(tv);
     return st;
@@ -413,59 +425,6 @@ static void log_skipped(const char *source, const csv_result *cr)
     char *rep = csv_skipped_report_at(cr, source, NULL);
     log_info("ingest", "%s: %zu row(s) skipped:\n%s", source, cr->n_skipped, rep ? rep : "");
     free(rep);
-}
-
-ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
-                         ingest_result *res)
-{
-    csv_result cr;
-    ingest_status st;
-
-    memset(res, 0, sizeof *res);
-    memset(&cr, 0, sizeof cr);
-    pthread_mutex_lock(&app->ingest_lock);
-    if (stopping(app)) {
-        res->report = strdup(STOP_REPORT);
-        st = INGEST_ERROR;
-        goto out;
-    }
-    if (len >= LOG_LARGE_INPUT)
-        log_info("ingest", "%s: reading %zu bytes", source, len);
-    char *report = NULL;
-    int prc = parse_input(app, source, data, len, &cr, &report);
-    if (cr.stopped) {
-        free(report);
-        res->report = strdup(STOP_REPORT);
-        log_warn("ingest", "%s: not taken: stopping", source);
-        st = INGEST_ERROR;
-        goto out;
-    }
-    if (prc != 0 || cr.n_errors_total > 0) {
-        res->report = report;
-        app_count(&app->n_files_refused, 1);
-        log_warn("ingest", "refused %s: %zu bad row(s)", source, cr.n_errors_total);
-        st = INGEST_REFUSED;
-        goto out;
-    }
-    log_skipped(source, &cr);
-    for (size_t i = 0; i < cr.n_obs; i++)
-        if (cr.obs[i].source[0] == '\0')
-            copy_source(cr.obs[i].source, source);
-    for (size_t i = 0; i < cr.n_targets; i++)
-        if (cr.targets[i].source[0] == '\0')
-            copy_source(cr.targets[i].source, source);
-    st = commit(app, cr.obs, cr.n_obs, cr.targets, cr.n_targets, NULL, 0, res);
-    if (st == INGEST_OK) {
-        app_count(&app->n_files_ok, 1);
-        log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
-                 source, res->n_obs, res->n_targets, res->n_unchanged, cr.encoding);
-    } else {
-        log_err("ingest", "%s: not stored: %s", source, res->report ? res->report : "error");
-    }
-out:
-    pthread_mutex_unlock(&app->ingest_lock);
-    csv_result_free(&cr);
-    return st;
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -500,15 +459,9 @@ typedef struct ingest_chunk {
 /* FNV-1a of a record's key; never 0. kind is 'O' (period) or 'T' (year). */
 static uint64_t chunk_key(const char *park, const char *ind, char kind, int when)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *p = park; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0xffu) * 1099511628211ULL;
-    for (const char *p = ind; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ (unsigned char)kind) * 1099511628211ULL;
+    uint64_t h = pp_hash_byte(pp_hash_pair(park, 0xff, ind), (unsigned char)kind);
     for (int i = 0; i < 4; i++)
-        h = (h ^ (((unsigned)when >> (8 * i)) & 0xffu)) * 1099511628211ULL;
+        h = pp_hash_byte(h, ((unsigned)when >> (8 * i)) & 0xffu);
     return h ? h : 1;
 }
 
@@ -542,22 +495,6 @@ static bool chunk_overlaps(ingest_chunk *ch, const csv_result *cr)
     return false;
 }
 
-/* Grows *arr (of *cap elements of size sz) to hold need elements. */
-static int chunk_reserve(void **arr, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *p = realloc(*arr, ncap * sz);
-    if (p == NULL)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* Adds input idx's records to the chunk (and its delivery, when d is not
  * NULL), counting into *r what commit() will find new and unchanged (the
  * same: the chunk holds no other record with the same key, and the db changes
@@ -566,14 +503,11 @@ static int chunk_reserve(void **arr, size_t *cap, size_t need, size_t sz)
 static int chunk_add(pp_app *app, ingest_chunk *ch, size_t idx, size_t len, csv_result *cr,
                      const journal_delivery *d, ingest_result *r)
 {
-    if (chunk_reserve((void **)&ch->obs, &ch->cap_obs, ch->n_obs + cr->n_obs,
-                      sizeof *ch->obs) != 0 ||
-        chunk_reserve((void **)&ch->tg, &ch->cap_tg, ch->n_tg + cr->n_targets,
-                      sizeof *ch->tg) != 0)
+    if (PP_VEC_RESERVE(ch->obs, ch->cap_obs, ch->n_obs + cr->n_obs, 256) != 0 ||
+        PP_VEC_RESERVE(ch->tg, ch->cap_tg, ch->n_tg + cr->n_targets, 256) != 0)
         return -1;
     for (size_t i = 0; i < cr->n_obs; i++) {
-        if (cr->obs[i].status == 0)
-            cr->obs[i].status = 'A';
+        cr->obs[i].status = pp_obs_status_or_default(cr->obs[i].status);
         if (obs_unchanged(app->db, &cr->obs[i]))
             r->n_unchanged++;
         else
@@ -785,6 +719,16 @@ out:
     return worst;
 }
 
+/* One input is a batch of one: the same parsing, refusal, commit and log. */
+ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
+                         ingest_result *res)
+{
+    ingest_input in = { .source = source, .data = data, .len = len, .delivery = NULL };
+    ingest_status st;
+    ingest_csv_batch(app, 1, &in, &st, res);
+    return st;
+}
+
 static int replay_one(const journal_record *r, void *ud)
 {
     pp_app *app = ud;
@@ -808,7 +752,7 @@ int ingest_replay(pp_app *app)
     int rc = journal_replay(app->journal, replay_one, app);
     db_unlock(app->db);
     if (rc != 0)
-        log_err("ingest", "journal replay failed: %s", strerror(rc < 0 ? -rc : EIO));
+        log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
     return rc;
 }
 

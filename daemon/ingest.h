@@ -30,7 +30,8 @@ typedef struct ingest_result {
  * (app->stopping); nothing acknowledged, retry (after the next start). A
  * large input is given up between chunks of work when app->stopping is set
  * (see the top of ingest.c). Not a delivery: the same input twice is applied
- * twice, as two requests of a client. */
+ * twice, as two requests of a client. It is ingest_csv_batch() of one input,
+ * so that there is one pipeline. */
 ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size_t len,
                          ingest_result *res);
 

@@ -1,5 +1,5 @@
 /*
- * journal.c — the append-only journal (SPEC §5): every accepted observation and
+ * journal.c — the append-only journal (README, Storage): every accepted observation and
  * target, as one line of text each, fsynced before the caller acknowledges it.
  *
  * The file is <dir>/journal.log. Its first line names the format and version;
@@ -66,7 +66,9 @@
  */
 #include "journal.h"
 
+#include "hash.h"
 #include "log.h"
+#include "vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -153,18 +155,7 @@ static uint32_t journal_crc32(const void *data, size_t len)
 
 /* ---- deliveries ---------------------------------------------------------------- */
 
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
-
-static uint64_t fnv_more(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * FNV_PRIME;
-    return h;
-}
-
-uint64_t journal_hash(const void *data, size_t len) { return fnv_more(FNV_OFFSET, data, len); }
+uint64_t journal_hash(const void *data, size_t len) { return pp_hash_bytes(PP_FNV_OFFSET, data, len); }
 
 /* The key of a delivery in the set: never 0. */
 static uint64_t delivery_key(const char *name, uint64_t size, uint64_t hash)
@@ -174,8 +165,8 @@ static uint64_t delivery_key(const char *name, uint64_t size, uint64_t hash)
         num[i] = (unsigned char)(size >> (8 * i));
         num[8 + i] = (unsigned char)(hash >> (8 * i));
     }
-    uint64_t h = fnv_more(FNV_OFFSET, name, strlen(name) + 1); /* with the NUL */
-    h = fnv_more(h, num, sizeof num);
+    uint64_t h = pp_hash_bytes(PP_FNV_OFFSET, name, strlen(name) + 1); /* with the NUL */
+    h = pp_hash_bytes(h, num, sizeof num);
     return h ? h : 1;
 }
 
@@ -250,20 +241,9 @@ typedef struct journal_out {
 
 static int out_reserve(journal_out *o, size_t more)
 {
-    if (o->cap - o->len >= more)
-        return 0;
-    size_t cap = o->cap ? o->cap : 4096;
-    while (cap - o->len < more) {
-        if (cap > SIZE_MAX / 2)
-            return -ENOMEM;
-        cap *= 2;
-    }
-    char *np = realloc(o->p, cap);
-    if (np == NULL)
+    if (o->len + more < o->len)
         return -ENOMEM;
-    o->p = np;
-    o->cap = cap;
-    return 0;
+    return PP_VEC_RESERVE(o->p, o->cap, o->len + more, 4096);
 }
 
 /* The writers below rely on out_reserve(JOURNAL_LINE_MAX) per record: the
@@ -356,40 +336,6 @@ static void out_end(journal_out *o, size_t line_start)
     out_raw(o, tmp, (size_t)n);
 }
 
-static bool status_valid(char c) { return c == 'A' || c == 'P' || c == 'E' || c == 'R'; }
-
-static bool period_valid(int period) { return pp_period_valid(period); }
-
-static const char *obs_invalid(const pp_obs *ob)
-{
-    if (!pp_id_valid(ob->park) || !pp_id_valid(ob->indicator))
-        return "bad park or indicator id";
-    if (!period_valid(ob->period))
-        return "period out of range";
-    if (!isfinite(ob->value))
-        return "value not finite";
-    if (ob->has_yoy && !isfinite(ob->yoy))
-        return "yoy not finite";
-    if (!status_valid(ob->status))
-        return "status not one of A, P, E, R";
-    if (strnlen(ob->source, sizeof ob->source) == sizeof ob->source ||
-        strnlen(ob->note, sizeof ob->note) == sizeof ob->note)
-        return "source or note not terminated";
-    return NULL;
-}
-
-static const char *target_invalid(const pp_target *t)
-{
-    if (!pp_id_valid(t->park) || !pp_id_valid(t->indicator))
-        return "bad park or indicator id";
-    if (!pp_year_valid(t->year))
-        return "year out of range";
-    if (!isfinite(t->value))
-        return "value not finite";
-    if (strnlen(t->source, sizeof t->source) == sizeof t->source)
-        return "source not terminated";
-    return NULL;
-}
 
 static const char *delivery_invalid(const journal_delivery *d)
 {
@@ -406,9 +352,9 @@ static const char *record_invalid(const journal_record *r)
 {
     switch (r->type) {
     case JREC_OBS:
-        return obs_invalid(&r->obs);
+        return pp_obs_invalid(&r->obs);
     case JREC_TARGET:
-        return target_invalid(&r->target);
+        return pp_target_invalid(&r->target);
     case JREC_EVENT:
         if (strnlen(r->event, sizeof r->event) == sizeof r->event)
             return "event payload too long";
@@ -419,16 +365,23 @@ static const char *record_invalid(const journal_record *r)
     return "unknown record type";
 }
 
+/* The fields every O and T record opens with: kind, received, park, indicator. */
+static void out_head(journal_out *o, const char *kind, int64_t received_at, const char *park,
+                     const char *indicator)
+{
+    out_str(o, kind);
+    out_i64(o, received_at);
+    out_tab(o);
+    out_str(o, park);
+    out_tab(o);
+    out_str(o, indicator);
+    out_tab(o);
+}
+
 static void out_obs(journal_out *o, const pp_obs *ob)
 {
     char per[16];
-    out_str(o, "O\t");
-    out_i64(o, ob->received_at);
-    out_tab(o);
-    out_str(o, ob->park);
-    out_tab(o);
-    out_str(o, ob->indicator);
-    out_tab(o);
+    out_head(o, "O\t", ob->received_at, ob->park, ob->indicator);
     out_str(o, pp_period_format(ob->period, per, sizeof per));
     out_tab(o);
     out_double(o, ob->value);
@@ -447,13 +400,7 @@ static void out_obs(journal_out *o, const pp_obs *ob)
 
 static void out_target(journal_out *o, const pp_target *t)
 {
-    out_str(o, "T\t");
-    out_i64(o, t->received_at);
-    out_tab(o);
-    out_str(o, t->park);
-    out_tab(o);
-    out_str(o, t->indicator);
-    out_tab(o);
+    out_head(o, "T\t", t->received_at, t->park, t->indicator);
     out_i64(o, t->year);
     out_tab(o);
     out_double(o, t->value);
@@ -689,7 +636,7 @@ static int parse_line(const char *line, size_t len, journal_record *rec, const c
         rec->type = JREC_OBS;
         if ((nf != 9 && nf != 10) || !parse_i64(f[1], &o->received_at) || !parse_id(f[2], o->park) ||
             !parse_id(f[3], o->indicator) || f[4].n != 7 || !parse_double(f[5], &o->value) ||
-            f[6].n != 1 || !status_valid(f[6].p[0]) ||
+            f[6].n != 1 || !pp_status_valid(f[6].p[0]) ||
             !parse_text(f[7], o->source, sizeof o->source) ||
             !parse_text(f[8], o->note, sizeof o->note))
             return LINE_BAD_FIELDS;
@@ -811,7 +758,7 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
             if (errno == EINTR)
                 continue;
             rc = -errno;
-            log_err("journal", "cannot read %s: %s", j->path, strerror(errno));
+            log_errno("journal", "cannot read %s", j->path);
             goto out;
         }
         if (r == 0)
@@ -893,12 +840,12 @@ static int sync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
-        log_err("journal", "cannot open directory %s: %s", dir, strerror(errno));
+        log_errno("journal", "cannot open directory %s", dir);
         return rc;
     }
     int rc = sync_fd(fd, false);
     if (rc < 0)
-        log_err("journal", "cannot fsync directory %s: %s", dir, strerror(-rc));
+        log_err_rc("journal", rc, "cannot fsync directory %s", dir);
     close(fd);
     return rc;
 }
@@ -908,13 +855,12 @@ static int cut_to(journal *j, off_t size)
 {
     if (ftruncate(j->fd, size) != 0) {
         int rc = -errno;
-        log_err("journal", "cannot truncate %s to %jd bytes: %s", j->path, (intmax_t)size,
-                strerror(errno));
+        log_errno("journal", "cannot truncate %s to %jd bytes", j->path, (intmax_t)size);
         return rc;
     }
     int rc = sync_fd(j->fd, true);
     if (rc < 0)
-        log_err("journal", "cannot fsync %s: %s", j->path, strerror(-rc));
+        log_err_rc("journal", rc, "cannot fsync %s", j->path);
     return rc;
 }
 
@@ -928,9 +874,9 @@ static int write_header(journal *j, const char *dir)
     if (rc == 0)
         rc = sync_fd(j->fd, false);
     if (rc < 0) {
-        log_err("journal", "cannot write %s: %s", j->path, strerror(-rc));
+        log_err_rc("journal", rc, "cannot write %s", j->path);
         if (ftruncate(j->fd, 0) != 0)
-            log_err("journal", "cannot truncate %s: %s", j->path, strerror(errno));
+            log_errno("journal", "cannot truncate %s", j->path);
         return rc;
     }
     return sync_dir(dir);
@@ -951,7 +897,7 @@ static int check_header(journal *j, off_t size)
             continue;
         if (r < 0) {
             int rc = -errno;
-            log_err("journal", "cannot read %s: %s", j->path, strerror(errno));
+            log_errno("journal", "cannot read %s", j->path);
             return rc;
         }
         if (r == 0)
@@ -991,12 +937,12 @@ static int ensure_dir(const char *dir)
     }
     if (errno != EEXIST) {
         int rc = -errno;
-        log_err("journal", "cannot create directory %s: %s", dir, strerror(errno));
+        log_errno("journal", "cannot create directory %s", dir);
         return rc;
     }
     if (stat(dir, &st) != 0) {
         int rc = -errno;
-        log_err("journal", "cannot stat %s: %s", dir, strerror(errno));
+        log_errno("journal", "cannot stat %s", dir);
         return rc;
     }
     if (!S_ISDIR(st.st_mode)) {
@@ -1042,7 +988,7 @@ static int copy_aside(journal *j, off_t from, off_t to, char *dst, size_t dstlen
     fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
         rc = -errno;
-        log_err("journal", "cannot create %s: %s", dst, strerror(errno));
+        log_errno("journal", "cannot create %s", dst);
         goto out;
     }
     for (off_t at = from; at < to;) {
@@ -1052,19 +998,19 @@ static int copy_aside(journal *j, off_t from, off_t to, char *dst, size_t dstlen
             continue;
         if (r <= 0) {
             rc = r < 0 ? -errno : -EIO;
-            log_err("journal", "cannot read %s: %s", j->path, strerror(-rc));
+            log_err_rc("journal", rc, "cannot read %s", j->path);
             goto out;
         }
         rc = write_all(fd, buf, (size_t)r, at - from);
         if (rc < 0) {
-            log_err("journal", "cannot write %s: %s", dst, strerror(-rc));
+            log_err_rc("journal", rc, "cannot write %s", dst);
             goto out;
         }
         at += r;
     }
     rc = sync_fd(fd, false);
     if (rc < 0) {
-        log_err("journal", "cannot fsync %s: %s", dst, strerror(-rc));
+        log_err_rc("journal", rc, "cannot fsync %s", dst);
         goto out;
     }
     rc = sync_dir(dirname(copy));
@@ -1104,7 +1050,7 @@ int journal_open(const char *dir, journal **out)
     j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (j->fd < 0) {
         rc = -errno;
-        log_err("journal", "cannot open %s: %s", j->path, strerror(errno));
+        log_errno("journal", "cannot open %s", j->path);
         goto fail;
     }
     if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1115,7 +1061,7 @@ int journal_open(const char *dir, journal **out)
     }
     if (fstat(j->fd, &st) != 0) {
         rc = -errno;
-        log_err("journal", "cannot stat %s: %s", j->path, strerror(errno));
+        log_errno("journal", "cannot stat %s", j->path);
         goto fail;
     }
     rc = check_header(j, st.st_size);
@@ -1231,7 +1177,7 @@ int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT) {
         int rc = -errno;
-        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot open %s", path);
         return rc;
     }
     if (fd < 0) {
@@ -1241,7 +1187,7 @@ int journal_check(const char *dir, const char *rrd_dir, char *why, size_t whylen
         int err = errno;
         close(fd);
         if (got < 0) {
-            log_err("journal", "cannot read %s: %s", path, strerror(err));
+            log_err_rc("journal", err, "cannot read %s", path);
             return -err;
         }
         if (got == 0) {
@@ -1287,7 +1233,7 @@ static int move_aside(const char *path, char *dst, size_t len)
         return rc;
     if (rename(path, dst) != 0) {
         rc = -errno;
-        log_err("journal", "cannot rename %s to %s: %s", path, dst, strerror(errno));
+        log_errno("journal", "cannot rename %s to %s", path, dst);
         return rc;
     }
     return 0;
@@ -1363,7 +1309,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
         sv.buf = malloc(sv.cap * sizeof *sv.buf);
         if (sv.buf == NULL || fstat(fd, &st) != 0) {
             rc = sv.buf == NULL ? -ENOMEM : -errno;
-            log_err("journal", "cannot read %s: %s", path, strerror(-rc));
+            log_err_rc("journal", rc, "cannot read %s", path);
             close(fd);
             goto out;
         }
@@ -1375,7 +1321,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
             goto out;
     } else if (errno != ENOENT) {
         rc = -errno;
-        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot open %s", path);
         goto out;
     }
     journal_close(nj);
@@ -1386,7 +1332,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
         goto out;
     if (rename(tmpfile, path) != 0) {
         rc = -errno;
-        log_err("journal", "cannot rename %s to %s: %s", tmpfile, path, strerror(errno));
+        log_errno("journal", "cannot rename %s to %s", tmpfile, path);
         goto out;
     }
     rmdir(tmpdir);
@@ -1400,7 +1346,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
             goto out;
         if (mkdir(rrd_dir, 0755) != 0) {
             rc = -errno;
-            log_err("journal", "cannot create %s: %s", rrd_dir, strerror(errno));
+            log_errno("journal", "cannot create %s", rrd_dir);
             goto out;
         }
         char *copy = strdup(rrd_dir);
@@ -1420,7 +1366,7 @@ int journal_recover(const char *dir, const char *rrd_dir)
     rc = 0;
 out:
     if (rc < 0)
-        log_err("journal", "recovery of %s failed: %s", path, strerror(-rc));
+        log_err_rc("journal", rc, "recovery of %s failed", path);
     journal_close(nj);
     free(sv.buf);
     return rc;
@@ -1464,12 +1410,12 @@ int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count)
     j.fd = open(path, O_RDONLY | O_CLOEXEC);
     if (j.fd < 0) {
         rc = -errno;
-        log_err("journal", "cannot open %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot open %s", path);
         return rc;
     }
     if (fstat(j.fd, &st) != 0) {
         rc = -errno;
-        log_err("journal", "cannot stat %s: %s", path, strerror(errno));
+        log_errno("journal", "cannot stat %s", path);
         goto out;
     }
     rc = check_header(&j, st.st_size);
@@ -1508,7 +1454,7 @@ static int append_staged(journal *j, journal_out *o, size_t n)
     if (rc == 0)
         rc = sync_fd(j->fd, true);
     if (rc < 0) {
-        log_err("journal", "cannot append %zu record(s) to %s: %s", n, j->path, strerror(-rc));
+        log_err_rc("journal", rc, "cannot append %zu record(s) to %s", n, j->path);
         if (cut_to(j, j->size) < 0)
             j->tail_dirty = true;
         return rc;
@@ -1583,9 +1529,9 @@ static const char *check_figure(const void *ctx, size_t i)
 {
     const figures *f = ctx;
     if (i < f->n_obs)
-        return obs_invalid(&f->obs[i]);
+        return pp_obs_invalid(&f->obs[i]);
     if (i < f->n_obs + f->n_tg)
-        return target_invalid(&f->tg[i - f->n_obs]);
+        return pp_target_invalid(&f->tg[i - f->n_obs]);
     return delivery_invalid(&f->dl[i - f->n_obs - f->n_tg]);
 }
 
@@ -1649,7 +1595,7 @@ void journal_close(journal *j)
     if (j == NULL)
         return;
     if (j->fd >= 0 && close(j->fd) != 0)
-        log_warn("journal", "closing %s: %s", j->path, strerror(errno));
+        log_warn_errno("journal", "closing %s", j->path);
     free(j->path);
     free(j->dl);
     free(j);

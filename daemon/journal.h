@@ -1,5 +1,5 @@
 /*
- * journal.h — the append-only journal under state_dir/journal/ (SPEC §5), the
+ * journal.h — the append-only journal under state_dir/journal/ (README, Storage), the
  * source of truth from which the in-memory state and every RRD file are rebuilt.
  *
  * journal_append() writes a batch of records and fsyncs before it returns: a

@@ -4,6 +4,7 @@
  * so callers check once at the end instead of after each call.
  */
 #include "json.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -43,23 +44,10 @@ static bool jbuf_reserve(jbuf *b, size_t extra)
 {
     if (b->failed)
         return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) {
-        if (cap > ((size_t)-1) / 2) {
-            b->failed = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *d = realloc(b->data, cap);
-    if (d == NULL) {
+    if (extra > SIZE_MAX - 1 - b->len || PP_VEC_RESERVE(b->data, b->cap, b->len + extra + 1, 256) != 0) {
         b->failed = true;
         return false;
     }
-    b->data = d;
-    b->cap = cap;
     return true;
 }
 

@@ -11,6 +11,7 @@
  * disk.
  */
 #include "log.h"
+#include "hash.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -94,6 +95,8 @@ void log_flush(void)
     pthread_mutex_unlock(&log_lock);
 }
 
+static void log_line(int level, const char *subsys, const char *msg);
+
 void log_msg(int level, const char *subsys, const char *fmt, ...)
 {
     if (level > log_level)
@@ -103,15 +106,35 @@ void log_msg(int level, const char *subsys, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    log_line(level, subsys, msg);
+}
+
+void log_msg_errno(int level, const char *subsys, int err, const char *fmt, ...)
+{
+    if (level > log_level)
+        return;
+    char msg[2048], why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof msg)
+        n = (int)sizeof msg - 1;
+    /* strerror_r (GNU): the text, in why or a static string */
+    const char *text = strerror_r(err < 0 ? -err : err, why, sizeof why);
+    snprintf(msg + n, sizeof msg - (size_t)n, ": %s", text);
+    log_line(level, subsys, msg);
+}
+
+/* Prints (or counts, when repeated) one line. */
+static void log_line(int level, const char *subsys, const char *msg)
+{
     if (subsys == NULL)
         subsys = log_foreground ? "main" : "parkpulsed";
 
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)level;
-    for (const char *p = subsys; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (const char *p = msg; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = pp_hash_pair(subsys, 0xff, msg) ^ (uint64_t)level;
     if (h == 0)
         h = 1;
 

@@ -3,7 +3,9 @@
  * every module (see model.h). Pure functions, no I/O.
  */
 #include "model.h"
+#include "hash.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,41 @@ const char *pp_year_range_why(int year)
     return NULL;
 }
 
+bool pp_status_valid(char c) { return c != '\0' && strchr("APER", c) != NULL; }
+
+const char *pp_obs_invalid(const pp_obs *o)
+{
+    if (!pp_id_valid(o->park) || !pp_id_valid(o->indicator))
+        return "bad park or indicator id";
+    const char *range = pp_period_range_why(o->period);
+    if (range != NULL)
+        return range;
+    if (!isfinite(o->value))
+        return "value not finite";
+    if (o->has_yoy && !isfinite(o->yoy))
+        return "yoy not finite";
+    if (!pp_status_valid(o->status))
+        return "status not one of A, P, E, R";
+    if (strnlen(o->source, sizeof o->source) == sizeof o->source ||
+        strnlen(o->note, sizeof o->note) == sizeof o->note)
+        return "source or note not terminated";
+    return NULL;
+}
+
+const char *pp_target_invalid(const pp_target *t)
+{
+    if (!pp_id_valid(t->park) || !pp_id_valid(t->indicator))
+        return "bad park or indicator id";
+    const char *range = pp_year_range_why(t->year);
+    if (range != NULL)
+        return range;
+    if (!isfinite(t->value))
+        return "value not finite";
+    if (strnlen(t->source, sizeof t->source) == sizeof t->source)
+        return "source not terminated";
+    return NULL;
+}
+
 int pp_period_parse_canonical(const char *s, int *period)
 {
     if (s == NULL || strlen(s) != 7 || s[4] != '-')
@@ -94,15 +131,7 @@ struct pp_catalog_index {
     cat_table park_id, park_name, ind_id, ind_label;
 };
 
-static uint64_t cat_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+static uint64_t cat_hash(const char *s) { return pp_hash_str(s); }
 
 /* The key of entry i of a table: which string of which array. */
 typedef const char *(*cat_key_fn)(const pp_catalog *cat, size_t i);

@@ -1,5 +1,5 @@
 /*
- * model.h — the plain data types every part of parkpulse speaks (SPEC §2).
+ * model.h — the plain data types every part of parkpulse speaks (README, Feeding figures).
  *
  * A park and an indicator are named by ids of the form [a-z0-9][a-z0-9_-]{0,63};
  * an id that passed pp_id_valid() is safe to use in a file name, a ZeroMQ topic
@@ -82,7 +82,7 @@ typedef struct pp_obs {
     char note[PP_NOTE_MAX + 1];
     int64_t received_at;          /* unix seconds, set when accepted */
     bool has_yoy;                 /* false: no 同比 given (a zeroed pp_obs has none) */
-    double yoy;                   /* 同比增长 %, as published (SPEC §2); never computed */
+    double yoy;                   /* 同比增长 %, as published (README); never computed */
 } pp_obs;
 
 /* An annual target. */
@@ -130,6 +130,25 @@ static inline bool pp_year_valid(int year)
  * cannot be stored"); NULL when it is inside. Static strings. */
 const char *pp_period_range_why(int period);
 const char *pp_year_range_why(int year);
+
+/* ---- validation -------------------------------------------------------- */
+
+/* The one check of an observation and of a target, made by the CSV reader
+ * before it hands a record over, by the db before it stores one and by the
+ * journal before it writes or replays one: ids of pp_id_valid(), the period
+ * or year in range, finite numbers, an OBS_STATUS of A, P, E or R, strings
+ * terminated. NULL when valid, else why not (a static string; the range's
+ * reason is pp_period_range_why()'s, Chinese first). */
+const char *pp_obs_invalid(const pp_obs *o);
+const char *pp_target_invalid(const pp_target *t);
+
+/* true for an SDMX OBS_STATUS parkpulse keeps: 'A', 'P', 'E' or 'R'. */
+bool pp_status_valid(char c);
+
+/* An observation without a status (an empty CSV cell, a collector's 0) is
+ * 'A', normal: the one place that says so. */
+#define PP_OBS_STATUS_DEFAULT 'A'
+static inline char pp_obs_status_or_default(char c) { return c ? c : PP_OBS_STATUS_DEFAULT; }
 
 /* Writes "YYYY-MM" into buf (at least 8 bytes). Returns buf. */
 char *pp_period_format(int period, char *buf, size_t len);

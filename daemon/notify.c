@@ -74,14 +74,13 @@ int notify_send(const char *state)
         return -EINVAL;
     rc = notify_address(name, &addr, &addr_len);
     if (rc < 0) {
-        log_err("notify", "NOTIFY_SOCKET '%s' is not a usable socket address: %s", name,
-                strerror(-rc));
+        log_err_rc("notify", rc, "NOTIFY_SOCKET '%s' is not a usable socket address", name);
         return rc;
     }
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        log_err("notify", "socket: %s", strerror(errno));
+        log_errno("notify", "socket");
         goto out;
     }
     size_t len = strlen(state);
@@ -91,7 +90,7 @@ int notify_send(const char *state)
     while (sent < 0 && errno == EINTR);
     if (sent < 0) {
         rc = -errno;
-        log_err("notify", "cannot send '%s' to %s: %s", state, name, strerror(errno));
+        log_errno("notify", "cannot send '%s' to %s", state, name);
         goto out;
     }
     if ((size_t)sent != len) {

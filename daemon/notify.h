@@ -1,6 +1,6 @@
 /*
  * notify.h — the systemd service notification protocol (sd_notify) without
- * libsystemd (SPEC §11).
+ * libsystemd (parkpulsed(8)).
  *
  * systemd passes a datagram socket in $NOTIFY_SOCKET (a path, or an abstract
  * socket written with a leading '@'); a service reports its state by sending

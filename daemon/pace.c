@@ -1,5 +1,5 @@
 /*
- * pace.c — the pace engine of SPEC §6. Pure arithmetic over plain structs: no
+ * pace.c — the pace engine (docs/ARCHITECTURE.md). Pure arithmetic over plain structs: no
  * I/O, no globals, no library but libm. For the latest figure of one series it
  * computes the completion of the annual target, the pace (序时进度) at that
  * month, the gap, the status (ok / warning / critical / no_target, then stale

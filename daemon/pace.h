@@ -1,5 +1,5 @@
 /*
- * pace.h — the pace engine of SPEC §6: pure arithmetic over plain structs, no
+ * pace.h — the pace engine (docs/ARCHITECTURE.md): pure arithmetic over plain structs, no
  * I/O and no library. Given an indicator, a park's thresholds, the latest
  * figure of a series, its annual target and today's date, it computes the
  * completion, the pace (序时进度), the gap, the status, the projections and

@@ -169,7 +169,7 @@ static int host_submit_obs(const pp_collector_host *host, const char *source,
     jbuf_init(&b);
     jbuf_puts(&b, "park,indicator,period,value,unit,status,source\n");
     for (size_t i = 0; i < n; i++) {
-        char st[2] = { obs[i].status ? obs[i].status : 'A', 0 };
+        char st[2] = { pp_obs_status_or_default(obs[i].status), 0 };
         csv_put_field(&b, obs[i].park);
         jbuf_puts(&b, ",");
         csv_put_field(&b, obs[i].indicator);

@@ -570,10 +570,6 @@ static void prom_series_labels(jbuf *b, const series_status *st)
     jbuf_puts(b, "}");
 }
 
-typedef struct metric_def {
-    const char *name, *help;
-} metric_def;
-
 /* One labelled sample of the series labels: name{park,indicator,unit} v. */
 static void prom_sample(jbuf *b, const char *name, const series_status *st, double v)
 {
@@ -659,6 +655,136 @@ static void process_metrics(jbuf *b)
                        "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 }
 
+/* ---- the metrics, as tables ----------------------------------------------
+ *
+ * A metric is a row: its name, HELP text, TYPE and a getter. The getters of a
+ * series metric read one series' state and say whether the series has that
+ * figure at all; the getters of a daemon metric read the counters. Rows of the
+ * same name in a row are the labelled samples of one metric (one HELP/TYPE).
+ */
+
+typedef bool series_getter(const series_status *st, double *v);
+
+static bool get_value(const series_status *st, double *v) { *v = st->value; return true; }
+static bool get_target(const series_status *st, double *v)
+{
+    *v = st->target;
+    return st->has_target;
+}
+static bool get_completion(const series_status *st, double *v)
+{
+    *v = st->pace.completion_pct / 100.0;
+    return st->pace.has_completion;
+}
+static bool get_pace(const series_status *st, double *v)
+{
+    *v = st->pace.pace_pct / 100.0;
+    return st->pace.has_pace;
+}
+static bool get_gap(const series_status *st, double *v)
+{
+    *v = st->pace.gap;
+    return st->pace.has_gap;
+}
+static bool get_period(const series_status *st, double *v)
+{
+    *v = period_start(st->period);
+    return true;
+}
+static bool get_updated(const series_status *st, double *v)
+{
+    *v = (double)st->updated_at;
+    return true;
+}
+
+static const struct {
+    const char *name, *help, *type;
+    series_getter *get;
+} series_metrics[] = {
+    { "parkpulse_value", "Latest figure of a series, in its unit (label unit).", "gauge", get_value },
+    { "parkpulse_target", "Annual target of the latest figure's year, in the series' unit.", "gauge",
+      get_target },
+    { "parkpulse_completion_ratio", "Completion of the annual target, 0..1 (1 = target met).", "gauge",
+      get_completion },
+    { "parkpulse_pace_ratio", "Pace (序时进度) due by the latest month, 0..1 of the annual target.",
+      "gauge", get_pace },
+    { "parkpulse_gap_pp", "Gap to the pace or target in percentage points: completion minus "
+                          "pace, x100 (places for ranks).", "gauge", get_gap },
+    { "parkpulse_period_timestamp_seconds", "Start of the latest period of the series (its "
+                                            "first day, 00:00 local time), unix seconds.", "gauge",
+      get_period },
+    { "parkpulse_updated_timestamp_seconds", "When the figure in force was received, unix seconds.",
+      "gauge", get_updated },
+};
+
+typedef uint64_t daemon_getter(const pp_view *view, const pp_app *app);
+
+static uint64_t get_files_ok(const pp_view *v, const pp_app *a)
+{
+    return app_counter(&a->n_files_ok);
+}
+static uint64_t get_files_refused(const pp_view *v, const pp_app *a)
+{
+    return app_counter(&a->n_files_refused);
+}
+static uint64_t get_obs_accepted(const pp_view *v, const pp_app *a)
+{
+    return app_counter(&a->n_obs_accepted);
+}
+static uint64_t get_obs_unchanged(const pp_view *v, const pp_app *a)
+{
+    return app_counter(&a->n_obs_unchanged);
+}
+static uint64_t get_targets(const pp_view *v, const pp_app *a)
+{
+    return app_counter(&a->n_targets_accepted);
+}
+static uint64_t get_alert_seq(const pp_view *v, const pp_app *a)
+{
+    return a->alerts ? alert_seq(a->alerts) : 0;
+}
+static uint64_t get_series(const pp_view *v, const pp_app *a) { return db_series_count(v->db); }
+static uint64_t get_records(const pp_view *v, const pp_app *a)
+{
+    return a->journal ? journal_count(a->journal) : 0;
+}
+
+static uint64_t get_bus(const pp_app *a, bool dropped)
+{
+    uint64_t published = 0, lost = 0;
+    if (a->bus)
+        bus_stats(a->bus, &published, &lost);
+    return dropped ? lost : published;
+}
+static uint64_t get_published(const pp_view *v, const pp_app *a) { return get_bus(a, false); }
+static uint64_t get_dropped(const pp_view *v, const pp_app *a) { return get_bus(a, true); }
+
+static const struct {
+    const char *name, *help, *type;
+    const char *labels; /* "" or {k="v"} */
+    daemon_getter *get;
+} daemon_metrics[] = {
+    { "parkpulse_files_total", "Inputs (files, POSTs) ingested, by result.", "counter",
+      "{result=\"ok\"}", get_files_ok },
+    { "parkpulse_files_total", NULL, NULL, "{result=\"refused\"}", get_files_refused },
+    { "parkpulse_observations_total", "Observations received, by outcome.", "counter",
+      "{outcome=\"accepted\"}", get_obs_accepted },
+    { "parkpulse_observations_total", NULL, NULL, "{outcome=\"unchanged\"}", get_obs_unchanged },
+    { "parkpulse_targets_total", "Targets accepted.", "counter", "", get_targets },
+    { "parkpulse_alert_seq", "Sequence number of the last alert (kept across restarts).", "gauge",
+      "", get_alert_seq },
+    { "parkpulse_bus_messages_total", "Alert messages handed to the bus, by outcome.", "counter",
+      "{outcome=\"published\"}", get_published },
+    { "parkpulse_bus_messages_total", NULL, NULL, "{outcome=\"dropped\"}", get_dropped },
+    { "parkpulse_series", "Series with at least one figure or target.", "gauge", "", get_series },
+    { "parkpulse_journal_records", "Records in the journal.", "gauge", "", get_records },
+};
+
+static void prom_head(jbuf *b, const char *name, const char *help, const char *type)
+{
+    jbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
 /* Prometheus conventions (docs/ARCHITECTURE.md has no word on them; the
  * README's HTTP section and parkpulsed(8) list the metrics): counters end in
  * _total, shares are ratios 0..1 named _ratio, times are unix seconds named
@@ -667,17 +793,6 @@ static void process_metrics(jbuf *b)
  * parkpulse_series_info, to be joined on park and indicator. */
 void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
 {
-    static const metric_def defs[] = {
-        { "parkpulse_value", "Latest figure of a series, in its unit (label unit)." },
-        { "parkpulse_target", "Annual target of the latest figure's year, in the series' unit." },
-        { "parkpulse_completion_ratio", "Completion of the annual target, 0..1 (1 = target met)." },
-        { "parkpulse_pace_ratio", "Pace (序时进度) due by the latest month, 0..1 of the annual target." },
-        { "parkpulse_gap_pp", "Gap to the pace or target in percentage points: completion minus "
-                              "pace, x100 (places for ranks)." },
-        { "parkpulse_period_timestamp_seconds", "Start of the latest period of the series (its "
-                                                "first day, 00:00 local time), unix seconds." },
-        { "parkpulse_updated_timestamp_seconds", "When the figure in force was received, unix seconds." },
-    };
     const pp_catalog *cat = &view->cfg->catalog;
     size_t cap = cat->n_parks * cat->n_indicators;
     series_status *all = calloc(cap ? cap : 1, sizeof *all);
@@ -692,14 +807,12 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
                             db_series_get(view->db, cat->parks[i].id, cat->indicators[j].id), -1,
                             &all[n]))
                 n++;
-    jbuf_puts(b, "# HELP parkpulse_build_info The parkpulse version (label version), always 1.\n"
-                 "# TYPE parkpulse_build_info gauge\n"
-                 "parkpulse_build_info{");
+    prom_head(b, "parkpulse_build_info", "The parkpulse version (label version), always 1.", "gauge");
+    jbuf_puts(b, "parkpulse_build_info{");
     prom_label(b, "version", PARKPULSE_VERSION, true);
-    jbuf_puts(b, "} 1\n"
-                 "# HELP parkpulse_series_info Names of a series for legends: park_name, "
-                 "indicator_label, unit; always 1.\n"
-                 "# TYPE parkpulse_series_info gauge\n");
+    jbuf_puts(b, "} 1\n");
+    prom_head(b, "parkpulse_series_info", "Names of a series for legends: park_name, "
+              "indicator_label, unit; always 1.", "gauge");
     for (size_t i = 0; i < n; i++) {
         jbuf_puts(b, "parkpulse_series_info{");
         prom_label(b, "park", all[i].park->id, true);
@@ -709,30 +822,17 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
         prom_label(b, "unit", all[i].ind->unit, false);
         jbuf_puts(b, "} 1\n");
     }
-    for (size_t d = 0; d < sizeof defs / sizeof defs[0]; d++) {
-        jbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", defs[d].name, defs[d].help, defs[d].name);
+    for (size_t d = 0; d < sizeof series_metrics / sizeof series_metrics[0]; d++) {
+        prom_head(b, series_metrics[d].name, series_metrics[d].help, series_metrics[d].type);
         for (size_t i = 0; i < n; i++) {
-            const series_status *st = &all[i];
-            const pace_result *r = &st->pace;
             double v;
-            switch (d) {
-            case 0: v = st->value; break;
-            case 1: if (!st->has_target) continue; v = st->target; break;
-            case 2: if (!r->has_completion) continue; v = r->completion_pct / 100.0; break;
-            case 3: if (!r->has_pace) continue; v = r->pace_pct / 100.0; break;
-            case 4: if (!r->has_gap) continue; v = r->gap; break;
-            case 5: v = period_start(st->period); break;
-            default: v = (double)st->updated_at; break;
-            }
-            if (!isfinite(v))
-                continue;
-            prom_sample(b, defs[d].name, st, v);
+            if (series_metrics[d].get(&all[i], &v) && isfinite(v))
+                prom_sample(b, series_metrics[d].name, &all[i], v);
         }
     }
     static const pp_status statuses[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
                                           PP_STATUS_NO_TARGET, PP_STATUS_STALE };
-    jbuf_puts(b, "# HELP parkpulse_status Pace status of a series (1 for the status in force).\n"
-                 "# TYPE parkpulse_status gauge\n");
+    prom_head(b, "parkpulse_status", "Pace status of a series (1 for the status in force).", "gauge");
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < sizeof statuses / sizeof statuses[0]; k++) {
             jbuf_puts(b, "parkpulse_status{");
@@ -743,43 +843,11 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
         }
     }
     free(all);
-
-    uint64_t published = 0, dropped = 0;
-    if (app->bus)
-        bus_stats(app->bus, &published, &dropped);
-    jbuf_printf(b,
-                "# HELP parkpulse_files_total Inputs (files, POSTs) ingested, by result.\n"
-                "# TYPE parkpulse_files_total counter\n"
-                "parkpulse_files_total{result=\"ok\"} %llu\n"
-                "parkpulse_files_total{result=\"refused\"} %llu\n"
-                "# HELP parkpulse_observations_total Observations received, by outcome.\n"
-                "# TYPE parkpulse_observations_total counter\n"
-                "parkpulse_observations_total{outcome=\"accepted\"} %llu\n"
-                "parkpulse_observations_total{outcome=\"unchanged\"} %llu\n"
-                "# HELP parkpulse_targets_total Targets accepted.\n"
-                "# TYPE parkpulse_targets_total counter\n"
-                "parkpulse_targets_total %llu\n"
-                "# HELP parkpulse_alert_seq Sequence number of the last alert (kept across restarts).\n"
-                "# TYPE parkpulse_alert_seq gauge\n"
-                "parkpulse_alert_seq %llu\n"
-                "# HELP parkpulse_bus_messages_total Alert messages handed to the bus, by outcome.\n"
-                "# TYPE parkpulse_bus_messages_total counter\n"
-                "parkpulse_bus_messages_total{outcome=\"published\"} %llu\n"
-                "parkpulse_bus_messages_total{outcome=\"dropped\"} %llu\n"
-                "# HELP parkpulse_series Series with at least one figure or target.\n"
-                "# TYPE parkpulse_series gauge\n"
-                "parkpulse_series %zu\n"
-                "# HELP parkpulse_journal_records Records in the journal.\n"
-                "# TYPE parkpulse_journal_records gauge\n"
-                "parkpulse_journal_records %llu\n",
-                (unsigned long long)app_counter(&app->n_files_ok),
-                (unsigned long long)app_counter(&app->n_files_refused),
-                (unsigned long long)app_counter(&app->n_obs_accepted),
-                (unsigned long long)app_counter(&app->n_obs_unchanged),
-                (unsigned long long)app_counter(&app->n_targets_accepted),
-                (unsigned long long)(app->alerts ? alert_seq(app->alerts) : 0),
-                (unsigned long long)published, (unsigned long long)dropped,
-                db_series_count(view->db),
-                (unsigned long long)(app->journal ? journal_count(app->journal) : 0));
+    for (size_t d = 0; d < sizeof daemon_metrics / sizeof daemon_metrics[0]; d++) {
+        if (daemon_metrics[d].help != NULL)
+            prom_head(b, daemon_metrics[d].name, daemon_metrics[d].help, daemon_metrics[d].type);
+        jbuf_printf(b, "%s%s %llu\n", daemon_metrics[d].name, daemon_metrics[d].labels,
+                    (unsigned long long)daemon_metrics[d].get(view, app));
+    }
     process_metrics(b);
 }

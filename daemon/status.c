@@ -1,5 +1,5 @@
 /*
- * status.c — from db figures to the <series> object of SPEC §8 (see status.h).
+ * status.c — from db figures to the <series> object of README, HTTP API (see status.h).
  */
 #include "status.h"
 

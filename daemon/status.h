@@ -1,7 +1,7 @@
 /*
  * status.h — a series' state as users see it: the latest figure, its target
  * and the pace engine's verdict, assembled from the db and the configuration,
- * and written as the <series> JSON object of SPEC §8, a park's object and a
+ * and written as the <series> JSON object of README, HTTP API, a park's object and a
  * series' points. Used by the HTTP API, the alert bus and the report; every
  * function reads a read view (app.h) its caller holds.
  */
@@ -38,7 +38,7 @@ bool status_eval(const pp_view *v, const pp_park *park, const pp_indicator *ind,
  * yoy is the 同比 % published with the figure in force, null when none was. */
 void status_figures_json(jbuf *b, const series_status *st);
 
-/* Writes the <series> object of SPEC §8. */
+/* Writes the <series> object of README, HTTP API. */
 void status_series_json(jbuf *b, const series_status *st);
 
 /* Writes a park object: {"id","name","level","type","region","indicators":[…]}. */

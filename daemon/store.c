@@ -1,5 +1,5 @@
 /*
- * store.c — the RRD files of SPEC §5, and the only file that knows librrd.
+ * store.c — the RRD files of README, Storage, and the only file that knows librrd.
  *
  * Each series lives in <rrd_dir>/<park>/<indicator>.rrd: step 86400 s, DS
  * `value` and DS `pace` (GAUGE, heartbeat 40 days), one RRA LAST:0.5:1:N with
@@ -58,6 +58,7 @@
  */
 #include "store.h"
 
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -119,7 +120,7 @@ static int store_probe_errno(const char *path, long bytes)
     int e = posix_fallocate(fd, 0, (off_t)bytes);
     close(fd);
     if (unlink(probe) != 0)
-        log_warn("store", "unlink %s: %s", probe, strerror(errno));
+        log_warn_errno("store", "unlink %s", probe);
     return e == EINVAL || e == EOPNOTSUPP ? 0 : e; /* no fallocate there: no reason found */
 }
 
@@ -307,7 +308,7 @@ static int store_mkdirs(const char *dir)
     }
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
         if (errno != ENOENT) {
-            log_err("store", "mkdir %s: %s", buf, strerror(errno));
+            log_errno("store", "mkdir %s", buf);
             return -1;
         }
         for (char *p = buf + 1; ; p++) { /* a parent is missing too: from the top */
@@ -316,7 +317,7 @@ static int store_mkdirs(const char *dir)
             char c = *p;
             *p = '\0';
             if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                log_err("store", "mkdir %s: %s", buf, strerror(errno));
+                log_errno("store", "mkdir %s", buf);
                 return -1;
             }
             *p = c;
@@ -345,9 +346,7 @@ static struct {
 
 static uint64_t store_dir_hash(const char *dir)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *p = dir; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = pp_hash_str(dir);
     return h ? h : 1;
 }
 
@@ -642,7 +641,7 @@ static int store_rebuild(const char *path, const store_series *s)
         return -1;
     }
     if (unlink(tmp) != 0 && errno != ENOENT) {
-        log_err("store", "unlink %s: %s", tmp, strerror(errno));
+        log_errno("store", "unlink %s", tmp);
         return -1;
     }
     if (store_rrd_create(tmp, (time_t)store_month_start(s->first_period),
@@ -652,13 +651,13 @@ static int store_rebuild(const char *path, const store_series *s)
         goto fail;
     /* no fsync: see the top of this file */
     if (rename(tmp, path) != 0) {
-        log_err("store", "rename %s to %s: %s", tmp, path, strerror(errno));
+        log_errno("store", "rename %s to %s", tmp, path);
         goto fail;
     }
     return 0;
 fail:
     if (unlink(tmp) != 0 && errno != ENOENT)
-        log_err("store", "unlink %s: %s", tmp, strerror(errno));
+        log_errno("store", "unlink %s", tmp);
     return -1;
 }
 
@@ -694,7 +693,7 @@ int store_write(const char *rrd_dir, const store_series *s)
     bool made_dir = false;
     if (stat(path, &st) != 0) {
         if (errno != ENOENT)
-            log_warn("store", "stat %s: %s", path, strerror(errno));
+            log_warn_errno("store", "stat %s", path);
         /* no file yet: its directory may be missing too */
         if (!store_dir_known(dir)) {
             if (store_mkdirs(dir) != 0)
@@ -1028,7 +1027,7 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
     if (stat(rrd_file, &st) != 0) {
         if (errno == ENOENT)
             return -ENOENT;
-        log_err("store", "stat %s: %s", rrd_file, strerror(errno));
+        log_errno("store", "stat %s", rrd_file);
         return -EIO;
     }
 

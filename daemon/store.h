@@ -1,5 +1,5 @@
 /*
- * store.h — the RRD files of SPEC §5, the only module that includes rrd.h.
+ * store.h — the RRD files of README, Storage, the only module that includes rrd.h.
  *
  * One file per series at <rrd_dir>/<park>/<indicator>.rrd: step 86400, DS
  * `value` and DS `pace` (GAUGE, heartbeat 40 days), RRA LAST:0.5:1:N with N =
@@ -71,7 +71,7 @@ int store_path(const char *rrd_dir, const char *park, const char *indicator, cha
  * carries month `period`. */
 long store_month_end(int period);
 
-/* One graph of a series (SPEC §8): the value as a soft area with a line on
+/* One graph of a series (README, HTTP API): the value as a soft area with a line on
  * top, pace (or the target) as a dashed line, the latest value and an
  * optional comment line under the legend. Text is UTF-8 as the caller has it
  * (NULL or "" for none); store_graph makes it safe for rrdtool's argument

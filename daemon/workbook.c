@@ -43,6 +43,7 @@
 #include <zip.h>
 
 #include "text.h"
+#include "vec.h"
 
 #define XML_CHUNK (64u << 10)        /* bytes inflated per read callback */
 #define SHEET_TEXT_MAX CSV_MAX_BYTES /* text of one sheet's cells */
@@ -330,19 +331,7 @@ static void store_free(store *s)
 
 static int grow(void **p, size_t *cap, size_t need, size_t sz)
 {
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need) {
-        if (nc > SIZE_MAX / 2 / sz)
-            return -1;
-        nc *= 2;
-    }
-    void *np = realloc(*p, nc * sz);
-    if (np == NULL)
-        return -1;
-    *p = np;
-    *cap = nc;
+    return pp_vec_reserve(p, cap, need, sz, 64);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * workbook.h — Excel workbooks (SPEC §3 Excel) read as CSV: an `.xlsx`
+ * workbook.h — Excel workbooks (README, Feeding figures: Excel workbooks) read as CSV: an `.xlsx`
  * (Office Open XML: libzip for the container, libxml2's streaming
  * xmlTextReader for the parts) or an `.xls` (BIFF8: libfreexl) becomes one
  * CSV text per sheet, which csv.c then reads with the rules of every CSV.

@@ -1,5 +1,5 @@
 /*
- * check_bus.c — Check suite for daemon/bus.c (SPEC §7 alert bus).
+ * check_bus.c — Check suite for daemon/bus.c (README, Alerts: the bus).
  *
  * Every test binds a bus to tcp://127.0.0.1:* (loopback only) and talks to it
  * with real ZeroMQ SUB sockets created inside the test, after Check's fork
@@ -12,6 +12,8 @@
  * an authorised and an unknown client key.
  */
 #include "bus.h"
+#include "tmpdir.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -36,27 +38,13 @@ static char test_dir[PATH_MAX];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_bus.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    tmpdir_make(test_dir, sizeof test_dir, "check_bus");
     umask(077); /* key files as an operator should write them */
 }
 
-static void teardown(void)
-{
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { tmpdir_remove(test_dir); }
 
 static const char *fixed_now(char *buf, size_t len, void *ud)
 {
@@ -478,7 +466,7 @@ START_TEST(test_stuck_subscriber)
 }
 END_TEST
 
-/* Past its hwm a subscriber that does not read loses messages (SPEC §7: it
+/* Past its hwm a subscriber that does not read loses messages (README, Alerts: it
  * sees a gap in seq); publishing still succeeds. 20,000 bodies of 2 KB are
  * far more than the hwm (100) plus loopback socket buffers hold. */
 START_TEST(test_stuck_subscriber_drops)
@@ -839,11 +827,4 @@ static Suite *bus_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(bus_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(bus_suite)

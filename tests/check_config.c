@@ -1,6 +1,6 @@
 /*
  * check_config.c — Check suite for the configuration reader (daemon/config.c,
- * SPEC §9): the shipped example config/parkpulse.conf with its catalogue, the
+ * parkpulse.conf(5)): the shipped example config/parkpulse.conf with its catalogue, the
  * defaults of an empty file, include() paths relative to the including file
  * (tests/fixtures/conf/nested), collector options, and a table of broken
  * configurations, each of which must be refused with an error that names the
@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tmpdir.h"
+#include "check_main.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -33,19 +35,7 @@ static void make_tmpdir(void)
     }
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmpdir(void)
-{
-    if (tmpdir[0])
-        nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void remove_tmpdir(void) { tmpdir_remove(tmpdir); }
 
 /* Writes text to <dir>/<name>, making <dir>. */
 static void write_file(const char *dir, const char *name, const char *text)
@@ -659,11 +649,4 @@ static Suite *config_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(config_suite)

@@ -1,8 +1,9 @@
 /*
- * check_csv.c — Check suite for daemon/csv.c and daemon/text.c (SPEC §3).
+ * check_csv.c — Check suite for daemon/csv.c and daemon/text.c (README, Feeding figures).
  *
  * The catalogue is built by hand: the three parks of tests/fixtures/parks.conf
- * and the standard indicators of SPEC §9 with their Chinese labels and units.
+ * and the standard indicators of config/indicators.conf with their Chinese
+ * labels and units.
  * Table-driven cases cover every period and value form (good and bad), the
  * RFC 4180 record reader (quotes, embedded commas and newlines, CRLF, BOM,
  * blank lines, line numbers), the three layouts with English and Chinese
@@ -12,6 +13,7 @@
  */
 #include "csv.h"
 #include "text.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <iconv.h>
@@ -22,13 +24,8 @@
 
 /* ---- the catalogue -------------------------------------------------------- */
 
-static pp_park parks[] = {
-    {.id = "xiangtan-etdz", .name = (char *)"湘潭经开区"},
-    {.id = "xiangtan-hitech", .name = (char *)"湘潭高新区"},
-    {.id = "liuyang-etdz", .name = (char *)"浏阳经开区"},
-};
+#include "test_catalog.h"
 
-#define IND(i, l, u, k) {.id = i, .label = (char *)l, .unit = (char *)u, .kind = k, .warn = 5, .crit = 15}
 static pp_indicator indicators[] = {
     IND("industrial_output", "工业总产值", "亿元", PP_KIND_CUMULATIVE),
     IND("above_scale_output", "规模以上工业总产值", "亿元", PP_KIND_CUMULATIVE),
@@ -1194,11 +1191,4 @@ static Suite *csv_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(csv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(csv_suite)

@@ -7,7 +7,9 @@
  * beside a writer, and values kept bit for bit, as mantissas or as doubles.
  */
 #include "db.h"
+#include "capture.h"
 #include "log.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -526,22 +528,12 @@ END_TEST
  * temporary file; returns its result and the log lines in log (len bytes). */
 static int add_logged(db *d, const pp_obs *o, const pp_target *t, char *log, size_t len)
 {
-    char path[] = "/tmp/check_db.log.XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    int saved = dup(2);
-    ck_assert_int_ge(saved, 0);
-    ck_assert_int_ge(dup2(fd, 2), 0);
+    stderr_capture c;
+    capture_begin(&c);
     log_set_level(LOG_LVL_INFO);
     int rc = o != NULL ? db_add_obs(d, o) : db_add_target(d, t);
     quiet();
-    ck_assert_int_ge(dup2(saved, 2), 0);
-    close(saved);
-    ssize_t n = pread(fd, log, len - 1, 0);
-    ck_assert_int_ge(n, 0);
-    log[n] = '\0';
-    close(fd);
-    unlink(path);
+    capture_end(&c, log, len);
     return rc;
 }
 
@@ -1220,11 +1212,4 @@ static Suite *db_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(db_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(db_suite)

@@ -1,5 +1,5 @@
 /*
- * check_graph.c — Check suite for daemon/graph.c and store_graph (SPEC §8
+ * check_graph.c — Check suite for daemon/graph.c and store_graph (README, HTTP API
  * graphs).
  *
  * Every test writes one series (2021-02..2021-08, value and pace) with
@@ -13,6 +13,8 @@
  */
 #include "graph.h"
 #include "store.h"
+#include "tmpdir.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -48,14 +50,6 @@ static char test_dir[PATH_MAX];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void write_series(const char *park, const char *ind)
 {
     static const double value[] = { 10, 25, 41, 60, 75, 98, 120 };
@@ -74,19 +68,11 @@ static void write_series(const char *park, const char *ind)
 
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_graph.XXXXXX", base);
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    tmpdir_make(test_dir, sizeof test_dir, "check_graph");
     write_series("xiangtan", "fai");
 }
 
-static void teardown(void)
-{
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { tmpdir_remove(test_dir); }
 
 static void request(graph_request *r, graph_format f, int width, int height)
 {
@@ -773,11 +759,4 @@ static Suite *graph_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(graph_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(graph_suite)

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "check_main.h"
 
 START_TEST(test_parse_uint_strict)
 {
@@ -149,11 +150,4 @@ static Suite *http_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(http_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(http_suite)

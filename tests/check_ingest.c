@@ -28,6 +28,7 @@
 #include "store.h"
 
 #include "test_app.h"
+#include "check_main.h"
 
 static char test_dir[PATH_MAX];
 static pp_app app;
@@ -547,11 +548,4 @@ static Suite *ingest_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ingest_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(ingest_suite)

@@ -9,6 +9,8 @@
  */
 #include "journal.h"
 #include "log.h"
+#include "tmpdir.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -33,14 +35,6 @@ static char rrddir[2100];
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* One directory per test case (removed even when a test fails, since a failed
  * test in a forked child skips its checked teardown), one below it per test. */
 static char basedir[1024];
@@ -55,7 +49,7 @@ static void suite_setup(void)
     }
 }
 
-static void suite_teardown(void) { nftw(basedir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void suite_teardown(void) { tmpdir_remove(basedir); }
 
 static void setup(void)
 {
@@ -68,7 +62,7 @@ static void setup(void)
     log_set_level(getenv("PP_TEST_VERBOSE") ? LOG_LVL_DEBUG : 0);
 }
 
-static void teardown(void) { nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { tmpdir_remove(tmpdir); }
 
 static uint32_t ref_crc32(const char *p, size_t n)
 {
@@ -1223,11 +1217,4 @@ static Suite *journal_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(journal_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(journal_suite)

@@ -1,6 +1,6 @@
 /*
  * check_notify.c — Check suite for daemon/notify.c (sd_notify without
- * libsystemd, SPEC §11): messages reach a datagram socket bound at a path in
+ * libsystemd, parkpulsed(8)): messages reach a datagram socket bound at a path in
  * a temporary directory and at an abstract address, exactly as sent; an
  * unset NOTIFY_SOCKET does nothing; malformed addresses and a socket nobody
  * listens on are errors; WATCHDOG_USEC/WATCHDOG_PID are read strictly.
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "check_main.h"
 
 static const char *const states[] = {
     "READY=1",
@@ -171,11 +172,4 @@ static Suite *notify_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(notify_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(notify_suite)

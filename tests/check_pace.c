@@ -1,5 +1,5 @@
 /*
- * check_pace.c — Check suite for the pace engine (daemon/pace.c, SPEC §6):
+ * check_pace.c — Check suite for the pace engine (daemon/pace.c, docs/ARCHITECTURE.md):
  * the expected table of /work/shared/fixtures/README.md, threshold
  * boundaries (also under floating error), month 12, pace profiles, every kind
  * and direction, missing and zero targets, rounding, staleness dates with the
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pace.h"
+#include "check_main.h"
 
 #define PARK "湘潭经开区"
 #define NONE NAN /* "this field must be absent" in the tables below */
@@ -213,7 +214,7 @@ typedef struct msg_case {
 } msg_case;
 
 static const msg_case msg_cases[] = {
-    /* the SPEC §6 example, verbatim */
+    /* the example of docs/ARCHITECTURE.md, verbatim */
     {&FAI, 8, 192.2, true, 300,
      "湘潭经开区 固定资产投资 1-8月完成192.2亿元，为全年目标的64.1%，低于序时进度(66.7%)2.6个百分点。"},
     {&FDI, 8, 2690, true, 6000,
@@ -528,11 +529,4 @@ static Suite *pace_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(pace_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(pace_suite)

@@ -20,9 +20,11 @@
 #include "ingest.h"
 
 #include "test_app.h"
+#include "check_main.h"
 
 #define NOW_2021_09_15 1631671200
 #define AUG_2021 (2021 * 12 + 7)
+#define METRICS_GOLDEN "tests/fixtures/metrics.golden"
 
 static char test_dir[PATH_MAX];
 static pp_app app;
@@ -277,6 +279,37 @@ START_TEST(test_report_rank_needs_two)
 }
 END_TEST
 
+/* ---- /metrics ---- */
+
+static void metrics_of(const pp_view *v, jbuf *b, const void *arg)
+{
+    (void)arg;
+    report_metrics(v, &app, b);
+}
+
+/* The exposition up to the process_* metrics (which change from run to run),
+ * byte for byte: metric names, HELP and TYPE lines are read by Prometheus,
+ * promtool and the README. */
+START_TEST(test_metrics_exposition)
+{
+    feed("park,indicator,year,target\npa,fixed_asset_investment,2021,300\n");
+    feed("park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\n"
+         "pb,tax_revenue,2021-07,20\n");
+    char *got = under_view(metrics_of, NULL);
+    char *proc = strstr(got, "# HELP process_");
+    if (proc != NULL)
+        *proc = '\0';
+    FILE *f = fopen(METRICS_GOLDEN, "r");
+    ck_assert_msg(f != NULL, "cannot read " METRICS_GOLDEN);
+    static char want[65536];
+    size_t n = fread(want, 1, sizeof want - 1, f);
+    fclose(f);
+    want[n] = '\0';
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -287,15 +320,9 @@ static Suite *report_suite(void)
     tcase_add_loop_test(tc, test_tables, 0, sizeof table_cases / sizeof table_cases[0]);
     tcase_add_loop_test(tc, test_group_ranking, 0, sizeof group_cases / sizeof group_cases[0]);
     tcase_add_test(tc, test_report_rank_needs_two);
+    tcase_add_test(tc, test_metrics_exposition);
     suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(report_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(report_suite)

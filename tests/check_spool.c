@@ -3,69 +3,26 @@
  *
  * The plugin is loaded the way the daemon loads it: dlopen() of the shared
  * object named by $SPOOL_SO (default $BUILD/collectors/spool.so, or
- * build/collectors/spool.so), then dlsym("parkpulse_collector"). A fake host
- * serves options from a small table, records submit_csv() calls and log
+ * build/collectors/spool.so), then dlsym("parkpulse_collector"). The fake
+ * host of tests/fake_host.h (shared with check_exec) serves options from a small table, records submit_csv() calls and log
  * lines, and answers submissions by their content: "BAD" (one report line per
  * occurrence) is refused, "RETRY" is a temporary error, anything else is OK.
  * By default the host speaks ABI 2 without submit_csv_batch (the plugin then
  * submits file by file); fake_batch() adds a submit_csv_batch that records
  * each batch and answers each input as submit_csv would. For the race tests
- * the host can swap another file in under a name while it is submitted, and
+ * the host can swap another file in under a name while it is submitted
+ * (fake.on_submit), and
  * the binary interposes renameat2()/linkat() (exported, see the Makefile) to
  * swap one in inside the plugin's own move.
  * run() runs in a thread; each test drops files into a fresh mkdtemp()
  * directory and polls for the expected result with a 5 s deadline.
  */
-#include "collector.h"
-
-#include <check.h>
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#define MAX_OPTS  8
-#define MAX_CALLS 1024
-#define MAX_BATCHES 64
-#define MAX_LOGS  1024
+#define FAKE_PLUGIN "spool"
+#define FAKE_VERBOSE_ENV "SPOOL_TEST_VERBOSE"
 #define DEADLINE_MS 5000
 
-/* ---- the fake host ----------------------------------------------------- */
-
-struct call {
-    char *source;
-    char *data;
-    int rc;
-};
-
-struct fake {
-    pp_collector_host host;     /* first: the plugin sees &fake->host */
-    const char *opt_key[MAX_OPTS];
-    const char *opt_val[MAX_OPTS];
-    size_t nopts;
-    pthread_mutex_t mu;
-    struct call calls[MAX_CALLS];
-    size_t ncalls;
-    char *logs[MAX_LOGS];
-    int log_level[MAX_LOGS];
-    size_t nlogs;
-    atomic_bool retry_ok;       /* when set, "RETRY" files are accepted */
-    size_t batch_n[MAX_BATCHES]; /* sizes of the submit_csv_batch calls */
-    size_t nbatches;
-    struct swap *swap;          /* see swap_file() */
-};
+#include "fake_host.h"
+#include "check_main.h"
 
 /*
  * A writer delivering a second file under a name the plugin is working on:
@@ -95,75 +52,6 @@ static void swap_file(struct swap *w, const char *name)
     }
 }
 
-static const char *fake_option(const pp_collector_host *host, const char *key)
-{
-    const struct fake *f = (const struct fake *)host;
-    for (size_t i = 0; i < f->nopts; i++)
-        if (strcmp(f->opt_key[i], key) == 0)
-            return f->opt_val[i];
-    return NULL;
-}
-
-static int fake_submit(const pp_collector_host *host, const char *source, const char *data,
-                       size_t len, char **report)
-{
-    struct fake *f = (struct fake *)host;
-    int rc = PP_SUBMIT_OK, bad = 0;
-    char *text = NULL;
-
-    swap_file(f->swap, source); /* while the plugin waits for the answer */
-
-    for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), "BAD", 3)); p += 3)
-        bad++;
-    if (bad > 0) {
-        size_t cap = (size_t)bad * (strlen(source) + 32) + 1, used = 0;
-        text = malloc(cap);
-        ck_assert_ptr_nonnull(text);
-        for (int i = 0; i < bad; i++)
-            used += (size_t)snprintf(text + used, cap - used, "%s:%d: bad row\n", source, i + 2);
-        rc = PP_SUBMIT_REFUSED;
-    } else if (memmem(data, len, "RETRY", 5) && !atomic_load(&f->retry_ok)) {
-        text = strdup("disk full\n");
-        ck_assert_ptr_nonnull(text);
-        rc = PP_SUBMIT_ERROR;
-    }
-    if (report)
-        *report = text;
-    else
-        free(text);
-
-    pthread_mutex_lock(&f->mu);
-    ck_assert_uint_lt(f->ncalls, MAX_CALLS);
-    struct call *c = &f->calls[f->ncalls];
-    c->source = strdup(source);
-    c->data = strndup(data, len);
-    c->rc = rc;
-    ck_assert(c->source && c->data);
-    f->ncalls++;
-    pthread_mutex_unlock(&f->mu);
-    return rc;
-}
-
-/* ABI 2: each input answered by fake_submit; the batch's size recorded. */
-static int fake_submit_batch(const pp_collector_host *host, size_t n, const pp_collector_input *in,
-                             int *results, char **reports)
-{
-    struct fake *f = (struct fake *)host;
-    int worst = PP_SUBMIT_OK;
-    ck_assert_uint_gt(n, 0);
-    pthread_mutex_lock(&f->mu);
-    ck_assert_uint_lt(f->nbatches, MAX_BATCHES);
-    f->batch_n[f->nbatches++] = n;
-    pthread_mutex_unlock(&f->mu);
-    for (size_t i = 0; i < n; i++) {
-        results[i] = fake_submit(host, in[i].source, in[i].data, in[i].len,
-                                 reports ? &reports[i] : NULL);
-        if (results[i] == PP_SUBMIT_ERROR || (results[i] == PP_SUBMIT_REFUSED && worst == 0))
-            worst = results[i];
-    }
-    return worst;
-}
-
 /* An ABI 1 host has no submit_csv_batch: the plugin must not even look. */
 static int fake_submit_batch_abi1(const pp_collector_host *host, size_t n,
                                   const pp_collector_input *in, int *results, char **reports)
@@ -172,49 +60,10 @@ static int fake_submit_batch_abi1(const pp_collector_host *host, size_t n,
     return PP_SUBMIT_ERROR;
 }
 
-static int fake_submit_obs(const pp_collector_host *host, const char *source,
-                           const pp_collector_obs *obs, size_t n, char **report)
+/* The host's part of a swap: while the plugin waits for the answer. */
+static void swap_on_submit(struct fake *f, const char *source)
 {
-    ck_abort_msg("spool must not call submit_obs");
-    return PP_SUBMIT_ERROR;
-}
-
-__attribute__((format(printf, 3, 4)))
-static void fake_log(const pp_collector_host *host, int level, const char *fmt, ...)
-{
-    struct fake *f = (struct fake *)host;
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (getenv("SPOOL_TEST_VERBOSE"))
-        fprintf(stderr, "[%d] %s: %s\n", level, host->name, line);
-    pthread_mutex_lock(&f->mu);
-    if (f->nlogs < MAX_LOGS) {
-        f->log_level[f->nlogs] = level;
-        f->logs[f->nlogs++] = strdup(line);
-    }
-    pthread_mutex_unlock(&f->mu);
-}
-
-static void fake_init(struct fake *f, const char *name)
-{
-    memset(f, 0, sizeof *f);
-    f->host.abi_version = PP_COLLECTOR_ABI_VERSION;
-    f->host.name = name;
-    f->host.option = fake_option;
-    f->host.submit_csv = fake_submit;
-    f->host.submit_obs = fake_submit_obs;
-    f->host.log = fake_log;
-    pthread_mutex_init(&f->mu, NULL);
-    atomic_init(&f->retry_ok, false);
-}
-
-/* Gives the host submit_csv_batch (ABI 2). */
-static void fake_batch(struct fake *f)
-{
-    f->host.submit_csv_batch = fake_submit_batch;
+    swap_file(f->on_submit_arg, source);
 }
 
 /* The sizes of the batches so far, e.g. "4 1", into buf. */
@@ -229,122 +78,25 @@ static const char *batches(struct fake *f, char *buf, size_t len)
     return buf;
 }
 
-static void fake_set(struct fake *f, const char *key, const char *val)
-{
-    ck_assert_uint_lt(f->nopts, MAX_OPTS);
-    f->opt_key[f->nopts] = key;
-    f->opt_val[f->nopts++] = val;
-}
-
-static void fake_free(struct fake *f)
-{
-    for (size_t i = 0; i < f->ncalls; i++) {
-        free(f->calls[i].source);
-        free(f->calls[i].data);
-    }
-    for (size_t i = 0; i < f->nlogs; i++)
-        free(f->logs[i]);
-    pthread_mutex_destroy(&f->mu);
-}
-
 /* Number of submit calls for source (all sources when NULL). */
-static size_t calls_for(struct fake *f, const char *source)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->ncalls; i++)
-        n += !source || strcmp(f->calls[i].source, source) == 0;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
+static size_t calls_for(struct fake *f, const char *source) { return fake_calls(f, source, NULL); }
 
 /* Number of submit calls whose data was exactly data. */
-static size_t calls_with_data(struct fake *f, const char *data)
+static size_t calls_with_data(struct fake *f, const char *data) { return fake_calls(f, NULL, data); }
+
+static void setup(void) { fake_plugin_open(); }
+
+/* A host named name for the spool g_tmp, looked through every rescan seconds. */
+static void spool_host(struct fake *f, const char *name, const char *rescan)
 {
-    size_t n = 0;
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->ncalls; i++)
-        n += strcmp(f->calls[i].data, data) == 0;
-    pthread_mutex_unlock(&f->mu);
-    return n;
+    fake_init(f, name);
+    fake_set(f, "path", g_tmp);
+    fake_set(f, "rescan", rescan);
 }
 
-/* Number of log lines containing text at level (any level when level < 0). */
-static size_t logs_with(struct fake *f, int level, const char *text)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->nlogs; i++)
-        n += strstr(f->logs[i], text) && (level < 0 || f->log_level[i] == level);
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
+static void teardown(void) { fake_plugin_close(); }
 
-/* ---- fixture: the plugin and a temporary directory ----------------------- */
-
-static void *g_dl;
-static const pp_collector_def *g_def;
-static char g_tmp[PATH_MAX];
-
-static void setup(void)
-{
-    const char *so = getenv("SPOOL_SO");
-    char def[PATH_MAX];
-    if (!so || !*so) {
-        const char *build = getenv("BUILD");
-        snprintf(def, sizeof def, "%s/collectors/spool.so", build && *build ? build : "build");
-        so = def;
-    }
-    g_dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    ck_assert_msg(g_dl != NULL, "dlopen %s: %s", so, dlerror());
-    g_def = dlsym(g_dl, PP_COLLECTOR_SYMBOL);
-    ck_assert_msg(g_def != NULL, "dlsym: %s", dlerror());
-    ck_assert_int_eq(g_def->abi_version, PP_COLLECTOR_ABI_VERSION);
-    ck_assert_str_eq(g_def->name, "spool");
-
-    const char *t = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/check_spool.XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(g_tmp));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void teardown(void)
-{
-    if (g_tmp[0])
-        nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    if (g_dl)
-        dlclose(g_dl);
-}
-
-/* A path under the test directory; rotating buffers so a few can be live. */
-static const char *tp(const char *fmt, ...)
-{
-    static char bufs[8][PATH_MAX];
-    static unsigned next;
-    char *b = bufs[next++ % 8];
-    char rel[PATH_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    int n = snprintf(b, PATH_MAX, "%s/%s", g_tmp, rel);
-    ck_assert(n > 0 && n < PATH_MAX);
-    return b;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    ck_assert_int_eq(close(fd), 0);
-}
+static void write_file(const char *path, const char *text) { fake_write(path, text, 0644); }
 
 /* Writes a file whose mtime is an hour old: it arrived while the daemon was down. */
 static void write_old_file(const char *path, const char *text)
@@ -357,26 +109,6 @@ static void write_old_file(const char *path, const char *text)
     ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
-static bool exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-/* The whole file as a string (caller frees), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "re");
-    if (!fp)
-        return NULL;
-    char *buf = calloc(1, 65536);
-    ck_assert_ptr_nonnull(buf);
-    size_t n = fread(buf, 1, 65535, fp);
-    buf[n] = 0;
-    fclose(fp);
-    return buf;
-}
-
 static void assert_content(const char *path, const char *want)
 {
     char *got = slurp(path);
@@ -385,76 +117,12 @@ static void assert_content(const char *path, const char *want)
     free(got);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* Polls cond every 20 ms for up to 5 s; fails the test with msg otherwise. */
-#define WAIT_FOR(cond, msg)                                                      \
-    do {                                                                         \
-        int64_t deadline_ = now_ms() + DEADLINE_MS;                              \
-        while (!(cond) && now_ms() < deadline_)                                  \
-            sleep_ms(20);                                                        \
-        ck_assert_msg((cond), "timed out waiting for %s", msg);                  \
-    } while (0)
-
 /* Log lines are written after the file is moved: wait for exactly one. */
 #define WAIT_LOG(f, level, text)                                                 \
     do {                                                                         \
         WAIT_FOR(logs_with((f), (level), (text)) >= 1, text);                    \
         ck_assert_uint_eq(logs_with((f), (level), (text)), 1);                   \
     } while (0)
-
-/* ---- running an instance in a thread ------------------------------------ */
-
-struct runner {
-    pthread_t thread;
-    void *state;
-    int rc;
-    atomic_bool finished;
-};
-
-static void *run_thread(void *arg)
-{
-    struct runner *r = arg;
-    r->rc = g_def->run(r->state);
-    atomic_store(&r->finished, true);
-    return NULL;
-}
-
-static void start(struct runner *r, struct fake *f)
-{
-    memset(r, 0, sizeof *r);
-    atomic_init(&r->finished, false);
-    ck_assert_int_eq(g_def->init(&f->host, &r->state), 0);
-    ck_assert_ptr_nonnull(r->state);
-    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_thread, r), 0);
-}
-
-/* Shuts the instance down; returns how long run() took to return, in ms. */
-static int64_t stop(struct runner *r)
-{
-    int64_t t0 = now_ms();
-    g_def->shutdown(r->state);
-    while (!atomic_load(&r->finished) && now_ms() - t0 < DEADLINE_MS)
-        sleep_ms(5);
-    int64_t took = now_ms() - t0;
-    ck_assert_msg(atomic_load(&r->finished), "run() did not return after shutdown()");
-    ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
-    ck_assert_int_eq(r->rc, 0);
-    g_def->destroy(r->state);
-    return took;
-}
 
 /* ---- init: option checking ------------------------------------------------ */
 
@@ -572,9 +240,7 @@ START_TEST(test_ingest_flow)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "spool1");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "spool1", "1");
     ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
 
     /* arrived while the daemon was down; taken in name order */
@@ -669,9 +335,7 @@ START_TEST(test_file_types)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     write_old_file(tp("book.xlsx"), "PK\x03\x04 a workbook\n");
     write_old_file(tp("OLD.XLS"), "an old workbook\n");
     write_old_file(tp("figures.ods"), "not read\n");
@@ -715,9 +379,7 @@ START_TEST(test_retry_on_error)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
 
     write_file(tp("retry.csv"), "RETRY me\n");
@@ -835,9 +497,7 @@ START_TEST(test_shutdown)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "3600");
+    spool_host(&f, "t", "3600");
 
     /* idle in poll(): returns promptly */
     start(&r, &f);
@@ -894,11 +554,6 @@ START_TEST(test_two_instances)
 }
 END_TEST
 
-static int rm_tree(const char *path)
-{
-    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 START_TEST(test_directory_recreated)
 {
     struct fake f;
@@ -913,7 +568,7 @@ START_TEST(test_directory_recreated)
     WAIT_FOR(exists(tp("sp/done/one.csv")), "sp/done/one.csv");
 
     /* an operator removes the spool and makes it again */
-    ck_assert_int_eq(rm_tree(tp("sp")), 0);
+    ck_assert_int_eq(tmpdir_remove(tp("sp")), 0);
     ck_assert_int_eq(mkdir(tp("sp"), 0750), 0);
     write_file(tp("sp/two.csv"), "2\n");
     WAIT_FOR(exists(tp("sp/done/two.csv")), "sp/done/two.csv after a rescan");
@@ -1128,7 +783,7 @@ START_TEST(test_replaced_while_ingested)
     if (_i >= 2)
         g_rename_swap = &w;
     else
-        f.swap = &w;
+        f.on_submit = swap_on_submit, f.on_submit_arg = &w;
     g_no_noreplace = _i == 3;
     start(&r, &f);
 
@@ -1197,9 +852,7 @@ START_TEST(test_long_name_done)
     write_old_file(tp("done/%s", name), "older\n");
     write_old_file(tp("%s", name), "newer\n");
 
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
     WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
     snprintf(line, sizeof line, "ingested %s (ok), kept as done/%s", name, short_name);
@@ -1233,9 +886,7 @@ START_TEST(test_long_name_failed)
     repeat(short_name, sizeof short_name, "", "园", 79, "~1.csv");
     write_old_file(tp("%s", name), "header\nBAD row\n");
 
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
     WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
     WAIT_FOR(exists(tp("failed/%s.errors", short_name)), "its report");
@@ -1265,9 +916,7 @@ START_TEST(test_recent_file_rechecked)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "3600");
+    spool_host(&f, "t", "3600");
     write_file(tp("fresh.csv"), "fresh\n"); /* before start: no inotify event */
     start(&r, &f);
     int64_t deadline = now_ms() + 10000;
@@ -1291,9 +940,7 @@ START_TEST(test_report_on_full_disk)
     struct runner r;
     write_old_file(tp("bad.csv"), "header\nBAD row\n");
     atomic_store(&g_report_enospc, true);
-    fake_init(&f, "t");
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
+    spool_host(&f, "t", "1");
     start(&r, &f);
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "left in the spool") >= 1, "the refusal to be logged");
     ck_assert(exists(tp("bad.csv")));
@@ -1344,11 +991,4 @@ static Suite *spool_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(spool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(spool_suite)

@@ -19,6 +19,7 @@
 #include "ingest.h"
 
 #include "test_app.h"
+#include "check_main.h"
 
 #define NOW_2021_09_15 1631671200
 
@@ -172,11 +173,4 @@ static Suite *status_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(status_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(status_suite)

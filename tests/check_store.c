@@ -1,5 +1,5 @@
 /*
- * check_store.c — Check suite for daemon/store.c (SPEC §5 RRD).
+ * check_store.c — Check suite for daemon/store.c (README, Storage: the RRD files).
  *
  * Every test writes into its own mkdtemp() directory and reads the result back
  * with the real `rrdtool` command, as a user would: `rrdtool fetch FILE LAST -s
@@ -33,34 +33,20 @@
 #include "ingest.h"
 #include "log.h"
 #include "test_app.h"
+#include "capture.h"
+#include "check_main.h"
 
 static char test_dir[PATH_MAX];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(test_dir, sizeof test_dir, "%s/check_store.XXXXXX", base);
-    ck_assert(n > 0 && (size_t)n < sizeof test_dir);
-    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+    tmpdir_make(test_dir, sizeof test_dir, "check_store");
     ck_assert_ptr_null(strchr(test_dir, '\'')); /* quoted with '…' in commands */
 }
 
-static void teardown(void)
-{
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { tmpdir_remove(test_dir); }
 
 static time_t utc(int y, int m, int d, int hour)
 {
@@ -166,7 +152,8 @@ static long fetch_rows(const char *file, long start, long end, fetch_row *rows, 
     return st == 0 ? (long)n : -1;
 }
 
-/* The row of day y-m-d, fetched as SPEC §5 says: -s and -e at noon UTC. */
+/* The row of day y-m-d, fetched with -s and -e at noon UTC (docs/ARCHITECTURE.md,
+ * Facts measured on the libraries). */
 static fetch_row fetch_day(const char *file, int y, int m, int d)
 {
     fetch_row rows[4];
@@ -533,7 +520,7 @@ START_TEST(test_ten_years)
     ck_assert_uint_eq(days, 3653); /* 2015..2024: three leap years */
     free(rows);
 
-    /* and the noon fetch of SPEC §5 on the first and the last month */
+    /* and the noon fetch (docs/ARCHITECTURE.md) on the first and the last month */
     check_month(file, first, value[0], pace[0]);
     check_month(file, first + N - 1, value[N - 1], pace[N - 1]);
 }
@@ -752,20 +739,10 @@ static void limit_file_size(rlim_t bytes)
 /* Runs store_write with the log (stderr) captured into log. */
 static int write_logged(const char *rrd_dir, const store_series *s, char *log, size_t len)
 {
-    char path[PATH_MAX];
-    join(path, sizeof path, test_dir, "/stderr.txt");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
-    int saved = dup(2);
-    ck_assert_int_ge(dup2(fd, 2), 0);
+    stderr_capture c;
+    capture_begin(&c);
     int rc = store_write(rrd_dir, s);
-    ck_assert_int_ge(dup2(saved, 2), 0);
-    close(saved);
-    ssize_t n = pread(fd, log, len - 1, 0);
-    ck_assert_int_ge(n, 0);
-    log[n] = '\0';
-    close(fd);
-    ck_assert_int_eq(unlink(path), 0);
+    capture_end(&c, log, len);
     return rc;
 }
 
@@ -931,11 +908,4 @@ static Suite *store_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(store_suite)

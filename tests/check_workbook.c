@@ -1,5 +1,5 @@
 /*
- * check_workbook.c — Check suite for daemon/workbook.c (SPEC §3 Excel).
+ * check_workbook.c — Check suite for daemon/workbook.c (README, Feeding figures).
  *
  * Workbooks written by real office software are the main fixtures
  * (tests/fixtures/workbooks/, made by LibreOffice Calc and python3-openpyxl:
@@ -15,6 +15,7 @@
  */
 #include "csv.h"
 #include "workbook.h"
+#include "check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -26,13 +27,8 @@
 
 /* ---- the catalogue (the parks of tests/fixtures/parks.conf) -------------- */
 
-static pp_park parks[] = {
-    {.id = "xiangtan-etdz", .name = (char *)"湘潭经开区"},
-    {.id = "xiangtan-hitech", .name = (char *)"湘潭高新区"},
-    {.id = "liuyang-etdz", .name = (char *)"浏阳经开区"},
-};
+#include "test_catalog.h"
 
-#define IND(i, l, u, k) {.id = i, .label = (char *)l, .unit = (char *)u, .kind = k, .warn = 5, .crit = 15}
 static pp_indicator indicators[] = {
     IND("industrial_output", "工业总产值", "亿元", PP_KIND_CUMULATIVE),
     IND("above_scale_output", "规模以上工业总产值", "亿元", PP_KIND_CUMULATIVE),
@@ -842,11 +838,4 @@ static Suite *workbook_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(workbook_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? 1 : 0;
-}
+CHECK_MAIN(workbook_suite)

@@ -25,15 +25,7 @@
 #include "config.h"
 #include "db.h"
 #include "journal.h"
-
-static inline int test_app_rm_entry(const char *path, const struct stat *st, int flag,
-                                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+#include "tmpdir.h"
 
 /* Writes a configuration with the two parks into a new temporary directory
  * dir (PATH_MAX bytes), named after the suite, and opens app on it with
@@ -45,12 +37,7 @@ static inline void test_app_open_with(pp_app *app, char *dir, const char *suite,
                                       bool alerts)
 {
     char cwd[PATH_MAX], conf[PATH_MAX + 16];
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(dir, PATH_MAX, "%s/%s.XXXXXX", base, suite);
-    ck_assert(n > 0 && n < PATH_MAX);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, PATH_MAX, suite);
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
 
     snprintf(conf, sizeof conf, "%s/parkpulse.conf", dir);
@@ -102,7 +89,7 @@ static inline void test_app_reload(pp_app *app, const char *dir, bool catalogue,
 static inline void test_app_close(pp_app *app, const char *dir)
 {
     app_stop(app, false);
-    nftw(dir, test_app_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 #endif

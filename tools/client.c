@@ -10,6 +10,7 @@
  * without bound.
  */
 #include "client.h"
+#include "vec.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -230,16 +231,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
         s->too_big = true;
         return 0; /* curl stops with CURLE_WRITE_ERROR */
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 16384;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(s->buf, cap);
-        if (grown == NULL)
-            return 0;
-        s->buf = grown;
-        s->cap = cap;
-    }
+    if (PP_VEC_RESERVE(s->buf, s->cap, s->len + n + 1, 16384) != 0)
+        return 0;
     memcpy(s->buf + s->len, data, n);
     s->len += n;
     s->buf[s->len] = '\0';

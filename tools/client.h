@@ -1,6 +1,6 @@
 /*
  * client.h — what the commands of `parkpulse`, the command-line client
- * (SPEC §10), share: the global options, the daemon's URL and configuration,
+ * (parkpulse(1)), share: the global options, the daemon's URL and configuration,
  * one HTTP request with libcurl, JSON answers read with jansson, the
  * sysexits-style exit codes and the display width of UTF-8 text.
  *

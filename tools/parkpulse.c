@@ -1,5 +1,5 @@
 /*
- * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (SPEC §10):
+ * parkpulse.c — `parkpulse`, the command-line client of parkpulsed (parkpulse(1)):
  * the global options, the command table, and the commands status, push,
  * check-config, rebuild, report and token (backup: tools/backup.c).
  *
@@ -31,6 +31,7 @@
 #include "client.h"
 #include "preflight.h"
 #include "workbook.h"
+#include "vec.h"
 
 #define PUSH_MAX_FILE (256L << 20) /* bytes of CSV read for one push */
 #define TOKEN_MAX 4096
@@ -130,14 +131,8 @@ static void table_free(table *t)
 /* Appends a row of copies of cells; returns 0 or -1 (out of memory). */
 static int table_add(table *t, char *const cells[N_COLS])
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 32;
-        row *grown = realloc(t->rows, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        t->rows = grown;
-        t->cap = cap;
-    }
+    if (PP_VEC_RESERVE(t->rows, t->cap, t->n + 1, 32) != 0)
+        return -1;
     row *r = &t->rows[t->n];
     for (int c = 0; c < N_COLS; c++) {
         r->cell[c] = strdup(cells[c] ? cells[c] : "-");

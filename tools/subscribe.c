@@ -1,7 +1,7 @@
 /*
  * subscribe.c — `parkpulse subscribe`: the alert bus for people and scripts.
  *
- * The order follows SPEC §7's late-joiner recipe: subscribe first, then read
+ * The order follows the late-joiner recipe of README, Alerts: subscribe first, then read
  * the snapshot over HTTP (GET /api/v1/alerts: the active alerts and the
  * current seq), then drop bus messages the snapshot already covered. Every
  * alert and heartbeat carries the last seq: a jump means alerts were lost (a

@@ -1,4 +1,4 @@
-"""Issue: the browser pages (SPEC §8) — a real headless Chromium against the
+"""Issue: the browser pages (README, HTTP API) — a real headless Chromium against the
 real daemon.
 
 Feeds the 2021 fixtures to a daemon, then loads the pages in headless

@@ -1,4 +1,4 @@
-"""The command-line client `parkpulse` (SPEC §10) against a real daemon:
+"""The command-line client `parkpulse` (parkpulse(1)) against a real daemon:
 status as a table (CJK columns aligned, colours only on a terminal and never
 with NO_COLOR), push with the bearer token (accepted, wrong token, refused
 rows with file:line, exit 65), check-config (OK / file:line errors, exit 78),

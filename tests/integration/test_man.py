@@ -1,4 +1,4 @@
-"""The manual pages of man/ (SPEC §11: parkpulsed.8, parkpulse.1,
+"""The manual pages of man/ (parkpulsed(8) SEE ALSO: parkpulsed.8, parkpulse.1,
 parkpulse.conf.5): they format without a warning from groff (`man
 --warnings`) or mandoc (`mandoc -T lint -W warning`, when installed), and
 they describe what the code has: every option of the configuration schema

@@ -1,4 +1,4 @@
-"""Start-up readiness (SPEC §8 /healthz, §11; docs/ARCHITECTURE.md "Locks and
+"""Start-up readiness (README, HTTP API: /healthz; parkpulsed(8); docs/ARCHITECTURE.md "Locks and
 threads"): /healthz answers 200 — and systemd hears READY=1 — only once the
 journal is replayed, the statuses are evaluated and every collector watches
 its input; before that every route answers 503 {"error":"starting"}.

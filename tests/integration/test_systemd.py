@@ -1,7 +1,7 @@
-"""The systemd unit config/parkpulsed.service (SPEC §11): `systemd-analyze
+"""The systemd unit config/parkpulsed.service (parkpulsed(8)): `systemd-analyze
 verify` accepts it and `systemd-analyze security --offline=yes` rates its
 sandbox "OK" (an overall exposure of 2.0 or less); it is Type=notify with the
-state directory, LANG and watchdog the SPEC names.
+state directory, LANG and watchdog parkpulsed(8) names.
 
 verify needs ExecStart's program to exist, so it runs on a copy of the unit
 whose ExecStart points at the built daemon, and with the man pages of man/

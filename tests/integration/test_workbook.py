@@ -1,4 +1,4 @@
-"""Excel workbooks end to end (SPEC §3 Excel, issue 15): .xlsx and .xls written
+"""Excel workbooks end to end (README, Feeding figures; issue 15): .xlsx and .xls written
 by LibreOffice Calc (tests/fixtures/workbooks/, see tests/fixtures/README)
 through the spool, `parkpulse push` and POST /api/v1/observations; a file type
 the spool does not read goes to failed/ with a report; hostile workbooks — a
