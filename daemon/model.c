@@ -248,6 +248,9 @@ const char *pp_status_name(pp_status s)
     case PP_STATUS_CRITICAL: return "critical";
     case PP_STATUS_NO_TARGET: return "no_target";
     case PP_STATUS_STALE: return "stale";
+    case PP_STATUS_NO_DATA: return "no_data";
+    case PP_STATUS_OVERDUE: return "overdue";
+    case PP_STATUS_RECEIVED: return "received";
     }
     return "unknown";
 }

@@ -1,10 +1,14 @@
 /*
  * report.c — rankings, the 通报 table, history and metrics (see report.h).
  *
- * The ranking orders parks by gap, best first; parks without a gap (no
- * target) follow, ordered by completion, then by value (ascending for ranks
- * and lower-is-better rates). The 通报 table uses the same order within each
- * indicator, so its 排名 column is the ranking's.
+ * The ranking orders parks by gap, best first, and numbers them; ties on the
+ * gap shown (2 decimals) share a rank (1, 2, 2, 4). Listed after them and
+ * unranked ("rank": null, no medal): figures with status E (estimated), parks
+ * without a gap (no target), ordered by completion, then by value (ascending
+ * for ranks and lower-is-better rates), and last the parks with a target that
+ * sent no figure for the month (no_data, overdue once the month is due: the
+ * 通报's 未报送). The 通报 table uses the same order within each indicator, so
+ * its 排名 column is the ranking's.
  *
  * report_metrics() writes the Prometheus text exposition of GET /metrics:
  * per series (labels park, indicator, unit) the value, target, completion
@@ -56,12 +60,24 @@ static bool lower_is_better(const pp_indicator *ind)
     return ind->kind == PP_KIND_RANK || (ind->kind == PP_KIND_RATE && ind->direction == PP_DIR_LOWER);
 }
 
+/* A series that takes a rank: a figure, not estimated, with a gap. */
+static bool rankable(const series_status *st)
+{
+    return st->has_figure && st->obs_status != 'E' && st->pace.has_gap;
+}
+
 /* qsort_r's comparison; ctx is the indicator ranked on. */
 static int cmp_rank(const void *pa, const void *pb, void *ctx)
 {
     const pp_indicator *ind = ctx;
     const series_status *a = pa, *b = pb;
     const pace_result *x = &a->pace, *y = &b->pace;
+    if (rankable(a) != rankable(b))
+        return rankable(a) ? -1 : 1;
+    if (a->has_figure != b->has_figure)
+        return a->has_figure ? -1 : 1;
+    if (!a->has_figure)
+        return strcmp(a->park->id, b->park->id);
     if (x->has_gap != y->has_gap)
         return x->has_gap ? -1 : 1;
     if (x->has_gap && pace_round2(x->gap) != pace_round2(y->gap))
@@ -85,11 +101,25 @@ static series_status *ranked(const pp_view *view, const pp_indicator *ind, int p
         return NULL;
     for (size_t i = 0; i < cat->n_parks; i++) {
         const db_series *s = db_series_get(view->db, cat->parks[i].id, ind->id);
-        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n]))
+        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n]) ||
+            status_eval_missing(view, &cat->parks[i], ind, period, &v[*n]))
             (*n)++;
     }
     qsort_r(v, *n, sizeof *v, cmp_rank, (void *)ind);
     return v;
+}
+
+/* The rank of v[i] in a ranked() array: 1, 2, 2, 4 on the gap shown; 0 for
+ * an entry that takes none. */
+static size_t rank_of(const series_status *v, size_t i)
+{
+    if (!rankable(&v[i]))
+        return 0;
+    size_t k = i;
+    while (k > 0 && rankable(&v[k - 1]) &&
+           pace_round2(v[k - 1].pace.gap) == pace_round2(v[i].pace.gap))
+        k--;
+    return k + 1;
 }
 
 /* Writes a <series> object with "rank" and "name" in front. */
@@ -100,7 +130,10 @@ static void ranked_entry_json(jbuf *b, const series_status *st, size_t rank)
     status_series_json(&tmp, st);
     jbuf_puts(b, "{");
     json_key(b, "rank", true);
-    json_int(b, (int64_t)rank);
+    if (rank > 0)
+        json_int(b, (int64_t)rank);
+    else
+        json_null(b);
     json_key(b, "name", false);
     json_str(b, st->park->name);
     if (tmp.data && tmp.len > 2) {
@@ -136,7 +169,7 @@ void report_ranking_json(const pp_view *view, const pp_indicator *ind, int perio
     for (size_t i = 0; i < n; i++) {
         if (i)
             jbuf_puts(b, ",");
-        ranked_entry_json(b, &v[i], i + 1);
+        ranked_entry_json(b, &v[i], rank_of(v, i));
     }
     jbuf_puts(b, "]}");
     free(v);
@@ -150,6 +183,9 @@ static const char *status_zh(pp_status s)
     case PP_STATUS_CRITICAL: return "严重滞后";
     case PP_STATUS_NO_TARGET: return "未设目标";
     case PP_STATUS_STALE: return "逾期未报";
+    case PP_STATUS_NO_DATA: return "未报送";
+    case PP_STATUS_OVERDUE: return "逾期未报";
+    case PP_STATUS_RECEIVED: return "已补报";
     }
     return "";
 }
@@ -168,7 +204,7 @@ static void table_rows(const pp_view *view, int period, jbuf *b, row_fn fn)
             return;
         }
         for (size_t i = 0; i < n; i++) {
-            fn(b, &v[i], i + 1, first);
+            fn(b, &v[i], rank_of(v, i), first);
             first = false;
         }
         free(v);
@@ -218,7 +254,7 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
     csv_put_field(b, st->ind->label);
     jbuf_puts(b, ",");
     csv_put_field(b, pp_period_format(st->period, pbuf, sizeof pbuf));
-    csv_num(b, true, st->value, false);
+    csv_num(b, st->has_figure, st->value, false);
     jbuf_puts(b, ",");
     csv_put_field(b, st->ind->unit);
     csv_num(b, st->has_target, st->target, false);
@@ -226,8 +262,14 @@ static void row_csv(jbuf *b, const series_status *st, size_t rank, bool first)
     csv_num(b, r->has_pace, r->pace_pct, true);
     csv_num(b, r->has_gap, r->gap, true);
     csv_num(b, st->has_yoy, st->yoy, false);
-    jbuf_printf(b, ",%zu,", rank);
-    csv_put_field(b, status_zh(r->status));
+    if (rank > 0)
+        jbuf_printf(b, ",%zu,", rank);
+    else
+        jbuf_puts(b, ",,");
+    char zh[64];
+    snprintf(zh, sizeof zh, "%s%s", status_zh(r->status),
+             r->overdue && r->status != PP_STATUS_NO_DATA ? "、逾期" : "");
+    csv_put_field(b, zh);
     jbuf_puts(b, ",");
     csv_put_field(b, pp_status_name(r->status));
     jbuf_puts(b, ",");
@@ -259,8 +301,10 @@ void report_table_csv_wide(const pp_view *v, int period, jbuf *b)
     for (size_t i = 0; i < cat->n_parks; i++) {
         for (size_t j = 0; j < cat->n_indicators; j++) {
             db_vintage vin;
+            series_status miss;
             if (db_series_latest(db_series_get(v->db, cat->parks[i].id, cat->indicators[j].id),
-                                 period, &vin))
+                                 period, &vin) ||
+                status_eval_missing(v, &cat->parks[i], &cat->indicators[j], period, &miss))
                 park_on[i] = ind_on[j] = true;
         }
     }
@@ -297,8 +341,12 @@ void report_table_csv_wide(const pp_view *v, int period, jbuf *b)
             if (!ind_on[j])
                 continue;
             if (!status_eval(v, pk, ind, db_series_get(v->db, pk->id, ind->id), period, &st)) {
-                for (size_t k = 0; k < nsub; k++)
+                bool missing = status_eval_missing(v, pk, ind, period, &st);
+                for (size_t k = 0; k + 1 < nsub; k++)
                     jbuf_puts(b, ",");
+                jbuf_puts(b, ",");
+                if (missing) /* a target and no figure: 未报送 */
+                    csv_put_field(b, status_zh(PP_STATUS_NO_DATA));
                 continue;
             }
             const pace_result *r = &st.pace;
@@ -532,8 +580,8 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
             case 2: if (!r->has_completion) continue; v = r->completion_pct / 100.0; break;
             case 3: if (!r->has_pace) continue; v = r->pace_pct / 100.0; break;
             case 4: if (!r->has_gap) continue; v = r->gap; break;
-            case 5: v = period_start(st->period); break;
-            default: v = (double)st->updated_at; break;
+            case 5: if (!st->has_figure) continue; v = period_start(st->period); break;
+            default: if (!st->has_figure) continue; v = (double)st->updated_at; break;
             }
             if (!isfinite(v))
                 continue;
@@ -541,7 +589,7 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
         }
     }
     static const pp_status statuses[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
-                                          PP_STATUS_NO_TARGET, PP_STATUS_STALE };
+                                          PP_STATUS_NO_TARGET, PP_STATUS_NO_DATA };
     jbuf_puts(b, "# HELP parkpulse_status Pace status of a series (1 for the status in force).\n"
                  "# TYPE parkpulse_status gauge\n");
     for (size_t i = 0; i < n; i++) {
@@ -552,6 +600,22 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
             prom_label(b, "status", pp_status_name(statuses[k]), false);
             jbuf_printf(b, "} %d\n", all[i].pace.status == statuses[k]);
         }
+    }
+    jbuf_puts(b, "# HELP parkpulse_overdue 1 when the figure of the month due has not arrived in time.\n"
+                 "# TYPE parkpulse_overdue gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        jbuf_puts(b, "parkpulse_overdue{");
+        prom_label(b, "park", all[i].park->id, true);
+        prom_label(b, "indicator", all[i].ind->id, false);
+        jbuf_printf(b, "} %d\n", all[i].pace.overdue);
+    }
+    jbuf_puts(b, "# HELP parkpulse_streak Consecutive periods, ending at the latest, in warning or worse.\n"
+                 "# TYPE parkpulse_streak gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        jbuf_puts(b, "parkpulse_streak{");
+        prom_label(b, "park", all[i].park->id, true);
+        prom_label(b, "indicator", all[i].ind->id, false);
+        jbuf_printf(b, "} %d\n", all[i].pace.streak);
     }
     free(all);
 
