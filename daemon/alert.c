@@ -39,7 +39,9 @@
  * a failed write of the id file) are written to it again at the next
  * evaluation. What a damaged journal line loses for good is the alert's body:
  * it is missing from ?since= and the snapshot, and the series' state is taken
- * up from its last intact line (an id raised already stays quiet).
+ * up from its last intact line: while that state is older than the series'
+ * last alert (in either copy), an id raised already stays quiet rather than
+ * being raised again as a new occurrence.
  *
  * Decisions that could not be journaled (a full disk) are not published and
  * keep no seq: their series are remembered (up to ALERT_PENDING_MAX, beyond
@@ -99,6 +101,8 @@ typedef struct series_state {
     uint32_t index;                /* 1, 2, …: names the series in e->raised */
     pp_status status;
     bool last_current;             /* last is the alert of the current (status, period) */
+    uint64_t max_seq;              /* the highest seq of an id raised for it (both copies) */
+    uint64_t state_seq;            /* the last seq raised when its state was last decided */
     int od_period;                 /* the month it is overdue for (an overdue alert), or -1 */
     alert_msg *od_last;            /* that overdue alert (a reference), or NULL */
     bool hidden;                   /* park or indicator not in the configuration in force */
@@ -141,6 +145,7 @@ struct alert_engine {
     bool ids_dirty;                /* a failed append may have left bytes past ids_size */
     bool ids_failing;              /* the last write failed (logged once) */
     uint64_t ids_hw;               /* the highest seq the id file held at start */
+    uint64_t journal_seq;          /* the highest seq applied from the journal or decided */
     char **backlog;                /* ring of ALERT_IDS_BACKLOG lines not yet written */
     size_t backlog_head, backlog_len;
     size_t backlog_dropped;        /* older lines than the ring holds: in the journal only */
@@ -597,6 +602,8 @@ static bool ids_apply(alert_engine *e, const char *line, size_t len)
         return true;
     }
     id_add(e, s, period, status, occ);
+    if (seq > s->max_seq)
+        s->max_seq = seq;
     if (seq > e->seq)
         e->seq = seq;
     if (seq > e->ids_hw)
@@ -860,6 +867,11 @@ static void apply(alert_engine *e, uint64_t seq, const char *park, const char *i
         s->period = period;
         s->last_current = is_alert;
     }
+    if (is_alert && seq > e->journal_seq)
+        e->journal_seq = seq;
+    if (is_alert && seq > s->max_seq)
+        s->max_seq = seq;
+    s->state_seq = e->journal_seq;
     if (is_alert) {
         id_add(e, s, period, st, occ);
         if (m)
@@ -1028,6 +1040,11 @@ static bool add_decision(alert_engine *e, decisions *ds, const series_state *pre
     x->period = period;
     x->status = status;
     x->occ = 1;
+    if (publish && prev != NULL && prev->state_seq < prev->max_seq &&
+        id_seen(e, prev, period, status, 1))
+        /* the state is older than the series' last alert: a damaged journal
+         * line lost a decision; an id raised already stays quiet */
+        publish = false;
     if (publish) {
         /* entering the same (period, status) again is a new alert: /2, /3, … */
         x->occ = next_occurrence(e, prev, period, status);

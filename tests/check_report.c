@@ -62,44 +62,99 @@ static void ranking_of(const pp_view *v, jbuf *b, const void *ind_id)
     report_ranking_json(v, pp_catalog_indicator(&v->cfg->catalog, ind_id), AUG_2021, b);
 }
 
+/* Ranks: a number, or 0 for "rank":null (listed, unranked). Issue 13, point
+ * 8: a series without a target is never ranked by gap (these cases ranked
+ * them 1, 2 by value before), figures with status E are listed unranked;
+ * ties on the gap shown share a rank. */
 static const struct {
     const char *ind;
     const char *figures, *targets;
-    const char *first, *second; /* park ids, best first */
+    const char *first, *second; /* park ids, in the order listed */
+    int first_rank, second_rank;
 } rank_cases[] = {
     /* by gap: pb is ahead of its pace */
     { "fixed_asset_investment",
       "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\npb,fixed_asset_investment,2021-08,210\n",
       "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
-      "pb", "pa" },
-    /* a gap comes before no gap, whatever the values */
+      "pb", "pa", 1, 2 },
+    /* a gap comes before no gap, whatever the values; no gap: no rank */
     { "fixed_asset_investment",
       "park,indicator,period,value\npa,fixed_asset_investment,2021-08,999\npb,fixed_asset_investment,2021-08,1\n",
-      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n", "pb", "pa" },
-    /* no targets: the higher value first */
+      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n", "pb", "pa", 1, 0 },
+    /* no targets: listed by value, the higher first, unranked */
     { "tax_revenue", "park,indicator,period,value\npa,tax_revenue,2021-08,10\npb,tax_revenue,2021-08,20\n",
-      NULL, "pb", "pa" },
-    /* ranks: the lower value first */
+      NULL, "pb", "pa", 0, 0 },
+    /* ranks without a target: the lower value first, unranked */
     { "rank_province",
       "park,indicator,period,value\npa,rank_province,2021-08,2\npb,rank_province,2021-08,7\n", NULL,
-      "pa", "pb" },
+      "pa", "pb", 0, 0 },
     /* equal: by park id */
     { "tax_revenue", "park,indicator,period,value\npb,tax_revenue,2021-08,10\npa,tax_revenue,2021-08,10\n",
-      NULL, "pa", "pb" },
+      NULL, "pa", "pb", 0, 0 },
+    /* an estimated figure (E) is shown, not ranked, even when it is ahead */
+    { "fixed_asset_investment",
+      "park,indicator,period,value,status\npa,fixed_asset_investment,2021-08,250,E\npb,fixed_asset_investment,2021-08,150,A\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
+      "pb", "pa", 1, 0 },
+    /* ties on the gap shown share a rank */
+    { "fixed_asset_investment",
+      "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\npb,fixed_asset_investment,2021-08,150\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
+      "pa", "pb", 1, 1 },
+    /* a park with a target and no figure is listed last, unranked, no_data */
+    { "fixed_asset_investment",
+      "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
+      "pa", "pb", 1, 0 },
 };
+
+static void rank_prefix(char *buf, size_t len, const char *park, int rank)
+{
+    char r[16];
+    if (rank > 0)
+        snprintf(r, sizeof r, "%d", rank);
+    else
+        snprintf(r, sizeof r, "null");
+    snprintf(buf, len, "{\"rank\":%s,\"name\":\"%s\",\"park\":\"%s\"", r,
+             strcmp(park, "pa") == 0 ? "甲园区" : "乙园区", park);
+}
 
 START_TEST(test_ranking)
 {
     feed(rank_cases[_i].figures);
     feed(rank_cases[_i].targets);
     char *s = under_view(ranking_of, rank_cases[_i].ind);
-    char first[64], second[64];
-    snprintf(first, sizeof first, "{\"rank\":1,\"name\":\"%s\",\"park\":\"%s\"",
-             strcmp(rank_cases[_i].first, "pa") == 0 ? "甲园区" : "乙园区", rank_cases[_i].first);
-    snprintf(second, sizeof second, "{\"rank\":2,\"name\":\"%s\",\"park\":\"%s\"",
-             strcmp(rank_cases[_i].second, "pa") == 0 ? "甲园区" : "乙园区", rank_cases[_i].second);
-    ck_assert_msg(strstr(s, first) && strstr(s, second), "case %d: %s", _i, s);
+    char first[96], second[96];
+    rank_prefix(first, sizeof first, rank_cases[_i].first, rank_cases[_i].first_rank);
+    rank_prefix(second, sizeof second, rank_cases[_i].second, rank_cases[_i].second_rank);
+    const char *a = strstr(s, first), *b = strstr(s, second);
+    ck_assert_msg(a && b && a < b, "case %d: want %s then %s in %s", _i, first, second, s);
     ck_assert_ptr_nonnull(strstr(s, "\"period\":\"2021-08\",\"parks\":["));
+    free(s);
+}
+END_TEST
+
+/* Issue 13, point 3: a park that never reports is in the ranking and the 通报
+ * of a month that is due: no_data, overdue, 未报送. */
+#define JUL_2021 (2021 * 12 + 6)
+static void ranking_jul(const pp_view *v, jbuf *b, const void *arg)
+{
+    report_ranking_json(v, pp_catalog_indicator(&v->cfg->catalog, "fixed_asset_investment"), JUL_2021, b);
+}
+static void table_csv_jul(const pp_view *v, jbuf *b, const void *arg) { report_table_csv(v, JUL_2021, b); }
+
+START_TEST(test_never_reporting)
+{
+    feed("park,indicator,period,value\npa,fixed_asset_investment,2021-07,150\n");
+    feed("park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n");
+    char *s = under_view(ranking_jul, NULL);
+    ck_assert_msg(strstr(s, "{\"rank\":null,\"name\":\"乙园区\",\"park\":\"pb\"") &&
+                  strstr(s, "\"status\":\"no_data\"") &&
+                  strstr(s, "\"overdue\":true,\"overdue_period\":\"2021-07\""), "%s", s);
+    free(s);
+    s = under_view(table_csv_jul, NULL);
+    ck_assert_msg(strstr(s, "pb,乙园区,fixed_asset_investment,固定资产投资,2021-07,,亿元,300,,,,,,未报送,no_data,"),
+                  "%s", s);
     free(s);
 }
 END_TEST
@@ -125,9 +180,10 @@ static const struct {
     const char *want;
 } table_cases[] = {
     { table_csv, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),差距(百分点),同比(%),排名,状态,status,说明\r\n" },
-    { table_csv, "pb,乙园区,tax_revenue,税收收入,2021-08,20,亿元,,,,,,1,未设目标,no_target," },
-    { table_csv, "pa,甲园区,tax_revenue,税收收入,2021-08,12,亿元,,,,,,2,未设目标,no_target," },
-    { table_json, "{\"period\":\"2021-08\",\"rows\":[{\"rank\":1,\"name\":\"乙园区\",\"park\":\"pb\"" },
+    /* no target: listed, no rank (issue 13, point 8; these were ranked 1, 2) */
+    { table_csv, "pb,乙园区,tax_revenue,税收收入,2021-08,20,亿元,,,,,,,未设目标,no_target," },
+    { table_csv, "pa,甲园区,tax_revenue,税收收入,2021-08,12,亿元,,,,,,,未设目标,no_target," },
+    { table_json, "{\"period\":\"2021-08\",\"rows\":[{\"rank\":null,\"name\":\"乙园区\",\"park\":\"pb\"" },
     { history, "\"vintages\":[{\"value\":10,\"status\":\"A\",\"source\":\"test\"" },
     { history, "},{\"value\":12,\"status\":\"R\",\"source\":\"修订\"" },
     { latest, "24259 24259 -1" } /* AUG_2021 */,
@@ -152,6 +208,7 @@ static Suite *report_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_ranking, 0, sizeof rank_cases / sizeof rank_cases[0]);
+    tcase_add_test(tc, test_never_reporting);
     tcase_add_loop_test(tc, test_tables, 0, sizeof table_cases / sizeof table_cases[0]);
     suite_add_tcase(s, tc);
     return s;

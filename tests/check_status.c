@@ -58,8 +58,30 @@ static const struct {
       "pa", "fixed_asset_investment", -1, true, "critical", { "\"gap_pp\":-33.33" } },
     { "park,indicator,period,value\npa,tax_revenue,2021-08,10\n", NULL, "pa", "tax_revenue", -1, true,
       "no_target", { "\"target\":null,\"completion_pct\":null,\"pace_pct\":null,\"gap_pp\":null" } },
+    /* overdue is a flag beside the status (issue 13: the status used to become
+     * "stale" and hide the judgement) */
     { "park,indicator,period,value\npa,tax_revenue,2021-06,10\n", NULL, "pa", "tax_revenue", -1, true,
-      "stale", { "逾期未报" } },
+      "no_target", { "逾期未报", "\"overdue\":true,\"overdue_period\":\"2021-07\"" } },
+    { "park,indicator,period,value\npa,fixed_asset_investment,2021-06,50\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\n",
+      "pa", "fixed_asset_investment", -1, true, "critical",
+      { "\"overdue\":true,\"overdue_period\":\"2021-07\"", "\"streak\":1", "\"note\":null" } },
+    /* a park with a target and no figure: no_data, overdue (issue 13, point 3) */
+    { "park,indicator,period,value\npa,tax_revenue,2021-08,10\n",
+      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n",
+      "pb", "fixed_asset_investment", -1, true, "no_data",
+      { "\"period\":null,\"value\":null,\"target\":300", "\"overdue\":true,\"overdue_period\":\"2021-07\"",
+        "尚无报送数据" } },
+    /* streak: three months of warning or worse; 1-2月 counts once */
+    { "park,indicator,period,value\npa,fixed_asset_investment,2021-01,5\npa,fixed_asset_investment,2021-02,20\n"
+      "pa,fixed_asset_investment,2021-03,30\npa,fixed_asset_investment,2021-04,75\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\n",
+      "pa", "fixed_asset_investment", -1, true, "warning", { "\"streak\":3" } },
+    /* a cumulative figure below the previous month: a note (issue 13, point 6) */
+    { "park,indicator,period,value\npa,fixed_asset_investment,2021-07,166.5\npa,fixed_asset_investment,2021-08,150\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\n",
+      "pa", "fixed_asset_investment", -1, true, "critical",
+      { "\"note\":\"累计值150亿元低于7月的166.5亿元" } },
     /* a month looked up in the past is judged without staleness */
     { "park,indicator,period,value\npa,tax_revenue,2021-06,10\npa,tax_revenue,2021-08,12\n", NULL,
       "pa", "tax_revenue", 2021 * 12 + 5, true, "no_target", { "\"period\":\"2021-06\",\"value\":10," } },
