@@ -389,6 +389,13 @@ static void route_status(const api_call *c)
     jbuf_puts(&b, "{");
     json_key(&b, "generated_at", true);
     json_str(&b, app_format_time(v->now, buf, sizeof buf));
+    /* the latest month that is due: the overview's period (not the latest figure seen) */
+    int due = status_due_period(v);
+    json_key(&b, "due_period", false);
+    if (due >= 0)
+        json_str(&b, pp_period_format(due, buf, sizeof buf));
+    else
+        json_null(&b);
     json_key(&b, "parks", false);
     jbuf_puts(&b, "[");
     for (size_t i = 0; i < v->cfg->catalog.n_parks; i++) {

@@ -53,6 +53,32 @@ static bool stopping(pp_app *app) { return atomic_load(&app->stopping); }
 
 static bool parse_should_stop(void *ud) { return stopping(ud); }
 
+/* A workbook's figures after max_period refuse it, as a CSV row would be
+ * (csv_parse_until): one line per figure in *report. Returns 0 or -1. */
+static int refuse_future(const char *source, int max_period, csv_result *cr, char **report)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = NULL;
+    for (size_t i = 0; i < cr->n_obs; i++) {
+        if (cr->obs[i].period <= max_period)
+            continue;
+        if (f == NULL && (f = open_memstream(&buf, &size)) == NULL)
+            break;
+        char why[CSV_REASON_MAX];
+        csv_future_why(cr->obs[i].period, max_period, why, sizeof why);
+        fprintf(f, "%s: 文件 %s，园区 %s，指标 %s：%s\n", source, source, cr->obs[i].park,
+                cr->obs[i].indicator, why);
+        cr->n_errors_total++;
+    }
+    if (f == NULL)
+        return cr->n_errors_total > 0 ? -1 : 0;
+    fclose(f);
+    free(*report);
+    *report = buf;
+    return -1;
+}
+
 /* Reads one input by its format: an Excel workbook by its first bytes (a zip
  * is an .xlsx, an OLE2 file an .xls; workbook.h), anything else as CSV. Takes
  * cfg_lock for reading. When the input is refused (rc != 0 or errors, and not
@@ -66,13 +92,20 @@ static int parse_input(pp_app *app, const char *source, const char *data, size_t
     char *notes = NULL;
     int rc;
     *report = NULL;
+    /* a period after the current month (the daemon's clock, in the configured
+     * timezone) is a bad row (SPEC §3 Sanity) */
+    int y, m, d;
+    app_local_date(app_now(app), &y, &m, &d);
+    const int max_period = pp_period_make(y, m);
     pthread_rwlock_rdlock(&app->cfg_lock);
     if (f == WB_NONE)
-        rc = csv_parse_stoppable(data, len, &app->cfg->catalog, cr, parse_should_stop, app);
+        rc = csv_parse_until(data, len, &app->cfg->catalog, max_period, cr, parse_should_stop, app);
     else
         rc = workbook_parse(data, len, source, &app->cfg->catalog, NULL, cr, report, &notes,
                             parse_should_stop, app);
     pthread_rwlock_unlock(&app->cfg_lock);
+    if (f != WB_NONE && rc == 0 && !cr->stopped && cr->n_errors_total == 0)
+        rc = refuse_future(source, max_period, cr, report);
     if (f == WB_NONE && !cr->stopped && (rc != 0 || cr->n_errors_total > 0))
         *report = csv_errors_report(cr, source);
     for (const char *line = notes; line && *line;) {
