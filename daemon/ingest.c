@@ -118,6 +118,86 @@ static int parse_input(pp_app *app, const char *source, const char *data, size_t
     return rc;
 }
 
+/* qsort_r's order of figures: park, indicator, period. */
+static int cmp_obs_key(const void *pa, const void *pb, void *ctx)
+{
+    const pp_obs *o = ctx;
+    const pp_obs *a = &o[*(const size_t *)pa], *b = &o[*(const size_t *)pb];
+    int c = strcmp(a->park, b->park);
+    if (c == 0)
+        c = strcmp(a->indicator, b->indicator);
+    if (c == 0)
+        c = (a->period > b->period) - (a->period < b->period);
+    return c;
+}
+
+/* The warnings of SPEC §3 Sanity for an input about to be committed (ingest
+ * lock held): a cumulative figure below the same year's previous figure —
+ * in the input itself, else in the db. A malloc'd text, one line each, or
+ * NULL when there is nothing to say (or no memory: the figures are taken
+ * anyway). */
+static char *cumulative_warnings(pp_app *app, const char *source, const csv_result *cr)
+{
+    if (cr->n_obs == 0)
+        return NULL;
+    size_t *ix = malloc(cr->n_obs * sizeof *ix);
+    if (ix == NULL)
+        return NULL;
+    for (size_t i = 0; i < cr->n_obs; i++)
+        ix[i] = i;
+    qsort_r(ix, cr->n_obs, sizeof *ix, cmp_obs_key, cr->obs);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = NULL;
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    db_rdlock(app->db);
+    for (size_t k = 0; k < cr->n_obs; k++) {
+        const pp_obs *o = &cr->obs[ix[k]];
+        const pp_indicator *ind = pp_catalog_indicator(&app->cfg->catalog, o->indicator);
+        if (ind == NULL || ind->kind != PP_KIND_CUMULATIVE || pp_period_month(o->period) == 1)
+            continue;
+        const int jan = pp_period_make(pp_period_year(o->period), 1);
+        int prev = -1;
+        double pv = 0;
+        if (k > 0) {
+            const pp_obs *p = &cr->obs[ix[k - 1]];
+            if (strcmp(p->park, o->park) == 0 && strcmp(p->indicator, o->indicator) == 0 &&
+                p->period >= jan) {
+                prev = p->period;
+                pv = p->value;
+            }
+        }
+        const db_series *s = db_series_get(app->db, o->park, o->indicator);
+        db_vintage v;
+        for (int p = o->period - 1; s != NULL && p >= jan && p > prev; p--) {
+            if (db_series_latest(s, p, &v)) {
+                prev = p;
+                pv = v.value;
+                break;
+            }
+        }
+        if (prev < 0 || !(o->value < pv))
+            continue;
+        if (f == NULL && (f = open_memstream(&buf, &size)) == NULL)
+            break;
+        char a[16], b[16];
+        pp_period_format(o->period, a, sizeof a);
+        pp_period_format(prev, b, sizeof b);
+        fprintf(f, "%s: 园区 %s，%s %s：累计值%.15g%s低于%s的%.15g%s，已接收，请核实 / "
+                "%s %s %s: the year-to-date figure %.15g is below %s's %.15g: accepted, please "
+                "check\n", source, o->park, ind->label, a, o->value, ind->unit, b, pv, ind->unit,
+                o->park, o->indicator, a, o->value, b, pv);
+    }
+    db_unlock(app->db);
+    pthread_rwlock_unlock(&app->cfg_lock);
+    free(ix);
+    if (f != NULL && fclose(f) != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
 /* A (park, indicator) touched by a batch and the earliest period it changed. */
 typedef struct touched {
     const char *park, *indicator;
@@ -383,7 +463,9 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     for (size_t i = 0; i < n_new; i++) {
         if (db_add_obs(app->db, &obs[i]) < 0)
             log_err("ingest", "out of memory adding %s/%s", obs[i].park, obs[i].indicator);
-        touch(tv, &n_touched, obs[i].park, obs[i].indicator, obs[i].period);
+        /* a retraction may shorten the series: its RRD file is rebuilt whole */
+        touch(tv, &n_touched, obs[i].park, obs[i].indicator,
+              obs[i].status == 'W' ? pp_period_make(PP_PERIOD_MIN_YEAR, 1) : obs[i].period);
     }
     for (size_t i = 0; i < n_tg_new; i++) {
         if (db_add_target(app->db, &tg[i]) < 0)
@@ -437,6 +519,50 @@ ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *
     return st;
 }
 
+ingest_status ingest_retract(pp_app *app, const char *park, const char *indicator, int period,
+                             const char *source, const char *reason, ingest_result *res)
+{
+    memset(res, 0, sizeof *res);
+    pp_obs o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.park, sizeof o.park, "%s", park);
+    snprintf(o.indicator, sizeof o.indicator, "%s", indicator);
+    o.period = period;
+    o.status = 'W';
+    copy_source(o.source, source ? source : "");
+    /* the reason, cut at a character boundary to fit */
+    const char *r = reason ? reason : "";
+    size_t n = strlen(r);
+    if (n > PP_NOTE_MAX) {
+        n = PP_NOTE_MAX;
+        while (n > 0 && ((unsigned char)r[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(o.note, r, n);
+    o.note[n] = '\0';
+    pthread_mutex_lock(&app->ingest_lock);
+    db_rdlock(app->db);
+    db_vintage v;
+    bool has = db_series_latest(db_series_get(app->db, park, indicator), period, &v);
+    db_unlock(app->db);
+    ingest_status st;
+    if (!has) {
+        char per[16];
+        pp_period_format(period, per, sizeof per);
+        if (asprintf(&res->report, "%s %s %s 没有可撤回的数据 / no figure to retract\n", park,
+                     indicator, per) < 0)
+            res->report = NULL;
+        st = INGEST_REFUSED;
+    } else {
+        st = commit(app, &o, 1, NULL, 0, NULL, 0, res);
+        if (st == INGEST_OK)
+            log_info("ingest", "%s/%s %04d-%02d retracted by %s: %s", park, indicator,
+                     pp_period_year(period), pp_period_month(period), o.source, o.note);
+    }
+    pthread_mutex_unlock(&app->ingest_lock);
+    return st;
+}
+
 /* Logs the rows an input skipped on purpose (total and note rows, csv.h). */
 static void log_skipped(const char *source, const csv_result *cr)
 {
@@ -486,7 +612,11 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     for (size_t i = 0; i < cr.n_targets; i++)
         if (cr.targets[i].source[0] == '\0')
             copy_source(cr.targets[i].source, source);
+    char *warnings = cumulative_warnings(app, source, &cr);
     st = commit(app, cr.obs, cr.n_obs, cr.targets, cr.n_targets, NULL, 0, res);
+    res->warnings = warnings;
+    if (st == INGEST_OK && warnings)
+        log_warn("ingest", "%s: accepted with warnings:\n%s", source, warnings);
     if (st == INGEST_OK) {
         app_count(&app->n_files_ok, 1);
         log_info("ingest", "%s: %zu figure(s) and %zu target(s) accepted, %zu unchanged (%s)",
@@ -785,11 +915,17 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
                 copy_source(cr.targets[k].source, source);
         if (chunk_full(ch, in[i].len, &cr))
             chunk_commit(app, ch, in, st, res);
+        char *warnings = cumulative_warnings(app, source, &cr);
         if (chunk_add(app, ch, i, in[i].len, &cr, in[i].delivery ? &d : NULL, &res[i]) != 0) {
             memset(&res[i], 0, sizeof res[i]);
             res[i].report = strdup("out of memory\n");
             st[i] = INGEST_ERROR;
             log_err("ingest", "%s: not stored: out of memory", source);
+            free(warnings);
+        } else {
+            res[i].warnings = warnings;
+            if (warnings)
+                log_warn("ingest", "%s: accepted with warnings:\n%s", source, warnings);
         }
         csv_result_free(&cr);
     }

@@ -368,7 +368,7 @@ out:
 void report_history_json(const pp_view *view, const pp_park *park, const pp_indicator *ind, int period,
                          jbuf *b)
 {
-    char pbuf[16], tbuf[40];
+    char pbuf[16];
     const db_series *s = db_series_get(view->db, park->id, ind->id);
     db_vintage v;
     jbuf_puts(b, "{");
@@ -383,26 +383,38 @@ void report_history_json(const pp_view *view, const pp_park *park, const pp_indi
     json_key(b, "vintages", false);
     jbuf_puts(b, "[");
     for (size_t i = 0; db_series_vintage(s, period, i, &v); i++) {
-        char st[2] = { v.status, 0 };
         if (i)
             jbuf_puts(b, ",");
-        jbuf_puts(b, "{");
-        json_key(b, "value", true);
-        json_num(b, v.value);
-        json_key(b, "status", false);
-        json_str(b, st);
-        json_key(b, "source", false);
-        json_str(b, v.source);
-        json_key(b, "yoy", false);
-        if (v.has_yoy)
-            json_num(b, v.yoy);
-        else
-            json_null(b);
-        json_key(b, "received_at", false);
-        json_str(b, app_format_time(v.received_at, tbuf, sizeof tbuf));
-        jbuf_puts(b, "}");
+        report_vintage_json(b, &v);
     }
     jbuf_puts(b, "]}");
+}
+
+void report_vintage_json(jbuf *b, const db_vintage *v)
+{
+    char st[2] = { v->status, 0 }, tbuf[40];
+    jbuf_puts(b, "{");
+    json_key(b, "value", true);
+    if (v->status == 'W')
+        json_null(b);
+    else
+        json_num(b, v->value);
+    json_key(b, "status", false);
+    json_str(b, st);
+    json_key(b, "source", false);
+    json_str(b, v->source);
+    json_key(b, "yoy", false);
+    if (v->has_yoy)
+        json_num(b, v->yoy);
+    else
+        json_null(b);
+    json_key(b, "received_at", false);
+    json_str(b, app_format_time(v->received_at, tbuf, sizeof tbuf));
+    if (v->status == 'W') {
+        json_key(b, "reason", false);
+        json_str(b, v->reason ? v->reason : "");
+    }
+    jbuf_puts(b, "}");
 }
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
