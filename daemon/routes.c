@@ -28,7 +28,8 @@ static const char index_json[] =
     "{\"method\":\"GET\",\"path\":\"/api/v1/events\",\"summary\":\"Server-Sent Events: the alert stream\"},"
     "{\"method\":\"GET\",\"path\":\"/api/v1/dashboards\",\"summary\":\"the dashboard definitions\"},"
     "{\"method\":\"GET\",\"path\":\"/api/v1/dashboards/{name}\",\"summary\":\"one dashboard definition\"},"
-    "{\"method\":\"POST\",\"path\":\"/api/v1/observations\",\"summary\":\"CSV body with the bearer token: 202 once on disk, 400 with each bad row\"}"
+    "{\"method\":\"POST\",\"path\":\"/api/v1/observations\",\"summary\":\"CSV body with the bearer token: 202 once on disk, 400 with each bad row\"},"
+    "{\"method\":\"DELETE\",\"path\":\"/api/v1/observations/{park}/{indicator}/{period}\",\"summary\":\"retract that month's figure (?reason=, bearer token): 200 with the retraction, 404 without a figure\"}"
     "]}\n";
 
 const char *routes_index_json(void) { return index_json; }

@@ -21,6 +21,18 @@ int status_due_period(const pp_view *v)
     if (v->now <= 0)
         return -1;
     app_local_date(v->now, &y, &m, &d);
+    /* the month just ended; January is not reported alone: then December */
+    int p = pp_period_make(y, m) - 1;
+    return pp_period_month(p) == 1 ? p - 1 : p;
+}
+
+/* The latest month whose figure is overdue when missing (its due day passed). */
+static int overdue_from(const pp_view *v)
+{
+    int y, m, d;
+    if (v->now <= 0)
+        return -1;
+    app_local_date(v->now, &y, &m, &d);
     return pace_required_period(y, m, d, v->cfg->due_day);
 }
 
@@ -142,7 +154,7 @@ bool status_eval_missing(const pp_view *view, const pp_park *park, const pp_indi
     out->has_target = true;
     in.target = out->target;
     pace_evaluate(&in, &out->pace);
-    int due = status_due_period(view);
+    int due = overdue_from(view);
     if (due >= 0 && period <= due) {
         out->pace.overdue = true;
         out->pace.overdue_period = period;

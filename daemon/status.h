@@ -57,8 +57,11 @@ bool status_eval_missing(const pp_view *v, const pp_park *park, const pp_indicat
  * period of its own (1-2月 is one), so the one before February is December. */
 int status_prev_period(int period);
 
-/* The latest month whose figure is due at v->now (pace_required_period in the
- * configured timezone), or -1 without a clock. */
+/* The latest month whose figures are due at v->now in the configured
+ * timezone: the month just ended (January is not reported alone: in February
+ * it is December), whose figures come in until the due day. The overview's
+ * month (GET /api/v1/status "due_period"); -1 without a clock. A figure is
+ * overdue only after its due day (pace_required_period). */
 int status_due_period(const pp_view *v);
 
 /* Writes ,"overdue","overdue_period","streak" (each with a leading comma). */

@@ -65,7 +65,8 @@ PP.boot("overview", async (main) => {
     replace(problems);
     lastGood = status;
     const series = PP.allSeries(status);
-    const per = PP.latestPeriod(series);
+    // the latest month that is due, not the latest figure seen (a mistyped year must not take over)
+    const per = status.due_period || PP.latestPeriod(series);
     PP.setMeta(per, status.generated_at);
     renderHead(status, series, per);
     replace(tilesBox, PP.tiles(series));
