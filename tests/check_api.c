@@ -39,6 +39,7 @@ static void feed(const char *csv)
     ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
     ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
     free(res.report);
+    free(res.warnings);
 }
 
 static void setup(void)

@@ -141,6 +141,7 @@ START_TEST(test_batch_mixed)
     ck_assert_ptr_nonnull(strstr(res[1].report, "pz"));
     for (size_t i = 0; i < N; i++)
         free(res[i].report);
+        free(res[i].warnings);
 
     ck_assert_uint_eq(app.n_files_ok, 6);
     ck_assert_uint_eq(app.n_files_refused, 1);
@@ -168,6 +169,7 @@ START_TEST(test_batch_mixed)
     ck_assert_uint_eq(r.n_unchanged, 1);
     ck_assert_uint_eq(r.n_obs, 0);
     free(r.report);
+    free(r.warnings);
 
     ck_assert(rrd_exists("pa", "tax_revenue"));
     ck_assert(rrd_exists("pb", "tax_revenue"));
@@ -192,6 +194,7 @@ START_TEST(test_batch_edges)
         ck_assert_msg(strncmp(res[i].report, in[i].source, strlen(in[i].source)) == 0, "%s",
                       res[i].report);
         free(res[i].report);
+        free(res[i].warnings);
     }
     ck_assert_uint_eq(journal_count(app.journal), 0);
 }
@@ -250,6 +253,7 @@ static ingest_status deliver(const ingest_input *in)
     ck_assert_int_eq(worst, st);
     ck_assert_msg(st != INGEST_ERROR || res.report != NULL, "no report");
     free(res.report);
+    free(res.warnings);
     return st;
 }
 
@@ -259,6 +263,7 @@ static void post(const char *body)
     ingest_result r;
     ck_assert_int_eq(ingest_csv(&app, "http", body, strlen(body), &r), INGEST_OK);
     free(r.report);
+    free(r.warnings);
 }
 
 /* The value in force for pa/tax_revenue 2024-01 and how many vintages it has. */
@@ -372,7 +377,9 @@ START_TEST(test_delivery_identity)
     ck_assert(jan_value(&nv) == 40);
     ck_assert_uint_eq(nv, 8);
     free(res[0].report);
+    free(res[0].warnings);
     free(res[1].report);
+    free(res[1].warnings);
 }
 END_TEST
 
@@ -412,6 +419,7 @@ START_TEST(test_stop_before)
     ck_assert_ptr_nonnull(res.report);
     ck_assert_msg(strstr(res.report, "stopping") != NULL, "report: %s", res.report);
     free(res.report);
+    free(res.warnings);
     ck_assert_uint_eq(journal_count(app.journal), 0);
     /* once started again, the same file is taken */
     atomic_store(&app.stopping, false);
@@ -458,6 +466,7 @@ START_TEST(test_stop_between_commits)
     ck_assert_ptr_nonnull(res[1].report);
     for (int i = 0; i < 3; i++)
         free(res[i].report);
+        free(res[i].warnings);
     replayed rp = { 0 };
     ck_assert_int_eq(journal_replay(app.journal, replay_cb, &rp), 0);
     ck_assert_uint_eq(rp.n_obs, 1);
@@ -513,6 +522,7 @@ START_TEST(test_stop_during_large_input)
     ck_assert_int_eq(st, INGEST_ERROR);
     ck_assert_ptr_nonnull(res.report);
     free(res.report);
+    free(res.warnings);
     ck_assert_uint_eq(journal_count(app.journal), 0);
     db_rdlock(app.db);
     ck_assert_uint_eq(db_series_count(app.db), 0);

@@ -36,6 +36,7 @@ static void feed(const char *csv)
     ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
     ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
     free(res.report);
+    free(res.warnings);
 }
 
 #define MAX_WANT 3

@@ -850,6 +850,7 @@ static ingest_status ingest_str(const char *csv)
     ingest_result r;
     ingest_status st = ingest_csv(&app, "test.csv", csv, strlen(csv), &r);
     free(r.report);
+    free(r.warnings);
     return st;
 }
 
