@@ -823,6 +823,8 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
         } else {
             st[i] = INGEST_ERROR;
             r->n_obs = r->n_unchanged = r->n_targets = 0;
+            free(r->warnings); /* nothing was taken: nothing to warn about */
+            r->warnings = NULL;
             r->report = all.report ? strdup(all.report) : NULL;
             log_err("ingest", "%s: not stored: %s", in[i].source,
                     all.report ? all.report : "error");
@@ -836,6 +838,8 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
 /* Gives input i the answer for "not taken: stopping". */
 static void not_taken(ingest_status *st, ingest_result *res, size_t i)
 {
+    free(res[i].report);
+    free(res[i].warnings);
     memset(&res[i], 0, sizeof res[i]);
     st[i] = INGEST_ERROR;
     res[i].report = strdup(STOP_REPORT);
