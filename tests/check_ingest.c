@@ -139,9 +139,10 @@ START_TEST(test_batch_mixed)
     ck_assert_ptr_nonnull(res[1].report);
     ck_assert_msg(strncmp(res[1].report, "bad.csv:2: ", 11) == 0, "report: %s", res[1].report);
     ck_assert_ptr_nonnull(strstr(res[1].report, "pz"));
-    for (size_t i = 0; i < N; i++)
+    for (size_t i = 0; i < N; i++) {
         free(res[i].report);
         free(res[i].warnings);
+    }
 
     ck_assert_uint_eq(app.n_files_ok, 6);
     ck_assert_uint_eq(app.n_files_refused, 1);
@@ -464,9 +465,10 @@ START_TEST(test_stop_between_commits)
     ck_assert_int_eq(st[1], INGEST_ERROR);
     ck_assert_int_eq(st[2], INGEST_ERROR);
     ck_assert_ptr_nonnull(res[1].report);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         free(res[i].report);
         free(res[i].warnings);
+    }
     replayed rp = { 0 };
     ck_assert_int_eq(journal_replay(app.journal, replay_cb, &rp), 0);
     ck_assert_uint_eq(rp.n_obs, 1);
