@@ -13,7 +13,9 @@
  * which journals a whole batch with one fsync (ABI 2; with an ABI 1 daemon
  * each file goes through host->submit_csv()); then each file moves:
  *
- *     <path>/x.csv  --OK------->  <path>/done/x.csv
+ *     <path>/x.csv  --OK------->  <path>/done/x.csv (+ done/x.csv.warnings, written
+ *                                 after the move, when the daemon accepted it with
+ *                                 warnings: a year-to-date figure below the month before)
  *                   --REFUSED-->  <path>/failed/x.csv + failed/x.csv.errors
  *                   --ERROR---->  stays where it is; retried at the next rescan
  *

@@ -98,8 +98,9 @@ static const char status_help[] =
     "园区 (park), 指标 (indicator), 期间 (period), 数值 (value), 完成率 (completion\n"
     "of the annual target), 较序时(百分点) (gap to the target pace in percentage\n"
     "points) and 状态, the status: 正常 (ok), 预警 (warning), 严重 (critical),\n"
-    "逾期 (stale: the figure is overdue), 未设目标 (no_target). Colours only on a\n"
-    "terminal, and never when NO_COLOR is set.\n"
+    "未设目标 (no_target), 未报送 (no_data: a target, no figure yet), and \"/逾期\"\n"
+    "after it when the month due has not arrived (overdue, beside the status).\n"
+    "Colours only on a terminal, and never when NO_COLOR is set.\n"
     "  -p, --park P   one park only\n"
     "  -h, --help     this text\n";
 
@@ -186,7 +187,7 @@ static const char *jnum(const json_t *obj, const char *key, const char *fmt, cha
 static const struct { const char *id, *zh, *colour; } statuses[] = {
     { "ok", "正常", "\033[32m" },          { "warning", "预警", "\033[33m" },
     { "critical", "严重", "\033[1;31m" },  { "no_target", "未设目标", "\033[2m" },
-    { "stale", "逾期", "\033[35m" },
+    { "no_data", "未报送", "\033[35m" },    { "stale", "逾期", "\033[35m" },
 };
 
 static const char *status_zh(const char *status)
@@ -197,11 +198,12 @@ static const char *status_zh(const char *status)
     return status;
 }
 
-/* The colour of a shown (Chinese) status, or NULL. */
+/* The colour of a shown (Chinese) status, or NULL; "严重/逾期" is coloured
+ * by its status. */
 static const char *status_colour(const char *shown)
 {
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-        if (strcmp(shown, statuses[i].zh) == 0)
+    for (size_t i = 0; shown && i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strncmp(shown, statuses[i].zh, strlen(statuses[i].zh)) == 0)
             return statuses[i].colour;
     return NULL;
 }
@@ -224,7 +226,7 @@ static int add_park_rows(table *t, const json_t *park)
     size_t i;
     const json_t *s;
     json_array_foreach(inds, i, s) {
-        char value[160], num[64], done[64], gap[64];
+        char value[160], num[64], done[64], gap[64], st[64];
         if (!json_is_object(s))
             return 1;
         const char *label = jstr(s, "label");
@@ -239,8 +241,11 @@ static int add_park_rows(table *t, const json_t *park)
             value,
             (char *)jnum(s, "completion_pct", "%.2f%%", done, sizeof done),
             (char *)jnum(s, "gap_pp", "%+.2f", gap, sizeof gap),
-            (char *)status_zh(jstr(s, "status")),
+            st,
         };
+        /* overdue is beside the status, never instead of it */
+        snprintf(st, sizeof st, "%s%s", status_zh(jstr(s, "status")) ? status_zh(jstr(s, "status")) : "-",
+                 json_is_true(json_object_get(s, "overdue")) ? "/逾期" : "");
         if (table_add(t, cells) != 0)
             return -1;
     }

@@ -7,7 +7,7 @@ import os
 import subprocess
 import urllib.parse
 
-from harness import CLIENT, DaemonTest
+from harness import CLIENT, DaemonTest, wait_for
 
 TOKEN = "truth-token-0123456789"
 NOW_OCT_25 = "2021-10-25T10:00:00+08:00"  # past the due day: September is due
@@ -72,6 +72,12 @@ class TruthTest(DaemonTest):
         statuses = [s["status"] for p in st["parks"] for s in p["indicators"]]
         self.assertNotIn("stale", statuses)
         self.assertIn("critical", statuses)
+        # the client's table shows both
+        r = subprocess.run([CLIENT, "--url", d.url, "status", "--park", "xiangtan-etdz"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        row = [l for l in r.stdout.splitlines() if "实际利用外资" in l][0]
+        self.assertTrue(row.endswith("严重/逾期"), row)
         alerts = d.get_json("/api/v1/alerts")["alerts"]
         self.assertIn("xiangtan-etdz/fdi_actual/2021-09/overdue", [a["id"] for a in alerts])
         self.assertIn("xiangtan-etdz/fdi_actual/2021-08/critical", [a["id"] for a in alerts])
@@ -198,7 +204,9 @@ class TruthTest(DaemonTest):
         self.assertEqual(d.drop("down.csv", "park,indicator,period,value\n"
                                 "xiangtan-etdz,fiscal_revenue,2021-07,22.4\n"
                                 "xiangtan-etdz,fiscal_revenue,2021-08,20\n".encode()), "done")
-        with open(os.path.join(d.spool, "done", "down.csv.warnings"), encoding="utf-8") as f:
+        warn = os.path.join(d.spool, "done", "down.csv.warnings")
+        wait_for(lambda: os.path.exists(warn), 10, "done/down.csv.warnings")  # written after the move
+        with open(warn, encoding="utf-8") as f:
             self.assertIn("累计值20亿元低于2021-07的22.4亿元", f.read())
         self.assertFalse(os.path.exists(os.path.join(d.spool, "done", "xiangtan-etdz-2021.csv.warnings")))
 
