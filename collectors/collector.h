@@ -87,7 +87,11 @@ struct pp_collector_host {
     /* Hands len bytes of CSV to the daemon. source names the input in logs and
      * reports (e.g. a file name). On PP_SUBMIT_REFUSED and PP_SUBMIT_ERROR,
      * *report (if report is not NULL) receives a malloc'd text, one line per
-     * problem ("source:line: reason"), which the collector frees with free(). */
+     * problem ("source:line: reason"), which the collector frees with free().
+     * On PP_SUBMIT_OK *report is NULL, or the daemon's warnings about figures
+     * it accepted (a year-to-date figure below the month before), one per
+     * line: also the collector's to free (the spool writes them to
+     * done/<name>.warnings). */
     int (*submit_csv)(const pp_collector_host *host, const char *source, const char *data,
                       size_t len, char **report);
 
@@ -106,8 +110,8 @@ struct pp_collector_host {
     /* Hands n CSV inputs to the daemon at once. Each is accepted or refused on
      * its own, with the outcome of n submit_csv calls in that order: results[i] receives its
      * PP_SUBMIT_* code and, if reports is not NULL, reports[i] its report as
-     * submit_csv's *report (a malloc'd text for REFUSED and ERROR, NULL for
-     * OK; the collector frees each). Every accepted input is journaled and
+     * submit_csv's *report (a malloc'd text for REFUSED and ERROR, NULL or
+     * warnings for OK; the collector frees each). Every accepted input is journaled and
      * fsync'd before the call returns, together with the others: one fsync
      * per 256 inputs, 64 MiB of CSV or 4096 figures, whichever comes first,
      * so a burst of small files costs a few disk flushes, not one each. Returns

@@ -13,7 +13,9 @@
  * which journals a whole batch with one fsync (ABI 2; with an ABI 1 daemon
  * each file goes through host->submit_csv()); then each file moves:
  *
- *     <path>/x.csv  --OK------->  <path>/done/x.csv
+ *     <path>/x.csv  --OK------->  <path>/done/x.csv (+ done/x.csv.warnings, written
+ *                                 after the move, when the daemon accepted it with
+ *                                 warnings: a year-to-date figure below the month before)
  *                   --REFUSED-->  <path>/failed/x.csv + failed/x.csv.errors
  *                   --ERROR---->  stays where it is; retried at the next rescan
  *
@@ -789,8 +791,36 @@ static void not_moved(struct spool *s, const char *name, int rc, const char *wha
     }
 }
 
-/* After PP_SUBMIT_OK: into done/. */
-static void finish_ok(struct spool *s, const char *name, const struct fileid *id)
+/* Writes done/<chosen>.warnings (the daemon's warnings about figures it
+ * accepted) via a .tmp file, fsync and rename; a failure is logged, the file
+ * stays accepted. */
+static void write_warnings(struct spool *s, const char *chosen, const char *text)
+{
+    char tmp[NAME_MAX + 24], final[NAME_MAX + 24];
+    snprintf(tmp, sizeof tmp, "%s.warnings.tmp", chosen);
+    snprintf(final, sizeof final, "%s.warnings", chosen);
+    int fd = openat(s->d.done, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                    SPOOL_FILE_MODE);
+    int rc = fd < 0 ? -errno : write_all(fd, text, strlen(text));
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(s->d.done, tmp, s->d.done, final) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        unlinkat(s->d.done, tmp, 0);
+        s->host->log(s->host, PP_LOG_ERR, "cannot write %s/done/%s: %s", s->path, final,
+                     strerror(-rc));
+        return;
+    }
+    s->host->log(s->host, PP_LOG_WARN, "accepted %s with warnings, see done/%s", chosen, final);
+}
+
+/* After PP_SUBMIT_OK: into done/, with done/<name>.warnings beside it when the
+ * daemon had warnings about figures it accepted. */
+static void finish_ok(struct spool *s, const char *name, const struct fileid *id,
+                      const char *warnings)
 {
     char chosen[NAME_MAX + 1], what[NAME_MAX + 32];
     bool cut;
@@ -808,6 +838,8 @@ static void finish_ok(struct spool *s, const char *name, const struct fileid *id
     }
     s->moved_done = true;
     nl_del(&s->noted, name);
+    if (warnings && *warnings)
+        write_warnings(s, chosen, warnings);
     if (strcmp(chosen, name) == 0)
         s->host->log(s->host, PP_LOG_INFO, "ingested %s (ok)", name);
     else
@@ -917,7 +949,7 @@ static void finish(struct spool *s, const char *name, const struct fileid *id, i
                    const char *report)
 {
     if (rc == PP_SUBMIT_OK) {
-        finish_ok(s, name, id);
+        finish_ok(s, name, id, report);
     } else if (rc == PP_SUBMIT_REFUSED) {
         size_t n = count_lines(report);
         char why[64];

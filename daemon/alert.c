@@ -4,7 +4,17 @@
  * Journal events written here (one line each, in the journal's event record):
  *
  *   alert 42 xiangtan-etdz fiscal_revenue 2021-08 warning {"seq":42,"id":…}
+ *   alert 44 xiangtan-etdz fiscal_revenue 2021-08 warning/2 {"seq":44,"id":…}
+ *   alert 45 xiangtan-hitech tax_revenue 2021-09 overdue {"seq":45,"id":…}
  *   state xiangtan-etdz fixed_asset_investment 2021-08 ok
+ *   state xiangtan-hitech tax_revenue 2021-09 received
+ *
+ * The status word may carry the occurrence ("warning/2": the series entered
+ * the same period and status a second time; none means the first). overdue and
+ * received are the overdue flag's own state (a quiet "received" ends it
+ * without a figure, e.g. a target removed). Journals written before these
+ * hold "stale" states, read back as a status of their own (any new status
+ * differs from it, so the first evaluation says what the series is now).
  *
  * The id file. A damaged journal line is skipped at replay; were it the only
  * copy of an alert, its seq would be handed out again and its id published
@@ -16,7 +26,8 @@
  *   41 xiangtan-etdz/fixed_asset_investment/2021-08/critical 5c1d0e0f6a7b8c9d
  *   42 xiangtan-etdz/fiscal_revenue/2021-08/warning 0123456789abcdef
  *
- * one line per alert: seq, id (park/indicator/period/status), and 16 lower-case
+ * one line per alert: seq, id (park/indicator/period/status, or
+ * park/indicator/period/status/N for the N-th occurrence), and 16 lower-case
  * hex digits of the 64-bit FNV-1a hash of the bytes before that last space. At
  * start the file is read first (alert_new), then the journal is replayed on
  * top: seq = the highest of both, the set of ids = the union of both, so a
@@ -28,7 +39,9 @@
  * a failed write of the id file) are written to it again at the next
  * evaluation. What a damaged journal line loses for good is the alert's body:
  * it is missing from ?since= and the snapshot, and the series' state is taken
- * up from its last intact line (an id raised already stays quiet).
+ * up from its last intact line: while that state is older than the series'
+ * last alert (in either copy), an id raised already stays quiet rather than
+ * being raised again as a new occurrence.
  *
  * Decisions that could not be journaled (a full disk) are not published and
  * keep no seq: their series are remembered (up to ALERT_PENDING_MAX, beyond
@@ -89,6 +102,11 @@ typedef struct series_state {
     int period;
     uint32_t index;                /* 1, 2, …: names the series in e->raised */
     pp_status status;
+    bool last_current;             /* last is the alert of the current (status, period) */
+    uint64_t max_seq;              /* the highest seq of an id raised for it (both copies) */
+    uint64_t state_seq;            /* the last seq raised when its state was last decided */
+    int od_period;                 /* the month it is overdue for (an overdue alert), or -1 */
+    alert_msg *od_last;            /* that overdue alert (a reference), or NULL */
     bool hidden;                   /* park or indicator not in the configuration in force */
 } series_state;
 
@@ -129,6 +147,7 @@ struct alert_engine {
     bool ids_dirty;                /* a failed append may have left bytes past ids_size */
     bool ids_failing;              /* the last write failed (logged once) */
     uint64_t ids_hw;               /* the highest seq the id file held at start */
+    uint64_t journal_seq;          /* the highest seq applied from the journal or decided */
     char **backlog;                /* ring of ALERT_IDS_BACKLOG lines not yet written */
     size_t backlog_head, backlog_len;
     size_t backlog_dropped;        /* older lines than the ring holds: in the journal only */
@@ -215,8 +234,10 @@ void alert_free(alert_engine *e)
         return;
     for (state_block *k = e->blocks, *n; k; k = n) {
         n = k->next;
-        for (size_t i = 0; i < k->used; i++)
+        for (size_t i = 0; i < k->used; i++) {
             msg_unref(k->s[i].last);
+            msg_unref(k->s[i].od_last);
+        }
         free(k);
     }
     for (size_t i = 0; e->names && i < e->n_name_buckets; i++) {
@@ -252,13 +273,26 @@ void alert_set_listener(alert_engine *e, void (*fn)(void *ud), void *ud)
 
 #define ALERT_ID_MAX (2 * PP_ID_MAX + 32)
 
-/* The alert id of README, Alerts: park/indicator/period/status. */
+/* The alert id of README, Alerts: park/indicator/period/status, and /occ when
+ * the series enters the same (period, status) again (occ 2, 3, …). */
 static char *alert_id(char *buf, size_t len, const char *park, const char *ind, int period,
-                      pp_status st)
+                      pp_status st, unsigned occ)
 {
     char pbuf[16];
-    snprintf(buf, len, "%s/%s/%s/%s", park, ind, pp_period_format(period, pbuf, sizeof pbuf),
-             pp_status_name(st));
+    int n = snprintf(buf, len, "%s/%s/%s/%s", park, ind, pp_period_format(period, pbuf, sizeof pbuf),
+                     pp_status_name(st));
+    if (occ > 1 && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "/%u", occ);
+    return buf;
+}
+
+/* "warning" or "warning/2": a status and its occurrence (1 without a suffix). */
+static char *status_token(char *buf, size_t len, pp_status st, unsigned occ)
+{
+    if (occ > 1)
+        snprintf(buf, len, "%s/%u", pp_status_name(st), occ);
+    else
+        snprintf(buf, len, "%s", pp_status_name(st));
     return buf;
 }
 
@@ -352,6 +386,7 @@ static series_state *state_get(alert_engine *e, const char *park, const char *in
     s->park = ip;
     s->ind = ii;
     s->period = -1;
+    s->od_period = -1;
     s->index = (uint32_t)++e->n_states;
     size_t b = h % e->n_state_buckets;
     s->next = e->states[b];
@@ -361,11 +396,14 @@ static series_state *state_get(alert_engine *e, const char *park, const char *in
 }
 
 /* An alert id of a series as a number: the series' index (never 0), the
- * period and the status. Ids are park/indicator/period/status and park and
- * indicator name the series, so this is the id, without its text. */
-static uint64_t raised_key(const series_state *s, int period, pp_status st)
+ * occurrence (16 bits), the period (16 bits: months up to 2199-12 are below
+ * 2^15) and the status. Ids are park/indicator/period/status[/occ] and park
+ * and indicator name the series, so this is the id, without its text. */
+#define ALERT_OCC_MAX 65535u
+static uint64_t raised_key(const series_state *s, int period, pp_status st, unsigned occ)
 {
-    return (uint64_t)s->index << 36 | (uint64_t)(uint32_t)period << 4 | ((uint64_t)st & 15);
+    return (uint64_t)s->index << 36 | (uint64_t)(occ & 0xffff) << 20 |
+           (uint64_t)((uint32_t)period & 0xffff) << 4 | ((uint64_t)st & 15);
 }
 
 static size_t raised_slot(const alert_engine *e, uint64_t key)
@@ -378,11 +416,12 @@ static size_t raised_slot(const alert_engine *e, uint64_t key)
     return (size_t)key & (e->raised_cap - 1);
 }
 
-static bool id_seen(const alert_engine *e, const series_state *s, int period, pp_status st)
+static bool id_seen(const alert_engine *e, const series_state *s, int period, pp_status st,
+                    unsigned occ)
 {
     if (s == NULL || e->raised_cap == 0)
         return false;
-    uint64_t key = raised_key(s, period, st);
+    uint64_t key = raised_key(s, period, st, occ);
     for (size_t i = raised_slot(e, key); e->raised[i]; i = (i + 1) & (e->raised_cap - 1))
         if (e->raised[i] == key)
             return true;
@@ -400,7 +439,18 @@ static void raised_put(alert_engine *e, uint64_t key)
     }
 }
 
-static void id_add(alert_engine *e, const series_state *s, int period, pp_status st)
+/* The first occurrence of (period, status) not raised yet for the series:
+ * 1 for a first time, 2 after a revision back and forth, … */
+static unsigned next_occurrence(const alert_engine *e, const series_state *s, int period,
+                                pp_status st)
+{
+    unsigned occ = 1;
+    while (occ < ALERT_OCC_MAX && id_seen(e, s, period, st, occ))
+        occ++;
+    return occ;
+}
+
+static void id_add(alert_engine *e, const series_state *s, int period, pp_status st, unsigned occ)
 {
     if (4 * (e->n_raised + 1) > 3 * e->raised_cap) { /* keep probes short: at most 3/4 full */
         size_t old_cap = e->raised_cap, cap = old_cap ? 2 * old_cap : 1024;
@@ -417,7 +467,7 @@ static void id_add(alert_engine *e, const series_state *s, int period, pp_status
                 raised_put(e, old[i]);
         free(old);
     }
-    raised_put(e, raised_key(s, period, st));
+    raised_put(e, raised_key(s, period, st, occ));
 }
 
 /* Takes a reference to m (NULL: the alert could not be kept in memory). */
@@ -451,7 +501,8 @@ static void hist_add(alert_engine *e, alert_msg *m)
 static pp_status status_from_name(const char *s, bool *ok)
 {
     static const pp_status all[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
-                                     PP_STATUS_NO_TARGET, PP_STATUS_STALE };
+                                     PP_STATUS_NO_TARGET, PP_STATUS_STALE, PP_STATUS_NO_DATA,
+                                     PP_STATUS_OVERDUE, PP_STATUS_RECEIVED };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(pp_status_name(all[i]), s) == 0) {
             *ok = true;
@@ -461,17 +512,35 @@ static pp_status status_from_name(const char *s, bool *ok)
     return PP_STATUS_OK;
 }
 
+/* Cuts "/N" (N >= 2) off a status token into *occ; true when there is none
+ * (occ stays 1) or it is well formed. */
+static bool parse_occurrence(char *tok, unsigned *occ)
+{
+    char *slash = strchr(tok, '/'), *end;
+    if (slash == NULL)
+        return true;
+    *slash++ = '\0';
+    if (*slash < '1' || *slash > '9')
+        return false;
+    errno = 0;
+    unsigned long n = strtoul(slash, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 2 || n > ALERT_OCC_MAX)
+        return false;
+    *occ = (unsigned)n;
+    return true;
+}
+
 /* ---- the id file (see the top) ---- */
 
 /* "seq id check\n" of an alert into buf (ALERT_IDS_LINE_MAX bytes); its length. */
 #define ALERT_IDS_LINE_MAX (ALERT_ID_MAX + 48)
 
 static size_t ids_line(char *buf, uint64_t seq, const char *park, const char *ind, int period,
-                       pp_status st)
+                       pp_status st, unsigned occ)
 {
     char id[ALERT_ID_MAX];
     int n = snprintf(buf, ALERT_IDS_LINE_MAX, "%llu %s", (unsigned long long)seq,
-                     alert_id(id, sizeof id, park, ind, period, st));
+                     alert_id(id, sizeof id, park, ind, period, st, occ));
     n += snprintf(buf + n, ALERT_IDS_LINE_MAX - (size_t)n, " %016llx\n",
                   (unsigned long long)ids_check(buf));
     return (size_t)n;
@@ -513,6 +582,9 @@ static bool ids_apply(alert_engine *e, const char *line, size_t len)
     *st++ = '\0';
     int period;
     bool ok;
+    unsigned occ = 1;
+    if (!parse_occurrence(st, &occ))
+        return false;
     pp_status status = status_from_name(st, &ok);
     if (!ok || !pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0)
         return false;
@@ -521,7 +593,9 @@ static bool ids_apply(alert_engine *e, const char *line, size_t len)
         log_err("alert", "out of memory reading %s", e->ids_path);
         return true;
     }
-    id_add(e, s, period, status);
+    id_add(e, s, period, status, occ);
+    if (seq > s->max_seq)
+        s->max_seq = seq;
     if (seq > e->seq)
         e->seq = seq;
     if (seq > e->ids_hw)
@@ -767,21 +841,37 @@ static void pending_set(alert_engine *e, const struct pending *p, size_t n, bool
  * which the series and the ring take references; NULL when it could not be
  * kept), else a quiet state change. */
 static void apply(alert_engine *e, uint64_t seq, const char *park, const char *ind, int period,
-                  pp_status st, bool is_alert, alert_msg *m)
+                  pp_status st, unsigned occ, bool is_alert, alert_msg *m)
 {
     series_state *s = state_get(e, park, ind, true);
     if (s == NULL) {
         log_err("alert", "out of memory keeping the state of %s/%s", park, ind);
         return;
     }
-    s->status = st;
-    s->period = period;
+    bool od = st == PP_STATUS_OVERDUE || st == PP_STATUS_RECEIVED;
+    if (od) {
+        /* the overdue flag: its own state beside the status */
+        s->od_period = st == PP_STATUS_OVERDUE ? period : -1;
+        msg_unref(s->od_last);
+        s->od_last = st == PP_STATUS_OVERDUE && is_alert ? msg_ref(m) : NULL;
+    } else {
+        s->status = st;
+        s->period = period;
+        s->last_current = is_alert;
+    }
+    if (is_alert && seq > e->journal_seq)
+        e->journal_seq = seq;
+    if (is_alert && seq > s->max_seq)
+        s->max_seq = seq;
+    s->state_seq = e->journal_seq;
     if (is_alert) {
-        id_add(e, s, period, st);
+        id_add(e, s, period, st, occ);
         if (m)
             m->series = s;
-        msg_unref(s->last);
-        s->last = msg_ref(m);
+        if (!od) {
+            msg_unref(s->last);
+            s->last = msg_ref(m);
+        }
         hist_add(e, m);
         if (seq > e->seq)
             e->seq = seq;
@@ -804,7 +894,9 @@ int alert_replay_event(alert_engine *e, const char *payload)
     } else {
         return -1;
     }
-    if (!pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0)
+    unsigned occ = 1;
+    if (!pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0 ||
+        !parse_occurrence(st, &occ))
         goto bad;
     pp_status status = status_from_name(st, &ok);
     if (!ok)
@@ -815,13 +907,13 @@ int alert_replay_event(alert_engine *e, const char *payload)
         if (m == NULL)
             log_err("alert", "out of memory replaying alert %llu: left out of the history", seq);
     }
-    apply(e, seq, park, ind, period, status, n != 0, m);
+    apply(e, seq, park, ind, period, status, occ, n != 0, m);
     msg_unref(m); /* the series and the ring hold their own references */
     e->hidden_dirty = true;
     if (n && e->ids_fd >= 0 && seq > e->ids_hw) {
         /* journaled, but not in the id file: a crash between the two writes */
         char line[ALERT_IDS_LINE_MAX];
-        ids_line(line, seq, park, ind, period, status);
+        ids_line(line, seq, park, ind, period, status, occ);
         ids_queue(e, strdup(line));
     }
     return 0;
@@ -835,7 +927,8 @@ bad:
 typedef struct decision {
     const char *park, *ind; /* interned in e->names */
     int period;
-    pp_status status;
+    pp_status status;       /* overdue and received: the overdue flag's own state */
+    unsigned occ;           /* 1, or 2, 3, … when (period, status) is entered again */
     uint64_t seq;           /* 0: a quiet state change */
     alert_msg *msg;         /* the alert (a reference), for seq != 0 */
 } decision;
@@ -848,16 +941,21 @@ typedef struct decisions {
     bool failed;            /* out of memory: nothing is to be journaled */
 } decisions;
 
-static bool is_quiet(pp_status s) { return s == PP_STATUS_OK || s == PP_STATUS_NO_TARGET; }
+static bool is_quiet(pp_status s)
+{
+    return s == PP_STATUS_OK || s == PP_STATUS_NO_TARGET || s == PP_STATUS_NO_DATA;
+}
 
-/* The alert's JSON (README, Alerts) in a message of its own size, or NULL on ENOMEM. */
-static alert_msg *alert_json(const series_state *prev, const series_status *st, uint64_t seq,
-                             int64_t now, bool silenced)
+/* The alert's JSON (README, Alerts) in a message of its own size, or NULL on
+ * ENOMEM. status, period and occ are the decision's; previous its previous
+ * state's name ("none" for a first one); silenced when a silence matches. */
+static alert_msg *alert_json(const series_status *st, pp_status status, int period, unsigned occ,
+                             const char *previous, uint64_t seq, int64_t now, bool silenced)
 {
     char id[ALERT_ID_MAX], pbuf[16], tbuf[40];
     const pace_result *r = &st->pace;
-    pp_period_format(st->period, pbuf, sizeof pbuf);
-    alert_id(id, sizeof id, st->park->id, st->ind->id, st->period, r->status);
+    pp_period_format(period, pbuf, sizeof pbuf);
+    alert_id(id, sizeof id, st->park->id, st->ind->id, period, status, occ);
     jbuf b;
     jbuf_init(&b);
     jbuf_puts(&b, "{");
@@ -882,12 +980,22 @@ static alert_msg *alert_json(const series_state *prev, const series_status *st, 
     json_key(&b, "period", false);
     json_str(&b, pbuf);
     json_key(&b, "status", false);
-    json_str(&b, pp_status_name(r->status));
+    json_str(&b, pp_status_name(status));
     json_key(&b, "previous", false);
-    json_str(&b, prev && prev->period >= 0 ? pp_status_name(prev->status) : "none");
+    json_str(&b, previous);
     status_figures_json(&b, st);
+    status_flags_json(&b, st);
     json_key(&b, "message", false);
-    json_str(&b, r->message);
+    if (status == PP_STATUS_OVERDUE || status == PP_STATUS_RECEIVED) {
+        char msg[640];
+        int m = pp_period_month(period);
+        snprintf(msg, sizeof msg, "%s %s %d年%s%d月数据%s。", st->park->name, st->ind->label,
+                 pp_period_year(period), m == 1 ? "" : "1-", m,
+                 status == PP_STATUS_OVERDUE ? "逾期未报" : "已补报");
+        json_str(&b, msg);
+    } else {
+        json_str(&b, r->message);
+    }
     if (silenced) { /* silence.h: published, not delivered by parkpulse-notify */
         json_key(&b, "silenced", false);
         json_bool(&b, true);
@@ -898,36 +1006,20 @@ static alert_msg *alert_json(const series_state *prev, const series_status *st, 
     return m;
 }
 
-/* Decides for one series; appends to ds. */
-static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const pp_indicator *ind,
-                   decisions *ds)
+/* Appends a decision to ds (publishing it when publish); false on ENOMEM. */
+static bool add_decision(alert_engine *e, decisions *ds, const series_state *prev,
+                         const series_status *st, pp_status status, int period, bool publish,
+                         const char *previous, int64_t now)
 {
-    const int64_t now = v->now;
-    const db_series *s = db_series_get(v->db, park->id, ind->id);
-    series_status st;
-    if (!status_eval(v, park, ind, s, -1, &st))
-        return;
-    pp_status cur = st.pace.status;
-    const series_state *prev = state_get(e, park->id, ind->id, false);
-    bool publish;
-    if (prev == NULL || prev->period < 0) {
-        publish = !is_quiet(cur);
-    } else if (cur != prev->status) {
-        publish = !(is_quiet(cur) && is_quiet(prev->status));
-    } else if (st.period != prev->period) {
-        publish = cur == PP_STATUS_WARNING || cur == PP_STATUS_CRITICAL;
-    } else {
-        return; /* nothing new */
-    }
-    if (publish && id_seen(e, prev, st.period, cur))
-        publish = false; /* raised once already, e.g. before a revision and back */
+    const pp_park *park = st->park;
+    const pp_indicator *ind = st->ind;
     if (ds->n == ds->cap) {
         size_t cap = ds->cap ? 2 * ds->cap : 16;
         decision *t = realloc(ds->d, cap * sizeof *t);
         if (t == NULL) {
             ds->failed = true;
             log_err("alert", "out of memory deciding for %s/%s", park->id, ind->id);
-            return;
+            return false;
         }
         ds->d = t;
         ds->cap = cap;
@@ -943,24 +1035,83 @@ static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const
     if (x->park == NULL || x->ind == NULL) {
         ds->failed = true;
         log_err("alert", "out of memory deciding for %s/%s", park->id, ind->id);
-        return;
+        return false;
     }
-    x->period = st.period;
-    x->status = cur;
+    x->period = period;
+    x->status = status;
+    x->occ = 1;
+    if (publish && prev != NULL && prev->state_seq < prev->max_seq &&
+        id_seen(e, prev, period, status, 1))
+        /* the state is older than the series' last alert: a damaged journal
+         * line lost a decision; an id raised already stays quiet */
+        publish = false;
     if (publish) {
+        /* entering the same (period, status) again is a new alert: /2, /3, … */
+        x->occ = next_occurrence(e, prev, period, status);
+        for (size_t i = 0; i < ds->n; i++) /* twice in one batch (cannot happen today) */
+            if (ds->d[i].seq && ds->d[i].park == x->park && ds->d[i].ind == x->ind &&
+                ds->d[i].period == period && ds->d[i].status == status && ds->d[i].occ >= x->occ)
+                x->occ = ds->d[i].occ + 1;
         x->seq = e->seq + 1;
         for (size_t i = 0; i < ds->n; i++)
             if (ds->d[i].seq >= x->seq)
                 x->seq = ds->d[i].seq + 1;
-        x->msg = alert_json(prev, &st, x->seq, now,
+        x->msg = alert_json(st, status, period, x->occ, previous, x->seq, now,
                             silence_match(e->app->silences, park->id, ind->id, now));
         if (x->msg == NULL) {
             ds->failed = true;
             log_err("alert", "out of memory formatting an alert for %s/%s", park->id, ind->id);
-            return;
+            return false;
         }
     }
     ds->n++;
+    return true;
+}
+
+/* Decides for one series; appends to ds. Two things are decided apart: the
+ * status of the latest figure (a change publishes, as does a new period while
+ * warning or critical), and the overdue flag (overdue for a month publishes
+ * "overdue", its figure arriving publishes "received"). */
+static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                   decisions *ds)
+{
+    const int64_t now = v->now;
+    const db_series *s = db_series_get(v->db, park->id, ind->id);
+    series_status st;
+    if (!status_eval(v, park, ind, s, -1, &st))
+        return;
+    pp_status cur = st.pace.status;
+    const series_state *prev = state_get(e, park->id, ind->id, false);
+    bool had = prev != NULL && prev->period >= 0;
+    /* a series without a figure keeps the period of its last state */
+    int period = st.has_figure ? st.period : (had ? prev->period : -1);
+    bool publish = false, change = true;
+    if (period < 0) {
+        change = false; /* no figure and nothing before: nothing to say */
+    } else if (!had) {
+        publish = !is_quiet(cur);
+    } else if (cur != prev->status) {
+        publish = !(is_quiet(cur) && is_quiet(prev->status));
+    } else if (period != prev->period) {
+        publish = cur == PP_STATUS_WARNING || cur == PP_STATUS_CRITICAL;
+    } else {
+        change = false; /* nothing new */
+    }
+    if (change && !add_decision(e, ds, prev, &st, cur, period, publish,
+                                had ? pp_status_name(prev->status) : "none", now))
+        return;
+
+    /* the overdue flag */
+    int od_prev = prev ? prev->od_period : -1;
+    if (st.pace.overdue && st.pace.overdue_period != od_prev) {
+        add_decision(e, ds, prev, &st, PP_STATUS_OVERDUE, st.pace.overdue_period, true,
+                     od_prev >= 0 ? "overdue" : "none", now);
+    } else if (!st.pace.overdue && od_prev >= 0) {
+        /* received when a figure for that month (or a later one) came; a target
+         * removed or a reload ends it quietly */
+        bool received = st.has_figure && st.period >= od_prev;
+        add_decision(e, ds, prev, &st, PP_STATUS_RECEIVED, od_prev, received, "overdue", now);
+    }
 }
 
 static void free_events(char **ev, size_t n)
@@ -1041,15 +1192,15 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     if (recs == NULL)
         goto failed;
     for (size_t i = 0; i < nd; i++) {
-        char pbuf[16];
+        char pbuf[16], tok[32];
         pp_period_format(d[i].period, pbuf, sizeof pbuf);
+        status_token(tok, sizeof tok, d[i].status, d[i].occ);
         int w;
         if (d[i].seq)
             w = asprintf(&recs[i], "alert %llu %s %s %s %s %s", (unsigned long long)d[i].seq,
-                         d[i].park, d[i].ind, pbuf, pp_status_name(d[i].status), d[i].msg->json);
+                         d[i].park, d[i].ind, pbuf, tok, d[i].msg->json);
         else
-            w = asprintf(&recs[i], "state %s %s %s %s", d[i].park, d[i].ind, pbuf,
-                         pp_status_name(d[i].status));
+            w = asprintf(&recs[i], "state %s %s %s %s", d[i].park, d[i].ind, pbuf, tok);
         if (w < 0) {
             recs[i] = NULL;
             goto failed;
@@ -1071,14 +1222,15 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     for (size_t i = 0; i < nd && e->ids_fd >= 0; i++) {
         if (d[i].seq) {
             char line[ALERT_IDS_LINE_MAX];
-            ids_line(line, d[i].seq, d[i].park, d[i].ind, d[i].period, d[i].status);
+            ids_line(line, d[i].seq, d[i].park, d[i].ind, d[i].period, d[i].status, d[i].occ);
             ids_queue(e, strdup(line));
         }
     }
     ids_flush(e); /* on failure, the journal's copy is the one; retried later */
     pthread_mutex_lock(&e->lock);
     for (size_t i = 0; i < nd; i++)
-        apply(e, d[i].seq, d[i].park, d[i].ind, d[i].period, d[i].status, d[i].seq != 0, d[i].msg);
+        apply(e, d[i].seq, d[i].park, d[i].ind, d[i].period, d[i].status, d[i].occ, d[i].seq != 0,
+              d[i].msg);
     if (gen != e->hidden_gen)
         e->hidden_dirty = true; /* new states were judged under another configuration */
     pthread_mutex_unlock(&e->lock);
@@ -1148,9 +1300,9 @@ uint64_t alert_seq(alert_engine *e)
     return s;
 }
 
-static int cmp_state_seq(const void *a, const void *b)
+static int cmp_msg_seq(const void *a, const void *b)
 {
-    uint64_t x = (*(series_state *const *)a)->last->seq, y = (*(series_state *const *)b)->last->seq;
+    uint64_t x = (*(alert_msg *const *)a)->seq, y = (*(alert_msg *const *)b)->seq;
     return x < y ? -1 : x > y;
 }
 
@@ -1158,14 +1310,21 @@ void alert_active_json(alert_engine *e, jbuf *b)
 {
     pthread_mutex_lock(&e->lock);
     hidden_refresh(e);
-    series_state **act = calloc(e->n_states ? e->n_states : 1, sizeof *act);
+    alert_msg **act = calloc(e->n_states ? 2 * e->n_states : 1, sizeof *act);
     size_t n = 0;
     for (size_t i = 0; act && i < e->n_state_buckets; i++)
-        for (series_state *s = e->states[i]; s; s = s->next)
-            if (s->last && !is_quiet(s->status) && s->last->seq && !s->hidden)
-                act[n++] = s;
+        for (series_state *s = e->states[i]; s; s = s->next) {
+            if (s->hidden)
+                continue;
+            /* the status's alert only when it is the current one (not a recovery
+             * followed by a quiet change) */
+            if (s->last && !is_quiet(s->status) && s->last->seq && s->last_current)
+                act[n++] = s->last;
+            if (s->od_last && s->od_period >= 0)
+                act[n++] = s->od_last;
+        }
     if (act)
-        qsort(act, n, sizeof *act, cmp_state_seq);
+        qsort(act, n, sizeof *act, cmp_msg_seq);
     jbuf_puts(b, "{");
     json_key(b, "seq", true);
     json_int(b, (int64_t)e->seq);
@@ -1174,7 +1333,7 @@ void alert_active_json(alert_engine *e, jbuf *b)
     for (size_t i = 0; i < n; i++) {
         if (i)
             jbuf_puts(b, ",");
-        jbuf_raw(b, act[i]->last->json, act[i]->last->len);
+        jbuf_raw(b, act[i]->json, act[i]->len);
     }
     jbuf_puts(b, "]}");
     if (act == NULL)

@@ -3,11 +3,16 @@
  * statuses and the bus.
  *
  * For each series it remembers the last status and period it has seen. An
- * alert is raised when the status changes (ok → warning, warning → ok, … → stale;
- * a change between ok and no_target is quiet), and once for each new period
- * while a series stays warning or critical (the monthly reminder). A series
- * whose first status is ok or no_target raises nothing. Alert ids
- * (park/indicator/period/status) are raised at most once, ever.
+ * alert is raised when the status changes (ok → warning, warning → ok, …; a
+ * change among ok, no_target and no_data is quiet), and once for each new
+ * period while a series stays warning or critical (the monthly reminder). A
+ * series whose first status is ok, no_target or no_data raises nothing.
+ * Beside the status it remembers the overdue flag: a series becoming overdue
+ * for a month raises "overdue" (id park/indicator/<missing month>/overdue),
+ * the late figure arriving raises "received". Alert ids
+ * (park/indicator/period/status) are raised at most once, ever: a series that
+ * enters the same (period, status) again — a revision back and forth — gets
+ * the id with a fifth segment /2, /3, …, so no transition is silent.
  *
  * Durability: every decision is journaled (fsync) before it is published, as
  * an event record "alert <seq> <park> <indicator> <period> <status> <json>" or
@@ -78,8 +83,10 @@ int alert_retry_pending(alert_engine *e);
 /* The last seq raised (0 before the first alert). */
 uint64_t alert_seq(alert_engine *e);
 
-/* {"seq":N,"alerts":[…]} — the active alerts (series whose last alert is
- * warning, critical or stale) of configured series, ordered by seq. The
+/* {"seq":N,"alerts":[…]} — the active alerts of configured series, ordered
+ * by seq: a series' alert when it is the alert of its current status and that
+ * status is warning or critical (or no_data after one), and its overdue alert
+ * while it is overdue. The
  * caller holds a read view (app.h; the API does), as for alert_since_json. */
 void alert_active_json(alert_engine *e, jbuf *b);
 

@@ -394,6 +394,13 @@ static void route_status(const api_call *c)
     jbuf_puts(&b, "{");
     json_key(&b, "generated_at", true);
     json_str(&b, app_format_time(v->now, buf, sizeof buf));
+    /* the latest month that is due: the overview's period (not the latest figure seen) */
+    int due = status_due_period(v);
+    json_key(&b, "due_period", false);
+    if (due >= 0)
+        json_str(&b, pp_period_format(due, buf, sizeof buf));
+    else
+        json_null(&b);
     json_key(&b, "parks", false);
     jbuf_puts(&b, "[");
     for (size_t i = 0; i < v->cfg->catalog.n_parks; i++) {
@@ -516,6 +523,26 @@ static bool workbook_type(const char *ct)
 }
 
 
+/* The lines of a report as a JSON array of strings ([] for NULL). */
+static void json_lines(jbuf *b, const char *text)
+{
+    jbuf_puts(b, "[");
+    const char *p = text ? text : "";
+    bool first = true;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
+        if (!first)
+            jbuf_puts(b, ",");
+        first = false;
+        json_str(b, line);
+        p += n + (nl ? 1 : 0);
+    }
+    jbuf_puts(b, "]");
+}
+
 /* POST /api/v1/observations. Called with no lock held: ingest_csv() takes
  * ingest_lock, then cfg_lock (the lock order of app.h). */
 static void route_post_observations(const api_call *c)
@@ -547,30 +574,90 @@ static void route_post_observations(const api_call *c)
         json_int(&b, (int64_t)res.n_unchanged);
         json_key(&b, "targets", false);
         json_int(&b, (int64_t)res.n_targets);
+        json_key(&b, "warnings", false);
+        json_lines(&b, res.warnings);
         jbuf_puts(&b, "}\n");
         set_body(resp, 202, JSON_TYPE, &b);
     } else {
         json_key(&b, "error", true);
         json_str(&b, st == INGEST_REFUSED ? "bad rows: nothing was accepted" : "could not store");
         json_key(&b, "errors", false);
-        jbuf_puts(&b, "[");
-        const char *p = res.report ? res.report : "";
-        bool first = true;
-        while (*p) {
-            const char *nl = strchr(p, '\n');
-            size_t n = nl ? (size_t)(nl - p) : strlen(p);
-            char line[512];
-            snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
-            if (!first)
-                jbuf_puts(&b, ",");
-            first = false;
-            json_str(&b, line);
-            p += n + (nl ? 1 : 0);
-        }
-        jbuf_puts(&b, "]}\n");
+        json_lines(&b, res.report);
+        jbuf_puts(&b, "}\n");
         set_body(resp, st == INGEST_REFUSED ? 400 : 503, JSON_TYPE, &b);
     }
     free(res.report);
+    free(res.warnings);
+}
+
+/* DELETE /api/v1/observations/<park>/<indicator>/<YYYY-MM>?reason= — a
+ * retraction (SPEC §8). Called with no lock held: the ids are checked under a
+ * read view, which is ended before ingest_retract() takes ingest_lock. */
+static void route_retract(const api_call *c)
+{
+    pp_app *app = c->app;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    if (api_authorize(app, req->authorization, resp) != 0)
+        return;
+    char park[PP_ID_MAX + 1], ind[PP_ID_MAX + 1], why[160];
+    int period;
+    pp_view v;
+    view_begin(app, &v);
+    const pp_park *pk = want_park(&v, c->seg[0], resp);
+    const pp_indicator *pi = pk ? want_indicator(&v, c->seg[1], resp) : NULL;
+    if (pi) {
+        snprintf(park, sizeof park, "%s", pk->id);
+        snprintf(ind, sizeof ind, "%s", pi->id);
+    }
+    view_end(&v);
+    if (pi == NULL)
+        return;
+    if (csv_parse_period(c->seg[2], &period, why, sizeof why) != 0) {
+        api_error(resp, 400, "bad period: expected YYYY-MM");
+        return;
+    }
+    const char *reason = req->query ? req->query(req->query_ctx, "reason") : NULL;
+    if (reason == NULL || *reason == '\0') {
+        api_error(resp, 400, "撤回需要说明原因 / a retraction needs ?reason=");
+        return;
+    }
+    char source[PP_SOURCE_MAX + 1];
+    snprintf(source, sizeof source, "http %s", req->client ? req->client : "?");
+    ingest_result res;
+    ingest_status st = ingest_retract(app, park, ind, period, source, reason, &res);
+    if (st == INGEST_REFUSED) {
+        api_error(resp, 404, "该期没有数据可撤回 / no figure for that period");
+    } else if (st != INGEST_OK) {
+        api_error(resp, 503, "could not store the retraction");
+    } else {
+        free(res.warnings);
+        res.warnings = NULL;
+        jbuf b;
+        jbuf_init(&b);
+        char pbuf[16];
+        view_begin(app, &v);
+        const db_series *s = db_series_get(v.db, park, ind);
+        size_t n = db_series_vintages(s, period, NULL, 0);
+        db_vintage w;
+        jbuf_puts(&b, "{");
+        json_key(&b, "park", true);
+        json_str(&b, park);
+        json_key(&b, "indicator", false);
+        json_str(&b, ind);
+        json_key(&b, "period", false);
+        json_str(&b, pp_period_format(period, pbuf, sizeof pbuf));
+        json_key(&b, "retraction", false);
+        if (n > 0 && db_series_vintage(s, period, n - 1, &w))
+            report_vintage_json(&b, &w);
+        else
+            json_null(&b);
+        view_end(&v);
+        jbuf_puts(&b, "}\n");
+        set_body(resp, 200, JSON_TYPE, &b);
+    }
+    free(res.report);
+    free(res.warnings);
 }
 
 /* GET /api/v1/alerts?since= */
@@ -1152,6 +1239,7 @@ static const api_route api_routes[] = {
     { "GET",  "/api/v1/silences",                  route_silences,        false, OWN_LOCKS, false },
     { "POST", "/api/v1/silences",                  route_silences,        false, OWN_LOCKS, true },
     { "DELETE", "/api/v1/silences/*",              route_silences,        false, OWN_LOCKS, false },
+    { "DELETE", "/api/v1/observations/*/*/*",      route_retract,         false, OWN_LOCKS, true },
 };
 
 bool api_route_is_stream(const api_route *r) { return r != NULL && r->handler == NULL; }
@@ -1222,7 +1310,7 @@ int api_route_match(const char *method, const char *path, api_match *m)
     }
     m->n_seg = 0;
     if (other != NULL) {
-        m->allow = strcmp(other->method, "POST") == 0 ? "POST" : "GET, HEAD";
+        m->allow = strcmp(other->method, "GET") == 0 ? "GET, HEAD" : other->method;
         return 405;
     }
     if (!method_is(method, "GET")) { /* whatever the path: only reads are left */

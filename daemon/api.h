@@ -23,6 +23,7 @@ typedef struct api_request {
     const char *content_type;    /* header or NULL */
     const char *body;            /* POST body (not NUL-terminated) */
     size_t body_len;
+    const char *client;          /* the client's address as text, or NULL (a retraction's source) */
 } api_request;
 
 /* An immutable body shared by the answer cache and the responses being sent

@@ -731,7 +731,8 @@ static const char *const recorded_options[] = {
     "bus|publish", "bus|heartbeat", "bus|hwm", "bus|max_connections", "bus|curve_secret_key", "bus|curve_clients",
     "collector|plugin", "collector|user", "collector|interval", "collector|timeout",
     "indicator|label", "indicator|unit", "indicator|kind", "indicator|direction",
-    "indicator|warn", "indicator|crit", "indicator|pace",
+    "indicator|warn", "indicator|crit", "indicator|pace", "indicator|escalate",
+    "indicator|rule",
     "park|name", "park|level", "park|type", "park|region", "park|groups", "group|label",
     "park|threshold|warn", "park|threshold|crit",
     "notify|state_dir", "notify|base_url", "notify|api_url", "notify|retry_max",
@@ -786,6 +787,8 @@ static cfg_t *conf_schema(void)
         CFG_FLOAT("warn", 5, CFGF_NONE),
         CFG_FLOAT("crit", 15, CFGF_NONE),
         CFG_FLOAT_LIST("pace", NULL, CFGF_NODEFAULT),
+        CFG_INT("escalate", 0, CFGF_NONE),
+        CFG_STR("rule", "points", CFGF_NONE),
         CFG_END(),
     };
     cfg_opt_t threshold_opts[] = {
@@ -1265,6 +1268,23 @@ static void build_indicator(struct loader *L, cfg_t *sec, pp_indicator *ind)
     ind->crit = cfg_getfloat(sec, "crit");
     check_thresholds(L, r, ctx, ind->warn, ind->crit);
     build_pace(L, sec, r, ctx, ind);
+
+    long esc = cfg_getint(sec, "escalate");
+    if (esc < 0 || esc > 120)
+        add_error(L, rec_where(L, r, "escalate"),
+                  "%sescalate must be 0 (off) or a number of periods 1..120 (got %ld)", ctx, esc);
+    else
+        ind->escalate = (int)esc;
+    const char *rule = cfg_getstr(sec, "rule");
+    if (rule && strcmp(rule, "relative") == 0) {
+        if (ind->kind != PP_KIND_CUMULATIVE && ind->kind != PP_KIND_COMPLETION)
+            add_error(L, rec_where(L, r, "rule"),
+                      "%srule \"relative\" applies to cumulative and completion kinds only", ctx);
+        else
+            ind->relative = true;
+    } else if (rule && strcmp(rule, "points") != 0) {
+        add_error(L, rec_where(L, r, "rule"), "%srule \"%s\" is not points or relative", ctx, rule);
+    }
 }
 
 static const pp_indicator *find_indicator(const pp_catalog *cat, const char *id)

@@ -841,6 +841,7 @@ typedef struct {
     dup_entry *dups;
     size_t n_dups, cap_dups;
     bool fatal; /* stop reading: out of memory or a whole-input error */
+    int max_period; /* the latest period taken (the current month), or -1: any */
 } parser;
 
 /* Keeps one more entry in a capped, growing array of csv_error; NULL when
@@ -1701,9 +1702,19 @@ static bool invalid(const char *reason, char *why, size_t len)
     return true;
 }
 
-static int push_obs(parser *ps, const pp_obs *o)
+static int push_obs(parser *ps, const pp_obs *o, int line)
 {
     csv_result *r = ps->out;
+    if (ps->max_period >= 0 && o->period > ps->max_period) {
+        /* a mistyped year (2102-08) would take over every view: a bad row,
+         * once per row of a wide table */
+        if (r->n_errors > 0 && r->errors[r->n_errors - 1].line == line && line > 0)
+            return 0;
+        char why[WHY_MAX];
+        csv_future_why(o->period, ps->max_period, why, sizeof why);
+        add_why(ps, line, why);
+        return 0;
+    }
     if (PP_VEC_RESERVE(r->obs, ps->cap_obs, r->n_obs + 1, 64) != 0)
         return -1;
     r->obs[r->n_obs++] = *o;
@@ -2017,7 +2028,7 @@ static void row_observation(parser *ps, record *rec, const header *h)
     text_copy_utf8(o.note, sizeof o.note, cell(rec, h, COL_NOTE));
     if (invalid(pp_obs_invalid(&o), why, whylen))
         goto bad;
-    if (push_obs(ps, &o) < 0)
+    if (push_obs(ps, &o, rec->line) < 0)
         out_of_memory(ps);
     return;
 bad:
@@ -2126,7 +2137,7 @@ static void row_wide(parser *ps, record *rec, const header *h)
                 o.yoy = have_yoy[i] ? yoys[i] : 0;
                 if (invalid(pp_obs_invalid(&o), why, sizeof why))
                     goto bad;
-                if (push_obs(ps, &o) < 0) {
+                if (push_obs(ps, &o, rec->line) < 0) {
                     out_of_memory(ps);
                     return;
                 }
@@ -2244,6 +2255,21 @@ int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *o
 int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv_result *out,
                         bool (*stop)(void *ud), void *ud)
 {
+    return csv_parse_until(data, len, cat, -1, out, stop, ud);
+}
+
+void csv_future_why(int period, int max_period, char *why, size_t len)
+{
+    char a[16], b[16];
+    pp_period_format(period, a, sizeof a);
+    pp_period_format(max_period, b, sizeof b);
+    snprintf(why, len, "期间%s晚于当前月份（%s），不能接收 / period %s is after the current month (%s)",
+             a, b, a, b);
+}
+
+int csv_parse_until(const char *data, size_t len, const pp_catalog *cat, int max_period,
+                    csv_result *out, bool (*stop)(void *ud), void *ud)
+{
     parser ps;
     record *rec = NULL, *sub = NULL;
     header *h = NULL;
@@ -2253,6 +2279,7 @@ int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv
 
     memset(out, 0, sizeof *out);
     memset(&ps, 0, sizeof ps);
+    ps.max_period = max_period;
     out->encoding = "UTF-8";
     ps.cat = cat;
     ps.out = out;

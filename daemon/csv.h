@@ -75,6 +75,17 @@ int csv_parse(const char *data, size_t len, const pp_catalog *cat, csv_result *o
 int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv_result *out,
                         bool (*stop)(void *ud), void *ud);
 
+/* The same, and an observation whose period is after max_period (the current
+ * month in the configured timezone, as ingest passes it; -1: no limit) is a
+ * bad row: "期间2102-08晚于当前月份（2021-10），不能接收 / period 2102-08 is
+ * after the current month (2021-10)" (SPEC §3 Sanity). Targets are not
+ * limited. */
+int csv_parse_until(const char *data, size_t len, const pp_catalog *cat, int max_period,
+                    csv_result *out, bool (*stop)(void *ud), void *ud);
+
+/* That reason, for a period found after max_period elsewhere (a workbook). */
+void csv_future_why(int period, int max_period, char *why, size_t len);
+
 void csv_result_free(csv_result *r);
 
 /* Formats every error, for the person who sent the figures, as

@@ -36,6 +36,16 @@
  * year at a time, not by doubling, so that the slack stays small; a figure
  * before the first month shifts them (rare).
  *
+ * A retraction (status W, SPEC §2) withdraws a period's figure: the figure in
+ * force moves to the older vintages like a revised one, and the cell keeps the
+ * retraction itself — META_HAS clear, META_OLDER set (a cell that never held a
+ * figure has neither), its delivery the retraction's source and time — so the
+ * period has no figure while its history keeps everything. A figure sent
+ * after it moves the retraction to the older vintages in turn, marked there
+ * with OLD_RETRACTED. Retractions are rare: their reasons sit in a small list
+ * of their own (series, period, received_at, reason), searched when a
+ * history is read.
+ *
  * Series live in an arena (so a db_series pointer stays put; nothing is freed
  * before db_free) and are found by an open-addressing hash table on (park,
  * indicator); a second array keeps them sorted by park id, then indicator id,
@@ -78,6 +88,8 @@
  * parks delivering a file a day each take over 90 years to reach it. Reaching it
  * refuses figures (logged), it corrupts none. */
 #define DB_DELIVERIES_MAX META_DELIVERY
+/* In a db_old's meta (which keeps no META_HAS): the vintage is a retraction. */
+#define OLD_RETRACTED META_HAS
 
 /* 10^k for a mantissa's exponent k: every one exact in a double. */
 static const double db_pow10[8] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7 };
@@ -139,6 +151,14 @@ struct db {
 
     db_tslot *t_slots;        /* targets */
     size_t n_t_slots, n_targets;
+
+    struct db_retraction {
+        const db_series *series;
+        int period;
+        int64_t received_at;
+        const char *reason;   /* interned */
+    } *retr;                  /* every retraction, in the order applied */
+    size_t n_retr, cap_retr;
 
     db_chunk *chunks;         /* arena: every chunk, newest first */
     char *bump;               /* free space in the newest chunk */
@@ -365,6 +385,31 @@ static void vintage_fill(const db_series *s, double value, double yoy, uint32_t 
     *out = (db_vintage){ .value = value, .received_at = dl->received_at,
                          .status = meta_status(meta), .source = dl->source,
                          .has_yoy = !isnan(yoy), .yoy = isnan(yoy) ? 0 : yoy };
+}
+
+/* A retraction's vintage: status W, no value, its reason. */
+static void retraction_fill(const db_series *s, int period, uint32_t meta, db_vintage *out)
+{
+    const db *d = s->owner;
+    const db_delivery *dl = &d->deliveries[meta & META_DELIVERY];
+    *out = (db_vintage){ .value = NAN, .received_at = dl->received_at, .status = 'W',
+                         .source = dl->source, .reason = "" };
+    for (size_t k = d->n_retr; k-- > 0;)
+        if (d->retr[k].series == s && d->retr[k].period == period &&
+            d->retr[k].received_at == dl->received_at) {
+            out->reason = d->retr[k].reason;
+            break;
+        }
+}
+
+/* Index of period's cell when it holds a retraction, else -1. */
+static int cell_retracted(const db_series *s, int period)
+{
+    if (s == NULL || s->n == 0 || period < s->first || period - s->first >= s->n)
+        return -1;
+    int i = period - s->first;
+    uint32_t m = cell_meta(s)[i];
+    return !(m & META_HAS) && (m & META_OLDER) ? i : -1;
 }
 
 /* The yoy of cell i, NaN when it has none. */
@@ -644,6 +689,7 @@ void db_free(db *d)
     free(d->deliveries);
     free(d->dlv_slots);
     free(d->t_slots);
+    free(d->retr);
     while (d->chunks != NULL) {
         db_chunk *next = d->chunks->next;
         free(d->chunks);
@@ -665,8 +711,50 @@ void db_rdlock(db *d) { lock_check(pthread_rwlock_rdlock(&d->lock), "read lock")
 void db_wrlock(db *d) { lock_check(pthread_rwlock_wrlock(&d->lock), "write lock"); }
 void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
 
+/* Withdraws the figure in force for o->period (o->status 'W', o->note the
+ * reason): see db_add_obs. */
+static int db_retract(db *d, const pp_obs *o)
+{
+    uint64_t h = hash_key(o->park, o->indicator);
+    db_series *s = series_find(d, o->park, o->indicator, h);
+    int i = cell_find(s, o->period);
+    uint32_t dlv;
+    if (i < 0)
+        return 0; /* no figure: nothing to withdraw */
+    uint32_t old = cell_meta(s)[i];
+    const char *reason = str_intern(d, o->note);
+    if (reason == NULL || dlv_intern(d, o->source, o->received_at, &dlv) < 0 ||
+        older_reserve(s) < 0)
+        goto nomem;
+    if (d->n_retr == d->cap_retr) {
+        size_t nc = d->cap_retr ? 2 * d->cap_retr : 16;
+        struct db_retraction *t = realloc(d->retr, nc * sizeof *t);
+        if (t == NULL)
+            goto nomem;
+        d->retr = t;
+        d->cap_retr = nc;
+    }
+    d->retr[d->n_retr++] = (struct db_retraction){ s, o->period, o->received_at, reason };
+    s->older->v[s->older->n++] =
+        (db_old){ .value = cell_value(s, i, old), .yoy = cell_yoy(s, i), .period = o->period,
+                  .meta = old & ~(META_HAS | META_OLDER | META_EXP) };
+    if (s->yoy != NULL)
+        s->yoy[i] = NAN;
+    cell_meta(s)[i] = META_OLDER | dlv;
+    if (o->received_at > s->updated_at)
+        s->updated_at = o->received_at;
+    changed(d, s);
+    return 1;
+nomem:
+    log_err("db", "out of memory retracting %s/%s", o->park, o->indicator);
+    return -1;
+}
+
 int db_add_obs(db *d, const pp_obs *o)
 {
+    /* a retraction (status W) withdraws the period's figure */
+    if (d != NULL && o != NULL && o->status == 'W' && pp_obs_invalid(o) == NULL)
+        return db_retract(d, o);
     const char *why = d == NULL || o == NULL ? "none given" : pp_obs_invalid(o);
     if (why != NULL) {
         char per[16];
@@ -698,7 +786,17 @@ int db_add_obs(db *d, const pp_obs *o)
     } else {
         if (wide && !s->wide && cells_widen(s) < 0)
             goto nomem;
-        if (i < 0) {
+        int ri = i < 0 ? cell_retracted(s, o->period) : -1;
+        if (ri >= 0) {
+            /* a figure after a retraction: the retraction joins the older vintages */
+            if (cells_reach(s, o->period, o->has_yoy) < 0 || older_reserve(s) < 0)
+                goto nomem;
+            i = ri;
+            s->older->v[s->older->n++] =
+                (db_old){ .value = NAN, .yoy = NAN, .period = o->period,
+                          .meta = OLD_RETRACTED | (cell_meta(s)[i] & META_DELIVERY) };
+            old = META_HAS; /* so that the new cell says it has older vintages */
+        } else if (i < 0) {
             if ((i = cells_reach(s, o->period, o->has_yoy)) < 0)
                 goto nomem;
         } else {
@@ -802,10 +900,28 @@ const db_series *db_series_get(const db *d, const char *park, const char *indica
     return series_find(d, park, indicator, hash_key(park, indicator));
 }
 
-int db_series_first(const db_series *s) { return s != NULL && s->n > 0 ? s->first : -1; }
+/* The first and last cells hold a figure, unless it was retracted. */
+int db_series_first(const db_series *s)
+{
+    if (s == NULL)
+        return -1;
+    const uint32_t *meta = s->n ? cell_meta(s) : NULL;
+    for (int i = 0; i < s->n; i++)
+        if (meta[i] & META_HAS)
+            return s->first + i;
+    return -1;
+}
 
-/* The last cell always holds a figure: cells only ever reach a month to put one there. */
-int db_series_last(const db_series *s) { return s != NULL && s->n > 0 ? s->first + s->n - 1 : -1; }
+int db_series_last(const db_series *s)
+{
+    if (s == NULL)
+        return -1;
+    const uint32_t *meta = s->n ? cell_meta(s) : NULL;
+    for (int i = s->n; i-- > 0;)
+        if (meta[i] & META_HAS)
+            return s->first + i;
+    return -1;
+}
 
 bool db_series_latest(const db_series *s, int period, db_vintage *out)
 {
@@ -838,6 +954,9 @@ static size_t vintages_copy(const db_series *s, int period, size_t skip, db_vint
                             size_t max)
 {
     int i = cell_find(s, period);
+    bool retracted = false;
+    if (i < 0 && (i = cell_retracted(s, period)) >= 0)
+        retracted = true;
     if (i < 0)
         return 0;
     uint32_t meta = cell_meta(s)[i];
@@ -847,13 +966,21 @@ static size_t vintages_copy(const db_series *s, int period, size_t skip, db_vint
             const db_old *v = &s->older->v[j];
             if (v->period != period)
                 continue;
-            if (k >= skip && k - skip < max)
-                vintage_fill(s, v->value, v->yoy, v->meta, &out[k - skip]);
+            if (k >= skip && k - skip < max) {
+                if (v->meta & OLD_RETRACTED)
+                    retraction_fill(s, period, v->meta, &out[k - skip]);
+                else
+                    vintage_fill(s, v->value, v->yoy, v->meta, &out[k - skip]);
+            }
             k++;
         }
     }
-    if (k >= skip && k - skip < max)
-        vintage_fill(s, cell_value(s, i, meta), cell_yoy(s, i), meta, &out[k - skip]);
+    if (k >= skip && k - skip < max) {
+        if (retracted)
+            retraction_fill(s, period, meta, &out[k - skip]);
+        else
+            vintage_fill(s, cell_value(s, i, meta), cell_yoy(s, i), meta, &out[k - skip]);
+    }
     return k + 1;
 }
 

@@ -17,8 +17,9 @@
 typedef struct db_vintage {
     double value;
     int64_t received_at;
-    char status;          /* 'A', 'P', 'E', 'R' */
+    char status;          /* 'A', 'P', 'E', 'R', or 'W': a retraction (value NaN) */
     const char *source;   /* interned, owned by the db */
+    const char *reason;   /* a retraction's reason (interned), NULL for a figure */
     bool has_yoy;         /* a 同比 % was given with it */
     double yoy;           /* that 同比 %, when has_yoy */
 } db_vintage;
@@ -52,7 +53,14 @@ void db_rdlock(db *d);
 void db_wrlock(db *d);
 void db_unlock(db *d);
 
-/* Adds an observation as a new vintage. Returns 1 when it changed the value in
+/* An observation with status 'W' is a retraction (SPEC §2): it withdraws the
+ * figure in force for its period (o->note is the reason, o->source and
+ * o->received_at who and when; o->value is ignored). Returns 1 when there was
+ * a figure (the period then has none: db_series_latest is false, and the
+ * retraction is the newest of db_series_vintages), 0 when there was none
+ * (nothing changed), -1 on ENOMEM.
+ *
+ * Adds an observation as a new vintage. Returns 1 when it changed the value in
  * force (new period or different value/status/source/yoy), 0 when it repeats the
  * latest vintage exactly (ignored: re-ingesting a file is idempotent), -1 on
  * ENOMEM or an invalid observation (non-finite value, status not A/P/E/R,
@@ -73,7 +81,8 @@ bool db_target(const db *d, const char *park, const char *indicator, int year, d
 
 /* The figures of a series (s may be NULL: no figures). */
 
-/* The earliest / latest period holding a figure, or -1 when there is none. */
+/* The earliest / latest period holding a figure (not retracted), or -1 when
+ * there is none. */
 int db_series_first(const db_series *s);
 int db_series_last(const db_series *s);
 

@@ -813,6 +813,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                         MHD_HTTP_HEADER_CONTENT_TYPE),
             .body = hc->body,
             .body_len = hc->len,
+            .client = peer_of(conn) ? peer_of(conn)->addr_text : NULL,
         };
         api_handle(srv->app, &req, &r);
     }

@@ -56,6 +56,32 @@ static bool stopping(pp_app *app) { return atomic_load(&app->stopping); }
 
 static bool parse_should_stop(void *ud) { return stopping(ud); }
 
+/* A workbook's figures after max_period refuse it, as a CSV row would be
+ * (csv_parse_until): one line per figure in *report. Returns 0 or -1. */
+static int refuse_future(const char *source, int max_period, csv_result *cr, char **report)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = NULL;
+    for (size_t i = 0; i < cr->n_obs; i++) {
+        if (cr->obs[i].period <= max_period)
+            continue;
+        if (f == NULL && (f = open_memstream(&buf, &size)) == NULL)
+            break;
+        char why[CSV_REASON_MAX];
+        csv_future_why(cr->obs[i].period, max_period, why, sizeof why);
+        fprintf(f, "%s: 文件 %s，园区 %s，指标 %s：%s\n", source, source, cr->obs[i].park,
+                cr->obs[i].indicator, why);
+        cr->n_errors_total++;
+    }
+    if (f == NULL)
+        return cr->n_errors_total > 0 ? -1 : 0;
+    fclose(f);
+    free(*report);
+    *report = buf;
+    return -1;
+}
+
 /* Reads one input by its format: an Excel workbook by its first bytes (a zip
  * is an .xlsx, an OLE2 file an .xls; workbook.h), anything else as CSV. Takes
  * cfg_lock for reading. When the input is refused (rc != 0 or errors, and not
@@ -69,13 +95,20 @@ static int parse_input(pp_app *app, const char *source, const char *data, size_t
     char *notes = NULL;
     int rc;
     *report = NULL;
+    /* a period after the current month (the daemon's clock, in the configured
+     * timezone) is a bad row (SPEC §3 Sanity) */
+    int y, m, d;
+    app_local_date(app_now(app), &y, &m, &d);
+    const int max_period = pp_period_make(y, m);
     pthread_rwlock_rdlock(&app->cfg_lock);
     if (f == WB_NONE)
-        rc = csv_parse_stoppable(data, len, &app->cfg->catalog, cr, parse_should_stop, app);
+        rc = csv_parse_until(data, len, &app->cfg->catalog, max_period, cr, parse_should_stop, app);
     else
         rc = workbook_parse(data, len, source, &app->cfg->catalog, NULL, cr, report, &notes,
                             parse_should_stop, app);
     pthread_rwlock_unlock(&app->cfg_lock);
+    if (f != WB_NONE && rc == 0 && !cr->stopped && cr->n_errors_total == 0)
+        rc = refuse_future(source, max_period, cr, report);
     if (f == WB_NONE && !cr->stopped && (rc != 0 || cr->n_errors_total > 0))
         *report = csv_errors_report(cr, source);
     for (const char *line = notes; line && *line;) {
@@ -86,6 +119,86 @@ static int parse_input(pp_app *app, const char *source, const char *data, size_t
     }
     free(notes);
     return rc;
+}
+
+/* qsort_r's order of figures: park, indicator, period. */
+static int cmp_obs_key(const void *pa, const void *pb, void *ctx)
+{
+    const pp_obs *o = ctx;
+    const pp_obs *a = &o[*(const size_t *)pa], *b = &o[*(const size_t *)pb];
+    int c = strcmp(a->park, b->park);
+    if (c == 0)
+        c = strcmp(a->indicator, b->indicator);
+    if (c == 0)
+        c = (a->period > b->period) - (a->period < b->period);
+    return c;
+}
+
+/* The warnings of SPEC §3 Sanity for an input about to be committed (ingest
+ * lock held): a cumulative figure below the same year's previous figure —
+ * in the input itself, else in the db. A malloc'd text, one line each, or
+ * NULL when there is nothing to say (or no memory: the figures are taken
+ * anyway). */
+static char *cumulative_warnings(pp_app *app, const char *source, const csv_result *cr)
+{
+    if (cr->n_obs == 0)
+        return NULL;
+    size_t *ix = malloc(cr->n_obs * sizeof *ix);
+    if (ix == NULL)
+        return NULL;
+    for (size_t i = 0; i < cr->n_obs; i++)
+        ix[i] = i;
+    qsort_r(ix, cr->n_obs, sizeof *ix, cmp_obs_key, cr->obs);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = NULL;
+    pthread_rwlock_rdlock(&app->cfg_lock);
+    db_rdlock(app->db);
+    for (size_t k = 0; k < cr->n_obs; k++) {
+        const pp_obs *o = &cr->obs[ix[k]];
+        const pp_indicator *ind = pp_catalog_indicator(&app->cfg->catalog, o->indicator);
+        if (ind == NULL || ind->kind != PP_KIND_CUMULATIVE || pp_period_month(o->period) == 1)
+            continue;
+        const int jan = pp_period_make(pp_period_year(o->period), 1);
+        int prev = -1;
+        double pv = 0;
+        if (k > 0) {
+            const pp_obs *p = &cr->obs[ix[k - 1]];
+            if (strcmp(p->park, o->park) == 0 && strcmp(p->indicator, o->indicator) == 0 &&
+                p->period >= jan) {
+                prev = p->period;
+                pv = p->value;
+            }
+        }
+        const db_series *s = db_series_get(app->db, o->park, o->indicator);
+        db_vintage v;
+        for (int p = o->period - 1; s != NULL && p >= jan && p > prev; p--) {
+            if (db_series_latest(s, p, &v)) {
+                prev = p;
+                pv = v.value;
+                break;
+            }
+        }
+        if (prev < 0 || !(o->value < pv))
+            continue;
+        if (f == NULL && (f = open_memstream(&buf, &size)) == NULL)
+            break;
+        char a[16], b[16];
+        pp_period_format(o->period, a, sizeof a);
+        pp_period_format(prev, b, sizeof b);
+        fprintf(f, "%s: 园区 %s，%s %s：累计值%.15g%s低于%s的%.15g%s，已接收，请核实 / "
+                "%s %s %s: the year-to-date figure %.15g is below %s's %.15g: accepted, please "
+                "check\n", source, o->park, ind->label, a, o->value, ind->unit, b, pv, ind->unit,
+                o->park, o->indicator, a, o->value, b, pv);
+    }
+    db_unlock(app->db);
+    pthread_rwlock_unlock(&app->cfg_lock);
+    free(ix);
+    if (f != NULL && fclose(f) != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
 }
 
 /* A (park, indicator) touched by a batch and the earliest period it changed. */
@@ -357,7 +470,9 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
     for (size_t i = 0; i < n_new; i++) {
         if (db_add_obs(app->db, &obs[i]) < 0)
             db_failed++;
-        touch(tv, &n_touched, obs[i].park, obs[i].indicator, obs[i].period);
+        /* a retraction may shorten the series: its RRD file is rebuilt whole */
+        touch(tv, &n_touched, obs[i].park, obs[i].indicator,
+              obs[i].status == 'W' ? pp_period_make(PP_PERIOD_MIN_YEAR, 1) : obs[i].period);
     }
     for (size_t i = 0; i < n_tg_new; i++) {
         if (db_add_target(app->db, &tg[i]) < 0)
@@ -413,6 +528,50 @@ ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *
     memset(res, 0, sizeof *res);
     pthread_mutex_lock(&app->ingest_lock);
     ingest_status st = commit(app, obs, n_obs, tg, n_tg, NULL, 0, res);
+    pthread_mutex_unlock(&app->ingest_lock);
+    return st;
+}
+
+ingest_status ingest_retract(pp_app *app, const char *park, const char *indicator, int period,
+                             const char *source, const char *reason, ingest_result *res)
+{
+    memset(res, 0, sizeof *res);
+    pp_obs o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.park, sizeof o.park, "%s", park);
+    snprintf(o.indicator, sizeof o.indicator, "%s", indicator);
+    o.period = period;
+    o.status = 'W';
+    copy_source(o.source, source ? source : "");
+    /* the reason, cut at a character boundary to fit */
+    const char *r = reason ? reason : "";
+    size_t n = strlen(r);
+    if (n > PP_NOTE_MAX) {
+        n = PP_NOTE_MAX;
+        while (n > 0 && ((unsigned char)r[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(o.note, r, n);
+    o.note[n] = '\0';
+    pthread_mutex_lock(&app->ingest_lock);
+    db_rdlock(app->db);
+    db_vintage v;
+    bool has = db_series_latest(db_series_get(app->db, park, indicator), period, &v);
+    db_unlock(app->db);
+    ingest_status st;
+    if (!has) {
+        char per[16];
+        pp_period_format(period, per, sizeof per);
+        if (asprintf(&res->report, "%s %s %s 没有可撤回的数据 / no figure to retract\n", park,
+                     indicator, per) < 0)
+            res->report = NULL;
+        st = INGEST_REFUSED;
+    } else {
+        st = commit(app, &o, 1, NULL, 0, NULL, 0, res);
+        if (st == INGEST_OK)
+            log_info("ingest", "%s/%s %04d-%02d retracted by %s: %s", park, indicator,
+                     pp_period_year(period), pp_period_month(period), o.source, o.note);
+    }
     pthread_mutex_unlock(&app->ingest_lock);
     return st;
 }
@@ -595,6 +754,8 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
         } else {
             st[i] = INGEST_ERROR;
             r->n_obs = r->n_unchanged = r->n_targets = 0;
+            free(r->warnings); /* nothing was taken: nothing to warn about */
+            r->warnings = NULL;
             r->report = all.report ? strdup(all.report) : NULL;
             log_err("ingest", "%s: not stored: %s", in[i].source,
                     all.report ? all.report : "error");
@@ -608,6 +769,8 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
 /* Gives input i the answer for "not taken: stopping". */
 static void not_taken(ingest_status *st, ingest_result *res, size_t i)
 {
+    free(res[i].report);
+    free(res[i].warnings);
     memset(&res[i], 0, sizeof res[i]);
     st[i] = INGEST_ERROR;
     res[i].report = strdup(STOP_REPORT);
@@ -687,11 +850,17 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
                 copy_source(cr.targets[k].source, source);
         if (chunk_full(ch, in[i].len, &cr))
             chunk_commit(app, ch, in, st, res);
+        char *warnings = cumulative_warnings(app, source, &cr);
         if (chunk_add(app, ch, i, in[i].len, &cr, in[i].delivery ? &d : NULL, &res[i]) != 0) {
             memset(&res[i], 0, sizeof res[i]);
             res[i].report = strdup("out of memory\n");
             st[i] = INGEST_ERROR;
             log_err("ingest", "%s: not stored: out of memory", source);
+            free(warnings);
+        } else {
+            res[i].warnings = warnings;
+            if (warnings)
+                log_warn("ingest", "%s: accepted with warnings:\n%s", source, warnings);
         }
         csv_result_free(&cr);
     }

@@ -21,6 +21,9 @@ typedef struct ingest_result {
     size_t n_unchanged;  /* observations identical to the value already in force */
     size_t n_targets;    /* targets accepted (new or changed) */
     char *report;        /* REFUSED/ERROR: malloc'd "source:line: reason\n" lines (caller frees) */
+    char *warnings;      /* OK: malloc'd lines about accepted figures that look wrong — a
+                            cumulative figure below the same year's previous month
+                            (SPEC §3 Sanity) — or NULL (caller frees, whatever the status) */
 } ingest_result;
 
 /* Reads, validates and stores a CSV input. source names it in reports and is
@@ -74,6 +77,15 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
  * afterwards (what was new is moved to their front).  */
 ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg,
                              size_t n_tg, ingest_result *res);
+
+/* Retracts the figure of (park, indicator, period) — SPEC §2: journaled as
+ * a W vintage with its reason (source: who asked, e.g. "http 127.0.0.1"),
+ * then the db, the series' RRD file and its alerts follow, as for any commit.
+ * INGEST_OK (res->n_obs 1), INGEST_REFUSED when that period has no figure
+ * (res->report says so), INGEST_ERROR when it could not be stored. The ids
+ * are the caller's to check against the configuration. */
+ingest_status ingest_retract(pp_app *app, const char *park, const char *indicator, int period,
+                             const char *source, const char *reason, ingest_result *res);
 
 /* Re-evaluates the alerts of every configured series (a new day may make a
  * figure overdue; a reload may change thresholds): takes the ingest lock, as

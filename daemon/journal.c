@@ -15,7 +15,7 @@
  *   E→alert xiangtan-etdz fai warning→9fc8db60
  *   D→1732060800→f19391aa56307856→60→spool/fai-2024-10.csv→971393e3
  *
- *   O  received_at park indicator period(YYYY-MM) value status(A|P|E|R) source note [yoy=Y] crc
+ *   O  received_at park indicator period(YYYY-MM) value status(A|P|E|R|W) source note [yoy=Y] crc
  *   T  received_at park indicator year value source crc
  *   E  payload crc
  *   D  received_at hash size name crc
@@ -30,6 +30,16 @@
  * without one now) replays with yoy null, exactly as before. A build older
  * than yoy skips an O line with the field as corrupt (logged); such lines are
  * only written for figures that came with a 同比 column.
+ *
+ * An O line with status W is a retraction (SPEC §2, `parkpulse retract`, the
+ * DELETE route): it withdraws the period's figure; its value is 0 (unused),
+ * its note the reason, its source who asked (e.g. "http 127.0.0.1"):
+ *
+ *   O→1732320000→xiangtan-etdz→fai→2024-10→0→W→http 127.0.0.1→录入错误→7c6b1a36
+ *
+ * W lines were added without changing any other line (the version stays 1);
+ * a build older than them skips a W line as corrupt (logged) and keeps the
+ * withdrawn figure.
  *
  * A D line is a delivery (a file a collector named, see ingest.h) whose
  * figures were journaled in the same batch, that is in the same write and

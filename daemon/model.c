@@ -59,7 +59,9 @@ const char *pp_year_range_why(int year)
     return NULL;
 }
 
-bool pp_status_valid(char c) { return c != '\0' && strchr("APER", c) != NULL; }
+/* W is a retraction (DELETE /api/v1/observations, parkpulse retract): journaled
+ * and applied, never read from an input file. */
+bool pp_status_valid(char c) { return c != '\0' && strchr("APERW", c) != NULL; }
 
 const char *pp_obs_invalid(const pp_obs *o)
 {
@@ -73,7 +75,7 @@ const char *pp_obs_invalid(const pp_obs *o)
     if (o->has_yoy && !isfinite(o->yoy))
         return "yoy not finite";
     if (!pp_status_valid(o->status))
-        return "status not one of A, P, E, R";
+        return "status not one of A, P, E, R, W";
     if (strnlen(o->source, sizeof o->source) == sizeof o->source ||
         strnlen(o->note, sizeof o->note) == sizeof o->note)
         return "source or note not terminated";
@@ -277,6 +279,9 @@ const char *pp_status_name(pp_status s)
     case PP_STATUS_CRITICAL: return "critical";
     case PP_STATUS_NO_TARGET: return "no_target";
     case PP_STATUS_STALE: return "stale";
+    case PP_STATUS_NO_DATA: return "no_data";
+    case PP_STATUS_OVERDUE: return "overdue";
+    case PP_STATUS_RECEIVED: return "received";
     }
     return "unknown";
 }

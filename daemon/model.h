@@ -32,7 +32,10 @@ typedef enum {
     PP_STATUS_WARNING,
     PP_STATUS_CRITICAL,
     PP_STATUS_NO_TARGET,
-    PP_STATUS_STALE
+    PP_STATUS_STALE,        /* no series has it any more: only read back from old journals */
+    PP_STATUS_NO_DATA,      /* a target for the current year, no figure yet */
+    PP_STATUS_OVERDUE,      /* alerts only: the figure of a month is overdue */
+    PP_STATUS_RECEIVED      /* alerts only: the overdue figure arrived */
 } pp_status;
 
 typedef struct pp_indicator {
@@ -44,6 +47,9 @@ typedef struct pp_indicator {
     double warn, crit;      /* thresholds in percentage points (places for rank) */
     bool has_pace;          /* false: linear 100*M/12 */
     double pace[12];        /* cumulative percentages, non-decreasing, pace[11] == 100 */
+    int escalate;           /* N > 0: N consecutive periods in warning are critical; 0 off */
+    bool relative;          /* rule = "relative": warn/crit judge the shortfall relative to
+                               pace, 100*(pace - completion)/pace (cumulative, completion) */
 } pp_indicator;
 
 /* A park's own warn/crit for one indicator (overrides the indicator's). */

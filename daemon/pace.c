@@ -2,8 +2,9 @@
  * pace.c — the pace engine (docs/ARCHITECTURE.md). Pure arithmetic over plain structs: no
  * I/O, no globals, no library but libm. For the latest figure of one series it
  * computes the completion of the annual target, the pace (序时进度) at that
- * month, the gap, the status (ok / warning / critical / no_target, then stale
- * when the next figure is overdue), the projections of a cumulative series and
+ * month, the gap, the status (ok / warning / critical / no_target / no_data),
+ * the streak and escalation, whether the next figure is overdue (a flag beside
+ * the status, never replacing it), the projections of a cumulative series and
  * a one-sentence Chinese 通报 such as
  *
  *   湘潭经开区 固定资产投资 1-8月完成192.2亿元，为全年目标的64.1%，低于序时进度(66.7%)2.6个百分点。
@@ -18,8 +19,10 @@
  *    positive); a rank target < 1 is not a place and counts as no target too;
  *  - a non-finite target counts as no target; a non-finite value yields no
  *    figures at all (status no_target);
- *  - a figure is due by the end of day due_day of the next month (stale from
- *    day due_day + 1), with due_day clamped to the length of the month.
+ *  - a figure is due by the end of day due_day of the next month (overdue
+ *    from day due_day + 1), with due_day clamped to the length of the month;
+ *  - rule = "relative" judges 100*(pace - completion)/pace, the shortfall as a
+ *    share of the pace, with the same rounding and tolerance as the gap.
  */
 #include "pace.h"
 
@@ -319,6 +322,10 @@ static void build_message(const pace_input *in, const pace_result *r, int requir
     out[0] = '\0';
 
     msg_add(&b, "%s %s ", park, label);
+    if (in->no_figure) {
+        msg_add(&b, "尚无报送数据");
+        goto tail;
+    }
     msg_period(&b, m);
     if (!isfinite(in->value)) {
         msg_add(&b, "数据无效");
@@ -368,8 +375,10 @@ static void build_message(const pace_input *in, const pace_result *r, int requir
         break;
     }
 
+    if (r->escalated)
+        msg_add(&b, "，连续%d期预警，升为严重", r->streak);
 tail:
-    if (r->stale) {
+    if (r->overdue) {
         msg_add(&b, "（%d年", pp_period_year(required));
         msg_period(&b, pp_period_month(required));
         msg_add(&b, "数据逾期未报）");
@@ -436,17 +445,37 @@ void pace_evaluate(const pace_input *in, pace_result *out)
     default:
         break;
     }
-    if (out->has_gap)
-        out->status = judge_gap(out->gap, in->warn, in->crit);
+    if (out->has_gap) {
+        double g = out->gap;
+        if (ind->relative && out->has_pace && out->has_completion) {
+            out->has_shortfall = out->pace_pct > 0.0;
+            out->shortfall_pct = out->has_shortfall
+                                     ? 100.0 * (out->pace_pct - out->completion_pct) / out->pace_pct
+                                     : 0.0;
+            g = -out->shortfall_pct;
+        }
+        out->status = judge_gap(g, in->warn, in->crit);
+    }
+    if (in->no_figure) {
+        memset(out, 0, sizeof *out);
+        out->status = in->has_target ? PP_STATUS_NO_DATA : PP_STATUS_NO_TARGET;
+    }
     out->judged = out->status;
+    if (out->status == PP_STATUS_WARNING || out->status == PP_STATUS_CRITICAL)
+        out->streak = (in->streak_before > 0 ? in->streak_before : 0) + 1;
+    if (ind->escalate > 0 && out->status == PP_STATUS_WARNING && out->streak >= ind->escalate) {
+        out->status = PP_STATUS_CRITICAL;
+        out->escalated = true;
+    }
 
     int required = -1;
+    out->overdue_period = -1;
     if (in->today_year != 0) {
         required = pace_required_period(in->today_year, in->today_month, in->today_day,
                                         in->due_day);
-        if (required >= 0 && in->period < required) {
-            out->stale = true;
-            out->status = PP_STATUS_STALE;
+        if (required >= 0 && (in->no_figure ? in->has_due_target : in->period < required)) {
+            out->overdue = true;
+            out->overdue_period = required;
         }
     }
     build_message(in, out, required, out->message, sizeof out->message);

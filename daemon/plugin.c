@@ -94,6 +94,13 @@ static int host_submit_csv(const pp_collector_host *host, const char *source, co
     } else {
         st = ingest_csv(pi->app, src, data, len, &res);
     }
+    /* on OK the report is the warnings about accepted figures (collector.h) */
+    if (st == INGEST_OK) {
+        free(res.report);
+        res.report = res.warnings;
+    } else {
+        free(res.warnings);
+    }
     if (report)
         *report = res.report;
     else
@@ -147,6 +154,12 @@ static int host_submit_csv_batch(const pp_collector_host *host, size_t n,
         free((char *)inputs[i].delivery);
     for (size_t i = 0; i < n; i++) {
         results[i] = to_submit_code(st[i]);
+        if (st[i] == INGEST_OK) { /* the warnings about accepted figures (collector.h) */
+            free(res[i].report);
+            res[i].report = res[i].warnings;
+        } else {
+            free(res[i].warnings);
+        }
         if (reports)
             reports[i] = res[i].report;
         else

@@ -11,6 +11,10 @@
  * in a row (1-2月 is one period: report_prev_period). The 通报 table uses
  * the gap order of all parks within each indicator; its 排名 is left empty
  * when fewer than two parks are ranked.
+ * Always listed but never ranked ("rank": null, no medal): figures with
+ * status E (estimated), series without a gap under by=gap (no target), and
+ * parks with a target that sent no figure for the month (no_data, overdue
+ * once the month is due: the 通报's 未报送).
  *
  * report_metrics() writes the Prometheus text exposition of GET /metrics:
  * per series (labels park, indicator, unit) the value, target, completion
@@ -92,16 +96,20 @@ static int order(double x, double y, bool asc)
     return (x < y) == asc ? -1 : 1;
 }
 
-/* Series listed but not ranked on criterion by: those without the figure
- * ranked on. (Merge point: the rules of the truth issue — figures with
- * status E, series without a target under by=gap — belong here.) */
+/* Series listed but not ranked on criterion by: no figure for the month
+ * (no_data), an estimated figure (status E), or without the figure ranked on
+ * (no 同比; no completion; no gap, i.e. no target, under by=gap). */
 static bool rank_unranked(const series_status *st, report_by by)
 {
+    if (!st->has_figure || st->obs_status == 'E')
+        return true;
     switch (by) {
     case REPORT_BY_YOY: return !st->has_yoy;
     case REPORT_BY_COMPLETION: return !st->pace.has_completion;
-    default: return false;
+    case REPORT_BY_GAP: return !st->pace.has_gap;
+    case REPORT_BY_VALUE: return false;
     }
+    return false;
 }
 
 /* <0 when a ranks before b on the figures as displayed (percentages and
@@ -142,6 +150,11 @@ static int cmp_rank(const void *pa, const void *pb, void *ctx)
     bool ua = rank_unranked(a, by), ub = rank_unranked(b, by);
     if (ua != ub)
         return ua ? 1 : -1;
+    /* parks that sent no figure (no_data) come last, by park id */
+    if (a->has_figure != b->has_figure)
+        return a->has_figure ? -1 : 1;
+    if (!a->has_figure)
+        return strcmp(a->park->id, b->park->id);
     int c = key_cmp(a, b, ua ? REPORT_BY_VALUE : by);
     if (c)
         return c;
@@ -167,7 +180,8 @@ static report_rank *rank_at(const pp_view *view, const pp_indicator *ind, int pe
         if (!conf_group_has(g, i))
             continue;
         const db_series *s = db_series_get(view->db, cat->parks[i].id, ind->id);
-        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n].st)) {
+        if (status_eval(view, &cat->parks[i], ind, s, period, &v[*n].st) ||
+            status_eval_missing(view, &cat->parks[i], ind, period, &v[*n].st)) {
             v[*n].park = i;
             (*n)++;
         }
@@ -327,6 +341,9 @@ static const char *status_zh(pp_status s)
     case PP_STATUS_CRITICAL: return "严重滞后";
     case PP_STATUS_NO_TARGET: return "未设目标";
     case PP_STATUS_STALE: return "逾期未报";
+    case PP_STATUS_NO_DATA: return "未报送";
+    case PP_STATUS_OVERDUE: return "逾期未报";
+    case PP_STATUS_RECEIVED: return "已补报";
     }
     return "";
 }
@@ -406,7 +423,7 @@ static void row_csv(jbuf *b, const series_status *st, int rank, bool first)
     csv_put_field(b, st->ind->label);
     jbuf_puts(b, ",");
     csv_put_field(b, pp_period_format(st->period, pbuf, sizeof pbuf));
-    csv_num(b, true, st->value, false);
+    csv_num(b, st->has_figure, st->value, false);
     jbuf_puts(b, ",");
     csv_put_field(b, st->ind->unit);
     csv_num(b, st->has_target, st->target, false);
@@ -418,7 +435,10 @@ static void row_csv(jbuf *b, const series_status *st, int rank, bool first)
         jbuf_printf(b, ",%d,", rank);
     else
         jbuf_puts(b, ",,");
-    csv_put_field(b, status_zh(r->status));
+    char zh[64];
+    snprintf(zh, sizeof zh, "%s%s", status_zh(r->status),
+             r->overdue && r->status != PP_STATUS_NO_DATA ? "、逾期" : "");
+    csv_put_field(b, zh);
     jbuf_puts(b, ",");
     csv_put_field(b, r->message);
     jbuf_puts(b, "\r\n");
@@ -448,8 +468,10 @@ void report_table_csv_wide(const pp_view *v, int period, jbuf *b)
     for (size_t i = 0; i < cat->n_parks; i++) {
         for (size_t j = 0; j < cat->n_indicators; j++) {
             db_vintage vin;
+            series_status miss;
             if (db_series_latest(db_series_get(v->db, cat->parks[i].id, cat->indicators[j].id),
-                                 period, &vin))
+                                 period, &vin) ||
+                status_eval_missing(v, &cat->parks[i], &cat->indicators[j], period, &miss))
                 park_on[i] = ind_on[j] = true;
         }
     }
@@ -486,8 +508,12 @@ void report_table_csv_wide(const pp_view *v, int period, jbuf *b)
             if (!ind_on[j])
                 continue;
             if (!status_eval(v, pk, ind, db_series_get(v->db, pk->id, ind->id), period, &st)) {
-                for (size_t k = 0; k < nsub; k++)
+                bool missing = status_eval_missing(v, pk, ind, period, &st);
+                for (size_t k = 0; k + 1 < nsub; k++)
                     jbuf_puts(b, ",");
+                jbuf_puts(b, ",");
+                if (missing) /* a target and no figure: 未报送 */
+                    csv_put_field(b, status_zh(PP_STATUS_NO_DATA));
                 continue;
             }
             const pace_result *r = &st.pace;
@@ -509,7 +535,7 @@ out:
 void report_history_json(const pp_view *view, const pp_park *park, const pp_indicator *ind, int period,
                          jbuf *b)
 {
-    char pbuf[16], tbuf[40];
+    char pbuf[16];
     const db_series *s = db_series_get(view->db, park->id, ind->id);
     db_vintage v;
     jbuf_puts(b, "{");
@@ -524,26 +550,38 @@ void report_history_json(const pp_view *view, const pp_park *park, const pp_indi
     json_key(b, "vintages", false);
     jbuf_puts(b, "[");
     for (size_t i = 0; db_series_vintage(s, period, i, &v); i++) {
-        char st[2] = { v.status, 0 };
         if (i)
             jbuf_puts(b, ",");
-        jbuf_puts(b, "{");
-        json_key(b, "value", true);
-        json_num(b, v.value);
-        json_key(b, "status", false);
-        json_str(b, st);
-        json_key(b, "source", false);
-        json_str(b, v.source);
-        json_key(b, "yoy", false);
-        if (v.has_yoy)
-            json_num(b, v.yoy);
-        else
-            json_null(b);
-        json_key(b, "received_at", false);
-        json_str(b, app_format_time(v.received_at, tbuf, sizeof tbuf));
-        jbuf_puts(b, "}");
+        report_vintage_json(b, &v);
     }
     jbuf_puts(b, "]}");
+}
+
+void report_vintage_json(jbuf *b, const db_vintage *v)
+{
+    char st[2] = { v->status, 0 }, tbuf[40];
+    jbuf_puts(b, "{");
+    json_key(b, "value", true);
+    if (v->status == 'W')
+        json_null(b);
+    else
+        json_num(b, v->value);
+    json_key(b, "status", false);
+    json_str(b, st);
+    json_key(b, "source", false);
+    json_str(b, v->source);
+    json_key(b, "yoy", false);
+    if (v->has_yoy)
+        json_num(b, v->yoy);
+    else
+        json_null(b);
+    json_key(b, "received_at", false);
+    json_str(b, app_format_time(v->received_at, tbuf, sizeof tbuf));
+    if (v->status == 'W') {
+        json_key(b, "reason", false);
+        json_str(b, v->reason ? v->reason : "");
+    }
+    jbuf_puts(b, "}");
 }
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
@@ -831,7 +869,7 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
         }
     }
     static const pp_status statuses[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
-                                          PP_STATUS_NO_TARGET, PP_STATUS_STALE };
+                                          PP_STATUS_NO_TARGET, PP_STATUS_NO_DATA };
     prom_head(b, "parkpulse_status", "Pace status of a series (1 for the status in force).", "gauge");
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < sizeof statuses / sizeof statuses[0]; k++) {
@@ -841,6 +879,22 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
             prom_label(b, "status", pp_status_name(statuses[k]), false);
             jbuf_printf(b, "} %d\n", all[i].pace.status == statuses[k]);
         }
+    }
+    jbuf_puts(b, "# HELP parkpulse_overdue 1 when the figure of the month due has not arrived in time.\n"
+                 "# TYPE parkpulse_overdue gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        jbuf_puts(b, "parkpulse_overdue{");
+        prom_label(b, "park", all[i].park->id, true);
+        prom_label(b, "indicator", all[i].ind->id, false);
+        jbuf_printf(b, "} %d\n", all[i].pace.overdue);
+    }
+    jbuf_puts(b, "# HELP parkpulse_streak Consecutive periods, ending at the latest, in warning or worse.\n"
+                 "# TYPE parkpulse_streak gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        jbuf_puts(b, "parkpulse_streak{");
+        prom_label(b, "park", all[i].park->id, true);
+        prom_label(b, "indicator", all[i].ind->id, false);
+        jbuf_printf(b, "} %d\n", all[i].pace.streak);
     }
     free(all);
     for (size_t d = 0; d < sizeof daemon_metrics / sizeof daemon_metrics[0]; d++) {

@@ -65,6 +65,10 @@ void report_table_csv_wide(const pp_view *v, int period, jbuf *b);
 void report_history_json(const pp_view *v, const pp_park *park, const pp_indicator *ind, int period,
                          jbuf *b);
 
+/* One vintage of a history: {"value","status","source","yoy","received_at"}
+ * and, for a retraction (status W, value null), "reason". */
+void report_vintage_json(jbuf *b, const db_vintage *v);
+
 /* Prometheus text exposition (format 0.0.4) of every series of the view v and
  * of the daemon's counters (app). */
 void report_metrics(const pp_view *v, const pp_app *app, jbuf *b);

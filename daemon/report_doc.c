@@ -12,21 +12,14 @@
 
 /* ---- merge points: what the series will carry ------------------------------
  * The status of a figure, whether its series is overdue, and its streak of
- * periods in warning or worse are the pace engine's and status.c's; these
+ * periods in warning or worse are the pace engine's (pace_result); these
  * three helpers are the only places this file reads them. */
 
-static pp_status cell_status(const series_status *st)
-{
-    return st->pace.status == PP_STATUS_STALE ? st->pace.judged : st->pace.status;
-}
+static pp_status cell_status(const series_status *st) { return st->pace.status; }
 
-static bool cell_overdue(const series_status *st) { return st->pace.stale; }
+static bool cell_overdue(const series_status *st) { return st->pace.overdue; }
 
-static int cell_streak(const series_status *st)
-{
-    (void)st;
-    return -1; /* unknown until series carry a streak */
-}
+static int cell_streak(const series_status *st) { return st->pace.streak; }
 
 /* ---- building --------------------------------------------------------------- */
 
@@ -37,7 +30,10 @@ const char *report_doc_status_text(pp_status s)
     case PP_STATUS_WARNING: return "▲ 预警";
     case PP_STATUS_CRITICAL: return "■ 严重";
     case PP_STATUS_NO_TARGET: return "未设目标";
-    case PP_STATUS_STALE: return "逾期未报";
+    case PP_STATUS_NO_DATA: return "未报送";
+    case PP_STATUS_STALE:
+    case PP_STATUS_OVERDUE: return "逾期未报";
+    case PP_STATUS_RECEIVED: return "已补报";
     }
     return "";
 }

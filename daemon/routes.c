@@ -32,7 +32,8 @@ static const char index_json[] =
     "{\"method\":\"GET\",\"path\":\"/api/v1/silences\",\"summary\":\"the active silences\"},"
     "{\"method\":\"POST\",\"path\":\"/api/v1/silences\",\"summary\":\"a new silence (JSON, bearer token): 201 with it\"},"
     "{\"method\":\"DELETE\",\"path\":\"/api/v1/silences/{id}\",\"summary\":\"end a silence now (bearer token)\"},"
-    "{\"method\":\"POST\",\"path\":\"/api/v1/observations\",\"summary\":\"CSV body with the bearer token: 202 once on disk, 400 with each bad row\"}"
+    "{\"method\":\"POST\",\"path\":\"/api/v1/observations\",\"summary\":\"CSV body with the bearer token: 202 once on disk, 400 with each bad row\"},"
+    "{\"method\":\"DELETE\",\"path\":\"/api/v1/observations/{park}/{indicator}/{period}\",\"summary\":\"retract that month's figure (?reason=, bearer token): 200 with the retraction, 404 without a figure\"}"
     "]}\n";
 
 const char *routes_index_json(void) { return index_json; }

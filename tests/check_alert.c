@@ -415,34 +415,45 @@ START_TEST(test_evaluate_lifecycle)
     ck_assert_str_eq(active, "{\"seq\":3,\"alerts\":[]}");
     free(active);
 
-    /* and back to 55: pa/…/2024-09/critical was raised already: quiet */
+    /* and back to 55: every transition publishes (issue 13, point 1; this was
+     * quiet, and the snapshot then showed the stale recovery): the same
+     * (period, status) entered again gets the id's fifth segment /2 */
     set_figure("pa", fai, 2024, 9, 55);
-    ck_assert_int_eq(evaluate(e, "pa", fai), 0);
-    ck_assert_uint_eq(alert_seq(e), 3);
-    ck_assert_int_eq(listener_calls, 3);
-    /* The snapshot lists a series by its state (critical again) with the last
-     * alert it raised (the recovery): what the engine has always answered. */
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), 4);
+    ck_assert_int_eq(listener_calls, 4);
+    j = last_alert(e);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":4,\"id\":\"pa/fixed_asset_investment/2024-09/critical/2\""));
+    ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"ok\""));
+    free(j);
+    /* the snapshot shows the current state, not the recovery */
     active = query_active(e);
     ck_assert_uint_eq(n_alerts(active), 1);
-    ck_assert_ptr_nonnull(strstr(active, "[{\"seq\":3,\"id\":\"pa/fixed_asset_investment/2024-09/ok\""));
+    ck_assert_ptr_nonnull(strstr(active, "[{\"seq\":4,\"id\":\"pa/fixed_asset_investment/2024-09/critical/2\""));
     free(active);
+    /* three ids, all distinct */
+    char *hist = query_since(e, 0);
+    ck_assert_int_eq(count(hist, "\"pa/fixed_asset_investment/2024-09/critical\""), 1);
+    ck_assert_int_eq(count(hist, "\"pa/fixed_asset_investment/2024-09/ok\""), 1);
+    ck_assert_int_eq(count(hist, "\"pa/fixed_asset_investment/2024-09/critical/2\""), 1);
+    free(hist);
 
-    /* pb falls behind too, with pa unchanged: one alert, seq 4 */
+    /* pb falls behind too, with pa unchanged: one alert, seq 5 */
     set_target("pb", fai, 2024, 100);
     set_figure("pb", fai, 2024, 9, 66); /* gap −9: warning */
     ck_assert_int_eq(evaluate_all(e), 1);
     j = last_alert(e);
-    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":4,\"id\":\"pb/fixed_asset_investment/2024-09/warning\""));
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":5,\"id\":\"pb/fixed_asset_investment/2024-09/warning\""));
     free(j);
 
     char *since = query_since(e, 0);
     active = query_active(e);
-    ck_assert_uint_eq(n_alerts(since), 4);
+    ck_assert_uint_eq(n_alerts(since), 5);
     ck_assert_uint_eq(n_alerts(active), 2);
 
     /* after a restart: the same answers, and nothing is raised again */
     alert_engine *e2 = restart();
-    ck_assert_uint_eq(alert_seq(e2), 4);
+    ck_assert_uint_eq(alert_seq(e2), 5);
     char *since2 = query_since(e2, 0), *active2 = query_active(e2);
     ck_assert_str_eq(since2, since);
     ck_assert_str_eq(active2, active);
@@ -451,16 +462,20 @@ START_TEST(test_evaluate_lifecycle)
     ck_assert_int_eq(evaluate_all(e2), 0);
     ck_assert_int_eq(evaluate(e2, "pa", fai), 0);
 
-    /* pa recovers again: 2024-09/ok was raised already, quiet; then a new
-     * period's critical is an alert, seq continuing after the restart */
+    /* pa recovers again: 2024-09/ok was raised already, so this is ok/2 (the
+     * occurrences survive the restart); then a new period's critical is an
+     * alert, seq continuing after the restart */
     set_figure("pa", fai, 2024, 9, 75);
-    ck_assert_int_eq(evaluate(e2, "pa", fai), 0);
+    ck_assert_int_eq(evaluate(e2, "pa", fai), 1);
+    j = last_alert(e2);
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":6,\"id\":\"pa/fixed_asset_investment/2024-09/ok/2\""));
+    free(j);
     set_figure("pa", fai, 2024, 10, 60);
     app.fixed_now = NOW_2024_10_15 + 31 * 86400;
     ck_assert_int_eq(evaluate(e2, "pa", fai), 1);
-    ck_assert_uint_eq(alert_seq(e2), 5);
+    ck_assert_uint_eq(alert_seq(e2), 7);
     j = last_alert(e2);
-    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":5,\"id\":\"pa/fixed_asset_investment/2024-10/critical\""));
+    ck_assert_ptr_nonnull(strstr(j, "{\"seq\":7,\"id\":\"pa/fixed_asset_investment/2024-10/critical\""));
     ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"ok\""));
     free(j);
 
@@ -540,12 +555,12 @@ START_TEST(test_evaluate_after_big_replay)
     free(body);
 
     set_target("pa", fai, 2024, 100);
-    set_figure("pa", fai, 2024, 8, 50); /* critical again: raised already */
-    ck_assert_int_eq(evaluate(e, "pa", fai), 0);
-    ck_assert_uint_eq(alert_seq(e), seq);
-    set_figure("pa", fai, 2024, 8, 60); /* warning: new */
+    set_figure("pa", fai, 2024, 8, 50); /* critical again after ok: critical/2 (issue 13) */
     ck_assert_int_eq(evaluate(e, "pa", fai), 1);
     ck_assert_uint_eq(alert_seq(e), seq + 1);
+    set_figure("pa", fai, 2024, 8, 60); /* warning: new */
+    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
+    ck_assert_uint_eq(alert_seq(e), seq + 2);
     char *j = last_alert(e);
     ck_assert_ptr_nonnull(strstr(j, "/2024-08/warning\""));
     ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"critical\""));
@@ -553,6 +568,63 @@ START_TEST(test_evaluate_after_big_replay)
     char *active = query_active(e);
     ck_assert_uint_eq(n_alerts(active), 3000 * 4 + 1);
     free(active);
+    alert_free(e);
+}
+END_TEST
+
+/* Issue 13, point 2: overdue is a flag beside the status with alerts of its
+ * own — "overdue" for the missing month, "received" when it arrives — and the
+ * status keeps saying what the latest figure is (it used to become "stale").
+ * A park that never reports is overdue too (point 3). */
+#define NOW_2024_10_25 (NOW_2024_10_15 + 10 * 86400) /* past the due day: September due */
+START_TEST(test_overdue_alerts)
+{
+    const char *fai = "fixed_asset_investment";
+    alert_engine *e = alert_new(&app);
+    ck_assert_ptr_nonnull(e);
+    set_target("pa", fai, 2024, 100);
+    set_target("pb", fai, 2024, 100); /* pb never reports */
+    set_figure("pa", fai, 2024, 8, 50);
+    /* pa critical; pb no_data, and July is due: overdue */
+    ck_assert_int_eq(evaluate_all(e), 2);
+    char *since = query_since(e, 0);
+    ck_assert_int_eq(count(since, "\"id\":\"pb/fixed_asset_investment/2024-07/overdue\""), 1);
+    free(since);
+
+    /* past the due day of October: September is overdue for both */
+    app.fixed_now = NOW_2024_10_25;
+    ck_assert_int_eq(evaluate_all(e), 2);
+    since = query_since(e, 2);
+    ck_assert_int_eq(count(since, "\"id\":\"pa/fixed_asset_investment/2024-09/overdue\""), 1);
+    ck_assert_int_eq(count(since, "\"id\":\"pb/fixed_asset_investment/2024-09/overdue\""), 1);
+    ck_assert_int_eq(count(since, "\"status\":\"overdue\""), 2);
+    ck_assert_int_eq(count(since, "\"overdue\":true"), 2);
+    free(since);
+    char *active = query_active(e);
+    ck_assert_uint_eq(n_alerts(active), 3); /* pa critical, pa overdue, pb overdue */
+    ck_assert_int_eq(count(active, "\"status\":\"critical\""), 1);
+    free(active);
+    ck_assert_int_eq(evaluate_all(e), 0); /* nothing new */
+
+    /* September arrives for pa, still critical: the reminder and "received" */
+    set_figure("pa", fai, 2024, 9, 55);
+    ck_assert_int_eq(evaluate(e, "pa", fai), 2);
+    since = query_since(e, 4);
+    ck_assert_int_eq(count(since, "\"id\":\"pa/fixed_asset_investment/2024-09/critical\""), 1);
+    ck_assert_int_eq(count(since, "\"id\":\"pa/fixed_asset_investment/2024-09/received\""), 1);
+    free(since);
+    active = query_active(e);
+    ck_assert_uint_eq(n_alerts(active), 2); /* pa critical (September), pb overdue */
+    ck_assert_int_eq(count(active, "received"), 0);
+    free(active);
+
+    /* a restart raises nothing again */
+    alert_engine *e2 = restart();
+    ck_assert_int_eq(evaluate_all(e2), 0);
+    active = query_active(e2);
+    ck_assert_uint_eq(n_alerts(active), 2);
+    free(active);
+    alert_free(e2);
     alert_free(e);
 }
 END_TEST
@@ -786,6 +858,7 @@ static Suite *alert_suite(void)
     tcase_add_test(tc, test_evaluate_lifecycle);
     tcase_add_test(tc, test_evaluate_batch);
     tcase_add_test(tc, test_evaluate_after_big_replay);
+    tcase_add_test(tc, test_overdue_alerts);
     tcase_add_test(tc, test_damaged_alert_line_keeps_seq_and_id);
     tcase_add_test(tc, test_alert_ids_survive_damage_of_either_copy);
     tcase_add_test(tc, test_unjournaled_alert_is_retried);

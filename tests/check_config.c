@@ -542,7 +542,31 @@ static const bad_case bad_cases[] = {
      "main.conf", 2, "duplicate group \"g\""},
     {"label not UTF-8", "indicator \"a\" { label = \"\\xff\\xfe\" unit = \"%\" kind = rate }\n",
      NULL, "main.conf", 1, "label is not printable UTF-8 text"},
+    /* issue 13, point 7 */
+    {"bad rule", "indicator \"a\" {\n  label = \"A\" unit = \"亿元\" kind = \"cumulative\"\n"
+     "  rule = \"percent\"\n}\n", NULL, "main.conf", 3, "rule \"percent\" is not points or relative"},
+    {"relative rule on a rate", "indicator \"a\" {\n  label = \"A\" unit = \"%\" kind = \"rate\"\n"
+     "  rule = \"relative\"\n}\n", NULL, "main.conf", 3, "applies to cumulative and completion"},
+    {"negative escalate", "indicator \"a\" {\n  label = \"A\" unit = \"亿元\" kind = \"cumulative\"\n"
+     "  escalate = -1\n}\n", NULL, "main.conf", 3, "escalate must be 0 (off) or"},
 };
+
+/* escalate and rule are read (issue 13, point 7); the defaults are off and points. */
+START_TEST(test_escalate_and_rule)
+{
+    char err[4096], path[8192];
+    pp_config *c = load_text("esc", "indicator \"a\" { label = \"A\" unit = \"亿元\" kind = \"cumulative\"\n"
+                             "  escalate = 3 rule = \"relative\" }\n"
+                             "indicator \"b\" { label = \"B\" unit = \"%\" kind = \"completion\" }\n",
+                             err, sizeof err, path, sizeof path);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_eq(c->catalog.indicators[0].escalate, 3);
+    ck_assert(c->catalog.indicators[0].relative);
+    ck_assert_int_eq(c->catalog.indicators[1].escalate, 0);
+    ck_assert(!c->catalog.indicators[1].relative);
+    conf_free(c);
+}
+END_TEST
 
 START_TEST(test_bad_config)
 {
@@ -642,6 +666,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_collector_options);
     tcase_add_test(tc, test_other_valid_values);
     tcase_add_loop_test(tc, test_bad_config, 0, (int)N(bad_cases));
+    tcase_add_test(tc, test_escalate_and_rule);
     tcase_add_test(tc, test_many_errors_reported_at_once);
     tcase_add_test(tc, test_missing_file_and_small_buffer);
     tcase_add_test(tc, test_reload_gives_independent_configs);

@@ -1156,6 +1156,44 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* Issue 13, point 4: a period after the current month is a bad row, named
+ * with its line, Chinese first; the current month itself is taken. */
+static const struct {
+    const char *csv;
+    int line;             /* of the bad row, 0: none */
+} future_rows[] = {
+    { "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,2021-08,192.2\n"
+      "xiangtan-etdz,fiscal_revenue,2102-08,3\n", 3 },
+    { "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,2021-10,192.2\n", 0 },
+    { "park,indicator,period,value\nxiangtan-etdz,fixed_asset_investment,2021-11,192.2\n", 2 },
+    { "园区,期间,固定资产投资,财税收入\nxiangtan-etdz,2022年1-2月,10,2\n", 2 },
+};
+
+START_TEST(test_future_period)
+{
+    csv_result r;
+    const int oct_2021 = pp_period_make(2021, 10);
+    int rc = csv_parse_until(future_rows[_i].csv, strlen(future_rows[_i].csv), &cat, oct_2021, &r,
+                             NULL, NULL);
+    if (future_rows[_i].line == 0) {
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_eq(r.n_obs, 1);
+    } else {
+        ck_assert_int_eq(rc, -1);
+        ck_assert_uint_eq(r.n_errors_total, 1); /* once per row, also in a wide table */
+        ck_assert_int_eq(r.errors[0].line, future_rows[_i].line);
+        ck_assert_msg(strncmp(r.errors[0].reason, "期间", 6) == 0 &&
+                      strstr(r.errors[0].reason, "晚于当前月份（2021-10）") &&
+                      strstr(r.errors[0].reason, "is after the current month (2021-10)"),
+                      "%s", r.errors[0].reason);
+    }
+    csv_result_free(&r);
+    /* without a limit (csv_parse) the same rows are read */
+    ck_assert_int_eq(parse_str(future_rows[_i].csv, &r), 0);
+    csv_result_free(&r);
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
     Suite *s = suite_create("csv");
@@ -1174,6 +1212,7 @@ static Suite *csv_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_inputs, 0, N(inputs));
     tcase_add_test(tc, test_row_contents);
+    tcase_add_loop_test(tc, test_future_period, 0, N(future_rows));
     tcase_add_test(tc, test_truncation);
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_year_digits);

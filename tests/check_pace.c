@@ -2,8 +2,10 @@
  * check_pace.c — Check suite for the pace engine (daemon/pace.c, docs/ARCHITECTURE.md):
  * the expected table of /work/shared/fixtures/README.md, threshold
  * boundaries (also under floating error), month 12, pace profiles, every kind
- * and direction, missing and zero targets, rounding, staleness dates with the
- * January rule and the year boundary, and the exact 通报 messages.
+ * and direction, missing and zero targets, rounding, overdue dates with the
+ * January rule and the year boundary (overdue is a flag beside the status: it
+ * used to replace it with "stale"), streaks, escalation and the relative rule,
+ * and the exact 通报 messages.
  * Table-driven; pure arithmetic, so no files and no network.
  */
 #include <check.h>
@@ -192,7 +194,7 @@ START_TEST(test_evaluate)
     ck_assert_msg(r.status == c->status, "%s: status %s, want %s", c->name,
                   pp_status_name(r.status), pp_status_name(c->status));
     ck_assert_msg(r.judged == c->status, "%s: judged differs", c->name);
-    ck_assert(!r.stale);
+    ck_assert(!r.overdue);
     check_field(c->name, "completion_pct", r.has_completion, r.completion_pct, c->completion);
     check_field(c->name, "pace_pct", r.has_pace, r.pace_pct, c->pace);
     check_field(c->name, "gap", r.has_gap, r.gap, c->gap);
@@ -326,60 +328,194 @@ static void eval_today(const ind_spec *s, int y, int m, double value, double tar
     pace_evaluate(&in, r);
 }
 
-START_TEST(test_stale_evaluate)
+START_TEST(test_overdue_evaluate)
 {
     pace_result r;
 
-    /* 2021-10-20: August is the latest due -> fresh */
+    /* 2021-10-20: August is the latest due -> not overdue */
     eval_today(&FAI, 2021, 8, 192.2, 300, 2021, 10, 20, &r);
-    ck_assert(!r.stale);
+    ck_assert(!r.overdue);
+    ck_assert_int_eq(r.overdue_period, -1);
     ck_assert_int_eq(r.status, PP_STATUS_OK);
 
-    /* 2021-10-21: September overdue; figures still judged ok */
+    /* 2021-10-21: September overdue; the status stays the figure's (it was
+     * "stale" before overdue became a flag of its own) */
     eval_today(&FAI, 2021, 8, 192.2, 300, 2021, 10, 21, &r);
-    ck_assert(r.stale);
-    ck_assert_int_eq(r.status, PP_STATUS_STALE);
+    ck_assert(r.overdue);
+    ck_assert_int_eq(r.overdue_period, pp_period_make(2021, 9));
+    ck_assert_int_eq(r.status, PP_STATUS_OK);
     ck_assert_int_eq(r.judged, PP_STATUS_OK);
     ck_assert(r.has_gap);
     ck_assert_double_eq_tol(pace_round2(r.gap), -2.60, 1e-9);
     ck_assert_str_eq(r.message, "湘潭经开区 固定资产投资 1-8月完成192.2亿元，为全年目标的64.1%，"
                                 "低于序时进度(66.7%)2.6个百分点（2021年1-9月数据逾期未报）。");
 
-    /* a warning that is also stale keeps warning as judged */
+    /* a warning that is also overdue stays warning */
     eval_today(&FISCAL, 2021, 8, 25.6, 42, 2021, 11, 1, &r);
-    ck_assert_int_eq(r.status, PP_STATUS_STALE);
+    ck_assert(r.overdue);
+    ck_assert_int_eq(r.status, PP_STATUS_WARNING);
     ck_assert_int_eq(r.judged, PP_STATUS_WARNING);
+
+    /* a critical one (实际利用外资 −21.83 pp) past the due day keeps critical */
+    eval_today(&FDI, 2021, 8, 2690, 6000, 2021, 10, 25, &r);
+    ck_assert(r.overdue);
+    ck_assert_int_eq(r.overdue_period, pp_period_make(2021, 9));
+    ck_assert_int_eq(r.status, PP_STATUS_CRITICAL);
 
     /* December 2021 is enough until 2022-03-20 (January is not due alone) */
     eval_today(&FAI, 2021, 12, 310, 300, 2022, 3, 20, &r);
-    ck_assert(!r.stale);
+    ck_assert(!r.overdue);
     eval_today(&FAI, 2021, 12, 310, 300, 2022, 3, 21, &r);
-    ck_assert(r.stale);
+    ck_assert(r.overdue);
+    ck_assert_int_eq(r.overdue_period, pp_period_make(2022, 2));
     ck_assert_str_eq(r.message, "湘潭经开区 固定资产投资 1-12月完成310亿元，为全年目标的103.3%，"
                                 "高于序时进度(100.0%)3.3个百分点（2022年1-2月数据逾期未报）。");
 
     /* November 2021 on 2022-01-25: December is due */
     eval_today(&FAI, 2021, 11, 290, 300, 2022, 1, 25, &r);
-    ck_assert(r.stale);
+    ck_assert(r.overdue);
     ck_assert(strstr(r.message, "（2021年1-12月数据逾期未报）。") != NULL);
 
-    /* today_year 0 disables staleness */
+    /* today_year 0 disables overdue */
     eval_today(&FAI, 2019, 1, 10, 300, 0, 0, 0, &r); /* gap 3.33 - 8.33 = -5 */
-    ck_assert(!r.stale);
+    ck_assert(!r.overdue);
     ck_assert_int_eq(r.status, PP_STATUS_WARNING);
     ck_assert_int_eq(r.judged, PP_STATUS_WARNING);
 
-    /* no target and stale: judged stays no_target */
+    /* no target and overdue: no_target stays */
     pp_indicator ind;
     make_indicator(&GROWTH, &ind);
     pace_input in = {.ind = &ind, .park_name = PARK, .warn = 5, .crit = 15,
                      .period = pp_period_make(2021, 6), .value = 12.1, .has_target = false,
                      .today_year = 2021, .today_month = 9, .today_day = 1, .due_day = 20};
     pace_evaluate(&in, &r);
-    ck_assert_int_eq(r.status, PP_STATUS_STALE);
+    ck_assert(r.overdue);
+    ck_assert_int_eq(r.status, PP_STATUS_NO_TARGET);
     ck_assert_int_eq(r.judged, PP_STATUS_NO_TARGET);
     ck_assert_str_eq(r.message,
                      "湘潭经开区 规模以上工业增加值增速 1-6月为12.1%，未设目标（2021年1-7月数据逾期未报）。");
+}
+END_TEST
+
+/* ---- a series with no figure yet (SPEC §6 no_data) ---------------------- */
+
+typedef struct nofig_case {
+    const char *name;
+    bool has_target, has_due_target;
+    int ty, tm, td;          /* today */
+    pp_status status;
+    bool overdue;
+    int od_y, od_m;
+    const char *message;
+} nofig_case;
+
+static const nofig_case nofig_cases[] = {
+    {"target, not due yet (2021-02-10: only 2020-12 is due, no target for it)", true, false,
+     2021, 2, 10, PP_STATUS_NO_DATA, false, 0, 0, "湘潭经开区 财税收入 尚无报送数据。"},
+    {"target, 1-2月 due", true, true, 2021, 3, 21, PP_STATUS_NO_DATA, true, 2021, 2,
+     "湘潭经开区 财税收入 尚无报送数据（2021年1-2月数据逾期未报）。"},
+    {"target, September due", true, true, 2021, 10, 25, PP_STATUS_NO_DATA, true, 2021, 9,
+     "湘潭经开区 财税收入 尚无报送数据（2021年1-9月数据逾期未报）。"},
+    {"only last year's target, December due", false, true, 2021, 1, 21, PP_STATUS_NO_TARGET,
+     true, 2020, 12, "湘潭经开区 财税收入 尚无报送数据（2020年1-12月数据逾期未报）。"},
+    {"no clock", true, true, 0, 0, 0, PP_STATUS_NO_DATA, false, 0, 0,
+     "湘潭经开区 财税收入 尚无报送数据。"},
+};
+
+START_TEST(test_no_figure)
+{
+    const nofig_case *c = &nofig_cases[_i];
+    pp_indicator ind;
+    make_indicator(&FISCAL, &ind);
+    pace_input in = {.ind = &ind, .park_name = PARK, .warn = 5, .crit = 15, .no_figure = true,
+                     .has_target = c->has_target, .target = 42, .has_due_target = c->has_due_target,
+                     .today_year = c->ty, .today_month = c->tm, .today_day = c->td, .due_day = 20};
+    pace_result r;
+    pace_evaluate(&in, &r);
+    ck_assert_msg(r.status == c->status, "%s: status %s", c->name, pp_status_name(r.status));
+    ck_assert_msg(r.overdue == c->overdue, "%s: overdue %d", c->name, r.overdue);
+    if (c->overdue)
+        ck_assert_int_eq(r.overdue_period, pp_period_make(c->od_y, c->od_m));
+    ck_assert(!r.has_gap && !r.has_completion && !r.has_pace);
+    ck_assert_int_eq(r.streak, 0);
+    ck_assert_str_eq(r.message, c->message);
+}
+END_TEST
+
+/* ---- streaks, escalation and the relative rule (SPEC §6) ----------------- */
+
+typedef struct judge_case {
+    const char *name;
+    const ind_spec *spec;
+    bool relative;
+    int escalate;
+    int m;                   /* month of 2021 */
+    double value, target;
+    int streak_before;
+    pp_status status, judged;
+    int streak;
+    double shortfall;        /* NONE: no shortfall */
+} judge_case;
+
+static const judge_case judge_cases[] = {
+    /* streak: warning or worse counts, ok resets */
+    {"ok resets the streak", &FAI, false, 0, 8, 200, 300, 3, PP_STATUS_OK, PP_STATUS_OK, 0, NONE},
+    {"first warning", &FISCAL, false, 0, 8, 25.6, 42, 0, PP_STATUS_WARNING, PP_STATUS_WARNING, 1, NONE},
+    {"third warning, no escalation", &FISCAL, false, 0, 8, 25.6, 42, 2, PP_STATUS_WARNING,
+     PP_STATUS_WARNING, 3, NONE},
+    {"critical counts too", &FDI, false, 0, 8, 2690, 6000, 1, PP_STATUS_CRITICAL,
+     PP_STATUS_CRITICAL, 2, NONE},
+    /* escalate = 3 */
+    {"escalate 3: second warning stays", &FISCAL, false, 3, 8, 25.6, 42, 1, PP_STATUS_WARNING,
+     PP_STATUS_WARNING, 2, NONE},
+    {"escalate 3: third warning is critical", &FISCAL, false, 3, 8, 25.6, 42, 2,
+     PP_STATUS_CRITICAL, PP_STATUS_WARNING, 3, NONE},
+    {"escalate 3: ok after warnings", &FISCAL, false, 3, 8, 28, 42, 5, PP_STATUS_OK, PP_STATUS_OK,
+     0, NONE},
+    {"escalate 1: every warning critical", &FISCAL, false, 1, 8, 25.6, 42, 0, PP_STATUS_CRITICAL,
+     PP_STATUS_WARNING, 1, NONE},
+    /* relative: 100*(pace - completion)/pace against warn 5 / crit 15 */
+    {"relative: 64.07 of 66.67 is 3.9% short: ok (points: -2.6)", &FAI, true, 0, 8, 192.2, 300, 0,
+     PP_STATUS_OK, PP_STATUS_OK, 0, 3.9},
+    {"relative: 60 of 66.67 is 10% short: warning (points: -6.67 warning)", &FAI, true, 0, 8, 180,
+     300, 0, PP_STATUS_WARNING, PP_STATUS_WARNING, 1, 10.0},
+    {"relative: exactly 5% short is a warning", &FAI, true, 0, 6, 142.5, 300, 0,
+     PP_STATUS_WARNING, PP_STATUS_WARNING, 1, 5.0},
+    {"relative: 1-2月 pace 16.67, completion 13.33 -> 20% short: critical (points -3.3 ok)", &FAI,
+     true, 0, 2, 40, 300, 0, PP_STATUS_CRITICAL, PP_STATUS_CRITICAL, 1, 20.0},
+    {"relative: ahead of pace is ok", &FAI, true, 0, 8, 250, 300, 0, PP_STATUS_OK, PP_STATUS_OK, 0,
+     -25.0},
+    {"relative on completion kind: 50 of 66.67 -> 25% short: critical", &KEYPROJ, true, 0, 8, 50,
+     0, 0, PP_STATUS_CRITICAL, PP_STATUS_CRITICAL, 1, 25.0},
+    {"relative with pace 0 (zero-start profile, January): ok", &ZERO_START, true, 0, 1, 0, 300, 0,
+     PP_STATUS_OK, PP_STATUS_OK, 0, NONE},
+    {"relative and escalate together", &FAI, true, 2, 8, 180, 300, 1, PP_STATUS_CRITICAL,
+     PP_STATUS_WARNING, 2, 10.0},
+};
+
+START_TEST(test_judge)
+{
+    const judge_case *c = &judge_cases[_i];
+    pp_indicator ind;
+    make_indicator(c->spec, &ind);
+    ind.relative = c->relative;
+    ind.escalate = c->escalate;
+    pace_input in = {.ind = &ind, .park_name = PARK, .warn = 5, .crit = 15,
+                     .period = pp_period_make(2021, c->m), .value = c->value, .has_target = true,
+                     .target = c->target, .streak_before = c->streak_before};
+    pace_result r;
+    pace_evaluate(&in, &r);
+    ck_assert_msg(r.status == c->status, "%s: status %s", c->name, pp_status_name(r.status));
+    ck_assert_msg(r.judged == c->judged, "%s: judged %s", c->name, pp_status_name(r.judged));
+    ck_assert_msg(r.streak == c->streak, "%s: streak %d", c->name, r.streak);
+    ck_assert_msg(r.escalated == (c->status != c->judged), "%s: escalated", c->name);
+    if (isnan(c->shortfall))
+        ck_assert_msg(!r.has_shortfall, "%s: has a shortfall", c->name);
+    else
+        ck_assert_msg(r.has_shortfall && fabs(pace_round2(r.shortfall_pct) - c->shortfall) < 0.01,
+                      "%s: shortfall %g", c->name, r.shortfall_pct);
+    if (r.escalated)
+        ck_assert_msg(strstr(r.message, "连续") != NULL, "%s: %s", c->name, r.message);
 }
 END_TEST
 
@@ -519,7 +655,9 @@ static Suite *pace_suite(void)
     tcase_add_loop_test(tc, test_message, 0, (int)(sizeof msg_cases / sizeof msg_cases[0]));
     tcase_add_loop_test(tc, test_required_period, 0,
                         (int)(sizeof stale_cases / sizeof stale_cases[0]));
-    tcase_add_test(tc, test_stale_evaluate);
+    tcase_add_test(tc, test_overdue_evaluate);
+    tcase_add_loop_test(tc, test_no_figure, 0, (int)(sizeof nofig_cases / sizeof nofig_cases[0]));
+    tcase_add_loop_test(tc, test_judge, 0, (int)(sizeof judge_cases / sizeof judge_cases[0]));
     tcase_add_loop_test(tc, test_round2, 0, (int)(sizeof round_cases / sizeof round_cases[0]));
     tcase_add_test(tc, test_round2_special);
     tcase_add_test(tc, test_pace_at_and_expected);

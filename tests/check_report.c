@@ -41,6 +41,7 @@ static void feed(const char *csv)
     ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
     ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
     free(res.report);
+    free(res.warnings);
 }
 
 /* What a report function wrote, under one read view (malloc'd). */
@@ -65,50 +66,105 @@ static void ranking_of(const pp_view *v, jbuf *b, const void *ind_id)
                         REPORT_BY_GAP, b);
 }
 
+/* Ranks: a number, or 0 for "rank":null (listed, unranked). Issue 13, point
+ * 8: a series without a target is never ranked by gap (these cases ranked
+ * them 1, 2 by value before), figures with status E are listed unranked;
+ * ties on the gap shown share a rank. */
 static const struct {
     const char *ind;
     const char *figures, *targets;
-    const char *first, *second; /* park ids, best first */
-    int second_rank;            /* 2, or 1 for a tie */
+    const char *first, *second; /* park ids, in the order listed */
+    int first_rank, second_rank;
 } rank_cases[] = {
     /* by gap: pb is ahead of its pace */
     { "fixed_asset_investment",
       "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\npb,fixed_asset_investment,2021-08,210\n",
       "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
-      "pb", "pa", 2 },
-    /* a gap comes before no gap, whatever the values */
+      "pb", "pa", 1, 2 },
+    /* a gap comes before no gap, whatever the values; no gap: no rank */
     { "fixed_asset_investment",
       "park,indicator,period,value\npa,fixed_asset_investment,2021-08,999\npb,fixed_asset_investment,2021-08,1\n",
-      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n", "pb", "pa", 2 },
-    /* no targets: the higher value first */
+      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n", "pb", "pa", 1, 0 },
+    /* no targets: listed by value, the higher first, unranked */
     { "tax_revenue", "park,indicator,period,value\npa,tax_revenue,2021-08,10\npb,tax_revenue,2021-08,20\n",
-      NULL, "pb", "pa", 2 },
-    /* ranks: the lower value first */
+      NULL, "pb", "pa", 0, 0 },
+    /* ranks without a target: the lower value first, unranked */
     { "rank_province",
       "park,indicator,period,value\npa,rank_province,2021-08,2\npb,rank_province,2021-08,7\n", NULL,
-      "pa", "pb", 2 },
-    /* equal: a shared rank, listed by park id */
+      "pa", "pb", 0, 0 },
+    /* equal: by park id */
     { "tax_revenue", "park,indicator,period,value\npb,tax_revenue,2021-08,10\npa,tax_revenue,2021-08,10\n",
-      NULL, "pa", "pb", 1 },
+      NULL, "pa", "pb", 0, 0 },
+    /* an estimated figure (E) is shown, not ranked, even when it is ahead */
+    { "fixed_asset_investment",
+      "park,indicator,period,value,status\npa,fixed_asset_investment,2021-08,250,E\npb,fixed_asset_investment,2021-08,150,A\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
+      "pb", "pa", 1, 0 },
+    /* ties on the gap shown share a rank */
+    { "fixed_asset_investment",
+      "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\npb,fixed_asset_investment,2021-08,150\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
+      "pa", "pb", 1, 1 },
+    /* a park with a target and no figure is listed last, unranked, no_data */
+    { "fixed_asset_investment",
+      "park,indicator,period,value\npa,fixed_asset_investment,2021-08,150\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n",
+      "pa", "pb", 1, 0 },
 };
+
+static void rank_prefix(char *buf, size_t len, const char *park, int rank)
+{
+    char r[16];
+    if (rank > 0)
+        snprintf(r, sizeof r, "%d", rank);
+    else
+        snprintf(r, sizeof r, "null");
+    /* one period fed: no change; first place starts a streak of 1 */
+    snprintf(buf, len, "{\"rank\":%s,\"rank_change\":null,\"streak_first\":%s,"
+             "\"name\":\"%s\",\"park\":\"%s\"", r,
+             rank == 1 ? "1" : rank > 1 ? "0" : "null",
+             strcmp(park, "pa") == 0 ? "甲园区" : "乙园区", park);
+}
 
 START_TEST(test_ranking)
 {
     feed(rank_cases[_i].figures);
     feed(rank_cases[_i].targets);
     char *s = under_view(ranking_of, rank_cases[_i].ind);
-    char first[128], second[128];
-    snprintf(first, sizeof first, "{\"rank\":1,\"rank_change\":null,\"streak_first\":1,"
-             "\"name\":\"%s\",\"park\":\"%s\"",
-             strcmp(rank_cases[_i].first, "pa") == 0 ? "甲园区" : "乙园区", rank_cases[_i].first);
-    snprintf(second, sizeof second, "{\"rank\":%d,\"rank_change\":null,\"streak_first\":%d,"
-             "\"name\":\"%s\",\"park\":\"%s\"", rank_cases[_i].second_rank,
-             rank_cases[_i].second_rank == 1,
-             strcmp(rank_cases[_i].second, "pa") == 0 ? "甲园区" : "乙园区", rank_cases[_i].second);
-    char *a = strstr(s, first), *b = strstr(s, second);
-    ck_assert_msg(a && b && a < b, "case %d: %s", _i, s);
+    char first[160], second[160];
+    rank_prefix(first, sizeof first, rank_cases[_i].first, rank_cases[_i].first_rank);
+    rank_prefix(second, sizeof second, rank_cases[_i].second, rank_cases[_i].second_rank);
+    const char *a = strstr(s, first), *b = strstr(s, second);
+    ck_assert_msg(a && b && a < b, "case %d: want %s then %s in %s", _i, first, second, s);
     ck_assert_ptr_nonnull(strstr(s, "\"period\":\"2021-08\",\"group\":\"all\",\"group_label\":"
                                     "\"全部园区\",\"by\":\"gap\",\"parks\":["));
+    free(s);
+}
+END_TEST
+
+/* Issue 13, point 3: a park that never reports is in the ranking and the 通报
+ * of a month that is due: no_data, overdue, 未报送. */
+#define JUL_2021 (2021 * 12 + 6)
+static void ranking_jul(const pp_view *v, jbuf *b, const void *arg)
+{
+    report_ranking_json(v, pp_catalog_indicator(&v->cfg->catalog, "fixed_asset_investment"), JUL_2021,
+                        NULL, REPORT_BY_GAP, b);
+}
+static void table_csv_jul(const pp_view *v, jbuf *b, const void *arg) { report_table_csv(v, JUL_2021, b); }
+
+START_TEST(test_never_reporting)
+{
+    feed("park,indicator,period,value\npa,fixed_asset_investment,2021-07,150\n");
+    feed("park,indicator,year,target\npa,fixed_asset_investment,2021,300\npb,fixed_asset_investment,2021,300\n");
+    char *s = under_view(ranking_jul, NULL);
+    ck_assert_msg(strstr(s, "{\"rank\":null,\"rank_change\":null,\"streak_first\":null,"
+                         "\"name\":\"乙园区\",\"park\":\"pb\"") &&
+                  strstr(s, "\"status\":\"no_data\"") &&
+                  strstr(s, "\"overdue\":true,\"overdue_period\":\"2021-07\""), "%s", s);
+    free(s);
+    s = under_view(table_csv_jul, NULL);
+    ck_assert_msg(strstr(s, "pb,乙园区,fixed_asset_investment,固定资产投资,2021-07,,亿元,300,,,,,,未报送,乙园区"),
+                  "%s", s);
     free(s);
 }
 END_TEST
@@ -134,9 +190,10 @@ static const struct {
     const char *want;
 } table_cases[] = {
     { table_csv, "园区代码,园区,指标代码,指标,期间,数值,单位,目标,完成率(%),序时进度(%),差距(百分点),同比(%),排名,状态,说明\r\n" },
-    { table_csv, "pb,乙园区,tax_revenue,税收收入,2021-08,20,亿元,,,,,,1,未设目标,乙园区" },
-    { table_csv, "pa,甲园区,tax_revenue,税收收入,2021-08,12,亿元,,,,,,2,未设目标,甲园区" },
-    { table_json, "{\"period\":\"2021-08\",\"rows\":[{\"rank\":1,\"name\":\"乙园区\",\"park\":\"pb\"" },
+    /* no target: listed, no rank (issue 13, point 8; these were ranked 1, 2) */
+    { table_csv, "pb,乙园区,tax_revenue,税收收入,2021-08,20,亿元,,,,,,,未设目标,乙园区" },
+    { table_csv, "pa,甲园区,tax_revenue,税收收入,2021-08,12,亿元,,,,,,,未设目标,甲园区" },
+    { table_json, "{\"period\":\"2021-08\",\"rows\":[{\"rank\":null,\"name\":\"乙园区\",\"park\":\"pb\"" },
     { history, "\"vintages\":[{\"value\":10,\"status\":\"A\",\"source\":\"test\"" },
     { history, "},{\"value\":12,\"status\":\"R\",\"source\":\"修订\"" },
     { latest, "24259 24259 -1" } /* AUG_2021 */,
@@ -232,8 +289,9 @@ static const struct {
         "{\"rank\":1,\"rank_change\":1,\"streak_first\":1,\"name\":\"一园\"",
         "{\"rank\":2,\"rank_change\":-1,\"streak_first\":0,\"name\":\"二园\"", NULL, NULL },
       "三园" },
-    /* first in March, 1-2月 and December: three periods (January is part of 1-2月) */
-    { { "tax_revenue", NULL, REPORT_BY_GAP },
+    /* first in March, 1-2月 and December: three periods (January is part of 1-2月);
+     * by value: without a target the series is not ranked by gap */
+    { { "tax_revenue", NULL, REPORT_BY_VALUE },
       { "{\"rank\":1,\"rank_change\":0,\"streak_first\":3,\"name\":\"一园\"",
         "{\"rank\":2,\"rank_change\":0,\"streak_first\":0,\"name\":\"二园\"", NULL, NULL, NULL },
       NULL },
@@ -274,7 +332,10 @@ START_TEST(test_report_rank_needs_two)
     char *s = under_view(table_csv_mar, NULL);
     ck_assert_msg(strstr(s, "p1,一园,industrial_investment,工业投资,2021-03,7,亿元,,,,,,,"),
                   "%s", s);
-    ck_assert_msg(strstr(s, "p1,一园,tax_revenue,税收收入,2021-03,30,亿元,,,,,,1,"), "%s", s);
+    /* four parks ranked on the gap: p1 is 1 (tax_revenue has no target: not ranked) */
+    ck_assert_msg(strstr(s, "p1,一园,fixed_asset_investment,固定资产投资,2021-03,100,亿元,300,33.33,25,"
+                            "8.33,,1,"), "%s", s);
+    ck_assert_msg(strstr(s, "p1,一园,tax_revenue,税收收入,2021-03,30,亿元,,,,,,,"), "%s", s);
     free(s);
 }
 END_TEST
@@ -305,7 +366,15 @@ START_TEST(test_metrics_exposition)
     size_t n = fread(want, 1, sizeof want - 1, f);
     fclose(f);
     want[n] = '\0';
-    ck_assert_str_eq(got, want);
+    if (strcmp(got, want) != 0) { /* the whole text is too long for a Check message */
+        FILE *o = fopen("build/metrics.got", "w");
+        if (o) {
+            fputs(got, o);
+            fclose(o);
+        }
+    }
+    ck_assert_msg(strcmp(got, want) == 0,
+                  "/metrics differs from " METRICS_GOLDEN ": see build/metrics.got");
     free(got);
 }
 END_TEST
@@ -317,6 +386,7 @@ static Suite *report_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_ranking, 0, sizeof rank_cases / sizeof rank_cases[0]);
+    tcase_add_test(tc, test_never_reporting);
     tcase_add_loop_test(tc, test_tables, 0, sizeof table_cases / sizeof table_cases[0]);
     tcase_add_loop_test(tc, test_group_ranking, 0, sizeof group_cases / sizeof group_cases[0]);
     tcase_add_test(tc, test_report_rank_needs_two);

@@ -22,6 +22,7 @@
 #include "check_main.h"
 
 #define NOW_2021_09_15 1631671200
+#define NOW_2022_02_15 1644890400
 
 static char test_dir[PATH_MAX];
 static pp_app app;
@@ -36,6 +37,7 @@ static void feed(const char *csv)
     ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
     ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
     free(res.report);
+    free(res.warnings);
 }
 
 #define MAX_WANT 3
@@ -59,8 +61,30 @@ static const struct {
       "pa", "fixed_asset_investment", -1, true, "critical", { "\"gap_pp\":-33.33" } },
     { "park,indicator,period,value\npa,tax_revenue,2021-08,10\n", NULL, "pa", "tax_revenue", -1, true,
       "no_target", { "\"target\":null,\"completion_pct\":null,\"pace_pct\":null,\"gap_pp\":null" } },
+    /* overdue is a flag beside the status (issue 13: the status used to become
+     * "stale" and hide the judgement) */
     { "park,indicator,period,value\npa,tax_revenue,2021-06,10\n", NULL, "pa", "tax_revenue", -1, true,
-      "stale", { "逾期未报" } },
+      "no_target", { "逾期未报", "\"overdue\":true,\"overdue_period\":\"2021-07\"" } },
+    { "park,indicator,period,value\npa,fixed_asset_investment,2021-06,50\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\n",
+      "pa", "fixed_asset_investment", -1, true, "critical",
+      { "\"overdue\":true,\"overdue_period\":\"2021-07\"", "\"streak\":1", "\"note\":null" } },
+    /* a park with a target and no figure: no_data, overdue (issue 13, point 3) */
+    { "park,indicator,period,value\npa,tax_revenue,2021-08,10\n",
+      "park,indicator,year,target\npb,fixed_asset_investment,2021,300\n",
+      "pb", "fixed_asset_investment", -1, true, "no_data",
+      { "\"period\":null,\"value\":null,\"target\":300", "\"overdue\":true,\"overdue_period\":\"2021-07\"",
+        "尚无报送数据" } },
+    /* streak: three months of warning or worse; 1-2月 counts once */
+    { "park,indicator,period,value\npa,fixed_asset_investment,2021-01,5\npa,fixed_asset_investment,2021-02,20\n"
+      "pa,fixed_asset_investment,2021-03,30\npa,fixed_asset_investment,2021-04,75\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\n",
+      "pa", "fixed_asset_investment", -1, true, "warning", { "\"streak\":3" } },
+    /* a cumulative figure below the previous month: a note (issue 13, point 6) */
+    { "park,indicator,period,value\npa,fixed_asset_investment,2021-07,166.5\npa,fixed_asset_investment,2021-08,150\n",
+      "park,indicator,year,target\npa,fixed_asset_investment,2021,300\n",
+      "pa", "fixed_asset_investment", -1, true, "critical",
+      { "\"note\":\"累计值150亿元低于7月的166.5亿元" } },
     /* a month looked up in the past is judged without staleness */
     { "park,indicator,period,value\npa,tax_revenue,2021-06,10\npa,tax_revenue,2021-08,12\n", NULL,
       "pa", "tax_revenue", 2021 * 12 + 5, true, "no_target", { "\"period\":\"2021-06\",\"value\":10," } },
@@ -140,6 +164,7 @@ static const struct {
 
 START_TEST(test_points_json)
 {
+    app.fixed_now = NOW_2022_02_15; /* 2022-01 is not a future month (issue 13) */
     feed("park,indicator,period,value\npa,tax_revenue,2021-01,10\npa,tax_revenue,2021-02,30\n"
          "pa,tax_revenue,2022-01,5\n");
     feed("park,indicator,year,target\npa,tax_revenue,2021,300\n");
@@ -153,7 +178,7 @@ START_TEST(test_points_json)
     view_end(&v);
     char *s = jbuf_take(&b, NULL);
     ck_assert_ptr_nonnull(s);
-    ck_assert_int_eq(updated, NOW_2021_09_15);
+    ck_assert_int_eq(updated, NOW_2022_02_15); /* when the figures were received */
     ck_assert_msg(strstr(s, point_cases[_i].want) != NULL, "case %d: %s", _i, s);
     ck_assert_ptr_nonnull(strstr(s, "{\"park\":\"pa\",\"indicator\":\"tax_revenue\",\"label\":\"税收收入\""));
     free(s);

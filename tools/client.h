@@ -56,6 +56,7 @@ typedef struct cl_command {
 /* The commands (tools/parkpulse.c unless noted). */
 int cl_cmd_status(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_push(cl_ctx *ctx, int argc, char **argv);
+int cl_cmd_retract(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_check_config(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_rebuild(cl_ctx *ctx, int argc, char **argv);
 int cl_cmd_report(cl_ctx *ctx, int argc, char **argv);

@@ -38,6 +38,8 @@
 
 static const cl_command commands[] = {
     { "status", cl_cmd_status, "[--park P]", "a table of every park's latest figures and status" },
+    { "retract", cl_cmd_retract, "PARK INDICATOR PERIOD --reason TEXT [--token-file F]",
+      "withdraw a period's figure (journaled with its reason)" },
     { "push", cl_cmd_push, "[--token-file F] FILE.csv|.xlsx|.xls", "send a CSV file or an Excel workbook of observations or targets" },
     { "check-config", cl_cmd_check_config, "[FILE]", "check a configuration file and exit" },
     { "rebuild", cl_cmd_rebuild, "", "regenerate every RRD file from the journal" },
@@ -99,8 +101,9 @@ static const char status_help[] =
     "园区 (park), 指标 (indicator), 期间 (period), 数值 (value), 完成率 (completion\n"
     "of the annual target), 较序时(百分点) (gap to the target pace in percentage\n"
     "points) and 状态, the status: 正常 (ok), 预警 (warning), 严重 (critical),\n"
-    "逾期 (stale: the figure is overdue), 未设目标 (no_target). Colours only on a\n"
-    "terminal, and never when NO_COLOR is set.\n"
+    "未设目标 (no_target), 未报送 (no_data: a target, no figure yet), and \"/逾期\"\n"
+    "after it when the month due has not arrived (overdue, beside the status).\n"
+    "Colours only on a terminal, and never when NO_COLOR is set.\n"
     "  -p, --park P   one park only\n"
     "  -h, --help     this text\n";
 
@@ -181,7 +184,7 @@ static const char *jnum(const json_t *obj, const char *key, const char *fmt, cha
 static const struct { const char *id, *zh, *colour; } statuses[] = {
     { "ok", "正常", "\033[32m" },          { "warning", "预警", "\033[33m" },
     { "critical", "严重", "\033[1;31m" },  { "no_target", "未设目标", "\033[2m" },
-    { "stale", "逾期", "\033[35m" },
+    { "no_data", "未报送", "\033[35m" },    { "stale", "逾期", "\033[35m" },
 };
 
 static const char *status_zh(const char *status)
@@ -192,11 +195,12 @@ static const char *status_zh(const char *status)
     return status;
 }
 
-/* The colour of a shown (Chinese) status, or NULL. */
+/* The colour of a shown (Chinese) status, or NULL; "严重/逾期" is coloured
+ * by its status. */
 static const char *status_colour(const char *shown)
 {
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-        if (strcmp(shown, statuses[i].zh) == 0)
+    for (size_t i = 0; shown && i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strncmp(shown, statuses[i].zh, strlen(statuses[i].zh)) == 0)
             return statuses[i].colour;
     return NULL;
 }
@@ -219,7 +223,7 @@ static int add_park_rows(table *t, const json_t *park)
     size_t i;
     const json_t *s;
     json_array_foreach(inds, i, s) {
-        char value[160], num[64], done[64], gap[64];
+        char value[160], num[64], done[64], gap[64], st[64];
         if (!json_is_object(s))
             return 1;
         const char *label = jstr(s, "label");
@@ -234,8 +238,11 @@ static int add_park_rows(table *t, const json_t *park)
             value,
             (char *)jnum(s, "completion_pct", "%.2f%%", done, sizeof done),
             (char *)jnum(s, "gap_pp", "%+.2f", gap, sizeof gap),
-            (char *)status_zh(jstr(s, "status")),
+            st,
         };
+        /* overdue is beside the status, never instead of it */
+        snprintf(st, sizeof st, "%s%s", status_zh(jstr(s, "status")) ? status_zh(jstr(s, "status")) : "-",
+                 json_is_true(json_object_get(s, "overdue")) ? "/逾期" : "");
         if (table_add(t, cells) != 0)
             return -1;
     }
@@ -506,6 +513,14 @@ int cl_cmd_push(cl_ctx *ctx, int argc, char **argv)
         if (json_is_integer(targ) && json_integer_value(targ) > 0)
             printf(", %lld target(s)", (long long)json_integer_value(targ));
         printf("\n");
+        /* figures accepted but worth a look (a year-to-date figure below the month before) */
+        const json_t *warn = json_object_get(j, "warnings");
+        size_t wi;
+        const json_t *w;
+        json_array_foreach(warn, wi, w) {
+            if (json_string_value(w))
+                fprintf(stderr, "%s: warning: %s\n", shown, json_string_value(w));
+        }
         if (fflush(stdout) != 0)
             rc = EX_IOERR;
         goto out;
@@ -525,6 +540,106 @@ out:
     json_decref(j);
     cl_answer_free(&ans);
     free(data);
+    return rc;
+}
+
+/* ---- retract ------------------------------------------------------------ */
+
+static const char retract_help[] =
+    "usage: parkpulse retract [--token-file FILE] PARK INDICATOR PERIOD --reason TEXT\n"
+    "Withdraws the figure of PERIOD (YYYY-MM) with DELETE\n"
+    "/api/v1/observations/PARK/INDICATOR/PERIOD?reason=TEXT: the daemon journals\n"
+    "the retraction (a W vintage with the reason), the period then has no figure,\n"
+    "and status, alerts, graphs and the history follow. The history keeps the\n"
+    "withdrawn figure. Exit status 65 when that period has no figure (or a bad\n"
+    "argument), 77 when the token is refused.\n"
+    "  -r, --reason TEXT      why (required; shown in the history)\n"
+    "  -t, --token-file FILE  the token (default: http.token_file of the\n"
+    "                         configuration)\n"
+    "  -h, --help             this text\n";
+
+/* Appends s to b percent-encoded for a URL query value (RFC 3986 unreserved kept). */
+static int url_encode(char *out, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~';
+        if (k + 4 > cap)
+            return -1;
+        if (plain) {
+            out[k++] = (char)*p;
+        } else {
+            out[k++] = '%';
+            out[k++] = hex[*p >> 4];
+            out[k++] = hex[*p & 15];
+        }
+    }
+    out[k] = '\0';
+    return 0;
+}
+
+int cl_cmd_retract(cl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = { { "token-file", required_argument, NULL, 't' },
+                                          { "reason", required_argument, NULL, 'r' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int c, rc = 0;
+    const char *reason = NULL;
+    char tok[TOKEN_MAX];
+    cl_answer ans = { 0 };
+    json_t *j = NULL;
+
+    while ((c = next_opt(argc, argv, "t:r:h", opts, retract_help, &rc)) != -1) {
+        if (c == 0)
+            return rc;
+        if (c == 't')
+            ctx->token_opt = optarg;
+        else if (c == 'r')
+            reason = optarg;
+    }
+    if (optind != argc - 3 || reason == NULL || *reason == '\0') {
+        fputs(retract_help, stderr);
+        return EX_USAGE;
+    }
+    const char *park = argv[optind], *ind = argv[optind + 1], *per = argv[optind + 2];
+    int period;
+    if (!pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0) {
+        cl_err("retract", "bad argument: PARK and INDICATOR are ids, PERIOD is YYYY-MM");
+        return EX_DATAERR;
+    }
+    char enc[3 * 1024 + 1], path[4096];
+    if (strlen(reason) > 1024 || url_encode(enc, sizeof enc, reason) != 0) {
+        cl_err("retract", "the reason is too long (at most 1024 bytes)");
+        return EX_DATAERR;
+    }
+    snprintf(path, sizeof path, "/api/v1/observations/%s/%s/%s?reason=%s", park, ind, per, enc);
+    if ((rc = cl_read_token(ctx, "retract", tok, sizeof tok)) != 0)
+        return rc;
+    rc = cl_http(ctx, "retract", "DELETE", path, NULL, NULL, 0, tok, &ans);
+    explicit_bzero(tok, sizeof tok);
+    if (rc != 0)
+        goto out;
+    if (ans.status == 200) {
+        if ((j = cl_json("retract", &ans)) == NULL) {
+            rc = EX_PROTOCOL;
+            goto out;
+        }
+        const json_t *r = json_object_get(j, "retraction");
+        const char *at = r ? jstr(r, "received_at") : NULL;
+        printf("%s %s %s: retracted%s%s\n", park, ind, per, at ? " at " : "", at ? at : "");
+        if (fflush(stdout) != 0)
+            rc = EX_IOERR;
+        goto out;
+    }
+    rc = cl_http_failure("retract", per, &ans);
+    if (ans.status == 401)
+        cl_err("retract", "the token was refused: check --token-file or http.token_file");
+out:
+    json_decref(j);
+    cl_answer_free(&ans);
     return rc;
 }
 

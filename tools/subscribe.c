@@ -35,11 +35,16 @@ typedef struct sub_state {
     long count, printed;    /* --count: stop after this many alerts (0: never) */
 } sub_state;
 
-static const char *status_zh(const char *s)
+/* A status in words: as the new state of an alert ("ok" is a recovery:
+ * 恢复正常) or, with previous, as the state it left ("ok" was 正常). */
+static const char *status_zh(const char *s, bool previous)
 {
-    static const char *map[][2] = { { "ok", "恢复正常" },        { "warning", "预警" },
-                                    { "critical", "严重滞后" },  { "no_target", "未设目标" },
+    static const char *map[][2] = { { "warning", "预警" },       { "critical", "严重滞后" },
+                                    { "no_target", "未设目标" }, { "no_data", "未报送" },
+                                    { "overdue", "逾期未报" },   { "received", "已补报" },
                                     { "stale", "逾期未报" },     { "none", "无" } };
+    if (s && strcmp(s, "ok") == 0)
+        return previous ? "正常" : "恢复正常";
     for (size_t i = 0; s && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i][0]) == 0)
             return map[i][1];
@@ -62,10 +67,10 @@ static void print_alert(sub_state *st, json_t *a, const char *raw, bool live)
         const char *msg = json_string_value(json_object_get(a, "message"));
         printf("#%lld %s [%s] %s/%s %s（此前：%s）%s\n",
                (long long)json_integer_value(json_object_get(a, "seq")), t ? t : "",
-               status_zh(json_string_value(json_object_get(a, "status"))), park ? park : "?",
+               status_zh(json_string_value(json_object_get(a, "status")), false), park ? park : "?",
                json_string_value(json_object_get(a, "indicator")) ? json_string_value(json_object_get(a, "indicator")) : "?",
                json_string_value(json_object_get(a, "period")) ? json_string_value(json_object_get(a, "period")) : "",
-               status_zh(json_string_value(json_object_get(a, "previous"))), msg ? msg : "");
+               status_zh(json_string_value(json_object_get(a, "previous")), true), msg ? msg : "");
     }
     fflush(stdout);
     if (!live)
@@ -75,8 +80,43 @@ static void print_alert(sub_state *st, json_t *a, const char *raw, bool live)
         sub_stop = -1;
 }
 
+/* The next JSON object of the "alerts" array in the daemon's raw answer,
+ * from *p on: its text is [*start, *end). false when there is none. The
+ * answer is the daemon's own compact JSON; strings are skipped with their
+ * escapes, so braces inside them do not count. */
+static bool next_raw_object(const char **p, const char **start, const char **end)
+{
+    const char *q = *p;
+    while (*q && *q != '{' && *q != ']')
+        q++;
+    if (*q != '{')
+        return false;
+    *start = q;
+    int depth = 0;
+    bool in_str = false;
+    for (; *q; q++) {
+        if (in_str) {
+            if (*q == '\\' && q[1])
+                q++;
+            else if (*q == '"')
+                in_str = false;
+        } else if (*q == '"') {
+            in_str = true;
+        } else if (*q == '{') {
+            depth++;
+        } else if (*q == '}' && --depth == 0) {
+            *end = q + 1;
+            *p = q + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* GET /api/v1/alerts[?since=N]; prints the alerts (since: those after last_seq).
- * Returns 0 or an exit status. */
+ * With --json each alert is printed as the daemon wrote it (never re-encoded:
+ * a re-encoded 25.6 came out as 25.600000000000001). Returns 0 or an exit
+ * status. */
 static int fetch(sub_state *st, bool since, uint64_t *seq_out)
 {
     char path[64];
@@ -94,19 +134,28 @@ static int fetch(sub_state *st, bool since, uint64_t *seq_out)
         return rc;
     }
     json_t *root = cl_json("subscribe", &ans);
-    cl_answer_free(&ans);
-    if (root == NULL)
+    if (root == NULL) {
+        cl_answer_free(&ans);
         return EX_PROTOCOL;
+    }
     json_t *alerts = json_object_get(root, "alerts");
     uint64_t seq = (uint64_t)json_integer_value(json_object_get(root, "seq"));
+    const char *raw = ans.body ? strstr(ans.body, "\"alerts\":[") : NULL;
     size_t i;
     json_t *a;
     json_array_foreach(alerts, i, a) {
+        const char *rs = NULL, *re = NULL;
+        char *text = NULL;
+        if (raw && next_raw_object(&raw, &rs, &re))
+            text = strndup(rs, (size_t)(re - rs));
+        else
+            raw = NULL;
         uint64_t s = (uint64_t)json_integer_value(json_object_get(a, "seq"));
-        if (since && s <= st->last_seq)
-            continue;
-        print_alert(st, a, NULL, since);
+        if (!(since && s <= st->last_seq))
+            print_alert(st, a, text, since);
+        free(text);
     }
+    cl_answer_free(&ans);
     if (since && json_is_false(json_object_get(root, "complete")))
         fprintf(stderr, "parkpulse subscribe: some alerts after #%llu are no longer kept by the daemon\n",
                 (unsigned long long)st->last_seq);
@@ -165,6 +214,20 @@ int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)
     if (endpoint == NULL || ctx->url_opt == NULL) {
         if ((rc = cl_config(ctx, "subscribe", &cfg)) != 0)
             return rc;
+    }
+    if (st.park) {
+        /* a park the daemon does not know would wait for ever: 65, as status does */
+        char path[PP_ID_MAX + 32];
+        cl_answer pa;
+        snprintf(path, sizeof path, "/api/v1/parks/%s", st.park);
+        if ((rc = cl_http(ctx, "subscribe", "GET", path, NULL, NULL, 0, NULL, &pa)) != 0)
+            return rc;
+        if (pa.status != 200) {
+            rc = cl_http_failure("subscribe", st.park, &pa);
+            cl_answer_free(&pa);
+            return rc;
+        }
+        cl_answer_free(&pa);
     }
     if (endpoint == NULL)
         endpoint = cfg && cfg->bus_publish ? cfg->bus_publish : "tcp://127.0.0.1:5556";

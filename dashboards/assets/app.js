@@ -20,9 +20,13 @@ const PP = (() => {
     warning: "预警",
     critical: "严重",
     no_target: "未设目标",
-    stale: "逾期",
+    no_data: "未报送",
+    overdue: "逾期",      // a flag beside the status (series.overdue), and an alert's status
+    received: "已补报",   // an alert: the overdue figure arrived
+    stale: "逾期",        // alerts journaled before overdue became a flag
   };
-  const STATUS_ORDER = ["ok", "warning", "critical", "no_target", "stale"];
+  // the tiles: a count per status, and 逾期 counting the overdue flags beside them
+  const STATUS_ORDER = ["ok", "warning", "critical", "no_target", "no_data", "overdue"];
   const LEVEL = { national: "国家级", provincial: "省级", other: "其他" };
   const TYPE = { etdz: "经济技术开发区", hitech: "高新技术产业开发区", industrial: "产业园区", other: "其他园区" };
   const TYPE_SHORT = { etdz: "经开区", hitech: "高新区", industrial: "产业园区", other: "其他" };
@@ -402,10 +406,14 @@ const PP = (() => {
 
   /* ---------- widgets ---------- */
 
-  /** Five tiles: counts of 正常/预警/严重/未设目标/逾期 among the series. */
+  /** Six tiles: counts of 正常/预警/严重/未设目标/未报送 among the series' statuses, and
+   * 逾期 counting the overdue flags (a series is both 严重 and 逾期). */
   function tiles(series) {
-    const n = { ok: 0, warning: 0, critical: 0, no_target: 0, stale: 0 };
-    for (const s of series) if (s && Object.prototype.hasOwnProperty.call(n, s.status)) n[s.status]++;
+    const n = { ok: 0, warning: 0, critical: 0, no_target: 0, no_data: 0, overdue: 0 };
+    for (const s of series) {
+      if (s && s.status !== "overdue" && Object.prototype.hasOwnProperty.call(n, s.status)) n[s.status]++;
+      if (s && s.overdue === true) n.overdue++;
+    }
     return h("div", { class: "tiles" }, STATUS_ORDER.map((st) =>
       h("div", { class: "tile status-" + st, "data-status": st },
         h("div", { class: "tile-label" }, dot(st), STATUS[st]),
@@ -416,8 +424,9 @@ const PP = (() => {
     return h("div", { class: "legend" }, STATUS_ORDER.map((st) => h("span", null, dot(st), STATUS[st])));
   }
 
-  /** One matrix cell for a series (or a dash when the park lacks it). */
-  function cell(s) {
+  /** One matrix cell for a series (or a dash when the park lacks it); per is the
+   * overview's month: a cell whose figure is of another month says which. */
+  function cell(s, per) {
     if (!s) return h("div", { class: "cellbox missing", text: DASH });
     const st = statusName(s.status);
     const lines = [];
@@ -429,10 +438,14 @@ const PP = (() => {
     } else if (st === "no_target") {
       lines.push(h("div", { class: "m" }, h("span", { text: "未设目标" })));
     }
-    if (st === "stale") lines.push(h("div", { class: "m" }, h("span", { text: "逾期未报" })));
-    const od = overdueMark(s);
+    if (per && typeof s.period === "string" && s.period !== per)
+      lines.push(h("div", { class: "m own-period" }, h("span", { text: "数据期" }), h("span", { text: period(s.period) })));
+    if (st !== "ok" || s.overdue === true)
+      lines.push(h("div", { class: "m tags" }, badge(s.status), s.overdue === true ? badge("overdue") : null));
+    if (s.overdue === true && typeof s.overdue_period === "string")
+      lines.push(h("div", { class: "m overdue" }, h("span", { text: "逾期未报" }), h("span", { text: period(s.overdue_period) })));
     const tip = [s.message, s.period ? "数据期：" + period(s.period) : "", "状态：" + statusLabel(s.status),
-      od ? od.title : "", "点击查看历次报送"].filter(Boolean).join("\n");
+      s.overdue === true ? "逾期未报：" + period(s.overdue_period) : "", s.note || "", "点击查看历次报送"].filter(Boolean).join("\n");
     const open = (ev) => {
       if (ev.type === "keydown" && ev.key !== "Enter" && ev.key !== " ") return;
       ev.preventDefault();
@@ -440,7 +453,7 @@ const PP = (() => {
     };
     return h("div", { class: "cellbox status-" + st, title: tip, "data-park": s.park, "data-indicator": s.indicator,
       role: "button", tabindex: "0", onclick: open, onkeydown: open },
-      h("div", { class: "v num" }, num(s.value), s.unit ? h("span", { class: "u", text: s.unit }) : null, od),
+      h("div", { class: "v num" }, num(s.value), s.unit && isNum(s.value) ? h("span", { class: "u", text: s.unit }) : null),
       lines);
   }
 
@@ -652,7 +665,7 @@ const PP = (() => {
             : [h("a", { class: "park-name", href: parkUrl(r.id), text: r.name }), h("span", { class: "park-meta", text: parkFacts(r.p, true).slice(0, 2).join(" · ") })]),
         !state.transposed && !(Array.isArray(r.p.indicators) && r.p.indicators.length)
           ? h("td", { class: "cell nodata", colspan: String(columns.length), text: "本期暂无报送数据" })
-          : columns.map((c) => h("td", { class: "cell" }, cell(seriesAt(r.id, c.id))))));
+          : columns.map((c) => h("td", { class: "cell" }, cell(seriesAt(r.id, c.id), status && status.due_period)))));
       replace(body, scrollCue(h("div", { class: "table-wrap" },
         h("table", { class: "data matrix" }, h("thead", null, headRow), h("tbody", null, bodyRows)))));
     }

@@ -98,7 +98,8 @@ PP.boot("overview", async (main) => {
     replace(problems);
     lastGood = status;
     const series = PP.allSeries(status);
-    const per = wanted || PP.latestPeriod(series);
+    // the latest month that is due, not the latest figure seen (a mistyped year must not take over)
+    const per = wanted || status.due_period || PP.latestPeriod(series);
     if (!wanted) latest = per;
     for (const p of Array.isArray(status.parks) ? status.parks : []) {
       for (const s of Array.isArray(p.indicators) ? p.indicators : []) s.park_name = p.name;

@@ -8,7 +8,7 @@
  * tests/fixtures/parks.conf, config/indicators.conf, dashboards/ of the
  * tree), a journal and RRD files in a temporary directory, the figures and
  * targets of tests/fixtures ingested, the alert engine evaluated, the clock
- * fixed at 2021-09-15. No token file, so a POST is refused before it reaches
+ * fixed at 2025-01-15 (after every fixture month). No token file, so a POST is refused before it reaches
  * ingest (the fuzzer never writes); no graph workers, so a graph request stops
  * before librrd.
  *
@@ -94,7 +94,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (app_locks_init(&app) != 0)
         abort();
     app.cfg = fuzz_config(NULL);
-    struct tm tm = {.tm_year = 2021 - 1900, .tm_mon = 8, .tm_mday = 15, .tm_hour = 12};
+    struct tm tm = {.tm_year = 2025 - 1900, .tm_mon = 0, .tm_mday = 15, .tm_hour = 12}; /* after every fixture month */
     app.fixed_now = (int64_t)mktime(&tm);
     app.started_at = app.fixed_now;
     snprintf(dir, sizeof dir, "%s/journal", fuzz_dir);

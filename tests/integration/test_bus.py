@@ -79,8 +79,11 @@ class BusTest(DaemonTest):
         return s
 
     def feed(self, d):
-        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        # figures first, then targets: a target without a figure is no_data and,
+        # July being due on 2021-09-15, overdue — with alerts of its own (issue 13)
+        # that would come between these two files
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
 
     def test_alerts_for_exactly_the_non_ok_series(self):
         d = self.daemon().start()
@@ -95,7 +98,7 @@ class BusTest(DaemonTest):
         for a in s.alerts:
             for f in ALERT_FIELDS:
                 self.assertIn(f, a)
-            self.assertEqual(a["previous"], "none")
+            self.assertEqual(a["previous"], "no_target")  # the figures came before the targets
             self.assertEqual(a["id"], "xiangtan-etdz/%s/2021-08/%s" % (a["indicator"], a["status"]))
             self.assertEqual(a["park_name"], "湘潭经开区")
             self.assertTrue(a["time"].endswith("+08:00"))
@@ -142,7 +145,9 @@ class BusTest(DaemonTest):
         a = s.wait_alerts(2)[1]
         self.assertEqual((a["seq"], a["period"], a["status"], a["previous"]), (4, "2021-09", "critical", "critical"))
 
-    def test_stale_when_the_due_day_passed(self):
+    def test_overdue_when_the_due_day_passed(self):
+        # issue 13: the series keep their status and become overdue beside it
+        # (this test asserted "stale", which replaced the status, before)
         d = self.daemon().start()
         self.feed(d)
         wait_for(lambda: d.get_json("/api/v1/alerts")["seq"] == 2, 10, "two alerts")
@@ -150,11 +155,15 @@ class BusTest(DaemonTest):
         d.now = "2021-10-21T09:00:00+08:00"  # 2021-09 was due by 10-20
         d.start()
         snap = d.get_json("/api/v1/alerts")
-        stale = {a["indicator"]: a for a in snap["alerts"] if a["status"] == "stale"}
-        self.assertIn("fdi_actual", stale)
-        self.assertEqual(stale["fdi_actual"]["previous"], "critical")
-        self.assertEqual(stale["fixed_asset_investment"]["previous"], "ok")
-        self.assertEqual(d.series("xiangtan-etdz", "fixed_asset_investment")["status"], "stale")
+        overdue = {a["indicator"]: a for a in snap["alerts"] if a["status"] == "overdue"}
+        self.assertIn("fdi_actual", overdue)
+        self.assertIn("fixed_asset_investment", overdue)
+        self.assertEqual(overdue["fdi_actual"]["id"], "xiangtan-etdz/fdi_actual/2021-09/overdue")
+        self.assertEqual(overdue["fdi_actual"]["previous"], "none")
+        self.assertIn("xiangtan-etdz/fdi_actual/2021-08/critical", [a["id"] for a in snap["alerts"]])
+        s = d.series("xiangtan-etdz", "fixed_asset_investment")
+        self.assertEqual((s["status"], s["overdue"], s["overdue_period"]), ("ok", True, "2021-09"))
+        self.assertEqual(d.series("xiangtan-etdz", "fdi_actual")["status"], "critical")
         seqs = sorted(a["seq"] for a in d.get_json("/api/v1/alerts?since=0")["alerts"])
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
 
@@ -166,8 +175,10 @@ class BusTest(DaemonTest):
             conf.write('park "p%02d" { name = "园区%02d" }\n' % (i, i))
         conf.close()
         self.addCleanup(os.unlink, conf.name)
-        # the clock before any month is due, so every month is judged (not stale)
-        d = self.daemon(parks_conf=conf.name, now="2021-03-15T10:00:00+08:00").start()
+        # the clock after the months fed (a later month is refused since issue 13)
+        # and with June due: the targets make every park overdue for June (one
+        # alert each) until its June figure is received (one more each)
+        d = self.daemon(parks_conf=conf.name, now="2021-08-15T10:00:00+08:00").start()
         stuck = Sub(d.bus, rcvhwm=1)  # never read
         self.subs.append(stuck)
         s = self.sub(d)
@@ -176,8 +187,11 @@ class BusTest(DaemonTest):
         for m in range(2, 9):  # a reminder each month: 60 alerts a month while critical
             rows = "".join("p%02d,fiscal_revenue,2021-%02d,1\n" % (i, m) for i in range(n))
             self.assertEqual(d.drop("m%d.csv" % m, ("park,indicator,period,value\n" + rows).encode()), "done")
-        s.wait_alerts(7 * n, timeout=20)
-        self.assertEqual(sorted(a["seq"] for a in s.alerts), list(range(1, 7 * n + 1)))
+        s.wait_alerts(9 * n, timeout=20)
+        self.assertEqual(sorted(a["seq"] for a in s.alerts), list(range(1, 9 * n + 1)))
+        self.assertEqual(sum(a["status"] == "critical" for a in s.alerts), 7 * n)
+        self.assertEqual(sum(a["status"] == "overdue" for a in s.alerts), n)
+        self.assertEqual(sum(a["status"] == "received" for a in s.alerts), n)
         self.assertTrue(d.healthy())
 
     def test_server_sent_events(self):

@@ -14,8 +14,10 @@ TOKEN = "s3cret-token-for-tests"
 class HttpTest(DaemonTest):
     def fed(self, **kw):
         d = self.daemon(token=TOKEN, **kw).start()
-        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        # figures before targets: a target alone is no_data and overdue, with alerts
+        # of its own (issue 13) that the seq counts below do not expect
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
         return d
 
     def post(self, d, body, token=TOKEN):

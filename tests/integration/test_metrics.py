@@ -38,8 +38,10 @@ def samples(text):
 class MetricsTest(DaemonTest):
     def fed(self):
         d = self.daemon().start()
-        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        # figures before targets: a target alone is no_data and overdue, with
+        # alerts of its own (issue 13) that the counts below do not expect
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
         return d
 
     def metrics(self, d):

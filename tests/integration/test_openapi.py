@@ -60,8 +60,10 @@ class OpenApiTest(DaemonTest):
 
     def test_index_and_document_agree_and_answers_are_documented(self):
         d = self.daemon(token=TOKEN).start()
-        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        # figures before targets: a target alone is no_data and overdue, with
+        # alerts of its own (issue 13) that the counts below do not expect
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
         index = d.get_json("/api/v1")
         listed = {(r["method"], r["path"]) for r in index["routes"]}
         documented = {(m.upper(), p) for p, ops in self.doc["paths"].items() for m in ops}
@@ -76,6 +78,9 @@ class OpenApiTest(DaemonTest):
                                                       b"xiangtan-etdz,fiscal_revenue,2021-08,25.6\n",
                                                       {"Authorization": "Bearer " + TOKEN,
                                                        "Content-Type": "text/csv"})
+                elif method == "delete":  # a retraction of the fed figure (issue 13)
+                    status, headers, body = d.request(self.url_of(path, op), "DELETE",
+                                                      headers={"Authorization": "Bearer " + TOKEN})
                 elif path == "/api/v1/events":
                     s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
                     s.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -25,8 +25,10 @@ class SubscribeTest(DaemonTest):
         p, out, err = self.start_sub(d, "--json", "--count", "2")
         wait_for(lambda: os.path.getsize(err.name) >= 0 and p.poll() is None, 5, "subscriber")
         time.sleep(1.5)  # subscribed (the bus heartbeat is 1 s)
-        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        # figures before targets: a target alone is no_data and overdue, with
+        # alerts of its own (issue 13) that --count 2 would stop at
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
         self.assertEqual(p.wait(15), 0)
         alerts = [json.loads(l) for l in self.lines(out)]
         self.assertEqual(sorted(a["seq"] for a in alerts), [1, 2])
@@ -46,7 +48,10 @@ class SubscribeTest(DaemonTest):
 
     def test_gap_is_filled_from_http(self):
         d = self.daemon().start()
-        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        # the figures first (quiet: no target yet), the targets after the restart
+        # below: a target alone would be no_data and overdue, with alerts of its
+        # own (issue 13) that the seqs below do not count
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
         # the subscriber starts after seq 0; the daemon is restarted on another bus port
         # while the subscriber still listens on the old one, so alerts 1-2 are missed
         p, out, err = self.start_sub(d, "--json", "--count", "3")
@@ -55,7 +60,7 @@ class SubscribeTest(DaemonTest):
         d.start()  # same ports: the subscriber reconnects
         d.proc.send_signal(0)
         # raise alerts while the subscriber may not have reconnected yet
-        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
         body = "park,indicator,period,value\nxiangtan-etdz,fiscal_revenue,2021-08,28.5\n".encode()
         self.assertEqual(d.drop("rev.csv", body), "done")
         self.assertEqual(p.wait(20), 0)
