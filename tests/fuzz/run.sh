@@ -41,7 +41,7 @@ for h in "$@"; do
     # merge the working corpus into a minimized copy, which replaces the committed one
     merged="$fuzzdir/merged/$h"
     rm -rf "$merged"; mkdir -p "$merged"
-    if nice -n 10 "$bin" -merge=1 -use_counters=0 -max_len=8192 -timeout=20 -rss_limit_mb=2048 \
+    if nice -n 10 "$bin" -merge=1 -use_counters=0 -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$art/" \
             "$merged" "tests/fuzz/corpus/$h" "$work" > "$fuzzdir/$h.merge.log" 2>&1 &&
         [ -n "$(ls "$merged")" ]; then
         rm -f "tests/fuzz/corpus/$h"/*
