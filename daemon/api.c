@@ -970,8 +970,11 @@ static bool graph_assemble(const pp_view *v, const api_request *req, api_respons
     int lp = last <= g.to ? last : g.to;
     while (lp >= g.from && !db_series_latest(s, lp, &lv))
         lp--;
-    if (lp >= g.from)
+    if (lp >= g.from) {
         snprintf(g.latest, sizeof g.latest, "%.15g", lv.value); /* as published: 192.2 */
+        if (lv.has_yoy)
+            snprintf(g.yoy, sizeof g.yoy, "%.15g", lv.yoy);
+    }
     double target;
     if (db_target(v->db, park->id, ind->id, pp_period_year(g.to), &target))
         snprintf(g.target, sizeof g.target, "%.15g", target);

@@ -132,7 +132,7 @@ int graph_request_check(const graph_request *req)
         return -EINVAL;
     if (!graph_text_ok(req->title) || !graph_text_ok(req->unit) ||
         !graph_text_ok(req->value_label) || !graph_text_ok(req->pace_label) ||
-        !graph_text_ok(req->comment) || !graph_text_ok(req->latest) ||
+        !graph_text_ok(req->comment) || !graph_text_ok(req->latest) || !graph_text_ok(req->yoy) ||
         !graph_text_ok(req->target) || (req->target_line != 0 && req->target_line != 1))
         return -EINVAL;
     return 0;
@@ -165,6 +165,7 @@ static int graph_render_here(const char *rrd_dir, const graph_request *req, unsi
         .pace_label = req->pace_label,
         .comment = req->comment,
         .latest = req->latest,
+        .yoy = req->yoy,
         .target = req->target,
         .target_line = req->target_line != 0,
     };
@@ -630,6 +631,7 @@ static uint64_t graph_request_hash(const graph_request *r)
     h = graph_fnv_str(h, r->pace_label);
     h = graph_fnv_str(h, r->comment);
     h = graph_fnv_str(h, r->latest);
+    h = graph_fnv_str(h, r->yoy);
     h = graph_fnv_str(h, r->target);
     h = graph_fnv_int(h, r->target_line);
     return h;
@@ -643,7 +645,8 @@ static bool graph_request_same(const graph_request *a, const graph_request *b)
            strcmp(a->title, b->title) == 0 && strcmp(a->unit, b->unit) == 0 &&
            strcmp(a->value_label, b->value_label) == 0 &&
            strcmp(a->pace_label, b->pace_label) == 0 && strcmp(a->comment, b->comment) == 0 &&
-           strcmp(a->latest, b->latest) == 0 && strcmp(a->target, b->target) == 0 &&
+           strcmp(a->latest, b->latest) == 0 && strcmp(a->yoy, b->yoy) == 0 &&
+           strcmp(a->target, b->target) == 0 &&
            a->target_line == b->target_line;
 }
 

@@ -51,6 +51,7 @@ typedef struct graph_request {
     char comment[GRAPH_TEXT_MAX];      /* "低于序时进度 2.60 个百分点", or "" */
     char latest[GRAPH_TEXT_MAX];       /* the latest figure as published ("192.2", not
                                           "192.20"), or "": printed after "最新" */
+    char yoy[GRAPH_TEXT_MAX];          /* the 同比 % published with it ("12.5"), or "" */
     char target[GRAPH_TEXT_MAX];       /* the year's target as a number ("300"), or "":
                                           no target, so no pace or target line and no
                                           legend for them */

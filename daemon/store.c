@@ -1007,7 +1007,7 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
 {
     store_args a = { .n = 0 };
     char *title = NULL, *unit = NULL, *unit_fmt = NULL, *vlab = NULL, *plab = NULL;
-    char *comment = NULL, *latest = NULL, *target = NULL, *unit_el = NULL;
+    char *comment = NULL, *latest = NULL, *yoy = NULL, *target = NULL, *unit_el = NULL;
     char xgrid[128];
     char err[512];
     rrd_info_t *info = NULL;
@@ -1038,10 +1038,11 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
     plab = store_graph_text(spec->pace_label, STORE_TEXT_ELEMENT);
     comment = store_graph_text(spec->comment, STORE_TEXT_ELEMENT);
     latest = store_graph_text(spec->latest, STORE_TEXT_ELEMENT);
+    yoy = store_graph_text(spec->yoy, STORE_TEXT_ELEMENT);
     target = store_graph_text(spec->target, STORE_TEXT_ELEMENT);
     unit_el = store_graph_text(spec->unit, STORE_TEXT_ELEMENT);
     if (title == NULL || unit == NULL || unit_fmt == NULL || vlab == NULL || plab == NULL ||
-        comment == NULL || latest == NULL || target == NULL || unit_el == NULL) {
+        comment == NULL || latest == NULL || yoy == NULL || target == NULL || unit_el == NULL) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1096,7 +1097,11 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
     }
     store_arg(&a, "COMMENT:\\l");
     if (latest[0] != '\0') {
-        store_arg(&a, "COMMENT:最新 %s%s%s\\l", latest, unit_el[0] ? " " : "", unit_el);
+        if (yoy[0] != '\0') /* the growth as the statistics office published it */
+            store_arg(&a, "COMMENT:最新 %s%s%s，同比 %s%s%%\\l", latest, unit_el[0] ? " " : "",
+                      unit_el, yoy[0] == '-' ? "" : "+", yoy);
+        else
+            store_arg(&a, "COMMENT:最新 %s%s%s\\l", latest, unit_el[0] ? " " : "", unit_el);
     } else {
         store_arg(&a, "VDEF:vlast=v,LAST");
         store_arg(&a, "GPRINT:vlast:最新 %%.2lf%s%s\\l", unit_fmt[0] ? " " : "", unit_fmt);
@@ -1148,6 +1153,7 @@ out:
     free(plab);
     free(comment);
     free(latest);
+    free(yoy);
     free(target);
     free(unit_el);
     return rc;

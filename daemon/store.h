@@ -87,6 +87,7 @@ typedef struct store_graph_spec {
     const char *pace_label;   /* legend of the dashed line: 序时进度, 目标 */
     const char *comment;      /* e.g. "低于序时进度 2.60 个百分点" */
     const char *latest;       /* the latest figure as published ("192.2"), or NULL/"" */
+    const char *yoy;          /* its 同比 % as published ("12.5"), or NULL/"": "同比 +12.5%" */
     const char *target;       /* the year's target, a number ("300"); NULL/"": none, so
                                  no pace line, no target line and no legend for them */
     bool target_line;         /* draw the target as a flat 全年目标 line */

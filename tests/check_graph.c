@@ -694,6 +694,11 @@ START_TEST(test_pace_only_with_target)
     ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
     ck_assert(la != lb || memcmp(a, b, la) != 0);
     free(a);
+    /* the 同比 as published goes beside the latest figure */
+    snprintf(r.yoy, sizeof r.yoy, "12.5");
+    ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
+    ck_assert_msg(la != lb || memcmp(a, b, la) != 0, "no 同比 beside the latest figure");
+    free(a);
     free(b);
     graph_pool_stop(p);
 }
