@@ -78,4 +78,26 @@ static inline void request_stop(atomic_int *stop, int wake_fd)
     errno = saved;
 }
 
+/* The end of a shipped collector: its shutdown() (request_stop() on the
+ * state's stop flag and wake-up pipe, for a struct NAME with members stop and
+ * wake[2]) and the exported definition, whose functions are NAME_init,
+ * NAME_run and NAME_destroy. */
+#define PP_COLLECTOR_EXPORT(NAME)                                               \
+    /* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */ \
+    static void NAME##_shutdown(void *state)                                    \
+    {                                                                           \
+        struct NAME *self = state;                                              \
+        if (self)                                                               \
+            request_stop(&self->stop, self->wake[1]);                           \
+    }                                                                           \
+    __attribute__((visibility("default")))                                      \
+    const pp_collector_def parkpulse_collector = {                              \
+        .abi_version = PP_COLLECTOR_ABI_VERSION,                                \
+        .name = #NAME,                                                          \
+        .init = NAME##_init,                                                    \
+        .run = NAME##_run,                                                      \
+        .shutdown = NAME##_shutdown,                                            \
+        .destroy = NAME##_destroy,                                              \
+    }
+
 #endif

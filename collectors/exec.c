@@ -958,20 +958,4 @@ static int exec_run(void *state)
     return 0;
 }
 
-/* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */
-static void exec_shutdown(void *state)
-{
-    struct exec *x = state;
-    if (x)
-        request_stop(&x->stop, x->wake[1]);
-}
-
-__attribute__((visibility("default")))
-const pp_collector_def parkpulse_collector = {
-    .abi_version = PP_COLLECTOR_ABI_VERSION,
-    .name = "exec",
-    .init = exec_init,
-    .run = exec_run,
-    .shutdown = exec_shutdown,
-    .destroy = exec_destroy,
-};
+PP_COLLECTOR_EXPORT(exec);

@@ -1341,20 +1341,4 @@ static int spool_run(void *state)
     return 0;
 }
 
-/* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */
-static void spool_shutdown(void *state)
-{
-    struct spool *s = state;
-    if (s)
-        request_stop(&s->stop, s->wake[1]);
-}
-
-__attribute__((visibility("default")))
-const pp_collector_def parkpulse_collector = {
-    .abi_version = PP_COLLECTOR_ABI_VERSION,
-    .name = "spool",
-    .init = spool_init,
-    .run = spool_run,
-    .shutdown = spool_shutdown,
-    .destroy = spool_destroy,
-};
+PP_COLLECTOR_EXPORT(spool);

@@ -659,6 +659,52 @@ def wait_acked(spool, dids, seconds):
     return False
 
 
+def deliver_some(spool, d, n):
+    """n spool files, each taken (the spool empty again) before the next."""
+    for _ in range(n):
+        spool.deliver_random()
+        wait_spool_empty(d, 10)
+        spool.resolve()
+
+
+def wait_space_back(d, spool, findings, where):
+    """Once the filler is gone: every waiting file taken within 20 s."""
+    left = wait_spool_empty(d, 20)
+    spool.resolve()
+    if left:
+        findings.left_waiting += len(left)
+        findings.fail("%s: still in the spool 20 s after space returned: %s" % (where, left))
+
+
+def restart_and_verify(d, ledger, keys, series, findings, where):
+    """A clean stop (exit status 0), a start, and the figures and RRD files kept."""
+    rc = d.stop()
+    if rc != 0:
+        findings.fail("%s: SIGTERM exit status %s" % (where, rc))
+    d.start()
+    verify_figures(d, ledger, keys, findings, "%s: restarted" % where)
+    verify_rrd(d, series, findings, "%s: restarted" % where)
+    d.stop()
+
+
+def end_full_case(d, ledger, findings, where, mount):
+    """The end of a full-disk case, however it went: the daemon gone, its log
+    checked, the tmpfs at mount unmounted, the directory removed (kept with
+    PP_KEEP when the case failed)."""
+    if d.proc is not None:
+        d.proc.kill()
+        d.proc.wait()
+        d.log.close()
+        d.proc = None
+    findings.acked += ledger.acked
+    check_log(d, findings, where)
+    umount(mount)
+    if os.environ.get("PP_KEEP") and findings.current:
+        print("kept", d.dir)
+    else:
+        d.cleanup()
+
+
 def case_state_full(rng, findings):
     """state_dir on a 2 MB tmpfs: fill it while figures arrive, then free it."""
     d = Daemon(token=TOKEN)
@@ -685,10 +731,7 @@ def case_state_full(rng, findings):
         for _ in range(6):
             if poster.post_random() != 202:
                 findings.fail("disk not full yet, but a POST was not acknowledged")
-        for _ in range(3):
-            spool.deliver_random()
-            wait_spool_empty(d, 10)
-            spool.resolve()
+        deliver_some(spool, d, 3)
         verify_figures(d, ledger, keys, findings, "state full: before")
         # full: the filler takes every free block, then feed until writes fail
         filler = os.path.join(d.state, "torture-filler")
@@ -718,36 +761,15 @@ def case_state_full(rng, findings):
         verify_figures(d, ledger, keys, findings, "state full: while full")
         # room again: the waiting files are taken, POST works
         os.unlink(filler)
-        left = wait_spool_empty(d, 20)
-        spool.resolve()
-        if left:
-            findings.left_waiting += len(left)
-            findings.fail("state full: still in the spool 20 s after space returned: %s" % left)
+        wait_space_back(d, spool, findings, "state full")
         if later.post_random() != 202:
             findings.fail("state full: POST not acknowledged after space returned")
         verify_figures(d, ledger, keys, findings, "state full: space back")
-        rc = d.stop()
-        if rc != 0:
-            findings.fail("state full: SIGTERM exit status %s" % rc)
-        d.start()
-        verify_figures(d, ledger, keys, findings, "state full: restarted")
-        verify_rrd(d, series, findings, "state full: restarted")
-        d.stop()
+        restart_and_verify(d, ledger, keys, series, findings, "state full")
     except Exception as e:
         findings.fail("state full: stopped: %r (log %s)" % (e, d.log_path))
     finally:
-        if d.proc is not None:
-            d.proc.kill()
-            d.proc.wait()
-            d.log.close()
-            d.proc = None
-        findings.acked += ledger.acked
-        check_log(d, findings, "state full")
-        umount(d.state)
-        if os.environ.get("PP_KEEP") and findings.current:
-            print("kept", d.dir)
-        else:
-            d.cleanup()
+        end_full_case(d, ledger, findings, "state full", d.state)
     return None
 
 
@@ -766,10 +788,7 @@ def case_spool_full(rng, findings):
     try:
         d.start()
         post_targets(d, ledger, findings, PARKS[:2], SPOOL_INDICATORS[:2])
-        for _ in range(3):
-            spool.deliver_random()
-            wait_spool_empty(d, 10)
-            spool.resolve()
+        deliver_some(spool, d, 3)
         d.stop()
         # while the daemon is down: good files (one under a name done/ has), one
         # refused file, then the file system filled
@@ -794,11 +813,7 @@ def case_spool_full(rng, findings):
         print("spool full: filler %d KiB; waiting after start: %s" % (size >> 10, left), flush=True)
         verify_figures(d, ledger, keys, findings, "spool full: while full")
         os.unlink(filler)
-        left = wait_spool_empty(d, 20)
-        spool.resolve()
-        if left:
-            findings.left_waiting += len(left)
-            findings.fail("spool full: still in the spool 20 s after space returned: %s" % left)
+        wait_space_back(d, spool, findings, "spool full")
         for did in good:
             if spool.deliveries[did][0][0][1] != "acked":
                 findings.fail("spool full: %s never reached done/" % did)
@@ -806,28 +821,11 @@ def case_spool_full(rng, findings):
             findings.fail("spool full: failed/q-bad.csv.errors missing: %s"
                           % sorted(os.listdir(os.path.join(d.spool, "failed"))))
         verify_figures(d, ledger, keys, findings, "spool full: space back")
-        rc = d.stop()
-        if rc != 0:
-            findings.fail("spool full: SIGTERM exit status %s" % rc)
-        d.start()
-        verify_figures(d, ledger, keys, findings, "spool full: restarted")
-        verify_rrd(d, series, findings, "spool full: restarted")
-        d.stop()
+        restart_and_verify(d, ledger, keys, series, findings, "spool full")
     except Exception as e:
         findings.fail("spool full: stopped: %r (log %s)" % (e, d.log_path))
     finally:
-        if d.proc is not None:
-            d.proc.kill()
-            d.proc.wait()
-            d.log.close()
-            d.proc = None
-        findings.acked += ledger.acked
-        check_log(d, findings, "spool full")
-        umount(d.spool)
-        if os.environ.get("PP_KEEP") and findings.current:
-            print("kept", d.dir)
-        else:
-            d.cleanup()
+        end_full_case(d, ledger, findings, "spool full", d.spool)
     return None
 
 
