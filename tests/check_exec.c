@@ -844,8 +844,7 @@ END_TEST
 static Suite *exec_suite(void)
 {
     Suite *s = suite_create("exec");
-    TCase *tc = tcase_create("init");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = check_tcase(s, "init", setup, teardown, 0);
     tcase_add_loop_test(tc, test_init_options, 0,
                         (int)(sizeof init_cases / sizeof init_cases[0]));
     if (geteuid() == 0) {
@@ -855,11 +854,8 @@ static Suite *exec_suite(void)
         check_skip("exec", "test_refuses_root", "needs root (the plugin's refusal to run commands "
                    "as root); run the suite as root to check it");
     }
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("run");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "run", setup, teardown, 30);
     tcase_add_test(tc, test_output_submitted);
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_stderr_logged);
@@ -874,7 +870,6 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, test_shutdown);
     tcase_add_test(tc, test_empty_output);
     tcase_add_test(tc, test_leftovers_killed);
-    suite_add_tcase(s, tc);
     return s;
 }
 

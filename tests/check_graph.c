@@ -735,9 +735,7 @@ END_TEST
 static Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
-    TCase *tc = tcase_create("graph");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc = check_tcase(s, "graph", setup, teardown, 120);
     int n = (int)(sizeof pool_sizes / sizeof pool_sizes[0]);
     tcase_add_loop_test(tc, test_png_size, 0, n);
     tcase_add_loop_test(tc, test_svg, 0, n);
@@ -755,7 +753,6 @@ static Suite *graph_suite(void)
     tcase_add_loop_test(tc, test_missing_file, 0, n);
     tcase_add_test(tc, test_store_graph_args);
     tcase_add_test(tc, test_pace_only_with_target);
-    suite_add_tcase(s, tc);
     return s;
 }
 

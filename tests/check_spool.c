@@ -960,16 +960,12 @@ END_TEST
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
-    TCase *tc = tcase_create("init");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = check_tcase(s, "init", setup, teardown, 0);
     tcase_add_loop_test(tc, test_init_options, 0,
                         (int)(sizeof init_cases / sizeof init_cases[0]));
     tcase_add_test(tc, test_init_directories);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("run");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "run", setup, teardown, 30);
     tcase_add_test(tc, test_ingest_flow);
     tcase_add_test(tc, test_retry_on_error);
     tcase_add_test(tc, test_file_types);
@@ -987,7 +983,6 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_long_name_failed);
     tcase_add_test(tc, test_recent_file_rechecked);
     tcase_add_test(tc, test_report_on_full_disk);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -808,8 +808,7 @@ END_TEST
 static Suite *workbook_suite(void)
 {
     Suite *s = suite_create("workbook");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase(s, "core", NULL, NULL, 60);
     tcase_add_test(tc, test_magic);
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_serial_dates);
@@ -824,9 +823,7 @@ static Suite *workbook_suite(void)
     tcase_add_test(tc, test_cells_out_of_order_and_merged);
     tcase_add_test(tc, test_sheets_merged);
     tcase_add_test(tc, test_no_sheet_recognised);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("hostile");
-    tcase_set_timeout(tc, 60);
+    tc = check_tcase(s, "hostile", NULL, NULL, 60);
     tcase_add_test(tc, test_zip_bomb);
     tcase_add_test(tc, test_unsafe_names);
     tcase_add_test(tc, test_doctype_refused);
@@ -834,7 +831,6 @@ static Suite *workbook_suite(void)
     tcase_add_test(tc, test_too_many_cells);
     tcase_add_test(tc, test_corrupt);
     tcase_add_test(tc, test_reason_is_one_line);
-    suite_add_tcase(s, tc);
     return s;
 }
 
