@@ -63,6 +63,22 @@ static inline int parse_number(const char *text, unsigned long long min, unsigne
     return 0;
 }
 
+/* Counts the non-empty lines of a report (the daemon's answer to refused input). */
+static inline size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    bool content = false;
+    for (const char *p = text; p && *p; p++) {
+        if (*p == '\n') {
+            n += content;
+            content = false;
+        } else if (*p != '\r') {
+            content = true;
+        }
+    }
+    return n + content;
+}
+
 /* What a collector's shutdown() does: sets *stop and writes one byte into the
  * wake-up pipe that run() polls. Async-signal-safe, never blocks (the pipe is
  * non-blocking: EAGAIN means a wake-up is already pending), keeps errno. */

@@ -794,22 +794,6 @@ static int watch(struct exec *x, struct run *r)
     return rc == r->pid ? status : -1;
 }
 
-/* Counts the non-empty lines of a report. */
-static size_t count_lines(const char *text)
-{
-    size_t n = 0;
-    bool content = false;
-    for (const char *p = text; p && *p; p++) {
-        if (*p == '\n') {
-            n += content;
-            content = false;
-        } else if (*p != '\r') {
-            content = true;
-        }
-    }
-    return n + content;
-}
-
 /* Logs the daemon's report on refused output, one line each, at most 20. */
 static void log_report(struct exec *x, const char *report)
 {

@@ -343,23 +343,6 @@ static bool has_control_chars(const char *name)
     return false;
 }
 
-
-/* Counts the non-empty lines of a report. */
-static size_t count_lines(const char *text)
-{
-    size_t n = 0;
-    bool content = false;
-    for (const char *p = text; p && *p; p++) {
-        if (*p == '\n') {
-            n += content;
-            content = false;
-        } else if (*p != '\r') {
-            content = true;
-        }
-    }
-    return n + content;
-}
-
 /*
  * Logs a problem with one spool file, once: a problem that persists (a
  * symlink, a retry) is logged at `level` the first time and at DEBUG after.
