@@ -187,7 +187,27 @@ def post_rows(d, ledger, rows, source, findings):
     return status
 
 
-class SpoolFeeder:
+class Feeder:
+    """A thread that feeds the daemon (its run()) until stopped."""
+
+    def __init__(self, what):
+        self.what = what
+        self.stop = threading.Event()
+        self.thread = None
+
+    def start(self):
+        self.stop.clear()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def join(self):
+        self.stop.set()
+        self.thread.join(30)
+        if self.thread.is_alive():
+            raise RuntimeError("%s feeder did not stop" % self.what)
+
+
+class SpoolFeeder(Feeder):
     """Writes files into the spool the safe way and learns from done/ and
     failed/ which of them were acknowledged."""
 
@@ -202,8 +222,7 @@ class SpoolFeeder:
         self.busy = {}         # name -> the last delivery written under it, until it left the spool
         self.seen = set()      # done/ and failed/ entries already read
         self.busy_seen = set()
-        self.stop = threading.Event()
-        self.thread = None
+        Feeder.__init__(self, "spool")
 
     def write(self, name, rows, expect_refused=False, raw=None):
         self.n += 1
@@ -291,27 +310,15 @@ class SpoolFeeder:
                 time.sleep(0.02)
             time.sleep(self.rng.uniform(0, 0.03))
 
-    def start(self):
-        self.stop.clear()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
 
-    def join(self):
-        self.stop.set()
-        self.thread.join(30)
-        if self.thread.is_alive():
-            raise RuntimeError("spool feeder did not stop")
-
-
-class PostFeeder:
+class PostFeeder(Feeder):
     """POSTs 1-4 figures at a time, one request after the other."""
 
     def __init__(self, d, ledger, findings, rng, keys):
         self.d, self.ledger, self.findings, self.rng, self.keys = d, ledger, findings, rng, keys
         self.n = 0
         self.answers = {}
-        self.stop = threading.Event()
-        self.thread = None
+        Feeder.__init__(self, "POST")
 
     def post_random(self):
         keys = self.rng.sample(self.keys, self.rng.randint(1, 4))
@@ -328,17 +335,6 @@ class PostFeeder:
             if self.post_random() is None:
                 time.sleep(0.05)   # the daemon is gone; do not spin
             time.sleep(self.rng.uniform(0, 0.02))
-
-    def start(self):
-        self.stop.clear()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def join(self):
-        self.stop.set()
-        self.thread.join(30)
-        if self.thread.is_alive():
-            raise RuntimeError("POST feeder did not stop")
 
 
 class AlertWatch:
