@@ -500,11 +500,9 @@ START_TEST(test_timeout)
 {
     struct fake fs, fg;
     struct runner rs, rg;
-    char cmd[64];
 
     /* a plain program that hangs: SIGTERM ends it */
-    snprintf(cmd, sizeof cmd, "/bin/sleep 1000");
-    fake_command(&fs, "sleeper", cmd);
+    fake_command(&fs, "sleeper", "/bin/sleep 1000");
     fake_set(&fs, "interval", "1");
     fake_set(&fs, "timeout", "1");
     fake_set(&fs, "grace", "1");
@@ -687,11 +685,9 @@ START_TEST(test_max_output)
 {
     struct fake fy, fe;
     struct runner ry, re;
-    char cmd[64];
 
     /* endless output: killed at max_output */
-    snprintf(cmd, sizeof cmd, "/usr/bin/yes park,indicator,period,value");
-    fake_command(&fy, "yes", cmd);
+    fake_command(&fy, "yes", "/usr/bin/yes park,indicator,period,value");
     fake_set(&fy, "max_output", "1000");
     /* exactly max_output bytes: taken */
     fake_command(&fe, "exact", script("ten.sh", "printf '0123456789'\n"));
@@ -806,9 +802,7 @@ START_TEST(test_empty_output)
 {
     struct fake f;
     struct runner r;
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "/bin/true");
-    fake_command(&f, "t", cmd);
+    fake_command(&f, "t", "/bin/true");
     start(&r, &f);
     WAIT_FOR(logs_with(&f, PP_LOG_INFO, "run 1: no output; nothing to ingest") == 1, "the run");
     ck_assert_uint_eq(ncalls(&f), 0);
