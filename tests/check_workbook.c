@@ -46,12 +46,7 @@ static pp_indicator indicators[] = {
     IND("rank_province", "全省排名", "位", PP_KIND_RANK),
 };
 
-static const pp_catalog cat = {
-    .parks = parks,
-    .n_parks = sizeof parks / sizeof parks[0],
-    .indicators = indicators,
-    .n_indicators = sizeof indicators / sizeof indicators[0],
-};
+static const pp_catalog cat = TEST_CATALOG;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -84,6 +79,20 @@ static char *fixture(const char *name, size_t *len)
     const char *dir = getenv("PP_FIXTURE_DIR");
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/fixtures", name);
     return slurp(path, len);
+}
+
+/* Reads the workbook b (len bytes) into *wb; it must be read. */
+static void read_ok(const char *b, size_t len, workbook *wb)
+{
+    ck_assert_msg(workbook_read(b, len, NULL, wb) == 0, "%s", wb->error);
+}
+
+/* The fixture name (*len bytes, caller frees), read into *wb. */
+static char *read_fixture(const char *name, size_t *len, workbook *wb)
+{
+    char *b = fixture(name, len);
+    read_ok(b, *len, wb);
+    return b;
 }
 
 static const wb_sheet *sheet_named(const workbook *wb, const char *name)
@@ -373,9 +382,8 @@ END_TEST
 START_TEST(test_openpyxl_book)
 {
     size_t len;
-    char *b = fixture("workbooks/lo-book.xlsx", &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_fixture("workbooks/lo-book.xlsx", &len, &wb);
     ck_assert_uint_eq(wb.n_sheets, 5);
     ck_assert(!wb.date1904);
     const wb_sheet *s = sheet_named(&wb, "观测");
@@ -414,9 +422,8 @@ END_TEST
 START_TEST(test_openpyxl_raw_and_1904)
 {
     size_t len;
-    char *b = fixture("workbooks/opx-book.xlsx", &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_fixture("workbooks/opx-book.xlsx", &len, &wb);
     const wb_sheet *s = sheet_named(&wb, "观测");
     ck_assert_str_eq(line_of(s, 3), "xiangtan-etdz,tax_revenue,2021-07,=10.5+20.25,亿元,,"
                                     "2021-08-31,TRUE");
@@ -425,8 +432,7 @@ START_TEST(test_openpyxl_raw_and_1904)
     workbook_free(&wb);
     free(b);
 
-    b = fixture("workbooks/opx-book-1904.xlsx", &len);
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    b = read_fixture("workbooks/opx-book-1904.xlsx", &len, &wb);
     ck_assert(wb.date1904);
     s = sheet_named(&wb, "观测");
     ck_assert_str_eq(line_of(s, 2),
@@ -452,9 +458,8 @@ END_TEST
 START_TEST(test_xls_book)
 {
     size_t len;
-    char *b = fixture("workbooks/lo-book.xls", &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_fixture("workbooks/lo-book.xls", &len, &wb);
     ck_assert_int_eq(wb.format, WB_XLS);
     ck_assert_uint_eq(wb.n_sheets, 5);
     const wb_sheet *s = sheet_named(&wb, "观测");
@@ -484,9 +489,9 @@ START_TEST(test_cell_kinds)
         "<row><c><v>1</v></c><c><v>2</v></c></row>"
         "</sheetData>";
     size_t len;
-    char *b = one_sheet(body, &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = one_sheet(body, &len);
+    read_ok(b, len, &wb);
     ck_assert_str_eq(wb.sheets[0].csv,
                      "park,indicator,,,,,\n"
                      "\n"
@@ -507,9 +512,9 @@ START_TEST(test_cells_out_of_order_and_merged)
         "<c r=\"C1\" t=\"inlineStr\"><is><t>hidden</t></is></c></row>"
         "</sheetData><mergeCells count=\"1\"><mergeCell ref=\"A1:C1\"/></mergeCells>";
     size_t len;
-    char *b = one_sheet(body, &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = one_sheet(body, &len);
+    read_ok(b, len, &wb);
     ck_assert_str_eq(wb.sheets[0].csv, "top,top,top\n21,22,\n");
     workbook_free(&wb);
     free(b);
@@ -731,7 +736,7 @@ START_TEST(test_too_many_cells)
     assert_refused(b, len, &lim, "单元格过多");
     assert_refused(b, len, &lim, "more than 1000 cells");
     workbook wb; /* within the default bound: read, one line per row */
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    read_ok(b, len, &wb);
     ck_assert_uint_eq(wb.sheets[0].rows, 1500);
     workbook_free(&wb);
     free(b);

@@ -701,14 +701,32 @@ def end_full_case(d, ledger, findings, where, mount):
         d.cleanup()
 
 
-def case_state_full(rng, findings):
-    """state_dir on a 2 MB tmpfs: fill it while figures arrive, then free it."""
+def full_disk_case(findings, where, mountpoint, size, body):
+    """Runs body(d, ledger) against a daemon whose directory mountpoint(d) is a
+    tmpfs of size; a failure says where; the end is end_full_case()."""
     d = Daemon(token=TOKEN)
-    ok, why = mount_tmpfs(d.state, "2m")
+    ok, why = mount_tmpfs(mountpoint(d), size)
     if not ok:
         d.cleanup()
         return "skipped (mount -t tmpfs refused: %s)" % why
     ledger = Ledger()
+    try:
+        body(d, ledger)
+    except Exception as e:
+        findings.fail("%s: stopped: %r (log %s)" % (where, e, d.log_path))
+    finally:
+        end_full_case(d, ledger, findings, where, mountpoint(d))
+    return None
+
+
+def case_state_full(rng, findings):
+    """state_dir on a 2 MB tmpfs: fill it while figures arrive, then free it."""
+    return full_disk_case(findings, "state full", lambda d: d.state, "2m",
+                          lambda d, ledger: state_full(rng, findings, d, ledger))
+
+
+def state_full(rng, findings, d, ledger):
+    """The steps of case_state_full, on its daemon d."""
     parks = PARKS[:2]
     spool_keys = keys_of(parks, SPOOL_INDICATORS[:1])
     post_keys = keys_of(parks, POST_INDICATORS[:1])
@@ -720,109 +738,97 @@ def case_state_full(rng, findings):
     poster = PostFeeder(d, ledger, findings, random.Random(rng.random()), post_keys)
     later = PostFeeder(d, ledger, findings, random.Random(rng.random()), later_keys)
     series = sorted({(k[0], k[1]) for k in keys})
-    try:
-        d.start()
-        post_targets(d, ledger, findings, PARKS, SPOOL_INDICATORS[:1] + POST_INDICATORS[:1])
-        # with room: everything is acknowledged
-        for _ in range(6):
-            if poster.post_random() != 202:
-                findings.fail("disk not full yet, but a POST was not acknowledged")
-        deliver_some(spool, d, 3)
-        verify_figures(d, ledger, keys, findings, "state full: before")
-        # full: the filler takes every free block, then feed until writes fail
-        filler = os.path.join(d.state, "torture-filler")
-        size = fill(filler)
-        refused = acked_full = 0
-        for _ in range(40):
-            status = poster.post_random()
-            if status == 202:
-                acked_full += 1
-            else:
-                refused += 1
-                if refused >= 3:
-                    break
-        waiting = 0
-        for _ in range(3):
-            if spool.deliver_random():
-                waiting += 1
-        time.sleep(3)
-        spool.resolve()
-        left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
-        print("state full: filler %d KiB; then %d POST(s) acknowledged, %d not; %d of %d spool files waiting"
-              % (size >> 10, acked_full, refused, len(left), waiting), flush=True)
-        if not refused and not left:   # not a failure by itself: what was acknowledged is checked below
-            print("state full: note: no write was refused on the full file system")
-        if not d.healthy():
-            findings.fail("state full: /healthz is not 200 on a full disk")
-        verify_figures(d, ledger, keys, findings, "state full: while full")
-        # room again: the waiting files are taken, POST works
-        os.unlink(filler)
-        wait_space_back(d, spool, findings, "state full")
-        if later.post_random() != 202:
-            findings.fail("state full: POST not acknowledged after space returned")
-        verify_figures(d, ledger, keys, findings, "state full: space back")
-        restart_and_verify(d, ledger, keys, series, findings, "state full")
-    except Exception as e:
-        findings.fail("state full: stopped: %r (log %s)" % (e, d.log_path))
-    finally:
-        end_full_case(d, ledger, findings, "state full", d.state)
-    return None
+    d.start()
+    post_targets(d, ledger, findings, PARKS, SPOOL_INDICATORS[:1] + POST_INDICATORS[:1])
+    # with room: everything is acknowledged
+    for _ in range(6):
+        if poster.post_random() != 202:
+            findings.fail("disk not full yet, but a POST was not acknowledged")
+    deliver_some(spool, d, 3)
+    verify_figures(d, ledger, keys, findings, "state full: before")
+    # full: the filler takes every free block, then feed until writes fail
+    filler = os.path.join(d.state, "torture-filler")
+    size = fill(filler)
+    refused = acked_full = 0
+    for _ in range(40):
+        status = poster.post_random()
+        if status == 202:
+            acked_full += 1
+        else:
+            refused += 1
+            if refused >= 3:
+                break
+    waiting = 0
+    for _ in range(3):
+        if spool.deliver_random():
+            waiting += 1
+    time.sleep(3)
+    spool.resolve()
+    left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
+    print("state full: filler %d KiB; then %d POST(s) acknowledged, %d not; %d of %d spool files waiting"
+          % (size >> 10, acked_full, refused, len(left), waiting), flush=True)
+    if not refused and not left:   # not a failure by itself: what was acknowledged is checked below
+        print("state full: note: no write was refused on the full file system")
+    if not d.healthy():
+        findings.fail("state full: /healthz is not 200 on a full disk")
+    verify_figures(d, ledger, keys, findings, "state full: while full")
+    # room again: the waiting files are taken, POST works
+    os.unlink(filler)
+    wait_space_back(d, spool, findings, "state full")
+    if later.post_random() != 202:
+        findings.fail("state full: POST not acknowledged after space returned")
+    verify_figures(d, ledger, keys, findings, "state full: space back")
+    restart_and_verify(d, ledger, keys, series, findings, "state full")
 
 
 def case_spool_full(rng, findings):
     """The spool on its own small tmpfs, full while files wait in it (done/ and
     failed/ are on that file system)."""
-    d = Daemon(token=TOKEN)
-    ok, why = mount_tmpfs(d.spool, "256k")
-    if not ok:
-        d.cleanup()
-        return "skipped (mount -t tmpfs refused: %s)" % why
-    ledger = Ledger()
+    return full_disk_case(findings, "spool full", lambda d: d.spool, "256k",
+                          lambda d, ledger: spool_full(rng, findings, d, ledger))
+
+
+def spool_full(rng, findings, d, ledger):
+    """The steps of case_spool_full, on its daemon d."""
     keys = keys_of(PARKS[:2], SPOOL_INDICATORS[:2])
     spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), keys, prefix="q", twice=0)
     series = sorted({(k[0], k[1]) for k in keys})
-    try:
-        d.start()
-        post_targets(d, ledger, findings, PARKS[:2], SPOOL_INDICATORS[:2])
-        deliver_some(spool, d, 3)
-        d.stop()
-        # while the daemon is down: good files (one under a name done/ has), one
-        # refused file, then the file system filled
-        # (files found together are read in name order, not in the order written:
-        # they hold disjoint keys, so that the latest value stays well defined)
-        names = list(spool.names)
-        fresh = spool.rng.sample(keys, 13)
-        good = []
-        for n in range(4):
-            rows = [(k, ledger.new_value(spool.rng, k)) for k in fresh[3 * n:3 * n + 3]]
-            name = names[0] if n == 0 else "q-wait%d.csv" % n
-            good.append(spool.write(name, rows))
-        bad_key = fresh[12]
-        bad_rows = [(bad_key, ledger.new_value(spool.rng, bad_key))]
-        spool.write("q-bad.csv", bad_rows, expect_refused=True,
-                    raw=lambda did: csv_rows(bad_rows, did) + "no-such-park,%s,2021-05,1.00,A,%s\n" % (bad_key[1], did))
-        filler = os.path.join(d.spool, "torture-filler.tmp")   # *.tmp: never read by the spool
-        size = fill(filler)
-        d.start()
-        wait_acked(spool, good, 10)
-        left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
-        print("spool full: filler %d KiB; waiting after start: %s" % (size >> 10, left), flush=True)
-        verify_figures(d, ledger, keys, findings, "spool full: while full")
-        os.unlink(filler)
-        wait_space_back(d, spool, findings, "spool full")
-        for did in good:
-            if spool.deliveries[did][0][0][1] != "acked":
-                findings.fail("spool full: %s never reached done/" % did)
-        if not os.path.exists(os.path.join(d.spool, "failed", "q-bad.csv.errors")):
-            findings.fail("spool full: failed/q-bad.csv.errors missing: %s"
-                          % sorted(os.listdir(os.path.join(d.spool, "failed"))))
-        verify_figures(d, ledger, keys, findings, "spool full: space back")
-        restart_and_verify(d, ledger, keys, series, findings, "spool full")
-    except Exception as e:
-        findings.fail("spool full: stopped: %r (log %s)" % (e, d.log_path))
-    finally:
-        end_full_case(d, ledger, findings, "spool full", d.spool)
-    return None
+    d.start()
+    post_targets(d, ledger, findings, PARKS[:2], SPOOL_INDICATORS[:2])
+    deliver_some(spool, d, 3)
+    d.stop()
+    # while the daemon is down: good files (one under a name done/ has), one
+    # refused file, then the file system filled
+    # (files found together are read in name order, not in the order written:
+    # they hold disjoint keys, so that the latest value stays well defined)
+    names = list(spool.names)
+    fresh = spool.rng.sample(keys, 13)
+    good = []
+    for n in range(4):
+        rows = [(k, ledger.new_value(spool.rng, k)) for k in fresh[3 * n:3 * n + 3]]
+        name = names[0] if n == 0 else "q-wait%d.csv" % n
+        good.append(spool.write(name, rows))
+    bad_key = fresh[12]
+    bad_rows = [(bad_key, ledger.new_value(spool.rng, bad_key))]
+    spool.write("q-bad.csv", bad_rows, expect_refused=True,
+                raw=lambda did: csv_rows(bad_rows, did) + "no-such-park,%s,2021-05,1.00,A,%s\n" % (bad_key[1], did))
+    filler = os.path.join(d.spool, "torture-filler.tmp")   # *.tmp: never read by the spool
+    size = fill(filler)
+    d.start()
+    wait_acked(spool, good, 10)
+    left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
+    print("spool full: filler %d KiB; waiting after start: %s" % (size >> 10, left), flush=True)
+    verify_figures(d, ledger, keys, findings, "spool full: while full")
+    os.unlink(filler)
+    wait_space_back(d, spool, findings, "spool full")
+    for did in good:
+        if spool.deliveries[did][0][0][1] != "acked":
+            findings.fail("spool full: %s never reached done/" % did)
+    if not os.path.exists(os.path.join(d.spool, "failed", "q-bad.csv.errors")):
+        findings.fail("spool full: failed/q-bad.csv.errors missing: %s"
+                      % sorted(os.listdir(os.path.join(d.spool, "failed"))))
+    verify_figures(d, ledger, keys, findings, "spool full: space back")
+    restart_and_verify(d, ledger, keys, series, findings, "spool full")
 
 
 def main():
