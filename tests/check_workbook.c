@@ -197,6 +197,15 @@ static char *one_sheet(const char *body, size_t *len)
     return make_xlsx(1, names, &body, len);
 }
 
+/* A workbook of one sheet with body, read into *wb (it must be read). */
+static char *read_one_sheet(const char *body, workbook *wb)
+{
+    size_t len;
+    char *b = one_sheet(body, &len);
+    read_ok(b, len, wb);
+    return b;
+}
+
 /* workbook_read must refuse data with a reason containing want. */
 static void assert_refused(const char *data, size_t len, const wb_limits *lim, const char *want)
 {
@@ -488,10 +497,8 @@ START_TEST(test_cell_kinds)
         "<c r=\"G3\" t=\"inlineStr\"><is><t>line_x000D_\nbreak</t></is></c></row>"
         "<row><c><v>1</v></c><c><v>2</v></c></row>"
         "</sheetData>";
-    size_t len;
     workbook wb;
-    char *b = one_sheet(body, &len);
-    read_ok(b, len, &wb);
+    char *b = read_one_sheet(body, &wb);
     ck_assert_str_eq(wb.sheets[0].csv,
                      "park,indicator,,,,,\n"
                      "\n"
@@ -511,10 +518,8 @@ START_TEST(test_cells_out_of_order_and_merged)
         "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>top</t></is></c>"
         "<c r=\"C1\" t=\"inlineStr\"><is><t>hidden</t></is></c></row>"
         "</sheetData><mergeCells count=\"1\"><mergeCell ref=\"A1:C1\"/></mergeCells>";
-    size_t len;
     workbook wb;
-    char *b = one_sheet(body, &len);
-    read_ok(b, len, &wb);
+    char *b = read_one_sheet(body, &wb);
     ck_assert_str_eq(wb.sheets[0].csv, "top,top,top\n21,22,\n");
     workbook_free(&wb);
     free(b);
