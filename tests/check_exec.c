@@ -223,15 +223,7 @@ START_TEST(test_init_options)
         set_user(&f);
 
     int rc = g_def->init(&f.host, &state);
-    ck_assert_msg(rc == c->want, "case %d: init returned %d, want %d", _i, rc, c->want);
-    if (rc == 0) {
-        ck_assert_ptr_nonnull(state);
-        g_def->destroy(state);
-    } else {
-        ck_assert_ptr_null(state);
-        ck_assert_msg(logs_with(&f, PP_LOG_ERR, c->log) >= 1, "case %d: no log naming %s", _i,
-                      c->log);
-    }
+    fake_check_init(&f, _i, rc, state, c->want, c->log, NULL);
     fake_free(&f);
 }
 END_TEST
@@ -784,15 +776,8 @@ START_TEST(test_shutdown)
     fake_free(&f);
 
     /* shutdown() before run(): nothing is started */
-    void *state = NULL;
     fake_command(&f, "t", script("never.sh", "touch \"$OUT/ran\"\n"));
-    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
-    g_def->shutdown(state);
-    g_def->shutdown(state);  /* twice is harmless */
-    int64_t t0 = now_ms();
-    ck_assert_int_eq(g_def->run(state), 0);
-    ck_assert_int_lt(now_ms() - t0, 500);
-    g_def->destroy(state);
+    fake_shutdown_before_run(&f);
     ck_assert(!exists(tp("out/ran")));
     fake_free(&f);
 }

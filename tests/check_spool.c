@@ -134,6 +134,9 @@ static void assert_content(const char *path, const char *want)
 
 /* ---- init: option checking ------------------------------------------------ */
 
+/* What a successful init() makes: done/ and failed/ in the spool. */
+static void assert_spool_dirs(void) { ck_assert(exists(tp("done")) && exists(tp("failed"))); }
+
 static const struct init_case {
     const char *path;       /* "@" = the temp dir, NULL = unset */
     const char *rescan;
@@ -181,16 +184,7 @@ START_TEST(test_init_options)
         fake_set(&f, "max_size", c->max_size);
 
     int rc = g_def->init(&f.host, &state);
-    ck_assert_msg(rc == c->want, "case %d: init returned %d, want %d", _i, rc, c->want);
-    if (rc == 0) {
-        ck_assert_ptr_nonnull(state);
-        ck_assert(exists(tp("done")) && exists(tp("failed")));
-        g_def->destroy(state);
-    } else {
-        ck_assert_ptr_null(state);
-        ck_assert_msg(logs_with(&f, PP_LOG_ERR, c->log) >= 1, "case %d: no log naming %s", _i,
-                      c->log);
-    }
+    fake_check_init(&f, _i, rc, state, c->want, c->log, assert_spool_dirs);
     fake_free(&f);
 }
 END_TEST
@@ -506,15 +500,8 @@ START_TEST(test_shutdown)
     ck_assert_int_lt(stop(&r), 500);
 
     /* shutdown() before run() started: run() returns at once, scanning nothing */
-    void *state = NULL;
     write_old_file(tp("waiting.csv"), "w\n");
-    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
-    g_def->shutdown(state);
-    g_def->shutdown(state); /* twice is harmless */
-    int64_t t0 = now_ms();
-    ck_assert_int_eq(g_def->run(state), 0);
-    ck_assert_int_lt(now_ms() - t0, 500);
-    g_def->destroy(state);
+    fake_shutdown_before_run(&f);
     ck_assert_uint_eq(calls_for(&f, NULL), 0);
     ck_assert(exists(tp("waiting.csv")));
     fake_free(&f);
