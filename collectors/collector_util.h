@@ -63,6 +63,22 @@ static inline int parse_number(const char *text, unsigned long long min, unsigne
     return 0;
 }
 
+/* Counts the non-empty lines of a report (the daemon's answer to refused input). */
+static inline size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    bool content = false;
+    for (const char *p = text; p && *p; p++) {
+        if (*p == '\n') {
+            n += content;
+            content = false;
+        } else if (*p != '\r') {
+            content = true;
+        }
+    }
+    return n + content;
+}
+
 /* What a collector's shutdown() does: sets *stop and writes one byte into the
  * wake-up pipe that run() polls. Async-signal-safe, never blocks (the pipe is
  * non-blocking: EAGAIN means a wake-up is already pending), keeps errno. */
@@ -77,5 +93,27 @@ static inline void request_stop(atomic_int *stop, int wake_fd)
     (void)w;
     errno = saved;
 }
+
+/* The end of a shipped collector: its shutdown() (request_stop() on the
+ * state's stop flag and wake-up pipe, for a struct NAME with members stop and
+ * wake[2]) and the exported definition, whose functions are NAME_init,
+ * NAME_run and NAME_destroy. */
+#define PP_COLLECTOR_EXPORT(NAME)                                               \
+    /* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */ \
+    static void NAME##_shutdown(void *state)                                    \
+    {                                                                           \
+        struct NAME *self = state;                                              \
+        if (self)                                                               \
+            request_stop(&self->stop, self->wake[1]);                           \
+    }                                                                           \
+    __attribute__((visibility("default")))                                      \
+    const pp_collector_def parkpulse_collector = {                              \
+        .abi_version = PP_COLLECTOR_ABI_VERSION,                                \
+        .name = #NAME,                                                          \
+        .init = NAME##_init,                                                    \
+        .run = NAME##_run,                                                      \
+        .shutdown = NAME##_shutdown,                                            \
+        .destroy = NAME##_destroy,                                              \
+    }
 
 #endif

@@ -794,22 +794,6 @@ static int watch(struct exec *x, struct run *r)
     return rc == r->pid ? status : -1;
 }
 
-/* Counts the non-empty lines of a report. */
-static size_t count_lines(const char *text)
-{
-    size_t n = 0;
-    bool content = false;
-    for (const char *p = text; p && *p; p++) {
-        if (*p == '\n') {
-            n += content;
-            content = false;
-        } else if (*p != '\r') {
-            content = true;
-        }
-    }
-    return n + content;
-}
-
 /* Logs the daemon's report on refused output, one line each, at most 20. */
 static void log_report(struct exec *x, const char *report)
 {
@@ -958,20 +942,4 @@ static int exec_run(void *state)
     return 0;
 }
 
-/* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */
-static void exec_shutdown(void *state)
-{
-    struct exec *x = state;
-    if (x)
-        request_stop(&x->stop, x->wake[1]);
-}
-
-__attribute__((visibility("default")))
-const pp_collector_def parkpulse_collector = {
-    .abi_version = PP_COLLECTOR_ABI_VERSION,
-    .name = "exec",
-    .init = exec_init,
-    .run = exec_run,
-    .shutdown = exec_shutdown,
-    .destroy = exec_destroy,
-};
+PP_COLLECTOR_EXPORT(exec);

@@ -345,23 +345,6 @@ static bool has_control_chars(const char *name)
     return false;
 }
 
-
-/* Counts the non-empty lines of a report. */
-static size_t count_lines(const char *text)
-{
-    size_t n = 0;
-    bool content = false;
-    for (const char *p = text; p && *p; p++) {
-        if (*p == '\n') {
-            n += content;
-            content = false;
-        } else if (*p != '\r') {
-            content = true;
-        }
-    }
-    return n + content;
-}
-
 /*
  * Logs a problem with one spool file, once: a problem that persists (a
  * symlink, a retry) is logged at `level` the first time and at DEBUG after.
@@ -1373,20 +1356,4 @@ static int spool_run(void *state)
     return 0;
 }
 
-/* Async-signal-safe and non-blocking: a flag and one byte into the pipe. */
-static void spool_shutdown(void *state)
-{
-    struct spool *s = state;
-    if (s)
-        request_stop(&s->stop, s->wake[1]);
-}
-
-__attribute__((visibility("default")))
-const pp_collector_def parkpulse_collector = {
-    .abi_version = PP_COLLECTOR_ABI_VERSION,
-    .name = "spool",
-    .init = spool_init,
-    .run = spool_run,
-    .shutdown = spool_shutdown,
-    .destroy = spool_destroy,
-};
+PP_COLLECTOR_EXPORT(spool);

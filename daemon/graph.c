@@ -613,41 +613,32 @@ static uint64_t graph_fnv_str(uint64_t h, const char *s) { return pp_hash_bytes(
 
 static uint64_t graph_fnv_int(uint64_t h, int64_t v) { return pp_hash_bytes(h, &v, sizeof v); }
 
-/* The hash of everything that makes an image (a checked request). */
+/* Everything that makes an image (a checked request), in hashing order: one
+ * list for the hash and the comparison, so that neither forgets a field.
+ * STR(field) names a string, NUM(field) an integer. */
+#define GRAPH_REQUEST_FIELDS(STR, NUM)                                            \
+    STR(park) STR(indicator) NUM(format) NUM(width) NUM(height) NUM(from) NUM(to) \
+    NUM(generation) STR(title) STR(unit) STR(value_label) STR(pace_label)         \
+    STR(comment) STR(latest) STR(yoy) STR(target) NUM(target_line)
+
 static uint64_t graph_request_hash(const graph_request *r)
 {
     uint64_t h = PP_FNV_OFFSET;
-    h = graph_fnv_str(h, r->park);
-    h = graph_fnv_str(h, r->indicator);
-    h = graph_fnv_int(h, r->format);
-    h = graph_fnv_int(h, r->width);
-    h = graph_fnv_int(h, r->height);
-    h = graph_fnv_int(h, r->from);
-    h = graph_fnv_int(h, r->to);
-    h = graph_fnv_int(h, (int64_t)r->generation);
-    h = graph_fnv_str(h, r->title);
-    h = graph_fnv_str(h, r->unit);
-    h = graph_fnv_str(h, r->value_label);
-    h = graph_fnv_str(h, r->pace_label);
-    h = graph_fnv_str(h, r->comment);
-    h = graph_fnv_str(h, r->latest);
-    h = graph_fnv_str(h, r->yoy);
-    h = graph_fnv_str(h, r->target);
-    h = graph_fnv_int(h, r->target_line);
+#define HASH_STR(field) h = graph_fnv_str(h, r->field);
+#define HASH_NUM(field) h = graph_fnv_int(h, (int64_t)r->field);
+    GRAPH_REQUEST_FIELDS(HASH_STR, HASH_NUM)
+#undef HASH_STR
+#undef HASH_NUM
     return h;
 }
 
 static bool graph_request_same(const graph_request *a, const graph_request *b)
 {
-    return a->format == b->format && a->width == b->width && a->height == b->height &&
-           a->from == b->from && a->to == b->to && a->generation == b->generation &&
-           strcmp(a->park, b->park) == 0 && strcmp(a->indicator, b->indicator) == 0 &&
-           strcmp(a->title, b->title) == 0 && strcmp(a->unit, b->unit) == 0 &&
-           strcmp(a->value_label, b->value_label) == 0 &&
-           strcmp(a->pace_label, b->pace_label) == 0 && strcmp(a->comment, b->comment) == 0 &&
-           strcmp(a->latest, b->latest) == 0 && strcmp(a->yoy, b->yoy) == 0 &&
-           strcmp(a->target, b->target) == 0 &&
-           a->target_line == b->target_line;
+#define SAME_STR(field) &&strcmp(a->field, b->field) == 0
+#define SAME_NUM(field) &&a->field == b->field
+    return true GRAPH_REQUEST_FIELDS(SAME_STR, SAME_NUM);
+#undef SAME_STR
+#undef SAME_NUM
 }
 
 /* The ETag of an image (see the top of the file). */

@@ -206,42 +206,43 @@ void pp_catalog_index_free(pp_catalog *cat)
     cat->index = NULL;
 }
 
+/* The position of the park (parks) or indicator whose id, else whose name or
+ * label, is key; -1 when none is. Through the index when there is one, else
+ * by a scan. */
+static long cat_lookup(const pp_catalog *cat, bool parks, const char *key)
+{
+    cat_key_fn id = parks ? key_park_id : key_ind_id;
+    cat_key_fn name = parks ? key_park_name : key_ind_label;
+    if (cat->index != NULL) {
+        const cat_table *by_id = parks ? &cat->index->park_id : &cat->index->ind_id;
+        const cat_table *by_name = parks ? &cat->index->park_name : &cat->index->ind_label;
+        long i = cat_find(cat, by_id, id, key);
+        return i >= 0 ? i : cat_find(cat, by_name, name, key);
+    }
+    size_t n = parks ? cat->n_parks : cat->n_indicators;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(id(cat, i), key) == 0)
+            return (long)i;
+    for (size_t i = 0; i < n; i++)
+        if (name(cat, i) && strcmp(name(cat, i), key) == 0)
+            return (long)i;
+    return -1;
+}
+
 const pp_park *pp_catalog_park(const pp_catalog *cat, const char *key)
 {
     if (cat == NULL || key == NULL)
         return NULL;
-    if (cat->index != NULL) {
-        long i = cat_find(cat, &cat->index->park_id, key_park_id, key);
-        if (i < 0)
-            i = cat_find(cat, &cat->index->park_name, key_park_name, key);
-        return i < 0 ? NULL : &cat->parks[i];
-    }
-    for (size_t i = 0; i < cat->n_parks; i++)
-        if (strcmp(cat->parks[i].id, key) == 0)
-            return &cat->parks[i];
-    for (size_t i = 0; i < cat->n_parks; i++)
-        if (cat->parks[i].name && strcmp(cat->parks[i].name, key) == 0)
-            return &cat->parks[i];
-    return NULL;
+    long i = cat_lookup(cat, true, key);
+    return i < 0 ? NULL : &cat->parks[i];
 }
 
 const pp_indicator *pp_catalog_indicator(const pp_catalog *cat, const char *key)
 {
     if (cat == NULL || key == NULL)
         return NULL;
-    if (cat->index != NULL) {
-        long i = cat_find(cat, &cat->index->ind_id, key_ind_id, key);
-        if (i < 0)
-            i = cat_find(cat, &cat->index->ind_label, key_ind_label, key);
-        return i < 0 ? NULL : &cat->indicators[i];
-    }
-    for (size_t i = 0; i < cat->n_indicators; i++)
-        if (strcmp(cat->indicators[i].id, key) == 0)
-            return &cat->indicators[i];
-    for (size_t i = 0; i < cat->n_indicators; i++)
-        if (cat->indicators[i].label && strcmp(cat->indicators[i].label, key) == 0)
-            return &cat->indicators[i];
-    return NULL;
+    long i = cat_lookup(cat, false, key);
+    return i < 0 ? NULL : &cat->indicators[i];
 }
 
 void pp_catalog_thresholds(const pp_park *park, const pp_indicator *ind, double *warn,

@@ -2177,37 +2177,43 @@ static size_t cross_sheet_duplicates(const workbook *wb, csv_result *out, const 
     return dups;
 }
 
+/* Appends the n records of size bytes at src to *arr (which holds have), and
+ * n times sheet to *sheets (as long); either array may have grown when it
+ * fails (-1). */
+static int append_tagged(void **arr, size_t have, const void *src, size_t n, size_t size,
+                         size_t **sheets, size_t sheet)
+{
+    if (n == 0)
+        return 0;
+    void *na = realloc(*arr, (have + n) * size);
+    size_t *ns = realloc(*sheets, (have + n) * sizeof *ns);
+    if (na)
+        *arr = na;
+    if (ns)
+        *sheets = ns;
+    if (!na || !ns)
+        return -1;
+    memcpy((char *)na + have * size, src, n * size);
+    for (size_t i = 0; i < n; i++)
+        ns[have + i] = sheet;
+    return 0;
+}
+
 static int append_records(csv_result *out, const csv_result *r, size_t sheet, size_t **obs_sheet,
                           size_t **tg_sheet)
 {
-    if (r->n_obs) {
-        pp_obs *no = realloc(out->obs, (out->n_obs + r->n_obs) * sizeof *no);
-        size_t *ns = realloc(*obs_sheet, (out->n_obs + r->n_obs) * sizeof *ns);
-        if (no)
-            out->obs = no;
-        if (ns)
-            *obs_sheet = ns;
-        if (!no || !ns)
-            return -1;
-        memcpy(out->obs + out->n_obs, r->obs, r->n_obs * sizeof *no);
-        for (size_t i = 0; i < r->n_obs; i++)
-            ns[out->n_obs + i] = sheet;
-        out->n_obs += r->n_obs;
-    }
-    if (r->n_targets) {
-        pp_target *nt = realloc(out->targets, (out->n_targets + r->n_targets) * sizeof *nt);
-        size_t *ns = realloc(*tg_sheet, (out->n_targets + r->n_targets) * sizeof *ns);
-        if (nt)
-            out->targets = nt;
-        if (ns)
-            *tg_sheet = ns;
-        if (!nt || !ns)
-            return -1;
-        memcpy(out->targets + out->n_targets, r->targets, r->n_targets * sizeof *nt);
-        for (size_t i = 0; i < r->n_targets; i++)
-            ns[out->n_targets + i] = sheet;
-        out->n_targets += r->n_targets;
-    }
+    void *obs = out->obs, *targets = out->targets;
+    int rc = append_tagged(&obs, out->n_obs, r->obs, r->n_obs, sizeof *r->obs, obs_sheet, sheet);
+    out->obs = obs;
+    if (rc != 0)
+        return -1;
+    out->n_obs += r->n_obs;
+    rc = append_tagged(&targets, out->n_targets, r->targets, r->n_targets, sizeof *r->targets,
+                       tg_sheet, sheet);
+    out->targets = targets;
+    if (rc != 0)
+        return -1;
+    out->n_targets += r->n_targets;
     return 0;
 }
 

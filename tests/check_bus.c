@@ -806,9 +806,7 @@ END_TEST
 static Suite *bus_suite(void)
 {
     Suite *s = suite_create("bus");
-    TCase *tc = tcase_create("zmq");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase(s, "zmq", setup, teardown, 60);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_prefix_filter);
     tcase_add_test(tc, test_heartbeat);
@@ -823,7 +821,6 @@ static Suite *bus_suite(void)
     tcase_add_test(tc, test_close_clean);
     tcase_add_test(tc, test_curve);
     tcase_add_test(tc, test_curve_bad_keys);
-    suite_add_tcase(s, tc);
     return s;
 }
 

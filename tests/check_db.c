@@ -1166,7 +1166,7 @@ END_TEST
 static Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
-    TCase *tc = tcase_create("figures");
+    TCase *tc = check_tcase(s, "figures", NULL, NULL, 0);
     tcase_add_test(tc, test_vintages_and_value_in_force);
     tcase_add_loop_test(tc, test_readd, 0, sizeof readd_cases / sizeof readd_cases[0]);
     tcase_add_test(tc, test_negative_zero_repeat);
@@ -1175,9 +1175,8 @@ static Suite *db_suite(void)
     tcase_add_test(tc, test_updated_at_is_newest);
     tcase_add_test(tc, test_sources_interned);
     tcase_add_test(tc, test_invalid_refused);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("months");
+    tc = check_tcase(s, "months", NULL, NULL, 0);
     tcase_add_test(tc, test_dense_with_gap);
     tcase_add_test(tc, test_before_first);
     tcase_add_test(tc, test_revisions_interleaved);
@@ -1186,29 +1185,24 @@ static Suite *db_suite(void)
     tcase_add_test(tc, test_accessors_without_figures);
     tcase_add_test(tc, test_period_range);
     tcase_add_test(tc, test_period_before_1980);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("values");
+    tc = check_tcase(s, "values", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_value_round_trip, 0, sizeof value_cases / sizeof value_cases[0]);
     tcase_add_test(tc, test_decimals_stay_narrow);
     tcase_add_test(tc, test_widen_midway);
     tcase_add_test(tc, test_widen_random);
     tcase_add_test(tc, test_widen_target_only);
     tcase_add_test(tc, test_yoy);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("order");
-    tcase_set_timeout(tc, 60);
+    tc = check_tcase(s, "order", NULL, NULL, 60);
     tcase_add_test(tc, test_series_sorted);
     tcase_add_test(tc, test_100k_out_of_order);
     tcase_add_test(tc, test_concurrent_readers);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("targets");
+    tc = check_tcase(s, "targets", NULL, NULL, 0);
     tcase_add_test(tc, test_targets_per_year);
     tcase_add_test(tc, test_many_targets);
     tcase_add_test(tc, test_generation);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -133,6 +133,14 @@ static void set_user(struct fake *f)
         fake_set(f, "user", "nobody");
 }
 
+/* A collector instance called name that runs command as the test's user. */
+static void fake_command(struct fake *f, const char *name, const char *command)
+{
+    fake_init(f, name);
+    fake_set(f, "command", command);
+    set_user(f);
+}
+
 static uid_t child_uid(void)
 {
     if (geteuid() != 0)
@@ -215,15 +223,7 @@ START_TEST(test_init_options)
         set_user(&f);
 
     int rc = g_def->init(&f.host, &state);
-    ck_assert_msg(rc == c->want, "case %d: init returned %d, want %d", _i, rc, c->want);
-    if (rc == 0) {
-        ck_assert_ptr_nonnull(state);
-        g_def->destroy(state);
-    } else {
-        ck_assert_ptr_null(state);
-        ck_assert_msg(logs_with(&f, PP_LOG_ERR, c->log) >= 1, "case %d: no log naming %s", _i,
-                      c->log);
-    }
+    fake_check_init(&f, _i, rc, state, c->want, c->log, NULL);
     fake_free(&f);
 }
 END_TEST
@@ -293,15 +293,11 @@ START_TEST(test_output_submitted)
 
     /* two instances at once: each its own command, output and run numbers */
     snprintf(body, sizeof body, "echo run >> \"$OUT/a.runs\"\ncat <<'EOF'\n%sEOF\n", csv_a);
-    fake_init(&fa, "bureau");
-    fake_set(&fa, "command", script("a.sh", body));
+    fake_command(&fa, "bureau", script("a.sh", body));
     fake_set(&fa, "interval", "1");
-    set_user(&fa);
     snprintf(body, sizeof body, "printf '%s'\n", csv_b);
-    fake_init(&fb, "targets");
-    fake_set(&fb, "command", script("b.sh", body));
+    fake_command(&fb, "targets", script("b.sh", body));
     fake_set(&fb, "interval", "1");
-    set_user(&fb);
     start(&ra, &fa);
     start(&rb, &fb);
 
@@ -344,9 +340,7 @@ START_TEST(test_arguments)
         script("args.sh", "shift\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
     snprintf(cmd, sizeof cmd, "%s  plain \"with space\"  \"\" \"q\\\"uo\\\\te\" a\"b c\"d",
              base);
-    fake_init(&f, "t");
-    fake_set(&f, "command", cmd);
-    set_user(&f);
+    fake_command(&f, "t", cmd);
     start(&r, &f);
     WAIT_FOR(ncalls(&f) == 1, "the run");
     pthread_mutex_lock(&f.mu);
@@ -361,15 +355,13 @@ START_TEST(test_stderr_logged)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("err.sh",
+    fake_command(&f, "t", script("err.sh",
         "echo 'warning: 2 parks missing' >&2\n"
         "printf 'second line\\r\\n' >&2\n"
         "printf 'bell\\007 and esc\\033[31m\\n' >&2\n"
         "head -c 3000 /dev/zero | tr '\\0' x >&2; echo >&2\n"
         "echo 'park,indicator,period,value'\n"
         "printf 'no newline at the end' >&2\n"));
-    set_user(&f);
     start(&r, &f);
     WAIT_FOR(ncalls(&f) == 1, "the run");
     WAIT_FOR(logs_with(&f, -1, "ingested") == 1, "ingested");
@@ -395,9 +387,7 @@ START_TEST(test_stderr_flood)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("flood.sh", "seq 1 1000 >&2\n"));
-    set_user(&f);
+    fake_command(&f, "t", script("flood.sh", "seq 1 1000 >&2\n"));
     start(&r, &f);
     WAIT_FOR(logs_with(&f, -1, "no output") == 1, "the run");
     ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: "), 201);
@@ -431,8 +421,7 @@ START_TEST(test_failure_backoff)
     double t[8];
 
     /* fails with status 3 until the test creates $OUT/ok; interval 1, back-off ≤ 2 */
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("fail.sh",
+    fake_command(&f, "t", script("fail.sh",
         "[ -e \"$OUT/ok\" ] && ok=1\n"  /* before the timestamp the test waits for */
         "date +%s.%N >> \"$OUT/times\"\n"
         "if [ \"$ok\" ]; then echo 'park,indicator,period,value'; exit 0; fi\n"
@@ -440,7 +429,6 @@ START_TEST(test_failure_backoff)
         "exit 3\n"));
     fake_set(&f, "interval", "1");
     fake_set(&f, "backoff_max", "2");
-    set_user(&f);
     start(&r, &f);
 
     WAIT_FOR(count_file_lines(tp("out/times")) >= 3, "three attempts");
@@ -476,9 +464,7 @@ START_TEST(test_killed_by_signal)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("sig.sh", "echo 'park,indicator,period,value'\nkill -9 $$\n"));
-    set_user(&f);
+    fake_command(&f, "t", script("sig.sh", "echo 'park,indicator,period,value'\nkill -9 $$\n"));
     start(&r, &f);
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "run 1: killed by signal 9") == 1, "the signal");
     ck_assert_uint_eq(ncalls(&f), 0);  /* partial output of a failed run is not taken */
@@ -491,10 +477,8 @@ START_TEST(test_cannot_exec)
 {
     struct fake f;
     struct runner r;
-    fake_init(&f, "t");
     fake_write(tp("badinterp.sh"), "#!/no/such/interpreter\n", 0755);
-    fake_set(&f, "command", tp("badinterp.sh"));
-    set_user(&f);
+    fake_command(&f, "t", tp("badinterp.sh"));
     start(&r, &f);
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "execve: No such file or directory") == 1, "the error");
     ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "run 1: cannot start"), 1);
@@ -508,20 +492,15 @@ START_TEST(test_timeout)
 {
     struct fake fs, fg;
     struct runner rs, rg;
-    char cmd[64];
 
     /* a plain program that hangs: SIGTERM ends it */
-    fake_init(&fs, "sleeper");
-    snprintf(cmd, sizeof cmd, "/bin/sleep 1000");
-    fake_set(&fs, "command", cmd);
+    fake_command(&fs, "sleeper", "/bin/sleep 1000");
     fake_set(&fs, "interval", "1");
     fake_set(&fs, "timeout", "1");
     fake_set(&fs, "grace", "1");
-    set_user(&fs);
 
     /* a script that ignores SIGTERM, with children holding its pipes: SIGKILL */
-    fake_init(&fg, "group");
-    fake_set(&fg, "command", script("hang.sh",
+    fake_command(&fg, "group", script("hang.sh",
         "trap '' TERM\n"
         "echo $$ > \"$OUT/pid.tmp\"; mv \"$OUT/pid.tmp\" \"$OUT/pid\"\n"
         "echo \"$$\" >> \"$OUT/runs\"\n"
@@ -532,16 +511,13 @@ START_TEST(test_timeout)
     fake_set(&fg, "interval", "1");
     fake_set(&fg, "timeout", "1");
     fake_set(&fg, "grace", "1");
-    set_user(&fg);
 
     /* ignores SIGTERM and floods its standard error: still killed in time */
     struct fake fn;
     struct runner rn;
-    fake_init(&fn, "noisy");
-    fake_set(&fn, "command", script("noisy.sh", "trap '' TERM\nexec yes noise >&2\n"));
+    fake_command(&fn, "noisy", script("noisy.sh", "trap '' TERM\nexec yes noise >&2\n"));
     fake_set(&fn, "timeout", "1");
     fake_set(&fn, "grace", "1");
-    set_user(&fn);
 
     int64_t t0 = now_ms();
     start(&rs, &fs);
@@ -638,8 +614,7 @@ START_TEST(test_child_setup)
     sigaddset(&set, SIGUSR1);
     ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, &old), 0);  /* run() inherits it */
 
-    fake_init(&f, "bureau");
-    fake_set(&f, "command", script("setup.sh",
+    fake_command(&f, "bureau", script("setup.sh",
         "env > \"$OUT/env\"\n"
         "ls /proc/self/fd > \"$OUT/fds\"\n"
         "readlink /proc/self/fd/0 > \"$OUT/stdin\"\n"
@@ -649,7 +624,6 @@ START_TEST(test_child_setup)
         "echo $$ > \"$OUT/pid\"\n"
         "ps -o pgid= -p $$ | tr -d ' ' > \"$OUT/pgid\"\n"
         "touch \"$OUT/done\"\n"));
-    set_user(&f);
     start(&r, &f);
     ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
     WAIT_FOR(logs_with(&f, -1, "no output") == 1, "the run");
@@ -703,19 +677,13 @@ START_TEST(test_max_output)
 {
     struct fake fy, fe;
     struct runner ry, re;
-    char cmd[64];
 
     /* endless output: killed at max_output */
-    fake_init(&fy, "yes");
-    snprintf(cmd, sizeof cmd, "/usr/bin/yes park,indicator,period,value");
-    fake_set(&fy, "command", cmd);
+    fake_command(&fy, "yes", "/usr/bin/yes park,indicator,period,value");
     fake_set(&fy, "max_output", "1000");
-    set_user(&fy);
     /* exactly max_output bytes: taken */
-    fake_init(&fe, "exact");
-    fake_set(&fe, "command", script("ten.sh", "printf '0123456789'\n"));
+    fake_command(&fe, "exact", script("ten.sh", "printf '0123456789'\n"));
     fake_set(&fe, "max_output", "10");
-    set_user(&fe);
 
     start(&ry, &fy);
     start(&re, &fe);
@@ -740,16 +708,12 @@ START_TEST(test_refused_and_error)
     struct runner rr, re;
 
     /* 25 bad rows: 20 report lines logged, then a count of the rest */
-    fake_init(&fr, "t");
-    fake_set(&fr, "command", script("bad.sh",
+    fake_command(&fr, "t", script("bad.sh",
         "echo 'park,indicator,period,value'\n"
         "for i in $(seq 1 25); do echo \"BAD,x,2024-01,$i\"; done\n"));
-    set_user(&fr);
     /* the daemon cannot store it now: tried again at the next interval, no back-off */
-    fake_init(&fe, "e");
-    fake_set(&fe, "command", script("retry.sh", "echo 'RETRY'\n"));
+    fake_command(&fe, "e", script("retry.sh", "echo 'RETRY'\n"));
     fake_set(&fe, "interval", "1");
-    set_user(&fe);
 
     start(&rr, &fr);
     start(&re, &fe);
@@ -780,15 +744,13 @@ START_TEST(test_shutdown)
     struct runner r;
 
     /* during a long run of a command that ignores SIGTERM: grace 5 is capped at 2 */
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("long.sh",
+    fake_command(&f, "t", script("long.sh",
         "trap '' TERM\n"
         "echo $$ > \"$OUT/pid.tmp\"; mv \"$OUT/pid.tmp\" \"$OUT/pid\"\n"
         "sleep 1000 &\n"
         "sleep 1000\n"));
     fake_set(&f, "timeout", "600");
     fake_set(&f, "grace", "5");
-    set_user(&f);
     start(&r, &f);
     WAIT_FOR(read_number(tp("out/pid")) > 0, "the script's pid");
     pid_t pgid = (pid_t)read_number(tp("out/pid"));
@@ -805,10 +767,8 @@ START_TEST(test_shutdown)
     fake_free(&f);
 
     /* between runs: the interval sleep returns at once */
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("quick.sh", "echo 'park,indicator,period,value'\n"));
+    fake_command(&f, "t", script("quick.sh", "echo 'park,indicator,period,value'\n"));
     fake_set(&f, "interval", "3600");
-    set_user(&f);
     start(&r, &f);
     WAIT_FOR(ncalls(&f) == 1, "the first run");
     sleep_ms(50);
@@ -816,17 +776,8 @@ START_TEST(test_shutdown)
     fake_free(&f);
 
     /* shutdown() before run(): nothing is started */
-    void *state = NULL;
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("never.sh", "touch \"$OUT/ran\"\n"));
-    set_user(&f);
-    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
-    g_def->shutdown(state);
-    g_def->shutdown(state);  /* twice is harmless */
-    int64_t t0 = now_ms();
-    ck_assert_int_eq(g_def->run(state), 0);
-    ck_assert_int_lt(now_ms() - t0, 500);
-    g_def->destroy(state);
+    fake_command(&f, "t", script("never.sh", "touch \"$OUT/ran\"\n"));
+    fake_shutdown_before_run(&f);
     ck_assert(!exists(tp("out/ran")));
     fake_free(&f);
 }
@@ -836,11 +787,7 @@ START_TEST(test_empty_output)
 {
     struct fake f;
     struct runner r;
-    char cmd[32];
-    fake_init(&f, "t");
-    snprintf(cmd, sizeof cmd, "/bin/true");
-    fake_set(&f, "command", cmd);
-    set_user(&f);
+    fake_command(&f, "t", "/bin/true");
     start(&r, &f);
     WAIT_FOR(logs_with(&f, PP_LOG_INFO, "run 1: no output; nothing to ingest") == 1, "the run");
     ck_assert_uint_eq(ncalls(&f), 0);
@@ -856,13 +803,11 @@ START_TEST(test_leftovers_killed)
     struct runner r;
 
     /* exits at once, leaving a background process that holds no pipe */
-    fake_init(&f, "t");
-    fake_set(&f, "command", script("bg.sh",
+    fake_command(&f, "t", script("bg.sh",
         "sleep 1000 </dev/null >/dev/null 2>&1 &\n"
         "echo $! > \"$OUT/bg\"\n"
         "echo $$ > \"$OUT/pid\"\n"
         "echo 'park,indicator,period,value'\n"));
-    set_user(&f);
     start(&r, &f);
     WAIT_FOR(ncalls(&f) == 1, "the run");
     pid_t pgid = (pid_t)read_number(tp("out/pid"));
@@ -878,8 +823,7 @@ END_TEST
 static Suite *exec_suite(void)
 {
     Suite *s = suite_create("exec");
-    TCase *tc = tcase_create("init");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = check_tcase(s, "init", setup, teardown, 0);
     tcase_add_loop_test(tc, test_init_options, 0,
                         (int)(sizeof init_cases / sizeof init_cases[0]));
     if (geteuid() == 0) {
@@ -889,11 +833,8 @@ static Suite *exec_suite(void)
         check_skip("exec", "test_refuses_root", "needs root (the plugin's refusal to run commands "
                    "as root); run the suite as root to check it");
     }
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("run");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "run", setup, teardown, 30);
     tcase_add_test(tc, test_output_submitted);
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_stderr_logged);
@@ -908,7 +849,6 @@ static Suite *exec_suite(void)
     tcase_add_test(tc, test_shutdown);
     tcase_add_test(tc, test_empty_output);
     tcase_add_test(tc, test_leftovers_killed);
-    suite_add_tcase(s, tc);
     return s;
 }
 

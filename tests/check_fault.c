@@ -307,13 +307,10 @@ END_TEST
 static Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
-    TCase *tc = tcase_create("allocation");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc = check_tcase(s, "allocation", setup, teardown, 120);
     tcase_add_test(tc, test_commit_allocation_failures);
     tcase_add_test(tc, test_journal_append_allocation_failures);
     tcase_add_test(tc, test_alert_allocation_failures);
-    suite_add_tcase(s, tc);
     return s;
 }
 

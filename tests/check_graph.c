@@ -129,34 +129,35 @@ static graph_pool *start_pool(int i)
     return p;
 }
 
+/* Renders the test series as a PNG of width x height (the plot area) and
+ * gives the image's size. */
+static void png_render_size(graph_pool *p, int width, int height, uint32_t *w, uint32_t *h)
+{
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+    request(&r, GRAPH_PNG, width, height);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    png_size(img, len, w, h);
+    free(img);
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 START_TEST(test_png_size)
 {
     graph_pool *p = start_pool(_i);
-    graph_request r;
-    unsigned char *img = NULL;
-    size_t len = 0;
     uint32_t w800, h800, w400, h400;
 
-    request(&r, GRAPH_PNG, 800, 300);
-    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
-    png_size(img, len, &w800, &h800);
-    free(img);
+    png_render_size(p, 800, 300, &w800, &h800);
     ck_assert_uint_gt(w800, 800); /* -w is the plot area: axes and margins come on top */
     ck_assert_uint_gt(h800, 300);
 
-    request(&r, GRAPH_PNG, 400, 300);
-    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
-    png_size(img, len, &w400, &h400);
-    free(img);
+    png_render_size(p, 400, 300, &w400, &h400);
     ck_assert_uint_eq(w800 - w400, 400);
     ck_assert_uint_eq(h400, h800);
 
-    request(&r, GRAPH_PNG, 400, 150);
-    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
-    png_size(img, len, &w400, &h400);
-    free(img);
+    png_render_size(p, 400, 150, &w400, &h400);
     ck_assert_uint_eq(h800 - h400, 150);
     graph_pool_stop(p);
 }
@@ -364,14 +365,8 @@ END_TEST
 
 static void render_ok(graph_pool *p)
 {
-    graph_request r;
-    unsigned char *img = NULL;
-    size_t len = 0;
     uint32_t w, h;
-    request(&r, GRAPH_PNG, 400, 150);
-    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
-    png_size(img, len, &w, &h);
-    free(img);
+    png_render_size(p, 400, 150, &w, &h);
 }
 
 /* Kills a worker and waits until it is dead, leaving it for the pool to reap. */
@@ -740,9 +735,7 @@ END_TEST
 static Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
-    TCase *tc = tcase_create("graph");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc = check_tcase(s, "graph", setup, teardown, 120);
     int n = (int)(sizeof pool_sizes / sizeof pool_sizes[0]);
     tcase_add_loop_test(tc, test_png_size, 0, n);
     tcase_add_loop_test(tc, test_svg, 0, n);
@@ -760,7 +753,6 @@ static Suite *graph_suite(void)
     tcase_add_loop_test(tc, test_missing_file, 0, n);
     tcase_add_test(tc, test_store_graph_args);
     tcase_add_test(tc, test_pace_only_with_target);
-    suite_add_tcase(s, tc);
     return s;
 }
 

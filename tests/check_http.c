@@ -141,12 +141,11 @@ END_TEST
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
-    TCase *tc = tcase_create("parsers");
+    TCase *tc = check_tcase(s, "parsers", NULL, NULL, 0);
     tcase_add_test(tc, test_parse_uint_strict);
     tcase_add_test(tc, test_if_none_match_list);
     tcase_add_test(tc, test_log_repeats_summarised);
     tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
     return s;
 }
 

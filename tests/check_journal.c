@@ -1172,9 +1172,8 @@ END_TEST
 static Suite *journal_suite(void)
 {
     Suite *s = suite_create("journal");
-    TCase *tc = tcase_create("format");
+    TCase *tc = check_tcase(s, "format", setup, teardown, 0);
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_format_exact);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_yoy_field);
@@ -1187,12 +1186,9 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_delivery_format_and_batch);
     tcase_add_test(tc, test_delivery_known_after_reopen);
     tcase_add_test(tc, test_delivery_refused_not_known);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("recovery");
+    tc = check_tcase(s, "recovery", setup, teardown, 30);
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_torn_tail, 0, sizeof torn_cases / sizeof torn_cases[0]);
     tcase_add_loop_test(tc, test_corrupt_middle_line, 0,
                         sizeof corrupt_cases / sizeof corrupt_cases[0]);
@@ -1200,11 +1196,9 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_bad_checksum_last_line_kept_aside);
     tcase_add_test(tc, test_corrupt_line_is_logged_with_number);
     tcase_add_test(tc, test_over_long_middle_line);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("errors");
+    tc = check_tcase(s, "errors", setup, teardown, 0);
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_header, 0, sizeof header_cases / sizeof header_cases[0]);
     tcase_add_test(tc, test_dir_is_a_file);
     tcase_add_test(tc, test_invalid_records_refused);
@@ -1213,7 +1207,6 @@ static Suite *journal_suite(void)
     tcase_add_loop_test(tc, test_check_damage, 0, sizeof damage_cases / sizeof damage_cases[0]);
     tcase_add_test(tc, test_recover);
     tcase_add_test(tc, test_recover_empty);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -37,6 +37,21 @@ static inline int check_run(Suite *s)
     return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* Adds a test case called name to s and returns it: each check between
+ * setup and teardown (checked fixtures; NULL for none), timeout in seconds
+ * (0 keeps Check's default). */
+static inline TCase *check_tcase(Suite *s, const char *name, SFun setup, SFun teardown,
+                                 double timeout)
+{
+    TCase *tc = tcase_create(name);
+    if (setup || teardown)
+        tcase_add_checked_fixture(tc, setup, teardown);
+    if (timeout > 0)
+        tcase_set_timeout(tc, timeout);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 #define CHECK_MAIN(suite_fn) \
     int main(void) { return check_run(suite_fn()); }
 

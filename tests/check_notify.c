@@ -161,14 +161,13 @@ END_TEST
 static Suite *notify_suite(void)
 {
     Suite *s = suite_create("notify");
-    TCase *tc = tcase_create("core");
+    TCase *tc = check_tcase(s, "core", NULL, NULL, 0);
     int n_states = (int)(sizeof states / sizeof states[0]);
     tcase_add_test(tc, test_unset_is_noop);
     tcase_add_loop_test(tc, test_path_socket, 0, n_states);
     tcase_add_loop_test(tc, test_abstract_socket, 0, n_states);
     tcase_add_test(tc, test_bad_addresses);
     tcase_add_loop_test(tc, test_watchdog, 0, (int)(sizeof wd_cases / sizeof wd_cases[0]));
-    suite_add_tcase(s, tc);
     return s;
 }
 

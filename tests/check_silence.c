@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "silence.h"
 #include "test_app.h"
 
@@ -133,19 +134,14 @@ END_TEST
 static Suite *silence_suite(void)
 {
     Suite *su = suite_create("silence");
-    TCase *tc = tcase_create("core");
+    TCase *tc = check_tcase(su, "core", NULL, NULL, 0);
     tcase_add_test(tc, test_parse);
     tcase_add_test(tc, test_add_cap_match_expire_remove_replay);
-    suite_add_tcase(su, tc);
     return su;
 }
 
 int main(void)
 {
     setenv("TZ", "Asia/Shanghai", 1);
-    SRunner *sr = srunner_create(silence_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(silence_suite());
 }

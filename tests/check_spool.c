@@ -98,6 +98,14 @@ static void teardown(void) { fake_plugin_close(); }
 
 static void write_file(const char *path, const char *text) { fake_write(path, text, 0644); }
 
+/* Writes text to the spool's file name and waits until until (a path in the
+ * spool, e.g. "done/<name>") is there. */
+static void deliver(const char *name, const char *text, const char *until)
+{
+    write_file(tp("%s", name), text);
+    WAIT_FOR(exists(tp("%s", until)), until);
+}
+
 /* Writes a file whose mtime is an hour old: it arrived while the daemon was down. */
 static void write_old_file(const char *path, const char *text)
 {
@@ -125,6 +133,9 @@ static void assert_content(const char *path, const char *want)
     } while (0)
 
 /* ---- init: option checking ------------------------------------------------ */
+
+/* What a successful init() makes: done/ and failed/ in the spool. */
+static void assert_spool_dirs(void) { ck_assert(exists(tp("done")) && exists(tp("failed"))); }
 
 static const struct init_case {
     const char *path;       /* "@" = the temp dir, NULL = unset */
@@ -173,16 +184,7 @@ START_TEST(test_init_options)
         fake_set(&f, "max_size", c->max_size);
 
     int rc = g_def->init(&f.host, &state);
-    ck_assert_msg(rc == c->want, "case %d: init returned %d, want %d", _i, rc, c->want);
-    if (rc == 0) {
-        ck_assert_ptr_nonnull(state);
-        ck_assert(exists(tp("done")) && exists(tp("failed")));
-        g_def->destroy(state);
-    } else {
-        ck_assert_ptr_null(state);
-        ck_assert_msg(logs_with(&f, PP_LOG_ERR, c->log) >= 1, "case %d: no log naming %s", _i,
-                      c->log);
-    }
+    fake_check_init(&f, _i, rc, state, c->want, c->log, assert_spool_dirs);
     fake_free(&f);
 }
 END_TEST
@@ -274,25 +276,21 @@ START_TEST(test_ingest_flow)
     assert_content(tp("done/good.csv"), "good 1\n");
 
     /* the same name again: never overwritten */
-    write_file(tp("good.csv"), "good 2\n");
-    WAIT_FOR(exists(tp("done/good.csv.1")), "done/good.csv.1");
-    write_file(tp("good.csv"), "good 3\n");
-    WAIT_FOR(exists(tp("done/good.csv.2")), "done/good.csv.2");
+    deliver("good.csv", "good 2\n", "done/good.csv.1");
+    deliver("good.csv", "good 3\n", "done/good.csv.2");
     assert_content(tp("done/good.csv"), "good 1\n");
     assert_content(tp("done/good.csv.1"), "good 2\n");
     assert_content(tp("done/good.csv.2"), "good 3\n");
     WAIT_LOG(&f, PP_LOG_INFO, "kept as done/good.csv.2");
 
     /* refused: into failed/ beside its report */
-    write_file(tp("bad.csv"), "header\nBAD row\n");
-    WAIT_FOR(exists(tp("failed/bad.csv.errors")), "failed/bad.csv.errors");
+    deliver("bad.csv", "header\nBAD row\n", "failed/bad.csv.errors");
     assert_content(tp("failed/bad.csv"), "header\nBAD row\n");
     assert_content(tp("failed/bad.csv.errors"), "bad.csv:2: bad row\n");
     ck_assert(!exists(tp("bad.csv")));
     ck_assert(!exists(tp("failed/bad.csv.errors.tmp")));
     WAIT_LOG(&f, PP_LOG_WARN, "refused bad.csv: 1 bad row, see failed/bad.csv.errors");
-    write_file(tp("bad.csv"), "header\nBAD\nBAD\n");
-    WAIT_FOR(exists(tp("failed/bad.csv.1.errors")), "failed/bad.csv.1.errors");
+    deliver("bad.csv", "header\nBAD\nBAD\n", "failed/bad.csv.1.errors");
     assert_content(tp("failed/bad.csv.1"), "header\nBAD\nBAD\n");
     assert_content(tp("failed/bad.csv.1.errors"), "bad.csv:2: bad row\nbad.csv:3: bad row\n");
     assert_content(tp("failed/bad.csv.errors"), "bad.csv:2: bad row\n");
@@ -368,8 +366,7 @@ START_TEST(test_file_types)
     /* done/ and failed/ themselves are never mentioned */
     ck_assert_uint_eq(logs_with(&f, -1, "done alone") + logs_with(&f, -1, "failed alone"), 0);
     /* a new file of another type, named by inotify, is refused too */
-    write_file(tp("photo.jpg"), "jpeg\n");
-    WAIT_FOR(exists(tp("failed/photo.jpg.errors")), "failed/photo.jpg.errors");
+    deliver("photo.jpg", "jpeg\n", "failed/photo.jpg.errors");
     stop(&r);
     fake_free(&f);
 }
@@ -421,8 +418,7 @@ START_TEST(test_name_collisions)
     start(&r, &f);
 
     write_file(tp("dup.csv"), "newer\n");
-    write_file(tp("bad.csv"), "BAD\n");
-    WAIT_FOR(exists(tp("done/dup.csv.1")), "done/dup.csv.1");
+    deliver("bad.csv", "BAD\n", "done/dup.csv.1");
     WAIT_FOR(exists(tp("failed/bad.csv.2.errors")), "failed/bad.csv.2.errors");
     assert_content(tp("done/dup.csv"), "older\n");
     assert_content(tp("done/dup.csv.1"), "newer\n");
@@ -447,8 +443,7 @@ START_TEST(test_too_large)
     start(&r, &f);
 
     write_file(tp("big.csv"), "01234567890123456789\n");
-    write_file(tp("small.csv"), "0123456789");
-    WAIT_FOR(exists(tp("failed/big.csv.errors")), "failed/big.csv.errors");
+    deliver("small.csv", "0123456789", "failed/big.csv.errors");
     WAIT_FOR(exists(tp("done/small.csv")), "done/small.csv");
     assert_content(tp("failed/big.csv"), "01234567890123456789\n");
     char *rep = slurp(tp("failed/big.csv.errors"));
@@ -505,15 +500,8 @@ START_TEST(test_shutdown)
     ck_assert_int_lt(stop(&r), 500);
 
     /* shutdown() before run() started: run() returns at once, scanning nothing */
-    void *state = NULL;
     write_old_file(tp("waiting.csv"), "w\n");
-    ck_assert_int_eq(g_def->init(&f.host, &state), 0);
-    g_def->shutdown(state);
-    g_def->shutdown(state); /* twice is harmless */
-    int64_t t0 = now_ms();
-    ck_assert_int_eq(g_def->run(state), 0);
-    ck_assert_int_lt(now_ms() - t0, 500);
-    g_def->destroy(state);
+    fake_shutdown_before_run(&f);
     ck_assert_uint_eq(calls_for(&f, NULL), 0);
     ck_assert(exists(tp("waiting.csv")));
     fake_free(&f);
@@ -546,8 +534,7 @@ START_TEST(test_two_instances)
 
     stop(&r1);
     /* the other one keeps working */
-    write_file(tp("two/c.csv"), "c\n");
-    WAIT_FOR(exists(tp("two/done/c.csv")), "two/done/c.csv");
+    deliver("two/c.csv", "c\n", "two/done/c.csv");
     stop(&r2);
     fake_free(&f1);
     fake_free(&f2);
@@ -564,8 +551,7 @@ START_TEST(test_directory_recreated)
     fake_set(&f, "rescan", "1");
     start(&r, &f);
 
-    write_file(tp("sp/one.csv"), "1\n");
-    WAIT_FOR(exists(tp("sp/done/one.csv")), "sp/done/one.csv");
+    deliver("sp/one.csv", "1\n", "sp/done/one.csv");
 
     /* an operator removes the spool and makes it again */
     ck_assert_int_eq(tmpdir_remove(tp("sp")), 0);
@@ -575,8 +561,7 @@ START_TEST(test_directory_recreated)
     WAIT_LOG(&f, PP_LOG_INFO, "/sp again");
 
     /* and events work again after that */
-    write_file(tp("sp/three.csv"), "3\n");
-    WAIT_FOR(exists(tp("sp/done/three.csv")), "sp/done/three.csv");
+    deliver("sp/three.csv", "3\n", "sp/done/three.csv");
 
     stop(&r);
     fake_free(&f);
@@ -590,10 +575,8 @@ START_TEST(test_batch_submission)
     struct fake f;
     struct runner r;
     char buf[256];
-    fake_init(&f, "t");
+    spool_host(&f, "t", "1");
     fake_batch(&f);
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "1");
 
     /* found together by the first scan: one batch, in name order */
     write_old_file(tp("a.csv"), "good a\n");
@@ -654,10 +637,8 @@ START_TEST(test_batch_bound)
     struct fake f;
     struct runner r;
     char buf[256];
-    fake_init(&f, "t");
+    spool_host(&f, "t", "3600");
     fake_batch(&f);
-    fake_set(&f, "path", g_tmp);
-    fake_set(&f, "rescan", "3600");
     for (int i = 0; i < 300; i++)
         write_old_file(tp("f%03d.csv", i), "x\n");
     start(&r, &f);
@@ -960,16 +941,12 @@ END_TEST
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
-    TCase *tc = tcase_create("init");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = check_tcase(s, "init", setup, teardown, 0);
     tcase_add_loop_test(tc, test_init_options, 0,
                         (int)(sizeof init_cases / sizeof init_cases[0]));
     tcase_add_test(tc, test_init_directories);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("run");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "run", setup, teardown, 30);
     tcase_add_test(tc, test_ingest_flow);
     tcase_add_test(tc, test_retry_on_error);
     tcase_add_test(tc, test_file_types);
@@ -987,7 +964,6 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_long_name_failed);
     tcase_add_test(tc, test_recent_file_rechecked);
     tcase_add_test(tc, test_report_on_full_disk);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -207,21 +207,17 @@ END_TEST
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
-    TCase *tc = tcase_create("hash");
+    TCase *tc = check_tcase(s, "hash", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_fnv1a_64_vectors, 0, sizeof fnv_cases / sizeof fnv_cases[0]);
     tcase_add_test(tc, test_hash_pair);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("vec");
+    tc = check_tcase(s, "vec", NULL, NULL, 0);
     tcase_add_test(tc, test_vec_grows_by_doubling);
     tcase_add_test(tc, test_vec_too_large);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("validation");
+    tc = check_tcase(s, "validation", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_obs_validation, 0, sizeof obs_cases / sizeof obs_cases[0]);
     tcase_add_test(tc, test_target_validation);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("log");
+    tc = check_tcase(s, "log", NULL, NULL, 0);
     tcase_add_test(tc, test_log_errno);
-    suite_add_tcase(s, tc);
     return s;
 }
 

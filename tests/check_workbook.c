@@ -46,12 +46,7 @@ static pp_indicator indicators[] = {
     IND("rank_province", "全省排名", "位", PP_KIND_RANK),
 };
 
-static const pp_catalog cat = {
-    .parks = parks,
-    .n_parks = sizeof parks / sizeof parks[0],
-    .indicators = indicators,
-    .n_indicators = sizeof indicators / sizeof indicators[0],
-};
+static const pp_catalog cat = TEST_CATALOG;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -84,6 +79,20 @@ static char *fixture(const char *name, size_t *len)
     const char *dir = getenv("PP_FIXTURE_DIR");
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/fixtures", name);
     return slurp(path, len);
+}
+
+/* Reads the workbook b (len bytes) into *wb; it must be read. */
+static void read_ok(const char *b, size_t len, workbook *wb)
+{
+    ck_assert_msg(workbook_read(b, len, NULL, wb) == 0, "%s", wb->error);
+}
+
+/* The fixture name (*len bytes, caller frees), read into *wb. */
+static char *read_fixture(const char *name, size_t *len, workbook *wb)
+{
+    char *b = fixture(name, len);
+    read_ok(b, *len, wb);
+    return b;
 }
 
 static const wb_sheet *sheet_named(const workbook *wb, const char *name)
@@ -186,6 +195,15 @@ static char *one_sheet(const char *body, size_t *len)
 {
     const char *names[] = {"Sheet1"};
     return make_xlsx(1, names, &body, len);
+}
+
+/* A workbook of one sheet with body, read into *wb (it must be read). */
+static char *read_one_sheet(const char *body, workbook *wb)
+{
+    size_t len;
+    char *b = one_sheet(body, &len);
+    read_ok(b, len, wb);
+    return b;
 }
 
 /* workbook_read must refuse data with a reason containing want. */
@@ -373,9 +391,8 @@ END_TEST
 START_TEST(test_openpyxl_book)
 {
     size_t len;
-    char *b = fixture("workbooks/lo-book.xlsx", &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_fixture("workbooks/lo-book.xlsx", &len, &wb);
     ck_assert_uint_eq(wb.n_sheets, 5);
     ck_assert(!wb.date1904);
     const wb_sheet *s = sheet_named(&wb, "观测");
@@ -414,9 +431,8 @@ END_TEST
 START_TEST(test_openpyxl_raw_and_1904)
 {
     size_t len;
-    char *b = fixture("workbooks/opx-book.xlsx", &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_fixture("workbooks/opx-book.xlsx", &len, &wb);
     const wb_sheet *s = sheet_named(&wb, "观测");
     ck_assert_str_eq(line_of(s, 3), "xiangtan-etdz,tax_revenue,2021-07,=10.5+20.25,亿元,,"
                                     "2021-08-31,TRUE");
@@ -425,8 +441,7 @@ START_TEST(test_openpyxl_raw_and_1904)
     workbook_free(&wb);
     free(b);
 
-    b = fixture("workbooks/opx-book-1904.xlsx", &len);
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    b = read_fixture("workbooks/opx-book-1904.xlsx", &len, &wb);
     ck_assert(wb.date1904);
     s = sheet_named(&wb, "观测");
     ck_assert_str_eq(line_of(s, 2),
@@ -452,9 +467,8 @@ END_TEST
 START_TEST(test_xls_book)
 {
     size_t len;
-    char *b = fixture("workbooks/lo-book.xls", &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_fixture("workbooks/lo-book.xls", &len, &wb);
     ck_assert_int_eq(wb.format, WB_XLS);
     ck_assert_uint_eq(wb.n_sheets, 5);
     const wb_sheet *s = sheet_named(&wb, "观测");
@@ -483,10 +497,8 @@ START_TEST(test_cell_kinds)
         "<c r=\"G3\" t=\"inlineStr\"><is><t>line_x000D_\nbreak</t></is></c></row>"
         "<row><c><v>1</v></c><c><v>2</v></c></row>"
         "</sheetData>";
-    size_t len;
-    char *b = one_sheet(body, &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_one_sheet(body, &wb);
     ck_assert_str_eq(wb.sheets[0].csv,
                      "park,indicator,,,,,\n"
                      "\n"
@@ -506,10 +518,8 @@ START_TEST(test_cells_out_of_order_and_merged)
         "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>top</t></is></c>"
         "<c r=\"C1\" t=\"inlineStr\"><is><t>hidden</t></is></c></row>"
         "</sheetData><mergeCells count=\"1\"><mergeCell ref=\"A1:C1\"/></mergeCells>";
-    size_t len;
-    char *b = one_sheet(body, &len);
     workbook wb;
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    char *b = read_one_sheet(body, &wb);
     ck_assert_str_eq(wb.sheets[0].csv, "top,top,top\n21,22,\n");
     workbook_free(&wb);
     free(b);
@@ -731,7 +741,7 @@ START_TEST(test_too_many_cells)
     assert_refused(b, len, &lim, "单元格过多");
     assert_refused(b, len, &lim, "more than 1000 cells");
     workbook wb; /* within the default bound: read, one line per row */
-    ck_assert_msg(workbook_read(b, len, NULL, &wb) == 0, "%s", wb.error);
+    read_ok(b, len, &wb);
     ck_assert_uint_eq(wb.sheets[0].rows, 1500);
     workbook_free(&wb);
     free(b);
@@ -808,8 +818,7 @@ END_TEST
 static Suite *workbook_suite(void)
 {
     Suite *s = suite_create("workbook");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase(s, "core", NULL, NULL, 60);
     tcase_add_test(tc, test_magic);
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_serial_dates);
@@ -824,9 +833,7 @@ static Suite *workbook_suite(void)
     tcase_add_test(tc, test_cells_out_of_order_and_merged);
     tcase_add_test(tc, test_sheets_merged);
     tcase_add_test(tc, test_no_sheet_recognised);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("hostile");
-    tcase_set_timeout(tc, 60);
+    tc = check_tcase(s, "hostile", NULL, NULL, 60);
     tcase_add_test(tc, test_zip_bomb);
     tcase_add_test(tc, test_unsafe_names);
     tcase_add_test(tc, test_doctype_refused);
@@ -834,7 +841,6 @@ static Suite *workbook_suite(void)
     tcase_add_test(tc, test_too_many_cells);
     tcase_add_test(tc, test_corrupt);
     tcase_add_test(tc, test_reason_is_one_line);
-    suite_add_tcase(s, tc);
     return s;
 }
 

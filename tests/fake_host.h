@@ -331,6 +331,38 @@ static void sleep_ms(int ms)
         ck_assert_msg((cond), "timed out waiting for %s", msg);                  \
     } while (0)
 
+/* The end of an init() case (case i): init() of f returned rc and set state;
+ * want 0 means an instance (then ok(), if given, checks what init made, and
+ * it is destroyed), else rc == want, no state and an error log naming log. */
+static void fake_check_init(struct fake *f, int i, int rc, void *state, int want, const char *log,
+                            void (*ok)(void))
+{
+    ck_assert_msg(rc == want, "case %d: init returned %d, want %d", i, rc, want);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(state);
+        if (ok)
+            ok();
+        g_def->destroy(state);
+    } else {
+        ck_assert_ptr_null(state);
+        ck_assert_msg(logs_with(f, PP_LOG_ERR, log) >= 1, "case %d: no log naming %s", i, log);
+    }
+}
+
+/* shutdown() (twice: harmless) before run(): run() of f's instance returns at
+ * once, within 500 ms; the instance is destroyed. */
+static void fake_shutdown_before_run(struct fake *f)
+{
+    void *state = NULL;
+    ck_assert_int_eq(g_def->init(&f->host, &state), 0);
+    g_def->shutdown(state);
+    g_def->shutdown(state);
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(g_def->run(state), 0);
+    ck_assert_int_lt(now_ms() - t0, 500);
+    g_def->destroy(state);
+}
+
 /* ---- running an instance in a thread ---- */
 
 struct runner {

@@ -17,4 +17,12 @@ static pp_park parks[] = {
 
 #define IND(i, l, u, k) {.id = i, .label = (char *)l, .unit = (char *)u, .kind = k, .warn = 5, .crit = 15}
 
+/* The catalogue of these parks and the suite's own indicators[] (declared
+ * before): static const pp_catalog cat = TEST_CATALOG; */
+#define TEST_CATALOG                                                            \
+    {                                                                           \
+        .parks = parks, .n_parks = sizeof parks / sizeof parks[0],              \
+        .indicators = indicators, .n_indicators = sizeof indicators / sizeof indicators[0], \
+    }
+
 #endif

@@ -187,7 +187,27 @@ def post_rows(d, ledger, rows, source, findings):
     return status
 
 
-class SpoolFeeder:
+class Feeder:
+    """A thread that feeds the daemon (its run()) until stopped."""
+
+    def __init__(self, what):
+        self.what = what
+        self.stop = threading.Event()
+        self.thread = None
+
+    def start(self):
+        self.stop.clear()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def join(self):
+        self.stop.set()
+        self.thread.join(30)
+        if self.thread.is_alive():
+            raise RuntimeError("%s feeder did not stop" % self.what)
+
+
+class SpoolFeeder(Feeder):
     """Writes files into the spool the safe way and learns from done/ and
     failed/ which of them were acknowledged."""
 
@@ -202,8 +222,7 @@ class SpoolFeeder:
         self.busy = {}         # name -> the last delivery written under it, until it left the spool
         self.seen = set()      # done/ and failed/ entries already read
         self.busy_seen = set()
-        self.stop = threading.Event()
-        self.thread = None
+        Feeder.__init__(self, "spool")
 
     def write(self, name, rows, expect_refused=False, raw=None):
         self.n += 1
@@ -291,27 +310,15 @@ class SpoolFeeder:
                 time.sleep(0.02)
             time.sleep(self.rng.uniform(0, 0.03))
 
-    def start(self):
-        self.stop.clear()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
 
-    def join(self):
-        self.stop.set()
-        self.thread.join(30)
-        if self.thread.is_alive():
-            raise RuntimeError("spool feeder did not stop")
-
-
-class PostFeeder:
+class PostFeeder(Feeder):
     """POSTs 1-4 figures at a time, one request after the other."""
 
     def __init__(self, d, ledger, findings, rng, keys):
         self.d, self.ledger, self.findings, self.rng, self.keys = d, ledger, findings, rng, keys
         self.n = 0
         self.answers = {}
-        self.stop = threading.Event()
-        self.thread = None
+        Feeder.__init__(self, "POST")
 
     def post_random(self):
         keys = self.rng.sample(self.keys, self.rng.randint(1, 4))
@@ -328,17 +335,6 @@ class PostFeeder:
             if self.post_random() is None:
                 time.sleep(0.05)   # the daemon is gone; do not spin
             time.sleep(self.rng.uniform(0, 0.02))
-
-    def start(self):
-        self.stop.clear()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def join(self):
-        self.stop.set()
-        self.thread.join(30)
-        if self.thread.is_alive():
-            raise RuntimeError("POST feeder did not stop")
 
 
 class AlertWatch:
@@ -659,14 +655,78 @@ def wait_acked(spool, dids, seconds):
     return False
 
 
-def case_state_full(rng, findings):
-    """state_dir on a 2 MB tmpfs: fill it while figures arrive, then free it."""
+def deliver_some(spool, d, n):
+    """n spool files, each taken (the spool empty again) before the next."""
+    for _ in range(n):
+        spool.deliver_random()
+        wait_spool_empty(d, 10)
+        spool.resolve()
+
+
+def wait_space_back(d, spool, findings, where):
+    """Once the filler is gone: every waiting file taken within 20 s."""
+    left = wait_spool_empty(d, 20)
+    spool.resolve()
+    if left:
+        findings.left_waiting += len(left)
+        findings.fail("%s: still in the spool 20 s after space returned: %s" % (where, left))
+
+
+def restart_and_verify(d, ledger, keys, series, findings, where):
+    """A clean stop (exit status 0), a start, and the figures and RRD files kept."""
+    rc = d.stop()
+    if rc != 0:
+        findings.fail("%s: SIGTERM exit status %s" % (where, rc))
+    d.start()
+    verify_figures(d, ledger, keys, findings, "%s: restarted" % where)
+    verify_rrd(d, series, findings, "%s: restarted" % where)
+    d.stop()
+
+
+def end_full_case(d, ledger, findings, where, mount):
+    """The end of a full-disk case, however it went: the daemon gone, its log
+    checked, the tmpfs at mount unmounted, the directory removed (kept with
+    PP_KEEP when the case failed)."""
+    if d.proc is not None:
+        d.proc.kill()
+        d.proc.wait()
+        d.log.close()
+        d.proc = None
+    findings.acked += ledger.acked
+    check_log(d, findings, where)
+    umount(mount)
+    if os.environ.get("PP_KEEP") and findings.current:
+        print("kept", d.dir)
+    else:
+        d.cleanup()
+
+
+def full_disk_case(findings, where, mountpoint, size, body):
+    """Runs body(d, ledger) against a daemon whose directory mountpoint(d) is a
+    tmpfs of size; a failure says where; the end is end_full_case()."""
     d = Daemon(token=TOKEN)
-    ok, why = mount_tmpfs(d.state, "2m")
+    ok, why = mount_tmpfs(mountpoint(d), size)
     if not ok:
         d.cleanup()
         return "skipped (mount -t tmpfs refused: %s)" % why
     ledger = Ledger()
+    try:
+        body(d, ledger)
+    except Exception as e:
+        findings.fail("%s: stopped: %r (log %s)" % (where, e, d.log_path))
+    finally:
+        end_full_case(d, ledger, findings, where, mountpoint(d))
+    return None
+
+
+def case_state_full(rng, findings):
+    """state_dir on a 2 MB tmpfs: fill it while figures arrive, then free it."""
+    return full_disk_case(findings, "state full", lambda d: d.state, "2m",
+                          lambda d, ledger: state_full(rng, findings, d, ledger))
+
+
+def state_full(rng, findings, d, ledger):
+    """The steps of case_state_full, on its daemon d."""
     parks = PARKS[:2]
     spool_keys = keys_of(parks, SPOOL_INDICATORS[:1])
     post_keys = keys_of(parks, POST_INDICATORS[:1])
@@ -678,157 +738,97 @@ def case_state_full(rng, findings):
     poster = PostFeeder(d, ledger, findings, random.Random(rng.random()), post_keys)
     later = PostFeeder(d, ledger, findings, random.Random(rng.random()), later_keys)
     series = sorted({(k[0], k[1]) for k in keys})
-    try:
-        d.start()
-        post_targets(d, ledger, findings, PARKS, SPOOL_INDICATORS[:1] + POST_INDICATORS[:1])
-        # with room: everything is acknowledged
-        for _ in range(6):
-            if poster.post_random() != 202:
-                findings.fail("disk not full yet, but a POST was not acknowledged")
-        for _ in range(3):
-            spool.deliver_random()
-            wait_spool_empty(d, 10)
-            spool.resolve()
-        verify_figures(d, ledger, keys, findings, "state full: before")
-        # full: the filler takes every free block, then feed until writes fail
-        filler = os.path.join(d.state, "torture-filler")
-        size = fill(filler)
-        refused = acked_full = 0
-        for _ in range(40):
-            status = poster.post_random()
-            if status == 202:
-                acked_full += 1
-            else:
-                refused += 1
-                if refused >= 3:
-                    break
-        waiting = 0
-        for _ in range(3):
-            if spool.deliver_random():
-                waiting += 1
-        time.sleep(3)
-        spool.resolve()
-        left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
-        print("state full: filler %d KiB; then %d POST(s) acknowledged, %d not; %d of %d spool files waiting"
-              % (size >> 10, acked_full, refused, len(left), waiting), flush=True)
-        if not refused and not left:   # not a failure by itself: what was acknowledged is checked below
-            print("state full: note: no write was refused on the full file system")
-        if not d.healthy():
-            findings.fail("state full: /healthz is not 200 on a full disk")
-        verify_figures(d, ledger, keys, findings, "state full: while full")
-        # room again: the waiting files are taken, POST works
-        os.unlink(filler)
-        left = wait_spool_empty(d, 20)
-        spool.resolve()
-        if left:
-            findings.left_waiting += len(left)
-            findings.fail("state full: still in the spool 20 s after space returned: %s" % left)
-        if later.post_random() != 202:
-            findings.fail("state full: POST not acknowledged after space returned")
-        verify_figures(d, ledger, keys, findings, "state full: space back")
-        rc = d.stop()
-        if rc != 0:
-            findings.fail("state full: SIGTERM exit status %s" % rc)
-        d.start()
-        verify_figures(d, ledger, keys, findings, "state full: restarted")
-        verify_rrd(d, series, findings, "state full: restarted")
-        d.stop()
-    except Exception as e:
-        findings.fail("state full: stopped: %r (log %s)" % (e, d.log_path))
-    finally:
-        if d.proc is not None:
-            d.proc.kill()
-            d.proc.wait()
-            d.log.close()
-            d.proc = None
-        findings.acked += ledger.acked
-        check_log(d, findings, "state full")
-        umount(d.state)
-        if os.environ.get("PP_KEEP") and findings.current:
-            print("kept", d.dir)
+    d.start()
+    post_targets(d, ledger, findings, PARKS, SPOOL_INDICATORS[:1] + POST_INDICATORS[:1])
+    # with room: everything is acknowledged
+    for _ in range(6):
+        if poster.post_random() != 202:
+            findings.fail("disk not full yet, but a POST was not acknowledged")
+    deliver_some(spool, d, 3)
+    verify_figures(d, ledger, keys, findings, "state full: before")
+    # full: the filler takes every free block, then feed until writes fail
+    filler = os.path.join(d.state, "torture-filler")
+    size = fill(filler)
+    refused = acked_full = 0
+    for _ in range(40):
+        status = poster.post_random()
+        if status == 202:
+            acked_full += 1
         else:
-            d.cleanup()
-    return None
+            refused += 1
+            if refused >= 3:
+                break
+    waiting = 0
+    for _ in range(3):
+        if spool.deliver_random():
+            waiting += 1
+    time.sleep(3)
+    spool.resolve()
+    left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
+    print("state full: filler %d KiB; then %d POST(s) acknowledged, %d not; %d of %d spool files waiting"
+          % (size >> 10, acked_full, refused, len(left), waiting), flush=True)
+    if not refused and not left:   # not a failure by itself: what was acknowledged is checked below
+        print("state full: note: no write was refused on the full file system")
+    if not d.healthy():
+        findings.fail("state full: /healthz is not 200 on a full disk")
+    verify_figures(d, ledger, keys, findings, "state full: while full")
+    # room again: the waiting files are taken, POST works
+    os.unlink(filler)
+    wait_space_back(d, spool, findings, "state full")
+    if later.post_random() != 202:
+        findings.fail("state full: POST not acknowledged after space returned")
+    verify_figures(d, ledger, keys, findings, "state full: space back")
+    restart_and_verify(d, ledger, keys, series, findings, "state full")
 
 
 def case_spool_full(rng, findings):
     """The spool on its own small tmpfs, full while files wait in it (done/ and
     failed/ are on that file system)."""
-    d = Daemon(token=TOKEN)
-    ok, why = mount_tmpfs(d.spool, "256k")
-    if not ok:
-        d.cleanup()
-        return "skipped (mount -t tmpfs refused: %s)" % why
-    ledger = Ledger()
+    return full_disk_case(findings, "spool full", lambda d: d.spool, "256k",
+                          lambda d, ledger: spool_full(rng, findings, d, ledger))
+
+
+def spool_full(rng, findings, d, ledger):
+    """The steps of case_spool_full, on its daemon d."""
     keys = keys_of(PARKS[:2], SPOOL_INDICATORS[:2])
     spool = SpoolFeeder(d, ledger, findings, random.Random(rng.random()), keys, prefix="q", twice=0)
     series = sorted({(k[0], k[1]) for k in keys})
-    try:
-        d.start()
-        post_targets(d, ledger, findings, PARKS[:2], SPOOL_INDICATORS[:2])
-        for _ in range(3):
-            spool.deliver_random()
-            wait_spool_empty(d, 10)
-            spool.resolve()
-        d.stop()
-        # while the daemon is down: good files (one under a name done/ has), one
-        # refused file, then the file system filled
-        # (files found together are read in name order, not in the order written:
-        # they hold disjoint keys, so that the latest value stays well defined)
-        names = list(spool.names)
-        fresh = spool.rng.sample(keys, 13)
-        good = []
-        for n in range(4):
-            rows = [(k, ledger.new_value(spool.rng, k)) for k in fresh[3 * n:3 * n + 3]]
-            name = names[0] if n == 0 else "q-wait%d.csv" % n
-            good.append(spool.write(name, rows))
-        bad_key = fresh[12]
-        bad_rows = [(bad_key, ledger.new_value(spool.rng, bad_key))]
-        spool.write("q-bad.csv", bad_rows, expect_refused=True,
-                    raw=lambda did: csv_rows(bad_rows, did) + "no-such-park,%s,2021-05,1.00,A,%s\n" % (bad_key[1], did))
-        filler = os.path.join(d.spool, "torture-filler.tmp")   # *.tmp: never read by the spool
-        size = fill(filler)
-        d.start()
-        wait_acked(spool, good, 10)
-        left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
-        print("spool full: filler %d KiB; waiting after start: %s" % (size >> 10, left), flush=True)
-        verify_figures(d, ledger, keys, findings, "spool full: while full")
-        os.unlink(filler)
-        left = wait_spool_empty(d, 20)
-        spool.resolve()
-        if left:
-            findings.left_waiting += len(left)
-            findings.fail("spool full: still in the spool 20 s after space returned: %s" % left)
-        for did in good:
-            if spool.deliveries[did][0][0][1] != "acked":
-                findings.fail("spool full: %s never reached done/" % did)
-        if not os.path.exists(os.path.join(d.spool, "failed", "q-bad.csv.errors")):
-            findings.fail("spool full: failed/q-bad.csv.errors missing: %s"
-                          % sorted(os.listdir(os.path.join(d.spool, "failed"))))
-        verify_figures(d, ledger, keys, findings, "spool full: space back")
-        rc = d.stop()
-        if rc != 0:
-            findings.fail("spool full: SIGTERM exit status %s" % rc)
-        d.start()
-        verify_figures(d, ledger, keys, findings, "spool full: restarted")
-        verify_rrd(d, series, findings, "spool full: restarted")
-        d.stop()
-    except Exception as e:
-        findings.fail("spool full: stopped: %r (log %s)" % (e, d.log_path))
-    finally:
-        if d.proc is not None:
-            d.proc.kill()
-            d.proc.wait()
-            d.log.close()
-            d.proc = None
-        findings.acked += ledger.acked
-        check_log(d, findings, "spool full")
-        umount(d.spool)
-        if os.environ.get("PP_KEEP") and findings.current:
-            print("kept", d.dir)
-        else:
-            d.cleanup()
-    return None
+    d.start()
+    post_targets(d, ledger, findings, PARKS[:2], SPOOL_INDICATORS[:2])
+    deliver_some(spool, d, 3)
+    d.stop()
+    # while the daemon is down: good files (one under a name done/ has), one
+    # refused file, then the file system filled
+    # (files found together are read in name order, not in the order written:
+    # they hold disjoint keys, so that the latest value stays well defined)
+    names = list(spool.names)
+    fresh = spool.rng.sample(keys, 13)
+    good = []
+    for n in range(4):
+        rows = [(k, ledger.new_value(spool.rng, k)) for k in fresh[3 * n:3 * n + 3]]
+        name = names[0] if n == 0 else "q-wait%d.csv" % n
+        good.append(spool.write(name, rows))
+    bad_key = fresh[12]
+    bad_rows = [(bad_key, ledger.new_value(spool.rng, bad_key))]
+    spool.write("q-bad.csv", bad_rows, expect_refused=True,
+                raw=lambda did: csv_rows(bad_rows, did) + "no-such-park,%s,2021-05,1.00,A,%s\n" % (bad_key[1], did))
+    filler = os.path.join(d.spool, "torture-filler.tmp")   # *.tmp: never read by the spool
+    size = fill(filler)
+    d.start()
+    wait_acked(spool, good, 10)
+    left = sorted(n for n in os.listdir(d.spool) if n.endswith(".csv"))
+    print("spool full: filler %d KiB; waiting after start: %s" % (size >> 10, left), flush=True)
+    verify_figures(d, ledger, keys, findings, "spool full: while full")
+    os.unlink(filler)
+    wait_space_back(d, spool, findings, "spool full")
+    for did in good:
+        if spool.deliveries[did][0][0][1] != "acked":
+            findings.fail("spool full: %s never reached done/" % did)
+    if not os.path.exists(os.path.join(d.spool, "failed", "q-bad.csv.errors")):
+        findings.fail("spool full: failed/q-bad.csv.errors missing: %s"
+                      % sorted(os.listdir(os.path.join(d.spool, "failed"))))
+    verify_figures(d, ledger, keys, findings, "spool full: space back")
+    restart_and_verify(d, ledger, keys, series, findings, "spool full")
 
 
 def main():
