@@ -51,12 +51,16 @@ class ReadmeTest(unittest.TestCase):
 
     def tearDown(self):
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
+            # as Ctrl-C does: the whole process group (the shell of make run,
+            # the daemon in its foreground, the notifier and the receiver)
             try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+            except ProcessLookupError:
+                pass
             self.log.close()
         if not os.environ.get("PP_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -71,7 +75,8 @@ class ReadmeTest(unittest.TestCase):
         env.pop("PARKPULSE_CONF", None)
         self.log = open(os.path.join(self.dir, "demo.log"), "wb")
         self.proc = subprocess.Popen(["sh", "config/demo.sh", "build", "demo"], cwd=self.dir, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         spool = os.path.join(self.dir, "demo", "spool")
 
         def ready():
