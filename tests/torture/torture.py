@@ -250,8 +250,10 @@ class SpoolFeeder(Feeder):
             except FileNotFoundError:
                 continue
             for name in names:
+                # reports beside the deliveries: failed/NAME.errors, and
+                # done/NAME.warnings for a file accepted with warnings
                 if (sub, name) in self.seen or name.endswith(".tmp") or name.endswith(".errors") \
-                        or ".errors." in name:
+                        or ".errors." in name or name.endswith(".warnings"):
                     continue
                 try:
                     with open(os.path.join(path, name), encoding="utf-8") as f:
