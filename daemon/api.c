@@ -591,7 +591,7 @@ static void route_post_observations(const api_call *c)
 }
 
 /* DELETE /api/v1/observations/<park>/<indicator>/<YYYY-MM>?reason= — a
- * retraction (SPEC §8). Called with no lock held: the ids are checked under a
+ * retraction (README). Called with no lock held: the ids are checked under a
  * read view, which is ended before ingest_retract() takes ingest_lock. */
 static void route_retract(const api_call *c)
 {

@@ -78,7 +78,7 @@ int csv_parse_stoppable(const char *data, size_t len, const pp_catalog *cat, csv
 /* The same, and an observation whose period is after max_period (the current
  * month in the configured timezone, as ingest passes it; -1: no limit) is a
  * bad row: "期间2102-08晚于当前月份（2021-10），不能接收 / period 2102-08 is
- * after the current month (2021-10)" (SPEC §3 Sanity). Targets are not
+ * after the current month (2021-10)" (README "Feeding figures"). Targets are not
  * limited. */
 int csv_parse_until(const char *data, size_t len, const pp_catalog *cat, int max_period,
                     csv_result *out, bool (*stop)(void *ud), void *ud);

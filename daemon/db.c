@@ -36,7 +36,7 @@
  * year at a time, not by doubling, so that the slack stays small; a figure
  * before the first month shifts them (rare).
  *
- * A retraction (status W, SPEC §2) withdraws a period's figure: the figure in
+ * A retraction (status W, README) withdraws a period's figure: the figure in
  * force moves to the older vintages like a revised one, and the cell keeps the
  * retraction itself — META_HAS clear, META_OLDER set (a cell that never held a
  * figure has neither), its delivery the retraction's source and time — so the

@@ -53,7 +53,7 @@ void db_rdlock(db *d);
 void db_wrlock(db *d);
 void db_unlock(db *d);
 
-/* An observation with status 'W' is a retraction (SPEC §2): it withdraws the
+/* An observation with status 'W' is a retraction (README): it withdraws the
  * figure in force for its period (o->note is the reason, o->source and
  * o->received_at who and when; o->value is ignored). Returns 1 when there was
  * a figure (the period then has none: db_series_latest is false, and the

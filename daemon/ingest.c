@@ -96,7 +96,7 @@ static int parse_input(pp_app *app, const char *source, const char *data, size_t
     int rc;
     *report = NULL;
     /* a period after the current month (the daemon's clock, in the configured
-     * timezone) is a bad row (SPEC §3 Sanity) */
+     * timezone) is a bad row (README "Feeding figures") */
     int y, m, d;
     app_local_date(app_now(app), &y, &m, &d);
     const int max_period = pp_period_make(y, m);
@@ -134,7 +134,7 @@ static int cmp_obs_key(const void *pa, const void *pb, void *ctx)
     return c;
 }
 
-/* The warnings of SPEC §3 Sanity for an input about to be committed (ingest
+/* The warnings of README "Feeding figures" for an input about to be committed (ingest
  * lock held): a cumulative figure below the same year's previous figure —
  * in the input itself, else in the db. A malloc'd text, one line each, or
  * NULL when there is nothing to say (or no memory: the figures are taken

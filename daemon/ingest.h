@@ -23,7 +23,7 @@ typedef struct ingest_result {
     char *report;        /* REFUSED/ERROR: malloc'd "source:line: reason\n" lines (caller frees) */
     char *warnings;      /* OK: malloc'd lines about accepted figures that look wrong — a
                             cumulative figure below the same year's previous month
-                            (SPEC §3 Sanity) — or NULL (caller frees, whatever the status) */
+                            (README "Feeding figures") — or NULL (caller frees, whatever the status) */
 } ingest_result;
 
 /* Reads, validates and stores a CSV input. source names it in reports and is
@@ -78,7 +78,7 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
 ingest_status ingest_records(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *tg,
                              size_t n_tg, ingest_result *res);
 
-/* Retracts the figure of (park, indicator, period) — SPEC §2: journaled as
+/* Retracts the figure of (park, indicator, period) — README: journaled as
  * a W vintage with its reason (source: who asked, e.g. "http 127.0.0.1"),
  * then the db, the series' RRD file and its alerts follow, as for any commit.
  * INGEST_OK (res->n_obs 1), INGEST_REFUSED when that period has no figure

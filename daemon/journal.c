@@ -31,7 +31,7 @@
  * than yoy skips an O line with the field as corrupt (logged); such lines are
  * only written for figures that came with a 同比 column.
  *
- * An O line with status W is a retraction (SPEC §2, `parkpulse retract`, the
+ * An O line with status W is a retraction (README, `parkpulse retract`, the
  * DELETE route): it withdraws the period's figure; its value is 0 (unused),
  * its note the reason, its source who asked (e.g. "http 127.0.0.1"):
  *

@@ -52,7 +52,7 @@ static pp_status judged_at(const pp_view *view, const pp_park *park, const pp_in
     return r.judged;
 }
 
-/* A cumulative figure below the same year's previous figure: the note of SPEC §3. */
+/* A cumulative figure below the same year's previous figure: the note of README. */
 static void cumulative_note(const pp_indicator *ind, const db_series *s, int at, double value,
                             char *note, size_t len)
 {
@@ -92,7 +92,7 @@ bool status_eval(const pp_view *view, const pp_park *park, const pp_indicator *i
     if (last < 0 || !db_series_latest(s, at, &v)) {
         if (period >= 0 || view->now <= 0)
             return false;
-        /* no figure yet: listed when a target assesses it (SPEC §6, no_data) */
+        /* no figure yet: listed when a target assesses it (README, no_data) */
         int due = pace_required_period(in.today_year, in.today_month, in.today_day,
                                        in.due_day);
         in.no_figure = true;

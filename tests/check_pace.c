@@ -397,7 +397,7 @@ START_TEST(test_overdue_evaluate)
 }
 END_TEST
 
-/* ---- a series with no figure yet (SPEC §6 no_data) ---------------------- */
+/* ---- a series with no figure yet (README no_data) ---------------------- */
 
 typedef struct nofig_case {
     const char *name;
@@ -442,7 +442,7 @@ START_TEST(test_no_figure)
 }
 END_TEST
 
-/* ---- streaks, escalation and the relative rule (SPEC §6) ----------------- */
+/* ---- streaks, escalation and the relative rule (README) ----------------- */
 
 typedef struct judge_case {
     const char *name;
