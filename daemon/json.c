@@ -135,6 +135,21 @@ void json_num(jbuf *b, double v)
     jbuf_puts(b, buf);
 }
 
+void json_num_computed(jbuf *b, double v)
+{
+    if (!isfinite(v)) {
+        json_null(b);
+        return;
+    }
+    /* 15 significant digits: every digit a person typed survives, the last
+     * bits of a subtraction or division (26.950000000000003) do not */
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.15g", v);
+    if (strcmp(buf, "-0") == 0)
+        strcpy(buf, "0");
+    jbuf_puts(b, buf);
+}
+
 void json_num2(jbuf *b, double v)
 {
     if (!isfinite(v)) {

@@ -27,6 +27,7 @@ void jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2,
 
 void json_str(jbuf *b, const char *s);           /* "…" escaped, or null for NULL */
 void json_num(jbuf *b, double v);                /* shortest round-trip form, null if not finite */
+void json_num_computed(jbuf *b, double v);       /* a computed amount: 15 significant digits */
 void json_num2(jbuf *b, double v);               /* rounded to 2 decimals */
 void json_int(jbuf *b, int64_t v);
 void json_bool(jbuf *b, bool v);

@@ -235,7 +235,7 @@ void status_series_json(jbuf *b, const series_status *st)
     opt2(b, "projected_pct", r->has_projected, r->projected_pct);
     json_key(b, "needed_per_month", false);
     if (r->has_needed)
-        json_num(b, r->needed_per_month);
+        json_num_computed(b, r->needed_per_month);
     else
         json_null(b);
     json_key(b, "message", false);
@@ -322,7 +322,7 @@ int64_t status_points_json(jbuf *b, const pp_view *v, const pp_park *park, const
         json_num(b, vin.value);
         json_key(b, "pace", false);
         if (has_t)
-            json_num(b, pace_expected(ind, per, target));
+            json_num_computed(b, pace_expected(ind, per, target));
         else
             json_null(b);
         json_key(b, "target", false); /* that year's target, for the pages' charts */

@@ -2,7 +2,8 @@
  * check_util.c — Check suite for the small shared containers: hash.h (FNV-1a
  * 64, against the published test vectors), vec.h (the growable array) and
  * the one validation of an observation and a target (model.c), which the CSV
- * reader, the db and the journal share, and log_errno (log.c).
+ * reader, the db and the journal share, log_errno (log.c) and the JSON
+ * number forms (json.c).
  */
 #include <check.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "db.h"
 #include "capture.h"
 #include "hash.h"
+#include "json.h"
 #include "log.h"
 #include "model.h"
 #include "vec.h"
@@ -204,6 +206,40 @@ START_TEST(test_log_errno)
 }
 END_TEST
 
+/* json_num keeps every bit of a figure as sent; json_num_computed drops the
+ * binary noise of arithmetic (a gap divided by the months left); json_num2
+ * rounds a percentage. */
+static const struct {
+    double v;
+    const char *num, *computed, *num2;
+} json_cases[] = {
+    { (320.0 - 185.8) / (12 - 7), "26.839999999999996", "26.84", "26.84" },
+    { 0.1 + 0.2, "0.30000000000000004", "0.3", "0.3" },
+    { 192.2, "192.2", "192.2", "192.2" },
+    { 1.0 / 3.0, "0.3333333333333333", "0.333333333333333", "0.33" },
+    { -0.0, "-0", "0", "0" },
+    { 1234.5678, "1234.5678", "1234.5678", "1234.57" },
+    { NAN, "null", "null", "null" },
+};
+
+static void json_one(void (*put)(jbuf *, double), double v, const char *want)
+{
+    jbuf b;
+    jbuf_init(&b);
+    put(&b, v);
+    ck_assert_msg(b.data != NULL && strcmp(b.data, want) == 0, "%.17g: got %s, want %s", v,
+                  b.data ? b.data : "(null)", want);
+    jbuf_free(&b);
+}
+
+START_TEST(test_json_numbers)
+{
+    json_one(json_num, json_cases[_i].v, json_cases[_i].num);
+    json_one(json_num_computed, json_cases[_i].v, json_cases[_i].computed);
+    json_one(json_num2, json_cases[_i].v, json_cases[_i].num2);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -218,6 +254,8 @@ static Suite *util_suite(void)
     tcase_add_test(tc, test_target_validation);
     tc = check_tcase(s, "log", NULL, NULL, 0);
     tcase_add_test(tc, test_log_errno);
+    tc = check_tcase(s, "json", NULL, NULL, 0);
+    tcase_add_loop_test(tc, test_json_numbers, 0, sizeof json_cases / sizeof json_cases[0]);
     return s;
 }
 

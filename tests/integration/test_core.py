@@ -54,6 +54,10 @@ class CoreTest(DaemonTest):
         self.assertEqual(fai["unit"], "亿元")
         self.assertEqual(fai["kind"], "cumulative")
         self.assertAlmostEqual(fai["needed_per_month"], (300 - 192.2) / 4, places=6)
+        # a computed amount is written as a person would: 26.95, not the
+        # 26.950000000000003 that (300 - 192.2) / 4 is in binary
+        _, _, raw = d.get("/api/v1/status")
+        self.assertIn(b'"needed_per_month":26.95,', raw)
         self.assertTrue(fai["updated_at"].endswith("+08:00"))
         for key in ("park", "indicator", "label", "unit", "kind", "period", "value", "target",
                     "completion_pct", "pace_pct", "gap_pp", "status", "projected_pct",
