@@ -877,7 +877,7 @@ static void route_metrics(const api_call *c)
 /* Serves a page, an asset or a dashboard definition read by pages.c. */
 static void reply_file(const api_request *req, api_response *resp, int rc, pages_file *f)
 {
-    if (rc == -1 || rc == -3) {
+    if (rc == -ENOENT || rc == -EINVAL) { /* pages.h */
         api_error(resp, 404, "not found");
         return;
     }
