@@ -688,7 +688,7 @@ static bool drain(struct exec *x, struct run *r, bool is_out)
             if (errno == EAGAIN)
                 return true;
             format_errno(r->error, sizeof r->error, errno, "reading the command's %s",
-                     is_out ? "output" : "standard error");
+                         is_out ? "output" : "standard error");
             start_kill(r, KILL_ERROR, (int64_t)x->grace * 1000);
             return false;
         }

@@ -400,8 +400,8 @@ static int open_subdir(int dir, const char *path, const char *sub, dev_t dev, ch
     }
     int fd = openat(dir, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        format_errno(err, errsz, errno, "cannot open %s/%s (it must be a directory, not a symlink)",
-                 path, sub);
+        format_errno(err, errsz, errno,
+                     "cannot open %s/%s (it must be a directory, not a symlink)", path, sub);
         return -1;
     }
     struct stat st;
@@ -467,7 +467,7 @@ static int ensure_spool_dir(struct spool *s)
                          s->path);
         else
             host_log_errno(s->host, PP_LOG_ERR, errno, "cannot create spool directory %s",
-                         s->path);
+                           s->path);
         return -1;
     }
     s->host->log(s->host, PP_LOG_INFO, "created spool directory %s", s->path);

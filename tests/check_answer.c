@@ -187,7 +187,8 @@ START_TEST(test_cache_put)
     }
     answer_key k;
     make_key(&k, DB_A, "");
-    snprintf(k.path, sizeof k.path, "%.*s", (int)sizeof k.path - 1, path); /* cut when too long, as answer_key_of */
+    /* cut when too long, as answer_key_of does */
+    snprintf(k.path, sizeof k.path, "%.*s", (int)sizeof k.path - 1, path);
     api_response a;
     make_answer(&a, body);
     a.status = c->status;

@@ -810,7 +810,8 @@ START_TEST(test_errno_text_ends_the_reason)
     char err[512], path[PATH_MAX], want[PATH_MAX + 128];
     bus_options o = {.endpoint = "ipc:///nonexistent-dir/x/bus.sock"};
     ck_assert_ptr_null(bus_open(&o, err, sizeof err));
-    ck_assert_str_eq(err, "cannot bind ipc:///nonexistent-dir/x/bus.sock: No such file or directory");
+    ck_assert_str_eq(err,
+                     "cannot bind ipc:///nonexistent-dir/x/bus.sock: No such file or directory");
     if (!zmq_has("curve"))
         return; /* test_curve checks the refusal */
     path_in(path, sizeof path, "no-such.secret");
