@@ -856,12 +856,7 @@ static void route_report_page(const api_call *c)
     }
     set_body(c->resp, 200, "text/html; charset=utf-8", &b);
     answer_set_etag(c->resp);
-    if (api_etag_matches(c->req->if_none_match, c->resp->etag)) {
-        free(c->resp->body);
-        c->resp->body = NULL;
-        c->resp->len = 0;
-        c->resp->status = 304;
-    }
+    answer_not_modified(c->req, c->resp);
 }
 
 /* GET /dashboard/<name>: the page, when the dashboard <name> exists */
