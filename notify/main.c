@@ -54,7 +54,7 @@
 
 static void nt_vsay(int e, const char *fmt, va_list ap)
 {
-    char msg[1024], why[128];
+    char msg[8192], why[128]; /* paths of up to PATH_MAX */
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (e != 0)
         fprintf(stderr, "parkpulse-notify: %s: %s\n", msg,
