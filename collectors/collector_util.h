@@ -61,7 +61,7 @@ static inline void host_log_errno(const pp_collector_host *host, int level, int 
 static inline void host_log_errno(const pp_collector_host *host, int level, int e,
                                   const char *fmt, ...)
 {
-    char line[1024];
+    char line[2048]; /* as log.c's lines */
     va_list ap;
     va_start(ap, fmt);
     vformat_errno(line, sizeof line, e, fmt, ap);
