@@ -185,7 +185,12 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(FUZZ_DIR)/libparkpulse.a: $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+# the built-in pages (pages.c needs their table), generated as for the daemon
+$(FUZZ_DIR)/obj/gen/pages_data.o: $(BUILD)/gen/pages_data.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/libparkpulse.a: $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/pages_data.o
 	$(AR) rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_api: $(FUZZ_DIR)/obj/tests/fuzz/json_check.o

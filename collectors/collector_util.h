@@ -9,12 +9,65 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "collector.h"
+
+/*
+ * The collectors' half of the daemon's error convention (daemon/log.h, as
+ * OpenBSD's log_warn/log_warnx): host->log says what it is given; the _errno
+ * forms below append ": <strerror(e)>" for an error number e, given as errno
+ * or as a -errno that a function returned. No call site writes strerror.
+ */
+
+/* Formats fmt into buf, then ": <text of e>" (e: errno, or -errno). */
+static inline void vformat_errno(char *buf, size_t len, int e, const char *fmt, va_list ap)
+{
+    if (len == 0)
+        return;
+    int n = vsnprintf(buf, len, fmt, ap);
+    if (n < 0) {
+        buf[0] = '\0';
+        n = 0;
+    }
+    char why[128];
+    const char *text = strerror_r(e < 0 ? -e : e, why, sizeof why); /* GNU: a text */
+    if ((size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ": %s", text);
+}
+
+/* snprintf(err, errsz, fmt, …) with ": <text of e>" appended. */
+static inline void format_errno(char *err, size_t errsz, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline void format_errno(char *err, size_t errsz, int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat_errno(err, errsz, e, fmt, ap);
+    va_end(ap);
+}
+
+/* host->log with ": <text of e>" appended. */
+static inline void host_log_errno(const pp_collector_host *host, int level, int e,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static inline void host_log_errno(const pp_collector_host *host, int level, int e,
+                                  const char *fmt, ...)
+{
+    char line[2048]; /* as log.c's lines */
+    va_list ap;
+    va_start(ap, fmt);
+    vformat_errno(line, sizeof line, e, fmt, ap);
+    va_end(ap);
+    host->log(host, level, "%s", line);
+}
 
 /* Closes *fd if open and marks it closed (-1). */
 static inline void close_fd(int *fd)

@@ -196,7 +196,7 @@ static int resolve_user(struct exec *x, const char *user, char **home)
     }
     if (rc != 0 || !res) {
         if (rc != 0)
-            host->log(host, PP_LOG_ERR, "cannot look up user \"%s\": %s", user, strerror(rc));
+            host_log_errno(host, PP_LOG_ERR, rc, "cannot look up user \"%s\"", user);
         else
             host->log(host, PP_LOG_ERR, "user \"%s\" does not exist", user);
         free(buf);
@@ -403,13 +403,13 @@ static int exec_init(const pp_collector_host *host, void **state)
     }
     x->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (x->devnull < 0) {
-        host->log(host, PP_LOG_ERR, "cannot open /dev/null: %s", strerror(errno));
+        host_log_errno(host, PP_LOG_ERR, errno, "cannot open /dev/null");
         goto fail;
     }
     long maxfd = sysconf(_SC_OPEN_MAX);
     x->max_fd = maxfd > 0 && maxfd < INT_MAX ? (int)maxfd : 65536;
     if (pipe2(x->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-        host->log(host, PP_LOG_ERR, "pipe2: %s", strerror(errno));
+        host_log_errno(host, PP_LOG_ERR, errno, "pipe2");
         goto fail;
     }
     free(home);
@@ -529,7 +529,7 @@ static int spawn(struct exec *x, struct run *r, char *why, size_t whysz)
 
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0 ||
         fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(err[0], F_SETFL, O_NONBLOCK) < 0) {
-        snprintf(why, whysz, "cannot create pipes: %s", strerror(errno));
+        format_errno(why, whysz, errno, "cannot create pipes");
         goto fail;
     }
     /* No signal handler may run in the child before it resets them all. */
@@ -544,7 +544,7 @@ static int spawn(struct exec *x, struct run *r, char *why, size_t whysz)
     close_fd(&err[1]);
     close_fd(&rep[1]);
     if (pid < 0) {
-        snprintf(why, whysz, "cannot fork: %s", strerror(fork_errno));
+        format_errno(why, whysz, fork_errno, "cannot fork");
         goto fail;
     }
     (void)setpgid(pid, pid);  /* the child did it too; whoever is first wins */
@@ -559,8 +559,8 @@ static int spawn(struct exec *x, struct run *r, char *why, size_t whysz)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
         if (got == (ssize_t)sizeof cr)
-            snprintf(why, whysz, "cannot start '%s': %s: %s", x->command, stage_name(cr.stage),
-                     strerror(cr.err));
+            format_errno(why, whysz, cr.err, "cannot start '%s': %s", x->command,
+                         stage_name(cr.stage));
         else
             snprintf(why, whysz, "cannot start '%s'", x->command);
         goto fail;
@@ -687,8 +687,8 @@ static bool drain(struct exec *x, struct run *r, bool is_out)
                 continue;
             if (errno == EAGAIN)
                 return true;
-            snprintf(r->error, sizeof r->error, "reading the command's %s: %s",
-                     is_out ? "output" : "standard error", strerror(errno));
+            format_errno(r->error, sizeof r->error, errno, "reading the command's %s",
+                         is_out ? "output" : "standard error");
             start_kill(r, KILL_ERROR, (int64_t)x->grace * 1000);
             return false;
         }
@@ -764,7 +764,7 @@ static int watch(struct exec *x, struct run *r)
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
-            snprintf(r->error, sizeof r->error, "poll: %s", strerror(errno));
+            format_errno(r->error, sizeof r->error, errno, "poll");
             start_kill(r, KILL_ERROR, 0);
             break;
         }
@@ -893,7 +893,7 @@ static bool sleep_until(struct exec *x, int64_t when)
         struct pollfd pfd = { .fd = x->wake[0], .events = POLLIN };
         int n = poll(&pfd, 1, wait > 3600000 ? 3600000 : (int)wait);
         if (n < 0 && errno != EINTR) {
-            x->host->log(x->host, PP_LOG_ERR, "poll: %s", strerror(errno));
+            host_log_errno(x->host, PP_LOG_ERR, errno, "poll");
             return false;
         }
         if (n > 0)

@@ -351,23 +351,41 @@ static bool has_control_chars(const char *name)
  * During a full scan the names are collected anew, so a file that left and
  * came back is logged again.
  */
-static void note(struct spool *s, int level, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void note(struct spool *s, int level, const char *name, const char *fmt, ...)
+static void note_line(struct spool *s, int level, const char *name, const char *line)
 {
     bool fresh = !nl_has(&s->noted, name);
     if (s->scan_noted)
         (void)nl_add(s->scan_noted, name);
     else if (fresh)
         (void)nl_add(&s->noted, name);
+    s->host->log(s->host, fresh ? level : PP_LOG_DEBUG, "%s", line);
+}
 
+static void note(struct spool *s, int level, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void note(struct spool *s, int level, const char *name, const char *fmt, ...)
+{
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    s->host->log(s->host, fresh ? level : PP_LOG_DEBUG, "%s", line);
+    note_line(s, level, name, line);
+}
+
+/* note() with ": <text of e>" appended (e: errno, or -errno). */
+static void note_errno(struct spool *s, int level, const char *name, int e, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void note_errno(struct spool *s, int level, const char *name, int e, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vformat_errno(line, sizeof line, e, fmt, ap);
+    va_end(ap);
+    note_line(s, level, name, line);
 }
 
 /* ---- directories -------------------------------------------------------- */
@@ -377,13 +395,13 @@ static int open_subdir(int dir, const char *path, const char *sub, dev_t dev, ch
                        size_t errsz)
 {
     if (mkdirat(dir, sub, SPOOL_DIR_MODE) < 0 && errno != EEXIST) {
-        snprintf(err, errsz, "cannot create %s/%s: %s", path, sub, strerror(errno));
+        format_errno(err, errsz, errno, "cannot create %s/%s", path, sub);
         return -1;
     }
     int fd = openat(dir, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errsz, "cannot open %s/%s (it must be a directory, not a symlink): %s",
-                 path, sub, strerror(errno));
+        format_errno(err, errsz, errno,
+                     "cannot open %s/%s (it must be a directory, not a symlink)", path, sub);
         return -1;
     }
     struct stat st;
@@ -393,7 +411,7 @@ static int open_subdir(int dir, const char *path, const char *sub, dev_t dev, ch
         return -1;
     }
     if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
-        snprintf(err, errsz, "%s/%s is not writable: %s", path, sub, strerror(errno));
+        format_errno(err, errsz, errno, "%s/%s is not writable", path, sub);
         close(fd);
         return -1;
     }
@@ -407,17 +425,17 @@ static int dirs_open(const char *path, struct spool_dirs *d, char *err, size_t e
     d->dir = d->done = d->failed = -1;
     d->dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d->dir < 0) {
-        snprintf(err, errsz, "cannot open spool directory %s: %s", path, strerror(errno));
+        format_errno(err, errsz, errno, "cannot open spool directory %s", path);
         goto fail;
     }
     if (fstat(d->dir, &st) < 0) {
-        snprintf(err, errsz, "cannot stat %s: %s", path, strerror(errno));
+        format_errno(err, errsz, errno, "cannot stat %s", path);
         goto fail;
     }
     d->dev = st.st_dev;
     d->ino = st.st_ino;
     if (faccessat(d->dir, ".", W_OK | X_OK, AT_EACCESS) < 0) {
-        snprintf(err, errsz, "spool directory %s is not writable: %s", path, strerror(errno));
+        format_errno(err, errsz, errno, "spool directory %s is not writable", path);
         goto fail;
     }
     d->done = open_subdir(d->dir, path, "done", d->dev, err, errsz);
@@ -439,8 +457,7 @@ static int ensure_spool_dir(struct spool *s)
     if (stat(s->path, &st) == 0)
         return 0;
     if (errno != ENOENT) {
-        s->host->log(s->host, PP_LOG_ERR, "cannot stat spool directory %s: %s", s->path,
-                     strerror(errno));
+        host_log_errno(s->host, PP_LOG_ERR, errno, "cannot stat spool directory %s", s->path);
         return -1;
     }
     if (mkdir(s->path, SPOOL_DIR_MODE) < 0) {
@@ -449,8 +466,8 @@ static int ensure_spool_dir(struct spool *s)
                          "spool directory %s does not exist, nor does its parent directory",
                          s->path);
         else
-            s->host->log(s->host, PP_LOG_ERR, "cannot create spool directory %s: %s",
-                         s->path, strerror(errno));
+            host_log_errno(s->host, PP_LOG_ERR, errno, "cannot create spool directory %s",
+                           s->path);
         return -1;
     }
     s->host->log(s->host, PP_LOG_INFO, "created spool directory %s", s->path);
@@ -479,8 +496,8 @@ static void check_dirs(struct spool *s)
     int wd = inotify_add_watch(s->ifd, s->path, SPOOL_WATCH_MASK);
     if (wd < 0) {
         if (!s->gone_logged)
-            s->host->log(s->host, PP_LOG_ERR, "cannot watch %s: %s; rescanning only",
-                         s->path, strerror(errno));
+            host_log_errno(s->host, PP_LOG_ERR, errno, "cannot watch %s (rescanning only)",
+                           s->path);
         s->gone_logged = true;
     }
     if (s->wd >= 0 && s->wd != wd)
@@ -578,10 +595,9 @@ static void put_back(struct spool *s, int todir, const char *sub, const char *to
         if (pick_name(name, n, 0, true, back, &cut) == 0)
             rc = move_noreplace(todir, to, s->d.dir, back);
     if (rc < 0) {
-        s->host->log(s->host, PP_LOG_ERR, "another file was renamed over %s while it was "
-                     "being moved and landed in %s/%s/%s, NOT ingested; cannot put it back "
-                     "into the spool: %s; move it back by hand", name, s->path, sub, to,
-                     strerror(-rc));
+        host_log_errno(s->host, PP_LOG_ERR, rc, "another file was renamed over %s while it "
+                       "was being moved and landed in %s/%s/%s, NOT ingested; cannot put it "
+                       "back into the spool (move it back by hand)", name, s->path, sub, to);
         return;
     }
     s->moved_done = s->moved_failed = true; /* fsync both and the spool */
@@ -699,8 +715,7 @@ static int write_errors(struct spool *s, const char *name, const char *chosen, c
 fail:
     close_fd(&fd);
     unlinkat(s->d.failed, tmp, 0); /* no half-written report left behind */
-    s->host->log(s->host, PP_LOG_ERR, "cannot write %s/failed/%s: %s", s->path, final,
-                 strerror(-rc));
+    host_log_errno(s->host, PP_LOG_ERR, rc, "cannot write %s/failed/%s", s->path, final);
     return rc;
 }
 
@@ -753,7 +768,7 @@ static void sync_dirs(struct spool *s)
         return;
     if ((s->moved_done && fsync(s->d.done) < 0) || (s->moved_failed && fsync(s->d.failed) < 0) ||
         fsync(s->d.dir) < 0)
-        s->host->log(s->host, PP_LOG_ERR, "cannot fsync %s: %s", s->path, strerror(errno));
+        host_log_errno(s->host, PP_LOG_ERR, errno, "cannot fsync %s", s->path);
     s->moved_done = s->moved_failed = false;
 }
 
@@ -793,8 +808,7 @@ static void write_warnings(struct spool *s, const char *chosen, const char *text
         rc = -errno;
     if (rc < 0) {
         unlinkat(s->d.done, tmp, 0);
-        s->host->log(s->host, PP_LOG_ERR, "cannot write %s/done/%s: %s", s->path, final,
-                     strerror(-rc));
+        host_log_errno(s->host, PP_LOG_ERR, rc, "cannot write %s/done/%s", s->path, final);
         return;
     }
     s->host->log(s->host, PP_LOG_WARN, "accepted %s with warnings, see done/%s", chosen, final);
@@ -814,9 +828,9 @@ static void finish_ok(struct spool *s, const char *name, const struct fileid *id
         return;
     }
     if (rc < 0) {
-        s->host->log(s->host, PP_LOG_ERR,
-                     "ingested %s but cannot move it to done/: %s; it will be ingested "
-                     "again at the next rescan", name, strerror(-rc));
+        host_log_errno(s->host, PP_LOG_ERR, rc,
+                       "ingested %s but cannot move it to done/ (it will be ingested "
+                       "again at the next rescan)", name);
         return;
     }
     s->moved_done = true;
@@ -843,9 +857,9 @@ static void finish_refused(struct spool *s, const char *name, const struct filei
         return;
     }
     if (rc < 0) {
-        note(s, PP_LOG_ERR, name, "refused %s (%s) but cannot move it to failed/ with its "
-             "report: %s; left in the spool, refused again at the next rescan", name, why,
-             strerror(-rc));
+        note_errno(s, PP_LOG_ERR, name, rc, "refused %s (%s) but cannot move it to failed/ "
+                   "with its report (left in the spool, refused again at the next rescan)",
+                   name, why);
         return;
     }
     s->moved_failed = true;
@@ -1021,7 +1035,7 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
     }
     if (fstatat(s->d.dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT)
-            note(s, PP_LOG_ERR, name, "cannot stat %s: %s", name, strerror(errno));
+            note_errno(s, PP_LOG_ERR, name, errno, "cannot stat %s", name);
         return;
     }
     if (!is_read_type(name) && !S_ISREG(st.st_mode))
@@ -1058,7 +1072,7 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
         if (errno == ELOOP)
             note(s, PP_LOG_WARN, name, "leaving %s alone: a symbolic link", name);
         else if (errno != ENOENT)
-            note(s, PP_LOG_ERR, name, "cannot open %s: %s", name, strerror(errno));
+            note_errno(s, PP_LOG_ERR, name, errno, "cannot open %s", name);
         return;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -1081,8 +1095,8 @@ static void take_file(struct spool *s, struct batch *b, const char *name, bool f
         goto out;
     }
     if (rc < 0) {
-        note(s, PP_LOG_ERR, name, "cannot read %s: %s; will retry at the next rescan", name,
-             strerror(-rc));
+        note_errno(s, PP_LOG_ERR, name, rc, "cannot read %s (will retry at the next rescan)",
+                   name);
         goto out;
     }
     b->f[b->n].name = name;
@@ -1117,7 +1131,7 @@ static void scan_all(struct spool *s)
     int fd = openat(s->d.dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
-        s->host->log(s->host, PP_LOG_ERR, "cannot read %s: %s", s->path, strerror(errno));
+        host_log_errno(s->host, PP_LOG_ERR, errno, "cannot read %s", s->path);
         close_fd(&fd);
         return;
     }
@@ -1126,8 +1140,7 @@ static void scan_all(struct spool *s)
         struct dirent *de = readdir(dir);
         if (!de) {
             if (errno)
-                s->host->log(s->host, PP_LOG_ERR, "cannot read %s: %s", s->path,
-                             strerror(errno));
+                host_log_errno(s->host, PP_LOG_ERR, errno, "cannot read %s", s->path);
             break;
         }
         if (is_candidate(de->d_name) && nl_add(&names, de->d_name) < 0) {
@@ -1160,7 +1173,7 @@ static void handle_events(struct spool *s)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
-                s->host->log(s->host, PP_LOG_ERR, "inotify read: %s", strerror(errno));
+                host_log_errno(s->host, PP_LOG_ERR, errno, "inotify read");
             break;
         }
         if (r == 0)
@@ -1298,16 +1311,16 @@ static int spool_init(const pp_collector_host *host, void **state)
     }
     s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (s->ifd < 0) {
-        host->log(host, PP_LOG_ERR, "inotify_init1: %s", strerror(errno));
+        host_log_errno(host, PP_LOG_ERR, errno, "inotify_init1");
         goto fail;
     }
     s->wd = inotify_add_watch(s->ifd, s->path, SPOOL_WATCH_MASK);
     if (s->wd < 0) {
-        host->log(host, PP_LOG_ERR, "cannot watch %s: %s", s->path, strerror(errno));
+        host_log_errno(host, PP_LOG_ERR, errno, "cannot watch %s", s->path);
         goto fail;
     }
     if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-        host->log(host, PP_LOG_ERR, "pipe2: %s", strerror(errno));
+        host_log_errno(host, PP_LOG_ERR, errno, "pipe2");
         goto fail;
     }
     *state = s;
@@ -1338,7 +1351,7 @@ static int spool_run(void *state)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            s->host->log(s->host, PP_LOG_ERR, "poll: %s", strerror(errno));
+            host_log_errno(s->host, PP_LOG_ERR, errno, "poll");
             return -1;
         }
         if (pfd[0].revents)

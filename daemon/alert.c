@@ -674,7 +674,10 @@ static int ids_open(alert_engine *e, const char *state_dir)
             continue;
         if (r <= 0) {
             rc = r < 0 ? -errno : -EIO;
-            log_err("alert", "cannot read %s: %s", e->ids_path, r < 0 ? strerror(errno) : "file shrank");
+            if (r < 0)
+                log_err_rc("alert", rc, "cannot read %s", e->ids_path);
+            else
+                log_err("alert", "cannot read %s: file shrank", e->ids_path);
             goto out;
         }
         got += (size_t)r;
@@ -772,8 +775,8 @@ static int ids_flush(alert_engine *e)
         if (rc != -ENOMEM && ftruncate(e->ids_fd, e->ids_size) != 0)
             e->ids_dirty = true;
         if (!e->ids_failing)
-            log_err("alert", "cannot write %zu alert id(s) to %s: %s; the journal holds them, retried "
-                    "with the next evaluation", n, e->ids_path, strerror(-rc));
+            log_err_rc("alert", rc, "cannot write %zu alert id(s) to %s (the journal holds them, "
+                       "retried with the next evaluation)", n, e->ids_path);
         e->ids_failing = true;
         return rc;
     }
@@ -1261,8 +1264,8 @@ failed:
         free(p);
     }
     if (!e->journal_failing)
-        log_err("alert", "cannot journal %zu alert decision(s): %s; not published, retried every "
-                "second and at the next evaluation", nd, strerror(-jr));
+        log_err_rc("alert", jr, "cannot journal %zu alert decision(s) (not published, retried "
+                   "every second and at the next evaluation)", nd);
     e->journal_failing = true;
 out:
     /* the series and the ring hold their own references to what was applied */

@@ -7,25 +7,22 @@
  * checked with pp_id_valid() and then looked up in the configuration: an id
  * that is not configured answers 404 before it reaches the db, a file path or
  * an rrdtool argument. A GET route runs inside one read view (app.h) and
- * writes what status.c and report.c build; this file adds the answer cache,
- * the token check of writes and the HTTP answers (ETag, 304, errors).
+ * writes what status.c and report.c build; this file adds the HTTP answers
+ * (bodies, errors). The ETags, the one 304 and the answer cache of the
+ * cacheable routes are answer.c's; the token check of the writes is auth.c's.
  */
 #include "api.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <strings.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "alert.h"
+#include "answer.h"
 #include "csv.h"
 #include "graph.h"
-#include "hash.h"
 #include "ingest.h"
 #include "workbook.h"
 #include "json.h"
@@ -41,7 +38,6 @@
 #include "text.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
-#define API_TOKEN_MAX 4096
 
 /* One request on its way through a route (see the route table below). */
 typedef struct api_call {
@@ -63,80 +59,6 @@ void api_response_free(api_response *resp)
     resp->shared = NULL;
 }
 
-/* ---- the answer cache ----------------------------------------------------
- *
- * /api/v1/status for 1,000 series is ~470 KB of JSON that takes milliseconds
- * to build and to hash for its ETag, while it changes only when a figure, a
- * target, the configuration or the clock's second does. Answers of the
- * whole-status routes are therefore kept, keyed by the path and by everything
- * they are built from (db generation, configuration generation, the `now`
- * they were evaluated at, to the second), and served by reference: the body
- * goes to libmicrohttpd without a copy and is freed by the last response that
- * holds it. A direct-mapped table: a collision only costs a rebuild. */
-
-struct api_blob {
-    _Atomic unsigned refs;
-    size_t len;
-    char data[];
-};
-
-const char *api_blob_data(const api_blob *b) { return b->data; }
-
-void api_blob_release(void *p)
-{
-    api_blob *b = p;
-    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1)
-        free(b);
-}
-
-static api_blob *api_blob_ref(api_blob *b)
-{
-    atomic_fetch_add(&b->refs, 1);
-    return b;
-}
-
-#define API_CACHE_SLOTS 64
-#define API_CACHE_PATH_MAX (PP_ID_MAX + 32)
-/* Bigger answers (the status of thousands of series: ~470 bytes each) are
- * rebuilt per request rather than held: memory stays bounded at 64 MiB of
- * cache at the very worst, and typically one status and a few parks. */
-#define API_CACHE_BODY_MAX (1u << 20)
-
-typedef struct api_cached {
-    const db *db;                 /* of the view: one daemon's answers are never another's */
-    char path[API_CACHE_PATH_MAX];
-    uint64_t db_gen, cfg_gen;
-    int64_t now;
-    int64_t last_modified;
-    char etag[48];
-    api_blob *blob;               /* NULL: empty slot */
-} api_cached;
-
-static pthread_mutex_t api_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static api_cached api_cache[API_CACHE_SLOTS];
-
-static api_cached *api_cache_slot(const char *path)
-{
-    return &api_cache[pp_hash_str(path) % API_CACHE_SLOTS];
-}
-
-/* The key of an answer built from the read view v. */
-static void api_cache_key(const pp_view *v, const char *path, api_cached *k)
-{
-    memset(k, 0, sizeof *k);
-    k->db = v->db;
-    snprintf(k->path, sizeof k->path, "%s", path);
-    k->db_gen = db_generation(v->db);
-    k->cfg_gen = v->cfg_generation;
-    k->now = v->now;
-}
-
-static bool api_cache_same(const api_cached *a, const api_cached *b)
-{
-    return a->blob != NULL && a->db == b->db && a->db_gen == b->db_gen &&
-           a->cfg_gen == b->cfg_gen && a->now == b->now && strcmp(a->path, b->path) == 0;
-}
-
 bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
     if (s == NULL || *s == '\0')
@@ -152,112 +74,6 @@ bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
     }
     *out = v;
     return true;
-}
-
-/* Skips the optional white space of RFC 9110 (OWS). */
-static const char *skip_ows(const char *p)
-{
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return p;
-}
-
-bool api_etag_matches(const char *inm, const char *etag)
-{
-    if (inm == NULL || etag == NULL || etag[0] == '\0')
-        return false;
-    if (etag[0] == 'W' && etag[1] == '/')
-        etag += 2;
-    size_t elen = strlen(etag);
-    const char *p = skip_ows(inm);
-    if (*p == '*')
-        return *skip_ows(p + 1) == '\0';
-    bool match = false;
-    for (;;) {
-        /* #entity-tag: empty list elements are allowed */
-        while (*p == ',' || *p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0')
-            return match;
-        if (p[0] == 'W' && p[1] == '/')
-            p += 2;
-        if (*p != '"')
-            return false;
-        const char *end = p + 1;
-        while (*end && *end != '"') {
-            unsigned char c = (unsigned char)*end;
-            if (c < 0x21 || c == 0x7f) /* etagc: no blanks or controls */
-                return false;
-            end++;
-        }
-        if (*end != '"')
-            return false;
-        end++;
-        if ((size_t)(end - p) == elen && memcmp(p, etag, elen) == 0)
-            match = true;
-        p = skip_ows(end);
-        if (*p != ',' && *p != '\0')
-            return false;
-    }
-}
-
-/* Answers from the cache (200 or 304); false when the answer is not there. */
-static bool api_cache_get(const api_request *req, api_response *resp, const api_cached *key)
-{
-    if (strlen(req->path) >= API_CACHE_PATH_MAX)
-        return false;
-    pthread_mutex_lock(&api_cache_lock);
-    api_cached *c = api_cache_slot(key->path);
-    bool hit = api_cache_same(c, key);
-    if (hit) {
-        resp->status = 200;
-        resp->content_type = JSON_TYPE;
-        memcpy(resp->etag, c->etag, sizeof resp->etag);
-        resp->last_modified = c->last_modified;
-        if (api_etag_matches(req->if_none_match, c->etag)) {
-            resp->status = 304;
-        } else {
-            resp->shared = api_blob_ref(c->blob);
-            resp->len = c->blob->len;
-        }
-    }
-    pthread_mutex_unlock(&api_cache_lock);
-    return hit;
-}
-
-/* Moves a fresh 200 answer's body into the cache and makes resp share it. */
-static void api_cache_put(api_response *resp, const api_cached *key)
-{
-    if (resp->status != 200 || resp->body == NULL || resp->len > API_CACHE_BODY_MAX ||
-        strlen(key->path) >= API_CACHE_PATH_MAX - 1)
-        return;
-    api_blob *b = malloc(sizeof *b + resp->len);
-    if (b == NULL)
-        return; /* answered uncached */
-    atomic_init(&b->refs, 2); /* the cache's and resp's */
-    b->len = resp->len;
-    memcpy(b->data, resp->body, resp->len);
-    free(resp->body);
-    resp->body = NULL;
-    resp->shared = b;
-    pthread_mutex_lock(&api_cache_lock);
-    api_cached *c = api_cache_slot(key->path);
-    api_blob_release(c->blob);
-    *c = *key;
-    c->blob = b;
-    c->last_modified = resp->last_modified;
-    memcpy(c->etag, resp->etag, sizeof c->etag);
-    pthread_mutex_unlock(&api_cache_lock);
-}
-
-void api_cache_clear(void)
-{
-    pthread_mutex_lock(&api_cache_lock);
-    for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
-        api_blob_release(api_cache[i].blob);
-        api_cache[i].blob = NULL;
-    }
-    pthread_mutex_unlock(&api_cache_lock);
 }
 
 static void set_body(api_response *resp, int status, const char *type, jbuf *b)
@@ -290,25 +106,6 @@ void api_error(api_response *resp, int status, const char *msg)
     set_body(resp, status, JSON_TYPE, &b);
 }
 
-/* A strong ETag from the body bytes (FNV-1a 64). */
-static void set_etag(api_response *resp)
-{
-    uint64_t h = pp_hash_bytes(PP_FNV_OFFSET, resp->body, resp->len);
-    snprintf(resp->etag, sizeof resp->etag, "\"%016llx\"", (unsigned long long)h);
-}
-
-/* The one 304: a 200 answer whose ETag the client sent in If-None-Match
- * loses its body (the headers stay). true when it did. */
-static bool reply_not_modified(const api_request *req, api_response *resp)
-{
-    if (resp->status != 200 || !api_etag_matches(req->if_none_match, resp->etag))
-        return false;
-    api_response_free(resp);
-    resp->len = 0;
-    resp->status = 304;
-    return true;
-}
-
 /* Answers with a JSON body, an ETag and 304 when the client has it already. */
 static void reply_json(const api_request *req, api_response *resp, jbuf *b, int64_t last_mod)
 {
@@ -316,9 +113,9 @@ static void reply_json(const api_request *req, api_response *resp, jbuf *b, int6
     set_body(resp, 200, JSON_TYPE, b);
     if (resp->status != 200)
         return;
-    set_etag(resp);
+    answer_set_etag(resp);
     resp->last_modified = last_mod;
-    reply_not_modified(req, resp);
+    answer_not_modified(req, resp);
 }
 
 /* true when id, taken from a path, is the id the catalogue found (found_id,
@@ -448,62 +245,6 @@ static void route_series(const api_call *c)
     jbuf_init(&b);
     int64_t updated = status_points_json(&b, v, park, ind, from, to);
     reply_json(req, resp, &b, updated);
-}
-
-/* Reads the token file; returns 1 and fills tok, 0 when there is no token file, -1 on error. */
-static int read_token(const char *file, char *tok, size_t len)
-{
-    if (file == NULL || *file == '\0')
-        return 0;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    ssize_t n = read(fd, tok, len - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    tok[n] = '\0';
-    while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
-        tok[--n] = '\0';
-    return n > 0 ? 1 : -1;
-}
-
-/* Constant-time comparison of the presented token with the configured one. */
-static bool token_matches(const char *want, const char *got)
-{
-    size_t lw = strlen(want), lg = strlen(got);
-    unsigned char diff = (unsigned char)(lw != lg);
-    for (size_t i = 0; i < lw; i++)
-        diff |= (unsigned char)(want[i] ^ (i < lg ? got[i] : 0));
-    return diff == 0;
-}
-
-/* api_authorize with the configuration read-locked by the caller. */
-static int authorize(pp_app *app, const char *auth, api_response *resp)
-{
-    char tok[API_TOKEN_MAX];
-    int tr = read_token(app->cfg->http_token_file, tok, sizeof tok);
-    int rc = -1;
-    if (tr == 0) {
-        api_error(resp, 403, "writes are disabled: no http.token_file");
-    } else if (tr < 0) {
-        api_error(resp, 503, "token file unreadable");
-    } else if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(tok, auth + 7)) {
-        resp->www_authenticate = "Bearer realm=\"parkpulse\"";
-        api_error(resp, 401, "missing or wrong bearer token");
-    } else {
-        rc = 0;
-    }
-    explicit_bzero(tok, sizeof tok);
-    return rc;
-}
-
-int api_authorize(pp_app *app, const char *authorization, api_response *resp)
-{
-    pthread_rwlock_rdlock(&app->cfg_lock);
-    int rc = authorize(app, authorization, resp);
-    pthread_rwlock_unlock(&app->cfg_lock);
-    return rc;
 }
 
 /* true when a Content-Type names an Excel workbook (.xlsx or .xls). */
@@ -861,8 +602,8 @@ static void route_report(const api_call *c)
     snprintf(resp->disposition, sizeof resp->disposition,
              "attachment; filename=\"parkpulse-report-%04d-%02d.csv\"", pp_period_year(period),
              pp_period_month(period));
-    set_etag(resp);
-    reply_not_modified(req, resp);
+    answer_set_etag(resp);
+    answer_not_modified(req, resp);
 }
 
 /* GET /metrics */
@@ -877,7 +618,7 @@ static void route_metrics(const api_call *c)
 /* Serves a page, an asset or a dashboard definition read by pages.c. */
 static void reply_file(const api_request *req, api_response *resp, int rc, pages_file *f)
 {
-    if (rc == -1 || rc == -3) {
+    if (rc == -ENOENT || rc == -EINVAL) { /* pages.h */
         api_error(resp, 404, "not found");
         return;
     }
@@ -890,8 +631,8 @@ static void reply_file(const api_request *req, api_response *resp, int rc, pages
     resp->body = f->data;
     resp->len = f->len;
     resp->last_modified = f->mtime;
-    set_etag(resp);
-    reply_not_modified(req, resp);
+    answer_set_etag(resp);
+    answer_not_modified(req, resp);
 }
 
 /* Parses an optional bounded integer query parameter. */
@@ -1033,7 +774,7 @@ static void route_graph(const api_call *c)
     resp->len = img.len;
     img.data = NULL;
     graph_image_free(&img);
-    reply_not_modified(req, resp);
+    answer_not_modified(req, resp);
 }
 
 /* A page route for an unknown park or indicator: the HTML 404 page instead
@@ -1114,13 +855,8 @@ static void route_report_page(const api_call *c)
         return;
     }
     set_body(c->resp, 200, "text/html; charset=utf-8", &b);
-    set_etag(c->resp);
-    if (api_etag_matches(c->req->if_none_match, c->resp->etag)) {
-        free(c->resp->body);
-        c->resp->body = NULL;
-        c->resp->len = 0;
-        c->resp->status = 304;
-    }
+    answer_set_etag(c->resp);
+    answer_not_modified(c->req, c->resp);
 }
 
 /* GET /dashboard/<name>: the page, when the dashboard <name> exists */
@@ -1158,8 +894,8 @@ static void route_dashboards(const api_call *c)
     resp->content_type = JSON_TYPE;
     resp->body = body;
     resp->len = len;
-    set_etag(resp);
-    reply_not_modified(req, resp);
+    answer_set_etag(resp);
+    answer_not_modified(req, resp);
 }
 
 /* GET /api/v1/dashboards/<name> */
@@ -1202,7 +938,7 @@ static void route_healthz(const api_call *c)
  * one read view (app.h) unless it takes its locks itself (OWN_LOCKS: the
  * POST, which goes through ingest; the graphs, rendered outside the view;
  * /healthz, which needs nothing). A cacheable route's 200 answers are kept in
- * the answer cache above. A route without a handler is an event stream,
+ * the answer cache (answer.c). A route without a handler is an event stream,
  * served by http.c (GET /api/v1/events: SSE needs the connection itself). */
 
 enum { IN_VIEW = 0, OWN_LOCKS = 1 };
@@ -1327,17 +1063,17 @@ int api_route_match(const char *method, const char *path, api_match *m)
  * 200 is kept even when this client gets a 304). */
 static void run_cached(const api_call *c)
 {
-    api_cached key;
-    api_cache_key(c->view, c->req->path, &key);
-    if (api_cache_get(c->req, c->resp, &key))
+    answer_key key;
+    answer_key_of(c->view, c->req->path, &key);
+    if (answer_cache_get(c->req, c->resp, &key))
         return;
     api_request plain = *c->req;
     plain.if_none_match = NULL;
     api_call pc = *c;
     pc.req = &plain;
     c->route->handler(&pc);
-    api_cache_put(c->resp, &key);
-    reply_not_modified(c->req, c->resp);
+    answer_cache_put(c->resp, &key);
+    answer_not_modified(c->req, c->resp);
 }
 
 void api_handle(pp_app *app, const api_request *req, api_response *resp)

@@ -84,23 +84,25 @@ bool api_route_takes_body(const api_route *r);
 
 void api_response_free(api_response *resp);
 
-/* Drops every cached answer (at exit, so that nothing is left allocated). */
+/* Drops every cached answer (at exit, so that nothing is left allocated);
+ * the cache is answer.c's (answer.h). */
 void api_cache_clear(void);
 
 /* Answers a JSON error {"error": msg} with status. */
 void api_error(api_response *resp, int status, const char *msg);
 
 /* Checks the Authorization header of a write against http.token_file (under
- * the configuration lock). Returns 0 when it may write; otherwise fills resp
- * (401 wrong or missing token, 403 writes disabled, 503 token file
- * unreadable) and returns -1. http.c calls it before reading a body. */
+ * the configuration lock; auth.c, auth.h). Returns 0 when it may write;
+ * otherwise fills resp (401 wrong or missing token, 403 writes disabled, 503
+ * token file unreadable) and returns a -errno (auth_check's). http.c calls it
+ * before reading a body. */
 int api_authorize(pp_app *app, const char *authorization, api_response *resp);
 
 /* The one parser of numbers in a query: decimal digits only (no sign, blank,
  * "0x" or empty string), at most max. Returns true and sets *out. */
 bool api_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
-/* If-None-Match (RFC 9110 13.1.2): true when the header's list of entity
+/* If-None-Match (RFC 9110 13.1.2; answer.c): true when the header's list of entity
  * tags holds etag under weak comparison (W/ ignored on both sides), or is
  * "*". A malformed list matches nothing. */
 bool api_etag_matches(const char *if_none_match, const char *etag);

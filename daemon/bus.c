@@ -119,6 +119,50 @@ static void bus_seterr(char *err, size_t errlen, const char *fmt, ...)
         err[0] = '\0';
 }
 
+/* The text of an error number: zmq_strerror also knows libzmq's own (ETERM,
+ * EFSM, …) and gives strerror's text for the others. */
+static const char *bus_errtext(int e)
+{
+    return zmq_strerror(e < 0 ? -e : e);
+}
+
+/* bus_seterr with ": <text of e>" appended (e: errno, or -errno). */
+static void bus_seterr_errno(char *err, size_t errlen, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void bus_seterr_errno(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        err[0] = '\0';
+        n = 0;
+    }
+    if ((size_t)n < errlen)
+        snprintf(err + n, errlen - (size_t)n, ": %s", bus_errtext(e));
+}
+
+/* log_msg with ": <text of errno>" appended, as log_warn_errno, but with
+ * libzmq's texts (bus_errtext) for the calls into libzmq. */
+static void bus_log_errno(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bus_log_errno(int level, const char *fmt, ...)
+{
+    int e = errno;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    log_msg(level, BUS_SUBSYS, "%s: %s", msg, bus_errtext(e));
+}
+
 static int64_t bus_mono_ms(void)
 {
     struct timespec ts;
@@ -148,12 +192,12 @@ static int bus_read_key_file(const char *path, bool secret, char z85[BUS_Z85_KEY
     uint8_t tmp[BUS_KEY_LEN];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        bus_seterr(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "cannot open key file %s", path);
         goto out;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        bus_seterr(err, errlen, "cannot stat key file %s: %s", path, strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "cannot stat key file %s", path);
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -165,7 +209,7 @@ static int bus_read_key_file(const char *path, bool secret, char z85[BUS_Z85_KEY
                  path, (unsigned)(st.st_mode & 0777));
     f = fdopen(fd, "r");
     if (!f) {
-        bus_seterr(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "cannot read key file %s", path);
         goto out;
     }
     fd = -1; /* owned by f now */
@@ -223,7 +267,7 @@ static int bus_load_client_keys(bus *b, const char *dir, char *err, size_t errle
     int rc = -1;
     DIR *d = opendir(dir);
     if (!d) {
-        bus_seterr(err, errlen, "cannot open CURVE clients directory %s: %s", dir, strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "cannot open CURVE clients directory %s", dir);
         return -1;
     }
     size_t cap = 0;
@@ -232,8 +276,7 @@ static int bus_load_client_keys(bus *b, const char *dir, char *err, size_t errle
         struct dirent *de = readdir(d);
         if (!de) {
             if (errno) {
-                bus_seterr(err, errlen, "cannot read CURVE clients directory %s: %s", dir,
-                           strerror(errno));
+                bus_seterr_errno(err, errlen, errno, "cannot read CURVE clients directory %s", dir);
                 goto out;
             }
             break;
@@ -278,7 +321,7 @@ out:
 static int bus_setopt_int(void *sock, int opt, int v, const char *name, char *err, size_t errlen)
 {
     if (zmq_setsockopt(sock, opt, &v, sizeof v) != 0) {
-        bus_seterr(err, errlen, "zmq_setsockopt(%s): %s", name, zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(%s)", name);
         return -1;
     }
     return 0;
@@ -339,7 +382,7 @@ static void bus_send_list(bus *b, bus_msg *m)
             ok++;
         } else {
             if (failed == 0)
-                log_warn(BUS_SUBSYS, "send on %s failed: %s", b->endpoint, zmq_strerror(errno));
+                bus_log_errno(LOG_LVL_WARN, "send on %s failed", b->endpoint);
             failed++;
         }
         free(m);
@@ -420,7 +463,7 @@ static void bus_send_heartbeat(bus *b, uint64_t seq)
     if (n < 0 || (size_t)n >= sizeof body)
         return;
     if (bus_send2(b, "hb", 2, body, (size_t)n) != 0)
-        log_warn(BUS_SUBSYS, "heartbeat on %s failed: %s", b->endpoint, zmq_strerror(errno));
+        bus_log_errno(LOG_LVL_WARN, "heartbeat on %s failed", b->endpoint);
 }
 
 /* ---- ZAP handler (RFC 27) ------------------------------------------------------ */
@@ -458,7 +501,7 @@ static void bus_zap_serve(bus *b)
             if (errno == EINTR)
                 continue;
             if (n > 0)
-                log_warn(BUS_SUBSYS, "ZAP: truncated request: %s", zmq_strerror(errno));
+                bus_log_errno(LOG_LVL_WARN, "ZAP: truncated request");
             break;
         }
         more = zmq_msg_more(&m);
@@ -503,7 +546,7 @@ static void bus_zap_serve(bus *b)
         bus_send_frame(b->zap, text, strlen(text), ZMQ_SNDMORE) != 0 ||
         bus_send_frame(b->zap, "", 0, ZMQ_SNDMORE) != 0 ||
         bus_send_frame(b->zap, "", 0, 0) != 0)
-        log_warn(BUS_SUBSYS, "ZAP: reply failed: %s", zmq_strerror(errno));
+        bus_log_errno(LOG_LVL_WARN, "ZAP: reply failed");
 out:
     for (int i = 0; i < n; i++)
         zmq_msg_close(&part[i]); /* a sent message is empty again; closing is safe */
@@ -652,7 +695,7 @@ static void *bus_thread(void *arg)
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            log_err(BUS_SUBSYS, "zmq_poll: %s; bus thread stops", zmq_strerror(errno));
+            bus_log_errno(LOG_LVL_ERR, "zmq_poll failed, the bus thread stops");
             break;
         }
         if (items[0].revents & ZMQ_POLLIN) {
@@ -756,8 +799,8 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
         if (bus_read_key_file(o->curve_secret_key_file, true, secret, NULL, err, errlen) != 0)
             goto fail;
         if (zmq_curve_public(b->public_key, secret) != 0) {
-            bus_seterr(err, errlen, "cannot derive the CURVE public key from %s: %s",
-                       o->curve_secret_key_file, zmq_strerror(errno));
+            bus_seterr_errno(err, errlen, errno, "cannot derive the CURVE public key from %s",
+                             o->curve_secret_key_file);
             goto fail;
         }
         b->curve = true;
@@ -767,26 +810,26 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
 
     b->ctx = zmq_ctx_new();
     if (!b->ctx) {
-        bus_seterr(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "zmq_ctx_new");
         goto fail;
     }
     if (o->curve_clients_dir) {
         /* The handler must be bound before any client can connect. */
         b->zap = zmq_socket(b->ctx, ZMQ_REP);
         if (!b->zap) {
-            bus_seterr(err, errlen, "zmq_socket(REP): %s", zmq_strerror(errno));
+            bus_seterr_errno(err, errlen, errno, "zmq_socket(REP)");
             goto fail;
         }
         if (bus_setopt_int(b->zap, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0)
             goto fail;
         if (zmq_bind(b->zap, BUS_ZAP_ENDPOINT) != 0) {
-            bus_seterr(err, errlen, "cannot bind the ZAP handler: %s", zmq_strerror(errno));
+            bus_seterr_errno(err, errlen, errno, "cannot bind the ZAP handler");
             goto fail;
         }
     }
     b->pub = zmq_socket(b->ctx, ZMQ_PUB);
     if (!b->pub) {
-        bus_seterr(err, errlen, "zmq_socket(PUB): %s", zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "zmq_socket(PUB)");
         goto fail;
     }
     if (bus_setopt_int(b->pub, ZMQ_SNDHWM, hwm, "ZMQ_SNDHWM", err, errlen) != 0 ||
@@ -803,7 +846,7 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
         goto fail;
     int64_t maxmsg = BUS_MAX_INBOUND;
     if (zmq_setsockopt(b->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
-        bus_seterr(err, errlen, "zmq_setsockopt(ZMQ_MAXMSGSIZE): %s", zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_MAXMSGSIZE)");
         goto fail;
     }
     /* the connection count: the monitor must see every ACCEPTED, so it is set
@@ -811,34 +854,34 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
     char mon_ep[64];
     snprintf(mon_ep, sizeof mon_ep, BUS_MONITOR_ENDPOINT, (void *)b);
     if (zmq_socket_monitor(b->pub, mon_ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
-        bus_seterr(err, errlen, "zmq_socket_monitor: %s", zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "zmq_socket_monitor");
         goto fail;
     }
     b->mon = zmq_socket(b->ctx, ZMQ_PAIR);
     if (!b->mon || bus_setopt_int(b->mon, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0 ||
         zmq_connect(b->mon, mon_ep) != 0) {
-        bus_seterr(err, errlen, "cannot read the bus monitor: %s", zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "cannot read the bus monitor");
         goto fail;
     }
     if (b->curve) {
         if (bus_setopt_int(b->pub, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", err, errlen) != 0)
             goto fail;
         if (zmq_setsockopt(b->pub, ZMQ_CURVE_SECRETKEY, secret, BUS_Z85_KEY_LEN) != 0) {
-            bus_seterr(err, errlen, "zmq_setsockopt(ZMQ_CURVE_SECRETKEY): %s", zmq_strerror(errno));
+            bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_CURVE_SECRETKEY)");
             goto fail;
         }
         if (zmq_setsockopt(b->pub, ZMQ_ZAP_DOMAIN, BUS_ZAP_DOMAIN, strlen(BUS_ZAP_DOMAIN)) != 0) {
-            bus_seterr(err, errlen, "zmq_setsockopt(ZMQ_ZAP_DOMAIN): %s", zmq_strerror(errno));
+            bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_ZAP_DOMAIN)");
             goto fail;
         }
     }
     if (zmq_bind(b->pub, o->endpoint) != 0) {
-        bus_seterr(err, errlen, "cannot bind %s: %s", o->endpoint, zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "cannot bind %s", o->endpoint);
         goto fail;
     }
     size_t elen = sizeof b->endpoint;
     if (zmq_getsockopt(b->pub, ZMQ_LAST_ENDPOINT, b->endpoint, &elen) != 0) {
-        bus_seterr(err, errlen, "zmq_getsockopt(ZMQ_LAST_ENDPOINT): %s", zmq_strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "zmq_getsockopt(ZMQ_LAST_ENDPOINT)");
         goto fail;
     }
     b->endpoint[sizeof b->endpoint - 1] = '\0';
@@ -849,7 +892,7 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
 
     b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (b->efd < 0) {
-        bus_seterr(err, errlen, "eventfd: %s", strerror(errno));
+        bus_seterr_errno(err, errlen, errno, "eventfd");
         goto fail;
     }
 
@@ -860,7 +903,7 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
     int prc = pthread_create(&b->thread, NULL, bus_thread, b);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (prc != 0) {
-        bus_seterr(err, errlen, "pthread_create: %s", strerror(prc));
+        bus_seterr_errno(err, errlen, prc, "pthread_create");
         goto fail;
     }
     b->thread_started = true;

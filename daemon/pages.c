@@ -44,26 +44,41 @@ static int read_file(const char *path, pages_file *out)
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? -1 : -2;
+        return -errno; /* -ENOENT: missing; -ELOOP: a symlink; -EACCES … */
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > PAGES_MAX_FILE) {
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (S_ISDIR(st.st_mode))
+        rc = -EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        rc = -EPERM;
+    else if (st.st_size > PAGES_MAX_FILE)
+        rc = -EFBIG;
+    if (rc != 0) {
         close(fd);
-        return -2;
+        return rc;
     }
     char *buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
     size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
+    while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0)
+            rc = -errno;
         if (n <= 0)
             break;
         got += (size_t)n;
     }
     close(fd);
-    if (buf == NULL || got != (size_t)st.st_size) {
+    if (got != (size_t)st.st_size) {
         free(buf);
-        return -2;
+        return rc != 0 ? rc : -EIO; /* -EIO: it shrank while read */
     }
     buf[got] = '\0';
     out->data = buf;
@@ -91,14 +106,14 @@ static int read_builtin(const char *name, pages_file *out)
             continue;
         out->data = malloc(e->len + 1);
         if (out->data == NULL)
-            return -2;
+            return -ENOMEM;
         memcpy(out->data, e->data, e->len + 1);
         out->len = e->len;
         out->content_type = type_of(name);
         out->mtime = pages_start_time();
         return 0;
     }
-    return -1;
+    return -ENOENT;
 }
 
 /* dir/name when dir is set and has it, else the built-in name. */
@@ -108,7 +123,7 @@ static int read_named(const char *dir, const char *name, pages_file *out)
     if (dir != NULL && dir[0] != '\0') {
         snprintf(path, sizeof path, "%s/%s", dir, name);
         int rc = read_file(path, out);
-        if (rc != -1)
+        if (rc != -ENOENT)
             return rc;
     }
     return read_builtin(name, out);
@@ -123,7 +138,7 @@ int pages_read_page(const char *dir, const char *page, pages_file *out)
         if (strcmp(page, pages[i]) == 0)
             return read_named(dir, pages[i], out);
     }
-    return -3;
+    return -EINVAL;
 }
 
 static bool asset_name_ok(const char *s)
@@ -138,7 +153,7 @@ int pages_read_asset(const char *dir, const char *name, pages_file *out)
 {
     char path[200];
     if (!asset_name_ok(name))
-        return -3;
+        return -EINVAL;
     snprintf(path, sizeof path, "assets/%s", name);
     return read_named(dir, path, out);
 }
@@ -147,7 +162,7 @@ int pages_read_dashboard(const char *dir, const char *name, pages_file *out)
 {
     char path[PP_ID_MAX + 8];
     if (!pp_id_valid(name))
-        return -3;
+        return -EINVAL;
     snprintf(path, sizeof path, "%s.json", name);
     return read_named(dir, path, out);
 }

@@ -31,15 +31,29 @@ typedef struct pages_embedded {
 extern const pages_embedded pages_embedded_files[];
 extern const unsigned pages_embedded_count;
 
+/*
+ * The readers below return 0 (out filled; the caller frees out->data) or a
+ * -errno, out->data then NULL:
+ *   -ENOENT   neither dir nor the built-in files have it (a 404)
+ *   -EINVAL   the page or name is not one that may be served (a 404)
+ *   -EFBIG    the file of dir is over 4 MiB
+ *   -EISDIR, -EPERM  the name in dir is a directory, or not a regular file
+ *   -ELOOP    the name in dir is a symbolic link (opened with O_NOFOLLOW)
+ *   -ENOMEM   out of memory
+ *   -EACCES, -EIO, …  open(2), fstat(2) or read(2) failed (-EIO also: the
+ *             file shrank while read)
+ * Anything but -ENOENT from dir is final: the built-in file is not served
+ * in place of a file of dir that cannot be read.
+ */
+
 /* Reads dir/<page> (or the built-in page) for one of "index.html",
- * "park.html", "indicator.html", "dashboard.html", "404.html". Returns 0, -1
- * (missing) or -2 (too large / unreadable). */
+ * "park.html", "indicator.html", "dashboard.html", "404.html", "report.html". */
 int pages_read_page(const char *dir, const char *page, pages_file *out);
 
-/* Reads dir/assets/<name>; returns -3 when the name is not acceptable. */
+/* Reads dir/assets/<name>; -EINVAL when the name is not acceptable. */
 int pages_read_asset(const char *dir, const char *name, pages_file *out);
 
-/* Reads dir/<name>.json for an id-shaped name; -3 when the name is not acceptable. */
+/* Reads dir/<name>.json for an id-shaped name; -EINVAL when the name is not acceptable. */
 int pages_read_dashboard(const char *dir, const char *name, pages_file *out);
 
 /* {"dashboards":[{"name","title"}]}: every <id>.json in dir, sorted (malloc'd). */

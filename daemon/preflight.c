@@ -63,6 +63,20 @@ static void problem(pf *p, int line, const char *fmt, ...)
     p->n++;
 }
 
+/* problem() with ": <strerror(e)>" appended (e: errno). */
+static void problem_errno(pf *p, int line, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void problem_errno(pf *p, int line, int e, const char *fmt, ...)
+{
+    char msg[PATH_MAX + 128], why[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(p, line, "%s: %s", msg, strerror_r(e, why, sizeof why)); /* GNU: a text */
+}
+
 /* ---- state_dir --------------------------------------------------------- */
 
 /* The pages are built into parkpulsed; a dashboard_dir written in the file
@@ -97,7 +111,7 @@ static void check_state_dir(pf *p)
     /* the deepest existing ancestor (the directory itself when it exists) */
     while (stat(probe, &st) != 0) {
         if (errno != ENOENT && errno != ENOTDIR) {
-            problem(p, line, "state_dir \"%s\": %s: %s", dir, probe, strerror(errno));
+            problem_errno(p, line, errno, "state_dir \"%s\": %s", dir, probe);
             return;
         }
         char *slash = strrchr(probe, '/');
@@ -114,10 +128,9 @@ static void check_state_dir(pf *p)
         return;
     }
     if (access(probe, W_OK | X_OK) != 0) {
-        int e = errno;
-        problem(p, line, "state_dir \"%s\": %s is not writable by uid %u (start-up creates the "
-                "journal and the RRD files there): %s", dir, probe, (unsigned)geteuid(),
-                strerror(e));
+        problem_errno(p, line, errno, "state_dir \"%s\": %s is not writable by uid %u "
+                      "(start-up creates the journal and the RRD files there)", dir, probe,
+                      (unsigned)geteuid());
         return;
     }
     if (strcmp(probe, dir) == 0) {
@@ -127,8 +140,8 @@ static void check_state_dir(pf *p)
             char sub[PATH_MAX];
             snprintf(sub, sizeof sub, "%s/%s", dir, subs[i]);
             if (access(sub, F_OK) == 0 && access(sub, W_OK | X_OK) != 0)
-                problem(p, line, "state_dir \"%s\": %s is not writable by uid %u: %s", dir, sub,
-                        (unsigned)geteuid(), strerror(errno));
+                problem_errno(p, line, errno, "state_dir \"%s\": %s is not writable by uid %u",
+                              dir, sub, (unsigned)geteuid());
         }
     }
 }

@@ -342,7 +342,7 @@ int report_xlsx(const report_doc *d, const char *dir, char **data, size_t *len)
     int fd = mkstemps(path, 5);
     if (fd < 0) {
         int e = errno;
-        log_err("report", "cannot create a temporary workbook in %s: %s", dir, strerror(e));
+        log_err_rc("report", e, "cannot create a temporary workbook in %s", dir);
         return -e;
     }
     lxw_workbook_options opt = { .tmpdir = (char *)(dir && *dir ? dir : "/tmp") };

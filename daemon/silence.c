@@ -440,7 +440,7 @@ int silence_add(pp_app *app, silence_set *s, pp_silence *sil, char *err, size_t 
     pthread_mutex_unlock(&app->ingest_lock);
     if (rc != 0) {
         snprintf(err, errlen, "无法保存 (could not store: %s)", strerror(-rc));
-        log_err("silence", "cannot journal a silence of %s: %s", sil->park, strerror(-rc));
+        log_err_rc("silence", rc, "cannot journal a silence of %s", sil->park);
         return rc;
     }
     log_info("silence", "#%llu %s%s%s until %d by %s: %s", (unsigned long long)sil->id, sil->park,
@@ -473,8 +473,8 @@ int silence_remove(pp_app *app, silence_set *s, uint64_t id, pp_silence *out)
             pthread_mutex_unlock(&s->lock);
             log_info("silence", "#%llu removed", (unsigned long long)id);
         } else {
-            log_err("silence", "cannot journal the removal of silence #%llu: %s",
-                    (unsigned long long)id, strerror(-rc));
+            log_err_rc("silence", rc, "cannot journal the removal of silence #%llu",
+                       (unsigned long long)id);
         }
     }
     pthread_mutex_unlock(&app->ingest_lock);

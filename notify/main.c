@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,33 @@
 
 #define NT_MAX_MSG (1 << 20)
 #define NT_RETRY_S 2
+
+static void nt_vsay(int e, const char *fmt, va_list ap)
+{
+    char msg[8192], why[128]; /* paths of up to PATH_MAX */
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (e != 0)
+        fprintf(stderr, "parkpulse-notify: %s: %s\n", msg,
+                strerror_r(e < 0 ? -e : e, why, sizeof why)); /* GNU: a text */
+    else
+        fprintf(stderr, "parkpulse-notify: %s\n", msg);
+}
+
+void nt_say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    nt_vsay(0, fmt, ap);
+    va_end(ap);
+}
+
+void nt_say_errno(int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    nt_vsay(e, fmt, ap);
+    va_end(ap);
+}
 
 static volatile sig_atomic_t stop_sig;
 static void on_signal(int sig) { stop_sig = sig; }
@@ -416,8 +444,7 @@ int main(int argc, char **argv)
     int lock_fd = -1;
     const conf_notify *nc = &cfg->notify;
     if (nc->n_routes == 0) {
-        fprintf(stderr, "parkpulse-notify: %s has no notify { route \"NAME\" { … } }: nothing "
-                "to deliver to\n", conf_file);
+        nt_say("%s has no notify { route \"NAME\" { … } }: nothing to deliver to", conf_file);
         rc = 78;
         goto out;
     }
@@ -426,8 +453,7 @@ int main(int argc, char **argv)
     if (api_url == NULL || base_url == NULL)
         goto out;
     if (mkdir(nc->state_dir, 0750) != 0 && errno != EEXIST) {
-        fprintf(stderr, "parkpulse-notify: cannot create %s: %s\n", nc->state_dir,
-                strerror(errno));
+        nt_say_errno(errno, "cannot create %s", nc->state_dir);
         rc = 73;
         goto out;
     }
@@ -435,8 +461,8 @@ int main(int argc, char **argv)
     snprintf(lock_path, sizeof lock_path, "%s/lock", nc->state_dir);
     lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        fprintf(stderr, "parkpulse-notify: %s is in use by another parkpulse-notify (or "
-                "unwritable): %s\n", nc->state_dir, strerror(errno));
+        nt_say_errno(errno, "%s is in use by another parkpulse-notify (or unwritable)",
+                     nc->state_dir);
         rc = 73;
         goto out;
     }
@@ -471,7 +497,7 @@ int main(int argc, char **argv)
     if (sock == NULL || buf == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "alert.", 6) != 0 ||
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "hb", 2) != 0 || zmq_connect(sock, endpoint) != 0) {
-        log_err("notify", "cannot subscribe to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        log_errno("notify", "cannot subscribe to %s", endpoint);
         goto out;
     }
     for (size_t i = 0; i < n.n_routes; i++)
@@ -493,7 +519,7 @@ int main(int argc, char **argv)
         zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
         int pr = zmq_poll(&it, 1, 250);
         if (pr < 0 && zmq_errno() != EINTR) {
-            log_err("notify", "bus: %s", zmq_strerror(zmq_errno()));
+            log_errno("notify", "bus");
             break;
         }
         time_t now = time(NULL);

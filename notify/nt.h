@@ -94,6 +94,12 @@ void nt_route_free(nt_route *r);
  * path or query: robots carry their token there). */
 void nt_mask_url(const char *url, char *out, size_t outlen);
 
+/* Start-up refusals, for the person starting parkpulse-notify (the log is not
+ * of use yet): "parkpulse-notify: <text>" on stderr. nt_say_errno appends
+ * ": <strerror(e)>" (e: errno, or -errno), as log_errno does for a log line. */
+void nt_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void nt_say_errno(int e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- format.c ---- */
 
 /* true when the route wants the alert: not silenced, its park and indicator

@@ -67,16 +67,15 @@ static char *read_secret(const char *route, const char *key, const char *file)
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "parkpulse-notify: route \"%s\": %s %s: %s\n", route, key, file,
-                strerror(errno));
+        nt_say_errno(errno, "route \"%s\": %s %s", route, key, file);
         if (fd >= 0)
             close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode) || (st.st_mode & 0007)) {
-        fprintf(stderr, "parkpulse-notify: route \"%s\": %s %s: %s\n", route, key, file,
-                S_ISREG(st.st_mode) ? "others may read or write it (it holds a secret): "
-                                      "chmod o-rwx it" : "not a regular file");
+        nt_say("route \"%s\": %s %s: %s", route, key, file,
+               S_ISREG(st.st_mode) ? "others may read or write it (it holds a secret): "
+                                     "chmod o-rwx it" : "not a regular file");
         close(fd);
         return NULL;
     }
@@ -84,8 +83,10 @@ static char *read_secret(const char *route, const char *key, const char *file)
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n < 0 || n == (ssize_t)sizeof buf - 1) {
-        fprintf(stderr, "parkpulse-notify: route \"%s\": %s %s: %s\n", route, key, file,
-                n < 0 ? strerror(errno) : "longer than 4096 bytes");
+        if (n < 0)
+            nt_say_errno(errno, "route \"%s\": %s %s", route, key, file);
+        else
+            nt_say("route \"%s\": %s %s: longer than 4096 bytes", route, key, file);
         return NULL;
     }
     buf[n] = '\0';
@@ -101,8 +102,7 @@ static char *read_secret(const char *route, const char *key, const char *file)
     for (const char *p = buf; ok && *p; p++)
         ok = (unsigned char)*p > ' ' && *p != 0x7f;
     if (!ok) {
-        fprintf(stderr, "parkpulse-notify: route \"%s\": %s %s does not hold one %s URL\n", route,
-                key, file, schemes[0]);
+        nt_say("route \"%s\": %s %s does not hold one %s URL", route, key, file, schemes[0]);
         explicit_bzero(buf, sizeof buf);
         return NULL;
     }
@@ -172,8 +172,8 @@ static int state_read(nt_route *r)
     }
     fclose(f);
     if (rc < 0)
-        fprintf(stderr, "parkpulse-notify: route \"%s\": %s is damaged: move it aside to start "
-                "this route afresh\n", r->cfg->name, path);
+        nt_say("route \"%s\": %s is damaged: move it aside to start this route afresh",
+               r->cfg->name, path);
     return rc;
 }
 
@@ -185,8 +185,9 @@ static int state_write(nt_route *r)
     state_path(r, tmp, sizeof tmp, ".tmp");
     FILE *f = fopen(tmp, "we");
     if (f == NULL) {
-        log_err("notify", "route %s: cannot write %s: %s", r->cfg->name, tmp, strerror(errno));
-        return -errno;
+        int e = errno;
+        log_err_rc("notify", e, "route %s: cannot write %s", r->cfg->name, tmp);
+        return -e;
     }
     fprintf(f, "#parkpulse-notify-route 1\nseq %llu\n", (unsigned long long)r->delivered);
     for (size_t i = 0; i < r->n_ids; i++) /* oldest first */
@@ -199,7 +200,7 @@ static int state_write(nt_route *r)
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -errno;
     if (rc != 0) {
-        log_err("notify", "route %s: cannot write %s: %s", r->cfg->name, path, strerror(-rc));
+        log_err_rc("notify", rc, "route %s: cannot write %s", r->cfg->name, path);
         unlink(tmp);
         return rc;
     }
@@ -581,7 +582,7 @@ int nt_route_start(nt_route *r)
 {
     int rc = pthread_create(&r->thread, NULL, route_main, r);
     if (rc != 0) {
-        log_err("notify", "route %s: cannot start its thread: %s", r->cfg->name, strerror(rc));
+        log_err_rc("notify", rc, "route %s: cannot start its thread", r->cfg->name);
         return -rc;
     }
     r->started = true;

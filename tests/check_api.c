@@ -334,6 +334,23 @@ START_TEST(test_not_modified_csv_and_dashboards)
 }
 END_TEST
 
+/* The 通报 page answers 304 for its ETag through the one 304 of answer.c. */
+START_TEST(test_not_modified_report_page)
+{
+    api_response a, b;
+    request("GET", "/report/2021-08", NULL, NULL, &a);
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_msg(a.etag[0] == '"', "no ETag");
+    request("GET", "/report/2021-08", NULL, a.etag, &b);
+    ck_assert_int_eq(b.status, 304);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_ptr_null(b.body);
+    ck_assert_str_eq(a.etag, b.etag);
+    api_response_free(&a);
+    api_response_free(&b);
+}
+END_TEST
+
 /* The ETag is the FNV-1a 64 of the body, with FNV's offset basis
  * 14695981039346656037 (api.c once started one digit short). */
 START_TEST(test_etag_is_fnv1a_64)
@@ -367,6 +384,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_not_modified);
     tcase_add_test(tc, test_not_modified_csv_and_dashboards);
     tcase_add_test(tc, test_etag_is_fnv1a_64);
+    tcase_add_test(tc, test_not_modified_report_page);
     suite_add_tcase(s, tc);
     return s;
 }

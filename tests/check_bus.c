@@ -803,6 +803,29 @@ START_TEST(test_curve_bad_keys)
 }
 END_TEST
 
+/* A reason that comes from a failed call ends with the errno text, once
+ * (bus_seterr_errno: log.h's convention for the errors bus_open returns). */
+START_TEST(test_errno_text_ends_the_reason)
+{
+    char err[512], path[PATH_MAX], want[PATH_MAX + 128];
+    bus_options o = {.endpoint = "ipc:///nonexistent-dir/x/bus.sock"};
+    ck_assert_ptr_null(bus_open(&o, err, sizeof err));
+    ck_assert_str_eq(err,
+                     "cannot bind ipc:///nonexistent-dir/x/bus.sock: No such file or directory");
+    if (!zmq_has("curve"))
+        return; /* test_curve checks the refusal */
+    path_in(path, sizeof path, "no-such.secret");
+    bus_options c = {.endpoint = LOOPBACK_ANY, .curve_secret_key_file = path};
+    ck_assert_ptr_null(bus_open(&c, err, sizeof err));
+    snprintf(want, sizeof want, "cannot open key file %s: No such file or directory", path);
+    ck_assert_str_eq(err, want);
+    /* cut to the buffer, never past it */
+    char small[16];
+    ck_assert_ptr_null(bus_open(&c, small, sizeof small));
+    ck_assert_str_eq(small, "cannot open key");
+}
+END_TEST
+
 static Suite *bus_suite(void)
 {
     Suite *s = suite_create("bus");
@@ -821,6 +844,7 @@ static Suite *bus_suite(void)
     tcase_add_test(tc, test_close_clean);
     tcase_add_test(tc, test_curve);
     tcase_add_test(tc, test_curve_bad_keys);
+    tcase_add_test(tc, test_errno_text_ends_the_reason);
     return s;
 }
 

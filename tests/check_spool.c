@@ -236,6 +236,23 @@ START_TEST(test_init_directories)
 }
 END_TEST
 
+/* A log line about a failed call ends with the errno text (host_log_errno
+ * and format_errno of collector_util.h: log.h's convention in a plugin). */
+START_TEST(test_errno_text_in_log)
+{
+    struct fake f;
+    void *state = NULL;
+    char want[PATH_MAX + 128];
+    write_file(tp("plain"), "x");
+    fake_init(&f, "t");
+    fake_set(&f, "path", tp("plain"));
+    ck_assert_int_eq(g_def->init(&f.host, &state), -1);
+    snprintf(want, sizeof want, "cannot open spool directory %s: Not a directory", tp("plain"));
+    ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, want), 1);
+    fake_free(&f);
+}
+END_TEST
+
 /* ---- ingesting ------------------------------------------------------------ */
 
 START_TEST(test_ingest_flow)
@@ -945,6 +962,7 @@ static Suite *spool_suite(void)
     tcase_add_loop_test(tc, test_init_options, 0,
                         (int)(sizeof init_cases / sizeof init_cases[0]));
     tcase_add_test(tc, test_init_directories);
+    tcase_add_test(tc, test_errno_text_in_log);
 
     tc = check_tcase(s, "run", setup, teardown, 30);
     tcase_add_test(tc, test_ingest_flow);
