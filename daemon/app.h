@@ -41,7 +41,7 @@ struct plugin_set;
  *   5. the alert engine's lock  (alert.c)
  *   6. leaves, which call out to no lock of this list: store_write_lock then
  *      store_rrd_lock (store.c), the bus queue (bus.c), the graph pool and
- *      cache (graph.c), the answer cache (api.c), config.c's parser lock,
+ *      cache (graph.c), the answer cache (answer.c), config.c's parser lock,
  *      the log.
  *
  * cfg_lock and the db lock prefer writers (so a reload or an ingest is never

@@ -304,9 +304,11 @@ void report_doc_free(report_doc *d)
 
 size_t report_doc_footnotes(const report_doc *d, const char **out, size_t max)
 {
-    static const char *const fixed[] = {
+    static const char pace_note[] =
         "序时进度 = 月份/12（1-2月合并为一期，1月不单独通报）；较序时 = 完成% − 序时进度%，"
-        "比率类指标为数值与目标之差。",
+        "比率类指标为数值与目标之差。";
+    static const char *const fixed[] = {
+        pace_note,
         "同比为统计部门按可比口径公布的增速，非本系统测算。",
         "标记：— 不适用（未设目标等）；… 未报送；r 修订数；e 估计数。",
     };
