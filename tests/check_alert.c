@@ -848,13 +848,11 @@ END_TEST
 static Suite *alert_suite(void)
 {
     Suite *s = suite_create("alert");
-    TCase *tc = tcase_create("replay");
+    TCase *tc = check_tcase(s, "replay", NULL, NULL, 0);
     tcase_add_test(tc, test_replay_queries);
     tcase_add_test(tc, test_replay_ring_wraps);
     tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("evaluate");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tc = check_tcase(s, "evaluate", setup, teardown, 0);
     tcase_add_test(tc, test_evaluate_lifecycle);
     tcase_add_test(tc, test_evaluate_batch);
     tcase_add_test(tc, test_evaluate_after_big_replay);
@@ -864,7 +862,6 @@ static Suite *alert_suite(void)
     tcase_add_test(tc, test_unjournaled_alert_is_retried);
     tcase_add_test(tc, test_removed_series_not_listed);
     tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
     return s;
 }
 

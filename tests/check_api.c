@@ -355,19 +355,15 @@ END_TEST
 static Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
-    TCase *tc = tcase_create("route_match");
+    TCase *tc = check_tcase(s, "route_match", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_route_match, 0, sizeof match_cases / sizeof match_cases[0]);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("answers");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "answers", setup, teardown, 30);
     tcase_add_loop_test(tc, test_answers, 0, sizeof cases / sizeof cases[0]);
     tcase_add_test(tc, test_starting);
     tcase_add_test(tc, test_cached_status);
     tcase_add_test(tc, test_not_modified);
     tcase_add_test(tc, test_not_modified_csv_and_dashboards);
     tcase_add_test(tc, test_etag_is_fnv1a_64);
-    suite_add_tcase(s, tc);
     return s;
 }
 

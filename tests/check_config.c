@@ -653,7 +653,7 @@ END_TEST
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
-    TCase *tc = tcase_create("load");
+    TCase *tc = check_tcase(s, "load", NULL, NULL, 0);
     tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
     tcase_add_test(tc, test_example_config);
     tcase_add_test(tc, test_defaults_of_empty_file);
@@ -666,7 +666,6 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_many_errors_reported_at_once);
     tcase_add_test(tc, test_missing_file_and_small_buffer);
     tcase_add_test(tc, test_reload_gives_independent_configs);
-    suite_add_tcase(s, tc);
     return s;
 }
 

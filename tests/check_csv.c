@@ -1147,7 +1147,7 @@ END_TEST
 static Suite *csv_suite(void)
 {
     Suite *s = suite_create("csv");
-    TCase *tc = tcase_create("pieces");
+    TCase *tc = check_tcase(s, "pieces", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_period_good, 0, N(good_periods));
     tcase_add_loop_test(tc, test_period_bad, 0, N(bad_periods));
     tcase_add_test(tc, test_period_long_and_small_why);
@@ -1156,10 +1156,8 @@ static Suite *csv_suite(void)
     tcase_add_loop_test(tc, test_value_bad, 0, N(bad_values));
     tcase_add_loop_test(tc, test_edit_distance, 0, N(distances));
     tcase_add_test(tc, test_text_helpers);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("inputs");
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "inputs", NULL, NULL, 30);
     tcase_add_loop_test(tc, test_inputs, 0, N(inputs));
     tcase_add_test(tc, test_row_contents);
     tcase_add_loop_test(tc, test_future_period, 0, N(future_rows));
@@ -1169,14 +1167,12 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, test_error_cap_and_report);
     tcase_add_loop_test(tc, test_excel, 0, N(excel));
     tcase_add_test(tc, test_reports_chinese_first);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("fixtures");
+    tc = check_tcase(s, "fixtures", NULL, NULL, 0);
     tcase_add_test(tc, test_fixture_long);
     tcase_add_test(tc, test_fixture_targets);
     tcase_add_test(tc, test_fixture_wide);
     tcase_add_test(tc, test_fixture_bad_rows);
-    suite_add_tcase(s, tc);
     return s;
 }
 

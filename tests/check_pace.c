@@ -635,7 +635,7 @@ END_TEST
 static Suite *pace_suite(void)
 {
     Suite *s = suite_create("pace");
-    TCase *tc = tcase_create("core");
+    TCase *tc = check_tcase(s, "core", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_evaluate, 0, (int)(sizeof eval_cases / sizeof eval_cases[0]));
     tcase_add_loop_test(tc, test_message, 0, (int)(sizeof msg_cases / sizeof msg_cases[0]));
     tcase_add_loop_test(tc, test_required_period, 0,
@@ -648,7 +648,6 @@ static Suite *pace_suite(void)
     tcase_add_test(tc, test_pace_at_and_expected);
     tcase_add_test(tc, test_long_names_truncated);
     tcase_add_test(tc, test_null_names_and_bad_value);
-    suite_add_tcase(s, tc);
     return s;
 }
 

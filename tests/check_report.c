@@ -382,16 +382,13 @@ END_TEST
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
-    TCase *tc = tcase_create("view");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    TCase *tc = check_tcase(s, "view", setup, teardown, 30);
     tcase_add_loop_test(tc, test_ranking, 0, sizeof rank_cases / sizeof rank_cases[0]);
     tcase_add_test(tc, test_never_reporting);
     tcase_add_loop_test(tc, test_tables, 0, sizeof table_cases / sizeof table_cases[0]);
     tcase_add_loop_test(tc, test_group_ranking, 0, sizeof group_cases / sizeof group_cases[0]);
     tcase_add_test(tc, test_report_rank_needs_two);
     tcase_add_test(tc, test_metrics_exposition);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -188,13 +188,10 @@ END_TEST
 static Suite *status_suite(void)
 {
     Suite *s = suite_create("status");
-    TCase *tc = tcase_create("view");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    TCase *tc = check_tcase(s, "view", setup, teardown, 30);
     tcase_add_loop_test(tc, test_eval, 0, sizeof cases / sizeof cases[0]);
     tcase_add_test(tc, test_park_json);
     tcase_add_loop_test(tc, test_points_json, 0, sizeof point_cases / sizeof point_cases[0]);
-    suite_add_tcase(s, tc);
     return s;
 }
 
