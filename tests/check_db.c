@@ -30,6 +30,38 @@ static pp_target target(const char *park, const char *ind, int year, double v)
 
 static int add(db *d, pp_obs o) { return db_add_obs(d, &o); }
 
+/* One figure of park's indicator "i" to add, and what db_add_obs must answer. */
+typedef struct add_step {
+    const char *park;
+    int y, m;
+    double v;
+    char st;
+    const char *src;
+    int64_t at;
+    int rc;
+} add_step;
+
+static void add_steps(db *d, const add_step *steps, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const add_step *a = &steps[k];
+        int rc = add(d, test_obs(a->park, "i", a->y, a->m, a->v, a->st, a->src, a->at));
+        ck_assert_msg(rc == a->rc, "step %zu: %d, want %d", k, rc, a->rc);
+    }
+}
+
+/* A new db after the steps given as arguments. */
+static db *db_with(const add_step *steps, size_t n)
+{
+    db *d = db_new();
+    ck_assert_ptr_nonnull(d);
+    add_steps(d, steps, n);
+    return d;
+}
+
+#define DB_WITH(...) \
+    db_with((const add_step[]){__VA_ARGS__}, sizeof((const add_step[]){__VA_ARGS__}) / sizeof(add_step))
+
 /* The vintage in force for (y, m), which must exist. */
 static db_vintage latest(const db_series *s, int y, int m)
 {
@@ -129,9 +161,8 @@ END_TEST
 
 START_TEST(test_negative_zero_repeat)
 {
-    db *d = db_new();
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 0.0, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, -0.0, 'A', "f", 2)), 0); /* == */
+    db *d = DB_WITH({"p", 2024, 1, 0.0, 'A', "f", 1, 1},
+                    {"p", 2024, 1, -0.0, 'A', "f", 2, 0}); /* == */
     db_free(d);
 }
 END_TEST
@@ -139,11 +170,8 @@ END_TEST
 START_TEST(test_revision_back_to_old_value)
 {
     /* only the latest vintage counts: A, B, A again makes three vintages */
-    db *d = db_new();
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 2, 'R', "f", 2)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 3)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 4)), 0);
+    db *d = DB_WITH({"p", 2024, 1, 1, 'A', "f", 1, 1}, {"p", 2024, 1, 2, 'R', "f", 2, 1},
+                    {"p", 2024, 1, 1, 'A', "f", 3, 1}, {"p", 2024, 1, 1, 'A', "f", 4, 0});
     const db_series *s = db_series_get(d, "p", "i");
     db_vintage vs[3];
     ck_assert_uint_eq(db_series_vintages(s, pp_period_make(2024, 1), vs, 3), 3);
@@ -222,12 +250,9 @@ END_TEST
 START_TEST(test_invalid_refused)
 {
     quiet();
-    db *d = db_new();
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, NAN, 'A', "f", 1)), -1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, INFINITY, 'A', "f", 1)), -1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'X', "f", 1)), -1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, '\0', "f", 1)), -1);
-    ck_assert_int_eq(add(d, test_obs("", "i", 2024, 1, 1, 'A', "f", 1)), -1);
+    db *d = DB_WITH({"p", 2024, 1, NAN, 'A', "f", 1, -1}, {"p", 2024, 1, INFINITY, 'A', "f", 1, -1},
+                    {"p", 2024, 1, 1, 'X', "f", 1, -1}, {"p", 2024, 1, 1, '\0', "f", 1, -1},
+                    {"", 2024, 1, 1, 'A', "f", 1, -1});
     pp_target t = target("p", "i", 2024, NAN);
     ck_assert_int_eq(db_add_target(d, &t), -1);
     ck_assert_uint_eq(db_series_count(d), 0);
@@ -240,11 +265,8 @@ END_TEST
 
 START_TEST(test_dense_with_gap)
 {
-    db *d = db_new();
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 3, 3, 'P', "f", 1)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 12, 12, 'E', "g", 2)), 1);
-    ck_assert_int_eq(add(d, test_obs("p", "i", 2025, 2, 14, 'A', "g", 2)), 1);
+    db *d = DB_WITH({"p", 2024, 1, 1, 'A', "f", 1, 1}, {"p", 2024, 3, 3, 'P', "f", 1, 1},
+                    {"p", 2024, 12, 12, 'E', "g", 2, 1}, {"p", 2025, 2, 14, 'A', "g", 2, 1});
     const db_series *s = db_series_get(d, "p", "i");
     ck_assert_int_eq(db_series_first(s), pp_period_make(2024, 1));
     ck_assert_int_eq(db_series_last(s), pp_period_make(2025, 2));
@@ -883,20 +905,27 @@ START_TEST(test_value_round_trip)
 }
 END_TEST
 
+/* The k-th of a reproducible run of decimals of at most 9 digits, 7 of them
+ * after the point (the generator's state in *r): its text (32 bytes), the
+ * park it goes to (16 bytes, 120 months each) and what strtod makes of it. */
+static double next_decimal(unsigned *r, int k, char *text, char *park)
+{
+    *r = *r * 1103515245u + 12345u;
+    int m = (int)(*r >> 2) % 1000000000, e = (int)(*r >> 24) % 8;
+    snprintf(text, 32, "%s%de-%d", *r & 1 ? "-" : "", m, e);
+    snprintf(park, 16, "p%d", k / 120);
+    return strtod(text, NULL);
+}
+
 START_TEST(test_decimals_stay_narrow)
 {
     /* what strtod makes of any decimal of at most 9 digits, 7 of them after the
      * point, is kept as a mantissa and read back as the same double */
     db *d = db_new();
     unsigned r = 12345;
-    char park[16];
+    char park[16], text[32];
     for (int k = 0; k < 100 * 120; k++) {
-        r = r * 1103515245u + 12345u;
-        int m = (int)(r >> 2) % 1000000000, e = (int)(r >> 24) % 8;
-        char text[32];
-        snprintf(text, sizeof text, "%s%de-%d", r & 1 ? "-" : "", m, e);
-        snprintf(park, sizeof park, "p%d", k / 120);
-        double v = strtod(text, NULL);
+        double v = next_decimal(&r, k, text, park);
         int y = 2015 + k % 120 / 12;
         ck_assert_int_eq(add(d, test_obs(park, "i", y, 1 + k % 12, v, 'A', "f", 1)), 1);
         const db_series *s = db_series_get(d, park, "i");
@@ -906,13 +935,9 @@ START_TEST(test_decimals_stay_narrow)
     /* read again once all are in: nothing overwrote anything */
     r = 12345;
     for (int k = 0; k < 100 * 120; k++) {
-        r = r * 1103515245u + 12345u;
-        int m = (int)(r >> 2) % 1000000000, e = (int)(r >> 24) % 8;
-        char text[32];
-        snprintf(text, sizeof text, "%s%de-%d", r & 1 ? "-" : "", m, e);
-        snprintf(park, sizeof park, "p%d", k / 120);
+        double v = next_decimal(&r, k, text, park);
         ck_assert_bits(latest(db_series_get(d, park, "i"), 2015 + k % 120 / 12, 1 + k % 12).value,
-                       strtod(text, NULL));
+                       v);
     }
     db_free(d);
 }
