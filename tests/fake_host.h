@@ -331,12 +331,14 @@ static void sleep_ms(int ms)
         ck_assert_msg((cond), "timed out waiting for %s", msg);                  \
     } while (0)
 
-/* The end of an init() case (case i): init() of f returned rc and set state;
- * want 0 means an instance (then ok(), if given, checks what init made, and
- * it is destroyed), else rc == want, no state and an error log naming log. */
-static void fake_check_init(struct fake *f, int i, int rc, void *state, int want, const char *log,
-                            void (*ok)(void))
+/* The end of an init() case (case i): init() of f (its options set) must
+ * return want: 0 means an instance (then ok(), if given, checks what init
+ * made, and it is destroyed), else no state and an error log naming log.
+ * f is freed. */
+static void fake_check_init(struct fake *f, int i, int want, const char *log, void (*ok)(void))
 {
+    void *state = (void *)f; /* init must set it, also to NULL */
+    int rc = g_def->init(&f->host, &state);
     ck_assert_msg(rc == want, "case %d: init returned %d, want %d", i, rc, want);
     if (rc == 0) {
         ck_assert_ptr_nonnull(state);
@@ -347,6 +349,7 @@ static void fake_check_init(struct fake *f, int i, int rc, void *state, int want
         ck_assert_ptr_null(state);
         ck_assert_msg(logs_with(f, PP_LOG_ERR, log) >= 1, "case %d: no log naming %s", i, log);
     }
+    fake_free(f);
 }
 
 /* shutdown() (twice: harmless) before run(): run() of f's instance returns at
