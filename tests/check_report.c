@@ -33,16 +33,7 @@ static void setup(void) { test_app_open(&app, test_dir, "check_report", NOW_2021
 
 static void teardown(void) { test_app_close(&app, test_dir); }
 
-static void feed(const char *csv)
-{
-    if (csv == NULL)
-        return;
-    ingest_result res;
-    ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
-    ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
-    free(res.report);
-    free(res.warnings);
-}
+static void feed(const char *csv) { test_app_feed(&app, csv); }
 
 /* What a report function wrote, under one read view (malloc'd). */
 typedef void (*report_fn)(const pp_view *v, jbuf *b, const void *arg);

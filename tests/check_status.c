@@ -31,14 +31,7 @@ static void setup(void) { test_app_open(&app, test_dir, "check_status", NOW_2021
 
 static void teardown(void) { test_app_close(&app, test_dir); }
 
-static void feed(const char *csv)
-{
-    ingest_result res;
-    ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
-    ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
-    free(res.report);
-    free(res.warnings);
-}
+static void feed(const char *csv) { test_app_feed(&app, csv); }
 
 #define MAX_WANT 3
 
