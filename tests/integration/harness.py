@@ -45,6 +45,22 @@ def wait_for(pred, timeout=10.0, what="condition"):
     raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
 
 
+def sse_events(r, n):
+    """The next n events of an open text/event-stream response r, as dicts of
+    their fields (comment lines skipped)."""
+    events, cur = [], {}
+    while len(events) < n:
+        line = r.fp.readline().decode("utf-8").rstrip("\n")
+        if line == "":
+            if "data" in cur:
+                events.append(cur)
+            cur = {}
+        elif not line.startswith(":"):
+            k, _, v = line.partition(": ")
+            cur[k] = v
+    return events
+
+
 class Daemon:
     """One parkpulsed with its own state directory, spool and port."""
 
