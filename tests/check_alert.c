@@ -288,6 +288,19 @@ static alert_engine *restart_at(uint64_t seq)
     return e;
 }
 
+/* A restart answers as e did: its last seq, ?since=0 as since, and nothing
+ * raised again. */
+static void expect_restart_alike(alert_engine *e, const char *since)
+{
+    alert_engine *e2 = restart();
+    ck_assert_uint_eq(alert_seq(e2), alert_seq(e));
+    char *since2 = query_since(e2, 0);
+    ck_assert_str_eq(since2, since);
+    free(since2);
+    ck_assert_int_eq(evaluate_all(e2), 0);
+    alert_free(e2);
+}
+
 /* A new August figure of park's fixed_asset_investment raises one alert, seq. */
 static void raise_one(alert_engine *e, const char *park, double value, uint64_t seq)
 {
@@ -519,13 +532,8 @@ START_TEST(test_evaluate_batch)
     ck_assert_int_eq(alert_evaluate(e, &bad_p, &bad_i, 1, false), 0);
     pthread_mutex_unlock(&app.ingest_lock);
 
-    alert_engine *e2 = restart();
-    char *since2 = query_since(e2, 0);
-    ck_assert_str_eq(since2, since);
-    free(since2);
+    expect_restart_alike(e, since);
     free(since);
-    ck_assert_int_eq(evaluate_all(e2), 0);
-    alert_free(e2);
     alert_free(e);
 }
 END_TEST
@@ -757,14 +765,8 @@ START_TEST(test_unjournaled_alert_is_retried)
     ck_assert_uint_eq(n_alerts(since), 3);
 
     /* and nothing of it again after a restart */
-    alert_engine *e2 = restart();
-    ck_assert_uint_eq(alert_seq(e2), 3);
-    char *since2 = query_since(e2, 0);
-    ck_assert_str_eq(since2, since);
-    free(since2);
+    expect_restart_alike(e, since);
     free(since);
-    ck_assert_int_eq(evaluate_all(e2), 0);
-    alert_free(e2);
     alert_free(e);
 }
 END_TEST
