@@ -480,6 +480,10 @@ static const struct {
      1, 0, 1,
      "unknown column 'comment' (an observations file has park, indicator, period, value, unit, "
      "yoy, status, source, note)"},
+    {"targets unknown column", "park,indicator,year,target,comment\n", -1, CSV_LAYOUT_TARGETS, 0, 0,
+     1, 0, 1,
+     "unknown column 'comment' (a targets file has park, indicator, year, target, unit, source, "
+     "note)"},
     {"unknown column suggestion", "park,indicator,period,value,sourse\n", -1,
      CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 0, 1, "unknown column 'sourse' (did you mean 'source'?)*"},
     {"targets", "park,indicator,year,target,unit\nxiangtan-etdz,fixed_asset_investment,2021,300,\n"
