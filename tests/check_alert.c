@@ -73,6 +73,13 @@ static char *query_since(alert_engine *e, uint64_t since)
     return jbuf_take(&b, NULL);
 }
 
+/* got (a query's answer, freed here) is want. */
+static void expect_json(char *got, const char *want)
+{
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
 /* Occurrences of needle in hay, in one pass (strstr from each match again is
  * quadratic under ASan, whose strstr measures the whole rest each time). */
 static size_t count(const char *hay, const char *needle)
@@ -105,12 +112,8 @@ START_TEST(test_replay_queries)
     alert_engine *e = alert_new(NULL);
     ck_assert_ptr_nonnull(e);
     ck_assert_uint_eq(alert_seq(e), 0);
-    char *s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":0,\"alerts\":[]}");
-    free(s);
-    s = query_since(e, 0);
-    ck_assert_str_eq(s, "{\"seq\":0,\"alerts\":[],\"complete\":true}");
-    free(s);
+    expect_json(query_active(e), "{\"seq\":0,\"alerts\":[]}");
+    expect_json(query_since(e, 0), "{\"seq\":0,\"alerts\":[],\"complete\":true}");
     uint64_t seq = 99;
     ck_assert_ptr_null(alert_next(e, 0, &seq));
 
@@ -129,20 +132,14 @@ START_TEST(test_replay_queries)
 
     ck_assert_uint_eq(alert_seq(e), 4);
     /* active: the series whose last alert is not ok/no_target, by seq */
-    s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":["
-                        "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"},"
-                        "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}]}");
-    free(s);
-    s = query_since(e, 2);
-    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":["
-                        "{\"seq\":3,\"id\":\"pa/tax_revenue/2024-08/ok\"},"
-                        "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}],\"complete\":true}");
-    free(s);
-    s = query_since(e, 4);
-    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":[],\"complete\":true}");
-    free(s);
-    s = query_since(e, 0);
+    expect_json(query_active(e), "{\"seq\":4,\"alerts\":["
+                "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"},"
+                "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}]}");
+    expect_json(query_since(e, 2), "{\"seq\":4,\"alerts\":["
+                "{\"seq\":3,\"id\":\"pa/tax_revenue/2024-08/ok\"},"
+                "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}],\"complete\":true}");
+    expect_json(query_since(e, 4), "{\"seq\":4,\"alerts\":[],\"complete\":true}");
+    char *s = query_since(e, 0);
     ck_assert_uint_eq(n_alerts(s), 4);
     ck_assert_ptr_nonnull(strstr(s, "\"complete\":true}"));
     free(s);
@@ -786,16 +783,12 @@ START_TEST(test_removed_series_not_listed)
     free(s);
 
     test_app_reload(&app, test_dir, true, "park \"pa\" { name = \"甲园区\" }\n");
-    s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
-                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
-                        "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}]}");
-    free(s);
-    s = query_since(e, 0);
-    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
-                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
-                        "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}],\"complete\":true}");
-    free(s);
+    expect_json(query_active(e), "{\"seq\":3,\"alerts\":["
+                "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}]}");
+    expect_json(query_since(e, 0), "{\"seq\":3,\"alerts\":["
+                "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}],\"complete\":true}");
     uint64_t seq = 0;
     char *j = alert_next(e, 1, &seq); /* the SSE cursor after 1 skips pb's 2 */
     ck_assert_ptr_nonnull(j);
@@ -807,11 +800,9 @@ START_TEST(test_removed_series_not_listed)
     test_app_reload(&app, test_dir, false,
                     "indicator \"tax_revenue\" { label = \"税收收入\" unit = \"亿元\" kind = \"cumulative\" }\n"
                     "park \"pa\" { name = \"甲园区\" }\npark \"pb\" { name = \"乙园区\" }\n");
-    s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
-                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
-                        "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"}]}");
-    free(s);
+    expect_json(query_active(e), "{\"seq\":3,\"alerts\":["
+                "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"}]}");
     j = alert_next(e, 2, &seq);
     ck_assert_ptr_null(j);
     j = alert_next(e, 1, &seq);
