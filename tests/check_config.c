@@ -25,15 +25,7 @@
 
 static char tmpdir[4096];
 
-static void make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof(tmpdir), "%s/check_config.XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-}
+static void make_tmpdir(void) { tmpdir_make_or_exit(tmpdir, sizeof tmpdir, "check_config"); }
 
 static void remove_tmpdir(void) { tmpdir_remove(tmpdir); }
 

@@ -40,15 +40,7 @@ static char rrddir[2100];
  * test in a forked child skips its checked teardown), one below it per test. */
 static char basedir[1024];
 
-static void suite_setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    int n = snprintf(basedir, sizeof basedir, "%s/check_journal.XXXXXX", t && *t ? t : "/tmp");
-    if (n <= 0 || (size_t)n >= sizeof basedir || mkdtemp(basedir) == NULL) {
-        perror("check_journal: mkdtemp");
-        exit(1);
-    }
-}
+static void suite_setup(void) { tmpdir_make_or_exit(basedir, sizeof basedir, "check_journal"); }
 
 static void suite_teardown(void) { tmpdir_remove(basedir); }
 
