@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pace.h"
+#include "text.h"
 #include "check_main.h"
 
 #define PARK "湘潭经开区"
@@ -569,21 +570,6 @@ END_TEST
 
 /* ---- robustness ---------------------------------------------------------- */
 
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
-        if (n < 0)
-            return false;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xC0) != 0x80)
-                return false;
-    }
-    return true;
-}
-
 START_TEST(test_long_names_truncated)
 {
     /* 3-byte characters with a 1-byte shift so the cut falls mid-character */
@@ -605,7 +591,7 @@ START_TEST(test_long_names_truncated)
         size_t len = strlen(r.message);
         ck_assert_uint_lt(len, sizeof r.message);
         ck_assert_uint_ge(len + 3, sizeof r.message - 1);
-        ck_assert(utf8_valid(r.message));
+        ck_assert(text_utf8_valid(r.message, strlen(r.message), NULL));
         ck_assert_int_eq(r.status, PP_STATUS_OK);
     }
 }

@@ -23,6 +23,7 @@
 
 #include "fake_host.h"
 #include "check_main.h"
+#include "text.h"
 
 /*
  * A writer delivering a second file under a name the plugin is working on:
@@ -766,23 +767,6 @@ START_TEST(test_replaced_while_ingested)
 }
 END_TEST
 
-/* True when s is well-formed UTF-8. */
-static bool utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-              : (*p & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0)
-            return false;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80)
-                return false;
-    }
-    return true;
-}
-
 /* prefix, then `times` copies of unit, then suffix, into buf. */
 static const char *repeat(char *buf, size_t len, const char *prefix, const char *unit,
                           int times, const char *suffix)
@@ -822,7 +806,7 @@ START_TEST(test_long_name_done)
 
     assert_content(tp("done/%s", short_name), "newer\n");
     assert_content(tp("done/%s", name), "older\n");
-    ck_assert(utf8_ok(short_name));
+    ck_assert(text_utf8_valid(short_name, strlen(short_name), NULL));
     ck_assert_uint_eq(calls_for(&f, name), 1);
     ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "cannot move"), 0);
     fake_free(&f);
@@ -852,7 +836,7 @@ START_TEST(test_long_name_failed)
     stop(&f);
 
     assert_content(tp("failed/%s", short_name), "header\nBAD row\n");
-    ck_assert(utf8_ok(short_name));
+    ck_assert(text_utf8_valid(short_name, strlen(short_name), NULL));
     char *rep = slurp(tp("failed/%s.errors", short_name));
     ck_assert_ptr_nonnull(rep);
     snprintf(report, sizeof report, "%s:2: bad row\n", name);
