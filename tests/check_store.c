@@ -879,7 +879,9 @@ END_TEST
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
-    TCase *tc = check_tcase(s, "rrd", setup, teardown, 60);
+    TCase *tc = tcase_create("rrd");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_month_end);
     tcase_add_test(tc, test_month_end_all);
     tcase_add_test(tc, test_path);
@@ -899,9 +901,13 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_append_past_rra);
     tcase_add_test(tc, test_create_error_has_errno);
     tcase_add_test(tc, test_failed_write_is_dirty);
+    suite_add_tcase(s, tc);
 
-    tc = check_tcase(s, "dirty", app_setup, app_teardown, 60);
+    tc = tcase_create("dirty");
+    tcase_add_checked_fixture(tc, app_setup, app_teardown);
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ingest_retries_dirty);
+    suite_add_tcase(s, tc);
     return s;
 }
 
