@@ -959,6 +959,7 @@ static bool port_valid(const char *p)
 }
 
 /* http.listen: "host:port" or "[ipv6]:port". */
+#define LISTEN_FORM "host:port or [ipv6]:port with a port 0..65535"
 static bool listen_valid(const char *s)
 {
     const char *port;
@@ -984,6 +985,7 @@ static bool listen_valid(const char *s)
 }
 
 /* bus.publish: a ZeroMQ endpoint; tcp needs host:port (port may be '*'). */
+#define ENDPOINT_FORM "a ZeroMQ endpoint such as tcp://127.0.0.1:5556"
 static bool endpoint_valid(const char *s)
 {
     static const char *const schemes[] = {"tcp://", "ipc://", "inproc://", "pgm://", "epgm://"};
@@ -1069,17 +1071,29 @@ static void build_global(struct loader *L, cfg_t *root, pp_config *c)
     c->due_day = (int)(due >= 1 && due <= 28 ? due : 20);
 }
 
+/* The address of a top-level section sec (http's listen, bus's publish): key,
+ * which valid() must accept, else "<ctx><key> \"…\" is not <what>"; a copy
+ * into *out and its line in the main file into *line. Returns the section's
+ * record (of kind). */
+static int build_address(struct loader *L, cfg_t *sec, enum sec_kind kind, const char *ctx,
+                         const char *key, bool (*valid)(const char *), const char *what,
+                         char **out, int *line)
+{
+    int r = rec_find(L, kind, NULL, -1);
+    const char *v = cfg_getstr(sec, key);
+    if (!valid(v))
+        add_error(L, rec_where(L, r, key), "%s%s \"%s\" is not %s", ctx, key, v, what);
+    *out = copy_opt_str(L, sec, key);
+    *line = main_line(L, rec_where(L, r, key));
+    return r;
+}
+
 static void build_http(struct loader *L, cfg_t *root, pp_config *c)
 {
     cfg_t *h = cfg_getsec(root, "http");
-    int r = rec_find(L, K_HTTP, NULL, -1);
     const char *ctx = "http: ";
-
-    const char *listen = cfg_getstr(h, "listen");
-    if (!listen_valid(listen))
-        add_error(L, rec_where(L, r, "listen"),
-                  "http: listen \"%s\" is not host:port or [ipv6]:port with a port 0..65535",
-                  listen);
+    int r = build_address(L, h, K_HTTP, ctx, "listen", listen_valid, LISTEN_FORM,
+                          &c->http_listen, &c->line_http_listen);
     const char *token = cfg_getstr(h, "token_file");
     if (token)
         check_path(L, rec_where(L, r, "token_file"), ctx, "token_file", token);
@@ -1104,8 +1118,6 @@ static void build_http(struct loader *L, cfg_t *root, pp_config *c)
         add_error(L, rec_where(L, r, "max_per_ip"),
                   "http: max_per_ip (%ld) must not exceed max_connections (%ld)", v[2], v[1]);
 
-    c->http_listen = copy_opt_str(L, h, "listen");
-    c->line_http_listen = main_line(L, rec_where(L, r, "listen"));
     c->http_token_file = copy_opt_str(L, h, "token_file");
     c->http_threads = (int)v[0];
     c->http_max_connections = (int)v[1];
@@ -1121,14 +1133,9 @@ static void build_http(struct loader *L, cfg_t *root, pp_config *c)
 static void build_bus(struct loader *L, cfg_t *root, pp_config *c)
 {
     cfg_t *b = cfg_getsec(root, "bus");
-    int r = rec_find(L, K_BUS, NULL, -1);
     const char *ctx = "bus: ";
-
-    const char *publish = cfg_getstr(b, "publish");
-    if (!endpoint_valid(publish))
-        add_error(L, rec_where(L, r, "publish"),
-                  "bus: publish \"%s\" is not a ZeroMQ endpoint such as tcp://127.0.0.1:5556",
-                  publish);
+    int r = build_address(L, b, K_BUS, ctx, "publish", endpoint_valid, ENDPOINT_FORM,
+                          &c->bus_publish, &c->line_bus_publish);
     long hb = cfg_getint(b, "heartbeat"), hwm = cfg_getint(b, "hwm");
     long maxc = cfg_getint(b, "max_connections");
     check_range(L, rec_where(L, r, "heartbeat"), ctx, "heartbeat", hb, 1, 3600);
@@ -1144,8 +1151,6 @@ static void build_bus(struct loader *L, cfg_t *root, pp_config *c)
         add_error(L, rec_where(L, r, "curve_clients"),
                   "bus: curve_clients needs curve_secret_key");
 
-    c->bus_publish = copy_opt_str(L, b, "publish");
-    c->line_bus_publish = main_line(L, rec_where(L, r, "publish"));
     c->bus_heartbeat = (int)(hb >= 1 && hb <= 3600 ? hb : 5);
     c->bus_hwm = (int)(hwm >= 0 && hwm <= 10000000 ? hwm : 1000);
     c->bus_max_connections = (int)(maxc >= 1 && maxc <= 65536 ? maxc : 256);
@@ -1206,17 +1211,22 @@ static void check_thresholds(struct loader *L, int r, const char *ctx, double wa
     }
 }
 
-/* The title of a park or indicator section as its id (into dst, PP_ID_MAX + 1
- * bytes), or an error at record r; ctx gets the messages' prefix. */
-static void section_id(struct loader *L, int r, const char *what, const char *id, char *dst,
-                       char ctx[PP_ID_MAX + 32])
+/* The section sec titled with an id or a name (noun) of the id syntax, a
+ * record of kind under parent: its record, the context "<what> \"<id>\": " of
+ * its messages in ctx, and the title in dst (PP_ID_MAX + 1 bytes) when
+ * valid, else the error. */
+static int section_begin(struct loader *L, cfg_t *sec, enum sec_kind kind, int parent,
+                         const char *what, const char *noun, char *dst, char ctx[PP_ID_MAX + 32])
 {
+    const char *id = cfg_title(sec);
+    int r = rec_find(L, kind, id, parent);
     snprintf(ctx, PP_ID_MAX + 32, "%s \"%.*s\": ", what, PP_ID_MAX, id);
     if (!pp_id_valid(id))
         add_error(L, rec_where(L, r, NULL),
-                  "%s id \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", what, id);
+                  "%s %s \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", what, noun, id);
     else
         snprintf(dst, PP_ID_MAX + 1, "%s", id);
+    return r;
 }
 
 /* A text key a section must have: a checked copy, or NULL (the error added). */
@@ -1236,11 +1246,8 @@ static void build_indicator(struct loader *L, cfg_t *sec, pp_indicator *ind)
     static const char *const dirs[] = {"higher", "lower", NULL};
     static const pp_kind kind_values[] = {PP_KIND_CUMULATIVE, PP_KIND_RATE, PP_KIND_COMPLETION,
                                           PP_KIND_RANK};
-    const char *id = cfg_title(sec);
-    int r = rec_find(L, K_INDICATOR, id, -1);
     char ctx[PP_ID_MAX + 32];
-
-    section_id(L, r, "indicator", id, ind->id, ctx);
+    int r = section_begin(L, sec, K_INDICATOR, -1, "indicator", "id", ind->id, ctx);
 
     const char *label = cfg_getstr(sec, "label"), *unit = cfg_getstr(sec, "unit");
     const char *kind = cfg_getstr(sec, "kind"), *dir = cfg_getstr(sec, "direction");
@@ -1325,10 +1332,8 @@ static void build_park(struct loader *L, cfg_t *sec, const pp_catalog *cat, pp_p
     static const char *const levels[] = {"national", "provincial", "other", NULL};
     static const char *const types[] = {"etdz", "hitech", "industrial", "other", NULL};
     const char *id = cfg_title(sec);
-    int r = rec_find(L, K_PARK, id, -1);
     char ctx[PP_ID_MAX + 32];
-
-    section_id(L, r, "park", id, park->id, ctx);
+    int r = section_begin(L, sec, K_PARK, -1, "park", "id", park->id, ctx);
 
     const char *name = cfg_getstr(sec, "name"), *level = cfg_getstr(sec, "level");
     const char *type = cfg_getstr(sec, "type"), *region = cfg_getstr(sec, "region");
@@ -1360,17 +1365,9 @@ static void build_park(struct loader *L, cfg_t *sec, const pp_catalog *cat, pp_p
 
 static void build_collector(struct loader *L, cfg_t *sec, conf_collector *col)
 {
-    const char *name = cfg_title(sec);
-    int r = rec_find(L, K_COLLECTOR, name, -1);
     char ctx[PP_ID_MAX + 32];
-
-    snprintf(ctx, sizeof(ctx), "collector \"%.*s\": ", PP_ID_MAX, name);
+    int r = section_begin(L, sec, K_COLLECTOR, -1, "collector", "name", col->name, ctx);
     col->line = rec_where(L, r, NULL).line;
-    if (!pp_id_valid(name))
-        add_error(L, rec_where(L, r, NULL),
-                  "collector name \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", name);
-    else
-        snprintf(col->name, sizeof(col->name), "%s", name);
 
     const char *plugin = cfg_getstr(sec, "plugin"), *user = cfg_getstr(sec, "user");
     if (!plugin)
@@ -1487,17 +1484,9 @@ static void build_route(struct loader *L, cfg_t *sec, int notify_rec, const pp_c
     static const char *const statuses[] = {"warning", "critical", "stale", NULL};
     static const char *const web[] = {"http://", "https://", NULL};
     static const char *const smtp[] = {"smtp://", "smtps://", NULL};
-    const char *name = cfg_title(sec);
-    int r = rec_find(L, K_ROUTE, name, notify_rec);
     char ctx[PP_ID_MAX + 32];
-
-    snprintf(ctx, sizeof(ctx), "notify: route \"%.*s\": ", PP_ID_MAX, name);
+    int r = section_begin(L, sec, K_ROUTE, notify_rec, "notify: route", "name", rt->name, ctx);
     rt->line = rec_where(L, r, NULL).line;
-    if (!pp_id_valid(name))
-        add_error(L, rec_where(L, r, NULL),
-                  "notify: route name \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", name);
-    else
-        snprintf(rt->name, sizeof(rt->name), "%s", name);
 
     const char *url = cfg_getstr(sec, "url"), *url_file = cfg_getstr(sec, "url_file");
     const char *smtp_url = cfg_getstr(sec, "smtp_url");
@@ -1607,20 +1596,14 @@ static void build_notify(struct loader *L, cfg_t *root, pp_config *c)
  * implicit group of every park), with a label. */
 static void build_group(struct loader *L, cfg_t *sec, conf_group *g)
 {
-    const char *id = cfg_title(sec);
-    int r = rec_find(L, K_GROUP, id, -1);
     char ctx[PP_ID_MAX + 32];
-
-    snprintf(ctx, sizeof(ctx), "group \"%.*s\": ", PP_ID_MAX, id);
+    int r = section_begin(L, sec, K_GROUP, -1, "group", "id", g->id, ctx);
     g->line = rec_where(L, r, NULL).line;
-    if (!pp_id_valid(id))
-        add_error(L, rec_where(L, r, NULL),
-                  "group id \"%s\" is not valid: use [a-z0-9][a-z0-9_-]{0,63}", id);
-    else if (strcmp(id, "all") == 0)
+    if (strcmp(g->id, "all") == 0) {
         add_error(L, rec_where(L, r, NULL),
                   "group \"all\" is implicit (every park is in it): choose another id");
-    else
-        snprintf(g->id, sizeof(g->id), "%s", id);
+        g->id[0] = '\0';
+    }
     const char *label = cfg_getstr(sec, "label");
     if (!label)
         add_error(L, rec_where(L, r, NULL), "%slabel is missing (e.g. 省内国家级经开区)", ctx);
@@ -1682,6 +1665,21 @@ bool conf_group_has(const conf_group *g, size_t park)
     return false;
 }
 
+/* Whether section b (of kind, called what) repeats the text of key (its
+ * label or name) of an earlier section a: then the error, naming both. */
+static bool repeated_text(struct loader *L, enum sec_kind kind, const char *what, const char *key,
+                          const char *a_id, const char *a_text, const char *b_id,
+                          const char *b_text)
+{
+    if (!a_text || !b_text || strcmp(a_text, b_text) != 0)
+        return false;
+    where first = rec_where(L, rec_find(L, kind, a_id, -1), key);
+    add_error(L, rec_where(L, rec_find(L, kind, b_id, -1), key),
+              "%s \"%s\": %s \"%s\" is already the %s of \"%s\" (%s:%d)", what, b_id, key,
+              b_text, key, a_id, first.file, first.line);
+    return true;
+}
+
 static pp_config *build(struct loader *L, cfg_t *root)
 {
     pp_config *c = calloc(1, sizeof(*c));
@@ -1704,13 +1702,9 @@ static pp_config *build(struct loader *L, cfg_t *root)
     for (unsigned i = 0; i < n; i++)
         for (unsigned j = 0; j < i; j++) {
             const pp_indicator *a = &cat->indicators[j], *b = &cat->indicators[i];
-            if (!a->label || !b->label || strcmp(a->label, b->label) != 0)
-                continue;
-            where first = rec_where(L, rec_find(L, K_INDICATOR, a->id, -1), "label");
-            add_error(L, rec_where(L, rec_find(L, K_INDICATOR, b->id, -1), "label"),
-                      "indicator \"%s\": label \"%s\" is already the label of \"%s\" (%s:%d)",
-                      b->id, b->label, a->id, first.file, first.line);
-            break;
+            if (repeated_text(L, K_INDICATOR, "indicator", "label", a->id, a->label, b->id,
+                              b->label))
+                break;
         }
 
     n = cfg_size(root, "park");
@@ -1722,13 +1716,8 @@ static pp_config *build(struct loader *L, cfg_t *root)
     for (unsigned i = 0; i < n; i++)
         for (unsigned j = 0; j < i; j++) {
             const pp_park *a = &cat->parks[j], *b = &cat->parks[i];
-            if (!a->name || !b->name || strcmp(a->name, b->name) != 0)
-                continue;
-            where first = rec_where(L, rec_find(L, K_PARK, a->id, -1), "name");
-            add_error(L, rec_where(L, rec_find(L, K_PARK, b->id, -1), "name"),
-                      "park \"%s\": name \"%s\" is already the name of \"%s\" (%s:%d)", b->id,
-                      b->name, a->id, first.file, first.line);
-            break;
+            if (repeated_text(L, K_PARK, "park", "name", a->id, a->name, b->id, b->name))
+                break;
         }
 
     n = cfg_size(root, "group");

@@ -456,6 +456,18 @@ static void split_public(const char *both, char *zh, char *en, size_t len)
     snprintf(en, len, "%s", sep + 3);
 }
 
+/* The reason a period or a year (zh 期间 / en period) written k is refused:
+ * range, a "<中文> / <English>" text of model.h, after the thing named. */
+static void out_of_range_why(char *why, size_t whylen, const char *zh_what, const char *en_what,
+                             const char *k, const char *range)
+{
+    char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
+    split_public(range, zh, en, sizeof zh);
+    snprintf(a, sizeof a, "%s“%s”有误：%s", zh_what, k, zh);
+    snprintf(b, sizeof b, "bad %s '%s': %s", en_what, k, en);
+    why_join(why, whylen, a, b);
+}
+
 static int period_parse(const char *s, int *period, char *why, size_t whylen)
 {
     char raw[128], buf[128], k[SHOW_MAX + 4];
@@ -573,11 +585,7 @@ static int period_parse(const char *s, int *period, char *why, size_t whylen)
     /* the range every input and the RRD files share (model.h) */
     const char *range = pp_period_range_why(pp_period_make(year, month));
     if (range != NULL) {
-        char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
-        split_public(range, zh, en, sizeof zh);
-        snprintf(a, sizeof a, "期间“%s”有误：%s", k, zh);
-        snprintf(b, sizeof b, "bad period '%s': %s", k, en);
-        why_join(why, whylen, a, b);
+        out_of_range_why(why, whylen, "期间", "period", k, range);
         return -1;
     }
     *period = pp_period_make(year, month);
@@ -1373,6 +1381,20 @@ static bool second_header_row(record *top, record *sub)
 
 /* Reads the header: top, and sub (NULL, or its second row); returns 0 when
  * the layout is settled, -1 after recording errors. */
+/* The error of an unknown column (raw) in the header at line, with the
+ * columns such a file has (zh_cols, en_cols) in brackets. */
+static void add_unknown_column(parser *ps, int line, const char *raw, const char *zh_cols,
+                               const char *en_cols)
+{
+    char inner[WHY_MAX], zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX], why[WHY_MAX];
+    unknown_column(raw, NULL, "列", "column", inner);
+    why_split(inner, zh, en, sizeof zh);
+    snprintf(a, sizeof a, "%s（%s）", zh, zh_cols);
+    snprintf(b, sizeof b, "%s (%s)", en, en_cols);
+    why_join(why, sizeof why, a, b);
+    add_why(ps, line, why);
+}
+
 static int read_header(parser *ps, record *top, record *sub, header *h)
 {
     csv_result *r = ps->out;
@@ -1542,29 +1564,19 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
         switch (r->layout) {
         case CSV_LAYOUT_OBSERVATIONS:
             if (ro == COL_UNKNOWN) {
-                char inner[WHY_MAX];
-                unknown_column(c->base, NULL, "列", "column", inner);
-                why_prefix(why, sizeof why, "", "", inner);
-                char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
-                why_split(why, zh, en, sizeof zh);
-                snprintf(a, sizeof a, "%s（观测数据文件的列为 园区、指标、期间、数值、单位、同比、状态、来源、备注）", zh);
-                snprintf(b, sizeof b, "%s (an observations file has park, indicator, period, "
-                         "value, unit, yoy, status, source, note)", en);
-                why_join(why, sizeof why, a, b);
-                add_why(ps, line, why);
+                add_unknown_column(ps, line, c->base,
+                                   "观测数据文件的列为 园区、指标、期间、数值、单位、同比、状态、来源、备注",
+                                   "an observations file has park, indicator, period, value, "
+                                   "unit, yoy, status, source, note");
                 bad++;
             }
             break;
         case CSV_LAYOUT_TARGETS:
             if (ro == COL_UNKNOWN) {
-                char inner[WHY_MAX], zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
-                unknown_column(c->base, NULL, "列", "column", inner);
-                why_split(inner, zh, en, sizeof zh);
-                snprintf(a, sizeof a, "%s（目标文件的列为 园区、指标、年度、目标、单位、来源、备注）", zh);
-                snprintf(b, sizeof b, "%s (a targets file has park, indicator, year, target, "
-                         "unit, source, note)", en);
-                why_join(why, sizeof why, a, b);
-                add_why(ps, line, why);
+                add_unknown_column(ps, line, c->base,
+                                   "目标文件的列为 园区、指标、年度、目标、单位、来源、备注",
+                                   "a targets file has park, indicator, year, target, unit, "
+                                   "source, note");
                 bad++;
             } else if (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS || ro == COL_YOY) {
                 add_error(ps, line, "“%s”列不属于目标文件",
@@ -1738,57 +1750,55 @@ static const char *cell(record *rec, const header *h, col_role ro)
 
 /* ---- parks and indicators ---- */
 
-static const pp_park *find_park(const pp_catalog *cat, const char *key, char *why, size_t whylen)
+static const void *catalog_entry(const pp_catalog *cat, bool is_park, const char *key)
+{
+    return is_park ? (const void *)pp_catalog_park(cat, key)
+                   : (const void *)pp_catalog_indicator(cat, key);
+}
+
+/* A park (is_park) or an indicator by what the sender typed: its id or its
+ * name (label), as written, else folded to ASCII (full-width characters a
+ * spreadsheet left; a park's spaces dropped too: 湘潭 经开区). NULL with the
+ * reason: missing, or unknown with the nearest id or name. */
+static const void *find_entry(const pp_catalog *cat, bool is_park, const char *key, char *why,
+                              size_t whylen)
 {
     if (key[0] == '\0') {
-        set_why(why, whylen, "缺少园区", "missing park");
+        if (is_park)
+            set_why(why, whylen, "缺少园区", "missing park");
+        else
+            set_why(why, whylen, "缺少指标", "missing indicator");
         return NULL;
     }
-    const pp_park *pk = pp_catalog_park(cat, key);
-    if (pk == NULL) {
-        /* a name typed with full-width characters or spaces: 湘潭 经开区 */
-        char folded[CSV_MAX_FIELD + 1];
-        if (fold_copy(folded, sizeof folded, key) == 0) {
+    const void *e = catalog_entry(cat, is_park, key);
+    char folded[CSV_MAX_FIELD + 1];
+    if (e == NULL && fold_copy(folded, sizeof folded, key) == 0) {
+        if (is_park)
             text_squeeze(folded);
-            pk = pp_catalog_park(cat, folded);
-        }
+        e = catalog_entry(cat, is_park, folded);
     }
-    if (pk != NULL)
-        return pk;
+    if (e != NULL)
+        return e;
     suggester sg;
     suggest_init(&sg, key);
-    for (size_t i = 0; i < cat->n_parks; i++) {
-        suggest_try(&sg, cat->parks[i].id);
-        suggest_try(&sg, cat->parks[i].name);
+    size_t n = is_park ? cat->n_parks : cat->n_indicators;
+    for (size_t i = 0; i < n; i++) {
+        suggest_try(&sg, is_park ? cat->parks[i].id : cat->indicators[i].id);
+        suggest_try(&sg, is_park ? cat->parks[i].name : cat->indicators[i].label);
     }
-    suggest_why(&sg, "园区", "park", why, whylen);
+    suggest_why(&sg, is_park ? "园区" : "指标", is_park ? "park" : "indicator", why, whylen);
     return NULL;
+}
+
+static const pp_park *find_park(const pp_catalog *cat, const char *key, char *why, size_t whylen)
+{
+    return find_entry(cat, true, key, why, whylen);
 }
 
 static const pp_indicator *find_indicator(const pp_catalog *cat, const char *key, char *why,
                                           size_t whylen)
 {
-    if (key[0] == '\0') {
-        set_why(why, whylen, "缺少指标", "missing indicator");
-        return NULL;
-    }
-    const pp_indicator *ind = pp_catalog_indicator(cat, key);
-    if (ind == NULL) {
-        /* labels typed with full-width characters folded by a spreadsheet */
-        char folded[CSV_MAX_FIELD + 1];
-        if (fold_copy(folded, sizeof folded, key) == 0)
-            ind = pp_catalog_indicator(cat, folded);
-    }
-    if (ind != NULL)
-        return ind;
-    suggester sg;
-    suggest_init(&sg, key);
-    for (size_t i = 0; i < cat->n_indicators; i++) {
-        suggest_try(&sg, cat->indicators[i].id);
-        suggest_try(&sg, cat->indicators[i].label);
-    }
-    suggest_why(&sg, "指标", "indicator", why, whylen);
-    return NULL;
+    return find_entry(cat, false, key, why, whylen);
 }
 
 /* A row skipped on purpose: a total row (its park cell 合计, 小计, 总计, 全省,
@@ -1891,11 +1901,7 @@ static int parse_year(const char *s, int *year, char *why, size_t whylen)
         goto bad;
     const char *range = pp_year_range_why(y);
     if (range != NULL) {
-        char zh[WHY_MAX], en[WHY_MAX], a[WHY_MAX], b[WHY_MAX];
-        split_public(range, zh, en, sizeof zh);
-        snprintf(a, sizeof a, "年度“%s”有误：%s", k, zh);
-        snprintf(b, sizeof b, "bad year '%s': %s", k, en);
-        why_join(why, whylen, a, b);
+        out_of_range_why(why, whylen, "年度", "year", k, range);
         return -1;
     }
     *year = y;
@@ -1992,83 +1998,80 @@ static int row_name(parser *ps, const record *rec, const pp_park *pk, const pp_i
     return 0;
 }
 
-static void row_observation(parser *ps, record *rec, const header *h)
+/* The rest of an observation row once its series is named (r): its period,
+ * status, value and yoy. 0 (taken, or no value: no figure), -1 (why). */
+static int row_observation(parser *ps, record *rec, const header *h, row_ctx *r, char *why,
+                           size_t whylen)
 {
-    row_ctx r;
-    pp_obs o;
-    memset(&o, 0, sizeof o);
-    int begun = row_begin(ps, rec, h, &r);
-    char *why = r.why;
-    const size_t whylen = sizeof r.why;
-    if (begun == 0)
-        return;
-    if (begun < 0)
-        goto bad;
+    pp_obs o = {0};
     if (period_parse(cell(rec, h, COL_PERIOD), &o.period, why, whylen) < 0)
-        goto bad;
+        return -1;
     if (parse_status(cell(rec, h, COL_STATUS), &o.status, why, whylen) < 0)
-        goto bad;
-    int rc = row_value(rec, h, COL_VALUE, r.ind, &r.v, why, whylen);
+        return -1;
+    int rc = row_value(rec, h, COL_VALUE, r->ind, &r->v, why, whylen);
     if (rc < 0)
-        goto bad;
+        return -1;
     int yrc = parse_yoy(rec, h, h->at[COL_YOY], &o.yoy, why, whylen);
     if (yrc < 0)
-        goto bad;
+        return -1;
     if (rc == 0 && yrc > 0) {
         set_why(why, whylen, "有同比而没有数值", "a yoy without a value");
-        goto bad;
+        return -1;
     }
     if (rc == 0)
-        return; /* missing: no observation, never zero */
+        return 0; /* missing: no observation, never zero */
     o.has_yoy = yrc > 0;
-    if (row_name(ps, rec, r.pk, r.ind, o.period, o.park, o.indicator, why, whylen) < 0)
-        goto bad;
-    o.value = r.v;
+    if (row_name(ps, rec, r->pk, r->ind, o.period, o.park, o.indicator, why, whylen) < 0)
+        return -1;
+    o.value = r->v;
     text_copy_utf8(o.source, sizeof o.source, cell(rec, h, COL_SOURCE));
     text_copy_utf8(o.note, sizeof o.note, cell(rec, h, COL_NOTE));
     if (invalid(pp_obs_invalid(&o), why, whylen))
-        goto bad;
+        return -1;
     if (push_obs(ps, &o, rec->line) < 0)
         out_of_memory(ps);
-    return;
-bad:
-    if (!ps->fatal)
-        add_why(ps, rec->line, why);
+    return 0;
 }
 
-static void row_target(parser *ps, record *rec, const header *h)
+/* The rest of a target row once its series is named (r): its year and
+ * target. 0 (taken), -1 (why). */
+static int row_target(parser *ps, record *rec, const header *h, row_ctx *r, char *why,
+                      size_t whylen)
 {
-    row_ctx r;
-    pp_target t;
-    memset(&t, 0, sizeof t);
-    int begun = row_begin(ps, rec, h, &r);
-    char *why = r.why;
-    const size_t whylen = sizeof r.why;
-    if (begun < 0)
-        goto bad;
-    if (begun == 0)
-        return;
+    pp_target t = {0};
     if (parse_year(cell(rec, h, COL_YEAR), &t.year, why, whylen) < 0)
-        goto bad;
-    int rc = row_value(rec, h, COL_TARGET, r.ind, &r.v, why, whylen);
+        return -1;
+    int rc = row_value(rec, h, COL_TARGET, r->ind, &r->v, why, whylen);
     if (rc < 0)
-        goto bad;
+        return -1;
     if (rc == 0) {
         set_why(why, whylen, "缺少目标值", "missing target value");
-        goto bad;
+        return -1;
     }
-    if (row_name(ps, rec, r.pk, r.ind, t.year, t.park, t.indicator, why, whylen) < 0)
-        goto bad;
-    t.value = r.v;
+    if (row_name(ps, rec, r->pk, r->ind, t.year, t.park, t.indicator, why, whylen) < 0)
+        return -1;
+    t.value = r->v;
     text_copy_utf8(t.source, sizeof t.source, cell(rec, h, COL_SOURCE));
     if (invalid(pp_target_invalid(&t), why, whylen))
-        goto bad;
+        return -1;
     if (push_target(ps, &t) < 0)
         out_of_memory(ps);
-    return;
-bad:
-    if (!ps->fatal)
-        add_why(ps, rec->line, why);
+    return 0;
+}
+
+/* A row of the long layouts: row_begin, then read_row (row_observation or
+ * row_target), which returns -1 with the reason in why (r->why) for a bad
+ * row (listed unless the parser stopped), 0 otherwise. */
+static void row_long(parser *ps, record *rec, const header *h,
+                     int (*read_row)(parser *, record *, const header *, row_ctx *, char *,
+                                     size_t))
+{
+    row_ctx r;
+    int begun = row_begin(ps, rec, h, &r);
+    if (begun == 0)
+        return;
+    if ((begun < 0 || read_row(ps, rec, h, &r, r.why, sizeof r.why) < 0) && !ps->fatal)
+        add_why(ps, rec->line, r.why);
 }
 
 static void row_wide(parser *ps, record *rec, const header *h)
@@ -2319,8 +2322,8 @@ int csv_parse_until(const char *data, size_t len, const pp_catalog *cat, int max
             continue;
         out->n_rows++;
         switch (out->layout) {
-        case CSV_LAYOUT_OBSERVATIONS: row_observation(&ps, rec, h); break;
-        case CSV_LAYOUT_TARGETS: row_target(&ps, rec, h); break;
+        case CSV_LAYOUT_OBSERVATIONS: row_long(&ps, rec, h, row_observation); break;
+        case CSV_LAYOUT_TARGETS: row_long(&ps, rec, h, row_target); break;
         case CSV_LAYOUT_WIDE: row_wide(&ps, rec, h); break;
         default: break;
         }

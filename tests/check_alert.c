@@ -30,6 +30,7 @@
 
 #include "test_app.h"
 #include "check_main.h"
+#include "test_obs.h"
 
 static char test_dir[PATH_MAX];
 static pp_app app;
@@ -72,6 +73,13 @@ static char *query_since(alert_engine *e, uint64_t since)
     return jbuf_take(&b, NULL);
 }
 
+/* got (a query's answer, freed here) is want. */
+static void expect_json(char *got, const char *want)
+{
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
 /* Occurrences of needle in hay, in one pass (strstr from each match again is
  * quadratic under ASan, whose strstr measures the whole rest each time). */
 static size_t count(const char *hay, const char *needle)
@@ -104,12 +112,8 @@ START_TEST(test_replay_queries)
     alert_engine *e = alert_new(NULL);
     ck_assert_ptr_nonnull(e);
     ck_assert_uint_eq(alert_seq(e), 0);
-    char *s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":0,\"alerts\":[]}");
-    free(s);
-    s = query_since(e, 0);
-    ck_assert_str_eq(s, "{\"seq\":0,\"alerts\":[],\"complete\":true}");
-    free(s);
+    expect_json(query_active(e), "{\"seq\":0,\"alerts\":[]}");
+    expect_json(query_since(e, 0), "{\"seq\":0,\"alerts\":[],\"complete\":true}");
     uint64_t seq = 99;
     ck_assert_ptr_null(alert_next(e, 0, &seq));
 
@@ -128,20 +132,14 @@ START_TEST(test_replay_queries)
 
     ck_assert_uint_eq(alert_seq(e), 4);
     /* active: the series whose last alert is not ok/no_target, by seq */
-    s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":["
-                        "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"},"
-                        "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}]}");
-    free(s);
-    s = query_since(e, 2);
-    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":["
-                        "{\"seq\":3,\"id\":\"pa/tax_revenue/2024-08/ok\"},"
-                        "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}],\"complete\":true}");
-    free(s);
-    s = query_since(e, 4);
-    ck_assert_str_eq(s, "{\"seq\":4,\"alerts\":[],\"complete\":true}");
-    free(s);
-    s = query_since(e, 0);
+    expect_json(query_active(e), "{\"seq\":4,\"alerts\":["
+                "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"},"
+                "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}]}");
+    expect_json(query_since(e, 2), "{\"seq\":4,\"alerts\":["
+                "{\"seq\":3,\"id\":\"pa/tax_revenue/2024-08/ok\"},"
+                "{\"seq\":4,\"id\":\"pb/fiscal_revenue/2024-08/stale\"}],\"complete\":true}");
+    expect_json(query_since(e, 4), "{\"seq\":4,\"alerts\":[],\"complete\":true}");
+    char *s = query_since(e, 0);
     ck_assert_uint_eq(n_alerts(s), 4);
     ck_assert_ptr_nonnull(strstr(s, "\"complete\":true}"));
     free(s);
@@ -219,13 +217,7 @@ static void teardown(void) { test_app_close(&app, test_dir); }
 
 static void set_target(const char *park, const char *ind, int year, double value)
 {
-    pp_target t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.park, sizeof t.park, "%s", park);
-    snprintf(t.indicator, sizeof t.indicator, "%s", ind);
-    t.year = year;
-    t.value = value;
-    t.received_at = app.fixed_now;
+    pp_target t = test_target(park, ind, year, value, "", app.fixed_now);
     db_wrlock(app.db);
     ck_assert_int_ge(db_add_target(app.db, &t), 0);
     db_unlock(app.db);
@@ -233,17 +225,17 @@ static void set_target(const char *park, const char *ind, int year, double value
 
 static void set_figure(const char *park, const char *ind, int year, int month, double value)
 {
-    pp_obs o;
-    memset(&o, 0, sizeof o);
-    snprintf(o.park, sizeof o.park, "%s", park);
-    snprintf(o.indicator, sizeof o.indicator, "%s", ind);
-    o.period = pp_period_make(year, month);
-    o.value = value;
-    o.status = 'A';
-    o.received_at = app.fixed_now;
+    pp_obs o = test_obs(park, ind, year, month, value, 'A', "", app.fixed_now);
     db_wrlock(app.db);
     ck_assert_int_ge(db_add_obs(app.db, &o), 0);
     db_unlock(app.db);
+}
+
+/* park's ind: a target of 100 for 2024 and value for August. */
+static void set_august(const char *park, const char *ind, double value)
+{
+    set_target(park, ind, 2024, 100);
+    set_figure(park, ind, 2024, 8, value);
 }
 
 static int evaluate(alert_engine *e, const char *park, const char *ind)
@@ -269,13 +261,49 @@ static int replay_cb(const journal_record *r, void *ud)
     return 0;
 }
 
-/* A fresh engine that replayed the journal: the daemon after a restart. */
-static alert_engine *restart(void)
+static alert_engine *new_engine(void)
 {
     alert_engine *e = alert_new(&app);
     ck_assert_ptr_nonnull(e);
+    return e;
+}
+
+/* A fresh engine that replayed the journal: the daemon after a restart. */
+static alert_engine *restart(void)
+{
+    alert_engine *e = new_engine();
     ck_assert_int_eq(journal_replay(app.journal, replay_cb, e), 0);
     return e;
+}
+
+/* restart() that must find seq as the last one and raise nothing again. */
+static alert_engine *restart_at(uint64_t seq)
+{
+    alert_engine *e = restart();
+    ck_assert_uint_eq(alert_seq(e), seq);
+    ck_assert_int_eq(evaluate_all(e), 0);
+    return e;
+}
+
+/* A restart answers as e did: its last seq, ?since=0 as since, and nothing
+ * raised again. */
+static void expect_restart_alike(alert_engine *e, const char *since)
+{
+    alert_engine *e2 = restart();
+    ck_assert_uint_eq(alert_seq(e2), alert_seq(e));
+    char *since2 = query_since(e2, 0);
+    ck_assert_str_eq(since2, since);
+    free(since2);
+    ck_assert_int_eq(evaluate_all(e2), 0);
+    alert_free(e2);
+}
+
+/* A new August figure of park's fixed_asset_investment raises one alert, seq. */
+static void raise_one(alert_engine *e, const char *park, double value, uint64_t seq)
+{
+    set_figure(park, "fixed_asset_investment", 2024, 8, value);
+    ck_assert_int_eq(evaluate(e, park, "fixed_asset_investment"), 1);
+    ck_assert_uint_eq(alert_seq(e), seq);
 }
 
 static char *last_alert(alert_engine *e)
@@ -300,15 +328,7 @@ static const char *state_file(char *buf, const char *name)
 /* A figure journaled (not applied to the db): a record after the alerts. */
 static void journal_one_figure(const char *park, const char *ind, int year, int month, double value)
 {
-    pp_obs o;
-    memset(&o, 0, sizeof o);
-    snprintf(o.park, sizeof o.park, "%s", park);
-    snprintf(o.indicator, sizeof o.indicator, "%s", ind);
-    o.period = pp_period_make(year, month);
-    o.value = value;
-    o.status = 'A';
-    o.received_at = app.fixed_now;
-    snprintf(o.source, sizeof o.source, "check_alert");
+    pp_obs o = test_obs(park, ind, year, month, value, 'A', "check_alert", app.fixed_now);
     ck_assert_int_eq(journal_append_figures(app.journal, &o, 1, NULL, 0), 0);
 }
 
@@ -378,8 +398,7 @@ static void lift_file_limit(void)
 START_TEST(test_evaluate_lifecycle)
 {
     const char *fai = "fixed_asset_investment";
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
+    alert_engine *e = new_engine();
     alert_set_listener(e, listener, &listener_calls);
     set_target("pa", fai, 2024, 100);
 
@@ -492,8 +511,7 @@ START_TEST(test_evaluate_batch)
 {
     const char *inds[] = { "tax_revenue", "fiscal_revenue", "fixed_asset_investment" };
     const char *parks[] = { "pb", "pa", "pa" };
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
+    alert_engine *e = new_engine();
     for (size_t i = 0; i < 3; i++) {
         set_target(parks[i], inds[i], 2024, 100);
         set_figure(parks[i], inds[i], 2024, 8, 40);
@@ -511,13 +529,8 @@ START_TEST(test_evaluate_batch)
     ck_assert_int_eq(alert_evaluate(e, &bad_p, &bad_i, 1, false), 0);
     pthread_mutex_unlock(&app.ingest_lock);
 
-    alert_engine *e2 = restart();
-    char *since2 = query_since(e2, 0);
-    ck_assert_str_eq(since2, since);
-    free(since2);
+    expect_restart_alike(e, since);
     free(since);
-    ck_assert_int_eq(evaluate_all(e2), 0);
-    alert_free(e2);
     alert_free(e);
 }
 END_TEST
@@ -528,8 +541,7 @@ START_TEST(test_evaluate_after_big_replay)
 {
     const char *fai = "fixed_asset_investment";
     const char *inds[] = { "tax_revenue", "fiscal_revenue", "trade_total", "fdi_actual" };
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
+    alert_engine *e = new_engine();
     char park[32];
     unsigned seq = 0;
     for (unsigned p = 0; p < 3000; p++) {
@@ -554,13 +566,9 @@ START_TEST(test_evaluate_after_big_replay)
     test_app_reload(&app, test_dir, true, body);
     free(body);
 
-    set_target("pa", fai, 2024, 100);
-    set_figure("pa", fai, 2024, 8, 50); /* critical again after ok: critical/2 (issue 13) */
-    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
-    ck_assert_uint_eq(alert_seq(e), seq + 1);
-    set_figure("pa", fai, 2024, 8, 60); /* warning: new */
-    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
-    ck_assert_uint_eq(alert_seq(e), seq + 2);
+    set_target("pa", "fixed_asset_investment", 2024, 100);
+    raise_one(e, "pa", 50, seq + 1); /* critical again after ok: critical/2 (issue 13) */
+    raise_one(e, "pa", 60, seq + 2); /* warning: new */
     char *j = last_alert(e);
     ck_assert_ptr_nonnull(strstr(j, "/2024-08/warning\""));
     ck_assert_ptr_nonnull(strstr(j, "\"previous\":\"critical\""));
@@ -580,8 +588,7 @@ END_TEST
 START_TEST(test_overdue_alerts)
 {
     const char *fai = "fixed_asset_investment";
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
+    alert_engine *e = new_engine();
     set_target("pa", fai, 2024, 100);
     set_target("pb", fai, 2024, 100); /* pb never reports */
     set_figure("pa", fai, 2024, 8, 50);
@@ -635,13 +642,10 @@ END_TEST
 START_TEST(test_damaged_alert_line_keeps_seq_and_id)
 {
     const char *fai = "fixed_asset_investment";
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
-    set_target("pa", fai, 2024, 100);
-    set_figure("pa", fai, 2024, 8, 50);
+    alert_engine *e = new_engine();
+    set_august("pa", fai, 50);
     ck_assert_int_eq(evaluate(e, "pa", fai), 1);
-    set_target("pb", fai, 2024, 100);
-    set_figure("pb", fai, 2024, 8, 50);
+    set_august("pb", fai, 50);
     ck_assert_int_eq(evaluate(e, "pb", fai), 1);
     ck_assert_uint_eq(alert_seq(e), 2);
     journal_one_figure("pa", "tax_revenue", 2024, 8, 1); /* the damaged line is not the last */
@@ -657,17 +661,13 @@ START_TEST(test_damaged_alert_line_keeps_seq_and_id)
                   (unsigned long long)seq, again, since);
     free(since);
     /* the next alert continues after every seq ever published */
-    set_figure("pa", fai, 2024, 8, 75);
-    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
-    ck_assert_uint_eq(alert_seq(e), 3);
+    raise_one(e, "pa", 75, 3);
     char *j = last_alert(e);
     ck_assert_ptr_nonnull(strstr(j, "{\"seq\":3,\"id\":\"pa/fixed_asset_investment/2024-08/ok\""));
     free(j);
     alert_free(e);
 
-    e = restart();
-    ck_assert_uint_eq(alert_seq(e), 3);
-    ck_assert_int_eq(evaluate_all(e), 0);
+    e = restart_at(3);
     alert_free(e);
 }
 END_TEST
@@ -680,23 +680,16 @@ START_TEST(test_alert_ids_survive_damage_of_either_copy)
     const char *fai = "fixed_asset_investment";
     char ids[PATH_MAX];
     state_file(ids, "alert-ids.log");
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
-    set_target("pa", fai, 2024, 100);
-    set_target("pb", fai, 2024, 100);
-    set_figure("pa", fai, 2024, 8, 50);
-    set_figure("pb", fai, 2024, 8, 50);
+    alert_engine *e = new_engine();
+    set_august("pa", fai, 50);
+    set_august("pb", fai, 50);
     ck_assert_int_eq(evaluate_all(e), 2);
     alert_free(e);
 
     /* 1. the id file's line of seq 2 damaged: the journal still has it */
     damage_line(ids, "2 pb/", false);
-    e = restart();
-    ck_assert_uint_eq(alert_seq(e), 2);
-    ck_assert_int_eq(evaluate_all(e), 0);
-    set_figure("pa", fai, 2024, 8, 75); /* recovery: seq 3 */
-    ck_assert_int_eq(evaluate(e, "pa", fai), 1);
-    ck_assert_uint_eq(alert_seq(e), 3);
+    e = restart_at(2);
+    raise_one(e, "pa", 75, 3); /* recovery */
     journal_one_figure("pa", "tax_revenue", 2024, 8, 1);
     alert_free(e);
 
@@ -706,24 +699,16 @@ START_TEST(test_alert_ids_survive_damage_of_either_copy)
     ck_assert_int_eq(stat(ids, &st), 0);
     ck_assert_int_eq(truncate(ids, st.st_size - 1), 0);
     damage_journal_line("alert 3 pa ");
-    e = restart();
-    ck_assert_uint_eq(alert_seq(e), 3);
-    ck_assert_int_eq(evaluate_all(e), 0); /* pa/…/ok is not raised again */
-    set_figure("pb", fai, 2024, 8, 60);   /* warning: seq 4 */
-    ck_assert_int_eq(evaluate(e, "pb", fai), 1);
-    ck_assert_uint_eq(alert_seq(e), 4);
+    e = restart_at(3); /* pa/…/ok is not raised again */
+    raise_one(e, "pb", 60, 4); /* warning */
     journal_one_figure("pa", "tax_revenue", 2024, 8, 2);
     alert_free(e);
 
     /* 3. the journal's line of seq 4 damaged: the id file's line for 4 (written
      * after the cut line was repaired) is intact */
     damage_journal_line("alert 4 pb ");
-    e = restart();
-    ck_assert_uint_eq(alert_seq(e), 4);
-    ck_assert_int_eq(evaluate_all(e), 0);
-    set_figure("pb", fai, 2024, 8, 75);   /* recovery: seq 5 */
-    ck_assert_int_eq(evaluate(e, "pb", fai), 1);
-    ck_assert_uint_eq(alert_seq(e), 5);
+    e = restart_at(4);
+    raise_one(e, "pb", 75, 5); /* recovery */
     alert_free(e);
 }
 END_TEST
@@ -735,11 +720,9 @@ END_TEST
 START_TEST(test_unjournaled_alert_is_retried)
 {
     const char *fai = "fixed_asset_investment";
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
+    alert_engine *e = new_engine();
     alert_set_listener(e, listener, &listener_calls);
-    set_target("pa", fai, 2024, 100);
-    set_figure("pa", fai, 2024, 8, 50); /* critical */
+    set_august("pa", fai, 50); /* critical */
 
     limit_file_size();
     int r1 = evaluate(e, "pa", fai);
@@ -764,14 +747,12 @@ START_TEST(test_unjournaled_alert_is_retried)
     ck_assert_int_eq(evaluate(e, "pa", fai), 0);
 
     /* full again for pb's alert; then a figure of another series arrives */
-    set_target("pb", fai, 2024, 100);
-    set_figure("pb", fai, 2024, 8, 50);
+    set_august("pb", fai, 50);
     limit_file_size();
     r1 = evaluate(e, "pb", fai);
     lift_file_limit();
     ck_assert_int_eq(r1, -1);
-    set_target("pa", "tax_revenue", 2024, 100);
-    set_figure("pa", "tax_revenue", 2024, 8, 40);
+    set_august("pa", "tax_revenue", 40);
     n = evaluate(e, "pa", "tax_revenue");
     ck_assert_msg(n == 2, "the next evaluation raised %d alert(s) (want 2: pb's pending one too)", n);
     ck_assert_uint_eq(alert_seq(e), 3);
@@ -781,14 +762,8 @@ START_TEST(test_unjournaled_alert_is_retried)
     ck_assert_uint_eq(n_alerts(since), 3);
 
     /* and nothing of it again after a restart */
-    alert_engine *e2 = restart();
-    ck_assert_uint_eq(alert_seq(e2), 3);
-    char *since2 = query_since(e2, 0);
-    ck_assert_str_eq(since2, since);
-    free(since2);
+    expect_restart_alike(e, since);
     free(since);
-    ck_assert_int_eq(evaluate_all(e2), 0);
-    alert_free(e2);
     alert_free(e);
 }
 END_TEST
@@ -799,8 +774,7 @@ END_TEST
  * park comes back, so do its alerts. */
 START_TEST(test_removed_series_not_listed)
 {
-    alert_engine *e = alert_new(&app);
-    ck_assert_ptr_nonnull(e);
+    alert_engine *e = new_engine();
     replay_alert(e, 1, "pa", "tax_revenue", "2024-07", "warning");
     replay_alert(e, 2, "pb", "tax_revenue", "2024-07", "critical");
     replay_alert(e, 3, "pa", "fiscal_revenue", "2024-07", "critical");
@@ -809,16 +783,12 @@ START_TEST(test_removed_series_not_listed)
     free(s);
 
     test_app_reload(&app, test_dir, true, "park \"pa\" { name = \"甲园区\" }\n");
-    s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
-                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
-                        "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}]}");
-    free(s);
-    s = query_since(e, 0);
-    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
-                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
-                        "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}],\"complete\":true}");
-    free(s);
+    expect_json(query_active(e), "{\"seq\":3,\"alerts\":["
+                "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}]}");
+    expect_json(query_since(e, 0), "{\"seq\":3,\"alerts\":["
+                "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                "{\"seq\":3,\"id\":\"pa/fiscal_revenue/2024-07/critical\"}],\"complete\":true}");
     uint64_t seq = 0;
     char *j = alert_next(e, 1, &seq); /* the SSE cursor after 1 skips pb's 2 */
     ck_assert_ptr_nonnull(j);
@@ -830,11 +800,9 @@ START_TEST(test_removed_series_not_listed)
     test_app_reload(&app, test_dir, false,
                     "indicator \"tax_revenue\" { label = \"税收收入\" unit = \"亿元\" kind = \"cumulative\" }\n"
                     "park \"pa\" { name = \"甲园区\" }\npark \"pb\" { name = \"乙园区\" }\n");
-    s = query_active(e);
-    ck_assert_str_eq(s, "{\"seq\":3,\"alerts\":["
-                        "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
-                        "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"}]}");
-    free(s);
+    expect_json(query_active(e), "{\"seq\":3,\"alerts\":["
+                "{\"seq\":1,\"id\":\"pa/tax_revenue/2024-07/warning\"},"
+                "{\"seq\":2,\"id\":\"pb/tax_revenue/2024-07/critical\"}]}");
     j = alert_next(e, 2, &seq);
     ck_assert_ptr_null(j);
     j = alert_next(e, 1, &seq);
@@ -848,13 +816,11 @@ END_TEST
 static Suite *alert_suite(void)
 {
     Suite *s = suite_create("alert");
-    TCase *tc = tcase_create("replay");
+    TCase *tc = check_tcase(s, "replay", NULL, NULL, 0);
     tcase_add_test(tc, test_replay_queries);
     tcase_add_test(tc, test_replay_ring_wraps);
     tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("evaluate");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tc = check_tcase(s, "evaluate", setup, teardown, 0);
     tcase_add_test(tc, test_evaluate_lifecycle);
     tcase_add_test(tc, test_evaluate_batch);
     tcase_add_test(tc, test_evaluate_after_big_replay);
@@ -864,7 +830,6 @@ static Suite *alert_suite(void)
     tcase_add_test(tc, test_unjournaled_alert_is_retried);
     tcase_add_test(tc, test_removed_series_not_listed);
     tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -25,15 +25,7 @@
 
 static char tmpdir[4096];
 
-static void make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof(tmpdir), "%s/check_config.XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-}
+static void make_tmpdir(void) { tmpdir_make_or_exit(tmpdir, sizeof tmpdir, "check_config"); }
 
 static void remove_tmpdir(void) { tmpdir_remove(tmpdir); }
 
@@ -60,6 +52,42 @@ static pp_config *load_text(const char *sub, const char *text, char *err, size_t
     return conf_load(path, err, errlen);
 }
 
+/* Loads file; it must be taken. */
+static pp_config *load_ok(const char *file)
+{
+    char err[4096];
+    pp_config *c = conf_load(file, err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s refused:\n%s", file, err);
+    return c;
+}
+
+/* load_text that must be taken; the file's path in path (8192 bytes) when not NULL. */
+static pp_config *load_text_ok(const char *sub, const char *text, char *path)
+{
+    char err[4096], buf[8192];
+    pp_config *c = load_text(sub, text, err, sizeof(err), path ? path : buf, sizeof(buf));
+    ck_assert_msg(c != NULL, "%s refused:\n%s", sub, err);
+    return c;
+}
+
+/* What the shipped example sets as the defaults are (README, parkpulse.conf(5)). */
+static void check_default_settings(const pp_config *c)
+{
+    ck_assert_str_eq(c->timezone, "Asia/Shanghai");
+    ck_assert_str_eq(c->state_dir, "/var/lib/parkpulse");
+    ck_assert_str_eq(c->dashboard_dir, PP_DASHBOARD_DIR);
+    ck_assert_int_eq(c->due_day, 20);
+    ck_assert_str_eq(c->http_listen, "127.0.0.1:8080");
+    ck_assert_int_eq(c->http_threads, 4);
+    ck_assert_int_eq(c->http_max_connections, 256);
+    ck_assert_int_eq(c->http_max_per_ip, 32);
+    ck_assert_int_eq(c->http_timeout, 30);
+    ck_assert_int_eq(c->http_max_body, 8 * 1024 * 1024);
+    ck_assert_str_eq(c->bus_publish, "tcp://127.0.0.1:5556");
+    ck_assert_int_eq(c->bus_heartbeat, 5);
+    ck_assert_int_eq(c->bus_hwm, 1000);
+}
+
 static const conf_collector *collector(const pp_config *c, const char *name)
 {
     for (size_t i = 0; i < c->n_collectors; i++)
@@ -72,28 +100,14 @@ static const conf_collector *collector(const pp_config *c, const char *name)
 
 START_TEST(test_example_config)
 {
-    char err[4096];
-    pp_config *c = conf_load("config/parkpulse.conf", err, sizeof(err));
-    ck_assert_msg(c != NULL, "example refused:\n%s", err);
+    pp_config *c = load_ok("config/parkpulse.conf");
 
     ck_assert_str_eq(c->file, "config/parkpulse.conf");
-    ck_assert_str_eq(c->timezone, "Asia/Shanghai");
-    ck_assert_str_eq(c->state_dir, "/var/lib/parkpulse");
     ck_assert_str_eq(c->plugin_dir, "/usr/lib/parkpulse/collectors");
     /* the pages are built in: the shipped file leaves dashboard_dir commented */
-    ck_assert_str_eq(c->dashboard_dir, PP_DASHBOARD_DIR);
     ck_assert(!c->dashboard_dir_set);
-    ck_assert_int_eq(c->due_day, 20);
-    ck_assert_str_eq(c->http_listen, "127.0.0.1:8080");
     ck_assert_str_eq(c->http_token_file, "/etc/parkpulse/token");
-    ck_assert_int_eq(c->http_threads, 4);
-    ck_assert_int_eq(c->http_max_connections, 256);
-    ck_assert_int_eq(c->http_max_per_ip, 32);
-    ck_assert_int_eq(c->http_timeout, 30);
-    ck_assert_int_eq(c->http_max_body, 8388608);
-    ck_assert_str_eq(c->bus_publish, "tcp://127.0.0.1:5556");
-    ck_assert_int_eq(c->bus_heartbeat, 5);
-    ck_assert_int_eq(c->bus_hwm, 1000);
+    check_default_settings(c);
     ck_assert_ptr_null(c->bus_curve_secret_key);
     ck_assert_ptr_null(c->bus_curve_clients);
 
@@ -139,7 +153,7 @@ START_TEST(test_example_config)
     ck_assert_uint_eq(c->n_collectors, 1);
     ck_assert_str_eq(c->collectors[0].name, "spool");
     conf_free(c);
-    char *text = NULL, path[8192], cwd[4096];
+    char *text = NULL, cwd[4096];
     size_t len = 0;
     FILE *in = fopen("config/parkpulse.conf", "r"), *out = open_memstream(&text, &len);
     ck_assert(in && out && getcwd(cwd, sizeof cwd));
@@ -158,9 +172,8 @@ START_TEST(test_example_config)
     }
     fclose(in);
     fclose(out);
-    c = load_text("example", text, err, sizeof(err), path, sizeof(path));
+    c = load_text_ok("example", text, NULL);
     free(text);
-    ck_assert_msg(c != NULL, "example with its examples refused:\n%s", err);
 
     ck_assert_uint_eq(c->catalog.n_parks, 3);
     static const struct {
@@ -209,25 +222,13 @@ START_TEST(test_defaults_of_empty_file)
     ck_assert_msg(c != NULL, "%s", err);
     ck_assert_str_eq(err, "");
     ck_assert_str_eq(c->file, path);
-    ck_assert_str_eq(c->timezone, "Asia/Shanghai");
-    ck_assert_str_eq(c->state_dir, "/var/lib/parkpulse");
+    check_default_settings(c);
     ck_assert_str_eq(c->plugin_dir, PP_PLUGIN_DIR); /* set from PREFIX by the Makefile */
-    ck_assert_str_eq(c->dashboard_dir, PP_DASHBOARD_DIR);
-    ck_assert_int_eq(c->due_day, 20);
-    ck_assert_str_eq(c->http_listen, "127.0.0.1:8080");
     ck_assert_ptr_null(c->http_token_file);
-    ck_assert_int_eq(c->http_threads, 4);
-    ck_assert_int_eq(c->http_max_connections, 256);
-    ck_assert_int_eq(c->http_max_per_ip, 32);
-    ck_assert_int_eq(c->http_timeout, 30);
-    ck_assert_int_eq(c->http_max_body, 8 * 1024 * 1024);
     ck_assert_int_eq(c->http_header_timeout, 5);
     ck_assert_int_eq(c->http_max_streams, 512);
     ck_assert_int_eq(c->http_max_streams_per_ip, 16);
     ck_assert_int_eq(c->http_max_buffered, 64L << 20);
-    ck_assert_str_eq(c->bus_publish, "tcp://127.0.0.1:5556");
-    ck_assert_int_eq(c->bus_heartbeat, 5);
-    ck_assert_int_eq(c->bus_hwm, 1000);
     ck_assert_int_eq(c->bus_max_connections, 256);
     ck_assert_uint_eq(c->catalog.n_indicators, 0);
     ck_assert_uint_eq(c->catalog.n_parks, 0);
@@ -235,8 +236,7 @@ START_TEST(test_defaults_of_empty_file)
     conf_free(c);
 
     /* a file of zero bytes too */
-    c = load_text("zero", "", err, sizeof(err), path, sizeof(path));
-    ck_assert_msg(c != NULL, "%s", err);
+    c = load_text_ok("zero", "", NULL);
     ck_assert_int_eq(c->due_day, 20);
     conf_free(c);
 }
@@ -246,9 +246,7 @@ END_TEST
 
 START_TEST(test_include_relative_to_file)
 {
-    char err[2048];
-    pp_config *c = conf_load("tests/fixtures/conf/nested/main.conf", err, sizeof(err));
-    ck_assert_msg(c != NULL, "%s", err);
+    pp_config *c = load_ok("tests/fixtures/conf/nested/main.conf");
     ck_assert_int_eq(c->due_day, 15);
     ck_assert_uint_eq(c->catalog.n_indicators, 2);
     ck_assert_uint_eq(c->catalog.n_parks, 1);
@@ -285,11 +283,10 @@ END_TEST
 
 START_TEST(test_include_absolute_path)
 {
-    char err[2048], path[8192], text[8192], cwd[4096];
+    char text[8192], cwd[4096];
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
     snprintf(text, sizeof(text), "include(\"%s/config/indicators.conf\")\n", cwd);
-    pp_config *c = load_text("absolute", text, err, sizeof(err), path, sizeof(path));
-    ck_assert_msg(c != NULL, "%s", err);
+    pp_config *c = load_text_ok("absolute", text, NULL);
     ck_assert_uint_eq(c->catalog.n_indicators, 14);
     conf_free(c);
 }
@@ -297,16 +294,14 @@ END_TEST
 
 START_TEST(test_collector_options)
 {
-    char err[2048], path[8192];
-    pp_config *c = load_text("collectors",
+    pp_config *c = load_text_ok("collectors",
                              "collector \"spool\" {\n"
                              "  plugin = \"spool\"  path = \"/srv/in\"  rescan = 10\n"
                              "  user = \"parkpulse\"\n"
                              "}\n"
                              "collector \"nightly\" { plugin = \"exec\" command = '/bin/echo a,b'\n"
                              "  interval = 86400 timeout = 5 format = wide }\n",
-                             err, sizeof(err), path, sizeof(path));
-    ck_assert_msg(c != NULL, "%s", err);
+                             NULL);
     ck_assert_uint_eq(c->n_collectors, 2);
     const conf_collector *s = &c->collectors[0], *e = &c->collectors[1];
     ck_assert_str_eq(s->name, "spool");
@@ -331,8 +326,7 @@ END_TEST
 
 START_TEST(test_other_valid_values)
 {
-    char err[2048], path[8192];
-    pp_config *c = load_text("valid",
+    pp_config *c = load_text_ok("valid",
                              "timezone = \"UTC\"\n"
                              "due_day = 28\n"
                              "http { listen = \"[::1]:0\" threads = 64 max_body = 1024 }\n"
@@ -344,8 +338,7 @@ START_TEST(test_other_valid_values)
                              "park \"a\" { name = \"A\" groups = {\"east\", \"nat\", \"east\"} }\n"
                              "park \"b\" { name = \"B\" groups = {\"all\"} }\n"
                              "park \"c\" { name = \"C\" groups = {\"nat\"} }\n",
-                             err, sizeof(err), path, sizeof(path));
-    ck_assert_msg(c != NULL, "%s", err);
+                             NULL);
     /* peer groups: in declaration order, their parks too, each once; "all" implied */
     ck_assert_int_eq(c->n_groups, 2);
     const conf_group *nat = conf_group_find(c, "nat"), *east = conf_group_find(c, "east");
@@ -442,6 +435,10 @@ static const bad_case bad_cases[] = {
     {"duplicate collector",
      "collector \"c\" { plugin = spool }\ncollector \"c\" { plugin = exec }\n", NULL,
      "main.conf", 2, "duplicate collector \"c\""},
+    {"duplicate park name", "park \"p\" { name = \"P\" }\npark \"q\" {\n name = \"P\" }\n", NULL,
+     "main.conf", 3, "park \"q\": name \"P\" is already the name of \"p\" ("},
+    {"bad route name", "notify {\n route \"Bad Route\" { url = \"http://127.0.0.1:1/\" }\n}\n", NULL,
+     "main.conf", 2, "notify: route name \"Bad Route\" is not valid"},
     {"duplicate label", IND("a") "indicator \"b\" {\n label = \"a\" unit = \"亿元\" kind = rate }\n",
      NULL, "main.conf", 3, "label \"a\" is already the label of \"a\""},
     {"threshold for an unknown indicator",
@@ -554,12 +551,10 @@ static const bad_case bad_cases[] = {
 /* escalate and rule are read (issue 13, point 7); the defaults are off and points. */
 START_TEST(test_escalate_and_rule)
 {
-    char err[4096], path[8192];
-    pp_config *c = load_text("esc", "indicator \"a\" { label = \"A\" unit = \"亿元\" kind = \"cumulative\"\n"
+    pp_config *c = load_text_ok("esc", "indicator \"a\" { label = \"A\" unit = \"亿元\" kind = \"cumulative\"\n"
                              "  escalate = 3 rule = \"relative\" }\n"
                              "indicator \"b\" { label = \"B\" unit = \"%\" kind = \"completion\" }\n",
-                             err, sizeof err, path, sizeof path);
-    ck_assert_msg(c != NULL, "%s", err);
+                             NULL);
     ck_assert_int_eq(c->catalog.indicators[0].escalate, 3);
     ck_assert(c->catalog.indicators[0].relative);
     ck_assert_int_eq(c->catalog.indicators[1].escalate, 0);
@@ -641,11 +636,8 @@ END_TEST
 
 START_TEST(test_reload_gives_independent_configs)
 {
-    char err[2048];
-    pp_config *a = conf_load("config/parkpulse.conf", err, sizeof(err));
-    ck_assert_msg(a != NULL, "%s", err);
-    pp_config *b = conf_load("tests/fixtures/conf/nested/main.conf", err, sizeof(err));
-    ck_assert_msg(b != NULL, "%s", err);
+    pp_config *a = load_ok("config/parkpulse.conf");
+    pp_config *b = load_ok("tests/fixtures/conf/nested/main.conf");
     ck_assert_uint_eq(a->catalog.n_indicators, 14);
     ck_assert_uint_eq(b->catalog.n_indicators, 2);
     conf_free(a);
@@ -657,7 +649,7 @@ END_TEST
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
-    TCase *tc = tcase_create("load");
+    TCase *tc = check_tcase(s, "load", NULL, NULL, 0);
     tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
     tcase_add_test(tc, test_example_config);
     tcase_add_test(tc, test_defaults_of_empty_file);
@@ -670,7 +662,6 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_many_errors_reported_at_once);
     tcase_add_test(tc, test_missing_file_and_small_buffer);
     tcase_add_test(tc, test_reload_gives_independent_configs);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -14,6 +14,7 @@
 #include "csv.h"
 #include "text.h"
 #include "check_main.h"
+#include "test_file.h"
 
 #include <check.h>
 #include <iconv.h>
@@ -26,29 +27,7 @@
 
 #include "test_catalog.h"
 
-static pp_indicator indicators[] = {
-    IND("industrial_output", "工业总产值", "亿元", PP_KIND_CUMULATIVE),
-    IND("above_scale_output", "规模以上工业总产值", "亿元", PP_KIND_CUMULATIVE),
-    IND("value_added_growth", "规模以上工业增加值增速", "%", PP_KIND_RATE),
-    IND("fixed_asset_investment", "固定资产投资", "亿元", PP_KIND_CUMULATIVE),
-    IND("industrial_investment", "工业投资", "亿元", PP_KIND_CUMULATIVE),
-    IND("tax_revenue", "税收收入", "亿元", PP_KIND_CUMULATIVE),
-    IND("fiscal_revenue", "财税收入", "亿元", PP_KIND_CUMULATIVE),
-    IND("fdi_actual", "实际利用外资", "万美元", PP_KIND_CUMULATIVE),
-    IND("domestic_capital", "实际到位内资", "亿元", PP_KIND_CUMULATIVE),
-    IND("trade_total", "进出口总额", "亿元", PP_KIND_CUMULATIVE),
-    IND("high_tech_revenue", "高新技术产业营业收入", "亿元", PP_KIND_CUMULATIVE),
-    IND("key_project_completion", "重点项目完成率", "%", PP_KIND_COMPLETION),
-    IND("projects_signed", "新签约项目数", "个", PP_KIND_CUMULATIVE),
-    IND("rank_province", "全省排名", "位", PP_KIND_RANK),
-};
-
-static const pp_catalog cat = {
-    .parks = parks,
-    .n_parks = sizeof parks / sizeof parks[0],
-    .indicators = indicators,
-    .n_indicators = sizeof indicators / sizeof indicators[0],
-};
+static const pp_catalog cat = TEST_CATALOG;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -62,29 +41,6 @@ static bool close_to(double a, double b)
     return fabs(a - b) <= 1e-9 * fmax(1.0, fmax(fabs(a), fabs(b)));
 }
 
-static char *read_fixture(const char *name, size_t *len)
-{
-    const char *dir = getenv("PP_FIXTURE_DIR");
-    char path[4096];
-    if (dir == NULL || dir[0] == '\0')
-        dir = "tests/fixtures";
-    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
-    ck_assert(n > 0 && (size_t)n < sizeof path);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the project root)", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long sz = ftell(f);
-    ck_assert(sz >= 0);
-    rewind(f);
-    char *buf = malloc((size_t)sz + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
-    buf[sz] = '\0';
-    fclose(f);
-    *len = (size_t)sz;
-    return buf;
-}
-
 static const pp_obs *find_obs(const csv_result *r, const char *park, const char *ind, int y,
                               int m)
 {
@@ -93,6 +49,36 @@ static const pp_obs *find_obs(const csv_result *r, const char *park, const char 
             r->obs[i].period == pp_period_make(y, m))
             return &r->obs[i];
     return NULL;
+}
+
+/* The figure park/ind/y-m of r: it is there, with value (to 1e-9). */
+static const pp_obs *expect_obs(const csv_result *r, const char *park, const char *ind, int y,
+                                int m, double value)
+{
+    const pp_obs *o = find_obs(r, park, ind, y, m);
+    ck_assert_msg(o != NULL, "no %s %s %d-%02d", park, ind, y, m);
+    ck_assert_msg(close_to(o->value, value), "%s %s = %.17g, want %.17g", park, ind, o->value,
+                  value);
+    return o;
+}
+
+/* Parses in; the errors report named name (caller frees) once rc is as wanted. */
+static char *parse_reported(const char *name, const char *in, int want_rc, csv_result *r)
+{
+    int rc = parse_str(in, r);
+    char *rep = csv_errors_report(r, name);
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_msg(rc == want_rc, "%s: rc %d\n%s", name, rc, rep);
+    return rep;
+}
+
+/* Parses the shipped fixture name into r; csv_parse returns rc. */
+static void parse_fixture(const char *name, int rc, csv_result *r)
+{
+    size_t len;
+    char *data = test_fixture(name, &len);
+    ck_assert_int_eq(csv_parse(data, len, &cat, r), rc);
+    free(data);
 }
 
 /* Converts UTF-8 to GB18030 with iconv, as a spreadsheet on Windows would save it. */
@@ -118,6 +104,18 @@ static const char *en_half(const char *why)
     ck_assert_msg(sep != NULL && sep > why, "no '<中文> / <English>' in '%s'", why);
     ck_assert_msg((unsigned char)why[0] >= 0x80, "not Chinese first: '%s'", why);
     return sep + 3;
+}
+
+/* e is at line, its English half is want ('*' at the end: a prefix of it). */
+static void expect_reason(const csv_error *e, int line, const char *want)
+{
+    size_t wl = strlen(want);
+    ck_assert_int_eq(e->line, line);
+    const char *en = en_half(e->reason);
+    if (want[wl - 1] == '*')
+        ck_assert_msg(strncmp(en, want, wl - 1) == 0, "%s", e->reason);
+    else
+        ck_assert_str_eq(en, want);
 }
 
 /* ---- periods ------------------------------------------------------------------ */
@@ -482,6 +480,10 @@ static const struct {
      1, 0, 1,
      "unknown column 'comment' (an observations file has park, indicator, period, value, unit, "
      "yoy, status, source, note)"},
+    {"targets unknown column", "park,indicator,year,target,comment\n", -1, CSV_LAYOUT_TARGETS, 0, 0,
+     1, 0, 1,
+     "unknown column 'comment' (a targets file has park, indicator, year, target, unit, source, "
+     "note)"},
     {"unknown column suggestion", "park,indicator,period,value,sourse\n", -1,
      CSV_LAYOUT_OBSERVATIONS, 0, 0, 1, 0, 1, "unknown column 'sourse' (did you mean 'source'?)*"},
     {"targets", "park,indicator,year,target,unit\nxiangtan-etdz,fixed_asset_investment,2021,300,\n"
@@ -555,10 +557,7 @@ static const struct {
 START_TEST(test_inputs)
 {
     csv_result r;
-    int rc = parse_str(inputs[_i].in, &r);
-    char *rep = csv_errors_report(&r, inputs[_i].name);
-    ck_assert_ptr_nonnull(rep);
-    ck_assert_msg(rc == inputs[_i].rc, "%s: rc %d\n%s", inputs[_i].name, rc, rep);
+    char *rep = parse_reported(inputs[_i].name, inputs[_i].in, inputs[_i].rc, &r);
     ck_assert_int_eq(r.layout, inputs[_i].layout);
     ck_assert_uint_eq(r.n_obs, inputs[_i].n_obs);
     ck_assert_uint_eq(r.n_targets, inputs[_i].n_targets);
@@ -567,16 +566,8 @@ START_TEST(test_inputs)
     ck_assert_uint_eq(r.n_errors_total, r.n_errors);
     ck_assert_uint_eq(r.n_rows, inputs[_i].n_rows);
     ck_assert_str_eq(r.encoding, "UTF-8");
-    if (inputs[_i].why) {
-        const char *want = inputs[_i].why;
-        size_t wl = strlen(want);
-        ck_assert_int_eq(r.errors[0].line, inputs[_i].line);
-        const char *en = en_half(r.errors[0].reason);
-        if (want[wl - 1] == '*')
-            ck_assert_msg(strncmp(en, want, wl - 1) == 0, "%s", r.errors[0].reason);
-        else
-            ck_assert_str_eq(en, want);
-    }
+    if (inputs[_i].why)
+        expect_reason(&r.errors[0], inputs[_i].line, inputs[_i].why);
     free(rep);
     csv_result_free(&r);
     ck_assert_ptr_null(r.obs);
@@ -927,10 +918,7 @@ static const struct {
 START_TEST(test_excel)
 {
     csv_result r;
-    int rc = parse_str(excel[_i].in, &r);
-    char *rep = csv_errors_report(&r, excel[_i].name);
-    ck_assert_ptr_nonnull(rep);
-    ck_assert_msg(rc == excel[_i].rc, "%s: rc %d\n%s", excel[_i].name, rc, rep);
+    char *rep = parse_reported(excel[_i].name, excel[_i].in, excel[_i].rc, &r);
     ck_assert_msg(r.layout == excel[_i].layout, "%s: layout %d", excel[_i].name, r.layout);
     ck_assert_msg(r.n_obs == excel[_i].n_obs, "%s: %zu figures\n%s", excel[_i].name, r.n_obs, rep);
     ck_assert_msg(r.n_errors == excel[_i].n_errors, "%s: %zu errors\n%s", excel[_i].name,
@@ -939,21 +927,13 @@ START_TEST(test_excel)
                   r.n_skipped);
     if (excel[_i].en) {
         const csv_error *e = r.n_errors > 0 ? &r.errors[0] : &r.skipped[0];
-        const char *want = excel[_i].en, *en = en_half(e->reason);
-        size_t wl = strlen(want);
-        ck_assert_int_eq(e->line, excel[_i].line);
-        if (want[wl - 1] == '*')
-            ck_assert_msg(strncmp(en, want, wl - 1) == 0, "%s", e->reason);
-        else
-            ck_assert_str_eq(en, want);
+        expect_reason(e, excel[_i].line, excel[_i].en);
         if (excel[_i].zh)
             ck_assert_msg(strstr(e->reason, excel[_i].zh) != NULL, "%s", e->reason);
     }
     for (size_t k = 0; k < 3 && excel[_i].o[k].park; k++) {
         const want_obs *w = &excel[_i].o[k];
-        const pp_obs *o = find_obs(&r, w->park, w->ind, w->y, w->m);
-        ck_assert_msg(o != NULL, "%s: no %s %s", excel[_i].name, w->park, w->ind);
-        ck_assert_msg(close_to(o->value, w->value), "%s: %s = %.17g", excel[_i].name, w->ind, o->value);
+        const pp_obs *o = expect_obs(&r, w->park, w->ind, w->y, w->m, w->value);
         ck_assert_int_eq(o->has_yoy, w->yoy_set);
         if (w->yoy_set)
             ck_assert_msg(close_to(o->yoy, w->yoy), "%s: yoy %.17g", excel[_i].name, o->yoy);
@@ -998,26 +978,17 @@ END_TEST
 
 START_TEST(test_fixture_long)
 {
-    size_t len;
-    char *data = read_fixture("xiangtan-etdz-2021.csv", &len);
     csv_result r;
-    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
+    parse_fixture("xiangtan-etdz-2021.csv", 0, &r);
     ck_assert_int_eq(r.layout, CSV_LAYOUT_OBSERVATIONS);
     ck_assert_uint_eq(r.n_obs, 31);
     ck_assert_uint_eq(r.n_rows, 31);
-    const pp_obs *o = find_obs(&r, "xiangtan-etdz", "fixed_asset_investment", 2021, 8);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 192.2));
+    const pp_obs *o = expect_obs(&r, "xiangtan-etdz", "fixed_asset_investment", 2021, 8, 192.2);
     ck_assert_str_eq(o->source, "published");
-    o = find_obs(&r, "xiangtan-etdz", "fdi_actual", 2021, 8);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 2690));
-    o = find_obs(&r, "xiangtan-etdz", "value_added_growth", 2021, 8);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 12.1));
+    expect_obs(&r, "xiangtan-etdz", "fdi_actual", 2021, 8, 2690);
+    o = expect_obs(&r, "xiangtan-etdz", "value_added_growth", 2021, 8, 12.1);
     ck_assert_int_eq(o->status, 'A');
     csv_result_free(&r);
-    free(data);
 }
 END_TEST
 
@@ -1029,37 +1000,35 @@ static const struct {
     {"domestic_capital", 140},       {"value_added_growth", 10},
 };
 
-static void check_targets(const csv_result *r)
+/* data (len bytes) is targets-2021.csv in encoding: its five targets. */
+static void check_targets(const char *data, size_t len, const char *encoding)
 {
-    ck_assert_int_eq(r->layout, CSV_LAYOUT_TARGETS);
-    ck_assert_uint_eq(r->n_targets, 5);
-    ck_assert_uint_eq(r->n_obs, 0);
+    csv_result r;
+    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
+    ck_assert_str_eq(r.encoding, encoding);
+    ck_assert_int_eq(r.layout, CSV_LAYOUT_TARGETS);
+    ck_assert_uint_eq(r.n_targets, 5);
+    ck_assert_uint_eq(r.n_obs, 0);
     for (size_t i = 0; i < 5; i++) {
-        ck_assert_str_eq(r->targets[i].park, "xiangtan-etdz");
-        ck_assert_str_eq(r->targets[i].indicator, fixture_targets[i].ind);
-        ck_assert_int_eq(r->targets[i].year, 2021);
-        ck_assert(close_to(r->targets[i].value, fixture_targets[i].target));
+        ck_assert_str_eq(r.targets[i].park, "xiangtan-etdz");
+        ck_assert_str_eq(r.targets[i].indicator, fixture_targets[i].ind);
+        ck_assert_int_eq(r.targets[i].year, 2021);
+        ck_assert(close_to(r.targets[i].value, fixture_targets[i].target));
     }
+    csv_result_free(&r);
 }
 
 START_TEST(test_fixture_targets)
 {
     size_t len;
-    char *data = read_fixture("targets-2021.csv", &len);
-    csv_result r;
-    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
-    ck_assert_str_eq(r.encoding, "UTF-8");
-    check_targets(&r);
-    csv_result_free(&r);
+    char *data = test_fixture("targets-2021.csv", &len);
+    check_targets(data, len, "UTF-8");
 
     /* the same file saved as GB18030 by a spreadsheet */
     size_t glen;
     char *gb = to_gb18030(data, len, &glen);
     ck_assert(!text_utf8_valid(gb, glen, NULL));
-    ck_assert_int_eq(csv_parse(gb, glen, &cat, &r), 0);
-    ck_assert_str_eq(r.encoding, "GB18030");
-    check_targets(&r);
-    csv_result_free(&r);
+    check_targets(gb, glen, "GB18030");
     free(gb);
 
     /* with a BOM and CRLF line ends */
@@ -1073,10 +1042,7 @@ START_TEST(test_fixture_targets)
             crlf[n++] = '\r';
         crlf[n++] = data[i];
     }
-    ck_assert_int_eq(csv_parse(crlf, n, &cat, &r), 0);
-    ck_assert_str_eq(r.encoding, "UTF-8");
-    check_targets(&r);
-    csv_result_free(&r);
+    check_targets(crlf, n, "UTF-8");
     free(crlf);
     free(data);
 }
@@ -1084,32 +1050,23 @@ END_TEST
 
 START_TEST(test_fixture_wide)
 {
-    size_t len;
-    char *data = read_fixture("wide-2024.csv", &len);
+    static const want_obs want[] = {
+        {"xiangtan-etdz", "value_added_growth", 2024, 11, 33.6, 0, 0},
+        {"xiangtan-etdz", "rank_province", 2024, 2, 1, 0, 0},
+        {"xiangtan-etdz", "key_project_completion", 2024, 12, 118.85, 0, 0},
+        {"xiangtan-hitech", "projects_signed", 2024, 11, 26, 0, 0},
+        {"liuyang-etdz", "projects_signed", 2023, 12, 66, 0, 0},
+    };
     csv_result r;
-    ck_assert_int_eq(csv_parse(data, len, &cat, &r), 0);
+    parse_fixture("wide-2024.csv", 0, &r);
     ck_assert_int_eq(r.layout, CSV_LAYOUT_WIDE);
     ck_assert_uint_eq(r.n_rows, 7);
     /* the non-empty cells: 4 rows × 2, then 118.85, 26 and 66 */
     ck_assert_uint_eq(r.n_obs, 11);
-    const pp_obs *o = find_obs(&r, "xiangtan-etdz", "value_added_growth", 2024, 11);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 33.6));
-    o = find_obs(&r, "xiangtan-etdz", "rank_province", 2024, 2);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 1));
-    o = find_obs(&r, "xiangtan-etdz", "key_project_completion", 2024, 12);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 118.85));
-    o = find_obs(&r, "xiangtan-hitech", "projects_signed", 2024, 11);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 26));
-    o = find_obs(&r, "liuyang-etdz", "projects_signed", 2023, 12);
-    ck_assert_ptr_nonnull(o);
-    ck_assert(close_to(o->value, 66));
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        expect_obs(&r, want[i].park, want[i].ind, want[i].y, want[i].m, want[i].value);
     ck_assert_ptr_null(find_obs(&r, "xiangtan-etdz", "projects_signed", 2024, 2));
     csv_result_free(&r);
-    free(data);
 }
 END_TEST
 
@@ -1125,10 +1082,8 @@ START_TEST(test_fixture_bad_rows)
         {6, "bad value 'abc': not a number"},
         {7, "unit '亿元' cannot be converted to '万美元' (never converts currencies)"},
     };
-    size_t len;
-    char *data = read_fixture("bad-rows.csv", &len);
     csv_result r;
-    ck_assert_int_eq(csv_parse(data, len, &cat, &r), -1);
+    parse_fixture("bad-rows.csv", -1, &r);
     ck_assert_uint_eq(r.n_errors, 5);
     ck_assert_uint_eq(r.n_errors_total, 5);
     ck_assert_uint_eq(r.n_rows, 6);
@@ -1148,7 +1103,6 @@ START_TEST(test_fixture_bad_rows)
     ck_assert_ptr_null(strstr(rep, "more errors"));
     free(rep);
     csv_result_free(&r);
-    free(data);
 }
 END_TEST
 
@@ -1197,7 +1151,7 @@ END_TEST
 static Suite *csv_suite(void)
 {
     Suite *s = suite_create("csv");
-    TCase *tc = tcase_create("pieces");
+    TCase *tc = check_tcase(s, "pieces", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_period_good, 0, N(good_periods));
     tcase_add_loop_test(tc, test_period_bad, 0, N(bad_periods));
     tcase_add_test(tc, test_period_long_and_small_why);
@@ -1206,10 +1160,8 @@ static Suite *csv_suite(void)
     tcase_add_loop_test(tc, test_value_bad, 0, N(bad_values));
     tcase_add_loop_test(tc, test_edit_distance, 0, N(distances));
     tcase_add_test(tc, test_text_helpers);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("inputs");
-    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "inputs", NULL, NULL, 30);
     tcase_add_loop_test(tc, test_inputs, 0, N(inputs));
     tcase_add_test(tc, test_row_contents);
     tcase_add_loop_test(tc, test_future_period, 0, N(future_rows));
@@ -1219,14 +1171,12 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, test_error_cap_and_report);
     tcase_add_loop_test(tc, test_excel, 0, N(excel));
     tcase_add_test(tc, test_reports_chinese_first);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("fixtures");
+    tc = check_tcase(s, "fixtures", NULL, NULL, 0);
     tcase_add_test(tc, test_fixture_long);
     tcase_add_test(tc, test_fixture_targets);
     tcase_add_test(tc, test_fixture_wide);
     tcase_add_test(tc, test_fixture_bad_rows);
-    suite_add_tcase(s, tc);
     return s;
 }
 

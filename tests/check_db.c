@@ -10,6 +10,7 @@
 #include "capture.h"
 #include "log.h"
 #include "check_main.h"
+#include "test_obs.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -22,34 +23,44 @@
 #include <string.h>
 #include <unistd.h>
 
-static pp_obs obs(const char *park, const char *ind, int y, int m, double v, char st,
-                  const char *src, int64_t at)
-{
-    pp_obs o;
-    memset(&o, 0, sizeof o);
-    snprintf(o.park, sizeof o.park, "%s", park);
-    snprintf(o.indicator, sizeof o.indicator, "%s", ind);
-    o.period = pp_period_make(y, m);
-    o.value = v;
-    o.status = st;
-    snprintf(o.source, sizeof o.source, "%s", src);
-    o.received_at = at;
-    return o;
-}
-
 static pp_target target(const char *park, const char *ind, int year, double v)
 {
-    pp_target t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.park, sizeof t.park, "%s", park);
-    snprintf(t.indicator, sizeof t.indicator, "%s", ind);
-    t.year = year;
-    t.value = v;
-    snprintf(t.source, sizeof t.source, "targets.csv");
-    return t;
+    return test_target(park, ind, year, v, "targets.csv", 0);
 }
 
 static int add(db *d, pp_obs o) { return db_add_obs(d, &o); }
+
+/* One figure of park's indicator "i" to add, and what db_add_obs must answer. */
+typedef struct add_step {
+    const char *park;
+    int y, m;
+    double v;
+    char st;
+    const char *src;
+    int64_t at;
+    int rc;
+} add_step;
+
+static void add_steps(db *d, const add_step *steps, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const add_step *a = &steps[k];
+        int rc = add(d, test_obs(a->park, "i", a->y, a->m, a->v, a->st, a->src, a->at));
+        ck_assert_msg(rc == a->rc, "step %zu: %d, want %d", k, rc, a->rc);
+    }
+}
+
+/* A new db after the steps given as arguments. */
+static db *db_with(const add_step *steps, size_t n)
+{
+    db *d = db_new();
+    ck_assert_ptr_nonnull(d);
+    add_steps(d, steps, n);
+    return d;
+}
+
+#define DB_WITH(...) \
+    db_with((const add_step[]){__VA_ARGS__}, sizeof((const add_step[]){__VA_ARGS__}) / sizeof(add_step))
 
 /* The vintage in force for (y, m), which must exist. */
 static db_vintage latest(const db_series *s, int y, int m)
@@ -73,9 +84,9 @@ START_TEST(test_vintages_and_value_in_force)
     db *d = db_new();
     ck_assert_ptr_nonnull(d);
     int p = pp_period_make(2024, 3);
-    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 3, 10.5, 'P', "a.csv", 100)), 1);
-    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 3, 11.0, 'A', "b.csv", 200)), 1);
-    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 3, 11.25, 'R', "c.csv", 300)), 1);
+    ck_assert_int_eq(add(d, test_obs("xt", "fai", 2024, 3, 10.5, 'P', "a.csv", 100)), 1);
+    ck_assert_int_eq(add(d, test_obs("xt", "fai", 2024, 3, 11.0, 'A', "b.csv", 200)), 1);
+    ck_assert_int_eq(add(d, test_obs("xt", "fai", 2024, 3, 11.25, 'R', "c.csv", 300)), 1);
 
     const db_series *s = db_series_get(d, "xt", "fai");
     ck_assert_ptr_nonnull(s);
@@ -132,12 +143,12 @@ static const struct {
 START_TEST(test_readd)
 {
     db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 5.0, 'A', "f.csv", 10)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 5.0, 'A', "f.csv", 10)), 1);
     uint64_t gen = db_generation(d);
     const db_series *s = db_series_get(d, "p", "i");
     uint64_t ver = s->version;
 
-    int rc = add(d, obs("p", "i", 2024, 1, readd_cases[_i].v, readd_cases[_i].st,
+    int rc = add(d, test_obs("p", "i", 2024, 1, readd_cases[_i].v, readd_cases[_i].st,
                         readd_cases[_i].src, 20));
     ck_assert_msg(rc == readd_cases[_i].rc, "%s: %d", readd_cases[_i].name, rc);
     ck_assert_uint_eq(n_vintages(s, pp_period_make(2024, 1)), 1 + (unsigned)rc);
@@ -150,9 +161,8 @@ END_TEST
 
 START_TEST(test_negative_zero_repeat)
 {
-    db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 0.0, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, -0.0, 'A', "f", 2)), 0); /* == */
+    db *d = DB_WITH({"p", 2024, 1, 0.0, 'A', "f", 1, 1},
+                    {"p", 2024, 1, -0.0, 'A', "f", 2, 0}); /* == */
     db_free(d);
 }
 END_TEST
@@ -160,11 +170,8 @@ END_TEST
 START_TEST(test_revision_back_to_old_value)
 {
     /* only the latest vintage counts: A, B, A again makes three vintages */
-    db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 2, 'R', "f", 2)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 3)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 4)), 0);
+    db *d = DB_WITH({"p", 2024, 1, 1, 'A', "f", 1, 1}, {"p", 2024, 1, 2, 'R', "f", 2, 1},
+                    {"p", 2024, 1, 1, 'A', "f", 3, 1}, {"p", 2024, 1, 1, 'A', "f", 4, 0});
     const db_series *s = db_series_get(d, "p", "i");
     db_vintage vs[3];
     ck_assert_uint_eq(db_series_vintages(s, pp_period_make(2024, 1), vs, 3), 3);
@@ -179,7 +186,7 @@ START_TEST(test_many_vintages)
     /* the older vintages array grows many times; one delivery per vintage */
     db *d = db_new();
     for (int i = 0; i < 1000; i++)
-        ck_assert_int_eq(add(d, obs("p", "i", 2024, 5, i, 'R', "rev", i)), 1);
+        ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 5, i, 'R', "rev", i)), 1);
     const db_series *s = db_series_get(d, "p", "i");
     int p = pp_period_make(2024, 5);
     db_vintage *vs = malloc(1000 * sizeof *vs);
@@ -200,10 +207,10 @@ END_TEST
 START_TEST(test_updated_at_is_newest)
 {
     db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 2, 1, 'A', "f", 500)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 300)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 2, 1, 'A', "f", 500)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 300)), 1);
     ck_assert_int_eq(db_series_get(d, "p", "i")->updated_at, 500);
-    ck_assert_int_eq(add(d, obs("p", "i", 2023, 1, 1, 'A', "f", 900)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2023, 1, 1, 'A', "f", 900)), 1);
     ck_assert_int_eq(db_series_get(d, "p", "i")->updated_at, 900);
     db_free(d);
 }
@@ -215,12 +222,12 @@ START_TEST(test_sources_interned)
     char a[PP_SOURCE_MAX + 1], b[PP_SOURCE_MAX + 1];
     snprintf(a, sizeof a, "spool:%s", "file.csv");
     snprintf(b, sizeof b, "spool:%s", "file.csv");
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', a, 1)), 1);
-    ck_assert_int_eq(add(d, obs("q", "j", 2024, 2, 2, 'A', b, 2)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', a, 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("q", "j", 2024, 2, 2, 'A', b, 2)), 1);
     for (int k = 0; k < 500; k++) { /* enough distinct ones to grow the set */
         char src[32];
         snprintf(src, sizeof src, "src-%d", k);
-        ck_assert_int_eq(add(d, obs("r", "k", 2000 + k / 12, 1 + k % 12, 1, 'A', src, 3)), 1);
+        ck_assert_int_eq(add(d, test_obs("r", "k", 2000 + k / 12, 1 + k % 12, 1, 'A', src, 3)), 1);
     }
     db_vintage va = latest(db_series_get(d, "p", "i"), 2024, 1);
     db_vintage vb = latest(db_series_get(d, "q", "j"), 2024, 2);
@@ -243,12 +250,9 @@ END_TEST
 START_TEST(test_invalid_refused)
 {
     quiet();
-    db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, NAN, 'A', "f", 1)), -1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, INFINITY, 'A', "f", 1)), -1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'X', "f", 1)), -1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, '\0', "f", 1)), -1);
-    ck_assert_int_eq(add(d, obs("", "i", 2024, 1, 1, 'A', "f", 1)), -1);
+    db *d = DB_WITH({"p", 2024, 1, NAN, 'A', "f", 1, -1}, {"p", 2024, 1, INFINITY, 'A', "f", 1, -1},
+                    {"p", 2024, 1, 1, 'X', "f", 1, -1}, {"p", 2024, 1, 1, '\0', "f", 1, -1},
+                    {"", 2024, 1, 1, 'A', "f", 1, -1});
     pp_target t = target("p", "i", 2024, NAN);
     ck_assert_int_eq(db_add_target(d, &t), -1);
     ck_assert_uint_eq(db_series_count(d), 0);
@@ -261,11 +265,8 @@ END_TEST
 
 START_TEST(test_dense_with_gap)
 {
-    db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 3, 3, 'P', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 12, 12, 'E', "g", 2)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2025, 2, 14, 'A', "g", 2)), 1);
+    db *d = DB_WITH({"p", 2024, 1, 1, 'A', "f", 1, 1}, {"p", 2024, 3, 3, 'P', "f", 1, 1},
+                    {"p", 2024, 12, 12, 'E', "g", 2, 1}, {"p", 2025, 2, 14, 'A', "g", 2, 1});
     const db_series *s = db_series_get(d, "p", "i");
     ck_assert_int_eq(db_series_first(s), pp_period_make(2024, 1));
     ck_assert_int_eq(db_series_last(s), pp_period_make(2025, 2));
@@ -299,12 +300,12 @@ START_TEST(test_dense_with_gap)
     ck_assert_int_eq(db_series_next(s, 2147483647, NULL), -1);
 
     /* filling the gap changes neither end; a far month extends the series */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 2, 2, 'A', "h", 3)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 2, 2, 'A', "h", 3)), 1);
     ck_assert(latest(s, 2024, 2).value == 2);
     ck_assert_int_eq(db_series_next(s, pp_period_make(2024, 1), NULL), pp_period_make(2024, 2));
     ck_assert_int_eq(db_series_first(s), pp_period_make(2024, 1));
     ck_assert_int_eq(db_series_last(s), pp_period_make(2025, 2));
-    ck_assert_int_eq(add(d, obs("p", "i", 2031, 7, 99, 'A', "h", 3)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2031, 7, 99, 'A', "h", 3)), 1);
     ck_assert_int_eq(db_series_last(s), pp_period_make(2031, 7));
     ck_assert_int_eq(db_series_next(s, pp_period_make(2025, 2), NULL), pp_period_make(2031, 7));
     ck_assert(latest(s, 2025, 2).value == 14);
@@ -318,19 +319,19 @@ START_TEST(test_before_first)
 {
     db *d = db_new();
     for (int m = 6; m <= 8; m++)
-        ck_assert_int_eq(add(d, obs("p", "i", 2024, m, m, 'A', "f", m)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 7, 70, 'R', "r", 10)), 1); /* a revision */
+        ck_assert_int_eq(add(d, test_obs("p", "i", 2024, m, m, 'A', "f", m)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 7, 70, 'R', "r", 10)), 1); /* a revision */
     const db_series *s = db_series_get(d, "p", "i");
 
     /* the month before: room in the cells already (they hold a year) */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 5, 5, 'P', "f", 5)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 5, 5, 'P', "f", 5)), 1);
     ck_assert_int_eq(db_series_first(s), pp_period_make(2024, 5));
     /* years before: the cells move to a larger array */
-    ck_assert_int_eq(add(d, obs("p", "i", 2019, 11, -1, 'E', "old", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2019, 11, -1, 'E', "old", 1)), 1);
     ck_assert_int_eq(db_series_first(s), pp_period_make(2019, 11));
     ck_assert_int_eq(db_series_last(s), pp_period_make(2024, 8));
     /* and after, once more */
-    ck_assert_int_eq(add(d, obs("p", "i", 2025, 1, 13, 'A', "n", 20)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2025, 1, 13, 'A', "n", 20)), 1);
     ck_assert_int_eq(db_series_last(s), pp_period_make(2025, 1));
 
     /* everything survived both moves, revisions included */
@@ -367,7 +368,7 @@ START_TEST(test_revisions_interleaved)
         { 2, 20, 'R', "rev3.csv", 600 }, /* back to an older value: still a new vintage */
     };
     for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
-        ck_assert_int_eq(add(d, obs("p", "i", 2024, steps[k].m, steps[k].v, steps[k].st,
+        ck_assert_int_eq(add(d, test_obs("p", "i", 2024, steps[k].m, steps[k].v, steps[k].st,
                                     steps[k].src, steps[k].at)), 1);
     const db_series *s = db_series_get(d, "p", "i");
     ck_assert_uint_eq(s->version, 8);
@@ -397,8 +398,8 @@ START_TEST(test_revisions_interleaved)
     ck_assert_uint_eq(n_vintages(s, pp_period_make(2024, 2)), 4);
     ck_assert_uint_eq(n_vintages(s, pp_period_make(2024, 3)), 2);
     /* repeating the one in force is ignored, repeating an older one is not */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 2, 20, 'R', "rev3.csv", 700)), 0);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 2, 22, 'R', "rev2.csv", 800)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 2, 20, 'R', "rev3.csv", 700)), 0);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 2, 22, 'R', "rev2.csv", 800)), 1);
     ck_assert_uint_eq(n_vintages(s, pp_period_make(2024, 2)), 5);
     ck_assert_int_eq(latest(s, 2024, 2).received_at, 800);
     db_free(d);
@@ -410,11 +411,11 @@ START_TEST(test_idempotent_file)
     /* a file of two years ingested, then again (e.g. replayed) a day later */
     db *d = db_new();
     for (int k = 0; k < 24; k++)
-        ck_assert_int_eq(add(d, obs("p", "i", 2023 + k / 12, 1 + k % 12, k * 1.5, 'A', "f.csv", 1000)), 1);
+        ck_assert_int_eq(add(d, test_obs("p", "i", 2023 + k / 12, 1 + k % 12, k * 1.5, 'A', "f.csv", 1000)), 1);
     const db_series *s = db_series_get(d, "p", "i");
     uint64_t gen = db_generation(d), ver = s->version;
     for (int k = 0; k < 24; k++)
-        ck_assert_int_eq(add(d, obs("p", "i", 2023 + k / 12, 1 + k % 12, k * 1.5, 'A', "f.csv", 87400)), 0);
+        ck_assert_int_eq(add(d, test_obs("p", "i", 2023 + k / 12, 1 + k % 12, k * 1.5, 'A', "f.csv", 87400)), 0);
     ck_assert_uint_eq(db_generation(d), gen);
     ck_assert_uint_eq(s->version, ver);
     ck_assert_int_eq(s->updated_at, 1000);
@@ -434,15 +435,15 @@ START_TEST(test_deliveries_interned)
 {
     db *d = db_new();
     /* one file, two series: one delivery */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "a.csv", 100)), 1);
-    ck_assert_int_eq(add(d, obs("q", "j", 2024, 1, 2, 'A', "a.csv", 100)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "a.csv", 100)), 1);
+    ck_assert_int_eq(add(d, test_obs("q", "j", 2024, 1, 2, 'A', "a.csv", 100)), 1);
     db_vintage v1 = latest(db_series_get(d, "p", "i"), 2024, 1);
     db_vintage v2 = latest(db_series_get(d, "q", "j"), 2024, 1);
     ck_assert_ptr_eq(v1.source, v2.source);
     ck_assert_int_eq(v1.received_at, 100);
     ck_assert_int_eq(v2.received_at, 100);
     /* the same name received again later: another delivery, the same string */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 2, 3, 'A', "a.csv", 200)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 2, 3, 'A', "a.csv", 200)), 1);
     db_vintage v3 = latest(db_series_get(d, "p", "i"), 2024, 2);
     ck_assert_ptr_eq(v3.source, v1.source);
     ck_assert_int_eq(v3.received_at, 200);
@@ -454,7 +455,7 @@ START_TEST(test_deliveries_interned)
     for (int k = 0; k < N; k++) {
         char src[32];
         snprintf(src, sizeof src, "file-%d.csv", k % 7);
-        pp_obs o = obs("r", "k", PP_PERIOD_MIN_YEAR, 1, k, k % 2 ? 'P' : 'A', src, 5000 + k / 3);
+        pp_obs o = test_obs("r", "k", PP_PERIOD_MIN_YEAR, 1, k, k % 2 ? 'P' : 'A', src, 5000 + k / 3);
         o.period += k;
         ck_assert_int_eq(db_add_obs(d, &o), 1);
     }
@@ -505,13 +506,13 @@ START_TEST(test_period_range)
 {
     quiet();
     db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", PP_PERIOD_MIN_YEAR - 1, 12, 1, 'A', "f", 1)), -1);
-    ck_assert_int_eq(add(d, obs("p", "i", PP_PERIOD_MAX_YEAR + 1, 1, 1, 'A', "f", 1)), -1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", PP_PERIOD_MIN_YEAR - 1, 12, 1, 'A', "f", 1)), -1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", PP_PERIOD_MAX_YEAR + 1, 1, 1, 'A', "f", 1)), -1);
     ck_assert_uint_eq(db_series_count(d), 0);
     /* the longest series there can be, from both ends towards the middle */
-    ck_assert_int_eq(add(d, obs("p", "i", PP_PERIOD_MAX_YEAR, 12, 2, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", PP_PERIOD_MIN_YEAR, 1, 1, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 6, 3, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", PP_PERIOD_MAX_YEAR, 12, 2, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", PP_PERIOD_MIN_YEAR, 1, 1, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 6, 3, 'A', "f", 1)), 1);
     const db_series *s = db_series_get(d, "p", "i");
     ck_assert_int_eq(db_series_first(s), pp_period_make(PP_PERIOD_MIN_YEAR, 1));
     ck_assert_int_eq(db_series_last(s), pp_period_make(PP_PERIOD_MAX_YEAR, 12));
@@ -545,11 +546,11 @@ START_TEST(test_period_before_1980)
     quiet();
     db *d = db_new();
     char log[2048];
-    pp_obs o = obs("p", "i", 1969, 12, 1, 'A', "f", 1);
+    pp_obs o = test_obs("p", "i", 1969, 12, 1, 'A', "f", 1);
     ck_assert_int_eq(add_logged(d, &o, NULL, log, sizeof log), -1);
     ck_assert_msg(strstr(log, "p/i 1969-12: 期间早于1980年1月，无法保存 / period before 1980-01 "
                               "cannot be stored") != NULL, "log: %s", log);
-    o = obs("p", "i", 1979, 12, 1, 'A', "f", 1);
+    o = test_obs("p", "i", 1979, 12, 1, 'A', "f", 1);
     ck_assert_int_eq(add_logged(d, &o, NULL, log, sizeof log), -1);
     ck_assert_msg(strstr(log, "p/i 1979-12: 期间早于1980年1月") != NULL, "log: %s", log);
     ck_assert_uint_eq(db_series_count(d), 0);
@@ -564,7 +565,7 @@ START_TEST(test_period_before_1980)
     ck_assert_int_eq(add_logged(d, NULL, &t, log, sizeof log), -1);
     ck_assert_msg(strstr(log, "年份晚于2199年") != NULL, "log: %s", log);
     /* the first month there is */
-    o = obs("p", "i", 1980, 1, 2, 'A', "f", 1);
+    o = test_obs("p", "i", 1980, 1, 2, 'A', "f", 1);
     ck_assert_int_eq(add_logged(d, &o, NULL, log, sizeof log), 1);
     t.year = 1980;
     ck_assert_int_eq(add_logged(d, NULL, &t, log, sizeof log), 1);
@@ -590,7 +591,7 @@ START_TEST(test_series_sorted)
     db *d = db_new();
     for (size_t i = 0; i < n; i++) {
         if (i % 2)
-            ck_assert_int_eq(add(d, obs(keys[i][0], keys[i][1], 2024, 1, 1, 'A', "f", 1)), 1);
+            ck_assert_int_eq(add(d, test_obs(keys[i][0], keys[i][1], 2024, 1, 1, 'A', "f", 1)), 1);
         else {
             pp_target t = target(keys[i][0], keys[i][1], 2024, 1);
             ck_assert_int_eq(db_add_target(d, &t), 1);
@@ -637,7 +638,7 @@ START_TEST(test_100k_out_of_order)
         char park[16], ind[16];
         snprintf(park, sizeof park, "park-%02d", s % 10);
         snprintf(ind, sizeof ind, "ind-%d", s / 10);
-        pp_obs o = obs(park, ind, 2000, 1, s * 10000.0 + p, 'A', "bulk", i);
+        pp_obs o = test_obs(park, ind, 2000, 1, s * 10000.0 + p, 'A', "bulk", i);
         o.period = base + p;
         ck_assert_int_eq(db_add_obs(d, &o), 1);
         at[order[i]] = i;
@@ -715,7 +716,7 @@ START_TEST(test_targets_per_year)
     ck_assert(v == 100);
 
     /* figures then join the same series */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 5, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 5, 'A', "f", 1)), 1);
     ck_assert_ptr_eq(db_series_get(d, "p", "i"), s);
     ck_assert_int_eq(db_series_first(s), pp_period_make(2024, 1));
     ck_assert_int_eq(db_series_last(s), pp_period_make(2024, 1));
@@ -749,11 +750,11 @@ START_TEST(test_generation)
 {
     db *d = db_new();
     ck_assert_uint_eq(db_generation(d), 0);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 1)), 1);
     ck_assert_uint_eq(db_generation(d), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1, 'A', "f", 2)), 0);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1, 'A', "f", 2)), 0);
     ck_assert_uint_eq(db_generation(d), 1);
-    ck_assert_int_eq(add(d, obs("p", "j", 2024, 1, 1, 'A', "f", 2)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "j", 2024, 1, 1, 'A', "f", 2)), 1);
     ck_assert_uint_eq(db_generation(d), 2);
     pp_target t = target("p", "i", 2024, 9);
     ck_assert_int_eq(db_add_target(d, &t), 1);
@@ -813,7 +814,7 @@ START_TEST(test_concurrent_readers)
     for (int i = 0; i < 20000; i++) {
         char park[16];
         snprintf(park, sizeof park, "p%u", lcg(&seed) % 40);
-        pp_obs o = obs(park, "i", 2000, 1, i, 'A', "f", i);
+        pp_obs o = test_obs(park, "i", 2000, 1, i, 'A', "f", i);
         o.period += (int)(lcg(&seed) % 300);
         db_wrlock(d);
         ck_assert_int_ge(db_add_obs(d, &o), 0);
@@ -869,7 +870,7 @@ START_TEST(test_value_round_trip)
     double v = value_cases[_i].v;
     int p = pp_period_make(2024, 1);
     db *d = db_new();
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, v, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, v, 'A', "f", 1)), 1);
     const db_series *s = db_series_get(d, "p", "i");
     ck_assert_msg(s->wide == !value_cases[_i].fits, "%.17g: wide %d", v, s->wide);
     db_vintage one;
@@ -878,10 +879,10 @@ START_TEST(test_value_round_trip)
     ck_assert_bits(one.value, v);
     ck_assert(db_series_vintage(s, p, 0, &one));
     ck_assert_bits(one.value, v);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, v, 'A', "f", 2)), 0); /* a repeat */
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, v, 'A', "f", 2)), 0); /* a repeat */
 
     /* revised: the value goes to the older vintages, exactly */
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 2.5, 'R', "g", 3)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 2.5, 'R', "g", 3)), 1);
     db_vintage vs[2];
     ck_assert_uint_eq(db_series_vintages(s, p, vs, 2), 2);
     ck_assert_bits(vs[0].value, v);
@@ -890,9 +891,9 @@ START_TEST(test_value_round_trip)
     ck_assert_int_eq(vs[1].status, 'R');
 
     /* the same value as a revision of a narrow series, and next to others */
-    ck_assert_int_eq(add(d, obs("q", "i", 2024, 1, 7, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("q", "i", 2024, 3, 8, 'P', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("q", "i", 2024, 1, v, 'R', "g", 2)), 1);
+    ck_assert_int_eq(add(d, test_obs("q", "i", 2024, 1, 7, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("q", "i", 2024, 3, 8, 'P', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("q", "i", 2024, 1, v, 'R', "g", 2)), 1);
     const db_series *q = db_series_get(d, "q", "i");
     ck_assert(q->wide == !value_cases[_i].fits);
     ck_assert_uint_eq(db_series_vintages(q, p, vs, 2), 2);
@@ -904,22 +905,29 @@ START_TEST(test_value_round_trip)
 }
 END_TEST
 
+/* The k-th of a reproducible run of decimals of at most 9 digits, 7 of them
+ * after the point (the generator's state in *r): its text (32 bytes), the
+ * park it goes to (16 bytes, 120 months each) and what strtod makes of it. */
+static double next_decimal(unsigned *r, int k, char *text, char *park)
+{
+    *r = *r * 1103515245u + 12345u;
+    int m = (int)(*r >> 2) % 1000000000, e = (int)(*r >> 24) % 8;
+    snprintf(text, 32, "%s%de-%d", *r & 1 ? "-" : "", m, e);
+    snprintf(park, 16, "p%d", k / 120);
+    return strtod(text, NULL);
+}
+
 START_TEST(test_decimals_stay_narrow)
 {
     /* what strtod makes of any decimal of at most 9 digits, 7 of them after the
      * point, is kept as a mantissa and read back as the same double */
     db *d = db_new();
     unsigned r = 12345;
-    char park[16];
+    char park[16], text[32];
     for (int k = 0; k < 100 * 120; k++) {
-        r = r * 1103515245u + 12345u;
-        int m = (int)(r >> 2) % 1000000000, e = (int)(r >> 24) % 8;
-        char text[32];
-        snprintf(text, sizeof text, "%s%de-%d", r & 1 ? "-" : "", m, e);
-        snprintf(park, sizeof park, "p%d", k / 120);
-        double v = strtod(text, NULL);
+        double v = next_decimal(&r, k, text, park);
         int y = 2015 + k % 120 / 12;
-        ck_assert_int_eq(add(d, obs(park, "i", y, 1 + k % 12, v, 'A', "f", 1)), 1);
+        ck_assert_int_eq(add(d, test_obs(park, "i", y, 1 + k % 12, v, 'A', "f", 1)), 1);
         const db_series *s = db_series_get(d, park, "i");
         ck_assert_msg(!s->wide, "%s made the series wide", text);
         ck_assert_bits(latest(s, y, 1 + k % 12).value, v);
@@ -927,13 +935,9 @@ START_TEST(test_decimals_stay_narrow)
     /* read again once all are in: nothing overwrote anything */
     r = 12345;
     for (int k = 0; k < 100 * 120; k++) {
-        r = r * 1103515245u + 12345u;
-        int m = (int)(r >> 2) % 1000000000, e = (int)(r >> 24) % 8;
-        char text[32];
-        snprintf(text, sizeof text, "%s%de-%d", r & 1 ? "-" : "", m, e);
-        snprintf(park, sizeof park, "p%d", k / 120);
+        double v = next_decimal(&r, k, text, park);
         ck_assert_bits(latest(db_series_get(d, park, "i"), 2015 + k % 120 / 12, 1 + k % 12).value,
-                       strtod(text, NULL));
+                       v);
     }
     db_free(d);
 }
@@ -952,7 +956,7 @@ static int model_add(db *d, model *mo, int month, double v, char st, int64_t at)
 {
     char src[16];
     snprintf(src, sizeof src, "f%d.csv", (int)(at % 3));
-    pp_obs o = obs("p", "i", 2014, 12, v, st, src, at);
+    pp_obs o = test_obs("p", "i", 2014, 12, v, st, src, at);
     o.period += month;
     int rc = db_add_obs(d, &o);
     if (rc == 1) {
@@ -1086,10 +1090,10 @@ START_TEST(test_widen_target_only)
     ck_assert_int_eq(db_add_target(d, &t), 1);
     const db_series *s = db_series_get(d, "p", "i");
     ck_assert_int_eq(db_series_first(s), -1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 2, 1e300, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 2, 1e300, 'A', "f", 1)), 1);
     ck_assert(s->wide);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 1, 1.5, 'A', "f", 1)), 1);
-    ck_assert_int_eq(add(d, obs("p", "i", 2024, 3, 0.1, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 1, 1.5, 'A', "f", 1)), 1);
+    ck_assert_int_eq(add(d, test_obs("p", "i", 2024, 3, 0.1, 'A', "f", 1)), 1);
     ck_assert_bits(latest(s, 2024, 1).value, 1.5);
     ck_assert_bits(latest(s, 2024, 2).value, 1e300);
     ck_assert_bits(latest(s, 2024, 3).value, 0.1);
@@ -1104,7 +1108,7 @@ END_TEST
 static pp_obs obs_yoy(const char *park, const char *ind, int y, int m, double v, double yoy,
                       const char *src, int64_t at)
 {
-    pp_obs o = obs(park, ind, y, m, v, 'A', src, at);
+    pp_obs o = test_obs(park, ind, y, m, v, 'A', src, at);
     o.has_yoy = true;
     o.yoy = yoy;
     return o;
@@ -1116,7 +1120,7 @@ static pp_obs obs_yoy(const char *park, const char *ind, int y, int m, double v,
 START_TEST(test_yoy)
 {
     db *d = db_new();
-    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 5, 50, 'A', "a.csv", 100)), 1);
+    ck_assert_int_eq(add(d, test_obs("xt", "fai", 2024, 5, 50, 'A', "a.csv", 100)), 1);
     const db_series *s = db_series_get(d, "xt", "fai");
     ck_assert_ptr_null(s->yoy); /* no room taken while no figure has one */
     db_vintage v = latest(s, 2024, 5);
@@ -1137,11 +1141,11 @@ START_TEST(test_yoy)
     ck_assert(vs[0].has_yoy && vs[0].yoy == 12.5);
     ck_assert(vs[1].has_yoy && vs[1].yoy == -3.25);
     /* dropping the yoy is a revision too */
-    ck_assert_int_eq(add(d, obs("xt", "fai", 2024, 6, 60, 'A', "b.csv", 500)), 1);
+    ck_assert_int_eq(add(d, test_obs("xt", "fai", 2024, 6, 60, 'A', "b.csv", 500)), 1);
     ck_assert(!latest(s, 2024, 6).has_yoy);
     /* before the first month (a shift) and years later (a new allocation) */
     ck_assert_int_eq(add(d, obs_yoy("xt", "fai", 2020, 1, 1, 7.5, "c.csv", 600)), 1);
-    ck_assert_int_eq(add(d, obs("xt", "fai", 2027, 12, 2, 'A', "c.csv", 600)), 1);
+    ck_assert_int_eq(add(d, test_obs("xt", "fai", 2027, 12, 2, 'A', "c.csv", 600)), 1);
     ck_assert(latest(s, 2020, 1).has_yoy && latest(s, 2020, 1).yoy == 7.5);
     ck_assert(!latest(s, 2027, 12).has_yoy);
     ck_assert(!latest(s, 2024, 5).has_yoy);

@@ -202,7 +202,6 @@ START_TEST(test_init_options)
 {
     const struct init_case *c = &init_cases[_i];
     struct fake f;
-    void *state = (void *)&f;
     char cmd[PATH_MAX + 64];
 
     fake_write(tp("ok.sh"), "#!/bin/sh\nexit 0\n", 0755);
@@ -222,9 +221,7 @@ START_TEST(test_init_options)
     if (!c->key || strcmp(c->key, "user") != 0)
         set_user(&f);
 
-    int rc = g_def->init(&f.host, &state);
-    fake_check_init(&f, _i, rc, state, c->want, c->log, NULL);
-    fake_free(&f);
+    fake_check_init(&f, _i, c->want, c->log, NULL);
 }
 END_TEST
 
@@ -288,7 +285,6 @@ static const char csv_b[] =
 START_TEST(test_output_submitted)
 {
     struct fake fa, fb;
-    struct runner ra, rb;
     char body[1024];
 
     /* two instances at once: each its own command, output and run numbers */
@@ -298,8 +294,8 @@ START_TEST(test_output_submitted)
     snprintf(body, sizeof body, "printf '%s'\n", csv_b);
     fake_command(&fb, "targets", script("b.sh", body));
     fake_set(&fb, "interval", "1");
-    start(&ra, &fa);
-    start(&rb, &fb);
+    start(&fa);
+    start(&fb);
 
     WAIT_FOR(ncalls(&fa) >= 2 && ncalls(&fb) >= 2, "two runs of each");
     pthread_mutex_lock(&fa.mu);
@@ -319,8 +315,8 @@ START_TEST(test_output_submitted)
     ck_assert_uint_eq(logs_with(&fa, PP_LOG_ERR, ""), 0);
 
     /* about one run per interval, not more */
-    ck_assert_int_lt(stop(&ra), 1000);
-    ck_assert_int_lt(stop(&rb), 1000);
+    ck_assert_int_lt(stop(&fa), 1000);
+    ck_assert_int_lt(stop(&fb), 1000);
     size_t runs = count_file_lines(tp("out/a.runs"));
     ck_assert_uint_ge(runs, 2);
     ck_assert_uint_le(runs, 4);
@@ -332,7 +328,6 @@ END_TEST
 START_TEST(test_arguments)
 {
     struct fake f;
-    struct runner r;
     char cmd[PATH_MAX + 128];
 
     /* prints each argument after $1 on its own line, between brackets */
@@ -341,20 +336,18 @@ START_TEST(test_arguments)
     snprintf(cmd, sizeof cmd, "%s  plain \"with space\"  \"\" \"q\\\"uo\\\\te\" a\"b c\"d",
              base);
     fake_command(&f, "t", cmd);
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(ncalls(&f) == 1, "the run");
     pthread_mutex_lock(&f.mu);
     ck_assert_str_eq(f.calls[0].data, "[plain]\n[with space]\n[]\n[q\"uo\\te]\n[ab cd]\n");
     pthread_mutex_unlock(&f.mu);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_stderr_logged)
 {
     struct fake f;
-    struct runner r;
     fake_command(&f, "t", script("err.sh",
         "echo 'warning: 2 parks missing' >&2\n"
         "printf 'second line\\r\\n' >&2\n"
@@ -362,7 +355,7 @@ START_TEST(test_stderr_logged)
         "head -c 3000 /dev/zero | tr '\\0' x >&2; echo >&2\n"
         "echo 'park,indicator,period,value'\n"
         "printf 'no newline at the end' >&2\n"));
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(ncalls(&f) == 1, "the run");
     WAIT_FOR(logs_with(&f, -1, "ingested") == 1, "ingested");
     ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: warning: 2 parks missing"), 1);
@@ -378,23 +371,20 @@ START_TEST(test_stderr_logged)
         ck_assert_uint_lt(strlen(f.logs[i]), 1100);
     ck_assert_str_eq(f.calls[0].data, "park,indicator,period,value\n");
     pthread_mutex_unlock(&f.mu);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_stderr_flood)
 {
     struct fake f;
-    struct runner r;
     fake_command(&f, "t", script("flood.sh", "seq 1 1000 >&2\n"));
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(logs_with(&f, -1, "no output") == 1, "the run");
     ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: "), 201);
     ck_assert_uint_eq(logs_with(&f, PP_LOG_WARN, "stderr: … 800 more lines not logged"), 1);
     ck_assert_uint_eq(ncalls(&f), 0);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
@@ -417,7 +407,6 @@ static size_t read_times(const char *path, double *t, size_t max)
 START_TEST(test_failure_backoff)
 {
     struct fake f;
-    struct runner r;
     double t[8];
 
     /* fails with status 3 until the test creates $OUT/ok; interval 1, back-off ≤ 2 */
@@ -429,12 +418,12 @@ START_TEST(test_failure_backoff)
         "exit 3\n"));
     fake_set(&f, "interval", "1");
     fake_set(&f, "backoff_max", "2");
-    start(&r, &f);
+    start(&f);
 
     WAIT_FOR(count_file_lines(tp("out/times")) >= 3, "three attempts");
     fake_write(tp("out/ok"), "", 0644);
     WAIT_FOR(count_file_lines(tp("out/times")) >= 5, "five attempts");
-    ck_assert_int_lt(stop(&r), 1000);
+    ck_assert_int_lt(stop(&f), 1000);
 
     size_t n = read_times(tp("out/times"), t, 8);
     ck_assert_uint_ge(n, 5);
@@ -463,35 +452,30 @@ END_TEST
 START_TEST(test_killed_by_signal)
 {
     struct fake f;
-    struct runner r;
     fake_command(&f, "t", script("sig.sh", "echo 'park,indicator,period,value'\nkill -9 $$\n"));
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "run 1: killed by signal 9") == 1, "the signal");
     ck_assert_uint_eq(ncalls(&f), 0);  /* partial output of a failed run is not taken */
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_cannot_exec)
 {
     struct fake f;
-    struct runner r;
     fake_write(tp("badinterp.sh"), "#!/no/such/interpreter\n", 0755);
     fake_command(&f, "t", tp("badinterp.sh"));
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "execve: No such file or directory") == 1, "the error");
     ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "run 1: cannot start"), 1);
     ck_assert_uint_eq(ncalls(&f), 0);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_timeout)
 {
     struct fake fs, fg;
-    struct runner rs, rg;
 
     /* a plain program that hangs: SIGTERM ends it */
     fake_command(&fs, "sleeper", "/bin/sleep 1000");
@@ -514,15 +498,14 @@ START_TEST(test_timeout)
 
     /* ignores SIGTERM and floods its standard error: still killed in time */
     struct fake fn;
-    struct runner rn;
     fake_command(&fn, "noisy", script("noisy.sh", "trap '' TERM\nexec yes noise >&2\n"));
     fake_set(&fn, "timeout", "1");
     fake_set(&fn, "grace", "1");
 
     int64_t t0 = now_ms();
-    start(&rs, &fs);
-    start(&rg, &fg);
-    start(&rn, &fn);
+    start(&fs);
+    start(&fg);
+    start(&fn);
     WAIT_FOR(read_number(tp("out/pid")) > 0, "the script's pid");
     pid_t pgid = (pid_t)read_number(tp("out/pid"));
     ck_assert_int_eq(getpgid(pgid), pgid);  /* its own process group */
@@ -543,14 +526,14 @@ START_TEST(test_timeout)
              "the timeout of the noisy command");
     ck_assert_uint_eq(logs_with(&fn, PP_LOG_WARN, "stderr: noise"), 200);
     ck_assert_uint_eq(logs_with(&fn, PP_LOG_WARN, "more lines not logged"), 1);
-    ck_assert_int_lt(stop(&rn), 1000);
+    ck_assert_int_lt(stop(&fn), 1000);
     fake_free(&fn);
 
     /* and both keep running: the next runs come */
     WAIT_FOR(count_file_lines(tp("out/runs")) >= 2, "the next run of the script");
     WAIT_FOR(logs_with(&fs, PP_LOG_ERR, "run 2: timed out") == 1, "the next run of sleep");
-    ck_assert_int_lt(stop(&rs), 3000);
-    ck_assert_int_lt(stop(&rg), 3000);
+    ck_assert_int_lt(stop(&fs), 3000);
+    ck_assert_int_lt(stop(&fg), 3000);
 
     /* nothing of either is left */
     char *runs = slurp(tp("out/runs"));
@@ -596,7 +579,6 @@ static void assert_env(const char *text, const char *home, const char *name)
 START_TEST(test_child_setup)
 {
     struct fake f;
-    struct runner r;
 
     /* What the daemon's process is like: secrets in the environment, a
      * descriptor without FD_CLOEXEC, blocked and ignored signals. */
@@ -624,11 +606,11 @@ START_TEST(test_child_setup)
         "echo $$ > \"$OUT/pid\"\n"
         "ps -o pgid= -p $$ | tr -d ' ' > \"$OUT/pgid\"\n"
         "touch \"$OUT/done\"\n"));
-    start(&r, &f);
+    start(&f);
     ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
     WAIT_FOR(logs_with(&f, -1, "no output") == 1, "the run");
     ck_assert(exists(tp("out/done")));
-    stop(&r);
+    stop(&f);
 
     /* a clean environment */
     char *env = slurp(tp("out/env"));
@@ -676,7 +658,6 @@ END_TEST
 START_TEST(test_max_output)
 {
     struct fake fy, fe;
-    struct runner ry, re;
 
     /* endless output: killed at max_output */
     fake_command(&fy, "yes", "/usr/bin/yes park,indicator,period,value");
@@ -685,8 +666,8 @@ START_TEST(test_max_output)
     fake_command(&fe, "exact", script("ten.sh", "printf '0123456789'\n"));
     fake_set(&fe, "max_output", "10");
 
-    start(&ry, &fy);
-    start(&re, &fe);
+    start(&fy);
+    start(&fe);
     WAIT_FOR(logs_with(&fy, PP_LOG_ERR, "run 1: output exceeded max_output (1000 bytes); "
                        "killed") == 1, "the overflow");
     ck_assert_uint_eq(ncalls(&fy), 0);
@@ -695,8 +676,8 @@ START_TEST(test_max_output)
     ck_assert_str_eq(fe.calls[0].data, "0123456789");
     pthread_mutex_unlock(&fe.mu);
     ck_assert_uint_eq(logs_with(&fe, PP_LOG_ERR, ""), 0);
-    stop(&ry);
-    stop(&re);
+    stop(&fy);
+    stop(&fe);
     fake_free(&fy);
     fake_free(&fe);
 }
@@ -705,7 +686,6 @@ END_TEST
 START_TEST(test_refused_and_error)
 {
     struct fake fr, fe;
-    struct runner rr, re;
 
     /* 25 bad rows: 20 report lines logged, then a count of the rest */
     fake_command(&fr, "t", script("bad.sh",
@@ -715,8 +695,8 @@ START_TEST(test_refused_and_error)
     fake_command(&fe, "e", script("retry.sh", "echo 'RETRY'\n"));
     fake_set(&fe, "interval", "1");
 
-    start(&rr, &fr);
-    start(&re, &fe);
+    start(&fr);
+    start(&fe);
     WAIT_FOR(logs_with(&fr, PP_LOG_WARN, "… and 5 more") == 1, "the report");
     ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "run 1: output of"), 1);
     ck_assert_uint_eq(logs_with(&fr, PP_LOG_WARN, "refused (25 bad rows)"), 1);
@@ -731,8 +711,8 @@ START_TEST(test_refused_and_error)
     ck_assert_uint_ge(logs_with(&fe, PP_LOG_WARN, "could not ingest the output now: disk full"),
                       3);
     ck_assert_uint_eq(logs_with(&fe, PP_LOG_ERR, ""), 0);
-    stop(&rr);
-    stop(&re);
+    stop(&fr);
+    stop(&fe);
     fake_free(&fr);
     fake_free(&fe);
 }
@@ -741,7 +721,6 @@ END_TEST
 START_TEST(test_shutdown)
 {
     struct fake f;
-    struct runner r;
 
     /* during a long run of a command that ignores SIGTERM: grace 5 is capped at 2 */
     fake_command(&f, "t", script("long.sh",
@@ -751,11 +730,11 @@ START_TEST(test_shutdown)
         "sleep 1000\n"));
     fake_set(&f, "timeout", "600");
     fake_set(&f, "grace", "5");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(read_number(tp("out/pid")) > 0, "the script's pid");
     pid_t pgid = (pid_t)read_number(tp("out/pid"));
     sleep_ms(100);
-    int64_t took = stop(&r);
+    int64_t took = stop(&f);
     ck_assert_msg(took < 3000, "shutdown took %lld ms", (long long)took);
     ck_assert_msg(took >= 1500, "shutdown took %lld ms: TERM is ignored, so KILL after 2 s",
                   (long long)took);
@@ -769,10 +748,10 @@ START_TEST(test_shutdown)
     /* between runs: the interval sleep returns at once */
     fake_command(&f, "t", script("quick.sh", "echo 'park,indicator,period,value'\n"));
     fake_set(&f, "interval", "3600");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(ncalls(&f) == 1, "the first run");
     sleep_ms(50);
-    ck_assert_int_lt(stop(&r), 500);
+    ck_assert_int_lt(stop(&f), 500);
     fake_free(&f);
 
     /* shutdown() before run(): nothing is started */
@@ -786,21 +765,18 @@ END_TEST
 START_TEST(test_empty_output)
 {
     struct fake f;
-    struct runner r;
     fake_command(&f, "t", "/bin/true");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(logs_with(&f, PP_LOG_INFO, "run 1: no output; nothing to ingest") == 1, "the run");
     ck_assert_uint_eq(ncalls(&f), 0);
     ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, ""), 0);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_leftovers_killed)
 {
     struct fake f;
-    struct runner r;
 
     /* exits at once, leaving a background process that holds no pipe */
     fake_command(&f, "t", script("bg.sh",
@@ -808,15 +784,14 @@ START_TEST(test_leftovers_killed)
         "echo $! > \"$OUT/bg\"\n"
         "echo $$ > \"$OUT/pid\"\n"
         "echo 'park,indicator,period,value'\n"));
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(ncalls(&f) == 1, "the run");
     pid_t pgid = (pid_t)read_number(tp("out/pid"));
     ck_assert_int_gt(pgid, 0);
     ck_assert_int_gt(read_number(tp("out/bg")), 0);
     WAIT_FOR(group_gone(pgid), "the background process to be killed");
     ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, ""), 0);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 

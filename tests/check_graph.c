@@ -129,6 +129,26 @@ static graph_pool *start_pool(int i)
     return p;
 }
 
+static void assert_same_image(const unsigned char *a, size_t la, const unsigned char *b, size_t lb)
+{
+    ck_assert_uint_eq(la, lb);
+    ck_assert_mem_eq(a, b, la);
+}
+
+/* start_pool(i) with a cache of bytes in *c. */
+static graph_pool *start_cached_pool(int i, size_t bytes, graph_cache **c)
+{
+    *c = graph_cache_new(bytes);
+    ck_assert_ptr_nonnull(*c);
+    return start_pool(i);
+}
+
+static void stop_cached_pool(graph_pool *p, graph_cache *c)
+{
+    graph_cache_free(c);
+    graph_pool_stop(p);
+}
+
 /* Renders the test series as a PNG of width x height (the plot area) and
  * gives the image's size. */
 static void png_render_size(graph_pool *p, int width, int height, uint32_t *w, uint32_t *h)
@@ -232,14 +252,12 @@ START_TEST(test_png_deterministic)
     request(&r, GRAPH_PNG, 500, 200);
     ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
     ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
-    ck_assert_uint_eq(la, lb);
-    ck_assert_mem_eq(a, b, la);
+    assert_same_image(a, la, b, lb);
     free(b);
     /* in-process and in a worker alike */
     ck_assert_ptr_nonnull(q);
     ck_assert_int_eq(graph_render(q, &r, &b, &lb), 0);
-    ck_assert_uint_eq(la, lb);
-    ck_assert_mem_eq(a, b, la);
+    assert_same_image(a, la, b, lb);
     free(a);
     free(b);
     graph_pool_stop(q);
@@ -304,8 +322,7 @@ START_TEST(test_backslash_shown)
     ck_assert_int_eq(graph_render(p, &r, &a, &la), 0);
     snprintf(r.comment, sizeof r.comment, "a＼b:c");
     ck_assert_int_eq(graph_render(p, &r, &b, &lb), 0);
-    ck_assert_uint_eq(la, lb);
-    ck_assert_mem_eq(a, b, la);
+    assert_same_image(a, la, b, lb);
     free(a);
     free(b);
     graph_pool_stop(p);
@@ -472,8 +489,8 @@ END_TEST
 
 START_TEST(test_cache)
 {
-    graph_pool *p = start_pool(_i);
-    graph_cache *c = graph_cache_new(32u << 20);
+    graph_cache *c;
+    graph_pool *p = start_cached_pool(_i, 32u << 20, &c);
     graph_request r;
     graph_image a, b;
     uint64_t hits, misses;
@@ -537,8 +554,7 @@ START_TEST(test_cache)
     graph_image_free(&b);
     graph_image_free(&a);
     graph_image_free(NULL);
-    graph_cache_free(c);
-    graph_pool_stop(p);
+    stop_cached_pool(p, c);
 }
 END_TEST
 
@@ -592,8 +608,8 @@ END_TEST
 
 START_TEST(test_bad_requests)
 {
-    graph_pool *p = start_pool(_i);
-    graph_cache *c = graph_cache_new(1u << 20);
+    graph_cache *c;
+    graph_pool *p = start_cached_pool(_i, 1u << 20, &c);
     graph_request r;
     graph_image out;
     unsigned char *img = NULL;
@@ -631,17 +647,15 @@ START_TEST(test_bad_requests)
     r.from = r.to - GRAPH_MONTHS_MAX + 1;
     ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
     free(img);
-    graph_cache_free(c);
-    graph_pool_stop(p);
+    stop_cached_pool(p, c);
 }
 END_TEST
 
 START_TEST(test_missing_file)
 {
-    graph_pool *p = start_pool(_i);
-    graph_cache *c = graph_cache_new(1u << 20);
+    graph_cache *c;
+    graph_pool *p = start_cached_pool(_i, 1u << 20, &c);
     graph_request r;
-    graph_image out;
     unsigned char *img = NULL;
     size_t len = 0;
 
@@ -649,12 +663,12 @@ START_TEST(test_missing_file)
     snprintf(r.indicator, sizeof r.indicator, "tax");
     ck_assert_int_eq(graph_render(p, &r, &img, &len), -ENOENT);
     snprintf(r.park, sizeof r.park, "nowhere");
+    graph_image out;
     ck_assert_int_eq(graph_get(p, c, &r, &out), -ENOENT);
     /* the worker that said so is still there */
     pid_t pids[4];
     ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 4), (size_t)pool_sizes[_i]);
-    graph_cache_free(c);
-    graph_pool_stop(p);
+    stop_cached_pool(p, c);
 }
 END_TEST
 

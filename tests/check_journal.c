@@ -11,6 +11,7 @@
 #include "log.h"
 #include "tmpdir.h"
 #include "check_main.h"
+#include "test_file.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -39,15 +40,7 @@ static char rrddir[2100];
  * test in a forked child skips its checked teardown), one below it per test. */
 static char basedir[1024];
 
-static void suite_setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    int n = snprintf(basedir, sizeof basedir, "%s/check_journal.XXXXXX", t && *t ? t : "/tmp");
-    if (n <= 0 || (size_t)n >= sizeof basedir || mkdtemp(basedir) == NULL) {
-        perror("check_journal: mkdtemp");
-        exit(1);
-    }
-}
+static void suite_setup(void) { tmpdir_make_or_exit(basedir, sizeof basedir, "check_journal"); }
 
 static void suite_teardown(void) { tmpdir_remove(basedir); }
 
@@ -107,23 +100,6 @@ static off_t file_size(void)
     return st.st_size;
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    rewind(f);
-    char *p = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    p[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return p;
-}
-
 /* The journal.log.damaged-* files in jdir: how many, and the content of the
  * last one found (malloc'd, in *data, with its length in *len) when data is not NULL. */
 static int damaged_files(char **data, size_t *len)
@@ -141,7 +117,7 @@ static int damaged_files(char **data, size_t *len)
         if (data) {
             free(*data);
             snprintf(path, sizeof path, "%s/%s", jdir, e->d_name);
-            *data = read_all(path, len);
+            *data = test_read_file(path, len);
         }
     }
     closedir(d);
@@ -296,7 +272,7 @@ START_TEST(test_format_exact)
         "O\t1732147200\txiangtan-etdz\tfai\t2024-10\t193.05\tR\tPOST\t统计局修订\\t二稿\t69caf4ee\n"
         "T\t1732060800\txiangtan-etdz\tfai\t2024\t250\ttargets-2024.csv\t38757543\n"
         "E\talert xiangtan-etdz fai warning\t9fc8db60\n";
-    char *got = read_all(jpath, NULL);
+    char *got = test_read_file(jpath, NULL);
     ck_assert_str_eq(got, want);
     free(got);
 
@@ -324,7 +300,7 @@ START_TEST(test_yoy_field)
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, r, 3), 0);
     journal_close(j);
-    char *got = read_all(jpath, NULL);
+    char *got = test_read_file(jpath, NULL);
     ck_assert_ptr_nonnull(strstr(got, "O\t1732060800\txiangtan-etdz\tfai\t2024-10\t192.2\tA\t"
                                       "spool:fai-2024-10.csv\t\taa79d1f8\n"));
     ck_assert_ptr_nonnull(strstr(got, "O\t1732233600\txiangtan-etdz\tfai\t2024-10\t193.05\tR\t"
@@ -389,7 +365,7 @@ START_TEST(test_roundtrip)
 
     /* no raw TAB, CR or stray LF inside a line: exactly one line per record */
     size_t len;
-    char *all = read_all(jpath, &len);
+    char *all = test_read_file(jpath, &len);
     size_t lines = 0;
     for (size_t i = 0; i < len; i++)
         lines += all[i] == '\n';
@@ -754,7 +730,7 @@ START_TEST(test_corrupt_line_is_logged_with_number)
     free(c.recs);
     journal_close(j);
 
-    char *log = read_all(logpath, NULL);
+    char *log = test_read_file(logpath, NULL);
     ck_assert_msg(strstr(log, "journal.log line 3: checksum mismatch") != NULL, "log: %s", log);
     free(log);
 }
@@ -807,12 +783,12 @@ START_TEST(test_header)
     if (header_cases[_i].rc == 0) {
         ck_assert_uint_eq(journal_count(j), 0);
         journal_close(j);
-        char *got = read_all(jpath, NULL);
+        char *got = test_read_file(jpath, NULL);
         ck_assert_str_eq(got, HEADER);
         free(got);
     } else {
         ck_assert_ptr_null(j);
-        char *got = read_all(jpath, NULL);
+        char *got = test_read_file(jpath, NULL);
         ck_assert_str_eq(got, header_cases[_i].content); /* left alone */
         free(got);
     }
@@ -941,7 +917,7 @@ START_TEST(test_delivery_format_and_batch)
         "O\t1732060800\txiangtan-etdz\tfai\t2024-10\t192.2\tA\tspool:fai-2024-10.csv\t\taa79d1f8\n"
         "D\t1732060800\tf19391aa56307856\t60\tspool/fai-2024-10.csv\t971393e3\n"
         "D\t1732060800\tf19391aa56307856\t60\tspool/a\\tb.csv\t55b92c9d\n";
-    char *got = read_all(jpath, NULL);
+    char *got = test_read_file(jpath, NULL);
     ck_assert_str_eq(got, want);
     free(got);
 }
@@ -1085,7 +1061,7 @@ START_TEST(test_check_damage)
     ck_assert_msg(strstr(why, "parkpulsed --recover") != NULL, "%s", why);
     /* the check changes nothing */
     if (damage_cases[_i].content) {
-        char *got = read_all(jpath, NULL);
+        char *got = test_read_file(jpath, NULL);
         ck_assert_str_eq(got, damage_cases[_i].content);
         free(got);
     }
@@ -1106,7 +1082,7 @@ START_TEST(test_recover)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(pwrite(fd, "XXXX", 4, 0), 4);
     close(fd);
-    char *damaged = read_all(jpath, NULL);
+    char *damaged = test_read_file(jpath, NULL);
     make_rrd_file("p", "i.rrd");
     ck_assert_int_eq(check(why, sizeof why), 1);
 
@@ -1163,7 +1139,7 @@ START_TEST(test_recover_empty)
     ck_assert_int_eq(damaged_files(&kept, &len), 1);
     ck_assert_uint_eq(len, 0);
     free(kept);
-    char *got = read_all(jpath, NULL);
+    char *got = test_read_file(jpath, NULL);
     ck_assert_str_eq(got, HEADER);
     free(got);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "tmpdir.h"
 #include "check_main.h"
 
 static const char *const states[] = {
@@ -60,10 +61,8 @@ END_TEST
 
 START_TEST(test_path_socket)
 {
-    const char *tmp = getenv("TMPDIR");
     char dir[256], path[300];
-    snprintf(dir, sizeof dir, "%s/pp-notify-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, sizeof dir, "pp-notify");
     snprintf(path, sizeof path, "%s/notify", dir);
 
     struct sockaddr_un addr = { .sun_family = AF_UNIX };

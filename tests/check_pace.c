@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pace.h"
+#include "text.h"
 #include "check_main.h"
 
 #define PARK "湘潭经开区"
@@ -66,6 +67,17 @@ static void make_indicator(const ind_spec *s, pp_indicator *ind)
         ind->has_pace = true;
         memcpy(ind->pace, s->profile, sizeof ind->pace);
     }
+}
+
+/* The input for value of s (made into *ind; pace_evaluate keeps no pointer
+ * to it) in month m of 2021: park PARK, warn 5, crit 15, due day 20, no clock. */
+static pace_input input_for(const ind_spec *s, pp_indicator *ind, int m, double value,
+                            bool has_target, double target)
+{
+    make_indicator(s, ind);
+    return (pace_input){.ind = ind, .park_name = PARK, .warn = 5, .crit = 15,
+                        .period = pp_period_make(2021, m), .value = value,
+                        .has_target = has_target, .target = target, .due_day = 20};
 }
 
 /* ---- pace_evaluate: figures and status ----------------------------------- */
@@ -177,18 +189,9 @@ START_TEST(test_evaluate)
 {
     const eval_case *c = &eval_cases[_i];
     pp_indicator ind;
-    make_indicator(c->ind, &ind);
-    pace_input in = {
-        .ind = &ind,
-        .park_name = PARK,
-        .warn = c->warn,
-        .crit = c->crit,
-        .period = pp_period_make(2021, c->month),
-        .value = c->value,
-        .has_target = c->has_target,
-        .target = c->target,
-        .due_day = 20,
-    };
+    pace_input in = input_for(c->ind, &ind, c->month, c->value, c->has_target, c->target);
+    in.warn = c->warn;
+    in.crit = c->crit;
     pace_result r;
     pace_evaluate(&in, &r);
     ck_assert_msg(r.status == c->status, "%s: status %s, want %s", c->name,
@@ -255,18 +258,7 @@ START_TEST(test_message)
 {
     const msg_case *c = &msg_cases[_i];
     pp_indicator ind;
-    make_indicator(c->ind, &ind);
-    pace_input in = {
-        .ind = &ind,
-        .park_name = PARK,
-        .warn = 5,
-        .crit = 15,
-        .period = pp_period_make(2021, c->month),
-        .value = c->value,
-        .has_target = c->has_target,
-        .target = c->target,
-        .due_day = 20,
-    };
+    pace_input in = input_for(c->ind, &ind, c->month, c->value, c->has_target, c->target);
     pace_result r;
     pace_evaluate(&in, &r);
     ck_assert_str_eq(r.message, c->message);
@@ -318,13 +310,12 @@ END_TEST
 static void eval_today(const ind_spec *s, int y, int m, double value, double target, int ty,
                        int tm, int td, pace_result *r)
 {
-    pp_indicator ind; /* pace_evaluate keeps no pointer to it */
-    make_indicator(s, &ind);
-    pace_input in = {
-        .ind = &ind, .park_name = PARK, .warn = 5, .crit = 15,
-        .period = pp_period_make(y, m), .value = value, .has_target = true, .target = target,
-        .today_year = ty, .today_month = tm, .today_day = td, .due_day = 20,
-    };
+    pp_indicator ind;
+    pace_input in = input_for(s, &ind, m, value, true, target);
+    in.period = pp_period_make(y, m);
+    in.today_year = ty;
+    in.today_month = tm;
+    in.today_day = td;
     pace_evaluate(&in, r);
 }
 
@@ -384,10 +375,10 @@ START_TEST(test_overdue_evaluate)
 
     /* no target and overdue: no_target stays */
     pp_indicator ind;
-    make_indicator(&GROWTH, &ind);
-    pace_input in = {.ind = &ind, .park_name = PARK, .warn = 5, .crit = 15,
-                     .period = pp_period_make(2021, 6), .value = 12.1, .has_target = false,
-                     .today_year = 2021, .today_month = 9, .today_day = 1, .due_day = 20};
+    pace_input in = input_for(&GROWTH, &ind, 6, 12.1, false, 0);
+    in.today_year = 2021;
+    in.today_month = 9;
+    in.today_day = 1;
     pace_evaluate(&in, &r);
     ck_assert(r.overdue);
     ck_assert_int_eq(r.status, PP_STATUS_NO_TARGET);
@@ -497,12 +488,11 @@ START_TEST(test_judge)
 {
     const judge_case *c = &judge_cases[_i];
     pp_indicator ind;
-    make_indicator(c->spec, &ind);
+    pace_input in = input_for(c->spec, &ind, c->m, c->value, true, c->target);
     ind.relative = c->relative;
     ind.escalate = c->escalate;
-    pace_input in = {.ind = &ind, .park_name = PARK, .warn = 5, .crit = 15,
-                     .period = pp_period_make(2021, c->m), .value = c->value, .has_target = true,
-                     .target = c->target, .streak_before = c->streak_before};
+    in.streak_before = c->streak_before;
+    in.due_day = 0; /* no clock anyway */
     pace_result r;
     pace_evaluate(&in, &r);
     ck_assert_msg(r.status == c->status, "%s: status %s", c->name, pp_status_name(r.status));
@@ -580,21 +570,6 @@ END_TEST
 
 /* ---- robustness ---------------------------------------------------------- */
 
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
-        if (n < 0)
-            return false;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xC0) != 0x80)
-                return false;
-    }
-    return true;
-}
-
 START_TEST(test_long_names_truncated)
 {
     /* 3-byte characters with a 1-byte shift so the cut falls mid-character */
@@ -609,16 +584,14 @@ START_TEST(test_long_names_truncated)
         }
         name[n] = '\0';
         pp_indicator ind;
-        make_indicator(&FAI, &ind);
-        pace_input in = {.ind = &ind, .park_name = name, .warn = 5, .crit = 15,
-                         .period = pp_period_make(2021, 8), .value = 192.2,
-                         .has_target = true, .target = 300, .due_day = 20};
+        pace_input in = input_for(&FAI, &ind, 8, 192.2, true, 300);
+        in.park_name = name;
         pace_result r;
         pace_evaluate(&in, &r);
         size_t len = strlen(r.message);
         ck_assert_uint_lt(len, sizeof r.message);
         ck_assert_uint_ge(len + 3, sizeof r.message - 1);
-        ck_assert(utf8_valid(r.message));
+        ck_assert(text_utf8_valid(r.message, strlen(r.message), NULL));
         ck_assert_int_eq(r.status, PP_STATUS_OK);
     }
 }
@@ -627,12 +600,10 @@ END_TEST
 START_TEST(test_null_names_and_bad_value)
 {
     pp_indicator ind;
-    make_indicator(&FAI, &ind);
+    pace_input in = input_for(&FAI, &ind, 8, 192.2, true, 300);
     ind.label = NULL;
     ind.unit = NULL;
-    pace_input in = {.ind = &ind, .park_name = NULL, .warn = 5, .crit = 15,
-                     .period = pp_period_make(2021, 8), .value = 192.2, .has_target = true,
-                     .target = 300, .due_day = 20};
+    in.park_name = NULL;
     pace_result r;
     pace_evaluate(&in, &r);
     ck_assert_str_eq(r.message, " fixed_asset_investment 1-8月完成192.2，为全年目标的64.1%，"
@@ -650,7 +621,7 @@ END_TEST
 static Suite *pace_suite(void)
 {
     Suite *s = suite_create("pace");
-    TCase *tc = tcase_create("core");
+    TCase *tc = check_tcase(s, "core", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_evaluate, 0, (int)(sizeof eval_cases / sizeof eval_cases[0]));
     tcase_add_loop_test(tc, test_message, 0, (int)(sizeof msg_cases / sizeof msg_cases[0]));
     tcase_add_loop_test(tc, test_required_period, 0,
@@ -663,7 +634,6 @@ static Suite *pace_suite(void)
     tcase_add_test(tc, test_pace_at_and_expected);
     tcase_add_test(tc, test_long_names_truncated);
     tcase_add_test(tc, test_null_names_and_bad_value);
-    suite_add_tcase(s, tc);
     return s;
 }
 

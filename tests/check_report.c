@@ -33,16 +33,7 @@ static void setup(void) { test_app_open(&app, test_dir, "check_report", NOW_2021
 
 static void teardown(void) { test_app_close(&app, test_dir); }
 
-static void feed(const char *csv)
-{
-    if (csv == NULL)
-        return;
-    ingest_result res;
-    ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
-    ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
-    free(res.report);
-    free(res.warnings);
-}
+static void feed(const char *csv) { test_app_feed(&app, csv); }
 
 /* What a report function wrote, under one read view (malloc'd). */
 typedef void (*report_fn)(const pp_view *v, jbuf *b, const void *arg);
@@ -382,16 +373,13 @@ END_TEST
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
-    TCase *tc = tcase_create("view");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    TCase *tc = check_tcase(s, "view", setup, teardown, 30);
     tcase_add_loop_test(tc, test_ranking, 0, sizeof rank_cases / sizeof rank_cases[0]);
     tcase_add_test(tc, test_never_reporting);
     tcase_add_loop_test(tc, test_tables, 0, sizeof table_cases / sizeof table_cases[0]);
     tcase_add_loop_test(tc, test_group_ranking, 0, sizeof group_cases / sizeof group_cases[0]);
     tcase_add_test(tc, test_report_rank_needs_two);
     tcase_add_test(tc, test_metrics_exposition);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -23,6 +23,7 @@
 
 #include "fake_host.h"
 #include "check_main.h"
+#include "text.h"
 
 /*
  * A writer delivering a second file under a name the plugin is working on:
@@ -92,6 +93,13 @@ static void spool_host(struct fake *f, const char *name, const char *rescan)
     fake_init(f, name);
     fake_set(f, "path", g_tmp);
     fake_set(f, "rescan", rescan);
+}
+
+/* spool_host, then start(f). */
+static void spool_start(struct fake *f, const char *name, const char *rescan)
+{
+    spool_host(f, name, rescan);
+    start(f);
 }
 
 static void teardown(void) { fake_plugin_close(); }
@@ -174,7 +182,6 @@ START_TEST(test_init_options)
 {
     const struct init_case *c = &init_cases[_i];
     struct fake f;
-    void *state = (void *)&f;
     fake_init(&f, "t");
     if (c->path)
         fake_set(&f, "path", strcmp(c->path, "@") == 0 ? g_tmp : c->path);
@@ -183,9 +190,7 @@ START_TEST(test_init_options)
     if (c->max_size)
         fake_set(&f, "max_size", c->max_size);
 
-    int rc = g_def->init(&f.host, &state);
-    fake_check_init(&f, _i, rc, state, c->want, c->log, assert_spool_dirs);
-    fake_free(&f);
+    fake_check_init(&f, _i, c->want, c->log, assert_spool_dirs);
 }
 END_TEST
 
@@ -258,7 +263,6 @@ END_TEST
 START_TEST(test_ingest_flow)
 {
     struct fake f;
-    struct runner r;
     spool_host(&f, "spool1", "1");
     ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
 
@@ -273,7 +277,7 @@ START_TEST(test_ingest_flow)
     ck_assert_int_eq(symlink(tp("a.csv"), tp("link.csv")), 0);
     ck_assert_int_eq(mkdir(tp("dir.csv"), 0750), 0);
 
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(exists(tp("done/c.csv")), "done/c.csv");
     pthread_mutex_lock(&f.mu);
     ck_assert_uint_eq(f.ncalls, 3);
@@ -335,7 +339,7 @@ START_TEST(test_ingest_flow)
     ck_assert_uint_ge(logs_with(&f, PP_LOG_DEBUG, "link.csv alone"), 1); /* rescans */
     ck_assert_uint_eq(logs_with(&f, -1, "hidden"), 0);
 
-    ck_assert_int_lt(stop(&r), 1000);
+    ck_assert_int_lt(stop(&f), 1000);
     fake_free(&f);
 }
 END_TEST
@@ -349,7 +353,6 @@ END_TEST
 START_TEST(test_file_types)
 {
     struct fake f;
-    struct runner r;
     spool_host(&f, "t", "1");
     write_old_file(tp("book.xlsx"), "PK\x03\x04 a workbook\n");
     write_old_file(tp("OLD.XLS"), "an old workbook\n");
@@ -358,7 +361,7 @@ START_TEST(test_file_types)
     write_old_file(tp("download.xlsx.part"), "partial\n");
     write_old_file(tp("edit.csv~"), "backup\n");
     write_old_file(tp(".lock.xlsx"), "hidden\n");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(exists(tp("done/book.xlsx")) && exists(tp("done/OLD.XLS")), "done/ workbooks");
     WAIT_FOR(exists(tp("failed/figures.ods.errors")) && exists(tp("failed/readme.errors")),
              "failed/ reports");
@@ -384,17 +387,14 @@ START_TEST(test_file_types)
     ck_assert_uint_eq(logs_with(&f, -1, "done alone") + logs_with(&f, -1, "failed alone"), 0);
     /* a new file of another type, named by inotify, is refused too */
     deliver("photo.jpg", "jpeg\n", "failed/photo.jpg.errors");
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_retry_on_error)
 {
     struct fake f;
-    struct runner r;
-    spool_host(&f, "t", "1");
-    start(&r, &f);
+    spool_start(&f, "t", "1");
 
     write_file(tp("retry.csv"), "RETRY me\n");
     WAIT_FOR(calls_for(&f, "retry.csv") >= 1, "the first attempt");
@@ -415,15 +415,13 @@ START_TEST(test_retry_on_error)
     ck_assert(!exists(tp("retry.csv")));
     WAIT_LOG(&f, PP_LOG_INFO, "ingested retry.csv (ok)");
 
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_name_collisions)
 {
     struct fake f;
-    struct runner r;
     fake_init(&f, "t");
     fake_set(&f, "path", g_tmp);
     ck_assert_int_eq(mkdir(tp("done"), 0750), 0);
@@ -432,7 +430,7 @@ START_TEST(test_name_collisions)
     /* an operator moved failed/bad.csv back for another try; the report stayed */
     write_file(tp("failed/bad.csv.errors"), "old report\n");
     write_file(tp("failed/bad.csv.1"), "older failure\n");
-    start(&r, &f);
+    start(&f);
 
     write_file(tp("dup.csv"), "newer\n");
     deliver("bad.csv", "BAD\n", "done/dup.csv.1");
@@ -445,19 +443,17 @@ START_TEST(test_name_collisions)
     assert_content(tp("failed/bad.csv.2"), "BAD\n");
     assert_content(tp("failed/bad.csv.2.errors"), "bad.csv:2: bad row\n");
 
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_too_large)
 {
     struct fake f;
-    struct runner r;
     fake_init(&f, "t");
     fake_set(&f, "path", g_tmp);
     fake_set(&f, "max_size", "10");
-    start(&r, &f);
+    start(&f);
 
     write_file(tp("big.csv"), "01234567890123456789\n");
     deliver("small.csv", "0123456789", "failed/big.csv.errors");
@@ -471,15 +467,13 @@ START_TEST(test_too_large)
     ck_assert_uint_eq(calls_for(&f, "small.csv"), 1);
     WAIT_LOG(&f, PP_LOG_WARN, "refused big.csv: larger than max_size 10");
 
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_file_still_open)
 {
     struct fake f;
-    struct runner r;
     fake_init(&f, "t");
     fake_set(&f, "path", g_tmp);
 
@@ -487,7 +481,7 @@ START_TEST(test_file_still_open)
     int fd = open(tp("slow.csv"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(write(fd, "head\n", 5), 5);
-    start(&r, &f);
+    start(&f);
     sleep_ms(300);
     ck_assert_uint_eq(calls_for(&f, NULL), 0);
     ck_assert(exists(tp("slow.csv")));
@@ -500,21 +494,19 @@ START_TEST(test_file_still_open)
     ck_assert_str_eq(f.calls[0].data, "head\ntail\n");
     pthread_mutex_unlock(&f.mu);
 
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
 START_TEST(test_shutdown)
 {
     struct fake f;
-    struct runner r;
     spool_host(&f, "t", "3600");
 
     /* idle in poll(): returns promptly */
-    start(&r, &f);
+    start(&f);
     sleep_ms(100);
-    ck_assert_int_lt(stop(&r), 500);
+    ck_assert_int_lt(stop(&f), 500);
 
     /* shutdown() before run() started: run() returns at once, scanning nothing */
     write_old_file(tp("waiting.csv"), "w\n");
@@ -528,15 +520,14 @@ END_TEST
 START_TEST(test_two_instances)
 {
     struct fake f1, f2;
-    struct runner r1, r2;
     ck_assert_int_eq(mkdir(tp("one"), 0750), 0);
     ck_assert_int_eq(mkdir(tp("two"), 0750), 0);
     fake_init(&f1, "one");
     fake_set(&f1, "path", tp("one"));
     fake_init(&f2, "two");
     fake_set(&f2, "path", tp("two"));
-    start(&r1, &f1);
-    start(&r2, &f2);
+    start(&f1);
+    start(&f2);
 
     write_file(tp("one/a.csv"), "for one\n");
     write_file(tp("two/a.csv"), "for two\n");
@@ -549,10 +540,10 @@ START_TEST(test_two_instances)
     ck_assert_uint_eq(calls_for(&f2, NULL), 2);
     ck_assert(!exists(tp("one/failed/b.csv")));
 
-    stop(&r1);
+    stop(&f1);
     /* the other one keeps working */
     deliver("two/c.csv", "c\n", "two/done/c.csv");
-    stop(&r2);
+    stop(&f2);
     fake_free(&f1);
     fake_free(&f2);
 }
@@ -561,12 +552,11 @@ END_TEST
 START_TEST(test_directory_recreated)
 {
     struct fake f;
-    struct runner r;
     ck_assert_int_eq(mkdir(tp("sp"), 0750), 0);
     fake_init(&f, "t");
     fake_set(&f, "path", tp("sp"));
     fake_set(&f, "rescan", "1");
-    start(&r, &f);
+    start(&f);
 
     deliver("sp/one.csv", "1\n", "sp/done/one.csv");
 
@@ -580,8 +570,7 @@ START_TEST(test_directory_recreated)
     /* and events work again after that */
     deliver("sp/three.csv", "3\n", "sp/done/three.csv");
 
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
@@ -590,7 +579,6 @@ END_TEST
 START_TEST(test_batch_submission)
 {
     struct fake f;
-    struct runner r;
     char buf[256];
     spool_host(&f, "t", "1");
     fake_batch(&f);
@@ -600,7 +588,7 @@ START_TEST(test_batch_submission)
     write_old_file(tp("b.csv"), "header\nBAD row\n");
     write_old_file(tp("c.csv"), "RETRY c\n");
     write_old_file(tp("d.csv"), "good d\n");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(exists(tp("done/d.csv")), "done/d.csv");
     WAIT_FOR(exists(tp("failed/b.csv.errors")), "failed/b.csv.errors");
     ck_assert_str_eq(batches(&f, buf, sizeof buf), "4");
@@ -643,8 +631,7 @@ START_TEST(test_batch_submission)
         ck_assert_msg(exists(tp("done/burst-%02d.csv", i)), "burst-%02d.csv not in done/", i);
     ck_assert_uint_eq(calls_for(&f, NULL), 45);
 
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
@@ -652,13 +639,12 @@ END_TEST
 START_TEST(test_batch_bound)
 {
     struct fake f;
-    struct runner r;
     char buf[256];
     spool_host(&f, "t", "3600");
     fake_batch(&f);
     for (int i = 0; i < 300; i++)
         write_old_file(tp("f%03d.csv", i), "x\n");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(exists(tp("done/f299.csv")), "done/f299.csv");
     ck_assert_str_eq(batches(&f, buf, sizeof buf), "256 44");
     ck_assert_uint_eq(calls_for(&f, NULL), 300);
@@ -669,8 +655,7 @@ START_TEST(test_batch_bound)
         ck_assert_str_eq(f.calls[i].source, want);
     }
     pthread_mutex_unlock(&f.mu);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
@@ -679,19 +664,17 @@ END_TEST
 START_TEST(test_abi1_host)
 {
     struct fake f;
-    struct runner r;
     fake_init(&f, "t");
     f.host.abi_version = 1;
     f.host.submit_csv_batch = fake_submit_batch_abi1;
     fake_set(&f, "path", g_tmp);
     write_old_file(tp("one.csv"), "1\n");
     write_old_file(tp("two.csv"), "BAD\n");
-    start(&r, &f);
+    start(&f);
     WAIT_FOR(exists(tp("done/one.csv")) && exists(tp("failed/two.csv.errors")), "both files");
     ck_assert_uint_eq(calls_for(&f, NULL), 2);
     ck_assert_uint_eq(f.nbatches, 0);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 
     /* a host newer than the plugin knows is refused */
     void *state = NULL;
@@ -761,7 +744,6 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 START_TEST(test_replaced_while_ingested)
 {
     struct fake f;
-    struct runner r;
     struct swap w;
     memset(&w, 0, sizeof w);
     atomic_init(&w.done, false);
@@ -783,12 +765,12 @@ START_TEST(test_replaced_while_ingested)
     else
         f.on_submit = swap_on_submit, f.on_submit_arg = &w;
     g_no_noreplace = _i == 3;
-    start(&r, &f);
+    start(&f);
 
     WAIT_FOR(atomic_load(&w.done), "the swap");
     WAIT_FOR(calls_with_data(&f, "second\n") == 1, "the second file to be submitted");
     WAIT_FOR(exists(tp("done/race.csv")) && !exists(tp("race.csv")), "done/race.csv");
-    stop(&r);
+    stop(&f);
     g_rename_swap = NULL;
     g_no_noreplace = false;
     if (_i == 2)
@@ -801,23 +783,6 @@ START_TEST(test_replaced_while_ingested)
     fake_free(&f);
 }
 END_TEST
-
-/* True when s is well-formed UTF-8. */
-static bool utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-              : (*p & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0)
-            return false;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80)
-                return false;
-    }
-    return true;
-}
 
 /* prefix, then `times` copies of unit, then suffix, into buf. */
 static const char *repeat(char *buf, size_t len, const char *prefix, const char *unit,
@@ -839,7 +804,6 @@ static const char *repeat(char *buf, size_t len, const char *prefix, const char 
 START_TEST(test_long_name_done)
 {
     struct fake f;
-    struct runner r;
     char name[512], short_name[512], line[1100];
     /* "a" + 83 x 园 (3 bytes each) + ".csv" = 254 bytes */
     repeat(name, sizeof name, "a", "园", 83, ".csv");
@@ -850,17 +814,16 @@ START_TEST(test_long_name_done)
     write_old_file(tp("done/%s", name), "older\n");
     write_old_file(tp("%s", name), "newer\n");
 
-    spool_host(&f, "t", "1");
-    start(&r, &f);
+    spool_start(&f, "t", "1");
     WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
     snprintf(line, sizeof line, "ingested %s (ok), kept as done/%s", name, short_name);
     WAIT_LOG(&f, PP_LOG_INFO, line);
     sleep_ms(1200); /* a rescan: nothing is taken again */
-    stop(&r);
+    stop(&f);
 
     assert_content(tp("done/%s", short_name), "newer\n");
     assert_content(tp("done/%s", name), "older\n");
-    ck_assert(utf8_ok(short_name));
+    ck_assert(text_utf8_valid(short_name, strlen(short_name), NULL));
     ck_assert_uint_eq(calls_for(&f, name), 1);
     ck_assert_uint_eq(logs_with(&f, PP_LOG_ERR, "cannot move"), 0);
     fake_free(&f);
@@ -875,7 +838,6 @@ END_TEST
 START_TEST(test_long_name_failed)
 {
     struct fake f;
-    struct runner r;
     char name[512], short_name[512], report[sizeof name + 32];
     /* 82 x 园 + ".csv" = 250 bytes; 255 - strlen(".errors.tmp") - strlen("~1.csv")
      * = 238 bytes of stem, cut to 237 (79 whole characters) */
@@ -884,15 +846,14 @@ START_TEST(test_long_name_failed)
     repeat(short_name, sizeof short_name, "", "园", 79, "~1.csv");
     write_old_file(tp("%s", name), "header\nBAD row\n");
 
-    spool_host(&f, "t", "1");
-    start(&r, &f);
+    spool_start(&f, "t", "1");
     WAIT_FOR(!exists(tp("%s", name)), "the long name to leave the spool");
     WAIT_FOR(exists(tp("failed/%s.errors", short_name)), "its report");
     sleep_ms(1200); /* a rescan: nothing is taken again */
-    stop(&r);
+    stop(&f);
 
     assert_content(tp("failed/%s", short_name), "header\nBAD row\n");
-    ck_assert(utf8_ok(short_name));
+    ck_assert(text_utf8_valid(short_name, strlen(short_name), NULL));
     char *rep = slurp(tp("failed/%s.errors", short_name));
     ck_assert_ptr_nonnull(rep);
     snprintf(report, sizeof report, "%s:2: bad row\n", name);
@@ -913,17 +874,15 @@ END_TEST
 START_TEST(test_recent_file_rechecked)
 {
     struct fake f;
-    struct runner r;
     spool_host(&f, "t", "3600");
     write_file(tp("fresh.csv"), "fresh\n"); /* before start: no inotify event */
-    start(&r, &f);
+    start(&f);
     int64_t deadline = now_ms() + 10000;
     while (!exists(tp("done/fresh.csv")) && now_ms() < deadline)
         sleep_ms(50);
     ck_assert_msg(exists(tp("done/fresh.csv")), "fresh.csv still waits for the rescan");
     ck_assert_uint_eq(calls_for(&f, "fresh.csv"), 1);
-    stop(&r);
-    fake_free(&f);
+    stop_free(&f);
 }
 END_TEST
 
@@ -935,11 +894,9 @@ END_TEST
 START_TEST(test_report_on_full_disk)
 {
     struct fake f;
-    struct runner r;
     write_old_file(tp("bad.csv"), "header\nBAD row\n");
     atomic_store(&g_report_enospc, true);
-    spool_host(&f, "t", "1");
-    start(&r, &f);
+    spool_start(&f, "t", "1");
     WAIT_FOR(logs_with(&f, PP_LOG_ERR, "left in the spool") >= 1, "the refusal to be logged");
     ck_assert(exists(tp("bad.csv")));
     ck_assert(!exists(tp("failed/bad.csv")));
@@ -947,7 +904,7 @@ START_TEST(test_report_on_full_disk)
     ck_assert(!exists(tp("failed/bad.csv.errors.tmp")));
     atomic_store(&g_report_enospc, false);
     WAIT_FOR(exists(tp("failed/bad.csv")), "the file to move to failed/ once space is back");
-    stop(&r);
+    stop(&f);
     ck_assert(exists(tp("failed/bad.csv.errors")));
     ck_assert(!exists(tp("failed/bad.csv.errors.tmp")));
     ck_assert(!exists(tp("bad.csv")));

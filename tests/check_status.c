@@ -31,14 +31,7 @@ static void setup(void) { test_app_open(&app, test_dir, "check_status", NOW_2021
 
 static void teardown(void) { test_app_close(&app, test_dir); }
 
-static void feed(const char *csv)
-{
-    ingest_result res;
-    ingest_status st = ingest_csv(&app, "test", csv, strlen(csv), &res);
-    ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
-    free(res.report);
-    free(res.warnings);
-}
+static void feed(const char *csv) { test_app_feed(&app, csv); }
 
 #define MAX_WANT 3
 
@@ -188,13 +181,10 @@ END_TEST
 static Suite *status_suite(void)
 {
     Suite *s = suite_create("status");
-    TCase *tc = tcase_create("view");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
+    TCase *tc = check_tcase(s, "view", setup, teardown, 30);
     tcase_add_loop_test(tc, test_eval, 0, sizeof cases / sizeof cases[0]);
     tcase_add_test(tc, test_park_json);
     tcase_add_loop_test(tc, test_points_json, 0, sizeof point_cases / sizeof point_cases[0]);
-    suite_add_tcase(s, tc);
     return s;
 }
 

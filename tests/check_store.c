@@ -65,6 +65,18 @@ static void series_file(const char *park, const char *ind, char *buf, size_t len
     ck_assert_int_eq(store_path(test_dir, park, ind, buf, len), 0);
 }
 
+/* Writes n months of park's tax_revenue from first, all of them changed, and
+ * gives its file (PATH_MAX bytes). The series, for what a check writes next. */
+static store_series write_tax_series(const char *park, int first, size_t n, const double *value,
+                                     const double *pace, char *file)
+{
+    store_series s = { .park = park, .indicator = "tax_revenue", .first_period = first,
+                       .n = n, .value = value, .pace = pace, .changed_from = first };
+    ck_assert_int_eq(store_write(test_dir, &s), 0);
+    series_file(park, "tax_revenue", file, PATH_MAX);
+    return s;
+}
+
 static ino_t inode_of(const char *path)
 {
     struct stat st;
@@ -334,6 +346,16 @@ START_TEST(test_info)
 }
 END_TEST
 
+/* The n months of value and pace and one more (v, p) into nv and np (n + 1 each). */
+static void with_month(double *nv, double *np, const double *value, const double *pace, size_t n,
+                       double v, double p)
+{
+    memcpy(nv, value, n * sizeof *nv);
+    memcpy(np, pace, n * sizeof *np);
+    nv[n] = v;
+    np[n] = p;
+}
+
 START_TEST(test_append_in_place)
 {
     char file[PATH_MAX];
@@ -341,10 +363,7 @@ START_TEST(test_append_in_place)
     ino_t before = inode_of(file);
 
     double value[SAMPLE_N + 1], pace[SAMPLE_N + 1];
-    memcpy(value, sample_value, sizeof sample_value);
-    memcpy(pace, sample_pace, sizeof sample_pace);
-    value[SAMPLE_N] = 833.5;
-    pace[SAMPLE_N] = 120.0;
+    with_month(value, pace, sample_value, sample_pace, SAMPLE_N, 833.5, 120.0);
     store_series s = sample_series(value, pace, SAMPLE_N + 1, pp_period_make(2021, 9));
     ck_assert_int_eq(store_write(test_dir, &s), 0);
 
@@ -486,11 +505,8 @@ START_TEST(test_ten_years)
         pace[i] = 100.0 * (i % 12 + 1) / 12.0;
     }
     int first = pp_period_make(2015, 1);
-    store_series s = { .park = "p-10y", .indicator = "tax_revenue", .first_period = first,
-                       .n = N, .value = value, .pace = pace, .changed_from = first };
-    ck_assert_int_eq(store_write(test_dir, &s), 0);
     char file[PATH_MAX];
-    series_file("p-10y", "tax_revenue", file, sizeof file);
+    write_tax_series("p-10y", first, N, value, pace, file);
 
     /* every day from 2014-12-31 to 2024-12-31 in one fetch, from noon to noon */
     long start = (long)utc(2014, 12, 31, 12), end = (long)utc(2024, 12, 31, 12);
@@ -539,11 +555,8 @@ START_TEST(test_number_forms)
     for (size_t i = 0; i < N; i++)
         pace[i] = -values[i] / 3.0;
     int first = pp_period_make(2020, 1);
-    store_series s = { .park = "p-num", .indicator = "tax_revenue", .first_period = first,
-                       .n = N, .value = values, .pace = pace, .changed_from = first };
-    ck_assert_int_eq(store_write(test_dir, &s), 0);
     char file[PATH_MAX];
-    series_file("p-num", "tax_revenue", file, sizeof file);
+    write_tax_series("p-num", first, N, values, pace, file);
     for (size_t i = 0; i < N; i++) {
         int y = pp_period_year(first + (int)i), m = pp_period_month(first + (int)i);
         fetch_row r = fetch_day(file, y, m, 15);
@@ -619,11 +632,8 @@ START_TEST(test_from_1980_01)
 {
     double v[3] = { 5.5, 6.5, 7.5 }, p[3] = { 10, 20, 30 };
     int first = pp_period_make(1980, 1);
-    store_series s = { .park = "p-1980", .indicator = "tax_revenue", .first_period = first,
-                       .n = 3, .value = v, .pace = p, .changed_from = first };
-    ck_assert_int_eq(store_write(test_dir, &s), 0);
     char file[PATH_MAX];
-    series_file("p-1980", "tax_revenue", file, sizeof file);
+    store_series s = write_tax_series("p-1980", first, 3, v, p, file);
     for (int i = 0; i < 3; i++)
         check_month(file, first + i, v[i], p[i]);
     /* and a month appended in place */
@@ -663,11 +673,8 @@ START_TEST(test_55_years)
         pace[i] = 100.0 * (i % 12 + 1) / 12.0;
     }
     int first = pp_period_make(1980, 1);
-    store_series s = { .park = "p-55y", .indicator = "tax_revenue", .first_period = first,
-                       .n = N, .value = value, .pace = pace, .changed_from = first };
-    ck_assert_int_eq(store_write(test_dir, &s), 0);
     char file[PATH_MAX];
-    series_file("p-55y", "tax_revenue", file, sizeof file);
+    write_tax_series("p-55y", first, N, value, pace, file);
     check_month(file, first, value[0], pace[0]);              /* 1980-01, not NaN */
     check_month(file, first + 12 * 20, value[240], pace[240]); /* 2000-01 */
     check_month(file, first + N - 1, value[N - 1], pace[N - 1]);
@@ -690,11 +697,9 @@ START_TEST(test_append_past_rra)
         pace[i] = i % 12 + 1;
     }
     int first = pp_period_make(1990, 1);
-    store_series s = { .park = "p-grow", .indicator = "tax_revenue", .first_period = first,
-                       .n = 240, .value = value, .pace = pace, .changed_from = first };
-    ck_assert_int_eq(store_write(test_dir, &s), 0); /* 1990-01 .. 2009-12: 7305 days */
     char file[PATH_MAX];
-    series_file("p-grow", "tax_revenue", file, sizeof file);
+    /* 1990-01 .. 2009-12: 7305 days */
+    store_series s = write_tax_series("p-grow", first, 240, value, pace, file);
     ck_assert_int_eq(info_rows(file), 7400);
     for (size_t n = 241; n <= N; n++) {
         s.n = n;
@@ -708,10 +713,7 @@ START_TEST(test_append_past_rra)
     /* and the next month goes in place */
     ino_t before = inode_of(file);
     double v2[N + 1], p2[N + 1];
-    memcpy(v2, value, sizeof value);
-    memcpy(p2, pace, sizeof pace);
-    v2[N] = 9999.0;
-    p2[N] = 1.0;
+    with_month(v2, p2, value, pace, N, 9999.0, 1.0);
     s.value = v2;
     s.pace = p2;
     s.n = N + 1;

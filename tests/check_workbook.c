@@ -16,6 +16,7 @@
 #include "csv.h"
 #include "workbook.h"
 #include "check_main.h"
+#include "test_file.h"
 
 #include <check.h>
 #include <errno.h>
@@ -29,57 +30,9 @@
 
 #include "test_catalog.h"
 
-static pp_indicator indicators[] = {
-    IND("industrial_output", "工业总产值", "亿元", PP_KIND_CUMULATIVE),
-    IND("above_scale_output", "规模以上工业总产值", "亿元", PP_KIND_CUMULATIVE),
-    IND("industrial_investment", "工业投资", "亿元", PP_KIND_CUMULATIVE),
-    IND("trade_total", "进出口总额", "亿元", PP_KIND_CUMULATIVE),
-    IND("high_tech_revenue", "高新技术产业营业收入", "亿元", PP_KIND_CUMULATIVE),
-    IND("value_added_growth", "规模以上工业增加值增速", "%", PP_KIND_RATE),
-    IND("fixed_asset_investment", "固定资产投资", "亿元", PP_KIND_CUMULATIVE),
-    IND("tax_revenue", "税收收入", "亿元", PP_KIND_CUMULATIVE),
-    IND("fiscal_revenue", "财税收入", "亿元", PP_KIND_CUMULATIVE),
-    IND("fdi_actual", "实际利用外资", "万美元", PP_KIND_CUMULATIVE),
-    IND("domestic_capital", "实际到位内资", "亿元", PP_KIND_CUMULATIVE),
-    IND("key_project_completion", "重点项目完成率", "%", PP_KIND_COMPLETION),
-    IND("projects_signed", "新签约项目数", "个", PP_KIND_CUMULATIVE),
-    IND("rank_province", "全省排名", "位", PP_KIND_RANK),
-};
-
 static const pp_catalog cat = TEST_CATALOG;
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 65536;
-            buf = realloc(buf, cap + 1);
-            ck_assert_ptr_nonnull(buf);
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static char *fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    const char *dir = getenv("PP_FIXTURE_DIR");
-    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/fixtures", name);
-    return slurp(path, len);
-}
 
 /* Reads the workbook b (len bytes) into *wb; it must be read. */
 static void read_ok(const char *b, size_t len, workbook *wb)
@@ -90,7 +43,7 @@ static void read_ok(const char *b, size_t len, workbook *wb)
 /* The fixture name (*len bytes, caller frees), read into *wb. */
 static char *read_fixture(const char *name, size_t *len, workbook *wb)
 {
-    char *b = fixture(name, len);
+    char *b = test_fixture(name, len);
     read_ok(b, *len, wb);
     return b;
 }
@@ -141,7 +94,7 @@ static char *make_zip(size_t n, const char *const *names, const char *const *dat
         ck_assert_int_ge(zip_file_add(z, names[i], src, ZIP_FL_ENC_UTF_8), 0);
     }
     ck_assert_int_eq(zip_close(z), 0);
-    char *bytes = slurp(path, outlen);
+    char *bytes = test_read_file(path, outlen);
     unlink(path);
     return bytes;
 }
@@ -313,8 +266,8 @@ static void assert_same_fields(const char *got, const char *want, const char *bo
 static void assert_same_as_csv(const char *book, const char *csvname)
 {
     size_t blen, clen;
-    char *b = fixture(book, &blen);
-    char *csv = fixture(csvname, &clen);
+    char *b = test_fixture(book, &blen);
+    char *csv = test_fixture(csvname, &clen);
     workbook wb;
     ck_assert_msg(workbook_read(b, blen, NULL, &wb) == 0, "%s: %s", book, wb.error);
     ck_assert_uint_eq(wb.n_sheets, 1);
@@ -341,8 +294,8 @@ END_TEST
 START_TEST(test_parse_like_csv)
 {
     size_t blen, clen;
-    char *b = fixture("workbooks/lo-xiangtan-etdz-2021.xlsx", &blen);
-    char *c = fixture("xiangtan-etdz-2021.csv", &clen);
+    char *b = test_fixture("workbooks/lo-xiangtan-etdz-2021.xlsx", &blen);
+    char *c = test_fixture("xiangtan-etdz-2021.csv", &clen);
     csv_result wr, cr;
     char *report = NULL, *notes = NULL;
     ck_assert_msg(workbook_parse(b, blen, "x.xlsx", &cat, NULL, &wr, &report, &notes, NULL,
@@ -370,7 +323,7 @@ END_TEST
 START_TEST(test_errors_name_sheet_and_row)
 {
     size_t blen;
-    char *b = fixture("workbooks/lo-bad-rows.xlsx", &blen);
+    char *b = test_fixture("workbooks/lo-bad-rows.xlsx", &blen);
     csv_result r;
     char *report = NULL;
     ck_assert_int_eq(workbook_parse(b, blen, "bad-rows.xlsx", &cat, NULL, &r, &report, NULL,
@@ -450,7 +403,7 @@ START_TEST(test_openpyxl_raw_and_1904)
     free(b);
 
     /* an uncached formula in a value column is a bad value, not a missing one */
-    b = fixture("workbooks/opx-book.xlsx", &len);
+    b = test_fixture("workbooks/opx-book.xlsx", &len);
     csv_result r;
     char *report = NULL;
     ck_assert_int_eq(workbook_parse(b, len, "opx.xlsx", &cat, NULL, &r, &report, NULL, NULL,
@@ -763,7 +716,7 @@ END_TEST
 START_TEST(test_corrupt)
 {
     size_t len;
-    char *b = fixture("workbooks/lo-xiangtan-etdz-2021.xlsx", &len);
+    char *b = test_fixture("workbooks/lo-xiangtan-etdz-2021.xlsx", &len);
     assert_refused(b, len / 2, NULL, "zip 已损坏");
     /* a flipped byte inside the compressed sheet: a CRC or inflate error */
     char *c = malloc(len);
@@ -785,7 +738,7 @@ START_TEST(test_corrupt)
     /* a crafted .xls on which libfreexl 1.0.6 reads out of bounds (found by
      * fuzz_xlsx): read in a child process, refused, this process unharmed */
     free(b);
-    b = fixture("../fuzz/crashes/xlsx/freexl-sheet-name-overread.xls", &len);
+    b = test_fixture("../fuzz/crashes/xlsx/freexl-sheet-name-overread.xls", &len);
     assert_refused(b, len, NULL, ".xls");
     assert_refused("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1garbage", 15, NULL, "不是有效的 .xls 工作簿");
     free(c);

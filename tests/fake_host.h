@@ -6,9 +6,9 @@
  * submit_csv() calls and log lines, and answers a submission by its content:
  * "BAD" (one report line per occurrence) is refused, "RETRY" is a temporary
  * error (unless retry_ok is set), anything else is OK. run() runs in a thread
- * (start/stop). A suite defines FAKE_PLUGIN ("exec"), FAKE_VERBOSE_ENV (the
- * variable that echoes the plugin's log lines) and DEADLINE_MS before it
- * includes this file; it may set fake.on_submit to act while the plugin waits
+ * (start/stop; the instance is kept in the fake host). A suite defines
+ * FAKE_PLUGIN ("exec"), FAKE_VERBOSE_ENV (the variable that echoes the
+ * plugin's log lines) and DEADLINE_MS before it includes this file; it may set fake.on_submit to act while the plugin waits
  * for an answer, and fake_batch() gives the host submit_csv_batch (ABI 2).
  */
 #ifndef PP_TEST_FAKE_HOST_H
@@ -47,6 +47,14 @@ struct call {
     int rc;
 };
 
+/* An instance of the plugin running in a thread (start/stop). */
+struct runner {
+    pthread_t thread;
+    void *state;
+    int rc;
+    atomic_bool finished;
+};
+
 struct fake {
     pp_collector_host host;     /* first: the plugin sees &fake->host */
     const char *opt_key[FAKE_MAX_OPTS];
@@ -64,6 +72,7 @@ struct fake {
     /* called first by each submission, while the plugin waits for the answer */
     void (*on_submit)(struct fake *f, const char *source);
     void *on_submit_arg;
+    struct runner run;          /* the instance start() runs for this host */
 };
 
 static const char *fake_option(const pp_collector_host *host, const char *key)
@@ -331,12 +340,14 @@ static void sleep_ms(int ms)
         ck_assert_msg((cond), "timed out waiting for %s", msg);                  \
     } while (0)
 
-/* The end of an init() case (case i): init() of f returned rc and set state;
- * want 0 means an instance (then ok(), if given, checks what init made, and
- * it is destroyed), else rc == want, no state and an error log naming log. */
-static void fake_check_init(struct fake *f, int i, int rc, void *state, int want, const char *log,
-                            void (*ok)(void))
+/* The end of an init() case (case i): init() of f (its options set) must
+ * return want: 0 means an instance (then ok(), if given, checks what init
+ * made, and it is destroyed), else no state and an error log naming log.
+ * f is freed. */
+static void fake_check_init(struct fake *f, int i, int want, const char *log, void (*ok)(void))
 {
+    void *state = (void *)f; /* init must set it, also to NULL */
+    int rc = g_def->init(&f->host, &state);
     ck_assert_msg(rc == want, "case %d: init returned %d, want %d", i, rc, want);
     if (rc == 0) {
         ck_assert_ptr_nonnull(state);
@@ -347,6 +358,7 @@ static void fake_check_init(struct fake *f, int i, int rc, void *state, int want
         ck_assert_ptr_null(state);
         ck_assert_msg(logs_with(f, PP_LOG_ERR, log) >= 1, "case %d: no log naming %s", i, log);
     }
+    fake_free(f);
 }
 
 /* shutdown() (twice: harmless) before run(): run() of f's instance returns at
@@ -365,13 +377,6 @@ static void fake_shutdown_before_run(struct fake *f)
 
 /* ---- running an instance in a thread ---- */
 
-struct runner {
-    pthread_t thread;
-    void *state;
-    int rc;
-    atomic_bool finished;
-};
-
 static void *run_thread(void *arg)
 {
     struct runner *r = arg;
@@ -380,8 +385,10 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
-static void start(struct runner *r, struct fake *f)
+/* An instance of f's plugin, init() with f's options, running in a thread. */
+static void start(struct fake *f)
 {
+    struct runner *r = &f->run;
     memset(r, 0, sizeof *r);
     atomic_init(&r->finished, false);
     ck_assert_int_eq(g_def->init(&f->host, &r->state), 0);
@@ -389,9 +396,10 @@ static void start(struct runner *r, struct fake *f)
     ck_assert_int_eq(pthread_create(&r->thread, NULL, run_thread, r), 0);
 }
 
-/* Shuts the instance down; returns how long run() took to return, in ms. */
-static int64_t stop(struct runner *r)
+/* Shuts f's instance down; returns how long run() took to return, in ms. */
+static int64_t stop(struct fake *f)
 {
+    struct runner *r = &f->run;
     int64_t t0 = now_ms();
     g_def->shutdown(r->state);
     while (!atomic_load(&r->finished) && now_ms() - t0 < DEADLINE_MS)
@@ -401,6 +409,14 @@ static int64_t stop(struct runner *r)
     ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
     ck_assert_int_eq(r->rc, 0);
     g_def->destroy(r->state);
+    return took;
+}
+
+/* stop(f), then fake_free(f): the end of a check of one instance. */
+static int64_t stop_free(struct fake *f)
+{
+    int64_t took = stop(f);
+    fake_free(f);
     return took;
 }
 

@@ -4,8 +4,8 @@
  * a temporary state directory with a configuration of the standard indicator
  * catalogue and two parks (pa 甲园区, pb 乙园区) — an open journal, an empty
  * db, an rrd/ directory, a fixed clock, and an alert engine when asked —
- * undone by app_stop(); test_app_reload() swaps in another set of parks as
- * SIGHUP does. Header-only: each suite is one file.
+ * undone by app_stop(); test_app_feed() ingests CSV text into it;
+ * test_app_reload() swaps in another set of parks as SIGHUP does. Header-only: each suite is one file.
  */
 #ifndef PP_TEST_APP_H
 #define PP_TEST_APP_H
@@ -24,6 +24,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "ingest.h"
 #include "journal.h"
 #include "tmpdir.h"
 
@@ -58,6 +59,18 @@ static inline void test_app_open_with(pp_app *app, char *dir, const char *suite,
 static inline void test_app_open(pp_app *app, char *dir, const char *suite, int64_t now)
 {
     test_app_open_with(app, dir, suite, now, false);
+}
+
+/* Feeds csv (NULL: nothing) through ingest as source "test"; it must be taken. */
+static inline void test_app_feed(pp_app *app, const char *csv)
+{
+    if (csv == NULL)
+        return;
+    ingest_result res;
+    ingest_status st = ingest_csv(app, "test", csv, strlen(csv), &res);
+    ck_assert_msg(st == INGEST_OK, "ingest: %s", res.report ? res.report : "?");
+    free(res.report);
+    free(res.warnings);
 }
 
 /* SIGHUP as the daemon does it: loads a configuration of dir made of body

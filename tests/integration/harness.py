@@ -45,6 +45,33 @@ def wait_for(pred, timeout=10.0, what="condition"):
     raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
 
 
+def serving(d, name):
+    """Whether the started daemon d (its proc, get and logtext) answers
+    /healthz; an AssertionError with its log when it exited."""
+    if d.proc.poll() is not None:
+        raise AssertionError("%s exited with %s:\n%s" % (name, d.proc.returncode, d.logtext()))
+    try:
+        return d.get("/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+def sse_events(r, n):
+    """The next n events of an open text/event-stream response r, as dicts of
+    their fields (comment lines skipped)."""
+    events, cur = [], {}
+    while len(events) < n:
+        line = r.fp.readline().decode("utf-8").rstrip("\n")
+        if line == "":
+            if "data" in cur:
+                events.append(cur)
+            cur = {}
+        elif not line.startswith(":"):
+            k, _, v = line.partition(": ")
+            cur[k] = v
+    return events
+
+
 class Daemon:
     """One parkpulsed with its own state directory, spool and port."""
 
@@ -100,12 +127,7 @@ class Daemon:
         return self
 
     def healthy(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("daemon exited with %s:\n%s" % (self.proc.returncode, self.logtext()))
-        try:
-            return self.get("/healthz")[0] == 200
-        except OSError:
-            return False
+        return serving(self, "daemon")
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         """Stops the daemon; returns its exit status."""

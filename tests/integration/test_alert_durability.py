@@ -8,24 +8,9 @@ an alert that could not be journaled are tested in tests/check_alert.c.)"""
 import http.client
 import signal
 
-from harness import DaemonTest, wait_for
+from harness import DaemonTest, sse_events, wait_for
 
 PARK_B = "xiangtan-hitech"
-
-
-def sse_events(r, n):
-    """The next n events of an open SSE response, as dicts."""
-    events, cur = [], {}
-    while len(events) < n:
-        line = r.fp.readline().decode("utf-8").rstrip("\n")
-        if line == "":
-            if "data" in cur:
-                events.append(cur)
-            cur = {}
-        elif not line.startswith(":"):
-            k, _, v = line.partition(": ")
-            cur[k] = v
-    return events
 
 
 class AlertReloadTest(DaemonTest):

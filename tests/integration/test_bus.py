@@ -10,7 +10,7 @@ import time
 
 import zmq
 
-from harness import DaemonTest, FIXTURES, wait_for
+from harness import DaemonTest, FIXTURES, sse_events, wait_for
 
 ALERT_FIELDS = ("seq", "id", "time", "park", "park_name", "indicator", "label", "unit", "kind",
                 "period", "status", "previous", "value", "target", "completion_pct", "pace_pct",
@@ -203,30 +203,13 @@ class BusTest(DaemonTest):
         r = conn.getresponse()
         self.assertEqual(r.status, 200)
         self.assertTrue(r.getheader("Content-Type").startswith("text/event-stream"))
-        events, cur = [], {}
-        while len(events) < 2:
-            line = r.fp.readline().decode("utf-8").rstrip("\n")
-            if line == "":
-                if "data" in cur:
-                    events.append(cur)
-                cur = {}
-            elif not line.startswith(":"):
-                k, _, v = line.partition(": ")
-                cur[k] = v
+        events = sse_events(r, 2)
         self.assertEqual([e["id"] for e in events], ["1", "2"])
         self.assertEqual(events[0]["event"], "alert")
         self.assertEqual(json.loads(events[1]["data"])["seq"], 2)
         # a live alert arrives on the open stream
         body = "park,indicator,period,value,status\nxiangtan-etdz,fiscal_revenue,2021-08,28.5,R\n".encode()
         self.assertEqual(d.drop("rev.csv", body), "done")
-        cur = {}
-        while True:
-            line = r.fp.readline().decode("utf-8").rstrip("\n")
-            if line == "" and "data" in cur:
-                break
-            if line and not line.startswith(":"):
-                k, _, v = line.partition(": ")
-                cur[k] = v
-        self.assertEqual(cur["id"], "3")
+        self.assertEqual(sse_events(r, 1)[0]["id"], "3")
         conn.close()
         self.assertEqual(d.stop(), 0)

@@ -266,11 +266,15 @@ class RrdFullDiskTest(DaemonTest):
                 pass
         return path
 
-    def test_failed_rrd_writes_are_retried_before_the_marker(self):
+    def started_with_full_rrd(self):
+        """A started daemon whose rrd/ file system is full: (daemon, rrd/, the filler's path)."""
         d = self.daemon()
         rrd = self.small_rrd_fs(d)
         d.start()
-        filler = self.fill(rrd)
+        return d, rrd, self.fill(rrd)
+
+    def test_failed_rrd_writes_are_retried_before_the_marker(self):
+        d, rrd, filler = self.started_with_full_rrd()
         self.assertEqual(d.drop("targets-2021.csv"), "done")
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")   # journaled all the same
         self.assertFalse(os.path.exists(d.rrd("xiangtan-etdz", "fixed_asset_investment")))
@@ -302,10 +306,7 @@ class RrdFullDiskTest(DaemonTest):
 
     def test_full_disk_error_names_errno(self):
         # defect 11: the system's reason, not "unknown librrd error"
-        d = self.daemon()
-        rrd = self.small_rrd_fs(d)
-        d.start()
-        self.fill(rrd)
+        d = self.started_with_full_rrd()[0]
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
         log = d.logtext()
         self.assertIn("fiscal_revenue.rrd.tmp: rrd_create: ", log)
@@ -314,10 +315,7 @@ class RrdFullDiskTest(DaemonTest):
         d.stop()
 
     def test_dirty_file_written_again_while_running(self):
-        d = self.daemon()
-        rrd = self.small_rrd_fs(d)
-        d.start()
-        filler = self.fill(rrd)
+        d, rrd, filler = self.started_with_full_rrd()
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
         self.assertFalse(os.path.exists(d.rrd("xiangtan-etdz", "fiscal_revenue")))
         os.remove(filler)

@@ -39,7 +39,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import FIXTURES, NOW_2021_09, ROOT, free_port, wait_for
+from harness import FIXTURES, NOW_2021_09, ROOT, free_port, serving, wait_for
 
 DEB_GLOB = os.path.join(ROOT, "build", "deb", "parkpulse_*.deb")
 LOCK = "/run/lock/parkpulse-deb-test.lock"
@@ -132,14 +132,7 @@ class DebPackageTest(unittest.TestCase):
                                      env=dict(os.environ, LANG="C.UTF-8"))
         self.url = "http://127.0.0.1:%d" % port
 
-        def healthy():
-            if self.proc.poll() is not None:
-                raise AssertionError("parkpulsed exited with %s:\n%s" % (self.proc.returncode, self.logtext()))
-            try:
-                return self.get("/healthz")[0] == 200
-            except OSError:
-                return False
-        wait_for(healthy, 30, "the installed parkpulsed to serve /healthz")
+        wait_for(lambda: serving(self, "parkpulsed"), 30, "the installed parkpulsed to serve /healthz")
 
     def stop_daemon(self, check=True):
         if self.proc is None:

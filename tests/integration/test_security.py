@@ -164,14 +164,9 @@ class SecurityTest(DaemonTest):
         socks = []
         with Prober(d.port) as p:
             for i in range(n):
-                s = socket.socket()
-                s.settimeout(2)
-                try:
-                    s.connect(("127.0.0.1", d.bus_port))
-                except OSError:
-                    s.close()
-                    continue
-                socks.append(s)
+                s = connect(d.bus_port, 2)
+                if s is not None:
+                    socks.append(s)
             fds = open_fds(d.proc.pid)
             for _ in range(8):  # the most descriptors the daemon held meanwhile
                 time.sleep(0.5)
@@ -341,12 +336,8 @@ class SecurityTest(DaemonTest):
             end = time.monotonic() + seconds
             while time.monotonic() < end and not stop.is_set():
                 while len(socks) < n and time.monotonic() < end:
-                    s = socket.socket()
-                    s.settimeout(1)
-                    try:
-                        s.connect(("127.0.0.1", d.port))
-                    except OSError:
-                        s.close()
+                    s = connect(d.port, 1)
+                    if s is None:
                         break
                     socks.append(s)
                     pos[s] = 0
@@ -513,6 +504,18 @@ def raw(port, text):
         pass
     s.close()
     return data
+
+
+def connect(port, timeout):
+    """A TCP connection to 127.0.0.1:port, or None when it is refused."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        return None
+    return s
 
 
 def sse_open(port, source):
