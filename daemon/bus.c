@@ -104,26 +104,38 @@ struct bus {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void bus_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void bus_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        err[0] = '\0';
-}
-
 /* The text of an error number: zmq_strerror also knows libzmq's own (ETERM,
  * EFSM, …) and gives strerror's text for the others. */
 static const char *bus_errtext(int e)
 {
     return zmq_strerror(e < 0 ? -e : e);
+}
+
+/* Formats the reason into err; with_errno, ": <text of e>" follows it (e:
+ * errno, or -errno). */
+static void bus_vseterr(char *err, size_t errlen, bool with_errno, int e, const char *fmt,
+                        va_list ap)
+{
+    if (!err || errlen == 0)
+        return;
+    int n = vsnprintf(err, errlen, fmt, ap);
+    if (n < 0) {
+        err[0] = '\0';
+        n = 0;
+    }
+    if (with_errno && (size_t)n < errlen)
+        snprintf(err + n, errlen - (size_t)n, ": %s", bus_errtext(e));
+}
+
+static void bus_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void bus_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bus_vseterr(err, errlen, false, 0, fmt, ap);
+    va_end(ap);
 }
 
 /* bus_seterr with ": <text of e>" appended (e: errno, or -errno). */
@@ -132,18 +144,10 @@ static void bus_seterr_errno(char *err, size_t errlen, int e, const char *fmt, .
 
 static void bus_seterr_errno(char *err, size_t errlen, int e, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
+    bus_vseterr(err, errlen, true, e, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        err[0] = '\0';
-        n = 0;
-    }
-    if ((size_t)n < errlen)
-        snprintf(err + n, errlen - (size_t)n, ": %s", bus_errtext(e));
 }
 
 /* log_msg with ": <text of errno>" appended, as log_warn_errno, but with
