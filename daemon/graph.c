@@ -13,8 +13,14 @@
  *     descriptor (the state-directory lock, the journal), asks for SIGTERM
  *     when the daemon dies (PR_SET_PDEATHSIG), ignores SIGINT and SIGHUP (the
  *     daemon's to handle: ^C in a terminal reaches the whole process group),
- *     unblocks the signals the daemon blocked, and loops: read one request,
- *     render it with store_graph, answer, until the socket reaches EOF.
+ *     unblocks the signals the daemon blocked, keeps freed memory in its heap
+ *     (mallopt: a render's image surface of a few MB is not mmap'd and
+ *     faulted in again each time), renders one throwaway graph of a small
+ *     series written under $TMPDIR and removed again (graph_warm: librrd's
+ *     first render in a process loads the fonts and costs about twice a
+ *     later one; logged "graph worker N warmed up in … ms"), and loops: read
+ *     one request, render it with store_graph, answer, until the socket
+ *     reaches EOF.
  *   - The protocol, one exchange at a time per worker:
  *         daemon -> worker  graph_wire_req  { magic, size, graph_request }
  *         worker -> daemon  graph_wire_rep  { status (0 or -errno), length }
@@ -51,6 +57,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -108,6 +115,7 @@ void graph_request_init(graph_request *req)
     req->format = GRAPH_PNG;
     req->width = 800;
     req->height = 300;
+    req->last_year = 1;
 }
 
 static bool graph_text_ok(const char *s) { return memchr(s, '\0', GRAPH_TEXT_MAX) != NULL; }
@@ -133,7 +141,8 @@ int graph_request_check(const graph_request *req)
     if (!graph_text_ok(req->title) || !graph_text_ok(req->unit) ||
         !graph_text_ok(req->value_label) || !graph_text_ok(req->pace_label) ||
         !graph_text_ok(req->comment) || !graph_text_ok(req->latest) || !graph_text_ok(req->yoy) ||
-        !graph_text_ok(req->target) || (req->target_line != 0 && req->target_line != 1))
+        !graph_text_ok(req->target) || (req->target_line != 0 && req->target_line != 1) ||
+        (req->last_year != 0 && req->last_year != 1))
         return -EINVAL;
     return 0;
 }
@@ -169,8 +178,10 @@ static int graph_render_here(const char *rrd_dir, const graph_request *req, unsi
         .target = req->target,
         .target_line = req->target_line != 0,
     };
-    /* last year's same months, dashed, when the graph spans a year or less */
-    if (req->to - req->from < 12 && req->from - 12 >= pp_period_make(GRAPH_YEAR_MIN, 1)) {
+    /* last year's same months, dashed, when the graph spans a year or less
+     * and the caller did not say that there is no figure for them */
+    if (req->last_year && req->to - req->from < 12 &&
+        req->from - 12 >= pp_period_make(GRAPH_YEAR_MIN, 1)) {
         spec.last_start = store_month_end(req->from - 13);
         spec.last_end = store_month_end(req->to - 12);
     }
@@ -286,10 +297,81 @@ static int graph_close_others(int keep)
     return 0;
 }
 
-static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent)
+/* Removes the warm-up directory's files (park directory, series file,
+ * librrd's leftovers) and the directory itself. */
+static void graph_warm_clean(const char *dir)
+{
+    char path[PATH_MAX];
+    if (store_path(dir, "warm", "up", path, sizeof path) == 0)
+        unlink(path);
+    int n = snprintf(path, sizeof path, "%s/warm", dir);
+    if (n > 0 && (size_t)n < sizeof path)
+        rmdir(path);
+    rmdir(dir);
+}
+
+/* A worker's first render: one throwaway graph, in Chinese, of a small series
+ * written for it under a temporary directory ($TMPDIR or /tmp; removed
+ * again), so that the worker's first real request does not pay for loading
+ * the fonts, Pango and cairo (librrd's first rrd_graph_v call in a process
+ * costs about twice a later one). Failing is logged, not fatal. */
+static void graph_warm(int index)
+{
+    static const double value[] = { 10, 25, 41, 60 };
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX], path[PATH_MAX];
+    long t0 = graph_now_ms();
+
+    int n = snprintf(dir, sizeof dir, "%s/parkpulse-warm-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof dir || mkdtemp(dir) == NULL) {
+        log_warn("graph", "graph worker %d: no warm-up (mkdtemp %s: %s)", index, dir,
+                 strerror(errno));
+        return;
+    }
+    store_series series = {
+        .park = "warm",
+        .indicator = "up",
+        .first_period = pp_period_make(2020, 1),
+        .n = 4,
+        .value = value,
+        .pace = value,
+        .changed_from = pp_period_make(2020, 1),
+    };
+    int rc = store_write(dir, &series);
+    if (rc == 0 && store_path(dir, "warm", "up", path, sizeof path) != 0)
+        rc = -ENAMETOOLONG;
+    if (rc == 0) {
+        store_graph_spec spec = {
+            .width = 400,
+            .height = 150,
+            .start = store_month_end(pp_period_make(2020, 1) - 1),
+            .end = store_month_end(pp_period_make(2020, 12)),
+            .title = "预热 · 工业总产值 (亿元) 0123456789",
+            .unit = "亿元",
+            .value_label = "工业总产值",
+            .pace_label = "序时进度",
+            .comment = "2020-04 低于序时进度(33.3%)2.6个百分点",
+            .latest = "60",
+            .yoy = "12.5",
+            .target = "300",
+            .target_line = true,
+        };
+        unsigned char *img = NULL;
+        size_t len = 0;
+        rc = store_graph(path, &spec, &img, &len);
+        free(img);
+    }
+    graph_warm_clean(dir);
+    if (rc != 0)
+        log_warn("graph", "graph worker %d: warm-up render failed (%d)", index, rc);
+    else
+        log_info("graph", "graph worker %d warmed up in %ld ms", index, graph_now_ms() - t0);
+}
+
+static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent, int index)
     __attribute__((noreturn));
 
-static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent)
+static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent, int index)
 {
     prctl(PR_SET_NAME, "parkpulse-graph", 0, 0, 0);
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0 || getppid() != parent)
@@ -305,6 +387,12 @@ static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent)
     if (graph_close_others(fd) != 0)
         _exit(1);
     fd = 3;
+    /* A render allocates an image surface of a few MB and frees it; kept in
+     * the heap instead of mmap'd and unmapped each time, its pages are not
+     * faulted in again (about a tenth of a render's CPU time). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    graph_warm(index);
 
     for (;;) {
         graph_wire_req w;
@@ -406,7 +494,7 @@ graph_pool *graph_pool_start(const char *rrd_dir, int n_workers)
         }
         if (pid == 0) {
             close(sv[0]);
-            graph_worker_main(sv[1], p->rrd_dir, self);
+            graph_worker_main(sv[1], p->rrd_dir, self, i);
         }
         close(sv[1]);
         p->workers[i] = (graph_worker){ .pid = pid, .fd = sv[0] };
@@ -619,7 +707,7 @@ static uint64_t graph_fnv_int(uint64_t h, int64_t v) { return pp_hash_bytes(h, &
 #define GRAPH_REQUEST_FIELDS(STR, NUM)                                            \
     STR(park) STR(indicator) NUM(format) NUM(width) NUM(height) NUM(from) NUM(to) \
     NUM(generation) STR(title) STR(unit) STR(value_label) STR(pace_label)         \
-    STR(comment) STR(latest) STR(yoy) STR(target) NUM(target_line)
+    STR(comment) STR(latest) STR(yoy) STR(target) NUM(target_line) NUM(last_year)
 
 static uint64_t graph_request_hash(const graph_request *r)
 {
