@@ -13,14 +13,15 @@
  *     descriptor (the state-directory lock, the journal), asks for SIGTERM
  *     when the daemon dies (PR_SET_PDEATHSIG), ignores SIGINT and SIGHUP (the
  *     daemon's to handle: ^C in a terminal reaches the whole process group),
- *     unblocks the signals the daemon blocked, keeps freed memory in its heap
- *     (mallopt: a render's image surface of a few MB is not mmap'd and
- *     faulted in again each time), renders one throwaway graph of a small
- *     series written under $TMPDIR and removed again (graph_warm: librrd's
- *     first render in a process loads the fonts and costs about twice a
- *     later one; logged "graph worker N warmed up in … ms"), and loops: read
- *     one request, render it with store_graph, answer, until the socket
- *     reaches EOF.
+ *     keeps freed memory in its heap (mallopt: a render's image surface of
+ *     a few MB is not mmap'd and faulted in again each time), writes a small
+ *     series under $TMPDIR, opens it and removes it again, unblocks the
+ *     signals the daemon blocked (only now, so that no SIGTERM leaves the
+ *     series behind), renders one throwaway graph of it (graph_warm_*:
+ *     librrd's first render in a process loads the fonts and costs about
+ *     twice a later one; logged "graph worker N warmed up in … ms"), and
+ *     loops: read one request, render it with store_graph, answer, until
+ *     the socket reaches EOF.
  *   - The protocol, one exchange at a time per worker:
  *         daemon -> worker  graph_wire_req  { magic, size, graph_request }
  *         worker -> daemon  graph_wire_rep  { status (0 or -errno), length }
@@ -54,6 +55,7 @@
 #include "log.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -67,6 +69,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -297,36 +300,79 @@ static int graph_close_others(int keep)
     return 0;
 }
 
-/* Removes the warm-up directory's files (park directory, series file,
- * librrd's leftovers) and the directory itself. */
+/* Removes a warm-up directory: every entry of its "warm" directory (the
+ * series file, librrd's temporary files), "warm", and itself. Only a
+ * directory of ours, not followed through a link. */
 static void graph_warm_clean(const char *dir)
 {
-    char path[PATH_MAX];
-    if (store_path(dir, "warm", "up", path, sizeof path) == 0)
-        unlink(path);
-    int n = snprintf(path, sizeof path, "%s/warm", dir);
-    if (n > 0 && (size_t)n < sizeof path)
-        rmdir(path);
+    struct stat st;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid()) {
+        close(fd);
+        return;
+    }
+    int wfd = openat(fd, "warm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *w = wfd >= 0 ? fdopendir(wfd) : NULL;
+    if (w != NULL) {
+        struct dirent *e;
+        while ((e = readdir(w)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                unlinkat(wfd, e->d_name, 0);
+        closedir(w);
+    } else if (wfd >= 0) {
+        close(wfd);
+    }
+    unlinkat(fd, "warm", AT_REMOVEDIR);
+    close(fd);
     rmdir(dir);
 }
 
-/* A worker's first render: one throwaway graph, in Chinese, of a small series
- * written for it under a temporary directory ($TMPDIR or /tmp; removed
- * again), so that the worker's first real request does not pay for loading
- * the fonts, Pango and cairo (librrd's first rrd_graph_v call in a process
- * costs about twice a later one). Failing is logged, not fatal. */
-static void graph_warm(int index)
+/* Removes what the warm-ups of workers that no longer exist left under tmp
+ * (parkpulse-warm-<pid>-*: a worker killed with SIGKILL while it wrote). */
+static void graph_warm_sweep(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        long pid = 0;
+        int end = 0;
+        char dir[PATH_MAX];
+        if (sscanf(e->d_name, "parkpulse-warm-%ld-%n", &pid, &end) != 1 || end == 0 || pid <= 0 ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        int n = snprintf(dir, sizeof dir, "%s/%s", tmp, e->d_name);
+        if (n > 0 && (size_t)n < sizeof dir)
+            graph_warm_clean(dir);
+    }
+    closedir(d);
+}
+
+/* A worker's first render: one throwaway graph, in Chinese, so that the
+ * worker's first real request does not pay for loading the fonts, Pango and
+ * cairo (librrd's first rrd_graph_v call in a process costs about twice a
+ * later one). graph_warm_prepare writes a small series under a temporary
+ * directory ($TMPDIR or /tmp), opens it and removes it again at once (with
+ * SIGTERM still blocked, so that nothing is left behind; what a worker
+ * killed with SIGKILL meanwhile left, the next one removes); graph_warm_render
+ * draws it through /proc/self/fd. Failing is logged, not fatal. Returns the
+ * open file, or -1. */
+static int graph_warm_prepare(int index)
 {
     static const double value[] = { 10, 25, 41, 60 };
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_MAX], path[PATH_MAX];
-    long t0 = graph_now_ms();
 
-    int n = snprintf(dir, sizeof dir, "%s/parkpulse-warm-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    tmp = tmp && *tmp ? tmp : "/tmp";
+    graph_warm_sweep(tmp);
+    int n = snprintf(dir, sizeof dir, "%s/parkpulse-warm-%ld-XXXXXX", tmp, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof dir || mkdtemp(dir) == NULL) {
         log_warn("graph", "graph worker %d: no warm-up (mkdtemp %s: %s)", index, dir,
                  strerror(errno));
-        return;
+        return -1;
     }
     store_series series = {
         .park = "warm",
@@ -337,31 +383,39 @@ static void graph_warm(int index)
         .pace = value,
         .changed_from = pp_period_make(2020, 1),
     };
-    int rc = store_write(dir, &series);
-    if (rc == 0 && store_path(dir, "warm", "up", path, sizeof path) != 0)
-        rc = -ENAMETOOLONG;
-    if (rc == 0) {
-        store_graph_spec spec = {
-            .width = 400,
-            .height = 150,
-            .start = store_month_end(pp_period_make(2020, 1) - 1),
-            .end = store_month_end(pp_period_make(2020, 12)),
-            .title = "预热 · 工业总产值 (亿元) 0123456789",
-            .unit = "亿元",
-            .value_label = "工业总产值",
-            .pace_label = "序时进度",
-            .comment = "2020-04 低于序时进度(33.3%)2.6个百分点",
-            .latest = "60",
-            .yoy = "12.5",
-            .target = "300",
-            .target_line = true,
-        };
-        unsigned char *img = NULL;
-        size_t len = 0;
-        rc = store_graph(path, &spec, &img, &len);
-        free(img);
-    }
+    int fd = -1;
+    if (store_write(dir, &series) == 0 && store_path(dir, "warm", "up", path, sizeof path) == 0)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
     graph_warm_clean(dir);
+    if (fd < 0)
+        log_warn("graph", "graph worker %d: no warm-up (the series under %s)", index, dir);
+    return fd;
+}
+
+static void graph_warm_render(int index, int fd, long t0)
+{
+    char path[64];
+    unsigned char *img = NULL;
+    size_t len = 0;
+    store_graph_spec spec = {
+        .width = 400,
+        .height = 150,
+        .start = store_month_end(pp_period_make(2020, 1) - 1),
+        .end = store_month_end(pp_period_make(2020, 12)),
+        .title = "预热 · 工业总产值 (亿元) 0123456789",
+        .unit = "亿元",
+        .value_label = "工业总产值",
+        .pace_label = "序时进度",
+        .comment = "2020-04 低于序时进度(33.3%)2.6个百分点",
+        .latest = "60",
+        .yoy = "12.5",
+        .target = "300",
+        .target_line = true,
+    };
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int rc = store_graph(path, &spec, &img, &len);
+    free(img);
+    close(fd);
     if (rc != 0)
         log_warn("graph", "graph worker %d: warm-up render failed (%d)", index, rc);
     else
@@ -380,9 +434,6 @@ static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent, int ind
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     closelog(); /* syslog reconnects on its next line; its socket is closed below */
     if (graph_close_others(fd) != 0)
         _exit(1);
@@ -392,7 +443,13 @@ static void graph_worker_main(int fd, const char *rrd_dir, pid_t parent, int ind
      * faulted in again (about a tenth of a render's CPU time). */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    graph_warm(index);
+    long t0 = graph_now_ms();
+    int warm = graph_warm_prepare(index); /* SIGTERM still blocked: no file left behind */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (warm >= 0)
+        graph_warm_render(index, warm, t0);
 
     for (;;) {
         graph_wire_req w;

@@ -884,7 +884,9 @@ START_TEST(test_last_year_line)
 END_TEST
 
 /* Each worker renders a throwaway graph once at start, before its first
- * request (logged), under $TMPDIR, and removes what it wrote there. */
+ * request (logged), of a series it wrote under $TMPDIR and removed again,
+ * also when it is sent SIGTERM at once; what a worker killed meanwhile left
+ * there is removed by the next. */
 START_TEST(test_workers_warmed)
 {
     char tmp[PATH_MAX + 8], log[16384];
@@ -896,6 +898,21 @@ START_TEST(test_workers_warmed)
     snprintf(tmp, sizeof tmp, "%s/tmp", test_dir);
     ck_assert_int_eq(mkdir(tmp, 0700), 0);
     ck_assert_int_eq(setenv("TMPDIR", tmp, 1), 0);
+    /* what a worker killed with SIGKILL while it wrote left: swept */
+    char stale[PATH_MAX + 64];
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    snprintf(stale, sizeof stale, "%s/parkpulse-warm-%ld-AbC123", tmp, (long)dead);
+    ck_assert_int_eq(mkdir(stale, 0700), 0);
+    snprintf(stale + strlen(stale), sizeof stale - strlen(stale), "/warm");
+    ck_assert_int_eq(mkdir(stale, 0700), 0);
+    snprintf(stale + strlen(stale), sizeof stale - strlen(stale), "/up.rrd.tmpXyZ");
+    FILE *f = fopen(stale, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
     capture_begin(&cap);
     graph_pool *p = graph_pool_start(test_dir, 2);
     ck_assert_ptr_nonnull(p);
@@ -906,9 +923,19 @@ START_TEST(test_workers_warmed)
     }
     graph_pool_stop(p);
     capture_end(&cap, log, sizeof log);
-    unsetenv("TMPDIR");
     ck_assert_msg(strstr(log, "graph worker 0 warmed up in") != NULL, "log: %s", log);
     ck_assert_msg(strstr(log, "graph worker 1 warmed up in") != NULL, "log: %s", log);
+    /* workers sent SIGTERM at once (the daemon died) leave nothing either */
+    for (int round = 0; round < 3; round++) {
+        pid_t pids[2];
+        p = graph_pool_start(test_dir, 2);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 2), 2);
+        for (int i = 0; i < 2; i++)
+            ck_assert_int_eq(kill(pids[i], SIGTERM), 0);
+        graph_pool_stop(p);
+    }
+    unsetenv("TMPDIR");
     ck_assert_int_eq(rmdir(tmp), 0); /* empty: nothing left behind */
 }
 END_TEST
