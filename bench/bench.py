@@ -595,17 +595,21 @@ def bench_graphs(work, daemon, series, results):
     serial, cmd, conc_rate, serial_rate, loads = [], [], [], [], []
     out_png = os.path.join(work, "graph.png")
     sizes = set()
-    for rep in range(REPEAT):
-        # cold, one client: mean latency over n_serial distinct series
+    def one_client(n):
+        """Seconds for n cold graphs, one after the other on one connection."""
         conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
-        batch = take(n_serial)
+        batch = take(n)
         t0 = time.monotonic()
         for s in batch:
             answered.append((s, fetch_png(conn, graph_path(*s))))
         el = time.monotonic() - t0
         conn.close()
-        serial.append(el / n_serial * 1000)
-        serial_rate.append(n_serial / el)
+        return el
+    for rep in range(REPEAT):
+        # cold, one client: mean latency over n_serial distinct series, half
+        # of them before the 8 clients and half after (the baseline of the
+        # throughput ratio, so that a load that changes meanwhile weighs on both)
+        el_serial = one_client(n_serial // 2)
         # baseline: `rrdtool graph` of the same definition, one process each
         script = os.path.join(work, "rrdtool-graph.sh")
         outs = []
@@ -639,12 +643,16 @@ def bench_graphs(work, daemon, series, results):
         [t.start() for t in ts]
         [t.join() for t in ts]
         el = time.monotonic() - t0
-        loads.append((load0, loadavg()))
-        print("bench: graphs: 8 clients %.1f/s, 1 client %.1f/s; load average %.2f before, %.2f after"
-              % (n_conc / el, serial_rate[-1], load0, loads[-1][1]), flush=True)
+        load1 = loadavg()
         if errors:
             raise BenchError("concurrent graphs: %s" % errors[0])
         conc_rate.append(n_conc / el)
+        el_serial += one_client(n_serial - n_serial // 2)
+        loads.append((load0, load1))
+        serial.append(el_serial / n_serial * 1000)
+        serial_rate.append(n_serial / el_serial)
+        print("bench: graphs: 8 clients %.1f/s, 1 client %.1f/s; load average %.2f before, %.2f after"
+              % (conc_rate[-1], serial_rate[-1], load0, load1), flush=True)
     # every image answered: a valid PNG, as wide as rrdtool draws the same
     # definition, as high as it draws one of them (the pace comment is one
     # line under the legend, or none)
