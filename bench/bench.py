@@ -548,6 +548,23 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+def children_cpu(pid):
+    """CPU seconds (user + system) used so far by the processes whose parent
+    is pid (the daemon's graph workers)."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def graphs_daemon(work):
     """A daemon holding the bench's 1,000 series and their targets, for
     `bench.py graphs` (or `status`) run without the ingest part: the figures
@@ -595,21 +612,24 @@ def bench_graphs(work, daemon, series, results):
     serial, cmd, conc_rate, serial_rate, loads = [], [], [], [], []
     out_png = os.path.join(work, "graph.png")
     sizes = set()
+    cores = []  # (1 client, 8 clients): CPU the workers got per second
     def one_client(n):
-        """Seconds for n cold graphs, one after the other on one connection."""
+        """Seconds and workers' CPU seconds for n cold graphs, one after the
+        other on one connection."""
         conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
         batch = take(n)
+        c0 = children_cpu(daemon.proc.pid)
         t0 = time.monotonic()
         for s in batch:
             answered.append((s, fetch_png(conn, graph_path(*s))))
         el = time.monotonic() - t0
         conn.close()
-        return el
+        return el, children_cpu(daemon.proc.pid) - c0
     for rep in range(REPEAT):
         # cold, one client: mean latency over n_serial distinct series, half
         # of them before the 8 clients and half after (the baseline of the
         # throughput ratio, so that a load that changes meanwhile weighs on both)
-        el_serial = one_client(n_serial // 2)
+        el_serial, cpu_serial = one_client(n_serial // 2)
         # baseline: `rrdtool graph` of the same definition, one process each
         script = os.path.join(work, "rrdtool-graph.sh")
         outs = []
@@ -639,20 +659,26 @@ def bench_graphs(work, daemon, series, results):
                 errors.append(e)
         ts = [threading.Thread(target=client, args=(p,)) for p in parts]
         load0 = loadavg()
+        c0 = children_cpu(daemon.proc.pid)
         t0 = time.monotonic()
         [t.start() for t in ts]
         [t.join() for t in ts]
         el = time.monotonic() - t0
+        cpu_conc = children_cpu(daemon.proc.pid) - c0
         load1 = loadavg()
         if errors:
             raise BenchError("concurrent graphs: %s" % errors[0])
         conc_rate.append(n_conc / el)
-        el_serial += one_client(n_serial - n_serial // 2)
+        el2, cpu2 = one_client(n_serial - n_serial // 2)
+        el_serial += el2
+        cpu_serial += cpu2
         loads.append((load0, load1))
+        cores.append((cpu_serial / el_serial, cpu_conc / el))
         serial.append(el_serial / n_serial * 1000)
         serial_rate.append(n_serial / el_serial)
-        print("bench: graphs: 8 clients %.1f/s, 1 client %.1f/s; load average %.2f before, %.2f after"
-              % (conc_rate[-1], serial_rate[-1], load0, load1), flush=True)
+        print("bench: graphs: 8 clients %.1f/s, 1 client %.1f/s; load average %.2f before, %.2f after; "
+              "the workers got %.2f cores (8 clients), %.2f (1 client)"
+              % (conc_rate[-1], serial_rate[-1], load0, load1, cores[-1][1], cores[-1][0]), flush=True)
     # every image answered: a valid PNG, as wide as rrdtool draws the same
     # definition, as high as it draws one of them (the pace comment is one
     # line under the legend, or none)
@@ -686,9 +712,14 @@ def bench_graphs(work, daemon, series, results):
                     "over HTTP (1 client)", fmt(serial, " ms", 1), "", "", ""))
     results.append(("  vs `rrdtool graph` as a process, same definition", fmt(cmd, " ms", 1),
                     fmt(r_cold, "×", 2) + " the time", "≤ 0.5×", statistics.median(r_cold) <= 0.5))
-    results.append(("Graph cold throughput, 8 concurrent clients (load average before→after: %s)"
-                    % ", ".join("%.2f→%.2f" % l for l in loads), fmt(conc_rate, " /s", 1),
-                    fmt(r_conc, "×", 2) + " one client's serial rate (%s)" % fmt(serial_rate, " /s", 1),
+    results.append(("Graph cold throughput, 8 concurrent clients (load average before→after: %s; "
+                    "CPU the graph workers got, 8 clients / 1 client: %s cores)"
+                    % (", ".join("%.2f→%.2f" % l for l in loads),
+                       ", ".join("%.2f / %.2f" % (c8, c1) for c1, c8 in cores)), fmt(conc_rate, " /s", 1),
+                    fmt(r_conc, "×", 2) + " one client's serial rate (%s); graphs per CPU second of the "
+                    "workers: %s with 8 clients, %s with 1" % (
+                        fmt(serial_rate, " /s", 1), fmt([r / max(c8, 1e-9) for r, (_, c8) in zip(conc_rate, cores)], "", 1),
+                        fmt([r / max(c1, 1e-9) for r, (c1, _) in zip(serial_rate, cores)], "", 1)),
                     "≥ 1.7× (quiet machine)", statistics.median(r_conc) >= 1.7))
     rc = [a / b for a, b in zip(cached, ceil)]
     results.append(("Graph cached (wrk -t2 -c32), %d-byte PNG" % len(png), fmt(cached, " req/s", 0),
