@@ -716,6 +716,10 @@ static bool graph_assemble(const pp_view *v, const api_request *req, api_respons
         if (lv.has_yoy)
             snprintf(g.yoy, sizeof g.yoy, "%.15g", lv.yoy);
     }
+    /* 去年同期 (drawn for a year or less) only when last year's months hold a figure */
+    g.last_year = 0;
+    for (int p = g.from - 12; g.to - g.from < 12 && p <= g.to - 12 && !g.last_year; p++)
+        g.last_year = pp_period_valid(p) && db_series_latest(s, p, &lv);
     double target;
     if (db_target(v->db, park->id, ind->id, pp_period_year(g.to), &target))
         snprintf(g.target, sizeof g.target, "%.15g", target);

@@ -57,6 +57,10 @@ typedef struct graph_request {
                                           legend for them */
     int target_line;                   /* 1: draw the target as a flat 全年目标 line
                                           (year-to-date indicators) */
+    int last_year;                     /* 1 (graph_request_init's default): last year's
+                                          same months dashed (去年同期) when the graph spans
+                                          a year or less; 0: not drawn (the caller knows
+                                          there is no figure for them) */
 } graph_request;
 
 /* An image handed to the caller, who owns data (free with graph_image_free). */
@@ -72,7 +76,7 @@ typedef struct graph_image {
 typedef struct graph_pool graph_pool;
 typedef struct graph_cache graph_cache;
 
-/* Zeroes *req and sets PNG, 800 x 300. */
+/* Zeroes *req and sets PNG, 800 x 300, last_year 1. */
 void graph_request_init(graph_request *req);
 
 /* 0 when req is well formed (ids, format, sizes, months, NUL-terminated text);

@@ -60,6 +60,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "pngout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1114,6 +1115,7 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
         goto out;
     }
 
+    pngout_arm(); /* librrd's PNGs are written by pngout.c */
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
     errno = 0;

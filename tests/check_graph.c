@@ -9,11 +9,15 @@
  * renders as distinct glyphs (the SVG carries one <symbol> per glyph: tofu
  * boxes would all be the same one), text escaping, concurrent renders from
  * 8 threads, a killed worker, the cache and its ETags, refused requests and
- * a missing file.
+ * a missing file; that pngout.c's PNG holds the same pixels as cairo's own
+ * writer, that the last year's line follows graph_request.last_year, and
+ * that each worker warms itself up at start (leaving no file behind).
  */
 #include "graph.h"
+#include "pngout.h"
 #include "store.h"
 #include "tmpdir.h"
+#include "capture.h"
 #include "check_main.h"
 
 #include <check.h>
@@ -30,6 +34,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* librrd and the font stack below it keep caches and leak a few bytes per
  * rrd_graph_v call; the in-process renders here would report them. */
@@ -118,6 +123,69 @@ static size_t count_in(const unsigned char *img, size_t len, const char *needle)
         if (memcmp(img + i, needle, k) == 0)
             n++;
     return n;
+}
+
+/* A PNG decoded (8-bit RGB or RGBA, not interlaced; every chunk's CRC
+ * checked, every filter type undone) into *rgb: w * h * 3 bytes, malloc'd.
+ * The alpha of RGBA must be 255 everywhere. */
+static void png_decode(const unsigned char *img, size_t len, uint32_t *w, uint32_t *h,
+                       unsigned char **rgb)
+{
+    png_size(img, len, w, h);
+    unsigned char *z = malloc(len);
+    size_t zlen = 0, at = 8;
+    int bpp = 0;
+    bool end = false;
+    ck_assert_ptr_nonnull(z);
+    while (!end) {
+        ck_assert_uint_le(at + 12, len);
+        uint32_t n = be32(img + at);
+        ck_assert_uint_le(at + 12 + n, len);
+        ck_assert_uint_eq(crc32(0, img + at + 4, n + 4), be32(img + at + 8 + n));
+        if (memcmp(img + at + 4, "IHDR", 4) == 0) {
+            ck_assert_uint_eq(img[at + 16], 8);              /* bit depth */
+            ck_assert(img[at + 17] == 2 || img[at + 17] == 6); /* RGB or RGBA */
+            ck_assert_uint_eq(img[at + 20], 0);              /* not interlaced */
+            bpp = img[at + 17] == 2 ? 3 : 4;
+        } else if (memcmp(img + at + 4, "IDAT", 4) == 0) {
+            memcpy(z + zlen, img + at + 8, n);
+            zlen += n;
+        }
+        end = memcmp(img + at + 4, "IEND", 4) == 0;
+        at += 12 + n;
+    }
+    ck_assert_uint_eq(at, len);
+    ck_assert_int_gt(bpp, 0);
+    size_t row = (size_t)*w * (size_t)bpp + 1;
+    uLongf raw_len = (uLongf)(row * *h + 1);
+    unsigned char *raw = malloc(raw_len);
+    ck_assert_ptr_nonnull(raw);
+    ck_assert_int_eq(uncompress(raw, &raw_len, z, zlen), Z_OK);
+    ck_assert_uint_eq(raw_len, row * *h);
+    free(z);
+    for (uint32_t y = 0; y < *h; y++) { /* undo the filters in place */
+        unsigned char *r = raw + y * row + 1, *up = y > 0 ? r - row : NULL;
+        unsigned f = r[-1];
+        ck_assert_uint_le(f, 4);
+        for (size_t x = 0; x < row - 1; x++) {
+            int a = x >= (size_t)bpp ? r[x - bpp] : 0, b = up ? up[x] : 0;
+            int c = up && x >= (size_t)bpp ? up[x - bpp] : 0;
+            int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+            int pred = f == 0 ? 0 : f == 1 ? a : f == 2 ? b : f == 3 ? (a + b) / 2
+                       : pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+            r[x] = (unsigned char)(r[x] + pred);
+        }
+    }
+    *rgb = malloc((size_t)*w * *h * 3);
+    ck_assert_ptr_nonnull(*rgb);
+    for (uint32_t y = 0; y < *h; y++)
+        for (uint32_t x = 0; x < *w; x++) {
+            const unsigned char *px = raw + y * row + 1 + (size_t)x * bpp;
+            memcpy(*rgb + ((size_t)y * *w + x) * 3, px, 3);
+            if (bpp == 4)
+                ck_assert_uint_eq(px[3], 255);
+        }
+    free(raw);
 }
 
 static const int pool_sizes[] = { 0, 2 }; /* in-process, and worker processes */
@@ -746,6 +814,146 @@ START_TEST(test_store_graph_args)
 }
 END_TEST
 
+/* pngout.c writes librrd's PNGs in place of cairo's writer: the same pixels
+ * (decoded and compared), the same size, in-process and in a worker. */
+START_TEST(test_png_same_pixels_as_cairo)
+{
+    graph_request r;
+    unsigned char *ours = NULL, *theirs = NULL, *a = NULL, *b = NULL;
+    size_t lo = 0, lt = 0;
+    uint32_t wa, ha, wb, hb;
+
+    request(&r, GRAPH_PNG, 600, 200);
+    snprintf(r.yoy, sizeof r.yoy, "12.5");
+    pngout_enable(_i == 0); /* a worker keeps the setting it was forked with */
+    graph_pool *p = start_pool(_i);
+    ck_assert_int_eq(graph_render(p, &r, _i == 0 ? &ours : &theirs, _i == 0 ? &lo : &lt), 0);
+    graph_pool_stop(p);
+    pngout_enable(_i != 0);
+    p = start_pool(_i);
+    ck_assert_int_eq(graph_render(p, &r, _i == 0 ? &theirs : &ours, _i == 0 ? &lt : &lo), 0);
+    graph_pool_stop(p);
+    pngout_enable(true);
+
+    ck_assert_msg(lo != lt || memcmp(ours, theirs, lo) != 0, "cairo's writer was not replaced");
+    png_decode(ours, lo, &wa, &ha, &a);
+    png_decode(theirs, lt, &wb, &hb, &b);
+    ck_assert_uint_eq(wa, wb);
+    ck_assert_uint_eq(ha, hb);
+    ck_assert_uint_eq(ours[25], 2); /* ours: RGB, no alpha */
+    ck_assert_msg(memcmp(a, b, (size_t)wa * ha * 3) == 0, "the pixels differ from cairo's PNG");
+    free(a);
+    free(b);
+    free(ours);
+    free(theirs);
+}
+END_TEST
+
+/* Last year's same months (去年同期: a dashed line in #8A96A8, and its key
+ * in the legend, of that colour in the SVG) are drawn when the request says
+ * so (graph_request_init's default) and the span is a year or less; with
+ * last_year 0 neither is, and the request is another one for the cache. */
+#define LAST_YEAR_COLOUR "rgb(54.117647%,58.823529%,65.882353%)" /* #8A96A8 */
+START_TEST(test_last_year_line)
+{
+    graph_pool *p = start_pool(_i);
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+
+    request(&r, GRAPH_SVG, 600, 200);
+    ck_assert_int_eq(r.last_year, 1);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    ck_assert_uint_ge(count_in(img, len, LAST_YEAR_COLOUR), 1); /* the legend's key */
+    free(img);
+    r.from = pp_period_make(2022, 1); /* 2021's figures as last year's: the line too */
+    r.to = pp_period_make(2022, 8);
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    ck_assert_uint_eq(count_in(img, len, "dasharray:5,3"), 1);
+    free(img);
+    r.last_year = 0;
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    ck_assert_uint_eq(count_in(img, len, "dasharray:5,3"), 0);
+    ck_assert_uint_eq(count_in(img, len, LAST_YEAR_COLOUR), 0);
+    free(img);
+    request(&r, GRAPH_SVG, 600, 200);
+    r.last_year = 0;
+    ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+    ck_assert_uint_eq(count_in(img, len, LAST_YEAR_COLOUR), 0);
+    ck_assert_uint_ge(count_in(img, len, "dasharray:6,3"), 1); /* the pace line is still there */
+    free(img);
+    r.last_year = 2;
+    ck_assert_int_eq(graph_request_check(&r), -EINVAL);
+
+    graph_cache *c = graph_cache_new(1 << 20);
+    graph_image out;
+    ck_assert_ptr_nonnull(c);
+    r.last_year = 1;
+    ck_assert_int_eq(graph_cache_put(c, &r, (const unsigned char *)"x", 1, out.etag), 0);
+    r.last_year = 0;
+    ck_assert_int_eq(graph_cache_get(c, &r, &out), 0); /* a different request */
+    graph_cache_free(c);
+    graph_pool_stop(p);
+}
+END_TEST
+
+/* Each worker renders a throwaway graph once at start, before its first
+ * request (logged), of a series it wrote under $TMPDIR and removed again,
+ * also when it is sent SIGTERM at once; what a worker killed meanwhile left
+ * there is removed by the next. */
+START_TEST(test_workers_warmed)
+{
+    char tmp[PATH_MAX + 8], log[16384];
+    stderr_capture cap;
+    graph_request r;
+    unsigned char *img = NULL;
+    size_t len = 0;
+
+    snprintf(tmp, sizeof tmp, "%s/tmp", test_dir);
+    ck_assert_int_eq(mkdir(tmp, 0700), 0);
+    ck_assert_int_eq(setenv("TMPDIR", tmp, 1), 0);
+    /* what a worker killed with SIGKILL while it wrote left: swept */
+    char stale[PATH_MAX + 64];
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    snprintf(stale, sizeof stale, "%s/parkpulse-warm-%ld-AbC123", tmp, (long)dead);
+    ck_assert_int_eq(mkdir(stale, 0700), 0);
+    snprintf(stale + strlen(stale), sizeof stale - strlen(stale), "/warm");
+    ck_assert_int_eq(mkdir(stale, 0700), 0);
+    snprintf(stale + strlen(stale), sizeof stale - strlen(stale), "/up.rrd.tmpXyZ");
+    FILE *f = fopen(stale, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    capture_begin(&cap);
+    graph_pool *p = graph_pool_start(test_dir, 2);
+    ck_assert_ptr_nonnull(p);
+    request(&r, GRAPH_PNG, 400, 150);
+    for (int i = 0; i < 2; i++) { /* one request each: idle workers take turns */
+        ck_assert_int_eq(graph_render(p, &r, &img, &len), 0);
+        free(img);
+    }
+    graph_pool_stop(p);
+    capture_end(&cap, log, sizeof log);
+    ck_assert_msg(strstr(log, "graph worker 0 warmed up in") != NULL, "log: %s", log);
+    ck_assert_msg(strstr(log, "graph worker 1 warmed up in") != NULL, "log: %s", log);
+    /* workers sent SIGTERM at once (the daemon died) leave nothing either */
+    for (int round = 0; round < 3; round++) {
+        pid_t pids[2];
+        p = graph_pool_start(test_dir, 2);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(graph_pool_worker_pids(p, pids, 2), 2);
+        for (int i = 0; i < 2; i++)
+            ck_assert_int_eq(kill(pids[i], SIGTERM), 0);
+        graph_pool_stop(p);
+    }
+    unsetenv("TMPDIR");
+    ck_assert_int_eq(rmdir(tmp), 0); /* empty: nothing left behind */
+}
+END_TEST
+
 static Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
@@ -767,6 +975,9 @@ static Suite *graph_suite(void)
     tcase_add_loop_test(tc, test_missing_file, 0, n);
     tcase_add_test(tc, test_store_graph_args);
     tcase_add_test(tc, test_pace_only_with_target);
+    tcase_add_loop_test(tc, test_png_same_pixels_as_cairo, 0, n);
+    tcase_add_loop_test(tc, test_last_year_line, 0, n);
+    tcase_add_test(tc, test_workers_warmed);
     return s;
 }
 

@@ -194,3 +194,25 @@ class GraphTest(DaemonTest):
         self.assertEqual(len({extra for _, extra in results}), 1)  # the same margins every time
         self.assertTrue(d.healthy())
         self.assertEqual(d.stop(), 0)
+
+    def test_last_year_only_with_its_figures(self):
+        """去年同期 (last year's months, dashed, with a key in the legend, both
+        #8A96A8) is drawn only when last year's months hold a figure."""
+        colour = b"rgb(54.117647%,58.823529%,65.882353%)"  # #8A96A8 in cairo's SVG
+        d = self.daemon().start()
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        path = "/graph/xiangtan-etdz/fixed_asset_investment.svg"
+        status, _, svg = d.get(path)  # 2021, the year of the latest figure
+        self.assertEqual(status, 200)
+        self.assertIn(b"<svg", svg[:400])
+        self.assertFalse(colour in svg, "去年同期 drawn without a figure of 2020")
+        self.assertEqual(d.drop("last.csv", b"park,indicator,period,value\n"
+                                b"xiangtan-etdz,fixed_asset_investment,2020-05,30\n"), "done")
+        status, _, svg = d.get(path)
+        self.assertEqual(status, 200)
+        self.assertTrue(colour in svg and b"dasharray:5,3" in svg, "no 去年同期 with a figure of 2020-05")
+        # months whose last year has no figure: none again
+        status, _, svg = d.get(path + "?from=2021-06&to=2021-08")
+        self.assertEqual(status, 200)
+        self.assertFalse(colour in svg, "去年同期 drawn for 2021-06..08 without a figure of 2020-06..08")
+        self.assertEqual(d.stop(), 0)
