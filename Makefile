@@ -36,8 +36,8 @@ PKGS     := librrd libconfuse libzmq libmicrohttpd
 PKGS     += libzip libxml-2.0 freexl
 # the 通报 workbook (daemon/report_xlsx.c): libxlsxwriter; see README
 PKGS     += xlsxwriter
-# the PNG writer under librrd's graphs (daemon/pngout.c): zlib
-PKGS     += zlib
+# the PNG writer under librrd's graphs (daemon/pngout.c): libpng
+PKGS     += libpng
 # the client only: libcurl (HTTP client) and jansson (strict JSON parser); see README
 CLIENT_PKGS := libcurl jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(CLIENT_PKGS) 2>/dev/null)
@@ -67,7 +67,7 @@ DEB_PKGS := build-essential pkg-config librrd-dev libconfuse-dev libzmq3-dev \
             libmicrohttpd-dev check rrdtool fonts-wqy-zenhei libcurl4-openssl-dev \
             libjansson-dev python3 python3-zmq curl chromium systemd prometheus python3-yaml \
             debhelper dpkg-dev lintian libzip-dev libxml2-dev libfreexl-dev \
-            libxlsxwriter-dev python3-openpyxl zlib1g-dev
+            libxlsxwriter-dev python3-openpyxl libpng-dev
 
 .PHONY: all programs deps check unit integration asan run install uninstall clean bench torture torture-run \
         security deb deb-test fuzz fuzz-replay workbook-fixtures
