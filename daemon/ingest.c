@@ -898,15 +898,98 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     return st;
 }
 
+/* The target in force per (series, year) while replaying: which T record set
+ * it, so that a later one that replaces it marks it superseded. */
+typedef struct tkey {
+    const db_series *s;  /* NULL: free slot */
+    int year;
+    uint64_t record;
+} tkey;
+
+typedef struct replay_ctx {
+    pp_app *app;
+    ingest_superseded *sup; /* NULL: nothing noted (ingest_replay) */
+    tkey *tk;
+    size_t tk_cap, tk_n;
+} replay_ctx;
+
+static int sup_mark(ingest_superseded *sup, uint64_t i)
+{
+    if (i / 8 >= sup->cap) {
+        size_t cap = sup->cap ? sup->cap * 2 : 4096;
+        while (i / 8 >= cap)
+            cap *= 2;
+        uint8_t *b = realloc(sup->bits, cap);
+        if (b == NULL)
+            return -ENOMEM;
+        memset(b + sup->cap, 0, cap - sup->cap);
+        sup->bits = b;
+        sup->cap = cap;
+    }
+    sup->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+    sup->n_superseded++;
+    return 0;
+}
+
+static size_t tkey_slot(const tkey *tab, size_t cap, const db_series *s, int year)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)s ^ ((uint64_t)(uint32_t)year << 40)) * 0x9e3779b97f4a7c15u;
+    size_t i = (size_t)(h >> 20) & (cap - 1);
+    while (tab[i].s != NULL && !(tab[i].s == s && tab[i].year == year))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Notes that record i set the target of (s, year); marks the one it replaced. */
+static int tkey_set(replay_ctx *c, const db_series *s, int year, uint64_t i)
+{
+    if ((c->tk_n + 1) * 2 > c->tk_cap) {
+        size_t cap = c->tk_cap ? c->tk_cap * 2 : 1024;
+        tkey *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL)
+            return -ENOMEM;
+        for (size_t k = 0; k < c->tk_cap; k++)
+            if (c->tk[k].s != NULL)
+                tab[tkey_slot(tab, cap, c->tk[k].s, c->tk[k].year)] = c->tk[k];
+        free(c->tk);
+        c->tk = tab;
+        c->tk_cap = cap;
+    }
+    tkey *k = &c->tk[tkey_slot(c->tk, c->tk_cap, s, year)];
+    if (k->s != NULL) {
+        uint64_t replaced = k->record;
+        k->record = i;
+        return sup_mark(c->sup, replaced);
+    }
+    *k = (tkey){ .s = s, .year = year, .record = i };
+    c->tk_n++;
+    return 0;
+}
+
 static int replay_one(const journal_record *r, void *ud)
 {
-    pp_app *app = ud;
+    replay_ctx *c = ud;
+    pp_app *app = c->app;
+    uint64_t i = c->sup ? c->sup->n_records++ : 0;
     if (r->type == JREC_OBS) {
-        if (db_add_obs(app->db, &r->obs) < 0)
+        int rc = db_add_obs(app->db, &r->obs);
+        if (rc < 0)
+            return -ENOMEM;
+        if (rc == 0 && c->sup && sup_mark(c->sup, i) < 0)
             return -ENOMEM;
     } else if (r->type == JREC_TARGET) {
-        if (db_add_target(app->db, &r->target) < 0)
+        int rc = db_add_target(app->db, &r->target);
+        if (rc < 0)
             return -ENOMEM;
+        if (c->sup) {
+            if (rc == 0)
+                rc = sup_mark(c->sup, i);
+            else
+                rc = tkey_set(c, db_series_get(app->db, r->target.park, r->target.indicator),
+                              r->target.year, i);
+            if (rc < 0)
+                return -ENOMEM;
+        }
     } else if (r->type == JREC_EVENT) {
         /* a silence (silence.c), else an alert decision; anything else is ignored */
         if (silence_replay_event(app->silences, r->event) != 0 && app->alerts)
@@ -917,12 +1000,53 @@ static int replay_one(const journal_record *r, void *ud)
 
 int ingest_replay(pp_app *app)
 {
+    replay_ctx c = { .app = app };
     db_wrlock(app->db);
-    int rc = journal_replay(app->journal, replay_one, app);
+    int rc = journal_replay(app->journal, replay_one, &c);
     db_unlock(app->db);
     if (rc != 0)
         log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
     return rc;
+}
+
+int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup)
+{
+    replay_ctx c = { .app = app, .sup = sup };
+    db_wrlock(app->db);
+    int rc = journal_open_replay(dir, replay_one, &c, &app->journal);
+    db_unlock(app->db);
+    free(c.tk);
+    if (rc != 0)
+        log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
+    return rc;
+}
+
+int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped)
+{
+    uint64_t live = sup->n_records - sup->n_superseded;
+    if (dropped != NULL)
+        *dropped = 0;
+    if (!force && (sup->n_superseded < INGEST_COMPACT_MIN || sup->n_superseded < live)) {
+        if (sup->n_superseded > 0)
+            log_info("ingest", "journal: %" PRIu64 " of %" PRIu64 " records superseded: not "
+                     "compacted yet", sup->n_superseded, sup->n_records);
+        return 0;
+    }
+    pthread_mutex_lock(&app->ingest_lock);
+    if (journal_count(app->journal) != sup->n_records) {
+        pthread_mutex_unlock(&app->ingest_lock);
+        log_err("ingest", "the journal grew since its replay: not compacted");
+        return -EAGAIN;
+    }
+    int rc = journal_compact(app->journal, sup->bits, (uint64_t)sup->cap * 8, dropped);
+    pthread_mutex_unlock(&app->ingest_lock);
+    return rc;
+}
+
+void ingest_superseded_free(ingest_superseded *sup)
+{
+    free(sup->bits);
+    *sup = (ingest_superseded){ 0 };
 }
 
 int ingest_rebuild_all(pp_app *app)

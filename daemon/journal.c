@@ -104,6 +104,8 @@
 #define JOURNAL_READ_CHUNK (1u << 20) /* replay reads the file in pieces this large */
 #define JOURNAL_REPORT_MAX 20         /* corrupt lines logged one by one per replay */
 #define JOURNAL_MAX_FIELDS 10         /* an O line: type + 9 fields before the checksum */
+#define JOURNAL_COMPACT_FILE "journal.log.compact" /* a compaction's new file until renamed */
+#define JOURNAL_COMPACT_FLUSH (1u << 20) /* compaction writes the kept lines in pieces this large */
 
 /* A known delivery: the hash of its identity (name, size, content hash) and
  * when it was journaled. key 0 marks a free slot. */
@@ -121,6 +123,7 @@ struct journal {
     bool tail_dirty;  /* a failed append could not be cut off yet: retry first */
     dl_slot *dl;      /* the deliveries in the journal: open addressing, at most half full */
     size_t dl_cap, dl_n;
+    uint64_t n_bad;   /* corrupt lines kept in the file (found at open) */
 };
 
 /* ---- CRC-32 (reflected polynomial 0xEDB88320), slicing by 8 ---------------- */
@@ -710,7 +713,24 @@ typedef struct jscan {
     uint64_t last_lineno;
     bool torn;            /* bytes after the last newline, from tail_start */
     off_t tail_start;
+    struct compaction *cp; /* journal_compact: where the lines kept go */
 } jscan;
+
+/* journal_compact: the lines kept, staged and written to the new file. */
+typedef struct compaction {
+    const uint8_t *drop;  /* bit i: intact record i is superseded */
+    uint64_t n_drop_bits;
+    uint8_t *dl_seen;     /* per slot of journal.dl: that delivery's line was kept */
+    journal_out out;
+    int fd;
+    off_t written;
+    uint64_t kept, dropped, corrupt;
+    int rc;
+} compaction;
+
+static int write_all(int fd, const char *p, size_t n, off_t at);
+static int compact_line(journal *j, jscan *sc, const char *line, size_t len, int res,
+                        const journal_record *rec);
 
 /* Handles one complete line. Returns the callback's non-zero value, or 0. */
 static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t at,
@@ -723,6 +743,8 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
     sc->last_end = at + (off_t)len + 1;
     sc->last_res = res;
     sc->last_lineno = sc->lineno;
+    if (sc->cp != NULL)
+        return compact_line(j, sc, line, len, res, rec);
     if (res == LINE_OK) {
         sc->n_ok++;
         if (sc->index && rec->type == JREC_DELIVERY)
@@ -1033,12 +1055,29 @@ out:
     return rc;
 }
 
-int journal_open(const char *dir, journal **out)
+/* A compaction's new file left by a crash before its rename is incomplete or
+ * unsynced: the journal beside it is whole, and the file is removed. */
+static void remove_stale_compaction(const char *dir)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, JOURNAL_COMPACT_FILE) >= sizeof path)
+        return;
+    if (unlink(path) == 0)
+        log_warn("journal", "%s: removed (a compaction that did not finish; the journal is whole)",
+                 path);
+    else if (errno != ENOENT)
+        log_warn_errno("journal", "cannot remove %s", path);
+}
+
+/* journal_open, and journal_open_replay when cb is not NULL: one pass over
+ * the lines both counts them (and finds a torn or damaged tail) and replays. */
+static int open_impl(const char *dir, int (*cb)(const journal_record *rec, void *ud), void *ud,
+                     journal **out)
 {
     int rc;
     journal *j = NULL;
     struct stat st;
-    jscan sc = { .index = true };
+    jscan sc = { .index = true, .cb = cb, .ud = ud, .report = cb != NULL };
 
     if (dir == NULL || out == NULL)
         return -EINVAL;
@@ -1086,9 +1125,14 @@ int journal_open(const char *dir, journal **out)
     j->data_start = (off_t)strlen(JOURNAL_HEADER);
     j->size = st.st_size;
 
+    remove_stale_compaction(dir);
     rc = scan(j, j->data_start, j->size, &sc);
-    if (rc < 0)
+    if (rc != 0) {
+        if (rc > 0)
+            log_err("journal", "%s: replay stopped at line %" PRIu64, j->path, sc.lineno);
+        rc = rc > 0 ? -ECANCELED : rc;
         goto fail;
+    }
     off_t cut = -1;
     if (sc.torn) {
         cut = sc.tail_start;
@@ -1116,6 +1160,7 @@ int journal_open(const char *dir, journal **out)
         log_warn("journal", "%s: %" PRIu64 " corrupt line(s) will be skipped (the first is line %" PRIu64 ")",
                  j->path, sc.n_bad, sc.first_bad);
     j->count = sc.n_ok;
+    j->n_bad = sc.n_bad;
     log_debug("journal", "%s: %" PRIu64 " record(s), %jd bytes", j->path, journal_count(j),
               (intmax_t)j->size);
     *out = j;
@@ -1123,6 +1168,16 @@ int journal_open(const char *dir, journal **out)
 fail:
     journal_close(j);
     return rc;
+}
+
+int journal_open(const char *dir, journal **out) { return open_impl(dir, NULL, NULL, out); }
+
+int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud), void *ud,
+                        journal **out)
+{
+    if (cb == NULL)
+        return -EINVAL;
+    return open_impl(dir, cb, ud, out);
 }
 
 /* ---- damage found before opening, and --recover ------------------------------------ */
@@ -1593,6 +1648,176 @@ int journal_append_events(journal *j, const char *const *events, size_t n)
     if (j == NULL || (events == NULL && n > 0))
         return -EINVAL;
     return n == 0 ? 0 : append_batch(j, n, events, check_event, line_event);
+}
+
+/* ---- compaction ------------------------------------------------------------------ */
+
+void (*journal_compact_hook)(int step);
+
+static void compact_step(int step)
+{
+    if (journal_compact_hook != NULL)
+        journal_compact_hook(step);
+}
+
+static int compact_flush(compaction *cp)
+{
+    if (cp->out.len == 0)
+        return 0;
+    int rc = write_all(cp->fd, cp->out.p, cp->out.len, cp->written);
+    if (rc == 0) {
+        cp->written += (off_t)cp->out.len;
+        cp->out.len = 0;
+    }
+    return rc;
+}
+
+/* scan_line of journal_compact: copies a line that is kept, byte for byte. */
+static int compact_line(journal *j, jscan *sc, const char *line, size_t len, int res,
+                        const journal_record *rec)
+{
+    compaction *cp = sc->cp;
+    bool keep = true;
+    if (len > JOURNAL_LINE_MAX) {
+        log_err("journal", "%s line %" PRIu64 ": longer than any record: not compacted", j->path,
+                sc->lineno);
+        return cp->rc = -EINVAL;
+    }
+    if (res != LINE_OK) {
+        cp->corrupt++; /* kept as it is: compaction loses nothing it cannot read */
+    } else {
+        uint64_t i = sc->n_ok++;
+        if (i < cp->n_drop_bits && (cp->drop[i / 8] >> (i % 8) & 1))
+            keep = false;
+        else if (rec->type == JREC_DELIVERY) {
+            /* the first line of each identity: the time it answers with */
+            const journal_delivery *d = &rec->delivery;
+            dl_slot *sl = dl_find(j, delivery_key(d->name, d->size, d->hash));
+            if (sl != NULL) {
+                size_t at = (size_t)(sl - j->dl);
+                keep = !cp->dl_seen[at];
+                cp->dl_seen[at] = 1;
+            }
+        }
+    }
+    if (!keep) {
+        cp->dropped++;
+        return 0;
+    }
+    if (cp->out.len + len + 1 > cp->out.cap &&
+        (cp->rc = out_reserve(&cp->out, len + 1)) < 0)
+        return cp->rc;
+    out_raw(&cp->out, line, len);
+    cp->out.p[cp->out.len++] = '\n';
+    cp->kept += res == LINE_OK;
+    if (cp->out.len >= JOURNAL_COMPACT_FLUSH && (cp->rc = compact_flush(cp)) < 0) {
+        log_err_rc("journal", -cp->rc, "cannot write %s/%s", j->path, JOURNAL_COMPACT_FILE);
+        return cp->rc;
+    }
+    if (cp->written > 0 && cp->out.len == 0)
+        compact_step(JOURNAL_COMPACT_STEP_WRITING);
+    return 0;
+}
+
+int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint64_t *dropped)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    compaction cp = { .drop = drop, .n_drop_bits = n_drop_bits, .fd = -1 };
+    int rc;
+
+    if (j == NULL || (drop == NULL && n_drop_bits > 0))
+        return -EINVAL;
+    if (dropped != NULL)
+        *dropped = 0;
+    if (j->tail_dirty) {
+        if ((rc = cut_to(j, j->size)) < 0)
+            return rc;
+        j->tail_dirty = false;
+    }
+    snprintf(dir, sizeof dir, "%s", j->path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s", dir, JOURNAL_COMPACT_FILE) >= sizeof tmp)
+        return -ENAMETOOLONG;
+    cp.dl_seen = calloc(j->dl_cap ? j->dl_cap : 1, 1);
+    if (cp.dl_seen == NULL) {
+        log_err("journal", "out of memory compacting %s", j->path);
+        return -ENOMEM;
+    }
+
+    /* 1. the lines kept, in their order, into a new file beside the journal */
+    unlink(tmp);
+    cp.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (cp.fd < 0 || flock(cp.fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = -errno;
+        log_errno("journal", "cannot create %s", tmp);
+        goto out;
+    }
+    rc = write_all(cp.fd, JOURNAL_HEADER, strlen(JOURNAL_HEADER), 0);
+    if (rc < 0) {
+        log_err_rc("journal", -rc, "cannot write %s", tmp);
+        goto out;
+    }
+    cp.written = (off_t)strlen(JOURNAL_HEADER);
+    jscan sc = { .cp = &cp };
+    rc = scan(j, j->data_start, j->size, &sc);
+    if (rc == 0 && sc.torn) {
+        log_err("journal", "%s changed while it was compacted", j->path);
+        rc = -EIO;
+    }
+    if (rc == 0 && (rc = compact_flush(&cp)) < 0)
+        log_err_rc("journal", -rc, "cannot write %s", tmp);
+    if (rc != 0)
+        goto out;
+    if (cp.kept + cp.dropped != journal_count(j)) {
+        log_err("journal", "%s: %" PRIu64 " record(s) read, %" PRIu64 " expected: not compacted",
+                j->path, cp.kept + cp.dropped, journal_count(j));
+        rc = -EIO;
+        goto out;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_WRITTEN);
+    /* 2. durable before it takes the journal's name */
+    if ((rc = sync_fd(cp.fd, true)) < 0) {
+        log_err_rc("journal", -rc, "cannot fsync %s", tmp);
+        goto out;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_SYNCED);
+    /* 3. the new file replaces the old one in one step: a crash before the
+     * rename leaves the old journal, after it the new one, each whole */
+    if (rename(tmp, j->path) != 0) {
+        rc = -errno;
+        log_errno("journal", "cannot rename %s to %s", tmp, j->path);
+        goto out;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_RENAMED);
+    if ((rc = sync_dir(dir)) < 0) {
+        /* the rename is done: the journal in use is the new file either way */
+        log_warn("journal", "%s: the compacted journal is in place but its directory was not "
+                 "synced; a power loss now may bring the old (whole) journal back", j->path);
+        rc = 0;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_DONE);
+    if (close(j->fd) != 0)
+        log_warn_errno("journal", "closing the old %s", j->path);
+    j->fd = cp.fd;
+    cp.fd = -1;
+    log_info("journal", "%s compacted: %" PRIu64 " record(s) kept, %" PRIu64 " superseded "
+             "dropped, %jd bytes", j->path, cp.kept, cp.dropped, (intmax_t)cp.written);
+    j->size = cp.written;
+    j->count = cp.kept;
+    if (dropped != NULL)
+        *dropped = cp.dropped;
+out:
+    if (cp.fd >= 0) {
+        close(cp.fd);
+        unlink(tmp);
+    }
+    free(cp.out.p);
+    free(cp.dl_seen);
+    return rc < 0 ? rc : 0;
 }
 
 uint64_t journal_count(const journal *j)
