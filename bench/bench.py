@@ -152,7 +152,7 @@ def wrk(url, seconds=WRK_SECONDS):
 class Daemon:
     """One parkpulsed with its own state directory, spool and ports."""
 
-    def __init__(self, work, n_parks, name):
+    def __init__(self, work, n_parks, name, indicators=None):
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
         self.state = os.path.join(self.dir, "state")
@@ -178,7 +178,7 @@ class Daemon:
                     'bus { publish = "tcp://127.0.0.1:%d" heartbeat = 1 }\n'
                     'collector "spool" { plugin = "spool" path = "%s" }\n'
                     % (self.state, os.path.join(BUILD, "collectors"), os.path.join(ROOT, "dashboards"),
-                       os.path.join(ROOT, "config", "indicators.conf"), parks, self.port, token_file,
+                       indicators or os.path.join(ROOT, "config", "indicators.conf"), parks, self.port, token_file,
                        self.bus_port, self.spool))
         self.url = "http://127.0.0.1:%d" % self.port
         self.bus = "tcp://127.0.0.1:%d" % self.bus_port
