@@ -1009,11 +1009,20 @@ int ingest_replay(pp_app *app)
     return rc;
 }
 
+/* The figure replay_one will add a few records later: its series' slot,
+ * series and cells into the cache (db_prefetch). */
+static void replay_ahead(const journal_record *r, int stage, void *ud)
+{
+    const replay_ctx *c = ud;
+    if (r->type == JREC_OBS)
+        db_prefetch(c->app->db, r->obs.park, r->obs.indicator, r->obs.period, stage);
+}
+
 int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup)
 {
     replay_ctx c = { .app = app, .sup = sup };
     db_wrlock(app->db);
-    int rc = journal_open_replay(dir, replay_one, &c, &app->journal);
+    int rc = journal_open_replay(dir, replay_one, replay_ahead, &c, &app->journal);
     db_unlock(app->db);
     free(c.tk);
     if (rc != 0)

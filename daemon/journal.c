@@ -548,9 +548,49 @@ static bool parse_hex64(jfield f, uint64_t *out)
     return true;
 }
 
+/*
+ * Fast path of parse_double for the common figure: [-]digits[.digits] with at
+ * most 15 digits in all. The digits make an integer m < 10^15 and the
+ * decimals k, both exact doubles (m < 2^53, 10^k for k <= 15), so m / 10^k is
+ * the correctly rounded quotient: the double nearest the decimal, which is
+ * what strtod returns. Returns false for anything else (strtod decides).
+ */
+static bool parse_decimal(jfield f, double *out)
+{
+    static const double p10[] = { 1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+    size_t i = 0, nd = 0;
+    int k = -1;
+    uint64_t m = 0;
+    bool neg = f.n > 0 && f.p[0] == '-';
+    if (neg)
+        i = 1;
+    if (i == f.n || f.p[i] == '.' || f.p[f.n - 1] == '.')
+        return false;
+    for (; i < f.n; i++) {
+        char c = f.p[i];
+        if (c >= '0' && c <= '9') {
+            if (++nd > 15)
+                return false;
+            m = m * 10 + (uint64_t)(c - '0');
+            if (k >= 0)
+                k++;
+        } else if (c == '.' && k < 0) {
+            k = 0;
+        } else {
+            return false;
+        }
+    }
+    double v = (double)m / p10[k < 0 ? 0 : k];
+    *out = neg ? -v : v;
+    return true;
+}
+
 static bool parse_double(jfield f, double *out)
 {
     char tmp[40];
+    if (parse_decimal(f, out))
+        return true;
     if (f.n == 0 || f.n >= sizeof tmp)
         return false;
     for (size_t i = 0; i < f.n; i++) {
@@ -714,7 +754,46 @@ typedef struct jscan {
     bool torn;            /* bytes after the last newline, from tail_start */
     off_t tail_start;
     struct compaction *cp; /* journal_compact: where the lines kept go */
+    struct rpipe *pipe;   /* a replay on two threads: records go to the applier in batches */
+    void (*ahead)(const journal_record *rec, int stage, void *ud); /* see journal_open_replay */
 } jscan;
+
+/* A replay on two threads (scan_piped): this thread reads and parses
+ * records into batches, the caller's thread applies them (cb). */
+#define RPIPE_BATCH 256   /* records a batch */
+#define RPIPE_BATCHES 4   /* batches in flight */
+#define RPIPE_MIN_BYTES (4u << 20) /* smaller journals are replayed on one thread */
+#define RPIPE_AHEAD 8     /* records between two stages of the ahead hint */
+
+typedef struct rbatch {
+    journal_record *recs;
+    size_t n;
+} rbatch;
+
+typedef struct rpipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rbatch b[RPIPE_BATCHES];
+    size_t fill, take, n_full; /* the batch being filled, the next to apply, how many are full */
+    bool done;                 /* the reader finished (every full batch pushed) */
+    bool stop;                 /* the applier stopped (cb returned non-zero) */
+} rpipe;
+
+/* The reader hands the batch it filled over and waits for an empty one.
+ * Returns false when the applier stopped. */
+static bool rpipe_push(rpipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->n_full++;
+    p->fill = (p->fill + 1) % RPIPE_BATCHES;
+    pthread_cond_broadcast(&p->cv);
+    while (p->n_full == RPIPE_BATCHES && !p->stop)
+        pthread_cond_wait(&p->cv, &p->mu);
+    bool go = !p->stop;
+    p->b[p->fill].n = 0;
+    pthread_mutex_unlock(&p->mu);
+    return go;
+}
 
 /* journal_compact: the lines kept, staged and written to the new file. */
 typedef struct compaction {
@@ -749,6 +828,13 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
         sc->n_ok++;
         if (sc->index && rec->type == JREC_DELIVERY)
             dl_add(j, &rec->delivery);
+        if (sc->pipe != NULL) {
+            /* rec is the next slot of the batch being filled */
+            rpipe *p = sc->pipe;
+            if (++p->b[p->fill].n == RPIPE_BATCH && !rpipe_push(p))
+                return 1;
+            return 0;
+        }
         return sc->cb ? sc->cb(rec, sc->ud) : 0;
     }
     if (sc->n_bad++ == 0)
@@ -766,7 +852,7 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
 {
     int rc = 0;
     char *buf = malloc(JOURNAL_READ_CHUNK);
-    journal_record *rec = malloc(sizeof *rec);
+    journal_record *rec = sc->pipe ? NULL : malloc(sizeof *rec);
     size_t have = 0;
     off_t buf_at = from;       /* file offset of buf[0] */
     off_t rd = from;           /* next offset to read */
@@ -776,7 +862,7 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
     sc->lineno = 2;
     sc->last_start = -1;
     sc->torn = false;
-    if (buf == NULL || rec == NULL) {
+    if (buf == NULL || (rec == NULL && sc->pipe == NULL)) {
         log_err("journal", "out of memory reading %s", j->path);
         rc = -ENOMEM;
         goto out;
@@ -806,9 +892,13 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
             size_t len = (size_t)(nl - (buf + off));
             if (skipping) {
                 /* the end of an over-long line: report it from its start */
+                if (sc->pipe)
+                    rec = &sc->pipe->b[sc->pipe->fill].recs[sc->pipe->b[sc->pipe->fill].n];
                 rc = scan_line(j, sc, "", JOURNAL_LINE_MAX + 1, skip_start, rec);
                 skipping = false;
             } else {
+                if (sc->pipe)
+                    rec = &sc->pipe->b[sc->pipe->fill].recs[sc->pipe->b[sc->pipe->fill].n];
                 rc = scan_line(j, sc, buf + off, len, buf_at + (off_t)off, rec);
             }
             sc->lineno++;
@@ -833,7 +923,103 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
     }
 out:
     free(buf);
-    free(rec);
+    if (sc->pipe == NULL)
+        free(rec);
+    return rc;
+}
+
+/* scan_piped: the reader's thread. */
+typedef struct rreader {
+    journal *j;
+    off_t from, to;
+    jscan *sc;
+    int rc;
+} rreader;
+
+static void *rpipe_reader(void *arg)
+{
+    rreader *r = arg;
+    rpipe *p = r->sc->pipe;
+    r->rc = scan(r->j, r->from, r->to, r->sc);
+    pthread_mutex_lock(&p->mu);
+    if (p->b[p->fill].n > 0 && !p->stop) {
+        p->n_full++;
+        p->fill = (p->fill + 1) % RPIPE_BATCHES;
+    }
+    p->done = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* scan with sc->cb, on two threads when the range is large: the reading,
+ * checksums and parsing on a second thread, cb (and sc->ahead) on this one,
+ * in the same order. Returns what scan would. */
+static int scan_piped(journal *j, off_t from, off_t to, jscan *sc)
+{
+    if (sc->cb == NULL || to - from < (off_t)RPIPE_MIN_BYTES)
+        return scan(j, from, to, sc);
+    rpipe p = { .fill = 0 };
+    rreader r = { .j = j, .from = from, .to = to, .sc = sc };
+    pthread_t th;
+    int rc = 0, cbrc = 0;
+    for (int i = 0; i < RPIPE_BATCHES; i++)
+        if ((p.b[i].recs = malloc(RPIPE_BATCH * sizeof *p.b[i].recs)) == NULL)
+            rc = -ENOMEM;
+    if (rc == 0 && (rc = -pthread_mutex_init(&p.mu, NULL)) == 0) {
+        if ((rc = -pthread_cond_init(&p.cv, NULL)) != 0)
+            pthread_mutex_destroy(&p.mu);
+    }
+    if (rc != 0) {
+        for (int i = 0; i < RPIPE_BATCHES; i++)
+            free(p.b[i].recs);
+        return scan(j, from, to, sc); /* one thread then */
+    }
+    sc->pipe = &p;
+    if ((rc = pthread_create(&th, NULL, rpipe_reader, &r)) != 0) {
+        sc->pipe = NULL;
+        rc = scan(j, from, to, sc);
+        goto out;
+    }
+    pthread_mutex_lock(&p.mu);
+    for (;;) {
+        while (p.n_full == 0 && !p.done)
+            pthread_cond_wait(&p.cv, &p.mu);
+        if (p.n_full == 0)
+            break;
+        rbatch *b = &p.b[p.take];
+        pthread_mutex_unlock(&p.mu);
+        for (size_t i = 0; i < b->n && cbrc == 0; i++) {
+            if (sc->ahead != NULL) {
+                /* hints for the records cb takes next: stage 0 furthest */
+                for (int stage = 0; stage < 3; stage++) {
+                    size_t k = i + (size_t)(3 - stage) * RPIPE_AHEAD;
+                    if (k < b->n)
+                        sc->ahead(&b->recs[k], stage, sc->ud);
+                }
+            }
+            cbrc = sc->cb(&b->recs[i], sc->ud);
+        }
+        pthread_mutex_lock(&p.mu);
+        p.take = (p.take + 1) % RPIPE_BATCHES;
+        p.n_full--;
+        if (cbrc != 0)
+            p.stop = true;
+        pthread_cond_broadcast(&p.cv);
+        if (cbrc != 0)
+            break;
+    }
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(th, NULL);
+    sc->pipe = NULL;
+    rc = cbrc != 0 ? cbrc : r.rc;
+    if (cbrc == 0 && rc == 1)
+        rc = 0; /* the reader's stop after the applier's, never alone */
+out:
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    for (int i = 0; i < RPIPE_BATCHES; i++)
+        free(p.b[i].recs);
     return rc;
 }
 
@@ -1071,13 +1257,14 @@ static void remove_stale_compaction(const char *dir)
 
 /* journal_open, and journal_open_replay when cb is not NULL: one pass over
  * the lines both counts them (and finds a torn or damaged tail) and replays. */
-static int open_impl(const char *dir, int (*cb)(const journal_record *rec, void *ud), void *ud,
+static int open_impl(const char *dir, int (*cb)(const journal_record *rec, void *ud),
+                     void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,
                      journal **out)
 {
     int rc;
     journal *j = NULL;
     struct stat st;
-    jscan sc = { .index = true, .cb = cb, .ud = ud, .report = cb != NULL };
+    jscan sc = { .index = true, .cb = cb, .ahead = ahead, .ud = ud, .report = cb != NULL };
 
     if (dir == NULL || out == NULL)
         return -EINVAL;
@@ -1126,10 +1313,10 @@ static int open_impl(const char *dir, int (*cb)(const journal_record *rec, void 
     j->size = st.st_size;
 
     remove_stale_compaction(dir);
-    rc = scan(j, j->data_start, j->size, &sc);
+    rc = scan_piped(j, j->data_start, j->size, &sc);
     if (rc != 0) {
         if (rc > 0)
-            log_err("journal", "%s: replay stopped at line %" PRIu64, j->path, sc.lineno);
+            log_err("journal", "%s: replay stopped by its caller (error %d)", j->path, rc);
         rc = rc > 0 ? -ECANCELED : rc;
         goto fail;
     }
@@ -1170,14 +1357,15 @@ fail:
     return rc;
 }
 
-int journal_open(const char *dir, journal **out) { return open_impl(dir, NULL, NULL, out); }
+int journal_open(const char *dir, journal **out) { return open_impl(dir, NULL, NULL, NULL, out); }
 
-int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud), void *ud,
+int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud),
+                        void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,
                         journal **out)
 {
     if (cb == NULL)
         return -EINVAL;
-    return open_impl(dir, cb, ud, out);
+    return open_impl(dir, cb, ahead, ud, out);
 }
 
 /* ---- damage found before opening, and --recover ------------------------------------ */
@@ -1442,7 +1630,7 @@ int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), v
     if (j == NULL || cb == NULL)
         return -EINVAL;
     jscan sc = { .cb = cb, .ud = ud, .report = true };
-    int rc = scan(j, j->data_start, j->size, &sc);
+    int rc = scan_piped(j, j->data_start, j->size, &sc);
     if (sc.n_bad > sc.n_reported)
         log_warn("journal", "%s: %" PRIu64 " corrupt line(s) skipped in all", j->path, sc.n_bad);
     return rc;

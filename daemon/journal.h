@@ -66,8 +66,13 @@ int journal_open(const char *dir, journal **out);
 /* journal_open and journal_replay in one reading of the file (start-up reads
  * the journal once, not twice): cb sees exactly what journal_replay would
  * show it. A non-zero return of cb fails the open (-ECANCELED when it was
- * positive, else that value). */
-int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud), void *ud,
+ * positive, else that value). ahead (may be NULL) is a hint: called for a
+ * record a few records before cb is called for it, three times (stage 0,
+ * 1, 2, nearer each time), so that cb finds in the cache what it will touch
+ * (it must not change anything). A large journal is read and parsed on a
+ * second thread while cb (and ahead) run on the calling thread, in order. */
+int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud),
+                        void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,
                         journal **out);
 
 /* Calls cb for every intact record, oldest first; stops early when cb returns

@@ -429,6 +429,73 @@ START_TEST(test_compact_crash)
 }
 END_TEST
 
+/* ---- a large journal: read on a second thread, applied in order ---------------- */
+
+#define BIG_N 60000 /* about 5 MB of lines: above the size replayed on one thread */
+
+typedef struct seen {
+    uint64_t n, ahead;
+    bool in_order;
+    uint64_t stop_at; /* 0: never */
+} seen;
+
+static int seen_cb(const journal_record *r, void *ud)
+{
+    seen *sn = ud;
+    if (r->type != JREC_OBS || r->obs.value != (double)sn->n + 0.25)
+        sn->in_order = false;
+    sn->n++;
+    return sn->stop_at != 0 && sn->n == sn->stop_at ? 5 : 0;
+}
+
+static void seen_ahead(const journal_record *r, int stage, void *ud)
+{
+    seen *sn = ud;
+    ck_assert_int_ge(stage, 0);
+    ck_assert_int_le(stage, 2);
+    ck_assert_int_eq(r->type, JREC_OBS);
+    sn->ahead++;
+}
+
+START_TEST(test_replay_two_threads)
+{
+    char jdir[PATH_MAX + 16];
+    journal *j;
+    snprintf(jdir, sizeof jdir, "%s/journal", dir);
+    ck_assert_int_eq(journal_open(jdir, &j), 0);
+    pp_obs *o = calloc(BIG_N, sizeof *o);
+    ck_assert_ptr_nonnull(o);
+    for (int i = 0; i < BIG_N; i++) {
+        o[i] = obs("pa", "fai", 2000 + i / 12 % 100, i % 12 + 1, i + 0.25, 'A',
+                   "spool/a-file-with-a-long-name.csv", T0 + i).obs;
+        snprintf(o[i].indicator, sizeof o[i].indicator, "ind%d", i / 1200);
+    }
+    ck_assert_int_eq(journal_append_figures(j, o, BIG_N, NULL, 0), 0);
+    free(o);
+    journal_close(j);
+
+    seen sn = { .in_order = true };
+    ck_assert_int_eq(journal_open_replay(jdir, seen_cb, seen_ahead, &sn, &j), 0);
+    ck_assert_uint_eq(sn.n, BIG_N);
+    ck_assert(sn.in_order);
+    ck_assert_uint_gt(sn.ahead, 0);
+    ck_assert_uint_eq(journal_count(j), BIG_N);
+    /* journal_replay the same way */
+    seen again = { .in_order = true };
+    ck_assert_int_eq(journal_replay(j, seen_cb, &again), 0);
+    ck_assert_uint_eq(again.n, BIG_N);
+    ck_assert(again.in_order);
+    /* a callback that stops: journal_replay returns its value, nothing hangs */
+    seen stop = { .in_order = true, .stop_at = 12345 };
+    ck_assert_int_eq(journal_replay(j, seen_cb, &stop), 5);
+    ck_assert_uint_eq(stop.n, 12345);
+    journal_close(j);
+    seen stop2 = { .in_order = true, .stop_at = 777 };
+    ck_assert_int_eq(journal_open_replay(jdir, seen_cb, NULL, &stop2, &j), -ECANCELED);
+    ck_assert_ptr_null(j);
+}
+END_TEST
+
 static Suite *compact_suite(void)
 {
     Suite *s = suite_create("compact");
@@ -438,6 +505,7 @@ static Suite *compact_suite(void)
     tcase_add_loop_test(tc, test_compact_same_state, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, test_compact_threshold);
     tcase_add_test(tc, test_compact_crash);
+    tcase_add_test(tc, test_replay_two_threads);
     suite_add_tcase(s, tc);
     return s;
 }
