@@ -906,11 +906,22 @@ typedef struct tkey {
     uint64_t record;
 } tkey;
 
+/* The last alert-engine line per (series, kind) while replaying (kind: the
+ * status, or the overdue flag — alert.c keeps them apart): a "state" line
+ * followed by another line of the same series and kind is superseded. */
+typedef struct ekey {
+    char *key;           /* "park indicator k" (k: s status, o overdue flag); NULL: free */
+    uint64_t record;
+    bool is_state;       /* a quiet "state" line (an "alert" line is never dropped) */
+} ekey;
+
 typedef struct replay_ctx {
     pp_app *app;
     ingest_superseded *sup; /* NULL: nothing noted (ingest_replay) */
     tkey *tk;
     size_t tk_cap, tk_n;
+    ekey *ek;
+    size_t ek_cap, ek_n;
 } replay_ctx;
 
 static int sup_mark(ingest_superseded *sup, uint64_t i)
@@ -966,6 +977,95 @@ static int tkey_set(replay_ctx *c, const db_series *s, int year, uint64_t i)
     return 0;
 }
 
+static size_t ekey_slot(const ekey *tab, size_t cap, const char *key)
+{
+    size_t i = (size_t)pp_hash_str(key) & (cap - 1);
+    while (tab[i].key != NULL && strcmp(tab[i].key, key) != 0)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/*
+ * An event line as the alert engine reads it (alert.c, alert_replay_event):
+ *   state <park> <indicator> <period> <status>
+ *   alert <seq> <park> <indicator> <period> <status>[/N] {…}
+ * Only a line it takes (valid ids, period and status) counts: for every
+ * other line (silences, malformed lines) key is left empty. od: the status is
+ * the overdue flag's (overdue, received).
+ */
+static bool event_key(const char *ev, char *key, size_t len, bool *is_state)
+{
+    static const pp_status known[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
+                                       PP_STATUS_NO_TARGET, PP_STATUS_STALE, PP_STATUS_NO_DATA,
+                                       PP_STATUS_OVERDUE, PP_STATUS_RECEIVED };
+    char park[PP_ID_MAX + 2], ind[PP_ID_MAX + 2], per[16], st[24];
+    unsigned long long seq;
+    int period, n = 0;
+    *is_state = strncmp(ev, "state ", 6) == 0;
+    if (*is_state) {
+        if (sscanf(ev, "state %65s %65s %15s %23s%n", park, ind, per, st, &n) != 4 || ev[n] != '\0')
+            return false;
+    } else if (strncmp(ev, "alert ", 6) == 0) {
+        if (sscanf(ev, "alert %llu %65s %65s %15s %23s %n", &seq, park, ind, per, st, &n) != 5 ||
+            n == 0 || ev[n] != '{')
+            return false;
+        char *slash = strchr(st, '/');
+        if (slash != NULL)
+            *slash = '\0'; /* the occurrence: the same status as far as the state goes */
+    } else {
+        return false;
+    }
+    if (!pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0)
+        return false;
+    size_t k = 0;
+    while (k < sizeof known / sizeof known[0] && strcmp(pp_status_name(known[k]), st) != 0)
+        k++;
+    if (k == sizeof known / sizeof known[0])
+        return false;
+    bool od = known[k] == PP_STATUS_OVERDUE || known[k] == PP_STATUS_RECEIVED;
+    return (size_t)snprintf(key, len, "%s %s %c", park, ind, od ? 'o' : 's') < len;
+}
+
+/* Notes event record i; marks the "state" line it replaces. */
+static int ekey_note(replay_ctx *c, const char *ev, uint64_t i)
+{
+    char key[2 * PP_ID_MAX + 8];
+    bool is_state;
+    if (!event_key(ev, key, sizeof key, &is_state))
+        return 0;
+    if ((c->ek_n + 1) * 2 > c->ek_cap) {
+        size_t cap = c->ek_cap ? c->ek_cap * 2 : 1024;
+        ekey *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL)
+            return -ENOMEM;
+        for (size_t k = 0; k < c->ek_cap; k++)
+            if (c->ek[k].key != NULL)
+                tab[ekey_slot(tab, cap, c->ek[k].key)] = c->ek[k];
+        free(c->ek);
+        c->ek = tab;
+        c->ek_cap = cap;
+    }
+    ekey *e = &c->ek[ekey_slot(c->ek, c->ek_cap, key)];
+    if (e->key == NULL) {
+        if ((e->key = strdup(key)) == NULL)
+            return -ENOMEM;
+        c->ek_n++;
+    } else if (e->is_state && sup_mark(c->sup, e->record) < 0) {
+        return -ENOMEM;
+    }
+    e->record = i;
+    e->is_state = is_state;
+    return 0;
+}
+
+static void replay_ctx_free(replay_ctx *c)
+{
+    for (size_t k = 0; k < c->ek_cap; k++)
+        free(c->ek[k].key);
+    free(c->ek);
+    free(c->tk);
+}
+
 static int replay_one(const journal_record *r, void *ud)
 {
     replay_ctx *c = ud;
@@ -994,6 +1094,8 @@ static int replay_one(const journal_record *r, void *ud)
         /* a silence (silence.c), else an alert decision; anything else is ignored */
         if (silence_replay_event(app->silences, r->event) != 0 && app->alerts)
             alert_replay_event(app->alerts, r->event);
+        if (c->sup && ekey_note(c, r->event, i) < 0)
+            return -ENOMEM;
     } /* JREC_DELIVERY: the journal itself remembers them (journal_delivery_known) */
     return 0;
 }
@@ -1024,7 +1126,7 @@ int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup)
     db_wrlock(app->db);
     int rc = journal_open_replay(dir, replay_one, replay_ahead, &c, &app->journal);
     db_unlock(app->db);
-    free(c.tk);
+    replay_ctx_free(&c);
     if (rc != 0)
         log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
     return rc;

@@ -105,9 +105,12 @@ int ingest_replay(pp_app *app);
  * status, yoy and source: the db keeps the first), a retraction with no
  * figure to withdraw, a target equal to the one in force or replaced by a
  * later one. Everything else is live: every vintage (the db keeps revision
- * history), the target in force, every E line (alert decisions and their
- * ids, silences: replayed as they are), D lines (journal.c keeps the first of
- * each identity). */
+ * history), the target in force, every "alert" E line (the alerts' ids and
+ * history), silence lines, and the last alert-engine line of each series for
+ * its status and for its overdue flag: an earlier quiet "state" line of the
+ * same series and kind is superseded (alert.c replays the lines in order, the
+ * last one of each kind is what it keeps). D lines: journal.c keeps the first
+ * of each identity. */
 typedef struct ingest_superseded {
     uint8_t *bits;
     uint64_t n_records;     /* intact records replayed */

@@ -27,9 +27,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "db.h"
 #include "journal.h"
+#include "json.h"
 #include "silence.h"
+
+#include "test_app.h"
 
 #include "check_main.h"
 #include "tmpdir.h"
@@ -205,7 +209,8 @@ static void write_journal(const journal_record *recs, size_t batch)
 typedef struct compact_case {
     const char *name;
     journal_record recs[24];
-    uint64_t dropped; /* records compaction leaves out */
+    uint64_t dropped;    /* records compaction leaves out */
+    const char *gone[4]; /* the E lines among them (the rest of the state is unchanged) */
 } compact_case;
 
 static compact_case cases[5];
@@ -230,7 +235,7 @@ static void cases_init(void)
           obs_yoy(obs("pb", "tax", 2023, 12, 5, 'E', "x", T0 + 90), 3.5), /* yoy: kept */
           obs_yoy(obs("pb", "tax", 2023, 12, 5, 'E', "x", T0 + 95), 3.5), /* dropped */
           END },
-        5 };
+        5, { NULL } };
     cases[1] = (compact_case){
         "retractions",
         { obs("pa", "fai", 2024, 3, 7, 'A', "a.csv", T0),
@@ -241,7 +246,7 @@ static void cases_init(void)
           obs("pa", "fai", 2024, 3, 7, 'A', "a.csv", T0 + 40),           /* repeat: dropped */
           obs("pa", "fai", 2024, 3, 0, 'W', "cli", T0 + 50),             /* kept */
           END },
-        3 };
+        3, { NULL } };
     cases[2] = (compact_case){
         "targets",
         { target("pa", "fai", 2024, 100, T0),
@@ -252,7 +257,7 @@ static void cases_init(void)
           target("pa", "fai", 2024, 130, T0 + 50), /* replaces the third */
           target("pb", "tax", 2024, 5, T0 + 60),   /* a series with a target only */
           END },
-        3 };
+        3, { NULL } };
     cases[3] = (compact_case){
         "deliveries",
         { obs("pa", "fai", 2024, 1, 10, 'A', "spool/a.csv", T0),
@@ -262,19 +267,24 @@ static void cases_init(void)
           delivery("spool/a.csv", 61, 0x1111222233334445u, T0 + 20),    /* new content: kept */
           delivery("spool/b.csv", 60, 0x1111222233334444u, T0 + 30),
           END },
-        2 };
+        2, { NULL } };
     cases[4] = (compact_case){
         "events",
         { event("alert 1 pa fai 2024-01 warning {\"seq\":1}"),
           obs("pa", "fai", 2024, 1, 10, 'A', "a.csv", T0),
           obs("pa", "fai", 2024, 1, 10, 'A', "a.csv", T0 + 5),           /* dropped */
-          event("state pa fai 2024-01 ok"),
+          event("state pa fai 2024-01 ok"),                 /* the alert below: dropped */
+          event("state pa fai 2024-01 received"),           /* the overdue flag: kept */
           event("silence add {\"id\":1,\"park\":\"pa\"}"),
           event("silence rm 1"),
-          event("alert 2 pa fai 2024-01 critical {\"seq\":2}"),
+          event("state pb tax 2024-01 warning"),            /* the next: dropped */
+          event("state pb tax 2024-13 ok"),                 /* not a valid line: kept */
+          event("state pb tax 2024-02 ok"),                 /* pb/tax's last: kept */
+          event("alert 2 pa fai 2024-01 critical/2 {\"seq\":2}"),
+          event("state pa tax 2024-01 ok"),                 /* another series: kept */
           event("some\tother\\payload"),
           END },
-        1 };
+        3, { "state pa fai 2024-01 ok", "state pb tax 2024-01 warning" } };
 }
 
 START_TEST(test_compact_same_state)
@@ -296,6 +306,14 @@ START_TEST(test_compact_same_state)
                   (unsigned long long)dropped, (unsigned long long)c->dropped);
     ck_assert_uint_eq(journal_count(a.app.journal), n - c->dropped);
     /* the journal in use goes on: its answers, and appends after the compaction */
+    /* what the state is without the E lines compaction drops */
+    for (int g = 0; g < 4 && c->gone[g]; g++) {
+        char line[256];
+        snprintf(line, sizeof line, "E %s\n", c->gone[g]);
+        char *at = strstr(before, line);
+        ck_assert_msg(at != NULL, "%s: no line %s", c->name, line);
+        memmove(at, at + strlen(line), strlen(at + strlen(line)) + 1);
+    }
     char *after_live = state_dump(&a, c->recs);
     ck_assert_str_eq(after_live, before);
     state_close(&a);
@@ -336,6 +354,67 @@ START_TEST(test_compact_threshold)
     ck_assert_uint_eq(dropped, 0);
     ck_assert_uint_eq(journal_count(a.app.journal), n);
     state_close(&a);
+}
+END_TEST
+
+/* ---- the alert engine's state ---------------------------------------------------- */
+
+static char *alerts_dump(pp_app *app)
+{
+    jbuf b;
+    jbuf_init(&b);
+    alert_active_json(app->alerts, &b);
+    alert_since_json(app->alerts, 0, &b);
+    char *out;
+    ck_assert_int_ge(asprintf(&out, "seq %llu\n%s", (unsigned long long)alert_seq(app->alerts),
+                              b.data), 0);
+    jbuf_free(&b);
+    return out;
+}
+
+/* The daemon's own path (app_open, parkpulsed --compact) with an alert
+ * engine: the alerts, their seq and history answer the same. */
+START_TEST(test_compact_alert_engine)
+{
+    char adir[PATH_MAX], conf[PATH_MAX + 32], jdir[PATH_MAX + 16];
+    pp_app app;
+    test_app_open_with(&app, adir, "check_compact_app", T0, true);
+    app_stop(&app, false);
+    static const char *const lines[] = {
+        "alert 1 pa fixed_asset_investment 2024-01 warning {\"seq\":1,\"id\":\"pa/fixed_asset_investment/2024-01/warning\"}",
+        "state pa fixed_asset_investment 2024-01 ok",
+        "state pa fixed_asset_investment 2024-02 warning",
+        "alert 2 pa fixed_asset_investment 2024-02 critical {\"seq\":2,\"id\":\"pa/fixed_asset_investment/2024-02/critical\"}",
+        "state pb tax_revenue 2024-01 ok",
+        "state pb tax_revenue 2024-01 warning",
+        "alert 3 pb tax_revenue 2024-01 overdue {\"seq\":3,\"id\":\"pb/tax_revenue/2024-01/overdue\"}",
+        "state pb tax_revenue 2024-01 received",
+    };
+    journal *j;
+    snprintf(jdir, sizeof jdir, "%s/journal", adir);
+    ck_assert_int_eq(journal_open(jdir, &j), 0);
+    ck_assert_int_eq(journal_append_events(j, lines, sizeof lines / sizeof lines[0]), 0);
+    journal_close(j);
+
+    snprintf(conf, sizeof conf, "%s/parkpulse.conf", adir);
+    app_options o = { .conf_file = conf, .fixed_now = T0, .foreground = true, .alerts = true };
+    ck_assert_int_eq(app_open(&app, &o), 0);
+    uint64_t n = journal_count(app.journal);
+    char *before = alerts_dump(&app);
+    app_stop(&app, false);
+
+    o.compact = true;
+    ck_assert_int_eq(app_open(&app, &o), 0);
+    ck_assert_uint_eq(journal_count(app.journal), n - 3); /* the three "state" lines replaced */
+    app_stop(&app, false);
+    o.compact = false;
+    ck_assert_int_eq(app_open(&app, &o), 0);
+    ck_assert_uint_eq(journal_count(app.journal), n - 3);
+    char *after = alerts_dump(&app);
+    ck_assert_str_eq(after, before);
+    test_app_close(&app, adir);
+    free(before);
+    free(after);
 }
 END_TEST
 
@@ -506,6 +585,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, test_compact_threshold);
     tcase_add_test(tc, test_compact_crash);
     tcase_add_test(tc, test_replay_two_threads);
+    tcase_add_test(tc, test_compact_alert_engine);
     suite_add_tcase(s, tc);
     return s;
 }
