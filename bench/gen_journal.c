@@ -4,18 +4,19 @@
  * would take the bench many minutes), in the format of daemon/journal.c:
  * exactly the lines the daemon writes for the same deliveries.
  *
- *   gen_journal FILE PARKS INDICATORS flat|ytd
+ *   gen_journal FILE PARKS INDICATORS flat|history
  *
  * Parks are p0000.., indicators i00..; ten years (2012-01..2021-12) of
  * monthly figures. Every park delivers one file a month,
  * "spool/<park>-<YYYY>-<MM>.csv", journaled as its O lines then its D line,
  * received 10 days after the month (plus the park's number in seconds):
- *   flat  the file holds that month's figure of each indicator: every
- *         record is live (PARKS × INDICATORS × 120 figures);
- *   ytd   the file holds every month of the year so far (1-N月, as many
- *         statistics offices publish), the earlier months repeating the same
- *         values: 6.5 times the records of flat, the repeats superseded —
- *         what journal compaction drops.
+ *   flat     the file holds that month's figure of each indicator: every
+ *            record is live (PARKS × INDICATORS × 120 figures);
+ *   history  the same, and after each file the alert engine's two quiet
+ *            state lines of each of its series (alert.c: the status, and
+ *            the overdue flag "received"), as evaluation journals them: each
+ *            replaced by the next month's, so that all but the last two of a
+ *            series are superseded — what journal compaction drops.
  * Then one target a series for 2021 ("spool/targets.csv").
  *
  * value(p, i, period) = ((p * 7919 + i * 104729 + period * 31) % 99991 + 10) / 10
@@ -68,12 +69,12 @@ static long month_end(int y, int m)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 || (strcmp(argv[4], "flat") != 0 && strcmp(argv[4], "ytd") != 0)) {
-        fprintf(stderr, "usage: gen_journal FILE PARKS INDICATORS flat|ytd\n");
+    if (argc != 5 || (strcmp(argv[4], "flat") != 0 && strcmp(argv[4], "history") != 0)) {
+        fprintf(stderr, "usage: gen_journal FILE PARKS INDICATORS flat|history\n");
         return 2;
     }
     int parks = atoi(argv[2]), inds = atoi(argv[3]);
-    int ytd = strcmp(argv[4], "ytd") == 0;
+    int history = strcmp(argv[4], "history") == 0;
     out = fopen(argv[1], "w");
     buf = malloc(cap);
     if (out == NULL || buf == NULL || parks <= 0 || inds <= 0 || inds > 100) {
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
                 char src[64];
                 snprintf(src, sizeof src, "spool/p%04d-%04d-%02d.csv", p, y, m);
                 for (int i = 0; i < inds; i++) {
-                    for (int mm = ytd ? 1 : m; mm <= m; mm++) {
+                    {
+                        int mm = m;
                         long per = (long)y * 12 + mm - 1;
                         long v = ((long)p * 7919 + (long)i * 104729 + per * 31) % 99991 + 10;
                         int n = snprintf(line, sizeof line,
@@ -107,8 +109,16 @@ int main(int argc, char **argv)
                 for (const char *c = src; *c; c++)
                     h = (h ^ (unsigned char)*c) * 1099511628211ull;
                 int n = snprintf(line, sizeof line, "D\t%ld\t%016llx\t%d\t%s", at,
-                                 (unsigned long long)h, 40 + inds * (ytd ? m : 1) * 30, src);
+                                 (unsigned long long)h, 40 + inds * 30, src);
                 line_end(line, (size_t)n);
+                for (int i = 0; history && i < inds; i++) {
+                    n = snprintf(line, sizeof line, "E\tstate p%04d i%02d %04d-%02d %s", p, i, y, m,
+                                 (p + i + m) % 3 ? "ok" : "warning");
+                    line_end(line, (size_t)n);
+                    n = snprintf(line, sizeof line, "E\tstate p%04d i%02d %04d-%02d received", p,
+                                 i, y, m);
+                    line_end(line, (size_t)n);
+                }
             }
         }
     }
