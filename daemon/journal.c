@@ -68,6 +68,24 @@
  * records), and journal_recover() (parkpulsed --recover) moves a damaged one
  * aside, never deleting it.
  *
+ * Replay. journal_open_replay reads the file once for both the open (the
+ * count, the deliveries, a torn or damaged tail) and the replay. A journal of
+ * some megabytes is read, checksummed and parsed on a second thread, in
+ * batches of records handed to the caller's thread, which applies them in
+ * the file's order (with a hint a few records ahead: the db prefetches what
+ * the figure will touch).
+ *
+ * Compaction (README, Storage). journal_compact rewrites the file without the
+ * intact records its caller marks as superseded (ingest.c knows what replay
+ * rebuilds: ingest.h, ingest_superseded) and without a D line whose identity
+ * an earlier D line gave; the lines kept, corrupt ones included, are copied
+ * byte for byte in their order, so the format is unchanged and any build that
+ * read the old file reads the new one. Steps: journal.log.compact is created
+ * beside the journal (and locked), filled, fdatasync'd, renamed over
+ * journal.log, and the directory fsync'd. A crash before the rename leaves
+ * the old journal whole (the next open removes the unfinished file), after
+ * it the new one. The running journal then goes on in the new file.
+ *
  * An append writes the whole batch with one write loop and fdatasync()s; on any
  * failure the file is truncated back to its previous size, so a batch is either
  * entirely in the journal or not at all. The journal has no lock of its own: the

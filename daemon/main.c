@@ -7,7 +7,8 @@
  * (refused with file:line on error, also for what would fail later:
  * preflight.c), the state directory and its lock, the
  * graph workers, the HTTP socket (503 "starting" to everything), the journal
- * replayed, RRD files rebuilt if the last stop was not clean, the bus, every
+ * replayed, RRD files rebuilt if the last stop was not clean, the journal
+ * compacted when it is mostly superseded records, the bus, every
  * status evaluated, the collectors started. Only then is the daemon ready:
  * /healthz answers 200 and systemd hears READY=1.
  *
