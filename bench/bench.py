@@ -16,6 +16,9 @@ collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
   - `rrdtool graph` as a process with the daemon's graph definition;
   - bench/mhd_ceiling.c: libmicrohttpd serving the same bytes from memory;
   - a bare PUB→SUB round trip with python3-zmq;
+  - for the scale part, journals written by bench/gen_journal.c (15 million
+    records in seconds) and rrd_loop's create+update rate against
+    `parkpulsed --rebuild`;
   - the overview page of 100 parks × 14 indicators in headless Chromium
     (tests/integration/cdp.py), with its charts against ?charts=0.
 The table goes to stdout and to bench/results.md. Nothing here asserts a time:
