@@ -57,7 +57,8 @@
  *
  * Locking is the caller's: writers hold db_wrlock, readers db_rdlock (see db.h);
  * the rwlock prefers writers so that a stream of HTTP readers cannot starve
- * ingest. The generation counter is atomic so that it may be polled unlocked.
+ * ingest. The generation counter is atomic so that it may be polled unlocked
+ * (written only under the write lock: a plain store, see changed()).
  */
 #include "db.h"
 
@@ -654,10 +655,17 @@ static db_series *series_create(db *d, const char *park, const char *indicator, 
     return s;
 }
 
+/* Only the holder of the write lock changes the generation, so a load and a
+ * store suffice: no increment can be lost, and readers polling it unlocked
+ * see one value or the next. Not a locked read-modify-write: that one waits
+ * for every store before it (a figure's cell, often a cache miss while
+ * replaying) and was most of the cost of adding a figure. */
 static void changed(db *d, db_series *s)
 {
     s->version++;
-    atomic_fetch_add_explicit(&d->generation, 1, memory_order_relaxed);
+    atomic_store_explicit(&d->generation,
+                          atomic_load_explicit(&d->generation, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 /* ---- public ---------------------------------------------------------------------- */
