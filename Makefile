@@ -212,12 +212,17 @@ $(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/re
 BENCH_BUILD := build/bench
 bench:
 	$(MAKE) deps EXTRA_PKGS="wrk python3-openpyxl"
-	$(MAKE) BUILD=$(BENCH_BUILD) CFLAGS=-O2 SAN= all $(BENCH_BUILD)/bench/rrd_loop $(BENCH_BUILD)/bench/mhd_ceiling
+	$(MAKE) BUILD=$(BENCH_BUILD) CFLAGS=-O2 SAN= all $(BENCH_BUILD)/bench/rrd_loop $(BENCH_BUILD)/bench/mhd_ceiling \
+	    $(BENCH_BUILD)/bench/gen_journal
 	BUILD=$(BENCH_BUILD) /usr/bin/python3 bench/bench.py
 
 $(BUILD)/bench/rrd_loop: bench/rrd_loop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags librrd) -o $@ $< $(shell pkg-config --libs librrd)
+
+$(BUILD)/bench/gen_journal: bench/gen_journal.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< -lz
 
 $(BUILD)/bench/mhd_ceiling: bench/mhd_ceiling.c
 	@mkdir -p $(dir $@)

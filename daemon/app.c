@@ -38,6 +38,13 @@
 #include "silence.h"
 #include "store.h"
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void view_begin(pp_app *app, pp_view *v)
 {
     pthread_rwlock_rdlock(&app->cfg_lock);
@@ -303,7 +310,7 @@ static int open_serving(pp_app *app)
 /* The journal checked (a journal emptied in a used state directory is damage,
  * not a new start) or recovered, opened and replayed into the db and the
  * alert engine. */
-static int open_journal(pp_app *app, const app_options *o)
+static int open_journal(pp_app *app, const app_options *o, ingest_superseded *sup)
 {
     char journal_dir[4200], err[8192] = "";
     snprintf(journal_dir, sizeof journal_dir, "%s/journal", app->cfg->state_dir);
@@ -317,8 +324,6 @@ static int open_journal(pp_app *app, const app_options *o)
         }
         return jc > 0 ? APP_EX_DATAERR : APP_EX_IOERR;
     }
-    if (journal_open(journal_dir, &app->journal) != 0)
-        return APP_EX_IOERR;
     app->db = db_new();
     if (app->db == NULL)
         return APP_EX_IOERR;
@@ -326,10 +331,33 @@ static int open_journal(pp_app *app, const app_options *o)
         return APP_EX_IOERR;
     if ((app->silences = silence_new()) == NULL)
         return APP_EX_IOERR;
-    if (ingest_replay(app) != 0)
+    double t0 = mono_s();
+    if (ingest_open_replay(app, journal_dir, sup) != 0)
         return APP_EX_IOERR;
-    log_info("main", "journal replayed: %llu records, %zu series",
-             (unsigned long long)journal_count(app->journal), db_series_count(app->db));
+    log_info("main", "journal replayed: %llu records (%llu superseded), %zu series, in %.3f s",
+             (unsigned long long)journal_count(app->journal),
+             (unsigned long long)sup->n_superseded, db_series_count(app->db), mono_s() - t0);
+    return 0;
+}
+
+/* Compaction (README, Storage): after the clean-stop marker was read (it
+ * counted the records before) and the RRD files rebuilt if need be — the
+ * RRD files do not change, and the marker written at the next clean stop
+ * counts the compacted journal. */
+static int compact_journal(pp_app *app, const app_options *o, const ingest_superseded *sup)
+{
+    uint64_t before = journal_count(app->journal), dropped = 0;
+    double t0 = mono_s();
+    int rc = ingest_compact(app, sup, o->compact, &dropped);
+    if (rc < 0) {
+        log_err_rc("main", -rc, "journal compaction failed: the journal is unchanged");
+        return o->compact ? APP_EX_IOERR : 0; /* the daemon runs on the journal as it is */
+    }
+    if (dropped > 0 || o->compact)
+        log_info("main", "journal compacted: %llu records → %llu (%llu superseded dropped) in "
+                 "%.3f s", (unsigned long long)before,
+                 (unsigned long long)journal_count(app->journal), (unsigned long long)dropped,
+                 mono_s() - t0);
     return 0;
 }
 
@@ -343,16 +371,23 @@ int app_open(pp_app *app, const app_options *o)
         return APP_EX_SOFTWARE;
     }
     app->run.locks = true;
+    ingest_superseded sup = { 0 };
     if ((rc = open_config(app, o)) != 0 || (rc = open_state_dir(app)) != 0 ||
-        (o->serve && (rc = open_serving(app)) != 0) || (rc = open_journal(app, o)) != 0)
+        (o->serve && (rc = open_serving(app)) != 0) || (rc = open_journal(app, o, &sup)) != 0) {
+        ingest_superseded_free(&sup);
         return rc;
+    }
     /* the marker goes first, also for --rebuild: a crash amid the rebuild must
      * not leave it vouching for half-written files */
     if (!clean_marker_matches(app->rrd_dir, journal_count(app->journal)) || o->rebuild) {
+        double t0 = mono_s();
         app->run.rrd_failed = ingest_rebuild_all(app);
-        log_info("main", "RRD files rebuilt from the journal (%d failed)", app->run.rrd_failed);
+        log_info("main", "RRD files rebuilt from the journal (%zu series, %d failed) in %.3f s",
+                 db_series_count(app->db), app->run.rrd_failed, mono_s() - t0);
     }
-    return 0;
+    rc = compact_journal(app, o, &sup);
+    ingest_superseded_free(&sup);
+    return rc;
 }
 
 /* ---- app_start: ready ---- */

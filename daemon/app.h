@@ -175,6 +175,7 @@ typedef struct app_options {
     bool alerts;            /* an alert engine, fed by the replay */
     bool rebuild;           /* --rebuild: every RRD file from the journal */
     bool recover;           /* --recover: move a damaged journal aside first */
+    bool compact;           /* --compact: compact the journal whatever it holds */
 } app_options;
 
 /* Makes the daemon up to its replayed state, in the start-up order of
@@ -182,8 +183,9 @@ typedef struct app_options {
  * clock, the state directory and its lock, [serve: the graph workers, forked
  * before any thread exists, and the HTTP socket, answering 503 "starting"],
  * the journal checked (or recovered) and opened, the db, [alerts: the alert
- * engine], the replay, and the RRD files rebuilt when the last stop was not
- * clean (or rebuild; app->run.rrd_failed counts the files that failed).
+ * engine], the replay, the RRD files rebuilt when the last stop was not
+ * clean (or rebuild; app->run.rrd_failed counts the files that failed), and
+ * the journal compacted when it holds mostly superseded records (or compact).
  * Returns 0, or the exit status for what failed (logged); then
  * app_stop(app, false) undoes what was made. */
 int app_open(pp_app *app, const app_options *o);

@@ -48,7 +48,8 @@
  *
  * Series live in an arena (so a db_series pointer stays put; nothing is freed
  * before db_free) and are found by an open-addressing hash table on (park,
- * indicator); a second array keeps them sorted by park id, then indicator id,
+ * indicator) whose slots keep the hash (a probe reads only the series it
+ * looks for); a second array keeps them sorted by park id, then indicator id,
  * for db_series_at (a new series is put in place by binary search: series are
  * few and rarely created). Ids and sources are interned in one hash set (a few
  * hundred parks, indicators and files), their bytes also in the arena. Targets
@@ -56,7 +57,8 @@
  *
  * Locking is the caller's: writers hold db_wrlock, readers db_rdlock (see db.h);
  * the rwlock prefers writers so that a stream of HTTP readers cannot starve
- * ingest. The generation counter is atomic so that it may be polled unlocked.
+ * ingest. The generation counter is atomic so that it may be polled unlocked
+ * (written only under the write lock: a plain store, see changed()).
  */
 #include "db.h"
 
@@ -125,6 +127,14 @@ struct db_older {
     db_old v[];               /* in the order they were replaced */
 };
 
+/* A series in the hash table, with its hash: a probe compares the hashes
+ * first, so that only the series looked for is read (one cache miss per
+ * look-up in a table of 10^5 series, not one per slot probed). */
+typedef struct db_sslot {
+    uint64_t h;
+    db_series *s;
+} db_sslot;
+
 typedef struct db_tslot {
     const db_series *series; /* NULL: free slot */
     int year;
@@ -137,7 +147,7 @@ struct db {
 
     db_series **sorted;       /* every series, by (park, indicator) */
     size_t n_series, cap_sorted;
-    db_series **slots;        /* hash table of the same series; NULL: free */
+    db_sslot *slots;          /* hash table of the same series; s NULL: free */
     size_t n_slots;           /* 0 or a power of two, at most half full */
 
     const char **str_slots;   /* interned ids and sources; NULL: free */
@@ -565,19 +575,22 @@ static db_series *series_find(const db *d, const char *park, const char *indicat
         return NULL;
     size_t mask = d->n_slots - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        db_series *s = d->slots[i];
-        if (s == NULL || (strcmp(s->park, park) == 0 && strcmp(s->indicator, indicator) == 0))
-            return s;
+        const db_sslot *sl = &d->slots[i];
+        if (sl->s == NULL)
+            return NULL;
+        if (sl->h == h && strcmp(sl->s->park, park) == 0 &&
+            strcmp(sl->s->indicator, indicator) == 0)
+            return sl->s;
     }
 }
 
-static void slot_put(db_series **slots, size_t n_slots, db_series *s, uint64_t h)
+static void slot_put(db_sslot *slots, size_t n_slots, db_series *s, uint64_t h)
 {
     size_t mask = n_slots - 1;
     size_t i = (size_t)h & mask;
-    while (slots[i] != NULL)
+    while (slots[i].s != NULL)
         i = (i + 1) & mask;
-    slots[i] = s;
+    slots[i] = (db_sslot){ .h = h, .s = s };
 }
 
 /* Makes room for one more series in both indexes. Returns 0 or -1 (ENOMEM). */
@@ -587,11 +600,12 @@ static int series_reserve(db *d)
         return -1;
     if ((d->n_series + 1) * 2 > d->n_slots) {
         size_t n = d->n_slots ? d->n_slots * 2 : DB_MIN_SLOTS;
-        db_series **ns = calloc(n, sizeof *ns);
+        db_sslot *ns = calloc(n, sizeof *ns);
         if (ns == NULL)
             return -1;
-        for (size_t i = 0; i < d->n_series; i++)
-            slot_put(ns, n, d->sorted[i], hash_key(d->sorted[i]->park, d->sorted[i]->indicator));
+        for (size_t i = 0; i < d->n_slots; i++)
+            if (d->slots[i].s != NULL)
+                slot_put(ns, n, d->slots[i].s, d->slots[i].h);
         free(d->slots);
         d->slots = ns;
         d->n_slots = n;
@@ -641,10 +655,17 @@ static db_series *series_create(db *d, const char *park, const char *indicator, 
     return s;
 }
 
+/* Only the holder of the write lock changes the generation, so a load and a
+ * store suffice: no increment can be lost, and readers polling it unlocked
+ * see one value or the next. Not a locked read-modify-write: that one waits
+ * for every store before it (a figure's cell, often a cache miss while
+ * replaying) and was most of the cost of adding a figure. */
 static void changed(db *d, db_series *s)
 {
     s->version++;
-    atomic_fetch_add_explicit(&d->generation, 1, memory_order_relaxed);
+    atomic_store_explicit(&d->generation,
+                          atomic_load_explicit(&d->generation, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 /* ---- public ---------------------------------------------------------------------- */
@@ -891,6 +912,29 @@ int db_add_target(db *d, const pp_target *t)
 nomem:
     log_err("db", "out of memory adding a target for %s/%s", t->park, t->indicator);
     return -1;
+}
+
+void db_prefetch(const db *d, const char *park, const char *indicator, int period, int stage)
+{
+    if (d->n_slots == 0)
+        return;
+    const db_sslot *sl = &d->slots[(size_t)hash_key(park, indicator) & (d->n_slots - 1)];
+    if (stage == 0) {
+        __builtin_prefetch(sl);
+        return;
+    }
+    const db_series *s = sl->s;
+    if (s == NULL)
+        return;
+    if (stage == 1) {
+        __builtin_prefetch(s);
+        return;
+    }
+    if (s->n > 0 && period >= s->first && period - s->first < s->n) {
+        int i = period - s->first;
+        __builtin_prefetch((const char *)s->cells + (size_t)i * cell_width(s));
+        __builtin_prefetch(cell_meta(s) + i);
+    }
 }
 
 const db_series *db_series_get(const db *d, const char *park, const char *indicator)

@@ -75,6 +75,12 @@ int db_add_obs(db *d, const pp_obs *o);
  * generation are bumped (creating an empty series if needed). */
 int db_add_target(db *d, const pp_target *t);
 
+/* A hint for a db_add_obs of (park, indicator, period) a few calls later
+ * (replay): brings what it will read into the cache — stage 0 the series'
+ * hash slot, 1 the series, 2 its cells for period, each stage finding the
+ * previous one cached. Changes nothing; the caller holds the write lock. */
+void db_prefetch(const db *d, const char *park, const char *indicator, int period, int stage);
+
 /* Look-ups; NULL / false when absent. */
 const db_series *db_series_get(const db *d, const char *park, const char *indicator);
 bool db_target(const db *d, const char *park, const char *indicator, int year, double *value);

@@ -898,31 +898,266 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
     return st;
 }
 
+/* The target in force per (series, year) while replaying: which T record set
+ * it, so that a later one that replaces it marks it superseded. */
+typedef struct tkey {
+    const db_series *s;  /* NULL: free slot */
+    int year;
+    uint64_t record;
+} tkey;
+
+/* The last alert-engine line per (series, kind) while replaying (kind: the
+ * status, or the overdue flag — alert.c keeps them apart): a "state" line
+ * followed by another line of the same series and kind is superseded. */
+typedef struct ekey {
+    char *key;           /* "park indicator k" (k: s status, o overdue flag); NULL: free */
+    uint64_t record;
+    bool is_state;       /* a quiet "state" line (an "alert" line is never dropped) */
+} ekey;
+
+typedef struct replay_ctx {
+    pp_app *app;
+    ingest_superseded *sup; /* NULL: nothing noted (ingest_replay) */
+    tkey *tk;
+    size_t tk_cap, tk_n;
+    ekey *ek;
+    size_t ek_cap, ek_n;
+} replay_ctx;
+
+static int sup_mark(ingest_superseded *sup, uint64_t i)
+{
+    if (i / 8 >= sup->cap) {
+        size_t cap = sup->cap ? sup->cap * 2 : 4096;
+        while (i / 8 >= cap)
+            cap *= 2;
+        uint8_t *b = realloc(sup->bits, cap);
+        if (b == NULL)
+            return -ENOMEM;
+        memset(b + sup->cap, 0, cap - sup->cap);
+        sup->bits = b;
+        sup->cap = cap;
+    }
+    sup->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+    sup->n_superseded++;
+    return 0;
+}
+
+static size_t tkey_slot(const tkey *tab, size_t cap, const db_series *s, int year)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)s ^ ((uint64_t)(uint32_t)year << 40)) * 0x9e3779b97f4a7c15u;
+    size_t i = (size_t)(h >> 20) & (cap - 1);
+    while (tab[i].s != NULL && !(tab[i].s == s && tab[i].year == year))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Notes that record i set the target of (s, year); marks the one it replaced. */
+static int tkey_set(replay_ctx *c, const db_series *s, int year, uint64_t i)
+{
+    if ((c->tk_n + 1) * 2 > c->tk_cap) {
+        size_t cap = c->tk_cap ? c->tk_cap * 2 : 1024;
+        tkey *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL)
+            return -ENOMEM;
+        for (size_t k = 0; k < c->tk_cap; k++)
+            if (c->tk[k].s != NULL)
+                tab[tkey_slot(tab, cap, c->tk[k].s, c->tk[k].year)] = c->tk[k];
+        free(c->tk);
+        c->tk = tab;
+        c->tk_cap = cap;
+    }
+    tkey *k = &c->tk[tkey_slot(c->tk, c->tk_cap, s, year)];
+    if (k->s != NULL) {
+        uint64_t replaced = k->record;
+        k->record = i;
+        return sup_mark(c->sup, replaced);
+    }
+    *k = (tkey){ .s = s, .year = year, .record = i };
+    c->tk_n++;
+    return 0;
+}
+
+static size_t ekey_slot(const ekey *tab, size_t cap, const char *key)
+{
+    size_t i = (size_t)pp_hash_str(key) & (cap - 1);
+    while (tab[i].key != NULL && strcmp(tab[i].key, key) != 0)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/*
+ * An event line as the alert engine reads it (alert.c, alert_replay_event):
+ *   state <park> <indicator> <period> <status>
+ *   alert <seq> <park> <indicator> <period> <status>[/N] {…}
+ * Only a line it takes (valid ids, period and status) counts: for every
+ * other line (silences, malformed lines) key is left empty. od: the status is
+ * the overdue flag's (overdue, received).
+ */
+static bool event_key(const char *ev, char *key, size_t len, bool *is_state)
+{
+    static const pp_status known[] = { PP_STATUS_OK, PP_STATUS_WARNING, PP_STATUS_CRITICAL,
+                                       PP_STATUS_NO_TARGET, PP_STATUS_STALE, PP_STATUS_NO_DATA,
+                                       PP_STATUS_OVERDUE, PP_STATUS_RECEIVED };
+    char park[PP_ID_MAX + 2], ind[PP_ID_MAX + 2], per[16], st[24];
+    unsigned long long seq;
+    int period, n = 0;
+    *is_state = strncmp(ev, "state ", 6) == 0;
+    if (*is_state) {
+        if (sscanf(ev, "state %65s %65s %15s %23s%n", park, ind, per, st, &n) != 4 || ev[n] != '\0')
+            return false;
+    } else if (strncmp(ev, "alert ", 6) == 0) {
+        if (sscanf(ev, "alert %llu %65s %65s %15s %23s %n", &seq, park, ind, per, st, &n) != 5 ||
+            n == 0 || ev[n] != '{')
+            return false;
+        char *slash = strchr(st, '/');
+        if (slash != NULL)
+            *slash = '\0'; /* the occurrence: the same status as far as the state goes */
+    } else {
+        return false;
+    }
+    if (!pp_id_valid(park) || !pp_id_valid(ind) || pp_period_parse_canonical(per, &period) != 0)
+        return false;
+    size_t k = 0;
+    while (k < sizeof known / sizeof known[0] && strcmp(pp_status_name(known[k]), st) != 0)
+        k++;
+    if (k == sizeof known / sizeof known[0])
+        return false;
+    bool od = known[k] == PP_STATUS_OVERDUE || known[k] == PP_STATUS_RECEIVED;
+    return (size_t)snprintf(key, len, "%s %s %c", park, ind, od ? 'o' : 's') < len;
+}
+
+/* Notes event record i; marks the "state" line it replaces. */
+static int ekey_note(replay_ctx *c, const char *ev, uint64_t i)
+{
+    char key[2 * PP_ID_MAX + 8];
+    bool is_state;
+    if (!event_key(ev, key, sizeof key, &is_state))
+        return 0;
+    if ((c->ek_n + 1) * 2 > c->ek_cap) {
+        size_t cap = c->ek_cap ? c->ek_cap * 2 : 1024;
+        ekey *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL)
+            return -ENOMEM;
+        for (size_t k = 0; k < c->ek_cap; k++)
+            if (c->ek[k].key != NULL)
+                tab[ekey_slot(tab, cap, c->ek[k].key)] = c->ek[k];
+        free(c->ek);
+        c->ek = tab;
+        c->ek_cap = cap;
+    }
+    ekey *e = &c->ek[ekey_slot(c->ek, c->ek_cap, key)];
+    if (e->key == NULL) {
+        if ((e->key = strdup(key)) == NULL)
+            return -ENOMEM;
+        c->ek_n++;
+    } else if (e->is_state && sup_mark(c->sup, e->record) < 0) {
+        return -ENOMEM;
+    }
+    e->record = i;
+    e->is_state = is_state;
+    return 0;
+}
+
+static void replay_ctx_free(replay_ctx *c)
+{
+    for (size_t k = 0; k < c->ek_cap; k++)
+        free(c->ek[k].key);
+    free(c->ek);
+    free(c->tk);
+}
+
 static int replay_one(const journal_record *r, void *ud)
 {
-    pp_app *app = ud;
+    replay_ctx *c = ud;
+    pp_app *app = c->app;
+    uint64_t i = c->sup ? c->sup->n_records++ : 0;
     if (r->type == JREC_OBS) {
-        if (db_add_obs(app->db, &r->obs) < 0)
+        int rc = db_add_obs(app->db, &r->obs);
+        if (rc < 0)
+            return -ENOMEM;
+        if (rc == 0 && c->sup && sup_mark(c->sup, i) < 0)
             return -ENOMEM;
     } else if (r->type == JREC_TARGET) {
-        if (db_add_target(app->db, &r->target) < 0)
+        int rc = db_add_target(app->db, &r->target);
+        if (rc < 0)
             return -ENOMEM;
+        if (c->sup) {
+            if (rc == 0)
+                rc = sup_mark(c->sup, i);
+            else
+                rc = tkey_set(c, db_series_get(app->db, r->target.park, r->target.indicator),
+                              r->target.year, i);
+            if (rc < 0)
+                return -ENOMEM;
+        }
     } else if (r->type == JREC_EVENT) {
         /* a silence (silence.c), else an alert decision; anything else is ignored */
         if (silence_replay_event(app->silences, r->event) != 0 && app->alerts)
             alert_replay_event(app->alerts, r->event);
+        if (c->sup && ekey_note(c, r->event, i) < 0)
+            return -ENOMEM;
     } /* JREC_DELIVERY: the journal itself remembers them (journal_delivery_known) */
     return 0;
 }
 
 int ingest_replay(pp_app *app)
 {
+    replay_ctx c = { .app = app };
     db_wrlock(app->db);
-    int rc = journal_replay(app->journal, replay_one, app);
+    int rc = journal_replay(app->journal, replay_one, &c);
     db_unlock(app->db);
     if (rc != 0)
         log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
     return rc;
+}
+
+/* The figure replay_one will add a few records later: its series' slot,
+ * series and cells into the cache (db_prefetch). */
+static void replay_ahead(const journal_record *r, int stage, void *ud)
+{
+    const replay_ctx *c = ud;
+    if (r->type == JREC_OBS)
+        db_prefetch(c->app->db, r->obs.park, r->obs.indicator, r->obs.period, stage);
+}
+
+int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup)
+{
+    replay_ctx c = { .app = app, .sup = sup };
+    db_wrlock(app->db);
+    int rc = journal_open_replay(dir, replay_one, replay_ahead, &c, &app->journal);
+    db_unlock(app->db);
+    replay_ctx_free(&c);
+    if (rc != 0)
+        log_err_rc("ingest", rc < 0 ? -rc : EIO, "journal replay failed");
+    return rc;
+}
+
+int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped)
+{
+    uint64_t live = sup->n_records - sup->n_superseded;
+    if (dropped != NULL)
+        *dropped = 0;
+    if (!force && (sup->n_superseded < INGEST_COMPACT_MIN || sup->n_superseded < live)) {
+        if (sup->n_superseded > 0)
+            log_info("ingest", "journal: %" PRIu64 " of %" PRIu64 " records superseded: not "
+                     "compacted yet", sup->n_superseded, sup->n_records);
+        return 0;
+    }
+    pthread_mutex_lock(&app->ingest_lock);
+    if (journal_count(app->journal) != sup->n_records) {
+        pthread_mutex_unlock(&app->ingest_lock);
+        log_err("ingest", "the journal grew since its replay: not compacted");
+        return -EAGAIN;
+    }
+    int rc = journal_compact(app->journal, sup->bits, (uint64_t)sup->cap * 8, dropped);
+    pthread_mutex_unlock(&app->ingest_lock);
+    return rc;
+}
+
+void ingest_superseded_free(ingest_superseded *sup)
+{
+    free(sup->bits);
+    *sup = (ingest_superseded){ 0 };
 }
 
 int ingest_rebuild_all(pp_app *app)

@@ -11,6 +11,8 @@
 #ifndef PP_INGEST_H
 #define PP_INGEST_H
 
+#include <stdint.h>
+
 #include "app.h"
 #include "csv.h"
 
@@ -96,6 +98,48 @@ void ingest_evaluate_all(pp_app *app);
 /* Replays the journal into the db, and its alert events into app->alerts
  * when there is one (at start-up, before anything is served). */
 int ingest_replay(pp_app *app);
+
+/* What a replay found superseded: bit i of bits (bits[i / 8] >> (i % 8) & 1)
+ * is set when the i-th intact record of the journal changed nothing that
+ * replay rebuilds — a figure repeating the vintage in force (same value,
+ * status, yoy and source: the db keeps the first), a retraction with no
+ * figure to withdraw, a target equal to the one in force or replaced by a
+ * later one. Everything else is live: every vintage (the db keeps revision
+ * history), the target in force, every "alert" E line (the alerts' ids and
+ * history), silence lines, and the last alert-engine line of each series for
+ * its status and for its overdue flag: an earlier quiet "state" line of the
+ * same series and kind is superseded (alert.c replays the lines in order, the
+ * last one of each kind is what it keeps). D lines: journal.c keeps the first
+ * of each identity. */
+typedef struct ingest_superseded {
+    uint8_t *bits;
+    uint64_t n_records;     /* intact records replayed */
+    uint64_t n_superseded;  /* bits set */
+    size_t cap;             /* bytes of bits */
+} ingest_superseded;
+
+/* Compaction at start-up when at least this many records are superseded and
+ * they are at least as many as the live ones (the journal is twice its live
+ * size or more): README, Storage. */
+#define INGEST_COMPACT_MIN 100000
+
+/* Opens the journal in dir (journal_open_replay: one reading) into
+ * app->journal, replaying it into app->db and its events into app->alerts
+ * and app->silences (made before), and notes in *sup (zeroed by the caller;
+ * ingest_superseded_free releases it) what is superseded. Returns 0, or a
+ * negative errno (logged). */
+int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup);
+
+/* Compacts the journal (journal_compact) by what *sup found, when force or
+ * the journal holds enough superseded records (INGEST_COMPACT_MIN, and at
+ * least as many as the live ones); takes the ingest lock. Nothing must have
+ * been appended since the replay (app_open calls it before anything can
+ * ingest). *dropped (may be NULL) receives the records dropped (0 when it
+ * did not compact). Returns 0 or a negative errno (logged; the journal is
+ * then unchanged). */
+int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped);
+
+void ingest_superseded_free(ingest_superseded *sup);
 
 /* Rewrites every series' RRD file from the db (parkpulsed --rebuild, or after
  * an unclean stop). Returns the number of files that failed. */

@@ -68,6 +68,24 @@
  * records), and journal_recover() (parkpulsed --recover) moves a damaged one
  * aside, never deleting it.
  *
+ * Replay. journal_open_replay reads the file once for both the open (the
+ * count, the deliveries, a torn or damaged tail) and the replay. A journal of
+ * some megabytes is read, checksummed and parsed on a second thread, in
+ * batches of records handed to the caller's thread, which applies them in
+ * the file's order (with a hint a few records ahead: the db prefetches what
+ * the figure will touch).
+ *
+ * Compaction (README, Storage). journal_compact rewrites the file without the
+ * intact records its caller marks as superseded (ingest.c knows what replay
+ * rebuilds: ingest.h, ingest_superseded) and without a D line whose identity
+ * an earlier D line gave; the lines kept, corrupt ones included, are copied
+ * byte for byte in their order, so the format is unchanged and any build that
+ * read the old file reads the new one. Steps: journal.log.compact is created
+ * beside the journal (and locked), filled, fdatasync'd, renamed over
+ * journal.log, and the directory fsync'd. A crash before the rename leaves
+ * the old journal whole (the next open removes the unfinished file), after
+ * it the new one. The running journal then goes on in the new file.
+ *
  * An append writes the whole batch with one write loop and fdatasync()s; on any
  * failure the file is truncated back to its previous size, so a batch is either
  * entirely in the journal or not at all. The journal has no lock of its own: the
@@ -104,6 +122,8 @@
 #define JOURNAL_READ_CHUNK (1u << 20) /* replay reads the file in pieces this large */
 #define JOURNAL_REPORT_MAX 20         /* corrupt lines logged one by one per replay */
 #define JOURNAL_MAX_FIELDS 10         /* an O line: type + 9 fields before the checksum */
+#define JOURNAL_COMPACT_FILE "journal.log.compact" /* a compaction's new file until renamed */
+#define JOURNAL_COMPACT_FLUSH (1u << 20) /* compaction writes the kept lines in pieces this large */
 
 /* A known delivery: the hash of its identity (name, size, content hash) and
  * when it was journaled. key 0 marks a free slot. */
@@ -121,6 +141,7 @@ struct journal {
     bool tail_dirty;  /* a failed append could not be cut off yet: retry first */
     dl_slot *dl;      /* the deliveries in the journal: open addressing, at most half full */
     size_t dl_cap, dl_n;
+    uint64_t n_bad;   /* corrupt lines kept in the file (found at open) */
 };
 
 /* ---- CRC-32 (reflected polynomial 0xEDB88320), slicing by 8 ---------------- */
@@ -545,9 +566,49 @@ static bool parse_hex64(jfield f, uint64_t *out)
     return true;
 }
 
+/*
+ * Fast path of parse_double for the common figure: [-]digits[.digits] with at
+ * most 15 digits in all. The digits make an integer m < 10^15 and the
+ * decimals k, both exact doubles (m < 2^53, 10^k for k <= 15), so m / 10^k is
+ * the correctly rounded quotient: the double nearest the decimal, which is
+ * what strtod returns. Returns false for anything else (strtod decides).
+ */
+static bool parse_decimal(jfield f, double *out)
+{
+    static const double p10[] = { 1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+    size_t i = 0, nd = 0;
+    int k = -1;
+    uint64_t m = 0;
+    bool neg = f.n > 0 && f.p[0] == '-';
+    if (neg)
+        i = 1;
+    if (i == f.n || f.p[i] == '.' || f.p[f.n - 1] == '.')
+        return false;
+    for (; i < f.n; i++) {
+        char c = f.p[i];
+        if (c >= '0' && c <= '9') {
+            if (++nd > 15)
+                return false;
+            m = m * 10 + (uint64_t)(c - '0');
+            if (k >= 0)
+                k++;
+        } else if (c == '.' && k < 0) {
+            k = 0;
+        } else {
+            return false;
+        }
+    }
+    double v = (double)m / p10[k < 0 ? 0 : k];
+    *out = neg ? -v : v;
+    return true;
+}
+
 static bool parse_double(jfield f, double *out)
 {
     char tmp[40];
+    if (parse_decimal(f, out))
+        return true;
     if (f.n == 0 || f.n >= sizeof tmp)
         return false;
     for (size_t i = 0; i < f.n; i++) {
@@ -710,7 +771,63 @@ typedef struct jscan {
     uint64_t last_lineno;
     bool torn;            /* bytes after the last newline, from tail_start */
     off_t tail_start;
+    struct compaction *cp; /* journal_compact: where the lines kept go */
+    struct rpipe *pipe;   /* a replay on two threads: records go to the applier in batches */
+    void (*ahead)(const journal_record *rec, int stage, void *ud); /* see journal_open_replay */
 } jscan;
+
+/* A replay on two threads (scan_piped): this thread reads and parses
+ * records into batches, the caller's thread applies them (cb). */
+#define RPIPE_BATCH 256   /* records a batch */
+#define RPIPE_BATCHES 4   /* batches in flight */
+#define RPIPE_MIN_BYTES (4u << 20) /* smaller journals are replayed on one thread */
+#define RPIPE_AHEAD 8     /* records between two stages of the ahead hint */
+
+typedef struct rbatch {
+    journal_record *recs;
+    size_t n;
+} rbatch;
+
+typedef struct rpipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rbatch b[RPIPE_BATCHES];
+    size_t fill, take, n_full; /* the batch being filled, the next to apply, how many are full */
+    bool done;                 /* the reader finished (every full batch pushed) */
+    bool stop;                 /* the applier stopped (cb returned non-zero) */
+} rpipe;
+
+/* The reader hands the batch it filled over and waits for an empty one.
+ * Returns false when the applier stopped. */
+static bool rpipe_push(rpipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->n_full++;
+    p->fill = (p->fill + 1) % RPIPE_BATCHES;
+    pthread_cond_broadcast(&p->cv);
+    while (p->n_full == RPIPE_BATCHES && !p->stop)
+        pthread_cond_wait(&p->cv, &p->mu);
+    bool go = !p->stop;
+    p->b[p->fill].n = 0;
+    pthread_mutex_unlock(&p->mu);
+    return go;
+}
+
+/* journal_compact: the lines kept, staged and written to the new file. */
+typedef struct compaction {
+    const uint8_t *drop;  /* bit i: intact record i is superseded */
+    uint64_t n_drop_bits;
+    uint8_t *dl_seen;     /* per slot of journal.dl: that delivery's line was kept */
+    journal_out out;
+    int fd;
+    off_t written;
+    uint64_t kept, dropped, corrupt;
+    int rc;
+} compaction;
+
+static int write_all(int fd, const char *p, size_t n, off_t at);
+static int compact_line(journal *j, jscan *sc, const char *line, size_t len, int res,
+                        const journal_record *rec);
 
 /* Handles one complete line. Returns the callback's non-zero value, or 0. */
 static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t at,
@@ -723,10 +840,19 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
     sc->last_end = at + (off_t)len + 1;
     sc->last_res = res;
     sc->last_lineno = sc->lineno;
+    if (sc->cp != NULL)
+        return compact_line(j, sc, line, len, res, rec);
     if (res == LINE_OK) {
         sc->n_ok++;
         if (sc->index && rec->type == JREC_DELIVERY)
             dl_add(j, &rec->delivery);
+        if (sc->pipe != NULL) {
+            /* rec is the next slot of the batch being filled */
+            rpipe *p = sc->pipe;
+            if (++p->b[p->fill].n == RPIPE_BATCH && !rpipe_push(p))
+                return 1;
+            return 0;
+        }
         return sc->cb ? sc->cb(rec, sc->ud) : 0;
     }
     if (sc->n_bad++ == 0)
@@ -744,7 +870,7 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
 {
     int rc = 0;
     char *buf = malloc(JOURNAL_READ_CHUNK);
-    journal_record *rec = malloc(sizeof *rec);
+    journal_record *rec = sc->pipe ? NULL : malloc(sizeof *rec);
     size_t have = 0;
     off_t buf_at = from;       /* file offset of buf[0] */
     off_t rd = from;           /* next offset to read */
@@ -754,7 +880,7 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
     sc->lineno = 2;
     sc->last_start = -1;
     sc->torn = false;
-    if (buf == NULL || rec == NULL) {
+    if (buf == NULL || (rec == NULL && sc->pipe == NULL)) {
         log_err("journal", "out of memory reading %s", j->path);
         rc = -ENOMEM;
         goto out;
@@ -784,9 +910,13 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
             size_t len = (size_t)(nl - (buf + off));
             if (skipping) {
                 /* the end of an over-long line: report it from its start */
+                if (sc->pipe)
+                    rec = &sc->pipe->b[sc->pipe->fill].recs[sc->pipe->b[sc->pipe->fill].n];
                 rc = scan_line(j, sc, "", JOURNAL_LINE_MAX + 1, skip_start, rec);
                 skipping = false;
             } else {
+                if (sc->pipe)
+                    rec = &sc->pipe->b[sc->pipe->fill].recs[sc->pipe->b[sc->pipe->fill].n];
                 rc = scan_line(j, sc, buf + off, len, buf_at + (off_t)off, rec);
             }
             sc->lineno++;
@@ -811,7 +941,103 @@ static int scan(journal *j, off_t from, off_t to, jscan *sc)
     }
 out:
     free(buf);
-    free(rec);
+    if (sc->pipe == NULL)
+        free(rec);
+    return rc;
+}
+
+/* scan_piped: the reader's thread. */
+typedef struct rreader {
+    journal *j;
+    off_t from, to;
+    jscan *sc;
+    int rc;
+} rreader;
+
+static void *rpipe_reader(void *arg)
+{
+    rreader *r = arg;
+    rpipe *p = r->sc->pipe;
+    r->rc = scan(r->j, r->from, r->to, r->sc);
+    pthread_mutex_lock(&p->mu);
+    if (p->b[p->fill].n > 0 && !p->stop) {
+        p->n_full++;
+        p->fill = (p->fill + 1) % RPIPE_BATCHES;
+    }
+    p->done = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* scan with sc->cb, on two threads when the range is large: the reading,
+ * checksums and parsing on a second thread, cb (and sc->ahead) on this one,
+ * in the same order. Returns what scan would. */
+static int scan_piped(journal *j, off_t from, off_t to, jscan *sc)
+{
+    if (sc->cb == NULL || to - from < (off_t)RPIPE_MIN_BYTES)
+        return scan(j, from, to, sc);
+    rpipe p = { .fill = 0 };
+    rreader r = { .j = j, .from = from, .to = to, .sc = sc };
+    pthread_t th;
+    int rc = 0, cbrc = 0;
+    for (int i = 0; i < RPIPE_BATCHES; i++)
+        if ((p.b[i].recs = malloc(RPIPE_BATCH * sizeof *p.b[i].recs)) == NULL)
+            rc = -ENOMEM;
+    if (rc == 0 && (rc = -pthread_mutex_init(&p.mu, NULL)) == 0) {
+        if ((rc = -pthread_cond_init(&p.cv, NULL)) != 0)
+            pthread_mutex_destroy(&p.mu);
+    }
+    if (rc != 0) {
+        for (int i = 0; i < RPIPE_BATCHES; i++)
+            free(p.b[i].recs);
+        return scan(j, from, to, sc); /* one thread then */
+    }
+    sc->pipe = &p;
+    if ((rc = pthread_create(&th, NULL, rpipe_reader, &r)) != 0) {
+        sc->pipe = NULL;
+        rc = scan(j, from, to, sc);
+        goto out;
+    }
+    pthread_mutex_lock(&p.mu);
+    for (;;) {
+        while (p.n_full == 0 && !p.done)
+            pthread_cond_wait(&p.cv, &p.mu);
+        if (p.n_full == 0)
+            break;
+        rbatch *b = &p.b[p.take];
+        pthread_mutex_unlock(&p.mu);
+        for (size_t i = 0; i < b->n && cbrc == 0; i++) {
+            if (sc->ahead != NULL) {
+                /* hints for the records cb takes next: stage 0 furthest */
+                for (int stage = 0; stage < 3; stage++) {
+                    size_t k = i + (size_t)(3 - stage) * RPIPE_AHEAD;
+                    if (k < b->n)
+                        sc->ahead(&b->recs[k], stage, sc->ud);
+                }
+            }
+            cbrc = sc->cb(&b->recs[i], sc->ud);
+        }
+        pthread_mutex_lock(&p.mu);
+        p.take = (p.take + 1) % RPIPE_BATCHES;
+        p.n_full--;
+        if (cbrc != 0)
+            p.stop = true;
+        pthread_cond_broadcast(&p.cv);
+        if (cbrc != 0)
+            break;
+    }
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(th, NULL);
+    sc->pipe = NULL;
+    rc = cbrc != 0 ? cbrc : r.rc;
+    if (cbrc == 0 && rc == 1)
+        rc = 0; /* the reader's stop after the applier's, never alone */
+out:
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    for (int i = 0; i < RPIPE_BATCHES; i++)
+        free(p.b[i].recs);
     return rc;
 }
 
@@ -1033,12 +1259,30 @@ out:
     return rc;
 }
 
-int journal_open(const char *dir, journal **out)
+/* A compaction's new file left by a crash before its rename is incomplete or
+ * unsynced: the journal beside it is whole, and the file is removed. */
+static void remove_stale_compaction(const char *dir)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, JOURNAL_COMPACT_FILE) >= sizeof path)
+        return;
+    if (unlink(path) == 0)
+        log_warn("journal", "%s: removed (a compaction that did not finish; the journal is whole)",
+                 path);
+    else if (errno != ENOENT)
+        log_warn_errno("journal", "cannot remove %s", path);
+}
+
+/* journal_open, and journal_open_replay when cb is not NULL: one pass over
+ * the lines both counts them (and finds a torn or damaged tail) and replays. */
+static int open_impl(const char *dir, int (*cb)(const journal_record *rec, void *ud),
+                     void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,
+                     journal **out)
 {
     int rc;
     journal *j = NULL;
     struct stat st;
-    jscan sc = { .index = true };
+    jscan sc = { .index = true, .cb = cb, .ahead = ahead, .ud = ud, .report = cb != NULL };
 
     if (dir == NULL || out == NULL)
         return -EINVAL;
@@ -1086,9 +1330,14 @@ int journal_open(const char *dir, journal **out)
     j->data_start = (off_t)strlen(JOURNAL_HEADER);
     j->size = st.st_size;
 
-    rc = scan(j, j->data_start, j->size, &sc);
-    if (rc < 0)
+    remove_stale_compaction(dir);
+    rc = scan_piped(j, j->data_start, j->size, &sc);
+    if (rc != 0) {
+        if (rc > 0)
+            log_err("journal", "%s: replay stopped by its caller (error %d)", j->path, rc);
+        rc = rc > 0 ? -ECANCELED : rc;
         goto fail;
+    }
     off_t cut = -1;
     if (sc.torn) {
         cut = sc.tail_start;
@@ -1116,6 +1365,7 @@ int journal_open(const char *dir, journal **out)
         log_warn("journal", "%s: %" PRIu64 " corrupt line(s) will be skipped (the first is line %" PRIu64 ")",
                  j->path, sc.n_bad, sc.first_bad);
     j->count = sc.n_ok;
+    j->n_bad = sc.n_bad;
     log_debug("journal", "%s: %" PRIu64 " record(s), %jd bytes", j->path, journal_count(j),
               (intmax_t)j->size);
     *out = j;
@@ -1123,6 +1373,17 @@ int journal_open(const char *dir, journal **out)
 fail:
     journal_close(j);
     return rc;
+}
+
+int journal_open(const char *dir, journal **out) { return open_impl(dir, NULL, NULL, NULL, out); }
+
+int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud),
+                        void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,
+                        journal **out)
+{
+    if (cb == NULL)
+        return -EINVAL;
+    return open_impl(dir, cb, ahead, ud, out);
 }
 
 /* ---- damage found before opening, and --recover ------------------------------------ */
@@ -1387,7 +1648,7 @@ int journal_replay(journal *j, int (*cb)(const journal_record *rec, void *ud), v
     if (j == NULL || cb == NULL)
         return -EINVAL;
     jscan sc = { .cb = cb, .ud = ud, .report = true };
-    int rc = scan(j, j->data_start, j->size, &sc);
+    int rc = scan_piped(j, j->data_start, j->size, &sc);
     if (sc.n_bad > sc.n_reported)
         log_warn("journal", "%s: %" PRIu64 " corrupt line(s) skipped in all", j->path, sc.n_bad);
     return rc;
@@ -1593,6 +1854,176 @@ int journal_append_events(journal *j, const char *const *events, size_t n)
     if (j == NULL || (events == NULL && n > 0))
         return -EINVAL;
     return n == 0 ? 0 : append_batch(j, n, events, check_event, line_event);
+}
+
+/* ---- compaction ------------------------------------------------------------------ */
+
+void (*journal_compact_hook)(int step);
+
+static void compact_step(int step)
+{
+    if (journal_compact_hook != NULL)
+        journal_compact_hook(step);
+}
+
+static int compact_flush(compaction *cp)
+{
+    if (cp->out.len == 0)
+        return 0;
+    int rc = write_all(cp->fd, cp->out.p, cp->out.len, cp->written);
+    if (rc == 0) {
+        cp->written += (off_t)cp->out.len;
+        cp->out.len = 0;
+    }
+    return rc;
+}
+
+/* scan_line of journal_compact: copies a line that is kept, byte for byte. */
+static int compact_line(journal *j, jscan *sc, const char *line, size_t len, int res,
+                        const journal_record *rec)
+{
+    compaction *cp = sc->cp;
+    bool keep = true;
+    if (len > JOURNAL_LINE_MAX) {
+        log_err("journal", "%s line %" PRIu64 ": longer than any record: not compacted", j->path,
+                sc->lineno);
+        return cp->rc = -EINVAL;
+    }
+    if (res != LINE_OK) {
+        cp->corrupt++; /* kept as it is: compaction loses nothing it cannot read */
+    } else {
+        uint64_t i = sc->n_ok++;
+        if (i < cp->n_drop_bits && (cp->drop[i / 8] >> (i % 8) & 1))
+            keep = false;
+        else if (rec->type == JREC_DELIVERY) {
+            /* the first line of each identity: the time it answers with */
+            const journal_delivery *d = &rec->delivery;
+            dl_slot *sl = dl_find(j, delivery_key(d->name, d->size, d->hash));
+            if (sl != NULL) {
+                size_t at = (size_t)(sl - j->dl);
+                keep = !cp->dl_seen[at];
+                cp->dl_seen[at] = 1;
+            }
+        }
+    }
+    if (!keep) {
+        cp->dropped++;
+        return 0;
+    }
+    if (cp->out.len + len + 1 > cp->out.cap &&
+        (cp->rc = out_reserve(&cp->out, len + 1)) < 0)
+        return cp->rc;
+    out_raw(&cp->out, line, len);
+    cp->out.p[cp->out.len++] = '\n';
+    cp->kept += res == LINE_OK;
+    if (cp->out.len >= JOURNAL_COMPACT_FLUSH && (cp->rc = compact_flush(cp)) < 0) {
+        log_err_rc("journal", -cp->rc, "cannot write %s/%s", j->path, JOURNAL_COMPACT_FILE);
+        return cp->rc;
+    }
+    if (cp->written > 0 && cp->out.len == 0)
+        compact_step(JOURNAL_COMPACT_STEP_WRITING);
+    return 0;
+}
+
+int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint64_t *dropped)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    compaction cp = { .drop = drop, .n_drop_bits = n_drop_bits, .fd = -1 };
+    int rc;
+
+    if (j == NULL || (drop == NULL && n_drop_bits > 0))
+        return -EINVAL;
+    if (dropped != NULL)
+        *dropped = 0;
+    if (j->tail_dirty) {
+        if ((rc = cut_to(j, j->size)) < 0)
+            return rc;
+        j->tail_dirty = false;
+    }
+    snprintf(dir, sizeof dir, "%s", j->path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s", dir, JOURNAL_COMPACT_FILE) >= sizeof tmp)
+        return -ENAMETOOLONG;
+    cp.dl_seen = calloc(j->dl_cap ? j->dl_cap : 1, 1);
+    if (cp.dl_seen == NULL) {
+        log_err("journal", "out of memory compacting %s", j->path);
+        return -ENOMEM;
+    }
+
+    /* 1. the lines kept, in their order, into a new file beside the journal */
+    unlink(tmp);
+    cp.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (cp.fd < 0 || flock(cp.fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = -errno;
+        log_errno("journal", "cannot create %s", tmp);
+        goto out;
+    }
+    rc = write_all(cp.fd, JOURNAL_HEADER, strlen(JOURNAL_HEADER), 0);
+    if (rc < 0) {
+        log_err_rc("journal", -rc, "cannot write %s", tmp);
+        goto out;
+    }
+    cp.written = (off_t)strlen(JOURNAL_HEADER);
+    jscan sc = { .cp = &cp };
+    rc = scan(j, j->data_start, j->size, &sc);
+    if (rc == 0 && sc.torn) {
+        log_err("journal", "%s changed while it was compacted", j->path);
+        rc = -EIO;
+    }
+    if (rc == 0 && (rc = compact_flush(&cp)) < 0)
+        log_err_rc("journal", -rc, "cannot write %s", tmp);
+    if (rc != 0)
+        goto out;
+    if (cp.kept + cp.dropped != journal_count(j)) {
+        log_err("journal", "%s: %" PRIu64 " record(s) read, %" PRIu64 " expected: not compacted",
+                j->path, cp.kept + cp.dropped, journal_count(j));
+        rc = -EIO;
+        goto out;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_WRITTEN);
+    /* 2. durable before it takes the journal's name */
+    if ((rc = sync_fd(cp.fd, true)) < 0) {
+        log_err_rc("journal", -rc, "cannot fsync %s", tmp);
+        goto out;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_SYNCED);
+    /* 3. the new file replaces the old one in one step: a crash before the
+     * rename leaves the old journal, after it the new one, each whole */
+    if (rename(tmp, j->path) != 0) {
+        rc = -errno;
+        log_errno("journal", "cannot rename %s to %s", tmp, j->path);
+        goto out;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_RENAMED);
+    if ((rc = sync_dir(dir)) < 0) {
+        /* the rename is done: the journal in use is the new file either way */
+        log_warn("journal", "%s: the compacted journal is in place but its directory was not "
+                 "synced; a power loss now may bring the old (whole) journal back", j->path);
+        rc = 0;
+    }
+    compact_step(JOURNAL_COMPACT_STEP_DONE);
+    if (close(j->fd) != 0)
+        log_warn_errno("journal", "closing the old %s", j->path);
+    j->fd = cp.fd;
+    cp.fd = -1;
+    log_info("journal", "%s compacted: %" PRIu64 " record(s) kept, %" PRIu64 " superseded "
+             "dropped, %jd bytes", j->path, cp.kept, cp.dropped, (intmax_t)cp.written);
+    j->size = cp.written;
+    j->count = cp.kept;
+    if (dropped != NULL)
+        *dropped = cp.dropped;
+out:
+    if (cp.fd >= 0) {
+        close(cp.fd);
+        unlink(tmp);
+    }
+    free(cp.out.p);
+    free(cp.dl_seen);
+    return rc < 0 ? rc : 0;
 }
 
 uint64_t journal_count(const journal *j)

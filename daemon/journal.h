@@ -63,6 +63,18 @@ typedef struct journal journal;
  * with journal_close. */
 int journal_open(const char *dir, journal **out);
 
+/* journal_open and journal_replay in one reading of the file (start-up reads
+ * the journal once, not twice): cb sees exactly what journal_replay would
+ * show it. A non-zero return of cb fails the open (-ECANCELED when it was
+ * positive, else that value). ahead (may be NULL) is a hint: called for a
+ * record a few records before cb is called for it, three times (stage 0,
+ * 1, 2, nearer each time), so that cb finds in the cache what it will touch
+ * (it must not change anything). A large journal is read and parsed on a
+ * second thread while cb (and ahead) run on the calling thread, in order. */
+int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud),
+                        void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,
+                        journal **out);
+
 /* Calls cb for every intact record, oldest first; stops early when cb returns
  * non-zero (and returns that). Returns 0, or a negative errno on I/O error.
  * Corrupt lines other than a torn tail are reported and skipped. rec is valid
@@ -126,6 +138,31 @@ int journal_recover(const char *dir, const char *rrd_dir);
  * *end. Returns 0, -EINVAL when the file is not a journal of this format
  * version (or cut inside its header line), or a negative errno (logged). */
 int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count);
+
+/* Compaction (journal.c, "Compaction"): rewrites the journal without the
+ * intact records whose bit is set in drop (bit i, i.e. drop[i / 8] >> (i % 8)
+ * & 1, is the i-th intact record in replay order; records from n_drop_bits on
+ * are kept) and without a D line whose identity an earlier D line already
+ * gave. Every other line is copied byte for byte, in its order (corrupt lines
+ * too). The new file is written beside the journal, fdatasync'd, renamed over
+ * it and the directory fsync'd: a crash at any moment leaves the old journal
+ * or the new one, whole; a new file left over is removed by the next open.
+ * The caller holds off appends meanwhile (the ingest lock); the deliveries
+ * known stay the same. *dropped (may be NULL) receives the records left out;
+ * journal_count() is the records kept. Returns 0 or a negative errno (logged;
+ * the journal is then unchanged). */
+int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint64_t *dropped);
+
+/* Tests only: when set, called at each step of journal_compact (a test's
+ * hook may _exit() there, as a kill -9 would stop it). */
+enum {
+    JOURNAL_COMPACT_STEP_WRITING = 1, /* a piece of the new file written */
+    JOURNAL_COMPACT_STEP_WRITTEN,     /* all of it, not synced */
+    JOURNAL_COMPACT_STEP_SYNCED,      /* fdatasync'd, not renamed */
+    JOURNAL_COMPACT_STEP_RENAMED,     /* renamed over the journal, directory not synced */
+    JOURNAL_COMPACT_STEP_DONE         /* directory synced */
+};
+extern void (*journal_compact_hook)(int step);
 
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);

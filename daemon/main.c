@@ -7,7 +7,8 @@
  * (refused with file:line on error, also for what would fail later:
  * preflight.c), the state directory and its lock, the
  * graph workers, the HTTP socket (503 "starting" to everything), the journal
- * replayed, RRD files rebuilt if the last stop was not clean, the bus, every
+ * replayed, RRD files rebuilt if the last stop was not clean, the journal
+ * compacted when it is mostly superseded records, the bus, every
  * status evaluated, the collectors started. Only then is the daemon ready:
  * /healthz answers 200 and systemd hears READY=1.
  *
@@ -148,7 +149,7 @@ static void main_loop(pp_app *app, const char *conf_file, const sigset_t *sigs)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: parkpulsed [-c FILE] [-f] [--now TIME] [--rebuild] [--recover] [-t]\n"
+            "usage: parkpulsed [-c FILE] [-f] [--now TIME] [--rebuild] [--recover] [--compact] [-t]\n"
             "  -c, --config FILE  configuration (default /etc/parkpulse/parkpulse.conf)\n"
             "  -f, --foreground   stay in the foreground, log to stderr\n"
             "      --now TIME     fix the clock (YYYY-MM-DD[THH:MM:SS][+HH:MM] or @unix)\n"
@@ -157,6 +158,8 @@ static void usage(FILE *f)
             "                     start a fresh one with its intact records, move the RRD\n"
             "                     files aside (rrd.damaged-TIME, readable with rrdtool),\n"
             "                     rebuild them from what was saved, then exit\n"
+            "      --compact      rewrite the journal without its superseded records, then\n"
+            "                     exit (done at start-up anyway when they are the most)\n"
             "  -t, --check-config check the configuration and exit\n"
             "  -h, --help         this text\n");
 }
@@ -168,7 +171,8 @@ static int parse_args(int argc, char **argv, app_options *o, bool *check_only)
         { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
         { "now", required_argument, NULL, 'N' },    { "rebuild", no_argument, NULL, 'R' },
         { "check-config", no_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
-        { "recover", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 }
+        { "recover", no_argument, NULL, 'V' },      { "compact", no_argument, NULL, 'K' },
+        { NULL, 0, NULL, 0 }
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:fth", opts, NULL)) != -1) {
@@ -178,6 +182,7 @@ static int parse_args(int argc, char **argv, app_options *o, bool *check_only)
         case 'N': o->now = optarg; break;
         case 'R': o->rebuild = true; break;
         case 'V': o->recover = o->rebuild = true; break;
+        case 'K': o->compact = true; break;
         case 't': *check_only = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return APP_EX_USAGE;
@@ -221,10 +226,10 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o, &check_only);
     if (rc >= 0)
         return rc;
-    log_open(o.foreground || o.rebuild || check_only);
+    log_open(o.foreground || o.rebuild || o.compact || check_only);
     if (check_only)
         return check_config(o.conf_file, o.foreground);
-    o.serve = !o.rebuild;
+    o.serve = !o.rebuild && !o.compact;
 
     /* Signals: blocked here, before any thread exists, so every thread inherits it. */
     sigset_t sigs;
@@ -237,7 +242,7 @@ int main(int argc, char **argv)
 
     bool clean = false; /* the clean-stop marker is refused anyway while an RRD file is dirty */
     rc = app_open(&app, &o);
-    if (rc == 0 && o.rebuild) {
+    if (rc == 0 && (o.rebuild || o.compact)) {
         rc = app.run.rrd_failed ? APP_EX_IOERR : 0;
         clean = true;
     } else if (rc == 0 && (rc = app_start(&app)) == 0) {
