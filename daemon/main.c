@@ -149,8 +149,8 @@ static void main_loop(pp_app *app, const char *conf_file, const sigset_t *sigs)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: parkpulsed [-c FILE] [-f] [--now TIME] [--rebuild] [--recover] [--compact]\n"
-            "                 [-t]\n"
+            "usage: parkpulsed [-c FILE] [-f] [--now TIME] [--rebuild] [--recover]\n"
+            "                 [--compact] [-t]\n"
             "  -c, --config FILE  configuration (default /etc/parkpulse/parkpulse.conf)\n"
             "  -f, --foreground   stay in the foreground, log to stderr\n"
             "      --now TIME     fix the clock (YYYY-MM-DD[THH:MM:SS][+HH:MM] or @unix)\n"
