@@ -130,6 +130,10 @@ int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count);
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);
 
+/* The fdatasync calls made by appends since journal_open, and the
+ * nanoseconds spent in them (for /metrics; readable from any thread). */
+void journal_sync_stats(const journal *j, uint64_t *n, uint64_t *ns);
+
 void journal_close(journal *j);
 
 #endif
