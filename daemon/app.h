@@ -70,6 +70,9 @@ typedef struct pp_app {
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;
+    /* writes the RRD files of committed series off the acknowledgement path
+     * (ingest.h, ingest_writer_start; NULL: commits write them themselves) */
+    struct rrd_writer *rrd_writer;
     /* set once by app_start when the journal is replayed, the statuses evaluated
      * and every collector watches (plugin_start_all returned): until then the
      * HTTP API answers 503 {"error":"starting"} (app_ready) */

@@ -303,6 +303,7 @@ class RrdFullDiskTest(DaemonTest):
         d.start()
         self.fill(rrd)
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        d.wait_rrd()  # the writes follow the acknowledgement
         log = d.logtext()
         self.assertIn("fiscal_revenue.rrd.tmp: rrd_create: ", log)
         self.assertIn("No space left on device", log)
