@@ -52,6 +52,9 @@
 #define STOP_REPORT "正在停止，未接收，下次启动时重新读取 (parkpulsed is stopping: not taken, " \
                     "to be read again at the next start)\n"
 
+#define NOMEM_REPORT "内存不足，未接收，稍后重新读取 (out of memory: not taken, to be read " \
+                     "again)\n"
+
 static bool stopping(pp_app *app) { return atomic_load(&app->stopping); }
 
 static bool parse_should_stop(void *ud) { return stopping(ud); }
@@ -1079,6 +1082,15 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
             free(report);
             csv_result_free(&cr);
             break;
+        }
+        if (cr.out_of_memory) {
+            /* not the sender's fault: not taken, read again later */
+            free(report);
+            res[i].report = strdup(NOMEM_REPORT);
+            log_err("ingest", "%s: not taken: out of memory while reading it", source);
+            st[i] = INGEST_ERROR;
+            csv_result_free(&cr);
+            continue;
         }
         if (prc != 0 || cr.n_errors_total > 0) {
             res[i].report = report;
