@@ -2,8 +2,11 @@
  * ingest.c — validation, journaling and storing of incoming figures (see
  * ingest.h). The order is the durability guarantee of README, Storage: a batch is
  * parsed and checked whole, then journaled and fsync'd, then applied to the
- * db, then the touched series' RRD files are rewritten. A caller acknowledges
- * only after INGEST_OK, so an acknowledged figure is always in the journal.
+ * db, then the touched series' RRD files are rewritten — by the commit itself
+ * (tools, tests) or, in the daemon, queued for the RRD writer thread (see
+ * "the RRD writer" below and ingest.h), so that the caller's acknowledgement
+ * does not wait for librrd. A caller acknowledges only after INGEST_OK, so an
+ * acknowledged figure is always in the journal and in the db.
  *
  * An input is CSV or an Excel workbook, told apart by its first bytes
  * (parse_input, workbook.h): a workbook's sheets are read as CSV and refused
@@ -25,7 +28,12 @@
  * keeps it and it is read again at the next start); after the append and the
  * db update the inputs are acknowledged and only the remaining RRD writes are
  * left out (marked dirty, store.h: no clean-stop marker, so they are rebuilt
- * at the next start). Never between the append and the db update.
+ * at the next start; with the writer thread, app_stop gives its queue a
+ * bounded time and marks the rest dirty the same way). Never between the
+ * append and the db update.
+ *
+ * An input whose reading runs out of memory is INGEST_ERROR (read again
+ * later), not INGEST_REFUSED: its rows are not at fault.
  */
 #include "ingest.h"
 
