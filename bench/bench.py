@@ -203,6 +203,8 @@ class Daemon:
         t0 = time.monotonic()
         self.proc = subprocess.Popen([DAEMON, "-c", self.conf, "-f", "--now", NOW],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.notify = sock   # kept open until stop: the daemon also says STOPPING=1
+        self.notify_path = path
         try:
             deadline = t0 + 60
             while True:
@@ -216,14 +218,20 @@ class Daemon:
                     continue
                 if b"READY=1" in msg.split(b"\n"):
                     break
-        finally:
-            sock.close()
-            os.unlink(path)
+        except BaseException:
+            self.close_notify()
+            raise
         elapsed = time.monotonic() - t0
         status, _ = self.get("/healthz")
         if status != 200:
             raise BenchError("READY=1 sent, but /healthz answered %d" % status)
         return elapsed
+
+    def close_notify(self):
+        if getattr(self, "notify", None) is not None:
+            self.notify.close()
+            os.unlink(self.notify_path)
+            self.notify = None
 
     def metric(self, name):
         """The value of an unlabelled sample of /metrics."""
@@ -255,6 +263,7 @@ class Daemon:
         finally:
             self.log.close()
             self.proc = None
+            self.close_notify()
         if rc != 0:
             raise BenchError("parkpulsed exited with %d at SIGTERM" % rc)
 
@@ -264,6 +273,7 @@ class Daemon:
             self.proc.wait()
             self.log.close()
             self.proc = None
+            self.close_notify()
 
     def get(self, path):
         with urllib.request.urlopen(self.url + path, timeout=30) as r:

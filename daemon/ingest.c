@@ -410,7 +410,9 @@ struct rrd_writer {
     pp_app *app;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t work, idle;
+    pthread_cond_t work, idle, progress;
+    const wq_item *batch;     /* what the writer took; batch[k..nb) is not written yet */
+    size_t k, nb;
     wq_item *q;
     size_t n, cap;
     size_t *slot;
@@ -504,6 +506,9 @@ static void *writer_main(void *arg)
         w->n = 0;
         memset(w->slot, 0, w->n_slots * sizeof *w->slot);
         w->busy = true;
+        w->batch = batch;
+        w->nb = nb;
+        w->k = 0;
         pthread_mutex_unlock(&w->mu);
         size_t failed = 0, k = 0;
         for (; k < nb; k++) {
@@ -519,6 +524,10 @@ static void *writer_main(void *arg)
             else
                 atomic_fetch_add(&w->written, 1);
             atomic_fetch_sub(&w->pending, 1);
+            pthread_mutex_lock(&w->mu);
+            w->k = k + 1;
+            pthread_cond_broadcast(&w->progress);
+            pthread_mutex_unlock(&w->mu);
         }
         /* stopped past its budget: the rest waits for the next start's rebuild */
         for (size_t r = k; r < nb; r++) {
@@ -533,7 +542,10 @@ static void *writer_main(void *arg)
             ingest_retry_dirty(w->app, false);
         pthread_mutex_lock(&w->mu);
         w->busy = false;
+        w->batch = NULL;
+        w->k = w->nb = 0;
         pthread_cond_broadcast(&w->idle);
+        pthread_cond_broadcast(&w->progress);
     }
     /* abandoned: what is still queued is dirty (no clean-stop marker) */
     for (size_t r = 0; r < w->n; r++)
@@ -544,7 +556,10 @@ static void *writer_main(void *arg)
     atomic_fetch_sub(&w->pending, w->n);
     w->n = 0;
     w->busy = false;
+    w->batch = NULL;
+    w->k = w->nb = 0;
     pthread_cond_broadcast(&w->idle);
+    pthread_cond_broadcast(&w->progress);
     pthread_mutex_unlock(&w->mu);
     free(batch);
     return NULL;
@@ -561,10 +576,12 @@ int ingest_writer_start(pp_app *app)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->idle, NULL);
+    pthread_cond_init(&w->progress, NULL);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
         log_err_rc("ingest", rc, "cannot start the RRD writer thread: RRD files are written "
                    "before each acknowledgement");
+        pthread_cond_destroy(&w->progress);
         pthread_cond_destroy(&w->idle);
         pthread_cond_destroy(&w->work);
         pthread_mutex_destroy(&w->mu);
@@ -602,12 +619,50 @@ void ingest_writer_stop(pp_app *app, int budget_ms)
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     app->rrd_writer = NULL;
+    pthread_cond_destroy(&w->progress);
     pthread_cond_destroy(&w->idle);
     pthread_cond_destroy(&w->work);
     pthread_mutex_destroy(&w->mu);
     free(w->q);
     free(w->slot);
     free(w);
+}
+
+/* true when the series waits for its write (under mu): queued, or taken by
+ * the writer and not written yet. */
+static bool wq_has(const struct rrd_writer *w, const char *park, const char *ind)
+{
+    if (w->n_slots > 0 && w->slot[wq_slot(w, park, ind)] != 0)
+        return true;
+    for (size_t i = w->k; w->batch != NULL && i < w->nb; i++)
+        if (strcmp(w->batch[i].park, park) == 0 && strcmp(w->batch[i].ind, ind) == 0)
+            return true;
+    return false;
+}
+
+bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator, int timeout_ms)
+{
+    struct rrd_writer *w = app->rrd_writer;
+    if (w == NULL || atomic_load(&w->pending) == 0)
+        return true;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    bool ok = true;
+    pthread_mutex_lock(&w->mu);
+    while (wq_has(w, park, indicator)) {
+        if (pthread_cond_timedwait(&w->progress, &w->mu, &until) == ETIMEDOUT) {
+            ok = !wq_has(w, park, indicator);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return ok;
 }
 
 size_t ingest_rrd_pending(const pp_app *app)

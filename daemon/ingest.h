@@ -135,6 +135,12 @@ void ingest_writer_stop(pp_app *app, int budget_ms);
  * parkpulse_rrd_pending gauge of /metrics. */
 size_t ingest_rrd_pending(const pp_app *app);
 
+/* Waits up to timeout_ms until the series is neither queued nor being
+ * written: its RRD file then holds every figure acknowledged so far (readers
+ * of the file, e.g. the graph route, whose cache is keyed by the db's version
+ * of the series). true when so (at once without a writer), false on timeout. */
+bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator, int timeout_ms);
+
 /* RRD files the writer thread has written since it started (tests). */
 uint64_t ingest_rrd_written(const pp_app *app);
 

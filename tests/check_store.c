@@ -898,7 +898,12 @@ START_TEST(test_writer_merges_queued)
                                 "pa,tax_revenue,2024-02,20\n"), INGEST_OK);
     ck_assert_uint_eq(ingest_rrd_pending(&app), 1);
     ck_assert(!exists(file)); /* acknowledged before the write */
+    /* a reader of the file (the graph route) is told to wait for it */
+    ck_assert(!ingest_rrd_wait_series(&app, "pa", "tax_revenue", 50));
+    ck_assert(ingest_rrd_wait_series(&app, "pb", "tax_revenue", 50));
     ingest_writer_hold(&app, false);
+    ck_assert(ingest_rrd_wait_series(&app, "pa", "tax_revenue", 30000));
+    ck_assert(exists(file));
     wait_written();
     ck_assert_uint_eq(ingest_rrd_written(&app), 1);
     check_month(file, pp_period_make(2024, 1), 11, NAN);
