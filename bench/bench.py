@@ -8,7 +8,8 @@ numbers. Each measurement runs PP_BENCH_REPEAT times (default 3); the table
 shows the median and, in brackets, the spread (lowest–highest).
 
 It starts the real daemon (BUILD, default build/bench, built with -O2 and no
-sanitizers) on loopback ports with a temporary state directory under BUILD,
+sanitizers; ready when it says READY=1 on our NOTIFY_SOCKET) on loopback
+ports with a temporary state directory under BUILD,
 generates synthetic parks and series, feeds them through the real spool
 collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
   - `rrdtool update`, one process per file (on files created beforehand);
@@ -16,6 +17,8 @@ collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
   - `rrdtool graph` as a process with the daemon's graph definition;
   - bench/mhd_ceiling.c: libmicrohttpd serving the same bytes from memory;
   - a bare PUB→SUB round trip with python3-zmq;
+  - a bare 4 KB append + os.fdatasync (the ingest latency part);
+  - the ingest again under a concurrent `dd oflag=direct` writer;
   - the overview page of 100 parks × 14 indicators in headless Chromium
     (tests/integration/cdp.py), with its charts against ?charts=0.
 The table goes to stdout and to bench/results.md. Nothing here asserts a time:
