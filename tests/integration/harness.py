@@ -185,14 +185,15 @@ class Daemon:
 
     # ---- rrdtool ----
     def rrd_pending(self):
-        """parkpulse_rrd_pending of /metrics: series acknowledged whose RRD
-        file the writer thread has not written yet."""
-        status, _, body = self.get("/metrics")
+        """The rrd_pending line of /healthz (parkpulse_rrd_pending of
+        /metrics): series acknowledged whose RRD file the writer thread has not
+        written yet."""
+        status, _, body = self.get("/healthz")
         if status != 200:
-            raise AssertionError("GET /metrics: %s" % status)
-        m = re.search(rb"\nparkpulse_rrd_pending (\d+)\n", body)
+            raise AssertionError("GET /healthz: %s" % status)
+        m = re.search(rb"\nrrd_pending (\d+)\n", body)
         if m is None:
-            raise AssertionError("no parkpulse_rrd_pending in /metrics")
+            raise AssertionError("no rrd_pending line in /healthz: %r" % body)
         return int(m.group(1))
 
     def wait_rrd(self, timeout=30):
