@@ -8,7 +8,8 @@ numbers. Each measurement runs PP_BENCH_REPEAT times (default 3); the table
 shows the median and, in brackets, the spread (lowest–highest).
 
 It starts the real daemon (BUILD, default build/bench, built with -O2 and no
-sanitizers) on loopback ports with a temporary state directory under BUILD,
+sanitizers; ready when it says READY=1 on our NOTIFY_SOCKET) on loopback
+ports with a temporary state directory under BUILD,
 generates synthetic parks and series, feeds them through the real spool
 collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
   - `rrdtool update`, one process per file (on files created beforehand);
@@ -19,6 +20,8 @@ collector, and reads back through HTTP and a ZeroMQ SUB socket. Baselines:
   - for the scale part, journals written by bench/gen_journal.c (15 million
     records in seconds) and rrd_loop's create+update rate against
     `parkpulsed --rebuild`;
+  - a bare 4 KB append + os.fdatasync (the ingest latency part);
+  - the ingest again under a concurrent `dd oflag=direct` writer;
   - the overview page of 100 parks × 14 indicators in headless Chromium
     (tests/integration/cdp.py), with its charts against ?charts=0.
 The table goes to stdout and to bench/results.md. Nothing here asserts a time:
@@ -191,28 +194,75 @@ class Daemon:
         self.log = None
 
     def start(self):
-        """Starts the daemon; returns the seconds until /healthz answered 200,
-        which the daemon does only once it is ready (journal replayed, statuses
-        evaluated, the spool watched; 503 "starting" before): files renamed into
-        the spool after that are seen by its inotify watch at once."""
+        """Starts the daemon; returns the seconds until it said READY=1 on
+        $NOTIFY_SOCKET (a datagram socket of ours, sd_notify's protocol), which
+        it does only once it is ready: journal replayed, statuses evaluated,
+        the spool watched. Files renamed into the spool after that are seen by
+        its inotify watch at once. /healthz must then answer 200."""
+        import socket
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
+        path = os.path.join(self.dir, "notify.sock")
+        if os.path.exists(path):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.05)
+        env = dict(os.environ, NOTIFY_SOCKET=path)
         t0 = time.monotonic()
         self.proc = subprocess.Popen([DAEMON, "-c", self.conf, "-f", "--now", NOW],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.notify = sock   # kept open until stop: the daemon also says STOPPING=1
+        self.notify_path = path
+        try:
+            deadline = t0 + 60
+            while True:
+                if self.proc.poll() is not None:
+                    raise BenchError("parkpulsed exited with %s; log: %s" % (self.proc.returncode, self.log.name))
+                if time.monotonic() > deadline:
+                    raise BenchError("parkpulsed sent no READY=1 within 60 s; log: %s" % self.log.name)
+                try:
+                    msg = sock.recv(4096)
+                except socket.timeout:
+                    continue
+                if b"READY=1" in msg.split(b"\n"):
+                    break
+        except BaseException:
+            self.close_notify()
+            raise
+        elapsed = time.monotonic() - t0
+        status, _ = self.get("/healthz")
+        if status != 200:
+            raise BenchError("READY=1 sent, but /healthz answered %d" % status)
+        return elapsed
 
-        def up():
-            if self.proc.poll() is not None:
-                raise BenchError("parkpulsed exited with %s; log: %s" % (self.proc.returncode, self.log.name))
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                c.request("GET", "/healthz")
-                ok = c.getresponse().status == 200
-                c.close()
-                return ok
-            except OSError:
-                return False
-        wait_for(up, 60, "parkpulsed to answer /healthz", 0.002)
-        return time.monotonic() - t0
+    def close_notify(self):
+        if getattr(self, "notify", None) is not None:
+            self.notify.close()
+            os.unlink(self.notify_path)
+            self.notify = None
+
+    def metric(self, name):
+        """The value of an unlabelled sample of /metrics."""
+        _, body = self.get("/metrics")
+        m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode("utf-8"), re.M)
+        if m is None:
+            raise BenchError("no %s in /metrics" % name)
+        return float(m.group(1))
+
+    def syncs(self):
+        """(fdatasync calls of the journal, seconds in them) so far."""
+        return (self.metric("parkpulse_journal_syncs_total"),
+                self.metric("parkpulse_journal_sync_seconds_total"))
+
+    def rrd_settled(self):
+        """true when no acknowledged figure waits for its RRD file (the
+        rrd_pending line of /healthz: /metrics would evaluate every series at
+        each poll, taking CPU from the writer being waited for)."""
+        _, body = self.get("/healthz")
+        m = re.search(rb"^rrd_pending (\d+)$", body, re.M)
+        if m is None:
+            raise BenchError("no rrd_pending line in /healthz: %r" % body[:200])
+        return int(m.group(1)) == 0
 
     def stop(self):
         if self.proc is None:
@@ -227,6 +277,7 @@ class Daemon:
         finally:
             self.log.close()
             self.proc = None
+            self.close_notify()
         if rc != 0:
             raise BenchError("parkpulsed exited with %d at SIGTERM" % rc)
 
@@ -236,6 +287,7 @@ class Daemon:
             self.proc.wait()
             self.log.close()
             self.proc = None
+            self.close_notify()
 
     def get(self, path):
         with urllib.request.urlopen(self.url + path, timeout=30) as r:
@@ -243,8 +295,10 @@ class Daemon:
 
     def deliver(self, files):
         """Renames staged files into the spool and waits until every one is in
-        done/ (moved there only after its figures are journaled with fsync and
-        its RRD files written). Returns the seconds from the first rename."""
+        done/ (moved there only after its figures are journaled with fsync) and
+        the daemon has written every RRD file they touched (parkpulse_rrd_pending
+        0: the files are written just after the acknowledgement). Returns the
+        seconds from the first rename."""
         done = os.path.join(self.spool, "done")
         failed = os.path.join(self.spool, "failed")
         before = len(os.listdir(done)) if os.path.isdir(done) else 0
@@ -257,6 +311,7 @@ class Daemon:
                 raise BenchError("files refused: %s" % os.listdir(failed)[:5])
             return os.path.isdir(done) and len(os.listdir(done)) >= before + len(files)
         wait_for(all_done, 600, "%d files to reach done/" % len(files), 0.002)
+        wait_for(self.rrd_settled, 600, "the RRD writes of %d files" % len(files), 0.005)
         return time.monotonic() - t0
 
     def journal_records(self):
@@ -279,6 +334,68 @@ def rrd_fetch(path, y, m):
         if head.strip().isdigit():
             return float(vals.split()[0])
     raise BenchError("no row in rrdtool fetch of %s" % path)
+
+
+def rrd_months(path, first, last):
+    """{(y, m): value} for every month from first to last (y, m) held by the
+    RRD, via one `rrdtool fetch` (the row of the 15th of each month)."""
+    s = calendar.timegm((first[0], first[1], 1, 0, 0, 0))
+    e = calendar.timegm((last[0], last[1], 28, 0, 0, 0))
+    out = run(["rrdtool", "fetch", path, "LAST", "-s", str(s), "-e", str(e)])
+    got = {}
+    for line in out.splitlines():
+        head, _, vals = line.partition(":")
+        if not head.strip().isdigit():
+            continue
+        day = time.gmtime(int(head) - 43200)   # a row ends at 00:00 UTC after its day
+        if day.tm_mday == 15:
+            got[(day.tm_year, day.tm_mon)] = float(vals.split()[0])
+    return got
+
+
+def check_stored(daemon, names, rows_of, n_values, k=10):
+    """What was stored is what was sent: an RRD file per series, the journal's
+    figures, and every month of k sampled files read back with rrdtool."""
+    rrd_files = [f for _, _, fs in os.walk(os.path.join(daemon.state, "rrd")) for f in fs if f.endswith(".rrd")]
+    if len(rrd_files) != len(names):
+        raise BenchError("%d RRD files after ingest, want %d" % (len(rrd_files), len(names)))
+    if daemon.journal_records() < n_values:
+        raise BenchError("journal holds fewer than %d figures" % n_values)
+    for name in RND.sample(names, k):
+        rows = rows_of[name]
+        park, ind = rows[0][0], rows[0][1]
+        got = rrd_months(os.path.join(daemon.state, "rrd", park, ind + ".rrd"),
+                         (rows[0][2], rows[0][3]), (rows[-1][2], rows[-1][3]))
+        for _, _, y, m, v in rows:
+            if (y, m) not in got or abs(got[(y, m)] - v) > 1e-9:
+                raise BenchError("%s/%s %d-%02d: RRD holds %r, sent %r" % (park, ind, y, m, got.get((y, m)), v))
+
+
+class DiskWriter:
+    """A concurrent writer on the bench's disk: dd with O_DIRECT, 256 MiB at a
+    time into one file of the work directory, over and over until stopped."""
+
+    def __init__(self, work):
+        self.path = os.path.join(work, "dd.bin")
+        self.proc = None
+
+    def supported(self):
+        r = subprocess.run(["dd", "if=/dev/zero", "of=" + self.path, "bs=1M", "count=1", "oflag=direct"],
+                           capture_output=True)
+        return r.returncode == 0
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            ["sh", "-c", "while :; do dd if=/dev/zero of='%s' bs=1M count=256 oflag=direct 2>/dev/null; done"
+             % self.path], start_new_session=True)
+        time.sleep(0.5)  # under way
+        return self
+
+    def __exit__(self, *exc):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
 
 
 # ---- 1. ingest --------------------------------------------------------------
@@ -319,15 +436,28 @@ def bench_ingest(work, results):
     # allocates, and a deletion of 1,000 files just before a timed run made
     # creating files several times slower for whichever side came next.
     t_daemon, t_update, t_create_update, t_loop, t_loop_create = [], [], [], [], []
+    syncs, sync_s = [], []
     daemon = None
+
+    def ingest_once(tag):
+        """One daemon run: (seconds, fdatasync calls, seconds in them), checked."""
+        d = Daemon(work, n_parks, "ingest-%s" % tag)
+        for name in names:
+            shutil.copyfile(os.path.join(src, name), os.path.join(d.stage, name))
+        d.start()
+        s0 = d.syncs()
+        t = d.deliver(names)
+        s1 = d.syncs()
+        check_stored(d, names, rows_of, n_values)
+        return d, t, s1[0] - s0[0], s1[1] - s0[1]
+
     for rep in range(REPEAT):
         if daemon is not None:
             daemon.stop()
-        daemon = Daemon(work, n_parks, "ingest-%d" % rep)
-        for name in names:
-            shutil.copyfile(os.path.join(src, name), os.path.join(daemon.stage, name))
-        daemon.start()
-        t_daemon.append(daemon.deliver(names))
+        daemon, t, n_s, s_s = ingest_once(rep)
+        t_daemon.append(t)
+        syncs.append(n_s * 1000 / len(names))
+        sync_s.append(s_s)
 
         pre = os.path.join(work, "pre-%d-a" % rep)
         prepared(pre)
@@ -353,26 +483,33 @@ def bench_ingest(work, results):
         pre = os.path.join(work, "pre-%d-c" % rep)
         os.makedirs(pre)
         t_loop_create.append(loop(pre, "create"))
-    # what was stored is what was sent: every RRD, the journal, spot checks
-    rrd_files = [f for _, _, fs in os.walk(os.path.join(daemon.state, "rrd")) for f in fs if f.endswith(".rrd")]
-    if len(rrd_files) != len(series):
-        raise BenchError("%d RRD files after ingest, want %d" % (len(rrd_files), len(series)))
-    if daemon.journal_records() < n_values:
-        raise BenchError("journal holds fewer than %d figures" % n_values)
-    for name in RND.sample(names, 5):
-        park, ind, y, m, v = RND.choice(rows_of[name])
-        got = rrd_fetch(os.path.join(daemon.state, "rrd", park, ind + ".rrd"), y, m)
-        if abs(got - v) > 1e-9:
-            raise BenchError("%s/%s %d-%02d: RRD holds %r, sent %r" % (park, ind, y, m, got, v))
+
+    # the same under a concurrent writer (dd oflag=direct), against the loop
+    # under the same writer
+    dd = DiskWriter(work)
+    t_dd, syncs_dd, sync_s_dd, t_loop_dd = [], [], [], []
+    if os.environ.get("PP_BENCH_DD", "1") != "0" and dd.supported():
+        for rep in range(REPEAT):
+            with dd:
+                d, t, n_s, s_s = ingest_once("dd-%d" % rep)
+                pre = os.path.join(work, "pre-%d-dd" % rep)
+                os.makedirs(pre)
+                t_loop_dd.append(loop(pre, "create"))
+            d.stop()
+            t_dd.append(t)
+            syncs_dd.append(n_s * 1000 / len(names))
+            sync_s_dd.append(s_s)
 
     per_file = [t / len(names) * 1000 for t in t_daemon]
-    results.append(("Ingest %d files × 120 months → journal (fsync) + RRD" % len(names),
+    results.append(("Ingest %d files × 120 months → journal (fsync) → RRD written, done/ (end to end)" % len(names),
                     fmt(t_daemon, " s"), "%s ms/file, %.0fk values/s" % (
                         fmt(per_file, "", 3), n_values / statistics.median(t_daemon) / 1000), "", ""))
+    results.append(("  journal fdatasync per 1,000 files; seconds blocked in them (quiet disk)",
+                    fmt(syncs, "", 1), fmt(sync_s, " s", 3), "", ""))
     ra = [u / d for u, d in zip(t_update, t_daemon)]
     ra2 = [u / d for u, d in zip(t_create_update, t_daemon)]
     rb = [b / d for b, d in zip(t_loop, t_daemon)]
-    rc = [b / d for b, d in zip(t_loop_create, t_daemon)]
+    rc = [d / b for b, d in zip(t_loop_create, t_daemon)]
     results.append(("  vs (a) `rrdtool update` process per file (files created beforehand, untimed)",
                     fmt(t_update, " s"), fmt(ra, "×", 1) + " faster", "≥ 25×", statistics.median(ra) >= 25))
     results.append(("  vs (a') `rrdtool create` + `rrdtool update` per file (the daemon's work minus the journal)",
@@ -380,7 +517,16 @@ def bench_ingest(work, results):
     results.append(("  vs (b) rrd_update_r loop, in-process (files created beforehand, no journal)",
                     fmt(t_loop, " s", 3), fmt(rb, "×", 2), "≥ 0.3×", statistics.median(rb) >= 0.3))
     results.append(("  vs (b') rrd_create_r2 + rrd_update_r loop (the daemon's work minus the journal)",
-                    fmt(t_loop_create, " s", 3), fmt(rc, "×", 2), "", ""))
+                    fmt(t_loop_create, " s", 3), fmt(rc, "×", 2) + " its time", "≤ 1.2×",
+                    statistics.median(rc) <= 1.2))
+    if t_dd:
+        rdd = [d / b for b, d in zip(t_loop_dd, t_dd)]
+        results.append(("  under a concurrent writer (dd oflag=direct): end to end; vs (b') under the same writer",
+                        fmt(t_dd, " s"), fmt(rdd, "×", 2) + " its time (%s)" % fmt(t_loop_dd, " s", 3), "", ""))
+        results.append(("  journal fdatasync per 1,000 files; seconds blocked in them (concurrent writer)",
+                        fmt(syncs_dd, "", 1), fmt(sync_s_dd, " s", 3), "", ""))
+    else:
+        results.append(("  under a concurrent writer", "not measured (PP_BENCH_DD=0, or no O_DIRECT here)", "", "", ""))
     return daemon, series
 
 
@@ -990,6 +1136,114 @@ def bench_alerts(work, results):
                     "p99 %s" % fmt([pct(b, 99) for b in bare], " ms", 3), "", ""))
 
 
+# ---- 4b. ingest latency -------------------------------------------------------
+
+def fdatasync_append_ms(path, n):
+    """The baseline: n appends of 4 KB to one file, each followed by
+    fdatasync, as the journal does (milliseconds each)."""
+    block = b"x" * 4095 + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, block)
+        os.fdatasync(fd)
+        out = []
+        for _ in range(n):
+            t0 = time.monotonic()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            out.append((time.monotonic() - t0) * 1000)
+        return out
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def bench_latency(work, results):
+    """One small file renamed into the spool until it is acknowledged (in
+    done/), and one POST until its 202, against a bare 4 KB append +
+    fdatasync in the same directory. Every figure is read back through the
+    API afterwards."""
+    n = int(os.environ.get("PP_BENCH_LATENCY", "200"))
+    daemon = Daemon(work, 10, "latency")
+    spool, post, bare = [], [], []
+    try:
+        daemon.start()
+        done = os.path.join(daemon.spool, "done")
+        conn = None   # one connection per series of POSTs: the daemon closes idle ones
+        sent = {}
+        seq = [0]
+
+        def body():
+            seq[0] += 1
+            park, ind = park_id(seq[0] % 10), INDICATORS[seq[0] % len(INDICATORS)][0]
+            v = 1000.0 + seq[0]
+            sent[(park, ind)] = v
+            return b"park,indicator,period,value\n%s,%s,2021-12,%.1f\n" % (park.encode(), ind.encode(), v)
+
+        def by_spool(i):
+            name = "l%05d.csv" % i
+            tmp = os.path.join(daemon.spool, name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(body())
+            target = os.path.join(done, name)
+            t0 = time.monotonic()
+            os.rename(tmp, os.path.join(daemon.spool, name))
+            deadline = t0 + 30
+            while not os.path.exists(target):
+                if time.monotonic() > deadline:
+                    raise BenchError("%s not acknowledged within 30 s" % name)
+                time.sleep(0.0001)
+            return (time.monotonic() - t0) * 1000
+
+        def by_post(i):
+            b = body()
+            if i == 0:   # the connection is made outside the timing
+                conn.connect()
+            t0 = time.monotonic()
+            conn.request("POST", "/api/v1/observations", body=b,
+                         headers={"Authorization": "Bearer " + daemon.token, "Content-Type": "text/csv"})
+            r = conn.getresponse()
+            r.read()
+            ms = (time.monotonic() - t0) * 1000
+            if r.status != 202:
+                raise BenchError("POST: %d" % r.status)
+            return ms
+
+        by_spool(0)   # not counted: the first ingest of a run loads what it needs
+        for rep in range(REPEAT):
+            spool.append([by_spool(1 + rep * n + i) for i in range(n)])
+            conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+            post.append([by_post(i) for i in range(n)])
+            conn.close()
+            bare.append(fdatasync_append_ms(os.path.join(daemon.dir, "fdatasync.bin"), n))
+        # what was stored: the latest figure of every series touched
+        for (park, ind), v in sent.items():
+            _, raw = daemon.get("/api/v1/parks/" + park)
+            got = [x for x in json.loads(raw)["indicators"] if x["indicator"] == ind]
+            if not got or got[0]["value"] != v:
+                raise BenchError("%s/%s: API says %r, sent %r" % (park, ind, got[0]["value"] if got else None, v))
+        wait_for(daemon.rrd_settled, 60, "the RRD writes", 0.005)
+        daemon.stop()
+    finally:
+        daemon.kill()
+    bare_med = [statistics.median(b) for b in bare]
+    for what, runs in (("one-row file renamed into the spool → in done/", spool),
+                       ("POST /api/v1/observations → 202", post)):
+        med = [statistics.median(r) for r in runs]
+        p99 = [pct(r, 99) for r in runs]
+        results.append(("Ingest latency, %s, %d each: median" % (what, n), fmt(med, " ms", 2),
+                        fmt([m / b for m, b in zip(med, bare_med)], "×", 1) + " a bare fdatasync", "", ""))
+        results.append(("  p99", fmt(p99, " ms", 2),
+                        fmt([p / pct(b, 99) for p, b in zip(p99, bare)], "×", 1) + " the bare p99", "", ""))
+    results.append(("  baseline: 4 KB append + fdatasync (python os.fdatasync), median", fmt(bare_med, " ms", 3),
+                    "p99 %s" % fmt([pct(b, 99) for b in bare], " ms", 3), "", ""))
+
+
 # ---- 5. memory and start-up -----------------------------------------------------
 
 GEN_JOURNAL = os.path.join(BUILD, "bench", "gen_journal")
@@ -1294,6 +1548,9 @@ def main():
         if not only or "workbook" in only:
             print("bench: workbook ...", flush=True)
             bench_workbook(work, results)
+        if not only or "latency" in only:
+            print("bench: latency ...", flush=True)
+            bench_latency(work, results)
         if not only or "alerts" in only:
             print("bench: alerts ...", flush=True)
             bench_alerts(work, results)

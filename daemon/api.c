@@ -736,6 +736,10 @@ static bool graph_assemble(const pp_view *v, const api_request *req, api_respons
     return true;
 }
 
+/* How long a graph waits for its series' queued RRD write; past it, the
+ * image is drawn from the file as it is and not cached. */
+#define GRAPH_RRD_WAIT_MS 2000
+
 /* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under a
  * read view of its own, rendered outside it (by a worker process, or from the
  * cache), so that no lock is held while a graph is drawn. */
@@ -756,8 +760,11 @@ static void route_graph(const api_call *c)
         api_error(resp, 400, "bad graph request (from/to out of range?)");
         return;
     }
+    /* the RRD file follows the acknowledgement (ingest.h): an image cached
+     * under this version of the series must be drawn from its figures */
+    bool settled = ingest_rrd_wait_series(app, g.park, g.indicator, GRAPH_RRD_WAIT_MS);
     graph_image img;
-    int rc = graph_get(app->graphs, app->graph_cache, &g, &img);
+    int rc = graph_get(app->graphs, settled ? app->graph_cache : NULL, &g, &img);
     if (rc == -EINVAL) {
         api_error(resp, 400, "bad graph request");
         return;
@@ -925,12 +932,14 @@ static void route_api_index(const api_call *c)
     set_body(c->resp, 200, JSON_TYPE, &b);
 }
 
-/* GET /healthz: only reached once the daemon is ready (api_handle) */
+/* GET /healthz: only reached once the daemon is ready (api_handle). A
+ * second line says how many series wait for their RRD write (ingest.h):
+ * cheaper to poll than /metrics. */
 static void route_healthz(const api_call *c)
 {
     jbuf b;
     jbuf_init(&b);
-    jbuf_puts(&b, "ok\n");
+    jbuf_printf(&b, "ok\nrrd_pending %zu\n", ingest_rrd_pending(c->app));
     set_body(c->resp, 200, "text/plain; charset=utf-8", &b);
 }
 

@@ -433,6 +433,9 @@ int app_start(pp_app *app)
     }
     ingest_evaluate_all(app); /* what changed while we were down, and staleness */
     malloc_trim(0);           /* hand back what the replay's temporaries left free */
+    /* RRD files are written off the acknowledgement path from here on (a
+     * failure leaves commits writing them themselves, as before) */
+    ingest_writer_start(app);
     app->run.plugins = plugin_start_all(app, app->cfg);
     if (app->run.plugins == NULL)
         return APP_EX_CONFIG;
@@ -444,6 +447,10 @@ int app_start(pp_app *app)
 }
 
 /* ---- app_stop ---- */
+
+/* How long a stop waits for the queued RRD writes (within the 5 s of a stop,
+ * with the 2 s of the dirty retry that follows). */
+#define RRD_WRITER_STOP_MS 2000
 
 void app_stop(pp_app *app, bool clean)
 {
@@ -461,6 +468,9 @@ void app_stop(pp_app *app, bool clean)
     graph_cache_free(app->graph_cache);
     app->graphs = NULL;
     app->graph_cache = NULL;
+    /* nothing ingests any more: the queued RRD writes get RRD_WRITER_STOP_MS,
+     * what is left is marked dirty (no marker, rebuilt at the next start) */
+    ingest_writer_stop(app, RRD_WRITER_STOP_MS);
     if (app->journal) {
         /* the marker waits for every RRD file; the retry is bounded while
          * stopping, and what is left dirty is rebuilt at the next start */

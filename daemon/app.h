@@ -39,7 +39,8 @@ struct plugin_set;
  *   3. the db lock              db_rdlock/db_wrlock (db.c)
  *   4. http's sse_lock          an event stream asks the alert engine
  *   5. the alert engine's lock  (alert.c)
- *   6. leaves, which call out to no lock of this list: store_write_lock then
+ *   6. leaves, which call out to no lock of this list: the RRD writer's
+ *      queue mutex (ingest.c; never held while a file is written), store_write_lock then
  *      store_rrd_lock (store.c), the bus queue (bus.c), the graph pool and
  *      cache (graph.c), the answer cache (answer.c), config.c's parser lock,
  *      the log.
@@ -70,6 +71,9 @@ typedef struct pp_app {
     struct bus *bus;             /* the alert bus (NULL when not running) */
     struct graph_pool *graphs;   /* graph rendering workers (NULL: none) */
     struct graph_cache *graph_cache;
+    /* writes the RRD files of committed series off the acknowledgement path
+     * (ingest.h, ingest_writer_start; NULL: commits write them themselves) */
+    struct rrd_writer *rrd_writer;
     /* set once by app_start when the journal is replayed, the statuses evaluated
      * and every collector watches (plugin_start_all returned): until then the
      * HTTP API answers 503 {"error":"starting"} (app_ready) */

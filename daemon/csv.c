@@ -913,6 +913,7 @@ static void add_skip(parser *ps, int line, const char *why)
 
 static void out_of_memory(parser *ps)
 {
+    ps->out->out_of_memory = true;
     if (!ps->fatal)
         add_error(ps, 0, "内存不足", "out of memory");
     ps->fatal = true;

@@ -61,6 +61,8 @@ typedef struct csv_result {
                               * period, indicator, value, year or indicator column); when
                               * false the record with the most cells was taken instead */
     bool stopped;            /* csv_parse_stoppable: stopped before the end (take nothing) */
+    bool out_of_memory;      /* reading ran out of memory (an error of the reader, not of
+                              * the input: its "out of memory" error is among the errors) */
 } csv_result;
 
 /* Parses len bytes. Always fills *out (free it with csv_result_free), also on

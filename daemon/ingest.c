@@ -2,8 +2,11 @@
  * ingest.c — validation, journaling and storing of incoming figures (see
  * ingest.h). The order is the durability guarantee of README, Storage: a batch is
  * parsed and checked whole, then journaled and fsync'd, then applied to the
- * db, then the touched series' RRD files are rewritten. A caller acknowledges
- * only after INGEST_OK, so an acknowledged figure is always in the journal.
+ * db, then the touched series' RRD files are rewritten — by the commit itself
+ * (tools, tests) or, in the daemon, queued for the RRD writer thread (see
+ * "the RRD writer" below and ingest.h), so that the caller's acknowledgement
+ * does not wait for librrd. A caller acknowledges only after INGEST_OK, so an
+ * acknowledged figure is always in the journal and in the db.
  *
  * An input is CSV or an Excel workbook, told apart by its first bytes
  * (parse_input, workbook.h): a workbook's sheets are read as CSV and refused
@@ -25,7 +28,12 @@
  * keeps it and it is read again at the next start); after the append and the
  * db update the inputs are acknowledged and only the remaining RRD writes are
  * left out (marked dirty, store.h: no clean-stop marker, so they are rebuilt
- * at the next start). Never between the append and the db update.
+ * at the next start; with the writer thread, app_stop gives its queue a
+ * bounded time and marks the rest dirty the same way). Never between the
+ * append and the db update.
+ *
+ * An input whose reading runs out of memory is INGEST_ERROR (read again
+ * later), not INGEST_REFUSED: its rows are not at fault.
  */
 #include "ingest.h"
 
@@ -51,6 +59,9 @@
 #define LOG_LARGE_INPUT (1u << 20) /* inputs from this size on are logged when they start */
 #define STOP_REPORT "正在停止，未接收，下次启动时重新读取 (parkpulsed is stopping: not taken, " \
                     "to be read again at the next start)\n"
+
+#define NOMEM_REPORT "内存不足，未接收，稍后重新读取 (out of memory: not taken, to be read " \
+                     "again)\n"
 
 static bool stopping(pp_app *app) { return atomic_load(&app->stopping); }
 
@@ -380,6 +391,301 @@ size_t ingest_retry_dirty(pp_app *app, bool force)
     return left;
 }
 
+/* ---- the RRD writer (ingest.h) ---------------------------------------------- */
+
+/* A series waiting for its RRD write, and the earliest month it changed. */
+typedef struct wq_item {
+    char park[PP_ID_MAX + 1], ind[PP_ID_MAX + 1];
+    int from;
+} wq_item;
+
+/*
+ * The queue is a vector (q, n) with a hash set of its series (slot: index + 1
+ * into q, 0 free; at most half full), so that a series queued again merges
+ * into its entry. The writer takes the whole vector at once and writes it
+ * outside the lock; a series queued meanwhile goes into the next vector (and
+ * is written again: the write reads the db as it is then).
+ */
+struct rrd_writer {
+    pp_app *app;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work, idle, progress;
+    const wq_item *batch;     /* what the writer took; batch[k..nb) is not written yet */
+    size_t k, nb;
+    wq_item *q;
+    size_t n, cap;
+    size_t *slot;
+    size_t n_slots;
+    bool busy, quit, abandon, hold;
+    _Atomic size_t pending;   /* queued + taken by the writer, not yet written */
+    _Atomic uint64_t written; /* files written by the thread */
+};
+
+static uint64_t wq_hash(const char *park, const char *ind) { return pp_hash_pair(park, 0xff, ind); }
+
+/* The slot of (park, ind) in the set, or the free slot where it would go. */
+static size_t wq_slot(const struct rrd_writer *w, const char *park, const char *ind)
+{
+    size_t i = (size_t)wq_hash(park, ind) & (w->n_slots - 1);
+    while (w->slot[i] != 0) {
+        const wq_item *it = &w->q[w->slot[i] - 1];
+        if (strcmp(it->park, park) == 0 && strcmp(it->ind, ind) == 0)
+            break;
+        i = (i + 1) & (w->n_slots - 1);
+    }
+    return i;
+}
+
+/* Makes room for one more entry (under mu). 0, or -1 when out of memory. */
+static int wq_reserve(struct rrd_writer *w)
+{
+    if (PP_VEC_RESERVE(w->q, w->cap, w->n + 1, 64) != 0)
+        return -1;
+    if (2 * (w->n + 1) <= w->n_slots)
+        return 0;
+    size_t ns = w->n_slots ? 2 * w->n_slots : 256;
+    size_t *slot = calloc(ns, sizeof *slot);
+    if (slot == NULL)
+        return -1;
+    free(w->slot);
+    w->slot = slot;
+    w->n_slots = ns;
+    for (size_t k = 0; k < w->n; k++)
+        w->slot[wq_slot(w, w->q[k].park, w->q[k].ind)] = k + 1;
+    return 0;
+}
+
+/* Queues a series (merged with its entry when queued already). Out of
+ * memory, it is marked dirty instead (written by the next retry). */
+static void wq_put(struct rrd_writer *w, const char *park, const char *ind, int from)
+{
+    pthread_mutex_lock(&w->mu);
+    if (wq_reserve(w) != 0) {
+        pthread_mutex_unlock(&w->mu);
+        log_err("ingest", "out of memory queueing the RRD write of %s/%s: retried later", park, ind);
+        store_dirty_mark(w->app->rrd_dir, park, ind);
+        return;
+    }
+    size_t i = wq_slot(w, park, ind);
+    if (w->slot[i] != 0) {
+        wq_item *it = &w->q[w->slot[i] - 1];
+        if (from < it->from)
+            it->from = from;
+    } else {
+        wq_item *it = &w->q[w->n++];
+        snprintf(it->park, sizeof it->park, "%s", park);
+        snprintf(it->ind, sizeof it->ind, "%s", ind);
+        it->from = from;
+        w->slot[i] = w->n;
+        atomic_fetch_add(&w->pending, 1);
+        pthread_cond_signal(&w->work);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *writer_main(void *arg)
+{
+    struct rrd_writer *w = arg;
+    wq_item *batch = NULL;
+    size_t batch_cap = 0;
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->quit && (w->n == 0 || w->hold))
+            pthread_cond_wait(&w->work, &w->mu);
+        if (w->n == 0 || w->abandon)
+            break;
+        /* take the whole queue: the next commits fill an empty one */
+        wq_item *tq = batch;
+        size_t tcap = batch_cap, nb = w->n;
+        batch = w->q;
+        batch_cap = w->cap;
+        w->q = tq;
+        w->cap = tcap;
+        w->n = 0;
+        memset(w->slot, 0, w->n_slots * sizeof *w->slot);
+        w->busy = true;
+        w->batch = batch;
+        w->nb = nb;
+        w->k = 0;
+        pthread_mutex_unlock(&w->mu);
+        size_t failed = 0, k = 0;
+        for (; k < nb; k++) {
+            pthread_mutex_lock(&w->mu);
+            while (w->hold && !w->abandon)
+                pthread_cond_wait(&w->work, &w->mu);
+            bool give_up = w->abandon;
+            pthread_mutex_unlock(&w->mu);
+            if (give_up)
+                break;
+            if (ingest_write_series(w->app, batch[k].park, batch[k].ind, batch[k].from) != 0)
+                failed++;
+            else
+                atomic_fetch_add(&w->written, 1);
+            atomic_fetch_sub(&w->pending, 1);
+            pthread_mutex_lock(&w->mu);
+            w->k = k + 1;
+            pthread_cond_broadcast(&w->progress);
+            pthread_mutex_unlock(&w->mu);
+        }
+        /* stopped past its budget: the rest waits for the next start's rebuild */
+        for (size_t r = k; r < nb; r++) {
+            store_dirty_mark(w->app->rrd_dir, batch[r].park, batch[r].ind);
+            atomic_fetch_sub(&w->pending, 1);
+        }
+        if (k < nb)
+            log_warn("ingest", "stopping: %zu RRD file(s) not written, rebuilt at the next start",
+                     nb - k);
+        /* these could be written: the ones that failed before may be too */
+        if (failed == 0 && k == nb && store_dirty_count(w->app->rrd_dir) > 0)
+            ingest_retry_dirty(w->app, false);
+        pthread_mutex_lock(&w->mu);
+        w->busy = false;
+        w->batch = NULL;
+        w->k = w->nb = 0;
+        pthread_cond_broadcast(&w->idle);
+        pthread_cond_broadcast(&w->progress);
+    }
+    /* abandoned: what is still queued is dirty (no clean-stop marker) */
+    for (size_t r = 0; r < w->n; r++)
+        store_dirty_mark(w->app->rrd_dir, w->q[r].park, w->q[r].ind);
+    if (w->n > 0)
+        log_warn("ingest", "stopping: %zu queued RRD file(s) not written, rebuilt at the next "
+                 "start", w->n);
+    atomic_fetch_sub(&w->pending, w->n);
+    w->n = 0;
+    w->busy = false;
+    w->batch = NULL;
+    w->k = w->nb = 0;
+    pthread_cond_broadcast(&w->idle);
+    pthread_cond_broadcast(&w->progress);
+    pthread_mutex_unlock(&w->mu);
+    free(batch);
+    return NULL;
+}
+
+int ingest_writer_start(pp_app *app)
+{
+    if (app->rrd_writer != NULL)
+        return 0;
+    struct rrd_writer *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return -ENOMEM;
+    w->app = app;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    pthread_cond_init(&w->progress, NULL);
+    int rc = pthread_create(&w->thread, NULL, writer_main, w);
+    if (rc != 0) {
+        log_err_rc("ingest", rc, "cannot start the RRD writer thread: RRD files are written "
+                   "before each acknowledgement");
+        pthread_cond_destroy(&w->progress);
+        pthread_cond_destroy(&w->idle);
+        pthread_cond_destroy(&w->work);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return -rc;
+    }
+    app->rrd_writer = w;
+    return 0;
+}
+
+void ingest_writer_stop(pp_app *app, int budget_ms)
+{
+    struct rrd_writer *w = app->rrd_writer;
+    if (w == NULL)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += budget_ms / 1000;
+    until.tv_nsec += (long)(budget_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->mu);
+    if (budget_ms > 0) {
+        w->hold = false;
+        pthread_cond_broadcast(&w->work);
+        while ((w->n > 0 || w->busy) &&
+               pthread_cond_timedwait(&w->idle, &w->mu, &until) != ETIMEDOUT) {
+        }
+    }
+    w->quit = true;
+    w->abandon = w->n > 0 || w->busy; /* the budget is spent: stop after the file in hand */
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    app->rrd_writer = NULL;
+    pthread_cond_destroy(&w->progress);
+    pthread_cond_destroy(&w->idle);
+    pthread_cond_destroy(&w->work);
+    pthread_mutex_destroy(&w->mu);
+    free(w->q);
+    free(w->slot);
+    free(w);
+}
+
+/* true when the series waits for its write (under mu): queued, or taken by
+ * the writer and not written yet. */
+static bool wq_has(const struct rrd_writer *w, const char *park, const char *ind)
+{
+    if (w->n_slots > 0 && w->slot[wq_slot(w, park, ind)] != 0)
+        return true;
+    for (size_t i = w->k; w->batch != NULL && i < w->nb; i++)
+        if (strcmp(w->batch[i].park, park) == 0 && strcmp(w->batch[i].ind, ind) == 0)
+            return true;
+    return false;
+}
+
+bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator, int timeout_ms)
+{
+    struct rrd_writer *w = app->rrd_writer;
+    if (w == NULL || atomic_load(&w->pending) == 0)
+        return true;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    bool ok = true;
+    pthread_mutex_lock(&w->mu);
+    while (wq_has(w, park, indicator)) {
+        if (pthread_cond_timedwait(&w->progress, &w->mu, &until) == ETIMEDOUT) {
+            ok = !wq_has(w, park, indicator);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+size_t ingest_rrd_pending(const pp_app *app)
+{
+    return app->rrd_writer ? atomic_load(&app->rrd_writer->pending) : 0;
+}
+
+uint64_t ingest_rrd_written(const pp_app *app)
+{
+    return app->rrd_writer ? atomic_load(&app->rrd_writer->written) : 0;
+}
+
+void ingest_writer_hold(pp_app *app, bool hold)
+{
+    struct rrd_writer *w = app->rrd_writer;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->hold = hold;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* The alert decisions for the series a commit touched (ingest lock held): the
  * alert engine journals them after the figures and publishes them. */
 static void evaluate_touched(pp_app *app, const touched *tv, size_t n)
@@ -466,6 +772,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
      * is acknowledged; the sender's retry finds it new and applies it (the
      * journal then holds it twice, which replay takes as once). */
     size_t db_failed = 0;
+    size_t n_touched_written; /* the RRD files this commit writes itself */
     db_wrlock(app->db);
     for (size_t i = 0; i < n_new; i++) {
         if (db_add_obs(app->db, &obs[i]) < 0)
@@ -480,6 +787,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
         touch(tv, &n_touched, tg[i].park, tg[i].indicator, pp_period_make(tg[i].year, 1));
     }
     db_unlock(app->db);
+    n_touched_written = n_touched;
     /* The journal is the truth: an RRD file that fails to write is logged and
      * its series left dirty (store.h), the figures stay accepted. When these
      * files could be written, the dirty ones of earlier commits are retried
@@ -487,7 +795,12 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
      * the files not yet written are marked dirty the same way, so the next
      * start rebuilds them. */
     size_t rrd_failed = 0;
-    for (size_t i = 0; i < n_touched; i++) {
+    if (app->rrd_writer != NULL) { /* the writer thread writes them (see ingest.h) */
+        for (size_t i = 0; i < n_touched; i++)
+            wq_put(app->rrd_writer, tv[i].park, tv[i].indicator, tv[i].changed_from);
+        n_touched_written = 0;
+    }
+    for (size_t i = 0; i < n_touched_written; i++) {
         if (stopping(app)) {
             for (size_t k = i; k < n_touched; k++)
                 store_dirty_mark(app->rrd_dir, tv[k].park, tv[k].indicator);
@@ -499,7 +812,7 @@ static ingest_status commit(pp_app *app, pp_obs *obs, size_t n_obs, pp_target *t
         if (ingest_write_series(app, tv[i].park, tv[i].indicator, tv[i].changed_from) != 0)
             rrd_failed++;
     }
-    if (n_touched > 0 && rrd_failed == 0)
+    if (n_touched_written > 0 && rrd_failed == 0)
         retry_dirty_locked(app);
     if (db_failed > 0) {
         log_err("ingest", "out of memory adding %zu record(s) to the db: answered as an error, "
@@ -832,6 +1145,15 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
             free(report);
             csv_result_free(&cr);
             break;
+        }
+        if (cr.out_of_memory) {
+            /* not the sender's fault: not taken, read again later */
+            free(report);
+            res[i].report = strdup(NOMEM_REPORT);
+            log_err("ingest", "%s: not taken: out of memory while reading it", source);
+            st[i] = INGEST_ERROR;
+            csv_result_free(&cr);
+            continue;
         }
         if (prc != 0 || cr.n_errors_total > 0) {
             res[i].report = report;

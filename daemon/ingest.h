@@ -41,11 +41,13 @@ ingest_status ingest_csv(pp_app *app, const char *source, const char *data, size
                          ingest_result *res);
 
 /* Bounds of one commit of ingest_csv_batch: inputs, bytes of CSV, and figures
- * (observations and targets; what the commit holds in memory at once). An
- * input above a bound on its own is committed alone. */
+ * (observations and targets; what the commit holds in memory at once, about
+ * 0.5 KB each). An input above a bound on its own is committed alone. A
+ * spool batch (256 files) of 10 years of monthly figures is one commit: one
+ * journal append, one fdatasync. */
 #define INGEST_BATCH_FILES   256
 #define INGEST_BATCH_BYTES   (64u << 20)
-#define INGEST_BATCH_RECORDS 4096
+#define INGEST_BATCH_RECORDS 32768
 
 /* One CSV input of ingest_csv_batch; the caller owns the strings. */
 typedef struct ingest_input {
@@ -155,5 +157,39 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
  * while they keep failing — and with force true before the clean-stop marker
  * (then, the daemon stopping, for at most 2 s). Takes the ingest lock. Returns the number of series still dirty. */
 size_t ingest_retry_dirty(pp_app *app, bool force);
+
+/*
+ * The RRD writer (README, Storage). Without it (tools, tests) a commit writes
+ * its series' RRD files before it returns. Once ingest_writer_start has run,
+ * a commit hands the series it touched to one writer thread and returns as
+ * soon as they are journaled and in the db: the caller acknowledges then, and
+ * the files follow. A series queued again before its write started is written
+ * once, from the db as it is at that write (the newest figures). Readers see
+ * the old file or the new one (store.h). A write that fails marks its series
+ * dirty, as a commit's own write does. The clean-stop marker stays honest:
+ * ingest_writer_stop waits up to budget_ms for the queue, then marks every
+ * series still queued dirty (so no marker is written and the next start
+ * rebuilds them); a crash with writes queued leaves no marker at all (it is
+ * removed at start before any write), so the next start rebuilds every file.
+ */
+int ingest_writer_start(pp_app *app);
+void ingest_writer_stop(pp_app *app, int budget_ms);
+
+/* Series queued or being written by the writer (0 without one): the
+ * parkpulse_rrd_pending gauge of /metrics. */
+size_t ingest_rrd_pending(const pp_app *app);
+
+/* Waits up to timeout_ms until the series is neither queued nor being
+ * written: its RRD file then holds every figure acknowledged so far (readers
+ * of the file, e.g. the graph route, whose cache is keyed by the db's version
+ * of the series). true when so (at once without a writer), false on timeout. */
+bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator, int timeout_ms);
+
+/* RRD files the writer thread has written since it started (tests). */
+uint64_t ingest_rrd_written(const pp_app *app);
+
+/* Holds (hold true) or releases the writer thread between two writes: queued
+ * series wait meanwhile (tests). */
+void ingest_writer_hold(pp_app *app, bool hold);
 
 #endif

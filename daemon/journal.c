@@ -138,6 +138,7 @@ struct journal {
     off_t data_start; /* just past the header line */
     off_t size;       /* end of the last intact line: where the next append goes */
     _Atomic uint64_t count; /* intact records (written under ingest_lock, read by /metrics) */
+    _Atomic uint64_t n_syncs, sync_ns; /* appends' fdatasync calls and the time in them (/metrics) */
     bool tail_dirty;  /* a failed append could not be cut off yet: retry first */
     dl_slot *dl;      /* the deliveries in the journal: open addressing, at most half full */
     size_t dl_cap, dl_n;
@@ -1722,8 +1723,17 @@ static int append_staged(journal *j, journal_out *o, size_t n)
         j->tail_dirty = false;
     }
     rc = write_all(j->fd, o->p, o->len, j->size);
-    if (rc == 0)
+    if (rc == 0) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = sync_fd(j->fd, true);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        atomic_fetch_add_explicit(&j->n_syncs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&j->sync_ns,
+                                  (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                                             (t1.tv_nsec - t0.tv_nsec)),
+                                  memory_order_relaxed);
+    }
     if (rc < 0) {
         log_err_rc("journal", rc, "cannot append %zu record(s) to %s", n, j->path);
         if (cut_to(j, j->size) < 0)
@@ -2029,6 +2039,12 @@ out:
 uint64_t journal_count(const journal *j)
 {
     return j ? atomic_load_explicit(&j->count, memory_order_relaxed) : 0;
+}
+
+void journal_sync_stats(const journal *j, uint64_t *n, uint64_t *ns)
+{
+    *n = j ? atomic_load_explicit(&j->n_syncs, memory_order_relaxed) : 0;
+    *ns = j ? atomic_load_explicit(&j->sync_ns, memory_order_relaxed) : 0;
 }
 
 void journal_close(journal *j)

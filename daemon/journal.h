@@ -167,6 +167,10 @@ extern void (*journal_compact_hook)(int step);
 /* Number of intact records in the journal (after replay/appends). */
 uint64_t journal_count(const journal *j);
 
+/* The fdatasync calls made by appends since journal_open, and the
+ * nanoseconds spent in them (for /metrics; readable from any thread). */
+void journal_sync_stats(const journal *j, uint64_t *n, uint64_t *ns);
+
 void journal_close(journal *j);
 
 #endif

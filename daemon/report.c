@@ -35,6 +35,7 @@
 
 #include "alert.h"
 #include "bus.h"
+#include "ingest.h"
 #include "status.h"
 
 #ifndef PARKPULSE_VERSION
@@ -787,6 +788,17 @@ static uint64_t get_records(const pp_view *v, const pp_app *a)
     return a->journal ? journal_count(a->journal) : 0;
 }
 
+static uint64_t get_syncs(const pp_view *v, const pp_app *a)
+{
+    uint64_t n, ns;
+    journal_sync_stats(a->journal, &n, &ns);
+    return n;
+}
+static uint64_t get_rrd_pending(const pp_view *v, const pp_app *a)
+{
+    return ingest_rrd_pending(a);
+}
+
 static uint64_t get_bus(const pp_app *a, bool dropped)
 {
     uint64_t published = 0, lost = 0;
@@ -816,6 +828,10 @@ static const struct {
     { "parkpulse_bus_messages_total", NULL, NULL, "{outcome=\"dropped\"}", get_dropped },
     { "parkpulse_series", "Series with at least one figure or target.", "gauge", "", get_series },
     { "parkpulse_journal_records", "Records in the journal.", "gauge", "", get_records },
+    { "parkpulse_journal_syncs_total", "fdatasync calls of journal appends.", "counter", "",
+      get_syncs },
+    { "parkpulse_rrd_pending", "Series whose RRD file waits to be written (acknowledged, "
+      "journaled, not yet in its file).", "gauge", "", get_rrd_pending },
 };
 
 static void prom_head(jbuf *b, const char *name, const char *help, const char *type)
@@ -903,5 +919,10 @@ void report_metrics(const pp_view *view, const pp_app *app, jbuf *b)
         jbuf_printf(b, "%s%s %llu\n", daemon_metrics[d].name, daemon_metrics[d].labels,
                     (unsigned long long)daemon_metrics[d].get(view, app));
     }
+    uint64_t n_syncs, sync_ns;
+    journal_sync_stats(app->journal, &n_syncs, &sync_ns);
+    prom_head(b, "parkpulse_journal_sync_seconds_total",
+              "Seconds spent in the fdatasync calls of journal appends.", "counter");
+    jbuf_printf(b, "parkpulse_journal_sync_seconds_total %.6f\n", (double)sync_ns / 1e9);
     process_metrics(b);
 }

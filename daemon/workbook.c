@@ -2303,6 +2303,7 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
         if (n_read++ == 0)
             out->layout = r.layout;
         out->n_rows += r.n_rows;
+        out->out_of_memory |= r.out_of_memory;
         if (r.n_errors_total > 0) {
             char *why = csv_errors_report_at(&r, name, sh->name);
             if (why)
@@ -2314,6 +2315,7 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
         } else if (out->n_errors_total == 0 &&
                    append_records(out, &r, i, &obs_sheet, &tg_sheet) != 0) {
             add_error(out, 0, "内存不足（out of memory）");
+            out->out_of_memory = true;
             fprintf(rep, "%s: 内存不足（out of memory）\n", name);
         }
         csv_result_free(&r);

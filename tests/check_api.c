@@ -156,7 +156,7 @@ static const struct {
     const char *type;          /* the Content-Type starts with this */
     const char *want[MAX_WANT]; /* each in the body */
 } cases[] = {
-    { "GET", "/healthz", NULL, 200, "text/plain", { "ok\n" } },
+    { "GET", "/healthz", NULL, 200, "text/plain", { "ok\n", "\nrrd_pending 0\n" } },
     { "GET", "/api/v1/status", NULL, 200, JSON,
       { "\"generated_at\":\"2021-09-15T10:00:00+08:00\"", "\"id\":\"pa\",\"name\":\"甲园区\"",
         "\"completion_pct\":64.07,\"pace_pct\":66.67,\"gap_pp\":-2.6", "\"status\":\"ok\"" } },

@@ -304,6 +304,39 @@ START_TEST(test_alert_allocation_failures)
 }
 END_TEST
 
+/* Reading an input that runs out of memory is the daemon's failure, not the
+ * sender's: INGEST_ERROR (sent again later), never INGEST_REFUSED (which moves
+ * a good file to failed/ and tells its sender the rows are bad). */
+START_TEST(test_parse_allocation_failures)
+{
+    long n = 1;
+    size_t failed = 0;
+    for (; n < FAULT_MAX_ALLOCS; n++) {
+        char csv[512];
+        snprintf(csv, sizeof csv, "园区,指标,期间,数值\n"
+                 "pa,fixed_asset_investment,2021-08,%ld.5\n"
+                 "pb,fixed_asset_investment,2021-08,%ld.25\n"
+                 "pa,fiscal_revenue,2021-07,%ld\n", n, n, n);
+        ingest_result res;
+        fault_arm(n);
+        ingest_status st = ingest_csv(&app, "oom.csv", csv, strlen(csv), &res);
+        bool fired = fault_disarm();
+        ck_assert_msg(st != INGEST_REFUSED, "allocation %ld failed: answered REFUSED: %s", n,
+                      res.report ? res.report : "(no report)");
+        free(res.report);
+        free(res.warnings);
+        if (!fired) {
+            ck_assert_int_eq(st, INGEST_OK);
+            break;
+        }
+        if (st == INGEST_ERROR)
+            failed++;
+    }
+    ck_assert_msg(n < FAULT_MAX_ALLOCS, "an ingest made more than %d allocations", FAULT_MAX_ALLOCS);
+    ck_assert_msg(failed > 0, "no allocation failure gave INGEST_ERROR");
+}
+END_TEST
+
 static Suite *fault_suite(void)
 {
     Suite *s = suite_create("fault");
@@ -311,6 +344,7 @@ static Suite *fault_suite(void)
     tcase_add_test(tc, test_commit_allocation_failures);
     tcase_add_test(tc, test_journal_append_allocation_failures);
     tcase_add_test(tc, test_alert_allocation_failures);
+    tcase_add_test(tc, test_parse_allocation_failures);
     return s;
 }
 

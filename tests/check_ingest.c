@@ -206,9 +206,14 @@ END_TEST
  * every input taken. */
 START_TEST(test_batch_over_bound)
 {
-    enum { FILES = 3, MONTHS = 1500 }; /* 4500 figures > 4096 */
-    app.fixed_now = FAR_FUTURE; /* 1980-01 .. 2104-12 */
-    static const char *inds[FILES] = { "tax_revenue", "fiscal_revenue", "fdi_actual" };
+    enum { PARKS = 2, INDS = 8, FILES = PARKS * INDS, MONTHS = 2400 };
+    _Static_assert(FILES * MONTHS > INGEST_BATCH_RECORDS, "one commit would hold them all");
+    app.fixed_now = FAR_FUTURE; /* 1980-01 .. 2179-12 */
+    static const char *parks[PARKS] = { "pa", "pb" };
+    static const char *inds[INDS] = { "tax_revenue", "fiscal_revenue", "fdi_actual",
+                                      "industrial_output", "above_scale_output",
+                                      "fixed_asset_investment", "industrial_investment",
+                                      "domestic_capital" };
     char *text[FILES];
     ingest_input in[FILES];
     ingest_status st[FILES];
@@ -220,17 +225,22 @@ START_TEST(test_batch_over_bound)
         used += (size_t)snprintf(text[k], cap, "park,indicator,period,value\n");
         for (int i = 0; i < MONTHS; i++) {
             int p = pp_period_make(1980, 1) + i;
-            used += (size_t)snprintf(text[k] + used, cap - used, "pa,%s,%d-%02d,%d.5\n", inds[k],
-                                     pp_period_year(p), pp_period_month(p), i);
+            used += (size_t)snprintf(text[k] + used, cap - used, "%s,%s,%d-%02d,%d.5\n",
+                                     parks[k / INDS], inds[k % INDS], pp_period_year(p),
+                                     pp_period_month(p), i);
         }
-        in[k] = (ingest_input){ .source = inds[k], .data = text[k], .len = used };
+        in[k] = (ingest_input){ .source = inds[k % INDS], .data = text[k], .len = used };
     }
+    uint64_t syncs0, syncs1, ns;
+    journal_sync_stats(app.journal, &syncs0, &ns);
     ck_assert_int_eq(ingest_csv_batch(&app, FILES, in, st, res), INGEST_OK);
+    journal_sync_stats(app.journal, &syncs1, &ns);
+    ck_assert_uint_gt(syncs1 - syncs0, 1); /* several commits */
     for (int k = 0; k < FILES; k++) {
         ck_assert_int_eq(st[k], INGEST_OK);
         ck_assert_uint_eq(res[k].n_obs, MONTHS);
         ck_assert_ptr_null(res[k].report);
-        ck_assert(rrd_exists("pa", inds[k]));
+        ck_assert(rrd_exists(parks[k / INDS], inds[k % INDS]));
         free(text[k]);
     }
     ck_assert_uint_eq(journal_count(app.journal), FILES * MONTHS);

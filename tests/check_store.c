@@ -876,6 +876,107 @@ START_TEST(test_ingest_retries_dirty)
 }
 END_TEST
 
+/* ---- the RRD writer thread (ingest.h) ----------------------------------- */
+
+/* Waits (bounded: 30 s) until the writer has nothing queued. */
+static void wait_written(void)
+{
+    for (int i = 0; i < 3000 && ingest_rrd_pending(&app) > 0; i++)
+        usleep(10000);
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 0);
+}
+
+/* A series committed twice while its write waits is written once, with the
+ * figures of the second commit; the commit returns before the file exists. */
+START_TEST(test_writer_merges_queued)
+{
+    char file[PATH_MAX];
+    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, sizeof file), 0);
+    ck_assert_int_eq(ingest_writer_start(&app), 0);
+    ingest_writer_hold(&app, true);
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,10\n"),
+                     INGEST_OK);
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,11\n"
+                                "pa,tax_revenue,2024-02,20\n"), INGEST_OK);
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 1);
+    ck_assert(!exists(file)); /* acknowledged before the write */
+    /* a reader of the file (the graph route) is told to wait for it */
+    ck_assert(!ingest_rrd_wait_series(&app, "pa", "tax_revenue", 50));
+    ck_assert(ingest_rrd_wait_series(&app, "pb", "tax_revenue", 50));
+    ingest_writer_hold(&app, false);
+    ck_assert(ingest_rrd_wait_series(&app, "pa", "tax_revenue", 30000));
+    ck_assert(exists(file));
+    wait_written();
+    ck_assert_uint_eq(ingest_rrd_written(&app), 1);
+    check_month(file, pp_period_make(2024, 1), 11, NAN);
+    check_month(file, pp_period_make(2024, 2), 20, NAN);
+    ck_assert_store_dirty(app.rrd_dir, 0);
+    /* a later commit of the same series is written again */
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-02,21\n"),
+                     INGEST_OK);
+    wait_written();
+    ck_assert_uint_eq(ingest_rrd_written(&app), 2);
+    check_month(file, pp_period_make(2024, 2), 21, NAN);
+    ingest_writer_stop(&app, 1000);
+    ck_assert_ptr_null(app.rrd_writer);
+}
+END_TEST
+
+static bool app_stopped;
+
+static void writer_teardown(void)
+{
+    if (!app_stopped)
+        app_stop(&app, false);
+    app_stopped = false;
+    tmpdir_remove(app_dir);
+}
+
+/* A stop whose budget runs out with writes queued marks their series dirty;
+ * while they cannot be written, no clean-stop marker is written, so the next
+ * start rebuilds them from the journal. */
+START_TEST(test_writer_stop_marks_dirty)
+{
+    char file[PATH_MAX], marker[PATH_MAX + 16];
+    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, sizeof file), 0);
+    snprintf(marker, sizeof marker, "%s/.clean", app.rrd_dir);
+    ck_assert_int_eq(ingest_writer_start(&app), 0);
+    ingest_writer_hold(&app, true);
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,10\n"
+                                "pb,tax_revenue,2024-01,5\n"), INGEST_OK);
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 2);
+    ingest_writer_stop(&app, 0); /* no time left: nothing written */
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 0);
+    ck_assert_store_dirty(app.rrd_dir, 2);
+    ck_assert(!exists(file));
+    /* the stop's own retry fails too (files limited to 16 KiB): no marker */
+    limit_file_size(16384);
+    app_stop(&app, true);
+    app_stopped = true;
+    limit_file_size(0);
+    ck_assert(!exists(marker));
+}
+END_TEST
+
+/* The same with a budget: the stop waits for the queue, writes the files and
+ * the marker. */
+START_TEST(test_writer_stop_waits)
+{
+    char file[PATH_MAX], marker[PATH_MAX + 16];
+    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, sizeof file), 0);
+    snprintf(marker, sizeof marker, "%s/.clean", app.rrd_dir);
+    ck_assert_int_eq(ingest_writer_start(&app), 0);
+    ingest_writer_hold(&app, true);
+    ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,10\n"),
+                     INGEST_OK);
+    app_stop(&app, true); /* releases the hold, waits up to 2 s */
+    app_stopped = true;
+    ck_assert(exists(file));
+    ck_assert(exists(marker));
+    check_month(file, pp_period_make(2024, 1), 10, NAN);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -907,6 +1008,14 @@ static Suite *store_suite(void)
     tcase_add_checked_fixture(tc, app_setup, app_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ingest_retries_dirty);
+    tcase_add_test(tc, test_writer_merges_queued);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("writer");
+    tcase_add_checked_fixture(tc, app_setup, writer_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_writer_stop_marks_dirty);
+    tcase_add_test(tc, test_writer_stop_waits);
     suite_add_tcase(s, tc);
     return s;
 }

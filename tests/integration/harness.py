@@ -8,6 +8,7 @@ the tests run on a fresh Debian 12 machine after `make deps`.
 import calendar
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -205,7 +206,29 @@ class Daemon:
         return wait_for(where, 15, "%s to leave the spool" % name)
 
     # ---- rrdtool ----
+    def rrd_pending(self):
+        """The rrd_pending line of /healthz (parkpulse_rrd_pending of
+        /metrics): series acknowledged whose RRD file the writer thread has not
+        written yet."""
+        status, _, body = self.get("/healthz")
+        if status != 200:
+            raise AssertionError("GET /healthz: %s" % status)
+        m = re.search(rb"\nrrd_pending (\d+)\n", body)
+        if m is None:
+            raise AssertionError("no rrd_pending line in /healthz: %r" % body)
+        return int(m.group(1))
+
+    def wait_rrd(self, timeout=30):
+        """Waits until every acknowledged figure is in its RRD file (the files
+        are written just after the acknowledgement); nothing to wait for when
+        the daemon is not running."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        wait_for(lambda: self.rrd_pending() == 0, timeout, "the RRD writes (parkpulse_rrd_pending 0)")
+
     def rrd(self, park, indicator):
+        """The series' RRD file, once every acknowledged write reached it."""
+        self.wait_rrd()
         return os.path.join(self.state, "rrd", park, indicator + ".rrd")
 
     def fetch_day(self, park, indicator, day):

@@ -308,6 +308,7 @@ class RrdFullDiskTest(DaemonTest):
         # defect 11: the system's reason, not "unknown librrd error"
         d = self.started_with_full_rrd()[0]
         self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        d.wait_rrd()  # the writes follow the acknowledgement
         log = d.logtext()
         self.assertIn("fiscal_revenue.rrd.tmp: rrd_create: ", log)
         self.assertIn("No space left on device", log)

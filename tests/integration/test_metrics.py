@@ -78,6 +78,13 @@ class MetricsTest(DaemonTest):
         self.assertNotIn("parkpulse_start_time_seconds", text)
         self.assertEqual(vals[("parkpulse_alert_seq", frozenset())], 2)
         self.assertEqual(types["parkpulse_alert_seq"], "gauge")
+        # the journal's fdatasync calls (one per append at least) and the RRD queue
+        self.assertGreaterEqual(vals[("parkpulse_journal_syncs_total", frozenset())], 1)
+        self.assertEqual(types["parkpulse_journal_syncs_total"], "counter")
+        self.assertGreaterEqual(vals[("parkpulse_journal_sync_seconds_total", frozenset())], 0)
+        self.assertEqual(types["parkpulse_journal_sync_seconds_total"], "counter")
+        self.assertIn(("parkpulse_rrd_pending", frozenset()), vals)
+        self.assertEqual(types["parkpulse_rrd_pending"], "gauge")
 
     def test_promtool_check_metrics(self):
         if PROMTOOL is None:

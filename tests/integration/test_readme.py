@@ -85,7 +85,11 @@ class ReadmeTest(unittest.TestCase):
             r = subprocess.run(["curl", "-sf", "http://127.0.0.1:%d/healthz" % port], capture_output=True)
             done = os.path.isdir(os.path.join(spool, "done")) and \
                 not [n for n in os.listdir(spool) if n.endswith(".csv")]
-            return r.returncode == 0 and done
+            if r.returncode != 0 or not done:
+                return False
+            # and the RRD files written (they follow the acknowledgement)
+            m = subprocess.run(["curl", "-sf", "http://127.0.0.1:%d/metrics" % port], capture_output=True)
+            return m.returncode == 0 and b"\nparkpulse_rrd_pending 0\n" in m.stdout
         wait_for(ready, 60, "the demo to start and take its spool")
         with open(self.log.name, encoding="utf-8", errors="replace") as f:
             printed = f.read()
