@@ -1440,6 +1440,135 @@ static void cellread_reset(cellread *cr)
     cr->style = -1;
 }
 
+/* A <row> of the sheet: its number (r, or the one after the last) becomes
+ * *row, and the column count starts again. Returns 1, or -1 after fail(). */
+static int sheet_row(wbctx *c, xrd *d, const char *sheet, uint32_t *row, uint32_t *col)
+{
+    const char *r = attr(d, "r", false);
+    char *end;
+    unsigned long rv = r ? strtoul(r, &end, 10) : *row + 1UL;
+    if (r && (*end != '\0' || end == r))
+        rv = 0;
+    if (rv == 0 || rv > WB_MAX_ROW) {
+        fail(c, sheet, "行号无效（a bad row number after row %u）", *row);
+        return -1;
+    }
+    *row = (uint32_t)rv;
+    *col = 0;
+    return 1;
+}
+
+/* The attributes of a <c> cell into cr (reset first): its place (r, or
+ * the next column of the current row, which *row and *col follow), its
+ * style and its type. Returns 0, or -1 after fail(). */
+static int cell_attributes(wbctx *c, xrd *d, const char *sheet, cellread *cr, uint32_t *row,
+                           uint32_t *col)
+{
+    cellread_reset(cr);
+    const char *r = attr(d, "r", false);
+    const char *st = attr(d, "s", false);
+    const char *ty = attr(d, "t", false);
+    uint32_t rr = 0, cc = 0;
+    if (r && parse_ref(r, &rr, &cc) != 0) {
+        char k[40];
+        text_copy_utf8(k, sizeof k, r);
+        fail(c, sheet, "单元格引用无效 '%s'（a bad cell reference '%s'）", k, k);
+        return -1;
+    }
+    cr->row = rr ? rr : (*row ? *row : 1);
+    cr->col = cc ? cc : *col + 1;
+    if (cr->col > WB_MAX_COL) {
+        fail(c, sheet, "列号超过 %d（a column past %d）", WB_MAX_COL, WB_MAX_COL);
+        return -1;
+    }
+    *row = cr->row;
+    *col = cr->col;
+    cr->style = st ? strtol(st, NULL, 10) : -1;
+    if (ty)
+        snprintf(cr->type, sizeof cr->type, "%s", ty);
+    return 0;
+}
+
+/* The children of a <c> cell, up to </c>: its <v>, <f> and <is> into cr;
+ * *bad is set when a text is too long. Returns 1 at </c>, 0 when the part
+ * ends first, -1 on a failure. */
+static int cell_children(wbctx *c, xrd *d, cellread *cr, int *bad)
+{
+    tbuf *into = NULL;
+    int rc;
+    while ((rc = xrd_next(c, d)) == 1) {
+        int k = xmlTextReaderNodeType(d->r);
+        if (k == XML_READER_TYPE_ELEMENT) {
+            const char *cn = lname(d);
+            if (strcmp(cn, "is") == 0) {
+                cr->has_is = true;
+                if (read_string_item(c, d, "is", &cr->is) != 0)
+                    return -1;
+            } else if (strcmp(cn, "v") == 0) {
+                cr->has_v = true;
+                into = xmlTextReaderIsEmptyElement(d->r) ? NULL : &cr->v;
+            } else if (strcmp(cn, "f") == 0) {
+                cr->has_f = true;
+                into = xmlTextReaderIsEmptyElement(d->r) ? NULL : &cr->f;
+            }
+        } else if (k == XML_READER_TYPE_END_ELEMENT) {
+            if (strcmp(lname(d), "c") == 0)
+                return 1;
+            into = NULL;
+        } else if (into) {
+            tbuf_text(d, into, bad);
+        }
+    }
+    return rc;
+}
+
+/* A <c> cell of the sheet (cr: the reader's buffers), its text put in s;
+ * *row and *col follow the place of the cells. Returns 1 to read on, 0 when
+ * the part ends inside the cell, -1 after fail(). */
+static int sheet_cell(xlsx *x, xrd *d, store *s, cellread *cr, const char *sheet, uint32_t *row,
+                      uint32_t *col)
+{
+    wbctx *c = x->c;
+    char num[WB_NUM_MAX];
+    int bad = 0;
+    if (cell_attributes(c, d, sheet, cr, row, col) != 0)
+        return -1;
+    if (xmlTextReaderIsEmptyElement(d->r))
+        return count_cells(c, sheet, 1) != 0 ? -1 : 1;
+    int rc = cell_children(c, d, cr, &bad);
+    if (rc != 1)
+        return rc;
+    if (bad) {
+        fail(c, sheet, "单元格文字过长（a cell's text is too long）");
+        return -1;
+    }
+    if (cr->has_v && strcmp(cr->type, "str") == 0)
+        decode_xstring(&cr->v);
+    const char *text;
+    size_t tl;
+    if (cell_text(c, x, cr, sheet, num, sizeof num, &text, &tl) != 0 ||
+        store_cell(c, s, sheet, cr->row, cr->col, text, tl) != 0)
+        return -1;
+    return 1;
+}
+
+/* A <mergeCell> of the sheet: its range kept in s (a single cell or
+ * nonsense is nothing to copy). Returns 1, or -1 after fail(). */
+static int sheet_merge(wbctx *c, xrd *d, store *s, const char *sheet)
+{
+    const char *ref = attr(d, "ref", false);
+    merge m;
+    if (ref == NULL || parse_range(ref, &m) != 0)
+        return 1;
+    if (s->nm >= (size_t)c->max_cells ||
+        grow((void **)&s->m, &s->capm, s->nm + 1, sizeof *s->m) != 0) {
+        fail(c, sheet, "合并单元格过多（too many merged ranges）");
+        return -1;
+    }
+    s->m[s->nm++] = m;
+    return 1;
+}
+
 /* Streams one worksheet into a store, then into out's CSV text. */
 static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
 {
@@ -1447,7 +1576,6 @@ static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
     store s = {0};
     cellread cr = {0};
     xrd d;
-    char num[WB_NUM_MAX];
     uint32_t row = 0, col = 0;
     bool in_data = false;
     int rc = xrd_open(x, &d, part, out->name);
@@ -1468,111 +1596,16 @@ static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
                 in_data = false;
             continue;
         }
-        if (strcmp(n, "sheetData") == 0) {
+        if (strcmp(n, "sheetData") == 0)
             in_data = !xmlTextReaderIsEmptyElement(d.r);
-        } else if (in_data && strcmp(n, "row") == 0) {
-            const char *r = attr(&d, "r", false);
-            char *end;
-            unsigned long rv = r ? strtoul(r, &end, 10) : row + 1UL;
-            if (r && (*end != '\0' || end == r))
-                rv = 0;
-            if (rv == 0 || rv > WB_MAX_ROW) {
-                fail(c, out->name, "行号无效（a bad row number after row %u）", row);
-                rc = -1;
-                break;
-            }
-            row = (uint32_t)rv;
-            col = 0;
-        } else if (in_data && strcmp(n, "c") == 0) {
-            cellread_reset(&cr);
-            const char *r = attr(&d, "r", false);
-            const char *st = attr(&d, "s", false);
-            const char *ty = attr(&d, "t", false);
-            uint32_t rr = 0, cc = 0;
-            if (r && parse_ref(r, &rr, &cc) != 0) {
-                char k[40];
-                text_copy_utf8(k, sizeof k, r);
-                fail(c, out->name, "单元格引用无效 '%s'（a bad cell reference '%s'）", k, k);
-                rc = -1;
-                break;
-            }
-            cr.row = rr ? rr : (row ? row : 1);
-            cr.col = cc ? cc : col + 1;
-            if (cr.col > WB_MAX_COL) {
-                fail(c, out->name, "列号超过 %d（a column past %d）", WB_MAX_COL, WB_MAX_COL);
-                rc = -1;
-                break;
-            }
-            row = cr.row;
-            col = cr.col;
-            cr.style = st ? strtol(st, NULL, 10) : -1;
-            if (ty)
-                snprintf(cr.type, sizeof cr.type, "%s", ty);
-            if (xmlTextReaderIsEmptyElement(d.r)) {
-                if (count_cells(c, out->name, 1) != 0) {
-                    rc = -1;
-                    break;
-                }
-                continue;
-            }
-            /* the cell's children, up to </c> */
-            int bad = 0;
-            tbuf *into = NULL;
-            while ((rc = xrd_next(c, &d)) == 1) {
-                int k = xmlTextReaderNodeType(d.r);
-                if (k == XML_READER_TYPE_ELEMENT) {
-                    const char *cn = lname(&d);
-                    if (strcmp(cn, "is") == 0) {
-                        cr.has_is = true;
-                        if (read_string_item(c, &d, "is", &cr.is) != 0) {
-                            rc = -1;
-                            break;
-                        }
-                    } else if (strcmp(cn, "v") == 0) {
-                        cr.has_v = true;
-                        into = xmlTextReaderIsEmptyElement(d.r) ? NULL : &cr.v;
-                    } else if (strcmp(cn, "f") == 0) {
-                        cr.has_f = true;
-                        into = xmlTextReaderIsEmptyElement(d.r) ? NULL : &cr.f;
-                    }
-                } else if (k == XML_READER_TYPE_END_ELEMENT) {
-                    const char *cn = lname(&d);
-                    if (strcmp(cn, "c") == 0)
-                        break;
-                    into = NULL;
-                } else if (into) {
-                    tbuf_text(&d, into, &bad);
-                }
-            }
-            if (rc != 1)
-                break;
-            if (bad) {
-                fail(c, out->name, "单元格文字过长（a cell's text is too long）");
-                rc = -1;
-                break;
-            }
-            if (cr.has_v && strcmp(cr.type, "str") == 0)
-                decode_xstring(&cr.v);
-            const char *text;
-            size_t tl;
-            if (cell_text(c, x, &cr, out->name, num, sizeof num, &text, &tl) != 0 ||
-                store_cell(c, &s, out->name, cr.row, cr.col, text, tl) != 0) {
-                rc = -1;
-                break;
-            }
-        } else if (strcmp(n, "mergeCell") == 0) {
-            const char *ref = attr(&d, "ref", false);
-            merge m;
-            if (ref == NULL || parse_range(ref, &m) != 0)
-                continue; /* a single cell or nonsense: nothing to copy */
-            if (s.nm >= (size_t)c->max_cells ||
-                grow((void **)&s.m, &s.capm, s.nm + 1, sizeof *s.m) != 0) {
-                fail(c, out->name, "合并单元格过多（too many merged ranges）");
-                rc = -1;
-                break;
-            }
-            s.m[s.nm++] = m;
-        }
+        else if (in_data && strcmp(n, "row") == 0)
+            rc = sheet_row(c, &d, out->name, &row, &col);
+        else if (in_data && strcmp(n, "c") == 0)
+            rc = sheet_cell(x, &d, &s, &cr, out->name, &row, &col);
+        else if (strcmp(n, "mergeCell") == 0)
+            rc = sheet_merge(c, &d, &s, out->name);
+        if (rc != 1)
+            break;
     }
     xrd_close(&d);
     free(cr.v.s);
