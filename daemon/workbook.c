@@ -2265,48 +2265,76 @@ static char *stream_take(FILE *f, char **buf, size_t *size)
     return *buf;
 }
 
-int workbook_parse(const char *data, size_t len, const char *name, const pp_catalog *cat,
-                   const wb_limits *lim, csv_result *out, char **report, char **notes,
-                   bool (*stop)(void *ud), void *ud)
-{
-    workbook wb;
-    char *rbuf = NULL, *nbuf = NULL, *ubuf = NULL;
-    size_t rsize = 0, nsize = 0, usize = 0;
-    size_t *obs_sheet = NULL, *tg_sheet = NULL;
-    size_t n_read = 0;
-    int rc = -1;
+/* One workbook_parse under way: the name its messages give the input, its
+ * three texts being written (the report, the notes, why each skipped sheet
+ * was not read) and the sheet each record taken came from. */
+typedef struct {
+    const char *name;
+    FILE *rep, *nts, *unr;
+    char *rbuf, *nbuf, *ubuf;
+    size_t rsize, nsize, usize;
+    size_t *obs_sheet, *tg_sheet;
+    size_t n_read; /* sheets with a recognised header */
+} wb_parse;
 
-    memset(out, 0, sizeof *out);
-    *report = NULL;
-    if (notes)
-        *notes = NULL;
-    if (name == NULL)
-        name = "input";
-    out->encoding = workbook_format_name(workbook_format(data, len));
-    FILE *rep = open_memstream(&rbuf, &rsize);
-    FILE *nts = open_memstream(&nbuf, &nsize);
-    FILE *unr = open_memstream(&ubuf, &usize); /* why each skipped sheet was not read */
-    if (rep == NULL || nts == NULL || unr == NULL) {
-        add_error(out, 0, "内存不足（out of memory）");
-        if (rep)
-            fprintf(rep, "%s: 内存不足（out of memory）\n", name);
-        goto done;
-    }
-    if (workbook_read(data, len, lim, &wb) != 0) {
-        if (wb.error_sheet[0])
-            fprintf(rep, "%s:%s: %s\n", name, wb.error_sheet, wb.error);
+/* A sheet with no CSV text (a chart sheet, an empty one): a note. */
+static void note_sheet_without_text(wb_parse *p, const wb_sheet *sh)
+{
+    fprintf(p->nts, "%s:%s: 跳过：%s（skipped）\n", p->name, sh->name,
+            sh->skip ? sh->skip : "没有内容（no content）");
+    fprintf(p->unr, "%s:%s: %s\n", p->name, sh->name, sh->skip ? sh->skip : "没有内容（empty）");
+}
+
+/* A sheet with no recognised header (notes, a cover, a chart) is skipped,
+ * not refused: a note, and the reader's errors r kept for when no sheet is
+ * read. */
+static void note_sheet_without_header(wb_parse *p, const wb_sheet *sh, const csv_result *r)
+{
+    fprintf(p->nts, "%s:%s: 跳过：没有可识别的表头（skipped: no recognised header）\n", p->name,
+            sh->name);
+    for (size_t k = 0; k < r->n_errors; k++) {
+        if (r->errors[k].line > 0)
+            fprintf(p->unr, "%s:%s!%d: %s\n", p->name, sh->name, r->errors[k].line,
+                    r->errors[k].reason);
         else
-            fprintf(rep, "%s: %s\n", name, wb.error);
-        add_error(out, 0, wb.error);
-        workbook_free(&wb);
-        goto done;
+            fprintf(p->unr, "%s:%s: %s\n", p->name, sh->name, r->errors[k].reason);
     }
-    for (size_t i = 0; i < wb.n_sheets; i++) {
-        wb_sheet *sh = &wb.sheets[i];
+    if (r->n_errors == 0)
+        fprintf(p->unr, "%s:%s: 没有可识别的表头（no recognised header）\n", p->name, sh->name);
+}
+
+/* Takes what the reader made of sheet i (sh), r, into out: its errors into
+ * the report, or, while the workbook has none, its records. */
+static void take_sheet(wb_parse *p, csv_result *out, size_t i, const wb_sheet *sh,
+                       const csv_result *r)
+{
+    if (p->n_read++ == 0)
+        out->layout = r->layout;
+    out->n_rows += r->n_rows;
+    if (r->n_errors_total > 0) {
+        char *why = csv_errors_report_at(r, p->name, sh->name);
+        if (why)
+            fputs(why, p->rep);
+        free(why);
+        for (size_t k = 0; k < r->n_errors; k++)
+            add_error(out, r->errors[k].line, r->errors[k].reason);
+        out->n_errors_total += r->n_errors_total - r->n_errors;
+    } else if (out->n_errors_total == 0 &&
+               append_records(out, r, i, &p->obs_sheet, &p->tg_sheet) != 0) {
+        add_error(out, 0, "内存不足（out of memory）");
+        fprintf(p->rep, "%s: 内存不足（out of memory）\n", p->name);
+    }
+}
+
+/* Reads every sheet of wb into out. Returns -1 when stop asked to stop
+ * (out->stopped), else 0. */
+static int parse_sheets(wb_parse *p, workbook *wb, const pp_catalog *cat, csv_result *out,
+                        bool (*stop)(void *ud), void *ud)
+{
+    for (size_t i = 0; i < wb->n_sheets; i++) {
+        wb_sheet *sh = &wb->sheets[i];
         if (sh->csv == NULL) {
-            fprintf(nts, "%s:%s: 跳过：%s（skipped）\n", name, sh->name,
-                    sh->skip ? sh->skip : "没有内容（no content）");
-            fprintf(unr, "%s:%s: %s\n", name, sh->name, sh->skip ? sh->skip : "没有内容（empty）");
+            note_sheet_without_text(p, sh);
             continue;
         }
         csv_result r;
@@ -2314,54 +2342,97 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
         if (r.stopped) {
             csv_result_free(&r);
             out->stopped = true;
-            workbook_free(&wb);
-            goto done;
+            return -1;
         }
-        /* a sheet of notes, a cover or a chart is skipped, not refused */
-        if (r.layout == CSV_LAYOUT_NONE || !r.header_recognised) {
-            fprintf(nts, "%s:%s: 跳过：没有可识别的表头（skipped: no recognised header）\n", name,
-                    sh->name);
-            for (size_t k = 0; k < r.n_errors; k++) {
-                if (r.errors[k].line > 0)
-                    fprintf(unr, "%s:%s!%d: %s\n", name, sh->name, r.errors[k].line,
-                            r.errors[k].reason);
-                else
-                    fprintf(unr, "%s:%s: %s\n", name, sh->name, r.errors[k].reason);
-            }
-            if (r.n_errors == 0)
-                fprintf(unr, "%s:%s: 没有可识别的表头（no recognised header）\n", name, sh->name);
-            csv_result_free(&r);
-            continue;
-        }
-        if (n_read++ == 0)
-            out->layout = r.layout;
-        out->n_rows += r.n_rows;
-        if (r.n_errors_total > 0) {
-            char *why = csv_errors_report_at(&r, name, sh->name);
-            if (why)
-                fputs(why, rep);
-            free(why);
-            for (size_t k = 0; k < r.n_errors; k++)
-                add_error(out, r.errors[k].line, r.errors[k].reason);
-            out->n_errors_total += r.n_errors_total - r.n_errors;
-        } else if (out->n_errors_total == 0 &&
-                   append_records(out, &r, i, &obs_sheet, &tg_sheet) != 0) {
-            add_error(out, 0, "内存不足（out of memory）");
-            fprintf(rep, "%s: 内存不足（out of memory）\n", name);
-        }
+        if (r.layout == CSV_LAYOUT_NONE || !r.header_recognised)
+            note_sheet_without_header(p, sh, &r);
+        else
+            take_sheet(p, out, i, sh, &r);
         csv_result_free(&r);
     }
-    if (n_read == 0) {
-        fprintf(rep, "%s: 工作簿中没有可识别表头的工作表（园区、指标、期间、数值……），未读取任何数据"
+    return 0;
+}
+
+/* After the sheets: a workbook of which no sheet was read is refused, with
+ * why each was not; otherwise the same figure in two sheets is an error. */
+static void check_sheets_read(wb_parse *p, workbook *wb, csv_result *out)
+{
+    if (p->n_read == 0) {
+        fprintf(p->rep, "%s: 工作簿中没有可识别表头的工作表（园区、指标、期间、数值……），未读取任何数据"
                 "（no sheet of the workbook has a recognised header: park, indicator, period, "
-                "value, …; nothing was read）\n", name);
+                "value, …; nothing was read）\n", p->name);
         add_error(out, 0, "工作簿中没有可识别表头的工作表（no sheet has a recognised header）");
-        fflush(unr);
-        if (ubuf && usize)
-            fwrite(ubuf, 1, usize, rep);
+        fflush(p->unr);
+        if (p->ubuf && p->usize)
+            fwrite(p->ubuf, 1, p->usize, p->rep);
     } else if (out->n_errors_total == 0) {
-        cross_sheet_duplicates(&wb, out, obs_sheet, tg_sheet, name, rep);
+        cross_sheet_duplicates(wb, out, p->obs_sheet, p->tg_sheet, p->name, p->rep);
     }
+}
+
+/* Closes p's texts: the report goes to *report when out was refused (and
+ * not stopped), the notes to *notes when asked for (notes not NULL). */
+static void finish_parse(wb_parse *p, const csv_result *out, char **report, char **notes)
+{
+    free(p->obs_sheet);
+    free(p->tg_sheet);
+    if (p->rep) {
+        if (out->n_errors_total > 0 && !out->stopped) {
+            *report = stream_take(p->rep, &p->rbuf, &p->rsize);
+        } else {
+            stream_take(p->rep, &p->rbuf, &p->rsize);
+            free(p->rbuf);
+        }
+    }
+    if (p->nts) {
+        char *s = stream_take(p->nts, &p->nbuf, &p->nsize);
+        if (notes)
+            *notes = s;
+        else
+            free(s);
+    }
+    if (p->unr) {
+        stream_take(p->unr, &p->ubuf, &p->usize);
+        free(p->ubuf);
+    }
+}
+
+int workbook_parse(const char *data, size_t len, const char *name, const pp_catalog *cat,
+                   const wb_limits *lim, csv_result *out, char **report, char **notes,
+                   bool (*stop)(void *ud), void *ud)
+{
+    workbook wb;
+    wb_parse p = {.name = name != NULL ? name : "input"};
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    *report = NULL;
+    if (notes)
+        *notes = NULL;
+    out->encoding = workbook_format_name(workbook_format(data, len));
+    p.rep = open_memstream(&p.rbuf, &p.rsize);
+    p.nts = open_memstream(&p.nbuf, &p.nsize);
+    p.unr = open_memstream(&p.ubuf, &p.usize);
+    if (p.rep == NULL || p.nts == NULL || p.unr == NULL) {
+        add_error(out, 0, "内存不足（out of memory）");
+        if (p.rep)
+            fprintf(p.rep, "%s: 内存不足（out of memory）\n", p.name);
+        goto done;
+    }
+    if (workbook_read(data, len, lim, &wb) != 0) {
+        if (wb.error_sheet[0])
+            fprintf(p.rep, "%s:%s: %s\n", p.name, wb.error_sheet, wb.error);
+        else
+            fprintf(p.rep, "%s: %s\n", p.name, wb.error);
+        add_error(out, 0, wb.error);
+        workbook_free(&wb);
+        goto done;
+    }
+    if (parse_sheets(&p, &wb, cat, out, stop, ud) != 0) {
+        workbook_free(&wb);
+        goto done;
+    }
+    check_sheets_read(&p, &wb, out);
     workbook_free(&wb);
     if (out->n_errors_total > 0) {
         /* nothing is taken from a refused workbook */
@@ -2374,27 +2445,7 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
         rc = 0;
     }
 done:
-    free(obs_sheet);
-    free(tg_sheet);
-    if (rep) {
-        if (out->n_errors_total > 0 && !out->stopped) {
-            *report = stream_take(rep, &rbuf, &rsize);
-        } else {
-            stream_take(rep, &rbuf, &rsize);
-            free(rbuf);
-        }
-    }
-    if (nts) {
-        char *s = stream_take(nts, &nbuf, &nsize);
-        if (notes)
-            *notes = s;
-        else
-            free(s);
-    }
-    if (unr) {
-        stream_take(unr, &ubuf, &usize);
-        free(ubuf);
-    }
+    finish_parse(&p, out, report, notes);
     if (out->stopped)
         rc = -1;
     return rc;
