@@ -468,10 +468,161 @@ static void out_of_range_why(char *why, size_t whylen, const char *zh_what, cons
     why_join(why, whylen, a, b);
 }
 
+/* A period as it is read: its year, and its month or its quarter (-1 until
+ * read), and the first month of a range (1 unless written: 2024年3-5月). */
+typedef struct {
+    int year, month, quarter, first;
+} period_parts;
+
+/* The part of a period after its four-figure year, in figures: 11 (202411),
+ * -11, /8, .8 or M11 (a date means its month: 2021/8/1, 2021-08-01), Q3.
+ * Moves *pp past it; returns -1 when it is none of these. */
+static int parse_figure_month(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]) && p[2] == '\0') {
+        pt->month = (p[0] - '0') * 10 + (p[1] - '0'); /* 202411 */
+        p += 2;
+    } else if (*p == '-' || *p == '/' || *p == '.' || *p == 'M' || *p == 'm') {
+        char sep = *p++;
+        if (!isdigit((unsigned char)*p) || (pt->month = parse_small_number(&p)) < 0)
+            return -1;
+        /* a date means its month: 2021/8/1, 2021-08-01, 2021.8.1 */
+        if (*p == sep && sep != 'M' && sep != 'm') {
+            p++;
+            if (parse_day(&p) < 0)
+                return -1;
+        }
+    } else if (*p == 'Q' || *p == 'q') {
+        p++;
+        if (!isdigit((unsigned char)*p) || (pt->quarter = parse_small_number(&p)) < 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* After 年前: N季度, N个月 or N月 (the first N). Moves *pp past it; returns
+ * -1 when it is none of these. */
+static int parse_zh_first_n(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    int n = parse_small_number(&p);
+    if (n < 0)
+        return -1;
+    if (starts(p, "季度"))
+        pt->quarter = n, p += strlen("季度");
+    else if (starts(p, "个月"))
+        pt->month = n, p += strlen("个月");
+    else if (starts(p, "月"))
+        pt->month = n, p += strlen("月");
+    else
+        return -1;
+    *pp = p;
+    return 0;
+}
+
+/* After 年: (第)N季度, N-M月 (a range from month N) or N月 (N月D日 / N月D号:
+ * the day means its month). Moves *pp past it; returns -1 when it is none
+ * of these. */
+static int parse_zh_nth(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    if (starts(p, "第"))
+        p += strlen("第");
+    int n = parse_small_number(&p);
+    if (n < 0)
+        return -1;
+    if (starts(p, "季度")) {
+        pt->quarter = n, p += strlen("季度");
+    } else if (*p == '-') {
+        p++;
+        pt->first = n;
+        if ((pt->month = parse_small_number(&p)) < 0 || !starts(p, "月"))
+            return -1;
+        p += strlen("月");
+    } else if (starts(p, "月")) {
+        pt->month = n, p += strlen("月");
+        /* 2021年8月1日: the day means its month */
+        if (isdigit((unsigned char)*p)) {
+            if (parse_day(&p) < 0 || !(starts(p, "日") || starts(p, "号")))
+                return -1;
+            p += strlen("日");
+        }
+    } else {
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* The part of a period after its 年: 全年, 上半年, 前…, or (第)N…; then 份
+ * and 累计 may follow. Moves *pp past it; returns -1 when it is none of
+ * these. */
+static int parse_zh_months(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    if (starts(p, "全年")) {
+        pt->month = 12, p += strlen("全年");
+    } else if (starts(p, "上半年")) {
+        pt->month = 6, p += strlen("上半年");
+    } else if (starts(p, "前")) {
+        p += strlen("前");
+        if (parse_zh_first_n(&p, pt) < 0)
+            return -1;
+    } else if (parse_zh_nth(&p, pt) < 0) {
+        return -1;
+    }
+    if (starts(p, "份"))
+        p += strlen("份");
+    if (starts(p, "累计"))
+        p += strlen("累计");
+    *pp = p;
+    return 0;
+}
+
+/* Checks the period read, pt (k: as written, for the reason): a quarter
+ * 1..4 (its last month), a month 1..12, a range from January, inside the
+ * range of model.h. Returns 0 with *period set, or -1 with why. */
+static int period_check(const period_parts *pt, const char *k, int *period, char *why,
+                        size_t whylen)
+{
+    int month = pt->month;
+    if (pt->quarter >= 0) {
+        if (pt->quarter < 1 || pt->quarter > 4) {
+            set_why(why, whylen, "期间“%s”有误：季度应为1至4", "bad period '%s': quarter must be 1..4",
+                    k);
+            return -1;
+        }
+        month = pt->quarter * 3;
+    }
+    if (month < 1 || month > 12) {
+        set_why(why, whylen, "期间“%s”有误：月份应为1至12", "bad period '%s': month must be 1..12", k);
+        return -1;
+    }
+    if (pt->first != 1) {
+        set_why(why, whylen, "期间“%s”有误：累计期间应从1月开始",
+                "bad period '%s': a range must start at month 1 (figures are cumulative from "
+                "January)",
+                k);
+        return -1;
+    }
+    /* the range every input and the RRD files share (model.h) */
+    const char *range = pp_period_range_why(pp_period_make(pt->year, month));
+    if (range != NULL) {
+        out_of_range_why(why, whylen, "期间", "period", k, range);
+        return -1;
+    }
+    *period = pp_period_make(pt->year, month);
+    return 0;
+}
+
 static int period_parse(const char *s, int *period, char *why, size_t whylen)
 {
     char raw[128], buf[128], k[SHOW_MAX + 4];
-    int year = 0, month = -1, first = 1, quarter = -1;
+    period_parts pt = {.year = 0, .month = -1, .quarter = -1, .first = 1};
     const char *p;
 
     if (s == NULL || fold_copy(raw, sizeof raw, s) < 0) {
@@ -490,106 +641,18 @@ static int period_parse(const char *s, int *period, char *why, size_t whylen)
     for (int i = 0; i < 4; i++, p++) {
         if (!isdigit((unsigned char)*p))
             goto not_period;
-        year = year * 10 + (*p - '0');
+        pt.year = pt.year * 10 + (*p - '0');
     }
-    if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]) && p[2] == '\0') {
-        month = (p[0] - '0') * 10 + (p[1] - '0'); /* 202411 */
-        p += 2;
-    } else if (*p == '-' || *p == '/' || *p == '.' || *p == 'M' || *p == 'm') {
-        char sep = *p++;
-        if (!isdigit((unsigned char)*p) || (month = parse_small_number(&p)) < 0)
-            goto not_period;
-        /* a date means its month: 2021/8/1, 2021-08-01, 2021.8.1 */
-        if (*p == sep && sep != 'M' && sep != 'm') {
-            p++;
-            if (parse_day(&p) < 0)
-                goto not_period;
-        }
-    } else if (*p == 'Q' || *p == 'q') {
-        p++;
-        if (!isdigit((unsigned char)*p) || (quarter = parse_small_number(&p)) < 0)
-            goto not_period;
-    } else if (starts(p, "年")) {
+    if (starts(p, "年")) {
         p += strlen("年");
-        if (starts(p, "全年")) {
-            month = 12, p += strlen("全年");
-        } else if (starts(p, "上半年")) {
-            month = 6, p += strlen("上半年");
-        } else if (starts(p, "前")) {
-            p += strlen("前");
-            int n = parse_small_number(&p);
-            if (n < 0)
-                goto not_period;
-            if (starts(p, "季度"))
-                quarter = n, p += strlen("季度");
-            else if (starts(p, "个月"))
-                month = n, p += strlen("个月");
-            else if (starts(p, "月"))
-                month = n, p += strlen("月");
-            else
-                goto not_period;
-        } else {
-            if (starts(p, "第"))
-                p += strlen("第");
-            int n = parse_small_number(&p);
-            if (n < 0)
-                goto not_period;
-            if (starts(p, "季度")) {
-                quarter = n, p += strlen("季度");
-            } else if (*p == '-') {
-                p++;
-                first = n;
-                if ((month = parse_small_number(&p)) < 0 || !starts(p, "月"))
-                    goto not_period;
-                p += strlen("月");
-            } else if (starts(p, "月")) {
-                month = n, p += strlen("月");
-                /* 2021年8月1日: the day means its month */
-                if (isdigit((unsigned char)*p)) {
-                    if (parse_day(&p) < 0 || !(starts(p, "日") || starts(p, "号")))
-                        goto not_period;
-                    p += strlen("日");
-                }
-            } else {
-                goto not_period;
-            }
-        }
-        if (starts(p, "份"))
-            p += strlen("份");
-        if (starts(p, "累计"))
-            p += strlen("累计");
-    } else {
+        if (parse_zh_months(&p, &pt) < 0)
+            goto not_period;
+    } else if (parse_figure_month(&p, &pt) < 0) {
         goto not_period;
     }
     if (*p != '\0')
         goto not_period;
-    if (quarter >= 0) {
-        if (quarter < 1 || quarter > 4) {
-            set_why(why, whylen, "期间“%s”有误：季度应为1至4", "bad period '%s': quarter must be 1..4",
-                    k);
-            return -1;
-        }
-        month = quarter * 3;
-    }
-    if (month < 1 || month > 12) {
-        set_why(why, whylen, "期间“%s”有误：月份应为1至12", "bad period '%s': month must be 1..12", k);
-        return -1;
-    }
-    if (first != 1) {
-        set_why(why, whylen, "期间“%s”有误：累计期间应从1月开始",
-                "bad period '%s': a range must start at month 1 (figures are cumulative from "
-                "January)",
-                k);
-        return -1;
-    }
-    /* the range every input and the RRD files share (model.h) */
-    const char *range = pp_period_range_why(pp_period_make(year, month));
-    if (range != NULL) {
-        out_of_range_why(why, whylen, "期间", "period", k, range);
-        return -1;
-    }
-    *period = pp_period_make(year, month);
-    return 0;
+    return period_check(&pt, k, period, why, whylen);
 not_period:
     set_why(why, whylen, "期间“%s”无法识别（应如 2024-11 或 2024年1-11月）",
             "bad period '%s': not a period (e.g. 2024-11 or 2024年1-11月)", k);
