@@ -1681,34 +1681,32 @@ static int check_wide_column(parser *ps, int line, header *h, size_t i, const ch
 static int check_column(parser *ps, int line, record *top, header *h, size_t i, head_cell *c)
 {
     col_role ro = h->role[i];
+    csv_layout layout = ps->out->layout;
     head_cell_read(i < top->n ? field(top, i) : "", c);
-    switch (ps->out->layout) {
-    case CSV_LAYOUT_OBSERVATIONS:
-        if (ro == COL_UNKNOWN) {
+    if (layout == CSV_LAYOUT_WIDE)
+        return check_wide_column(ps, line, h, i, c->base);
+    if (layout != CSV_LAYOUT_OBSERVATIONS && layout != CSV_LAYOUT_TARGETS)
+        return 0;
+    if (ro == COL_UNKNOWN) {
+        if (layout == CSV_LAYOUT_OBSERVATIONS)
             add_unknown_column(ps, line, c->base,
                                "观测数据文件的列为 园区、指标、期间、数值、单位、同比、状态、来源、备注",
                                "an observations file has park, indicator, period, value, "
                                "unit, yoy, status, source, note");
-            return 1;
-        }
-        return 0;
-    case CSV_LAYOUT_TARGETS:
-        if (ro == COL_UNKNOWN) {
+        else
             add_unknown_column(ps, line, c->base,
                                "目标文件的列为 园区、指标、年度、目标、单位、来源、备注",
                                "a targets file has park, indicator, year, target, unit, "
                                "source, note");
-            return 1;
-        }
-        if (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS || ro == COL_YOY) {
-            add_error(ps, line, "“%s”列不属于目标文件",
-                      "column '%s' does not belong in a targets file", h->name[i]);
-            return 1;
-        }
-        return 0;
-    case CSV_LAYOUT_WIDE: return check_wide_column(ps, line, h, i, c->base);
-    default: return 0;
+        return 1;
     }
+    if (layout == CSV_LAYOUT_TARGETS &&
+        (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS || ro == COL_YOY)) {
+        add_error(ps, line, "“%s”列不属于目标文件", "column '%s' does not belong in a targets file",
+                  h->name[i]);
+        return 1;
+    }
+    return 0;
 }
 
 /* Records why (a unit's error) as the error of the column named name, in the
