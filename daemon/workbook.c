@@ -1617,12 +1617,114 @@ static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
     return rc < 0 ? -1 : 0;
 }
 
+/* The sheets workbook.xml lists, in order. */
+typedef struct sheetrefs {
+    sheetref *v;
+    size_t n, cap;
+} sheetrefs;
+
+static void sheetrefs_free(sheetrefs *refs)
+{
+    for (size_t i = 0; i < refs->n; i++) {
+        free(refs->v[i].name);
+        free(refs->v[i].rid);
+    }
+    free(refs->v);
+}
+
+/* Adds a <sheet> (its name and relationship id, either NULL) to refs.
+ * Returns 0, or -1 after fail(). */
+static int add_sheetref(wbctx *c, sheetrefs *refs, const char *name, const char *rid)
+{
+    if (refs->n >= WB_MAX_SHEETS) {
+        fail(c, NULL, "工作表超过 %d 个（more than %d sheets）", WB_MAX_SHEETS, WB_MAX_SHEETS);
+        return -1;
+    }
+    if (grow((void **)&refs->v, &refs->cap, refs->n + 1, sizeof *refs->v) != 0) {
+        fail(c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    sheetref *r = &refs->v[refs->n++];
+    r->name = clean_name(name ? name : "?", 100);
+    r->rid = strdup(rid ? rid : "");
+    if (!r->name || !r->rid) {
+        fail(c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the workbook part wbpart (workbook.xml): the sheets in order into
+ * refs, and the date system into wb. Returns 0, or -1 after fail(). */
+static int read_workbook_part(xlsx *x, workbook *wb, const char *wbpart, sheetrefs *refs)
+{
+    wbctx *c = x->c;
+    xrd d;
+    int r = xrd_open(x, &d, wbpart, NULL);
+    if (r == 0)
+        fail(c, NULL, "不是 Excel 工作簿：缺少 '%s'（not an Excel workbook: no '%s' in the zip）",
+             wbpart, wbpart);
+    if (r <= 0)
+        return -1;
+    while ((r = xrd_next(c, &d)) == 1) {
+        if (is_elem(&d, "workbookPr")) {
+            const char *v = attr(&d, "date1904", false);
+            wb->date1904 = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+        } else if (is_elem(&d, "sheet")) {
+            const char *name = attr(&d, "name", false);
+            const char *rid = attr(&d, "id", true);
+            if (add_sheetref(c, refs, name, rid) != 0) {
+                r = -1;
+                break;
+            }
+        }
+    }
+    xrd_close(&d);
+    if (r < 0)
+        return -1;
+    if (refs->n == 0) {
+        fail(c, NULL, "工作簿中没有工作表（the workbook has no sheets）");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the sheets of refs into wb->sheets, through the workbook's
+ * relationships wbrels: a worksheet is read, another kind of sheet skipped.
+ * Returns 0, or -1 after fail(). */
+static int read_sheets(xlsx *x, workbook *wb, const rels *wbrels, sheetrefs *refs)
+{
+    wb->sheets = calloc(refs->n, sizeof *wb->sheets);
+    if (wb->sheets == NULL) {
+        fail(x->c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    for (size_t i = 0; i < refs->n; i++) {
+        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
+        sh->name = refs->v[i].name;
+        refs->v[i].name = NULL;
+        const rel *rl = rel_by_id(wbrels, refs->v[i].rid);
+        if (rl == NULL) {
+            fail(x->c, sh->name, "工作表在工作簿关系中不存在（the sheet's relationship '%s' is "
+                 "missing）", refs->v[i].rid);
+            return -1;
+        }
+        if (!rel_is(rl, "worksheet")) {
+            sh->skip = rel_is(rl, "chartsheet") ? "图表工作表（a chart sheet）"
+                                                : "不是普通工作表（not a worksheet）";
+            continue;
+        }
+        if (read_sheet(x, rl->target, sh) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int read_xlsx(workbook *wb, wbctx *c, const char *data, size_t len)
 {
     xlsx x = {.c = c};
     rels root = {0}, wbrels = {0};
-    sheetref *refs = NULL;
-    size_t n_refs = 0, cap_refs = 0;
+    sheetrefs refs = {0};
     char *wbpart = NULL;
     int rc = -1;
 
@@ -1638,88 +1740,20 @@ static int read_xlsx(workbook *wb, wbctx *c, const char *data, size_t len)
     }
     if (read_rels(&x, wbpart, &wbrels) < 0)
         goto out;
-
     /* workbook.xml: the sheets in order, and the date system */
-    xrd d;
-    int orc = xrd_open(&x, &d, wbpart, NULL);
-    if (orc == 0)
-        fail(c, NULL, "不是 Excel 工作簿：缺少 '%s'（not an Excel workbook: no '%s' in the zip）",
-             wbpart, wbpart);
-    if (orc <= 0)
+    if (read_workbook_part(&x, wb, wbpart, &refs) != 0)
         goto out;
-    int r;
-    while ((r = xrd_next(c, &d)) == 1) {
-        if (is_elem(&d, "workbookPr")) {
-            const char *v = attr(&d, "date1904", false);
-            wb->date1904 = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
-        } else if (is_elem(&d, "sheet")) {
-            const char *name = attr(&d, "name", false);
-            const char *rid = attr(&d, "id", true);
-            if (n_refs >= WB_MAX_SHEETS) {
-                fail(c, NULL, "工作表超过 %d 个（more than %d sheets）", WB_MAX_SHEETS,
-                     WB_MAX_SHEETS);
-                r = -1;
-                break;
-            }
-            if (grow((void **)&refs, &cap_refs, n_refs + 1, sizeof *refs) != 0) {
-                fail(c, NULL, "内存不足（out of memory）");
-                r = -1;
-                break;
-            }
-            refs[n_refs].name = clean_name(name ? name : "?", 100);
-            refs[n_refs].rid = strdup(rid ? rid : "");
-            n_refs++;
-            if (!refs[n_refs - 1].name || !refs[n_refs - 1].rid) {
-                fail(c, NULL, "内存不足（out of memory）");
-                r = -1;
-                break;
-            }
-        }
-    }
-    xrd_close(&d);
-    if (r < 0)
-        goto out;
-    if (n_refs == 0) {
-        fail(c, NULL, "工作簿中没有工作表（the workbook has no sheets）");
-        goto out;
-    }
     const rel *ss = rel_of_type(&wbrels, "sharedStrings");
     const rel *sty = rel_of_type(&wbrels, "styles");
     if (ss && read_shared_strings(&x, ss->target) < 0)
         goto out;
     if (sty && read_styles(&x, sty->target) < 0)
         goto out;
-
-    wb->sheets = calloc(n_refs, sizeof *wb->sheets);
-    if (wb->sheets == NULL) {
-        fail(c, NULL, "内存不足（out of memory）");
+    if (read_sheets(&x, wb, &wbrels, &refs) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < n_refs; i++) {
-        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
-        sh->name = refs[i].name;
-        refs[i].name = NULL;
-        const rel *rl = rel_by_id(&wbrels, refs[i].rid);
-        if (rl == NULL) {
-            fail(c, sh->name, "工作表在工作簿关系中不存在（the sheet's relationship '%s' is "
-                 "missing）", refs[i].rid);
-            goto out;
-        }
-        if (!rel_is(rl, "worksheet")) {
-            sh->skip = rel_is(rl, "chartsheet") ? "图表工作表（a chart sheet）"
-                                                : "不是普通工作表（not a worksheet）";
-            continue;
-        }
-        if (read_sheet(&x, rl->target, sh) != 0)
-            goto out;
-    }
     rc = 0;
 out:
-    for (size_t i = 0; i < n_refs; i++) {
-        free(refs[i].name);
-        free(refs[i].rid);
-    }
-    free(refs);
+    sheetrefs_free(&refs);
     free(wbpart);
     rels_free(&root);
     rels_free(&wbrels);
