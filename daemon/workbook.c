@@ -1838,11 +1838,36 @@ static int xls_file(const char *data, size_t len, char *path, size_t pathlen)
     return fd;
 }
 
-static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
+/* The text of a .xls cell v: numbers as workbook_format_number writes them,
+ * a date or date-time as its day; num (len bytes) may hold it. */
+static const char *xls_cell_text(const FreeXL_CellValue *v, char *num, size_t len)
+{
+    switch (v->type) {
+    case FREEXL_CELL_INT:
+        snprintf(num, len, "%d", v->value.int_value);
+        return num;
+    case FREEXL_CELL_DOUBLE:
+        workbook_format_number(v->value.double_value, num, len);
+        return num;
+    case FREEXL_CELL_DATE:
+    case FREEXL_CELL_DATETIME:
+        /* "YYYY-MM-DD[ HH:MM:SS]": the day */
+        snprintf(num, len, "%.10s", v->value.text_value ? v->value.text_value : "");
+        return num;
+    case FREEXL_CELL_TEXT:
+    case FREEXL_CELL_SST_TEXT:
+    case FREEXL_CELL_TIME:
+        return v->value.text_value ? v->value.text_value : "";
+    default:
+        return "";
+    }
+}
+
+/* Opens the .xls of data (len bytes) with libfreexl into *h (to be closed
+ * by freexl_close). Returns 0, or -1 after fail() (*h may be set). */
+static int xls_open(wbctx *c, const char *data, size_t len, const void **h)
 {
     char path[PATH_MAX];
-    const void *h = NULL;
-    int rc = -1;
     int fd = xls_file(data, len, path, sizeof path);
     if (fd < 0) {
         fail(c, NULL, "无法为 .xls 建立临时文件：%s（cannot make a temporary file for the .xls: "
@@ -1850,14 +1875,64 @@ static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
         return -1;
     }
     bool temp = strncmp(path, "/proc/", 6) != 0;
-    int frc = freexl_open(path, &h);
+    int frc = freexl_open(path, h);
     if (temp)
         unlink(path);
     close(fd);
     if (frc != FREEXL_OK) {
         fail(c, NULL, "不是有效的 .xls 工作簿：%s（not a valid .xls workbook）", freexl_why(frc));
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+/* Reads sheet i of the open .xls h into sh (its name, then its cells as
+ * CSV). Returns 0, or -1 after fail(). */
+static int read_xls_sheet(wbctx *c, const void *h, unsigned short i, wb_sheet *sh)
+{
+    const char *name = NULL;
+    if (freexl_get_worksheet_name(h, i, &name) != FREEXL_OK)
+        name = "?";
+    sh->name = clean_name(name, 100);
+    if (sh->name == NULL) {
+        fail(c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    unsigned int rows = 0;
+    unsigned short cols = 0;
+    if (freexl_select_active_worksheet(h, i) != FREEXL_OK ||
+        freexl_worksheet_dimensions(h, &rows, &cols) != FREEXL_OK) {
+        fail(c, sh->name, "工作表无法读取（the sheet cannot be read）");
+        return -1;
+    }
+    if (count_cells(c, sh->name, (size_t)rows * cols) != 0)
+        return -1;
+    c->cells -= (size_t)rows * cols; /* counted again, cell by cell, below */
+    store s = {0};
+    char num[WB_NUM_MAX];
+    int bad = 0;
+    for (unsigned int r = 0; r < rows && !bad; r++) {
+        for (unsigned short col = 0; col < cols && !bad; col++) {
+            FreeXL_CellValue v;
+            if (freexl_get_cell_value(h, r, col, &v) != FREEXL_OK)
+                continue;
+            const char *t = xls_cell_text(&v, num, sizeof num);
+            if (store_cell(c, &s, sh->name, r + 1, (uint32_t)col + 1, t, strlen(t)) != 0)
+                bad = 1;
+        }
+    }
+    if (bad || store_csv(c, &s, sh->name, sh) != 0)
+        bad = 1;
+    store_free(&s);
+    return bad ? -1 : 0;
+}
+
+static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
+{
+    const void *h = NULL;
+    int rc = -1;
+    if (xls_open(c, data, len, &h) != 0)
+        goto out;
     unsigned int info = 0;
     if (freexl_get_info(h, FREEXL_BIFF_PASSWORD, &info) == FREEXL_OK &&
         info == FREEXL_BIFF_OBFUSCATED) {
@@ -1880,68 +1955,9 @@ static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
         fail(c, NULL, "内存不足（out of memory）");
         goto out;
     }
-    for (unsigned short i = 0; i < n_sheets; i++) {
-        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
-        const char *name = NULL;
-        if (freexl_get_worksheet_name(h, i, &name) != FREEXL_OK)
-            name = "?";
-        sh->name = clean_name(name, 100);
-        if (sh->name == NULL) {
-            fail(c, NULL, "内存不足（out of memory）");
+    for (unsigned short i = 0; i < n_sheets; i++)
+        if (read_xls_sheet(c, h, i, &wb->sheets[wb->n_sheets++]) != 0)
             goto out;
-        }
-        unsigned int rows = 0;
-        unsigned short cols = 0;
-        if (freexl_select_active_worksheet(h, i) != FREEXL_OK ||
-            freexl_worksheet_dimensions(h, &rows, &cols) != FREEXL_OK) {
-            fail(c, sh->name, "工作表无法读取（the sheet cannot be read）");
-            goto out;
-        }
-        if (count_cells(c, sh->name, (size_t)rows * cols) != 0)
-            goto out;
-        c->cells -= (size_t)rows * cols; /* counted again, cell by cell, below */
-        store s = {0};
-        char num[WB_NUM_MAX];
-        int bad = 0;
-        for (unsigned int r = 0; r < rows && !bad; r++) {
-            for (unsigned short col = 0; col < cols && !bad; col++) {
-                FreeXL_CellValue v;
-                if (freexl_get_cell_value(h, r, col, &v) != FREEXL_OK)
-                    continue;
-                const char *t = "";
-                switch (v.type) {
-                case FREEXL_CELL_INT:
-                    snprintf(num, sizeof num, "%d", v.value.int_value);
-                    t = num;
-                    break;
-                case FREEXL_CELL_DOUBLE:
-                    workbook_format_number(v.value.double_value, num, sizeof num);
-                    t = num;
-                    break;
-                case FREEXL_CELL_DATE:
-                case FREEXL_CELL_DATETIME:
-                    /* "YYYY-MM-DD[ HH:MM:SS]": the day */
-                    snprintf(num, sizeof num, "%.10s", v.value.text_value ? v.value.text_value : "");
-                    t = num;
-                    break;
-                case FREEXL_CELL_TEXT:
-                case FREEXL_CELL_SST_TEXT:
-                case FREEXL_CELL_TIME:
-                    t = v.value.text_value ? v.value.text_value : "";
-                    break;
-                default:
-                    break;
-                }
-                if (store_cell(c, &s, sh->name, r + 1, (uint32_t)col + 1, t, strlen(t)) != 0)
-                    bad = 1;
-            }
-        }
-        if (bad || store_csv(c, &s, sh->name, sh) != 0) {
-            store_free(&s);
-            goto out;
-        }
-        store_free(&s);
-    }
     rc = 0;
 out:
     if (h)
