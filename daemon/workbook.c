@@ -2053,6 +2053,84 @@ static char *get_str(reply *r, uint64_t n)
     return s;
 }
 
+/* Reads the child's whole answer from fd into *buf (*n bytes). Returns
+ * false when it is larger than XLS_REPLY_MAX or memory ran out. */
+static bool read_reply(int fd, char **buf, size_t *n)
+{
+    size_t cap = 0;
+    for (;;) {
+        if (*n == cap) {
+            if (cap >= XLS_REPLY_MAX)
+                return false;
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            char *nb = realloc(*buf, nc);
+            if (nb == NULL)
+                return false;
+            *buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read(fd, *buf + *n, cap - *n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return true;
+        *n += (size_t)r;
+    }
+}
+
+/* Takes the child's answer (buf, n bytes: see xls_child) into wb. Returns
+ * the child's result (0, or -1 with its failure in wb), or -1 after fail()
+ * when the answer is short. */
+static int take_reply(workbook *wb, wbctx *c, const char *buf, size_t n)
+{
+    reply r = {buf, buf + n};
+    int32_t crc;
+    uint8_t d1904;
+    uint32_t ns;
+    bool ok = get(&r, &crc, sizeof crc) && get(&r, &d1904, 1) &&
+              get(&r, wb->error, sizeof wb->error) &&
+              get(&r, wb->error_sheet, sizeof wb->error_sheet) && get(&r, &ns, sizeof ns) &&
+              ns <= WB_MAX_SHEETS;
+    wb->error[sizeof wb->error - 1] = '\0';
+    wb->error_sheet[sizeof wb->error_sheet - 1] = '\0';
+    if (ok && ns > 0 && (wb->sheets = calloc(ns, sizeof *wb->sheets)) == NULL)
+        ok = false;
+    for (uint32_t i = 0; ok && i < ns; i++) {
+        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
+        uint64_t nl = 0, cl = 0, rows = 0;
+        uint8_t has;
+        ok = get(&r, &nl, sizeof nl) && (sh->name = get_str(&r, nl)) != NULL &&
+             get(&r, &has, 1) && get(&r, &cl, sizeof cl);
+        if (ok && has)
+            ok = (sh->csv = get_str(&r, cl)) != NULL;
+        ok = ok && get(&r, &rows, sizeof rows);
+        sh->len = (size_t)cl;
+        sh->rows = (size_t)rows;
+    }
+    if (!ok) {
+        c->failed = false;
+        fail(c, NULL, "无法读取该 .xls（the .xls cannot be read: a short answer from the "
+             "reader）");
+        return -1;
+    }
+    wb->date1904 = d1904;
+    c->failed = crc != 0;
+    return crc == 0 ? 0 : -1;
+}
+
+/* The failure of a child that did not exit with 0 (its wait status). */
+static void child_failed(wbctx *c, int status)
+{
+    char why[64];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "%s", WTERMSIG(status) == SIGALRM ? "took too long"
+                                                                   : strsignal(WTERMSIG(status)));
+    else
+        snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+    fail(c, NULL, "无法读取该 .xls：读取库 libfreexl 出错（%s）（the .xls cannot be read: "
+         "libfreexl failed on it: %s）", why, why);
+}
+
 static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t len)
 {
     int p[2];
@@ -2076,30 +2154,8 @@ static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t le
     }
     close(p[1]);
     char *buf = NULL;
-    size_t n = 0, cap = 0;
-    bool big = false;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= XLS_REPLY_MAX) {
-                big = true;
-                break;
-            }
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            char *nb = realloc(buf, nc);
-            if (nb == NULL) {
-                big = true;
-                break;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        ssize_t r = read(p[0], buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
+    size_t n = 0;
+    bool big = !read_reply(p[0], &buf, &n);
     close(p[0]);
     if (big)
         kill(pid, SIGKILL);
@@ -2107,52 +2163,12 @@ static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t le
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     int rc = -1;
-    if (big) {
+    if (big)
         fail(c, NULL, "内存不足或 .xls 内容过大（out of memory, or the .xls is too large）");
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char why[64];
-        if (WIFSIGNALED(status))
-            snprintf(why, sizeof why, "%s", WTERMSIG(status) == SIGALRM ? "took too long"
-                                                                       : strsignal(WTERMSIG(status)));
-        else
-            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
-        fail(c, NULL, "无法读取该 .xls：读取库 libfreexl 出错（%s）（the .xls cannot be read: "
-             "libfreexl failed on it: %s）", why, why);
-    } else {
-        reply r = {buf, buf + n};
-        int32_t crc;
-        uint8_t d1904;
-        uint32_t ns;
-        bool ok = get(&r, &crc, sizeof crc) && get(&r, &d1904, 1) &&
-                  get(&r, wb->error, sizeof wb->error) &&
-                  get(&r, wb->error_sheet, sizeof wb->error_sheet) && get(&r, &ns, sizeof ns) &&
-                  ns <= WB_MAX_SHEETS;
-        wb->error[sizeof wb->error - 1] = '\0';
-        wb->error_sheet[sizeof wb->error_sheet - 1] = '\0';
-        if (ok && ns > 0 && (wb->sheets = calloc(ns, sizeof *wb->sheets)) == NULL)
-            ok = false;
-        for (uint32_t i = 0; ok && i < ns; i++) {
-            wb_sheet *sh = &wb->sheets[wb->n_sheets++];
-            uint64_t nl = 0, cl = 0, rows = 0;
-            uint8_t has;
-            ok = get(&r, &nl, sizeof nl) && (sh->name = get_str(&r, nl)) != NULL &&
-                 get(&r, &has, 1) && get(&r, &cl, sizeof cl);
-            if (ok && has)
-                ok = (sh->csv = get_str(&r, cl)) != NULL;
-            ok = ok && get(&r, &rows, sizeof rows);
-            sh->len = (size_t)cl;
-            sh->rows = (size_t)rows;
-        }
-        if (!ok) {
-            c->failed = false;
-            fail(c, NULL, "无法读取该 .xls（the .xls cannot be read: a short answer from the "
-                 "reader）");
-        } else {
-            wb->date1904 = d1904;
-            rc = crc == 0 ? 0 : -1;
-            c->failed = rc != 0;
-        }
-    }
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        child_failed(c, status);
+    else
+        rc = take_reply(wb, c, buf, n);
     free(buf);
     return rc;
 }
