@@ -1623,15 +1623,6 @@ typedef struct sheetrefs {
     size_t n, cap;
 } sheetrefs;
 
-static void sheetrefs_free(sheetrefs *refs)
-{
-    for (size_t i = 0; i < refs->n; i++) {
-        free(refs->v[i].name);
-        free(refs->v[i].rid);
-    }
-    free(refs->v);
-}
-
 /* Adds a <sheet> (its name and relationship id, either NULL) to refs.
  * Returns 0, or -1 after fail(). */
 static int add_sheetref(wbctx *c, sheetrefs *refs, const char *name, const char *rid)
@@ -1753,7 +1744,11 @@ static int read_xlsx(workbook *wb, wbctx *c, const char *data, size_t len)
         goto out;
     rc = 0;
 out:
-    sheetrefs_free(&refs);
+    for (size_t i = 0; i < refs.n; i++) {
+        free(refs.v[i].name);
+        free(refs.v[i].rid);
+    }
+    free(refs.v);
     free(wbpart);
     rels_free(&root);
     rels_free(&wbrels);
