@@ -747,94 +747,96 @@ static void bus_free(bus *b)
     free(b);
 }
 
-bus *bus_open(const bus_options *o, char *err, size_t errlen)
+/* Checks the options bus_open needs before anything is made: an endpoint of
+ * a usable form, and a secret key when client keys are given. Returns 0, or
+ * -1 with err set. */
+static int bus_check_options(const bus_options *o, char *err, size_t errlen)
 {
-    bus_seterr(err, errlen, "%s", "");
     if (!o || !o->endpoint || !o->endpoint[0]) {
         bus_seterr(err, errlen, "no bus endpoint given");
-        return NULL;
+        return -1;
     }
     if (strlen(o->endpoint) >= BUS_ENDPOINT_MAX) {
         bus_seterr(err, errlen, "bus endpoint too long");
-        return NULL;
+        return -1;
     }
     if (bus_check_endpoint(o->endpoint, err, errlen) != 0)
-        return NULL;
+        return -1;
     if (o->curve_clients_dir && !o->curve_secret_key_file) {
         bus_seterr(err, errlen, "CURVE clients directory given without a CURVE secret key");
-        return NULL;
+        return -1;
     }
-    bus *b = calloc(1, sizeof *b);
-    if (!b) {
-        bus_seterr(err, errlen, "out of memory");
-        return NULL;
-    }
-    b->efd = -1;
-    b->queue_max = o->queue_max > 0 ? (size_t)o->queue_max : BUS_DEFAULT_QUEUE_MAX;
-    b->heartbeat_ms = 1000L * (o->heartbeat_s > 0 ? o->heartbeat_s : BUS_DEFAULT_HEARTBEAT_S);
-    b->now_fn = o->now_fn;
-    b->now_ud = o->now_ud;
-    b->seq = o->seq;
-    int hwm = o->hwm > 0 ? o->hwm : BUS_DEFAULT_HWM;
-    b->max_conns = o->max_connections > 0 ? o->max_connections : BUS_DEFAULT_MAX_CONNECTIONS;
+    return 0;
+}
+
+/* The connections kept at once: o's max_connections (or the default),
+ * lowered with a warning when it and the descriptors the rest of the daemon
+ * keeps (o->reserve_fds) do not fit under RLIMIT_NOFILE. */
+static int bus_max_connections(const bus_options *o)
+{
+    int max_conns = o->max_connections > 0 ? o->max_connections : BUS_DEFAULT_MAX_CONNECTIONS;
     struct rlimit rl;
     if (o->reserve_fds > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)o->reserve_fds + (rlim_t)b->max_conns > rl.rlim_cur) {
+        (rlim_t)o->reserve_fds + (rlim_t)max_conns > rl.rlim_cur) {
         long room = (long)rl.rlim_cur - o->reserve_fds;
         int lowered = room < 8 ? 8 : (int)room;
         log_warn(BUS_SUBSYS, "max_connections %d lowered to %d: the descriptor limit is %llu and "
                  "%d are kept for the journal, the spool and HTTP (raise LimitNOFILE)",
-                 b->max_conns, lowered, (unsigned long long)rl.rlim_cur, o->reserve_fds);
-        b->max_conns = lowered;
+                 max_conns, lowered, (unsigned long long)rl.rlim_cur, o->reserve_fds);
+        max_conns = lowered;
     }
-    char secret[BUS_Z85_KEY_LEN + 1] = "";
+    return max_conns;
+}
 
-    if (pthread_mutex_init(&b->lock, NULL) != 0) {
-        bus_seterr(err, errlen, "pthread_mutex_init failed");
-        goto fail;
+/* CURVE: reads the secret key of o->curve_secret_key_file into secret
+ * (BUS_Z85_KEY_LEN + 1 bytes), derives b's public key and loads the clients'
+ * keys. Returns 0, or -1 with err set. */
+static int bus_load_curve(bus *b, const bus_options *o, char *secret, char *err, size_t errlen)
+{
+    if (!zmq_has("curve")) {
+        bus_seterr(err, errlen, "CURVE requested but this libzmq has no CURVE support");
+        return -1;
     }
-    b->lock_ready = true;
+    if (bus_read_key_file(o->curve_secret_key_file, true, secret, NULL, err, errlen) != 0)
+        return -1;
+    if (zmq_curve_public(b->public_key, secret) != 0) {
+        bus_seterr_errno(err, errlen, errno, "cannot derive the CURVE public key from %s",
+                         o->curve_secret_key_file);
+        return -1;
+    }
+    b->curve = true;
+    if (o->curve_clients_dir && bus_load_client_keys(b, o->curve_clients_dir, err, errlen) != 0)
+        return -1;
+    return 0;
+}
 
-    if (o->curve_secret_key_file) {
-        if (!zmq_has("curve")) {
-            bus_seterr(err, errlen, "CURVE requested but this libzmq has no CURVE support");
-            goto fail;
-        }
-        if (bus_read_key_file(o->curve_secret_key_file, true, secret, NULL, err, errlen) != 0)
-            goto fail;
-        if (zmq_curve_public(b->public_key, secret) != 0) {
-            bus_seterr_errno(err, errlen, errno, "cannot derive the CURVE public key from %s",
-                             o->curve_secret_key_file);
-            goto fail;
-        }
-        b->curve = true;
-        if (o->curve_clients_dir && bus_load_client_keys(b, o->curve_clients_dir, err, errlen) != 0)
-            goto fail;
+/* The ZAP handler's socket, bound in b's context. Returns 0, or -1 with err
+ * set. */
+static int bus_open_zap(bus *b, char *err, size_t errlen)
+{
+    b->zap = zmq_socket(b->ctx, ZMQ_REP);
+    if (!b->zap) {
+        bus_seterr_errno(err, errlen, errno, "zmq_socket(REP)");
+        return -1;
     }
+    if (bus_setopt_int(b->zap, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0)
+        return -1;
+    if (zmq_bind(b->zap, BUS_ZAP_ENDPOINT) != 0) {
+        bus_seterr_errno(err, errlen, errno, "cannot bind the ZAP handler");
+        return -1;
+    }
+    return 0;
+}
 
-    b->ctx = zmq_ctx_new();
-    if (!b->ctx) {
-        bus_seterr_errno(err, errlen, errno, "zmq_ctx_new");
-        goto fail;
-    }
-    if (o->curve_clients_dir) {
-        /* The handler must be bound before any client can connect. */
-        b->zap = zmq_socket(b->ctx, ZMQ_REP);
-        if (!b->zap) {
-            bus_seterr_errno(err, errlen, errno, "zmq_socket(REP)");
-            goto fail;
-        }
-        if (bus_setopt_int(b->zap, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0)
-            goto fail;
-        if (zmq_bind(b->zap, BUS_ZAP_ENDPOINT) != 0) {
-            bus_seterr_errno(err, errlen, errno, "cannot bind the ZAP handler");
-            goto fail;
-        }
-    }
+/* The PUB socket with its options: high-water mark hwm, no linger, ZMTP
+ * heartbeats, TCP keepalive, the handshake time and the largest inbound
+ * message. Returns 0, or -1 with err set. */
+static int bus_open_pub(bus *b, int hwm, char *err, size_t errlen)
+{
     b->pub = zmq_socket(b->ctx, ZMQ_PUB);
     if (!b->pub) {
         bus_seterr_errno(err, errlen, errno, "zmq_socket(PUB)");
-        goto fail;
+        return -1;
     }
     if (bus_setopt_int(b->pub, ZMQ_SNDHWM, hwm, "ZMQ_SNDHWM", err, errlen) != 0 ||
         bus_setopt_int(b->pub, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0 ||
@@ -847,59 +849,84 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
         bus_setopt_int(b->pub, ZMQ_TCP_KEEPALIVE, 1, "ZMQ_TCP_KEEPALIVE", err, errlen) != 0 ||
         bus_setopt_int(b->pub, ZMQ_HANDSHAKE_IVL, BUS_HANDSHAKE_MS, "ZMQ_HANDSHAKE_IVL", err,
                        errlen) != 0)
-        goto fail;
+        return -1;
     int64_t maxmsg = BUS_MAX_INBOUND;
     if (zmq_setsockopt(b->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
         bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_MAXMSGSIZE)");
-        goto fail;
+        return -1;
     }
-    /* the connection count: the monitor must see every ACCEPTED, so it is set
-     * up before the bind */
+    return 0;
+}
+
+/* The connection count: the PUB socket's monitor and the socket b->mon that
+ * reads it. The monitor must see every ACCEPTED, so this comes before the
+ * bind. Returns 0, or -1 with err set. */
+static int bus_open_monitor(bus *b, char *err, size_t errlen)
+{
     char mon_ep[64];
     snprintf(mon_ep, sizeof mon_ep, BUS_MONITOR_ENDPOINT, (void *)b);
     if (zmq_socket_monitor(b->pub, mon_ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
         bus_seterr_errno(err, errlen, errno, "zmq_socket_monitor");
-        goto fail;
+        return -1;
     }
     b->mon = zmq_socket(b->ctx, ZMQ_PAIR);
     if (!b->mon || bus_setopt_int(b->mon, ZMQ_LINGER, 0, "ZMQ_LINGER", err, errlen) != 0 ||
         zmq_connect(b->mon, mon_ep) != 0) {
         bus_seterr_errno(err, errlen, errno, "cannot read the bus monitor");
-        goto fail;
+        return -1;
     }
-    if (b->curve) {
-        if (bus_setopt_int(b->pub, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", err, errlen) != 0)
-            goto fail;
-        if (zmq_setsockopt(b->pub, ZMQ_CURVE_SECRETKEY, secret, BUS_Z85_KEY_LEN) != 0) {
-            bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_CURVE_SECRETKEY)");
-            goto fail;
-        }
-        if (zmq_setsockopt(b->pub, ZMQ_ZAP_DOMAIN, BUS_ZAP_DOMAIN, strlen(BUS_ZAP_DOMAIN)) != 0) {
-            bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_ZAP_DOMAIN)");
-            goto fail;
-        }
+    return 0;
+}
+
+/* Makes the PUB socket a CURVE server with the secret key secret, its
+ * clients checked by the ZAP handler's domain. Returns 0, or -1 with err
+ * set. */
+static int bus_pub_curve(bus *b, const char *secret, char *err, size_t errlen)
+{
+    if (bus_setopt_int(b->pub, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", err, errlen) != 0)
+        return -1;
+    if (zmq_setsockopt(b->pub, ZMQ_CURVE_SECRETKEY, secret, BUS_Z85_KEY_LEN) != 0) {
+        bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_CURVE_SECRETKEY)");
+        return -1;
     }
-    if (zmq_bind(b->pub, o->endpoint) != 0) {
-        bus_seterr_errno(err, errlen, errno, "cannot bind %s", o->endpoint);
-        goto fail;
+    if (zmq_setsockopt(b->pub, ZMQ_ZAP_DOMAIN, BUS_ZAP_DOMAIN, strlen(BUS_ZAP_DOMAIN)) != 0) {
+        bus_seterr_errno(err, errlen, errno, "zmq_setsockopt(ZMQ_ZAP_DOMAIN)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Binds the PUB socket to endpoint and keeps the endpoint it got (a tcp
+ * port 0 becomes the real one) and, for tcp, its port. Returns 0, or -1
+ * with err set. */
+static int bus_bind(bus *b, const char *endpoint, char *err, size_t errlen)
+{
+    if (zmq_bind(b->pub, endpoint) != 0) {
+        bus_seterr_errno(err, errlen, errno, "cannot bind %s", endpoint);
+        return -1;
     }
     size_t elen = sizeof b->endpoint;
     if (zmq_getsockopt(b->pub, ZMQ_LAST_ENDPOINT, b->endpoint, &elen) != 0) {
         bus_seterr_errno(err, errlen, errno, "zmq_getsockopt(ZMQ_LAST_ENDPOINT)");
-        goto fail;
+        return -1;
     }
     b->endpoint[sizeof b->endpoint - 1] = '\0';
     if (strncmp(b->endpoint, "tcp://", 6) == 0) {
         const char *colon = strrchr(b->endpoint, ':');
         b->bus_port = colon ? atoi(colon + 1) : 0;
     }
+    return 0;
+}
 
+/* Starts the bus thread and the eventfd that wakes it. Returns 0, or -1
+ * with err set. */
+static int bus_start_thread(bus *b, char *err, size_t errlen)
+{
     b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (b->efd < 0) {
         bus_seterr_errno(err, errlen, errno, "eventfd");
-        goto fail;
+        return -1;
     }
-
     /* The bus thread takes no signals: the daemon's main loop handles them. */
     sigset_t all, old;
     sigfillset(&all);
@@ -908,9 +935,50 @@ bus *bus_open(const bus_options *o, char *err, size_t errlen)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (prc != 0) {
         bus_seterr_errno(err, errlen, prc, "pthread_create");
-        goto fail;
+        return -1;
     }
     b->thread_started = true;
+    return 0;
+}
+
+bus *bus_open(const bus_options *o, char *err, size_t errlen)
+{
+    bus_seterr(err, errlen, "%s", "");
+    if (bus_check_options(o, err, errlen) != 0)
+        return NULL;
+    bus *b = calloc(1, sizeof *b);
+    if (!b) {
+        bus_seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    b->efd = -1;
+    b->queue_max = o->queue_max > 0 ? (size_t)o->queue_max : BUS_DEFAULT_QUEUE_MAX;
+    b->heartbeat_ms = 1000L * (o->heartbeat_s > 0 ? o->heartbeat_s : BUS_DEFAULT_HEARTBEAT_S);
+    b->now_fn = o->now_fn;
+    b->now_ud = o->now_ud;
+    b->seq = o->seq;
+    int hwm = o->hwm > 0 ? o->hwm : BUS_DEFAULT_HWM;
+    b->max_conns = bus_max_connections(o);
+    char secret[BUS_Z85_KEY_LEN + 1] = "";
+
+    if (pthread_mutex_init(&b->lock, NULL) != 0) {
+        bus_seterr(err, errlen, "pthread_mutex_init failed");
+        goto fail;
+    }
+    b->lock_ready = true;
+    if (o->curve_secret_key_file && bus_load_curve(b, o, secret, err, errlen) != 0)
+        goto fail;
+    b->ctx = zmq_ctx_new();
+    if (!b->ctx) {
+        bus_seterr_errno(err, errlen, errno, "zmq_ctx_new");
+        goto fail;
+    }
+    /* The ZAP handler must be bound before any client can connect. */
+    if ((o->curve_clients_dir && bus_open_zap(b, err, errlen) != 0) ||
+        bus_open_pub(b, hwm, err, errlen) != 0 || bus_open_monitor(b, err, errlen) != 0 ||
+        (b->curve && bus_pub_curve(b, secret, err, errlen) != 0) ||
+        bus_bind(b, o->endpoint, err, errlen) != 0 || bus_start_thread(b, err, errlen) != 0)
+        goto fail;
     explicit_bzero(secret, sizeof secret);
     return b;
 

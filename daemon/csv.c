@@ -468,10 +468,161 @@ static void out_of_range_why(char *why, size_t whylen, const char *zh_what, cons
     why_join(why, whylen, a, b);
 }
 
+/* A period as it is read: its year, and its month or its quarter (-1 until
+ * read), and the first month of a range (1 unless written: 2024年3-5月). */
+typedef struct {
+    int year, month, quarter, first;
+} period_parts;
+
+/* The part of a period after its four-figure year, in figures: 11 (202411),
+ * -11, /8, .8 or M11 (a date means its month: 2021/8/1, 2021-08-01), Q3.
+ * Moves *pp past it; returns -1 when it is none of these. */
+static int parse_figure_month(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]) && p[2] == '\0') {
+        pt->month = (p[0] - '0') * 10 + (p[1] - '0'); /* 202411 */
+        p += 2;
+    } else if (*p == '-' || *p == '/' || *p == '.' || *p == 'M' || *p == 'm') {
+        char sep = *p++;
+        if (!isdigit((unsigned char)*p) || (pt->month = parse_small_number(&p)) < 0)
+            return -1;
+        /* a date means its month: 2021/8/1, 2021-08-01, 2021.8.1 */
+        if (*p == sep && sep != 'M' && sep != 'm') {
+            p++;
+            if (parse_day(&p) < 0)
+                return -1;
+        }
+    } else if (*p == 'Q' || *p == 'q') {
+        p++;
+        if (!isdigit((unsigned char)*p) || (pt->quarter = parse_small_number(&p)) < 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* After 年前: N季度, N个月 or N月 (the first N). Moves *pp past it; returns
+ * -1 when it is none of these. */
+static int parse_zh_first_n(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    int n = parse_small_number(&p);
+    if (n < 0)
+        return -1;
+    if (starts(p, "季度"))
+        pt->quarter = n, p += strlen("季度");
+    else if (starts(p, "个月"))
+        pt->month = n, p += strlen("个月");
+    else if (starts(p, "月"))
+        pt->month = n, p += strlen("月");
+    else
+        return -1;
+    *pp = p;
+    return 0;
+}
+
+/* After 年: (第)N季度, N-M月 (a range from month N) or N月 (N月D日 / N月D号:
+ * the day means its month). Moves *pp past it; returns -1 when it is none
+ * of these. */
+static int parse_zh_nth(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    if (starts(p, "第"))
+        p += strlen("第");
+    int n = parse_small_number(&p);
+    if (n < 0)
+        return -1;
+    if (starts(p, "季度")) {
+        pt->quarter = n, p += strlen("季度");
+    } else if (*p == '-') {
+        p++;
+        pt->first = n;
+        if ((pt->month = parse_small_number(&p)) < 0 || !starts(p, "月"))
+            return -1;
+        p += strlen("月");
+    } else if (starts(p, "月")) {
+        pt->month = n, p += strlen("月");
+        /* 2021年8月1日: the day means its month */
+        if (isdigit((unsigned char)*p)) {
+            if (parse_day(&p) < 0 || !(starts(p, "日") || starts(p, "号")))
+                return -1;
+            p += strlen("日");
+        }
+    } else {
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* The part of a period after its 年: 全年, 上半年, 前…, or (第)N…; then 份
+ * and 累计 may follow. Moves *pp past it; returns -1 when it is none of
+ * these. */
+static int parse_zh_months(const char **pp, period_parts *pt)
+{
+    const char *p = *pp;
+    if (starts(p, "全年")) {
+        pt->month = 12, p += strlen("全年");
+    } else if (starts(p, "上半年")) {
+        pt->month = 6, p += strlen("上半年");
+    } else if (starts(p, "前")) {
+        p += strlen("前");
+        if (parse_zh_first_n(&p, pt) < 0)
+            return -1;
+    } else if (parse_zh_nth(&p, pt) < 0) {
+        return -1;
+    }
+    if (starts(p, "份"))
+        p += strlen("份");
+    if (starts(p, "累计"))
+        p += strlen("累计");
+    *pp = p;
+    return 0;
+}
+
+/* Checks the period read, pt (k: as written, for the reason): a quarter
+ * 1..4 (its last month), a month 1..12, a range from January, inside the
+ * range of model.h. Returns 0 with *period set, or -1 with why. */
+static int period_check(const period_parts *pt, const char *k, int *period, char *why,
+                        size_t whylen)
+{
+    int month = pt->month;
+    if (pt->quarter >= 0) {
+        if (pt->quarter < 1 || pt->quarter > 4) {
+            set_why(why, whylen, "期间“%s”有误：季度应为1至4", "bad period '%s': quarter must be 1..4",
+                    k);
+            return -1;
+        }
+        month = pt->quarter * 3;
+    }
+    if (month < 1 || month > 12) {
+        set_why(why, whylen, "期间“%s”有误：月份应为1至12", "bad period '%s': month must be 1..12", k);
+        return -1;
+    }
+    if (pt->first != 1) {
+        set_why(why, whylen, "期间“%s”有误：累计期间应从1月开始",
+                "bad period '%s': a range must start at month 1 (figures are cumulative from "
+                "January)",
+                k);
+        return -1;
+    }
+    /* the range every input and the RRD files share (model.h) */
+    const char *range = pp_period_range_why(pp_period_make(pt->year, month));
+    if (range != NULL) {
+        out_of_range_why(why, whylen, "期间", "period", k, range);
+        return -1;
+    }
+    *period = pp_period_make(pt->year, month);
+    return 0;
+}
+
 static int period_parse(const char *s, int *period, char *why, size_t whylen)
 {
     char raw[128], buf[128], k[SHOW_MAX + 4];
-    int year = 0, month = -1, first = 1, quarter = -1;
+    period_parts pt = {.year = 0, .month = -1, .quarter = -1, .first = 1};
     const char *p;
 
     if (s == NULL || fold_copy(raw, sizeof raw, s) < 0) {
@@ -490,106 +641,18 @@ static int period_parse(const char *s, int *period, char *why, size_t whylen)
     for (int i = 0; i < 4; i++, p++) {
         if (!isdigit((unsigned char)*p))
             goto not_period;
-        year = year * 10 + (*p - '0');
+        pt.year = pt.year * 10 + (*p - '0');
     }
-    if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]) && p[2] == '\0') {
-        month = (p[0] - '0') * 10 + (p[1] - '0'); /* 202411 */
-        p += 2;
-    } else if (*p == '-' || *p == '/' || *p == '.' || *p == 'M' || *p == 'm') {
-        char sep = *p++;
-        if (!isdigit((unsigned char)*p) || (month = parse_small_number(&p)) < 0)
-            goto not_period;
-        /* a date means its month: 2021/8/1, 2021-08-01, 2021.8.1 */
-        if (*p == sep && sep != 'M' && sep != 'm') {
-            p++;
-            if (parse_day(&p) < 0)
-                goto not_period;
-        }
-    } else if (*p == 'Q' || *p == 'q') {
-        p++;
-        if (!isdigit((unsigned char)*p) || (quarter = parse_small_number(&p)) < 0)
-            goto not_period;
-    } else if (starts(p, "年")) {
+    if (starts(p, "年")) {
         p += strlen("年");
-        if (starts(p, "全年")) {
-            month = 12, p += strlen("全年");
-        } else if (starts(p, "上半年")) {
-            month = 6, p += strlen("上半年");
-        } else if (starts(p, "前")) {
-            p += strlen("前");
-            int n = parse_small_number(&p);
-            if (n < 0)
-                goto not_period;
-            if (starts(p, "季度"))
-                quarter = n, p += strlen("季度");
-            else if (starts(p, "个月"))
-                month = n, p += strlen("个月");
-            else if (starts(p, "月"))
-                month = n, p += strlen("月");
-            else
-                goto not_period;
-        } else {
-            if (starts(p, "第"))
-                p += strlen("第");
-            int n = parse_small_number(&p);
-            if (n < 0)
-                goto not_period;
-            if (starts(p, "季度")) {
-                quarter = n, p += strlen("季度");
-            } else if (*p == '-') {
-                p++;
-                first = n;
-                if ((month = parse_small_number(&p)) < 0 || !starts(p, "月"))
-                    goto not_period;
-                p += strlen("月");
-            } else if (starts(p, "月")) {
-                month = n, p += strlen("月");
-                /* 2021年8月1日: the day means its month */
-                if (isdigit((unsigned char)*p)) {
-                    if (parse_day(&p) < 0 || !(starts(p, "日") || starts(p, "号")))
-                        goto not_period;
-                    p += strlen("日");
-                }
-            } else {
-                goto not_period;
-            }
-        }
-        if (starts(p, "份"))
-            p += strlen("份");
-        if (starts(p, "累计"))
-            p += strlen("累计");
-    } else {
+        if (parse_zh_months(&p, &pt) < 0)
+            goto not_period;
+    } else if (parse_figure_month(&p, &pt) < 0) {
         goto not_period;
     }
     if (*p != '\0')
         goto not_period;
-    if (quarter >= 0) {
-        if (quarter < 1 || quarter > 4) {
-            set_why(why, whylen, "期间“%s”有误：季度应为1至4", "bad period '%s': quarter must be 1..4",
-                    k);
-            return -1;
-        }
-        month = quarter * 3;
-    }
-    if (month < 1 || month > 12) {
-        set_why(why, whylen, "期间“%s”有误：月份应为1至12", "bad period '%s': month must be 1..12", k);
-        return -1;
-    }
-    if (first != 1) {
-        set_why(why, whylen, "期间“%s”有误：累计期间应从1月开始",
-                "bad period '%s': a range must start at month 1 (figures are cumulative from "
-                "January)",
-                k);
-        return -1;
-    }
-    /* the range every input and the RRD files share (model.h) */
-    const char *range = pp_period_range_why(pp_period_make(year, month));
-    if (range != NULL) {
-        out_of_range_why(why, whylen, "期间", "period", k, range);
-        return -1;
-    }
-    *period = pp_period_make(year, month);
-    return 0;
+    return period_check(&pt, k, period, why, whylen);
 not_period:
     set_why(why, whylen, "期间“%s”无法识别（应如 2024-11 或 2024年1-11月）",
             "bad period '%s': not a period (e.g. 2024-11 or 2024年1-11月)", k);
@@ -1380,8 +1443,6 @@ static bool second_header_row(record *top, record *sub)
     return words > 0;
 }
 
-/* Reads the header: top, and sub (NULL, or its second row); returns 0 when
- * the layout is settled, -1 after recording errors. */
 /* The error of an unknown column (raw) in the header at line, with the
  * columns such a file has (zh_cols, en_cols) in brackets. */
 static void add_unknown_column(parser *ps, int line, const char *raw, const char *zh_cols,
@@ -1396,90 +1457,78 @@ static void add_unknown_column(parser *ps, int line, const char *raw, const char
     add_why(ps, line, why);
 }
 
-static int read_header(parser *ps, record *top, record *sub, header *h)
+/* The merged indicator cell over a two-row header, as the columns are read
+ * left to right: the last non-empty cell of the first row (the merged
+ * cell's value, in its first column only), and the last one reported
+ * unknown, so that the columns of one merged cell give one error. */
+typedef struct {
+    char last_top[CSV_MAX_FIELD + 1];
+    char last_reported[CSV_MAX_FIELD + 1];
+} merged_cell;
+
+/* Reads column i of the header (top, and sub: its second row, or NULL) into
+ * h: its name for messages, its role and the unit its cell carries; under an
+ * indicator, the second row's word (累计, 同比, …) decides the role. c is
+ * scratch. Returns 1 after recording an unknown indicator, else 0. */
+static int read_header_column(parser *ps, record *top, record *sub, size_t i, header *h,
+                              head_cell *c, merged_cell *m)
 {
-    csv_result *r = ps->out;
-    int line = top->line, bad = 0;
-    char why[WHY_MAX];
-    head_cell *c = malloc(sizeof *c);
-    char (*last_top)[CSV_MAX_FIELD + 1] = malloc(2 * sizeof *last_top);
-    char (*last_reported)[CSV_MAX_FIELD + 1] = last_top + 1;
-
-    if (c == NULL || last_top == NULL) {
-        free(c);
-        free(last_top);
-        out_of_memory(ps);
-        return -1;
+    const char *t = i < top->n ? field(top, i) : "";
+    const char *s = sub != NULL && i < sub->n ? field(sub, i) : "";
+    sub_kind sk = s[0] != '\0' ? sub_word(s) : SUB_NONE;
+    char shown[2 * (SHOW_MAX + 4)], why[WHY_MAX];
+    h->ind[i] = NULL;
+    h->yoy_col[i] = -1;
+    h->unit[i][0] = '\0';
+    /* a merged indicator cell: its value in the first column only */
+    if (t[0] == '\0' && sk != SUB_NONE)
+        t = m->last_top;
+    else if (t[0] != '\0')
+        text_copy_utf8(m->last_top, sizeof m->last_top, t);
+    if (sk != SUB_NONE) {
+        char a[SHOW_MAX + 4], b[SHOW_MAX + 4];
+        snprintf(shown, sizeof shown, "%s/%s", show(t, a, sizeof a), show(s, b, sizeof b));
+    } else {
+        show(t, shown, sizeof shown);
     }
-    (*last_top)[0] = '\0';
-    (*last_reported)[0] = '\0';
-    if (top->problem[0] != '\0' || (sub != NULL && sub->problem[0] != '\0')) {
-        why_prefix(why, sizeof why, "表头：", "header: ",
-                   top->problem[0] ? top->problem : sub->problem);
-        add_why(ps, line, why);
-        goto fail;
+    show(shown, h->name[i], sizeof h->name[i]);
+    head_cell_read(t, c);
+    h->role[i] = c->role;
+    text_copy_utf8(h->unit[i], sizeof h->unit[i], c->unit);
+    if (sk == SUB_NONE)
+        return 0;
+    /* the second row of a two-row header: under an indicator */
+    const pp_indicator *ind = indicator_named(ps->cat, c->base);
+    if (ind == NULL) {
+        /* once for the columns of one merged cell */
+        if ((c->role == COL_UNKNOWN || c->role == COL_EMPTY) &&
+            (i == 0 || strcmp(m->last_reported, t) != 0)) {
+            add_why(ps, top->line, unknown_column(c->base, ps->cat, "指标列", "indicator column", why));
+            text_copy_utf8(m->last_reported, sizeof m->last_reported, t);
+            return 1;
+        }
+        return 0; /* 园区 over 园区 (merged down), or a known column */
     }
-    h->ncols = top->n;
-    if (sub != NULL && sub->n > h->ncols)
-        h->ncols = sub->n;
-    for (int i = 0; i < COL_N; i++)
-        h->at[i] = -1;
-    for (size_t i = 0; i < h->ncols; i++) {
-        const char *t = i < top->n ? field(top, i) : "";
-        const char *s = sub != NULL && i < sub->n ? field(sub, i) : "";
-        sub_kind sk = s[0] != '\0' ? sub_word(s) : SUB_NONE;
-        char shown[2 * (SHOW_MAX + 4)];
-        h->ind[i] = NULL;
-        h->yoy_col[i] = -1;
-        h->unit[i][0] = '\0';
-        /* a merged indicator cell: its value in the first column only */
-        if (t[0] == '\0' && sk != SUB_NONE)
-            t = *last_top;
-        else if (t[0] != '\0')
-            text_copy_utf8(*last_top, sizeof *last_top, t);
-        if (sk != SUB_NONE) {
-            char a[SHOW_MAX + 4], b[SHOW_MAX + 4];
-            snprintf(shown, sizeof shown, "%s/%s", show(t, a, sizeof a), show(s, b, sizeof b));
-        } else {
-            show(t, shown, sizeof shown);
-        }
-        show(shown, h->name[i], sizeof h->name[i]);
-        head_cell_read(t, c);
-        h->role[i] = c->role;
-        text_copy_utf8(h->unit[i], sizeof h->unit[i], c->unit);
-        if (sk == SUB_NONE)
-            continue;
-        /* the second row of a two-row header: under an indicator */
-        const pp_indicator *ind = indicator_named(ps->cat, c->base);
-        if (ind == NULL) {
-            /* once for the columns of one merged cell */
-            if ((c->role == COL_UNKNOWN || c->role == COL_EMPTY) &&
-                (i == 0 || strcmp(*last_reported, t) != 0)) {
-                add_why(ps, line, unknown_column(c->base, ps->cat, "指标列", "indicator column", why));
-                text_copy_utf8(*last_reported, sizeof *last_reported, t);
-                bad++;
-            }
-            continue; /* 园区 over 园区 (merged down), or a known column */
-        }
-        h->ind[i] = ind;
-        head_cell sc;
-        head_cell_read(s, &sc);
-        if (sk == SUB_VALUE) {
-            h->role[i] = COL_WIDE;
-            if (sc.unit[0] != '\0')
-                text_copy_utf8(h->unit[i], sizeof h->unit[i], sc.unit);
-        } else if (sk == SUB_YOY) {
-            h->role[i] = COL_WIDE_YOY;
+    h->ind[i] = ind;
+    head_cell sc;
+    head_cell_read(s, &sc);
+    if (sk == SUB_VALUE) {
+        h->role[i] = COL_WIDE;
+        if (sc.unit[0] != '\0')
             text_copy_utf8(h->unit[i], sizeof h->unit[i], sc.unit);
-        } else {
-            h->role[i] = COL_IGNORED;
-        }
+    } else if (sk == SUB_YOY) {
+        h->role[i] = COL_WIDE_YOY;
+        text_copy_utf8(h->unit[i], sizeof h->unit[i], sc.unit);
+    } else {
+        h->role[i] = COL_IGNORED;
     }
-    if (bad)
-        goto fail;
+    return 0;
+}
 
-    size_t n_yoy = 0;
-    /* the 通报 parkpulse exports: its derived columns are not read back */
+/* The 通报 parkpulse exports (a header with a derived column): its derived
+ * columns, its 目标 and 状态, 排名 and 说明 are not read back. c is scratch. */
+static void ignore_report_columns(record *top, header *h, head_cell *c)
+{
     bool report = false;
     for (size_t i = 0; i < h->ncols; i++)
         report |= h->role[i] == COL_DERIVED;
@@ -1493,7 +1542,11 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
                 h->role[i] = COL_IGNORED;
         }
     }
-    /* ids beside names: the ids are read, the names not */
+}
+
+/* 园区代码 / 指标代码 beside 园区 / 指标: the ids are read, the names not. */
+static void read_ids_not_names(header *h)
+{
     for (size_t i = 0; i < h->ncols; i++) {
         if (h->role[i] == COL_PARK_ID || h->role[i] == COL_IND_ID) {
             col_role name = h->role[i] == COL_PARK_ID ? COL_PARK : COL_INDICATOR;
@@ -1503,13 +1556,22 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
             h->role[i] = name;
         }
     }
+}
+
+/* Sets h->at, the column of each role, from the roles of the header at
+ * line; *n_yoy counts the 同比 columns after the first (a wide table's bare
+ * 同比 after each indicator). Returns the number of duplicate columns
+ * recorded. */
+static int place_columns(parser *ps, int line, header *h, size_t *n_yoy)
+{
+    int bad = 0;
     for (size_t i = 0; i < h->ncols; i++) {
         col_role ro = h->role[i];
         if (ro == COL_UNKNOWN || ro == COL_EMPTY || ro == COL_IGNORED || ro == COL_WIDE ||
             ro == COL_WIDE_YOY)
             continue;
         if (ro == COL_YOY && h->at[ro] >= 0) {
-            n_yoy++; /* a bare 同比 after each indicator of a wide table */
+            (*n_yoy)++; /* a bare 同比 after each indicator of a wide table */
             continue;
         }
         if (h->at[ro] >= 0) {
@@ -1521,13 +1583,21 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
         }
         h->at[ro] = (int)i;
     }
-    if (bad)
-        goto fail;
+    return bad;
+}
 
+/* Settles the layout (targets, observations or wide) from the columns the
+ * header at line has, and checks that it has the ones that layout needs.
+ * Returns the number of errors recorded. */
+static int settle_layout(parser *ps, int line, const header *h, size_t n_yoy)
+{
     static const col_role obs_req[] = {COL_PARK, COL_INDICATOR, COL_PERIOD, COL_VALUE};
     static const col_role tgt_req[] = {COL_PARK, COL_INDICATOR, COL_YEAR, COL_TARGET};
+    static const col_role wide_req[] = {COL_PARK, COL_PERIOD};
+    csv_result *r = ps->out;
     const col_role *req = NULL;
     size_t nreq = 4, n_wide = 0;
+    int bad = 0;
     for (size_t i = 0; i < h->ncols; i++)
         n_wide += h->role[i] == COL_WIDE;
     if (h->at[COL_YEAR] >= 0 || h->at[COL_TARGET] >= 0) {
@@ -1539,7 +1609,6 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
         req = obs_req;
     } else {
         r->layout = CSV_LAYOUT_WIDE;
-        static const col_role wide_req[] = {COL_PARK, COL_PERIOD};
         req = wide_req;
         nreq = 2;
     }
@@ -1549,7 +1618,7 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
     }
     for (size_t i = 0; i < nreq; i++) {
         if (h->at[req[i]] < 0) {
-            char a[WHY_MAX], b[WHY_MAX];
+            char a[WHY_MAX], b[WHY_MAX], why[WHY_MAX];
             snprintf(a, sizeof a, "表头缺少“%s”列", role_zh(req[i]));
             snprintf(b, sizeof b, "missing column '%s' in the header", role_name(req[i]));
             why_join(why, sizeof why, a, b);
@@ -1557,147 +1626,234 @@ static int read_header(parser *ps, record *top, record *sub, header *h)
             bad++;
         }
     }
+    return bad;
+}
 
-    for (size_t i = 0; i < h->ncols; i++) {
-        col_role ro = h->role[i];
-        const char *raw = i < top->n ? field(top, i) : "";
-        head_cell_read(raw, c);
-        switch (r->layout) {
-        case CSV_LAYOUT_OBSERVATIONS:
-            if (ro == COL_UNKNOWN) {
-                add_unknown_column(ps, line, c->base,
-                                   "观测数据文件的列为 园区、指标、期间、数值、单位、同比、状态、来源、备注",
-                                   "an observations file has park, indicator, period, value, "
-                                   "unit, yoy, status, source, note");
-                bad++;
-            }
-            break;
-        case CSV_LAYOUT_TARGETS:
-            if (ro == COL_UNKNOWN) {
-                add_unknown_column(ps, line, c->base,
-                                   "目标文件的列为 园区、指标、年度、目标、单位、来源、备注",
-                                   "a targets file has park, indicator, year, target, unit, "
-                                   "source, note");
-                bad++;
-            } else if (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS || ro == COL_YOY) {
-                add_error(ps, line, "“%s”列不属于目标文件",
-                          "column '%s' does not belong in a targets file", h->name[i]);
-                bad++;
-            }
-            break;
-        case CSV_LAYOUT_WIDE:
-            if (ro == COL_UNIT) {
-                add_error(ps, line, "宽表中的“%s”列含义不明（请把单位写在表头或单元格中）",
-                          "column '%s' is ambiguous in a wide table (write the unit in the "
-                          "cells)",
-                          h->name[i]);
-                bad++;
-            } else if (ro == COL_VALUE || ro == COL_INDICATOR) {
-                add_error(ps, line, "宽表中不应有“%s”列",
-                          "column '%s' does not belong in a wide table", h->name[i]);
-                bad++;
-            } else if (ro == COL_YOY) {
-                /* a bare 同比 right after an indicator's column */
-                if (i > 0 && h->role[i - 1] == COL_WIDE) {
-                    h->role[i] = COL_WIDE_YOY;
-                    h->ind[i] = h->ind[i - 1];
-                } else {
-                    add_error(ps, line, "同比列“%s”前面不是指标列",
-                              "yoy column '%s' does not follow an indicator column", h->name[i]);
-                    bad++;
-                }
-            } else if (ro == COL_UNKNOWN) {
-                const pp_indicator *ind = indicator_named(ps->cat, c->base);
-                if (ind == NULL && (ind = yoy_of_named(ps->cat, c->base)) != NULL) {
-                    h->role[i] = COL_WIDE_YOY;
-                    h->ind[i] = ind;
-                    break;
-                }
-                if (ind == NULL) {
-                    add_why(ps, line, unknown_column(c->base, ps->cat, "指标列", "indicator column",
-                                                     why));
-                    bad++;
-                    break;
-                }
-                h->role[i] = COL_WIDE;
-                h->ind[i] = ind;
-            }
-            break;
-        default:
-            break;
+/* Checks column i of a wide table's header at line (base: its name without
+ * the unit): no unit, value or indicator column; a bare 同比 right after an
+ * indicator's column is that indicator's yoy; an unknown column must name an
+ * indicator (or its 同比). Returns 1 after recording an error, else 0. */
+static int check_wide_column(parser *ps, int line, header *h, size_t i, const char *base)
+{
+    col_role ro = h->role[i];
+    char why[WHY_MAX];
+    if (ro == COL_UNIT) {
+        add_error(ps, line, "宽表中的“%s”列含义不明（请把单位写在表头或单元格中）",
+                  "column '%s' is ambiguous in a wide table (write the unit in the cells)",
+                  h->name[i]);
+        return 1;
+    }
+    if (ro == COL_VALUE || ro == COL_INDICATOR) {
+        add_error(ps, line, "宽表中不应有“%s”列", "column '%s' does not belong in a wide table",
+                  h->name[i]);
+        return 1;
+    }
+    if (ro == COL_YOY) {
+        /* a bare 同比 right after an indicator's column */
+        if (i > 0 && h->role[i - 1] == COL_WIDE) {
+            h->role[i] = COL_WIDE_YOY;
+            h->ind[i] = h->ind[i - 1];
+            return 0;
+        }
+        add_error(ps, line, "同比列“%s”前面不是指标列",
+                  "yoy column '%s' does not follow an indicator column", h->name[i]);
+        return 1;
+    }
+    if (ro != COL_UNKNOWN)
+        return 0;
+    const pp_indicator *ind = indicator_named(ps->cat, base);
+    if (ind == NULL && (ind = yoy_of_named(ps->cat, base)) != NULL) {
+        h->role[i] = COL_WIDE_YOY;
+        h->ind[i] = ind;
+        return 0;
+    }
+    if (ind == NULL) {
+        add_why(ps, line, unknown_column(base, ps->cat, "指标列", "indicator column", why));
+        return 1;
+    }
+    h->role[i] = COL_WIDE;
+    h->ind[i] = ind;
+    return 0;
+}
+
+/* Checks column i of the header at line against the layout settled: a
+ * column the layout does not have is an error. c is scratch. Returns 1
+ * after recording an error, else 0. */
+static int check_column(parser *ps, int line, record *top, header *h, size_t i, head_cell *c)
+{
+    col_role ro = h->role[i];
+    csv_layout layout = ps->out->layout;
+    head_cell_read(i < top->n ? field(top, i) : "", c);
+    if (layout == CSV_LAYOUT_WIDE)
+        return check_wide_column(ps, line, h, i, c->base);
+    if (layout != CSV_LAYOUT_OBSERVATIONS && layout != CSV_LAYOUT_TARGETS)
+        return 0;
+    if (ro == COL_UNKNOWN) {
+        if (layout == CSV_LAYOUT_OBSERVATIONS)
+            add_unknown_column(ps, line, c->base,
+                               "观测数据文件的列为 园区、指标、期间、数值、单位、同比、状态、来源、备注",
+                               "an observations file has park, indicator, period, value, "
+                               "unit, yoy, status, source, note");
+        else
+            add_unknown_column(ps, line, c->base,
+                               "目标文件的列为 园区、指标、年度、目标、单位、来源、备注",
+                               "a targets file has park, indicator, year, target, unit, "
+                               "source, note");
+        return 1;
+    }
+    if (layout == CSV_LAYOUT_TARGETS &&
+        (ro == COL_PERIOD || ro == COL_VALUE || ro == COL_STATUS || ro == COL_YOY)) {
+        add_error(ps, line, "“%s”列不属于目标文件", "column '%s' does not belong in a targets file",
+                  h->name[i]);
+        return 1;
+    }
+    return 0;
+}
+
+/* Records why (a unit's error) as the error of the column named name, in the
+ * header at line; returns 1, the error count. */
+static int add_column_why(parser *ps, int line, const char *name, const char *cwhy)
+{
+    char zp[WHY_MAX], ep[WHY_MAX], why[WHY_MAX];
+    snprintf(zp, sizeof zp, "“%s”列：", name);
+    snprintf(ep, sizeof ep, "column '%s': ", name);
+    why_prefix(why, sizeof why, zp, ep, cwhy);
+    add_why(ps, line, why);
+    return 1;
+}
+
+/* Checks the unit written in the header over column i: a yoy's is a
+ * percentage, a wide column's converts to its indicator's unit, a value's or
+ * target's is known. Returns the number of errors recorded. */
+static int check_header_unit(parser *ps, int line, const header *h, size_t i)
+{
+    col_role ro = h->role[i];
+    const char *unit = h->unit[i];
+    double one;
+    char cwhy[WHY_MAX];
+    int bad = 0;
+    if (unit[0] == '\0')
+        return 0;
+    if ((ro == COL_YOY || ro == COL_WIDE_YOY) &&
+        value_parse("1", NULL, unit, "%", &one, cwhy, sizeof cwhy) < 0)
+        bad += add_column_why(ps, line, h->name[i], cwhy);
+    if (ro == COL_WIDE && value_parse("1", NULL, unit, h->ind[i]->unit, &one, cwhy, sizeof cwhy) < 0)
+        bad += add_column_why(ps, line, h->name[i], cwhy);
+    if ((ro == COL_VALUE || ro == COL_TARGET) && find_money(unit) == NULL && !known_plain(unit)) {
+        set_why(cwhy, sizeof cwhy, "未知单位“%s”", "unknown unit '%s'", unit);
+        bad += add_column_why(ps, line, h->name[i], cwhy);
+    }
+    return bad;
+}
+
+/* A wide column (value or yoy) whose indicator an earlier column of the same
+ * role already has is a duplicate. Returns the number of errors recorded. */
+static int check_wide_duplicate(parser *ps, int line, const header *h, size_t i)
+{
+    col_role ro = h->role[i];
+    int bad = 0;
+    if (ro != COL_WIDE && ro != COL_WIDE_YOY)
+        return 0;
+    for (size_t j = 0; j < i; j++) {
+        if (h->role[j] == ro && h->ind[j] == h->ind[i]) {
+            add_error(ps, line, "列名重复：“%s”（第%zu列也是“%s”）",
+                      "duplicate column '%s': column %zu is also '%s'", h->name[i], j + 1,
+                      h->ind[i]->id);
+            bad++;
         }
     }
+    return bad;
+}
+
+/* A wide table: each yoy column is paired with its indicator's value column
+ * (h->yoy_col), and there is at least one indicator column. Returns the
+ * number of errors recorded. */
+static int pair_wide_columns(parser *ps, int line, header *h)
+{
+    size_t n_wide = 0;
+    int bad = 0;
+    for (size_t i = 0; i < h->ncols; i++) {
+        if (h->role[i] != COL_WIDE_YOY)
+            continue;
+        size_t j = 0;
+        while (j < h->ncols && !(h->role[j] == COL_WIDE && h->ind[j] == h->ind[i]))
+            j++;
+        if (j == h->ncols) {
+            char a[WHY_MAX], b[WHY_MAX], why[WHY_MAX];
+            snprintf(a, sizeof a, "同比列“%s”没有对应的“%s”数值列", h->name[i], h->ind[i]->label);
+            snprintf(b, sizeof b, "yoy column '%s' without a column for '%s' itself", h->name[i],
+                     h->ind[i]->id);
+            why_join(why, sizeof why, a, b);
+            add_why(ps, line, why);
+            bad++;
+        } else {
+            h->yoy_col[j] = (int)i;
+        }
+    }
+    for (size_t i = 0; i < h->ncols; i++)
+        n_wide += h->role[i] == COL_WIDE;
+    if (n_wide == 0 && bad == 0) {
+        add_error(ps, line, "宽表（园区、期间、…）至少要有一个指标列",
+                  "a wide table (park, period, …) needs at least one indicator column");
+        bad++;
+    }
+    return bad;
+}
+
+/* Reads the header: top, and sub (NULL, or its second row). Each step
+ * records every error it finds; a step that found one ends the reading
+ * where a later step would only repeat it. Returns 0 when the layout is
+ * settled (or after a header record's own problem was recorded), -1 after
+ * recording errors. */
+static int read_header(parser *ps, record *top, record *sub, header *h)
+{
+    int line = top->line, bad = 0;
+    size_t n_yoy = 0;
+    char why[WHY_MAX];
+    head_cell *c = malloc(sizeof *c);
+    merged_cell *m = malloc(sizeof *m);
+
+    if (c == NULL || m == NULL) {
+        free(c);
+        free(m);
+        out_of_memory(ps);
+        return -1;
+    }
+    m->last_top[0] = '\0';
+    m->last_reported[0] = '\0';
+    if (top->problem[0] != '\0' || (sub != NULL && sub->problem[0] != '\0')) {
+        why_prefix(why, sizeof why, "表头：", "header: ",
+                   top->problem[0] ? top->problem : sub->problem);
+        add_why(ps, line, why);
+        goto done;
+    }
+    h->ncols = top->n;
+    if (sub != NULL && sub->n > h->ncols)
+        h->ncols = sub->n;
+    for (int i = 0; i < COL_N; i++)
+        h->at[i] = -1;
+    for (size_t i = 0; i < h->ncols; i++)
+        bad += read_header_column(ps, top, sub, i, h, c, m);
+    if (bad)
+        goto done;
+    ignore_report_columns(top, h, c);
+    read_ids_not_names(h);
+    bad = place_columns(ps, line, h, &n_yoy);
+    if (bad)
+        goto done;
+    bad = settle_layout(ps, line, h, n_yoy);
+    for (size_t i = 0; i < h->ncols; i++)
+        bad += check_column(ps, line, top, h, i, c);
     /* units written in the header; wide columns: each indicator once */
     for (size_t i = 0; i < h->ncols && bad == 0; i++) {
-        col_role ro = h->role[i];
-        const pp_indicator *ind = h->ind[i];
-        double one;
-        char cwhy[WHY_MAX], zp[WHY_MAX], ep[WHY_MAX];
-        snprintf(zp, sizeof zp, "“%s”列：", h->name[i]);
-        snprintf(ep, sizeof ep, "column '%s': ", h->name[i]);
-        if ((ro == COL_YOY || ro == COL_WIDE_YOY) && h->unit[i][0] != '\0' &&
-            value_parse("1", NULL, h->unit[i], "%", &one, cwhy, sizeof cwhy) < 0) {
-            why_prefix(why, sizeof why, zp, ep, cwhy);
-            add_why(ps, line, why);
-            bad++;
-        }
-        if (ro == COL_WIDE && h->unit[i][0] != '\0' &&
-            value_parse("1", NULL, h->unit[i], ind->unit, &one, cwhy, sizeof cwhy) < 0) {
-            why_prefix(why, sizeof why, zp, ep, cwhy);
-            add_why(ps, line, why);
-            bad++;
-        }
-        if ((ro == COL_VALUE || ro == COL_TARGET) && h->unit[i][0] != '\0' &&
-            find_money(h->unit[i]) == NULL && !known_plain(h->unit[i])) {
-            set_why(cwhy, sizeof cwhy, "未知单位“%s”", "unknown unit '%s'", h->unit[i]);
-            why_prefix(why, sizeof why, zp, ep, cwhy);
-            add_why(ps, line, why);
-            bad++;
-        }
-        if (ro != COL_WIDE && ro != COL_WIDE_YOY)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (h->role[j] == ro && h->ind[j] == ind) {
-                add_error(ps, line, "列名重复：“%s”（第%zu列也是“%s”）",
-                          "duplicate column '%s': column %zu is also '%s'", h->name[i], j + 1,
-                          ind->id);
-                bad++;
-            }
-        }
+        bad += check_header_unit(ps, line, h, i);
+        bad += check_wide_duplicate(ps, line, h, i);
     }
-    if (r->layout == CSV_LAYOUT_WIDE && bad == 0) {
-        for (size_t i = 0; i < h->ncols; i++) {
-            if (h->role[i] != COL_WIDE_YOY)
-                continue;
-            size_t j = 0;
-            while (j < h->ncols && !(h->role[j] == COL_WIDE && h->ind[j] == h->ind[i]))
-                j++;
-            if (j == h->ncols) {
-                char a[WHY_MAX], b[WHY_MAX];
-                snprintf(a, sizeof a, "同比列“%s”没有对应的“%s”数值列", h->name[i],
-                         h->ind[i]->label);
-                snprintf(b, sizeof b, "yoy column '%s' without a column for '%s' itself",
-                         h->name[i], h->ind[i]->id);
-                why_join(why, sizeof why, a, b);
-                add_why(ps, line, why);
-                bad++;
-            } else {
-                h->yoy_col[j] = (int)i;
-            }
-        }
-        if (n_wide == 0) {
-            for (size_t i = 0; i < h->ncols; i++)
-                n_wide += h->role[i] == COL_WIDE;
-        }
-        if (n_wide == 0 && bad == 0) {
-            add_error(ps, line, "宽表（园区、期间、…）至少要有一个指标列",
-                      "a wide table (park, period, …) needs at least one indicator column");
-            bad++;
-        }
-    }
-fail:
+    if (ps->out->layout == CSV_LAYOUT_WIDE && bad == 0)
+        bad = pair_wide_columns(ps, line, h);
+done:
     free(c);
-    free(last_top);
+    free(m);
     return bad ? -1 : 0;
 }
 /* ======================================================================

@@ -1440,6 +1440,135 @@ static void cellread_reset(cellread *cr)
     cr->style = -1;
 }
 
+/* A <row> of the sheet: its number (r, or the one after the last) becomes
+ * *row, and the column count starts again. Returns 1, or -1 after fail(). */
+static int sheet_row(wbctx *c, xrd *d, const char *sheet, uint32_t *row, uint32_t *col)
+{
+    const char *r = attr(d, "r", false);
+    char *end;
+    unsigned long rv = r ? strtoul(r, &end, 10) : *row + 1UL;
+    if (r && (*end != '\0' || end == r))
+        rv = 0;
+    if (rv == 0 || rv > WB_MAX_ROW) {
+        fail(c, sheet, "行号无效（a bad row number after row %u）", *row);
+        return -1;
+    }
+    *row = (uint32_t)rv;
+    *col = 0;
+    return 1;
+}
+
+/* The attributes of a <c> cell into cr (reset first): its place (r, or
+ * the next column of the current row, which *row and *col follow), its
+ * style and its type. Returns 0, or -1 after fail(). */
+static int cell_attributes(wbctx *c, xrd *d, const char *sheet, cellread *cr, uint32_t *row,
+                           uint32_t *col)
+{
+    cellread_reset(cr);
+    const char *r = attr(d, "r", false);
+    const char *st = attr(d, "s", false);
+    const char *ty = attr(d, "t", false);
+    uint32_t rr = 0, cc = 0;
+    if (r && parse_ref(r, &rr, &cc) != 0) {
+        char k[40];
+        text_copy_utf8(k, sizeof k, r);
+        fail(c, sheet, "单元格引用无效 '%s'（a bad cell reference '%s'）", k, k);
+        return -1;
+    }
+    cr->row = rr ? rr : (*row ? *row : 1);
+    cr->col = cc ? cc : *col + 1;
+    if (cr->col > WB_MAX_COL) {
+        fail(c, sheet, "列号超过 %d（a column past %d）", WB_MAX_COL, WB_MAX_COL);
+        return -1;
+    }
+    *row = cr->row;
+    *col = cr->col;
+    cr->style = st ? strtol(st, NULL, 10) : -1;
+    if (ty)
+        snprintf(cr->type, sizeof cr->type, "%s", ty);
+    return 0;
+}
+
+/* The children of a <c> cell, up to </c>: its <v>, <f> and <is> into cr;
+ * *bad is set when a text is too long. Returns 1 at </c>, 0 when the part
+ * ends first, -1 on a failure. */
+static int cell_children(wbctx *c, xrd *d, cellread *cr, int *bad)
+{
+    tbuf *into = NULL;
+    int rc;
+    while ((rc = xrd_next(c, d)) == 1) {
+        int k = xmlTextReaderNodeType(d->r);
+        if (k == XML_READER_TYPE_ELEMENT) {
+            const char *cn = lname(d);
+            if (strcmp(cn, "is") == 0) {
+                cr->has_is = true;
+                if (read_string_item(c, d, "is", &cr->is) != 0)
+                    return -1;
+            } else if (strcmp(cn, "v") == 0) {
+                cr->has_v = true;
+                into = xmlTextReaderIsEmptyElement(d->r) ? NULL : &cr->v;
+            } else if (strcmp(cn, "f") == 0) {
+                cr->has_f = true;
+                into = xmlTextReaderIsEmptyElement(d->r) ? NULL : &cr->f;
+            }
+        } else if (k == XML_READER_TYPE_END_ELEMENT) {
+            if (strcmp(lname(d), "c") == 0)
+                return 1;
+            into = NULL;
+        } else if (into) {
+            tbuf_text(d, into, bad);
+        }
+    }
+    return rc;
+}
+
+/* A <c> cell of the sheet (cr: the reader's buffers), its text put in s;
+ * *row and *col follow the place of the cells. Returns 1 to read on, 0 when
+ * the part ends inside the cell, -1 after fail(). */
+static int sheet_cell(xlsx *x, xrd *d, store *s, cellread *cr, const char *sheet, uint32_t *row,
+                      uint32_t *col)
+{
+    wbctx *c = x->c;
+    char num[WB_NUM_MAX];
+    int bad = 0;
+    if (cell_attributes(c, d, sheet, cr, row, col) != 0)
+        return -1;
+    if (xmlTextReaderIsEmptyElement(d->r))
+        return count_cells(c, sheet, 1) != 0 ? -1 : 1;
+    int rc = cell_children(c, d, cr, &bad);
+    if (rc != 1)
+        return rc;
+    if (bad) {
+        fail(c, sheet, "单元格文字过长（a cell's text is too long）");
+        return -1;
+    }
+    if (cr->has_v && strcmp(cr->type, "str") == 0)
+        decode_xstring(&cr->v);
+    const char *text;
+    size_t tl;
+    if (cell_text(c, x, cr, sheet, num, sizeof num, &text, &tl) != 0 ||
+        store_cell(c, s, sheet, cr->row, cr->col, text, tl) != 0)
+        return -1;
+    return 1;
+}
+
+/* A <mergeCell> of the sheet: its range kept in s (a single cell or
+ * nonsense is nothing to copy). Returns 1, or -1 after fail(). */
+static int sheet_merge(wbctx *c, xrd *d, store *s, const char *sheet)
+{
+    const char *ref = attr(d, "ref", false);
+    merge m;
+    if (ref == NULL || parse_range(ref, &m) != 0)
+        return 1;
+    if (s->nm >= (size_t)c->max_cells ||
+        grow((void **)&s->m, &s->capm, s->nm + 1, sizeof *s->m) != 0) {
+        fail(c, sheet, "合并单元格过多（too many merged ranges）");
+        return -1;
+    }
+    s->m[s->nm++] = m;
+    return 1;
+}
+
 /* Streams one worksheet into a store, then into out's CSV text. */
 static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
 {
@@ -1447,7 +1576,6 @@ static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
     store s = {0};
     cellread cr = {0};
     xrd d;
-    char num[WB_NUM_MAX];
     uint32_t row = 0, col = 0;
     bool in_data = false;
     int rc = xrd_open(x, &d, part, out->name);
@@ -1468,111 +1596,16 @@ static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
                 in_data = false;
             continue;
         }
-        if (strcmp(n, "sheetData") == 0) {
+        if (strcmp(n, "sheetData") == 0)
             in_data = !xmlTextReaderIsEmptyElement(d.r);
-        } else if (in_data && strcmp(n, "row") == 0) {
-            const char *r = attr(&d, "r", false);
-            char *end;
-            unsigned long rv = r ? strtoul(r, &end, 10) : row + 1UL;
-            if (r && (*end != '\0' || end == r))
-                rv = 0;
-            if (rv == 0 || rv > WB_MAX_ROW) {
-                fail(c, out->name, "行号无效（a bad row number after row %u）", row);
-                rc = -1;
-                break;
-            }
-            row = (uint32_t)rv;
-            col = 0;
-        } else if (in_data && strcmp(n, "c") == 0) {
-            cellread_reset(&cr);
-            const char *r = attr(&d, "r", false);
-            const char *st = attr(&d, "s", false);
-            const char *ty = attr(&d, "t", false);
-            uint32_t rr = 0, cc = 0;
-            if (r && parse_ref(r, &rr, &cc) != 0) {
-                char k[40];
-                text_copy_utf8(k, sizeof k, r);
-                fail(c, out->name, "单元格引用无效 '%s'（a bad cell reference '%s'）", k, k);
-                rc = -1;
-                break;
-            }
-            cr.row = rr ? rr : (row ? row : 1);
-            cr.col = cc ? cc : col + 1;
-            if (cr.col > WB_MAX_COL) {
-                fail(c, out->name, "列号超过 %d（a column past %d）", WB_MAX_COL, WB_MAX_COL);
-                rc = -1;
-                break;
-            }
-            row = cr.row;
-            col = cr.col;
-            cr.style = st ? strtol(st, NULL, 10) : -1;
-            if (ty)
-                snprintf(cr.type, sizeof cr.type, "%s", ty);
-            if (xmlTextReaderIsEmptyElement(d.r)) {
-                if (count_cells(c, out->name, 1) != 0) {
-                    rc = -1;
-                    break;
-                }
-                continue;
-            }
-            /* the cell's children, up to </c> */
-            int bad = 0;
-            tbuf *into = NULL;
-            while ((rc = xrd_next(c, &d)) == 1) {
-                int k = xmlTextReaderNodeType(d.r);
-                if (k == XML_READER_TYPE_ELEMENT) {
-                    const char *cn = lname(&d);
-                    if (strcmp(cn, "is") == 0) {
-                        cr.has_is = true;
-                        if (read_string_item(c, &d, "is", &cr.is) != 0) {
-                            rc = -1;
-                            break;
-                        }
-                    } else if (strcmp(cn, "v") == 0) {
-                        cr.has_v = true;
-                        into = xmlTextReaderIsEmptyElement(d.r) ? NULL : &cr.v;
-                    } else if (strcmp(cn, "f") == 0) {
-                        cr.has_f = true;
-                        into = xmlTextReaderIsEmptyElement(d.r) ? NULL : &cr.f;
-                    }
-                } else if (k == XML_READER_TYPE_END_ELEMENT) {
-                    const char *cn = lname(&d);
-                    if (strcmp(cn, "c") == 0)
-                        break;
-                    into = NULL;
-                } else if (into) {
-                    tbuf_text(&d, into, &bad);
-                }
-            }
-            if (rc != 1)
-                break;
-            if (bad) {
-                fail(c, out->name, "单元格文字过长（a cell's text is too long）");
-                rc = -1;
-                break;
-            }
-            if (cr.has_v && strcmp(cr.type, "str") == 0)
-                decode_xstring(&cr.v);
-            const char *text;
-            size_t tl;
-            if (cell_text(c, x, &cr, out->name, num, sizeof num, &text, &tl) != 0 ||
-                store_cell(c, &s, out->name, cr.row, cr.col, text, tl) != 0) {
-                rc = -1;
-                break;
-            }
-        } else if (strcmp(n, "mergeCell") == 0) {
-            const char *ref = attr(&d, "ref", false);
-            merge m;
-            if (ref == NULL || parse_range(ref, &m) != 0)
-                continue; /* a single cell or nonsense: nothing to copy */
-            if (s.nm >= (size_t)c->max_cells ||
-                grow((void **)&s.m, &s.capm, s.nm + 1, sizeof *s.m) != 0) {
-                fail(c, out->name, "合并单元格过多（too many merged ranges）");
-                rc = -1;
-                break;
-            }
-            s.m[s.nm++] = m;
-        }
+        else if (in_data && strcmp(n, "row") == 0)
+            rc = sheet_row(c, &d, out->name, &row, &col);
+        else if (in_data && strcmp(n, "c") == 0)
+            rc = sheet_cell(x, &d, &s, &cr, out->name, &row, &col);
+        else if (strcmp(n, "mergeCell") == 0)
+            rc = sheet_merge(c, &d, &s, out->name);
+        if (rc != 1)
+            break;
     }
     xrd_close(&d);
     free(cr.v.s);
@@ -1584,12 +1617,105 @@ static int read_sheet(xlsx *x, const char *part, wb_sheet *out)
     return rc < 0 ? -1 : 0;
 }
 
+/* The sheets workbook.xml lists, in order. */
+typedef struct sheetrefs {
+    sheetref *v;
+    size_t n, cap;
+} sheetrefs;
+
+/* Adds a <sheet> (its name and relationship id, either NULL) to refs.
+ * Returns 0, or -1 after fail(). */
+static int add_sheetref(wbctx *c, sheetrefs *refs, const char *name, const char *rid)
+{
+    if (refs->n >= WB_MAX_SHEETS) {
+        fail(c, NULL, "工作表超过 %d 个（more than %d sheets）", WB_MAX_SHEETS, WB_MAX_SHEETS);
+        return -1;
+    }
+    if (grow((void **)&refs->v, &refs->cap, refs->n + 1, sizeof *refs->v) != 0) {
+        fail(c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    sheetref *r = &refs->v[refs->n++];
+    r->name = clean_name(name ? name : "?", 100);
+    r->rid = strdup(rid ? rid : "");
+    if (!r->name || !r->rid) {
+        fail(c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the workbook part wbpart (workbook.xml): the sheets in order into
+ * refs, and the date system into wb. Returns 0, or -1 after fail(). */
+static int read_workbook_part(xlsx *x, workbook *wb, const char *wbpart, sheetrefs *refs)
+{
+    wbctx *c = x->c;
+    xrd d;
+    int r = xrd_open(x, &d, wbpart, NULL);
+    if (r == 0)
+        fail(c, NULL, "不是 Excel 工作簿：缺少 '%s'（not an Excel workbook: no '%s' in the zip）",
+             wbpart, wbpart);
+    if (r <= 0)
+        return -1;
+    while ((r = xrd_next(c, &d)) == 1) {
+        if (is_elem(&d, "workbookPr")) {
+            const char *v = attr(&d, "date1904", false);
+            wb->date1904 = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+        } else if (is_elem(&d, "sheet")) {
+            const char *name = attr(&d, "name", false);
+            const char *rid = attr(&d, "id", true);
+            if (add_sheetref(c, refs, name, rid) != 0) {
+                r = -1;
+                break;
+            }
+        }
+    }
+    xrd_close(&d);
+    if (r < 0)
+        return -1;
+    if (refs->n == 0) {
+        fail(c, NULL, "工作簿中没有工作表（the workbook has no sheets）");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the sheets of refs into wb->sheets, through the workbook's
+ * relationships wbrels: a worksheet is read, another kind of sheet skipped.
+ * Returns 0, or -1 after fail(). */
+static int read_sheets(xlsx *x, workbook *wb, const rels *wbrels, sheetrefs *refs)
+{
+    wb->sheets = calloc(refs->n, sizeof *wb->sheets);
+    if (wb->sheets == NULL) {
+        fail(x->c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    for (size_t i = 0; i < refs->n; i++) {
+        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
+        sh->name = refs->v[i].name;
+        refs->v[i].name = NULL;
+        const rel *rl = rel_by_id(wbrels, refs->v[i].rid);
+        if (rl == NULL) {
+            fail(x->c, sh->name, "工作表在工作簿关系中不存在（the sheet's relationship '%s' is "
+                 "missing）", refs->v[i].rid);
+            return -1;
+        }
+        if (!rel_is(rl, "worksheet")) {
+            sh->skip = rel_is(rl, "chartsheet") ? "图表工作表（a chart sheet）"
+                                                : "不是普通工作表（not a worksheet）";
+            continue;
+        }
+        if (read_sheet(x, rl->target, sh) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int read_xlsx(workbook *wb, wbctx *c, const char *data, size_t len)
 {
     xlsx x = {.c = c};
     rels root = {0}, wbrels = {0};
-    sheetref *refs = NULL;
-    size_t n_refs = 0, cap_refs = 0;
+    sheetrefs refs = {0};
     char *wbpart = NULL;
     int rc = -1;
 
@@ -1605,88 +1731,24 @@ static int read_xlsx(workbook *wb, wbctx *c, const char *data, size_t len)
     }
     if (read_rels(&x, wbpart, &wbrels) < 0)
         goto out;
-
     /* workbook.xml: the sheets in order, and the date system */
-    xrd d;
-    int orc = xrd_open(&x, &d, wbpart, NULL);
-    if (orc == 0)
-        fail(c, NULL, "不是 Excel 工作簿：缺少 '%s'（not an Excel workbook: no '%s' in the zip）",
-             wbpart, wbpart);
-    if (orc <= 0)
+    if (read_workbook_part(&x, wb, wbpart, &refs) != 0)
         goto out;
-    int r;
-    while ((r = xrd_next(c, &d)) == 1) {
-        if (is_elem(&d, "workbookPr")) {
-            const char *v = attr(&d, "date1904", false);
-            wb->date1904 = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
-        } else if (is_elem(&d, "sheet")) {
-            const char *name = attr(&d, "name", false);
-            const char *rid = attr(&d, "id", true);
-            if (n_refs >= WB_MAX_SHEETS) {
-                fail(c, NULL, "工作表超过 %d 个（more than %d sheets）", WB_MAX_SHEETS,
-                     WB_MAX_SHEETS);
-                r = -1;
-                break;
-            }
-            if (grow((void **)&refs, &cap_refs, n_refs + 1, sizeof *refs) != 0) {
-                fail(c, NULL, "内存不足（out of memory）");
-                r = -1;
-                break;
-            }
-            refs[n_refs].name = clean_name(name ? name : "?", 100);
-            refs[n_refs].rid = strdup(rid ? rid : "");
-            n_refs++;
-            if (!refs[n_refs - 1].name || !refs[n_refs - 1].rid) {
-                fail(c, NULL, "内存不足（out of memory）");
-                r = -1;
-                break;
-            }
-        }
-    }
-    xrd_close(&d);
-    if (r < 0)
-        goto out;
-    if (n_refs == 0) {
-        fail(c, NULL, "工作簿中没有工作表（the workbook has no sheets）");
-        goto out;
-    }
     const rel *ss = rel_of_type(&wbrels, "sharedStrings");
     const rel *sty = rel_of_type(&wbrels, "styles");
     if (ss && read_shared_strings(&x, ss->target) < 0)
         goto out;
     if (sty && read_styles(&x, sty->target) < 0)
         goto out;
-
-    wb->sheets = calloc(n_refs, sizeof *wb->sheets);
-    if (wb->sheets == NULL) {
-        fail(c, NULL, "内存不足（out of memory）");
+    if (read_sheets(&x, wb, &wbrels, &refs) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < n_refs; i++) {
-        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
-        sh->name = refs[i].name;
-        refs[i].name = NULL;
-        const rel *rl = rel_by_id(&wbrels, refs[i].rid);
-        if (rl == NULL) {
-            fail(c, sh->name, "工作表在工作簿关系中不存在（the sheet's relationship '%s' is "
-                 "missing）", refs[i].rid);
-            goto out;
-        }
-        if (!rel_is(rl, "worksheet")) {
-            sh->skip = rel_is(rl, "chartsheet") ? "图表工作表（a chart sheet）"
-                                                : "不是普通工作表（not a worksheet）";
-            continue;
-        }
-        if (read_sheet(&x, rl->target, sh) != 0)
-            goto out;
-    }
     rc = 0;
 out:
-    for (size_t i = 0; i < n_refs; i++) {
-        free(refs[i].name);
-        free(refs[i].rid);
+    for (size_t i = 0; i < refs.n; i++) {
+        free(refs.v[i].name);
+        free(refs.v[i].rid);
     }
-    free(refs);
+    free(refs.v);
     free(wbpart);
     rels_free(&root);
     rels_free(&wbrels);
@@ -1771,11 +1833,36 @@ static int xls_file(const char *data, size_t len, char *path, size_t pathlen)
     return fd;
 }
 
-static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
+/* The text of a .xls cell v: numbers as workbook_format_number writes them,
+ * a date or date-time as its day; num (len bytes) may hold it. */
+static const char *xls_cell_text(const FreeXL_CellValue *v, char *num, size_t len)
+{
+    switch (v->type) {
+    case FREEXL_CELL_INT:
+        snprintf(num, len, "%d", v->value.int_value);
+        return num;
+    case FREEXL_CELL_DOUBLE:
+        workbook_format_number(v->value.double_value, num, len);
+        return num;
+    case FREEXL_CELL_DATE:
+    case FREEXL_CELL_DATETIME:
+        /* "YYYY-MM-DD[ HH:MM:SS]": the day */
+        snprintf(num, len, "%.10s", v->value.text_value ? v->value.text_value : "");
+        return num;
+    case FREEXL_CELL_TEXT:
+    case FREEXL_CELL_SST_TEXT:
+    case FREEXL_CELL_TIME:
+        return v->value.text_value ? v->value.text_value : "";
+    default:
+        return "";
+    }
+}
+
+/* Opens the .xls of data (len bytes) with libfreexl into *h (to be closed
+ * by freexl_close). Returns 0, or -1 after fail() (*h may be set). */
+static int xls_open(wbctx *c, const char *data, size_t len, const void **h)
 {
     char path[PATH_MAX];
-    const void *h = NULL;
-    int rc = -1;
     int fd = xls_file(data, len, path, sizeof path);
     if (fd < 0) {
         fail(c, NULL, "无法为 .xls 建立临时文件：%s（cannot make a temporary file for the .xls: "
@@ -1783,14 +1870,64 @@ static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
         return -1;
     }
     bool temp = strncmp(path, "/proc/", 6) != 0;
-    int frc = freexl_open(path, &h);
+    int frc = freexl_open(path, h);
     if (temp)
         unlink(path);
     close(fd);
     if (frc != FREEXL_OK) {
         fail(c, NULL, "不是有效的 .xls 工作簿：%s（not a valid .xls workbook）", freexl_why(frc));
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+/* Reads sheet i of the open .xls h into sh (its name, then its cells as
+ * CSV). Returns 0, or -1 after fail(). */
+static int read_xls_sheet(wbctx *c, const void *h, unsigned short i, wb_sheet *sh)
+{
+    const char *name = NULL;
+    if (freexl_get_worksheet_name(h, i, &name) != FREEXL_OK)
+        name = "?";
+    sh->name = clean_name(name, 100);
+    if (sh->name == NULL) {
+        fail(c, NULL, "内存不足（out of memory）");
+        return -1;
+    }
+    unsigned int rows = 0;
+    unsigned short cols = 0;
+    if (freexl_select_active_worksheet(h, i) != FREEXL_OK ||
+        freexl_worksheet_dimensions(h, &rows, &cols) != FREEXL_OK) {
+        fail(c, sh->name, "工作表无法读取（the sheet cannot be read）");
+        return -1;
+    }
+    if (count_cells(c, sh->name, (size_t)rows * cols) != 0)
+        return -1;
+    c->cells -= (size_t)rows * cols; /* counted again, cell by cell, below */
+    store s = {0};
+    char num[WB_NUM_MAX];
+    int bad = 0;
+    for (unsigned int r = 0; r < rows && !bad; r++) {
+        for (unsigned short col = 0; col < cols && !bad; col++) {
+            FreeXL_CellValue v;
+            if (freexl_get_cell_value(h, r, col, &v) != FREEXL_OK)
+                continue;
+            const char *t = xls_cell_text(&v, num, sizeof num);
+            if (store_cell(c, &s, sh->name, r + 1, (uint32_t)col + 1, t, strlen(t)) != 0)
+                bad = 1;
+        }
+    }
+    if (bad || store_csv(c, &s, sh->name, sh) != 0)
+        bad = 1;
+    store_free(&s);
+    return bad ? -1 : 0;
+}
+
+static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
+{
+    const void *h = NULL;
+    int rc = -1;
+    if (xls_open(c, data, len, &h) != 0)
+        goto out;
     unsigned int info = 0;
     if (freexl_get_info(h, FREEXL_BIFF_PASSWORD, &info) == FREEXL_OK &&
         info == FREEXL_BIFF_OBFUSCATED) {
@@ -1813,68 +1950,9 @@ static int read_xls(workbook *wb, wbctx *c, const char *data, size_t len)
         fail(c, NULL, "内存不足（out of memory）");
         goto out;
     }
-    for (unsigned short i = 0; i < n_sheets; i++) {
-        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
-        const char *name = NULL;
-        if (freexl_get_worksheet_name(h, i, &name) != FREEXL_OK)
-            name = "?";
-        sh->name = clean_name(name, 100);
-        if (sh->name == NULL) {
-            fail(c, NULL, "内存不足（out of memory）");
+    for (unsigned short i = 0; i < n_sheets; i++)
+        if (read_xls_sheet(c, h, i, &wb->sheets[wb->n_sheets++]) != 0)
             goto out;
-        }
-        unsigned int rows = 0;
-        unsigned short cols = 0;
-        if (freexl_select_active_worksheet(h, i) != FREEXL_OK ||
-            freexl_worksheet_dimensions(h, &rows, &cols) != FREEXL_OK) {
-            fail(c, sh->name, "工作表无法读取（the sheet cannot be read）");
-            goto out;
-        }
-        if (count_cells(c, sh->name, (size_t)rows * cols) != 0)
-            goto out;
-        c->cells -= (size_t)rows * cols; /* counted again, cell by cell, below */
-        store s = {0};
-        char num[WB_NUM_MAX];
-        int bad = 0;
-        for (unsigned int r = 0; r < rows && !bad; r++) {
-            for (unsigned short col = 0; col < cols && !bad; col++) {
-                FreeXL_CellValue v;
-                if (freexl_get_cell_value(h, r, col, &v) != FREEXL_OK)
-                    continue;
-                const char *t = "";
-                switch (v.type) {
-                case FREEXL_CELL_INT:
-                    snprintf(num, sizeof num, "%d", v.value.int_value);
-                    t = num;
-                    break;
-                case FREEXL_CELL_DOUBLE:
-                    workbook_format_number(v.value.double_value, num, sizeof num);
-                    t = num;
-                    break;
-                case FREEXL_CELL_DATE:
-                case FREEXL_CELL_DATETIME:
-                    /* "YYYY-MM-DD[ HH:MM:SS]": the day */
-                    snprintf(num, sizeof num, "%.10s", v.value.text_value ? v.value.text_value : "");
-                    t = num;
-                    break;
-                case FREEXL_CELL_TEXT:
-                case FREEXL_CELL_SST_TEXT:
-                case FREEXL_CELL_TIME:
-                    t = v.value.text_value ? v.value.text_value : "";
-                    break;
-                default:
-                    break;
-                }
-                if (store_cell(c, &s, sh->name, r + 1, (uint32_t)col + 1, t, strlen(t)) != 0)
-                    bad = 1;
-            }
-        }
-        if (bad || store_csv(c, &s, sh->name, sh) != 0) {
-            store_free(&s);
-            goto out;
-        }
-        store_free(&s);
-    }
     rc = 0;
 out:
     if (h)
@@ -1970,6 +2048,84 @@ static char *get_str(reply *r, uint64_t n)
     return s;
 }
 
+/* Reads the child's whole answer from fd into *buf (*n bytes). Returns
+ * false when it is larger than XLS_REPLY_MAX or memory ran out. */
+static bool read_reply(int fd, char **buf, size_t *n)
+{
+    size_t cap = 0;
+    for (;;) {
+        if (*n == cap) {
+            if (cap >= XLS_REPLY_MAX)
+                return false;
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            char *nb = realloc(*buf, nc);
+            if (nb == NULL)
+                return false;
+            *buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read(fd, *buf + *n, cap - *n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return true;
+        *n += (size_t)r;
+    }
+}
+
+/* Takes the child's answer (buf, n bytes: see xls_child) into wb. Returns
+ * the child's result (0, or -1 with its failure in wb), or -1 after fail()
+ * when the answer is short. */
+static int take_reply(workbook *wb, wbctx *c, const char *buf, size_t n)
+{
+    reply r = {buf, buf + n};
+    int32_t crc;
+    uint8_t d1904;
+    uint32_t ns;
+    bool ok = get(&r, &crc, sizeof crc) && get(&r, &d1904, 1) &&
+              get(&r, wb->error, sizeof wb->error) &&
+              get(&r, wb->error_sheet, sizeof wb->error_sheet) && get(&r, &ns, sizeof ns) &&
+              ns <= WB_MAX_SHEETS;
+    wb->error[sizeof wb->error - 1] = '\0';
+    wb->error_sheet[sizeof wb->error_sheet - 1] = '\0';
+    if (ok && ns > 0 && (wb->sheets = calloc(ns, sizeof *wb->sheets)) == NULL)
+        ok = false;
+    for (uint32_t i = 0; ok && i < ns; i++) {
+        wb_sheet *sh = &wb->sheets[wb->n_sheets++];
+        uint64_t nl = 0, cl = 0, rows = 0;
+        uint8_t has;
+        ok = get(&r, &nl, sizeof nl) && (sh->name = get_str(&r, nl)) != NULL &&
+             get(&r, &has, 1) && get(&r, &cl, sizeof cl);
+        if (ok && has)
+            ok = (sh->csv = get_str(&r, cl)) != NULL;
+        ok = ok && get(&r, &rows, sizeof rows);
+        sh->len = (size_t)cl;
+        sh->rows = (size_t)rows;
+    }
+    if (!ok) {
+        c->failed = false;
+        fail(c, NULL, "无法读取该 .xls（the .xls cannot be read: a short answer from the "
+             "reader）");
+        return -1;
+    }
+    wb->date1904 = d1904;
+    c->failed = crc != 0;
+    return crc == 0 ? 0 : -1;
+}
+
+/* The failure of a child that did not exit with 0 (its wait status). */
+static void child_failed(wbctx *c, int status)
+{
+    char why[64];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "%s", WTERMSIG(status) == SIGALRM ? "took too long"
+                                                                   : strsignal(WTERMSIG(status)));
+    else
+        snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+    fail(c, NULL, "无法读取该 .xls：读取库 libfreexl 出错（%s）（the .xls cannot be read: "
+         "libfreexl failed on it: %s）", why, why);
+}
+
 static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t len)
 {
     int p[2];
@@ -1993,30 +2149,8 @@ static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t le
     }
     close(p[1]);
     char *buf = NULL;
-    size_t n = 0, cap = 0;
-    bool big = false;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= XLS_REPLY_MAX) {
-                big = true;
-                break;
-            }
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            char *nb = realloc(buf, nc);
-            if (nb == NULL) {
-                big = true;
-                break;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        ssize_t r = read(p[0], buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
+    size_t n = 0;
+    bool big = !read_reply(p[0], &buf, &n);
     close(p[0]);
     if (big)
         kill(pid, SIGKILL);
@@ -2024,52 +2158,12 @@ static int read_xls_isolated(workbook *wb, wbctx *c, const char *data, size_t le
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     int rc = -1;
-    if (big) {
+    if (big)
         fail(c, NULL, "内存不足或 .xls 内容过大（out of memory, or the .xls is too large）");
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char why[64];
-        if (WIFSIGNALED(status))
-            snprintf(why, sizeof why, "%s", WTERMSIG(status) == SIGALRM ? "took too long"
-                                                                       : strsignal(WTERMSIG(status)));
-        else
-            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
-        fail(c, NULL, "无法读取该 .xls：读取库 libfreexl 出错（%s）（the .xls cannot be read: "
-             "libfreexl failed on it: %s）", why, why);
-    } else {
-        reply r = {buf, buf + n};
-        int32_t crc;
-        uint8_t d1904;
-        uint32_t ns;
-        bool ok = get(&r, &crc, sizeof crc) && get(&r, &d1904, 1) &&
-                  get(&r, wb->error, sizeof wb->error) &&
-                  get(&r, wb->error_sheet, sizeof wb->error_sheet) && get(&r, &ns, sizeof ns) &&
-                  ns <= WB_MAX_SHEETS;
-        wb->error[sizeof wb->error - 1] = '\0';
-        wb->error_sheet[sizeof wb->error_sheet - 1] = '\0';
-        if (ok && ns > 0 && (wb->sheets = calloc(ns, sizeof *wb->sheets)) == NULL)
-            ok = false;
-        for (uint32_t i = 0; ok && i < ns; i++) {
-            wb_sheet *sh = &wb->sheets[wb->n_sheets++];
-            uint64_t nl = 0, cl = 0, rows = 0;
-            uint8_t has;
-            ok = get(&r, &nl, sizeof nl) && (sh->name = get_str(&r, nl)) != NULL &&
-                 get(&r, &has, 1) && get(&r, &cl, sizeof cl);
-            if (ok && has)
-                ok = (sh->csv = get_str(&r, cl)) != NULL;
-            ok = ok && get(&r, &rows, sizeof rows);
-            sh->len = (size_t)cl;
-            sh->rows = (size_t)rows;
-        }
-        if (!ok) {
-            c->failed = false;
-            fail(c, NULL, "无法读取该 .xls（the .xls cannot be read: a short answer from the "
-                 "reader）");
-        } else {
-            wb->date1904 = d1904;
-            rc = crc == 0 ? 0 : -1;
-            c->failed = rc != 0;
-        }
-    }
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        child_failed(c, status);
+    else
+        rc = take_reply(wb, c, buf, n);
     free(buf);
     return rc;
 }
@@ -2232,48 +2326,78 @@ static char *stream_take(FILE *f, char **buf, size_t *size)
     return *buf;
 }
 
-int workbook_parse(const char *data, size_t len, const char *name, const pp_catalog *cat,
-                   const wb_limits *lim, csv_result *out, char **report, char **notes,
-                   bool (*stop)(void *ud), void *ud)
-{
-    workbook wb;
-    char *rbuf = NULL, *nbuf = NULL, *ubuf = NULL;
-    size_t rsize = 0, nsize = 0, usize = 0;
-    size_t *obs_sheet = NULL, *tg_sheet = NULL;
-    size_t n_read = 0;
-    int rc = -1;
+/* One workbook_parse under way: the name its messages give the input, its
+ * three texts being written (the report, the notes, why each skipped sheet
+ * was not read) and the sheet each record taken came from. */
+typedef struct {
+    const char *name;
+    FILE *rep, *nts, *unr;
+    char *rbuf, *nbuf, *ubuf;
+    size_t rsize, nsize, usize;
+    size_t *obs_sheet, *tg_sheet;
+    size_t n_read; /* sheets with a recognised header */
+} wb_parse;
 
-    memset(out, 0, sizeof *out);
-    *report = NULL;
-    if (notes)
-        *notes = NULL;
-    if (name == NULL)
-        name = "input";
-    out->encoding = workbook_format_name(workbook_format(data, len));
-    FILE *rep = open_memstream(&rbuf, &rsize);
-    FILE *nts = open_memstream(&nbuf, &nsize);
-    FILE *unr = open_memstream(&ubuf, &usize); /* why each skipped sheet was not read */
-    if (rep == NULL || nts == NULL || unr == NULL) {
-        add_error(out, 0, "内存不足（out of memory）");
-        if (rep)
-            fprintf(rep, "%s: 内存不足（out of memory）\n", name);
-        goto done;
-    }
-    if (workbook_read(data, len, lim, &wb) != 0) {
-        if (wb.error_sheet[0])
-            fprintf(rep, "%s:%s: %s\n", name, wb.error_sheet, wb.error);
+/* A sheet with no CSV text (a chart sheet, an empty one): a note. */
+static void note_sheet_without_text(wb_parse *p, const wb_sheet *sh)
+{
+    fprintf(p->nts, "%s:%s: 跳过：%s（skipped）\n", p->name, sh->name,
+            sh->skip ? sh->skip : "没有内容（no content）");
+    fprintf(p->unr, "%s:%s: %s\n", p->name, sh->name, sh->skip ? sh->skip : "没有内容（empty）");
+}
+
+/* A sheet with no recognised header (notes, a cover, a chart) is skipped,
+ * not refused: a note, and the reader's errors r kept for when no sheet is
+ * read. */
+static void note_sheet_without_header(wb_parse *p, const wb_sheet *sh, const csv_result *r)
+{
+    fprintf(p->nts, "%s:%s: 跳过：没有可识别的表头（skipped: no recognised header）\n", p->name,
+            sh->name);
+    for (size_t k = 0; k < r->n_errors; k++) {
+        if (r->errors[k].line > 0)
+            fprintf(p->unr, "%s:%s!%d: %s\n", p->name, sh->name, r->errors[k].line,
+                    r->errors[k].reason);
         else
-            fprintf(rep, "%s: %s\n", name, wb.error);
-        add_error(out, 0, wb.error);
-        workbook_free(&wb);
-        goto done;
+            fprintf(p->unr, "%s:%s: %s\n", p->name, sh->name, r->errors[k].reason);
     }
-    for (size_t i = 0; i < wb.n_sheets; i++) {
-        wb_sheet *sh = &wb.sheets[i];
+    if (r->n_errors == 0)
+        fprintf(p->unr, "%s:%s: 没有可识别的表头（no recognised header）\n", p->name, sh->name);
+}
+
+/* Takes what the reader made of sheet i (sh), r, into out: its errors into
+ * the report, or, while the workbook has none, its records. */
+static void take_sheet(wb_parse *p, csv_result *out, size_t i, const wb_sheet *sh,
+                       const csv_result *r)
+{
+    if (p->n_read++ == 0)
+        out->layout = r->layout;
+    out->n_rows += r->n_rows;
+    out->out_of_memory |= r->out_of_memory;
+    if (r->n_errors_total > 0) {
+        char *why = csv_errors_report_at(r, p->name, sh->name);
+        if (why)
+            fputs(why, p->rep);
+        free(why);
+        for (size_t k = 0; k < r->n_errors; k++)
+            add_error(out, r->errors[k].line, r->errors[k].reason);
+        out->n_errors_total += r->n_errors_total - r->n_errors;
+    } else if (out->n_errors_total == 0 &&
+               append_records(out, r, i, &p->obs_sheet, &p->tg_sheet) != 0) {
+        add_error(out, 0, "内存不足（out of memory）");
+        out->out_of_memory = true;
+        fprintf(p->rep, "%s: 内存不足（out of memory）\n", p->name);
+    }
+}
+
+/* Reads every sheet of wb into out. Returns -1 when stop asked to stop
+ * (out->stopped), else 0. */
+static int parse_sheets(wb_parse *p, workbook *wb, const pp_catalog *cat, csv_result *out,
+                        bool (*stop)(void *ud), void *ud)
+{
+    for (size_t i = 0; i < wb->n_sheets; i++) {
+        wb_sheet *sh = &wb->sheets[i];
         if (sh->csv == NULL) {
-            fprintf(nts, "%s:%s: 跳过：%s（skipped）\n", name, sh->name,
-                    sh->skip ? sh->skip : "没有内容（no content）");
-            fprintf(unr, "%s:%s: %s\n", name, sh->name, sh->skip ? sh->skip : "没有内容（empty）");
+            note_sheet_without_text(p, sh);
             continue;
         }
         csv_result r;
@@ -2281,56 +2405,97 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
         if (r.stopped) {
             csv_result_free(&r);
             out->stopped = true;
-            workbook_free(&wb);
-            goto done;
+            return -1;
         }
-        /* a sheet of notes, a cover or a chart is skipped, not refused */
-        if (r.layout == CSV_LAYOUT_NONE || !r.header_recognised) {
-            fprintf(nts, "%s:%s: 跳过：没有可识别的表头（skipped: no recognised header）\n", name,
-                    sh->name);
-            for (size_t k = 0; k < r.n_errors; k++) {
-                if (r.errors[k].line > 0)
-                    fprintf(unr, "%s:%s!%d: %s\n", name, sh->name, r.errors[k].line,
-                            r.errors[k].reason);
-                else
-                    fprintf(unr, "%s:%s: %s\n", name, sh->name, r.errors[k].reason);
-            }
-            if (r.n_errors == 0)
-                fprintf(unr, "%s:%s: 没有可识别的表头（no recognised header）\n", name, sh->name);
-            csv_result_free(&r);
-            continue;
-        }
-        if (n_read++ == 0)
-            out->layout = r.layout;
-        out->n_rows += r.n_rows;
-        out->out_of_memory |= r.out_of_memory;
-        if (r.n_errors_total > 0) {
-            char *why = csv_errors_report_at(&r, name, sh->name);
-            if (why)
-                fputs(why, rep);
-            free(why);
-            for (size_t k = 0; k < r.n_errors; k++)
-                add_error(out, r.errors[k].line, r.errors[k].reason);
-            out->n_errors_total += r.n_errors_total - r.n_errors;
-        } else if (out->n_errors_total == 0 &&
-                   append_records(out, &r, i, &obs_sheet, &tg_sheet) != 0) {
-            add_error(out, 0, "内存不足（out of memory）");
-            out->out_of_memory = true;
-            fprintf(rep, "%s: 内存不足（out of memory）\n", name);
-        }
+        if (r.layout == CSV_LAYOUT_NONE || !r.header_recognised)
+            note_sheet_without_header(p, sh, &r);
+        else
+            take_sheet(p, out, i, sh, &r);
         csv_result_free(&r);
     }
-    if (n_read == 0) {
-        fprintf(rep, "%s: 工作簿中没有可识别表头的工作表（园区、指标、期间、数值……），未读取任何数据"
+    return 0;
+}
+
+/* After the sheets: a workbook of which no sheet was read is refused, with
+ * why each was not; otherwise the same figure in two sheets is an error. */
+static void check_sheets_read(wb_parse *p, workbook *wb, csv_result *out)
+{
+    if (p->n_read == 0) {
+        fprintf(p->rep, "%s: 工作簿中没有可识别表头的工作表（园区、指标、期间、数值……），未读取任何数据"
                 "（no sheet of the workbook has a recognised header: park, indicator, period, "
-                "value, …; nothing was read）\n", name);
+                "value, …; nothing was read）\n", p->name);
         add_error(out, 0, "工作簿中没有可识别表头的工作表（no sheet has a recognised header）");
-        fflush(unr);
-        if (ubuf && usize)
-            fwrite(ubuf, 1, usize, rep);
+        fflush(p->unr);
+        if (p->ubuf && p->usize)
+            fwrite(p->ubuf, 1, p->usize, p->rep);
     } else if (out->n_errors_total == 0) {
-        cross_sheet_duplicates(&wb, out, obs_sheet, tg_sheet, name, rep);
+        cross_sheet_duplicates(wb, out, p->obs_sheet, p->tg_sheet, p->name, p->rep);
     }
+}
+
+/* Closes p's texts: the report goes to *report when out was refused (and
+ * not stopped), the notes to *notes when asked for (notes not NULL). */
+static void finish_parse(wb_parse *p, const csv_result *out, char **report, char **notes)
+{
+    free(p->obs_sheet);
+    free(p->tg_sheet);
+    if (p->rep) {
+        if (out->n_errors_total > 0 && !out->stopped) {
+            *report = stream_take(p->rep, &p->rbuf, &p->rsize);
+        } else {
+            stream_take(p->rep, &p->rbuf, &p->rsize);
+            free(p->rbuf);
+        }
+    }
+    if (p->nts) {
+        char *s = stream_take(p->nts, &p->nbuf, &p->nsize);
+        if (notes)
+            *notes = s;
+        else
+            free(s);
+    }
+    if (p->unr) {
+        stream_take(p->unr, &p->ubuf, &p->usize);
+        free(p->ubuf);
+    }
+}
+
+int workbook_parse(const char *data, size_t len, const char *name, const pp_catalog *cat,
+                   const wb_limits *lim, csv_result *out, char **report, char **notes,
+                   bool (*stop)(void *ud), void *ud)
+{
+    workbook wb;
+    wb_parse p = {.name = name != NULL ? name : "input"};
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    *report = NULL;
+    if (notes)
+        *notes = NULL;
+    out->encoding = workbook_format_name(workbook_format(data, len));
+    p.rep = open_memstream(&p.rbuf, &p.rsize);
+    p.nts = open_memstream(&p.nbuf, &p.nsize);
+    p.unr = open_memstream(&p.ubuf, &p.usize);
+    if (p.rep == NULL || p.nts == NULL || p.unr == NULL) {
+        add_error(out, 0, "内存不足（out of memory）");
+        if (p.rep)
+            fprintf(p.rep, "%s: 内存不足（out of memory）\n", p.name);
+        goto done;
+    }
+    if (workbook_read(data, len, lim, &wb) != 0) {
+        if (wb.error_sheet[0])
+            fprintf(p.rep, "%s:%s: %s\n", p.name, wb.error_sheet, wb.error);
+        else
+            fprintf(p.rep, "%s: %s\n", p.name, wb.error);
+        add_error(out, 0, wb.error);
+        workbook_free(&wb);
+        goto done;
+    }
+    if (parse_sheets(&p, &wb, cat, out, stop, ud) != 0) {
+        workbook_free(&wb);
+        goto done;
+    }
+    check_sheets_read(&p, &wb, out);
     workbook_free(&wb);
     if (out->n_errors_total > 0) {
         /* nothing is taken from a refused workbook */
@@ -2343,27 +2508,7 @@ int workbook_parse(const char *data, size_t len, const char *name, const pp_cata
         rc = 0;
     }
 done:
-    free(obs_sheet);
-    free(tg_sheet);
-    if (rep) {
-        if (out->n_errors_total > 0 && !out->stopped) {
-            *report = stream_take(rep, &rbuf, &rsize);
-        } else {
-            stream_take(rep, &rbuf, &rsize);
-            free(rbuf);
-        }
-    }
-    if (nts) {
-        char *s = stream_take(nts, &nbuf, &nsize);
-        if (notes)
-            *notes = s;
-        else
-            free(s);
-    }
-    if (unr) {
-        stream_take(unr, &ubuf, &usize);
-        free(ubuf);
-    }
+    finish_parse(&p, out, report, notes);
     if (out->stopped)
         rc = -1;
     return rc;

@@ -410,17 +410,18 @@ static void usage(FILE *f)
                "see parkpulse-notify(8).\n");
 }
 
-int main(int argc, char **argv)
+/* Reads the command line: *conf_file from -c. Returns -1 to go on, or the
+ * exit status (0 after --help, 64 on a usage error). */
+static int read_options(int argc, char **argv, const char **conf_file)
 {
     static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
                                           { "foreground", no_argument, NULL, 'f' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    const char *conf_file = "/etc/parkpulse/parkpulse.conf";
-    int c, rc = 70;
+    int c;
     while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': conf_file = optarg; break;
+        case 'c': *conf_file = optarg; break;
         case 'f': break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
@@ -430,6 +431,212 @@ int main(int argc, char **argv)
         usage(stderr);
         return 64;
     }
+    return -1;
+}
+
+/* Creates the state directory dir when needed and takes its lock file
+ * (*lock_fd: -1, or the descriptor to close). Returns 0, or 73 (the exit
+ * status) after saying why. */
+static int lock_state_dir(const char *dir, int *lock_fd)
+{
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        nt_say_errno(errno, "cannot create %s", dir);
+        return 73;
+    }
+    char lock_path[4200];
+    snprintf(lock_path, sizeof lock_path, "%s/lock", dir);
+    *lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        nt_say_errno(errno, "%s is in use by another parkpulse-notify (or unwritable)", dir);
+        return 73;
+    }
+    return 0;
+}
+
+/* Sets up n's routes from the notify section nc (n->n_routes counts those
+ * to stop and free, also on failure). Returns 0, or the exit status: 70 out
+ * of memory, 78 a route that cannot be set up. */
+static int open_routes(notifier *n, const conf_notify *nc, const char *base_url,
+                       const char *api_url)
+{
+    n->routes = calloc(nc->n_routes, sizeof *n->routes);
+    if (n->routes == NULL)
+        return 70;
+    n->api_url = api_url;
+    for (size_t i = 0; i < nc->n_routes; i++) {
+        int rc = nt_route_init(&n->routes[i], &nc->routes[i], nc->state_dir, base_url, api_url,
+                               nc->retry_max);
+        n->n_routes = i + 1;
+        if (rc != 0)
+            return 78;
+    }
+    return 0;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* ---- the bus subscription ------------------------------------------------ */
+
+typedef struct subscription {
+    void *zctx, *sock;
+    char *buf;          /* a message's body: NT_MAX_MSG + 1 bytes */
+    char endpoint[300]; /* where it is connected */
+} subscription;
+
+/* Subscribes s to the topics "alert." and "hb" of the bus publishing at
+ * publish. Returns 0, or -1 after logging why (unsubscribe frees what was
+ * made). */
+static int subscribe(subscription *s, const char *publish)
+{
+    int linger = 0;
+    connect_endpoint(publish, s->endpoint, sizeof s->endpoint);
+    s->zctx = zmq_ctx_new();
+    s->sock = s->zctx ? zmq_socket(s->zctx, ZMQ_SUB) : NULL;
+    s->buf = malloc(NT_MAX_MSG + 1);
+    if (s->sock == NULL || s->buf == NULL ||
+        zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s->sock, ZMQ_SUBSCRIBE, "alert.", 6) != 0 ||
+        zmq_setsockopt(s->sock, ZMQ_SUBSCRIBE, "hb", 2) != 0 ||
+        zmq_connect(s->sock, s->endpoint) != 0) {
+        log_errno("notify", "cannot subscribe to %s", s->endpoint);
+        return -1;
+    }
+    return 0;
+}
+
+static void unsubscribe(subscription *s)
+{
+    if (s->sock)
+        zmq_close(s->sock);
+    if (s->zctx)
+        zmq_ctx_term(s->zctx);
+    free(s->buf);
+}
+
+/* Receives one message waiting on s: its topic into topic (len bytes), its
+ * body into s->buf, both NUL-terminated; frames beyond the second are
+ * dropped. Returns 0, or -1 when there is nothing to handle (no message, no
+ * body, or a body too long: the heartbeat's seq will tell, and ?since=
+ * fills it). */
+static int receive(subscription *s, char *topic, size_t len)
+{
+    int more = 0;
+    size_t ml = sizeof more;
+    int tl = zmq_recv(s->sock, topic, len - 1, ZMQ_DONTWAIT);
+    if (tl < 0)
+        return -1;
+    topic[tl < (int)len - 1 ? tl : (int)len - 1] = '\0';
+    zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &ml);
+    if (!more)
+        return -1;
+    int bl = zmq_recv(s->sock, s->buf, NT_MAX_MSG, 0);
+    zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &ml);
+    while (more) { /* frames beyond the second are not ours */
+        zmq_recv(s->sock, NULL, 0, 0);
+        zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &ml);
+    }
+    if (bl < 0 || bl > NT_MAX_MSG)
+        return -1;
+    s->buf[bl] = '\0';
+    return 0;
+}
+
+/* An alert or a heartbeat (topic, body json) from the bus: its seq is
+ * noted; an alert right after the last one handed on goes to the routes, and
+ * one further ahead (or a heartbeat ahead) has the missing ones read first. */
+static void on_message(notifier *n, const char *topic, const char *json)
+{
+    json_t *j = json_loads(json, 0, NULL);
+    json_t *js = json_object_get(j, "seq");
+    uint64_t seq = json_is_integer(js) ? (uint64_t)json_integer_value(js) : 0;
+    const char *id = json_string_value(json_object_get(j, "id"));
+    bool is_hb = strcmp(topic, "hb") == 0;
+    if (seq > n->bus_seq)
+        n->bus_seq = seq;
+    if (n->ready && seq > n->dispatched) {
+        if (is_hb || seq > n->dispatched + 1 || n->need_fill) {
+            fill(n); /* the missing ones first; this one comes with them */
+        } else if (id && strncmp(topic, "alert.", 6) == 0) {
+            dispatch(n, seq, id, json);
+        }
+    }
+    json_decref(j);
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+/* Starts the routes' threads, says where they deliver, tells systemd, then
+ * finds the starting points and reads what is missing. Returns 0 or -1. */
+static int start_routes(notifier *n, const char *endpoint, const char *api_url)
+{
+    for (size_t i = 0; i < n->n_routes; i++)
+        if (nt_route_start(&n->routes[i]) != 0)
+            return -1;
+    log_info("notify", "parkpulse-notify: %zu route(s), bus %s, daemon %s", n->n_routes, endpoint,
+             api_url);
+    for (size_t i = 0; i < n->n_routes; i++)
+        log_info("notify", "route %s: %s", n->routes[i].cfg->name, n->routes[i].shown);
+    notify_send("READY=1\nSTATUS=subscribed");
+    start_points(n);
+    if (n->ready)
+        fill(n);
+    return 0;
+}
+
+/* Between messages: the starting points or the missing alerts are tried
+ * again every NT_RETRY_S seconds, and the metrics file is rewritten once a
+ * second (*last_metrics: when it last was). */
+static void tick(notifier *n, const char *state_dir, struct timespec *last_metrics)
+{
+    time_t now = time(NULL);
+    if (!n->ready && now - n->last_try >= NT_RETRY_S)
+        start_points(n);
+    if (n->ready && n->need_fill && now - n->last_try >= NT_RETRY_S)
+        fill(n);
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    if (mono.tv_sec != last_metrics->tv_sec) {
+        write_metrics(n, state_dir);
+        *last_metrics = mono;
+        log_flush();
+    }
+}
+
+/* Hands the bus's alerts to the routes until a signal (or the bus fails). */
+static void serve(notifier *n, subscription *s, const char *state_dir)
+{
+    struct timespec last_metrics;
+    clock_gettime(CLOCK_MONOTONIC, &last_metrics);
+    while (!stop_sig) {
+        zmq_pollitem_t it = { .socket = s->sock, .events = ZMQ_POLLIN };
+        int pr = zmq_poll(&it, 1, 250);
+        if (pr < 0 && zmq_errno() != EINTR) {
+            log_errno("notify", "bus");
+            break;
+        }
+        tick(n, state_dir, &last_metrics);
+        if (pr <= 0 || !(it.revents & ZMQ_POLLIN))
+            continue;
+        char topic[300];
+        if (receive(s, topic, sizeof topic) == 0)
+            on_message(n, topic, s->buf);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_file = "/etc/parkpulse/parkpulse.conf";
+    int rc = read_options(argc, argv, &conf_file);
+    if (rc >= 0)
+        return rc;
+    rc = 70;
     log_open(true);
     char err[8192];
     pp_config *cfg = conf_load(conf_file, err, sizeof err);
@@ -438,10 +645,9 @@ int main(int argc, char **argv)
         return 78;
     }
     notifier n = { 0 };
+    subscription s = { 0 };
     char *base_url = NULL, *api_url = NULL;
-    void *zctx = NULL, *sock = NULL;
-    char *buf = NULL;
-    int lock_fd = -1;
+    int lock_fd = -1, st;
     const conf_notify *nc = &cfg->notify;
     if (nc->n_routes == 0) {
         nt_say("%s has no notify { route \"NAME\" { … } }: nothing to deliver to", conf_file);
@@ -452,125 +658,21 @@ int main(int argc, char **argv)
     base_url = nc->base_url ? trim_slash(nc->base_url) : url_from_listen(cfg->http_listen);
     if (api_url == NULL || base_url == NULL)
         goto out;
-    if (mkdir(nc->state_dir, 0750) != 0 && errno != EEXIST) {
-        nt_say_errno(errno, "cannot create %s", nc->state_dir);
-        rc = 73;
-        goto out;
-    }
-    char lock_path[4200];
-    snprintf(lock_path, sizeof lock_path, "%s/lock", nc->state_dir);
-    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        nt_say_errno(errno, "%s is in use by another parkpulse-notify (or unwritable)",
-                     nc->state_dir);
-        rc = 73;
+    if ((st = lock_state_dir(nc->state_dir, &lock_fd)) != 0) {
+        rc = st;
         goto out;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         goto out;
-    n.routes = calloc(nc->n_routes, sizeof *n.routes);
-    if (n.routes == NULL)
-        goto out;
-    n.api_url = api_url;
-    for (size_t i = 0; i < nc->n_routes; i++) {
-        if (nt_route_init(&n.routes[i], &nc->routes[i], nc->state_dir, base_url, api_url,
-                          nc->retry_max) != 0) {
-            n.n_routes = i + 1;
-            rc = 78;
-            goto out;
-        }
-        n.n_routes = i + 1;
-    }
-
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    char endpoint[300];
-    connect_endpoint(cfg->bus_publish, endpoint, sizeof endpoint);
-    int linger = 0;
-    zctx = zmq_ctx_new();
-    sock = zctx ? zmq_socket(zctx, ZMQ_SUB) : NULL;
-    buf = malloc(NT_MAX_MSG + 1);
-    if (sock == NULL || buf == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "alert.", 6) != 0 ||
-        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "hb", 2) != 0 || zmq_connect(sock, endpoint) != 0) {
-        log_errno("notify", "cannot subscribe to %s", endpoint);
+    if ((st = open_routes(&n, nc, base_url, api_url)) != 0) {
+        rc = st;
         goto out;
     }
-    for (size_t i = 0; i < n.n_routes; i++)
-        if (nt_route_start(&n.routes[i]) != 0)
-            goto out;
-    log_info("notify", "parkpulse-notify: %zu route(s), bus %s, daemon %s", n.n_routes, endpoint,
-             api_url);
-    for (size_t i = 0; i < n.n_routes; i++)
-        log_info("notify", "route %s: %s", n.routes[i].cfg->name, n.routes[i].shown);
-    notify_send("READY=1\nSTATUS=subscribed");
-    start_points(&n);
-    if (n.ready)
-        fill(&n);
+    catch_signals();
+    if (subscribe(&s, cfg->bus_publish) != 0 || start_routes(&n, s.endpoint, api_url) != 0)
+        goto out;
     write_metrics(&n, nc->state_dir);
-    struct timespec last_metrics;
-    clock_gettime(CLOCK_MONOTONIC, &last_metrics);
-
-    while (!stop_sig) {
-        zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
-        int pr = zmq_poll(&it, 1, 250);
-        if (pr < 0 && zmq_errno() != EINTR) {
-            log_errno("notify", "bus");
-            break;
-        }
-        time_t now = time(NULL);
-        if (!n.ready && now - n.last_try >= NT_RETRY_S)
-            start_points(&n);
-        if (n.ready && n.need_fill && now - n.last_try >= NT_RETRY_S)
-            fill(&n);
-        struct timespec mono;
-        clock_gettime(CLOCK_MONOTONIC, &mono);
-        if (mono.tv_sec != last_metrics.tv_sec) {
-            write_metrics(&n, nc->state_dir);
-            last_metrics = mono;
-            log_flush();
-        }
-        if (pr <= 0 || !(it.revents & ZMQ_POLLIN))
-            continue;
-        char topic[300];
-        int more = 0;
-        size_t ml = sizeof more;
-        int tl = zmq_recv(sock, topic, sizeof topic - 1, ZMQ_DONTWAIT);
-        if (tl < 0)
-            continue;
-        topic[tl < (int)sizeof topic - 1 ? tl : (int)sizeof topic - 1] = '\0';
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-        if (!more)
-            continue;
-        int bl = zmq_recv(sock, buf, NT_MAX_MSG, 0);
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-        while (more) { /* frames beyond the second are not ours */
-            zmq_recv(sock, NULL, 0, 0);
-            zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-        }
-        if (bl < 0 || bl > NT_MAX_MSG)
-            continue; /* truncated: the heartbeat's seq will tell, and ?since= fills it */
-        buf[bl] = '\0';
-        json_t *j = json_loads(buf, 0, NULL);
-        json_t *js = json_object_get(j, "seq");
-        uint64_t seq = json_is_integer(js) ? (uint64_t)json_integer_value(js) : 0;
-        const char *id = json_string_value(json_object_get(j, "id"));
-        bool is_hb = strcmp(topic, "hb") == 0;
-        if (seq > n.bus_seq)
-            n.bus_seq = seq;
-        if (n.ready && seq > n.dispatched) {
-            if (is_hb || seq > n.dispatched + 1 || n.need_fill) {
-                fill(&n); /* the missing ones first; this one comes with them */
-            } else if (id && strncmp(topic, "alert.", 6) == 0) {
-                dispatch(&n, seq, id, buf);
-            }
-        }
-        json_decref(j);
-    }
+    serve(&n, &s, nc->state_dir);
     if (stop_sig)
         log_info("notify", "stopping (signal %d)", (int)stop_sig);
     notify_send("STOPPING=1");
@@ -583,11 +685,7 @@ out:
     if (n.routes && rc == 0)
         write_metrics(&n, nc->state_dir);
     free(n.routes);
-    if (sock)
-        zmq_close(sock);
-    if (zctx)
-        zmq_ctx_term(zctx);
-    free(buf);
+    unsubscribe(&s);
     free(api_url);
     free(base_url);
     if (lock_fd >= 0)

@@ -449,11 +449,13 @@ static int write_manifest(bk *b, const char *created, const char *state_dir, con
     return rc;
 }
 
-int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv)
+/* Reads the command line: *dir, the one argument. Returns -1 to go on, or
+ * the exit status (0 after --help, EX_USAGE). */
+static int read_options(int argc, char **argv, const char **dir)
 {
     static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    int c, rc = 0;
+    int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(backup_help, stdout);
@@ -466,7 +468,76 @@ int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv)
         fputs(backup_help, stderr);
         return EX_USAGE;
     }
-    const char *dir = argv[optind];
+    *dir = argv[optind];
+    return -1;
+}
+
+/* Opens the journal of state_dir (its path into jpath, PATH_MAX bytes) into
+ * *jfd, and finds how many records to copy: when a daemon runs (it holds
+ * the journal's flock: *running), its count into *want; otherwise the
+ * journal is locked shared and *want stays. Returns 0, or the exit status
+ * after saying why (*jfd then closed). */
+static int open_journal(cl_ctx *ctx, const char *state_dir, char *jpath, int *jfd,
+                        bool *running, uint64_t *want)
+{
+    if (snprintf(jpath, PATH_MAX, "%s/journal/journal.log", state_dir) >= PATH_MAX) {
+        cl_err("backup", "%s: name too long", state_dir);
+        return EX_CONFIG;
+    }
+    *jfd = open(jpath, O_RDONLY | O_CLOEXEC);
+    if (*jfd < 0) {
+        int e = errno;
+        cl_err("backup", "cannot open %s: %s%s", jpath, strerror(e),
+               e == EACCES ? " (run it as root or as the daemon's user)" : "");
+        return e == EACCES ? EX_NOPERM : EX_NOINPUT;
+    }
+    /* a running daemon holds an exclusive flock on the journal */
+    if (flock(*jfd, LOCK_SH | LOCK_NB) != 0) {
+        int rc = EX_IOERR;
+        if (errno != EWOULDBLOCK) {
+            cl_err("backup", "cannot lock %s: %s", jpath, strerror(errno));
+        } else {
+            *running = true;
+            rc = daemon_journal_count(ctx, want);
+        }
+        if (rc != 0) {
+            close(*jfd);
+            *jfd = -1;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Names the backup of stamp in dir (b->part, and final: PATH_MAX bytes) and
+ * creates dir when needed and the part directory. Returns 0, or the exit
+ * status after saying why. */
+static int make_part_dir(bk *b, const char *dir, const char *stamp, char *final)
+{
+    if (snprintf(b->part, sizeof b->part, "%s/.parkpulse-backup-%s.part", dir, stamp) >=
+            (int)sizeof b->part ||
+        snprintf(final, PATH_MAX, "%s/parkpulse-backup-%s", dir, stamp) >= PATH_MAX) {
+        cl_err("backup", "%s: name too long", dir);
+        return EX_USAGE;
+    }
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        cl_err("backup", "cannot create %s: %s", dir, strerror(errno));
+        return EX_CANTCREAT;
+    }
+    if (access(final, F_OK) == 0 || mkdir(b->part, 0750) != 0) {
+        cl_err("backup", "cannot create %s: %s", access(final, F_OK) == 0 ? final : b->part,
+               access(final, F_OK) == 0 ? strerror(EEXIST) : strerror(errno));
+        return EX_CANTCREAT;
+    }
+    return 0;
+}
+
+int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv)
+{
+    const char *dir;
+    int rc = read_options(argc, argv, &dir);
+    if (rc >= 0)
+        return rc;
     const pp_config *cfg;
     if ((rc = cl_config(ctx, "backup", &cfg)) != 0)
         return rc;
@@ -475,34 +546,12 @@ int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv)
                cl_config_file(ctx));
         return EX_CONFIG;
     }
-
     char jpath[PATH_MAX];
-    if (snprintf(jpath, sizeof jpath, "%s/journal/journal.log", cfg->state_dir) >= (int)sizeof jpath) {
-        cl_err("backup", "%s: name too long", cfg->state_dir);
-        return EX_CONFIG;
-    }
-    int jfd = open(jpath, O_RDONLY | O_CLOEXEC);
-    if (jfd < 0) {
-        int e = errno;
-        cl_err("backup", "cannot open %s: %s%s", jpath, strerror(e),
-               e == EACCES ? " (run it as root or as the daemon's user)" : "");
-        return e == EACCES ? EX_NOPERM : EX_NOINPUT;
-    }
-    /* a running daemon holds an exclusive flock on the journal */
+    int jfd = -1;
     bool running = false;
     uint64_t want = UINT64_MAX, records = 0;
-    if (flock(jfd, LOCK_SH | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK) {
-            cl_err("backup", "cannot lock %s: %s", jpath, strerror(errno));
-            close(jfd);
-            return EX_IOERR;
-        }
-        running = true;
-        if ((rc = daemon_journal_count(ctx, &want)) != 0) {
-            close(jfd);
-            return rc;
-        }
-    }
+    if ((rc = open_journal(ctx, cfg->state_dir, jpath, &jfd, &running, &want)) != 0)
+        return rc;
 
     char created[32], stamp[32];
     time_t now = time(NULL);
@@ -518,25 +567,8 @@ int cl_cmd_backup(cl_ctx *ctx, int argc, char **argv)
         cl_err("backup", "out of memory");
         return EX_OSERR;
     }
-    if (snprintf(b->part, sizeof b->part, "%s/.parkpulse-backup-%s.part", dir, stamp) >=
-            (int)sizeof b->part ||
-        snprintf(final, sizeof final, "%s/parkpulse-backup-%s", dir, stamp) >= (int)sizeof final) {
-        cl_err("backup", "%s: name too long", dir);
-        rc = EX_USAGE;
+    if ((rc = make_part_dir(b, dir, stamp, final)) != 0)
         goto out_nodir;
-    }
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        cl_err("backup", "cannot create %s: %s", dir, strerror(errno));
-        rc = EX_CANTCREAT;
-        goto out_nodir;
-    }
-    if (access(final, F_OK) == 0 || mkdir(b->part, 0750) != 0) {
-        cl_err("backup", "cannot create %s: %s", access(final, F_OK) == 0 ? final : b->part,
-               access(final, F_OK) == 0 ? strerror(EEXIST) : strerror(errno));
-        rc = EX_CANTCREAT;
-        goto out_nodir;
-    }
-
     if ((rc = copy_journal(b, jfd, jpath, want, running, &records)) != 0 ||
         (rc = copy_alert_ids(b, cfg->state_dir)) != 0 ||
         (rc = copy_config(b, cl_config_file(ctx), cfg)) != 0 || (rc = write_sums(b)) != 0 ||

@@ -267,15 +267,143 @@ static int curl_ready(const char *cmd)
     return 0;
 }
 
+/* One request of cl_http under way: what it made, freed by request_free. */
+typedef struct request {
+    CURL *h;
+    struct curl_slist *headers;
+    char *full, *noproxy, *auth, *ctype; /* the URL, no_proxy, two headers */
+    char errbuf[CURL_ERROR_SIZE];
+    sink s; /* the answer's body */
+} request;
+
+/* The request's headers: the bearer token and the content type when given,
+ * and no 100-continue round trip. Returns 0, or -1 out of memory. */
+static int request_headers(request *rq, const char *token, const char *content_type)
+{
+    if (token) {
+        if (asprintf(&rq->auth, "Authorization: Bearer %s", token) < 0) {
+            rq->auth = NULL;
+            return -1;
+        }
+        rq->headers = curl_slist_append(rq->headers, rq->auth);
+    }
+    if (content_type) {
+        if (asprintf(&rq->ctype, "Content-Type: %s", content_type) < 0) {
+            rq->ctype = NULL;
+            return -1;
+        }
+        rq->headers = curl_slist_append(rq->headers, rq->ctype);
+    }
+    rq->headers = curl_slist_append(rq->headers, "Expect:"); /* no 100-continue round trip */
+    return rq->headers == NULL ? -1 : 0;
+}
+
+/* Sets libcurl's options for method with body (body_len bytes, or NULL).
+ * Returns false when libcurl refused one. */
+static bool request_options(request *rq, const char *method, const char *body, size_t body_len)
+{
+    CURL *h = rq->h;
+    rq->errbuf[0] = '\0';
+    bool ok = curl_easy_setopt(h, CURLOPT_URL, rq->full) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CL_CONNECT_TIMEOUT) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_TIMEOUT, CL_TOTAL_TIMEOUT) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_NOPROXY, rq->noproxy) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_USERAGENT, "parkpulse/" PARKPULSE_VERSION) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_HTTPHEADER, rq->headers) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_ERRORBUFFER, rq->errbuf) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_WRITEDATA, &rq->s) == CURLE_OK &&
+              curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CL_MAX_ANSWER) == CURLE_OK;
+    if (ok && body) {
+        ok = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) == CURLE_OK;
+    }
+    if (ok && strcmp(method, body ? "POST" : "GET") != 0)
+        ok = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
+    return ok;
+}
+
+/* Says why the request (method, to the daemon at base) failed with cc.
+ * Returns the exit status: EX_UNAVAILABLE, or EX_PROTOCOL for an answer
+ * too large, EX_OSERR out of memory. */
+static int request_failure(request *rq, CURLcode cc, const char *cmd, const char *base,
+                           const char *method)
+{
+    const char *why = rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(cc);
+    switch (cc) {
+    case CURLE_COULDNT_CONNECT: {
+        long os_errno = 0;
+        if (curl_easy_getinfo(rq->h, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+            (os_errno == ECONNREFUSED || os_errno == 0))
+            cl_err(cmd, "parkpulsed is not running at %s: connection refused", base);
+        else
+            cl_err(cmd, "cannot reach parkpulsed at %s: %s", base, why);
+        break;
+    }
+    case CURLE_OPERATION_TIMEDOUT:
+        cl_err(cmd, "parkpulsed at %s did not answer in time: %s", base, why);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        cl_err(cmd, "cannot resolve the host of %s: %s", base, why);
+        break;
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+        if (rq->s.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+            cl_err(cmd, "%s %s: the answer is larger than %ld bytes", method, rq->full,
+                   CL_MAX_ANSWER);
+            return EX_PROTOCOL;
+        }
+        cl_err(cmd, "out of memory reading the answer");
+        return EX_OSERR;
+    default:
+        cl_err(cmd, "%s %s: %s", method, rq->full, why);
+        break;
+    }
+    return EX_UNAVAILABLE;
+}
+
+/* Moves the answer of the request into ans: status, content type, body.
+ * Returns 0, or the exit status (EX_SOFTWARE, EX_OSERR). */
+static int take_answer(request *rq, const char *cmd, cl_answer *ans)
+{
+    char *ct = NULL;
+    if (curl_easy_getinfo(rq->h, CURLINFO_RESPONSE_CODE, &ans->status) != CURLE_OK ||
+        curl_easy_getinfo(rq->h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK) {
+        cl_err(cmd, "libcurl gave no response code");
+        return EX_SOFTWARE;
+    }
+    if (ct)
+        snprintf(ans->content_type, sizeof ans->content_type, "%s", ct);
+    if (rq->s.buf == NULL && (rq->s.buf = strdup("")) == NULL)
+        return EX_OSERR;
+    ans->body = rq->s.buf;
+    ans->len = rq->s.len;
+    rq->s.buf = NULL;
+    return 0;
+}
+
+static void request_free(request *rq)
+{
+    free(rq->s.buf);
+    curl_slist_free_all(rq->headers);
+    if (rq->h)
+        curl_easy_cleanup(rq->h);
+    free(rq->full);
+    free(rq->noproxy);
+    if (rq->auth) {
+        explicit_bzero(rq->auth, strlen(rq->auth));
+        free(rq->auth);
+    }
+    free(rq->ctype);
+}
+
 int cl_http(cl_ctx *ctx, const char *cmd, const char *method, const char *path,
             const char *content_type, const char *body, size_t body_len, const char *token,
             cl_answer *ans)
 {
-    CURL *h = NULL;
-    struct curl_slist *headers = NULL;
-    char *full = NULL, *noproxy = NULL, *auth = NULL, *ctype = NULL;
-    char errbuf[CURL_ERROR_SIZE];
-    sink s = { 0 };
+    request rq = { 0 };
     const char *base;
     int rc = curl_ready(cmd);
 
@@ -285,121 +413,24 @@ int cl_http(cl_ctx *ctx, const char *cmd, const char *method, const char *path,
     if ((rc = cl_base_url(ctx, cmd, &base)) != 0)
         return rc;
     rc = EX_OSERR;
-    if (asprintf(&full, "%s%s", base, path) < 0) {
-        full = NULL;
+    if (asprintf(&rq.full, "%s%s", base, path) < 0) {
+        rq.full = NULL;
         goto out;
     }
-    if ((noproxy = no_proxy_list()) == NULL || (h = curl_easy_init()) == NULL)
+    if ((rq.noproxy = no_proxy_list()) == NULL || (rq.h = curl_easy_init()) == NULL ||
+        request_headers(&rq, token, content_type) != 0)
         goto out;
-    if (token) {
-        if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
-            auth = NULL;
-            goto out;
-        }
-        headers = curl_slist_append(headers, auth);
-    }
-    if (content_type) {
-        if (asprintf(&ctype, "Content-Type: %s", content_type) < 0) {
-            ctype = NULL;
-            goto out;
-        }
-        headers = curl_slist_append(headers, ctype);
-    }
-    headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
-    if (headers == NULL)
-        goto out;
-
-    errbuf[0] = '\0';
-    bool ok = curl_easy_setopt(h, CURLOPT_URL, full) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CL_CONNECT_TIMEOUT) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_TIMEOUT, CL_TOTAL_TIMEOUT) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_NOPROXY, noproxy) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_USERAGENT, "parkpulse/" PARKPULSE_VERSION) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_WRITEDATA, &s) == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CL_MAX_ANSWER) == CURLE_OK;
-    if (ok && body) {
-        ok = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
-             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) == CURLE_OK;
-    }
-    if (ok && strcmp(method, body ? "POST" : "GET") != 0)
-        ok = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
-    if (!ok) {
+    if (!request_options(&rq, method, body, body_len)) {
         cl_err(cmd, "libcurl refused an option");
         rc = EX_SOFTWARE;
         goto out;
     }
-
-    CURLcode cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
-        const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-        switch (cc) {
-        case CURLE_COULDNT_CONNECT: {
-            long os_errno = 0;
-            if (curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
-                (os_errno == ECONNREFUSED || os_errno == 0))
-                cl_err(cmd, "parkpulsed is not running at %s: connection refused", base);
-            else
-                cl_err(cmd, "cannot reach parkpulsed at %s: %s", base, why);
-            break;
-        }
-        case CURLE_OPERATION_TIMEDOUT:
-            cl_err(cmd, "parkpulsed at %s did not answer in time: %s", base, why);
-            break;
-        case CURLE_COULDNT_RESOLVE_HOST:
-            cl_err(cmd, "cannot resolve the host of %s: %s", base, why);
-            break;
-        case CURLE_WRITE_ERROR:
-        case CURLE_FILESIZE_EXCEEDED:
-            if (s.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-                cl_err(cmd, "%s %s: the answer is larger than %ld bytes", method, full,
-                       CL_MAX_ANSWER);
-                rc = EX_PROTOCOL;
-                goto out;
-            }
-            cl_err(cmd, "out of memory reading the answer");
-            rc = EX_OSERR;
-            goto out;
-        default:
-            cl_err(cmd, "%s %s: %s", method, full, why);
-            break;
-        }
-        rc = EX_UNAVAILABLE;
-        goto out;
-    }
-    char *ct = NULL;
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ans->status) != CURLE_OK ||
-        curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK) {
-        cl_err(cmd, "libcurl gave no response code");
-        rc = EX_SOFTWARE;
-        goto out;
-    }
-    if (ct)
-        snprintf(ans->content_type, sizeof ans->content_type, "%s", ct);
-    if (s.buf == NULL && (s.buf = strdup("")) == NULL)
-        goto out;
-    ans->body = s.buf;
-    ans->len = s.len;
-    s.buf = NULL;
-    rc = 0;
+    CURLcode cc = curl_easy_perform(rq.h);
+    rc = cc != CURLE_OK ? request_failure(&rq, cc, cmd, base, method) : take_answer(&rq, cmd, ans);
 out:
     if (rc == EX_OSERR)
         cl_err(cmd, "out of memory");
-    free(s.buf);
-    curl_slist_free_all(headers);
-    if (h)
-        curl_easy_cleanup(h);
-    free(full);
-    free(noproxy);
-    if (auth) {
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
-    free(ctype);
+    request_free(&rq);
     return rc;
 }
 

@@ -176,7 +176,9 @@ static void usage(FILE *f)
                "                    do not count)\n");
 }
 
-int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)
+/* Reads the command line into st and *endpoint (ctx->url_opt from --http).
+ * Returns -1 to go on, or the exit status (0 after --help, EX_USAGE). */
+static int read_options(sub_state *st, int argc, char **argv, const char **endpoint)
 {
     static const struct option opts[] = {
         { "park", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
@@ -184,68 +186,192 @@ int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)
         { "count", required_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    sub_state st = { .ctx = ctx };
-    const char *endpoint = NULL;
-    int heartbeat = 5, c, rc = 0;
-    void *zctx = NULL, *sock = NULL;
-    char *buf = NULL;
-
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:e:n:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': st.park = optarg; break;
-        case 'j': st.json = true; break;
-        case 'e': endpoint = optarg; break;
-        case 'u': ctx->url_opt = optarg; break;
-        case 'n': st.count = strtol(optarg, NULL, 10); break;
+        case 'p': st->park = optarg; break;
+        case 'j': st->json = true; break;
+        case 'e': *endpoint = optarg; break;
+        case 'u': st->ctx->url_opt = optarg; break;
+        case 'n': st->count = strtol(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EX_USAGE;
         }
     }
-    if (optind != argc || st.count < 0) {
+    if (optind != argc || st->count < 0) {
         usage(stderr);
         return EX_USAGE;
     }
-    if (st.park && !pp_id_valid(st.park)) {
-        cl_err("subscribe", "'%s' is not a park id", st.park);
+    if (st->park && !pp_id_valid(st->park)) {
+        cl_err("subscribe", "'%s' is not a park id", st->park);
         return EX_USAGE;
     }
+    return -1;
+}
+
+/* A park the daemon does not know would wait for ever: asks the daemon
+ * about park first. Returns 0, or the exit status (65, as status does). */
+static int check_park(cl_ctx *ctx, const char *park)
+{
+    char path[PP_ID_MAX + 32];
+    cl_answer pa;
+    int rc;
+    snprintf(path, sizeof path, "/api/v1/parks/%s", park);
+    if ((rc = cl_http(ctx, "subscribe", "GET", path, NULL, NULL, 0, NULL, &pa)) != 0)
+        return rc;
+    if (pa.status != 200)
+        rc = cl_http_failure("subscribe", park, &pa);
+    cl_answer_free(&pa);
+    return rc;
+}
+
+/* The bus subscription: its socket and a message's body. */
+typedef struct sub_bus {
+    void *zctx, *sock;
+    char *buf; /* SUB_MAX_MSG + 1 bytes, once subscribed */
+} sub_bus;
+
+/* Subscribes b at endpoint to the alerts (of park, or all) and the
+ * heartbeats. Returns 0, or EX_UNAVAILABLE after saying why. */
+static int sub_connect(sub_bus *b, const char *endpoint, const char *park)
+{
+    char topic[PP_ID_MAX + 16];
+    int linger = 0;
+    snprintf(topic, sizeof topic, park ? "alert.%s." : "alert.", park);
+    b->zctx = zmq_ctx_new();
+    b->sock = b->zctx ? zmq_socket(b->zctx, ZMQ_SUB) : NULL;
+    if (b->sock == NULL || zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(b->sock, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0 ||
+        zmq_setsockopt(b->sock, ZMQ_SUBSCRIBE, "hb", 2) != 0 || zmq_connect(b->sock, endpoint) != 0) {
+        cl_err("subscribe", "cannot subscribe to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        return EX_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static void sub_close(sub_bus *b)
+{
+    free(b->buf);
+    if (b->sock)
+        zmq_close(b->sock);
+    if (b->zctx)
+        zmq_ctx_term(b->zctx);
+}
+
+/* Receives one message waiting on b: its topic into topic (len bytes), its
+ * body into b->buf, both NUL-terminated; a message of more than two frames
+ * is drained. Returns the body's length, or -1 when there is nothing to
+ * handle. */
+static int sub_receive(sub_bus *b, char *topic, size_t len)
+{
+    int tl = zmq_recv(b->sock, topic, len - 1, 0);
+    int more = 0;
+    size_t ml = sizeof more;
+    zmq_getsockopt(b->sock, ZMQ_RCVMORE, &more, &ml);
+    if (tl < 0 || !more)
+        return -1;
+    topic[tl < (int)len - 1 ? tl : (int)len - 1] = '\0';
+    int bl = zmq_recv(b->sock, b->buf, SUB_MAX_MSG, 0);
+    zmq_getsockopt(b->sock, ZMQ_RCVMORE, &more, &ml);
+    while (more) { /* a message of more than two frames is not ours: drain it */
+        zmq_recv(b->sock, NULL, 0, 0);
+        zmq_getsockopt(b->sock, ZMQ_RCVMORE, &more, &ml);
+    }
+    if (bl < 0 || bl > SUB_MAX_MSG)
+        return -1;
+    b->buf[bl] = '\0';
+    return bl;
+}
+
+/* An alert or a heartbeat (topic, body json of len bytes): a seq past the
+ * next one means alerts were lost, fetched over HTTP first; a new alert is
+ * printed. */
+static void on_message(sub_state *st, const char *topic, const char *json, size_t len)
+{
+    json_error_t jerr;
+    json_t *m = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (m == NULL || !json_is_object(m)) {
+        fprintf(stderr, "parkpulse subscribe: a message on %s is not JSON: %s\n", topic, jerr.text);
+        json_decref(m);
+        return;
+    }
+    uint64_t s = (uint64_t)json_integer_value(json_object_get(m, "seq"));
+    if (s > st->last_seq + (strcmp(topic, "hb") == 0 ? 0 : 1)) {
+        /* a gap: fetch what we missed (up to this message) over HTTP */
+        uint64_t cur;
+        if (fetch(st, true, &cur) == 0)
+            st->last_seq = s > cur ? s - (strcmp(topic, "hb") != 0) : cur;
+    }
+    if (strcmp(topic, "hb") != 0 && s > st->last_seq) {
+        print_alert(st, m, st->json ? json : NULL, true);
+        st->last_seq = s;
+    } else if (strcmp(topic, "hb") == 0 && s > st->last_seq) {
+        st->last_seq = s;
+    }
+    json_decref(m);
+}
+
+/* Prints the bus's alerts until a signal or --count; says when no
+ * heartbeat came from endpoint for three intervals (heartbeat seconds), and
+ * when they come again. Returns 0, or EX_IOERR when the bus fails. */
+static int sub_listen(sub_state *st, sub_bus *b, const char *endpoint, int heartbeat)
+{
+    time_t last_heard = time(NULL);
+    bool silent = false;
+    while (!sub_stop) {
+        zmq_pollitem_t it = { .socket = b->sock, .events = ZMQ_POLLIN };
+        int n = zmq_poll(&it, 1, 500);
+        if (n < 0 && zmq_errno() == EINTR)
+            continue;
+        if (n < 0) {
+            cl_err("subscribe", "bus: %s", zmq_strerror(zmq_errno()));
+            return EX_IOERR;
+        }
+        if (n == 0) {
+            if (!silent && time(NULL) - last_heard > 3 * heartbeat) {
+                fprintf(stderr, "parkpulse subscribe: no heartbeat from %s for %lds: is parkpulsed running?\n",
+                        endpoint, (long)(time(NULL) - last_heard));
+                silent = true;
+            }
+            continue;
+        }
+        char topic[PP_ID_MAX * 2 + 16];
+        int bl = sub_receive(b, topic, sizeof topic);
+        if (bl < 0)
+            continue;
+        last_heard = time(NULL);
+        if (silent) {
+            fprintf(stderr, "parkpulse subscribe: heartbeats from %s again\n", endpoint);
+            silent = false;
+        }
+        on_message(st, topic, b->buf, (size_t)bl);
+    }
+    return 0;
+}
+
+int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)
+{
+    sub_state st = { .ctx = ctx };
+    sub_bus b = { 0 };
+    const char *endpoint = NULL;
+    int heartbeat = 5, rc = read_options(&st, argc, argv, &endpoint);
+
+    if (rc >= 0)
+        return rc;
     const pp_config *cfg = NULL;
     if (endpoint == NULL || ctx->url_opt == NULL) {
         if ((rc = cl_config(ctx, "subscribe", &cfg)) != 0)
             return rc;
     }
-    if (st.park) {
-        /* a park the daemon does not know would wait for ever: 65, as status does */
-        char path[PP_ID_MAX + 32];
-        cl_answer pa;
-        snprintf(path, sizeof path, "/api/v1/parks/%s", st.park);
-        if ((rc = cl_http(ctx, "subscribe", "GET", path, NULL, NULL, 0, NULL, &pa)) != 0)
-            return rc;
-        if (pa.status != 200) {
-            rc = cl_http_failure("subscribe", st.park, &pa);
-            cl_answer_free(&pa);
-            return rc;
-        }
-        cl_answer_free(&pa);
-    }
+    if (st.park && (rc = check_park(ctx, st.park)) != 0)
+        return rc;
     if (endpoint == NULL)
         endpoint = cfg && cfg->bus_publish ? cfg->bus_publish : "tcp://127.0.0.1:5556";
     if (cfg && cfg->bus_heartbeat > 0)
         heartbeat = cfg->bus_heartbeat;
-
-    char topic[PP_ID_MAX + 16];
-    snprintf(topic, sizeof topic, st.park ? "alert.%s." : "alert.", st.park);
-    zctx = zmq_ctx_new();
-    sock = zctx ? zmq_socket(zctx, ZMQ_SUB) : NULL;
-    int linger = 0;
-    if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0 ||
-        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "hb", 2) != 0 || zmq_connect(sock, endpoint) != 0) {
-        cl_err("subscribe", "cannot subscribe to %s: %s", endpoint, zmq_strerror(zmq_errno()));
-        rc = EX_UNAVAILABLE;
+    if ((rc = sub_connect(&b, endpoint, st.park)) != 0)
         goto out;
-    }
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -259,81 +385,13 @@ int cl_cmd_subscribe(cl_ctx *ctx, int argc, char **argv)
     if (!st.json)
         fprintf(stderr, "parkpulse subscribe: %s, from alert #%llu on (Ctrl-C to stop)\n", endpoint,
                 (unsigned long long)seq);
-
-    buf = malloc(SUB_MAX_MSG + 1);
-    if (buf == NULL) {
+    b.buf = malloc(SUB_MAX_MSG + 1);
+    if (b.buf == NULL) {
         rc = EX_OSERR;
         goto out;
     }
-    time_t last_heard = time(NULL);
-    bool silent = false;
-    while (!sub_stop) {
-        zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
-        int n = zmq_poll(&it, 1, 500);
-        if (n < 0 && zmq_errno() == EINTR)
-            continue;
-        if (n < 0) {
-            cl_err("subscribe", "bus: %s", zmq_strerror(zmq_errno()));
-            rc = EX_IOERR;
-            break;
-        }
-        if (n == 0) {
-            if (!silent && time(NULL) - last_heard > 3 * heartbeat) {
-                fprintf(stderr, "parkpulse subscribe: no heartbeat from %s for %lds: is parkpulsed running?\n",
-                        endpoint, (long)(time(NULL) - last_heard));
-                silent = true;
-            }
-            continue;
-        }
-        char tbuf[PP_ID_MAX * 2 + 16];
-        int tl = zmq_recv(sock, tbuf, sizeof tbuf - 1, 0);
-        int more = 0;
-        size_t ml = sizeof more;
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-        if (tl < 0 || !more)
-            continue;
-        tbuf[tl < (int)sizeof tbuf - 1 ? tl : (int)sizeof tbuf - 1] = '\0';
-        int bl = zmq_recv(sock, buf, SUB_MAX_MSG, 0);
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-        while (more) { /* a message of more than two frames is not ours: drain it */
-            zmq_recv(sock, NULL, 0, 0);
-            zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-        }
-        if (bl < 0 || bl > SUB_MAX_MSG)
-            continue;
-        buf[bl] = '\0';
-        last_heard = time(NULL);
-        if (silent) {
-            fprintf(stderr, "parkpulse subscribe: heartbeats from %s again\n", endpoint);
-            silent = false;
-        }
-        json_error_t jerr;
-        json_t *m = json_loadb(buf, (size_t)bl, JSON_REJECT_DUPLICATES, &jerr);
-        if (m == NULL || !json_is_object(m)) {
-            fprintf(stderr, "parkpulse subscribe: a message on %s is not JSON: %s\n", tbuf, jerr.text);
-            json_decref(m);
-            continue;
-        }
-        uint64_t s = (uint64_t)json_integer_value(json_object_get(m, "seq"));
-        if (s > st.last_seq + (strcmp(tbuf, "hb") == 0 ? 0 : 1)) {
-            /* a gap: fetch what we missed (up to this message) over HTTP */
-            uint64_t cur;
-            if (fetch(&st, true, &cur) == 0)
-                st.last_seq = s > cur ? s - (strcmp(tbuf, "hb") != 0) : cur;
-        }
-        if (strcmp(tbuf, "hb") != 0 && s > st.last_seq) {
-            print_alert(&st, m, st.json ? buf : NULL, true);
-            st.last_seq = s;
-        } else if (strcmp(tbuf, "hb") == 0 && s > st.last_seq) {
-            st.last_seq = s;
-        }
-        json_decref(m);
-    }
+    rc = sub_listen(&st, &b, endpoint, heartbeat);
 out:
-    free(buf);
-    if (sock)
-        zmq_close(sock);
-    if (zctx)
-        zmq_ctx_term(zctx);
+    sub_close(&b);
     return rc;
 }
