@@ -256,13 +256,13 @@ class Daemon:
 
     def rrd_settled(self):
         """true when no acknowledged figure waits for its RRD file (the
-        rrd_pending line of /healthz: /metrics would evaluate every series at
-        each poll, taking CPU from the writer being waited for)."""
-        _, body = self.get("/healthz")
-        m = re.search(rb"^rrd_pending (\d+)$", body, re.M)
-        if m is None:
-            raise BenchError("no rrd_pending line in /healthz: %r" % body[:200])
-        return int(m.group(1)) == 0
+        X-RRD-Pending header of /healthz: /metrics would evaluate every series
+        at each poll, taking CPU from the writer being waited for)."""
+        with urllib.request.urlopen(self.url + "/healthz", timeout=30) as r:
+            n = r.headers.get("X-RRD-Pending")
+        if n is None or not n.isdigit():
+            raise BenchError("no X-RRD-Pending header in /healthz")
+        return int(n) == 0
 
     def stop(self):
         if self.proc is None:

@@ -932,15 +932,17 @@ static void route_api_index(const api_call *c)
     set_body(c->resp, 200, JSON_TYPE, &b);
 }
 
-/* GET /healthz: only reached once the daemon is ready (api_handle). A
- * second line says how many series wait for their RRD write (ingest.h):
- * cheaper to poll than /metrics. */
+/* GET /healthz: only reached once the daemon is ready (api_handle). Its
+ * X-RRD-Pending header says how many series wait for their RRD write
+ * (ingest.h): cheaper to poll than /metrics; the body stays "ok". */
 static void route_healthz(const api_call *c)
 {
     jbuf b;
     jbuf_init(&b);
-    jbuf_printf(&b, "ok\nrrd_pending %zu\n", ingest_rrd_pending(c->app));
+    jbuf_puts(&b, "ok\n");
     set_body(c->resp, 200, "text/plain; charset=utf-8", &b);
+    c->resp->has_rrd_pending = true;
+    c->resp->rrd_pending = ingest_rrd_pending(c->app);
 }
 
 /* ---- the route table ----------------------------------------------------

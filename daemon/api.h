@@ -44,6 +44,8 @@ typedef struct api_response {
     const char *www_authenticate; /* for 401 */
     char disposition[128];       /* Content-Disposition, "" for none */
     int retry_after;             /* Retry-After seconds (429, 503), 0 for none */
+    bool has_rrd_pending;        /* X-RRD-Pending: rrd_pending (GET /healthz) */
+    size_t rrd_pending;
 } api_response;
 
 /* Fills resp for req. Always sets a status and a body: 503 {"error":"starting"}

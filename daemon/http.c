@@ -227,6 +227,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *
         snprintf(ra, sizeof ra, "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    if (r->has_rrd_pending) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", r->rrd_pending);
+        MHD_add_response_header(resp, "X-RRD-Pending", n);
+    }
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);

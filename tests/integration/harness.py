@@ -207,16 +207,16 @@ class Daemon:
 
     # ---- rrdtool ----
     def rrd_pending(self):
-        """The rrd_pending line of /healthz (parkpulse_rrd_pending of
+        """The X-RRD-Pending header of /healthz (parkpulse_rrd_pending of
         /metrics): series acknowledged whose RRD file the writer thread has not
         written yet."""
-        status, _, body = self.get("/healthz")
-        if status != 200:
-            raise AssertionError("GET /healthz: %s" % status)
-        m = re.search(rb"\nrrd_pending (\d+)\n", body)
-        if m is None:
-            raise AssertionError("no rrd_pending line in /healthz: %r" % body)
-        return int(m.group(1))
+        status, headers, body = self.get("/healthz")
+        if status != 200 or body != b"ok\n":
+            raise AssertionError("GET /healthz: %s %r" % (status, body))
+        n = headers.get("X-RRD-Pending")
+        if n is None or not n.isdigit():
+            raise AssertionError("no X-RRD-Pending in /healthz: %r" % headers)
+        return int(n)
 
     def wait_rrd(self, timeout=30):
         """Waits until every acknowledged figure is in its RRD file (the files
