@@ -303,13 +303,125 @@ static void exec_destroy(void *state)
     free(x);
 }
 
+/* Reads `command`: kept as written (for messages) and split into x->argv.
+ * -1 (logged) when it is missing, too long or malformed. */
+static int command_option(struct exec *x)
+{
+    const pp_collector_host *host = x->host;
+    const char *opt = host->option(host, "command");
+    char err[256];
+
+    if (!opt || !*opt) {
+        host->log(host, PP_LOG_ERR, "option command (the program to run) is required");
+        return -1;
+    }
+    if (strlen(opt) > EXEC_MAX_COMMAND) {
+        host->log(host, PP_LOG_ERR, "command is longer than %d bytes", EXEC_MAX_COMMAND);
+        return -1;
+    }
+    x->command = strdup(opt);
+    if (!x->command) {
+        host->log(host, PP_LOG_ERR, "out of memory");
+        return -1;
+    }
+    if (exec_split_command(opt, &x->argv, err, sizeof err) < 0) {
+        host->log(host, PP_LOG_ERR, "command \"%s\": %s", opt, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads interval, timeout, grace, max_output and backoff_max (in that
+ * order); -1 (logged) at the first malformed one. */
+static int timing_options(struct exec *x)
+{
+    unsigned long long v;
+
+    if (number_option(x, "interval", 1, EXEC_MAX_INTERVAL, false, EXEC_DEFAULT_INTERVAL,
+                      &v) < 0)
+        return -1;
+    x->interval = (unsigned)v;
+    if (number_option(x, "timeout", 1, EXEC_MAX_TIMEOUT, false, EXEC_DEFAULT_TIMEOUT, &v) < 0)
+        return -1;
+    x->timeout = (unsigned)v;
+    if (number_option(x, "grace", 0, EXEC_MAX_GRACE, false, EXEC_DEFAULT_GRACE, &v) < 0)
+        return -1;
+    x->grace = (unsigned)v;
+    if (number_option(x, "max_output", 1, EXEC_LIMIT_MAX_OUTPUT, true, EXEC_DEFAULT_MAX_OUTPUT,
+                      &v) < 0)
+        return -1;
+    x->max_output = (size_t)v;
+    if (number_option(x, "backoff_max", 1, EXEC_MAX_BACKOFF, false,
+                      (unsigned long long)x->interval * EXEC_BACKOFF_FACTOR, &v) < 0)
+        return -1;
+    x->backoff_max = v < x->interval ? x->interval : v;
+    return 0;
+}
+
+/* Reads `user` and decides whom the command runs as: a root daemon needs an
+ * unprivileged user and switches to it; a daemon that is not root runs the
+ * command as itself (warned). *home is the user's home directory (malloc'd,
+ * the caller's) when the command runs as that user, else NULL. -1 (logged)
+ * when the user cannot be used. */
+static int user_option(struct exec *x, char **home)
+{
+    const pp_collector_host *host = x->host;
+    const char *user = host->option(host, "user");
+
+    if (user && !*user) {
+        host->log(host, PP_LOG_ERR, "user must not be empty");
+        return -1;
+    }
+    if (user) {
+        if (resolve_user(x, user, home) < 0)
+            return -1;
+        if (geteuid() == 0) {
+            if (x->uid == 0) {
+                host->log(host, PP_LOG_ERR, "refusing to run '%s' as root (user \"%s\" has "
+                          "uid 0); set user = \"…\" in collector \"%s\" to an unprivileged "
+                          "user", x->command, user, x->name);
+                return -1;
+            }
+            x->switch_user = true;
+        } else if (x->uid != geteuid()) {
+            host->log(host, PP_LOG_WARN, "the daemon is not root: '%s' runs as uid %u, not as "
+                      "user \"%s\"", x->command, (unsigned)geteuid(), user);
+            free(*home);
+            *home = NULL;
+        }
+    } else if (geteuid() == 0) {
+        host->log(host, PP_LOG_ERR, "refusing to run '%s' as root; set user = \"…\" in "
+                  "collector \"%s\"", x->command, x->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens what every run uses: /dev/null for the child's stdin and the wake
+ * pipe shutdown() writes to; notes the highest descriptor to close. -1
+ * (logged) on failure. */
+static int open_descriptors(struct exec *x)
+{
+    const pp_collector_host *host = x->host;
+
+    x->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (x->devnull < 0) {
+        host_log_errno(host, PP_LOG_ERR, errno, "cannot open /dev/null");
+        return -1;
+    }
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    x->max_fd = maxfd > 0 && maxfd < INT_MAX ? (int)maxfd : 65536;
+    if (pipe2(x->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+        host_log_errno(host, PP_LOG_ERR, errno, "pipe2");
+        return -1;
+    }
+    return 0;
+}
+
 static int exec_init(const pp_collector_host *host, void **state)
 {
     struct exec *x = NULL;
-    unsigned long long v;
-    const char *opt, *user;
     char *home = NULL;
-    char err[256];
 
     if (!host || !state || !host->log || !host->option || !host->submit_csv)
         return -1;
@@ -329,89 +441,15 @@ static int exec_init(const pp_collector_host *host, void **state)
     x->devnull = x->wake[0] = x->wake[1] = -1;
     atomic_init(&x->stop, 0);
 
-    opt = host->option(host, "command");
-    if (!opt || !*opt) {
-        host->log(host, PP_LOG_ERR, "option command (the program to run) is required");
+    if (command_option(x) < 0 || timing_options(x) < 0 || user_option(x, &home) < 0 ||
+        check_program(x) < 0)
         goto fail;
-    }
-    if (strlen(opt) > EXEC_MAX_COMMAND) {
-        host->log(host, PP_LOG_ERR, "command is longer than %d bytes", EXEC_MAX_COMMAND);
-        goto fail;
-    }
-    x->command = strdup(opt);
-    if (!x->command) {
-        host->log(host, PP_LOG_ERR, "out of memory");
-        goto fail;
-    }
-    if (exec_split_command(opt, &x->argv, err, sizeof err) < 0) {
-        host->log(host, PP_LOG_ERR, "command \"%s\": %s", opt, err);
-        goto fail;
-    }
-
-    if (number_option(x, "interval", 1, EXEC_MAX_INTERVAL, false, EXEC_DEFAULT_INTERVAL,
-                      &v) < 0)
-        goto fail;
-    x->interval = (unsigned)v;
-    if (number_option(x, "timeout", 1, EXEC_MAX_TIMEOUT, false, EXEC_DEFAULT_TIMEOUT, &v) < 0)
-        goto fail;
-    x->timeout = (unsigned)v;
-    if (number_option(x, "grace", 0, EXEC_MAX_GRACE, false, EXEC_DEFAULT_GRACE, &v) < 0)
-        goto fail;
-    x->grace = (unsigned)v;
-    if (number_option(x, "max_output", 1, EXEC_LIMIT_MAX_OUTPUT, true, EXEC_DEFAULT_MAX_OUTPUT,
-                      &v) < 0)
-        goto fail;
-    x->max_output = (size_t)v;
-    if (number_option(x, "backoff_max", 1, EXEC_MAX_BACKOFF, false,
-                      (unsigned long long)x->interval * EXEC_BACKOFF_FACTOR, &v) < 0)
-        goto fail;
-    x->backoff_max = v < x->interval ? x->interval : v;
-
-    user = host->option(host, "user");
-    if (user && !*user) {
-        host->log(host, PP_LOG_ERR, "user must not be empty");
-        goto fail;
-    }
-    if (user) {
-        if (resolve_user(x, user, &home) < 0)
-            goto fail;
-        if (geteuid() == 0) {
-            if (x->uid == 0) {
-                host->log(host, PP_LOG_ERR, "refusing to run '%s' as root (user \"%s\" has "
-                          "uid 0); set user = \"…\" in collector \"%s\" to an unprivileged "
-                          "user", x->command, user, x->name);
-                goto fail;
-            }
-            x->switch_user = true;
-        } else if (x->uid != geteuid()) {
-            host->log(host, PP_LOG_WARN, "the daemon is not root: '%s' runs as uid %u, not as "
-                      "user \"%s\"", x->command, (unsigned)geteuid(), user);
-            free(home);
-            home = NULL;
-        }
-    } else if (geteuid() == 0) {
-        host->log(host, PP_LOG_ERR, "refusing to run '%s' as root; set user = \"…\" in "
-                  "collector \"%s\"", x->command, x->name);
-        goto fail;
-    }
-    if (check_program(x) < 0)
-        goto fail;
-
     if (build_env(x, home ? home : "/") < 0) {
         host->log(host, PP_LOG_ERR, "out of memory");
         goto fail;
     }
-    x->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (x->devnull < 0) {
-        host_log_errno(host, PP_LOG_ERR, errno, "cannot open /dev/null");
+    if (open_descriptors(x) < 0)
         goto fail;
-    }
-    long maxfd = sysconf(_SC_OPEN_MAX);
-    x->max_fd = maxfd > 0 && maxfd < INT_MAX ? (int)maxfd : 65536;
-    if (pipe2(x->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-        host_log_errno(host, PP_LOG_ERR, errno, "pipe2");
-        goto fail;
-    }
     free(home);
     *state = x;
     return 0;

@@ -1135,65 +1135,58 @@ static bool decided(const decisions *ds, size_t n, const char *park, const char 
     return false;
 }
 
-int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
-                   size_t n, bool all)
+/* Decides, under one read view and e->lock, every series (all, or a full
+ * evaluation pending) or the series that wait in e->pend and then the n
+ * requested ones, each once. Fills ds; returns the configuration generation
+ * the decisions were made under. */
+static uint64_t decide_series(alert_engine *e, const char *const *parks,
+                              const char *const *indicators, size_t n, bool all, decisions *ds)
 {
-    pp_app *app = e->app;
-    decisions ds = { 0 };
-    decision *d;
-    char **recs = NULL; /* the journal lines' payloads */
-    size_t nd = 0;
-    int raised = 0, rc = -1, jr = -ENOMEM;
     pp_view v;
 
-    view_begin(app, &v);
+    view_begin(e->app, &v);
     const pp_catalog *cat = &v.cfg->catalog;
     const uint64_t gen = v.cfg_generation;
     pthread_mutex_lock(&e->lock);
     hidden_refresh(e);
     if (all || e->pend_all) {
-        for (size_t i = 0; i < cat->n_parks && !ds.failed; i++)
-            for (size_t j = 0; j < cat->n_indicators && !ds.failed; j++)
-                decide(e, &v, &cat->parks[i], &cat->indicators[j], &ds);
+        for (size_t i = 0; i < cat->n_parks && !ds->failed; i++)
+            for (size_t j = 0; j < cat->n_indicators && !ds->failed; j++)
+                decide(e, &v, &cat->parks[i], &cat->indicators[j], ds);
     } else {
         /* first the series whose decisions could not be journaled before */
-        for (size_t i = 0; i < e->n_pend && !ds.failed; i++) {
+        for (size_t i = 0; i < e->n_pend && !ds->failed; i++) {
             const char *pid = e->pend[i].park, *iid = e->pend[i].ind;
             const pp_park *park = pp_catalog_park(cat, pid);
             const pp_indicator *ind = pp_catalog_indicator(cat, iid);
             if (park && ind && strcmp(park->id, pid) == 0 && strcmp(ind->id, iid) == 0 &&
-                !decided(&ds, ds.n, pid, iid))
-                decide(e, &v, park, ind, &ds);
+                !decided(ds, ds->n, pid, iid))
+                decide(e, &v, park, ind, ds);
         }
-        const size_t n_from_pending = ds.n; /* what the requested series may repeat */
-        for (size_t i = 0; i < n && !ds.failed; i++) {
+        const size_t n_from_pending = ds->n; /* what the requested series may repeat */
+        for (size_t i = 0; i < n && !ds->failed; i++) {
             const pp_park *park = pp_catalog_park(cat, parks[i]);
             const pp_indicator *ind = pp_catalog_indicator(cat, indicators[i]);
             if (park && ind && strcmp(park->id, parks[i]) == 0 && strcmp(ind->id, indicators[i]) == 0 &&
-                !decided(&ds, n_from_pending, park->id, ind->id))
-                decide(e, &v, park, ind, &ds);
+                !decided(ds, n_from_pending, park->id, ind->id))
+                decide(e, &v, park, ind, ds);
         }
     }
     pthread_mutex_unlock(&e->lock);
     view_end(&v);
-    d = ds.d;
-    nd = ds.n;
-    if (ds.failed) {
-        pending_set(e, NULL, 0, true); /* out of memory: decide everything again */
-        goto out;
-    }
-    if (nd == 0) {
-        pending_set(e, NULL, 0, false); /* what waited has nothing to say any more */
-        e->journal_failing = false;
-        ids_flush(e);
-        rc = 0;
-        goto out;
-    }
+    return gen;
+}
 
-    /* journal first (fsync), then the id file, then memory, then the bus */
-    recs = calloc(nd, sizeof *recs);
+/* Writes the nd decisions to the journal as one batch (fsync'd): "alert"
+ * lines for those with a seq, "state" lines for the others. Returns 0 or
+ * -errno (-ENOMEM, -EMSGSIZE, or the journal's); nothing is logged. */
+static int journal_decisions(alert_engine *e, const decision *d, size_t nd)
+{
+    char **recs = calloc(nd, sizeof *recs); /* the journal lines' payloads */
+    int jr = -ENOMEM;
+
     if (recs == NULL)
-        goto failed;
+        return jr;
     for (size_t i = 0; i < nd; i++) {
         char pbuf[16], tok[32];
         pp_period_format(d[i].period, pbuf, sizeof pbuf);
@@ -1206,18 +1199,23 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
             w = asprintf(&recs[i], "state %s %s %s %s", d[i].park, d[i].ind, pbuf, tok);
         if (w < 0) {
             recs[i] = NULL;
-            goto failed;
+            goto out;
         }
         if ((size_t)w >= JOURNAL_EVENT_MAX) {
             jr = -EMSGSIZE;
-            goto failed;
+            goto out;
         }
     }
-    jr = journal_append_events(app->journal, (const char *const *)recs, nd);
-    if (jr < 0)
-        goto failed;
+    jr = journal_append_events(e->app->journal, (const char *const *)recs, nd);
+out:
     free_events(recs, nd); /* gone before the bus copies the alerts */
-    recs = NULL;
+    return jr < 0 ? jr : 0;
+}
+
+/* After the journal took them: the id file, then the series' states in
+ * memory (under e->lock) judged under configuration generation gen. */
+static void apply_decisions(alert_engine *e, const decision *d, size_t nd, uint64_t gen)
+{
     pending_set(e, NULL, 0, false);
     if (e->journal_failing)
         log_info("alert", "the journal takes alert decisions again: %zu journaled", nd);
@@ -1237,6 +1235,14 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     if (gen != e->hidden_gen)
         e->hidden_dirty = true; /* new states were judged under another configuration */
     pthread_mutex_unlock(&e->lock);
+}
+
+/* Publishes the alerts (decisions with a seq) on the bus, logs them and
+ * wakes the listener. Returns how many were raised. */
+static int publish_decisions(alert_engine *e, const decision *d, size_t nd)
+{
+    int raised = 0;
+
     for (size_t i = 0; i < nd; i++) {
         if (!d[i].seq)
             continue;
@@ -1251,30 +1257,55 @@ int alert_evaluate(alert_engine *e, const char *const *parks, const char *const 
     }
     if (raised && e->listener)
         e->listener(e->listener_ud);
-    rc = raised;
-    goto out;
-failed:
-    /* nothing of the batch is journaled, applied or published, and no seq is
-     * taken: the series are decided again at the next evaluation or retry */
-    {
-        struct pending *p = malloc(nd * sizeof *p);
-        for (size_t i = 0; p && i < nd; i++)
-            p[i] = (struct pending){ d[i].park, d[i].ind };
-        pending_set(e, p, p ? nd : 0, p == NULL);
-        free(p);
-    }
+    return raised;
+}
+
+/* The journal refused the batch (jr): nothing of it is journaled, applied
+ * or published, and no seq is taken; the series wait in e->pend and are
+ * decided again at the next evaluation or retry. Logged once per outage. */
+static void retry_decisions_later(alert_engine *e, const decision *d, size_t nd, int jr)
+{
+    struct pending *p = malloc(nd * sizeof *p);
+    for (size_t i = 0; p && i < nd; i++)
+        p[i] = (struct pending){ d[i].park, d[i].ind };
+    pending_set(e, p, p ? nd : 0, p == NULL);
+    free(p);
     if (!e->journal_failing)
         log_err_rc("alert", jr, "cannot journal %zu alert decision(s) (not published, retried "
                    "every second and at the next evaluation)", nd);
     e->journal_failing = true;
-out:
+}
+
+int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
+                   size_t n, bool all)
+{
+    decisions ds = { 0 };
+    int rc = -1;
+    const uint64_t gen = decide_series(e, parks, indicators, n, all, &ds);
+
+    /* journal first (fsync), then the id file, then memory, then the bus */
+    if (ds.failed) {
+        pending_set(e, NULL, 0, true); /* out of memory: decide everything again */
+    } else if (ds.n == 0) {
+        pending_set(e, NULL, 0, false); /* what waited has nothing to say any more */
+        e->journal_failing = false;
+        ids_flush(e);
+        rc = 0;
+    } else {
+        int jr = journal_decisions(e, ds.d, ds.n);
+        if (jr < 0) {
+            retry_decisions_later(e, ds.d, ds.n, jr);
+        } else {
+            apply_decisions(e, ds.d, ds.n, gen);
+            rc = publish_decisions(e, ds.d, ds.n);
+        }
+    }
     /* the series and the ring hold their own references to what was applied */
     pthread_mutex_lock(&e->lock);
-    for (size_t i = 0; i < nd; i++)
-        msg_unref(d[i].msg);
+    for (size_t i = 0; i < ds.n; i++)
+        msg_unref(ds.d[i].msg);
     pthread_mutex_unlock(&e->lock);
     free(ds.d);
-    free_events(recs, nd);
     return rc;
 }
 

@@ -207,105 +207,157 @@ static bool text_ok(const char *s)
     return true;
 }
 
-int silence_parse(const char *body, size_t len, pp_silence *out, char *err, size_t errlen)
+/* What silence_parse's steps answer: go on, refused (err says why), or not
+ * a JSON object at all. */
+enum { BODY_OK = 0, BODY_REFUSED = -1, BODY_MALFORMED = -2 };
+
+/* The members read so far. */
+typedef struct silence_fields {
+    pp_silence *out;
+    char until[16];
+    bool have_park, have_until;
+} silence_fields;
+
+/* Reads one member at *pp: a key (*kr is read_string's answer: -2 when it
+ * is too long for key) and a string or null value (*null). */
+static int read_member(const char **pp, const char *end, char *key, size_t keylen, int *kr,
+                       char *val, size_t vallen, bool *null, char *err, size_t errlen)
 {
-    const char *p = body, *end = body + len;
-    char until[16] = "", key[32], val[SILENCE_REASON_MAX * 2 + 1];
-    bool have_park = false, have_until = false;
-    memset(out, 0, sizeof *out);
+    const char *p = *pp;
+
+    *kr = read_string(&p, end, key, keylen);
+    if (*kr == -1)
+        return BODY_MALFORMED;
     p = skip_ws(p, end);
-    if (p >= end || *p != '{')
-        goto bad;
+    if (p >= end || *p != ':')
+        return BODY_MALFORMED;
     p = skip_ws(p + 1, end);
-    if (p < end && *p == '}') {
-        p++;
-        goto done;
+    *null = false;
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+        *null = true;
+        val[0] = '\0';
+        p += 4;
+    } else {
+        int vr = read_string(&p, end, val, vallen);
+        if (vr == -1)
+            return BODY_MALFORMED;
+        if (vr == -2 || !text_ok(val)) {
+            snprintf(err, errlen, "“%s”过长或含控制字符 (%s: too long or not printable text)",
+                     *kr == 0 ? key : "?", *kr == 0 ? key : "?");
+            return BODY_REFUSED;
+        }
     }
+    *pp = p;
+    return BODY_OK;
+}
+
+/* Takes the value of one known member into f; other keys are ignored, as
+ * unknown members of a JSON object are. */
+static int take_member(silence_fields *f, const char *key, const char *val, bool null,
+                       char *err, size_t errlen)
+{
+    pp_silence *out = f->out;
+
+    if (strcmp(key, "park") == 0 && !null) {
+        f->have_park = snprintf(out->park, sizeof out->park, "%s", val) < (int)sizeof out->park;
+        if (!f->have_park || !pp_id_valid(out->park)) {
+            snprintf(err, errlen, "园区编号无效 (park: not a park id)");
+            return BODY_REFUSED;
+        }
+    } else if (strcmp(key, "indicator") == 0) {
+        if (!null && val[0] &&
+            (snprintf(out->indicator, sizeof out->indicator, "%s", val) >=
+                 (int)sizeof out->indicator || !pp_id_valid(out->indicator))) {
+            snprintf(err, errlen, "指标编号无效 (indicator: not an indicator id)");
+            return BODY_REFUSED;
+        }
+    } else if (strcmp(key, "until") == 0 && !null) {
+        f->have_until = snprintf(f->until, sizeof f->until, "%s", val) < (int)sizeof f->until;
+    } else if (strcmp(key, "reason") == 0 && !null) {
+        if (strlen(val) > SILENCE_REASON_MAX) {
+            snprintf(err, errlen, "原因过长 (reason: longer than %d bytes)", SILENCE_REASON_MAX);
+            return BODY_REFUSED;
+        }
+        memcpy(out->reason, val, strlen(val) + 1); /* fits: checked above */
+    } else if (strcmp(key, "by") == 0 && !null) {
+        if (strlen(val) > SILENCE_BY_MAX) {
+            snprintf(err, errlen, "“by”过长 (by: longer than %d bytes)", SILENCE_BY_MAX);
+            return BODY_REFUSED;
+        }
+        memcpy(out->by, val, strlen(val) + 1); /* fits: checked above */
+    } else if (strcmp(key, "id") == 0 && !null) {
+        char *e;
+        errno = 0;
+        unsigned long long id = strtoull(val, &e, 10);
+        if (errno || *e || e == val || val[0] == '-')
+            return BODY_MALFORMED;
+        out->id = id;
+    }
+    return BODY_OK;
+}
+
+/* Reads the members of a non-empty object, *pp just after the '{', up to
+ * and past its '}'. */
+static int read_members(const char **pp, const char *end, silence_fields *f, char *err,
+                        size_t errlen)
+{
+    char key[32], val[SILENCE_REASON_MAX * 2 + 1];
+    const char *p = *pp;
+
     for (;;) {
-        int kr = read_string(&p, end, key, sizeof key);
-        if (kr == -1)
-            goto bad;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':')
-            goto bad;
-        p = skip_ws(p + 1, end);
-        bool null = false;
-        if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
-            null = true;
-            val[0] = '\0';
-            p += 4;
-        } else {
-            int vr = read_string(&p, end, val, sizeof val);
-            if (vr == -1)
-                goto bad;
-            if (vr == -2 || !text_ok(val)) {
-                snprintf(err, errlen, "“%s”过长或含控制字符 (%s: too long or not printable text)",
-                         kr == 0 ? key : "?", kr == 0 ? key : "?");
-                return -1;
-            }
-        }
-        if (kr == 0 && strcmp(key, "park") == 0 && !null) {
-            have_park = snprintf(out->park, sizeof out->park, "%s", val) < (int)sizeof out->park;
-            if (!have_park || !pp_id_valid(out->park)) {
-                snprintf(err, errlen, "园区编号无效 (park: not a park id)");
-                return -1;
-            }
-        } else if (kr == 0 && strcmp(key, "indicator") == 0) {
-            if (!null && val[0] &&
-                (snprintf(out->indicator, sizeof out->indicator, "%s", val) >=
-                     (int)sizeof out->indicator || !pp_id_valid(out->indicator))) {
-                snprintf(err, errlen, "指标编号无效 (indicator: not an indicator id)");
-                return -1;
-            }
-        } else if (kr == 0 && strcmp(key, "until") == 0 && !null) {
-            have_until = snprintf(until, sizeof until, "%s", val) < (int)sizeof until;
-        } else if (kr == 0 && strcmp(key, "reason") == 0 && !null) {
-            if (strlen(val) > SILENCE_REASON_MAX) {
-                snprintf(err, errlen, "原因过长 (reason: longer than %d bytes)", SILENCE_REASON_MAX);
-                return -1;
-            }
-            memcpy(out->reason, val, strlen(val) + 1); /* fits: checked above */
-        } else if (kr == 0 && strcmp(key, "by") == 0 && !null) {
-            if (strlen(val) > SILENCE_BY_MAX) {
-                snprintf(err, errlen, "“by”过长 (by: longer than %d bytes)", SILENCE_BY_MAX);
-                return -1;
-            }
-            memcpy(out->by, val, strlen(val) + 1); /* fits: checked above */
-        } else if (kr == 0 && strcmp(key, "id") == 0 && !null) {
-            char *e;
-            errno = 0;
-            unsigned long long id = strtoull(val, &e, 10);
-            if (errno || *e || e == val || val[0] == '-')
-                goto bad;
-            out->id = id;
-        }
-        /* other keys are ignored, as unknown members of a JSON object are */
+        int kr, rc;
+        bool null;
+        rc = read_member(&p, end, key, sizeof key, &kr, val, sizeof val, &null, err, errlen);
+        if (rc == BODY_OK && kr == 0) /* a key too long is none we know */
+            rc = take_member(f, key, val, null, err, errlen);
+        if (rc != BODY_OK)
+            return rc;
         p = skip_ws(p, end);
         if (p < end && *p == ',') {
             p = skip_ws(p + 1, end);
             continue;
         }
         if (p < end && *p == '}') {
-            p++;
-            break;
+            *pp = p + 1;
+            return BODY_OK;
         }
-        goto bad;
+        return BODY_MALFORMED;
     }
-done:
+}
+
+/* The answer to a body that is not a JSON object of strings: -1. */
+static int body_malformed(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "请求体应为 JSON 对象 (the body is not a JSON object of strings)");
+    return -1;
+}
+
+int silence_parse(const char *body, size_t len, pp_silence *out, char *err, size_t errlen)
+{
+    const char *p = body, *end = body + len;
+    silence_fields f = { .out = out };
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return body_malformed(err, errlen);
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        p++;
+    else if ((rc = read_members(&p, end, &f, err, errlen)) != BODY_OK)
+        return rc == BODY_REFUSED ? -1 : body_malformed(err, errlen);
     if (skip_ws(p, end) != end)
-        goto bad;
-    if (!have_park) {
+        return body_malformed(err, errlen);
+    if (!f.have_park) {
         snprintf(err, errlen, "缺少园区 (park is missing)");
         return -1;
     }
-    if (!have_until || (out->until = parse_date(until)) < 0) {
+    if (!f.have_until || (out->until = parse_date(f.until)) < 0) {
         snprintf(err, errlen, "截止日期应为 YYYY-MM-DD (until: expected a date YYYY-MM-DD)");
         return -1;
     }
     return 0;
-bad:
-    snprintf(err, errlen, "请求体应为 JSON 对象 (the body is not a JSON object of strings)");
-    return -1;
 }
 
 /* ---- the set ------------------------------------------------------------- */

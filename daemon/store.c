@@ -1003,17 +1003,58 @@ static void store_graph_xgrid(long start, long end, int width, char *buf, size_t
                  k / 12, 365L * 86400);
 }
 
-int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned char **out,
-                size_t *len)
-{
-    store_args a = { .n = 0 };
-    char *title = NULL, *unit = NULL, *unit_fmt = NULL, *vlab = NULL, *plab = NULL;
-    char *comment = NULL, *latest = NULL, *yoy = NULL, *target = NULL, *unit_el = NULL;
-    char xgrid[128];
-    char err[512];
-    rrd_info_t *info = NULL;
-    int rc = -EIO;
+/* The caller's strings, each made safe for where it goes (store_graph_text). */
+typedef struct store_graph_texts {
+    char *title, *unit, *unit_fmt, *vlab, *plab;
+    char *comment, *latest, *yoy, *target, *unit_el;
+} store_graph_texts;
 
+static void store_graph_texts_free(store_graph_texts *t)
+{
+    free(t->title);
+    free(t->unit);
+    free(t->unit_fmt);
+    free(t->vlab);
+    free(t->plab);
+    free(t->comment);
+    free(t->latest);
+    free(t->yoy);
+    free(t->target);
+    free(t->unit_el);
+}
+
+/* Fills t from spec; a target that is not a finite number becomes "" (no
+ * target line at all). Returns 0 or -ENOMEM; t is freed by the caller. */
+static int store_graph_texts_make(const store_graph_spec *spec, store_graph_texts *t)
+{
+    t->title = store_graph_text(spec->title, STORE_TEXT_OPTION);
+    t->unit = store_graph_text(spec->unit, STORE_TEXT_OPTION);
+    t->unit_fmt = store_graph_text(spec->unit, STORE_TEXT_FORMAT);
+    t->vlab = store_graph_text(spec->value_label, STORE_TEXT_ELEMENT);
+    t->plab = store_graph_text(spec->pace_label, STORE_TEXT_ELEMENT);
+    t->comment = store_graph_text(spec->comment, STORE_TEXT_ELEMENT);
+    t->latest = store_graph_text(spec->latest, STORE_TEXT_ELEMENT);
+    t->yoy = store_graph_text(spec->yoy, STORE_TEXT_ELEMENT);
+    t->target = store_graph_text(spec->target, STORE_TEXT_ELEMENT);
+    t->unit_el = store_graph_text(spec->unit, STORE_TEXT_ELEMENT);
+    if (t->title == NULL || t->unit == NULL || t->unit_fmt == NULL || t->vlab == NULL ||
+        t->plab == NULL || t->comment == NULL || t->latest == NULL || t->yoy == NULL ||
+        t->target == NULL || t->unit_el == NULL)
+        return -ENOMEM;
+    if (t->target[0] != '\0') { /* a number, or no target line at all */
+        char *end = NULL;
+        double v = strtod(t->target, &end);
+        if (end == t->target || *end != '\0' || !isfinite(v))
+            t->target[0] = '\0';
+    }
+    return 0;
+}
+
+/* Checks the request and that the file is there: 0, -EINVAL, -ENOENT or
+ * -EIO (logged). Sets *out and *len to "no image" once they can be used. */
+static int store_graph_check(const char *rrd_file, const store_graph_spec *spec,
+                             unsigned char **out, size_t *len)
+{
     if (rrd_file == NULL || spec == NULL || out == NULL || len == NULL || rrd_file[0] == '\0' ||
         spec->width < 10 || spec->width > 4000 || spec->height < 10 || spec->height > 4000 ||
         spec->start >= spec->end)
@@ -1031,95 +1072,91 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
         log_errno("store", "stat %s", rrd_file);
         return -EIO;
     }
+    return 0;
+}
 
-    title = store_graph_text(spec->title, STORE_TEXT_OPTION);
-    unit = store_graph_text(spec->unit, STORE_TEXT_OPTION);
-    unit_fmt = store_graph_text(spec->unit, STORE_TEXT_FORMAT);
-    vlab = store_graph_text(spec->value_label, STORE_TEXT_ELEMENT);
-    plab = store_graph_text(spec->pace_label, STORE_TEXT_ELEMENT);
-    comment = store_graph_text(spec->comment, STORE_TEXT_ELEMENT);
-    latest = store_graph_text(spec->latest, STORE_TEXT_ELEMENT);
-    yoy = store_graph_text(spec->yoy, STORE_TEXT_ELEMENT);
-    target = store_graph_text(spec->target, STORE_TEXT_ELEMENT);
-    unit_el = store_graph_text(spec->unit, STORE_TEXT_ELEMENT);
-    if (title == NULL || unit == NULL || unit_fmt == NULL || vlab == NULL || plab == NULL ||
-        comment == NULL || latest == NULL || yoy == NULL || target == NULL || unit_el == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    store_graph_xgrid(spec->start, spec->end, spec->width, xgrid, sizeof xgrid);
-    if (target[0] != '\0') { /* a number, or no target line at all */
-        char *end = NULL;
-        double t = strtod(target, &end);
-        if (end == target || *end != '\0' || !isfinite(t))
-            target[0] = '\0';
-    }
-
-    store_arg(&a, "graphv");
-    store_arg(&a, "-"); /* no file: the image comes back in the info list */
-    store_arg(&a, "--imgformat=%s", spec->svg ? "SVG" : "PNG");
-    store_arg(&a, "--width=%d", spec->width);
-    store_arg(&a, "--height=%d", spec->height);
-    store_arg(&a, "--start=%ld", spec->start);
-    store_arg(&a, "--end=%ld", spec->end);
-    if (title[0] != '\0')
-        store_arg(&a, "--title=%s", title);
-    if (unit[0] != '\0')
-        store_arg(&a, "--vertical-label=%s", unit);
-    store_arg(&a, "--font=DEFAULT:9:WenQuanYi Zen Hei");
-    store_arg(&a, "--font=TITLE:11:WenQuanYi Zen Hei");
-    store_arg(&a, "--units-exponent=0"); /* 12000 万美元, not 12 k万美元 */
-    store_arg(&a, "--lower-limit=0");    /* from 0 unless the data goes below */
-    if (spec->target_line && target[0] != '\0')
-        store_arg(&a, "--upper-limit=%s", target); /* the target line in view (not rigid) */
-    store_arg(&a, "--color=BACK#FFFFFF");
-    store_arg(&a, "--color=SHADEA#FFFFFF");
-    store_arg(&a, "--color=SHADEB#FFFFFF");
-    store_arg(&a, "--disable-rrdtool-tag"); /* no watermark */
+/* The options of `rrdtool graphv -`: size, span, labels, fonts, colours. */
+static void store_graph_options(store_args *a, const store_graph_spec *spec,
+                                const store_graph_texts *t, const char *xgrid)
+{
+    store_arg(a, "graphv");
+    store_arg(a, "-"); /* no file: the image comes back in the info list */
+    store_arg(a, "--imgformat=%s", spec->svg ? "SVG" : "PNG");
+    store_arg(a, "--width=%d", spec->width);
+    store_arg(a, "--height=%d", spec->height);
+    store_arg(a, "--start=%ld", spec->start);
+    store_arg(a, "--end=%ld", spec->end);
+    if (t->title[0] != '\0')
+        store_arg(a, "--title=%s", t->title);
+    if (t->unit[0] != '\0')
+        store_arg(a, "--vertical-label=%s", t->unit);
+    store_arg(a, "--font=DEFAULT:9:WenQuanYi Zen Hei");
+    store_arg(a, "--font=TITLE:11:WenQuanYi Zen Hei");
+    store_arg(a, "--units-exponent=0"); /* 12000 万美元, not 12 k万美元 */
+    store_arg(a, "--lower-limit=0");    /* from 0 unless the data goes below */
+    if (spec->target_line && t->target[0] != '\0')
+        store_arg(a, "--upper-limit=%s", t->target); /* the target line in view (not rigid) */
+    store_arg(a, "--color=BACK#FFFFFF");
+    store_arg(a, "--color=SHADEA#FFFFFF");
+    store_arg(a, "--color=SHADEB#FFFFFF");
+    store_arg(a, "--disable-rrdtool-tag"); /* no watermark */
     if (xgrid[0] != '\0')
-        store_arg(&a, "--x-grid=%s", xgrid);
-    store_arg(&a, "DEF:v=%s:value:LAST", rrd_file);
+        store_arg(a, "--x-grid=%s", xgrid);
+}
+
+/* The graph elements: the value line, last year's, pace and target, and the
+ * legend lines under the graph. */
+static void store_graph_elements(store_args *a, const char *rrd_file,
+                                 const store_graph_spec *spec, const store_graph_texts *t)
+{
+    const char *sep = t->unit_el[0] ? " " : "";
+
+    store_arg(a, "DEF:v=%s:value:LAST", rrd_file);
     /* Each month is a flat step (every day of a month holds its figure); a
      * month without a figure is unknown, a gap: no area fill, which would
      * draw gaps as drops to zero. */
-    store_arg(&a, "LINE3:v#2F6EBA%s%s", vlab[0] ? ":" : "", vlab);
+    store_arg(a, "LINE3:v#2F6EBA%s%s", t->vlab[0] ? ":" : "", t->vlab);
     if (spec->last_start > 0 && spec->last_end > spec->last_start && spec->start > spec->last_start) {
-        store_arg(&a, "DEF:l=%s:value:LAST:start=%ld:end=%ld", rrd_file, spec->last_start,
+        store_arg(a, "DEF:l=%s:value:LAST:start=%ld:end=%ld", rrd_file, spec->last_start,
                   spec->last_end);
-        store_arg(&a, "SHIFT:l:%ld", spec->start - spec->last_start);
-        store_arg(&a, "LINE1:l#8A96A8:去年同期:dashes=5,3");
+        store_arg(a, "SHIFT:l:%ld", spec->start - spec->last_start);
+        store_arg(a, "LINE1:l#8A96A8:去年同期:dashes=5,3");
     }
-    if (target[0] != '\0') { /* pace and target only where a target exists */
-        store_arg(&a, "DEF:p=%s:pace:LAST", rrd_file);
-        store_arg(&a, "LINE1:p#E8684A:%s:dashes=6,3", plab);
+    if (t->target[0] != '\0') { /* pace and target only where a target exists */
+        store_arg(a, "DEF:p=%s:pace:LAST", rrd_file);
+        store_arg(a, "LINE1:p#E8684A:%s:dashes=6,3", t->plab);
         if (spec->target_line)
-            store_arg(&a, "HRULE:%s#C8A04A:全年目标 %s%s%s:dashes=10,4", target, target,
-                      unit_el[0] ? " " : "", unit_el);
+            store_arg(a, "HRULE:%s#C8A04A:全年目标 %s%s%s:dashes=10,4", t->target, t->target,
+                      sep, t->unit_el);
     }
-    store_arg(&a, "COMMENT:\\l");
-    if (latest[0] != '\0') {
-        if (yoy[0] != '\0') /* the growth as the statistics office published it */
-            store_arg(&a, "COMMENT:最新 %s%s%s，同比 %s%s%%\\l", latest, unit_el[0] ? " " : "",
-                      unit_el, yoy[0] == '-' ? "" : "+", yoy);
+    store_arg(a, "COMMENT:\\l");
+    if (t->latest[0] != '\0') {
+        if (t->yoy[0] != '\0') /* the growth as the statistics office published it */
+            store_arg(a, "COMMENT:最新 %s%s%s，同比 %s%s%%\\l", t->latest, sep, t->unit_el,
+                      t->yoy[0] == '-' ? "" : "+", t->yoy);
         else
-            store_arg(&a, "COMMENT:最新 %s%s%s\\l", latest, unit_el[0] ? " " : "", unit_el);
+            store_arg(a, "COMMENT:最新 %s%s%s\\l", t->latest, sep, t->unit_el);
     } else {
-        store_arg(&a, "VDEF:vlast=v,LAST");
-        store_arg(&a, "GPRINT:vlast:最新 %%.2lf%s%s\\l", unit_fmt[0] ? " " : "", unit_fmt);
+        store_arg(a, "VDEF:vlast=v,LAST");
+        store_arg(a, "GPRINT:vlast:最新 %%.2lf%s%s\\l", t->unit_fmt[0] ? " " : "", t->unit_fmt);
     }
-    if (comment[0] != '\0')
-        store_arg(&a, "COMMENT:%s\\l", comment);
-    if (a.failed) {
-        log_err("store", "%s: cannot build the graph arguments", rrd_file);
-        rc = -ENOMEM;
-        goto out;
-    }
+    if (t->comment[0] != '\0')
+        store_arg(a, "COMMENT:%s\\l", t->comment);
+}
+
+/* Calls rrd_graph_v with a's arguments under store_rrd_lock and copies the
+ * image into a malloc'd *out (the caller's). Returns 0, -EIO or -ENOMEM,
+ * logged with rrd_file. */
+static int store_graph_render(store_args *a, const char *rrd_file, unsigned char **out, size_t *len)
+{
+    char err[512];
+    int rc = -EIO;
 
     pngout_arm(); /* librrd's PNGs are written by pngout.c */
     pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
     errno = 0;
-    info = rrd_graph_v(a.n, a.v);
+    rrd_info_t *info = rrd_graph_v(a->n, a->v);
     int sys_errno = errno;
     const rrd_info_t *img = NULL;
     if (info != NULL)
@@ -1146,17 +1183,33 @@ int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned cha
     pthread_mutex_unlock(&store_rrd_lock);
     if (rc != 0)
         log_err("store", "%s: rrd_graph: %s", rrd_file, err);
+    return rc;
+}
+
+int store_graph(const char *rrd_file, const store_graph_spec *spec, unsigned char **out,
+                size_t *len)
+{
+    store_args a = { .n = 0 };
+    store_graph_texts t = { 0 };
+    char xgrid[128];
+    int rc = store_graph_check(rrd_file, spec, out, len);
+
+    if (rc != 0)
+        return rc;
+    rc = store_graph_texts_make(spec, &t);
+    if (rc != 0)
+        goto out;
+    store_graph_xgrid(spec->start, spec->end, spec->width, xgrid, sizeof xgrid);
+    store_graph_options(&a, spec, &t, xgrid);
+    store_graph_elements(&a, rrd_file, spec, &t);
+    if (a.failed) {
+        log_err("store", "%s: cannot build the graph arguments", rrd_file);
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = store_graph_render(&a, rrd_file, out, len);
 out:
     store_args_free(&a);
-    free(title);
-    free(unit);
-    free(unit_fmt);
-    free(vlab);
-    free(plab);
-    free(comment);
-    free(latest);
-    free(yoy);
-    free(target);
-    free(unit_el);
+    store_graph_texts_free(&t);
     return rc;
 }
