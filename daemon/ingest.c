@@ -592,19 +592,26 @@ int ingest_writer_start(pp_app *app)
     return 0;
 }
 
+/* The CLOCK_REALTIME time ms milliseconds from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(int ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 void ingest_writer_stop(pp_app *app, int budget_ms)
 {
     struct rrd_writer *w = app->rrd_writer;
     if (w == NULL)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += budget_ms / 1000;
-    until.tv_nsec += (long)(budget_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in(budget_ms);
     pthread_mutex_lock(&w->mu);
     if (budget_ms > 0) {
         w->hold = false;
@@ -645,14 +652,7 @@ bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator
     struct rrd_writer *w = app->rrd_writer;
     if (w == NULL || atomic_load(&w->pending) == 0)
         return true;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in(timeout_ms);
     bool ok = true;
     pthread_mutex_lock(&w->mu);
     while (wq_has(w, park, indicator)) {
