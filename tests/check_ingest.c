@@ -552,29 +552,20 @@ END_TEST
 static Suite *ingest_suite(void)
 {
     Suite *s = suite_create("ingest");
-    TCase *tc = tcase_create("batch");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase(s, "batch", setup, teardown, 60);
     tcase_add_test(tc, test_batch_mixed);
     tcase_add_test(tc, test_batch_edges);
     tcase_add_test(tc, test_batch_over_bound);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("delivery");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = check_tcase(s, "delivery", setup, teardown, 60);
     tcase_add_test(tc, test_delivery_reread_is_noop);
     tcase_add_test(tc, test_delivery_known_after_replay);
     tcase_add_test(tc, test_delivery_identity);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("stop");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    tc = check_tcase(s, "stop", setup, teardown, 120);
     tcase_add_test(tc, test_stop_before);
     tcase_add_test(tc, test_stop_between_commits);
     tcase_add_test(tc, test_stop_during_large_input);
-    suite_add_tcase(s, tc);
     return s;
 }
 

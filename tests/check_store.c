@@ -980,9 +980,7 @@ END_TEST
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
-    TCase *tc = tcase_create("rrd");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase(s, "rrd", setup, teardown, 60);
     tcase_add_test(tc, test_month_end);
     tcase_add_test(tc, test_month_end_all);
     tcase_add_test(tc, test_path);
@@ -1002,21 +1000,14 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_append_past_rra);
     tcase_add_test(tc, test_create_error_has_errno);
     tcase_add_test(tc, test_failed_write_is_dirty);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("dirty");
-    tcase_add_checked_fixture(tc, app_setup, app_teardown);
-    tcase_set_timeout(tc, 60);
+    tc = check_tcase(s, "dirty", app_setup, app_teardown, 60);
     tcase_add_test(tc, test_ingest_retries_dirty);
     tcase_add_test(tc, test_writer_merges_queued);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("writer");
-    tcase_add_checked_fixture(tc, app_setup, writer_teardown);
-    tcase_set_timeout(tc, 60);
+    tc = check_tcase(s, "writer", app_setup, writer_teardown, 60);
     tcase_add_test(tc, test_writer_stop_marks_dirty);
     tcase_add_test(tc, test_writer_stop_waits);
-    suite_add_tcase(s, tc);
     return s;
 }
 
