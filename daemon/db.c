@@ -148,6 +148,8 @@ struct db {
     db_series **sorted;       /* every series, by (park, indicator) */
     size_t n_series, cap_sorted;
     db_sslot *slots;          /* hash table of the same series; s NULL: free */
+    db_series *last;          /* the series last added to (a replay in series order adds
+                                 each series' figures one after another): no hashing */
     size_t n_slots;           /* 0 or a power of two, at most half full */
 
     const char **str_slots;   /* interned ids and sources; NULL: free */
@@ -584,6 +586,25 @@ static db_series *series_find(const db *d, const char *park, const char *indicat
     }
 }
 
+static bool is_last(const db *d, const char *park, const char *indicator)
+{
+    return d->last != NULL && strcmp(d->last->park, park) == 0 &&
+           strcmp(d->last->indicator, indicator) == 0;
+}
+
+/* The series (park, indicator) to add to, or NULL with *h its hash (for
+ * series_create). */
+static db_series *series_lookup(db *d, const char *park, const char *indicator, uint64_t *h)
+{
+    if (is_last(d, park, indicator))
+        return d->last;
+    *h = hash_key(park, indicator);
+    db_series *s = series_find(d, park, indicator, *h);
+    if (s != NULL)
+        d->last = s;
+    return s;
+}
+
 static void slot_put(db_sslot *slots, size_t n_slots, db_series *s, uint64_t h)
 {
     size_t mask = n_slots - 1;
@@ -736,8 +757,8 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
  * reason): see db_add_obs. */
 static int db_retract(db *d, const pp_obs *o)
 {
-    uint64_t h = hash_key(o->park, o->indicator);
-    db_series *s = series_find(d, o->park, o->indicator, h);
+    uint64_t h;
+    db_series *s = series_lookup(d, o->park, o->indicator, &h);
     int i = cell_find(s, o->period);
     uint32_t dlv;
     if (i < 0)
@@ -783,8 +804,8 @@ int db_add_obs(db *d, const pp_obs *o)
                 o ? o->indicator : "-", o ? pp_period_format(o->period, per, sizeof per) : "-", why);
         return -1;
     }
-    uint64_t h = hash_key(o->park, o->indicator);
-    db_series *s = series_find(d, o->park, o->indicator, h);
+    uint64_t h = 0;
+    db_series *s = series_lookup(d, o->park, o->indicator, &h);
     int i = cell_find(s, o->period);
     uint32_t old = i >= 0 ? cell_meta(s)[i] : 0, dlv, k = 0;
     int32_t m = 0;
@@ -803,6 +824,7 @@ int db_add_obs(db *d, const pp_obs *o)
     if (s == NULL) {
         if ((s = series_create(d, o->park, o->indicator, h, o->period, wide, o->has_yoy)) == NULL)
             goto nomem;
+        d->last = s;
         i = 0;
     } else {
         if (wide && !s->wide && cells_widen(s) < 0)
@@ -889,8 +911,8 @@ int db_add_target(db *d, const pp_target *t)
                 t ? t->indicator : "-", t ? t->year : 0, why);
         return -1;
     }
-    uint64_t h = hash_key(t->park, t->indicator);
-    db_series *s = series_find(d, t->park, t->indicator, h);
+    uint64_t h = 0;
+    db_series *s = series_lookup(d, t->park, t->indicator, &h);
     db_tslot *slot = (db_tslot *)tslot_find(d, s, t->year);
 
     if (slot != NULL) {
@@ -904,6 +926,7 @@ int db_add_target(db *d, const pp_target *t)
         goto nomem;
     if (s == NULL && (s = series_create(d, t->park, t->indicator, h, -1, false, false)) == NULL)
         goto nomem;
+    d->last = s;
     *tslot(d->t_slots, d->n_t_slots, s, t->year) =
         (db_tslot){ .series = s, .year = t->year, .value = t->value };
     d->n_targets++;
@@ -916,8 +939,8 @@ nomem:
 
 void db_prefetch(const db *d, const char *park, const char *indicator, int period, int stage)
 {
-    if (d->n_slots == 0)
-        return;
+    if (d->n_slots == 0 || is_last(d, park, indicator))
+        return; /* the series being added to: in the cache already */
     const db_sslot *sl = &d->slots[(size_t)hash_key(park, indicator) & (d->n_slots - 1)];
     if (stage == 0) {
         __builtin_prefetch(sl);

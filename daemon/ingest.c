@@ -922,7 +922,19 @@ typedef struct replay_ctx {
     size_t tk_cap, tk_n;
     ekey *ek;
     size_t ek_cap, ek_n;
+    char last_park[PP_ID_MAX + 1], last_ind[PP_ID_MAX + 1]; /* the previous figure's series */
 } replay_ctx;
+
+/* Counts a figure or target whose series is not the previous one's: in a
+ * journal in series order (after compaction) only the first of each series. */
+static void note_series(replay_ctx *c, const char *park, const char *indicator)
+{
+    if (strcmp(c->last_park, park) == 0 && strcmp(c->last_ind, indicator) == 0)
+        return;
+    c->sup->n_switches++;
+    snprintf(c->last_park, sizeof c->last_park, "%s", park);
+    snprintf(c->last_ind, sizeof c->last_ind, "%s", indicator);
+}
 
 static int sup_mark(ingest_superseded *sup, uint64_t i)
 {
@@ -1075,13 +1087,17 @@ static int replay_one(const journal_record *r, void *ud)
         int rc = db_add_obs(app->db, &r->obs);
         if (rc < 0)
             return -ENOMEM;
-        if (rc == 0 && c->sup && sup_mark(c->sup, i) < 0)
-            return -ENOMEM;
+        if (c->sup) {
+            note_series(c, r->obs.park, r->obs.indicator);
+            if (rc == 0 && sup_mark(c->sup, i) < 0)
+                return -ENOMEM;
+        }
     } else if (r->type == JREC_TARGET) {
         int rc = db_add_target(app->db, &r->target);
         if (rc < 0)
             return -ENOMEM;
         if (c->sup) {
+            note_series(c, r->target.park, r->target.indicator);
             if (rc == 0)
                 rc = sup_mark(c->sup, i);
             else
@@ -1132,15 +1148,30 @@ int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup)
     return rc;
 }
 
-int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped)
+uint64_t ingest_scattered(const ingest_superseded *sup, size_t n_series)
+{
+    return sup->n_switches > n_series ? sup->n_switches - n_series : 0;
+}
+
+bool ingest_compact_due(const ingest_superseded *sup, size_t n_series)
 {
     uint64_t live = sup->n_records - sup->n_superseded;
+    uint64_t scattered = ingest_scattered(sup, n_series);
+    return (sup->n_superseded >= INGEST_COMPACT_MIN && sup->n_superseded >= live) ||
+           (scattered >= INGEST_COMPACT_SCATTERED_MIN &&
+            scattered >= sup->n_records / INGEST_COMPACT_SCATTERED_PART);
+}
+
+int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped)
+{
     if (dropped != NULL)
         *dropped = 0;
-    if (!force && (sup->n_superseded < INGEST_COMPACT_MIN || sup->n_superseded < live)) {
-        if (sup->n_superseded > 0)
-            log_info("ingest", "journal: %" PRIu64 " of %" PRIu64 " records superseded: not "
-                     "compacted yet", sup->n_superseded, sup->n_records);
+    size_t n_series = db_series_count(app->db);
+    if (!force && !ingest_compact_due(sup, n_series)) {
+        if (sup->n_superseded > 0 || ingest_scattered(sup, n_series) > 0)
+            log_info("ingest", "journal: %" PRIu64 " of %" PRIu64 " records superseded, %" PRIu64
+                     " out of series order: not compacted yet", sup->n_superseded,
+                     sup->n_records, ingest_scattered(sup, n_series));
         return 0;
     }
     pthread_mutex_lock(&app->ingest_lock);
