@@ -78,13 +78,26 @@
  * Compaction (README, Storage). journal_compact rewrites the file without the
  * intact records its caller marks as superseded (ingest.c knows what replay
  * rebuilds: ingest.h, ingest_superseded) and without a D line whose identity
- * an earlier D line gave; the lines kept, corrupt ones included, are copied
- * byte for byte in their order, so the format is unchanged and any build that
- * read the old file reads the new one. Steps: journal.log.compact is created
- * beside the journal (and locked), filled, fdatasync'd, renamed over
- * journal.log, and the directory fsync'd. A crash before the rename leaves
- * the old journal whole (the next open removes the unfinished file), after
- * it the new one. The running journal then goes on in the new file.
+ * an earlier D line gave, and in series order: first the O and T lines of
+ * each series (park, indicator) together, the series in the order their first
+ * kept line comes in the old file, each one's lines in their old order; then
+ * every other line kept (E and D lines, and corrupt lines: compaction loses
+ * nothing it cannot read) in its old order. Replay gives the same state: an O
+ * or T line only changes its own series (later lines of a key supersede
+ * earlier ones, in order), the E lines (alert.c, silence.c) and D lines
+ * depend on their order among themselves only, never on the figures. The
+ * lines are copied byte for byte, so the format is unchanged and any build
+ * that read the old file reads the new one. Two passes over the old file: the
+ * first parses every line and notes its group and each group's size, the
+ * second copies each line to its group's next place in the new file (mapped:
+ * its blocks allocated first, so a full disk is an error, not a fault).
+ * Steps: journal.log.compact is created beside the journal (and locked),
+ * filled, synced, renamed over journal.log, and the directory fsync'd. A crash
+ * before the rename leaves the old journal whole (the next open removes the
+ * unfinished file), after it the new one. The running journal then goes on
+ * in the new file; what is appended after it arrives in arrival order again
+ * (ingest.c counts such figures at replay, and start-up compacts again when
+ * they are many: ingest.h, ingest_compact_due).
  *
  * An append writes the whole batch with one write loop and fdatasync()s; on any
  * failure the file is truncated back to its previous size, so a batch is either
