@@ -76,6 +76,7 @@
 #define DB_ARENA_CHUNK (256 * 1024) /* bytes per arena chunk */
 #define DB_ARENA_ALIGN 16
 #define DB_MIN_SLOTS 64
+#define DB_DLV_RECENT 1024          /* deliveries remembered by received_at (a power of two) */
 #define DB_CELL_STEP 12             /* cell arrays grow by a year of months */
 
 /* A cell's meta. */
@@ -160,6 +161,10 @@ struct db {
     uint32_t *dlv_slots;      /* hash table of delivery index + 1; 0: free */
     size_t n_dlv_slots;
     uint32_t last_dlv;        /* the delivery used last, when n_deliveries > 0 */
+    uint32_t dlv_recent[DB_DLV_RECENT]; /* delivery index + 1 (0: none) by received_at:
+                                 a replay in series order goes through the same
+                                 deliveries (a park's monthly files) for each of a
+                                 park's series, one figure each */
 
     db_tslot *t_slots;        /* targets */
     size_t n_t_slots, n_targets;
@@ -315,6 +320,15 @@ static int dlv_intern(db *d, const char *source, int64_t received_at, uint32_t *
             return 0;
         }
     }
+    uint32_t *recent = &d->dlv_recent[hash_mix((uint64_t)received_at) & (DB_DLV_RECENT - 1)];
+    if (*recent != 0) {
+        const db_delivery *dl = &d->deliveries[*recent - 1];
+        if (dl->received_at == received_at && strcmp(dl->source, source) == 0) {
+            d->last_dlv = *recent - 1;
+            *index = d->last_dlv;
+            return 0;
+        }
+    }
     const char *src = str_intern(d, source);
     if (src == NULL)
         goto nomem;
@@ -333,6 +347,7 @@ static int dlv_intern(db *d, const char *source, int64_t received_at, uint32_t *
         *slot = (uint32_t)++d->n_deliveries;
     }
     d->last_dlv = *slot - 1;
+    *recent = *slot;
     *index = d->last_dlv;
     return 0;
 nomem:

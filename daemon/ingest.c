@@ -922,19 +922,7 @@ typedef struct replay_ctx {
     size_t tk_cap, tk_n;
     ekey *ek;
     size_t ek_cap, ek_n;
-    char last_park[PP_ID_MAX + 1], last_ind[PP_ID_MAX + 1]; /* the previous figure's series */
 } replay_ctx;
-
-/* Counts a figure or target whose series is not the previous one's: in a
- * journal in series order (after compaction) only the first of each series. */
-static void note_series(replay_ctx *c, const char *park, const char *indicator)
-{
-    if (strcmp(c->last_park, park) == 0 && strcmp(c->last_ind, indicator) == 0)
-        return;
-    c->sup->n_switches++;
-    snprintf(c->last_park, sizeof c->last_park, "%s", park);
-    snprintf(c->last_ind, sizeof c->last_ind, "%s", indicator);
-}
 
 static int sup_mark(ingest_superseded *sup, uint64_t i)
 {
@@ -1088,7 +1076,7 @@ static int replay_one(const journal_record *r, void *ud)
         if (rc < 0)
             return -ENOMEM;
         if (c->sup) {
-            note_series(c, r->obs.park, r->obs.indicator);
+            c->sup->n_switches += !r->same_series; /* see ingest_scattered */
             if (rc == 0 && sup_mark(c->sup, i) < 0)
                 return -ENOMEM;
         }
@@ -1097,7 +1085,7 @@ static int replay_one(const journal_record *r, void *ud)
         if (rc < 0)
             return -ENOMEM;
         if (c->sup) {
-            note_series(c, r->target.park, r->target.indicator);
+            c->sup->n_switches += !r->same_series;
             if (rc == 0)
                 rc = sup_mark(c->sup, i);
             else
@@ -1132,7 +1120,7 @@ int ingest_replay(pp_app *app)
 static void replay_ahead(const journal_record *r, int stage, void *ud)
 {
     const replay_ctx *c = ud;
-    if (r->type == JREC_OBS)
+    if (r->type == JREC_OBS && !r->same_series) /* else the series replay_one adds to now */
         db_prefetch(c->app->db, r->obs.park, r->obs.indicator, r->obs.period, stage);
 }
 

@@ -786,6 +786,7 @@ typedef struct jscan {
     off_t tail_start;
     struct compaction *cp; /* journal_compact: where the lines kept go */
     struct rpipe *pipe;   /* a replay on two threads: records go to the applier in batches */
+    char last_park[PP_ID_MAX + 1], last_ind[PP_ID_MAX + 1]; /* the last O or T record's */
     void (*ahead)(const journal_record *rec, int stage, void *ud); /* see journal_open_replay */
 } jscan;
 
@@ -875,6 +876,16 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
         sc->n_ok++;
         if (sc->index && rec->type == JREC_DELIVERY)
             dl_add(j, &rec->delivery);
+        rec->same_series = false;
+        if (rec->type == JREC_OBS || rec->type == JREC_TARGET) {
+            const char *park = rec->type == JREC_OBS ? rec->obs.park : rec->target.park;
+            const char *ind = rec->type == JREC_OBS ? rec->obs.indicator : rec->target.indicator;
+            rec->same_series = strcmp(sc->last_park, park) == 0 && strcmp(sc->last_ind, ind) == 0;
+            if (!rec->same_series) {
+                strcpy(sc->last_park, park);
+                strcpy(sc->last_ind, ind);
+            }
+        }
         if (sc->pipe != NULL) {
             /* rec is the next slot of the batch being filled */
             rpipe *p = sc->pipe;

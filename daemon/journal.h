@@ -51,6 +51,9 @@ typedef struct journal_record {
     pp_target target;    /* JREC_TARGET */
     char event[JOURNAL_EVENT_MAX]; /* JREC_EVENT: any bytes but NUL; escaped on disk */
     journal_delivery delivery;     /* JREC_DELIVERY */
+    bool same_series; /* read back (replay): an O or T record of the same park and
+                         indicator as the O or T record before it (a hint: a
+                         journal in series order replays with no look-up) */
 } journal_record;
 
 typedef struct journal journal;
