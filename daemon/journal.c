@@ -73,7 +73,10 @@
  * some megabytes is read, checksummed and parsed on a second thread, in
  * batches of records handed to the caller's thread, which applies them in
  * the file's order (with a hint a few records ahead: the db prefetches what
- * the figure will touch).
+ * the figure will touch). The reader marks an O or T record of the same
+ * series as the O or T record before it (journal_record.same_series): in a
+ * journal in series order (see Compaction) nearly all of them: the caller
+ * gives no prefetch hint for them (the series is in the cache already).
  *
  * Compaction (README, Storage). journal_compact rewrites the file without the
  * intact records its caller marks as superseded (ingest.c knows what replay
