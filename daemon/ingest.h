@@ -127,8 +127,8 @@ typedef struct ingest_superseded {
  * (ingest_scattered: appended since the last compaction, as figures arrive,
  * a month of every series after another) and they are at least a
  * 1/INGEST_COMPACT_SCATTERED_PART of the records: compaction puts the journal
- * in series order, which replays several times faster (each series' figures
- * one after another, its memory in the cache). */
+ * in series order, which replays faster (each series' figures one after
+ * another, its memory in the cache). */
 #define INGEST_COMPACT_SCATTERED_MIN 1000000
 #define INGEST_COMPACT_SCATTERED_PART 10
 
