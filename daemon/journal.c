@@ -81,11 +81,13 @@
  * Compaction (README, Storage). journal_compact rewrites the file without the
  * intact records its caller marks as superseded (ingest.c knows what replay
  * rebuilds: ingest.h, ingest_superseded) and without a D line whose identity
- * an earlier D line gave, and in series order: first the O and T lines of
- * each series (park, indicator) together, the series in the order their first
- * kept line comes in the old file, each one's lines in their old order; then
- * every other line kept (E and D lines, and corrupt lines: compaction loses
- * nothing it cannot read) in its old order. Replay gives the same state: an O
+ * an earlier D line gave, and in series order: first every line kept that is
+ * not an O or T line (E and D lines, and corrupt lines: compaction loses
+ * nothing it cannot read) in its old order; then the O and T lines of each
+ * series (park, indicator) together, the series in the order their first
+ * kept line comes in the old file, each one's lines in their old order (the
+ * last line stays an intact one: a corrupt line last would be taken for
+ * damage by the next open). Replay gives the same state: an O
  * or T line only changes its own series (later lines of a key supersede
  * earlier ones, in order), the E lines (alert.c, silence.c) and D lines
  * depend on their order among themselves only, never on the figures. The
@@ -2116,16 +2118,18 @@ int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint6
         rc = -EIO;
         goto out;
     }
-    /* each group's first byte: the header, the series in the order they
-     * first appear, then the ordered lines */
+    /* each group's first byte: the header, the ordered lines, then the
+     * series in the order they first appear (so that the last line is an
+     * intact one, as in the old file: a corrupt line last would be taken
+     * for damage at the next open) */
     if (PP_VEC_RESERVE(cp.bytes, cp.cap_groups, cp.n_groups + 1, 1) != 0) {
         log_err("journal", "out of memory compacting %s", j->path);
         rc = -ENOMEM;
         goto out;
     }
-    cp.bytes[cp.n_groups] = cp.ordered_bytes;
-    total = (off_t)strlen(JOURNAL_HEADER);
-    for (size_t g = 0; g <= cp.n_groups; g++) {
+    cp.bytes[cp.n_groups] = (uint64_t)strlen(JOURNAL_HEADER);
+    total = (off_t)(strlen(JOURNAL_HEADER) + cp.ordered_bytes);
+    for (size_t g = 0; g < cp.n_groups; g++) {
         uint64_t n = cp.bytes[g];
         cp.bytes[g] = (uint64_t)total;
         total += (off_t)n;

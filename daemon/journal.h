@@ -146,9 +146,10 @@ int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count);
  * intact records whose bit is set in drop (bit i, i.e. drop[i / 8] >> (i % 8)
  * & 1, is the i-th intact record in replay order; records from n_drop_bits on
  * are kept) and without a D line whose identity an earlier D line already
- * gave. Every other line is copied byte for byte (corrupt lines too), in
- * series order: the O and T lines of each series together, in their order,
- * the series as they first appear; then the other lines in their order. The new file is written beside the journal, fdatasync'd, renamed over
+ * gave. Every other line is copied byte for byte (corrupt lines too): first
+ * the lines that are not O or T lines, in their order; then in series order
+ * the O and T lines of each series together, in their order, the series as
+ * they first appear. The new file is written beside the journal, fdatasync'd, renamed over
  * it and the directory fsync'd: a crash at any moment leaves the old journal
  * or the new one, whole; a new file left over is removed by the next open.
  * The caller holds off appends meanwhile (the ingest lock); the deliveries

@@ -312,13 +312,12 @@ static void cases_init(void)
         4, { "state pa fai 2024-01 ok" } };
 }
 
-/* The compacted journal's order: the figures and targets of each series one
- * after another (in their order: state_dump shows the same vintages), every
- * series once, and the E and D lines after them all. */
+/* The compacted journal's order: the E and D lines first, then the figures
+ * and targets of each series one after another (in their order: state_dump
+ * shows the same vintages), every series once. */
 typedef struct order_check {
     char seen[16][2 * PP_ID_MAX + 2];
     int n_seen;
-    bool tail;      /* an E or D line was read */
     const char *bad;
 } order_check;
 
@@ -327,14 +326,13 @@ static int order_cb(const journal_record *r, void *ud)
     order_check *oc = ud;
     char key[2 * PP_ID_MAX + 2];
     if (r->type == JREC_EVENT || r->type == JREC_DELIVERY) {
-        oc->tail = true;
+        if (oc->n_seen > 0 && oc->bad == NULL)
+            oc->bad = "an E or D line after a figure";
         return 0;
     }
     const char *park = r->type == JREC_OBS ? r->obs.park : r->target.park;
     const char *ind = r->type == JREC_OBS ? r->obs.indicator : r->target.indicator;
     snprintf(key, sizeof key, "%s/%s", park, ind);
-    if (oc->tail && oc->bad == NULL)
-        oc->bad = "a figure after an E or D line";
     if (oc->n_seen > 0 && strcmp(oc->seen[oc->n_seen - 1], key) == 0)
         return 0;
     for (int k = 0; k < oc->n_seen; k++)
@@ -477,6 +475,67 @@ START_TEST(test_compact_scattered)
     ck_assert_uint_eq(b.sup.n_switches, 3);
     assert_series_order(&b, "scattered");
     state_close(&b);
+}
+END_TEST
+
+/* A corrupt line in the middle is kept, byte for byte, with the E and D
+ * lines before the figures: the compacted file still ends in an intact line,
+ * so that the next open does not take the corrupt one for a damaged tail. */
+START_TEST(test_compact_corrupt_line)
+{
+    static const char bad[] = "O\t1700000000\tpa\tfai\t2024-09\t1\tA\tx\t\t00000000";
+    journal_record recs[] = { obs("pa", "fai", 2024, 1, 1, 'A', "a.csv", T0),
+                              obs("pb", "tax", 2024, 1, 2, 'A', "a.csv", T0),
+                              obs("pa", "fai", 2024, 2, 3, 'A', "b.csv", T0 + 9), END };
+    write_journal(recs, 3);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/journal/journal.log", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char old[4096];
+    size_t n = fread(old, 1, sizeof old - 1, f);
+    fclose(f);
+    old[n] = '\0';
+    /* after the header and the first record */
+    char *at = strchr(strchr(old, '\n') + 1, '\n') + 1;
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(old, 1, (size_t)(at - old), f);
+    fprintf(f, "%s\n", bad);
+    fputs(at, f);
+    fclose(f);
+
+    state a;
+    state_open(&a);
+    ck_assert_uint_eq(journal_count(a.app.journal), 3);
+    char *before = state_dump(&a, recs);
+    ck_assert_int_eq(ingest_compact(&a.app, &a.sup, true, NULL), 0);
+    state_close(&a);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char now[4096];
+    n = fread(now, 1, sizeof now - 1, f);
+    fclose(f);
+    now[n] = '\0';
+    char want[128];
+    snprintf(want, sizeof want, "#parkpulse-journal 1\n%s\n", bad);
+    ck_assert_msg(strncmp(now, want, strlen(want)) == 0, "the corrupt line is not first:\n%s", now);
+    ck_assert_uint_eq(strlen(now), strlen(old) + strlen(bad) + 1);
+    state b;
+    state_open(&b);
+    ck_assert_uint_eq(journal_count(b.app.journal), 3);
+    char *after = state_dump(&b, recs);
+    ck_assert_str_eq(after, before);
+    assert_series_order(&b, "corrupt line");
+    state_close(&b);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    n = fread(now, 1, sizeof now - 1, f);
+    fclose(f);
+    now[n] = '\0';
+    ck_assert_msg(strstr(now, bad) != NULL, "the corrupt line was cut off at the next open");
+    free(before);
+    free(after);
 }
 END_TEST
 
@@ -708,6 +767,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, test_compact_threshold);
     tcase_add_test(tc, test_compact_due);
     tcase_add_test(tc, test_compact_scattered);
+    tcase_add_test(tc, test_compact_corrupt_line);
     tcase_add_test(tc, test_compact_crash);
     tcase_add_test(tc, test_replay_two_threads);
     tcase_add_test(tc, test_compact_alert_engine);

@@ -143,12 +143,13 @@ class CompactTest(DaemonTest):
         new, appended = after[:len(old)], after[len(old):]
         self.assertTrue(all(l.startswith(b"E\t") for l in appended))
         self.assertEqual(sorted(new), sorted(old))  # the same lines, byte for byte
-        # each series' lines together and in their order, the series as they first
-        # appeared, then the other lines (E, D) in theirs
+        # the other lines (E, D) first in their order, then each series' lines
+        # together and in their order, the series as they first appeared
         keys = [series_of(l) for l in new]
-        n_fig = sum(1 for k in keys if k is not None)
-        self.assertTrue(all(k is not None for k in keys[:n_fig]))
-        groups = [k for n, k in enumerate(keys[:n_fig]) if n == 0 or keys[n - 1] != k]
+        n_other = sum(1 for k in keys if k is None)
+        self.assertTrue(all(k is None for k in keys[:n_other]))
+        figs = keys[n_other:]
+        groups = [k for n, k in enumerate(figs) if n == 0 or figs[n - 1] != k]
         self.assertEqual(len(groups), len(set(groups)))
         first_seen, seen = [], set()
         for l in old:
