@@ -149,9 +149,9 @@ struct db {
     db_series **sorted;       /* every series, by (park, indicator) */
     size_t n_series, cap_sorted;
     db_sslot *slots;          /* hash table of the same series; s NULL: free */
+    size_t n_slots;           /* 0 or a power of two, at most half full */
     db_series *last;          /* the series last added to (a replay in series order adds
                                  each series' figures one after another): no hashing */
-    size_t n_slots;           /* 0 or a power of two, at most half full */
 
     const char **str_slots;   /* interned ids and sources; NULL: free */
     size_t n_str_slots, n_str;
@@ -772,7 +772,7 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
  * reason): see db_add_obs. */
 static int db_retract(db *d, const pp_obs *o)
 {
-    uint64_t h;
+    uint64_t h = 0;
     db_series *s = series_lookup(d, o->park, o->indicator, &h);
     int i = cell_find(s, o->period);
     uint32_t dlv;
