@@ -347,17 +347,19 @@ static int open_journal(pp_app *app, const app_options *o, ingest_superseded *su
 static int compact_journal(pp_app *app, const app_options *o, const ingest_superseded *sup)
 {
     uint64_t before = journal_count(app->journal), dropped = 0;
+    uint64_t scattered = ingest_scattered(sup, db_series_count(app->db));
+    bool due = o->compact || ingest_compact_due(sup, db_series_count(app->db));
     double t0 = mono_s();
     int rc = ingest_compact(app, sup, o->compact, &dropped);
     if (rc < 0) {
         log_err_rc("main", -rc, "journal compaction failed: the journal is unchanged");
         return o->compact ? APP_EX_IOERR : 0; /* the daemon runs on the journal as it is */
     }
-    if (dropped > 0 || o->compact)
-        log_info("main", "journal compacted: %llu records → %llu (%llu superseded dropped) in "
-                 "%.3f s", (unsigned long long)before,
+    if (due)
+        log_info("main", "journal compacted: %llu records → %llu (%llu superseded dropped, %llu "
+                 "put back in series order) in %.3f s", (unsigned long long)before,
                  (unsigned long long)journal_count(app->journal), (unsigned long long)dropped,
-                 mono_s() - t0);
+                 (unsigned long long)scattered, mono_s() - t0);
     return 0;
 }
 

@@ -76,6 +76,7 @@
 #define DB_ARENA_CHUNK (256 * 1024) /* bytes per arena chunk */
 #define DB_ARENA_ALIGN 16
 #define DB_MIN_SLOTS 64
+#define DB_DLV_RECENT 1024          /* deliveries remembered by received_at (a power of two) */
 #define DB_CELL_STEP 12             /* cell arrays grow by a year of months */
 
 /* A cell's meta. */
@@ -149,6 +150,8 @@ struct db {
     size_t n_series, cap_sorted;
     db_sslot *slots;          /* hash table of the same series; s NULL: free */
     size_t n_slots;           /* 0 or a power of two, at most half full */
+    db_series *last;          /* the series last added to (a replay in series order adds
+                                 each series' figures one after another): no hashing */
 
     const char **str_slots;   /* interned ids and sources; NULL: free */
     size_t n_str_slots, n_str;
@@ -158,6 +161,10 @@ struct db {
     uint32_t *dlv_slots;      /* hash table of delivery index + 1; 0: free */
     size_t n_dlv_slots;
     uint32_t last_dlv;        /* the delivery used last, when n_deliveries > 0 */
+    uint32_t dlv_recent[DB_DLV_RECENT]; /* delivery index + 1 (0: none) by received_at:
+                                 a replay in series order goes through the same
+                                 deliveries (a park's monthly files) for each of a
+                                 park's series, one figure each */
 
     db_tslot *t_slots;        /* targets */
     size_t n_t_slots, n_targets;
@@ -313,6 +320,15 @@ static int dlv_intern(db *d, const char *source, int64_t received_at, uint32_t *
             return 0;
         }
     }
+    uint32_t *recent = &d->dlv_recent[hash_mix((uint64_t)received_at) & (DB_DLV_RECENT - 1)];
+    if (*recent != 0) {
+        const db_delivery *dl = &d->deliveries[*recent - 1];
+        if (dl->received_at == received_at && strcmp(dl->source, source) == 0) {
+            d->last_dlv = *recent - 1;
+            *index = d->last_dlv;
+            return 0;
+        }
+    }
     const char *src = str_intern(d, source);
     if (src == NULL)
         goto nomem;
@@ -331,6 +347,7 @@ static int dlv_intern(db *d, const char *source, int64_t received_at, uint32_t *
         *slot = (uint32_t)++d->n_deliveries;
     }
     d->last_dlv = *slot - 1;
+    *recent = *slot;
     *index = d->last_dlv;
     return 0;
 nomem:
@@ -584,6 +601,25 @@ static db_series *series_find(const db *d, const char *park, const char *indicat
     }
 }
 
+static bool is_last(const db *d, const char *park, const char *indicator)
+{
+    return d->last != NULL && strcmp(d->last->park, park) == 0 &&
+           strcmp(d->last->indicator, indicator) == 0;
+}
+
+/* The series (park, indicator) to add to, or NULL with *h its hash (for
+ * series_create). */
+static db_series *series_lookup(db *d, const char *park, const char *indicator, uint64_t *h)
+{
+    if (is_last(d, park, indicator))
+        return d->last;
+    *h = hash_key(park, indicator);
+    db_series *s = series_find(d, park, indicator, *h);
+    if (s != NULL)
+        d->last = s;
+    return s;
+}
+
 static void slot_put(db_sslot *slots, size_t n_slots, db_series *s, uint64_t h)
 {
     size_t mask = n_slots - 1;
@@ -736,8 +772,8 @@ void db_unlock(db *d) { lock_check(pthread_rwlock_unlock(&d->lock), "unlock"); }
  * reason): see db_add_obs. */
 static int db_retract(db *d, const pp_obs *o)
 {
-    uint64_t h = hash_key(o->park, o->indicator);
-    db_series *s = series_find(d, o->park, o->indicator, h);
+    uint64_t h = 0;
+    db_series *s = series_lookup(d, o->park, o->indicator, &h);
     int i = cell_find(s, o->period);
     uint32_t dlv;
     if (i < 0)
@@ -783,8 +819,8 @@ int db_add_obs(db *d, const pp_obs *o)
                 o ? o->indicator : "-", o ? pp_period_format(o->period, per, sizeof per) : "-", why);
         return -1;
     }
-    uint64_t h = hash_key(o->park, o->indicator);
-    db_series *s = series_find(d, o->park, o->indicator, h);
+    uint64_t h = 0;
+    db_series *s = series_lookup(d, o->park, o->indicator, &h);
     int i = cell_find(s, o->period);
     uint32_t old = i >= 0 ? cell_meta(s)[i] : 0, dlv, k = 0;
     int32_t m = 0;
@@ -803,6 +839,7 @@ int db_add_obs(db *d, const pp_obs *o)
     if (s == NULL) {
         if ((s = series_create(d, o->park, o->indicator, h, o->period, wide, o->has_yoy)) == NULL)
             goto nomem;
+        d->last = s;
         i = 0;
     } else {
         if (wide && !s->wide && cells_widen(s) < 0)
@@ -889,8 +926,8 @@ int db_add_target(db *d, const pp_target *t)
                 t ? t->indicator : "-", t ? t->year : 0, why);
         return -1;
     }
-    uint64_t h = hash_key(t->park, t->indicator);
-    db_series *s = series_find(d, t->park, t->indicator, h);
+    uint64_t h = 0;
+    db_series *s = series_lookup(d, t->park, t->indicator, &h);
     db_tslot *slot = (db_tslot *)tslot_find(d, s, t->year);
 
     if (slot != NULL) {
@@ -904,6 +941,7 @@ int db_add_target(db *d, const pp_target *t)
         goto nomem;
     if (s == NULL && (s = series_create(d, t->park, t->indicator, h, -1, false, false)) == NULL)
         goto nomem;
+    d->last = s;
     *tslot(d->t_slots, d->n_t_slots, s, t->year) =
         (db_tslot){ .series = s, .year = t->year, .value = t->value };
     d->n_targets++;
@@ -916,8 +954,8 @@ nomem:
 
 void db_prefetch(const db *d, const char *park, const char *indicator, int period, int stage)
 {
-    if (d->n_slots == 0)
-        return;
+    if (d->n_slots == 0 || is_last(d, park, indicator))
+        return; /* the series being added to: in the cache already */
     const db_sslot *sl = &d->slots[(size_t)hash_key(park, indicator) & (d->n_slots - 1)];
     if (stage == 0) {
         __builtin_prefetch(sl);

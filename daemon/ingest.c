@@ -1397,13 +1397,17 @@ static int replay_one(const journal_record *r, void *ud)
         int rc = db_add_obs(app->db, &r->obs);
         if (rc < 0)
             return -ENOMEM;
-        if (rc == 0 && c->sup && sup_mark(c->sup, i) < 0)
-            return -ENOMEM;
+        if (c->sup) {
+            c->sup->n_switches += !r->same_series; /* see ingest_scattered */
+            if (rc == 0 && sup_mark(c->sup, i) < 0)
+                return -ENOMEM;
+        }
     } else if (r->type == JREC_TARGET) {
         int rc = db_add_target(app->db, &r->target);
         if (rc < 0)
             return -ENOMEM;
         if (c->sup) {
+            c->sup->n_switches += !r->same_series;
             if (rc == 0)
                 rc = sup_mark(c->sup, i);
             else
@@ -1438,7 +1442,7 @@ int ingest_replay(pp_app *app)
 static void replay_ahead(const journal_record *r, int stage, void *ud)
 {
     const replay_ctx *c = ud;
-    if (r->type == JREC_OBS)
+    if (r->type == JREC_OBS && !r->same_series) /* else the series replay_one adds to now */
         db_prefetch(c->app->db, r->obs.park, r->obs.indicator, r->obs.period, stage);
 }
 
@@ -1454,15 +1458,30 @@ int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup)
     return rc;
 }
 
-int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped)
+uint64_t ingest_scattered(const ingest_superseded *sup, size_t n_series)
+{
+    return sup->n_switches > n_series ? sup->n_switches - n_series : 0;
+}
+
+bool ingest_compact_due(const ingest_superseded *sup, size_t n_series)
 {
     uint64_t live = sup->n_records - sup->n_superseded;
+    uint64_t scattered = ingest_scattered(sup, n_series);
+    return (sup->n_superseded >= INGEST_COMPACT_MIN && sup->n_superseded >= live) ||
+           (scattered >= INGEST_COMPACT_SCATTERED_MIN &&
+            scattered >= sup->n_records / INGEST_COMPACT_SCATTERED_PART);
+}
+
+int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64_t *dropped)
+{
     if (dropped != NULL)
         *dropped = 0;
-    if (!force && (sup->n_superseded < INGEST_COMPACT_MIN || sup->n_superseded < live)) {
-        if (sup->n_superseded > 0)
-            log_info("ingest", "journal: %" PRIu64 " of %" PRIu64 " records superseded: not "
-                     "compacted yet", sup->n_superseded, sup->n_records);
+    size_t n_series = db_series_count(app->db);
+    if (!force && !ingest_compact_due(sup, n_series)) {
+        if (sup->n_superseded > 0 || ingest_scattered(sup, n_series) > 0)
+            log_info("ingest", "journal: %" PRIu64 " of %" PRIu64 " records superseded, %" PRIu64
+                     " out of series order: not compacted yet", sup->n_superseded,
+                     sup->n_records, ingest_scattered(sup, n_series));
         return 0;
     }
     pthread_mutex_lock(&app->ingest_lock);

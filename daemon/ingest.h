@@ -117,13 +117,30 @@ typedef struct ingest_superseded {
     uint8_t *bits;
     uint64_t n_records;     /* intact records replayed */
     uint64_t n_superseded;  /* bits set */
+    uint64_t n_switches;    /* figures and targets of another series than the previous one's */
     size_t cap;             /* bytes of bits */
 } ingest_superseded;
 
-/* Compaction at start-up when at least this many records are superseded and
- * they are at least as many as the live ones (the journal is twice its live
- * size or more): README, Storage. */
+/* Compaction at start-up (README, Storage) when at least this many records
+ * are superseded and they are at least as many as the live ones (the journal
+ * is twice its live size or more) ... */
 #define INGEST_COMPACT_MIN 100000
+/* ... or when at least this many figures and targets are out of series order
+ * (ingest_scattered: appended since the last compaction, as figures arrive,
+ * a month of every series after another) and they are at least a
+ * 1/INGEST_COMPACT_SCATTERED_PART of the records: compaction puts the journal
+ * in series order, which replays faster (each series' figures one after
+ * another, its memory in the cache). */
+#define INGEST_COMPACT_SCATTERED_MIN 1000000
+#define INGEST_COMPACT_SCATTERED_PART 10
+
+/* The figures and targets out of series order in what *sup noted, with
+ * n_series series in the db: the changes of series beyond one per series
+ * (0 for a journal in series order). */
+uint64_t ingest_scattered(const ingest_superseded *sup, size_t n_series);
+
+/* Whether start-up compacts the journal *sup describes (the rules above). */
+bool ingest_compact_due(const ingest_superseded *sup, size_t n_series);
 
 /* Opens the journal in dir (journal_open_replay: one reading) into
  * app->journal, replaying it into app->db and its events into app->alerts
@@ -132,9 +149,9 @@ typedef struct ingest_superseded {
  * negative errno (logged). */
 int ingest_open_replay(pp_app *app, const char *dir, ingest_superseded *sup);
 
-/* Compacts the journal (journal_compact) by what *sup found, when force or
- * the journal holds enough superseded records (INGEST_COMPACT_MIN, and at
- * least as many as the live ones); takes the ingest lock. Nothing must have
+/* Compacts the journal (journal_compact: without what is superseded, in
+ * series order) by what *sup found, when force or ingest_compact_due();
+ * takes the ingest lock. Nothing must have
  * been appended since the replay (app_open calls it before anything can
  * ingest). *dropped (may be NULL) receives the records dropped (0 when it
  * did not compact). Returns 0 or a negative errno (logged; the journal is

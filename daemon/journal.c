@@ -73,18 +73,36 @@
  * some megabytes is read, checksummed and parsed on a second thread, in
  * batches of records handed to the caller's thread, which applies them in
  * the file's order (with a hint a few records ahead: the db prefetches what
- * the figure will touch).
+ * the figure will touch). The reader marks an O or T record of the same
+ * series as the O or T record before it (journal_record.same_series): in a
+ * journal in series order (see Compaction) nearly all of them: the caller
+ * gives no prefetch hint for them (the series is in the cache already).
  *
  * Compaction (README, Storage). journal_compact rewrites the file without the
  * intact records its caller marks as superseded (ingest.c knows what replay
  * rebuilds: ingest.h, ingest_superseded) and without a D line whose identity
- * an earlier D line gave; the lines kept, corrupt ones included, are copied
- * byte for byte in their order, so the format is unchanged and any build that
- * read the old file reads the new one. Steps: journal.log.compact is created
- * beside the journal (and locked), filled, fdatasync'd, renamed over
- * journal.log, and the directory fsync'd. A crash before the rename leaves
- * the old journal whole (the next open removes the unfinished file), after
- * it the new one. The running journal then goes on in the new file.
+ * an earlier D line gave, and in series order: first every line kept that is
+ * not an O or T line (E and D lines, and corrupt lines: compaction loses
+ * nothing it cannot read) in its old order; then the O and T lines of each
+ * series (park, indicator) together, the series in the order their first
+ * kept line comes in the old file, each one's lines in their old order (the
+ * last line stays an intact one: a corrupt line last would be taken for
+ * damage by the next open). Replay gives the same state: an O
+ * or T line only changes its own series (later lines of a key supersede
+ * earlier ones, in order), the E lines (alert.c, silence.c) and D lines
+ * depend on their order among themselves only, never on the figures. The
+ * lines are copied byte for byte, so the format is unchanged and any build
+ * that read the old file reads the new one. Two passes over the old file: the
+ * first parses every line and notes its group and each group's size, the
+ * second copies each line to its group's next place in the new file (mapped:
+ * its blocks allocated first, so a full disk is an error, not a fault).
+ * Steps: journal.log.compact is created beside the journal (and locked),
+ * filled, synced, renamed over journal.log, and the directory fsync'd. A crash
+ * before the rename leaves the old journal whole (the next open removes the
+ * unfinished file), after it the new one. The running journal then goes on
+ * in the new file; what is appended after it arrives in arrival order again
+ * (ingest.c counts such figures at replay, and start-up compacts again when
+ * they are many: ingest.h, ingest_compact_due).
  *
  * An append writes the whole batch with one write loop and fdatasync()s; on any
  * failure the file is truncated back to its previous size, so a batch is either
@@ -111,6 +129,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,7 +142,6 @@
 #define JOURNAL_REPORT_MAX 20         /* corrupt lines logged one by one per replay */
 #define JOURNAL_MAX_FIELDS 10         /* an O line: type + 9 fields before the checksum */
 #define JOURNAL_COMPACT_FILE "journal.log.compact" /* a compaction's new file until renamed */
-#define JOURNAL_COMPACT_FLUSH (1u << 20) /* compaction writes the kept lines in pieces this large */
 
 /* A known delivery: the hash of its identity (name, size, content hash) and
  * when it was journaled. key 0 marks a free slot. */
@@ -774,6 +792,7 @@ typedef struct jscan {
     off_t tail_start;
     struct compaction *cp; /* journal_compact: where the lines kept go */
     struct rpipe *pipe;   /* a replay on two threads: records go to the applier in batches */
+    char last_park[PP_ID_MAX + 1], last_ind[PP_ID_MAX + 1]; /* the last O or T record's */
     void (*ahead)(const journal_record *rec, int stage, void *ud); /* see journal_open_replay */
 } jscan;
 
@@ -814,14 +833,30 @@ static bool rpipe_push(rpipe *p)
     return go;
 }
 
-/* journal_compact: the lines kept, staged and written to the new file. */
+/* journal_compact: its first pass notes, for every line, where it goes (the
+ * group of its series, the ordered lines, or nowhere) and how many bytes each
+ * group takes; the second copies the lines to their places in the new file. */
+#define GROUP_DROP UINT32_MAX      /* a line left out */
+#define GROUP_ORDERED (UINT32_MAX - 1) /* an E or D line, or a corrupt one: kept in file order */
+
+typedef struct cgroup_slot {
+    uint64_t h;
+    uint32_t g; /* group + 1; 0: free slot */
+} cgroup_slot;
+
 typedef struct compaction {
     const uint8_t *drop;  /* bit i: intact record i is superseded */
     uint64_t n_drop_bits;
     uint8_t *dl_seen;     /* per slot of journal.dl: that delivery's line was kept */
-    journal_out out;
-    int fd;
-    off_t written;
+    uint32_t *line_group; /* per line: its group, GROUP_ORDERED or GROUP_DROP */
+    size_t n_lines, cap_lines;
+    cgroup_slot *slots;   /* the groups by the hash of "park 0xff indicator" */
+    size_t n_slots;
+    uint64_t *bytes;      /* per group: its lines' bytes, then where its next line goes */
+    uint32_t *key;        /* per group: its key's offset in keys ("park\0indicator\0") */
+    size_t n_groups, cap_groups, cap_key;
+    journal_out keys;
+    uint64_t ordered_bytes;
     uint64_t kept, dropped, corrupt;
     int rc;
 } compaction;
@@ -847,6 +882,16 @@ static int scan_line(journal *j, jscan *sc, const char *line, size_t len, off_t 
         sc->n_ok++;
         if (sc->index && rec->type == JREC_DELIVERY)
             dl_add(j, &rec->delivery);
+        rec->same_series = false;
+        if (rec->type == JREC_OBS || rec->type == JREC_TARGET) {
+            const char *park = rec->type == JREC_OBS ? rec->obs.park : rec->target.park;
+            const char *ind = rec->type == JREC_OBS ? rec->obs.indicator : rec->target.indicator;
+            rec->same_series = strcmp(sc->last_park, park) == 0 && strcmp(sc->last_ind, ind) == 0;
+            if (!rec->same_series) {
+                strcpy(sc->last_park, park);
+                strcpy(sc->last_ind, ind);
+            }
+        }
         if (sc->pipe != NULL) {
             /* rec is the next slot of the batch being filled */
             rpipe *p = sc->pipe;
@@ -1876,24 +1921,63 @@ static void compact_step(int step)
         journal_compact_hook(step);
 }
 
-static int compact_flush(compaction *cp)
+/* The group of the series (park, indicator), made at its first line: the
+ * groups are numbered in the order their series first appear. Returns it, or
+ * GROUP_DROP on ENOMEM (cp->rc set). */
+static uint32_t compact_group(compaction *cp, const char *park, const char *indicator)
 {
-    if (cp->out.len == 0)
-        return 0;
-    int rc = write_all(cp->fd, cp->out.p, cp->out.len, cp->written);
-    if (rc == 0) {
-        cp->written += (off_t)cp->out.len;
-        cp->out.len = 0;
+    uint64_t h = pp_hash_pair(park, 0xff, indicator);
+    if ((cp->n_groups + 1) * 2 > cp->n_slots) {
+        size_t n = cp->n_slots ? cp->n_slots * 2 : 1024;
+        cgroup_slot *ns = calloc(n, sizeof *ns);
+        if (ns == NULL)
+            goto nomem;
+        for (size_t i = 0; i < cp->n_slots; i++) {
+            if (cp->slots[i].g == 0)
+                continue;
+            size_t k = (size_t)cp->slots[i].h & (n - 1);
+            while (ns[k].g != 0)
+                k = (k + 1) & (n - 1);
+            ns[k] = cp->slots[i];
+        }
+        free(cp->slots);
+        cp->slots = ns;
+        cp->n_slots = n;
     }
-    return rc;
+    size_t mask = cp->n_slots - 1, k = (size_t)h & mask;
+    for (; cp->slots[k].g != 0; k = (k + 1) & mask) {
+        if (cp->slots[k].h != h)
+            continue;
+        const char *key = cp->keys.p + cp->key[cp->slots[k].g - 1];
+        if (strcmp(key, park) == 0 && strcmp(key + strlen(key) + 1, indicator) == 0)
+            return cp->slots[k].g - 1;
+    }
+    if (cp->n_groups >= GROUP_ORDERED - 1 || cp->keys.len > UINT32_MAX - 2 * PP_ID_MAX - 2)
+        goto nomem;
+    size_t lp = strlen(park) + 1, li = strlen(indicator) + 1;
+    if (PP_VEC_RESERVE(cp->bytes, cp->cap_groups, cp->n_groups + 1, 1024) != 0 ||
+        PP_VEC_RESERVE(cp->key, cp->cap_key, cp->n_groups + 1, 1024) != 0 ||
+        out_reserve(&cp->keys, lp + li) < 0)
+        goto nomem;
+    uint32_t g = (uint32_t)cp->n_groups++;
+    cp->key[g] = (uint32_t)cp->keys.len;
+    out_raw(&cp->keys, park, lp);
+    out_raw(&cp->keys, indicator, li);
+    cp->bytes[g] = 0;
+    cp->slots[k] = (cgroup_slot){ .h = h, .g = g + 1 };
+    return g;
+nomem:
+    cp->rc = -ENOMEM;
+    return GROUP_DROP;
 }
 
-/* scan_line of journal_compact: copies a line that is kept, byte for byte. */
+/* scan_line of journal_compact's first pass: where the line goes. */
 static int compact_line(journal *j, jscan *sc, const char *line, size_t len, int res,
                         const journal_record *rec)
 {
+    (void)line;
     compaction *cp = sc->cp;
-    bool keep = true;
+    uint32_t g = GROUP_ORDERED;
     if (len > JOURNAL_LINE_MAX) {
         log_err("journal", "%s line %" PRIu64 ": longer than any record: not compacted", j->path,
                 sc->lineno);
@@ -1903,43 +1987,108 @@ static int compact_line(journal *j, jscan *sc, const char *line, size_t len, int
         cp->corrupt++; /* kept as it is: compaction loses nothing it cannot read */
     } else {
         uint64_t i = sc->n_ok++;
-        if (i < cp->n_drop_bits && (cp->drop[i / 8] >> (i % 8) & 1))
-            keep = false;
-        else if (rec->type == JREC_DELIVERY) {
+        if (i < cp->n_drop_bits && (cp->drop[i / 8] >> (i % 8) & 1)) {
+            g = GROUP_DROP;
+        } else if (rec->type == JREC_DELIVERY) {
             /* the first line of each identity: the time it answers with */
             const journal_delivery *d = &rec->delivery;
             dl_slot *sl = dl_find(j, delivery_key(d->name, d->size, d->hash));
             if (sl != NULL) {
                 size_t at = (size_t)(sl - j->dl);
-                keep = !cp->dl_seen[at];
+                if (cp->dl_seen[at])
+                    g = GROUP_DROP;
                 cp->dl_seen[at] = 1;
             }
+        } else if (rec->type == JREC_OBS) {
+            g = compact_group(cp, rec->obs.park, rec->obs.indicator);
+        } else if (rec->type == JREC_TARGET) {
+            g = compact_group(cp, rec->target.park, rec->target.indicator);
+        }
+        if (cp->rc < 0) {
+            log_err("journal", "out of memory compacting %s", j->path);
+            return cp->rc;
         }
     }
-    if (!keep) {
+    if (PP_VEC_RESERVE(cp->line_group, cp->cap_lines, cp->n_lines + 1, 1u << 16) != 0) {
+        log_err("journal", "out of memory compacting %s", j->path);
+        return cp->rc = -ENOMEM;
+    }
+    cp->line_group[cp->n_lines++] = g;
+    if (g == GROUP_DROP) {
         cp->dropped++;
         return 0;
     }
-    if (cp->out.len + len + 1 > cp->out.cap &&
-        (cp->rc = out_reserve(&cp->out, len + 1)) < 0)
-        return cp->rc;
-    out_raw(&cp->out, line, len);
-    cp->out.p[cp->out.len++] = '\n';
+    if (g == GROUP_ORDERED)
+        cp->ordered_bytes += len + 1;
+    else
+        cp->bytes[g] += len + 1;
     cp->kept += res == LINE_OK;
-    if (cp->out.len >= JOURNAL_COMPACT_FLUSH && (cp->rc = compact_flush(cp)) < 0) {
-        log_err_rc("journal", -cp->rc, "cannot write %s/%s", j->path, JOURNAL_COMPACT_FILE);
-        return cp->rc;
-    }
-    if (cp->written > 0 && cp->out.len == 0)
-        compact_step(JOURNAL_COMPACT_STEP_WRITING);
     return 0;
+}
+
+/* journal_compact's second pass: reads the lines again and copies each one
+ * kept to the next place of its group in map (the new file, mapped). */
+static int compact_place(journal *j, compaction *cp, char *map)
+{
+    char *buf = malloc(JOURNAL_READ_CHUNK);
+    size_t have = 0, line = 0;
+    off_t rd = j->data_start;
+    int rc = 0;
+    if (buf == NULL) {
+        log_err("journal", "out of memory compacting %s", j->path);
+        return -ENOMEM;
+    }
+    while (rd < j->size) {
+        size_t want = JOURNAL_READ_CHUNK - have;
+        if ((off_t)want > j->size - rd)
+            want = (size_t)(j->size - rd);
+        ssize_t r = pread(j->fd, buf + have, want, rd);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EIO;
+            log_err_rc("journal", -rc, "cannot read %s again", j->path);
+            goto out;
+        }
+        rd += r;
+        have += (size_t)r;
+        size_t off = 0;
+        char *nl;
+        while ((nl = memchr(buf + off, '\n', have - off)) != NULL) {
+            size_t len = (size_t)(nl - (buf + off)) + 1;
+            if (line == cp->n_lines) {
+                rc = -EIO;
+                goto changed;
+            }
+            uint32_t g = cp->line_group[line++];
+            if (g != GROUP_DROP) {
+                uint64_t *at = &cp->bytes[g == GROUP_ORDERED ? cp->n_groups : g];
+                memcpy(map + *at, buf + off, len);
+                *at += len;
+            }
+            off += len;
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        compact_step(JOURNAL_COMPACT_STEP_WRITING);
+    }
+    if (have != 0 || line != cp->n_lines)
+        rc = -EIO;
+changed:
+    if (rc == -EIO)
+        log_err("journal", "%s changed while it was compacted", j->path);
+out:
+    free(buf);
+    return rc;
 }
 
 int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint64_t *dropped)
 {
     char dir[PATH_MAX], tmp[PATH_MAX];
-    compaction cp = { .drop = drop, .n_drop_bits = n_drop_bits, .fd = -1 };
-    int rc;
+    compaction cp = { .drop = drop, .n_drop_bits = n_drop_bits };
+    int rc, fd = -1;
+    char *map = MAP_FAILED;
+    off_t total = 0;
 
     if (j == NULL || (drop == NULL && n_drop_bits > 0))
         return -EINVAL;
@@ -1964,28 +2113,13 @@ int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint6
         return -ENOMEM;
     }
 
-    /* 1. the lines kept, in their order, into a new file beside the journal */
-    unlink(tmp);
-    cp.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (cp.fd < 0 || flock(cp.fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = -errno;
-        log_errno("journal", "cannot create %s", tmp);
-        goto out;
-    }
-    rc = write_all(cp.fd, JOURNAL_HEADER, strlen(JOURNAL_HEADER), 0);
-    if (rc < 0) {
-        log_err_rc("journal", -rc, "cannot write %s", tmp);
-        goto out;
-    }
-    cp.written = (off_t)strlen(JOURNAL_HEADER);
+    /* 1. where each line goes: the groups of the series and their sizes */
     jscan sc = { .cp = &cp };
     rc = scan(j, j->data_start, j->size, &sc);
     if (rc == 0 && sc.torn) {
         log_err("journal", "%s changed while it was compacted", j->path);
         rc = -EIO;
     }
-    if (rc == 0 && (rc = compact_flush(&cp)) < 0)
-        log_err_rc("journal", -rc, "cannot write %s", tmp);
     if (rc != 0)
         goto out;
     if (cp.kept + cp.dropped != journal_count(j)) {
@@ -1994,14 +2128,59 @@ int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint6
         rc = -EIO;
         goto out;
     }
+    /* each group's first byte: the header, the ordered lines, then the
+     * series in the order they first appear (so that the last line is an
+     * intact one, as in the old file: a corrupt line last would be taken
+     * for damage at the next open) */
+    if (PP_VEC_RESERVE(cp.bytes, cp.cap_groups, cp.n_groups + 1, 1) != 0) {
+        log_err("journal", "out of memory compacting %s", j->path);
+        rc = -ENOMEM;
+        goto out;
+    }
+    cp.bytes[cp.n_groups] = (uint64_t)strlen(JOURNAL_HEADER);
+    total = (off_t)(strlen(JOURNAL_HEADER) + cp.ordered_bytes);
+    for (size_t g = 0; g < cp.n_groups; g++) {
+        uint64_t n = cp.bytes[g];
+        cp.bytes[g] = (uint64_t)total;
+        total += (off_t)n;
+    }
+
+    /* 2. the lines kept, grouped, into a new file beside the journal: its
+     * blocks allocated first (a full disk is an error here, not a fault
+     * while writing through the mapping) */
+    unlink(tmp);
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = -errno;
+        log_errno("journal", "cannot create %s", tmp);
+        goto out;
+    }
+    if ((rc = -posix_fallocate(fd, 0, total)) < 0) {
+        log_err_rc("journal", -rc, "cannot make %s %jd bytes long", tmp, (intmax_t)total);
+        goto out;
+    }
+    map = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        rc = -errno;
+        log_errno("journal", "cannot map %s", tmp);
+        goto out;
+    }
+    memcpy(map, JOURNAL_HEADER, strlen(JOURNAL_HEADER));
+    if ((rc = compact_place(j, &cp, map)) < 0)
+        goto out;
     compact_step(JOURNAL_COMPACT_STEP_WRITTEN);
-    /* 2. durable before it takes the journal's name */
-    if ((rc = sync_fd(cp.fd, true)) < 0) {
+    /* 3. durable before it takes the journal's name */
+    if (msync(map, (size_t)total, MS_SYNC) != 0) {
+        rc = -errno;
+        log_errno("journal", "cannot write %s", tmp);
+        goto out;
+    }
+    if ((rc = sync_fd(fd, true)) < 0) {
         log_err_rc("journal", -rc, "cannot fsync %s", tmp);
         goto out;
     }
     compact_step(JOURNAL_COMPACT_STEP_SYNCED);
-    /* 3. the new file replaces the old one in one step: a crash before the
+    /* 4. the new file replaces the old one in one step: a crash before the
      * rename leaves the old journal, after it the new one, each whole */
     if (rename(tmp, j->path) != 0) {
         rc = -errno;
@@ -2018,21 +2197,28 @@ int journal_compact(journal *j, const uint8_t *drop, uint64_t n_drop_bits, uint6
     compact_step(JOURNAL_COMPACT_STEP_DONE);
     if (close(j->fd) != 0)
         log_warn_errno("journal", "closing the old %s", j->path);
-    j->fd = cp.fd;
-    cp.fd = -1;
-    log_info("journal", "%s compacted: %" PRIu64 " record(s) kept, %" PRIu64 " superseded "
-             "dropped, %jd bytes", j->path, cp.kept, cp.dropped, (intmax_t)cp.written);
-    j->size = cp.written;
+    j->fd = fd;
+    fd = -1;
+    log_info("journal", "%s compacted: %" PRIu64 " record(s) kept in %zu series' groups, %" PRIu64
+             " superseded dropped, %jd bytes", j->path, cp.kept, cp.n_groups, cp.dropped,
+             (intmax_t)total);
+    j->size = total;
     j->count = cp.kept;
     if (dropped != NULL)
         *dropped = cp.dropped;
 out:
-    if (cp.fd >= 0) {
-        close(cp.fd);
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)total);
+    if (fd >= 0) {
+        close(fd);
         unlink(tmp);
     }
-    free(cp.out.p);
     free(cp.dl_seen);
+    free(cp.line_group);
+    free(cp.slots);
+    free(cp.bytes);
+    free(cp.key);
+    free(cp.keys.p);
     return rc < 0 ? rc : 0;
 }
 

@@ -51,6 +51,9 @@ typedef struct journal_record {
     pp_target target;    /* JREC_TARGET */
     char event[JOURNAL_EVENT_MAX]; /* JREC_EVENT: any bytes but NUL; escaped on disk */
     journal_delivery delivery;     /* JREC_DELIVERY */
+    bool same_series; /* read back (replay): an O or T record of the same park and
+                         indicator as the O or T record before it (a hint: the
+                         series is in the cache, no prefetch needed) */
 } journal_record;
 
 typedef struct journal journal;
@@ -143,10 +146,13 @@ int journal_prefix(const char *path, uint64_t n, off_t *end, uint64_t *count);
  * intact records whose bit is set in drop (bit i, i.e. drop[i / 8] >> (i % 8)
  * & 1, is the i-th intact record in replay order; records from n_drop_bits on
  * are kept) and without a D line whose identity an earlier D line already
- * gave. Every other line is copied byte for byte, in its order (corrupt lines
- * too). The new file is written beside the journal, fdatasync'd, renamed over
- * it and the directory fsync'd: a crash at any moment leaves the old journal
- * or the new one, whole; a new file left over is removed by the next open.
+ * gave. Every other line is copied byte for byte (corrupt lines too): first
+ * the lines that are not O or T lines, in their order; then in series order
+ * the O and T lines of each series together, in their order, the series as
+ * they first appear. The new file is written beside the journal, synced,
+ * renamed over it and the directory fsync'd: a crash at any moment leaves the
+ * old journal or the new one, whole; a new file left over is removed by the
+ * next open.
  * The caller holds off appends meanwhile (the ingest lock); the deliveries
  * known stay the same. *dropped (may be NULL) receives the records left out;
  * journal_count() is the records kept. Returns 0 or a negative errno (logged;

@@ -213,7 +213,7 @@ typedef struct compact_case {
     const char *gone[4]; /* the E lines among them (the rest of the state is unchanged) */
 } compact_case;
 
-static compact_case cases[5];
+static compact_case cases[6];
 
 static void cases_init(void)
 {
@@ -285,6 +285,70 @@ static void cases_init(void)
           event("some\tother\\payload"),
           END },
         3, { "state pa fai 2024-01 ok", "state pb tax 2024-01 warning" } };
+    cases[5] = (compact_case){
+        "interleaved series",
+        { obs("pa", "fai", 2024, 1, 10, 'A', "a.csv", T0),
+          obs("pb", "tax", 2024, 1, 20, 'A', "a.csv", T0),
+          delivery("a.csv", 60, 0x1111222233334444u, T0),
+          event("state pa fai 2024-01 ok"),                   /* replaced below: dropped */
+          obs("pa", "fai", 2024, 2, 11, 'A', "b.csv", T0 + 10),
+          obs("pb", "tax", 2024, 2, 21, 'A', "b.csv", T0 + 10),
+          obs("pa", "fai", 2024, 1, 10.5, 'R', "b.csv", T0 + 10),     /* revision: kept */
+          target("pb", "tax", 2024, 300, T0 + 15),            /* replaced below: dropped */
+          delivery("b.csv", 61, 0x1111222233334445u, T0 + 10),
+          event("state pa fai 2024-02 warning"),
+          obs("pc", "gdp", 2024, 1, 5, 'A', "c.csv", T0 + 20),        /* a third series */
+          obs("pa", "fai", 2024, 1, 10.5, 'R', "b.csv", T0 + 20),     /* repeat: dropped */
+          obs("pb", "tax", 2024, 1, 0, 'W', "http 127.0.0.1", T0 + 30), /* kept */
+          event("alert 1 pb tax 2024-01 warning {\"seq\":1}"),
+          obs("pb", "tax", 2024, 1, 22, 'R', "c.csv", T0 + 40),       /* after it: kept */
+          target("pb", "tax", 2024, 310, T0 + 45),
+          obs("pa", "fai", 2024, 2, 11.5, 'R', "c.csv", T0 + 50),     /* revision: kept */
+          delivery("a.csv", 60, 0x1111222233334444u, T0 + 50),        /* same: dropped */
+          obs("pc", "gdp", 2024, 2, 6, 'A', "c.csv", T0 + 50),
+          event("silence add {\"id\":1,\"park\":\"pa\"}"),
+          obs("pa", "fai", 2024, 3, 12, 'A', "c.csv", T0 + 60),
+          END },
+        4, { "state pa fai 2024-01 ok" } };
+}
+
+/* The compacted journal's order: the E and D lines first, then the figures
+ * and targets of each series one after another (in their order: state_dump
+ * shows the same vintages), every series once. */
+typedef struct order_check {
+    char seen[16][2 * PP_ID_MAX + 2];
+    int n_seen;
+    const char *bad;
+} order_check;
+
+static int order_cb(const journal_record *r, void *ud)
+{
+    order_check *oc = ud;
+    char key[2 * PP_ID_MAX + 2];
+    if (r->type == JREC_EVENT || r->type == JREC_DELIVERY) {
+        if (oc->n_seen > 0 && oc->bad == NULL)
+            oc->bad = "an E or D line after a figure";
+        return 0;
+    }
+    const char *park = r->type == JREC_OBS ? r->obs.park : r->target.park;
+    const char *ind = r->type == JREC_OBS ? r->obs.indicator : r->target.indicator;
+    snprintf(key, sizeof key, "%s/%s", park, ind);
+    if (oc->n_seen > 0 && strcmp(oc->seen[oc->n_seen - 1], key) == 0)
+        return 0;
+    for (int k = 0; k < oc->n_seen; k++)
+        if (strcmp(oc->seen[k], key) == 0 && oc->bad == NULL)
+            oc->bad = "a series' lines apart";
+    ck_assert_int_lt(oc->n_seen, 16);
+    snprintf(oc->seen[oc->n_seen++], sizeof oc->seen[0], "%s", key);
+    return 0;
+}
+
+static void assert_series_order(state *st, const char *name)
+{
+    order_check oc = { .n_seen = 0 };
+    ck_assert_int_eq(journal_replay(st->app.journal, order_cb, &oc), 0);
+    ck_assert_msg(oc.bad == NULL, "%s: not in series order: %s", name, oc.bad);
+    ck_assert_uint_eq(ingest_scattered(&st->sup, db_series_count(st->app.db)), 0);
 }
 
 START_TEST(test_compact_same_state)
@@ -326,6 +390,7 @@ START_TEST(test_compact_same_state)
     char *after = state_dump(&b, c->recs);
     ck_assert_msg(strcmp(after, before) == 0, "%s: state differs\nbefore:\n%s\nafter:\n%s",
                   c->name, before, after);
+    assert_series_order(&b, c->name);
     /* appending to the compacted journal, then reading it again */
     journal_record more = obs("pa", "new", 2024, 5, 1, 'A', "z.csv", T0 + 999);
     ck_assert_int_eq(journal_append(b.app.journal, &more, 1), 0);
@@ -354,6 +419,123 @@ START_TEST(test_compact_threshold)
     ck_assert_uint_eq(dropped, 0);
     ck_assert_uint_eq(journal_count(a.app.journal), n);
     state_close(&a);
+}
+END_TEST
+
+/* When start-up compacts: many records superseded (as many as the live
+ * ones), or many figures out of series order (a tenth of the records). */
+START_TEST(test_compact_due)
+{
+    static const struct {
+        uint64_t records, superseded, switches;
+        size_t series;
+        bool due;
+    } rows[] = {
+        { 0, 0, 0, 0, false },
+        { 300000, 150000, 1000, 1000, true },         /* half superseded */
+        { 300000, 149999, 1000, 1000, false },        /* less than half */
+        { 150000, 80000, 1000, 1000, false },         /* half, but too few */
+        { 15000000, 0, 125000, 125000, false },       /* in series order */
+        { 15000000, 0, 15000000, 125000, true },      /* in arrival order */
+        { 15000000, 0, 1125000, 125000, false },      /* 1M appended: < 1/10 */
+        { 15000000, 0, 1625000, 125000, true },       /* 1.5M appended: >= 1/10 */
+        { 5000000, 0, 1124999, 125000, false },       /* 999,999 out of order: too few */
+        { 5000000, 0, 1125000, 125000, true },
+        { 200, 0, 200, 100000, false },               /* more series than switches */
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        ingest_superseded sup = { .n_records = rows[k].records,
+                                  .n_superseded = rows[k].superseded,
+                                  .n_switches = rows[k].switches };
+        ck_assert_msg(ingest_compact_due(&sup, rows[k].series) == rows[k].due, "row %zu", k);
+    }
+}
+END_TEST
+
+/* Replay counts the figures out of series order: a journal written month by
+ * month (as figures arrive) has all but the first of each series' ... none
+ * when each series' figures come together. */
+START_TEST(test_compact_scattered)
+{
+    static journal_record recs[3 * 4 + 1];
+    const char *inds[3] = { "fai", "tax", "gdp" };
+    for (int m = 0; m < 4; m++)
+        for (int s = 0; s < 3; s++)
+            recs[m * 3 + s] = obs("pa", inds[s], 2024, m + 1, m + s, 'A', "a.csv", T0 + m);
+    recs[12] = (journal_record)END;
+    write_journal(recs, 3);
+    state a;
+    state_open(&a);
+    ck_assert_uint_eq(a.sup.n_switches, 12);
+    ck_assert_uint_eq(ingest_scattered(&a.sup, db_series_count(a.app.db)), 9);
+    ck_assert_int_eq(ingest_compact(&a.app, &a.sup, true, NULL), 0);
+    state_close(&a);
+    state b;
+    state_open(&b);
+    ck_assert_uint_eq(b.sup.n_switches, 3);
+    assert_series_order(&b, "scattered");
+    state_close(&b);
+}
+END_TEST
+
+/* A corrupt line in the middle is kept, byte for byte, with the E and D
+ * lines before the figures: the compacted file still ends in an intact line,
+ * so that the next open does not take the corrupt one for a damaged tail. */
+START_TEST(test_compact_corrupt_line)
+{
+    static const char bad[] = "O\t1700000000\tpa\tfai\t2024-09\t1\tA\tx\t\t00000000";
+    journal_record recs[] = { obs("pa", "fai", 2024, 1, 1, 'A', "a.csv", T0),
+                              obs("pb", "tax", 2024, 1, 2, 'A', "a.csv", T0),
+                              obs("pa", "fai", 2024, 2, 3, 'A', "b.csv", T0 + 9), END };
+    write_journal(recs, 3);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/journal/journal.log", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char old[4096];
+    size_t n = fread(old, 1, sizeof old - 1, f);
+    fclose(f);
+    old[n] = '\0';
+    /* after the header and the first record */
+    char *at = strchr(strchr(old, '\n') + 1, '\n') + 1;
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(old, 1, (size_t)(at - old), f);
+    fprintf(f, "%s\n", bad);
+    fputs(at, f);
+    fclose(f);
+
+    state a;
+    state_open(&a);
+    ck_assert_uint_eq(journal_count(a.app.journal), 3);
+    char *before = state_dump(&a, recs);
+    ck_assert_int_eq(ingest_compact(&a.app, &a.sup, true, NULL), 0);
+    state_close(&a);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char now[4096];
+    n = fread(now, 1, sizeof now - 1, f);
+    fclose(f);
+    now[n] = '\0';
+    char want[128];
+    snprintf(want, sizeof want, "#parkpulse-journal 1\n%s\n", bad);
+    ck_assert_msg(strncmp(now, want, strlen(want)) == 0, "the corrupt line is not first:\n%s", now);
+    ck_assert_uint_eq(strlen(now), strlen(old) + strlen(bad) + 1);
+    state b;
+    state_open(&b);
+    ck_assert_uint_eq(journal_count(b.app.journal), 3);
+    char *after = state_dump(&b, recs);
+    ck_assert_str_eq(after, before);
+    assert_series_order(&b, "corrupt line");
+    state_close(&b);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    n = fread(now, 1, sizeof now - 1, f);
+    fclose(f);
+    now[n] = '\0';
+    ck_assert_msg(strstr(now, bad) != NULL, "the corrupt line was cut off at the next open");
+    free(before);
+    free(after);
 }
 END_TEST
 
@@ -583,6 +765,9 @@ static Suite *compact_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_compact_same_state, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, test_compact_threshold);
+    tcase_add_test(tc, test_compact_due);
+    tcase_add_test(tc, test_compact_scattered);
+    tcase_add_test(tc, test_compact_corrupt_line);
     tcase_add_test(tc, test_compact_crash);
     tcase_add_test(tc, test_replay_two_threads);
     tcase_add_test(tc, test_compact_alert_engine);

@@ -54,6 +54,26 @@ def repeats_of(line, n):
     return b"".join(out)
 
 
+def arrival_order_lines(parks, inds, months, t0):
+    """O lines of parks × inds series × months, as figures arrive: a month of
+    every series after another (each series' figures far apart)."""
+    out = []
+    for m in range(months):
+        period = b"%04d-%02d" % (2012 + m // 12, m % 12 + 1)
+        for p in range(parks):
+            src = b"spool/zz%03d-%s.csv" % (p, period)
+            for i in range(inds):
+                body = b"O\t%d\tzz%03d\tix%02d\t%s\t%d.5\tA\t%s\t" % (
+                    t0 + m * 86400 + p, p, i, period, p * 100 + i + m, src)
+                out.append(body + b"\t%08x\n" % zlib.crc32(body))
+    return b"".join(out)
+
+
+def series_of(line):
+    f = line.split(b"\t")
+    return (f[2], f[3]) if f[0] in (b"O", b"T") else None
+
+
 class CompactTest(DaemonTest):
     maxDiff = None
 
@@ -85,6 +105,64 @@ class CompactTest(DaemonTest):
         self.assertEqual(clean_count(d), len(journal_lines(d)))
 
         # the next start: nothing to compact, nothing to rebuild, the same answers
+        d.start()
+        log = last_start(d)
+        self.assertNotIn("journal compacted", log)
+        self.assertNotIn("RRD files rebuilt", log)
+        self.assertEqual(answers(d), before)
+        self.assertEqual(d.stop(), 0)
+
+    def test_startup_puts_journal_in_series_order(self):
+        """Over a million figures appended in arrival order: start-up compacts
+        the journal into series order (nothing superseded), the answers stay,
+        the clean stop is honoured, and the next start leaves it alone."""
+        d = self.daemon().start()
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        self.assertEqual(d.stop(), 0)
+        before = answers(d.start())
+        self.assertEqual(d.stop(), 0)
+        lines = journal_lines(d)
+        extra = arrival_order_lines(180, 50, 120, 1600000000)
+        with open(os.path.join(d.state, "journal", "journal.log"), "ab") as f:
+            f.write(extra)
+        old = lines + extra.split(b"\n")[:-1]
+        with open(os.path.join(d.state, "rrd", ".clean"), "w") as f:
+            f.write("%d\n" % len(old))  # as a clean stop after them would leave it
+
+        d.start()
+        log = last_start(d)
+        self.assertIn("journal compacted: %d records → %d (0 superseded dropped" % (len(old), len(old)), log)
+        self.assertIn("put back in series order", log)
+        self.assertNotIn("RRD files rebuilt", log)
+        self.assertEqual(answers(d), before)
+        self.assertEqual(d.stop(), 0)
+        after = journal_lines(d)
+        self.assertEqual(clean_count(d), len(after))
+        # what the compacted start journaled (alert states) comes after the compacted lines
+        new, appended = after[:len(old)], after[len(old):]
+        self.assertTrue(all(l.startswith(b"E\t") for l in appended))
+        self.assertEqual(sorted(new), sorted(old))  # the same lines, byte for byte
+        # the other lines (E, D) first in their order, then each series' lines
+        # together and in their order, the series as they first appeared
+        keys = [series_of(l) for l in new]
+        n_other = sum(1 for k in keys if k is None)
+        self.assertTrue(all(k is None for k in keys[:n_other]))
+        figs = keys[n_other:]
+        groups = [k for n, k in enumerate(figs) if n == 0 or figs[n - 1] != k]
+        self.assertEqual(len(groups), len(set(groups)))
+        first_seen, seen = [], set()
+        for l in old:
+            k = series_of(l)
+            if k is not None and k not in seen:
+                seen.add(k)
+                first_seen.append(k)
+        self.assertEqual(groups, first_seen)
+        for k in [(b"xiangtan-etdz", b"fixed_asset_investment"), (b"zz000", b"ix00"), (b"zz179", b"ix49")]:
+            self.assertEqual([l for l in new if series_of(l) == k], [l for l in old if series_of(l) == k])
+        self.assertEqual([l for l in new if series_of(l) is None], [l for l in old if series_of(l) is None])
+
+        # the next start: in series order, nothing to compact or rebuild
         d.start()
         log = last_start(d)
         self.assertNotIn("journal compacted", log)
