@@ -34,6 +34,7 @@
 #include "silence.h"
 
 #include "test_app.h"
+#include "test_jrec.h"
 
 #include "check_main.h"
 #include "tmpdir.h"
@@ -50,18 +51,7 @@ static void teardown(void) { tmpdir_remove(dir); }
 static journal_record obs(const char *park, const char *ind, int y, int m, double v, char st,
                           const char *src, int64_t at)
 {
-    journal_record r;
-    memset(&r, 0, sizeof r);
-    r.type = JREC_OBS;
-    snprintf(r.obs.park, sizeof r.obs.park, "%s", park);
-    snprintf(r.obs.indicator, sizeof r.obs.indicator, "%s", ind);
-    r.obs.period = pp_period_make(y, m);
-    r.obs.value = v;
-    r.obs.status = st;
-    snprintf(r.obs.source, sizeof r.obs.source, "%s", src);
-    snprintf(r.obs.note, sizeof r.obs.note, "%s", st == 'W' ? "录入错误" : "");
-    r.obs.received_at = at;
-    return r;
+    return jrec_obs(park, ind, y, m, v, st, src, st == 'W' ? "录入错误" : "", at);
 }
 
 static journal_record obs_yoy(journal_record r, double yoy)
@@ -73,25 +63,9 @@ static journal_record obs_yoy(journal_record r, double yoy)
 
 static journal_record target(const char *park, const char *ind, int year, double v, int64_t at)
 {
-    journal_record r;
-    memset(&r, 0, sizeof r);
-    r.type = JREC_TARGET;
-    snprintf(r.target.park, sizeof r.target.park, "%s", park);
-    snprintf(r.target.indicator, sizeof r.target.indicator, "%s", ind);
-    r.target.year = year;
-    r.target.value = v;
-    snprintf(r.target.source, sizeof r.target.source, "targets-%d.csv", year);
-    r.target.received_at = at;
-    return r;
-}
-
-static journal_record event(const char *payload)
-{
-    journal_record r;
-    memset(&r, 0, sizeof r);
-    r.type = JREC_EVENT;
-    snprintf(r.event, sizeof r.event, "%s", payload);
-    return r;
+    char src[32];
+    snprintf(src, sizeof src, "targets-%d.csv", year);
+    return jrec_target(park, ind, year, v, src, at);
 }
 
 static journal_record delivery(const char *name, uint64_t size, uint64_t hash, int64_t at)
@@ -270,19 +244,19 @@ static void cases_init(void)
         2, { NULL } };
     cases[4] = (compact_case){
         "events",
-        { event("alert 1 pa fai 2024-01 warning {\"seq\":1}"),
+        { jrec_event("alert 1 pa fai 2024-01 warning {\"seq\":1}"),
           obs("pa", "fai", 2024, 1, 10, 'A', "a.csv", T0),
           obs("pa", "fai", 2024, 1, 10, 'A', "a.csv", T0 + 5),           /* dropped */
-          event("state pa fai 2024-01 ok"),                 /* the alert below: dropped */
-          event("state pa fai 2024-01 received"),           /* the overdue flag: kept */
-          event("silence add {\"id\":1,\"park\":\"pa\"}"),
-          event("silence rm 1"),
-          event("state pb tax 2024-01 warning"),            /* the next: dropped */
-          event("state pb tax 2024-13 ok"),                 /* not a valid line: kept */
-          event("state pb tax 2024-02 ok"),                 /* pb/tax's last: kept */
-          event("alert 2 pa fai 2024-01 critical/2 {\"seq\":2}"),
-          event("state pa tax 2024-01 ok"),                 /* another series: kept */
-          event("some\tother\\payload"),
+          jrec_event("state pa fai 2024-01 ok"),                 /* the alert below: dropped */
+          jrec_event("state pa fai 2024-01 received"),           /* the overdue flag: kept */
+          jrec_event("silence add {\"id\":1,\"park\":\"pa\"}"),
+          jrec_event("silence rm 1"),
+          jrec_event("state pb tax 2024-01 warning"),            /* the next: dropped */
+          jrec_event("state pb tax 2024-13 ok"),                 /* not a valid line: kept */
+          jrec_event("state pb tax 2024-02 ok"),                 /* pb/tax's last: kept */
+          jrec_event("alert 2 pa fai 2024-01 critical/2 {\"seq\":2}"),
+          jrec_event("state pa tax 2024-01 ok"),                 /* another series: kept */
+          jrec_event("some\tother\\payload"),
           END },
         3, { "state pa fai 2024-01 ok", "state pb tax 2024-01 warning" } };
     cases[5] = (compact_case){
@@ -290,23 +264,23 @@ static void cases_init(void)
         { obs("pa", "fai", 2024, 1, 10, 'A', "a.csv", T0),
           obs("pb", "tax", 2024, 1, 20, 'A', "a.csv", T0),
           delivery("a.csv", 60, 0x1111222233334444u, T0),
-          event("state pa fai 2024-01 ok"),                   /* replaced below: dropped */
+          jrec_event("state pa fai 2024-01 ok"),                   /* replaced below: dropped */
           obs("pa", "fai", 2024, 2, 11, 'A', "b.csv", T0 + 10),
           obs("pb", "tax", 2024, 2, 21, 'A', "b.csv", T0 + 10),
           obs("pa", "fai", 2024, 1, 10.5, 'R', "b.csv", T0 + 10),     /* revision: kept */
           target("pb", "tax", 2024, 300, T0 + 15),            /* replaced below: dropped */
           delivery("b.csv", 61, 0x1111222233334445u, T0 + 10),
-          event("state pa fai 2024-02 warning"),
+          jrec_event("state pa fai 2024-02 warning"),
           obs("pc", "gdp", 2024, 1, 5, 'A', "c.csv", T0 + 20),        /* a third series */
           obs("pa", "fai", 2024, 1, 10.5, 'R', "b.csv", T0 + 20),     /* repeat: dropped */
           obs("pb", "tax", 2024, 1, 0, 'W', "http 127.0.0.1", T0 + 30), /* kept */
-          event("alert 1 pb tax 2024-01 warning {\"seq\":1}"),
+          jrec_event("alert 1 pb tax 2024-01 warning {\"seq\":1}"),
           obs("pb", "tax", 2024, 1, 22, 'R', "c.csv", T0 + 40),       /* after it: kept */
           target("pb", "tax", 2024, 310, T0 + 45),
           obs("pa", "fai", 2024, 2, 11.5, 'R', "c.csv", T0 + 50),     /* revision: kept */
           delivery("a.csv", 60, 0x1111222233334444u, T0 + 50),        /* same: dropped */
           obs("pc", "gdp", 2024, 2, 6, 'A', "c.csv", T0 + 50),
-          event("silence add {\"id\":1,\"park\":\"pa\"}"),
+          jrec_event("silence add {\"id\":1,\"park\":\"pa\"}"),
           obs("pa", "fai", 2024, 3, 12, 'A', "c.csv", T0 + 60),
           END },
         4, { "state pa fai 2024-01 ok" } };
@@ -760,9 +734,7 @@ END_TEST
 static Suite *compact_suite(void)
 {
     Suite *s = suite_create("compact");
-    TCase *tc = tcase_create("compact");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = check_tcase(s, "compact", setup, teardown, 60);
     tcase_add_loop_test(tc, test_compact_same_state, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, test_compact_threshold);
     tcase_add_test(tc, test_compact_due);
@@ -771,7 +743,6 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, test_compact_crash);
     tcase_add_test(tc, test_replay_two_threads);
     tcase_add_test(tc, test_compact_alert_engine);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -12,6 +12,7 @@
 #include "tmpdir.h"
 #include "check_main.h"
 #include "test_file.h"
+#include "test_jrec.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -124,46 +125,6 @@ static int damaged_files(char **data, size_t *len)
     return n;
 }
 
-static journal_record mk_obs(const char *park, const char *ind, int y, int m, double v, char st,
-                             const char *src, const char *note, int64_t at)
-{
-    journal_record r;
-    memset(&r, 0, sizeof r);
-    r.type = JREC_OBS;
-    snprintf(r.obs.park, sizeof r.obs.park, "%s", park);
-    snprintf(r.obs.indicator, sizeof r.obs.indicator, "%s", ind);
-    r.obs.period = pp_period_make(y, m);
-    r.obs.value = v;
-    r.obs.status = st;
-    snprintf(r.obs.source, sizeof r.obs.source, "%s", src);
-    snprintf(r.obs.note, sizeof r.obs.note, "%s", note);
-    r.obs.received_at = at;
-    return r;
-}
-
-static journal_record mk_target(const char *park, const char *ind, int year, double v,
-                                const char *src, int64_t at)
-{
-    journal_record r;
-    memset(&r, 0, sizeof r);
-    r.type = JREC_TARGET;
-    snprintf(r.target.park, sizeof r.target.park, "%s", park);
-    snprintf(r.target.indicator, sizeof r.target.indicator, "%s", ind);
-    r.target.year = year;
-    r.target.value = v;
-    snprintf(r.target.source, sizeof r.target.source, "%s", src);
-    r.target.received_at = at;
-    return r;
-}
-
-static journal_record mk_event(const char *payload)
-{
-    journal_record r;
-    memset(&r, 0, sizeof r);
-    r.type = JREC_EVENT;
-    snprintf(r.event, sizeof r.event, "%s", payload);
-    return r;
-}
 
 static const char D_CONTENT[] = "park,indicator,period,value\nxiangtan-etdz,fai,2024-10,192.2\n";
 
@@ -254,12 +215,12 @@ static journal *open_ok(void)
 START_TEST(test_format_exact)
 {
     journal_record r[4];
-    r[0] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
+    r[0] = jrec_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
                   1732060800);
-    r[1] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 193.05, 'R', "POST", "统计局修订\t二稿",
+    r[1] = jrec_obs("xiangtan-etdz", "fai", 2024, 10, 193.05, 'R', "POST", "统计局修订\t二稿",
                   1732147200);
-    r[2] = mk_target("xiangtan-etdz", "fai", 2024, 250, "targets-2024.csv", 1732060800);
-    r[3] = mk_event("alert xiangtan-etdz fai warning");
+    r[2] = jrec_target("xiangtan-etdz", "fai", 2024, 250, "targets-2024.csv", 1732060800);
+    r[3] = jrec_event("alert xiangtan-etdz fai warning");
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, r, 4), 0);
     ck_assert_uint_eq(journal_count(j), 4);
@@ -289,12 +250,12 @@ END_TEST
 START_TEST(test_yoy_field)
 {
     journal_record r[3];
-    r[0] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
+    r[0] = jrec_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
                   1732060800);
-    r[1] = mk_obs("xiangtan-etdz", "fai", 2024, 10, 193.05, 'R', "POST", "", 1732233600);
+    r[1] = jrec_obs("xiangtan-etdz", "fai", 2024, 10, 193.05, 'R', "POST", "", 1732233600);
     r[1].obs.has_yoy = true;
     r[1].obs.yoy = 12.4;
-    r[2] = mk_obs("p", "i", 2024, 11, 1, 'A', "s", "n", 5);
+    r[2] = jrec_obs("p", "i", 2024, 11, 1, 'A', "s", "n", 5);
     r[2].obs.has_yoy = true;
     r[2].obs.yoy = -0.1 - 0.2; /* bit for bit */
     journal *j = open_ok();
@@ -329,17 +290,17 @@ START_TEST(test_roundtrip)
         payload[i] = "\\\t\n\rx\xe5\x9b\xad"[i % 8]; /* specials and raw UTF-8 bytes */
 
     journal_record r[] = {
-        mk_obs("a", "b", PP_PERIOD_MIN_YEAR, 1, 0.0, 'A', "", "", 0),
-        mk_obs("xiangtan-etdz", "fai", PP_PERIOD_MAX_YEAR, 12, -0.0, 'P', "tab\there", "nl\nhere", 1),
-        mk_obs("p_1", "ind-2", 2024, 2, 0.1 + 0.2, 'E', "back\\slash\\", "cr\r\nlf", -5),
-        mk_obs("p", "i", 2024, 6, 1.7976931348623157e308, 'R', "湘潭经开区·统计局", "备注：一季度", INT64_MAX),
-        mk_obs("p", "i", 2024, 7, 4.9406564584124654e-324, 'A', "\\t is not a tab", "\\\\n", INT64_MIN),
-        mk_obs("p", "i", 2024, 8, -123456789.123456789, 'A', long_src, long_note, 1700000000),
-        mk_target("p", "i", 2024, 1234.5, "targets\t2024.csv", 1700000001),
-        mk_target("p", "i", PP_PERIOD_MIN_YEAR, -1e-7, "", 0),
-        mk_event(""),
-        mk_event("{\"seq\":17,\"text\":\"line1\\nline2\"}\n"),
-        mk_event(payload),
+        jrec_obs("a", "b", PP_PERIOD_MIN_YEAR, 1, 0.0, 'A', "", "", 0),
+        jrec_obs("xiangtan-etdz", "fai", PP_PERIOD_MAX_YEAR, 12, -0.0, 'P', "tab\there", "nl\nhere", 1),
+        jrec_obs("p_1", "ind-2", 2024, 2, 0.1 + 0.2, 'E', "back\\slash\\", "cr\r\nlf", -5),
+        jrec_obs("p", "i", 2024, 6, 1.7976931348623157e308, 'R', "湘潭经开区·统计局", "备注：一季度", INT64_MAX),
+        jrec_obs("p", "i", 2024, 7, 4.9406564584124654e-324, 'A', "\\t is not a tab", "\\\\n", INT64_MIN),
+        jrec_obs("p", "i", 2024, 8, -123456789.123456789, 'A', long_src, long_note, 1700000000),
+        jrec_target("p", "i", 2024, 1234.5, "targets\t2024.csv", 1700000001),
+        jrec_target("p", "i", PP_PERIOD_MIN_YEAR, -1e-7, "", 0),
+        jrec_event(""),
+        jrec_event("{\"seq\":17,\"text\":\"line1\\nline2\"}\n"),
+        jrec_event(payload),
     };
     size_t n = sizeof r / sizeof r[0];
     journal *j = open_ok();
@@ -379,10 +340,10 @@ END_TEST
  * journal_append, and refuse a bad batch whole. */
 START_TEST(test_append_figures_and_events)
 {
-    journal_record o1 = mk_obs("p", "i", 2024, 1, 192.2, 'A', "a.csv", "", 10);
-    journal_record o2 = mk_obs("q", "j", 2024, 2, -0.0, 'R', "b\tc.csv", "n", 11);
-    journal_record t1 = mk_target("p", "i", 2024, 300, "t.csv", 12);
-    journal_record e1 = mk_event("alert 1 p i 2024-01 critical {}"), e2 = mk_event("");
+    journal_record o1 = jrec_obs("p", "i", 2024, 1, 192.2, 'A', "a.csv", "", 10);
+    journal_record o2 = jrec_obs("q", "j", 2024, 2, -0.0, 'R', "b\tc.csv", "n", 11);
+    journal_record t1 = jrec_target("p", "i", 2024, 300, "t.csv", 12);
+    journal_record e1 = jrec_event("alert 1 p i 2024-01 critical {}"), e2 = jrec_event("");
     pp_obs obs[] = { o1.obs, o2.obs };
     pp_target tg[] = { t1.target };
     const char *ev[] = { e1.event, e2.event };
@@ -421,7 +382,7 @@ START_TEST(test_many_records_cross_chunks)
     for (int b = 0; b < N / BATCH; b++) {
         for (int i = 0; i < BATCH; i++) {
             int k = b * BATCH + i;
-            r[i] = mk_obs("park", "ind", 2000 + k % 100, 1 + k % 12, k * 0.5, 'A',
+            r[i] = jrec_obs("park", "ind", 2000 + k % 100, 1 + k % 12, k * 0.5, 'A',
                           "some-source-file-name.csv", "a note of moderate length", k);
         }
         ck_assert_int_eq(journal_append(j, r, BATCH), 0);
@@ -447,7 +408,7 @@ START_TEST(test_replay_stops_early)
 {
     journal_record r[5];
     for (int i = 0; i < 5; i++)
-        r[i] = mk_event("x");
+        r[i] = jrec_event("x");
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, r, 5), 0);
     collected c = { .stop_after = 2 };
@@ -460,7 +421,7 @@ END_TEST
 
 START_TEST(test_reopen_keeps_count)
 {
-    journal_record r = mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1);
+    journal_record r = jrec_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1);
     journal *j = open_ok();
     ck_assert_uint_eq(journal_count(j), 0);
     ck_assert_int_eq(journal_append(j, NULL, 0), 0);
@@ -513,9 +474,9 @@ static const struct {
 
 START_TEST(test_torn_tail)
 {
-    journal_record r[3] = { mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1),
-                            mk_target("p", "i", 2024, 100, "t", 2),
-                            mk_event("third") };
+    journal_record r[3] = { jrec_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1),
+                            jrec_target("p", "i", 2024, 100, "t", 2),
+                            jrec_event("third") };
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, r, 3), 0);
     journal_close(j);
@@ -555,7 +516,7 @@ START_TEST(test_torn_tail)
     free(c.recs);
 
     /* the next append lands on a clean line boundary */
-    journal_record more = mk_event("after the crash");
+    journal_record more = jrec_event("after the crash");
     ck_assert_int_eq(journal_append(j, &more, 1), 0);
     journal_close(j);
     j = open_ok();
@@ -636,7 +597,7 @@ START_TEST(test_corrupt_middle_line)
     ck_assert_int_eq(c.recs[1].type, JREC_TARGET);
     ck_assert_str_eq(c.recs[1].target.source, "second");
     free(c.recs);
-    journal_record more = mk_event("third");
+    journal_record more = jrec_event("third");
     ck_assert_int_eq(journal_append(j, &more, 1), 0);
     ck_assert_uint_eq(journal_count(j), 3);
     journal_close(j);
@@ -674,7 +635,7 @@ END_TEST
  * before the journal is cut back to the last intact line. */
 START_TEST(test_bad_checksum_last_line_kept_aside)
 {
-    journal_record r[2] = { mk_event("first"), mk_event("second") };
+    journal_record r[2] = { jrec_event("first"), jrec_event("second") };
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, r, 2), 0);
     journal_close(j);
@@ -693,7 +654,7 @@ START_TEST(test_bad_checksum_last_line_kept_aside)
     ck_assert(memcmp(kept, bad, len) == 0);
     free(kept);
     /* the next append goes where the damaged line was; a reopen changes nothing */
-    journal_record more = mk_event("third");
+    journal_record more = jrec_event("third");
     ck_assert_int_eq(journal_append(j, &more, 1), 0);
     journal_close(j);
     j = open_ok();
@@ -809,15 +770,15 @@ END_TEST
 
 START_TEST(test_invalid_records_refused)
 {
-    journal_record good = mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1);
+    journal_record good = jrec_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1);
     journal_record bad[8];
-    bad[0] = mk_obs("P", "i", 2024, 1, 1, 'A', "s", "", 1);
-    bad[1] = mk_obs("p", "", 2024, 1, 1, 'A', "s", "", 1);
-    bad[2] = mk_obs("p", "i", 2024, 1, NAN, 'A', "s", "", 1);
-    bad[3] = mk_obs("p", "i", 2024, 1, 1, 'X', "s", "", 1);
-    bad[4] = mk_obs("p", "i", 2300, 1, 1, 'A', "s", "", 1);
-    bad[5] = mk_target("p", "i", 2024, INFINITY, "s", 1);
-    bad[6] = mk_event("");
+    bad[0] = jrec_obs("P", "i", 2024, 1, 1, 'A', "s", "", 1);
+    bad[1] = jrec_obs("p", "", 2024, 1, 1, 'A', "s", "", 1);
+    bad[2] = jrec_obs("p", "i", 2024, 1, NAN, 'A', "s", "", 1);
+    bad[3] = jrec_obs("p", "i", 2024, 1, 1, 'X', "s", "", 1);
+    bad[4] = jrec_obs("p", "i", 2300, 1, 1, 'A', "s", "", 1);
+    bad[5] = jrec_target("p", "i", 2024, INFINITY, "s", 1);
+    bad[6] = jrec_event("");
     memset(bad[6].event, 'x', sizeof bad[6].event); /* no NUL */
     bad[7] = good;
     bad[7].type = (journal_type)'Z';
@@ -840,7 +801,7 @@ END_TEST
 /* A file-size limit makes the write fail part-way (EFBIG), as a full disk would. */
 START_TEST(test_append_fails_cleanly)
 {
-    journal_record small = mk_event("before the limit");
+    journal_record small = jrec_event("before the limit");
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, &small, 1), 0);
     off_t before = file_size();
@@ -849,7 +810,7 @@ START_TEST(test_append_fails_cleanly)
     journal_record *big = calloc(N, sizeof *big);
     ck_assert_ptr_nonnull(big);
     for (int i = 0; i < N; i++) {
-        big[i] = mk_event("");
+        big[i] = jrec_event("");
         memset(big[i].event, 'y', 1000);
     }
     struct rlimit old, lim;
@@ -899,7 +860,7 @@ END_TEST
 /* A D line as documented in journal.c, written with the figures in one batch. */
 START_TEST(test_delivery_format_and_batch)
 {
-    pp_obs o = mk_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
+    pp_obs o = jrec_obs("xiangtan-etdz", "fai", 2024, 10, 192.2, 'A', "spool:fai-2024-10.csv", "",
                       1732060800).obs;
     journal_delivery d[2] = { mk_delivery("spool/fai-2024-10.csv", D_CONTENT, 1732060800),
                               mk_delivery("spool/a\tb.csv", D_CONTENT, 1732060800) };
@@ -929,7 +890,7 @@ START_TEST(test_delivery_known_after_reopen)
 {
     journal_record r[2];
     memset(r, 0, sizeof r);
-    r[0] = mk_event("before");
+    r[0] = jrec_event("before");
     r[1].type = JREC_DELIVERY;
     r[1].delivery = mk_delivery("spool/x.csv", D_CONTENT, 1700000000);
     journal *j = open_ok();
@@ -971,7 +932,7 @@ END_TEST
  * remembered; an old journal without D lines is read as before. */
 START_TEST(test_delivery_refused_not_known)
 {
-    pp_obs bad = mk_obs("P", "i", 2024, 1, 1, 'A', "s", "", 1).obs;
+    pp_obs bad = jrec_obs("P", "i", 2024, 1, 1, 'A', "s", "", 1).obs;
     journal_delivery d = mk_delivery("spool/x.csv", D_CONTENT, 1);
     journal_delivery noname = mk_delivery("", D_CONTENT, 1);
     journal *j = open_ok();
@@ -1019,7 +980,7 @@ START_TEST(test_check_new_state_dir)
     /* an intact journal, whatever the RRD files */
     make_rrd_file("pa", "tax_revenue.rrd");
     journal *j = open_ok();
-    journal_record r = mk_event("x");
+    journal_record r = jrec_event("x");
     ck_assert_int_eq(journal_append(j, &r, 1), 0);
     journal_close(j);
     ck_assert_int_eq(check(why, sizeof why), 0);
@@ -1073,7 +1034,7 @@ END_TEST
 START_TEST(test_recover)
 {
     char why[1024] = "";
-    journal_record r[2] = { mk_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1), mk_event("kept") };
+    journal_record r[2] = { jrec_obs("p", "i", 2024, 1, 1, 'A', "s", "", 1), jrec_event("kept") };
     journal *j = open_ok();
     ck_assert_int_eq(journal_append(j, r, 2), 0);
     journal_close(j);
