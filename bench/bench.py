@@ -1059,9 +1059,17 @@ def bench_alerts(work, results):
             return b"park,indicator,period,value\n%s,%s,2021-12,10\n" % (park.encode(), ind.encode())
 
         def expect(t0):
+            # A series with a target and no figure is overdue; its first
+            # figure raises the alert timed here and then clears the overdue
+            # flag with a "received" notice, which is passed over.
             topic = b"hb"
-            while topic == b"hb":
+            while True:
                 topic, payload = sub.recv_multipart()[:2]
+                if topic == b"hb":
+                    continue
+                if json.loads(payload).get("status") == "received":
+                    continue
+                break
             t1 = time.monotonic()
             if topic != want[0]:
                 raise BenchError("unexpected topic %r, want %r" % (topic, want[0]))
