@@ -77,6 +77,16 @@ def series_of(line):
 class CompactTest(DaemonTest):
     maxDiff = None
 
+    def restart_unchanged(self, d, before):
+        """Starts d again: it compacts nothing, rebuilds nothing and answers
+        as before; then stops it cleanly."""
+        d.start()
+        log = last_start(d)
+        self.assertNotIn("journal compacted", log)
+        self.assertNotIn("RRD files rebuilt", log)
+        self.assertEqual(answers(d), before)
+        self.assertEqual(d.stop(), 0)
+
     def test_startup_compacts_superseded_records(self):
         d = self.daemon().start()
         self.assertEqual(d.drop("targets-2021.csv"), "done")
@@ -105,12 +115,7 @@ class CompactTest(DaemonTest):
         self.assertEqual(clean_count(d), len(journal_lines(d)))
 
         # the next start: nothing to compact, nothing to rebuild, the same answers
-        d.start()
-        log = last_start(d)
-        self.assertNotIn("journal compacted", log)
-        self.assertNotIn("RRD files rebuilt", log)
-        self.assertEqual(answers(d), before)
-        self.assertEqual(d.stop(), 0)
+        self.restart_unchanged(d, before)
 
     def test_startup_puts_journal_in_series_order(self):
         """Over a million figures appended in arrival order: start-up compacts
@@ -163,12 +168,7 @@ class CompactTest(DaemonTest):
         self.assertEqual([l for l in new if series_of(l) is None], [l for l in old if series_of(l) is None])
 
         # the next start: in series order, nothing to compact or rebuild
-        d.start()
-        log = last_start(d)
-        self.assertNotIn("journal compacted", log)
-        self.assertNotIn("RRD files rebuilt", log)
-        self.assertEqual(answers(d), before)
-        self.assertEqual(d.stop(), 0)
+        self.restart_unchanged(d, before)
 
     def test_compact_option(self):
         d = self.daemon().start()
