@@ -216,11 +216,11 @@ bench:
 	    $(BENCH_BUILD)/bench/gen_journal
 	BUILD=$(BENCH_BUILD) /usr/bin/python3 bench/bench.py
 
-$(BUILD)/bench/rrd_loop: bench/rrd_loop.c
+$(BUILD)/bench/rrd_loop: bench/rrd_loop.c bench/month_end.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(shell pkg-config --cflags librrd) -o $@ $< $(shell pkg-config --libs librrd)
 
-$(BUILD)/bench/gen_journal: bench/gen_journal.c
+$(BUILD)/bench/gen_journal: bench/gen_journal.c bench/month_end.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< -lz
 

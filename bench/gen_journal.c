@@ -31,6 +31,8 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "month_end.h"
+
 static char *buf;
 static size_t len, cap = 1 << 24;
 static FILE *out;
@@ -55,16 +57,6 @@ static void line_end(const char *line, size_t n)
     len += n;
     len += (size_t)sprintf(buf + len, "\t%08x\n", crc);
     records++;
-}
-
-static long month_end(int y, int m)
-{
-    if (++m > 12) {
-        m = 1;
-        y++;
-    }
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = 1 };
-    return (long)timegm(&tm);
 }
 
 int main(int argc, char **argv)

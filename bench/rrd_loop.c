@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "month_end.h"
+
 #define MAX_ROWS 4096
 #define ARG_MAX_LEN 64
 
@@ -29,17 +31,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* 00:00 UTC of the first day of the month after (y, m). */
-static long month_end(int y, int m)
-{
-    if (++m > 12) {
-        m = 1;
-        y++;
-    }
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = 1 };
-    return (long)timegm(&tm);
 }
 
 static int create(const char *path)
