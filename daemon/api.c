@@ -740,9 +740,38 @@ static bool graph_assemble(const pp_view *v, const api_request *req, api_respons
  * image is drawn from the file as it is and not cached. */
 #define GRAPH_RRD_WAIT_MS 2000
 
-/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under a
- * read view of its own, rendered outside it (by a worker process, or from the
- * cache), so that no lock is held while a graph is drawn. */
+/* The answer cache's key of a graph: its path and the query parameters that
+ * shape the image (api.c graph_assemble reads no other), each as sent,
+ * length-prefixed ("-" when absent) so that no two requests share a key.
+ * false when it is too long to keep. */
+static bool graph_answer_key(const pp_view *v, const api_request *req, answer_key *k)
+{
+    static const char *const params[] = { "from", "to", "width", "height" };
+    char key[ANSWER_PATH_MAX];
+    size_t at = 0;
+    int n = snprintf(key, sizeof key, "%s?", req->path);
+    if (n < 0 || (size_t)n >= sizeof key)
+        return false;
+    at = (size_t)n;
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        const char *val = req->query ? req->query(req->query_ctx, params[i]) : NULL;
+        n = val ? snprintf(key + at, sizeof key - at, "%zu:%s;", strlen(val), val)
+                : snprintf(key + at, sizeof key - at, "-;");
+        if (n < 0 || (size_t)n >= sizeof key - at)
+            return false;
+        at += (size_t)n;
+    }
+    answer_key_of(v, key, k);
+    return true;
+}
+
+/* GET /graph/<park>/<indicator>.png|.svg: answered from the answer cache when
+ * nothing it is drawn from changed (answer.h: the db's generation covers the
+ * series' figures and targets, the configuration its names, `now` the pace);
+ * else the request is assembled under a read view of its own and rendered
+ * outside it (by a worker process, or from the image cache of graph.c, keyed
+ * by the series' version: a figure of another series costs an assembly, not
+ * a render), so that no lock is held while a graph is drawn. */
 static void route_graph(const api_call *c)
 {
     pp_app *app = c->app;
@@ -751,7 +780,13 @@ static void route_graph(const api_call *c)
     pp_view view;
     graph_request g;
     int64_t updated;
+    answer_key key;
     view_begin(app, &view);
+    bool keyed = graph_answer_key(&view, req, &key);
+    if (keyed && answer_cache_get(req, resp, &key)) {
+        view_end(&view);
+        return;
+    }
     bool ok = graph_assemble(&view, req, resp, c->seg[0], c->seg[1], &g, &updated);
     view_end(&view);
     if (!ok)
@@ -785,6 +820,8 @@ static void route_graph(const api_call *c)
     resp->len = img.len;
     img.data = NULL;
     graph_image_free(&img);
+    if (keyed && settled)
+        answer_cache_put(resp, &key); /* a 200 is kept even when this client gets a 304 */
     answer_not_modified(req, resp);
 }
 
