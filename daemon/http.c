@@ -70,6 +70,7 @@
 #define AUTH_FAIL_WINDOW_S 60 /* ... within this many seconds: 429 until the window ends */
 #define AUTH_SLOTS 256
 #define RETRY_AFTER_BUSY_S 5 /* Retry-After of a 503 for the body budget or stream slots */
+#define HTTP_CONN_MEMORY (32 * 1024) /* per connection: MHD_OPTION_CONNECTION_MEMORY_LIMIT */
 
 /* A client address as a comparable key: family byte + 16 bytes. */
 typedef struct addr_key {
@@ -147,6 +148,7 @@ typedef struct http_conn {
     bool buffer;                 /* the body is wanted (POST /api/v1/observations) */
     bool too_large;
     bool over_budget;            /* srv->max_buffered reached: 503 */
+    bool stream;                 /* GET of the event stream (matched on the first call) */
 } http_conn;
 
 static int hexval(char c)
@@ -184,12 +186,21 @@ static const char *query_lookup(void *ctx, const char *key)
     return MHD_lookup_connection_value((struct MHD_Connection *)ctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* An HTTP date; the last one each thread formatted is kept, as most answers
+ * in a row carry the same Last-Modified (a cached graph under load). */
 static void http_date(int64_t t, char *buf, size_t len)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    static _Thread_local int64_t last_t = -1;
+    static _Thread_local char last[64];
+    if (t != last_t) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        if (strftime(last, sizeof last, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+            last[0] = '\0';
+        last_t = t;
+    }
+    snprintf(buf, len, "%s", last);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r)
@@ -559,7 +570,9 @@ static enum MHD_Result first_call(http_server *srv, struct MHD_Connection *conn,
         return refuse(conn, 400, "an HTTP/1.1 request needs a Host header", 0);
 
     api_match m;
-    if (api_route_match(method, url, &m) == 0 && api_route_takes_body(m.route)) {
+    int matched = api_route_match(method, url, &m);
+    hc->stream = matched == 0 && strcmp(method, "GET") == 0 && api_route_is_stream(m.route);
+    if (matched == 0 && api_route_takes_body(m.route)) {
         addr_key a;
         char text[INET6_ADDRSTRLEN];
         if (peer) {
@@ -792,9 +805,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     /* before the daemon is ready api_handle() answers every route with 503 */
-    api_match m;
-    if (strcmp(method, "GET") == 0 && api_route_match(method, url, &m) == 0 &&
-        api_route_is_stream(m.route) && !hc->too_large && app_ready(srv->app))
+    if (hc->stream && !hc->too_large && app_ready(srv->app))
         return sse_start(srv, conn);
 
     api_response r;
@@ -955,7 +966,10 @@ http_server *http_start(pp_app *app)
          * are enforced by on_connection, which can make room */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(srv->max_conns + srv->max_streams),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        /* a request's header and the answer's header must fit; MHD clears
+         * the whole pool between two requests of a connection, so a larger
+         * one costs every request (64 KiB: 12% of a cached graph's time) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
         MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
