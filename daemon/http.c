@@ -8,6 +8,19 @@
  * or control byte into 0x01 so that api.c can refuse it instead of seeing a
  * path it never sent.
  *
+ * An answer a route defers (api.h: a graph to draw, which waits for its
+ * series' RRD write and a graph worker) is not run on the HTTP thread, which
+ * could not serve its other connections meanwhile: the connection is
+ * suspended, one of HTTP_DRAWERS drawer threads runs the work, leaves the
+ * response in the request's state and resumes the connection, and the
+ * handler, called again, queues it. http_stop lets the drawers finish their
+ * queue (each resumes its connection) before stopping libmicrohttpd; a
+ * request deferred after that is drawn on its HTTP thread.
+ *
+ * Each connection gets HTTP_CONN_MEMORY bytes of libmicrohttpd's pool (the
+ * request header, the answer's header): MHD clears the pool between two
+ * requests of a connection, so every byte more costs every request.
+ *
  * Limits against hostile clients (parkpulse.conf(5), HTTP SECTION and LIMITS):
  *   - every connection is tracked from libmicrohttpd's connection notifier:
  *     one that has not sent a complete request header within
