@@ -239,6 +239,45 @@ class GraphTest(DaemonTest):
         self.assertNotEqual(h["ETag"], etag)
         self.assertEqual(d.stop(), 0)
 
+    def test_stop_while_graphs_are_drawn(self):
+        """SIGTERM while graphs are being drawn (their connections suspended,
+        daemon/http.c): the daemon stops cleanly, and every request answered
+        got a whole PNG."""
+        import http.client
+        import threading
+        d = self.daemon().start()
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        first = threading.Event()
+        answers, errors = [], []
+
+        def client(i):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+                for k in range(6):  # distinct sizes: drawn, not cached
+                    c.request("GET", "/graph/xiangtan-etdz/fixed_asset_investment.png?width=%d&height=%d"
+                              % (300 + 10 * i, 150 + 10 * k))
+                    r = c.getresponse()
+                    answers.append((r.status, r.read()))
+                    first.set()
+                c.close()
+            except (OSError, http.client.HTTPException) as e:
+                errors.append(e)  # the daemon stopped under it: allowed
+                first.set()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        self.assertTrue(first.wait(30))
+        self.assertEqual(d.stop(), 0)
+        for t in threads:
+            t.join(40)
+            self.assertFalse(t.is_alive(), "a client still waits for its graph")
+        self.assertGreater(len(answers), 0)
+        for status, body in answers:
+            self.assertEqual(status, 200)
+            self.assertEqual(body[:8], b"\x89PNG\r\n\x1a\n")
+            self.assertTrue(body.endswith(b"IEND\xaeB`\x82"), "a truncated PNG")
+
     def test_last_year_only_with_its_figures(self):
         """去年同期 (last year's months, dashed, with a key in the legend, both
         #8A96A8) is drawn only when last year's months hold a figure."""
