@@ -839,7 +839,7 @@ def bench_graphs(work, daemon, series, results):
         return out
     answered = []  # (series, body): checked after the timed parts
     text = graph_text(daemon, sorted({p for p, _ in series}))
-    n_serial, n_conc, n_cmd = 24, 96, 16
+    n_serial, n_conc, n_cmd = 32, 128, 16  # 5 repeats fit in the 1,000 series
     serial, cmd, conc_rate, serial_rate, loads = [], [], [], [], []
     out_png = os.path.join(work, "graph.png")
     sizes = set()
