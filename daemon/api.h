@@ -59,7 +59,8 @@ typedef struct api_deferred api_deferred;
 void api_deferred_run(api_deferred *d, api_response *resp);
 
 /* Fills resp for req. Always sets a status and a body: 503 {"error":"starting"}
- * for every route until app_ready(app). A route runs inside one read view
+ * for every route until app_ready(app) — or, when req->can_defer, may leave
+ * the answer to resp->deferred instead (a graph to draw: api_deferred_run). A route runs inside one read view
  * (app.h: cfg_lock, then the db lock), or takes its locks itself (the POST:
  * ingest_lock, then cfg_lock): the caller holds none of them. */
 void api_handle(pp_app *app, const api_request *req, api_response *resp);
