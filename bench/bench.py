@@ -935,6 +935,11 @@ def bench_graphs(work, daemon, series, results):
         for rep in range(REPEAT):
             cached.append(wrk(daemon.url + graph_path(park, ind)))
             ceil.append(wrk(c.url))
+    # what wrk was served: still the same image, byte for byte
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+    if fetch_png(conn, graph_path(park, ind)) != png:
+        raise BenchError("GET %s: a different image after the cached runs" % graph_path(park, ind))
+    conn.close()
     r_cold = [s / c for s, c in zip(serial, cmd)]
     r_conc = [c / s for c, s in zip(conc_rate, serial_rate)]
     results.append(("Graph 800×300 PNG, Chinese text, cold (not cached; workers warmed at start), "
