@@ -75,9 +75,12 @@ static answer_slot *slot_of(const char *path)
 
 void answer_key_of(const pp_view *v, const char *path, answer_key *k)
 {
-    memset(k, 0, sizeof *k);
+    size_t n = strlen(path);
+    if (n > sizeof k->path - 1)
+        n = sizeof k->path - 1; /* cut: too long to be kept (answer_cache_put) */
+    memcpy(k->path, path, n);
+    k->path[n] = '\0';
     k->db = v->db;
-    snprintf(k->path, sizeof k->path, "%s", path);
     k->db_gen = db_generation(v->db);
     k->cfg_gen = v->cfg_generation;
     k->now = v->now;

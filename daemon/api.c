@@ -752,22 +752,33 @@ static bool graph_answer_key(const pp_view *v, const api_request *req, answer_ke
 {
     static const char *const params[] = { "from", "to", "width", "height" };
     char key[ANSWER_PATH_MAX];
-    size_t at = 0;
-    memset(k, 0, sizeof *k);
-    int n = snprintf(key, sizeof key, "%s?", req->path);
-    if (n < 0 || (size_t)n >= sizeof key)
-        return false;
-    at = (size_t)n;
+    size_t at = strlen(req->path);
+    if (at + 1 >= sizeof key)
+        goto too_long;
+    memcpy(key, req->path, at);
+    key[at++] = '?';
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         const char *val = req->query ? req->query(req->query_ctx, params[i]) : NULL;
-        n = val ? snprintf(key + at, sizeof key - at, "%zu:%s;", strlen(val), val)
-                : snprintf(key + at, sizeof key - at, "-;");
-        if (n < 0 || (size_t)n >= sizeof key - at)
-            return false;
-        at += (size_t)n;
+        char len[24] = "-";
+        size_t vl = 0, ll = 1;
+        if (val != NULL) {
+            vl = strlen(val);
+            int n = snprintf(len, sizeof len, "%zu:", vl);
+            ll = n > 0 ? (size_t)n : 0;
+        }
+        if (at + ll + vl + 1 >= sizeof key)
+            goto too_long;
+        memcpy(key + at, len, ll);
+        memcpy(key + at + ll, val ? val : "", vl);
+        at += ll + vl;
+        key[at++] = ';';
     }
+    key[at] = '\0';
     answer_key_of(v, key, k);
     return true;
+too_long:
+    memset(k, 0, sizeof *k); /* copied along, never used */
+    return false;
 }
 
 /* A graph assembled, to be drawn (graph_draw), on the HTTP thread or later
