@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import random
+import resource
 import re
 import shutil
 import signal
@@ -718,6 +719,83 @@ def children_cpu(pid):
     return total
 
 
+def children_sched(pid):
+    """(seconds on a CPU, seconds runnable but waiting for one) so far of the
+    processes whose parent is pid (/proc/PID/schedstat), and how many."""
+    run = wait = 0
+    n = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) != pid:
+                    continue
+            with open("/proc/%s/schedstat" % name) as f:
+                a, b = f.read().split()[:2]
+        except OSError:
+            continue
+        run += int(a)
+        wait += int(b)
+        n += 1
+    return run / 1e9, wait / 1e9, n
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) used so far by process pid itself (all its
+    threads, not its children)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy():
+    """CPU seconds every core of the machine spent busy so far (/proc/stat:
+    all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        t = [int(x) for x in f.readline().split()[1:]]
+    return (sum(t[:8]) - t[3] - t[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShare:
+    """Where the CPU went while cold graphs were drawn, in cores (CPU seconds
+    per second): the daemon's graph workers, the daemon itself (HTTP threads,
+    assembling the requests), this bench's client, and everything else on
+    the machine (other processes: a busy machine caps the workers); and how
+    the workers spent the time (schedstat): drawing, waiting for a CPU
+    (the machine is the limit), or idle (no request for them: the daemon or
+    the client is)."""
+
+    def __init__(self, daemon_pid):
+        self.pid = daemon_pid
+
+    def _now(self):
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        run, wait, n = children_sched(self.pid)
+        self.n_workers = n
+        return (time.monotonic(), children_cpu(self.pid), process_cpu(self.pid),
+                r.ru_utime + r.ru_stime, machine_busy(), run, wait)
+
+    def __enter__(self):
+        self.t0 = self._now()
+        return self
+
+    def __exit__(self, *exc):
+        t1 = self._now()
+        d = [b - a for a, b in zip(self.t0, t1)]
+        el = max(d[0], 1e-9)
+        self.elapsed = d[0]
+        self.workers, self.daemon, self.client = d[1] / el, d[2] / el, d[3] / el
+        self.others = max(0.0, d[4] / el - self.workers - self.daemon - self.client)
+        self.waiting = d[6] / el
+        self.idle = max(0.0, self.n_workers - (d[5] + d[6]) / el)
+
+    def text(self):
+        return ("workers %.2f (waiting for a CPU %.2f, idle %.2f of %d), daemon %.2f, client %.2f, "
+                "rest of the machine %.2f cores" % (self.workers, self.waiting, self.idle, self.n_workers,
+                                                    self.daemon, self.client, self.others))
+
+
 def graphs_daemon(work):
     """A daemon holding the bench's 1,000 series and their targets, for
     `bench.py graphs` (or `status`) run without the ingest part: the figures
@@ -761,28 +839,26 @@ def bench_graphs(work, daemon, series, results):
         return out
     answered = []  # (series, body): checked after the timed parts
     text = graph_text(daemon, sorted({p for p, _ in series}))
-    n_serial, n_conc, n_cmd = 24, 96, 16
+    n_serial, n_conc, n_cmd = 32, 128, 16  # 5 repeats fit in the 1,000 series
     serial, cmd, conc_rate, serial_rate, loads = [], [], [], [], []
     out_png = os.path.join(work, "graph.png")
     sizes = set()
-    cores = []  # (1 client, 8 clients): CPU the workers got per second
+    cores = []  # (1 client, 8 clients): CpuShare of each
     def one_client(n):
-        """Seconds and workers' CPU seconds for n cold graphs, one after the
-        other on one connection."""
+        """Seconds and where the CPU went (CpuShare) for n cold graphs, one
+        after the other on one connection."""
         conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
         batch = take(n)
-        c0 = children_cpu(daemon.proc.pid)
-        t0 = time.monotonic()
-        for s in batch:
-            answered.append((s, fetch_png(conn, graph_path(*s))))
-        el = time.monotonic() - t0
+        with CpuShare(daemon.proc.pid) as share:
+            for s in batch:
+                answered.append((s, fetch_png(conn, graph_path(*s))))
         conn.close()
-        return el, children_cpu(daemon.proc.pid) - c0
+        return share.elapsed, share
     for rep in range(REPEAT):
         # cold, one client: mean latency over n_serial distinct series, half
         # of them before the 8 clients and half after (the baseline of the
         # throughput ratio, so that a load that changes meanwhile weighs on both)
-        el_serial, cpu_serial = one_client(n_serial // 2)
+        el_serial, share1 = one_client(n_serial // 2)
         # baseline: `rrdtool graph` of the same definition, one process each
         script = os.path.join(work, "rrdtool-graph.sh")
         outs = []
@@ -812,26 +888,26 @@ def bench_graphs(work, daemon, series, results):
                 errors.append(e)
         ts = [threading.Thread(target=client, args=(p,)) for p in parts]
         load0 = loadavg()
-        c0 = children_cpu(daemon.proc.pid)
-        t0 = time.monotonic()
-        [t.start() for t in ts]
-        [t.join() for t in ts]
-        el = time.monotonic() - t0
-        cpu_conc = children_cpu(daemon.proc.pid) - c0
+        with CpuShare(daemon.proc.pid) as share8:
+            [t.start() for t in ts]
+            [t.join() for t in ts]
+        el = share8.elapsed
         load1 = loadavg()
         if errors:
             raise BenchError("concurrent graphs: %s" % errors[0])
         conc_rate.append(n_conc / el)
-        el2, cpu2 = one_client(n_serial - n_serial // 2)
+        el2, share2 = one_client(n_serial - n_serial // 2)
+        # the two halves of one client as one: cores weighted by their time
+        for k in ("workers", "daemon", "client", "others", "waiting", "idle"):
+            setattr(share1, k, (getattr(share1, k) * el_serial + getattr(share2, k) * el2) / (el_serial + el2))
         el_serial += el2
-        cpu_serial += cpu2
         loads.append((load0, load1))
-        cores.append((cpu_serial / el_serial, cpu_conc / el))
+        cores.append((share1, share8))
         serial.append(el_serial / n_serial * 1000)
         serial_rate.append(n_serial / el_serial)
         print("bench: graphs: 8 clients %.1f/s, 1 client %.1f/s; load average %.2f before, %.2f after; "
-              "the workers got %.2f cores (8 clients), %.2f (1 client)"
-              % (conc_rate[-1], serial_rate[-1], load0, load1, cores[-1][1], cores[-1][0]), flush=True)
+              "8 clients: %s; 1 client: %s"
+              % (conc_rate[-1], serial_rate[-1], load0, load1, share8.text(), share1.text()), flush=True)
     # every image answered: a valid PNG, as wide as rrdtool draws the same
     # definition, as high as it draws one of them (the pace comment is one
     # line under the legend, or none)
@@ -859,6 +935,11 @@ def bench_graphs(work, daemon, series, results):
         for rep in range(REPEAT):
             cached.append(wrk(daemon.url + graph_path(park, ind)))
             ceil.append(wrk(c.url))
+    # what wrk was served: still the same image, byte for byte
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+    if fetch_png(conn, graph_path(park, ind)) != png:
+        raise BenchError("GET %s: a different image after the cached runs" % graph_path(park, ind))
+    conn.close()
     r_cold = [s / c for s, c in zip(serial, cmd)]
     r_conc = [c / s for c, s in zip(conc_rate, serial_rate)]
     results.append(("Graph 800×300 PNG, Chinese text, cold (not cached; workers warmed at start), "
@@ -866,13 +947,22 @@ def bench_graphs(work, daemon, series, results):
     results.append(("  vs `rrdtool graph` as a process, same definition", fmt(cmd, " ms", 1),
                     fmt(r_cold, "×", 2) + " the time", "≤ 0.5×", statistics.median(r_cold) <= 0.5))
     results.append(("Graph cold throughput, 8 concurrent clients (load average before→after: %s; "
-                    "CPU the graph workers got, 8 clients / 1 client: %s cores)"
+                    "cores used with 8 clients / 1 client by the graph workers: %s (waiting for a CPU: %s; "
+                    "idle, no request for them: %s); the daemon: %s; "
+                    "the bench's client: %s; the rest of the machine: %s)"
                     % (", ".join("%.2f→%.2f" % l for l in loads),
-                       ", ".join("%.2f / %.2f" % (c8, c1) for c1, c8 in cores)), fmt(conc_rate, " /s", 1),
+                       ", ".join("%.2f / %.2f" % (c8.workers, c1.workers) for c1, c8 in cores),
+                       ", ".join("%.2f / %.2f" % (c8.waiting, c1.waiting) for c1, c8 in cores),
+                       ", ".join("%.2f / %.2f" % (c8.idle, c1.idle) for c1, c8 in cores),
+                       ", ".join("%.2f / %.2f" % (c8.daemon, c1.daemon) for c1, c8 in cores),
+                       ", ".join("%.2f / %.2f" % (c8.client, c1.client) for c1, c8 in cores),
+                       ", ".join("%.2f / %.2f" % (c8.others, c1.others) for c1, c8 in cores)),
+                    fmt(conc_rate, " /s", 1),
                     fmt(r_conc, "×", 2) + " one client's serial rate (%s); graphs per CPU second of the "
                     "workers: %s with 8 clients, %s with 1" % (
-                        fmt(serial_rate, " /s", 1), fmt([r / max(c8, 1e-9) for r, (_, c8) in zip(conc_rate, cores)], "", 1),
-                        fmt([r / max(c1, 1e-9) for r, (c1, _) in zip(serial_rate, cores)], "", 1)),
+                        fmt(serial_rate, " /s", 1),
+                        fmt([r / max(c8.workers, 1e-9) for r, (_, c8) in zip(conc_rate, cores)], "", 1),
+                        fmt([r / max(c1.workers, 1e-9) for r, (c1, _) in zip(serial_rate, cores)], "", 1)),
                     "≥ 1.7× (quiet machine)", statistics.median(r_conc) >= 1.7))
     rc = [a / b for a, b in zip(cached, ceil)]
     results.append(("Graph cached (wrk -t2 -c32), %d-byte PNG" % len(png), fmt(cached, " req/s", 0),

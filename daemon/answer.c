@@ -8,7 +8,10 @@
  * they are built from (db generation, configuration generation, the `now`
  * they were evaluated at, to the second), and served by reference: the body
  * goes to libmicrohttpd without a copy and is freed by the last response that
- * holds it. A direct-mapped table: a collision only costs a rebuild.
+ * holds it. A graph's answer is kept the same way under its path and query
+ * (api.c route_graph), so that a cached image costs no evaluation of its
+ * series and no copy. A direct-mapped table with a lock per slot: a
+ * collision only costs a rebuild.
  */
 #include "answer.h"
 
@@ -41,9 +44,13 @@ static api_blob *blob_ref(api_blob *b)
     return b;
 }
 
-#define ANSWER_SLOTS 64
+#define ANSWER_SLOTS 256
 
+/* Each slot has its own lock: a hit locks one slot for a few loads and a
+ * reference count, so that threads serving different answers never wait for
+ * each other. */
 typedef struct answer_slot {
+    pthread_mutex_t lock;
     answer_key key;
     const char *content_type;     /* static, as in api_response */
     int64_t last_modified;
@@ -51,8 +58,15 @@ typedef struct answer_slot {
     api_blob *blob;               /* NULL: empty slot */
 } answer_slot;
 
-static pthread_mutex_t answer_lock = PTHREAD_MUTEX_INITIALIZER;
-static answer_slot answer_slots[ANSWER_SLOTS];
+#define SLOT_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
+#define SLOTS_4 SLOT_INIT, SLOT_INIT, SLOT_INIT, SLOT_INIT
+#define SLOTS_16 SLOTS_4, SLOTS_4, SLOTS_4, SLOTS_4
+#define SLOTS_64 SLOTS_16, SLOTS_16, SLOTS_16, SLOTS_16
+static answer_slot answer_slots[ANSWER_SLOTS] = { SLOTS_64, SLOTS_64, SLOTS_64, SLOTS_64 };
+_Static_assert(ANSWER_SLOTS == 256, "the initializer above names 256 slots");
+
+/* Bytes of the bodies the slots hold, against ANSWER_BYTES_MAX. */
+static _Atomic size_t answer_bytes;
 
 static answer_slot *slot_of(const char *path)
 {
@@ -61,9 +75,12 @@ static answer_slot *slot_of(const char *path)
 
 void answer_key_of(const pp_view *v, const char *path, answer_key *k)
 {
-    memset(k, 0, sizeof *k);
+    size_t n = strlen(path);
+    if (n > sizeof k->path - 1)
+        n = sizeof k->path - 1; /* cut: too long to be kept (answer_cache_put) */
+    memcpy(k->path, path, n);
+    k->path[n] = '\0';
     k->db = v->db;
-    snprintf(k->path, sizeof k->path, "%s", path);
     k->db_gen = db_generation(v->db);
     k->cfg_gen = v->cfg_generation;
     k->now = v->now;
@@ -125,10 +142,10 @@ bool api_etag_matches(const char *inm, const char *etag)
 
 bool answer_cache_get(const api_request *req, api_response *resp, const answer_key *key)
 {
-    if (strlen(req->path) >= ANSWER_PATH_MAX)
+    if (strlen(key->path) >= ANSWER_PATH_MAX - 1) /* cut: never kept (answer_cache_put) */
         return false;
-    pthread_mutex_lock(&answer_lock);
     answer_slot *s = slot_of(key->path);
+    pthread_mutex_lock(&s->lock);
     bool hit = slot_holds(s, key);
     if (hit) {
         resp->status = 200;
@@ -142,7 +159,7 @@ bool answer_cache_get(const api_request *req, api_response *resp, const answer_k
             resp->len = s->blob->len;
         }
     }
-    pthread_mutex_unlock(&answer_lock);
+    pthread_mutex_unlock(&s->lock);
     return hit;
 }
 
@@ -160,25 +177,36 @@ void answer_cache_put(api_response *resp, const answer_key *key)
     free(resp->body);
     resp->body = NULL;
     resp->shared = b;
-    pthread_mutex_lock(&answer_lock);
     answer_slot *s = slot_of(key->path);
+    pthread_mutex_lock(&s->lock);
+    size_t old = s->blob ? s->blob->len : 0;
+    if (atomic_load(&answer_bytes) - old + b->len > ANSWER_BYTES_MAX) {
+        pthread_mutex_unlock(&s->lock);
+        api_blob_release(b); /* the cache's reference: answered uncached */
+        return;
+    }
+    atomic_fetch_add(&answer_bytes, b->len);
+    atomic_fetch_sub(&answer_bytes, old);
     api_blob_release(s->blob);
     s->key = *key;
     s->blob = b;
     s->content_type = resp->content_type;
     s->last_modified = resp->last_modified;
     memcpy(s->etag, resp->etag, sizeof s->etag);
-    pthread_mutex_unlock(&answer_lock);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void answer_cache_clear(void)
 {
-    pthread_mutex_lock(&answer_lock);
     for (size_t i = 0; i < ANSWER_SLOTS; i++) {
-        api_blob_release(answer_slots[i].blob);
-        answer_slots[i].blob = NULL;
+        answer_slot *s = &answer_slots[i];
+        pthread_mutex_lock(&s->lock);
+        if (s->blob != NULL)
+            atomic_fetch_sub(&answer_bytes, s->blob->len);
+        api_blob_release(s->blob);
+        s->blob = NULL;
+        pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_unlock(&answer_lock);
 }
 
 void api_cache_clear(void) { answer_cache_clear(); }

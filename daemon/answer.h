@@ -1,7 +1,8 @@
 /*
  * answer.h — the HTTP answers' validators and their cache: the ETag of a
  * body, the one 304 (If-None-Match, RFC 9110 13.1.2), and the answer cache
- * of the cacheable routes (api.c's route table says which). api.c builds the
+ * of the cacheable routes (api.c's route table says which) and of the
+ * graphs (api.c route_graph, keyed by path and query). api.c builds the
  * answers; this file decides whether one must be built at all.
  *
  * The cache keeps a 200 answer keyed by its path and by everything it is
@@ -9,7 +10,8 @@
  * generation (a figure, a target or a retraction changes it), the
  * configuration's generation and the read view's `now`, to the second. A
  * change of any of these is a miss: nothing has to be invalidated by hand.
- * Bodies are shared by reference (api_blob of api.h): a hit costs no copy.
+ * Bodies are shared by reference (api_blob of api.h): a hit costs no copy,
+ * and takes only its slot's lock.
  */
 #ifndef PP_ANSWER_H
 #define PP_ANSWER_H
@@ -19,11 +21,16 @@
 
 #include "api.h"
 
-#define ANSWER_PATH_MAX (PP_ID_MAX + 32) /* longer paths are never cached */
+/* Longer keys are never cached. A key is a path, or for a graph its path
+ * and the query parameters that shape the image (api.c route_graph). */
+#define ANSWER_PATH_MAX (2 * PP_ID_MAX + 128)
 /* Bigger answers (the status of thousands of series: ~470 bytes each) are
- * rebuilt per request rather than held: memory stays bounded at 64 MiB of
- * cache at the very worst, and typically one status and a few parks. */
+ * rebuilt per request rather than held, and the bodies held together stay
+ * under ANSWER_BYTES_MAX (a put past it is answered uncached; concurrent puts
+ * may pass it by at most one body per thread): typically one status, a few
+ * parks and the graphs of the pages being looked at. */
 #define ANSWER_BODY_MAX (1u << 20)
+#define ANSWER_BYTES_MAX (64u << 20)
 
 /* What a cached answer was built from. */
 typedef struct answer_key {

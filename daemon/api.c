@@ -51,12 +51,16 @@ typedef struct api_call {
 
 typedef void api_handler(const api_call *c);
 
+static void api_deferred_free(api_deferred *d);
+
 void api_response_free(api_response *resp)
 {
     free(resp->body);
     resp->body = NULL;
     api_blob_release(resp->shared);
     resp->shared = NULL;
+    api_deferred_free(resp->deferred);
+    resp->deferred = NULL;
 }
 
 bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -740,31 +744,74 @@ static bool graph_assemble(const pp_view *v, const api_request *req, api_respons
  * image is drawn from the file as it is and not cached. */
 #define GRAPH_RRD_WAIT_MS 2000
 
-/* GET /graph/<park>/<indicator>.png|.svg: the request is assembled under a
- * read view of its own, rendered outside it (by a worker process, or from the
- * cache), so that no lock is held while a graph is drawn. */
-static void route_graph(const api_call *c)
+/* The answer cache's key of a graph: its path and the query parameters that
+ * shape the image (api.c graph_assemble reads no other), each as sent,
+ * length-prefixed ("-" when absent) so that no two requests share a key.
+ * false when it is too long to keep. */
+static bool graph_answer_key(const pp_view *v, const api_request *req, answer_key *k)
 {
-    pp_app *app = c->app;
-    const api_request *req = c->req;
-    api_response *resp = c->resp;
-    pp_view view;
-    graph_request g;
-    int64_t updated;
-    view_begin(app, &view);
-    bool ok = graph_assemble(&view, req, resp, c->seg[0], c->seg[1], &g, &updated);
-    view_end(&view);
-    if (!ok)
-        return;
-    if (graph_request_check(&g) != 0) {
-        api_error(resp, 400, "bad graph request (from/to out of range?)");
-        return;
+    static const char *const params[] = { "from", "to", "width", "height" };
+    char key[ANSWER_PATH_MAX];
+    size_t at = strlen(req->path);
+    if (at + 1 >= sizeof key)
+        goto too_long;
+    memcpy(key, req->path, at);
+    key[at++] = '?';
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        const char *val = req->query ? req->query(req->query_ctx, params[i]) : NULL;
+        char len[24] = "-";
+        size_t vl = 0, ll = 1;
+        if (val != NULL) {
+            vl = strlen(val);
+            int n = snprintf(len, sizeof len, "%zu:", vl);
+            ll = n > 0 ? (size_t)n : 0;
+        }
+        if (at + ll + vl + 1 >= sizeof key)
+            goto too_long;
+        memcpy(key + at, len, ll);
+        memcpy(key + at + ll, val ? val : "", vl);
+        at += ll + vl;
+        key[at++] = ';';
     }
+    key[at] = '\0';
+    answer_key_of(v, key, k);
+    return true;
+too_long:
+    memset(k, 0, sizeof *k); /* copied along, never used */
+    return false;
+}
+
+/* A graph assembled, to be drawn (graph_draw), on the HTTP thread or later
+ * on another (api_deferred_run). */
+struct api_deferred {
+    pp_app *app;
+    graph_request g;
+    answer_key key;
+    bool keyed;
+    int64_t updated;
+    char *if_none_match;         /* a copy, or NULL */
+};
+
+static void api_deferred_free(api_deferred *d)
+{
+    if (d == NULL)
+        return;
+    free(d->if_none_match);
+    free(d);
+}
+
+/* Draws an assembled graph into resp: waits for its series' RRD write, then
+ * takes the image from graph.c's cache or a worker; keeps the answer in the
+ * answer cache; 304 when if_none_match holds its ETag. May block for
+ * seconds: holds no lock of the view. */
+static void graph_draw(pp_app *app, const graph_request *g, const answer_key *key, bool keyed,
+                       int64_t updated, const char *if_none_match, api_response *resp)
+{
     /* the RRD file follows the acknowledgement (ingest.h): an image cached
      * under this version of the series must be drawn from its figures */
-    bool settled = ingest_rrd_wait_series(app, g.park, g.indicator, GRAPH_RRD_WAIT_MS);
+    bool settled = ingest_rrd_wait_series(app, g->park, g->indicator, GRAPH_RRD_WAIT_MS);
     graph_image img;
-    int rc = graph_get(app->graphs, settled ? app->graph_cache : NULL, &g, &img);
+    int rc = graph_get(app->graphs, settled ? app->graph_cache : NULL, g, &img);
     if (rc == -EINVAL) {
         api_error(resp, 400, "bad graph request");
         return;
@@ -780,12 +827,69 @@ static void route_graph(const api_call *c)
     snprintf(resp->etag, sizeof resp->etag, "%s", img.etag);
     resp->last_modified = updated;
     resp->status = 200;
-    resp->content_type = graph_content_type(g.format);
+    resp->content_type = graph_content_type(g->format);
     resp->body = (char *)img.data;
     resp->len = img.len;
     img.data = NULL;
     graph_image_free(&img);
-    answer_not_modified(req, resp);
+    if (keyed && settled)
+        answer_cache_put(resp, key); /* a 200 is kept even when this client gets a 304 */
+    api_request inm = { .if_none_match = if_none_match };
+    answer_not_modified(&inm, resp);
+}
+
+void api_deferred_run(api_deferred *d, api_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    graph_draw(d->app, &d->g, &d->key, d->keyed, d->updated, d->if_none_match, resp);
+    api_deferred_free(d);
+}
+
+/* GET /graph/<park>/<indicator>.png|.svg: answered from the answer cache when
+ * nothing it is drawn from changed (answer.h: the db's generation covers the
+ * series' figures and targets, the configuration its names, `now` the pace);
+ * else the request is assembled under a read view of its own and drawn
+ * outside it (by a worker process, or from the image cache of graph.c, keyed
+ * by the series' version: a figure of another series costs an assembly, not
+ * a render), so that no lock is held while a graph is drawn. The drawing is
+ * left to the caller (resp->deferred) when it can run it on another thread:
+ * an HTTP thread that waited for a render could not serve its other
+ * connections meanwhile. */
+static void route_graph(const api_call *c)
+{
+    pp_app *app = c->app;
+    const api_request *req = c->req;
+    api_response *resp = c->resp;
+    pp_view view;
+    graph_request g;
+    int64_t updated;
+    answer_key key;
+    view_begin(app, &view);
+    bool keyed = graph_answer_key(&view, req, &key);
+    if (keyed && answer_cache_get(req, resp, &key)) {
+        view_end(&view);
+        return;
+    }
+    bool ok = graph_assemble(&view, req, resp, c->seg[0], c->seg[1], &g, &updated);
+    view_end(&view);
+    if (!ok)
+        return;
+    if (graph_request_check(&g) != 0) {
+        api_error(resp, 400, "bad graph request (from/to out of range?)");
+        return;
+    }
+    if (req->can_defer) {
+        api_deferred *d = calloc(1, sizeof *d);
+        if (d != NULL && (req->if_none_match == NULL ||
+                          (d->if_none_match = strdup(req->if_none_match)) != NULL)) {
+            *d = (api_deferred){ .app = app, .g = g, .key = key, .keyed = keyed,
+                                 .updated = updated, .if_none_match = d->if_none_match };
+            resp->deferred = d;
+            return;
+        }
+        free(d); /* out of memory: drawn here */
+    }
+    graph_draw(app, &g, &key, keyed, updated, req->if_none_match, resp);
 }
 
 /* A page route for an unknown park or indicator: the HTML 404 page instead

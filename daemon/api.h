@@ -24,6 +24,7 @@ typedef struct api_request {
     const char *body;            /* POST body (not NUL-terminated) */
     size_t body_len;
     const char *client;          /* the client's address as text, or NULL (a retraction's source) */
+    bool can_defer;              /* the caller can finish resp->deferred on another thread (http.c) */
 } api_request;
 
 /* An immutable body shared by the answer cache and the responses being sent
@@ -46,10 +47,20 @@ typedef struct api_response {
     int retry_after;             /* Retry-After seconds (429, 503), 0 for none */
     bool has_rrd_pending;        /* X-RRD-Pending: rrd_pending (GET /healthz) */
     size_t rrd_pending;
+    struct api_deferred *deferred; /* not NULL: nothing else is set; see api_deferred_run */
 } api_response;
 
+/* Work a route left to be finished away from the HTTP thread, when the
+ * request allowed it (can_defer): a graph to draw, which waits for its
+ * series' RRD write and for a graph worker. api_deferred_run does it (it may
+ * block for seconds), fills resp (zeroed first) and frees d; api_response_free
+ * frees a deferred answer that is not run. */
+typedef struct api_deferred api_deferred;
+void api_deferred_run(api_deferred *d, api_response *resp);
+
 /* Fills resp for req. Always sets a status and a body: 503 {"error":"starting"}
- * for every route until app_ready(app). A route runs inside one read view
+ * for every route until app_ready(app) — or, when req->can_defer, may leave
+ * the answer to resp->deferred instead (a graph to draw: api_deferred_run). A route runs inside one read view
  * (app.h: cfg_lock, then the db lock), or takes its locks itself (the POST:
  * ingest_lock, then cfg_lock): the caller holds none of them. */
 void api_handle(pp_app *app, const api_request *req, api_response *resp);

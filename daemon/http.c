@@ -8,6 +8,19 @@
  * or control byte into 0x01 so that api.c can refuse it instead of seeing a
  * path it never sent.
  *
+ * An answer a route defers (api.h: a graph to draw, which waits for its
+ * series' RRD write and a graph worker) is not run on the HTTP thread, which
+ * could not serve its other connections meanwhile: the connection is
+ * suspended, one of HTTP_DRAWERS drawer threads runs the work, leaves the
+ * response in the request's state and resumes the connection, and the
+ * handler, called again, queues it. http_stop lets the drawers finish their
+ * queue (each resumes its connection) before stopping libmicrohttpd; a
+ * request deferred after that is drawn on its HTTP thread.
+ *
+ * Each connection gets HTTP_CONN_MEMORY bytes of libmicrohttpd's pool (the
+ * request header, the answer's header): MHD clears the pool between two
+ * requests of a connection, so every byte more costs every request.
+ *
  * Limits against hostile clients (parkpulse.conf(5), HTTP SECTION and LIMITS):
  *   - every connection is tracked from libmicrohttpd's connection notifier:
  *     one that has not sent a complete request header within
@@ -70,6 +83,8 @@
 #define AUTH_FAIL_WINDOW_S 60 /* ... within this many seconds: 429 until the window ends */
 #define AUTH_SLOTS 256
 #define RETRY_AFTER_BUSY_S 5 /* Retry-After of a 503 for the body budget or stream slots */
+#define HTTP_CONN_MEMORY (32 * 1024) /* per connection: MHD_OPTION_CONNECTION_MEMORY_LIMIT */
+#define HTTP_DRAWERS 8       /* threads that finish deferred answers (graphs being drawn) */
 
 /* A client address as a comparable key: family byte + 16 bytes. */
 typedef struct addr_key {
@@ -132,6 +147,14 @@ struct http_server {
     int n_plain;                 /* counted connections that are not streams */
     auth_slot auth[AUTH_SLOTS];
 
+    /* deferred answers (api.h): their connections are suspended meanwhile */
+    pthread_mutex_t defer_lock;
+    pthread_cond_t defer_cond;
+    struct http_deferred *defer_head, *defer_tail;
+    bool defer_stop;             /* no more are taken; the drawers finish the queue */
+    pthread_t drawers[HTTP_DRAWERS];
+    int n_drawers;
+
     pthread_t sweeper;
     bool sweeper_started;
     pthread_mutex_t sweep_lock;
@@ -147,7 +170,19 @@ typedef struct http_conn {
     bool buffer;                 /* the body is wanted (POST /api/v1/observations) */
     bool too_large;
     bool over_budget;            /* srv->max_buffered reached: 503 */
+    bool stream;                 /* GET of the event stream (matched on the first call) */
+    bool finished;               /* a deferred answer is in `answer`: send it */
+    api_response answer;
 } http_conn;
+
+/* One deferred answer on its way: run by a drawer thread, which then puts
+ * the response into the connection's http_conn and resumes it. */
+typedef struct http_deferred {
+    api_deferred *work;
+    struct MHD_Connection *conn;
+    http_conn *hc;
+    struct http_deferred *next;
+} http_deferred;
 
 static int hexval(char c)
 {
@@ -184,12 +219,21 @@ static const char *query_lookup(void *ctx, const char *key)
     return MHD_lookup_connection_value((struct MHD_Connection *)ctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* An HTTP date; the last one each thread formatted is kept, as most answers
+ * in a row carry the same Last-Modified (a cached graph under load). */
 static void http_date(int64_t t, char *buf, size_t len)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    static _Thread_local int64_t last_t = -1;
+    static _Thread_local char last[64];
+    if (t != last_t) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        if (strftime(last, sizeof last, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+            last[0] = '\0';
+        last_t = t;
+    }
+    snprintf(buf, len, "%s", last);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, api_response *r)
@@ -559,7 +603,9 @@ static enum MHD_Result first_call(http_server *srv, struct MHD_Connection *conn,
         return refuse(conn, 400, "an HTTP/1.1 request needs a Host header", 0);
 
     api_match m;
-    if (api_route_match(method, url, &m) == 0 && api_route_takes_body(m.route)) {
+    int matched = api_route_match(method, url, &m);
+    hc->stream = matched == 0 && strcmp(method, "GET") == 0 && api_route_is_stream(m.route);
+    if (matched == 0 && api_route_takes_body(m.route)) {
         addr_key a;
         char text[INET6_ADDRSTRLEN];
         if (peer) {
@@ -752,6 +798,75 @@ void http_sse_wake(http_server *srv, bool keepalive_only)
 }
 
 
+/* A drawer thread: takes deferred answers until told to stop and the queue
+ * is empty. The connection stays suspended until its answer is in hc, so
+ * MHD neither calls it back nor frees hc meanwhile; after
+ * MHD_resume_connection neither is touched here again. */
+static void *drawer(void *arg)
+{
+    http_server *srv = arg;
+    pthread_mutex_lock(&srv->defer_lock);
+    for (;;) {
+        while (srv->defer_head == NULL && !srv->defer_stop)
+            pthread_cond_wait(&srv->defer_cond, &srv->defer_lock);
+        http_deferred *d = srv->defer_head;
+        if (d == NULL)
+            break;
+        srv->defer_head = d->next;
+        if (srv->defer_head == NULL)
+            srv->defer_tail = NULL;
+        pthread_mutex_unlock(&srv->defer_lock);
+        api_deferred_run(d->work, &d->hc->answer);
+        d->hc->finished = true;
+        MHD_resume_connection(d->conn);
+        free(d);
+        pthread_mutex_lock(&srv->defer_lock);
+    }
+    pthread_mutex_unlock(&srv->defer_lock);
+    return NULL;
+}
+
+/* Suspends conn and queues its deferred answer for a drawer. false (nothing
+ * done) when there is no drawer or the server is stopping. */
+static bool defer_answer(http_server *srv, struct MHD_Connection *conn, http_conn *hc,
+                         api_deferred *work)
+{
+    http_deferred *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return false;
+    *d = (http_deferred){ .work = work, .conn = conn, .hc = hc };
+    pthread_mutex_lock(&srv->defer_lock);
+    if (srv->defer_stop || srv->n_drawers == 0) {
+        pthread_mutex_unlock(&srv->defer_lock);
+        free(d);
+        return false;
+    }
+    /* suspended before a drawer can resume it; MHD calls the handler again
+     * once it is resumed */
+    MHD_suspend_connection(conn);
+    if (srv->defer_tail)
+        srv->defer_tail->next = d;
+    else
+        srv->defer_head = d;
+    srv->defer_tail = d;
+    pthread_cond_signal(&srv->defer_cond);
+    pthread_mutex_unlock(&srv->defer_lock);
+    return true;
+}
+
+/* Stops the drawers once they have run every queued answer (each resumes
+ * its connection): MHD must not be stopped with a suspended connection. */
+static void drawers_stop(http_server *srv)
+{
+    pthread_mutex_lock(&srv->defer_lock);
+    srv->defer_stop = true;
+    pthread_cond_broadcast(&srv->defer_cond);
+    pthread_mutex_unlock(&srv->defer_lock);
+    for (int i = 0; i < srv->n_drawers; i++)
+        pthread_join(srv->drawers[i], NULL);
+    srv->n_drawers = 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -768,6 +883,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         bool answered;
         enum MHD_Result ret = first_call(srv, conn, hc, url, method, version, &answered);
         return answered ? ret : MHD_YES;
+    }
+    if (hc->finished) { /* resumed: the drawer left the answer */
+        hc->finished = false;
+        enum MHD_Result ret = send_response(conn, &hc->answer);
+        memset(&hc->answer, 0, sizeof hc->answer); /* now MHD's */
+        return ret;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
@@ -792,9 +913,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     /* before the daemon is ready api_handle() answers every route with 503 */
-    api_match m;
-    if (strcmp(method, "GET") == 0 && api_route_match(method, url, &m) == 0 &&
-        api_route_is_stream(m.route) && !hc->too_large && app_ready(srv->app))
+    if (hc->stream && !hc->too_large && app_ready(srv->app))
         return sse_start(srv, conn);
 
     api_response r;
@@ -819,8 +938,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             .body = hc->body,
             .body_len = hc->len,
             .client = peer_of(conn) ? peer_of(conn)->addr_text : NULL,
+            .can_defer = true,
         };
         api_handle(srv->app, &req, &r);
+        if (r.deferred != NULL) {
+            api_deferred *work = r.deferred;
+            r.deferred = NULL;
+            if (defer_answer(srv, conn, hc, work))
+                return MHD_YES;
+            api_deferred_run(work, &r); /* no drawer (stopping): here */
+        }
     }
     return send_response(conn, &r);
 }
@@ -834,6 +961,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (hc) {
         atomic_fetch_sub(&srv->buffered, hc->reserved);
         free(hc->body);
+        api_response_free(&hc->answer); /* closed before it was sent */
         free(hc);
         *req_cls = NULL;
     }
@@ -897,6 +1025,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t 
 
 static void http_free(http_server *srv)
 {
+    pthread_mutex_destroy(&srv->defer_lock);
+    pthread_cond_destroy(&srv->defer_cond);
     pthread_mutex_destroy(&srv->sse_lock);
     pthread_mutex_destroy(&srv->peer_lock);
     pthread_mutex_destroy(&srv->sweep_lock);
@@ -939,6 +1069,15 @@ http_server *http_start(pp_app *app)
                  was, srv->max_streams, (unsigned long long)rl.rlim_cur);
     }
     pthread_mutex_init(&srv->sse_lock, NULL);
+    pthread_mutex_init(&srv->defer_lock, NULL);
+    pthread_cond_init(&srv->defer_cond, NULL);
+    for (int i = 0; i < HTTP_DRAWERS; i++) {
+        if (pthread_create(&srv->drawers[i], NULL, drawer, srv) != 0) {
+            log_errno("http", "cannot start a graph drawer thread");
+            break; /* fewer, or none: answered on the HTTP threads */
+        }
+        srv->n_drawers++;
+    }
     pthread_mutex_init(&srv->peer_lock, NULL);
     pthread_mutex_init(&srv->sweep_lock, NULL);
     pthread_cond_init(&srv->sweep_cond, NULL);
@@ -955,7 +1094,10 @@ http_server *http_start(pp_app *app)
          * are enforced by on_connection, which can make room */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(srv->max_conns + srv->max_streams),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        /* a request's header and the answer's header must fit; MHD clears
+         * the whole pool between two requests of a connection, so a larger
+         * one costs every request (64 KiB: 12% of a cached graph's time) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
         MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -963,12 +1105,14 @@ http_server *http_start(pp_app *app)
     if (srv->mhd == NULL) {
         log_err("http", "cannot listen on %s (in use, or not an address of this machine)",
                 cfg->http_listen);
+        drawers_stop(srv);
         http_free(srv);
         return NULL;
     }
     if (pthread_create(&srv->sweeper, NULL, sweeper, srv) != 0) {
         log_errno("http", "cannot start the connection sweeper");
         MHD_stop_daemon(srv->mhd);
+        drawers_stop(srv);
         http_free(srv);
         return NULL;
     }
@@ -1009,6 +1153,7 @@ void http_stop(http_server *s)
         struct timespec ts = { 0, 20 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
+    drawers_stop(s); /* graphs being drawn are answered; later ones are drawn by the HTTP threads */
     MHD_stop_daemon(s->mhd);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);

@@ -239,6 +239,62 @@ START_TEST(test_cache_replaced)
 }
 END_TEST
 
+/* The bodies held stay under ANSWER_BYTES_MAX: answers of ANSWER_BODY_MAX
+ * bytes under more paths than fit are kept only up to the bound (the rest
+ * are answered uncached, with their body), and at least half the bound's
+ * worth is kept (two paths may share a slot). A graph's key (a
+ * path with its query) is kept like any other. */
+START_TEST(test_cache_bounded)
+{
+    answer_cache_clear();
+    enum { N = ANSWER_BYTES_MAX / ANSWER_BODY_MAX + 16 };
+    char *body = malloc(ANSWER_BODY_MAX + 1);
+    ck_assert_ptr_nonnull(body);
+    memset(body, 'x', ANSWER_BODY_MAX);
+    body[ANSWER_BODY_MAX] = '\0';
+    int shared = 0, hits = 0;
+    for (int i = 0; i < N; i++) {
+        answer_key k;
+        char path[96];
+        snprintf(path, sizeof path, "/graph/p%d/i.png?-;-;3:800;3:300;", i);
+        make_key(&k, DB_A, path);
+        api_response a;
+        make_answer(&a, body);
+        answer_cache_put(&a, &k);
+        shared += a.shared != NULL;
+        api_response_free(&a);
+    }
+    for (int i = 0; i < N; i++) {
+        answer_key k;
+        char path[96];
+        snprintf(path, sizeof path, "/graph/p%d/i.png?-;-;3:800;3:300;", i);
+        make_key(&k, DB_A, path);
+        api_request req = { .method = "GET", .path = "/graph/x/i.png" };
+        api_response r;
+        memset(&r, 0, sizeof r);
+        if (answer_cache_get(&req, &r, &k)) {
+            hits++;
+            ck_assert_uint_eq(r.len, ANSWER_BODY_MAX);
+        }
+        api_response_free(&r);
+    }
+    ck_assert_int_eq(shared, N); /* each answer holds its body, kept or not */
+    ck_assert_int_le(hits, ANSWER_BYTES_MAX / ANSWER_BODY_MAX);
+    ck_assert_int_ge(hits, ANSWER_BYTES_MAX / ANSWER_BODY_MAX / 2); /* slots shared by two paths */
+    /* cleared: room again */
+    answer_cache_clear();
+    answer_key k;
+    make_key(&k, DB_A, "/api/v1/status");
+    api_response a;
+    make_answer(&a, body);
+    answer_cache_put(&a, &k);
+    ck_assert_ptr_nonnull(a.shared);
+    api_response_free(&a);
+    answer_cache_clear();
+    free(body);
+}
+END_TEST
+
 /* ---- the one 304, outside the cache -------------------------------------- */
 
 static const struct {
@@ -390,6 +446,7 @@ static Suite *answer_suite(void)
     tcase_add_loop_test(tc, test_cache, 0, sizeof cache_cases / sizeof cache_cases[0]);
     tcase_add_loop_test(tc, test_cache_put, 0, sizeof put_cases / sizeof put_cases[0]);
     tcase_add_test(tc, test_cache_replaced);
+    tcase_add_test(tc, test_cache_bounded);
     tcase_add_loop_test(tc, test_not_modified, 0, sizeof nm_cases / sizeof nm_cases[0]);
     tc = check_tcase(s, "auth", tok_setup, tok_teardown, 0);
     tcase_add_loop_test(tc, test_auth_check, 0, sizeof auth_cases / sizeof auth_cases[0]);

@@ -195,6 +195,89 @@ class GraphTest(DaemonTest):
         self.assertTrue(d.healthy())
         self.assertEqual(d.stop(), 0)
 
+    def test_cached_graph_follows_its_series_only(self):
+        """A graph served from the cache (the same ETag, 304 on it) changes
+        when its own series gets a figure or a target, and stays the same
+        image when another series gets figures."""
+        d = self.daemon().start()
+        self.assertEqual(d.drop("targets-2021.csv"), "done")
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        path = "/graph/xiangtan-etdz/fixed_asset_investment.png?width=600&height=200"
+        status, headers, body = d.get(path)
+        self.assertEqual(status, 200)
+        etag = headers["ETag"]
+        for _ in range(3):  # cached: the same bytes, and 304 on their ETag
+            status, h, again = d.get(path)
+            self.assertEqual((status, h["ETag"], again), (200, etag, body))
+            self.assertEqual(d.get(path, headers={"If-None-Match": etag})[0], 304)
+        # the same query in another order is the same image
+        status, h, _ = d.get("/graph/xiangtan-etdz/fixed_asset_investment.png?height=200&width=600")
+        self.assertEqual((status, h["ETag"]), (200, etag))
+        # another series' figures: the same image, still 304 on its ETag
+        self.assertEqual(d.drop("other.csv", b"park,indicator,period,value\n"
+                                b"xiangtan-etdz,fiscal_revenue,2021-08,12.5\n"
+                                b"xiangtan-hitech,fixed_asset_investment,2021-08,99\n"), "done")
+        status, h, again = d.get(path)
+        self.assertEqual((status, h["ETag"], again), (200, etag, body))
+        self.assertEqual(d.get(path, headers={"If-None-Match": etag})[0], 304)
+        # its own series' next figure: a new image, the old ETag no longer 304
+        self.assertEqual(d.drop("next.csv", b"park,indicator,period,value\n"
+                                b"xiangtan-etdz,fixed_asset_investment,2021-09,300\n"), "done")
+        status, h, newer = d.get(path)
+        self.assertEqual(status, 200)
+        self.assertNotEqual(newer, body)
+        self.assertNotEqual(h["ETag"], etag)
+        self.assertEqual(d.get(path, headers={"If-None-Match": etag})[0], 200)
+        self.assertEqual(d.get(path, headers={"If-None-Match": h["ETag"]})[0], 304)
+        # its target changes the target line: a new image again
+        etag = h["ETag"]
+        self.assertEqual(d.drop("target.csv", b"park,indicator,year,target\n"
+                                b"xiangtan-etdz,fixed_asset_investment,2021,450\n"), "done")
+        status, h, third = d.get(path)
+        self.assertEqual(status, 200)
+        self.assertNotIn(third, (body, newer))
+        self.assertNotEqual(h["ETag"], etag)
+        self.assertEqual(d.stop(), 0)
+
+    def test_stop_while_graphs_are_drawn(self):
+        """SIGTERM while graphs are being drawn (their connections suspended,
+        daemon/http.c): the daemon stops cleanly, and every request answered
+        got a whole PNG."""
+        import http.client
+        import threading
+        d = self.daemon().start()
+        self.assertEqual(d.drop("xiangtan-etdz-2021.csv"), "done")
+        first = threading.Event()
+        answers, errors = [], []
+
+        def client(i):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+                for k in range(6):  # distinct sizes: drawn, not cached
+                    c.request("GET", "/graph/xiangtan-etdz/fixed_asset_investment.png?width=%d&height=%d"
+                              % (300 + 10 * i, 150 + 10 * k))
+                    r = c.getresponse()
+                    answers.append((r.status, r.read()))
+                    first.set()
+                c.close()
+            except (OSError, http.client.HTTPException) as e:
+                errors.append(e)  # the daemon stopped under it: allowed
+                first.set()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        self.assertTrue(first.wait(30))
+        self.assertEqual(d.stop(), 0)
+        for t in threads:
+            t.join(40)
+            self.assertFalse(t.is_alive(), "a client still waits for its graph")
+        self.assertGreater(len(answers), 0)
+        for status, body in answers:
+            self.assertEqual(status, 200)
+            self.assertEqual(body[:8], b"\x89PNG\r\n\x1a\n")
+            self.assertTrue(body.endswith(b"IEND\xaeB`\x82"), "a truncated PNG")
+
     def test_last_year_only_with_its_figures(self):
         """去年同期 (last year's months, dashed, with a key in the legend, both
         #8A96A8) is drawn only when last year's months hold a figure."""
