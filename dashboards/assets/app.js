@@ -100,22 +100,35 @@ const PP = (() => {
     return typeof v === "number" && Number.isFinite(v);
   }
 
+  /* Number formats, made once: toLocaleString builds a new Intl.NumberFormat at
+   * every call, which cost a third of the overview's rendering (1,400 cells). */
+  const formats = new Map();
+  function numberFormat(minFrac, maxFrac) {
+    const key = minFrac + "/" + maxFrac;
+    let f = formats.get(key);
+    if (!f) {
+      f = new Intl.NumberFormat("zh-CN", { minimumFractionDigits: minFrac, maximumFractionDigits: maxFrac });
+      formats.set(key, f);
+    }
+    return f;
+  }
+
   /** A value as the daemon sent it, grouped in thousands, at most 2 decimals. */
   function num(v, maxFrac = 2) {
     if (!isNum(v)) return DASH;
-    return v.toLocaleString("zh-CN", { maximumFractionDigits: maxFrac });
+    return numberFormat(0, maxFrac).format(v);
   }
 
   /** A percentage with exactly 2 decimals: 64.07%. */
   function pct(v) {
     if (!isNum(v)) return DASH;
-    return v.toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + "%";
+    return numberFormat(2, 2).format(v) + "%";
   }
 
   /** A gap with its sign: +2.10 / -2.60 (percentage points; places for rank). */
   function signed(v, frac = 2) {
     if (!isNum(v)) return DASH;
-    const s = Math.abs(v).toLocaleString("zh-CN", { minimumFractionDigits: frac, maximumFractionDigits: frac });
+    const s = numberFormat(frac, frac).format(Math.abs(v));
     if (v > 0) return "+" + s;
     if (v < 0 && s.replace(/[0.,]/g, "") !== "") return "-" + s;
     return s;

@@ -38,9 +38,7 @@
     return m === 2 ? "1-2月" : m + "月";
   }
 
-  function fmtNum(v, frac = 2) {
-    return isNum(v) ? v.toLocaleString("zh-CN", { maximumFractionDigits: frac }) : PP.DASH;
-  }
+  const fmtNum = PP.num;
 
   /** The year's 12 months of a series: {value[], pace[], target[], yoy[], last[]} (null gaps). */
   function shape(points, year) {
