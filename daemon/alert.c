@@ -1163,7 +1163,8 @@ static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const
  * the marked ones only. judge() reads only what the caller holds locked
  * (the read view, e->lock), so the decisions are the same as one thread's. */
 #define JUDGE_THREADS 4
-#define JUDGE_PARALLEL_MIN 4096 /* fewer series are judged on this thread alone */
+
+size_t alert_judge_parallel_min = 4096; /* fewer series are judged on this thread alone */
 
 typedef struct judge_part {
     alert_engine *e;
@@ -1245,7 +1246,7 @@ static uint64_t decide_series(alert_engine *e, const char *const *parks,
     hidden_refresh(e);
     if (all || e->pend_all) {
         size_t total = cat->n_parks * cat->n_indicators;
-        uint8_t *mark = total >= JUDGE_PARALLEL_MIN ? malloc(total) : NULL;
+        uint8_t *mark = total >= alert_judge_parallel_min ? malloc(total ? total : 1) : NULL;
         if (mark != NULL) {
             judge_all(e, &v, cat, mark);
             for (size_t k = 0; k < total && !ds->failed; k++)
