@@ -908,8 +908,11 @@ typedef struct jscan {
 
 /* A replay on two threads (scan_piped): this thread reads and parses
  * records into batches, the caller's thread applies them (cb). */
-#define RPIPE_BATCH 256   /* records a batch */
-#define RPIPE_BATCHES 4   /* batches in flight */
+#define RPIPE_BATCH 128   /* records a batch */
+#define RPIPE_BATCHES 8   /* batches in flight */
+#define RPIPE_WAKE 4      /* a side that waits is woken once this many batches are
+                             ready for it, not at each one: a wake-up is a system
+                             call on each side, dearer than a batch's parsing */
 #define RPIPE_MIN_BYTES (4u << 20) /* smaller journals are replayed on one thread */
 #define RPIPE_AHEAD 8     /* records between two stages of the ahead hint */
 
@@ -928,6 +931,7 @@ typedef struct rpipe {
     size_t fill, take, n_full; /* the batch being filled, the next to apply, how many are full */
     bool done;                 /* the reader finished (every full batch pushed) */
     bool stop;                 /* the applier stopped (cb returned non-zero) */
+    bool reader_waits, applier_waits; /* in pthread_cond_wait */
 } rpipe;
 
 /* The reader hands the batch it filled over and waits for an empty one.
@@ -937,9 +941,15 @@ static bool rpipe_push(rpipe *p)
     pthread_mutex_lock(&p->mu);
     p->n_full++;
     p->fill = (p->fill + 1) % RPIPE_BATCHES;
-    pthread_cond_broadcast(&p->cv);
-    while (p->n_full == RPIPE_BATCHES && !p->stop)
-        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->applier_waits && p->n_full >= RPIPE_WAKE)
+        pthread_cond_broadcast(&p->cv);
+    if (p->n_full == RPIPE_BATCHES) {
+        while (p->n_full > RPIPE_BATCHES - RPIPE_WAKE && !p->stop) {
+            p->reader_waits = true;
+            pthread_cond_wait(&p->cv, &p->mu);
+            p->reader_waits = false;
+        }
+    }
     bool go = !p->stop;
     p->b[p->fill].n = 0;
     pthread_mutex_unlock(&p->mu);
@@ -1163,8 +1173,13 @@ static int scan_piped(journal *j, off_t from, off_t to, jscan *sc)
     }
     pthread_mutex_lock(&p.mu);
     for (;;) {
-        while (p.n_full == 0 && !p.done)
-            pthread_cond_wait(&p.cv, &p.mu);
+        if (p.n_full == 0) {
+            while (p.n_full < RPIPE_WAKE && !p.done) {
+                p.applier_waits = true;
+                pthread_cond_wait(&p.cv, &p.mu);
+                p.applier_waits = false;
+            }
+        }
         if (p.n_full == 0)
             break;
         rbatch *b = &p.b[p.take];
@@ -1185,7 +1200,8 @@ static int scan_piped(journal *j, off_t from, off_t to, jscan *sc)
         p.n_full--;
         if (cbrc != 0)
             p.stop = true;
-        pthread_cond_broadcast(&p.cv);
+        if (cbrc != 0 || (p.reader_waits && p.n_full <= RPIPE_BATCHES - RPIPE_WAKE))
+            pthread_cond_broadcast(&p.cv);
         if (cbrc != 0)
             break;
     }

@@ -512,6 +512,57 @@ START_TEST(test_same_series_ids)
 }
 END_TEST
 
+/* A journal of more than 4 MiB is replayed on two threads (journal.c, the
+ * replay pipe: batches handed over, each side woken only when several are
+ * ready): every record in order, the open's count, and a callback's stop
+ * in the middle ends the replay with its value. */
+START_TEST(test_replay_piped)
+{
+    enum { N = 70000, BATCH = 1000 };
+    journal *j = open_ok();
+    journal_record *r = calloc(BATCH, sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (int b = 0; b < N / BATCH; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            int k = b * BATCH + i;
+            char park[16];
+            snprintf(park, sizeof park, "p%d", k / 120); /* series of 120 figures */
+            r[i] = jrec_obs(park, "ind", 2000 + k % 120 / 12, 1 + k % 12, k * 0.25, 'A',
+                            "some-source-file-name.csv", "a note of moderate length", k);
+        }
+        ck_assert_int_eq(journal_append(j, r, BATCH), 0);
+    }
+    free(r);
+    journal_close(j);
+    ck_assert_int_gt(file_size(), 5 << 20);
+
+    collected c = { 0 };
+    j = NULL;
+    ck_assert_int_eq(journal_open_replay(jdir, collect, NULL, &c, &j), 0);
+    ck_assert_uint_eq(journal_count(j), N);
+    ck_assert_uint_eq(c.n, N);
+    for (int k = 0; k < N; k++) {
+        ck_assert_int_eq(c.recs[k].obs.received_at, k);
+        ck_assert(c.recs[k].obs.value == k * 0.25);
+        ck_assert_int_eq(c.recs[k].same_series, k % 120 != 0);
+    }
+    free(c.recs);
+    c = (collected){ .stop_after = 55555 };
+    ck_assert_int_eq(journal_replay(j, collect, &c), 7);
+    ck_assert_uint_eq(c.n, 55555);
+    ck_assert_int_eq(c.recs[55554].obs.received_at, 55554);
+    free(c.recs);
+    journal_close(j);
+    /* the open's replay stopped by its callback fails the open */
+    c = (collected){ .stop_after = 12345 };
+    j = NULL;
+    ck_assert_int_eq(journal_open_replay(jdir, collect, NULL, &c, &j), -ECANCELED);
+    ck_assert_ptr_null(j);
+    ck_assert_uint_eq(c.n, 12345);
+    free(c.recs);
+}
+END_TEST
+
 START_TEST(test_replay_stops_early)
 {
     journal_record r[5];
@@ -1234,6 +1285,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_many_records_cross_chunks);
     tcase_add_loop_test(tc, test_fields_exact, 0, sizeof field_cases / sizeof field_cases[0]);
     tcase_add_test(tc, test_same_series_ids);
+    tcase_add_test(tc, test_replay_piped);
     tcase_add_test(tc, test_replay_stops_early);
     tcase_add_test(tc, test_reopen_keeps_count);
     tcase_add_test(tc, test_second_open_locked_out);
