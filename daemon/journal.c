@@ -560,7 +560,7 @@ static bool parse_id(jfield f, char *dst)
         return false;
     memcpy(dst, f.p, f.n);
     dst[f.n] = '\0';
-    return pp_id_valid(dst);
+    return strlen(dst) == f.n && pp_id_valid(dst); /* a NUL inside is no id */
 }
 
 static bool parse_i64(jfield f, int64_t *out)
