@@ -1285,7 +1285,6 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_many_records_cross_chunks);
     tcase_add_loop_test(tc, test_fields_exact, 0, sizeof field_cases / sizeof field_cases[0]);
     tcase_add_test(tc, test_same_series_ids);
-    tcase_add_test(tc, test_replay_piped);
     tcase_add_test(tc, test_replay_stops_early);
     tcase_add_test(tc, test_reopen_keeps_count);
     tcase_add_test(tc, test_second_open_locked_out);
@@ -1293,6 +1292,10 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_delivery_format_and_batch);
     tcase_add_test(tc, test_delivery_known_after_reopen);
     tcase_add_test(tc, test_delivery_refused_not_known);
+
+    tc = check_tcase(s, "replay on two threads", setup, teardown, 60); /* MiBs under ASan */
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+    tcase_add_test(tc, test_replay_piped);
 
     tc = check_tcase(s, "recovery", setup, teardown, 30);
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
