@@ -173,7 +173,7 @@ torture-run: all
 # check): every corpus and crash file through each harness, built with $(CC)
 # and a plain main (tests/fuzz/replay_main.c): no clang needed.
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESSES := csv period text api xlsx
+FUZZ_HARNESSES := csv period text api xlsx journal
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_LIBS = $(shell pkg-config --libs jansson)

@@ -65,6 +65,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1071,23 +1072,37 @@ static bool add_decision(alert_engine *e, decisions *ds, const series_state *pre
     return true;
 }
 
-/* Decides for one series; appends to ds. Two things are decided apart: the
- * status of the latest figure (a change publishes, as does a new period while
- * warning or critical), and the overdue flag (overdue for a month publishes
- * "overdue", its figure arriving publishes "received"). */
-static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const pp_indicator *ind,
-                   decisions *ds)
+/* What decide() adds for one series, judged without changing anything (so
+ * that every series can be judged on several threads at once): the status
+ * decision (change) and the overdue flag's (od). */
+typedef struct verdict {
+    const series_state *prev;   /* the series' state, or NULL */
+    pp_status cur;
+    int period;
+    bool change, publish;       /* a status decision; published */
+    enum { OD_NONE, OD_OVERDUE, OD_ENDED } od; /* an overdue flag decision */
+    int od_prev;                /* the overdue month before, or -1 */
+    bool received;              /* OD_ENDED: published as received */
+} verdict;
+
+/* Judges one series into *vd (st: its status). Returns false when the
+ * series has no status (nothing to decide). Reads only: e->lock and a read
+ * view held by the caller. Two things are decided apart: the status of the
+ * latest figure (a change publishes, as does a new period while warning or
+ * critical), and the overdue flag (overdue for a month publishes "overdue",
+ * its figure arriving publishes "received"). */
+static bool judge(alert_engine *e, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                  series_status *st, verdict *vd)
 {
-    const int64_t now = v->now;
     const db_series *s = db_series_get(v->db, park->id, ind->id);
-    series_status st;
-    if (!status_eval(v, park, ind, s, -1, &st))
-        return;
-    pp_status cur = st.pace.status;
+    if (!status_eval(v, park, ind, s, -1, st))
+        return false;
+    memset(vd, 0, sizeof *vd);
+    pp_status cur = st->pace.status;
     const series_state *prev = state_get(e, park->id, ind->id, false);
     bool had = prev != NULL && prev->period >= 0;
     /* a series without a figure keeps the period of its last state */
-    int period = st.has_figure ? st.period : (had ? prev->period : -1);
+    int period = st->has_figure ? st->period : (had ? prev->period : -1);
     bool publish = false, change = true;
     if (period < 0) {
         change = false; /* no figure and nothing before: nothing to say */
@@ -1100,20 +1115,100 @@ static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const
     } else {
         change = false; /* nothing new */
     }
-    if (change && !add_decision(e, ds, prev, &st, cur, period, publish,
-                                had ? pp_status_name(prev->status) : "none", now))
-        return;
+    vd->prev = prev;
+    vd->cur = cur;
+    vd->period = period;
+    vd->change = change;
+    vd->publish = publish;
 
     /* the overdue flag */
-    int od_prev = prev ? prev->od_period : -1;
-    if (st.pace.overdue && st.pace.overdue_period != od_prev) {
-        add_decision(e, ds, prev, &st, PP_STATUS_OVERDUE, st.pace.overdue_period, true,
-                     od_prev >= 0 ? "overdue" : "none", now);
-    } else if (!st.pace.overdue && od_prev >= 0) {
+    vd->od_prev = prev ? prev->od_period : -1;
+    if (st->pace.overdue && st->pace.overdue_period != vd->od_prev) {
+        vd->od = OD_OVERDUE;
+    } else if (!st->pace.overdue && vd->od_prev >= 0) {
         /* received when a figure for that month (or a later one) came; a target
          * removed or a reload ends it quietly */
-        bool received = st.has_figure && st.period >= od_prev;
-        add_decision(e, ds, prev, &st, PP_STATUS_RECEIVED, od_prev, received, "overdue", now);
+        vd->od = OD_ENDED;
+        vd->received = st->has_figure && st->period >= vd->od_prev;
+    }
+    return true;
+}
+
+/* Decides for one series (judge); appends to ds. */
+static void decide(alert_engine *e, const pp_view *v, const pp_park *park, const pp_indicator *ind,
+                   decisions *ds)
+{
+    const int64_t now = v->now;
+    series_status st;
+    verdict vd;
+    if (!judge(e, v, park, ind, &st, &vd))
+        return;
+    const series_state *prev = vd.prev;
+    bool had = prev != NULL && prev->period >= 0;
+    if (vd.change && !add_decision(e, ds, prev, &st, vd.cur, vd.period, vd.publish,
+                                   had ? pp_status_name(prev->status) : "none", now))
+        return;
+    if (vd.od == OD_OVERDUE)
+        add_decision(e, ds, prev, &st, PP_STATUS_OVERDUE, st.pace.overdue_period, true,
+                     vd.od_prev >= 0 ? "overdue" : "none", now);
+    else if (vd.od == OD_ENDED)
+        add_decision(e, ds, prev, &st, PP_STATUS_RECEIVED, vd.od_prev, vd.received, "overdue",
+                     now);
+}
+
+/* Every series judged on up to JUDGE_THREADS threads: an evaluation of all of
+ * them (start-up: 125,000 series take seconds on one core) first marks, in
+ * parallel and changing nothing, the series judge() has a decision for; then
+ * decide() runs, on this thread and in the catalogue's order as before, for
+ * the marked ones only. judge() reads only what the caller holds locked
+ * (the read view, e->lock), so the decisions are the same as one thread's. */
+#define JUDGE_THREADS 4
+
+size_t alert_judge_parallel_min = 4096; /* fewer series are judged on this thread alone */
+
+typedef struct judge_part {
+    alert_engine *e;
+    const pp_view *v;
+    const pp_catalog *cat;
+    size_t from, to;            /* series k: park k / n_indicators, indicator k % n_indicators */
+    uint8_t *mark;
+} judge_part;
+
+static void *judge_range(void *arg)
+{
+    judge_part *jp = arg;
+    size_t n_ind = jp->cat->n_indicators;
+    for (size_t k = jp->from; k < jp->to; k++) {
+        series_status st;
+        verdict vd;
+        jp->mark[k] = judge(jp->e, jp->v, &jp->cat->parks[k / n_ind],
+                            &jp->cat->indicators[k % n_ind], &st, &vd) &&
+                      (vd.change || vd.od != OD_NONE);
+    }
+    return NULL;
+}
+
+/* Marks the series with a decision into mark (one byte per series). */
+static void judge_all(alert_engine *e, const pp_view *v, const pp_catalog *cat, uint8_t *mark)
+{
+    size_t total = cat->n_parks * cat->n_indicators;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = ncpu < 1 ? 1 : ncpu > JUDGE_THREADS ? JUDGE_THREADS : (int)ncpu;
+    judge_part part[JUDGE_THREADS];
+    pthread_t th[JUDGE_THREADS];
+    bool started[JUDGE_THREADS] = { false };
+    for (int t = 0; t < nt; t++)
+        part[t] = (judge_part){ .e = e, .v = v, .cat = cat, .mark = mark,
+                                .from = total * (size_t)t / (size_t)nt,
+                                .to = total * (size_t)(t + 1) / (size_t)nt };
+    for (int t = 1; t < nt; t++)
+        started[t] = pthread_create(&th[t], NULL, judge_range, &part[t]) == 0;
+    judge_range(&part[0]);
+    for (int t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            judge_range(&part[t]); /* no thread: this one judges its part too */
     }
 }
 
@@ -1150,9 +1245,20 @@ static uint64_t decide_series(alert_engine *e, const char *const *parks,
     pthread_mutex_lock(&e->lock);
     hidden_refresh(e);
     if (all || e->pend_all) {
-        for (size_t i = 0; i < cat->n_parks && !ds->failed; i++)
-            for (size_t j = 0; j < cat->n_indicators && !ds->failed; j++)
-                decide(e, &v, &cat->parks[i], &cat->indicators[j], ds);
+        size_t total = cat->n_parks * cat->n_indicators;
+        uint8_t *mark = total >= alert_judge_parallel_min ? malloc(total ? total : 1) : NULL;
+        if (mark != NULL) {
+            judge_all(e, &v, cat, mark);
+            for (size_t k = 0; k < total && !ds->failed; k++)
+                if (mark[k])
+                    decide(e, &v, &cat->parks[k / cat->n_indicators],
+                           &cat->indicators[k % cat->n_indicators], ds);
+        } else {
+            for (size_t i = 0; i < cat->n_parks && !ds->failed; i++)
+                for (size_t j = 0; j < cat->n_indicators && !ds->failed; j++)
+                    decide(e, &v, &cat->parks[i], &cat->indicators[j], ds);
+        }
+        free(mark);
     } else {
         /* first the series whose decisions could not be journaled before */
         for (size_t i = 0; i < e->n_pend && !ds->failed; i++) {

@@ -72,6 +72,11 @@ int alert_replay_event(alert_engine *e, const char *payload);
 int alert_evaluate(alert_engine *e, const char *const *parks, const char *const *indicators,
                    size_t n, bool all);
 
+/* An evaluation of every series, when there are at least this many, first
+ * judges them on several threads (start-up: alert.c, judge_all); the
+ * decisions are the same either way. 4096; the tests set it lower. */
+extern size_t alert_judge_parallel_min;
+
 /* Decides again, without a new figure, the series whose decisions could not
  * be journaled, and writes the ids the id file could not take. Takes
  * app->ingest_lock itself, but only when it is free (an ingest in progress

@@ -433,7 +433,10 @@ int app_start(pp_app *app)
         alert_set_bus(app->alerts, app->bus);
         alert_set_listener(app->alerts, on_alerts_raised, app->run.http);
     }
+    double t0 = mono_s();
     ingest_evaluate_all(app); /* what changed while we were down, and staleness */
+    log_info("main", "statuses evaluated: %zu series in %.3f s", db_series_count(app->db),
+             mono_s() - t0);
     malloc_trim(0);           /* hand back what the replay's temporaries left free */
     /* RRD files are written off the acknowledgement path from here on (a
      * failure leaves commits writing them themselves, as before) */

@@ -76,7 +76,8 @@
 #define DB_ARENA_CHUNK (256 * 1024) /* bytes per arena chunk */
 #define DB_ARENA_ALIGN 16
 #define DB_MIN_SLOTS 64
-#define DB_DLV_RECENT 1024          /* deliveries remembered by received_at (a power of two) */
+#define DB_DLV_RECENT 8192          /* deliveries remembered by received_at (a power of two;
+                                       few of a park's 120 monthly files share a slot) */
 #define DB_CELL_STEP 12             /* cell arrays grow by a year of months */
 
 /* A cell's meta. */
@@ -812,7 +813,11 @@ int db_add_obs(db *d, const pp_obs *o)
     /* a retraction (status W) withdraws the period's figure */
     if (d != NULL && o != NULL && o->status == 'W' && pp_obs_invalid(o) == NULL)
         return db_retract(d, o);
-    const char *why = d == NULL || o == NULL ? "none given" : pp_obs_invalid(o);
+    /* the series added to last (replay in series order: nearly every figure)
+     * exists, so its ids are valid: only the other fields are checked */
+    bool last = d != NULL && o != NULL && is_last(d, o->park, o->indicator);
+    const char *why = d == NULL || o == NULL ? "none given"
+                      : last ? pp_obs_fields_invalid(o) : pp_obs_invalid(o);
     if (why != NULL) {
         char per[16];
         log_err("db", "refusing the observation %.64s/%.64s %s: %s", o ? o->park : "-",
@@ -820,7 +825,7 @@ int db_add_obs(db *d, const pp_obs *o)
         return -1;
     }
     uint64_t h = 0;
-    db_series *s = series_lookup(d, o->park, o->indicator, &h);
+    db_series *s = last ? d->last : series_lookup(d, o->park, o->indicator, &h);
     int i = cell_find(s, o->period);
     uint32_t old = i >= 0 ? cell_meta(s)[i] : 0, dlv, k = 0;
     int32_t m = 0;

@@ -47,13 +47,13 @@ typedef struct journal_delivery {
 
 typedef struct journal_record {
     journal_type type;
+    bool same_series; /* read back (replay): an O or T record of the same park and
+                         indicator as the O or T record before it (a hint: the
+                         series is in the cache, no prefetch needed) */
     pp_obs obs;          /* JREC_OBS */
     pp_target target;    /* JREC_TARGET */
     char event[JOURNAL_EVENT_MAX]; /* JREC_EVENT: any bytes but NUL; escaped on disk */
     journal_delivery delivery;     /* JREC_DELIVERY */
-    bool same_series; /* read back (replay): an O or T record of the same park and
-                         indicator as the O or T record before it (a hint: the
-                         series is in the cache, no prefetch needed) */
 } journal_record;
 
 typedef struct journal journal;
@@ -69,10 +69,11 @@ int journal_open(const char *dir, journal **out);
 /* journal_open and journal_replay in one reading of the file (start-up reads
  * the journal once, not twice): cb sees exactly what journal_replay would
  * show it. A non-zero return of cb fails the open (-ECANCELED when it was
- * positive, else that value). ahead (may be NULL) is a hint: called for a
- * record a few records before cb is called for it, three times (stage 0,
- * 1, 2, nearer each time), so that cb finds in the cache what it will touch
- * (it must not change anything). A large journal is read and parsed on a
+ * positive, else that value). ahead (may be NULL) is a hint: called for an
+ * O or T record that starts a series (same_series false) a few records
+ * before cb is called for it, three times (stage 0, 1, 2, nearer each time),
+ * so that cb finds in the cache what it will touch (it must not change
+ * anything); the records of the series before it are in the cache already. A large journal is read and parsed on a
  * second thread while cb (and ahead) run on the calling thread, in order. */
 int journal_open_replay(const char *dir, int (*cb)(const journal_record *rec, void *ud),
                         void (*ahead)(const journal_record *rec, int stage, void *ud), void *ud,

@@ -67,6 +67,11 @@ const char *pp_obs_invalid(const pp_obs *o)
 {
     if (!pp_id_valid(o->park) || !pp_id_valid(o->indicator))
         return "bad park or indicator id";
+    return pp_obs_fields_invalid(o);
+}
+
+const char *pp_obs_fields_invalid(const pp_obs *o)
+{
     const char *range = pp_period_range_why(o->period);
     if (range != NULL)
         return range;

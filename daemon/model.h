@@ -147,6 +147,9 @@ const char *pp_year_range_why(int year);
  * reason is pp_period_range_why()'s, Chinese first). */
 const char *pp_obs_invalid(const pp_obs *o);
 const char *pp_target_invalid(const pp_target *t);
+/* pp_obs_invalid without the ids: for a caller that knows them valid (the db,
+ * adding to the series it added to last). */
+const char *pp_obs_fields_invalid(const pp_obs *o);
 
 /* true for an SDMX OBS_STATUS parkpulse keeps: 'A', 'P', 'E' or 'R'. */
 bool pp_status_valid(char c);

@@ -215,6 +215,20 @@ static void setup(void)
 
 static void teardown(void) { test_app_close(&app, test_dir); }
 
+/* The same, with every evaluation of all series judged on several threads
+ * (alert_judge_parallel_min): the decisions must be the same. */
+static void setup_parallel(void)
+{
+    alert_judge_parallel_min = 1;
+    setup();
+}
+
+static void teardown_parallel(void)
+{
+    teardown();
+    alert_judge_parallel_min = 4096;
+}
+
 static void set_target(const char *park, const char *ind, int year, double value)
 {
     pp_target t = test_target(park, ind, year, value, "", app.fixed_now);
@@ -821,6 +835,16 @@ static Suite *alert_suite(void)
     tcase_add_test(tc, test_replay_ring_wraps);
     tcase_set_timeout(tc, 30);
     tc = check_tcase(s, "evaluate", setup, teardown, 0);
+    tcase_add_test(tc, test_evaluate_lifecycle);
+    tcase_add_test(tc, test_evaluate_batch);
+    tcase_add_test(tc, test_evaluate_after_big_replay);
+    tcase_add_test(tc, test_overdue_alerts);
+    tcase_add_test(tc, test_damaged_alert_line_keeps_seq_and_id);
+    tcase_add_test(tc, test_alert_ids_survive_damage_of_either_copy);
+    tcase_add_test(tc, test_unjournaled_alert_is_retried);
+    tcase_add_test(tc, test_removed_series_not_listed);
+    tcase_set_timeout(tc, 30);
+    tc = check_tcase(s, "evaluate in parallel", setup_parallel, teardown_parallel, 0);
     tcase_add_test(tc, test_evaluate_lifecycle);
     tcase_add_test(tc, test_evaluate_batch);
     tcase_add_test(tc, test_evaluate_after_big_replay);

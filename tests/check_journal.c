@@ -404,6 +404,165 @@ START_TEST(test_many_records_cross_chunks)
 }
 END_TEST
 
+/* The replay reader splits a line at its TABs eight bytes at a time and
+ * checksums it sixteen at a time: intact lines of every length and with
+ * bytes next to a TAB that a carry-prone byte test would take for one (0x08,
+ * 0x89, 0x88, 0xff) read back with each field exact. */
+static const struct field_case {
+    const char *name, *source, *note; /* as stored: any bytes but NUL, TAB, LF, CR, '\' */
+} field_cases[] = {
+    { "plain", "spool:a.csv", "" },
+    { "backspace after a tab", "\bsrc", "\b" },
+    { "0x89 after a tab", "\x89src", "\x89\x89" },
+    { "0x88 and 0x0a-like bytes", "\x88\x08\x89", "x\x0b\x0c" },
+    { "0xff bytes", "\xff\xff\xff\xff\xff\xff\xff\xff", "\xff" },
+    { "UTF-8", "统计局", "修订二稿" },
+    { "source of 63 bytes", "012345678901234567890123456789012345678901234567890123456789012", "" },
+};
+
+START_TEST(test_fields_exact)
+{
+    const struct field_case *fc = &field_cases[_i];
+    char file[200000];
+    size_t n = strlen(HEADER);
+    memcpy(file, HEADER, n);
+    /* the note grows one byte a line: the TABs and the checksum's tail fall
+     * on every position of the eight- and sixteen-byte steps */
+    char body[1024], note[300];
+    for (int k = 0; k < 40; k++) {
+        snprintf(note, sizeof note, "%s%.*s", fc->note, k, "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+        int bn = snprintf(body, sizeof body, "O\t%d\tp\ti\t2024-01\t1.5\tA\t%s\t%s", k, fc->source, note);
+        const char *l = line_of(body, (size_t)bn);
+        memcpy(file + n, l, strlen(l));
+        n += strlen(l);
+    }
+    file[n] = '\0';
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(file);
+    journal *j = open_ok();
+    ck_assert_msg(journal_count(j) == 40, "%s: %llu intact", fc->name,
+                  (unsigned long long)journal_count(j));
+    collected c = replay_all(j);
+    ck_assert_uint_eq(c.n, 40);
+    for (int k = 0; k < 40; k++) {
+        snprintf(note, sizeof note, "%s%.*s", fc->note, k, "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+        ck_assert_int_eq(c.recs[k].obs.received_at, k);
+        ck_assert_str_eq(c.recs[k].obs.park, "p");
+        ck_assert_str_eq(c.recs[k].obs.indicator, "i");
+        ck_assert_str_eq(c.recs[k].obs.source, fc->source);
+        ck_assert_str_eq(c.recs[k].obs.note, note);
+        ck_assert(c.recs[k].obs.value == 1.5);
+        ck_assert_int_eq(c.recs[k].same_series, k > 0);
+    }
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+/* same_series and the ids the reader takes over from the line before: only
+ * from an intact O or T line, only when both ids are equal byte for byte. */
+START_TEST(test_same_series_ids)
+{
+    static const struct {
+        const char *body;
+        bool intact, same;
+        const char *park, *ind;
+    } rows[] = {
+        { "O\t1\tp\ti\t2024-01\t1\tA\ts\t", true, false, "p", "i" },
+        { "O\t2\tp\ti\t2024-02\t1\tA\ts\t", true, true, "p", "i" },
+        { "O\t3\tp\ti\t2024-03\t1\tX\ts\t", false, false, NULL, NULL }, /* bad status */
+        { "T\t4\tp\ti\t2024\t10\ts", true, true, "p", "i" },
+        { "E\tbetween", true, false, NULL, NULL },
+        { "O\t5\tp\ti\t2024-04\t1\tA\ts\t", true, true, "p", "i" },
+        { "O\t6\tp\tii\t2024-04\t1\tA\ts\t", true, false, "p", "ii" },   /* longer id */
+        { "O\t7\tp\tij\t2024-04\t1\tA\ts\t", true, false, "p", "ij" },   /* same length */
+        { "O\t8\tP\tij\t2024-04\t1\tA\ts\t", false, false, NULL, NULL }, /* checked: bad */
+        { "O\t9\tp\tij\t2024-05\t1\tA\ts\t", true, true, "p", "ij" },
+        { "O\t10\tq\tij\t2024-05\t1\tA\ts\t", true, false, "q", "ij" },
+        { "O\t11\tq\tij\t2024-06\t1\tA\ts\t", true, true, "q", "ij" },
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    char file[8192];
+    snprintf(file, sizeof file, "%s", HEADER);
+    for (size_t k = 0; k < N; k++)
+        strcat(file, line(rows[k].body));
+    ck_assert_int_eq(mkdir(jdir, 0750), 0);
+    put_file(file);
+    journal *j = open_ok();
+    collected c = replay_all(j);
+    size_t at = 0;
+    for (size_t k = 0; k < N; k++) {
+        if (!rows[k].intact)
+            continue;
+        ck_assert_uint_lt(at, c.n);
+        const journal_record *r = &c.recs[at++];
+        ck_assert_msg(r->same_series == rows[k].same, "row %zu: same_series %d", k, r->same_series);
+        if (r->type == JREC_OBS) {
+            ck_assert_str_eq(r->obs.park, rows[k].park);
+            ck_assert_str_eq(r->obs.indicator, rows[k].ind);
+        } else if (r->type == JREC_TARGET) {
+            ck_assert_str_eq(r->target.park, rows[k].park);
+            ck_assert_str_eq(r->target.indicator, rows[k].ind);
+        }
+    }
+    ck_assert_uint_eq(c.n, at);
+    ck_assert_uint_eq(journal_count(j), at);
+    free(c.recs);
+    journal_close(j);
+}
+END_TEST
+
+/* A journal of more than 4 MiB is replayed on two threads (journal.c, the
+ * replay pipe: batches handed over, each side woken only when several are
+ * ready): every record in order, the open's count, and a callback's stop
+ * in the middle ends the replay with its value. */
+START_TEST(test_replay_piped)
+{
+    enum { N = 70000, BATCH = 1000 };
+    journal *j = open_ok();
+    journal_record *r = calloc(BATCH, sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (int b = 0; b < N / BATCH; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            int k = b * BATCH + i;
+            char park[16];
+            snprintf(park, sizeof park, "p%d", k / 120); /* series of 120 figures */
+            r[i] = jrec_obs(park, "ind", 2000 + k % 120 / 12, 1 + k % 12, k * 0.25, 'A',
+                            "some-source-file-name.csv", "a note of moderate length", k);
+        }
+        ck_assert_int_eq(journal_append(j, r, BATCH), 0);
+    }
+    free(r);
+    journal_close(j);
+    ck_assert_int_gt(file_size(), 5 << 20);
+
+    collected c = { 0 };
+    j = NULL;
+    ck_assert_int_eq(journal_open_replay(jdir, collect, NULL, &c, &j), 0);
+    ck_assert_uint_eq(journal_count(j), N);
+    ck_assert_uint_eq(c.n, N);
+    for (int k = 0; k < N; k++) {
+        ck_assert_int_eq(c.recs[k].obs.received_at, k);
+        ck_assert(c.recs[k].obs.value == k * 0.25);
+        ck_assert_int_eq(c.recs[k].same_series, k % 120 != 0);
+    }
+    free(c.recs);
+    c = (collected){ .stop_after = 55555 };
+    ck_assert_int_eq(journal_replay(j, collect, &c), 7);
+    ck_assert_uint_eq(c.n, 55555);
+    ck_assert_int_eq(c.recs[55554].obs.received_at, 55554);
+    free(c.recs);
+    journal_close(j);
+    /* the open's replay stopped by its callback fails the open */
+    c = (collected){ .stop_after = 12345 };
+    j = NULL;
+    ck_assert_int_eq(journal_open_replay(jdir, collect, NULL, &c, &j), -ECANCELED);
+    ck_assert_ptr_null(j);
+    ck_assert_uint_eq(c.n, 12345);
+    free(c.recs);
+}
+END_TEST
+
 START_TEST(test_replay_stops_early)
 {
     journal_record r[5];
@@ -574,6 +733,14 @@ static const struct {
     { "event extra field", "E\ta\tb", false },
     { "unknown type", "X\tsomething", false },
     { "long type", "OO\t1\tp\ti\t2024-01\t1\tA\ts\t", false },
+    /* after an intact line of series p/i: its ids are taken over, nothing else */
+    { "same series, period with a letter", "O\t1\tp\ti\t2024-0a\t1\tA\ts\t", false },
+    { "same series, period without its dash", "O\t1\tp\ti\t2024001\t1\tA\ts\t", false },
+    { "same series, year 1979", "O\t1\tp\ti\t1979-12\t1\tA\ts\t", false },
+    { "same series, month 00", "O\t1\tp\ti\t2024-00\t1\tA\ts\t", false },
+    { "same series, eleven fields", "O\t1\tp\ti\t2024-01\t1\tA\ts\tn\tyoy=1\t\t", false },
+    { "checksum with a non-hex digit", "E\tx\t0000000g\n", true },
+    { "checksum one digit short", "E\tx\t0000000\n", true },
 };
 
 START_TEST(test_corrupt_middle_line)
@@ -1116,6 +1283,8 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_yoy_field);
     tcase_add_test(tc, test_append_figures_and_events);
     tcase_add_test(tc, test_many_records_cross_chunks);
+    tcase_add_loop_test(tc, test_fields_exact, 0, sizeof field_cases / sizeof field_cases[0]);
+    tcase_add_test(tc, test_same_series_ids);
     tcase_add_test(tc, test_replay_stops_early);
     tcase_add_test(tc, test_reopen_keeps_count);
     tcase_add_test(tc, test_second_open_locked_out);
@@ -1123,6 +1292,10 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_delivery_format_and_batch);
     tcase_add_test(tc, test_delivery_known_after_reopen);
     tcase_add_test(tc, test_delivery_refused_not_known);
+
+    tc = check_tcase(s, "replay on two threads", setup, teardown, 60); /* MiBs under ASan */
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+    tcase_add_test(tc, test_replay_piped);
 
     tc = check_tcase(s, "recovery", setup, teardown, 30);
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
