@@ -34,6 +34,8 @@ struct plugin_set;
  *   1. ingest_lock (below)      one ingest at a time: ingest_csv/_batch/
  *                               _records, ingest_evaluate_all, a reload's
  *                               RRD rebuild, the clean-stop marker
+ *   1b. a series' write lock    ingest_write_series (ingest.c): copying a
+ *                               series from the db and writing its file
  *   2. cfg_lock (below)         read: whoever reads cfg; write: the reload
  *                               swap in main.c, holding nothing else
  *   3. the db lock              db_rdlock/db_wrlock (db.c)
