@@ -248,7 +248,7 @@ START_TEST(test_period_plain_as_general)
     for (int yi = -(2202 - 1978); yi < (int)(sizeof years / sizeof years[0]); yi++) {
         int y = yi < 0 ? 2202 + yi : years[yi]; /* 1978..2201, then the others */
         for (int m = 0; m < 100; m++) {
-            char dash[16], slash[16], why_d[320] = "", why_s[320] = "";
+            char dash[32], slash[32], why_d[320] = "", why_s[320] = "";
             snprintf(dash, sizeof dash, "%04d-%02d", y, m);
             snprintf(slash, sizeof slash, "%04d/%02d", y, m);
             int pd = -1, ps = -1;
