@@ -4,7 +4,7 @@
  * parsed and checked whole, then journaled and fsync'd, then applied to the
  * db, then the touched series' RRD files are rewritten — by the commit itself
  * (tools, tests) or, in the daemon, queued for the RRD writer threads (one
- * per CPU, each series always on the same one; see "the RRD writers" below
+ * per CPU, a park's series always on the same one; see "the RRD writers" below
  * and ingest.h), so that the caller's acknowledgement does not wait for
  * librrd. A series is written by one thread at a time, from a copy of the db
  * made under the same per-series lock, so its file never goes back to an
@@ -443,9 +443,9 @@ typedef struct wq_item {
 
 /*
  * There are n writer threads, each with its own queue (a shard). A series
- * always goes to the same shard (by a hash of its ids), so that its writes
+ * always goes to the same shard (by a hash of its park), so that its writes
  * stay in commit order and never run at the same time, while the files of
- * other series are written by the other threads: librrd's rrd_create_r2 and
+ * other parks are written by the other threads: librrd's rrd_create_r2 and
  * rrd_update_r are reentrant on separate files (store.c).
  *
  * A shard's queue is a vector (q, n) with a hash set of its series (slot:
@@ -478,9 +478,13 @@ struct rrd_writer {
 
 static uint64_t wq_hash(const char *park, const char *ind) { return pp_hash_pair(park, 0xff, ind); }
 
+/* The thread of a series: by its park, so that the threads create files in
+ * different directories (each create or rename holds its directory's lock,
+ * and on ext4 the inode is taken near its directory's). */
 static struct wq_shard *wq_shard_of(const struct rrd_writer *w, const char *park, const char *ind)
 {
-    uint64_t h = wq_hash(park, ind);
+    (void)ind;
+    uint64_t h = pp_hash_str(park);
     return &w->shard[(h ^ (h >> 32)) % w->n];
 }
 

@@ -181,8 +181,8 @@ size_t ingest_retry_dirty(pp_app *app, bool force);
  * has run, a commit hands the series it touched to the writer threads and
  * returns as soon as they are journaled and in the db: the caller
  * acknowledges then, and the files follow. Each series belongs to one thread
- * (by a hash of its ids), so its writes keep the order of its commits and
- * never overlap, while other series' files are written side by side. A
+ * (by a hash of its park), so its writes keep the order of its commits and
+ * never overlap, while other parks' files are written side by side. A
  * series queued again before its write started is written once, from the db
  * as it is at that write (the newest figures). Readers see the old file or
  * the new one (store.h). A write that fails marks its series dirty, as a
