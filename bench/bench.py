@@ -301,23 +301,34 @@ class Daemon:
     def deliver(self, files):
         """Renames staged files into the spool and waits until every one is in
         done/ (moved there only after its figures are journaled with fsync) and
-        the daemon has written every RRD file they touched (parkpulse_rrd_pending
-        0: the files are written just after the acknowledgement). Returns the
-        seconds from the first rename."""
+        the daemon has written every RRD file they touched (X-RRD-Pending 0:
+        the files are written just after the acknowledgement). Returns the
+        seconds from the first rename. The arrivals in done/ are counted with
+        an inotify watch (DirWatch): listing done/ every 2 ms took about a
+        fifth of a core from the daemon being timed on a two-core machine, and
+        each listing holds done/'s lock against the spool's renames into it."""
         done = os.path.join(self.spool, "done")
         failed = os.path.join(self.spool, "failed")
         before = len(os.listdir(done)) if os.path.isdir(done) else 0
-        t0 = time.monotonic()
-        for name in files:
-            os.rename(os.path.join(self.stage, name), os.path.join(self.spool, name))
+        watch = DirWatch(done, failed) if os.path.isdir(done) and os.path.isdir(failed) else None
+        try:
+            t0 = time.monotonic()
+            for name in files:
+                os.rename(os.path.join(self.stage, name), os.path.join(self.spool, name))
 
-        def all_done():
-            if os.path.isdir(failed) and os.listdir(failed):
-                raise BenchError("files refused: %s" % os.listdir(failed)[:5])
-            return os.path.isdir(done) and len(os.listdir(done)) >= before + len(files)
-        wait_for(all_done, 600, "%d files to reach done/" % len(files), 0.002)
-        wait_for(self.rrd_settled, 600, "the RRD writes of %d files" % len(files), 0.005)
-        return time.monotonic() - t0
+            def all_done():
+                if os.path.isdir(failed) and os.listdir(failed):
+                    raise BenchError("files refused: %s" % os.listdir(failed)[:5])
+                return os.path.isdir(done) and len(os.listdir(done)) >= before + len(files)
+            if watch is not None:
+                watch.wait(len(files), 600, all_done)
+            else:
+                wait_for(all_done, 600, "%d files to reach done/" % len(files), 0.002)
+            wait_for(self.rrd_settled, 600, "the RRD writes of %d files" % len(files), 0.005)
+            return time.monotonic() - t0
+        finally:
+            if watch is not None:
+                watch.close()
 
     def journal_records(self):
         n = 0
@@ -328,6 +339,63 @@ class Daemon:
                     with open(os.path.join(root, name), "rb") as f:
                         n += sum(1 for line in f if line[:1] in (b"O", b"T"))
         return n
+
+
+class DirWatch:
+    """An inotify watch (libc through ctypes) on done/ and failed/ of a spool:
+    wait() sleeps until the files given have arrived in done/, reading the
+    events as they come, instead of listing the directory again and again."""
+    IN_MOVED_TO, IN_CREATE = 0x80, 0x100
+
+    def __init__(self, done, failed):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+        if self.fd < 0:
+            raise BenchError("inotify_init1: %s" % os.strerror(ctypes.get_errno()))
+        self.wd = {}
+        for tag, path in (("done", done), ("failed", failed)):
+            wd = libc.inotify_add_watch(self.fd, path.encode(), self.IN_MOVED_TO | self.IN_CREATE)
+            if wd < 0:
+                err = ctypes.get_errno()
+                os.close(self.fd)
+                raise BenchError("inotify_add_watch %s: %s" % (path, os.strerror(err)))
+            self.wd[wd] = tag
+
+    def wait(self, n, timeout, check):
+        """Until n files have arrived in done/ (a name taken there gets a
+        suffix; the .warnings notes and .tmp files beside them are not
+        counted), then check() must be true (it raises on a refused file); a
+        file in failed/ is an error."""
+        import select
+        left = n
+        deadline = time.monotonic() + timeout
+        while left > 0:
+            rest = deadline - time.monotonic()
+            if rest <= 0:
+                raise BenchError("timed out after %.0fs waiting for %d files to reach done/" % (timeout, left))
+            r, _, _ = select.select([self.fd], [], [], rest)
+            if not r:
+                continue
+            try:
+                buf = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            off = 0
+            while off < len(buf):
+                wd, _, _, n = struct.unpack_from("iIII", buf, off)
+                name = buf[off + 16:off + 16 + n].split(b"\0", 1)[0].decode("utf-8", "replace")
+                off += 16 + n
+                if self.wd.get(wd) == "failed":
+                    check()  # raises with the refused files' names
+                    raise BenchError("a file was refused: %s" % name)
+                if not name.endswith((".warnings", ".tmp")):
+                    left -= 1
+        if not check():
+            raise BenchError("every file's arrival was seen, but done/ holds fewer")
+
+    def close(self):
+        os.close(self.fd)
 
 
 def rrd_fetch(path, y, m):

@@ -34,13 +34,16 @@ struct plugin_set;
  *   1. ingest_lock (below)      one ingest at a time: ingest_csv/_batch/
  *                               _records, ingest_evaluate_all, a reload's
  *                               RRD rebuild, the clean-stop marker
+ *   1b. a series' write lock    ingest_write_series (ingest.c): copying a
+ *                               series from the db and writing its file
  *   2. cfg_lock (below)         read: whoever reads cfg; write: the reload
  *                               swap in main.c, holding nothing else
  *   3. the db lock              db_rdlock/db_wrlock (db.c)
  *   4. http's sse_lock          an event stream asks the alert engine
  *   5. the alert engine's lock  (alert.c)
- *   6. leaves, which call out to no lock of this list: the RRD writer's
- *      queue mutex (ingest.c; never held while a file is written), store_write_lock then
+ *   6. leaves, which call out to no lock of this list: the RRD writers'
+ *      queue mutexes (ingest.c, one per writer thread; never held while a file
+ *      is written), a series' store_write_lock then store_dirs_lock, or
  *      store_rrd_lock (store.c), the bus queue (bus.c), the graph pool and
  *      cache (graph.c), the answer cache (answer.c), config.c's parser lock,
  *      the log.

@@ -3,9 +3,12 @@
  * ingest.h). The order is the durability guarantee of README, Storage: a batch is
  * parsed and checked whole, then journaled and fsync'd, then applied to the
  * db, then the touched series' RRD files are rewritten — by the commit itself
- * (tools, tests) or, in the daemon, queued for the RRD writer thread (see
- * "the RRD writer" below and ingest.h), so that the caller's acknowledgement
- * does not wait for librrd. A caller acknowledges only after INGEST_OK, so an
+ * (tools, tests) or, in the daemon, queued for the RRD writer threads (one
+ * per CPU, a park's series always on the same one; see "the RRD writers" below
+ * and ingest.h), so that the caller's acknowledgement does not wait for
+ * librrd. A series is written by one thread at a time, from a copy of the db
+ * made under the same per-series lock, so its file never goes back to an
+ * older copy. A caller acknowledges only after INGEST_OK, so an
  * acknowledged figure is always in the journal and in the db.
  *
  * An input is CSV or an Excel workbook, told apart by its first bytes
@@ -28,7 +31,7 @@
  * keeps it and it is read again at the next start); after the append and the
  * db update the inputs are acknowledged and only the remaining RRD writes are
  * left out (marked dirty, store.h: no clean-stop marker, so they are rebuilt
- * at the next start; with the writer thread, app_stop gives its queue a
+ * at the next start; with the writer threads, app_stop gives their queues a
  * bounded time and marks the rest dirty the same way). Never between the
  * append and the db update.
  *
@@ -45,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alert.h"
 #include "hash.h"
@@ -269,7 +273,45 @@ static bool target_unchanged(const db *d, const pp_target *t)
     return db_target(d, t->park, t->indicator, t->year, &cur) && cur == t->value;
 }
 
+/*
+ * A series is written by one thread at a time, from the copy of the db it
+ * made under the same lock: a writer thread, main's retry of the dirty
+ * series and a commit's own write may otherwise copy the db one after the
+ * other and write in the opposite order, leaving the older copy in the file.
+ * One of these locks per series, by a hash of its ids; taken before the read
+ * view (the order of app.h: after ingest_lock, before cfg_lock).
+ */
+#define SERIES_LOCKS 64
+static pthread_mutex_t series_lock[SERIES_LOCKS];
+static pthread_once_t series_lock_once = PTHREAD_ONCE_INIT;
+
+static void series_lock_init(void)
+{
+    for (size_t i = 0; i < SERIES_LOCKS; i++)
+        pthread_mutex_init(&series_lock[i], NULL);
+}
+
+static pthread_mutex_t *series_lock_of(const char *park, const char *indicator)
+{
+    pthread_once(&series_lock_once, series_lock_init);
+    uint64_t h = pp_hash_pair(park, 0xff, indicator);
+    return &series_lock[(h ^ (h >> 32)) % SERIES_LOCKS];
+}
+
+static int write_series_locked(pp_app *app, const char *park, const char *indicator,
+                               int changed_from);
+
 int ingest_write_series(pp_app *app, const char *park, const char *indicator, int changed_from)
+{
+    pthread_mutex_t *lock = series_lock_of(park, indicator);
+    pthread_mutex_lock(lock);
+    int rc = write_series_locked(app, park, indicator, changed_from);
+    pthread_mutex_unlock(lock);
+    return rc;
+}
+
+static int write_series_locked(pp_app *app, const char *park, const char *indicator,
+                               int changed_from)
 {
     int rc = -1;
     double *values = NULL, *paces = NULL;
@@ -391,7 +433,7 @@ size_t ingest_retry_dirty(pp_app *app, bool force)
     return left;
 }
 
-/* ---- the RRD writer (ingest.h) ---------------------------------------------- */
+/* ---- the RRD writers (ingest.h) --------------------------------------------- */
 
 /* A series waiting for its RRD write, and the earliest month it changed. */
 typedef struct wq_item {
@@ -400,123 +442,147 @@ typedef struct wq_item {
 } wq_item;
 
 /*
- * The queue is a vector (q, n) with a hash set of its series (slot: index + 1
- * into q, 0 free; at most half full), so that a series queued again merges
- * into its entry. The writer takes the whole vector at once and writes it
- * outside the lock; a series queued meanwhile goes into the next vector (and
- * is written again: the write reads the db as it is then).
+ * There are n writer threads, each with its own queue (a shard). A series
+ * always goes to the same shard (by a hash of its park), so that its writes
+ * stay in commit order and never run at the same time, while the files of
+ * other parks are written by the other threads: librrd's rrd_create_r2 and
+ * rrd_update_r are reentrant on separate files (store.c).
+ *
+ * A shard's queue is a vector (q, n) with a hash set of its series (slot:
+ * index + 1 into q, 0 free; at most half full), so that a series queued again
+ * merges into its entry. The thread takes the whole vector at once and
+ * writes it outside the lock; a series queued meanwhile goes into the next
+ * vector (and is written again: the write reads the db as it is then).
  */
-struct rrd_writer {
-    pp_app *app;
+struct wq_shard {
+    struct rrd_writer *w;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work, idle, progress;
-    const wq_item *batch;     /* what the writer took; batch[k..nb) is not written yet */
+    const wq_item *batch;     /* what the thread took; batch[k..nb) is not written yet */
     size_t k, nb;
     wq_item *q;
     size_t n, cap;
     size_t *slot;
     size_t n_slots;
     bool busy, quit, abandon, hold;
-    _Atomic size_t pending;   /* queued + taken by the writer, not yet written */
-    _Atomic uint64_t written; /* files written by the thread */
+};
+
+struct rrd_writer {
+    pp_app *app;
+    unsigned n;               /* threads (shards) running */
+    struct wq_shard *shard;
+    _Atomic size_t pending;   /* queued + taken by a thread, not yet written (every shard) */
+    _Atomic uint64_t written; /* files written by the threads */
 };
 
 static uint64_t wq_hash(const char *park, const char *ind) { return pp_hash_pair(park, 0xff, ind); }
 
-/* The slot of (park, ind) in the set, or the free slot where it would go. */
-static size_t wq_slot(const struct rrd_writer *w, const char *park, const char *ind)
+/* The thread of a series: by its park, so that the threads create files in
+ * different directories (each create or rename holds its directory's lock,
+ * and on ext4 the inode is taken near its directory's). */
+static struct wq_shard *wq_shard_of(const struct rrd_writer *w, const char *park, const char *ind)
 {
-    size_t i = (size_t)wq_hash(park, ind) & (w->n_slots - 1);
-    while (w->slot[i] != 0) {
-        const wq_item *it = &w->q[w->slot[i] - 1];
+    (void)ind;
+    uint64_t h = pp_hash_str(park);
+    return &w->shard[(h ^ (h >> 32)) % w->n];
+}
+
+/* The slot of (park, ind) in the set, or the free slot where it would go. */
+static size_t wq_slot(const struct wq_shard *sh, const char *park, const char *ind)
+{
+    size_t i = (size_t)wq_hash(park, ind) & (sh->n_slots - 1);
+    while (sh->slot[i] != 0) {
+        const wq_item *it = &sh->q[sh->slot[i] - 1];
         if (strcmp(it->park, park) == 0 && strcmp(it->ind, ind) == 0)
             break;
-        i = (i + 1) & (w->n_slots - 1);
+        i = (i + 1) & (sh->n_slots - 1);
     }
     return i;
 }
 
 /* Makes room for one more entry (under mu). 0, or -1 when out of memory. */
-static int wq_reserve(struct rrd_writer *w)
+static int wq_reserve(struct wq_shard *sh)
 {
-    if (PP_VEC_RESERVE(w->q, w->cap, w->n + 1, 64) != 0)
+    if (PP_VEC_RESERVE(sh->q, sh->cap, sh->n + 1, 64) != 0)
         return -1;
-    if (2 * (w->n + 1) <= w->n_slots)
+    if (2 * (sh->n + 1) <= sh->n_slots)
         return 0;
-    size_t ns = w->n_slots ? 2 * w->n_slots : 256;
+    size_t ns = sh->n_slots ? 2 * sh->n_slots : 256;
     size_t *slot = calloc(ns, sizeof *slot);
     if (slot == NULL)
         return -1;
-    free(w->slot);
-    w->slot = slot;
-    w->n_slots = ns;
-    for (size_t k = 0; k < w->n; k++)
-        w->slot[wq_slot(w, w->q[k].park, w->q[k].ind)] = k + 1;
+    free(sh->slot);
+    sh->slot = slot;
+    sh->n_slots = ns;
+    for (size_t k = 0; k < sh->n; k++)
+        sh->slot[wq_slot(sh, sh->q[k].park, sh->q[k].ind)] = k + 1;
     return 0;
 }
 
-/* Queues a series (merged with its entry when queued already). Out of
- * memory, it is marked dirty instead (written by the next retry). */
+/* Queues a series on its shard (merged with its entry when queued already).
+ * Out of memory, it is marked dirty instead (written by the next retry). */
 static void wq_put(struct rrd_writer *w, const char *park, const char *ind, int from)
 {
-    pthread_mutex_lock(&w->mu);
-    if (wq_reserve(w) != 0) {
-        pthread_mutex_unlock(&w->mu);
+    struct wq_shard *sh = wq_shard_of(w, park, ind);
+    pthread_mutex_lock(&sh->mu);
+    if (wq_reserve(sh) != 0) {
+        pthread_mutex_unlock(&sh->mu);
         log_err("ingest", "out of memory queueing the RRD write of %s/%s: retried later", park, ind);
         store_dirty_mark(w->app->rrd_dir, park, ind);
         return;
     }
-    size_t i = wq_slot(w, park, ind);
-    if (w->slot[i] != 0) {
-        wq_item *it = &w->q[w->slot[i] - 1];
+    size_t i = wq_slot(sh, park, ind);
+    if (sh->slot[i] != 0) {
+        wq_item *it = &sh->q[sh->slot[i] - 1];
         if (from < it->from)
             it->from = from;
     } else {
-        wq_item *it = &w->q[w->n++];
+        wq_item *it = &sh->q[sh->n++];
         snprintf(it->park, sizeof it->park, "%s", park);
         snprintf(it->ind, sizeof it->ind, "%s", ind);
         it->from = from;
-        w->slot[i] = w->n;
+        sh->slot[i] = sh->n;
         atomic_fetch_add(&w->pending, 1);
-        pthread_cond_signal(&w->work);
+        pthread_cond_signal(&sh->work);
     }
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&sh->mu);
 }
 
 static void *writer_main(void *arg)
 {
-    struct rrd_writer *w = arg;
+    struct wq_shard *sh = arg;
+    struct rrd_writer *w = sh->w;
     wq_item *batch = NULL;
     size_t batch_cap = 0;
 
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&sh->mu);
     for (;;) {
-        while (!w->quit && (w->n == 0 || w->hold))
-            pthread_cond_wait(&w->work, &w->mu);
-        if (w->n == 0 || w->abandon)
+        while (!sh->quit && (sh->n == 0 || sh->hold))
+            pthread_cond_wait(&sh->work, &sh->mu);
+        if (sh->n == 0 || sh->abandon)
             break;
         /* take the whole queue: the next commits fill an empty one */
         wq_item *tq = batch;
-        size_t tcap = batch_cap, nb = w->n;
-        batch = w->q;
-        batch_cap = w->cap;
-        w->q = tq;
-        w->cap = tcap;
-        w->n = 0;
-        memset(w->slot, 0, w->n_slots * sizeof *w->slot);
-        w->busy = true;
-        w->batch = batch;
-        w->nb = nb;
-        w->k = 0;
-        pthread_mutex_unlock(&w->mu);
+        size_t tcap = batch_cap, nb = sh->n;
+        batch = sh->q;
+        batch_cap = sh->cap;
+        sh->q = tq;
+        sh->cap = tcap;
+        sh->n = 0;
+        memset(sh->slot, 0, sh->n_slots * sizeof *sh->slot);
+        sh->busy = true;
+        sh->batch = batch;
+        sh->nb = nb;
+        sh->k = 0;
+        pthread_mutex_unlock(&sh->mu);
         size_t failed = 0, k = 0;
         for (; k < nb; k++) {
-            pthread_mutex_lock(&w->mu);
-            while (w->hold && !w->abandon)
-                pthread_cond_wait(&w->work, &w->mu);
-            bool give_up = w->abandon;
-            pthread_mutex_unlock(&w->mu);
+            pthread_mutex_lock(&sh->mu);
+            while (sh->hold && !sh->abandon)
+                pthread_cond_wait(&sh->work, &sh->mu);
+            bool give_up = sh->abandon;
+            pthread_mutex_unlock(&sh->mu);
             if (give_up)
                 break;
             if (ingest_write_series(w->app, batch[k].park, batch[k].ind, batch[k].from) != 0)
@@ -524,10 +590,10 @@ static void *writer_main(void *arg)
             else
                 atomic_fetch_add(&w->written, 1);
             atomic_fetch_sub(&w->pending, 1);
-            pthread_mutex_lock(&w->mu);
-            w->k = k + 1;
-            pthread_cond_broadcast(&w->progress);
-            pthread_mutex_unlock(&w->mu);
+            pthread_mutex_lock(&sh->mu);
+            sh->k = k + 1;
+            pthread_cond_broadcast(&sh->progress);
+            pthread_mutex_unlock(&sh->mu);
         }
         /* stopped past its budget: the rest waits for the next start's rebuild */
         for (size_t r = k; r < nb; r++) {
@@ -540,56 +606,100 @@ static void *writer_main(void *arg)
         /* these could be written: the ones that failed before may be too */
         if (failed == 0 && k == nb && store_dirty_count(w->app->rrd_dir) > 0)
             ingest_retry_dirty(w->app, false);
-        pthread_mutex_lock(&w->mu);
-        w->busy = false;
-        w->batch = NULL;
-        w->k = w->nb = 0;
-        pthread_cond_broadcast(&w->idle);
-        pthread_cond_broadcast(&w->progress);
+        pthread_mutex_lock(&sh->mu);
+        sh->busy = false;
+        sh->batch = NULL;
+        sh->k = sh->nb = 0;
+        pthread_cond_broadcast(&sh->idle);
+        pthread_cond_broadcast(&sh->progress);
     }
     /* abandoned: what is still queued is dirty (no clean-stop marker) */
-    for (size_t r = 0; r < w->n; r++)
-        store_dirty_mark(w->app->rrd_dir, w->q[r].park, w->q[r].ind);
-    if (w->n > 0)
+    for (size_t r = 0; r < sh->n; r++)
+        store_dirty_mark(w->app->rrd_dir, sh->q[r].park, sh->q[r].ind);
+    if (sh->n > 0)
         log_warn("ingest", "stopping: %zu queued RRD file(s) not written, rebuilt at the next "
-                 "start", w->n);
-    atomic_fetch_sub(&w->pending, w->n);
-    w->n = 0;
-    w->busy = false;
-    w->batch = NULL;
-    w->k = w->nb = 0;
-    pthread_cond_broadcast(&w->idle);
-    pthread_cond_broadcast(&w->progress);
-    pthread_mutex_unlock(&w->mu);
+                 "start", sh->n);
+    atomic_fetch_sub(&w->pending, sh->n);
+    sh->n = 0;
+    sh->busy = false;
+    sh->batch = NULL;
+    sh->k = sh->nb = 0;
+    pthread_cond_broadcast(&sh->idle);
+    pthread_cond_broadcast(&sh->progress);
+    pthread_mutex_unlock(&sh->mu);
     free(batch);
     return NULL;
 }
 
-int ingest_writer_start(pp_app *app)
+static void shard_destroy(struct wq_shard *sh)
+{
+    pthread_cond_destroy(&sh->progress);
+    pthread_cond_destroy(&sh->idle);
+    pthread_cond_destroy(&sh->work);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh->q);
+    free(sh->slot);
+}
+
+unsigned ingest_writers_default(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 2)
+        return 2; /* one writes while the other waits for the disk */
+    return cpus > INGEST_WRITERS_MAX ? INGEST_WRITERS_MAX : (unsigned)cpus;
+}
+
+int ingest_writer_start_n(pp_app *app, unsigned n)
 {
     if (app->rrd_writer != NULL)
         return 0;
+    if (n < 1)
+        n = 1;
+    if (n > INGEST_WRITERS_MAX)
+        n = INGEST_WRITERS_MAX;
     struct rrd_writer *w = calloc(1, sizeof *w);
-    if (w == NULL)
+    struct wq_shard *shard = calloc(n, sizeof *shard);
+    if (w == NULL || shard == NULL) {
+        free(w);
+        free(shard);
         return -ENOMEM;
+    }
     w->app = app;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->work, NULL);
-    pthread_cond_init(&w->idle, NULL);
-    pthread_cond_init(&w->progress, NULL);
-    int rc = pthread_create(&w->thread, NULL, writer_main, w);
-    if (rc != 0) {
-        log_err_rc("ingest", rc, "cannot start the RRD writer thread: RRD files are written "
+    w->shard = shard;
+    int rc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct wq_shard *sh = &shard[i];
+        sh->w = w;
+        pthread_mutex_init(&sh->mu, NULL);
+        pthread_cond_init(&sh->work, NULL);
+        pthread_cond_init(&sh->idle, NULL);
+        pthread_cond_init(&sh->progress, NULL);
+        rc = pthread_create(&sh->thread, NULL, writer_main, sh);
+        if (rc != 0) {
+            shard_destroy(sh);
+            break;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "pp-rrd-%u", i);
+        pthread_setname_np(sh->thread, name); /* top -H, perf: which thread writes */
+        w->n++;
+    }
+    if (w->n == 0) {
+        log_err_rc("ingest", rc, "cannot start the RRD writer threads: RRD files are written "
                    "before each acknowledgement");
-        pthread_cond_destroy(&w->progress);
-        pthread_cond_destroy(&w->idle);
-        pthread_cond_destroy(&w->work);
-        pthread_mutex_destroy(&w->mu);
+        free(shard);
         free(w);
         return -rc;
     }
+    if (w->n < n)
+        log_err_rc("ingest", rc, "only %u of %u RRD writer threads started", w->n, n);
     app->rrd_writer = w;
     return 0;
+}
+
+int ingest_writer_start(pp_app *app)
+{
+    return ingest_writer_start_n(app, ingest_writers_default());
 }
 
 /* The CLOCK_REALTIME time ms milliseconds from now, for pthread_cond_timedwait. */
@@ -611,38 +721,50 @@ void ingest_writer_stop(pp_app *app, int budget_ms)
     struct rrd_writer *w = app->rrd_writer;
     if (w == NULL)
         return;
+    /* one budget for every thread: they work on their queues side by side */
     struct timespec until = deadline_in(budget_ms);
-    pthread_mutex_lock(&w->mu);
     if (budget_ms > 0) {
-        w->hold = false;
-        pthread_cond_broadcast(&w->work);
-        while ((w->n > 0 || w->busy) &&
-               pthread_cond_timedwait(&w->idle, &w->mu, &until) != ETIMEDOUT) {
+        for (unsigned i = 0; i < w->n; i++) {
+            struct wq_shard *sh = &w->shard[i];
+            pthread_mutex_lock(&sh->mu);
+            sh->hold = false;
+            pthread_cond_broadcast(&sh->work);
+            pthread_mutex_unlock(&sh->mu);
+        }
+        for (unsigned i = 0; i < w->n; i++) {
+            struct wq_shard *sh = &w->shard[i];
+            pthread_mutex_lock(&sh->mu);
+            while ((sh->n > 0 || sh->busy) &&
+                   pthread_cond_timedwait(&sh->idle, &sh->mu, &until) != ETIMEDOUT) {
+            }
+            pthread_mutex_unlock(&sh->mu);
         }
     }
-    w->quit = true;
-    w->abandon = w->n > 0 || w->busy; /* the budget is spent: stop after the file in hand */
-    pthread_cond_broadcast(&w->work);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    for (unsigned i = 0; i < w->n; i++) {
+        struct wq_shard *sh = &w->shard[i];
+        pthread_mutex_lock(&sh->mu);
+        sh->quit = true;
+        sh->abandon = sh->n > 0 || sh->busy; /* the budget is spent: stop after the file in hand */
+        pthread_cond_broadcast(&sh->work);
+        pthread_mutex_unlock(&sh->mu);
+    }
+    for (unsigned i = 0; i < w->n; i++)
+        pthread_join(w->shard[i].thread, NULL);
     app->rrd_writer = NULL;
-    pthread_cond_destroy(&w->progress);
-    pthread_cond_destroy(&w->idle);
-    pthread_cond_destroy(&w->work);
-    pthread_mutex_destroy(&w->mu);
-    free(w->q);
-    free(w->slot);
+    for (unsigned i = 0; i < w->n; i++)
+        shard_destroy(&w->shard[i]);
+    free(w->shard);
     free(w);
 }
 
-/* true when the series waits for its write (under mu): queued, or taken by
- * the writer and not written yet. */
-static bool wq_has(const struct rrd_writer *w, const char *park, const char *ind)
+/* true when the series waits for its write (under its shard's mu): queued,
+ * or taken by the thread and not written yet. */
+static bool wq_has(const struct wq_shard *sh, const char *park, const char *ind)
 {
-    if (w->n_slots > 0 && w->slot[wq_slot(w, park, ind)] != 0)
+    if (sh->n_slots > 0 && sh->slot[wq_slot(sh, park, ind)] != 0)
         return true;
-    for (size_t i = w->k; w->batch != NULL && i < w->nb; i++)
-        if (strcmp(w->batch[i].park, park) == 0 && strcmp(w->batch[i].ind, ind) == 0)
+    for (size_t i = sh->k; sh->batch != NULL && i < sh->nb; i++)
+        if (strcmp(sh->batch[i].park, park) == 0 && strcmp(sh->batch[i].ind, ind) == 0)
             return true;
     return false;
 }
@@ -652,16 +774,17 @@ bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator
     struct rrd_writer *w = app->rrd_writer;
     if (w == NULL || atomic_load(&w->pending) == 0)
         return true;
+    struct wq_shard *sh = wq_shard_of(w, park, indicator);
     struct timespec until = deadline_in(timeout_ms);
     bool ok = true;
-    pthread_mutex_lock(&w->mu);
-    while (wq_has(w, park, indicator)) {
-        if (pthread_cond_timedwait(&w->progress, &w->mu, &until) == ETIMEDOUT) {
-            ok = !wq_has(w, park, indicator);
+    pthread_mutex_lock(&sh->mu);
+    while (wq_has(sh, park, indicator)) {
+        if (pthread_cond_timedwait(&sh->progress, &sh->mu, &until) == ETIMEDOUT) {
+            ok = !wq_has(sh, park, indicator);
             break;
         }
     }
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&sh->mu);
     return ok;
 }
 
@@ -675,15 +798,37 @@ uint64_t ingest_rrd_written(const pp_app *app)
     return app->rrd_writer ? atomic_load(&app->rrd_writer->written) : 0;
 }
 
+unsigned ingest_rrd_writers(const pp_app *app)
+{
+    return app->rrd_writer ? app->rrd_writer->n : 0;
+}
+
+int ingest_rrd_writer_of(const pp_app *app, const char *park, const char *indicator)
+{
+    const struct rrd_writer *w = app->rrd_writer;
+    return w ? (int)(wq_shard_of(w, park, indicator) - w->shard) : -1;
+}
+
+static void shard_hold(struct wq_shard *sh, bool hold)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->hold = hold;
+    pthread_cond_broadcast(&sh->work);
+    pthread_mutex_unlock(&sh->mu);
+}
+
 void ingest_writer_hold(pp_app *app, bool hold)
 {
     struct rrd_writer *w = app->rrd_writer;
-    if (w == NULL)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->hold = hold;
-    pthread_cond_broadcast(&w->work);
-    pthread_mutex_unlock(&w->mu);
+    for (unsigned i = 0; w != NULL && i < w->n; i++)
+        shard_hold(&w->shard[i], hold);
+}
+
+void ingest_writer_hold_one(pp_app *app, int which, bool hold)
+{
+    struct rrd_writer *w = app->rrd_writer;
+    if (w != NULL && which >= 0 && (unsigned)which < w->n)
+        shard_hold(&w->shard[which], hold);
 }
 
 /* The alert decisions for the series a commit touched (ingest lock held): the
@@ -1079,6 +1224,68 @@ static void chunk_commit(pp_app *app, ingest_chunk *ch, const ingest_input *in, 
     memset(ch->keys, 0, INGEST_CHUNK_SLOTS * sizeof *ch->keys);
 }
 
+/*
+ * The chunk of the last batch is kept for the next one (one, for whichever
+ * thread ingests next): its arrays are then already in memory, where a new
+ * chunk's — a spool batch's figures are about 15 MB — were faulted in page by
+ * page at every batch and handed back to the system at its end, a tenth of
+ * the spool thread's time. One whose figures array grew past twice a
+ * commit's bound (an input above the bound alone) is not kept.
+ */
+static pthread_mutex_t chunk_spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static ingest_chunk *chunk_spare;
+
+static void chunk_free(ingest_chunk *ch)
+{
+    if (ch == NULL)
+        return;
+    free(ch->obs);
+    free(ch->tg);
+    free(ch->keys);
+    free(ch->dl);
+    free(ch);
+}
+
+/* An empty chunk (the spare one, or a new one); NULL when out of memory. */
+static ingest_chunk *chunk_get(void)
+{
+    pthread_mutex_lock(&chunk_spare_lock);
+    ingest_chunk *ch = chunk_spare;
+    chunk_spare = NULL;
+    pthread_mutex_unlock(&chunk_spare_lock);
+    if (ch != NULL)
+        return ch;
+    ch = calloc(1, sizeof *ch);
+    if (ch != NULL) {
+        ch->keys = calloc(INGEST_CHUNK_SLOTS, sizeof *ch->keys);
+        ch->dl = calloc(INGEST_BATCH_FILES, sizeof *ch->dl);
+    }
+    if (ch == NULL || ch->keys == NULL || ch->dl == NULL) {
+        chunk_free(ch);
+        return NULL;
+    }
+    return ch;
+}
+
+/* Keeps ch as the spare chunk, emptied, or frees it. */
+static void chunk_put(ingest_chunk *ch)
+{
+    if (ch == NULL)
+        return;
+    if (ch->cap_obs > 2 * INGEST_BATCH_RECORDS || ch->cap_tg > 2 * INGEST_BATCH_RECORDS) {
+        chunk_free(ch);
+        return;
+    }
+    if (ch->n_files > 0) /* not committed (cannot be: chunk_commit empties it) */
+        memset(ch->keys, 0, INGEST_CHUNK_SLOTS * sizeof *ch->keys);
+    ch->n_obs = ch->n_tg = ch->n_files = ch->bytes = ch->n_dl = 0;
+    pthread_mutex_lock(&chunk_spare_lock);
+    ingest_chunk *old = chunk_spare;
+    chunk_spare = ch;
+    pthread_mutex_unlock(&chunk_spare_lock);
+    chunk_free(old);
+}
+
 /* Gives input i the answer for "not taken: stopping". */
 static void not_taken(ingest_status *st, ingest_result *res, size_t i)
 {
@@ -1100,12 +1307,8 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
     if (in == NULL || st == NULL || res == NULL)
         return INGEST_ERROR;
     memset(res, 0, n * sizeof *res);
-    ch = calloc(1, sizeof *ch);
-    if (ch != NULL) {
-        ch->keys = calloc(INGEST_CHUNK_SLOTS, sizeof *ch->keys);
-        ch->dl = calloc(INGEST_BATCH_FILES, sizeof *ch->dl);
-    }
-    if (ch == NULL || ch->keys == NULL || ch->dl == NULL) {
+    ch = chunk_get();
+    if (ch == NULL) {
         log_err("ingest", "out of memory for a batch of %zu input(s)", n);
         for (size_t i = 0; i < n; i++) {
             st[i] = INGEST_ERROR;
@@ -1200,13 +1403,7 @@ ingest_status ingest_csv_batch(pp_app *app, size_t n, const ingest_input *in, in
         if (st[k] == INGEST_ERROR || (st[k] == INGEST_REFUSED && worst == INGEST_OK))
             worst = st[k];
 out:
-    if (ch != NULL) {
-        free(ch->obs);
-        free(ch->tg);
-        free(ch->keys);
-        free(ch->dl);
-    }
-    free(ch);
+    chunk_put(ch);
     return worst;
 }
 

@@ -176,24 +176,34 @@ int ingest_write_series(pp_app *app, const char *park, const char *indicator, in
 size_t ingest_retry_dirty(pp_app *app, bool force);
 
 /*
- * The RRD writer (README, Storage). Without it (tools, tests) a commit writes
- * its series' RRD files before it returns. Once ingest_writer_start has run,
- * a commit hands the series it touched to one writer thread and returns as
- * soon as they are journaled and in the db: the caller acknowledges then, and
- * the files follow. A series queued again before its write started is written
- * once, from the db as it is at that write (the newest figures). Readers see
- * the old file or the new one (store.h). A write that fails marks its series
- * dirty, as a commit's own write does. The clean-stop marker stays honest:
- * ingest_writer_stop waits up to budget_ms for the queue, then marks every
+ * The RRD writers (README, Storage). Without them (tools, tests) a commit
+ * writes its series' RRD files before it returns. Once ingest_writer_start
+ * has run, a commit hands the series it touched to the writer threads and
+ * returns as soon as they are journaled and in the db: the caller
+ * acknowledges then, and the files follow. Each series belongs to one thread
+ * (by a hash of its park), so its writes keep the order of its commits and
+ * never overlap, while other parks' files are written side by side. A
+ * series queued again before its write started is written once, from the db
+ * as it is at that write (the newest figures). Readers see the old file or
+ * the new one (store.h). A write that fails marks its series dirty, as a
+ * commit's own write does. The clean-stop marker stays honest:
+ * ingest_writer_stop waits up to budget_ms for every queue, then marks every
  * series still queued dirty (so no marker is written and the next start
  * rebuilds them); a crash with writes queued leaves no marker at all (it is
  * removed at start before any write), so the next start rebuilds every file.
  */
+#define INGEST_WRITERS_MAX 8
+
+/* The threads ingest_writer_start starts: one per online CPU, at least 2
+ * (one writes while another waits for the disk), at most INGEST_WRITERS_MAX. */
+unsigned ingest_writers_default(void);
 int ingest_writer_start(pp_app *app);
+/* The same with n threads (1 .. INGEST_WRITERS_MAX; tests). */
+int ingest_writer_start_n(pp_app *app, unsigned n);
 void ingest_writer_stop(pp_app *app, int budget_ms);
 
-/* Series queued or being written by the writer (0 without one): the
- * parkpulse_rrd_pending gauge of /metrics. */
+/* Series queued or being written, every thread together (0 without
+ * writers): the parkpulse_rrd_pending gauge of /metrics and X-RRD-Pending. */
 size_t ingest_rrd_pending(const pp_app *app);
 
 /* Waits up to timeout_ms until the series is neither queued nor being
@@ -202,11 +212,17 @@ size_t ingest_rrd_pending(const pp_app *app);
  * of the series). true when so (at once without a writer), false on timeout. */
 bool ingest_rrd_wait_series(pp_app *app, const char *park, const char *indicator, int timeout_ms);
 
-/* RRD files the writer thread has written since it started (tests). */
+/* RRD files the writer threads have written since they started (tests). */
 uint64_t ingest_rrd_written(const pp_app *app);
 
-/* Holds (hold true) or releases the writer thread between two writes: queued
- * series wait meanwhile (tests). */
+/* The writer threads running (0 without), and which of them (0 ..) writes
+ * the series (-1 without). */
+unsigned ingest_rrd_writers(const pp_app *app);
+int ingest_rrd_writer_of(const pp_app *app, const char *park, const char *indicator);
+
+/* Holds (hold true) or releases every writer thread, or only thread `which`,
+ * between two writes: their queued series wait meanwhile (tests). */
 void ingest_writer_hold(pp_app *app, bool hold);
+void ingest_writer_hold_one(pp_app *app, int which, bool hold);
 
 #endif

@@ -41,7 +41,12 @@
  * negative times wrongly, and `rrdtool fetch` and graphs refuse times before
  * 1980.
  *
- * Every librrd call goes through one wrapper that holds a static mutex,
+ * Several threads write at once (ingest.c's RRD writers), each series' writes
+ * serialised by a lock chosen by its path (store_write_lock_of), so that two
+ * writes never share its .tmp file. librrd's rrd_create_r2, rrd_update_r,
+ * rrd_info_r and rrd_fetch_r are reentrant on separate files and keep their
+ * error per thread; only rrd_graph_v, which is not, holds a static mutex.
+ * Every librrd call goes through one wrapper that
  * clears librrd's error before the call and logs it, with the file, after,
  * together with the system's reason: librrd often has none ("", or "Cannot
  * create temporary file") and leaves errno at ENOENT after cleaning up, so a
@@ -86,14 +91,36 @@
 #define STORE_UPDATE_MAX 96        /* "<time>:<value>:<pace>" with %.17g values */
 #define STORE_NUM_MAX 32           /* one %.17g number or "U" */
 
-/* Serialises every librrd call. */
+/* Serialises rrd_graph_v, which is not reentrant (the other librrd calls
+ * used here are, on separate files: their errors are per thread). */
 static pthread_mutex_t store_rrd_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Serialises whole writes, so that two writers never share a .tmp file. */
-static pthread_mutex_t store_write_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Whole writes of one series are serialised, so that two writers never share
+ * its .tmp file nor interleave an append and a rebuild: by a lock of this
+ * array, chosen by a hash of the file's path. Other series are written at the
+ * same time. */
+#define STORE_WRITE_LOCKS 64
+static pthread_mutex_t store_write_lock[STORE_WRITE_LOCKS];
+static pthread_once_t store_write_lock_once = PTHREAD_ONCE_INIT;
+/* Guards store_dirs (the park directories known to exist). */
+static pthread_mutex_t store_dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void store_write_lock_init(void)
+{
+    for (size_t i = 0; i < STORE_WRITE_LOCKS; i++)
+        pthread_mutex_init(&store_write_lock[i], NULL);
+}
+
+/* The write lock of the file at path. */
+static pthread_mutex_t *store_write_lock_of(const char *path)
+{
+    pthread_once(&store_write_lock_once, store_write_lock_init);
+    uint64_t h = pp_hash_str(path);
+    return &store_write_lock[(h ^ (h >> 32)) % STORE_WRITE_LOCKS];
+}
 
 /* ---- the librrd wrapper ------------------------------------------------- */
 
-/* Copies librrd's error (called with store_rrd_lock held) and, when librrd
+/* Copies librrd's error (this thread's) and, when librrd
  * gave none, the errno captured right after the failing call (sys_errno). */
 static void store_rrd_error(char *buf, size_t len, int sys_errno)
 {
@@ -136,7 +163,6 @@ static int store_rrd_create(const char *path, time_t start, long rows)
     };
     char err[512];
 
-    pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
     errno = 0;
     int rc = rrd_create_r2(path, (unsigned long)STORE_STEP, start, 1, NULL, NULL,
@@ -145,7 +171,6 @@ static int store_rrd_create(const char *path, time_t start, long rows)
     if (rc != 0)
         store_rrd_error(err, sizeof err, 0);
     rrd_clear_error();
-    pthread_mutex_unlock(&store_rrd_lock);
     if (rc != 0) {
         /* librrd's errno is what its clean-up left (ENOENT): ask the system */
         int why = store_probe_errno(path, STORE_HEADER_BYTES + rows * 2 * (long)sizeof(double));
@@ -164,7 +189,6 @@ static int store_rrd_update(const char *path, int argc, const char **argv)
 {
     char err[512];
 
-    pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
     errno = 0;
     int rc = rrd_update_r(path, NULL, argc, argv);
@@ -172,7 +196,6 @@ static int store_rrd_update(const char *path, int argc, const char **argv)
     if (rc != 0)
         store_rrd_error(err, sizeof err, sys_errno);
     rrd_clear_error();
-    pthread_mutex_unlock(&store_rrd_lock);
     if (rc != 0) {
         log_err("store", "%s: rrd_update: %s", path, err);
         return -1;
@@ -185,7 +208,6 @@ static rrd_info_t *store_rrd_info(const char *path)
 {
     char err[512];
 
-    pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
     errno = 0;
     rrd_info_t *info = rrd_info_r(path);
@@ -193,7 +215,6 @@ static rrd_info_t *store_rrd_info(const char *path)
     if (info == NULL)
         store_rrd_error(err, sizeof err, sys_errno);
     rrd_clear_error();
-    pthread_mutex_unlock(&store_rrd_lock);
     if (info == NULL)
         log_err("store", "%s: rrd_info: %s", path, err);
     return info;
@@ -203,9 +224,7 @@ static void store_rrd_info_free(rrd_info_t *info)
 {
     if (info == NULL)
         return;
-    pthread_mutex_lock(&store_rrd_lock);
     rrd_info_free(info);
-    pthread_mutex_unlock(&store_rrd_lock);
 }
 
 /* The rows of the LAST RRA in (*start, *end]; on success *data holds
@@ -219,7 +238,6 @@ static int store_rrd_fetch(const char *path, time_t *start, time_t *end, unsigne
     rrd_value_t *rows = NULL;
     int bad_names = 0;
 
-    pthread_mutex_lock(&store_rrd_lock);
     rrd_clear_error();
     errno = 0;
     int rc = rrd_fetch_r(path, "LAST", start, end, step, ds_cnt, &names, &rows);
@@ -234,7 +252,6 @@ static int store_rrd_fetch(const char *path, time_t *start, time_t *end, unsigne
             rrd_freemem(names[i]);
         rrd_freemem(names);
     }
-    pthread_mutex_unlock(&store_rrd_lock);
     if (rc != 0) {
         log_err("store", "%s: rrd_fetch: %s", path, err);
         return -1;
@@ -336,8 +353,8 @@ static int store_mkdirs(const char *dir)
 
 /*
  * The park directories known to exist, as FNV-1a hashes of their paths in an
- * open-addressing set (0 is a free slot) that doubles when half full. Used
- * under store_write_lock. A false hit — two paths, one hash — only skips a
+ * open-addressing set (0 is a free slot) that doubles when half full, under
+ * store_dirs_lock (writes of other series run at the same time). A false hit — two paths, one hash — only skips a
  * mkdir: the write then fails and store_write makes the directory and retries.
  */
 static struct {
@@ -362,17 +379,23 @@ static size_t store_dir_slot(uint64_t h)
 
 static bool store_dir_known(const char *dir)
 {
-    return store_dirs.cap > 0 && store_dirs.slot[store_dir_slot(store_dir_hash(dir))] != 0;
+    pthread_mutex_lock(&store_dirs_lock);
+    bool known = store_dirs.cap > 0 && store_dirs.slot[store_dir_slot(store_dir_hash(dir))] != 0;
+    pthread_mutex_unlock(&store_dirs_lock);
+    return known;
 }
 
 /* Remembers dir; out of memory, it is simply not remembered. */
 static void store_dir_remember(const char *dir)
 {
+    pthread_mutex_lock(&store_dirs_lock);
     if (2 * (store_dirs.n + 1) > store_dirs.cap) {
         size_t old_cap = store_dirs.cap, cap = old_cap ? 2 * old_cap : 64;
         uint64_t *old = store_dirs.slot, *slot = calloc(cap, sizeof *slot);
-        if (slot == NULL)
+        if (slot == NULL) {
+            pthread_mutex_unlock(&store_dirs_lock);
             return;
+        }
         store_dirs.slot = slot;
         store_dirs.cap = cap;
         for (size_t i = 0; i < old_cap; i++)
@@ -386,14 +409,17 @@ static void store_dir_remember(const char *dir)
         store_dirs.slot[i] = h;
         store_dirs.n++;
     }
+    pthread_mutex_unlock(&store_dirs_lock);
 }
 
 /* Forgets every directory (one was removed: any may have been). */
 static void store_dirs_forget(void)
 {
+    pthread_mutex_lock(&store_dirs_lock);
     if (store_dirs.cap > 0)
         memset(store_dirs.slot, 0, store_dirs.cap * sizeof *store_dirs.slot);
     store_dirs.n = 0;
+    pthread_mutex_unlock(&store_dirs_lock);
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -689,7 +715,8 @@ int store_write(const char *rrd_dir, const store_series *s)
         return -1;
     }
 
-    pthread_mutex_lock(&store_write_lock);
+    pthread_mutex_t *lock = store_write_lock_of(path);
+    pthread_mutex_lock(lock);
     struct stat st;
     bool made_dir = false;
     if (stat(path, &st) != 0) {
@@ -727,7 +754,7 @@ int store_write(const char *rrd_dir, const store_series *s)
         }
     }
 out:
-    pthread_mutex_unlock(&store_write_lock);
+    pthread_mutex_unlock(lock);
     if (rc == 0)
         store_dirty_clear(rrd_dir, s->park, s->indicator);
     else

@@ -239,6 +239,34 @@ START_TEST(test_period_bad)
 }
 END_TEST
 
+/* "YYYY-MM" has a fast path (csv.c): it reads every such text as the
+ * general way reads "YYYY/MM" — the same period, or a refusal with the same
+ * reason (but for the period as written). */
+START_TEST(test_period_plain_as_general)
+{
+    static const int years[] = { 0, 1, 999, 1000, 1899, 2999, 9999 };
+    for (int yi = -(2202 - 1978); yi < (int)(sizeof years / sizeof years[0]); yi++) {
+        int y = yi < 0 ? 2202 + yi : years[yi]; /* 1978..2201, then the others */
+        for (int m = 0; m < 100; m++) {
+            char dash[32], slash[32], why_d[320] = "", why_s[320] = "";
+            snprintf(dash, sizeof dash, "%04d-%02d", y, m);
+            snprintf(slash, sizeof slash, "%04d/%02d", y, m);
+            int pd = -1, ps = -1;
+            int rd = csv_parse_period(dash, &pd, why_d, sizeof why_d);
+            int rs = csv_parse_period(slash, &ps, why_s, sizeof why_s);
+            ck_assert_msg(rd == rs && pd == ps, "%s: %d %d, %s: %d %d", dash, rd, pd, slash, rs, ps);
+            if (rd != 0) {
+                int n = 0;
+                for (char *at = why_s; (at = strstr(at, slash)) != NULL; at++, n++)
+                    at[4] = '-'; /* the period as written, in both halves */
+                ck_assert_int_gt(n, 0);
+                ck_assert_str_eq(why_d, why_s);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_period_long_and_small_why)
 {
     char big[300];
@@ -1153,6 +1181,7 @@ static Suite *csv_suite(void)
     Suite *s = suite_create("csv");
     TCase *tc = check_tcase(s, "pieces", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_period_good, 0, N(good_periods));
+    tcase_add_test(tc, test_period_plain_as_general);
     tcase_add_loop_test(tc, test_period_bad, 0, N(bad_periods));
     tcase_add_test(tc, test_period_long_and_small_why);
     tcase_add_loop_test(tc, test_value_good, 0, N(good_values));

@@ -977,6 +977,156 @@ START_TEST(test_writer_stop_waits)
 }
 END_TEST
 
+/* ---- several writer threads --------------------------------------------- */
+
+static const char *const all_inds[] = {
+    "industrial_output", "above_scale_output", "value_added_growth", "fixed_asset_investment",
+    "industrial_investment", "tax_revenue", "fiscal_revenue", "fdi_actual", "domestic_capital",
+    "trade_total", "high_tech_revenue", "key_project_completion", "projects_signed",
+    "rank_province",
+};
+#define N_INDS (sizeof all_inds / sizeof all_inds[0])
+
+/* true when (park, ind) is among app's dirty series. */
+static bool dirty_has(const char *park, const char *ind)
+{
+    store_key keys[4 * N_INDS];
+    size_t n = store_dirty_list(app.rrd_dir, keys, sizeof keys / sizeof keys[0]);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i].park, park) == 0 && strcmp(keys[i].indicator, ind) == 0)
+            return true;
+    return false;
+}
+
+/* One CSV with month 2024-01 of every series of both parks, value base + k
+ * for the k-th series (the caller frees it). */
+static char *every_series_csv(int base)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "park,indicator,period,value\n");
+    for (size_t k = 0; k < 2 * N_INDS; k++)
+        fprintf(f, "%s,%s,2024-01,%d\n", k < N_INDS ? "pa" : "pb", all_inds[k % N_INDS],
+                base + (int)k);
+    ck_assert_int_eq(fclose(f), 0);
+    return buf;
+}
+
+/* With two writer threads, a series of a held thread does not hold up the
+ * series of the other one: they are written side by side. A park's series
+ * all go to one thread (its directory); pa and pb go to different ones. */
+START_TEST(test_writers_side_by_side)
+{
+    char held_file[PATH_MAX], other_file[PATH_MAX], csv[256];
+    ck_assert_int_eq(ingest_writer_start_n(&app, 2), 0);
+    ck_assert_uint_eq(ingest_rrd_writers(&app), 2);
+    const char *held = all_inds[0], *other = all_inds[1];
+    int w0 = ingest_rrd_writer_of(&app, "pa", held);
+    for (size_t k = 0; k < N_INDS; k++)
+        ck_assert_int_eq(ingest_rrd_writer_of(&app, "pa", all_inds[k]), w0);
+    ck_assert_int_ne(ingest_rrd_writer_of(&app, "pb", other), w0);
+    ck_assert_int_eq(store_path(app.rrd_dir, "pa", held, held_file, sizeof held_file), 0);
+    ck_assert_int_eq(store_path(app.rrd_dir, "pb", other, other_file, sizeof other_file), 0);
+
+    ingest_writer_hold_one(&app, w0, true);
+    snprintf(csv, sizeof csv, "park,indicator,period,value\npa,%s,2024-01,10\npb,%s,2024-01,7\n",
+             held, other);
+    ck_assert_int_eq(ingest_str(csv), INGEST_OK);
+    ck_assert(ingest_rrd_wait_series(&app, "pb", other, 30000));
+    check_month(other_file, pp_period_make(2024, 1), 7, NAN);
+    ck_assert(!exists(held_file));
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 1);
+    ck_assert(!ingest_rrd_wait_series(&app, "pa", held, 50));
+
+    ingest_writer_hold_one(&app, w0, false);
+    ck_assert(ingest_rrd_wait_series(&app, "pa", held, 30000));
+    check_month(held_file, pp_period_make(2024, 1), 10, NAN);
+    wait_written();
+    ck_assert_uint_eq(ingest_rrd_written(&app), 2);
+    ck_assert_store_dirty(app.rrd_dir, 0);
+    ingest_writer_stop(&app, 1000);
+    ck_assert_ptr_null(app.rrd_writer);
+}
+END_TEST
+
+/* Commits of every series, one after another while the threads write: each
+ * series' file ends with its last commit's figure (a series' writes never
+ * overtake each other), and the series are spread over both threads. */
+START_TEST(test_writers_keep_series_order)
+{
+    enum { ROUNDS = 20 };
+    ck_assert_int_eq(ingest_writer_start_n(&app, 2), 0);
+    size_t per_thread[2] = { 0, 0 };
+    for (size_t k = 0; k < 2 * N_INDS; k++) {
+        int w = ingest_rrd_writer_of(&app, k < N_INDS ? "pa" : "pb", all_inds[k % N_INDS]);
+        ck_assert(w == 0 || w == 1);
+        per_thread[w]++;
+    }
+    ck_assert_uint_gt(per_thread[0], 0);
+    ck_assert_uint_gt(per_thread[1], 0);
+    for (int r = 1; r <= ROUNDS; r++) {
+        char *csv = every_series_csv(100 * r);
+        ck_assert_int_eq(ingest_str(csv), INGEST_OK);
+        free(csv);
+    }
+    wait_written();
+    ck_assert_store_dirty(app.rrd_dir, 0);
+    for (size_t k = 0; k < 2 * N_INDS; k++) {
+        char file[PATH_MAX];
+        ck_assert_int_eq(store_path(app.rrd_dir, k < N_INDS ? "pa" : "pb", all_inds[k % N_INDS],
+                                    file, sizeof file), 0);
+        check_month(file, pp_period_make(2024, 1), 100 * ROUNDS + (double)k, NAN);
+    }
+    ingest_writer_stop(&app, 1000);
+}
+END_TEST
+
+/* A stop without budget, one thread held and the other done: the held
+ * thread's series are marked dirty (rebuilt at the next start), the other's
+ * are written and clean; the pending count covers both threads. */
+START_TEST(test_writers_stop_marks_dirty)
+{
+    ck_assert_int_eq(ingest_writer_start_n(&app, 2), 0);
+    ingest_writer_hold(&app, true);
+    char *csv = every_series_csv(1);
+    ck_assert_int_eq(ingest_str(csv), INGEST_OK);
+    free(csv);
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 2 * N_INDS);
+    size_t held = 0;
+    bool of_0[2 * N_INDS]; /* written by thread 0 */
+    for (size_t k = 0; k < 2 * N_INDS; k++) {
+        of_0[k] = ingest_rrd_writer_of(&app, k < N_INDS ? "pa" : "pb", all_inds[k % N_INDS]) == 0;
+        held += of_0[k];
+    }
+    ck_assert_uint_gt(held, 0);
+    ck_assert_uint_lt(held, 2 * N_INDS);
+    ingest_writer_hold_one(&app, 1, false);
+    for (size_t k = 0; k < 2 * N_INDS; k++) {
+        const char *park = k < N_INDS ? "pa" : "pb";
+        if (ingest_rrd_writer_of(&app, park, all_inds[k % N_INDS]) == 1)
+            ck_assert(ingest_rrd_wait_series(&app, park, all_inds[k % N_INDS], 30000));
+    }
+    ck_assert_uint_eq(ingest_rrd_pending(&app), held);
+    /* thread 1 may retry the dirty series after its batch: let that fail */
+    limit_file_size(16384);
+    ingest_writer_stop(&app, 0); /* no time left: thread 0 writes nothing */
+    limit_file_size(0);
+    ck_assert_uint_eq(ingest_rrd_pending(&app), 0);
+    ck_assert_uint_eq(store_dirty_count(app.rrd_dir), held);
+    for (size_t k = 0; k < 2 * N_INDS; k++) {
+        char file[PATH_MAX];
+        const char *park = k < N_INDS ? "pa" : "pb";
+        ck_assert_int_eq(store_path(app.rrd_dir, park, all_inds[k % N_INDS], file, sizeof file), 0);
+        /* thread 1's series are written and clean, thread 0's dirty and not written */
+        ck_assert_msg(exists(file) == !of_0[k], "%s/%s", park, all_inds[k % N_INDS]);
+        ck_assert_msg(dirty_has(park, all_inds[k % N_INDS]) == of_0[k], "%s/%s", park,
+                      all_inds[k % N_INDS]);
+    }
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1008,6 +1158,11 @@ static Suite *store_suite(void)
     tc = check_tcase(s, "writer", app_setup, writer_teardown, 60);
     tcase_add_test(tc, test_writer_stop_marks_dirty);
     tcase_add_test(tc, test_writer_stop_waits);
+    tcase_add_test(tc, test_writers_stop_marks_dirty);
+
+    tc = check_tcase(s, "writers", app_setup, app_teardown, 60);
+    tcase_add_test(tc, test_writers_side_by_side);
+    tcase_add_test(tc, test_writers_keep_series_order);
     return s;
 }
 
