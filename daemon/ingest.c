@@ -1698,28 +1698,84 @@ void ingest_superseded_free(ingest_superseded *sup)
     *sup = (ingest_superseded){ 0 };
 }
 
+/* A rebuild's series, sorted by park, taken one park at a time by the
+ * rebuilding threads: each thread writes in its own park's directory, as
+ * the RRD writers do (creating files in one directory is serialised by the
+ * kernel). */
+typedef char rebuild_key[2][PP_ID_MAX + 1];
+
+struct rebuild {
+    pp_app *app;
+    rebuild_key *keys;
+    size_t n;
+    size_t next;             /* the first key not taken yet; under mu */
+    pthread_mutex_t mu;
+    atomic_int failed;
+};
+
+static int rebuild_key_cmp(const void *a, const void *b)
+{
+    const rebuild_key *x = a, *y = b;
+    int c = strcmp((*x)[0], (*y)[0]);
+    return c ? c : strcmp((*x)[1], (*y)[1]);
+}
+
+static void *rebuild_main(void *arg)
+{
+    struct rebuild *rb = arg;
+    for (;;) {
+        pthread_mutex_lock(&rb->mu);
+        size_t from = rb->next, to = from;
+        while (to < rb->n && strcmp(rb->keys[to][0], rb->keys[from][0]) == 0)
+            to++;
+        rb->next = to;
+        pthread_mutex_unlock(&rb->mu);
+        if (from == to)
+            return NULL;
+        for (size_t i = from; i < to; i++)
+            if (ingest_write_series(rb->app, rb->keys[i][0], rb->keys[i][1],
+                                    pp_period_make(PP_PERIOD_MIN_YEAR, 1)) != 0)
+                atomic_fetch_add(&rb->failed, 1);
+    }
+}
+
 int ingest_rebuild_all(pp_app *app)
 {
-    int failed = 0;
-    size_t n;
+    struct rebuild rb = { .app = app };
     db_rdlock(app->db);
-    n = db_series_count(app->db);
-    char (*keys)[2][PP_ID_MAX + 1] = calloc(n ? n : 1, sizeof *keys);
-    if (keys == NULL) {
+    rb.n = db_series_count(app->db);
+    rb.keys = calloc(rb.n ? rb.n : 1, sizeof *rb.keys);
+    if (rb.keys == NULL) {
         db_unlock(app->db);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < rb.n; i++) {
         const db_series *s = db_series_at(app->db, i);
-        snprintf(keys[i][0], sizeof keys[i][0], "%s", s->park);
-        snprintf(keys[i][1], sizeof keys[i][1], "%s", s->indicator);
+        snprintf(rb.keys[i][0], sizeof rb.keys[i][0], "%s", s->park);
+        snprintf(rb.keys[i][1], sizeof rb.keys[i][1], "%s", s->indicator);
     }
     db_unlock(app->db);
-    for (size_t i = 0; i < n; i++)
-        if (ingest_write_series(app, keys[i][0], keys[i][1], pp_period_make(PP_PERIOD_MIN_YEAR, 1)) != 0)
-            failed++;
-    free(keys);
-    return failed;
+    qsort(rb.keys, rb.n, sizeof *rb.keys, rebuild_key_cmp);
+    pthread_mutex_init(&rb.mu, NULL);
+    atomic_init(&rb.failed, 0);
+
+    /* the threads of the RRD writers' count; this thread is one of them */
+    pthread_t threads[INGEST_WRITERS_MAX];
+    unsigned started = 0, want = ingest_writers_default();
+    for (unsigned i = 1; i < want; i++) {
+        int rc = pthread_create(&threads[started], NULL, rebuild_main, &rb);
+        if (rc != 0) {
+            log_err_rc("ingest", rc, "cannot start a rebuilding thread: fewer write at once");
+            break;
+        }
+        started++;
+    }
+    rebuild_main(&rb);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&rb.mu);
+    free(rb.keys);
+    return atomic_load(&rb.failed);
 }
 
 void ingest_evaluate_all(pp_app *app)

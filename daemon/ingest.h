@@ -161,7 +161,9 @@ int ingest_compact(pp_app *app, const ingest_superseded *sup, bool force, uint64
 void ingest_superseded_free(ingest_superseded *sup);
 
 /* Rewrites every series' RRD file from the db (parkpulsed --rebuild, or after
- * an unclean stop). Returns the number of files that failed. */
+ * an unclean stop), on as many threads as ingest_writers_default(), each
+ * taking one park's series at a time. Returns the number of files that
+ * failed (each left dirty). */
 int ingest_rebuild_all(pp_app *app);
 
 /* Rewrites one series' RRD file; changed_from as in store_series. */

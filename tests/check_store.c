@@ -1127,6 +1127,52 @@ START_TEST(test_writers_stop_marks_dirty)
 }
 END_TEST
 
+/* ingest_rebuild_all writes every series again, its threads taking one park
+ * at a time: every file holds its figure afterwards, and the series of a
+ * park whose directory cannot be made are counted as failed and left dirty,
+ * the others written all the same. */
+START_TEST(test_rebuild_all)
+{
+    enum { PARKS = 6, INDS = 3, BAD = 3 };
+    char csv[4096], file[PATH_MAX], park[16], parks[512] = "";
+    for (int p = 0; p < PARKS; p++)
+        snprintf(parks + strlen(parks), sizeof parks - strlen(parks), "park \"p%d\" { name = \"园区%d\" }\n", p, p);
+    test_app_reload(&app, app_dir, true, parks);
+    int len = snprintf(csv, sizeof csv, "park,indicator,period,value\n");
+    for (int p = 0; p < PARKS; p++)
+        for (int k = 0; k < INDS; k++)
+            len += snprintf(csv + len, sizeof csv - (size_t)len, "p%d,%s,2024-01,%d\n", p,
+                            all_inds[k], 10 * p + k + 1);
+    ck_assert_int_eq(ingest_str(csv), INGEST_OK);
+    for (int p = 0; p < PARKS; p++) {
+        snprintf(park, sizeof park, "p%d", p);
+        for (int k = 0; k < INDS; k++) {
+            ck_assert_int_eq(store_path(app.rrd_dir, park, all_inds[k], file, sizeof file), 0);
+            ck_assert_int_eq(unlink(file), 0);
+        }
+    }
+    char bad_dir[PATH_MAX];
+    ck_assert_int_eq(store_path(app.rrd_dir, "p3", all_inds[0], bad_dir, sizeof bad_dir), 0);
+    *strrchr(bad_dir, '/') = '\0';
+    ck_assert_msg(rmdir(bad_dir) == 0, "rmdir %s: %s", bad_dir, strerror(errno));
+    FILE *f = fopen(bad_dir, "w"); /* a file where p3's directory must be */
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+
+    ck_assert_int_eq(ingest_rebuild_all(&app), INDS);
+    for (int p = 0; p < PARKS; p++) {
+        snprintf(park, sizeof park, "p%d", p);
+        for (int k = 0; k < INDS; k++) {
+            ck_assert_msg(dirty_has(park, all_inds[k]) == (p == BAD), "%s/%s", park, all_inds[k]);
+            if (p == BAD)
+                continue;
+            ck_assert_int_eq(store_path(app.rrd_dir, park, all_inds[k], file, sizeof file), 0);
+            check_month(file, pp_period_make(2024, 1), 10 * p + k + 1, NAN);
+        }
+    }
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1163,6 +1209,7 @@ static Suite *store_suite(void)
     tc = check_tcase(s, "writers", app_setup, app_teardown, 60);
     tcase_add_test(tc, test_writers_side_by_side);
     tcase_add_test(tc, test_writers_keep_series_order);
+    tcase_add_test(tc, test_rebuild_all);
     return s;
 }
 
