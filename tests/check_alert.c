@@ -834,26 +834,28 @@ static Suite *alert_suite(void)
     tcase_add_test(tc, test_replay_queries);
     tcase_add_test(tc, test_replay_ring_wraps);
     tcase_set_timeout(tc, 30);
-    tc = check_tcase(s, "evaluate", setup, teardown, 0);
-    tcase_add_test(tc, test_evaluate_lifecycle);
-    tcase_add_test(tc, test_evaluate_batch);
-    tcase_add_test(tc, test_evaluate_after_big_replay);
-    tcase_add_test(tc, test_overdue_alerts);
-    tcase_add_test(tc, test_damaged_alert_line_keeps_seq_and_id);
-    tcase_add_test(tc, test_alert_ids_survive_damage_of_either_copy);
-    tcase_add_test(tc, test_unjournaled_alert_is_retried);
-    tcase_add_test(tc, test_removed_series_not_listed);
-    tcase_set_timeout(tc, 30);
-    tc = check_tcase(s, "evaluate in parallel", setup_parallel, teardown_parallel, 0);
-    tcase_add_test(tc, test_evaluate_lifecycle);
-    tcase_add_test(tc, test_evaluate_batch);
-    tcase_add_test(tc, test_evaluate_after_big_replay);
-    tcase_add_test(tc, test_overdue_alerts);
-    tcase_add_test(tc, test_damaged_alert_line_keeps_seq_and_id);
-    tcase_add_test(tc, test_alert_ids_survive_damage_of_either_copy);
-    tcase_add_test(tc, test_unjournaled_alert_is_retried);
-    tcase_add_test(tc, test_removed_series_not_listed);
-    tcase_set_timeout(tc, 30);
+    /* the evaluate tests, with one thread judging and with every evaluation
+     * of all series judged in parallel */
+    const TTest *const evaluate_tests[] = {
+        test_evaluate_lifecycle, test_evaluate_batch, test_evaluate_after_big_replay,
+        test_overdue_alerts, test_damaged_alert_line_keeps_seq_and_id,
+        test_alert_ids_survive_damage_of_either_copy, test_unjournaled_alert_is_retried,
+        test_removed_series_not_listed,
+    };
+    const struct {
+        const char *name;
+        SFun setup, teardown;
+    } evaluate_cases[] = {
+        { "evaluate", setup, teardown },
+        { "evaluate in parallel", setup_parallel, teardown_parallel },
+    };
+    for (size_t c = 0; c < sizeof evaluate_cases / sizeof evaluate_cases[0]; c++) {
+        tc = check_tcase(s, evaluate_cases[c].name, evaluate_cases[c].setup,
+                         evaluate_cases[c].teardown, 0);
+        for (size_t t = 0; t < sizeof evaluate_tests / sizeof evaluate_tests[0]; t++)
+            tcase_add_test(tc, evaluate_tests[t]);
+        tcase_set_timeout(tc, 30);
+    }
     return s;
 }
 

@@ -372,26 +372,38 @@ START_TEST(test_append_figures_and_events)
 }
 END_TEST
 
-START_TEST(test_many_records_cross_chunks)
+/* Appends n figures to a new journal, in batches of 1,000: figure k of park
+ * "p<k / per_series>", ten years of months over and over, value k * step,
+ * received_at k. */
+static void append_figures(int n, int per_series, double step)
 {
-    /* ~3 MiB: replay reads in 1 MiB pieces, so lines straddle the boundaries */
-    enum { N = 30000, BATCH = 1000 };
+    enum { BATCH = 1000 };
     journal *j = open_ok();
     journal_record *r = calloc(BATCH, sizeof *r);
     ck_assert_ptr_nonnull(r);
-    for (int b = 0; b < N / BATCH; b++) {
-        for (int i = 0; i < BATCH; i++) {
+    for (int b = 0; b * BATCH < n; b++) {
+        int m = n - b * BATCH < BATCH ? n - b * BATCH : BATCH;
+        for (int i = 0; i < m; i++) {
             int k = b * BATCH + i;
-            r[i] = jrec_obs("park", "ind", 2000 + k % 100, 1 + k % 12, k * 0.5, 'A',
-                          "some-source-file-name.csv", "a note of moderate length", k);
+            char park[16];
+            snprintf(park, sizeof park, "p%d", k / per_series);
+            r[i] = jrec_obs(park, "ind", 2000 + k % 120 / 12, 1 + k % 12, k * step, 'A',
+                            "some-source-file-name.csv", "a note of moderate length", k);
         }
-        ck_assert_int_eq(journal_append(j, r, BATCH), 0);
+        ck_assert_int_eq(journal_append(j, r, (size_t)m), 0);
     }
     free(r);
     journal_close(j);
+}
+
+START_TEST(test_many_records_cross_chunks)
+{
+    /* ~3 MiB: replay reads in 1 MiB pieces, so lines straddle the boundaries */
+    enum { N = 30000 };
+    append_figures(N, N, 0.5);
     ck_assert_int_gt(file_size(), 2 << 20);
 
-    j = open_ok();
+    journal *j = open_ok();
     ck_assert_uint_eq(journal_count(j), N);
     collected c = replay_all(j);
     ck_assert_uint_eq(c.n, N);
@@ -518,26 +530,12 @@ END_TEST
  * in the middle ends the replay with its value. */
 START_TEST(test_replay_piped)
 {
-    enum { N = 70000, BATCH = 1000 };
-    journal *j = open_ok();
-    journal_record *r = calloc(BATCH, sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    for (int b = 0; b < N / BATCH; b++) {
-        for (int i = 0; i < BATCH; i++) {
-            int k = b * BATCH + i;
-            char park[16];
-            snprintf(park, sizeof park, "p%d", k / 120); /* series of 120 figures */
-            r[i] = jrec_obs(park, "ind", 2000 + k % 120 / 12, 1 + k % 12, k * 0.25, 'A',
-                            "some-source-file-name.csv", "a note of moderate length", k);
-        }
-        ck_assert_int_eq(journal_append(j, r, BATCH), 0);
-    }
-    free(r);
-    journal_close(j);
+    enum { N = 70000 };
+    append_figures(N, 120, 0.25); /* series of 120 figures */
     ck_assert_int_gt(file_size(), 5 << 20);
 
     collected c = { 0 };
-    j = NULL;
+    journal *j = NULL;
     ck_assert_int_eq(journal_open_replay(jdir, collect, NULL, &c, &j), 0);
     ck_assert_uint_eq(journal_count(j), N);
     ck_assert_uint_eq(c.n, N);

@@ -932,16 +932,23 @@ static void writer_teardown(void)
     tmpdir_remove(app_dir);
 }
 
+/* Starts app's RRD writers holding their writes; file: pa/tax_revenue's RRD
+ * file, marker: the clean-stop marker. */
+static void writer_held(char *file, size_t file_len, char *marker, size_t marker_len)
+{
+    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, file_len), 0);
+    snprintf(marker, marker_len, "%s/.clean", app.rrd_dir);
+    ck_assert_int_eq(ingest_writer_start(&app), 0);
+    ingest_writer_hold(&app, true);
+}
+
 /* A stop whose budget runs out with writes queued marks their series dirty;
  * while they cannot be written, no clean-stop marker is written, so the next
  * start rebuilds them from the journal. */
 START_TEST(test_writer_stop_marks_dirty)
 {
     char file[PATH_MAX], marker[PATH_MAX + 16];
-    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, sizeof file), 0);
-    snprintf(marker, sizeof marker, "%s/.clean", app.rrd_dir);
-    ck_assert_int_eq(ingest_writer_start(&app), 0);
-    ingest_writer_hold(&app, true);
+    writer_held(file, sizeof file, marker, sizeof marker);
     ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,10\n"
                                 "pb,tax_revenue,2024-01,5\n"), INGEST_OK);
     ck_assert_uint_eq(ingest_rrd_pending(&app), 2);
@@ -963,10 +970,7 @@ END_TEST
 START_TEST(test_writer_stop_waits)
 {
     char file[PATH_MAX], marker[PATH_MAX + 16];
-    ck_assert_int_eq(store_path(app.rrd_dir, "pa", "tax_revenue", file, sizeof file), 0);
-    snprintf(marker, sizeof marker, "%s/.clean", app.rrd_dir);
-    ck_assert_int_eq(ingest_writer_start(&app), 0);
-    ingest_writer_hold(&app, true);
+    writer_held(file, sizeof file, marker, sizeof marker);
     ck_assert_int_eq(ingest_str("park,indicator,period,value\npa,tax_revenue,2024-01,10\n"),
                      INGEST_OK);
     app_stop(&app, true); /* releases the hold, waits up to 2 s */
